@@ -1,0 +1,23 @@
+#!/usr/bin/env node
+// qcowdbg's entry point: argv -> one command module each. No engine logic here.
+import { Command } from "commander";
+import { createRequire } from "node:module";
+import { fail, setDebug } from "./fail.js";
+// COMMAND IMPORTS (one line per command module; keep this marker)
+
+const require = createRequire(import.meta.url);
+const pkg = require("../../package.json") as { version: string };
+
+const program = new Command();
+program
+  .name("qcowdbg")
+  .description("An interactive debugger for the internals of qcow2 disk images")
+  .version(pkg.version, "-V, --version")
+  .option("--debug", "print stack traces on errors")
+  .showHelpAfterError()
+  .hook("preAction", (cmd) => setDebug(Boolean(cmd.optsWithGlobals().debug)));
+
+// COMMAND REGISTRATIONS (one line per command module; keep this marker)
+
+process.on("uncaughtException", (e) => fail(e));
+program.parseAsync(process.argv).catch((e) => fail(e));

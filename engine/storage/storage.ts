@@ -1,0 +1,24 @@
+// Where an image's bytes live. Synchronous positional I/O so the engine pays no await per metadata access.
+// Implementations: a file, memory, and a shadow (copy-on-write) layer over a read-only storage.
+
+export interface Storage {
+  /** A name for messages: the file path, or a description. */
+  readonly name: string;
+  /** Current length in bytes. */
+  size(): number;
+  /** Fills buf from offset; bytes past the end read as zero. Returns how many bytes were inside the storage. */
+  read(buf: Uint8Array, offset: number): number;
+  write(buf: Uint8Array, offset: number): void;
+  truncate(size: number): void;
+  /** Makes written data durable (fdatasync for files). */
+  flush(): void;
+  close(): void;
+  readonly writable: boolean;
+}
+
+export class ReadOnlyError extends Error {
+  constructor(name: string) {
+    super(`${name}: opened read-only; pass --write to modify it`);
+    this.name = "ReadOnlyError";
+  }
+}
