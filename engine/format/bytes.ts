@@ -61,3 +61,11 @@ export function cstr(b: Uint8Array, o: number, n: number): string {
   while (end < lim && b[end] !== 0) end++;
   return Buffer.from(b.buffer, b.byteOffset + o, end - o).toString("utf8");
 }
+
+/** A positional reader like Storage.read: fills buf from offset (zeros past the end), returns bytes inside the file. */
+export type ReadAt = (buf: Uint8Array, offset: number) => number;
+
+/** u64 as a number, rounded above 2^53: for counters and clocks that are shown, never used as offsets. */
+export function u64approx(b: Uint8Array, o: number): number {
+  return u32(b, o) * 0x100000000 + u32(b, o + 4);
+}
