@@ -81,26 +81,37 @@ export function readBitmap(table: Uint8Array, i: number): { alloc: number; zero:
   return { zero: u32(table, o), alloc: u32(table, o + 4) };
 }
 
-export const enum SubclusterKind {
-  Unallocated = 0,
-  Zero = 1,
-  Normal = 2,
-  Compressed = 3,
-  Invalid = 4,
+/** QEMU's QCow2SubclusterType, with its numeric values (they appear in qcow2_add_task trace lines). */
+export const enum SubclusterType {
+  UnallocatedPlain = 0,
+  UnallocatedAlloc = 1,
+  ZeroPlain = 2,
+  ZeroAlloc = 3,
+  Normal = 4,
+  Compressed = 5,
+  Invalid = 6,
 }
 
-/** Kind of subcluster `sc` of an extended L2 entry (qcow2_get_subcluster_type). */
-export function subclusterKind(hi: number, lo: number, alloc: number, zero: number, sc: number, hasDataFile = false): SubclusterKind {
-  const a = (alloc >>> sc) & 1;
-  const z = (zero >>> sc) & 1;
-  if (hi & COMPRESSED_HI) return alloc === 0 && zero === 0 ? SubclusterKind.Compressed : SubclusterKind.Invalid;
-  const allocated = entryOffset(hi, lo) !== 0 || (hasDataFile && isCopied(hi));
-  if (a && z) return SubclusterKind.Invalid;
-  if (!allocated) {
-    if (alloc !== 0) return SubclusterKind.Invalid;
-    return z ? SubclusterKind.Zero : SubclusterKind.Unallocated;
+/**
+ * qcow2_get_subcluster_type: `alloc` is bitmap bits 0..31, `zero` bits 32..63 of the second word of an extended
+ * entry (pass 0, 0 and extended=false for standard entries).
+ */
+export function subclusterType(hi: number, lo: number, alloc: number, zero: number, sc: number, extended: boolean, hasDataFile = false): SubclusterType {
+  if (hi & COMPRESSED_HI) return SubclusterType.Compressed;
+  const off = entryOffset(hi, lo);
+  if (!extended) {
+    if (lo & 1) return off ? SubclusterType.ZeroAlloc : SubclusterType.ZeroPlain;
+    if (!off) return hasDataFile && isCopied(hi) ? SubclusterType.Normal : SubclusterType.UnallocatedPlain;
+    return SubclusterType.Normal;
   }
-  if (lo & 1) return SubclusterKind.Invalid; // bit 0 is reserved with extended L2
-  if (z) return SubclusterKind.Zero;
-  return a ? SubclusterKind.Normal : SubclusterKind.Unallocated;
+  const normal = off !== 0 || (hasDataFile && isCopied(hi));
+  if (normal) {
+    if ((zero & alloc) !== 0) return SubclusterType.Invalid;
+    if ((zero >>> sc) & 1) return SubclusterType.ZeroAlloc;
+    if ((alloc >>> sc) & 1) return SubclusterType.Normal;
+    return SubclusterType.UnallocatedAlloc;
+  }
+  if (alloc !== 0) return SubclusterType.Invalid;
+  if ((zero >>> sc) & 1) return SubclusterType.ZeroPlain;
+  return SubclusterType.UnallocatedPlain;
 }

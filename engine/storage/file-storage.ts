@@ -45,6 +45,11 @@ export class FileStorage implements Storage {
     this.length = size;
   }
 
+  /** Bytes the file occupies on disk (st_blocks), as bdrv_get_allocated_file_size reports. */
+  allocatedSize(): number {
+    return fs.fstatSync(this.fd).blocks * 512;
+  }
+
   flush(): void {
     if (this.writable) fs.fdatasyncSync(this.fd);
   }

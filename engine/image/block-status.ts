@@ -1,0 +1,27 @@
+// qcow2_co_block_status for one layer, plus the first-call metadata preallocation probe QEMU runs
+// (qcow2_detect_metadata_preallocation), which reads the refcount of every cluster of the file.
+import { SubclusterType } from "../format/l2-entry.js";
+import type { BlockStatus } from "./block-node.js";
+import { getHostOffset } from "./cluster-lookup.js";
+import type { Qcow2Image } from "./qcow2-image.js";
+import { detectMetadataPreallocation } from "./refcounts.js";
+
+export function qcow2BlockStatus(img: Qcow2Image, offset: number, count: number): BlockStatus {
+  if (!img.metadataPreallocationChecked) {
+    img.metadataPreallocation = img.config.detectPreallocation ? detectMetadataPreallocation(img) : false;
+    img.metadataPreallocationChecked = true;
+  }
+  const l = getHostOffset(img, offset, Math.min(count, 0x7fffffff));
+  const st: BlockStatus = { bytes: l.bytes, data: false, zero: false, allocated: false, compressed: false, recurse: false };
+  const t = l.type;
+  if ((t === SubclusterType.Normal || t === SubclusterType.ZeroAlloc || t === SubclusterType.UnallocatedAlloc) && img.header.cryptMethod === 0) {
+    st.offset = l.host;
+    st.file = img.dataFile;
+  }
+  if (t === SubclusterType.ZeroPlain || t === SubclusterType.ZeroAlloc) st.zero = true;
+  else if (t !== SubclusterType.UnallocatedPlain && t !== SubclusterType.UnallocatedAlloc) st.data = true;
+  if (t === SubclusterType.Compressed) st.compressed = true;
+  if (img.metadataPreallocation && st.data && st.offset !== undefined) st.recurse = true;
+  st.allocated = st.data || st.zero;
+  return st;
+}

@@ -1,0 +1,171 @@
+// qcow2_get_host_offset: guest offset -> subcluster type and host offset, for a run of same-type contiguous
+// subclusters that ends at an L2 slice boundary. One L2 cache get per call, as QEMU does.
+import { u32 } from "../format/bytes.js";
+import { FormatError } from "../format/format-error.js";
+import { COMPRESSED_HI, entryOffset, SubclusterType, subclusterType } from "../format/l2-entry.js";
+import type { Qcow2Image } from "./qcow2-image.js";
+
+export interface Lookup {
+  type: SubclusterType;
+  /** Host offset of `offset` (standard clusters), or the raw entry halves for compressed clusters. */
+  host: number;
+  entryHi: number;
+  entryLo: number;
+  /** Bytes from `offset` with this type (<= requested). */
+  bytes: number;
+  l2Offset: number;
+  l2Index: number;
+}
+
+export function corruption(img: Qcow2Image, structure: string, field: string, offset: number, detail: string): FormatError {
+  img.corrupt = true;
+  return new FormatError(structure, field, offset, img.filename, detail);
+}
+
+/** Reads entry `i` of an L2 slice held in cache slot `slot`: [hi, lo, alloc, zero]. */
+function entryAt(img: Qcow2Image, slot: number, i: number, out: Uint32Array): void {
+  const t = img.l2Cache.tables;
+  const o = slot * img.l2Cache.tableSize + i * img.geo.l2EntryBytes;
+  out[0] = u32(t, o);
+  out[1] = u32(t, o + 4);
+  if (img.geo.extendedL2) {
+    out[3] = u32(t, o + 8);
+    out[2] = u32(t, o + 12);
+  } else {
+    out[2] = 0;
+    out[3] = 0;
+  }
+}
+
+const ent = new Uint32Array(4);
+
+/** The L2 slice that maps `offset`: file offset of the slice. */
+export function sliceOffset(img: Qcow2Image, l2Offset: number, offset: number): number {
+  const l2Index = Math.floor(offset / img.clusterSize) % img.geo.l2Entries;
+  const sliceIndex = l2Index % img.sliceEntries;
+  return l2Offset + (l2Index - sliceIndex) * img.geo.l2EntryBytes;
+}
+
+export function getHostOffset(img: Qcow2Image, offset: number, bytes: number): Lookup {
+  const cs = img.clusterSize;
+  const inCluster = offset % cs;
+  let needed = bytes + inCluster;
+  const clusterIndex = Math.floor(offset / cs);
+  const sliceIndex = (clusterIndex % img.geo.l2Entries) % img.sliceEntries;
+  let available = (img.sliceEntries - sliceIndex) * cs;
+  if (needed > available) needed = available;
+  const res: Lookup = { type: SubclusterType.UnallocatedPlain, host: 0, entryHi: 0, entryLo: 0, bytes: 0, l2Offset: 0, l2Index: 0 };
+  const l1Index = Math.floor(clusterIndex / img.geo.l2Entries);
+  if (l1Index < img.header.l1Size) {
+    const [hi, lo] = img.l1Entry(l1Index);
+    const l2Offset = entryOffset(hi, lo);
+    if (l2Offset !== 0) {
+      if (l2Offset % cs !== 0)
+        throw corruption(img, "L1 table", `entry[${l1Index}]`, img.header.l1TableOffset + l1Index * 8, `L2 table offset 0x${l2Offset.toString(16)} unaligned`);
+      if (l2Offset >= img.file.size())
+        throw corruption(img, "L1 table", `entry[${l1Index}]`, img.header.l1TableOffset + l1Index * 8, `L2 table offset 0x${l2Offset.toString(16)} is beyond the end of the file`);
+      const slot = img.l2Cache.get(sliceOffset(img, l2Offset, offset), true);
+      try {
+        const scBits = img.subclusterBits;
+        const scPerCluster = cs >> scBits === 0 ? 1 : 2 ** (img.clusterBits - scBits);
+        const scIndex = Math.floor(inCluster / 2 ** scBits);
+        entryAt(img, slot, sliceIndex, ent);
+        const hi = ent[0]!, lo = ent[1]!;
+        const type = subclusterType(hi, lo, ent[2]!, ent[3]!, scIndex, img.geo.extendedL2, img.hasDataFile);
+        res.l2Offset = l2Offset;
+        res.l2Index = sliceIndex;
+        const entryFileOffset = sliceOffset(img, l2Offset, offset) + sliceIndex * img.geo.l2EntryBytes;
+        if (img.header.version < 3 && (type === SubclusterType.ZeroPlain || type === SubclusterType.ZeroAlloc))
+          throw corruption(img, "L2 table", "entry", entryFileOffset, "zero cluster entry found in a pre-v3 image");
+        switch (type) {
+          case SubclusterType.Compressed:
+            if (img.hasDataFile) throw corruption(img, "L2 table", "entry", entryFileOffset, "compressed cluster entry found in an image with an external data file");
+            res.entryHi = hi;
+            res.entryLo = lo;
+            break;
+          case SubclusterType.ZeroAlloc:
+          case SubclusterType.Normal:
+          case SubclusterType.UnallocatedAlloc: {
+            const hostCluster = entryOffset(hi, lo);
+            res.host = hostCluster + inCluster;
+            if (hostCluster % cs !== 0) throw corruption(img, "L2 table", "entry", entryFileOffset, `cluster allocation offset 0x${hostCluster.toString(16)} unaligned`);
+            if (img.hasDataFile && res.host !== offset)
+              throw corruption(img, "L2 table", "entry", entryFileOffset, `external data file host cluster offset 0x${hostCluster.toString(16)} does not match guest cluster offset 0x${(offset - inCluster).toString(16)}`);
+            break;
+          }
+        }
+        const nbClusters = Math.ceil(needed / cs);
+        const sc = countContiguousSubclusters(img, slot, nbClusters, scIndex, sliceIndex, scPerCluster);
+        if (sc < 0) throw corruption(img, "L2 table", "entry", entryFileOffset, "invalid cluster entry found");
+        available = (sc + scIndex) * 2 ** scBits;
+        res.type = type;
+      } finally {
+        img.l2Cache.put(slot);
+      }
+    }
+  }
+  if (available > needed) available = needed;
+  res.bytes = available - inCluster;
+  return res;
+}
+
+function rangeType(img: Qcow2Image, hi: number, lo: number, alloc: number, zero: number, scFrom: number, scPer: number, out: { type: SubclusterType }): number {
+  const type = subclusterType(hi, lo, alloc, zero, scFrom, img.geo.extendedL2, img.hasDataFile);
+  out.type = type;
+  if (type === SubclusterType.Invalid) return -1;
+  if (!img.geo.extendedL2 || type === SubclusterType.Compressed) return scPer - scFrom;
+  const below = scFrom === 0 ? 0 : scFrom >= 32 ? 0xffffffff : (2 ** scFrom - 1) >>> 0;
+  switch (type) {
+    case SubclusterType.Normal:
+      return cto32((alloc | below) >>> 0) - scFrom;
+    case SubclusterType.ZeroPlain:
+    case SubclusterType.ZeroAlloc:
+      return cto32((zero | below) >>> 0) - scFrom;
+    default:
+      return ctz32(((zero | alloc) & ~below) >>> 0) - scFrom;
+  }
+}
+
+function cto32(v: number): number {
+  let n = 0;
+  while (n < 32 && (v >>> n) & 1) n++;
+  return n;
+}
+function ctz32(v: number): number {
+  if (v === 0) return 32;
+  let n = 0;
+  while (!((v >>> n) & 1)) n++;
+  return n;
+}
+
+const rt = { type: SubclusterType.Normal as SubclusterType };
+
+function countContiguousSubclusters(img: Qcow2Image, slot: number, nbClusters: number, scIndex: number, l2Index: number, scPer: number): number {
+  let count = 0;
+  let expectedType = SubclusterType.Normal;
+  let expectedOffset = 0;
+  let checkOffset = false;
+  for (let i = 0; i < nbClusters; i++) {
+    const firstSc = i === 0 ? scIndex : 0;
+    entryAt(img, slot, l2Index + i, ent);
+    const hi = ent[0]!, lo = ent[1]!;
+    const n = rangeType(img, hi, lo, ent[2]!, ent[3]!, firstSc, scPer, rt);
+    if (n < 0) return -1;
+    if (i === 0) {
+      if (rt.type === SubclusterType.Compressed) return n;
+      expectedType = rt.type;
+      expectedOffset = entryOffset(hi, lo);
+      checkOffset = rt.type === SubclusterType.Normal || rt.type === SubclusterType.ZeroAlloc || rt.type === SubclusterType.UnallocatedAlloc;
+    } else if (rt.type !== expectedType) {
+      break;
+    } else if (checkOffset) {
+      expectedOffset += img.clusterSize;
+      if (expectedOffset !== entryOffset(hi, lo)) break;
+    }
+    count += n;
+    if (firstSc + n < scPer) break;
+  }
+  return count;
+}
+
+export { COMPRESSED_HI };

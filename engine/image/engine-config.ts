@@ -1,0 +1,135 @@
+// Policy as data: every knob that changes the engine's decisions. The default value is QEMU 7.2's behaviour;
+// what-if runs are other values. Parsed from qemu-style option strings ("l2-cache-size=4M,cache=writeback").
+
+export type CacheMode = "writeback" | "writethrough" | "none" | "directsync" | "unsafe";
+export const CACHE_MODES: CacheMode[] = ["writeback", "writethrough", "none", "directsync", "unsafe"];
+
+export interface EngineConfig {
+  /** Bytes; undefined = QEMU's default (min(32 MiB, whole image)). */
+  l2CacheSize?: number;
+  l2CacheEntrySize?: number;
+  refcountCacheSize?: number;
+  /** Combined cache-size option. */
+  cacheSize?: number;
+  cacheMode: CacheMode;
+  /** Override the image's lazy_refcounts bit (what-if); undefined = as the image says. */
+  lazyRefcounts?: boolean;
+  /** Victim choice: "lru" is QEMU's. "fifo" is a what-if. */
+  victim: "lru";
+  /** Deepest backing chain the gate opens. */
+  maxChainDepth: number;
+  /** Data payloads are not kept: reads of never-written data return zeros (traces that carry no data). */
+  metadataOnly: boolean;
+  /** Reproduce QEMU's first-block-status refcount scan (qcow2_detect_metadata_preallocation). */
+  detectPreallocation: boolean;
+}
+
+export const QEMU_DEFAULTS: EngineConfig = {
+  cacheMode: "writeback",
+  victim: "lru",
+  maxChainDepth: 64,
+  metadataOnly: false,
+  detectPreallocation: true,
+};
+
+export function defaultConfig(over: Partial<EngineConfig> = {}): EngineConfig {
+  return { ...QEMU_DEFAULTS, ...over };
+}
+
+/** Parses "4k", "1M", "12.5M", "0x1000", "512" into bytes (qemu's size suffixes, binary). */
+export function parseSize(s: string): number {
+  const m = /^\s*(0x[0-9a-f]+|\d+(?:\.\d+)?)\s*([kmgtpe]?)(i?b)?\s*$/i.exec(s);
+  if (!m) throw new Error(`invalid size '${s}'`);
+  const base = m[1]!.toLowerCase().startsWith("0x") ? parseInt(m[1]!, 16) : parseFloat(m[1]!);
+  const mul = { "": 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40, p: 2 ** 50, e: 2 ** 60 }[m[2]!.toLowerCase() as ""]!;
+  const v = Math.floor(base * mul);
+  if (!Number.isSafeInteger(v)) throw new Error(`size '${s}' is too large`);
+  return v;
+}
+
+/** Applies "key=value,key=value" (qemu -drive style names) on top of a config. */
+export function parseConfigOptions(spec: string, base: EngineConfig = defaultConfig()): EngineConfig {
+  const c = { ...base };
+  for (const part of spec.split(",").map((p) => p.trim()).filter(Boolean)) {
+    const eq = part.indexOf("=");
+    const key = (eq < 0 ? part : part.slice(0, eq)).trim();
+    const val = eq < 0 ? "on" : part.slice(eq + 1).trim();
+    const bool = () => {
+      if (/^(on|true|yes|1)$/i.test(val)) return true;
+      if (/^(off|false|no|0)$/i.test(val)) return false;
+      throw new Error(`option ${key}: '${val}' is not on/off`);
+    };
+    switch (key) {
+      case "l2-cache-size":
+        c.l2CacheSize = parseSize(val);
+        break;
+      case "l2-cache-entry-size":
+        c.l2CacheEntrySize = parseSize(val);
+        break;
+      case "refcount-cache-size":
+        c.refcountCacheSize = parseSize(val);
+        break;
+      case "cache-size":
+        c.cacheSize = parseSize(val);
+        break;
+      case "cache":
+      case "t":
+        if (!CACHE_MODES.includes(val as CacheMode)) throw new Error(`unknown cache mode '${val}' (${CACHE_MODES.join(", ")})`);
+        c.cacheMode = val as CacheMode;
+        break;
+      case "lazy-refcounts":
+        c.lazyRefcounts = bool();
+        break;
+      case "metadata-only":
+        c.metadataOnly = bool();
+        break;
+      case "max-chain-depth":
+        c.maxChainDepth = parseInt(val, 10);
+        break;
+      default:
+        throw new Error(`unknown option '${key}' (l2-cache-size, l2-cache-entry-size, refcount-cache-size, cache-size, cache, lazy-refcounts, metadata-only)`);
+    }
+  }
+  return c;
+}
+
+export interface CacheSizes {
+  l2Entries: number;
+  l2EntrySize: number;
+  refcountEntries: number;
+}
+
+/** QEMU's read_cache_sizes + qcow2_update_options_prepare. */
+export function cacheSizes(virtualSize: number, clusterSize: number, l2EntryBytes: number, c: EngineConfig): CacheSizes {
+  const minRefcountCache = 4 * clusterSize;
+  const maxL2Entries = Math.ceil(virtualSize / clusterSize);
+  const maxL2Cache = Math.ceil((maxL2Entries * l2EntryBytes) / clusterSize) * clusterSize;
+  const l2Max = c.l2CacheSize ?? 32 * 1024 * 1024;
+  let refcount = c.refcountCacheSize ?? 0;
+  let entrySize = c.l2CacheEntrySize ?? clusterSize;
+  let l2 = Math.min(maxL2Cache, l2Max);
+  if (c.cacheSize !== undefined) {
+    const combined = c.cacheSize;
+    if (c.l2CacheSize !== undefined && c.refcountCacheSize !== undefined)
+      throw new Error("cache-size, l2-cache-size and refcount-cache-size may not be set at the same time");
+    if (c.l2CacheSize !== undefined && l2Max > combined) throw new Error("l2-cache-size may not exceed cache-size");
+    if (refcount > combined) throw new Error("refcount-cache-size may not exceed cache-size");
+    if (c.l2CacheSize !== undefined) refcount = combined - l2;
+    else if (c.refcountCacheSize !== undefined) l2 = combined - refcount;
+    else if (combined >= maxL2Cache + minRefcountCache) {
+      l2 = maxL2Cache;
+      refcount = combined - l2;
+    } else {
+      refcount = Math.min(combined, minRefcountCache);
+      l2 = combined - refcount;
+    }
+  }
+  if (l2 < maxL2Cache && c.l2CacheEntrySize === undefined) entrySize = Math.min(clusterSize, 4096);
+  if (entrySize < 512 || entrySize > clusterSize || (entrySize & (entrySize - 1)) !== 0)
+    throw new Error(`L2 cache entry size must be a power of two between 512 and the cluster size (${clusterSize})`);
+  return {
+    l2Entries: Math.max(2, Math.floor(l2 / entrySize)),
+    l2EntrySize: entrySize,
+    refcountEntries: Math.max(4, Math.floor(refcount / clusterSize)),
+  };
+}

@@ -1,0 +1,222 @@
+// QEMU's Qcow2Cache, decision for decision: circular lookup from a hashed start index, victim = unpinned entry
+// with the strictly smallest LRU counter (a hit does not bump it; put() does when the pin count drops to 0),
+// dirty write-back with cache dependencies and "depends on flush". Every decision is an event.
+import { EventKind } from "../events/event-kind.js";
+import type { EventSink } from "../events/recorder.js";
+import type { Storage } from "../storage/storage.js";
+
+export interface CacheHost {
+  /** The image file the tables live in. */
+  file: Storage;
+  events: EventSink;
+  node: number;
+  /** bdrv_flush(bs->file): a file sync (may be a no-op in cache=unsafe). */
+  flushFile(): void;
+  /** Called before a table write-back; throws if the write would overlap other metadata. */
+  checkOverlap?(cache: MetadataCache, offset: number, size: number): void;
+}
+
+export class MetadataCache {
+  readonly offsets: Float64Array;
+  readonly lru: Float64Array;
+  readonly refs: Int32Array;
+  readonly dirty: Uint8Array;
+  readonly tables: Uint8Array;
+  lruCounter = 0;
+  depends: MetadataCache | null = null;
+  dependsOnFlush = false;
+  hits = 0;
+  misses = 0;
+  writebacks = 0;
+
+  constructor(
+    readonly host: CacheHost,
+    /** QEMU's is_l2_cache flag: 1 for the L2 cache, 0 for the refcount cache. */
+    readonly id: 0 | 1,
+    readonly size: number,
+    readonly tableSize: number,
+  ) {
+    this.offsets = new Float64Array(size);
+    this.lru = new Float64Array(size);
+    this.refs = new Int32Array(size);
+    this.dirty = new Uint8Array(size);
+    this.tables = new Uint8Array(size * tableSize);
+  }
+
+  get name(): string {
+    return this.id === 1 ? "L2" : "refcount";
+  }
+
+  table(i: number): Uint8Array {
+    return this.tables.subarray(i * this.tableSize, (i + 1) * this.tableSize);
+  }
+
+  /** qcow2_cache_get / get_empty: returns the slot, pinned. */
+  get(offset: number, readFromDisk: boolean): number {
+    const ev = this.host.events;
+    const node = this.host.node;
+    ev.emit(EventKind.CacheGet, node, this.id, -1, offset, readFromDisk ? 1 : 0, 0);
+    if (offset % this.tableSize !== 0) throw new Error(`cannot get entry from ${this.name} cache: offset 0x${offset.toString(16)} is unaligned`);
+    const n = this.size;
+    let i = ((offset / this.tableSize) * 4) % n;
+    const start = i;
+    let minLru = Infinity;
+    let victim = -1;
+    do {
+      if (this.offsets[i] === offset) {
+        this.hits++;
+        this.refs[i]!++;
+        ev.emit(EventKind.CacheGetDone, node, this.id, i, offset, 0, 0);
+        return i;
+      }
+      if (this.refs[i] === 0 && this.lru[i]! < minLru) {
+        minLru = this.lru[i]!;
+        victim = i;
+      }
+      if (++i === n) i = 0;
+    } while (i !== start);
+    if (victim < 0) throw new Error(`${this.name} cache: every entry is pinned`);
+    this.misses++;
+    i = victim;
+    ev.emit(EventKind.CacheGetReplaceEntry, node, this.id, i, this.offsets[i]!, offset, 0);
+    this.entryFlush(i);
+    ev.emit(EventKind.CacheGetRead, node, this.id, i, offset, readFromDisk ? 1 : 0, 0);
+    this.offsets[i] = 0;
+    const t = this.table(i);
+    if (readFromDisk) {
+      this.host.file.read(t, offset);
+      ev.emit(EventKind.MetadataRead, node, this.id, i, offset, this.tableSize, 0);
+    } else {
+      t.fill(0);
+    }
+    this.offsets[i] = offset;
+    this.refs[i]!++;
+    ev.emit(EventKind.CacheGetDone, node, this.id, i, offset, 1, 0);
+    return i;
+  }
+
+  put(i: number): void {
+    if (--this.refs[i]! === 0) this.lru[i] = ++this.lruCounter;
+  }
+
+  markDirty(i: number): void {
+    this.dirty[i] = 1;
+  }
+
+  /** qcow2_cache_is_table_offset: the slot caching `offset`, or -1. */
+  lookup(offset: number): number {
+    for (let i = 0; i < this.size; i++) if (this.offsets[i] === offset) return i;
+    return -1;
+  }
+
+  /** qcow2_cache_discard: drop a table (its cluster was freed). */
+  discard(i: number): void {
+    this.offsets[i] = 0;
+    this.lru[i] = 0;
+    this.dirty[i] = 0;
+  }
+
+  entryFlush(i: number): void {
+    if (!this.dirty[i] || !this.offsets[i]) return;
+    const ev = this.host.events;
+    ev.emit(EventKind.CacheEntryFlush, this.host.node, this.id, i, this.offsets[i]!, 0, 0);
+    if (this.depends) {
+      this.flushDependency();
+    } else if (this.dependsOnFlush) {
+      this.host.flushFile();
+      this.dependsOnFlush = false;
+    }
+    this.host.checkOverlap?.(this, this.offsets[i]!, this.tableSize);
+    this.host.file.write(this.table(i), this.offsets[i]!);
+    this.writebacks++;
+    ev.emit(EventKind.MetadataWrite, this.host.node, this.id, i, this.offsets[i]!, this.tableSize, 0);
+    this.dirty[i] = 0;
+  }
+
+  /** qcow2_cache_write: write back every dirty entry in index order. */
+  write(): void {
+    this.host.events.emit(EventKind.CacheFlush, this.host.node, this.id, -1, 0, 0, 0);
+    for (let i = 0; i < this.size; i++) this.entryFlush(i);
+  }
+
+  /** qcow2_cache_flush: write back, then sync the file. */
+  flush(): void {
+    this.write();
+    this.host.flushFile();
+  }
+
+  flushDependency(): void {
+    this.depends!.flush();
+    this.depends = null;
+    this.dependsOnFlush = false;
+  }
+
+  setDependency(dep: MetadataCache): void {
+    if (dep.depends) dep.flushDependency();
+    if (this.depends && this.depends !== dep) this.flushDependency();
+    this.depends = dep;
+  }
+
+  setDependsOnFlush(): void {
+    this.dependsOnFlush = true;
+  }
+
+  /** qcow2_cache_empty: flush, then forget everything. */
+  empty(): void {
+    this.flush();
+    this.offsets.fill(0);
+    this.lru.fill(0);
+    this.lruCounter = 0;
+  }
+
+  dirtyCount(): number {
+    let n = 0;
+    for (let i = 0; i < this.size; i++) n += this.dirty[i]!;
+    return n;
+  }
+
+  /** Restores contents from a snapshot (time travel). */
+  snapshot(): CacheSnapshot {
+    return {
+      offsets: this.offsets.slice(),
+      lru: this.lru.slice(),
+      refs: this.refs.slice(),
+      dirty: this.dirty.slice(),
+      tables: this.tables.slice(),
+      lruCounter: this.lruCounter,
+      dependsOnFlush: this.dependsOnFlush,
+      hasDepends: this.depends !== null,
+      hits: this.hits,
+      misses: this.misses,
+      writebacks: this.writebacks,
+    };
+  }
+
+  restore(s: CacheSnapshot, other: MetadataCache): void {
+    this.offsets.set(s.offsets);
+    this.lru.set(s.lru);
+    this.refs.set(s.refs);
+    this.dirty.set(s.dirty);
+    this.tables.set(s.tables);
+    this.lruCounter = s.lruCounter;
+    this.dependsOnFlush = s.dependsOnFlush;
+    this.depends = s.hasDepends ? other : null;
+    this.hits = s.hits;
+    this.misses = s.misses;
+    this.writebacks = s.writebacks;
+  }
+}
+
+export interface CacheSnapshot {
+  offsets: Float64Array;
+  lru: Float64Array;
+  refs: Int32Array;
+  dirty: Uint8Array;
+  tables: Uint8Array;
+  lruCounter: number;
+  dependsOnFlush: boolean;
+  hasDepends: boolean;
+  hits: number;
+  misses: number;
+  writebacks: number;
+}

@@ -1,0 +1,231 @@
+// The qcow2 image: its header, L1 and refcount tables in memory (as QEMU keeps them), its two metadata caches,
+// its data file and backing node. Opening reads only the header, extensions, L1 and refcount table: cost grows
+// with what is asked, not with the image size. Reads, writes and block status live in sibling modules.
+import * as path from "node:path";
+import { u32 } from "../format/bytes.js";
+import { decodeExtensions, type Extensions } from "../format/extensions.js";
+import { FormatError, UnsupportedError } from "../format/format-error.js";
+import { decodeHeader, encodeHeader, geometry, hasIncompat, INCOMPAT_DATA_FILE, INCOMPAT_CORRUPT, INCOMPAT_DIRTY, COMPAT_LAZY_REFCOUNTS, AUTOCLEAR_DATA_FILE_RAW, type HeaderGeometry, type Qcow2Header } from "../format/header.js";
+import { EventKind, CACHE_NONE } from "../events/event-kind.js";
+import { EventRecorder, type EventSink } from "../events/recorder.js";
+import { FileStorage } from "../storage/file-storage.js";
+import { ShadowStorage } from "../storage/shadow-storage.js";
+import type { Storage } from "../storage/storage.js";
+import { BackingGate } from "./backing-gate.js";
+import { RawNode, type BlockNode, type BlockStatus } from "./block-node.js";
+import { cacheSizes, defaultConfig, type EngineConfig } from "./engine-config.js";
+import { MetadataCache, type CacheHost } from "./metadata-cache.js";
+import { qcow2BlockStatus } from "./block-status.js";
+import { qcow2Read } from "./read-path.js";
+
+export interface OpenOptions {
+  config?: Partial<EngineConfig>;
+  /** Write in place (the user said --write). Otherwise writes go to a shadow layer. */
+  write?: boolean;
+  /** Allow writes at all (false: a pure inspection, any write is an error). */
+  writable?: boolean;
+  events?: EventSink;
+  /** Override the backing chain (tests); undefined = follow the header. */
+  noBacking?: boolean;
+  /** Open even if the image is marked corrupt (read-only inspection, like qemu-img info/check). */
+  allowCorrupt?: boolean;
+  gate?: BackingGate;
+  depth?: number;
+  /** Storage factory (tests, shadow). */
+  storage?: Storage;
+}
+
+export class Qcow2Image implements BlockNode, CacheHost {
+  readonly format = "qcow2";
+  header: Qcow2Header;
+  geo: HeaderGeometry;
+  ext: Extensions;
+  backingName: string | null = null;
+  backing: BlockNode | null = null;
+  dataFile: Storage;
+  hasDataFile = false;
+  dataFileRaw = false;
+  l1: Uint8Array;
+  reftable: Uint8Array;
+  reftableSize: number;
+  l2Cache: MetadataCache;
+  refcountCache: MetadataCache;
+  config: EngineConfig;
+  events: EventSink;
+  node: number;
+  /** Allocation cursor (s->free_cluster_index), reset to 0 on open. */
+  freeClusterIndex = 0;
+  /** Bytes in an L2 slice and entries per slice. */
+  sliceSize: number;
+  sliceEntries: number;
+  subclusterBits: number;
+  /** Freed host clusters queued for a discard to the file. */
+  pendingDiscards: number[] = [];
+  metadataPreallocationChecked = false;
+  metadataPreallocation = false;
+  lazyRefcounts: boolean;
+  dirty: boolean;
+  /** Set when QEMU would mark the image corrupt (qcow2_signal_corruption). */
+  corrupt: boolean;
+  private compressedCache: { offset: number; data: Uint8Array } | null = null;
+
+  private constructor(
+    readonly filename: string,
+    readonly file: Storage,
+    first: Uint8Array,
+    opts: OpenOptions,
+  ) {
+    this.config = defaultConfig(opts.config);
+    this.events = opts.events ?? new EventRecorder();
+    this.node = opts.depth ?? 0;
+    const h = (this.header = decodeHeader(first, filename));
+    this.geo = geometry(h);
+    const cs = this.geo.clusterSize;
+    const extEnd = h.backingFileOffset !== 0 ? h.backingFileOffset : cs;
+    this.ext = decodeExtensions(first, h.headerLength, extEnd, filename);
+    if (h.backingFileOffset !== 0) {
+      if (h.backingFileOffset + h.backingFileSize > first.length)
+        throw new FormatError("header", "backing_file_offset", 8, filename, "backing file name lies beyond the end of the file");
+      this.backingName = Buffer.from(first.subarray(h.backingFileOffset, h.backingFileOffset + h.backingFileSize)).toString("utf8");
+    }
+    this.corrupt = hasIncompat(h, INCOMPAT_CORRUPT);
+    this.dirty = hasIncompat(h, INCOMPAT_DIRTY);
+    this.lazyRefcounts = this.config.lazyRefcounts ?? (h.compatibleFeatures & BigInt(COMPAT_LAZY_REFCOUNTS)) !== 0n;
+    if (this.lazyRefcounts && h.version < 3) throw new FormatError("header", "compatible_features", 80, filename, "lazy refcounts require a version 3 image");
+
+    // L1 table: bounded by the header check (32 MiB); bytes past EOF read as zero, as QEMU's file layer does.
+    this.l1 = new Uint8Array(h.l1Size * 8);
+    if (h.l1Size > 0) file.read(this.l1, h.l1TableOffset);
+    this.reftableSize = (h.refcountTableClusters * cs) / 8;
+    this.reftable = new Uint8Array(h.refcountTableClusters * cs);
+    if (h.refcountTableOffset + this.reftable.length > 2 ** 53)
+      throw new FormatError("header", "refcount_table_offset", 48, filename, "refcount table ends beyond 2^53");
+    file.read(this.reftable, h.refcountTableOffset);
+
+    const sizes = cacheSizes(h.size, cs, this.geo.l2EntryBytes, this.config);
+    this.sliceSize = sizes.l2EntrySize;
+    this.sliceEntries = sizes.l2EntrySize / this.geo.l2EntryBytes;
+    this.subclusterBits = this.geo.extendedL2 ? h.clusterBits - 5 : h.clusterBits;
+    this.l2Cache = new MetadataCache(this, 1, sizes.l2Entries, sizes.l2EntrySize);
+    this.refcountCache = new MetadataCache(this, 0, sizes.refcountEntries, cs);
+
+    this.dataFile = file;
+    if (hasIncompat(h, INCOMPAT_DATA_FILE)) {
+      this.hasDataFile = true;
+      this.dataFileRaw = (h.autoclearFeatures & BigInt(AUTOCLEAR_DATA_FILE_RAW)) !== 0n;
+      if (!this.ext.dataFile) throw new FormatError("header", "incompatible_features", 72, filename, "external data file bit set but no data file name extension");
+    }
+  }
+
+  static open(filename: string, opts: OpenOptions = {}): Qcow2Image {
+    const base = opts.storage ?? new FileStorage(filename, Boolean(opts.write));
+    let file: Storage = base;
+    if (!opts.storage && !opts.write && opts.writable) file = new ShadowStorage(base);
+    try {
+      return Qcow2Image.openOn(filename, file, opts);
+    } catch (e) {
+      file.close();
+      throw e;
+    }
+  }
+
+  private static openOn(filename: string, file: Storage, opts: OpenOptions): Qcow2Image {
+    const head = new Uint8Array(Math.min(file.size(), 104));
+    file.read(head, 0);
+    // Read the whole first cluster (header, extensions, backing name) once the cluster size is known.
+    let first = head;
+    if (head.length >= 24 && u32(head, 0) === 0x514649fb) {
+      const bits = u32(head, 20);
+      if (bits >= 9 && bits <= 21) {
+        first = new Uint8Array(Math.min(file.size(), 2 ** bits));
+        file.read(first, 0);
+      }
+    }
+    const img = new Qcow2Image(filename, file, first, opts);
+    if (img.corrupt && opts.writable && !opts.allowCorrupt)
+      throw new UnsupportedError(filename, "image is marked corrupt (incompatible bit 1); it can only be opened read-only");
+    const gate = opts.gate ?? new BackingGate(img.config.maxChainDepth);
+    if (!opts.gate) gate.enter(filename);
+    if (img.hasDataFile) {
+      const name = img.ext.dataFile!;
+      const resolved = path.isAbsolute(name) ? name : path.join(path.dirname(filename), name);
+      const base = new FileStorage(resolved, Boolean(opts.write));
+      img.dataFile = !opts.write && opts.writable ? new ShadowStorage(base) : base;
+    }
+    if (img.backingName !== null && !opts.noBacking) {
+      const depth = (opts.depth ?? 0) + 1;
+      const resolved = gate.resolve(filename, img.backingName, depth);
+      img.backing = openNode(resolved, img.ext.backingFormat, { ...opts, write: false, writable: false, gate, depth, storage: undefined, events: img.events, config: opts.config });
+    }
+    return img;
+  }
+
+  get virtualSize(): number {
+    return this.header.size;
+  }
+  get clusterSize(): number {
+    return this.geo.clusterSize;
+  }
+  get clusterBits(): number {
+    return this.header.clusterBits;
+  }
+
+  /** L1 entry as [hi, lo]. */
+  l1Entry(i: number): [number, number] {
+    return [u32(this.l1, i * 8), u32(this.l1, i * 8 + 4)];
+  }
+
+  read(buf: Uint8Array, offset: number): void {
+    qcow2Read(this, buf, offset);
+  }
+
+  blockStatus(offset: number, bytes: number): BlockStatus {
+    return qcow2BlockStatus(this, offset, bytes);
+  }
+
+  /** bdrv_flush(bs->file): honours the cache mode (unsafe never syncs). */
+  flushFile(): void {
+    this.events.emit(EventKind.FlushToDisk, this.node, CACHE_NONE, -1, 0, 0, 0);
+    if (this.config.cacheMode !== "unsafe") this.file.flush();
+  }
+
+  /** The decompressed cluster most recently read (QEMU keeps one such buffer too). */
+  cachedCompressed(offset: number): Uint8Array | null {
+    return this.compressedCache && this.compressedCache.offset === offset ? this.compressedCache.data : null;
+  }
+  rememberCompressed(offset: number, data: Uint8Array): void {
+    this.compressedCache = { offset, data };
+  }
+
+  /** Rewrites the header (and its extensions area) from `this.header`. */
+  writeHeader(): void {
+    const b = encodeHeader(this.header);
+    this.file.write(b, 0);
+  }
+
+  close(): void {
+    this.file.close();
+    if (this.dataFile !== this.file) this.dataFile.close();
+    this.backing?.close();
+  }
+}
+
+/** Opens a backing node: qcow2 when the format says so or the magic matches, raw otherwise. */
+export function openNode(filename: string, format: string | undefined, opts: OpenOptions): BlockNode {
+  const file = new FileStorage(filename, false);
+  const magic = new Uint8Array(4);
+  file.read(magic, 0);
+  const isQcow2 = u32(magic, 0) === 0x514649fb;
+  const fmt = format ?? (isQcow2 ? "qcow2" : "raw");
+  if (fmt === "raw") return new RawNode(filename, file);
+  if (fmt !== "qcow2") {
+    file.close();
+    throw new UnsupportedError(filename, `backing format '${fmt}' is not supported (qcow2 and raw are)`);
+  }
+  try {
+    return Qcow2Image.open(filename, { ...opts, storage: file });
+  } catch (e) {
+    file.close();
+    throw e;
+  }
+}

@@ -1,0 +1,181 @@
+// Refcounts through the refcount cache (qcow2-refcount.c): read, update with QEMU's dependency rules, refcount
+// block allocation (self-describing when it can be), and the discard queue for clusters whose refcount drops to 0.
+import { u32, put64 } from "../format/bytes.js";
+import { getRefcount as getEntry, setRefcount as setEntry, maxRefcount } from "../format/refcount-entry.js";
+import { entryOffset } from "../format/l2-entry.js";
+import { EventKind, CACHE_NONE, CACHE_REFCOUNT } from "../events/event-kind.js";
+import { corruption } from "./cluster-lookup.js";
+import type { Qcow2Image } from "./qcow2-image.js";
+import { allocClustersNoref, growRefcountTable } from "./allocator.js";
+
+export class Again extends Error {
+  constructor() {
+    super("EAGAIN");
+  }
+}
+
+export function reftableEntry(img: Qcow2Image, i: number): number {
+  return entryOffset(u32(img.reftable, i * 8), u32(img.reftable, i * 8 + 4) & 0xfffffe00);
+}
+
+export function refblockBits(img: Qcow2Image): number {
+  return img.clusterBits + 3 - img.header.refcountOrder;
+}
+
+/** qcow2_get_refcount: 0 when the table slot is empty or past the table (no cache access then). */
+export function getRefcount(img: Qcow2Image, clusterIndex: number): number {
+  const bits = refblockBits(img);
+  const ti = Math.floor(clusterIndex / 2 ** bits);
+  if (ti >= img.reftableSize) return 0;
+  const blockOffset = reftableEntry(img, ti);
+  if (!blockOffset) return 0;
+  if (blockOffset % img.clusterSize !== 0)
+    throw corruption(img, "refcount table", `entry[${ti}]`, img.header.refcountTableOffset + ti * 8, `refblock offset 0x${blockOffset.toString(16)} unaligned`);
+  const slot = img.refcountCache.get(blockOffset, true);
+  const v = getEntry(img.refcountCache.table(slot), clusterIndex % 2 ** bits, img.header.refcountOrder);
+  img.refcountCache.put(slot);
+  img.events.emit(EventKind.RefcountRead, img.node, CACHE_REFCOUNT, slot, clusterIndex, v, 0);
+  return v;
+}
+
+/** qcow2_detect_metadata_preallocation: counts referenced clusters up to the file end or a threshold. */
+export function detectMetadataPreallocation(img: Qcow2Image): boolean {
+  const fileLength = img.file.size();
+  const alloc = allocatedSize(img);
+  const realClusters = Math.floor(alloc / img.clusterSize);
+  const threshold = Math.max(Math.floor((realClusters * 10) / 9), realClusters + 2);
+  const end = Math.ceil(fileLength / img.clusterSize);
+  let count = 0;
+  for (let i = 0; i < end && count < threshold; i++) if (getRefcount(img, i)) count++;
+  return count >= threshold;
+}
+
+function allocatedSize(img: Qcow2Image): number {
+  const f = img.file as { allocatedSize?: () => number };
+  return typeof f.allocatedSize === "function" ? f.allocatedSize() : img.file.size();
+}
+
+/** Loads (pins) the refcount block for a cluster, allocating it if needed; throws Again after allocating. */
+function allocRefcountBlock(img: Qcow2Image, clusterIndex: number): number {
+  const cs = img.clusterSize;
+  const bits = refblockBits(img);
+  const ti = Math.floor(clusterIndex / 2 ** bits);
+  if (ti < img.reftableSize) {
+    const off = reftableEntry(img, ti);
+    if (off) {
+      if (off % cs !== 0) throw corruption(img, "refcount table", `entry[${ti}]`, img.header.refcountTableOffset + ti * 8, `refblock offset 0x${off.toString(16)} unaligned`);
+      return img.refcountCache.get(off, true);
+    }
+  }
+  // We write to the refcount table, so we might depend on L2 tables.
+  img.l2Cache.flush();
+  const newBlock = allocClustersNoref(img, cs);
+  if (newBlock === 0) throw corruption(img, "refcount table", "allocation", 0, "preventing invalid allocation of refcount block at offset 0");
+  img.events.emit(EventKind.RefblockAlloc, img.node, CACHE_REFCOUNT, -1, newBlock, ti, 0);
+  let slot: number;
+  const newIndex = newBlock / cs;
+  if (Math.floor(newIndex / 2 ** bits) === ti) {
+    slot = img.refcountCache.get(newBlock, false);
+    const t = img.refcountCache.table(slot);
+    t.fill(0);
+    setEntry(t, newIndex % 2 ** bits, img.header.refcountOrder, 1);
+  } else {
+    updateRefcount(img, newBlock, cs, 1, false);
+    img.refcountCache.flush();
+    slot = img.refcountCache.get(newBlock, false);
+    img.refcountCache.table(slot).fill(0);
+  }
+  img.refcountCache.markDirty(slot);
+  img.refcountCache.flush();
+  if (ti < img.reftableSize) {
+    const e = new Uint8Array(8);
+    put64(e, 0, newBlock);
+    img.file.write(e, img.header.refcountTableOffset + ti * 8);
+    img.events.emit(EventKind.MetadataWrite, img.node, CACHE_NONE, -1, img.header.refcountTableOffset + ti * 8, 8, 0);
+    img.flushFile();
+    img.reftable.set(e, ti * 8);
+    img.refcountCache.put(slot);
+    throw new Again();
+  }
+  img.refcountCache.put(slot);
+  const blocksUsed = Math.ceil(Math.max(clusterIndex + 1, newIndex + 1) / 2 ** bits);
+  growRefcountTable(img, blocksUsed * 2 ** bits * cs, ti, newBlock);
+  throw new Again();
+}
+
+/**
+ * update_refcount: adds or subtracts `addend` for every cluster in [offset, offset+length). Throws Again when a
+ * refcount block had to be allocated (the caller restarts its search for free clusters).
+ */
+export function updateRefcount(img: Qcow2Image, offset: number, length: number, addend: number, decrease: boolean, discard = false): void {
+  if (length <= 0) return;
+  const cs = img.clusterSize;
+  const order = img.header.refcountOrder;
+  const bits = refblockBits(img);
+  const cache = img.refcountCache;
+  if (decrease) cache.setDependency(img.l2Cache);
+  const start = Math.floor(offset / cs) * cs;
+  const last = Math.floor((offset + length - 1) / cs) * cs;
+  let slot = -1;
+  let oldTi = -1;
+  try {
+    for (let co = start; co <= last; co += cs) {
+      const ci = co / cs;
+      const ti = Math.floor(ci / 2 ** bits);
+      if (ti !== oldTi) {
+        if (slot >= 0) cache.put(slot);
+        slot = -1;
+        try {
+          slot = allocRefcountBlock(img, ci);
+        } catch (e) {
+          if (e instanceof Again && img.freeClusterIndex > start / cs) img.freeClusterIndex = start / cs;
+          throw e;
+        }
+      }
+      oldTi = ti;
+      cache.markDirty(slot);
+      const t = cache.table(slot);
+      const bi = ci % 2 ** bits;
+      const old = getEntry(t, bi, order);
+      const v = decrease ? old - addend : old + addend;
+      if (v < 0 || v > maxRefcount(order))
+        throw corruption(img, "refcount block", `entry[${bi}]`, cache.offsets[slot]!, `refcount of cluster ${ci} would become ${v}`);
+      if (v === 0 && ci < img.freeClusterIndex) img.freeClusterIndex = ci;
+      setEntry(t, bi, order, v);
+      img.events.emit(EventKind.RefcountUpdate, img.node, CACHE_REFCOUNT, slot, ci, old, v);
+      if (v === 0) {
+        // QEMU looks the tables up by the start of the whole range, not by this cluster.
+        const rs = cache.lookup(offset);
+        if (rs >= 0) {
+          cache.put(slot);
+          slot = -1;
+          oldTi = -1;
+          cache.discard(rs);
+        }
+        const ls = img.l2Cache.lookup(offset);
+        if (ls >= 0) img.l2Cache.discard(ls);
+        if (discard) img.pendingDiscards.push(co);
+      }
+    }
+  } finally {
+    if (slot >= 0) cache.put(slot);
+  }
+}
+
+/** qcow2_free_clusters. */
+export function freeClusters(img: Qcow2Image, offset: number, size: number, discard: boolean): void {
+  img.events.emit(EventKind.ClusterFree, img.node, CACHE_NONE, -1, offset, Math.ceil(size / img.clusterSize), 0);
+  updateRefcount(img, offset, size, 1, true, discard);
+  processDiscards(img);
+}
+
+/** Punches the freed clusters in the file (they then read as zeros), as the discard queue does. */
+export function processDiscards(img: Qcow2Image): void {
+  if (!img.pendingDiscards.length) return;
+  const cs = img.clusterSize;
+  const zeros = new Uint8Array(cs);
+  for (const off of img.pendingDiscards) {
+    if (off < img.file.size()) img.file.write(zeros.subarray(0, Math.min(cs, img.file.size() - off)), off);
+  }
+  img.pendingDiscards.length = 0;
+}
