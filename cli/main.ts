@@ -4,6 +4,7 @@ import { Command } from "commander";
 import { createRequire } from "node:module";
 import { fail, setDebug } from "./fail.js";
 // COMMAND IMPORTS (one line per command module; keep this marker)
+import { register as registerDump } from "./commands/dump.js";
 
 const require = createRequire(import.meta.url);
 const pkg = require("../../package.json") as { version: string };
@@ -18,6 +19,7 @@ program
   .hook("preAction", (cmd) => setDebug(Boolean(cmd.optsWithGlobals().debug)));
 
 // COMMAND REGISTRATIONS (one line per command module; keep this marker)
+registerDump(program);
 
 process.on("uncaughtException", (e) => fail(e));
 program.parseAsync(process.argv).catch((e) => fail(e));
