@@ -73,12 +73,13 @@ export function bitmapTableSizeFor(size: number, granularityBits: number, cluste
   return Math.ceil(Math.ceil(bits / 8) / clusterSize);
 }
 
-/** QEMU's checks on the extension itself (qcow2_read_extensions); skipped, like QEMU, when the autoclear bit is clear. */
+/** QEMU's checks on the extension itself (qcow2_read_extensions); past the length, skipped like QEMU when the autoclear bit is clear. */
 export function checkBitmapsExtension(ext: Extensions, header: Qcow2Header, file: string): BitmapsExtension | undefined {
-  const raw = ext.list.find((e) => e.type === EXT_BITMAPS);
-  if (!raw || !ext.bitmaps || !bitmapsConsistent(header)) return undefined;
+  const raw = ext.list.filter((e) => e.type === EXT_BITMAPS).pop();
+  if (!raw || !ext.bitmaps) return undefined;
   const err = (field: string, rel: number, detail: string) => new FormatError("bitmaps extension", field, raw.offset + 8 + rel, file, detail);
   if (raw.length !== 24) throw err("length", -4, `${raw.length} bytes, QEMU requires exactly 24`);
+  if (!bitmapsConsistent(header)) return undefined;
   if (u32(raw.data, 4) !== 0) throw err("reserved32", 4, "reserved field is not zero");
   const b = ext.bitmaps;
   if (b.nbBitmaps > MAX_BITMAPS) throw err("nb_bitmaps", 0, `${b.nbBitmaps} bitmaps exceed QEMU's maximum of ${MAX_BITMAPS}`);

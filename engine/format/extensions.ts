@@ -55,7 +55,6 @@ export interface Extensions {
 /** Parses extensions from `buf` (the first cluster) starting at `start` (the header length). */
 export function decodeExtensions(buf: Uint8Array, start: number, end: number, file: string): Extensions {
   const out: Extensions = { list: [], featureNames: [] };
-  const seen = new Set<number>();
   let off = start;
   const limit = Math.min(end, buf.length);
   while (true) {
@@ -65,17 +64,19 @@ export function decodeExtensions(buf: Uint8Array, start: number, end: number, fi
     }
     const type = u32(buf, off);
     const length = u32(buf, off + 4);
-    if (type === EXT_END) break;
-    const name = EXTENSION_NAMES[type] ?? `unknown 0x${type.toString(16)}`;
+    const name = type === EXT_END ? "end" : (EXTENSION_NAMES[type] ?? `unknown 0x${type.toString(16)}`);
+    // QEMU checks the length before the type, so even an end marker with a length running past the area is refused.
     if (off + 8 + length > limit)
       throw new FormatError("header extension", "length", off + 4, file, `${name} extension of ${length} bytes runs past the first cluster`);
-    if (seen.has(type)) throw new FormatError("header extension", "type", off, file, `${name} extension appears twice`);
-    seen.add(type);
+    if (type === EXT_END) break;
+    // The spec allows each type once, but QEMU 7.2 accepts repeats (the last one of a known type wins): so do we.
     const data = buf.slice(off + 8, off + 8 + length);
     out.list.push({ type, offset: off, length, data });
     const fe = (field: string, rel: number, detail: string) => new FormatError(`${name} extension`, field, off + 8 + rel, file, detail);
     switch (type) {
       case EXT_BACKING_FORMAT:
+        // QEMU keeps the name in a 16-byte buffer with its NUL.
+        if (length >= 16) throw fe("length", -4, `backing format name of ${length} bytes is too long (QEMU allows 15)`);
         out.backingFormat = cstr(data, 0, length);
         break;
       case EXT_DATA_FILE:

@@ -163,13 +163,14 @@ export function decodeHeader(buf: Uint8Array, file: string): Qcow2Header {
   if (h.l1Size * 8 > MAX_L1_BYTES) throw err("l1_size", 36, `L1 table of ${h.l1Size} entries exceeds 32 MiB`);
   if (h.l1Size < l1SizeFor(h.size, h.clusterBits, l2EntryBytes))
     throw err("l1_size", 36, `${h.l1Size} entries cannot map the virtual size ${h.size}`);
-  if (h.l1Size > 0 && h.l1TableOffset % cs !== 0) throw err("l1_table_offset", 40, `0x${h.l1TableOffset.toString(16)} is not cluster aligned`);
+  // QEMU (qcow2_validate_table) refuses an unaligned table offset even when the table is empty.
+  if (h.l1TableOffset % cs !== 0) throw err("l1_table_offset", 40, `0x${h.l1TableOffset.toString(16)} is not cluster aligned`);
   if (h.l1Size > 0 && h.l1TableOffset + h.l1Size * 8 > 2 ** 53) throw err("l1_table_offset", 40, "table ends beyond 2^53");
   if (h.refcountTableClusters === 0) throw err("refcount_table_clusters", 56, "image has no refcount table");
   if (h.refcountTableClusters * cs > MAX_REFTABLE_BYTES) throw err("refcount_table_clusters", 56, `refcount table of ${h.refcountTableClusters} clusters exceeds 8 MiB`);
   if (h.refcountTableOffset % cs !== 0) throw err("refcount_table_offset", 48, `0x${h.refcountTableOffset.toString(16)} is not cluster aligned`);
   if (h.nbSnapshots > MAX_SNAPSHOTS) throw err("nb_snapshots", 60, `${h.nbSnapshots} snapshots exceed QEMU's limit of 65536`);
-  if (h.nbSnapshots > 0 && h.snapshotsOffset % cs !== 0) throw err("snapshots_offset", 64, `0x${h.snapshotsOffset.toString(16)} is not cluster aligned`);
+  if (h.snapshotsOffset % cs !== 0) throw err("snapshots_offset", 64, `0x${h.snapshotsOffset.toString(16)} is not cluster aligned`);
   return h;
 }
 

@@ -90,7 +90,7 @@ const HASHES = ["md5", "sha1", "sha224", "sha256", "sha384", "sha512", "ripemd16
 
 /** QEMU's checks of the crypto header extension against the qcow2 header (qcow2_read_extensions). */
 export function checkCryptoExtension(ext: Extensions, header: Qcow2Header, file: string): { offset: number; length: number } | undefined {
-  const raw = ext.list.find((e) => e.type === EXT_CRYPTO);
+  const raw = ext.list.filter((e) => e.type === EXT_CRYPTO).pop();
   if (!raw || !ext.crypto) {
     if (header.cryptMethod === 2) throw new FormatError("header", "crypt_method", 32, file, "LUKS encryption without a crypto header extension");
     return undefined;
