@@ -26,7 +26,16 @@ import {
 } from "../../engine/format/extensions.js";
 import { FormatError } from "../../engine/format/format-error.js";
 import { type Qcow2Header, decodeHeader, geometry, hasIncompat, INCOMPAT_DATA_FILE } from "../../engine/format/header.js";
-import { COMPRESSED_HI, compressedDescriptor, entryOffset, isCopied, L2_RESERVED_HI, L2_RESERVED_LO } from "../../engine/format/l2-entry.js";
+import {
+  ClusterKind,
+  COMPRESSED_HI,
+  compressedDescriptor,
+  entryOffset,
+  isCopied,
+  l2Kind,
+  L2_RESERVED_HI,
+  L2_RESERVED_LO,
+} from "../../engine/format/l2-entry.js";
 import { checkCryptoExtension, decodeLuksHeader, luksInfo, LUKS_SLOT_ENABLED } from "../../engine/format/luks.js";
 import {
   l1HasReservedBits,
@@ -369,11 +378,9 @@ function dumpL2(img: Image, l1Index: number): Dump {
       if (isCopied(hi)) flags.push("COPIED set on a compressed cluster");
     } else {
       const off = entryOffset(hi, lo);
-      const present = off !== 0 || (dataFile && isCopied(hi));
-      let kind: string;
-      if (g.extendedL2) kind = present ? "normal" : "unallocated";
-      else if (lo & 1) kind = "zero";
-      else kind = present ? "normal" : "unallocated";
+      const k = l2Kind(hi, lo, dataFile, g.extendedL2);
+      const kind = k === ClusterKind.Normal ? "normal" : k === ClusterKind.Unallocated ? "unallocated" : "zero";
+      const present = k === ClusterKind.Normal || k === ClusterKind.ZeroAlloc;
       Object.assign(row, { kind, host_offset: present ? off : null, copied: isCopied(hi) });
       if ((hi & L2_RESERVED_HI) !== 0 || (lo & (g.extendedL2 ? L2_RESERVED_LO | 1 : L2_RESERVED_LO)) !== 0) flags.push("reserved bits set");
       if (off % g.clusterSize !== 0) flags.push("unaligned");

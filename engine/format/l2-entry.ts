@@ -32,11 +32,15 @@ export function isCopied(hi: number): boolean {
   return (hi & COPIED_HI) !== 0;
 }
 
-/** The kind of a standard (non extended) L2 entry, as qcow2_get_cluster_type() decides it. */
-export function l2Kind(hi: number, lo: number, hasDataFile = false): ClusterKind {
+/**
+ * The kind of an L2 entry's cluster, as qcow2_get_cluster_type() decides it. With extended L2 bit 0 is not a zero
+ * flag (the subcluster bitmap says what reads as zero); ZeroAlloc needs a real offset, even with a data file.
+ */
+export function l2Kind(hi: number, lo: number, hasDataFile = false, extended = false): ClusterKind {
   if (hi & COMPRESSED_HI) return ClusterKind.Compressed;
-  if (lo & 1) return entryOffset(hi, lo) !== 0 || (hasDataFile && isCopied(hi)) ? ClusterKind.ZeroAlloc : ClusterKind.ZeroPlain;
-  if (entryOffset(hi, lo) === 0 && !(hasDataFile && isCopied(hi))) return ClusterKind.Unallocated;
+  const off = entryOffset(hi, lo);
+  if (lo & 1 && !extended) return off !== 0 ? ClusterKind.ZeroAlloc : ClusterKind.ZeroPlain;
+  if (off === 0) return hasDataFile && isCopied(hi) ? ClusterKind.Normal : ClusterKind.Unallocated;
   return ClusterKind.Normal;
 }
 
