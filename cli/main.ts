@@ -4,6 +4,7 @@ import { Command } from "commander";
 import { createRequire } from "node:module";
 import { fail, setDebug } from "./fail.js";
 // COMMAND IMPORTS (one line per command module; keep this marker)
+import { register as registerCheck } from "./commands/check.js";
 import { register as registerDump } from "./commands/dump.js";
 
 const require = createRequire(import.meta.url);
@@ -19,6 +20,7 @@ program
   .hook("preAction", (cmd) => setDebug(Boolean(cmd.optsWithGlobals().debug)));
 
 // COMMAND REGISTRATIONS (one line per command module; keep this marker)
+registerCheck(program);
 registerDump(program);
 
 process.on("uncaughtException", (e) => fail(e));

@@ -1,0 +1,100 @@
+// `qemu-img check` for qcow2, as QEMU 7.2 does it read-only: open (with QEMU's refusals), read the snapshot
+// table, count every reference the metadata makes into an in-memory refcount table, compare it with the stored
+// refcounts, check the COPIED flags, and report QEMU's counters, messages and image end offset.
+import type { Storage } from "../storage/storage.js";
+import { countBitmapReferences, loadBitmapsAtOpen } from "./bitmap-check.js";
+import {
+  CheckContext,
+  refcountArrayBytes,
+  type CheckMessageKind,
+  type CheckMessageSink,
+  type CheckResult,
+} from "./check-context.js";
+import { checkRefcountsL1 } from "./l2-walk.js";
+import { checkOflagCopied } from "./oflag-copied.js";
+import { openForCheck } from "./open-validation.js";
+import { CheckAborted, countSnapshotReferences, readSnapshotTableForCheck } from "./snapshot-check.js";
+import { StoredRefcounts } from "./stored-refcounts.js";
+import { TableWindow } from "./table-window.js";
+
+export type { CheckResult, CheckMessageKind, CheckMessageSink } from "./check-context.js";
+export { QemuOpenError } from "./open-validation.js";
+export { CheckAborted } from "./snapshot-check.js";
+
+export interface CheckOptions {
+  /** Receives QEMU's stderr lines as they happen; without it they are collected in CheckReport.messages. */
+  onMessage?: CheckMessageSink;
+  /** Bound on the in-memory refcount table (default 1 GiB). */
+  maxMemoryBytes?: number;
+  /** Bound on L1/L2 entries walked over all tables (default 2^32). */
+  maxEntries?: number;
+  /** How to tell whether a backing or external data file exists (QEMU fails to open the image without it). */
+  exists?: (path: string) => boolean;
+}
+
+export interface CheckReport {
+  filename: string;
+  format: "qcow2";
+  result: CheckResult;
+  /**
+   * Set when the check could not complete (QEMU's check returned an error): qemu-img then prints no summary,
+   * reports "Check failed: <failed>" and exits 1.
+   */
+  failed?: string;
+  /** The messages, when no onMessage sink was given. */
+  messages: { line: string; kind: CheckMessageKind }[];
+}
+
+export const DEFAULT_MAX_MEMORY_BYTES = 1024 * 1024 * 1024;
+export const DEFAULT_MAX_ENTRIES = 2 ** 32;
+const INT_MAX = 0x7fffffff;
+
+/**
+ * Checks a qcow2 image read-only. Throws QemuOpenError when QEMU would refuse to open the image, and a plain
+ * Error when the image is beyond what this checker will hold in memory or walk.
+ */
+export function checkImage(storage: Storage, filename: string, opts: CheckOptions = {}): CheckReport {
+  const messages: CheckReport["messages"] = [];
+  const emit: CheckMessageSink = opts.onMessage ?? ((line, kind) => messages.push({ line, kind }));
+  const img = openForCheck(storage, filename, emit, { exists: opts.exists });
+  loadBitmapsAtOpen(storage, img);
+
+  const g = img.g;
+  const ctx = new CheckContext(storage, filename, img.fileSize, g, emit, opts.maxEntries ?? DEFAULT_MAX_ENTRIES);
+  const report: CheckReport = { filename, format: "qcow2", result: ctx.res, messages };
+  try {
+    const snapshots = readSnapshotTableForCheck(ctx, img);
+
+    const nbClusters = Math.ceil(img.fileSize / g.clusterSize);
+    if (nbClusters > INT_MAX) {
+      ctx.res.checkErrors++;
+      throw new CheckAborted("File too large");
+    }
+    const bytes = (nbClusters + 1) * refcountArrayBytes(g.refcountOrder);
+    const limit = opts.maxMemoryBytes ?? DEFAULT_MAX_MEMORY_BYTES;
+    if (bytes > limit)
+      throw new Error(
+        `${filename}: ${nbClusters} host clusters need ${Math.ceil(bytes / 2 ** 20)} MiB of refcounts in memory, above the limit of ${Math.floor(limit / 2 ** 20)} MiB`,
+      );
+    ctx.allocate(nbClusters);
+    ctx.res.totalClusters = Math.ceil((img.totalSectors * 512) / g.clusterSize);
+
+    // calculate_refcounts()
+    const win = new TableWindow(storage, g.clusterSize);
+    ctx.inc(0, g.clusterSize);
+    checkRefcountsL1(ctx, win, img.l1, img.l1TableOffset, img.header.l1Size, true);
+    countSnapshotReferences(ctx, win, snapshots);
+    ctx.inc(img.reftableOffset.n, img.reftable.length);
+    if (img.crypto && img.crypto.length !== 0) ctx.inc(img.crypto.offset, img.crypto.length);
+    countBitmapReferences(ctx, img);
+    const stored = new StoredRefcounts(ctx, img.reftable);
+    stored.checkRefblocks();
+
+    stored.compare();
+    checkOflagCopied(ctx, win, stored, img.l1, img.header.l1Size);
+  } catch (e) {
+    if (!(e instanceof CheckAborted)) throw e;
+    report.failed = e.why;
+  }
+  return report;
+}

@@ -1,0 +1,174 @@
+// check_refcounts_l1() and check_refcounts_l2(): count the references an L1 table makes (itself, its L2 tables,
+// their data and compressed clusters), report invalid entries with QEMU's wording, and for the active table
+// gather the allocated / fragmented / compressed cluster counts. Entries are read as 32-bit halves, no BigInt.
+import { hex64, hexNum, type CheckContext } from "./check-context.js";
+import type { U64 } from "./open-validation.js";
+import type { TableWindow } from "./table-window.js";
+
+const TWO32 = 0x100000000;
+
+/** Walks one L1 table. `l1` holds its l1Size entries (zeros where the file ends). */
+export function checkRefcountsL1(ctx: CheckContext, win: TableWindow, l1: Uint8Array, l1Offset: U64, l1Size: number, frag: boolean): void {
+  if (l1Size === 0) return;
+  const cs = ctx.g.clusterSize;
+  ctx.inc(l1Offset.n, l1Size * 8, hex64(l1Offset.hi, l1Offset.lo));
+  if (l1Offset.n >= ctx.fileSize) return; // reads as zeros: no entries
+  ctx.walk(l1Size);
+  const dv = new DataView(l1.buffer, l1.byteOffset, l1.byteLength);
+  const res = ctx.res;
+  for (let i = 0; i < l1Size; i++) {
+    const hi = dv.getUint32(i * 8);
+    const lo = dv.getUint32(i * 8 + 4);
+    if (hi === 0 && lo === 0) continue;
+    if (hi & 0x7f000000 || lo & 0x1ff) {
+      ctx.say(`ERROR found L1 entry with reserved bits set: ${hex64(hi, lo)}`);
+      res.corruptions++;
+    }
+    const l2Hi = hi & 0x00ffffff;
+    const l2Lo = (lo & 0xfffffe00) >>> 0;
+    const l2Offset = l2Hi * TWO32 + l2Lo;
+    ctx.inc(l2Offset, cs, hex64(l2Hi, l2Lo));
+    if (l2Lo & (cs - 1)) {
+      ctx.say(`ERROR l2_offset=${hex64(l2Hi, l2Lo)}: Table is not cluster aligned; L1 entry corrupted`);
+      res.corruptions++;
+    }
+    if (l2Offset >= ctx.fileSize) continue; // an L2 table past the end reads as zeros
+    let base = win.find(l2Offset);
+    if (base < 0) base = win.load(l2Offset, contiguousRun(dv, i, l1Size, l2Offset, cs, win.capacity));
+    ctx.walk(ctx.g.l2Entries);
+    checkRefcountsL2(ctx, win.dv, base, frag);
+  }
+}
+
+/** How many L1 entries from i on point to back-to-back tables starting at `first` (at most `max`). */
+export function contiguousRun(dv: DataView, i: number, l1Size: number, first: number, cs: number, max: number): number {
+  let n = 1;
+  while (n < max && i + n < l1Size) {
+    const hi = dv.getUint32((i + n) * 8) & 0x00ffffff;
+    const lo = (dv.getUint32((i + n) * 8 + 4) & 0xfffffe00) >>> 0;
+    if (hi * TWO32 + lo !== first + n * cs) break;
+    n++;
+  }
+  return n;
+}
+
+/** Walks one L2 table held at dv[base .. base + cluster size). */
+export function checkRefcountsL2(ctx: CheckContext, dv: DataView, base: number, frag: boolean): void {
+  const g = ctx.g;
+  const cs = g.clusterSize;
+  const csMask = cs - 1;
+  const n = g.l2Entries;
+  const stride = g.l2EntryBytes;
+  const ext = g.extendedL2;
+  const dataFile = g.hasDataFile;
+  const refs = ctx.refs;
+  const max = g.refcountMax;
+  const fileSize = ctx.fileSize;
+  const res = ctx.res;
+  // Compressed descriptor layout: offset in bits 0..x-1, additional sectors in bits x..61.
+  const csizeShift = 62 - (g.clusterBits - 8);
+  const hiOffBits = csizeShift - 32;
+  const hiOffMask = 2 ** hiOffBits - 1;
+  const csizeMask = 2 ** (g.clusterBits - 8) - 1;
+  let next = 0;
+  let allocated = 0;
+  let fragmented = 0;
+  let compressed = 0;
+  for (let j = 0; j < n; j++) {
+    const o = base + j * stride;
+    let hi = dv.getUint32(o);
+    const lo = dv.getUint32(o + 4);
+    let zeroBits = 0;
+    let allocBits = 0;
+    if (ext) {
+      zeroBits = dv.getUint32(o + 8);
+      allocBits = dv.getUint32(o + 12);
+    }
+    if (hi === 0 && lo === 0 && zeroBits === 0 && allocBits === 0) continue;
+
+    if (hi & 0x40000000) {
+      const cHi = hi & hiOffMask;
+      if (hi & 0x80000000) {
+        ctx.say(`ERROR: coffset=0x${hex64(cHi, lo)}: copied flag must never be set for compressed clusters`);
+        hi = (hi & 0x7fffffff) >>> 0;
+        res.corruptions++;
+      }
+      if (dataFile) {
+        ctx.say(`ERROR compressed cluster ${j} with data file, entry=0x${hex64(hi, lo)}`);
+        res.corruptions++;
+        continue;
+      }
+      if (zeroBits !== 0 || allocBits !== 0) {
+        ctx.say(`ERROR compressed cluster ${j} with non-zero subcluster allocation bitmap, entry=0x${hex64(hi, lo)}`);
+        res.corruptions++;
+        continue;
+      }
+      const coffset = cHi * TWO32 + lo;
+      const sectors = ((hi >>> hiOffBits) & csizeMask) + 1;
+      ctx.inc(coffset, sectors * 512 - (lo & 511), hex64(cHi, lo));
+      if (frag) {
+        allocated++;
+        compressed++;
+        fragmented++; // compressed clusters are fragmented by nature
+      }
+      continue;
+    }
+
+    if (hi & 0x3f000000 || lo & 0x1fe) {
+      ctx.say(`ERROR found l2 entry with reserved bits set: ${hex64(hi, lo)}`);
+      res.corruptions++;
+    }
+    const offHi = hi & 0x00ffffff;
+    const offLo = (lo & 0xfffffe00) >>> 0;
+    const hasOffset = offHi !== 0 || offLo !== 0;
+    const zeroFlag = !ext && (lo & 1) !== 0;
+    if (zeroFlag ? !hasOffset : !hasOffset && !(dataFile && hi & 0x80000000)) {
+      // ZERO_PLAIN or UNALLOCATED
+      if (!zeroFlag && allocBits !== 0) {
+        ctx.say("ERROR: Unallocated cluster has non-zero subcluster allocation map");
+        res.corruptions++;
+      }
+      continue;
+    }
+
+    // NORMAL or ZERO_ALLOC
+    const offset = offHi * TWO32 + offLo;
+    if ((zeroBits & allocBits) !== 0) {
+      res.corruptions++;
+      ctx.say(`ERROR offset=${hex64(offHi, offLo)}: Allocated cluster has corrupted subcluster allocation bitmap`);
+    }
+    if (offLo & csMask) {
+      res.corruptions++;
+      const containsData = ext ? allocBits !== 0 : !zeroFlag;
+      ctx.say(
+        containsData
+          ? `ERROR offset=${hex64(offHi, offLo)}: Data cluster is not properly aligned; L2 entry corrupted.`
+          : `ERROR offset=${hex64(offHi, offLo)}: Preallocated cluster is not properly aligned; L2 entry corrupted.`,
+      );
+    }
+    if (frag) {
+      allocated++;
+      if (next !== 0 && offset !== next) fragmented++;
+      next = offset + cs;
+    }
+    if (dataFile) continue;
+    if (offset >= fileSize) {
+      ctx.say(
+        `ERROR: counting reference for region exceeding the end of the file by one cluster or more: offset 0x${hex64(offHi, offLo)} size 0x${hexNum(cs)}`,
+      );
+      res.corruptions++;
+      continue;
+    }
+    // Inline qcow2_inc_refcounts_imrt() for the common aligned, in-file case.
+    const k = Math.floor(offset / cs);
+    const v = refs[k]!;
+    if (v === max || k >= ctx.nbClusters || offLo & csMask) {
+      ctx.inc(offset, cs);
+    } else {
+      refs[k] = v + 1;
+    }
+  }
+  res.allocatedClusters += allocated;
+  res.fragmentedClusters += fragmented;
+  res.compressedClusters += compressed;
+}

@@ -1,0 +1,61 @@
+// check_oflag_copied(): in the active L1 table and its L2 tables, the COPIED flag must be set exactly when the
+// stored refcount of the cluster is 1 (external data clusters always count as refcount 1).
+import { hex64, type CheckContext } from "./check-context.js";
+import { contiguousRun } from "./l2-walk.js";
+import type { StoredRefcounts } from "./stored-refcounts.js";
+import type { TableWindow } from "./table-window.js";
+
+const TWO32 = 0x100000000;
+
+export function checkOflagCopied(ctx: CheckContext, win: TableWindow, stored: StoredRefcounts, l1: Uint8Array, l1Size: number): void {
+  const g = ctx.g;
+  const cs = g.clusterSize;
+  const cb = g.clusterBits;
+  const res = ctx.res;
+  const dv = new DataView(l1.buffer, l1.byteOffset, l1.byteLength);
+  const stride = g.l2EntryBytes;
+  const ext = g.extendedL2;
+  const dataFile = g.hasDataFile;
+  const scale = 2 ** cb;
+  for (let i = 0; i < l1Size; i++) {
+    const hi = dv.getUint32(i * 8);
+    const lo = dv.getUint32(i * 8 + 4);
+    const l2Hi = hi & 0x00ffffff;
+    const l2Lo = (lo & 0xfffffe00) >>> 0;
+    if (l2Hi === 0 && l2Lo === 0) continue;
+    const l2Offset = l2Hi * TWO32 + l2Lo;
+    const r = stored.get(Math.floor(l2Offset / scale));
+    if (r < 0) continue;
+    if ((r === 1) !== ((hi & 0x80000000) !== 0)) {
+      res.corruptions++;
+      ctx.say(`ERROR OFLAG_COPIED L2 cluster: l1_index=${i} l1_entry=${hex64(hi, lo)} refcount=${stored.show(Math.floor(l2Offset / scale), r)}`);
+    }
+    if (l2Offset >= ctx.fileSize) continue; // reads as zeros: nothing allocated
+    let base = win.find(l2Offset);
+    if (base < 0) base = win.load(l2Offset, contiguousRun(dv, i, l1Size, l2Offset, cs, win.capacity));
+    const t = win.dv;
+    for (let j = 0; j < g.l2Entries; j++) {
+      const o = base + j * stride;
+      const eHi = t.getUint32(o);
+      const eLo = t.getUint32(o + 4);
+      if (eHi & 0x40000000) continue; // compressed
+      const offHi = eHi & 0x00ffffff;
+      const offLo = (eLo & 0xfffffe00) >>> 0;
+      const hasOffset = offHi !== 0 || offLo !== 0;
+      const zeroFlag = !ext && (eLo & 1) !== 0;
+      // NORMAL or ZERO_ALLOC only
+      if (zeroFlag ? !hasOffset : !hasOffset && !(dataFile && eHi & 0x80000000)) continue;
+      let rc = 1;
+      let k = 0;
+      if (!dataFile) {
+        k = Math.floor((offHi * TWO32 + offLo) / scale);
+        rc = stored.get(k);
+        if (rc < 0) continue;
+      }
+      if ((rc === 1) !== ((eHi & 0x80000000) !== 0)) {
+        res.corruptions++;
+        ctx.say(`ERROR OFLAG_COPIED data cluster: l2_entry=${hex64(eHi, eLo)} refcount=${dataFile ? "1" : stored.show(k, rc)}`);
+      }
+    }
+  }
+}

@@ -1,0 +1,357 @@
+// What qemu-img check does before checking: qcow2_do_open() in check mode (BDRV_O_CHECK, read-only), with its
+// refusals worded as QEMU words them ("Could not open 'x': <reason>"), plus the tables it keeps in memory
+// (active L1, refcount table) and the header extensions the check needs (crypto header, bitmaps, data file).
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { u32, u8 } from "../format/bytes.js";
+import {
+  AUTOCLEAR_BITMAPS,
+  AUTOCLEAR_DATA_FILE_RAW,
+  INCOMPAT_COMPRESSION,
+  INCOMPAT_DATA_FILE,
+  INCOMPAT_EXTL2,
+  INCOMPAT_KNOWN_MASK,
+  QCOW2_MAGIC,
+  type Qcow2Header,
+} from "../format/header.js";
+import { EXT_BACKING_FORMAT, EXT_BITMAPS, EXT_CRYPTO, EXT_DATA_FILE, EXT_END, EXT_FEATURE_TABLE } from "../format/extensions.js";
+import type { Storage } from "../storage/storage.js";
+import { refcountMax, type CheckGeometry, type CheckMessageSink } from "./check-context.js";
+
+/** qemu-img could not open the image; `reason` is QEMU's message after "Could not open 'FILE': ". */
+export class QemuOpenError extends Error {
+  constructor(
+    readonly file: string,
+    readonly reason: string,
+  ) {
+    super(`Could not open '${file}': ${reason}`);
+    this.name = "QemuOpenError";
+  }
+}
+
+const QCOW_HEADER_SIZE = 112;
+const MAX_L1_BYTES = 0x2000000;
+const MAX_REFTABLE_BYTES = 0x800000;
+const MAX_BITMAPS = 65535;
+const MAX_BITMAP_DIRECTORY_SIZE = 1024 * MAX_BITMAPS;
+const INT64_MAX = 2 ** 63 - 1;
+
+/** A u64 field: exact halves for messages and alignment, and a number (exact below 2^53) for arithmetic. */
+export interface U64 {
+  hi: number;
+  lo: number;
+  n: number;
+}
+
+export function readU64(b: Uint8Array, o: number): U64 {
+  const hi = u32(b, o);
+  const lo = u32(b, o + 4);
+  return { hi, lo, n: hi * 0x100000000 + lo };
+}
+
+export interface OpenedForCheck {
+  file: string;
+  fileSize: number;
+  header: Qcow2Header;
+  g: CheckGeometry;
+  /** floor(virtual size / 512), as bs->total_sectors. */
+  totalSectors: number;
+  l1TableOffset: U64;
+  /** Active L1 table as read at open (l1_size * 8 bytes). */
+  l1: Uint8Array;
+  reftableOffset: U64;
+  /** Refcount table as read at open (refcount_table_clusters * cluster_size bytes). */
+  reftable: Uint8Array;
+  /** Raw snapshot table pointer from the header (check mode re-reads and validates it). */
+  nbSnapshots: number;
+  snapshotsOffset: U64;
+  crypto?: { offset: number; length: number };
+  bitmaps?: { nbBitmaps: number; directoryOffset: number; directorySize: number };
+  dataFile?: string;
+  backingFile?: string;
+}
+
+export interface OpenOptions {
+  /** Whether a path exists (backing file, external data file); QEMU opens them and fails if they are missing. */
+  exists?: (p: string) => boolean;
+}
+
+function defaultExists(p: string): boolean {
+  try {
+    fs.statSync(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function readAt(storage: Storage, offset: number, length: number): Uint8Array {
+  const b = new Uint8Array(length);
+  if (length > 0 && offset < storage.size()) storage.read(b, offset);
+  return b;
+}
+
+/** qcow2_validate_table(): the size limit first, then the offset (signed 64-bit range, cluster alignment). */
+function validateTable(offset: U64, entries: number, entryLen: number, maxBytes: number, clusterSize: number, name: string): string | undefined {
+  if (entries > Math.floor(maxBytes / entryLen)) return `${name} too large`;
+  if (INT64_MAX - entries * entryLen < offset.n || (offset.lo & (clusterSize - 1)) !== 0) return `${name} offset invalid`;
+  return undefined;
+}
+
+function featureTableNames(data: Uint8Array, mask: bigint): string {
+  const names: string[] = [];
+  let rest = mask;
+  for (let i = 0; i + 48 <= data.length; i += 48) {
+    const nameBytes = data.subarray(i + 2, i + 48);
+    if (nameBytes[0] === 0) break;
+    if (data[i] !== 0) continue;
+    const bit = BigInt(data[i + 1]!);
+    if (bit < 64n && (rest & (1n << bit)) !== 0n) {
+      const end = nameBytes.indexOf(0);
+      names.push(Buffer.from(nameBytes.subarray(0, end < 0 ? 46 : end)).toString("latin1"));
+      rest &= ~(1n << bit);
+    }
+  }
+  if (rest !== 0n) names.push(`Unknown incompatible feature: ${rest.toString(16)}`);
+  return names.join(", ");
+}
+
+/**
+ * Opens `storage` as qemu-img check does (read-only, check mode) and returns what the check needs.
+ * Throws QemuOpenError with QEMU's reason when QEMU refuses to open the image.
+ */
+export function openForCheck(storage: Storage, file: string, emit: CheckMessageSink, opts: OpenOptions = {}): OpenedForCheck {
+  const exists = opts.exists ?? defaultExists;
+  const fail = (reason: string): never => {
+    throw new QemuOpenError(file, reason);
+  };
+  const fileSize = storage.size();
+  const h = readAt(storage, 0, QCOW_HEADER_SIZE);
+  if (fileSize < QCOW_HEADER_SIZE || u32(h, 0) !== QCOW2_MAGIC) fail("Image is not in qcow2 format");
+  const version = u32(h, 4);
+  if (version < 2 || version > 3) fail(`Unsupported qcow2 version ${version}`);
+  const clusterBits = u32(h, 20);
+  if (clusterBits < 9 || clusterBits > 21) fail(`Unsupported cluster size: 2^${clusterBits}`);
+  const clusterSize = 2 ** clusterBits;
+
+  let incompat = 0n;
+  let compat = 0n;
+  let autoclear = 0n;
+  let refcountOrder = 4;
+  let headerLength = 72;
+  if (version === 3) {
+    incompat = (BigInt(u32(h, 72)) << 32n) | BigInt(u32(h, 76));
+    compat = (BigInt(u32(h, 80)) << 32n) | BigInt(u32(h, 84));
+    autoclear = (BigInt(u32(h, 88)) << 32n) | BigInt(u32(h, 92));
+    refcountOrder = u32(h, 96);
+    headerLength = u32(h, 100);
+    if (headerLength < 104) fail("qcow2 header too short");
+  }
+  if (headerLength > clusterSize) fail("qcow2 header exceeds cluster size");
+  const backingFileOffset = readU64(h, 8);
+  if (backingFileOffset.n > clusterSize) fail("Invalid backing file offset");
+  const extEnd = backingFileOffset.n !== 0 ? backingFileOffset.n : clusterSize;
+
+  const compressionType = headerLength > 104 ? u8(h, 104) : 0;
+  if (compressionType > 1) fail(`qcow2: unknown compression type: ${compressionType}`);
+  const hasCompressionBit = (incompat & BigInt(INCOMPAT_COMPRESSION)) !== 0n;
+  if (compressionType === 0 && hasCompressionBit) fail("qcow2: Compression type incompatible feature bit must not be set");
+  if (compressionType !== 0 && !hasCompressionBit) fail("qcow2: Compression type incompatible feature bit must be set");
+
+  const cluster0 = readAt(storage, 0, clusterSize);
+  const unknownIncompat = incompat & ~BigInt(INCOMPAT_KNOWN_MASK);
+  if (unknownIncompat !== 0n) {
+    let table: Uint8Array = new Uint8Array(0);
+    try {
+      table = scanExtensions(cluster0, headerLength, extEnd).featureTable ?? table;
+    } catch {
+      // QEMU reads the feature table with errors ignored.
+    }
+    fail(`Unsupported qcow2 feature(s): ${featureTableNames(table, unknownIncompat)}`);
+  }
+
+  const extendedL2 = (incompat & BigInt(INCOMPAT_EXTL2)) !== 0n;
+  if (extendedL2 && clusterSize / 32 < 512) fail(`Unsupported subcluster size: ${clusterSize / 32}`);
+  if (refcountOrder > 6) fail("Reference count entry width too large; may not exceed 64 bits");
+  const cryptMethod = u32(h, 32);
+  const l2EntryBytes = extendedL2 ? 16 : 8;
+  const l2Bits = clusterBits - (extendedL2 ? 4 : 3);
+  const size = readU64(h, 24);
+  const totalSectors = Math.floor(size.n / 512);
+
+  const reftableOffset = readU64(h, 48);
+  const reftableClusters = u32(h, 56);
+  const reftableErr = validateTable(reftableOffset, reftableClusters, clusterSize, MAX_REFTABLE_BYTES, clusterSize, "Reference count table");
+  if (reftableErr) fail(reftableErr);
+
+  const l1TableOffset = readU64(h, 40);
+  const l1Size = u32(h, 36);
+  const l1Err = validateTable(l1TableOffset, l1Size, 8, MAX_L1_BYTES, clusterSize, "Active L1 table");
+  if (l1Err) fail(l1Err);
+  const shift = clusterBits + l2Bits;
+  const l1VmStateIndex = Math.ceil(size.n / 2 ** shift);
+  if (l1VmStateIndex > 0x7fffffff) fail("Image is too big");
+  if (l1Size < l1VmStateIndex) fail("L1 table is too small");
+  if (size.hi >= 0x200000) fail("virtual size of 2^53 bytes or more is not supported by qcowdbg");
+  const l1 = readAt(storage, l1TableOffset.n, l1Size * 8);
+  if (cryptMethod > 2) fail(`Unsupported encryption method ${cryptMethod}`);
+  const reftable = readAt(storage, reftableOffset.n, reftableClusters * clusterSize);
+
+  const ext = scanExtensions(cluster0, headerLength, extEnd, (reason) => fail(reason));
+  const out: Partial<OpenedForCheck> = {};
+  if (ext.crypto) {
+    if (cryptMethod !== 2) fail("CRYPTO header extension only expected with LUKS encryption method");
+    if (ext.crypto.length !== 16) fail(`CRYPTO header extension size ${ext.crypto.length}, but expected size 16`);
+    const off = readU64(ext.crypto.data, 0);
+    const len = readU64(ext.crypto.data, 8);
+    if ((off.lo & (clusterSize - 1)) !== 0)
+      fail(`Encryption header offset '${BigInt(off.hi) * 0x100000000n + BigInt(off.lo)}' is not a multiple of cluster size '${clusterSize}'`);
+    out.crypto = { offset: off.n, length: len.n };
+  }
+  if (ext.bitmaps) {
+    const d = ext.bitmaps;
+    if (d.length !== 24) fail("bitmaps_ext: Invalid extension length");
+    if ((autoclear & BigInt(AUTOCLEAR_BITMAPS)) === 0n) {
+      emit(
+        version < 3
+          ? "warning: This qcow2 v2 image contains bitmaps, but they may have been modified by a program without persistent bitmap support; so now they must all be considered inconsistent"
+          : "warning: a program lacking bitmap support modified this file, so all bitmaps are now considered inconsistent",
+        "report",
+      );
+      // error_printf() without a newline: QEMU's next stderr line continues this one.
+      emit("Some clusters may be leaked, run 'qemu-img check -r' on the image file to fix.", "partial");
+    } else {
+      if (u32(d.data, 4) !== 0) fail("bitmaps_ext: Reserved field is not zero");
+      const nb = u32(d.data, 0);
+      const dirSize = readU64(d.data, 8);
+      const dirOffset = readU64(d.data, 16);
+      if (nb > MAX_BITMAPS) fail(`bitmaps_ext: Image has ${nb} bitmaps, exceeding the QEMU supported maximum of ${MAX_BITMAPS}`);
+      if (nb === 0) fail("found bitmaps extension with zero bitmaps");
+      if ((dirOffset.lo & (clusterSize - 1)) !== 0) fail("bitmaps_ext: invalid bitmap directory offset");
+      if (dirSize.n > MAX_BITMAP_DIRECTORY_SIZE)
+        fail(`bitmaps_ext: bitmap directory size (${BigInt(dirSize.hi) * 0x100000000n + BigInt(dirSize.lo)}) exceeds the maximum supported size (${MAX_BITMAP_DIRECTORY_SIZE})`);
+      out.bitmaps = { nbBitmaps: nb, directoryOffset: dirOffset.n, directorySize: dirSize.n };
+    }
+  }
+
+  const hasDataFile = (incompat & BigInt(INCOMPAT_DATA_FILE)) !== 0n;
+  if (hasDataFile) {
+    if (ext.dataFile === undefined) fail("'data-file' is required for this image");
+    // QEMU opens the data file name as given, relative to the working directory.
+    if (!exists(ext.dataFile!)) fail(`Could not open '${ext.dataFile}': No such file or directory`);
+    out.dataFile = ext.dataFile;
+  } else if ((autoclear & BigInt(AUTOCLEAR_DATA_FILE_RAW)) !== 0n) {
+    fail("data-file-raw requires a data file");
+  }
+  if (cryptMethod === 2 && !ext.crypto) fail(`Missing CRYPTO header for crypt method ${cryptMethod}`);
+
+  if (backingFileOffset.n !== 0) {
+    const len = u32(h, 16);
+    if (len > Math.min(1023, clusterSize - backingFileOffset.n) || len >= 4096) fail("Backing file name too long");
+    const name = Buffer.from(cluster0.subarray(backingFileOffset.n, backingFileOffset.n + len)).toString("utf8");
+    out.backingFile = name;
+    const hasProtocol = /^[A-Za-z0-9+.-]+:/.test(name) && !name.startsWith("/");
+    if (name !== "" && !hasProtocol) {
+      // path_combine(): relative names resolve against the directory of the image.
+      const full = path.isAbsolute(name) || !file.includes("/") ? name : file.slice(0, file.lastIndexOf("/") + 1) + name;
+      if (!exists(full)) fail(`Could not open backing file: Could not open '${full}': No such file or directory`);
+    }
+  }
+
+  const header: Qcow2Header = {
+    version: version as 2 | 3,
+    backingFileOffset: backingFileOffset.n,
+    backingFileSize: u32(h, 16),
+    clusterBits,
+    size: size.n,
+    cryptMethod,
+    l1Size,
+    l1TableOffset: l1TableOffset.n,
+    refcountTableOffset: reftableOffset.n,
+    refcountTableClusters: reftableClusters,
+    nbSnapshots: u32(h, 60),
+    snapshotsOffset: readU64(h, 64).n,
+    incompatibleFeatures: incompat,
+    compatibleFeatures: compat,
+    autoclearFeatures: autoclear,
+    refcountOrder,
+    headerLength,
+    compressionType,
+  };
+  return {
+    ...out,
+    file,
+    fileSize,
+    header,
+    g: {
+      clusterBits,
+      clusterSize,
+      extendedL2,
+      l2EntryBytes,
+      l2Entries: clusterSize / l2EntryBytes,
+      refcountOrder,
+      refblockBits: clusterBits - (refcountOrder - 3),
+      refcountMax: refcountMax(refcountOrder),
+      hasDataFile,
+    },
+    totalSectors,
+    l1TableOffset,
+    l1,
+    reftableOffset,
+    reftable,
+    nbSnapshots: u32(h, 60),
+    snapshotsOffset: readU64(h, 64),
+  };
+}
+
+interface RawExtension {
+  length: number;
+  data: Uint8Array;
+}
+
+interface ScannedExtensions {
+  featureTable?: Uint8Array;
+  crypto?: RawExtension;
+  bitmaps?: RawExtension;
+  dataFile?: string;
+}
+
+/** qcow2_read_extensions(): walks type/length records from the end of the header to ext_end. */
+function scanExtensions(cluster0: Uint8Array, start: number, end: number, fail?: (reason: string) => never): ScannedExtensions {
+  const out: ScannedExtensions = {};
+  const bad = (reason: string): never => {
+    if (fail) fail(reason);
+    throw new Error(reason);
+  };
+  let offset = start;
+  while (offset < end) {
+    const magic = offset + 8 <= cluster0.length ? u32(cluster0, offset) : 0;
+    const len = offset + 8 <= cluster0.length ? u32(cluster0, offset + 4) : 0;
+    offset += 8;
+    if (offset > end || len > end - offset) bad("Header extension too large");
+    const data = cluster0.subarray(offset, offset + len);
+    switch (magic) {
+      case EXT_END:
+        return out;
+      case EXT_BACKING_FORMAT:
+        if (len >= 16) bad(`ERROR: ext_backing_format: len=${len} too large (>=16)`);
+        break;
+      case EXT_FEATURE_TABLE:
+        out.featureTable = data;
+        break;
+      case EXT_CRYPTO:
+        out.crypto = { length: len, data };
+        break;
+      case EXT_BITMAPS:
+        out.bitmaps = { length: len, data };
+        break;
+      case EXT_DATA_FILE: {
+        const nul = data.indexOf(0);
+        out.dataFile = Buffer.from(nul < 0 ? data : data.subarray(0, nul)).toString("utf8");
+        break;
+      }
+    }
+    offset += (len + 7) & ~7;
+  }
+  return out;
+}

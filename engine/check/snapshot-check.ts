@@ -1,0 +1,136 @@
+// The snapshot side of the check: qcow2_check_read_snapshot_table() (QEMU skips the table at open in check mode
+// and reads it here, turning what would refuse the open into check errors), and the references snapshots make
+// in calculate_refcounts(): every snapshot's L1 table with its L2 tables, then the table itself.
+import { u16, u32 } from "../format/bytes.js";
+import { FormatError } from "../format/format-error.js";
+import {
+  MAX_SNAPSHOT_EXTRA_DATA,
+  MAX_SNAPSHOTS_SIZE,
+  SNAPSHOT_HEADER_BYTES,
+  SNAPSHOT_V3_MIN_EXTRA_BYTES,
+  decodeSnapshotTable,
+  type Snapshot,
+} from "../format/snapshot-table.js";
+import { hex64, type CheckContext } from "./check-context.js";
+import { checkRefcountsL1 } from "./l2-walk.js";
+import { readU64, type OpenedForCheck, type U64 } from "./open-validation.js";
+import type { TableWindow } from "./table-window.js";
+
+const MAX_SNAPSHOTS = 65536;
+const INT64_MAX = 2 ** 63 - 1;
+const INT_MAX = 0x7fffffff;
+const MAX_L1_ENTRIES = 0x2000000 / 8;
+
+export interface SnapshotTable {
+  snapshots: Snapshot[];
+  /** Exact L1 table offsets (the decoded numbers are exact only below 2^53). */
+  l1Offsets: U64[];
+  offset: number;
+  /** Bytes from the table start to the end of its last entry (s->snapshots_size). */
+  size: number;
+}
+
+/** A check that stopped early, as qcow2_co_check_locked() returning -errno: qemu-img prints "Check failed: <why>". */
+export class CheckAborted extends Error {
+  constructor(readonly why: string) {
+    super(`Check failed: ${why}`);
+    this.name = "CheckAborted";
+  }
+}
+
+/**
+ * Reads the snapshot table as check mode does. Failures count a check error, print QEMU's messages and abort the
+ * check (CheckAborted); incomplete v3 entries are corruptions.
+ */
+export function readSnapshotTableForCheck(ctx: CheckContext, img: OpenedForCheck): SnapshotTable {
+  const nb = img.nbSnapshots;
+  const off = img.snapshotsOffset;
+  const res = ctx.res;
+  const report = (line: string) => ctx.emit(line, "report");
+
+  const tooLarge = nb > Math.floor((SNAPSHOT_HEADER_BYTES * MAX_SNAPSHOTS) / SNAPSHOT_HEADER_BYTES);
+  const badOffset = !tooLarge && (INT64_MAX - nb * SNAPSHOT_HEADER_BYTES < off.n || (off.lo & (ctx.g.clusterSize - 1)) !== 0);
+  if (tooLarge || badOffset) {
+    res.checkErrors++;
+    report(`ERROR snapshot table ${tooLarge ? "too large" : "offset invalid"}`);
+    if (nb > MAX_SNAPSHOTS) ctx.say(`You can force-remove all ${nb - MAX_SNAPSHOTS} overhanging snapshots with qemu-img check -r all`);
+    throw new CheckAborted(tooLarge ? "File too large" : "Invalid argument");
+  }
+  if (nb === 0) return { snapshots: [], l1Offsets: [], offset: off.n, size: 0 };
+
+  // qcow2_do_read_snapshots() without repair: the same walk decodeSnapshotTable() makes, for QEMU's messages.
+  const fixed = new Uint8Array(SNAPSHOT_HEADER_BYTES);
+  const l1Offsets: U64[] = [];
+  let rel = 0;
+  for (let i = 0; i < nb; i++) {
+    rel = Math.ceil(rel / 8) * 8;
+    ctx.storage.read(fixed, off.n + rel);
+    l1Offsets.push(readU64(fixed, 0));
+    const extra = u32(fixed, 36);
+    if (extra > MAX_SNAPSHOT_EXTRA_DATA) {
+      res.checkErrors++;
+      report(`ERROR failed to read the snapshot table: Too much extra metadata in snapshot table entry ${i}`);
+      ctx.say("You can force-remove this extra metadata with qemu-img check -r all");
+      throw new CheckAborted("File too large");
+    }
+    rel += SNAPSHOT_HEADER_BYTES + extra + u16(fixed, 12) + u16(fixed, 14);
+    if (rel > MAX_SNAPSHOTS_SIZE || rel > INT_MAX) {
+      res.checkErrors++;
+      report("ERROR failed to read the snapshot table: Snapshot table is too big");
+      ctx.say(`You can force-remove all ${nb - i} overhanging snapshots with qemu-img check -r all`);
+      throw new CheckAborted("File too large");
+    }
+  }
+
+  let snapshots: Snapshot[];
+  try {
+    snapshots = decodeSnapshotTable(
+      (buf, o) => ctx.storage.read(buf, o),
+      { ...img.header, nbSnapshots: nb, snapshotsOffset: off.n },
+      ctx.fileSize,
+      ctx.file,
+    );
+  } catch (e) {
+    // Only offsets beyond 2^53 get here (QEMU would just find them past the end of the file).
+    if (e instanceof FormatError) throw new Error(`${e.message} (qcowdbg cannot check such an image)`);
+    throw e;
+  }
+  if (img.header.version >= 3) {
+    snapshots.forEach((s, i) => {
+      if (s.extraDataSize < SNAPSHOT_V3_MIN_EXTRA_BYTES) {
+        res.corruptions++;
+        ctx.say(`ERROR snapshot table entry ${i} is incomplete`);
+      }
+    });
+  }
+  return { snapshots, l1Offsets, offset: off.n, size: rel };
+}
+
+/** The snapshot part of calculate_refcounts(). */
+export function countSnapshotReferences(ctx: CheckContext, win: TableWindow, table: SnapshotTable): void {
+  const res = ctx.res;
+  const cs = ctx.g.clusterSize;
+  if (ctx.g.hasDataFile && table.snapshots.length > 0) {
+    ctx.say(`ERROR ${table.snapshots.length} snapshots in image with data file`);
+    res.corruptions++;
+  }
+  table.snapshots.forEach((sn, i) => {
+    const l1Off = table.l1Offsets[i]!;
+    if (l1Off.lo & (cs - 1)) {
+      ctx.say(
+        `ERROR snapshot ${sn.id} (${sn.name}) l1_offset=0x${hex64(l1Off.hi, l1Off.lo)}: L1 table is not cluster aligned; snapshot table entry corrupted`,
+      );
+      res.corruptions++;
+      return;
+    }
+    if (sn.l1Size > MAX_L1_ENTRIES) {
+      ctx.say(`ERROR snapshot ${sn.id} (${sn.name}) l1_size=0x${sn.l1Size.toString(16)}: L1 table is too large; snapshot table entry corrupted`);
+      res.corruptions++;
+      return;
+    }
+    const l1 = new Uint8Array(l1Off.n < ctx.fileSize ? sn.l1Size * 8 : 0);
+    if (l1.length > 0) ctx.storage.read(l1, l1Off.n);
+    checkRefcountsL1(ctx, win, l1, l1Off, sn.l1Size, false);
+  });
+  ctx.inc(table.offset, table.size);
+}
