@@ -1,16 +1,10 @@
 // `qcowdbg check [--output=human|json] IMG`: qemu-img check's report, byte for byte on stdout, QEMU's messages
 // on stderr, and its exit codes: 0 clean, 1 check not completed, 2 corruptions, 3 leaked clusters only.
 import type { Command } from "commander";
-import { checkImage, type CheckMessageSink, type CheckReport } from "../../engine/check/check.js";
+import { checkImage, QemuOpenError, type CheckMessageSink, type CheckReport } from "../../engine/check/check.js";
 import { qemuJsonPretty } from "../../engine/check/qemu-json.js";
 import { FileStorage } from "../../engine/storage/file-storage.js";
 import { ExitError, guarded } from "../fail.js";
-
-interface CheckCliOptions {
-  output: string;
-  format?: string;
-  quiet?: boolean;
-}
 
 /** printf("%0.2f"): like toFixed(2), except that exact ties round to even as glibc does. */
 export function printf2f(x: number): string {
@@ -68,37 +62,70 @@ export function jsonCheck(rep: CheckReport): string {
   );
 }
 
-/** QEMU's messages go to stderr as they come; batched so a badly broken image does not cost a write per line. */
-function stderrSink(): { sink: CheckMessageSink; flush: () => void } {
+export interface CheckCliOptions {
+  output: string;
+  format?: string;
+  quiet?: boolean;
+  withoutKey?: boolean;
+}
+
+/** Where the command writes; the CLI passes the process streams, tests collect strings. */
+export interface CheckWriters {
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+}
+
+/**
+ * Runs the check and prints what qemu-img check prints (program name "qcowdbg" where qemu-img says
+ * "qemu-img"). Returns the exit code; errors other than QEMU's own refusals propagate.
+ */
+export function executeCheck(image: string, opts: CheckCliOptions, out: CheckWriters): number {
+  if (opts.output !== "human" && opts.output !== "json") throw new ExitError("--output must be used with human or json as argument.", 1);
+  if (opts.format !== undefined && opts.format !== "qcow2") throw new ExitError(`only qcow2 images can be checked, not '${opts.format}'`, 1);
+  // QEMU writes its messages to stderr as they come; batched so a broken image does not cost a write per line.
   let pending = "";
   const flush = () => {
-    if (pending) process.stderr.write(pending);
+    if (pending) out.stderr(pending);
     pending = "";
   };
   const sink: CheckMessageSink = (line, kind) => {
     pending += kind === "report" ? `qcowdbg: ${line}\n` : kind === "partial" ? line : `${line}\n`;
     if (pending.length > 65536) flush();
   };
-  return { sink, flush };
-}
-
-function runCheck(image: string, opts: CheckCliOptions): void {
-  if (opts.output !== "human" && opts.output !== "json") throw new ExitError("--output must be used with human or json as argument.", 1);
-  if (opts.format !== undefined && opts.format !== "qcow2") throw new ExitError(`only qcow2 images can be checked, not '${opts.format}'`, 1);
-  const { sink, flush } = stderrSink();
-  const storage = new FileStorage(image);
   let rep: CheckReport;
   try {
-    rep = checkImage(storage, image, { onMessage: sink });
-  } finally {
+    const storage = new FileStorage(image);
+    try {
+      rep = checkImage(storage, image, { onMessage: sink, withoutKey: opts.withoutKey });
+    } finally {
+      storage.close();
+    }
+  } catch (e) {
     flush();
-    storage.close();
+    if (e instanceof QemuOpenError) {
+      out.stderr(`qcowdbg: ${e.message}\n`);
+      return 1;
+    }
+    const errno = e as NodeJS.ErrnoException;
+    if (errno.code === "ENOENT" || errno.code === "EACCES" || errno.code === "EISDIR") {
+      const why = errno.code === "ENOENT" ? "No such file or directory" : errno.code === "EACCES" ? "Permission denied" : "Is a directory";
+      out.stderr(`qcowdbg: Could not open '${image}': Could not open '${image}': ${why}\n`);
+      return 1;
+    }
+    throw e;
   }
-  if (rep.failed !== undefined) throw new ExitError(`Check failed: ${rep.failed}`, 1);
-  if (!opts.quiet) process.stdout.write(opts.output === "json" ? jsonCheck(rep) : humanCheck(rep.result));
+  flush();
+  if (rep.failed !== undefined) {
+    out.stderr(`qcowdbg: Check failed: ${rep.failed}\n`);
+    return 1;
+  }
+  if (!opts.quiet) out.stdout(opts.output === "json" ? jsonCheck(rep) : humanCheck(rep.result));
   const r = rep.result;
-  if (r.checkErrors) throw new ExitError("Check failed", 1);
-  process.exitCode = r.corruptions ? 2 : r.leaks ? 3 : 0;
+  if (r.checkErrors) {
+    out.stderr("qcowdbg: Check failed\n");
+    return 1;
+  }
+  return r.corruptions ? 2 : r.leaks ? 3 : 0;
 }
 
 export function register(program: Command): void {
@@ -109,5 +136,10 @@ export function register(program: Command): void {
     .option("--output <format>", "human or json", "human")
     .option("-f, --format <fmt>", "image format (qcow2 only)")
     .option("-q, --quiet", "print nothing on stdout; only the exit code tells")
-    .action(guarded((image: string, opts: CheckCliOptions) => runCheck(image, opts)));
+    .option("--without-key", "check an encrypted image without its key (qemu-img refuses without encrypt.key-secret)")
+    .action(
+      guarded((image: string, opts: CheckCliOptions) => {
+        process.exitCode = executeCheck(image, opts, { stdout: (t) => process.stdout.write(t), stderr: (t) => process.stderr.write(t) });
+      }),
+    );
 }

@@ -137,7 +137,9 @@ export class CheckContext {
     if (k >= this.nbClusters) this.nbClusters = k + 1;
     if (v === this.g.refcountMax) {
       this.say(`ERROR: overflow cluster offset=0x${hexNum(k * this.g.clusterSize)}`);
-      this.say("Increase the refcount entry width or create a clean copy if the image cannot be opened for writing");
+      this.say(
+        "Use qemu-img amend to increase the refcount entry width or qemu-img convert to create a clean copy if the image cannot be opened for writing",
+      );
       this.res.corruptions++;
       return;
     }

@@ -30,6 +30,8 @@ export interface CheckOptions {
   maxEntries?: number;
   /** How to tell whether a backing or external data file exists (QEMU fails to open the image without it). */
   exists?: (path: string) => boolean;
+  /** Check an encrypted image although no key is given (qemu-img refuses to open it without one). */
+  withoutKey?: boolean;
 }
 
 export interface CheckReport {
@@ -56,7 +58,7 @@ const INT_MAX = 0x7fffffff;
 export function checkImage(storage: Storage, filename: string, opts: CheckOptions = {}): CheckReport {
   const messages: CheckReport["messages"] = [];
   const emit: CheckMessageSink = opts.onMessage ?? ((line, kind) => messages.push({ line, kind }));
-  const img = openForCheck(storage, filename, emit, { exists: opts.exists });
+  const img = openForCheck(storage, filename, emit, { exists: opts.exists, withoutKey: opts.withoutKey });
   loadBitmapsAtOpen(storage, img);
 
   const g = img.g;

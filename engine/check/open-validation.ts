@@ -74,6 +74,11 @@ export interface OpenedForCheck {
 export interface OpenOptions {
   /** Whether a path exists (backing file, external data file); QEMU opens them and fails if they are missing. */
   exists?: (p: string) => boolean;
+  /**
+   * Check an encrypted image without its key. qemu-img cannot (it opens the encryption layer and wants
+   * encrypt.key-secret); the check itself never needs the key.
+   */
+  withoutKey?: boolean;
 }
 
 function defaultExists(p: string): boolean {
@@ -207,6 +212,7 @@ export function openForCheck(storage: Storage, file: string, emit: CheckMessageS
     if ((off.lo & (clusterSize - 1)) !== 0)
       fail(`Encryption header offset '${BigInt(off.hi) * 0x100000000n + BigInt(off.lo)}' is not a multiple of cluster size '${clusterSize}'`);
     out.crypto = { offset: off.n, length: len.n };
+    if (!opts.withoutKey) fail("Parameter 'encrypt.key-secret' is required for cipher");
   }
   if (ext.bitmaps) {
     const d = ext.bitmaps;
@@ -243,6 +249,7 @@ export function openForCheck(storage: Storage, file: string, emit: CheckMessageS
   } else if ((autoclear & BigInt(AUTOCLEAR_DATA_FILE_RAW)) !== 0n) {
     fail("data-file-raw requires a data file");
   }
+  if (cryptMethod === 1 && !opts.withoutKey) fail("Parameter 'encrypt.key-secret' is required for cipher");
   if (cryptMethod === 2 && !ext.crypto) fail(`Missing CRYPTO header for crypt method ${cryptMethod}`);
 
   if (backingFileOffset.n !== 0) {
