@@ -97,7 +97,7 @@ describe("LUKS headers written by qemu-img", () => {
     const slot = (i: number) => 208 + 48 * i;
 
     it.each([
-      ["magic", 0, (b: Uint8Array) => (b[4] = 0), /not in LUKS format/],
+      ["magic", 0, (b: Uint8Array) => b.fill(0, 4, 5), /not in LUKS format/],
       ["version", 6, (b: Uint8Array) => put16(b, 6, 2), /version 2/],
       ["cipher_name", 8, (b: Uint8Array) => b.fill(0x61, 8, 40), /NUL terminated/],
       ["cipher_mode", 40, (b: Uint8Array) => b.fill(0x61, 40, 72), /NUL terminated/],

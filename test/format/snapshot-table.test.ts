@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { put16, put32, put64, type ReadAt } from "../../engine/format/bytes.js";
+import { put16, put32, type ReadAt } from "../../engine/format/bytes.js";
 import { FormatError } from "../../engine/format/format-error.js";
 import { type Qcow2Header } from "../../engine/format/header.js";
 import {
