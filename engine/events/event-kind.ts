@@ -126,6 +126,11 @@ export function isQemuTraced(kind: EventKind): boolean {
 export const CACHE_NONE = -1;
 export const CACHE_REFCOUNT = 0;
 export const CACHE_L2 = 1;
+/** AddTask events use the cache column to say which task it is (QEMU prints "read"/"write"). */
+export const ADD_TASK_READ = CACHE_NONE;
+export const ADD_TASK_WRITE = 2;
+/** A read task of a compressed cluster: slot = hi word, a = lo word of the raw L2 entry. */
+export const ADD_TASK_COMPRESSED = 3;
 
 /**
  * Field meaning per kind (a, b, c are the three numeric payload columns):
@@ -136,7 +141,7 @@ export const CACHE_L2 = 1;
  *  DoAllocClustersOffset: a=guest offset, b=host offset (-1), c=nb_clusters
  *  L2Allocate*: a=l1 index; L2AllocateDone: b=ret
  *  CacheGet: a=table offset, b=read_from_disk; CacheGetReplaceEntry/Read/Done/EntryFlush: slot; CacheFlush: cache
- *  AddTask: a=host offset, b=guest offset, c=bytes, slot=cluster type, bs=read(0)/write(1) in `node`
+ *  AddTask: a=host offset, b=guest offset, c=bytes, slot=cluster type; cache = ADD_TASK_READ/WRITE/COMPRESSED
  *  RefcountUpdate: a=cluster index, b=old, c=new; ClusterAlloc/ClusterFree: a=host offset, b=clusters
  *  CowRead/CowWrite/DataRead/DataWrite/BackingRead/ZeroRead/Decompress/MetadataRead/MetadataWrite: a=offset, b=bytes
  *  L1Update: a=l1 index, b=new L2 offset; L1Grow/ReftableGrow: a=old size, b=new size, c=new offset

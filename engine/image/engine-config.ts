@@ -20,6 +20,8 @@ export interface EngineConfig {
   maxChainDepth: number;
   /** Data payloads are not kept: reads of never-written data return zeros (traces that carry no data). */
   metadataOnly: boolean;
+  /** Guest discards (and zero writes with unmap) reach the file: qemu-io opens with discard=unmap. */
+  discardUnmap: boolean;
   /** Reproduce QEMU's first-block-status refcount scan (qcow2_detect_metadata_preallocation). */
   detectPreallocation: boolean;
 }
@@ -30,6 +32,7 @@ export const QEMU_DEFAULTS: EngineConfig = {
   maxChainDepth: 64,
   metadataOnly: false,
   detectPreallocation: true,
+  discardUnmap: true,
 };
 
 export function defaultConfig(over: Partial<EngineConfig> = {}): EngineConfig {
@@ -82,6 +85,10 @@ export function parseConfigOptions(spec: string, base: EngineConfig = defaultCon
         break;
       case "metadata-only":
         c.metadataOnly = bool();
+        break;
+      case "discard":
+        if (val !== "unmap" && val !== "ignore" && val !== "on" && val !== "off") throw new Error(`discard: '${val}' is not unmap/ignore`);
+        c.discardUnmap = val === "unmap" || val === "on";
         break;
       case "max-chain-depth":
         c.maxChainDepth = parseInt(val, 10);

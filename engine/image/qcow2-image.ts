@@ -17,6 +17,9 @@ import { cacheSizes, defaultConfig, type EngineConfig } from "./engine-config.js
 import { MetadataCache, type CacheHost } from "./metadata-cache.js";
 import { qcow2BlockStatus } from "./block-status.js";
 import { qcow2Read } from "./read-path.js";
+import { qcow2Write } from "./write-path.js";
+import { qcow2Discard, qcow2WriteZeroes } from "./zero-discard.js";
+import { closeWritable, guestFlush } from "./flush.js";
 
 export interface OpenOptions {
   config?: Partial<EngineConfig>;
@@ -67,6 +70,7 @@ export class Qcow2Image implements BlockNode, CacheHost {
   dirty: boolean;
   /** Set when QEMU would mark the image corrupt (qcow2_signal_corruption). */
   corrupt: boolean;
+  private closed = false;
   private compressedCache: { offset: number; data: Uint8Array } | null = null;
 
   private constructor(
@@ -179,6 +183,46 @@ export class Qcow2Image implements BlockNode, CacheHost {
     qcow2Read(this, buf, offset);
   }
 
+  /** True when writes are allowed (in place with --write, or into the shadow layer). */
+  get writable(): boolean {
+    return this.file.writable;
+  }
+
+  private checkWrite(offset: number, bytes: number): void {
+    if (!this.writable) throw new UnsupportedError(this.filename, "image is open read-only");
+    if (this.corrupt) throw new UnsupportedError(this.filename, "image is marked corrupt; refusing to write");
+    if (this.header.cryptMethod !== 0) throw new UnsupportedError(this.filename, "writing encrypted images is not supported");
+    if (offset < 0 || bytes < 0 || offset + bytes > this.virtualSize)
+      throw new RangeError(`request [${offset}, ${offset + bytes}) is outside the image (virtual size ${this.virtualSize})`);
+  }
+
+  /** A guest write; in writethrough and directsync modes it is followed by a flush, as the block layer does. */
+  write(data: Uint8Array, offset: number): void {
+    this.checkWrite(offset, data.length);
+    if (data.length) qcow2Write(this, data, offset);
+    this.afterWrite();
+  }
+
+  writeZeroes(offset: number, bytes: number, unmap = false): void {
+    this.checkWrite(offset, bytes);
+    if (bytes) qcow2WriteZeroes(this, offset, bytes, unmap);
+    this.afterWrite();
+  }
+
+  discard(offset: number, bytes: number): void {
+    this.checkWrite(offset, bytes);
+    if (bytes) qcow2Discard(this, offset, bytes);
+  }
+
+  flush(): void {
+    if (!this.writable) return;
+    guestFlush(this);
+  }
+
+  private afterWrite(): void {
+    if (this.config.cacheMode === "writethrough" || this.config.cacheMode === "directsync") guestFlush(this);
+  }
+
   blockStatus(offset: number, bytes: number): BlockStatus {
     return qcow2BlockStatus(this, offset, bytes);
   }
@@ -203,7 +247,10 @@ export class Qcow2Image implements BlockNode, CacheHost {
     this.file.write(b, 0);
   }
 
-  close(): void {
+  /** Closes as QEMU does: a writable image is flushed and its dirty bit cleared first. */
+  close(beforeInactivate?: () => void): void {
+    if (this.writable && !this.closed && !this.corrupt) closeWritable(this, beforeInactivate);
+    this.closed = true;
     this.file.close();
     if (this.dataFile !== this.file) this.dataFile.close();
     this.backing?.close();

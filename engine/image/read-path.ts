@@ -3,7 +3,7 @@
 // normal runs read the data file; compressed runs inflate one cluster.
 import { SubclusterType } from "../format/l2-entry.js";
 import { UnsupportedError } from "../format/format-error.js";
-import { EventKind, CACHE_NONE } from "../events/event-kind.js";
+import { EventKind, CACHE_NONE, ADD_TASK_COMPRESSED } from "../events/event-kind.js";
 import { getHostOffset } from "./cluster-lookup.js";
 import { readCompressedCluster } from "./compressed.js";
 import type { Qcow2Image } from "./qcow2-image.js";
@@ -45,7 +45,8 @@ export function qcow2Read(img: Qcow2Image, buf: Uint8Array, offset: number): voi
         readBacking(img.backing, out, pos);
         break;
       case SubclusterType.Compressed: {
-        ev.emit(EventKind.AddTask, img.node, CACHE_NONE, l.type, compressedHostForTrace(l.entryHi, l.entryLo), pos, n);
+        // Compressed tasks carry the raw L2 entry (QEMU traces it whole): hi word in `slot`, lo in `a`.
+        ev.emit(EventKind.AddTask, img.node, ADD_TASK_COMPRESSED, l.entryHi, l.entryLo, pos, n);
         const cluster = readCompressedCluster(img, l.entryHi, l.entryLo, pos);
         const inCluster = pos % img.clusterSize;
         out.set(cluster.subarray(inCluster, inCluster + n));
@@ -63,9 +64,4 @@ export function qcow2Read(img: Qcow2Image, buf: Uint8Array, offset: number): voi
     }
     done += n;
   }
-}
-
-/** QEMU traces a compressed cluster's whole L2 entry as its "file_cluster_offset". */
-function compressedHostForTrace(hi: number, lo: number): number {
-  return (hi & 0x3fffffff) * 0x100000000 + lo;
 }

@@ -118,8 +118,9 @@ export function updateRefcount(img: Qcow2Image, offset: number, length: number, 
   const last = Math.floor((offset + length - 1) / cs) * cs;
   let slot = -1;
   let oldTi = -1;
+  let co = start;
   try {
-    for (let co = start; co <= last; co += cs) {
+    for (; co <= last; co += cs) {
       const ci = co / cs;
       const ti = Math.floor(ci / 2 ** bits);
       if (ti !== oldTi) {
@@ -157,6 +158,18 @@ export function updateRefcount(img: Qcow2Image, offset: number, length: number, 
         if (discard) img.pendingDiscards.push(co);
       }
     }
+  } catch (e) {
+    if (slot >= 0) cache.put(slot);
+    slot = -1;
+    // Undo what this call already changed (QEMU does the same; it matters for EAGAIN after a new refblock).
+    if (co - offset > 0) {
+      try {
+        updateRefcount(img, offset, co - offset, addend, !decrease);
+      } catch {
+        /* best effort, as in QEMU */
+      }
+    }
+    throw e;
   } finally {
     if (slot >= 0) cache.put(slot);
   }
@@ -178,4 +191,21 @@ export function processDiscards(img: Qcow2Image): void {
     if (off < img.file.size()) img.file.write(zeros.subarray(0, Math.min(cs, img.file.size() - off)), off);
   }
   img.pendingDiscards.length = 0;
+}
+
+/** qcow2_free_any_cluster: releases what an L2 entry pointed to (a compressed range or a whole cluster). */
+export function freeAnyCluster(img: Qcow2Image, hi: number, lo: number, discard: boolean): void {
+  if (img.hasDataFile) return;
+  if (hi & 0x40000000) {
+    const x = 62 - (img.clusterBits - 8);
+    const hiOffBits = x - 32;
+    const coffset = (hi & ((1 << hiOffBits) - 1)) * 0x100000000 + (lo >>> 0);
+    const sectors = ((hi & 0x3fffffff) >>> hiOffBits) + 1;
+    freeClusters(img, coffset, sectors * 512 - (coffset & 511), discard);
+    return;
+  }
+  const off = entryOffset(hi, lo);
+  if (!off) return;
+  if (off % img.clusterSize !== 0) return;
+  freeClusters(img, off, img.clusterSize, discard);
 }

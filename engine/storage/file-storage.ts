@@ -1,10 +1,15 @@
 // A host file with positional reads and writes (fs.readSync/writeSync), opened read-only unless asked.
 import * as fs from "node:fs";
+import { findAllocation } from "./seek-hole.js";
 import { ReadOnlyError, type Storage } from "./storage.js";
 
 export class FileStorage implements Storage {
   private fd: number;
   private length: number;
+  /** The last extent lseek reported ([start, end), hole or data), so a scan asks the kernel once per extent. */
+  private extentStart = 0;
+  private extentEnd = 0;
+  private extentZero = false;
 
   constructor(readonly name: string, readonly writable = false) {
     this.fd = fs.openSync(name, writable ? "r+" : "r");
@@ -34,6 +39,7 @@ export class FileStorage implements Storage {
 
   write(buf: Uint8Array, offset: number): void {
     if (!this.writable) throw new ReadOnlyError(this.name);
+    this.extentEnd = 0;
     let done = 0;
     while (done < buf.length) done += fs.writeSync(this.fd, buf, done, buf.length - done, offset + done);
     if (offset + buf.length > this.length) this.length = offset + buf.length;
@@ -41,6 +47,7 @@ export class FileStorage implements Storage {
 
   truncate(size: number): void {
     if (!this.writable) throw new ReadOnlyError(this.name);
+    this.extentEnd = 0;
     fs.ftruncateSync(this.fd, size);
     this.length = size;
   }
@@ -48,6 +55,34 @@ export class FileStorage implements Storage {
   /** Bytes the file occupies on disk (st_blocks), as bdrv_get_allocated_file_size reports. */
   allocatedSize(): number {
     return fs.fstatSync(this.fd).blocks * 512;
+  }
+
+  /**
+   * Whether [offset, offset+bytes) starts in a hole (reads as zero) or in data, and for how many bytes, as QEMU's
+   * file layer answers block status (SEEK_DATA/SEEK_HOLE). Past the end of the file is a hole; when the system
+   * cannot tell, everything is data.
+   */
+  holeStatus(offset: number, bytes: number): { zero: boolean; bytes: number } {
+    if (offset >= this.extentStart && offset < this.extentEnd)
+      return { zero: this.extentZero, bytes: Math.min(bytes, this.extentEnd - offset) };
+    const a = findAllocation(this.fd, offset);
+    switch (a.kind) {
+      case "data":
+      case "hole":
+        this.extentStart = offset;
+        this.extentEnd = a.end;
+        this.extentZero = a.kind === "hole";
+        return { zero: this.extentZero, bytes: Math.min(bytes, a.end - offset) };
+      case "trailing":
+        this.extentStart = offset;
+        this.extentEnd = Infinity;
+        this.extentZero = true;
+        return { zero: true, bytes };
+      default:
+        // No lseek answer: the end of the file is still known.
+        if (offset >= this.length) return { zero: true, bytes };
+        return { zero: false, bytes };
+    }
   }
 
   flush(): void {

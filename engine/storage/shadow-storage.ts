@@ -111,7 +111,15 @@ export class ShadowStorage implements Storage {
 
   flush(): void {}
 
+  /** When set, close() keeps the layer alive (so --save-as can copy it after the image is closed). */
+  retain = false;
+
   close(): void {
+    if (this.retain) return;
+    this.dispose();
+  }
+
+  dispose(): void {
     if (this.sidecarFd >= 0) {
       fs.closeSync(this.sidecarFd);
       fs.rmSync(this.sidecarPath, { force: true });

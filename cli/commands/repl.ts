@@ -1,0 +1,81 @@
+// `qcowdbg repl`: qemu-io compatible scripting over the tracing engine. Writes go to a shadow layer unless
+// --write; --save-as writes the result as a new qcow2 file; --qemu-trace writes QEMU's trace-log format.
+import * as fs from "node:fs";
+import * as readline from "node:readline";
+import type { Command } from "commander";
+import { parseConfigOptions, CACHE_MODES, type CacheMode } from "../../engine/image/engine-config.js";
+import { EventRecorder } from "../../engine/events/recorder.js";
+import { formatQemuEvent } from "../../engine/events/qemu-trace-format.js";
+import { ShadowStorage } from "../../engine/storage/shadow-storage.js";
+import { FileStorage } from "../../engine/storage/file-storage.js";
+import { ReplSession } from "../../inspector/session/repl-session.js";
+import { guarded, ExitError } from "../fail.js";
+
+interface ReplFlags {
+  write?: boolean;
+  saveAs?: string;
+  t?: string;
+  cache?: string;
+  qemuTrace?: string;
+  c: string[];
+  metadataOnly?: boolean;
+}
+
+export function register(program: Command): void {
+  program
+    .command("repl")
+    .description("run qemu-io style commands against an image through the tracing engine")
+    .argument("<image>", "qcow2 image")
+    .option("--write", "write to the image in place (default: a shadow layer; the file is untouched)")
+    .option("--save-as <out>", "write the resulting image to OUT (a real qcow2 file)")
+    .option("-t, --t <mode>", `cache mode (${CACHE_MODES.join(", ")})`, "writethrough")
+    .option("--cache <opts>", "engine options, e.g. l2-cache-size=1M,l2-cache-entry-size=4k,lazy-refcounts=on")
+    .option("--metadata-only", "do not keep data payloads (reads of never-written data return zeros)")
+    .option("--qemu-trace <file>", "write the events as QEMU's `--trace 'qcow2*'` log")
+    .option("-c, --cmd <command>", "run a command (repeatable)", (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .action(guarded(async (image: string, flags: ReplFlags & { cmd: string[] }) => {
+      if (flags.write && flags.saveAs) throw new ExitError("--write and --save-as are mutually exclusive", 1);
+      if (!CACHE_MODES.includes(flags.t as CacheMode)) throw new ExitError(`invalid cache option: ${flags.t}`, 1);
+      let config = parseConfigOptions(flags.cache ?? "");
+      config = { ...config, cacheMode: flags.t as CacheMode, metadataOnly: Boolean(flags.metadataOnly) };
+      const recorder = new EventRecorder();
+      const out = (l: string) => process.stdout.write(l + "\n");
+      let shadow: ShadowStorage | undefined;
+      if (!flags.write) {
+        shadow = new ShadowStorage(new FileStorage(image, false));
+        shadow.retain = Boolean(flags.saveAs);
+      }
+      const session = new ReplSession(image, { out, config, write: flags.write, writable: true, events: recorder, storage: shadow });
+      let go = true;
+      for (const c of flags.cmd) {
+        if (!go) break;
+        go = session.execute(c);
+      }
+      if (go && !flags.cmd.length) {
+        const rl = readline.createInterface({ input: process.stdin, terminal: false });
+        for await (const line of rl) {
+          if (!session.execute(line)) break;
+        }
+      }
+      session.close();
+      if (flags.saveAs && shadow) {
+        const target = new FileStorage(createEmpty(flags.saveAs), true);
+        shadow.copyTo(target);
+        target.close();
+        shadow.dispose();
+      }
+      if (flags.qemuTrace) {
+        const lines: string[] = [];
+        for (const e of recorder.events()) {
+          const s = formatQemuEvent(e);
+          if (s) lines.push(s);
+        }
+        fs.writeFileSync(flags.qemuTrace, lines.join("\n") + (lines.length ? "\n" : ""));
+      }
+    }));
+}
+
+function createEmpty(p: string): string {
+  fs.writeFileSync(p, new Uint8Array(0));
+  return p;
+}

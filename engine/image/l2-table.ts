@@ -1,0 +1,98 @@
+// L2 tables for writing (qcow2-cluster.c): get_cluster_table pins the slice for an offset, allocating a new
+// table (copying the old one when it was shared) and pointing the L1 entry at it; entry get/set helpers.
+import { u32, put32 } from "../format/bytes.js";
+import { encodeEntry, entryOffset, isCopied } from "../format/l2-entry.js";
+import { EventKind, CACHE_NONE } from "../events/event-kind.js";
+import { allocClusters } from "./allocator.js";
+import { corruption, sliceOffset } from "./cluster-lookup.js";
+import type { Qcow2Image } from "./qcow2-image.js";
+import { freeClusters } from "./refcounts.js";
+
+export interface SliceRef {
+  slot: number;
+  /** Index of the entry inside the slice. */
+  index: number;
+}
+
+/** Entry words of slice entry i: hi, lo, and (extended L2) the bitmap as alloc (bits 0..31) and zero (32..63). */
+export function l2Hi(img: Qcow2Image, slot: number, i: number): number {
+  return u32(img.l2Cache.tables, slot * img.l2Cache.tableSize + i * img.geo.l2EntryBytes);
+}
+export function l2Lo(img: Qcow2Image, slot: number, i: number): number {
+  return u32(img.l2Cache.tables, slot * img.l2Cache.tableSize + i * img.geo.l2EntryBytes + 4);
+}
+export function l2Alloc(img: Qcow2Image, slot: number, i: number): number {
+  return img.geo.extendedL2 ? u32(img.l2Cache.tables, slot * img.l2Cache.tableSize + i * 16 + 12) : 0;
+}
+export function l2Zero(img: Qcow2Image, slot: number, i: number): number {
+  return img.geo.extendedL2 ? u32(img.l2Cache.tables, slot * img.l2Cache.tableSize + i * 16 + 8) : 0;
+}
+export function setL2(img: Qcow2Image, slot: number, i: number, hi: number, lo: number): void {
+  const o = slot * img.l2Cache.tableSize + i * img.geo.l2EntryBytes;
+  put32(img.l2Cache.tables, o, hi);
+  put32(img.l2Cache.tables, o + 4, lo);
+  img.events.emit(EventKind.L2Update, img.node, 1, slot, i, entryOffset(hi, lo), lo & 1);
+}
+export function setBitmap(img: Qcow2Image, slot: number, i: number, alloc: number, zero: number): void {
+  const o = slot * img.l2Cache.tableSize + i * 16;
+  put32(img.l2Cache.tables, o + 8, zero >>> 0);
+  put32(img.l2Cache.tables, o + 12, alloc >>> 0);
+}
+
+export function l1Index(img: Qcow2Image, offset: number): number {
+  return Math.floor(Math.floor(offset / img.clusterSize) / img.geo.l2Entries);
+}
+export function sliceIndex(img: Qcow2Image, offset: number): number {
+  return (Math.floor(offset / img.clusterSize) % img.geo.l2Entries) % img.sliceEntries;
+}
+
+export function getClusterTable(img: Qcow2Image, offset: number): SliceRef {
+  const li = l1Index(img, offset);
+  if (li >= img.header.l1Size) throw corruption(img, "L1 table", "l1_size", 36, `guest offset 0x${offset.toString(16)} is beyond the L1 table (growing L1 is not supported)`);
+  let [hi, lo] = img.l1Entry(li);
+  let l2Offset = entryOffset(hi, lo);
+  if (l2Offset % img.clusterSize !== 0)
+    throw corruption(img, "L1 table", `entry[${li}]`, img.header.l1TableOffset + li * 8, `L2 table offset 0x${l2Offset.toString(16)} unaligned`);
+  if (!isCopied(hi)) {
+    l2Allocate(img, li);
+    if (l2Offset) freeClusters(img, l2Offset, img.geo.l2Entries * img.geo.l2EntryBytes, false);
+    [hi, lo] = img.l1Entry(li);
+    l2Offset = entryOffset(hi, lo);
+  }
+  const slot = img.l2Cache.get(sliceOffset(img, l2Offset, offset), true);
+  return { slot, index: sliceIndex(img, offset) };
+}
+
+function l2Allocate(img: Qcow2Image, li: number): void {
+  const [ohi, olo] = img.l1Entry(li);
+  const oldL2 = entryOffset(ohi, olo);
+  const ev = img.events;
+  ev.emit(EventKind.L2Allocate, img.node, CACHE_NONE, -1, li, 0, 0);
+  const l2Offset = allocClusters(img, img.geo.l2Entries * img.geo.l2EntryBytes);
+  if (l2Offset === 0) throw corruption(img, "L1 table", `entry[${li}]`, img.header.l1TableOffset + li * 8, "preventing invalid allocation of L2 table at offset 0");
+  img.refcountCache.flush();
+  const sliceBytes = img.sliceSize;
+  const nSlices = img.clusterSize / sliceBytes;
+  ev.emit(EventKind.L2AllocateGetEmpty, img.node, CACHE_NONE, -1, li, 0, 0);
+  for (let s = 0; s < nSlices; s++) {
+    const slot = img.l2Cache.get(l2Offset + s * sliceBytes, false);
+    if (oldL2 === 0) img.l2Cache.table(slot).fill(0);
+    else {
+      const old = img.l2Cache.get(oldL2 + s * sliceBytes, true);
+      img.l2Cache.table(slot).set(img.l2Cache.table(old));
+      img.l2Cache.put(old);
+    }
+    ev.emit(EventKind.L2AllocateWriteL2, img.node, CACHE_NONE, -1, li, 0, 0);
+    img.l2Cache.markDirty(slot);
+    img.l2Cache.put(slot);
+  }
+  img.l2Cache.flush();
+  ev.emit(EventKind.L2AllocateWriteL1, img.node, CACHE_NONE, -1, li, 0, 0);
+  const [hi, lo] = encodeEntry(l2Offset, true);
+  put32(img.l1, li * 8, hi);
+  put32(img.l1, li * 8 + 4, lo);
+  img.file.write(img.l1.subarray(li * 8, li * 8 + 8), img.header.l1TableOffset + li * 8);
+  ev.emit(EventKind.L1Update, img.node, CACHE_NONE, -1, li, l2Offset, 0);
+  img.flushFile();
+  ev.emit(EventKind.L2AllocateDone, img.node, CACHE_NONE, -1, li, 0, 0);
+}

@@ -1,0 +1,394 @@
+// The write path (qcow2_co_pwritev_part and qcow2-cluster.c): per chunk, keep COPIED clusters, allocate the rest
+// first-fit, work out COW regions (subcluster-aware), skip COW when the regions are unallocated all the way down,
+// merge head + data + tail into one write, then link the L2 entries (after refcounts, and after a file flush if
+// COW was performed) and free the clusters they replaced.
+import { SubclusterType, subclusterType, entryOffset, encodeEntry, COMPRESSED_HI } from "../format/l2-entry.js";
+import { EventKind, CACHE_NONE, ADD_TASK_WRITE } from "../events/event-kind.js";
+import { allocClusters, allocClustersAt } from "./allocator.js";
+import { corruption } from "./cluster-lookup.js";
+import { getClusterTable, l2Alloc, l2Hi, l2Lo, l2Zero, setBitmap, setL2 } from "./l2-table.js";
+import type { Qcow2Image } from "./qcow2-image.js";
+import { qcow2Read } from "./read-path.js";
+import { freeAnyCluster } from "./refcounts.js";
+import { markDirty } from "./flush.js";
+
+const INV = -1;
+
+interface L2Meta {
+  allocOffset: number;
+  /** Guest offset of the first cluster. */
+  offset: number;
+  nbClusters: number;
+  keepOld: boolean;
+  cowStartOffset: number;
+  cowStartBytes: number;
+  cowEndOffset: number;
+  cowEndBytes: number;
+  skipCow: boolean;
+  data?: Uint8Array;
+}
+
+/** cluster_needs_new_alloc for a standard entry word. */
+function needsNewAlloc(img: Qcow2Image, hi: number, lo: number): boolean {
+  if (hi & COMPRESSED_HI) return true;
+  const off = entryOffset(hi, lo);
+  const zero = (lo & 1) !== 0 && !img.geo.extendedL2;
+  const normal = off !== 0 || (img.hasDataFile && (hi & 0x80000000) !== 0);
+  if (normal) return (hi & 0x80000000) === 0;
+  void zero;
+  return true;
+}
+
+function countSingleWriteClusters(img: Qcow2Image, n: number, slot: number, idx: number, newAlloc: boolean): number {
+  let expected = entryOffset(l2Hi(img, slot, idx), l2Lo(img, slot, idx));
+  let i = 0;
+  for (; i < n; i++) {
+    const hi = l2Hi(img, slot, idx + i), lo = l2Lo(img, slot, idx + i);
+    if (needsNewAlloc(img, hi, lo) !== newAlloc) break;
+    if (!newAlloc) {
+      if (expected !== entryOffset(hi, lo)) break;
+      expected += img.clusterSize;
+    }
+  }
+  return i;
+}
+
+function scType(img: Qcow2Image, slot: number, i: number, sc: number): SubclusterType {
+  return subclusterType(l2Hi(img, slot, i), l2Lo(img, slot, i), l2Alloc(img, slot, i), l2Zero(img, slot, i), sc, img.geo.extendedL2, img.hasDataFile);
+}
+
+function scIndex(img: Qcow2Image, inCluster: number): number {
+  return Math.floor(inCluster / 2 ** img.subclusterBits);
+}
+
+/** qcow2_get_subcluster_range_type's count (subclusters of the same type from sc). */
+function rangeCount(img: Qcow2Image, slot: number, i: number, sc: number, type: SubclusterType): number {
+  const per = img.geo.extendedL2 ? 32 : 1;
+  if (!img.geo.extendedL2 || type === SubclusterType.Compressed) return per - sc;
+  const alloc = l2Alloc(img, slot, i), zero = l2Zero(img, slot, i);
+  let n = 0;
+  for (let s = sc; s < 32; s++) {
+    const a = (alloc >>> s) & 1, z = (zero >>> s) & 1;
+    const same = type === SubclusterType.Normal ? a === 1 : type === SubclusterType.ZeroPlain || type === SubclusterType.ZeroAlloc ? z === 1 : a === 0 && z === 0;
+    if (!same) break;
+    n++;
+  }
+  return n;
+}
+
+function clz32n(v: number): number {
+  return Math.clz32(v >>> 0);
+}
+function ctz32n(v: number): number {
+  v >>>= 0;
+  if (v === 0) return 32;
+  return 31 - Math.clz32(v & -v);
+}
+
+function calculateL2Meta(img: Qcow2Image, hostCluster: number, guest: number, bytes: number, slot: number, idx: number, metas: L2Meta[], keepOld: boolean): void {
+  const cs = img.clusterSize;
+  const scSize = 2 ** img.subclusterBits;
+  const cowStartTo = guest % cs;
+  const cowEndFrom = cowStartTo + bytes;
+  const nb = Math.ceil(cowEndFrom / cs);
+  let skip = keepOld;
+  for (let i = 0; i < nb; i++) {
+    let type: SubclusterType;
+    if (skip) {
+      const wf = Math.max(cowStartTo, i * cs);
+      const wt = Math.min(cowEndFrom, (i + 1) * cs);
+      const first = scIndex(img, wf), last = scIndex(img, wt - 1);
+      type = scType(img, slot, idx + i, first);
+      const cnt = type === SubclusterType.Invalid ? 0 : rangeCount(img, slot, idx + i, first, type);
+      if (type !== SubclusterType.Normal || first + cnt <= last) skip = false;
+    } else type = scType(img, slot, idx + i, 0);
+    if (type === SubclusterType.Invalid) throw corruption(img, "L2 table", "entry", 0, `invalid cluster entry found (L2 index 0x${(idx + i).toString(16)})`);
+  }
+  if (skip) return;
+  let sc = scIndex(img, guest % cs);
+  let type = scType(img, slot, idx, sc);
+  let cowStartFrom: number;
+  const allocBits = (i: number) => l2Alloc(img, slot, i);
+  if (!keepOld) {
+    if (type === SubclusterType.Compressed) cowStartFrom = 0;
+    else if (type === SubclusterType.Normal || type === SubclusterType.ZeroAlloc || type === SubclusterType.UnallocatedAlloc)
+      cowStartFrom = img.geo.extendedL2 ? Math.min(sc, ctz32n(allocBits(idx))) * scSize : 0;
+    else cowStartFrom = sc * scSize;
+  } else {
+    cowStartFrom = type === SubclusterType.Normal ? cowStartTo : sc * scSize;
+  }
+  const lastIdx = idx + nb - 1;
+  sc = scIndex(img, (guest + bytes - 1) % cs);
+  type = scType(img, slot, lastIdx, sc);
+  let cowEndTo: number;
+  if (!keepOld) {
+    if (type === SubclusterType.Compressed) cowEndTo = Math.ceil(cowEndFrom / cs) * cs;
+    else if (type === SubclusterType.Normal || type === SubclusterType.ZeroAlloc || type === SubclusterType.UnallocatedAlloc) {
+      cowEndTo = Math.ceil(cowEndFrom / cs) * cs;
+      if (img.geo.extendedL2) cowEndTo -= Math.min(32 - sc - 1, clz32n(allocBits(lastIdx))) * scSize;
+    } else cowEndTo = Math.ceil(cowEndFrom / scSize) * scSize;
+  } else {
+    cowEndTo = type === SubclusterType.Normal ? cowEndFrom : Math.ceil(cowEndFrom / scSize) * scSize;
+  }
+  metas.unshift({
+    allocOffset: hostCluster,
+    offset: guest - (guest % cs),
+    nbClusters: nb,
+    keepOld,
+    cowStartOffset: cowStartFrom,
+    cowStartBytes: cowStartTo - cowStartFrom,
+    cowEndOffset: cowEndFrom,
+    cowEndBytes: cowEndTo - cowEndFrom,
+    skipCow: false,
+  });
+}
+
+function handleCopied(img: Qcow2Image, guest: number, host: { v: number }, bytes: { v: number }, metas: L2Meta[]): number {
+  const cs = img.clusterSize;
+  img.events.emit(EventKind.HandleCopied, img.node, CACHE_NONE, -1, guest, host.v, bytes.v);
+  const ref = getClusterTable(img, guest);
+  let nb = Math.ceil(((guest % cs) + bytes.v) / cs);
+  nb = Math.min(nb, img.sliceEntries - ref.index);
+  let ret = 0;
+  let clusterOffset = 0;
+  try {
+    const hi = l2Hi(img, ref.slot, ref.index), lo = l2Lo(img, ref.slot, ref.index);
+    clusterOffset = entryOffset(hi, lo);
+    if (!needsNewAlloc(img, hi, lo)) {
+      if (clusterOffset % cs) throw corruption(img, "L2 table", "entry", 0, `preallocated cluster offset 0x${clusterOffset.toString(16)} unaligned`);
+      if (host.v !== INV && clusterOffset !== host.v) {
+        bytes.v = 0;
+        return 0;
+      }
+      const keep = countSingleWriteClusters(img, nb, ref.slot, ref.index, false);
+      bytes.v = Math.min(bytes.v, keep * cs - (guest % cs));
+      calculateL2Meta(img, clusterOffset, guest, bytes.v, ref.slot, ref.index, metas, true);
+      ret = 1;
+    }
+  } finally {
+    img.l2Cache.put(ref.slot);
+  }
+  if (ret > 0) host.v = clusterOffset + (guest % cs);
+  return ret;
+}
+
+function handleAlloc(img: Qcow2Image, guest: number, host: { v: number }, bytes: { v: number }, metas: L2Meta[]): number {
+  const cs = img.clusterSize;
+  img.events.emit(EventKind.HandleAlloc, img.node, CACHE_NONE, -1, guest, host.v, bytes.v);
+  let nb = Math.ceil(((guest % cs) + bytes.v) / cs);
+  const ref = getClusterTable(img, guest);
+  try {
+    nb = Math.min(nb, img.sliceEntries - ref.index);
+    nb = countSingleWriteClusters(img, nb, ref.slot, ref.index, true);
+    let alloc = host.v === INV ? INV : host.v - (host.v % cs);
+    img.events.emit(EventKind.DoAllocClustersOffset, img.node, CACHE_NONE, -1, guest, alloc, nb);
+    if (img.hasDataFile) {
+      if (alloc === INV) alloc = guest - (guest % cs);
+    } else {
+      img.events.emit(EventKind.ClusterAllocPhys, img.node, CACHE_NONE, -1, 0, 0, 0);
+      if (alloc === INV) alloc = allocClusters(img, nb * cs);
+      else nb = allocClustersAt(img, alloc, nb);
+    }
+    if (nb === 0) {
+      bytes.v = 0;
+      return 0;
+    }
+    const requested = bytes.v + (guest % cs);
+    const nbBytes = Math.min(requested, nb * cs);
+    host.v = alloc + (guest % cs);
+    bytes.v = Math.min(bytes.v, nbBytes - (guest % cs));
+    calculateL2Meta(img, alloc, guest, bytes.v, ref.slot, ref.index, metas, false);
+    return 1;
+  } finally {
+    img.l2Cache.put(ref.slot);
+  }
+}
+
+/** qcow2_alloc_host_offset: host offset for as much of [offset, offset+bytes) as one contiguous run allows. */
+function allocHostOffset(img: Qcow2Image, offset: number, bytes: number, metas: L2Meta[]): { host: number; bytes: number } {
+  img.events.emit(EventKind.AllocClustersOffset, img.node, CACHE_NONE, -1, offset, bytes, 0);
+  let start = offset;
+  let remaining = bytes;
+  const cluster = { v: INV };
+  let hostOffset = INV;
+  let cur = 0;
+  while (true) {
+    if (hostOffset === INV && cluster.v !== INV) hostOffset = cluster.v;
+    start += cur;
+    remaining -= cur;
+    if (cluster.v !== INV) cluster.v += cur;
+    if (remaining === 0) break;
+    const b = { v: remaining };
+    let r = handleCopied(img, start, cluster, b, metas);
+    if (r) {
+      cur = b.v;
+      continue;
+    }
+    if (b.v === 0) break;
+    r = handleAlloc(img, start, cluster, b, metas);
+    if (r) {
+      cur = b.v;
+      continue;
+    }
+    break;
+  }
+  return { host: hostOffset, bytes: bytes - remaining };
+}
+
+/** is_unallocated over the whole chain (bdrv_is_allocated_above): a shorter backing file counts as allocated. */
+function isUnallocatedAbove(img: Qcow2Image, offset: number, bytes: number): boolean {
+  if (bytes === 0) return true;
+  let node: Qcow2Image["backing"] | Qcow2Image = img;
+  while (node) {
+    if (offset >= node.virtualSize) return false;
+    const st = node.blockStatus(offset, bytes);
+    if (st.allocated) return false;
+    if (st.bytes < bytes) return false;
+    node = node.backing;
+  }
+  return true;
+}
+
+function handleAllocSpace(img: Qcow2Image, metas: L2Meta[]): void {
+  if (img.header.cryptMethod) return;
+  for (const m of metas) {
+    if (!m.cowStartBytes && !m.cowEndBytes) continue;
+    if (!(isUnallocatedAbove(img, m.offset + m.cowStartOffset, m.cowStartBytes) && isUnallocatedAbove(img, m.offset + m.cowEndOffset, m.cowEndBytes))) continue;
+    const start = m.allocOffset + m.cowStartOffset;
+    const n = m.cowEndOffset + m.cowEndBytes - m.cowStartOffset;
+    writeZeroesToData(img, start, n);
+    img.events.emit(EventKind.SkipCow, img.node, CACHE_NONE, -1, m.offset, m.nbClusters, 0);
+    m.skipCow = true;
+  }
+}
+
+/** bdrv_co_pwrite_zeroes on the data file: the range reads as zeros afterwards and the file grows to cover it. */
+function writeZeroesToData(img: Qcow2Image, start: number, n: number): void {
+  const f = img.dataFile;
+  const size = f.size();
+  if (start >= size) {
+    f.truncate(start + n);
+    return;
+  }
+  const inside = Math.min(n, size - start);
+  f.write(new Uint8Array(inside), start);
+  if (start + n > size) f.truncate(start + n);
+}
+
+function mergeCow(offset: number, bytes: number, data: Uint8Array, metas: L2Meta[]): boolean {
+  for (const m of metas) {
+    if (!m.cowStartBytes && !m.cowEndBytes) continue;
+    if (m.skipCow) continue;
+    if (m.offset + m.cowStartOffset + m.cowStartBytes !== offset) continue;
+    if (m.offset + m.cowEndOffset !== offset + bytes) continue;
+    m.data = data;
+    return true;
+  }
+  return false;
+}
+
+function performCow(img: Qcow2Image, m: L2Meta): void {
+  if ((!m.cowStartBytes && !m.cowEndBytes) || m.skipCow) return;
+  const ev = img.events;
+  const start = new Uint8Array(m.cowStartBytes);
+  const end = new Uint8Array(m.cowEndBytes);
+  const dataBytes = m.cowEndOffset - (m.cowStartOffset + m.cowStartBytes);
+  const mergeReads = m.cowStartBytes > 0 && m.cowEndBytes > 0 && dataBytes <= 16384;
+  if (mergeReads) {
+    const all = new Uint8Array(m.cowStartBytes + dataBytes + m.cowEndBytes);
+    cowRead(img, m.offset + m.cowStartOffset, all);
+    start.set(all.subarray(0, m.cowStartBytes));
+    end.set(all.subarray(all.length - m.cowEndBytes));
+  } else {
+    if (start.length) cowRead(img, m.offset + m.cowStartOffset, start);
+    if (end.length) cowRead(img, m.offset + m.cowEndOffset, end);
+  }
+  if (m.data) {
+    const buf = new Uint8Array(m.cowStartBytes + m.data.length + m.cowEndBytes);
+    buf.set(start, 0);
+    buf.set(m.data, m.cowStartBytes);
+    buf.set(end, m.cowStartBytes + m.data.length);
+    dataWrite(img, m.allocOffset + m.cowStartOffset, buf, EventKind.CowWrite);
+  } else {
+    if (start.length) dataWrite(img, m.allocOffset + m.cowStartOffset, start, EventKind.CowWrite);
+    if (end.length) dataWrite(img, m.allocOffset + m.cowEndOffset, end, EventKind.CowWrite);
+  }
+  ev.emit(EventKind.CowRead, img.node, CACHE_NONE, -1, m.offset + m.cowStartOffset, m.cowStartBytes + m.cowEndBytes, 0);
+  img.l2Cache.setDependsOnFlush();
+}
+
+function cowRead(img: Qcow2Image, guest: number, buf: Uint8Array): void {
+  qcow2Read(img, buf, guest);
+}
+
+function dataWrite(img: Qcow2Image, host: number, buf: Uint8Array, kind: EventKind): void {
+  if (img.config.metadataOnly) {
+    if (host + buf.length > img.dataFile.size()) img.dataFile.truncate(host + buf.length);
+  } else img.dataFile.write(buf, host);
+  img.events.emit(kind, img.node, CACHE_NONE, -1, host, buf.length, 0);
+}
+
+function linkL2(img: Qcow2Image, m: L2Meta): void {
+  const cs = img.clusterSize;
+  img.events.emit(EventKind.ClusterLinkL2, img.node, CACHE_NONE, -1, m.nbClusters, 0, 0);
+  const old: [number, number][] = [];
+  performCow(img, m);
+  if (img.lazyRefcounts) markDirty(img);
+  if (!img.dirty) img.l2Cache.setDependency(img.refcountCache);
+  const ref = getClusterTable(img, m.offset);
+  img.l2Cache.markDirty(ref.slot);
+  try {
+    for (let i = 0; i < m.nbClusters; i++) {
+      const idx = ref.index + i;
+      const hi = l2Hi(img, ref.slot, idx), lo = l2Lo(img, ref.slot, idx);
+      if (hi !== 0 || lo !== 0) old.push([hi, lo]);
+      const [nhi, nlo] = encodeEntry(m.allocOffset + i * cs, true);
+      setL2(img, ref.slot, idx, nhi, nlo);
+      if (img.geo.extendedL2) {
+        let alloc = l2Alloc(img, ref.slot, idx), zero = l2Zero(img, ref.slot, idx);
+        const from = Math.max(m.cowStartOffset, i * cs);
+        const to = Math.min(m.cowEndOffset + m.cowEndBytes, (i + 1) * cs);
+        const first = scIndex(img, from - i * cs), last = scIndex(img, to - 1 - i * cs);
+        const mask = rangeMask(first, last + 1);
+        alloc = (alloc | mask) >>> 0;
+        zero = (zero & ~mask) >>> 0;
+        setBitmap(img, ref.slot, idx, alloc, zero);
+      }
+    }
+  } finally {
+    img.l2Cache.put(ref.slot);
+  }
+  if (!m.keepOld) for (const [hi, lo] of old) freeAnyCluster(img, hi, lo, false);
+}
+
+export function rangeMask(from: number, to: number): number {
+  let m = 0;
+  for (let i = from; i < to; i++) m |= 1 << i;
+  return m >>> 0;
+}
+
+/** qcow2_co_pwritev_part. */
+export function qcow2Write(img: Qcow2Image, data: Uint8Array, offset: number): void {
+  const ev = img.events;
+  ev.emit(EventKind.WritevStartReq, img.node, CACHE_NONE, -1, offset, data.length, 0);
+  let done = 0;
+  while (done < data.length) {
+    ev.emit(EventKind.WritevStartPart, img.node, CACHE_NONE, -1, 0, 0, 0);
+    const metas: L2Meta[] = [];
+    const pos = offset + done;
+    const r = allocHostOffset(img, pos, data.length - done, metas);
+    const chunk = data.subarray(done, done + r.bytes);
+    ev.emit(EventKind.AddTask, img.node, ADD_TASK_WRITE, 0, r.host, pos, r.bytes);
+    handleAllocSpace(img, metas);
+    if (!mergeCow(pos, r.bytes, chunk, metas)) {
+      ev.emit(EventKind.WritevData, img.node, CACHE_NONE, -1, r.host, 0, 0);
+      dataWrite(img, r.host, chunk, EventKind.DataWrite);
+    }
+    for (const m of metas) linkL2(img, m);
+    done += r.bytes;
+    ev.emit(EventKind.WritevDonePart, img.node, CACHE_NONE, -1, r.bytes, 0, 0);
+  }
+  ev.emit(EventKind.WritevDoneReq, img.node, CACHE_NONE, -1, 0, 0, 0);
+}
+
+export { entryOffset, encodeEntry };
