@@ -4,8 +4,12 @@ import { Command } from "commander";
 import { createRequire } from "node:module";
 import { fail, setDebug } from "./fail.js";
 // COMMAND IMPORTS (one line per command module; keep this marker)
+import { register as registerRepl } from "./commands/repl.js";
 import { register as registerCheck } from "./commands/check.js";
 import { register as registerDump } from "./commands/dump.js";
+import { register as registerInfo } from "./commands/info.js";
+import { register as registerMap } from "./commands/map.js";
+import { register as registerExport } from "./commands/export.js";
 
 const require = createRequire(import.meta.url);
 const pkg = require("../../package.json") as { version: string };
@@ -20,8 +24,12 @@ program
   .hook("preAction", (cmd) => setDebug(Boolean(cmd.optsWithGlobals().debug)));
 
 // COMMAND REGISTRATIONS (one line per command module; keep this marker)
+registerRepl(program);
 registerCheck(program);
 registerDump(program);
+registerInfo(program);
+registerMap(program);
+registerExport(program);
 
 process.on("uncaughtException", (e) => fail(e));
 program.parseAsync(process.argv).catch((e) => fail(e));
