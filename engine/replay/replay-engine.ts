@@ -1,0 +1,99 @@
+// Drives guest requests through a qcow2 image on a shadow layer (the user's file is never written), one
+// request id per request, recording every engine event and where each request's events start.
+import { EventRecorder } from "../events/recorder.js";
+import { Qcow2Image } from "../image/qcow2-image.js";
+import { defaultConfig, type EngineConfig } from "../image/engine-config.js";
+import { FileStorage } from "../storage/file-storage.js";
+import { ShadowStorage } from "../storage/shadow-storage.js";
+import type { GuestRequest } from "../workload/guest-request.js";
+
+export interface ReplayOptions {
+  config?: Partial<EngineConfig>;
+  /** Keep data payloads (default: metadata only, reads of never-written data return zeros). */
+  keepData?: boolean;
+  /** Record events (default true). Counts are kept either way. */
+  record?: boolean;
+}
+
+export interface RequestOutcome {
+  /** Index of the request in the replay (1-based request id in events). */
+  id: number;
+  /** First and one-past-last event index of this request. */
+  firstEvent: number;
+  endEvent: number;
+  error?: string;
+}
+
+export class ReplayEngine {
+  readonly recorder: EventRecorder;
+  readonly image: Qcow2Image;
+  readonly shadow: ShadowStorage;
+  readonly config: EngineConfig;
+  /** Event index where request i (0-based) starts; grows as requests are applied. */
+  requestStarts: Float64Array = new Float64Array(1024);
+  requests = 0;
+  private zeros = new Uint8Array(0);
+
+  constructor(readonly path: string, opts: ReplayOptions = {}) {
+    this.config = defaultConfig({ metadataOnly: !opts.keepData, ...opts.config });
+    this.recorder = new EventRecorder();
+    this.recorder.enabled = opts.record !== false;
+    this.shadow = new ShadowStorage(new FileStorage(path, false));
+    this.image = Qcow2Image.open(path, { config: this.config, events: this.recorder, writable: true, storage: this.shadow });
+  }
+
+  /** Applies one request; errors (e.g. past the virtual size) are reported, not thrown. */
+  apply(req: GuestRequest): RequestOutcome {
+    const id = ++this.requests;
+    if (id >= this.requestStarts.length) {
+      const n = new Float64Array(this.requestStarts.length * 2);
+      n.set(this.requestStarts);
+      this.requestStarts = n;
+    }
+    const first = this.recorder.length;
+    this.requestStarts[id - 1] = first;
+    this.recorder.request = id;
+    const out: RequestOutcome = { id, firstEvent: first, endEvent: first };
+    try {
+      this.dispatch(req);
+    } catch (e) {
+      out.error = (e as Error).message;
+    }
+    out.endEvent = this.recorder.length;
+    return out;
+  }
+
+  private buffer(len: number, fill?: number): Uint8Array {
+    if (fill !== undefined || !this.config.metadataOnly) return new Uint8Array(len).fill(fill ?? 0);
+    if (this.zeros.length < len) this.zeros = new Uint8Array(len);
+    return this.zeros.subarray(0, len);
+  }
+
+  private dispatch(r: GuestRequest): void {
+    const img = this.image;
+    if (r.preflush) img.flush();
+    switch (r.op) {
+      case "read":
+        img.read(this.buffer(r.length), r.offset);
+        break;
+      case "write":
+        img.write(this.buffer(r.length, this.config.metadataOnly ? undefined : r.pattern ?? 0xcd), r.offset);
+        break;
+      case "write-zeroes":
+        img.writeZeroes(r.offset, r.length, Boolean(r.mayUnmap));
+        break;
+      case "discard":
+        img.discard(r.offset, r.length);
+        break;
+      case "flush":
+        img.flush();
+        break;
+    }
+    if (r.fua && r.op !== "flush") img.flush();
+  }
+
+  close(): void {
+    this.image.close();
+    this.shadow.dispose();
+  }
+}
