@@ -1,5 +1,3 @@
-import { execFile } from "node:child_process";
-import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { put16, put32 } from "../../engine/format/bytes.js";
 import type { Extensions } from "../../engine/format/extensions.js";
@@ -18,29 +16,7 @@ import {
   luksInfo,
 } from "../../engine/format/luks.js";
 import { MemoryStorage } from "../../engine/storage/memory-storage.js";
-import { infoJson, loadImage, tmpDir } from "./qemu-images.js";
-
-const run = promisify(execFile);
-
-/**
- * QEMU 7.2 benchmarks PBKDF2 by CPU time and gives up with "Unable to get accurate CPU usage" when a round
- * measures 0 ms (coarse clocks, fast hashes): that is QEMU's flakiness, not ours, so such runs are retried.
- */
-async function createLuks(file: string, opts: string): Promise<void> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      await run("qemu-img", [
-        "create", "-q", "-f", "qcow2",
-        "--object", "secret,id=sec0,data=abc123",
-        "-o", `encrypt.format=luks,encrypt.key-secret=sec0,encrypt.iter-time=10${opts}`,
-        file, "16M",
-      ]);
-      return;
-    } catch (e) {
-      if (attempt >= 5 || !String((e as { stderr?: string }).stderr).includes("accurate CPU usage")) throw e;
-    }
-  }
-}
+import { createLuks, infoJson, loadImage, tmpDir } from "./qemu-images.js";
 
 describe("LUKS headers written by qemu-img", () => {
   const tmp = tmpDir();
