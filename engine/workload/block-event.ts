@@ -1,0 +1,148 @@
+// What blkparse text lines and blktrace binary records have in common, and the one place that turns them into
+// guest requests: event choice (Q, D or C), flush/FUA from RWBS, remap (`A`) undo and split (`X`) handling.
+// Sharing this step is what makes a binary capture and its blkparse print yield the same request stream.
+import type { GuestRequest } from "./guest-request.js";
+
+export type BlockEventKind = "Q" | "D" | "C" | "A" | "X" | "other";
+export type BlockDataDir = "R" | "W" | "D" | "N";
+
+/** Mutable and reused by the binary reader: consumers copy what they keep. */
+export interface BlockEvent {
+  kind: BlockEventKind;
+  /** Nanoseconds since the trace start (an exact integer: time = ns / 1e9 for text and binary alike). */
+  ns: number;
+  dev: string;
+  /** 512-byte sector; -1 when the line printed none (flush). */
+  sector: number;
+  bytes: number;
+  dir: BlockDataDir;
+  /** RWBS leading F: a flush (with bytes 0) or a preflush (with data). */
+  flush: boolean;
+  fua: boolean;
+  /** SCSI passthrough (BLK_TC_PC): not a filesystem request. */
+  pc: boolean;
+  /** `A`: where the request came from before the remap. */
+  fromDev: string;
+  fromSector: number;
+  /** `X`: the sector where the split-off remainder starts. */
+  splitSector: number;
+  source: string;
+}
+
+export function newBlockEvent(): BlockEvent {
+  return { kind: "other", ns: 0, dev: "", sector: -1, bytes: 0, dir: "N", flush: false, fua: false, pc: false, fromDev: "", fromSector: 0, splitSector: 0, source: "" };
+}
+
+export interface BlockSelection {
+  /** Which event stands for a request: Q (queued bios, the default), D (issued requests) or C (completions). */
+  events: "Q" | "D" | "C";
+  /** Report requests at the device and sector they had before `A` remaps (e.g. partition-relative). */
+  undoRemap: boolean;
+}
+
+/** Bounds the bookkeeping maps: a trace with millions of requests must not grow them without end. */
+const MAP_LIMIT = 1 << 16;
+
+function remember<V>(map: Map<string, V>, key: string, value: V): void {
+  map.delete(key);
+  map.set(key, value);
+  if (map.size > MAP_LIMIT) map.delete(map.keys().next().value as string);
+}
+
+export class BlockRequestBuilder {
+  private readonly remaps = new Map<string, { dev: string; sector: number }>();
+  /** Recently queued bios: "dev:sector" -> end sector, to recognise the remainder of a split. */
+  private readonly queued = new Map<string, number>();
+  private readonly splitRemainders = new Map<string, number>();
+
+  constructor(private readonly sel: BlockSelection) {}
+
+  /** The guest request this event stands for, or null (other actions, zero-length, PC, split remainders). */
+  take(ev: BlockEvent): GuestRequest | null {
+    switch (ev.kind) {
+      case "A":
+        if (this.sel.undoRemap) this.noteRemap(ev);
+        return null;
+      case "X":
+        if (this.sel.events === "Q") this.noteSplit(ev);
+        return null;
+      case "other":
+        return null;
+      default:
+        if (ev.kind !== this.sel.events || ev.pc) return null;
+        if (ev.kind === "Q" && this.isSplitRemainder(ev)) return null;
+        return this.build(ev);
+    }
+  }
+
+  private noteRemap(ev: BlockEvent): void {
+    const fromKey = `${ev.fromDev}:${ev.fromSector}`;
+    // dm -> partition -> disk: follow the chain back to the first device.
+    const earlier = this.remaps.get(fromKey);
+    if (earlier) this.remaps.delete(fromKey);
+    remember(this.remaps, `${ev.dev}:${ev.sector}`, earlier ?? { dev: ev.fromDev, sector: ev.fromSector });
+  }
+
+  // A split bio is queued whole (Q), split (X sector / new), and its remainder is submitted again and queued a
+  // second time: counting that second Q would replay the remainder twice.
+  private noteSplit(ev: BlockEvent): void {
+    const end = this.queued.get(`${ev.dev}:${ev.sector}`);
+    if (end !== undefined && ev.splitSector > ev.sector && ev.splitSector < end) remember(this.splitRemainders, `${ev.dev}:${ev.splitSector}`, end);
+  }
+
+  private isSplitRemainder(ev: BlockEvent): boolean {
+    if (ev.sector < 0) return false;
+    const key = `${ev.dev}:${ev.sector}`;
+    const end = this.splitRemainders.get(key);
+    const sectors = Math.ceil(ev.bytes / 512);
+    if (end !== undefined && ev.sector + sectors <= end) {
+      this.splitRemainders.delete(key);
+      remember(this.queued, key, end);
+      return true;
+    }
+    if (sectors > 0) remember(this.queued, key, ev.sector + sectors);
+    return false;
+  }
+
+  private build(ev: BlockEvent): GuestRequest | null {
+    const base = { time: ev.ns / 1e9, fua: ev.fua, source: ev.source };
+    if (ev.bytes === 0 || ev.sector < 0) {
+      if (!ev.flush) return null;
+      return { ...base, op: "flush", offset: 0, length: 0, preflush: false, device: ev.dev };
+    }
+    if (ev.dir === "N") return null;
+    let dev = ev.dev;
+    let sector = ev.sector;
+    if (this.sel.undoRemap) {
+      const key = `${dev}:${sector}`;
+      const from = this.remaps.get(key);
+      if (from) {
+        this.remaps.delete(key);
+        dev = from.dev;
+        sector = from.sector;
+      }
+    }
+    const op = ev.dir === "R" ? "read" : ev.dir === "W" ? "write" : "discard";
+    return { ...base, op, offset: sector * 512, length: ev.bytes, preflush: ev.flush, device: dev };
+  }
+}
+
+/** Parses RWBS letters into `ev` (dir, flush, fua); false when they are not RWBS. */
+export function parseRwbs(rwbs: string, ev: BlockEvent): boolean {
+  let i = 0;
+  ev.flush = false;
+  ev.fua = false;
+  if (rwbs.charCodeAt(0) === 70 /* F */ && rwbs.length > 1 && "DWRN".includes(rwbs[1]!)) {
+    ev.flush = true;
+    i = 1;
+  }
+  const d = rwbs[i];
+  if (d !== "D" && d !== "W" && d !== "R" && d !== "N") return false;
+  ev.dir = d;
+  for (i++; i < rwbs.length; i++) {
+    const c = rwbs[i];
+    if (c === "F") ev.fua = true;
+    else if (c !== "A" && c !== "S" && c !== "M" && c !== "E" && c !== "B") return false;
+  }
+  return true;
+}

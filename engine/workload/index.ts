@@ -1,0 +1,156 @@
+// The workload API: open any supported trace and stream it as GuestRequests, filtered and mapped onto an image.
+// Everything streams (constant memory, synchronous generators over fs.readSync), so multi-GB traces replay.
+import * as fs from "node:fs";
+import * as path from "node:path";
+import type { BlockSelection } from "./block-event.js";
+import { parseBlkparseText } from "./blkparse-text.js";
+import { blktraceInputs, isBlktraceStem, parseBlktrace } from "./blktrace-binary.js";
+import { parseAlibabaCsv } from "./alibaba-csv.js";
+import { detectFormat } from "./detect-format.js";
+import { parseFioIolog } from "./fio-iolog.js";
+import type { FormatName } from "./format-name.js";
+import type { GuestOp, GuestRequest } from "./guest-request.js";
+import { readHead } from "./line-reader.js";
+import { parseMsrCsv } from "./msr-csv.js";
+import { parseQemuIoScript } from "./qemu-io-script.js";
+import { parseQemuTraceLog } from "./qemu-trace-log.js";
+import { applyFit, applyPartitionOffset, passes, type Fit } from "./request-mapping.js";
+import { parseSystorCsv } from "./systor-csv.js";
+import { parseTencentCsv } from "./tencent-csv.js";
+import { ParseContext, TraceError, emptyStats, type WorkloadStats } from "./trace-error.js";
+
+export type { FormatName } from "./format-name.js";
+export { FORMAT_NAMES, isFormatName } from "./format-name.js";
+export type { GuestOp, GuestRequest } from "./guest-request.js";
+export { GUEST_OPS, isGuestOp } from "./guest-request.js";
+export type { Fit, FitMode } from "./request-mapping.js";
+export { TraceError, type WorkloadStats } from "./trace-error.js";
+export { detectFormat } from "./detect-format.js";
+export { parseSize } from "./sizes.js";
+
+export interface WorkloadOptions {
+  /** Skip detection. */
+  format?: FormatName;
+  /** Block traces: which event stands for a request (default Q: every bio as the guest queued it). */
+  events?: "Q" | "D" | "C";
+  /** Keep only requests of this device ("259,0", a CSV volume id, a QEMU vdev/blk/bs pointer). */
+  device?: string;
+  /** Time window in seconds from the trace start: start inclusive, end exclusive. Times are not shifted. */
+  start?: number;
+  end?: number;
+  ops?: GuestOp[];
+  /** Skip malformed lines (counted in stats.skipped) instead of failing on the first. */
+  lenient?: boolean;
+  /** Block traces: report requests at their device/sector before `A` remaps (e.g. partition-relative). */
+  undoRemap?: boolean;
+  /** Bytes subtracted from every offset (the partition start); requests before it are dropped. */
+  partitionOffset?: number;
+  /** What to do with requests past the image's virtual size (see request-mapping.ts). */
+  fit?: Fit;
+  onNotice?: (msg: string) => void;
+}
+
+export interface Workload {
+  format: FormatName;
+  /** A fresh pass over the trace each call; stats are reset at the start of each pass. */
+  requests(): Generator<GuestRequest>;
+  stats: WorkloadStats;
+  /** Ends any pass still open (closing its files). */
+  close(): void;
+}
+
+export function openWorkload(file: string, opts: WorkloadOptions = {}): Workload {
+  const format = opts.format ?? detect(file);
+  const notice = opts.onNotice ?? (() => {});
+  if (opts.fit && !(opts.fit.virtualSize > 0)) throw new TraceError(file, 0, "fit: the virtual size must be positive");
+  const sel: BlockSelection = { events: opts.events ?? "Q", undoRemap: opts.undoRemap ?? false };
+  const ops = opts.ops && opts.ops.length > 0 ? new Set(opts.ops) : null;
+  const partitionOffset = opts.partitionOffset ?? 0;
+  const label = path.basename(file);
+  const open = new Set<Generator<GuestRequest>>();
+
+  const raw = (stats: WorkloadStats, say: (m: string) => void): Generator<GuestRequest> => {
+    const ctx = new ParseContext(file, label, opts.lenient ?? false, stats, say);
+    switch (format) {
+      case "blkparse": return parseBlkparseText(ctx, sel);
+      case "blktrace": return parseBlktrace(ctx, sel, blktraceInputs(file));
+      case "fio-iolog": return parseFioIolog(ctx);
+      case "qemu-io": return parseQemuIoScript(ctx);
+      case "qemu-trace": return parseQemuTraceLog(ctx, { device: opts.device });
+      case "msr": return parseMsrCsv(ctx);
+      case "alibaba": return parseAlibabaCsv(ctx);
+      case "tencent": return parseTencentCsv(ctx);
+      case "systor": return parseSystorCsv(ctx);
+    }
+  };
+
+  // Filters and the partition offset: everything but the fit.
+  function* selected(stats: WorkloadStats, say: (m: string) => void): Generator<GuestRequest> {
+    let beforePartition = 0;
+    for (const req of raw(stats, say)) {
+      if (!passes(req, opts, ops)) {
+        stats.filtered++;
+        continue;
+      }
+      if (!applyPartitionOffset(req, partitionOffset)) {
+        if (beforePartition++ === 0) say(`${file}: requests before the partition offset ${partitionOffset} are dropped (first: ${req.source})`);
+        stats.filtered++;
+        continue;
+      }
+      yield req;
+    }
+  }
+
+  function* pass(stats: WorkloadStats): Generator<GuestRequest> {
+    Object.assign(stats, emptyStats());
+    const fit = opts.fit;
+    let deviceSize = fit?.deviceSize ?? 0;
+    if (fit?.mode === "scale" && !deviceSize) {
+      for (const req of selected(emptyStats(), () => {})) deviceSize = Math.max(deviceSize, req.offset + req.length);
+      notice(`${file}: scale: device size taken from the trace's largest end offset, ${deviceSize} bytes`);
+    }
+    let dropped = 0;
+    for (const req of selected(stats, notice)) {
+      if (fit && !applyFit(req, fit, deviceSize)) {
+        if (dropped++ === 0) notice(`${file}: requests past the virtual size ${fit.virtualSize} are dropped (first: ${req.source})`);
+        stats.filtered++;
+        continue;
+      }
+      stats.requests++;
+      yield req;
+    }
+  }
+
+  const workload: Workload = {
+    format,
+    stats: emptyStats(),
+    requests() {
+      let self: Generator<GuestRequest> | null = null;
+      self = (function* (): Generator<GuestRequest> {
+        try {
+          yield* pass(workload.stats);
+        } finally {
+          open.delete(self!);
+        }
+      })();
+      open.add(self);
+      return self;
+    },
+    close() {
+      for (const g of [...open]) g.return(undefined);
+      open.clear();
+    },
+  };
+  return workload;
+}
+
+function detect(file: string): FormatName {
+  if (isBlktraceStem(file)) return "blktrace";
+  const stat = fs.statSync(file);
+  if (stat.isDirectory()) throw new TraceError(file, 0, "is a directory, not a trace");
+  const head = readHead(file);
+  const f = detectFormat(file, head);
+  if (f) return f;
+  const firstLine = head.toString("utf8", 0, Math.min(head.length, 200)).split("\n")[0] ?? "";
+  throw new TraceError(file, 1, `cannot tell the trace format from ${JSON.stringify(firstLine.slice(0, 60))}; give --format (blkparse, blktrace, fio-iolog, qemu-io, qemu-trace, msr, alibaba, tencent, systor)`);
+}

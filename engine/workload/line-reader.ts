@@ -1,0 +1,72 @@
+// Streams a text file line by line in constant memory: fixed-size chunks through fs.readSync, decoded up to the
+// last newline so a UTF-8 sequence is never cut. Multi-GB traces must not be read whole.
+import * as fs from "node:fs";
+import { TraceError } from "./trace-error.js";
+
+export const CHUNK_SIZE = 1 << 20;
+/** A longer "line" means the file is not the text trace it claims to be. */
+export const MAX_LINE = 1 << 20;
+
+export class LineReader {
+  /** 1-based number of the line last yielded. */
+  lineNo = 0;
+
+  constructor(
+    private readonly path: string,
+    private readonly chunkSize = CHUNK_SIZE,
+  ) {}
+
+  *lines(): Generator<string> {
+    const fd = fs.openSync(this.path, "r");
+    try {
+      const buf = Buffer.allocUnsafe(this.chunkSize);
+      let carry: Buffer | null = null;
+      let pos = 0;
+      for (;;) {
+        const n = fs.readSync(fd, buf, 0, this.chunkSize, pos);
+        if (n === 0) break;
+        pos += n;
+        const data: Buffer = carry ? Buffer.concat([carry, buf.subarray(0, n)]) : buf.subarray(0, n);
+        const lastNl = data.lastIndexOf(10);
+        if (lastNl < 0) {
+          if (data.length > MAX_LINE) throw new TraceError(this.path, this.lineNo + 1, `line longer than ${MAX_LINE} bytes: not a text trace`);
+          carry = Buffer.from(data);
+          continue;
+        }
+        const text = data.toString("utf8", 0, lastNl);
+        // `data` may alias `buf`, which the next read overwrites: keep a copy of the tail.
+        carry = lastNl + 1 < data.length ? Buffer.from(data.subarray(lastNl + 1)) : null;
+        let start = 0;
+        for (;;) {
+          const nl = text.indexOf("\n", start);
+          const end = nl < 0 ? text.length : nl;
+          const cut = end > start && text.charCodeAt(end - 1) === 13 ? end - 1 : end;
+          this.lineNo++;
+          yield text.slice(start, cut);
+          if (nl < 0) break;
+          start = nl + 1;
+        }
+      }
+      if (carry && carry.length > 0) {
+        let text = carry.toString("utf8");
+        if (text.endsWith("\r")) text = text.slice(0, -1);
+        this.lineNo++;
+        yield text;
+      }
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+}
+
+/** The first `max` bytes of a file (format detection, headers): a small helper, never the whole trace. */
+export function readHead(path: string, max = 64 * 1024): Buffer {
+  const fd = fs.openSync(path, "r");
+  try {
+    const buf = Buffer.alloc(max);
+    const n = fs.readSync(fd, buf, 0, max, 0);
+    return buf.subarray(0, n);
+  } finally {
+    fs.closeSync(fd);
+  }
+}

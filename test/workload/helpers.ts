@@ -1,0 +1,28 @@
+// Shared by the workload tests: where the shared real capture lives, and a way to drain a workload.
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { openWorkload, type GuestRequest, type WorkloadOptions } from "../../engine/workload/index.js";
+
+/** /work/shared/traces beside the clone (CI puts shared/ next to it as well). */
+export const SHARED = path.resolve(import.meta.dirname, "../../../shared/traces/nvme-readahead");
+export const SAMPLE_BIN = path.join(SHARED, "sample.blktrace.0");
+export const SAMPLE_TXT = path.join(SHARED, "sample.blkparse.txt");
+export const SAMPLES = path.resolve(import.meta.dirname, "../../samples/traces");
+
+export function collect(file: string, opts: WorkloadOptions = {}): { reqs: GuestRequest[]; notices: string[]; stats: { lines: number; skipped: number; requests: number; filtered: number } } {
+  const notices: string[] = [];
+  const w = openWorkload(file, { ...opts, onNotice: (m) => notices.push(m) });
+  const reqs = [...w.requests()];
+  return { reqs, notices, stats: { ...w.stats } };
+}
+
+/** The parts of a request that two renderings of one trace must agree on (not its source line). */
+export function essence(r: GuestRequest): Omit<GuestRequest, "source"> {
+  const { source: _source, ...rest } = r;
+  return rest;
+}
+
+export function tmpDir(prefix: string): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), `qcowdbg-${prefix}-`));
+}
