@@ -22,46 +22,54 @@ export interface EventSink {
   emit(kind: EventKind, node: number, cache: number, slot: number, a: number, b: number, c: number): void;
 }
 
+const CHUNK_BITS = 16;
+const CHUNK = 1 << CHUNK_BITS;
+const MASK = CHUNK - 1;
+
+/** One chunk of every column; chunks are never copied, so recording cost stays flat as the log grows. */
+class Chunk {
+  kinds = new Uint8Array(CHUNK);
+  caches = new Int8Array(CHUNK);
+  nodes = new Uint8Array(CHUNK);
+  requests = new Int32Array(CHUNK);
+  slots = new Int32Array(CHUNK);
+  as = new Float64Array(CHUNK);
+  bs = new Float64Array(CHUNK);
+  cs = new Float64Array(CHUNK);
+}
+
 export class EventRecorder implements EventSink {
   enabled = true;
   request = 0;
   length = 0;
   /** Counts per kind, kept even when recording is off so statistics stay cheap. */
   readonly counts = new Float64Array(EVENT_KIND_COUNT);
-  private kinds: Uint8Array;
-  private caches: Int8Array;
-  private nodes: Uint8Array;
-  private requests: Int32Array;
-  private slots: Int32Array;
-  private as: Float64Array;
-  private bs: Float64Array;
-  private cs: Float64Array;
+  private chunks: Chunk[] = [];
+  private cur: Chunk | null = null;
   private listeners: ((e: EngineEvent) => void)[] = [];
 
-  constructor(initial = 1024, readonly limit = 0) {
-    this.kinds = new Uint8Array(initial);
-    this.caches = new Int8Array(initial);
-    this.nodes = new Uint8Array(initial);
-    this.requests = new Int32Array(initial);
-    this.slots = new Int32Array(initial);
-    this.as = new Float64Array(initial);
-    this.bs = new Float64Array(initial);
-    this.cs = new Float64Array(initial);
-  }
+  /** The capacity argument of earlier versions is accepted and ignored: storage grows in fixed chunks. */
+  constructor(_initialCapacity?: number) {}
 
   emit(kind: EventKind, node: number, cache: number, slot: number, a: number, b: number, c: number): void {
     this.counts[kind]!++;
     if (!this.enabled) return;
     const i = this.length;
-    if (i === this.kinds.length) this.grow();
-    this.kinds[i] = kind;
-    this.caches[i] = cache;
-    this.nodes[i] = node;
-    this.requests[i] = this.request;
-    this.slots[i] = slot;
-    this.as[i] = a;
-    this.bs[i] = b;
-    this.cs[i] = c;
+    const o = i & MASK;
+    let ch = this.cur;
+    if (o === 0 || ch === null) {
+      const ci = i >>> CHUNK_BITS;
+      ch = this.chunks[ci] ?? (this.chunks[ci] = new Chunk());
+      this.cur = ch;
+    }
+    ch.kinds[o] = kind;
+    ch.caches[o] = cache;
+    ch.nodes[o] = node;
+    ch.requests[o] = this.request;
+    ch.slots[o] = slot;
+    ch.as[o] = a;
+    ch.bs[o] = b;
+    ch.cs[o] = c;
     this.length = i + 1;
     if (this.listeners.length) {
       const e = this.get(i);
@@ -77,23 +85,43 @@ export class EventRecorder implements EventSink {
   }
 
   kindAt(i: number): EventKind {
-    return this.kinds[i] as EventKind;
+    return this.chunks[i >>> CHUNK_BITS]!.kinds[i & MASK] as EventKind;
   }
   requestAt(i: number): number {
-    return this.requests[i]!;
+    return this.chunks[i >>> CHUNK_BITS]!.requests[i & MASK]!;
+  }
+  cacheAt(i: number): number {
+    return this.chunks[i >>> CHUNK_BITS]!.caches[i & MASK]!;
+  }
+  nodeAt(i: number): number {
+    return this.chunks[i >>> CHUNK_BITS]!.nodes[i & MASK]!;
+  }
+  slotAt(i: number): number {
+    return this.chunks[i >>> CHUNK_BITS]!.slots[i & MASK]!;
+  }
+  aAt(i: number): number {
+    return this.chunks[i >>> CHUNK_BITS]!.as[i & MASK]!;
+  }
+  bAt(i: number): number {
+    return this.chunks[i >>> CHUNK_BITS]!.bs[i & MASK]!;
+  }
+  cAt(i: number): number {
+    return this.chunks[i >>> CHUNK_BITS]!.cs[i & MASK]!;
   }
 
   get(i: number): EngineEvent {
+    const ch = this.chunks[i >>> CHUNK_BITS]!;
+    const o = i & MASK;
     return {
       seq: i,
-      kind: this.kinds[i] as EventKind,
-      request: this.requests[i]!,
-      node: this.nodes[i]!,
-      cache: this.caches[i]!,
-      slot: this.slots[i]!,
-      a: this.as[i]!,
-      b: this.bs[i]!,
-      c: this.cs[i]!,
+      kind: ch.kinds[o] as EventKind,
+      request: ch.requests[o]!,
+      node: ch.nodes[o]!,
+      cache: ch.caches[o]!,
+      slot: ch.slots[o]!,
+      a: ch.as[o]!,
+      b: ch.bs[o]!,
+      c: ch.cs[o]!,
     };
   }
 
@@ -103,43 +131,32 @@ export class EventRecorder implements EventSink {
 
   /** Drops events from index n on (time travel re-executes from a checkpoint). */
   truncate(n: number): void {
-    if (n < this.length) this.length = n;
+    if (n < this.length) {
+      this.length = n;
+      this.chunks.length = Math.ceil(n / CHUNK) || 0;
+      this.cur = null;
+    }
   }
 
   clear(): void {
     this.length = 0;
     this.counts.fill(0);
+    this.chunks = [];
+    this.cur = null;
   }
 
-  /** Bytes held by the columns (for the memory benchmark). */
+  /** Bytes held per event by the columns (for the memory benchmark). */
   bytesPerEvent(): number {
     return 1 + 1 + 1 + 4 + 4 + 8 * 3;
   }
   capacityBytes(): number {
-    return this.kinds.length * this.bytesPerEvent();
-  }
-
-  private grow(): void {
-    const n = this.kinds.length * 2;
-    const g = <T extends Uint8Array | Int8Array | Int32Array | Float64Array>(old: T, make: (n: number) => T): T => {
-      const x = make(n);
-      x.set(old as never);
-      return x;
-    };
-    this.kinds = g(this.kinds, (k) => new Uint8Array(k));
-    this.caches = g(this.caches, (k) => new Int8Array(k));
-    this.nodes = g(this.nodes, (k) => new Uint8Array(k));
-    this.requests = g(this.requests, (k) => new Int32Array(k));
-    this.slots = g(this.slots, (k) => new Int32Array(k));
-    this.as = g(this.as, (k) => new Float64Array(k));
-    this.bs = g(this.bs, (k) => new Float64Array(k));
-    this.cs = g(this.cs, (k) => new Float64Array(k));
+    return this.chunks.length * CHUNK * this.bytesPerEvent();
   }
 }
 
 /** A sink that records nothing (counts only). */
 export function nullSink(): EventRecorder {
-  const r = new EventRecorder(1);
+  const r = new EventRecorder();
   r.enabled = false;
   return r;
 }

@@ -22,6 +22,8 @@ export class MetadataCache {
   readonly refs: Int32Array;
   readonly dirty: Uint8Array;
   readonly tables: Uint8Array;
+  /** offset -> slot, mirroring `offsets` (the hit path of a large cache must not scan). */
+  private readonly where = new Map<number, number>();
   lruCounter = 0;
   depends: MetadataCache | null = null;
   dependsOnFlush = false;
@@ -58,17 +60,19 @@ export class MetadataCache {
     ev.emit(EventKind.CacheGet, node, this.id, -1, offset, readFromDisk ? 1 : 0, 0);
     if (offset % this.tableSize !== 0) throw new Error(`cannot get entry from ${this.name} cache: offset 0x${offset.toString(16)} is unaligned`);
     const n = this.size;
+    const hit = this.where.get(offset);
+    if (hit !== undefined) {
+      // Same answer as QEMU's circular scan: a table is cached in at most one slot.
+      this.hits++;
+      this.refs[hit]!++;
+      ev.emit(EventKind.CacheGetDone, node, this.id, hit, offset, 0, 0);
+      return hit;
+    }
     let i = ((offset / this.tableSize) * 4) % n;
     const start = i;
     let minLru = Infinity;
     let victim = -1;
     do {
-      if (this.offsets[i] === offset) {
-        this.hits++;
-        this.refs[i]!++;
-        ev.emit(EventKind.CacheGetDone, node, this.id, i, offset, 0, 0);
-        return i;
-      }
       if (this.refs[i] === 0 && this.lru[i]! < minLru) {
         minLru = this.lru[i]!;
         victim = i;
@@ -81,7 +85,7 @@ export class MetadataCache {
     ev.emit(EventKind.CacheGetReplaceEntry, node, this.id, i, this.offsets[i]!, offset, 0);
     this.entryFlush(i);
     ev.emit(EventKind.CacheGetRead, node, this.id, i, offset, readFromDisk ? 1 : 0, 0);
-    this.offsets[i] = 0;
+    this.setOffset(i, 0);
     const t = this.table(i);
     if (readFromDisk) {
       this.host.file.read(t, offset);
@@ -89,7 +93,7 @@ export class MetadataCache {
     } else {
       t.fill(0);
     }
-    this.offsets[i] = offset;
+    this.setOffset(i, offset);
     this.refs[i]!++;
     ev.emit(EventKind.CacheGetDone, node, this.id, i, offset, 1, 0);
     return i;
@@ -105,13 +109,19 @@ export class MetadataCache {
 
   /** qcow2_cache_is_table_offset: the slot caching `offset`, or -1. */
   lookup(offset: number): number {
-    for (let i = 0; i < this.size; i++) if (this.offsets[i] === offset) return i;
-    return -1;
+    return offset === 0 ? -1 : (this.where.get(offset) ?? -1);
+  }
+
+  private setOffset(i: number, offset: number): void {
+    const old = this.offsets[i]!;
+    if (old) this.where.delete(old);
+    this.offsets[i] = offset;
+    if (offset) this.where.set(offset, i);
   }
 
   /** qcow2_cache_discard: drop a table (its cluster was freed). */
   discard(i: number): void {
-    this.offsets[i] = 0;
+    this.setOffset(i, 0);
     this.lru[i] = 0;
     this.dirty[i] = 0;
   }
@@ -165,6 +175,7 @@ export class MetadataCache {
   empty(): void {
     this.flush();
     this.offsets.fill(0);
+    this.where.clear();
     this.lru.fill(0);
     this.lruCounter = 0;
   }
@@ -194,6 +205,8 @@ export class MetadataCache {
 
   restore(s: CacheSnapshot, other: MetadataCache): void {
     this.offsets.set(s.offsets);
+    this.where.clear();
+    for (let i = 0; i < this.size; i++) if (this.offsets[i]) this.where.set(this.offsets[i]!, i);
     this.lru.set(s.lru);
     this.refs.set(s.refs);
     this.dirty.set(s.dirty);

@@ -235,12 +235,12 @@ function allocHostOffset(img: Qcow2Image, offset: number, bytes: number, metas: 
   return { host: hostOffset, bytes: bytes - remaining };
 }
 
-/** is_unallocated over the whole chain (bdrv_is_allocated_above): a shorter backing file counts as allocated. */
+/** is_unallocated over the whole chain (bdrv_is_allocated_above); past a shorter backing file's end nothing is allocated. */
 function isUnallocatedAbove(img: Qcow2Image, offset: number, bytes: number): boolean {
   if (bytes === 0) return true;
   let node: Qcow2Image["backing"] | Qcow2Image = img;
   while (node) {
-    if (offset >= node.virtualSize) return false;
+    if (offset >= node.virtualSize) return true;
     const st = node.blockStatus(offset, bytes);
     if (st.allocated) return false;
     if (st.bytes < bytes) return false;

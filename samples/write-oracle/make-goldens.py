@@ -1,0 +1,98 @@
+#!/usr/bin/env python3
+"""Runs every oracle workload through the real qemu-io 7.2 in both cache modes and records the goldens:
+the base image (when small), QEMU's normalised trace, the sha256 and size of QEMU's result image, and its
+qemu-img check verdict. Usage: python3 samples/write-oracle/make-goldens.py (needs qemu-img and qemu-io)."""
+import gzip, hashlib, json, os, re, shutil, subprocess, sys, tempfile
+
+sys.path.insert(0, os.path.dirname(__file__))
+from workloads import WORKLOADS  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+OUT = os.path.join(HERE, "goldens")
+MODES = ["writeback", "writethrough"]
+
+
+def normalise(lines):
+    # Mirrors normaliseQemuTraceLine in engine/events/qemu-trace-format.ts.
+    ids = {}
+    out = []
+    for line in lines:
+        if not line.startswith("qcow2"):
+            continue
+        def rep(m):
+            role, ptr = m.group(1), m.group(2)
+            if role == "pool":
+                return "pool (nil)"
+            if role == "qiov":
+                return "qiov *"
+            if role == "co":
+                return "co *"
+            key = role + ":" + ptr
+            if key not in ids:
+                ids[key] = role + str(sum(1 for k in ids if k.startswith(role + ":")))
+            return role + " " + ids[key]
+        line = re.sub(r"\b(co|bs|pool|qiov) (0x[0-9a-f]+|\(nil\))", rep, line)
+        line = re.sub(r"qiov_offset \d+", "qiov_offset 0", line)
+        out.append(line.strip())
+    return out
+
+
+def gz(path):
+    """A gzip writer with a fixed timestamp, so regenerated goldens are byte-identical."""
+    return gzip.GzipFile(filename="", mode="wb", fileobj=open(path, "wb"), mtime=0)
+
+
+def sha(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def main():
+    version = subprocess.run(["qemu-io", "--version"], capture_output=True, text=True).stdout.splitlines()[0]
+    shutil.rmtree(OUT, ignore_errors=True)
+    os.makedirs(OUT)
+    index = {"qemu": version, "workloads": []}
+    for w in WORKLOADS:
+        d = os.path.join(OUT, w["name"])
+        os.makedirs(d)
+        work = tempfile.mkdtemp()
+        for c in w["setup"]:
+            subprocess.run(c, shell=True, cwd=work, check=True, stdout=subprocess.DEVNULL)
+        for f in ["base.qcow2"] + w.get("files", []):
+            with open(os.path.join(work, f), "rb") as src, gz(os.path.join(d, f + ".gz")) as dst:
+                shutil.copyfileobj(src, dst)
+        with open(os.path.join(d, "commands.qemu-io"), "w") as f:
+            f.write("\n".join(w["cmds"]) + "\n")
+        entry = {"name": w["name"], "files": w.get("files", []), "concurrent_chunks": w.get("concurrent_chunks", False), "modes": {}}
+        for mode in MODES:
+            img = os.path.join(work, f"{mode}.qcow2")
+            shutil.copy(os.path.join(work, "base.qcow2"), img)
+            args = ["qemu-io", "-f", "qcow2", "-t", mode, "--trace", "qcow2*"]
+            for c in w["cmds"]:
+                args += ["-c", c]
+            r = subprocess.run(args + [img], cwd=work, capture_output=True, text=True)
+            trace = normalise(r.stderr.splitlines())
+            with gz(os.path.join(d, f"{mode}.trace.gz")) as f:
+                f.write(("\n".join(trace) + "\n").encode())
+            out = [l for l in r.stdout.splitlines() if "ops/sec" not in l]
+            with open(os.path.join(d, f"{mode}.out"), "w") as f:
+                f.write("\n".join(out) + "\n")
+            chk = subprocess.run(["qemu-img", "check", img], capture_output=True, text=True)
+            size = os.path.getsize(img)
+            entry["modes"][mode] = {"sha256": sha(img), "size": size, "check_exit": chk.returncode, "trace_lines": len(trace)}
+            if size <= 512 * 1024:
+                with open(img, "rb") as src, gz(os.path.join(d, f"{mode}.result.qcow2.gz")) as dst:
+                    shutil.copyfileobj(src, dst)
+        shutil.rmtree(work)
+        index["workloads"].append(entry)
+        print(w["name"], {m: entry["modes"][m]["trace_lines"] for m in MODES})
+    with open(os.path.join(OUT, "index.json"), "w") as f:
+        json.dump(index, f, indent=2)
+        f.write("\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,103 @@
+# The issue-3 oracle workloads: how each base image is built (with qemu-img/qemu-io) and the qemu-io commands
+# run against it. make-goldens.py runs them through the real qemu-io; test/oracle replays them through qcowdbg.
+import random
+
+
+def rand_cmds(seed, n, size, mix):
+    r = random.Random(seed)
+    out = []
+    for i in range(n):
+        o = r.randrange(0, size // 4096) * 4096
+        k = r.random()
+        if not mix or k < 0.7:
+            out.append(f"write -P {i % 250} {o} 4k")
+        elif k < 0.8:
+            out.append(f"write -z {o} 4k")
+        elif k < 0.88:
+            out.append(f"read {o} 4k")
+        elif k < 0.94:
+            out.append("flush")
+        else:
+            out.append(f"discard {o // 65536 * 65536} 64k")
+    return out
+
+
+WORKLOADS = [
+    {
+        "name": "sequential",
+        "setup": ["qemu-img create -q -f qcow2 base.qcow2 64M"],
+        "cmds": [f"write -P {i + 1} {i * 64}k 64k" for i in range(48)] + ["flush"],
+    },
+    {
+        "name": "random-4k-1g",
+        "setup": ["qemu-img create -q -f qcow2 base.qcow2 1G"],
+        "cmds": rand_cmds(1, 400, 1 << 30, False),
+    },
+    {
+        "name": "backing-cow",
+        "setup": [
+            "qemu-img create -q -f raw back.raw 1M",
+            "qemu-io -f raw -c 'write -P 0x77 0 1M' back.raw",
+            "qemu-img create -q -f qcow2 -b back.raw -F raw base.qcow2 4M",
+        ],
+        "files": ["back.raw"],
+        "cmds": ["write -P 1 4k 4k", "write -P 2 130k 10k", "write -P 3 900k 200k", "read -P 0x77 64k 4k",
+                 "write -P 4 2M 4k", "write -P 5 60k 8k", "flush"],
+    },
+    {
+        "name": "zero-discard",
+        "setup": ["qemu-img create -q -f qcow2 base.qcow2 64M"],
+        "cmds": ["write -P 1 0 256k", "write -z 0 64k", "discard 64k 64k", "write -z 200k 3k", "write -P 3 1M 4k",
+                 "write -z -u 1M 64k", "write -P 4 2M 64k", "discard 2M 64k", "write -z 8M 1M", "discard 0 4M",
+                 "write -P 5 3M 4k", "flush"],
+    },
+    {
+        "name": "extended-l2",
+        "setup": ["qemu-img create -q -f qcow2 -o extended_l2=on base.qcow2 64M"],
+        "cmds": ["write -P 1 4k 4k", "write -P 2 130k 10k", "write -z 200k 4k", "write -P 3 66k 2k",
+                 "write -z 0 64k", "discard 128k 64k", "write -P 6 1M 100k", "write -z -u 1M 8k", "flush"],
+    },
+    {
+        "name": "cluster-512",
+        "setup": ["qemu-img create -q -f qcow2 -o cluster_size=512 base.qcow2 64M"],
+        "cmds": [f"write -P {i % 200 + 1} {i * 4099 * 512} 512" for i in range(30)] +
+                [f"write -P 9 {24 * 1024 * 1024 + i * 32 * 1024} 512" for i in range(260)] + ["flush"],
+    },
+    {
+        "name": "cluster-512-growth",
+        # Requests split into 16 chunks that QEMU runs as concurrent coroutines; see test/oracle.
+        "concurrent_chunks": True,
+        "setup": ["qemu-img create -q -f qcow2 -o cluster_size=512 base.qcow2 64M"],
+        "cmds": [f"write -P {i % 200 + 1} {i}M 512k" for i in range(40)] + ["flush"],
+    },
+    {
+        "name": "compressed-overwrite",
+        "setup": [
+            "qemu-img create -q -f raw src.raw 16M",
+            "qemu-io -f raw -c 'write -P 5 0 2M' -c 'write -P 6 4M 1M' src.raw",
+            "qemu-img convert -c -O qcow2 src.raw base.qcow2",
+            "rm -f src.raw",
+        ],
+        "cmds": ["write -P 2 4k 4k", "write -P 3 512k 64k", "read -P 5 128k 4k", "write -P 7 4M 4k",
+                 "write -z 4160k 64k", "discard 1M 64k", "flush"],
+    },
+    {
+        "name": "lazy-refcounts",
+        "setup": ["qemu-img create -q -f qcow2 -o lazy_refcounts=on base.qcow2 64M"],
+        "cmds": ["write -P 1 0 4k", "write -P 2 1M 64k", "flush", "write -P 3 2M 4k", "discard 1M 64k"],
+    },
+    {
+        "name": "snapshot-shared",
+        "setup": [
+            "qemu-img create -q -f qcow2 base.qcow2 64M",
+            "qemu-io -c 'write -P 1 0 1M' -c 'write -P 2 8M 64k' base.qcow2",
+            "qemu-img snapshot -c s1 base.qcow2",
+        ],
+        "cmds": ["write -P 2 4k 4k", "write -P 3 512k 64k", "read -P 1 128k 4k", "write -z 8M 64k", "discard 64k 64k", "flush"],
+    },
+    {
+        "name": "random-mix",
+        "setup": ["qemu-img create -q -f qcow2 base.qcow2 1G"],
+        "cmds": rand_cmds(7, 300, 1 << 30, True),
+    },
+]
