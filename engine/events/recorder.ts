@@ -47,6 +47,8 @@ export class EventRecorder implements EventSink {
   private chunks: Chunk[] = [];
   private cur: Chunk | null = null;
   private listeners: ((e: EngineEvent) => void)[] = [];
+  /** Events held past `length` after a rewind (see rewind()). */
+  private extent = 0;
 
   /** The capacity argument of earlier versions is accepted and ignored: storage grows in fixed chunks. */
   constructor(_initialCapacity?: number) {}
@@ -132,13 +134,26 @@ export class EventRecorder implements EventSink {
   /** Drops events from index n on (time travel re-executes from a checkpoint). */
   truncate(n: number): void {
     if (n < this.length) {
+      this.extent = n;
       this.length = n;
       this.chunks.length = Math.ceil(n / CHUNK) || 0;
       this.cur = null;
     }
   }
 
+  /**
+   * Moves the end of the log to n, backwards or forwards up to the furthest event still held, keeping what lies
+   * past it: time travel re-executes deterministically, so the events past the end are the ones written again.
+   */
+  rewind(n: number): void {
+    this.extent = Math.max(this.extent, this.length);
+    if (!(n >= 0 && n <= this.extent)) throw new RangeError(`cannot rewind the event log to ${n}: ${this.extent} events are held`);
+    this.length = n;
+    this.cur = null;
+  }
+
   clear(): void {
+    this.extent = 0;
     this.length = 0;
     this.counts.fill(0);
     this.chunks = [];
