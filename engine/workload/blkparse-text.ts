@@ -10,8 +10,8 @@ import type { ParseContext } from "./trace-error.js";
 const HEADER = /^\s*(\d+),(\d+)\s+(\d+)\s+(-?\d+)\s+(\d+)\.(\d{1,9})\s+(\d+)\s+([A-Za-z]{1,2})\s+([A-Z]+)(?:\s(.*))?$/;
 // "S + N", "S + N (elapsed)", "S", "S (elapsed)", "(elapsed)", or nothing, then "[comm]" / "[error]".
 const IO_TAIL = /^\s*(?:(\d+)(?: \+ (\d+))?\s+)?(?:\(\s*\d+\)\s+)?\[.*\]\s*$/;
-// SCSI passthrough: "bytes (cdb hex) [comm]".
-const PC_TAIL = /^\s*\d+ \([0-9a-f .]*\) \[.*\]\s*$/;
+// SCSI passthrough: "bytes (cdb hex) [comm]" (Q, D, I, B) or "(cdb hex) [error]" (C, R).
+const PC_TAIL = /^\s*(?:\d+ )?\([0-9a-f .]*\) \[.*\]\s*$/;
 const REMAP_TAIL = /^\s*(\d+) \+ (\d+) <- \((\d+),(\d+)\) (\d+)\s*$/;
 const SPLIT_TAIL = /^\s*(\d+) \/ (\d+)(?:\s+\[.*\])?\s*$/;
 // What blkparse prints after the events (and "Input file ... added" if stderr was captured too).
@@ -77,11 +77,7 @@ export function* parseBlkparseText(ctx: ParseContext, sel: BlockSelection): Gene
     } else {
       const t = IO_TAIL.exec(tail);
       if (!t) {
-        if (PC_TAIL.test(tail)) {
-          ev.pc = true;
-          builder.take(ev);
-          continue;
-        }
+        if (PC_TAIL.test(tail)) continue; // not a filesystem request
         ctx.bad(no, `bad ${act} event: expected "SECTOR + COUNT [comm]", got ${quote(tail)}`);
         continue;
       }

@@ -4,8 +4,8 @@
 //
 // One guest request shows up at several layers (virtio_blk_handle_*, then blk_co_*, then bdrv_co_* for every
 // node down to the file). A first pass over the head of the log picks the highest layer present, and - unless
-// a device is asked for - the one device of that layer the guest used most (qemu-io's probe read of the
-// header, for instance, comes through a throw-away BlockBackend).
+// a device is asked for - the one device of that layer the guest used (qemu-io's probe read of the header, for
+// instance, comes through a throw-away BlockBackend).
 import type { GuestOp, GuestRequest } from "./guest-request.js";
 import { LineReader } from "./line-reader.js";
 import type { ParseContext } from "./trace-error.js";
@@ -53,36 +53,45 @@ interface Choice {
   device: string | null;
 }
 
-/** First pass: the highest layer present and its busiest device (bdrv: the node that most often starts a burst). */
+interface Tally {
+  events: number;
+  /** Requests not on 512-byte boundaries: metadata I/O of a format driver, never a virtio guest's. */
+  unaligned: number;
+}
+
+/**
+ * First pass: the highest layer present and its busiest device. At the bdrv layer every node of the graph logs,
+ * and the guest's node is told from the nodes below it by its requests being sector-aligned (a qcow2 node's
+ * file child also sees 8-byte table entry updates and header reads): fewest unaligned requests, then most events.
+ */
 function choose(ctx: ParseContext, wantDevice: boolean): Choice {
-  const counts: Record<Layer, Map<string, number>> = { virtio: new Map(), blk: new Map(), bdrv: new Map() };
+  const tallies: Record<Layer, Map<string, Tally>> = { virtio: new Map(), blk: new Map(), bdrv: new Map() };
   const reader = new LineReader(ctx.path);
-  let prevBs: string | null = null;
   for (const line of reader.lines()) {
     if (reader.lineNo > PRESCAN_LINES) break;
     const m = LINE.exec(line);
     const ev = m ? classify(m[4]!) : null;
-    if (!ev) {
-      prevBs = null;
-      continue;
+    if (!ev) continue;
+    const a = args(m![5]);
+    const dev = a.get(DEVICE_ARG[ev.layer]) ?? "";
+    let t = tallies[ev.layer].get(dev);
+    if (!t) {
+      t = { events: 0, unaligned: 0 };
+      tallies[ev.layer].set(dev, t);
     }
-    const dev = args(m![5]).get(DEVICE_ARG[ev.layer]) ?? "";
-    // Every bdrv node below the guest's one logs the same request again right after it: count burst starts.
-    if (ev.layer === "bdrv") {
-      if (dev !== prevBs) counts.bdrv.set(dev, (counts.bdrv.get(dev) ?? 0) + 1);
-      prevBs = dev;
-    } else {
-      counts[ev.layer].set(dev, (counts[ev.layer].get(dev) ?? 0) + 1);
-      prevBs = null;
-    }
+    t.events++;
+    const off = num(a.get("offset")), len = num(a.get("bytes"));
+    if ((off !== null && off % 512 !== 0) || (len !== null && len % 512 !== 0)) t.unaligned++;
   }
-  const layer = LAYERS.find((l) => counts[l].size > 0) ?? null;
+  const layer = LAYERS.find((l) => tallies[l].size > 0) ?? null;
   if (!layer) return { layer: null, device: null };
-  const ranked = [...counts[layer]].sort((a, b) => b[1] - a[1]);
-  const others = LAYERS.filter((l) => l !== layer && counts[l].size > 0);
+  // Above the bdrv layer every request is the guest's: unaligned ones too (qemu-io can issue them).
+  const byAlignment = layer === "bdrv" ? 1 : 0;
+  const ranked = [...tallies[layer]].sort((x, y) => byAlignment * (x[1].unaligned - y[1].unaligned) || y[1].events - x[1].events);
+  const others = LAYERS.filter((l) => l !== layer && tallies[l].size > 0);
   if (others.length > 0) ctx.notice(`${ctx.path}: guest requests taken from the ${layer} events; ${others.join(" and ")} events repeat them below and are ignored`);
   if (wantDevice || ranked.length === 1) return { layer, device: null };
-  const list = ranked.map(([d, n]) => `${d} (${n})`).join(", ");
+  const list = ranked.map(([d, t]) => `${d} (${t.events} events${t.unaligned ? `, ${t.unaligned} unaligned` : ""})`).join(", ");
   ctx.notice(`${ctx.path}: ${ranked.length} ${DEVICE_ARG[layer]} values in the ${layer} events: ${list}; using ${ranked[0]![0]}, choose another with --device`);
   return { layer, device: ranked[0]![0] };
 }
