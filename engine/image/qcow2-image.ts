@@ -240,6 +240,13 @@ export class Qcow2Image implements BlockNode, CacheHost {
   rememberCompressed(offset: number, data: Uint8Array): void {
     this.compressedCache = { offset, data };
   }
+  /** That buffer as state, for time travel (engine/image/image-snapshot.ts). */
+  get compressedState(): { offset: number; data: Uint8Array } | null {
+    return this.compressedCache;
+  }
+  set compressedState(s: { offset: number; data: Uint8Array } | null) {
+    this.compressedCache = s;
+  }
 
   /** Rewrites the header (and its extensions area) from `this.header`. */
   writeHeader(): void {
