@@ -1,0 +1,307 @@
+// `qcowdbg replay IMG TRACE`: replays a trace over a shadow of the image (the file is never written), models
+// the latency of every request on a device profile and prints the diagnosis: totals, time by cause, btt-style
+// latencies, the slowest requests and why, and recommendations verified by replaying again; or, with
+// --compare, the same trace under several configurations side by side.
+import * as fs from "node:fs";
+import type { Command } from "commander";
+import cliProgress from "cli-progress";
+import { parseConfigOptions, type EngineConfig } from "../../engine/image/engine-config.js";
+import { Qcow2Image } from "../../engine/image/qcow2-image.js";
+import { formatJsonEvent } from "../../engine/events/text-format.js";
+import { ChromeTraceWriter, engineEventArgs, eventName } from "../../engine/events/chrome-trace-format.js";
+import { FORMAT_NAMES, isFormatName, openWorkload, type FitMode, type Workload, type WorkloadOptions } from "../../engine/workload/index.js";
+import { CAUSE_LABELS, CAUSE_NAMES } from "../../engine/replay/cost-model.js";
+import { loadProfile, BUILTIN_PROFILES, DEFAULT_PROFILE } from "../../engine/replay/device-profiles.js";
+import { replayTrace, type ReplayRunOptions, type ReplaySummary, type RequestContext } from "../../engine/replay/replay-stats.js";
+import { recommend, type Recommendation } from "../../engine/replay/recommend.js";
+import { buildReport, formatReport, type TraceInfo } from "../../engine/replay/report.js";
+import { compareRow, convertedCopy, formatCompareTable, makeWorkDir, needsConversion, parseVariant, qemuImgAvailable, removeWorkDir, type Variant } from "../../engine/replay/compare.js";
+import { hex } from "../../engine/replay/human-units.js";
+import { ExitError, guarded } from "../fail.js";
+
+interface Flags {
+  output: string;
+  format?: string;
+  profile: string;
+  config?: string;
+  compare?: string[];
+  events?: string;
+  chromeTrace?: string;
+  keepData?: boolean;
+  top: string;
+  fit?: string;
+  lenient?: boolean;
+  device?: string;
+  recommend: boolean;
+}
+
+const FIT_MODES: FitMode[] = ["wrap", "scale", "drop"];
+
+export function register(program: Command): void {
+  program
+    .command("replay")
+    .description("replay a trace over a shadow of IMG and diagnose it: modelled latency by cause, slowest requests, verified tuning advice")
+    .argument("<image>", "qcow2 image (never written: writes go to a shadow layer)")
+    .argument("<trace>", `trace file (${FORMAT_NAMES.join(", ")})`)
+    .option("--output <format>", "text or json", "text")
+    .option("--format <name>", "trace format, instead of detecting it")
+    .option("--profile <name|file>", `device profile: ${BUILTIN_PROFILES.map((p) => p.name).join(", ")}, or a JSON file (samples/profiles/example.json)`, DEFAULT_PROFILE)
+    .option("--config <opts>", "engine options, e.g. l2-cache-size=1M,l2-cache-entry-size=4K,cache=writethrough,lazy-refcounts=on")
+    .option("--compare <configs...>", "replay under each configuration too and print them side by side (engine options, plus cluster_size=/extended_l2= via a converted copy)")
+    .option("--events <file>", "write every engine event as JSON lines")
+    .option("--chrome-trace <file>", "write a Trace Event Format file (Perfetto, chrome://tracing): requests with modelled latency, events per cause")
+    .option("--keep-data", "keep data payloads (default: metadata only)")
+    .option("--top <n>", "slowest requests to explain", "10")
+    .option("--fit <mode>", "requests past the virtual size: wrap, scale or drop (default: they fail and are counted as errors)")
+    .option("--lenient", "skip malformed trace lines instead of stopping")
+    .option("--device <id>", "keep one device of a multi-device trace")
+    .option("--no-recommend", "skip the recommendations (and their verification replays)")
+    .action(guarded((image: string, trace: string, flags: Flags) => run(image, trace, flags)));
+}
+
+function run(image: string, trace: string, flags: Flags): void {
+  if (flags.output !== "text" && flags.output !== "json") throw new ExitError(`replay: --output must be text or json, not '${flags.output}'`, 1);
+  const top = Number(flags.top);
+  if (!Number.isInteger(top) || top < 0 || top > 10000) throw new ExitError(`replay: --top must be a whole number 0..10000, not '${flags.top}'`, 1);
+  const base = parseConfigOptions(flags.config ?? "");
+  const profile = loadProfile(flags.profile);
+  const virtualSize = imageVirtualSize(image);
+  const workload = openTrace(trace, flags, virtualSize);
+  const progress = new Progress(trace, workload);
+  const workDir = { path: "" };
+  const cleanups: (() => void)[] = [() => progress.stop(), () => workload.close(), () => workDir.path && removeWorkDir(workDir.path)];
+  try {
+    const runOpts = (config: EngineConfig, label: string): ReplayRunOptions => ({
+      config,
+      profile,
+      keepData: flags.keepData,
+      topN: top,
+      onProgress: progress.tracker(label),
+    });
+    const runVariant = (v: Variant): ReplaySummary => {
+      let img = image;
+      if (needsConversion(v.format)) {
+        if (!workDir.path) workDir.path = makeWorkDir();
+        img = convertedCopy(image, v.format, workDir.path);
+      }
+      return replayTrace(img, workload.requests(), runOpts(v.config, v.label));
+    };
+
+    // The baseline, with the event outputs.
+    const sinks = openSinks(flags, image, trace, cleanups);
+    const baseline = replayTrace(image, workload.requests(), { ...runOpts(base, "replay"), perEventCosts: Boolean(flags.chromeTrace), onRequest: sinks });
+    progress.stop();
+    const info: TraceInfo = { path: trace, format: workload.format, lines: workload.stats.lines, skipped: workload.stats.skipped, filtered: workload.stats.filtered, fit: flags.fit };
+    if (sinks) sinks.close(baseline);
+
+    if (flags.compare?.length) {
+      const variants = flags.compare.map((c) => parseVariant(c, base));
+      const canConvert = variants.some((v) => needsConversion(v.format)) ? qemuImgAvailable() : true;
+      if (!canConvert) throw new ExitError("replay: cluster_size/extended_l2 need a converted copy, and qemu-img is not installed", 1);
+      const rows = [compareRow(flags.config ?? "baseline", baseline), ...variants.map((v) => compareRow(v.label, runVariant(v)))];
+      progress.stop();
+      if (flags.output === "json") print(JSON.stringify({ image, trace: info, profile: profile.name, configurations: rows }, null, 2));
+      else print([`qcowdbg replay: ${image} <- ${trace} (${info.format}, ${baseline.requests} requests), device profile ${profile.name}`, "", ...formatCompareTable(rows)].join("\n"));
+      return;
+    }
+
+    let recs: Recommendation[] = [];
+    const notes: string[] = [];
+    if (flags.recommend) {
+      const canConvert = qemuImgAvailable();
+      recs = recommend({ baseline, config: base, canConvert, run: runVariant, onVerify: (r) => progress.label(`verify ${r.option}`) });
+      if (!canConvert) notes.push("cluster size / extended L2 what-ifs were not tried: qemu-img is not installed");
+      progress.stop();
+    }
+    const report = buildReport(info, { name: profile.name, description: profile.description }, baseline, recs, notes);
+    if (flags.output === "json") print(JSON.stringify(report, null, 2));
+    else print(formatReport(report, { top }).join("\n"));
+  } finally {
+    for (const c of cleanups) c();
+  }
+}
+
+function print(s: string): void {
+  process.stdout.write(s + "\n");
+}
+
+function imageVirtualSize(image: string): number {
+  const img = Qcow2Image.open(image, { noBacking: true });
+  try {
+    return img.virtualSize;
+  } finally {
+    img.close();
+  }
+}
+
+function openTrace(trace: string, flags: Flags, virtualSize: number): Workload {
+  const wo: WorkloadOptions = { lenient: Boolean(flags.lenient), onNotice: (m) => process.stderr.write(`qcowdbg: note: ${m}\n`) };
+  if (flags.format !== undefined) {
+    if (!isFormatName(flags.format)) throw new ExitError(`replay: unknown --format '${flags.format}' (${FORMAT_NAMES.join(", ")})`, 1);
+    wo.format = flags.format;
+  }
+  if (flags.device !== undefined) wo.device = flags.device;
+  if (flags.fit !== undefined) {
+    if (!FIT_MODES.includes(flags.fit as FitMode)) throw new ExitError(`replay: --fit must be wrap, scale or drop, not '${flags.fit}'`, 1);
+    wo.fit = { virtualSize, mode: flags.fit as FitMode };
+  }
+  return openWorkload(trace, wo);
+}
+
+/** Buffered synchronous writes to a file (multi-GB outputs never pile up in memory). */
+class FileLines {
+  private fd: number;
+  private parts: string[] = [];
+  private size = 0;
+  constructor(path: string) {
+    this.fd = fs.openSync(path, "w");
+  }
+  write(s: string): void {
+    this.parts.push(s);
+    this.size += s.length;
+    if (this.size >= 1 << 16) this.flush();
+  }
+  flush(): void {
+    if (!this.parts.length) return;
+    fs.writeSync(this.fd, this.parts.join(""));
+    this.parts = [];
+    this.size = 0;
+  }
+  close(): void {
+    if (this.fd < 0) return;
+    this.flush();
+    fs.closeSync(this.fd);
+    this.fd = -1;
+  }
+}
+
+const PID = 1;
+const TID_REQUESTS = 1;
+const TID_CAUSE = 10;
+const TID_DECISIONS = 30;
+
+type Sinks = ((ctx: RequestContext) => void) & { close(s: ReplaySummary): void };
+
+/** --events and --chrome-trace: both stream per request, while the request's events are still recorded. */
+function openSinks(flags: Flags, image: string, trace: string, cleanups: (() => void)[]): Sinks | undefined {
+  if (!flags.events && !flags.chromeTrace) return undefined;
+  const jsonl = flags.events ? new FileLines(flags.events) : null;
+  const chromeFile = flags.chromeTrace ? new FileLines(flags.chromeTrace) : null;
+  if (jsonl) cleanups.push(() => jsonl.close());
+  if (chromeFile) cleanups.push(() => chromeFile.close());
+  const chrome = chromeFile ? new ChromeTraceWriter((s) => chromeFile.write(s)) : null;
+  if (chrome) {
+    chrome.processName(PID, `qcowdbg replay ${image} <- ${trace}`);
+    chrome.threadName(PID, TID_REQUESTS, "guest requests (modelled latency)", 0);
+    CAUSE_NAMES.forEach((c, k) => chrome.threadName(PID, TID_CAUSE + k, `${c}: ${CAUSE_LABELS[k]}`, 1 + k));
+    chrome.threadName(PID, TID_DECISIONS, "engine decisions (no I/O)", 99);
+  }
+  const sink = ((ctx: RequestContext) => {
+    const { outcome: o, engine } = ctx;
+    const rec = engine.recorder;
+    if (jsonl) {
+      for (let i = o.firstEvent; i < o.endEvent; i++) {
+        const e = rec.get(i);
+        e.seq = ctx.firstSeq + (i - o.firstEvent);
+        jsonl.write(formatJsonEvent(e) + "\n");
+      }
+    }
+    if (chrome) {
+      const r = ctx.req;
+      const args: Record<string, string | number> = { request: ctx.index + 1, source: r.source, op: r.op, offset: r.offset, length: r.length };
+      CAUSE_NAMES.forEach((c, k) => {
+        if (ctx.causes[k]) args[`us_${c}`] = ctx.causes[k]!;
+      });
+      if (o.error) args.error = o.error;
+      const name = r.op === "flush" ? "flush" : `${r.op} ${hex(r.offset)}+${r.length}`;
+      chrome.complete(PID, TID_REQUESTS, name, "request", ctx.startUs, ctx.latencyUs, args);
+      const cost = ctx.model.eventCost!;
+      const cause = ctx.model.eventCause!;
+      let t = ctx.startUs;
+      for (let i = o.firstEvent; i < o.endEvent; i++) {
+        const e = rec.get(i);
+        e.seq = ctx.firstSeq + (i - o.firstEvent);
+        const us = cost[i - o.firstEvent]!;
+        const k = cause[i - o.firstEvent]!;
+        if (us > 0 && k >= 0) {
+          chrome.complete(PID, TID_CAUSE + k, eventName(e), CAUSE_NAMES[k]!, t, us, engineEventArgs(e));
+          t += us;
+        } else chrome.instant(PID, TID_DECISIONS, eventName(e), "engine", t, engineEventArgs(e));
+      }
+    }
+  }) as Sinks;
+  sink.close = (s: ReplaySummary) => {
+    chrome?.end({ image, trace, profile: s.profile, requests: s.requests, modelledUs: s.totalUs });
+    chromeFile?.close();
+    jsonl?.close();
+  };
+  return sink;
+}
+
+/** A progress bar on stderr while replays run, only when stderr is a terminal. */
+class Progress {
+  private bar: cliProgress.SingleBar | null = null;
+  private readonly enabled = Boolean(process.stderr.isTTY);
+  private total = 0;
+  private current = "";
+
+  constructor(
+    private readonly trace: string,
+    private readonly workload: Workload,
+  ) {
+    if (!this.enabled) return;
+    // Text traces: lines; blktrace: records of at least 48 bytes. Parsers count both in stats.lines.
+    this.total = workload.format === "blktrace" ? Math.ceil(fileSize(trace) / 48) : countLines(trace);
+  }
+
+  label(s: string): void {
+    this.current = s;
+  }
+
+  tracker(label: string): (done: number) => void {
+    return (done: number) => {
+      if (!this.enabled) return;
+      if (!this.bar) {
+        this.bar = new cliProgress.SingleBar(
+          { format: "{label} [{bar}] {percentage}% | {requests} requests | ETA {eta_formatted}", stream: process.stderr, hideCursor: true, clearOnComplete: true, etaBuffer: 50 },
+          cliProgress.Presets.shades_classic,
+        );
+        this.bar.start(Math.max(1, this.total), 0, { label: this.current || label, requests: 0 });
+      }
+      this.bar.update(Math.min(this.total, this.workload.stats.lines), { requests: done, label: this.current || label });
+    };
+  }
+
+  stop(): void {
+    this.bar?.stop();
+    this.bar = null;
+    this.current = "";
+  }
+}
+
+function fileSize(p: string): number {
+  try {
+    return fs.statSync(p).size;
+  } catch {
+    return 0;
+  }
+}
+
+/** Newlines in a file, counted in 1 MiB chunks (for the progress bar's total). */
+function countLines(p: string): number {
+  const fd = fs.openSync(p, "r");
+  const buf = Buffer.allocUnsafe(1 << 20);
+  let n = 0;
+  try {
+    for (let pos = 0; ; ) {
+      const got = fs.readSync(fd, buf, 0, buf.length, pos);
+      if (got === 0) break;
+      for (let i = buf.indexOf(10, 0); i >= 0 && i < got; i = buf.indexOf(10, i + 1)) n++;
+      pos += got;
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+  return n;
+}
+

@@ -1,0 +1,186 @@
+// What-if runs: the same trace under other configurations. Engine options (l2-cache-size=..., cache=...) are
+// EngineConfig values; image-format options (cluster_size=, extended_l2=) need another image, made as a
+// converted copy with qemu-img in a temporary folder (the user's image is only read).
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { parseConfigOptions, parseSize, type EngineConfig } from "../image/engine-config.js";
+import { Qcow2Image } from "../image/qcow2-image.js";
+import type { ReplaySummary } from "./replay-stats.js";
+import { formatBytes, formatUs, percent } from "./human-units.js";
+import { CAUSE_NAMES } from "./cost-model.js";
+
+export interface FormatOptions {
+  clusterSize?: number;
+  extendedL2?: boolean;
+}
+
+export interface Variant {
+  /** As the user wrote it ("baseline" for the run without changes). */
+  label: string;
+  config: EngineConfig;
+  format: FormatOptions;
+}
+
+const FORMAT_KEYS = new Set(["cluster_size", "cluster-size", "extended_l2", "extended-l2"]);
+
+/** Splits "l2-cache-size=4M,cluster_size=128k,extended_l2=on" into engine options (on top of `base`) and format options. */
+export function parseVariant(spec: string, base: EngineConfig): Variant {
+  const engineParts: string[] = [];
+  const format: FormatOptions = {};
+  for (const part of spec.split(",").map((p) => p.trim()).filter(Boolean)) {
+    const eq = part.indexOf("=");
+    const key = (eq < 0 ? part : part.slice(0, eq)).trim();
+    const val = eq < 0 ? "on" : part.slice(eq + 1).trim();
+    if (!FORMAT_KEYS.has(key)) {
+      engineParts.push(part);
+      continue;
+    }
+    if (key.startsWith("cluster")) {
+      const cs = parseSize(val);
+      if (cs < 512 || cs > 2 * 1024 * 1024 || (cs & (cs - 1)) !== 0) throw new Error(`cluster_size: '${val}' is not a power of two between 512 and 2M`);
+      format.clusterSize = cs;
+    } else {
+      if (/^(on|true|yes|1)$/i.test(val)) format.extendedL2 = true;
+      else if (/^(off|false|no|0)$/i.test(val)) format.extendedL2 = false;
+      else throw new Error(`extended_l2: '${val}' is not on/off`);
+    }
+  }
+  return { label: spec, config: parseConfigOptions(engineParts.join(","), base), format };
+}
+
+export function needsConversion(f: FormatOptions): boolean {
+  return f.clusterSize !== undefined || f.extendedL2 !== undefined;
+}
+
+/** True when `qemu-img` runs (converted copies need it). */
+export function qemuImgAvailable(): boolean {
+  const r = spawnSync("qemu-img", ["--version"], { encoding: "utf8" });
+  return r.status === 0;
+}
+
+/** A temporary folder for converted copies; remove it with removeWorkDir. */
+export function makeWorkDir(): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), "qcowdbg-replay-"));
+}
+
+export function removeWorkDir(dir: string): void {
+  fs.rmSync(dir, { recursive: true, force: true });
+}
+
+/**
+ * `qemu-img convert -O qcow2 -o cluster_size=...,extended_l2=...` of the image into `dir`, keeping its refcount
+ * width, lazy refcounts and compression type, and its backing file as a backing file (-B) rather than merging it.
+ */
+export function convertedCopy(imagePath: string, f: FormatOptions, dir: string): string {
+  const img = Qcow2Image.open(imagePath, { noBacking: true });
+  let opts: string[];
+  let backing: string[] = [];
+  try {
+    const cs = f.clusterSize ?? img.clusterSize;
+    const ext = f.extendedL2 ?? img.geo.extendedL2;
+    if (ext && cs < 16384) throw new Error(`extended_l2=on needs a cluster size of at least 16K (asked: ${formatBytes(cs)})`);
+    if (img.header.version < 3 && ext) throw new Error("extended_l2=on needs a version 3 image");
+    opts = [`cluster_size=${cs}`, `extended_l2=${ext ? "on" : "off"}`, `refcount_bits=${2 ** img.header.refcountOrder}`];
+    if (img.header.version >= 3) opts.push(`lazy_refcounts=${img.lazyRefcounts ? "on" : "off"}`, `compression_type=${img.header.compressionType === 1 ? "zstd" : "zlib"}`);
+    else opts.push("compat=0.10");
+    if (img.hasDataFile) throw new Error("images with an external data file cannot be converted for a what-if run");
+    if (img.backingName !== null) {
+      const b = path.isAbsolute(img.backingName) ? img.backingName : path.join(path.dirname(path.resolve(imagePath)), img.backingName);
+      backing = ["-B", b, "-F", img.ext.backingFormat ?? "qcow2"];
+    }
+  } finally {
+    img.close();
+  }
+  const out = path.join(dir, `${path.basename(imagePath).replace(/\.[^.]*$/, "")}-${opts.slice(0, 2).join("-").replace(/[=,]/g, "")}.qcow2`);
+  const r = spawnSync("qemu-img", ["convert", "-O", "qcow2", "-o", opts.join(","), ...backing, imagePath, out], { encoding: "utf8" });
+  if (r.error) throw new Error(`qemu-img convert: ${r.error.message}`);
+  if (r.status !== 0) throw new Error(`qemu-img convert failed: ${(r.stderr || r.stdout).trim().split("\n")[0]}`);
+  return out;
+}
+
+export interface CompareRow {
+  label: string;
+  image: string;
+  clusterSize: number;
+  extendedL2: boolean;
+  l2CacheBytes: number;
+  l2EntrySize: number;
+  cacheMode: string;
+  lazyRefcounts: boolean;
+  totalUs: number;
+  avgUs: number;
+  p99Us: number;
+  maxUs: number;
+  l2HitRate: number;
+  l2Misses: number;
+  l2RepeatMisses: number;
+  refcountHitRate: number;
+  metadataIoPerGuestIo: number;
+  cowBytes: number;
+  syncs: number;
+  growth: number;
+  timeByCause: Record<string, number>;
+}
+
+export function compareRow(label: string, s: ReplaySummary): CompareRow {
+  const all = s.ops[s.ops.length - 1]!;
+  const byCause: Record<string, number> = {};
+  for (const c of s.timeByCause) byCause[c.cause] = c.us;
+  return {
+    label,
+    image: s.image.path,
+    clusterSize: s.image.clusterSize,
+    extendedL2: s.image.extendedL2,
+    l2CacheBytes: s.image.l2CacheBytes,
+    l2EntrySize: s.image.l2EntrySize,
+    cacheMode: s.image.cacheMode,
+    lazyRefcounts: s.image.lazyRefcounts,
+    totalUs: s.totalUs,
+    avgUs: all.avgUs,
+    p99Us: all.p99Us,
+    maxUs: all.maxUs,
+    l2HitRate: s.caches.l2.hitRate,
+    l2Misses: s.caches.l2.misses,
+    l2RepeatMisses: s.caches.l2.repeatMisses,
+    refcountHitRate: s.caches.refcount.hitRate,
+    metadataIoPerGuestIo: s.metadata.perGuestIo,
+    cowBytes: s.cow.bytes,
+    syncs: s.flushes.syncs,
+    growth: s.image.growth,
+    timeByCause: byCause,
+  };
+}
+
+/** The rows side by side: one column per configuration, one line per measure. */
+export function formatCompareTable(rows: CompareRow[]): string[] {
+  const base = rows[0];
+  const lines: [string, (r: CompareRow) => string][] = [
+    ["cluster size", (r) => formatBytes(r.clusterSize) + (r.extendedL2 ? " (ext L2)" : "")],
+    ["L2 cache", (r) => `${formatBytes(r.l2CacheBytes)} / ${formatBytes(r.l2EntrySize)} entries`],
+    ["cache mode", (r) => r.cacheMode],
+    ["lazy refcounts", (r) => (r.lazyRefcounts ? "on" : "off")],
+    ["modelled time", (r) => formatUs(r.totalUs) + (base && r !== base && base.totalUs > 0 ? ` (${signedPercent(r.totalUs, base.totalUs)})` : "")],
+    ["avg latency", (r) => formatUs(r.avgUs)],
+    ["p99 latency", (r) => formatUs(r.p99Us)],
+    ["max latency", (r) => formatUs(r.maxUs)],
+    ["L2 hit rate", (r) => percent(r.l2HitRate, 1)],
+    ["L2 misses (repeat)", (r) => `${r.l2Misses} (${r.l2RepeatMisses})`],
+    ["refcount hit rate", (r) => percent(r.refcountHitRate, 1)],
+    ["metadata I/O per guest I/O", (r) => r.metadataIoPerGuestIo.toFixed(3)],
+    ["COW bytes", (r) => formatBytes(r.cowBytes)],
+    ["syncs", (r) => String(r.syncs)],
+    ["image growth", (r) => formatBytes(r.growth)],
+    ...CAUSE_NAMES.map((c): [string, (r: CompareRow) => string] => [`  time: ${c}`, (r) => formatUs(r.timeByCause[c] ?? 0)]),
+  ];
+  const head = ["", ...rows.map((r) => r.label || "baseline")];
+  const table = [head, ...lines.map(([name, f]) => [name, ...rows.map(f)])];
+  const widths = head.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
+  return table.map((row) => row.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join("  ").trimEnd());
+}
+
+function signedPercent(v: number, base: number): string {
+  const d = ((v - base) / base) * 100;
+  return `${d >= 0 ? "+" : ""}${d.toFixed(1)}%`;
+}

@@ -1,0 +1,225 @@
+// Tuning advice computed from one replay, each item checked by replaying the same trace with the advice
+// applied: L2 cache size (QEMU's arithmetic: covered = l2_cache_size * cluster_size / 8), L2 entry size,
+// cache mode, lazy refcounts, and cluster size / extended L2 (a converted copy, so only where qemu-img runs).
+import type { EngineConfig } from "../image/engine-config.js";
+import { parseVariant, type Variant } from "./compare.js";
+import { formatBytes, formatOptionSize, formatUs, percent } from "./human-units.js";
+import type { ReplaySummary } from "./replay-stats.js";
+
+export interface Measured {
+  totalUs: number;
+  avgUs: number;
+  p99Us: number;
+  l2MissRate: number;
+  l2Misses: number;
+  l2RepeatMisses: number;
+  syncs: number;
+  cowBytes: number;
+  /** The time of the causes this advice targets, µs. */
+  targetUs: number;
+}
+
+export interface Recommendation {
+  id: "l2-cache-size" | "l2-cache-entry-size" | "cache-mode" | "lazy-refcounts" | "cluster-size";
+  /** What to pass: a -drive option for engine settings, qemu-img create options for format settings. */
+  option: string;
+  reason: string;
+  expected: string;
+  caveat?: string;
+  /** Causes whose time this advice targets. */
+  targets: string[];
+  before?: Measured;
+  after?: Measured;
+  /** "measured: ..." lines once verified. */
+  effect?: string[];
+  improved?: boolean;
+  skipped?: string;
+}
+
+export interface RecommendContext {
+  baseline: ReplaySummary;
+  config: EngineConfig;
+  /** Replays the same trace under a variant (converting the image when the variant asks for format options). */
+  run(variant: Variant): ReplaySummary;
+  /** Whether converted copies can be made (qemu-img runs). */
+  canConvert: boolean;
+  /** Called before each verification run (progress). */
+  onVerify?: (r: Recommendation) => void;
+}
+
+/** Shares of the modelled time above which an advice is worth giving. */
+const L2_ENTRY_SHARE = 0.05;
+const FLUSH_SHARE = 0.2;
+const REFCOUNT_SHARE = 0.1;
+const COW_SHARE = 0.1;
+/** A miss rate below this is not worth RAM. */
+const L2_MISS_RATE = 0.01;
+/** Subclusters of 4 KiB (the guest's page size) make small writes COW nothing: 128 KiB clusters with extended L2. */
+const EXT_L2_CLUSTER = 128 * 1024;
+
+function timeOf(s: ReplaySummary, causes: string[]): number {
+  return s.timeByCause.filter((c) => causes.includes(c.cause)).reduce((a, c) => a + c.us, 0);
+}
+
+function shareOf(s: ReplaySummary, causes: string[]): number {
+  return s.totalUs > 0 ? timeOf(s, causes) / s.totalUs : 0;
+}
+
+function missRate(s: ReplaySummary): number {
+  const l2 = s.caches.l2;
+  return l2.hits + l2.misses > 0 ? l2.misses / (l2.hits + l2.misses) : 0;
+}
+
+export function measure(s: ReplaySummary, targets: string[]): Measured {
+  const all = s.ops[s.ops.length - 1]!;
+  return {
+    totalUs: s.totalUs,
+    avgUs: all.avgUs,
+    p99Us: all.p99Us,
+    l2MissRate: missRate(s),
+    l2Misses: s.caches.l2.misses,
+    l2RepeatMisses: s.caches.l2.repeatMisses,
+    syncs: s.flushes.syncs,
+    cowBytes: s.cow.bytes,
+    targetUs: timeOf(s, targets),
+  };
+}
+
+/** The advice that the baseline's numbers call for (not yet verified). */
+export function candidates(s: ReplaySummary, config: EngineConfig, canConvert: boolean): Recommendation[] {
+  const out: Recommendation[] = [];
+  const img = s.image;
+  const l2 = s.caches.l2;
+  const t = s.touched;
+
+  // L2 cache size: enough for every L2 table the trace touches, when misses recur because the cache is smaller.
+  if (l2.misses > 0 && missRate(s) >= L2_MISS_RATE && t.l2CacheNeeded > img.l2CacheBytes && l2.repeatMisses > 0) {
+    const size = formatOptionSize(t.l2CacheNeeded);
+    out.push({
+      id: "l2-cache-size",
+      option: `l2-cache-size=${size}`,
+      reason:
+        `l2-cache-size=${size} covers the ${formatBytes(t.coveredBytes)} this trace touches (${t.l2Tables} L2 table${t.l2Tables === 1 ? "" : "s"} of ` +
+        `${formatBytes(img.clusterSize)}; ${formatBytes(t.l2CacheNeeded)} * ${formatBytes(img.clusterSize)} / ${img.extendedL2 ? 16 : 8}); ` +
+        `now ${formatBytes(img.l2CacheBytes)} covers ${formatBytes(img.l2Coverage)}, and ${l2.repeatMisses} of ${l2.misses} L2 misses reload a table evicted before`,
+      expected: `L2 misses ${percent(missRate(s), 1)} -> only first loads (${l2.misses - l2.repeatMisses} of them), no repeat misses after warm-up`,
+      caveat: `costs ${formatBytes(t.l2CacheNeeded)} of host RAM per open image`,
+      targets: ["l2-miss", "l2-writeback"],
+    });
+  }
+
+  // Entry size: whole-cluster entries read and write back a full cluster to change 8 bytes.
+  const entryShare = shareOf(s, ["l2-miss", "l2-writeback"]);
+  if (img.l2EntrySize > 4096 && entryShare >= L2_ENTRY_SHARE) {
+    out.push({
+      id: "l2-cache-entry-size",
+      option: "l2-cache-entry-size=4K",
+      reason:
+        `L2 loads and write-backs move whole ${formatBytes(img.l2EntrySize)} tables and take ${percent(entryShare, 1)} of the modelled time ` +
+        `(${l2.misses} loads, ${l2.writebacks} write-backs); 4 KiB entries move 4 KiB each`,
+      expected: `less time in L2 loads and write-backs (${formatUs(timeOf(s, ["l2-miss", "l2-writeback"]))} now)`,
+      targets: ["l2-miss", "l2-writeback"],
+    });
+  }
+
+  // Cache mode: writethrough flushes after every write.
+  const flushShare = shareOf(s, ["flush", "l2-writeback", "refcount"]);
+  if ((config.cacheMode === "writethrough" || config.cacheMode === "directsync") && flushShare >= FLUSH_SHARE) {
+    const to = config.cacheMode === "directsync" ? "none" : "writeback";
+    out.push({
+      id: "cache-mode",
+      option: `cache=${to}`,
+      reason: `cache=${config.cacheMode} flushes after every write: ${s.flushes.syncs} syncs and metadata write-backs take ${percent(flushShare, 1)} of the modelled time`,
+      expected: `syncs only when the guest flushes (${s.flushes.requests} flush request${s.flushes.requests === 1 ? "" : "s"} in this trace)`,
+      caveat: "safe only for guests that send flushes (virtio-blk/scsi with a modern OS); unflushed writes are lost on a host crash, as with a disk's volatile cache",
+      targets: ["flush", "l2-writeback", "refcount"],
+    });
+  }
+
+  // Lazy refcounts: refcount blocks must reach the disk (with a sync) before L2 entries that point at new clusters.
+  const rcShare = shareOf(s, ["refcount", "flush"]);
+  if (!img.lazyRefcounts && s.allocations.clusters > 0 && shareOf(s, ["refcount"]) > 0 && rcShare >= REFCOUNT_SHARE && config.lazyRefcounts !== true) {
+    out.push({
+      id: "lazy-refcounts",
+      option: "lazy-refcounts=on",
+      reason:
+        `${s.allocations.clusters} cluster allocations keep refcounts in order: refcount block I/O and syncs take ${percent(rcShare, 1)} of the modelled time ` +
+        `(${s.caches.refcount.writebacks} refcount write-backs, ${s.flushes.syncs} syncs)`,
+      expected: "refcount blocks written back only at flush/close, fewer syncs",
+      caveat: "after a host crash the image needs `qemu-img check -r all` (the dirty bit forces a refcount rebuild on the next open); set it with `qemu-img amend -o lazy_refcounts=on` or per open",
+      targets: ["refcount", "flush"],
+    });
+  }
+
+  // Cluster size / extended L2: COW of partial cluster writes.
+  const cowShare = shareOf(s, ["cow-read", "cow-write"]);
+  if (cowShare >= COW_SHARE && !img.extendedL2) {
+    const cs = Math.max(EXT_L2_CLUSTER, img.clusterSize);
+    const r: Recommendation = {
+      id: "cluster-size",
+      option: `cluster_size=${formatOptionSize(cs)},extended_l2=on`,
+      reason:
+        `copy-on-write of partial clusters moves ${formatBytes(s.cow.bytes)} in ${s.cow.ops} copies and takes ${percent(cowShare, 1)} of the modelled time; ` +
+        `extended L2 entries with ${formatBytes(cs)} clusters track ${formatBytes(cs / 32)} subclusters, so a write copies at most up to a subcluster boundary`,
+      expected: "COW bytes cut to what lies inside the written subclusters",
+      caveat: "a format option: make the image with `qemu-img create -o cluster_size=...,extended_l2=on` or `qemu-img convert`",
+      targets: ["cow-read", "cow-write"],
+    };
+    if (!canConvert) r.skipped = "not verified: qemu-img is not installed (a converted copy is needed)";
+    out.push(r);
+  }
+  return out;
+}
+
+/** Candidates, each verified by a replay with the advice applied. */
+export function recommend(ctx: RecommendContext): Recommendation[] {
+  const recs = candidates(ctx.baseline, ctx.config, ctx.canConvert);
+  for (const r of recs) {
+    if (r.skipped) continue;
+    let variant: Variant;
+    try {
+      variant = parseVariant(r.option, ctx.config);
+    } catch (e) {
+      r.skipped = `not verified: ${(e as Error).message}`;
+      continue;
+    }
+    ctx.onVerify?.(r);
+    let after: ReplaySummary;
+    try {
+      after = ctx.run(variant);
+    } catch (e) {
+      r.skipped = `not verified: ${(e as Error).message}`;
+      continue;
+    }
+    r.before = measure(ctx.baseline, r.targets);
+    r.after = measure(after, r.targets);
+    r.improved = r.after.totalUs < r.before.totalUs;
+    r.effect = effectLines(r, r.before, r.after);
+  }
+  return recs;
+}
+
+function arrow(a: string, b: string): string {
+  return `${a} -> ${b}`;
+}
+
+function effectLines(r: Recommendation, b: Measured, a: Measured): string[] {
+  const lines: string[] = [];
+  const change = b.totalUs > 0 ? ` (${(((a.totalUs - b.totalUs) / b.totalUs) * 100).toFixed(1)}%)` : "";
+  lines.push(`modelled time ${arrow(formatUs(b.totalUs), formatUs(a.totalUs))}${change}; avg ${arrow(formatUs(b.avgUs), formatUs(a.avgUs))}; p99 ${arrow(formatUs(b.p99Us), formatUs(a.p99Us))}`);
+  lines.push(`time in ${r.targets.join(" + ")}: ${arrow(formatUs(b.targetUs), formatUs(a.targetUs))}`);
+  switch (r.id) {
+    case "l2-cache-size":
+    case "l2-cache-entry-size":
+      lines.push(`L2 misses ${arrow(percent(b.l2MissRate, 1), percent(a.l2MissRate, 1))} (${arrow(String(b.l2Misses), String(a.l2Misses))}); repeat misses after warm-up ${arrow(String(b.l2RepeatMisses), String(a.l2RepeatMisses))}`);
+      break;
+    case "cache-mode":
+    case "lazy-refcounts":
+      lines.push(`syncs ${arrow(String(b.syncs), String(a.syncs))}`);
+      break;
+    case "cluster-size":
+      lines.push(`COW bytes ${arrow(formatBytes(b.cowBytes), formatBytes(a.cowBytes))} (converted copy: data layout repacked by qemu-img)`);
+      break;
+  }
+  return lines;
+}

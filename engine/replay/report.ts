@@ -1,0 +1,139 @@
+// The diagnosis of one replay as data (the JSON the CLI prints with --output=json) and as text: totals, time by
+// cause, a btt-style latency table (MIN/AVG/MAX/N per op, then percentiles), the slowest requests and why, and
+// the verified recommendations.
+import { CAUSE_NAMES } from "./cost-model.js";
+import { formatBytes, formatUs, hex, percent } from "./human-units.js";
+import type { Recommendation } from "./recommend.js";
+import type { CacheSummary, ReplaySummary } from "./replay-stats.js";
+
+export interface TraceInfo {
+  path: string;
+  format: string;
+  lines: number;
+  skipped: number;
+  filtered: number;
+  fit?: string;
+}
+
+export interface ReplayReport {
+  trace: TraceInfo;
+  profile: { name: string; description: string };
+  summary: ReplaySummary;
+  recommendations: Recommendation[];
+  /** Recommendations that could not be tried, and why (e.g. qemu-img missing). */
+  notes: string[];
+}
+
+export function buildReport(trace: TraceInfo, profile: { name: string; description: string }, summary: ReplaySummary, recommendations: Recommendation[], notes: string[] = []): ReplayReport {
+  return { trace, profile, summary, recommendations, notes };
+}
+
+/** btt prints seconds with nine decimals. */
+function secs(us: number): string {
+  return (us / 1e6).toFixed(9);
+}
+
+function table(rows: string[][], alignLeft = 1): string[] {
+  if (!rows.length) return [];
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)));
+  return rows.map((r) => r.map((c, i) => (i < alignLeft ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  ").trimEnd());
+}
+
+function plural(n: number, one: string, many = `${one}s`): string {
+  return `${n} ${n === 1 ? one : many}`;
+}
+
+function cacheLine(c: CacheSummary): string {
+  if (c.hits + c.misses === 0) return `no lookups, ${plural(c.writebacks, "write-back")}`;
+  return `${percent(c.hitRate, 1)} hits (${plural(c.hits, "hit")}, ${plural(c.misses, "miss", "misses")} of which ${c.repeatMisses} repeat), ${plural(c.writebacks, "write-back")}`;
+}
+
+function bar(share: number, width = 20): string {
+  return "#".repeat(Math.round(share * width));
+}
+
+export function formatReport(r: ReplayReport, opts: { top?: number } = {}): string[] {
+  const s = r.summary;
+  const im = s.image;
+  const out: string[] = [];
+  const ind = (lines: string[]) => lines.map((l) => `  ${l}`);
+  out.push(`qcowdbg replay: ${im.path} <- ${r.trace.path} (${r.trace.format}, ${s.requests} requests${r.trace.fit ? `, fit ${r.trace.fit}` : ""})`);
+  if (r.trace.skipped || r.trace.filtered) out.push(`  trace: ${r.trace.skipped} malformed lines skipped, ${r.trace.filtered} requests filtered or dropped`);
+  out.push(
+    `image: ${formatBytes(im.virtualSize)} virtual, ${formatBytes(im.clusterSize)} clusters${im.extendedL2 ? " (extended L2)" : ""}, ${im.refcountBits}-bit refcounts; ` +
+      `L2 cache ${formatBytes(im.l2CacheBytes)} (${im.l2CacheEntries} x ${formatBytes(im.l2EntrySize)}) covers ${formatBytes(im.l2Coverage)}; ` +
+      `refcount cache ${im.refcountCacheEntries} entries; cache=${im.cacheMode}, lazy refcounts ${im.lazyRefcounts ? "on" : "off"}`,
+  );
+  out.push(`device profile: ${r.profile.name} (${r.profile.description}); requests modelled one at a time`);
+  out.push("");
+
+  out.push("Requests");
+  const opRows = [["op", "count", "bytes", "errors"], ...s.ops.map((o) => [o.op, String(o.count), formatBytes(o.bytes), String(o.errors)])];
+  out.push(...ind(table(opRows)));
+  for (const e of s.errorSamples) out.push(`  error: ${e}`);
+  out.push("");
+
+  const l2 = s.caches.l2;
+  const rc = s.caches.refcount;
+  const totals: [string, string][] = [
+    ["metadata I/O per guest I/O", `${s.metadata.perGuestIo.toFixed(3)} (${s.metadata.reads} reads ${formatBytes(s.metadata.readBytes)}, ${s.metadata.writes} writes ${formatBytes(s.metadata.writeBytes)})`],
+    ["L2 cache", cacheLine(l2)],
+    ["refcount cache", cacheLine(rc)],
+  ];
+  if (s.caches.backing.hits + s.caches.backing.misses > 0) totals.push(["backing caches", `${s.caches.backing.hits} hits, ${s.caches.backing.misses} misses`]);
+  totals.push(
+    ["host data", `${formatBytes(s.data.hostReadBytes)} read, ${formatBytes(s.data.hostWriteBytes)} written, ${formatBytes(s.data.backingBytes)} from backing files, ${formatBytes(s.data.decompressedBytes)} decompressed`],
+    ["COW", `${formatBytes(s.cow.bytes)} in ${plural(s.cow.ops, "copy", "copies")}, ${s.cow.skipped} skipped (zeroes written)`],
+    ["flushes", `${plural(s.flushes.requests, "guest flush", "guest flushes")}, ${plural(s.flushes.syncs, "sync")}`],
+    [
+      "allocations",
+      `${plural(s.allocations.clusters, "cluster")} (${s.allocations.freed} freed), ${plural(s.allocations.l2Tables, "L2 table")}, ` +
+        `${plural(s.allocations.refcountBlocks, "refcount block")}, ${plural(s.allocations.refcountUpdates, "refcount update")}`,
+    ],
+    ["image growth", `${formatBytes(im.growth)} (${formatBytes(im.fileSizeStart)} -> ${formatBytes(im.fileSizeEnd)})`],
+    ["guest range touched", `${hex(s.touched.minOffset)} .. ${hex(s.touched.maxEnd)} (${formatBytes(s.touched.maxEnd - s.touched.minOffset)}), ${plural(s.touched.l2Tables, "L2 table")} mapping ${formatBytes(s.touched.coveredBytes)}`],
+  );
+  out.push("Totals");
+  out.push(...ind(table(totals.map(([a, b]) => [a, b]), 2)));
+  out.push("");
+
+  out.push(`Time by cause (modelled)  total ${formatUs(s.totalUs)}`);
+  const causes = [...s.timeByCause].sort((a, b) => b.us - a.us).filter((c) => c.us > 0);
+  out.push(...ind(table(causes.map((c) => [c.cause, c.label, formatUs(c.us), percent(c.share, 1), bar(c.share)]), 2)));
+  if (!causes.length) out.push("  nothing reached the device (reads of unallocated or zero clusters cost no I/O)");
+  out.push("");
+
+  out.push("Latency (modelled Q2C, seconds)");
+  out.push(...ind(table([["", "MIN", "AVG", "MAX", "N"], ...s.ops.map((o) => [o.op, secs(o.minUs), secs(o.avgUs), secs(o.maxUs), String(o.count)])])));
+  out.push("");
+  out.push(...ind(table([["", "p50", "p90", "p99", "p99.9"], ...s.ops.map((o) => [o.op, formatUs(o.p50Us), formatUs(o.p90Us), formatUs(o.p99Us), formatUs(o.p999Us)])])));
+  out.push("");
+
+  const top = s.slowest.slice(0, opts.top ?? s.slowest.length);
+  if (top.length) {
+    out.push(`Slowest requests (${top.length})`);
+    for (const q of top) {
+      const range = q.op === "flush" ? "" : ` ${hex(q.offset)}+${formatBytes(q.length)}`;
+      const parts = CAUSE_NAMES.filter((c) => q.causes[c]).sort((a, b) => q.causes[b]! - q.causes[a]!).map((c) => `${c} ${formatUs(q.causes[c]!)}`);
+      out.push(`  #${q.index + 1} ${q.source} ${q.op}${range}: ${formatUs(q.latencyUs)}${parts.length ? ` (${parts.join(", ")})` : ""}`);
+      for (const w of q.why) out.push(`      ${w}`);
+    }
+    out.push("");
+  }
+
+  out.push("Recommendations");
+  if (!r.recommendations.length) out.push("  none: no cause this model can tune takes a notable share of the time");
+  r.recommendations.forEach((rec, i) => {
+    out.push(`  ${i + 1}. ${rec.option}`);
+    out.push(`     why: ${rec.reason}`);
+    out.push(`     expected: ${rec.expected}`);
+    if (rec.effect) {
+      out.push(`     measured (replayed with ${rec.option}):${rec.improved ? "" : " NO IMPROVEMENT"}`);
+      for (const l of rec.effect) out.push(`       ${l}`);
+    }
+    if (rec.skipped) out.push(`     ${rec.skipped}`);
+    if (rec.caveat) out.push(`     note: ${rec.caveat}`);
+  });
+  for (const n of r.notes) out.push(`  note: ${n}`);
+  return out;
+}
