@@ -4,6 +4,7 @@ import { Command } from "commander";
 import { createRequire } from "node:module";
 import { fail, setDebug } from "./fail.js";
 // COMMAND IMPORTS (one line per command module; keep this marker)
+import { register as registerReplay } from "./commands/replay.js";
 import { register as registerWorkload } from "./commands/workload.js";
 import { register as registerRepl } from "./commands/repl.js";
 import { register as registerCheck } from "./commands/check.js";
@@ -25,6 +26,7 @@ program
   .hook("preAction", (cmd) => setDebug(Boolean(cmd.optsWithGlobals().debug)));
 
 // COMMAND REGISTRATIONS (one line per command module; keep this marker)
+registerReplay(program);
 registerWorkload(program);
 registerRepl(program);
 registerCheck(program);
