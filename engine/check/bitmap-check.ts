@@ -10,10 +10,9 @@ import {
   MAX_BITMAP_DIRECTORY_SIZE,
 } from "../format/bitmaps.js";
 import { FormatError } from "../format/format-error.js";
-import type { CheckContext } from "./check-context.js";
+import { CheckAborted, type CheckContext } from "./check-context.js";
 import { QemuOpenError, type OpenedForCheck } from "./open-validation.js";
 import type { Storage } from "../storage/storage.js";
-import { CheckAborted } from "./snapshot-check.js";
 
 /** bitmap_list_load(): the directory, with QEMU's reason when it is refused. */
 function loadDirectory(storage: Storage, img: OpenedForCheck): BitmapDirEntry[] | string {

@@ -83,6 +83,14 @@ export function hexNum(v: number): string {
   return v < 0x100000000 ? (v >>> 0).toString(16) : hex64(Math.floor(v / 0x100000000), v % 0x100000000);
 }
 
+/** A check that stopped early, as qcow2_co_check_locked() returning -errno: qemu-img prints "Check failed: <why>". */
+export class CheckAborted extends Error {
+  constructor(readonly why: string) {
+    super(`Check failed: ${why}`);
+    this.name = "CheckAborted";
+  }
+}
+
 export class CheckContext {
   readonly res: CheckResult = emptyResult();
   /** Computed refcounts ("reference" in QEMU's messages); capacity is one more than the file's clusters. */
@@ -117,6 +125,12 @@ export class CheckContext {
    */
   inc(offset: number, size: number, offsetHex?: string): void {
     if (size <= 0) return;
+    if (offset >= 2 ** 63) {
+      // A negative int64 offset in QEMU passes the end-of-file test and asks for a refcount array of 2^42
+      // entries or more, which cannot be allocated.
+      this.res.checkErrors++;
+      throw new CheckAborted("Cannot allocate memory");
+    }
     const cs = this.g.clusterSize;
     if (offset + size - this.fileSize >= cs) {
       this.say(

@@ -4,6 +4,7 @@
 import type { Storage } from "../storage/storage.js";
 import { countBitmapReferences, loadBitmapsAtOpen } from "./bitmap-check.js";
 import {
+  CheckAborted,
   CheckContext,
   refcountArrayBytes,
   type CheckMessageKind,
@@ -13,13 +14,13 @@ import {
 import { checkRefcountsL1 } from "./l2-walk.js";
 import { checkOflagCopied } from "./oflag-copied.js";
 import { openForCheck } from "./open-validation.js";
-import { CheckAborted, countSnapshotReferences, readSnapshotTableForCheck } from "./snapshot-check.js";
+import { countSnapshotReferences, readSnapshotTableForCheck } from "./snapshot-check.js";
 import { StoredRefcounts } from "./stored-refcounts.js";
 import { TableWindow } from "./table-window.js";
 
 export type { CheckResult, CheckMessageKind, CheckMessageSink } from "./check-context.js";
 export { QemuOpenError } from "./open-validation.js";
-export { CheckAborted } from "./snapshot-check.js";
+export { CheckAborted } from "./check-context.js";
 
 export interface CheckOptions {
   /** Receives QEMU's stderr lines as they happen; without it they are collected in CheckReport.messages. */
@@ -72,7 +73,8 @@ export function checkImage(storage: Storage, filename: string, opts: CheckOption
       ctx.res.checkErrors++;
       throw new CheckAborted("File too large");
     }
-    const bytes = (nbClusters + 1) * refcountArrayBytes(g.refcountOrder);
+    // Two arrays: the computed refcounts and the stored ones.
+    const bytes = 2 * (nbClusters + 1) * refcountArrayBytes(g.refcountOrder);
     const limit = opts.maxMemoryBytes ?? DEFAULT_MAX_MEMORY_BYTES;
     if (bytes > limit)
       throw new Error(
@@ -80,20 +82,25 @@ export function checkImage(storage: Storage, filename: string, opts: CheckOption
       );
     ctx.allocate(nbClusters);
     ctx.res.totalClusters = Math.ceil((img.totalSectors * 512) / g.clusterSize);
+    const stored = new StoredRefcounts(ctx, img.reftable);
+    stored.load(nbClusters + 1);
 
     // calculate_refcounts()
     const win = new TableWindow(storage, g.clusterSize);
     ctx.inc(0, g.clusterSize);
-    checkRefcountsL1(ctx, win, img.l1, img.l1TableOffset, img.header.l1Size, true);
+    const l1Size = img.header.l1Size;
+    // While walking the active table, note which L2 tables may break the COPIED rule; when a refcount block is
+    // unreadable every lookup must go through QEMU's error path, so every table is re-walked.
+    const copied = stored.failing.size === 0 ? { stored: stored.values, marks: new Uint8Array(l1Size) } : undefined;
+    checkRefcountsL1(ctx, win, img.l1, img.l1TableOffset, l1Size, true, copied);
     countSnapshotReferences(ctx, win, snapshots);
     ctx.inc(img.reftableOffset.n, img.reftable.length);
     if (img.crypto && img.crypto.length !== 0) ctx.inc(img.crypto.offset, img.crypto.length);
     countBitmapReferences(ctx, img);
-    const stored = new StoredRefcounts(ctx, img.reftable);
     stored.checkRefblocks();
 
     stored.compare();
-    checkOflagCopied(ctx, win, stored, img.l1, img.header.l1Size);
+    checkOflagCopied(ctx, win, stored, img.l1, l1Size, copied?.marks);
   } catch (e) {
     if (!(e instanceof CheckAborted)) throw e;
     report.failed = e.why;

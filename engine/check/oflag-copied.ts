@@ -7,7 +7,18 @@ import type { TableWindow } from "./table-window.js";
 
 const TWO32 = 0x100000000;
 
-export function checkOflagCopied(ctx: CheckContext, win: TableWindow, stored: StoredRefcounts, l1: Uint8Array, l1Size: number): void {
+/**
+ * `marks` (from the walk of the active table) names the L1 entries whose L2 tables may hold a disagreeing entry;
+ * only those are read again. Without marks every table is.
+ */
+export function checkOflagCopied(
+  ctx: CheckContext,
+  win: TableWindow,
+  stored: StoredRefcounts,
+  l1: Uint8Array,
+  l1Size: number,
+  marks?: Uint8Array,
+): void {
   const g = ctx.g;
   const cs = g.clusterSize;
   const cb = g.clusterBits;
@@ -16,7 +27,11 @@ export function checkOflagCopied(ctx: CheckContext, win: TableWindow, stored: St
   const stride = g.l2EntryBytes;
   const ext = g.extendedL2;
   const dataFile = g.hasDataFile;
-  const scale = 2 ** cb;
+  const clustersPer4G = TWO32 / cs;
+  const spc = cs >> 9;
+  const spcShift = cb - 9;
+  const values = stored.values;
+  const direct = stored.failing.size === 0 ? values.length : 0;
   for (let i = 0; i < l1Size; i++) {
     const hi = dv.getUint32(i * 8);
     const lo = dv.getUint32(i * 8 + 4);
@@ -24,32 +39,35 @@ export function checkOflagCopied(ctx: CheckContext, win: TableWindow, stored: St
     const l2Lo = (lo & 0xfffffe00) >>> 0;
     if (l2Hi === 0 && l2Lo === 0) continue;
     const l2Offset = l2Hi * TWO32 + l2Lo;
-    const r = stored.get(Math.floor(l2Offset / scale));
+    const l2Cluster = l2Hi * clustersPer4G + (l2Lo >>> cb);
+    const r = stored.get(l2Cluster);
     if (r < 0) continue;
     if ((r === 1) !== ((hi & 0x80000000) !== 0)) {
       res.corruptions++;
-      ctx.say(`ERROR OFLAG_COPIED L2 cluster: l1_index=${i} l1_entry=${hex64(hi, lo)} refcount=${stored.show(Math.floor(l2Offset / scale), r)}`);
+      ctx.say(`ERROR OFLAG_COPIED L2 cluster: l1_index=${i} l1_entry=${hex64(hi, lo)} refcount=${stored.show(l2Cluster, r)}`);
     }
     if (l2Offset >= ctx.fileSize) continue; // reads as zeros: nothing allocated
+    if (marks && marks[i] === 0) continue; // every entry agreed with its stored refcount
     let base = win.find(l2Offset);
     if (base < 0) base = win.load(l2Offset, contiguousRun(dv, i, l1Size, l2Offset, cs, win.capacity));
-    const t = win.dv;
+    const w = win.dv;
     for (let j = 0; j < g.l2Entries; j++) {
       const o = base + j * stride;
-      const eHi = t.getUint32(o);
-      const eLo = t.getUint32(o + 4);
+      const eHi = w.getInt32(o);
+      const eLo = w.getInt32(o + 4);
       if (eHi & 0x40000000) continue; // compressed
       const offHi = eHi & 0x00ffffff;
-      const offLo = (eLo & 0xfffffe00) >>> 0;
-      const hasOffset = offHi !== 0 || offLo !== 0;
+      const offLo9 = (eLo >>> 9) & 0x7fffff;
+      const hasOffset = (offHi | offLo9) !== 0;
       const zeroFlag = !ext && (eLo & 1) !== 0;
       // NORMAL or ZERO_ALLOC only
       if (zeroFlag ? !hasOffset : !hasOffset && !(dataFile && eHi & 0x80000000)) continue;
       let rc = 1;
       let k = 0;
       if (!dataFile) {
-        k = Math.floor((offHi * TWO32 + offLo) / scale);
-        rc = stored.get(k);
+        const sector = offHi * 0x800000 + offLo9;
+        k = sector < 0x80000000 ? sector >>> spcShift : Math.floor(sector / spc);
+        rc = k < direct ? values[k]! : stored.get(k);
         if (rc < 0) continue;
       }
       if ((rc === 1) !== ((eHi & 0x80000000) !== 0)) {

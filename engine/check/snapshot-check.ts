@@ -1,17 +1,14 @@
 // The snapshot side of the check: qcow2_check_read_snapshot_table() (QEMU skips the table at open in check mode
 // and reads it here, turning what would refuse the open into check errors), and the references snapshots make
 // in calculate_refcounts(): every snapshot's L1 table with its L2 tables, then the table itself.
-import { u16, u32 } from "../format/bytes.js";
-import { FormatError } from "../format/format-error.js";
+import { cstr, u16, u32 } from "../format/bytes.js";
 import {
   MAX_SNAPSHOT_EXTRA_DATA,
   MAX_SNAPSHOTS_SIZE,
   SNAPSHOT_HEADER_BYTES,
   SNAPSHOT_V3_MIN_EXTRA_BYTES,
-  decodeSnapshotTable,
-  type Snapshot,
 } from "../format/snapshot-table.js";
-import { hex64, type CheckContext } from "./check-context.js";
+import { CheckAborted, hex64, type CheckContext } from "./check-context.js";
 import { checkRefcountsL1 } from "./l2-walk.js";
 import { readU64, type OpenedForCheck, type U64 } from "./open-validation.js";
 import type { TableWindow } from "./table-window.js";
@@ -21,21 +18,21 @@ const INT64_MAX = 2 ** 63 - 1;
 const INT_MAX = 0x7fffffff;
 const MAX_L1_ENTRIES = 0x2000000 / 8;
 
+/** What the check needs of a snapshot table entry. */
+export interface CheckSnapshot {
+  id: string;
+  name: string;
+  /** Exact halves: offsets from a damaged table may exceed 2^53. */
+  l1TableOffset: U64;
+  l1Size: number;
+  extraDataSize: number;
+}
+
 export interface SnapshotTable {
-  snapshots: Snapshot[];
-  /** Exact L1 table offsets (the decoded numbers are exact only below 2^53). */
-  l1Offsets: U64[];
+  snapshots: CheckSnapshot[];
   offset: number;
   /** Bytes from the table start to the end of its last entry (s->snapshots_size). */
   size: number;
-}
-
-/** A check that stopped early, as qcow2_co_check_locked() returning -errno: qemu-img prints "Check failed: <why>". */
-export class CheckAborted extends Error {
-  constructor(readonly why: string) {
-    super(`Check failed: ${why}`);
-    this.name = "CheckAborted";
-  }
 }
 
 /**
@@ -56,16 +53,16 @@ export function readSnapshotTableForCheck(ctx: CheckContext, img: OpenedForCheck
     if (nb > MAX_SNAPSHOTS) ctx.say(`You can force-remove all ${nb - MAX_SNAPSHOTS} overhanging snapshots with qemu-img check -r all`);
     throw new CheckAborted(tooLarge ? "File too large" : "Invalid argument");
   }
-  if (nb === 0) return { snapshots: [], l1Offsets: [], offset: off.n, size: 0 };
+  if (nb === 0) return { snapshots: [], offset: off.n, size: 0 };
 
-  // qcow2_do_read_snapshots() without repair: the same walk decodeSnapshotTable() makes, for QEMU's messages.
+  // qcow2_do_read_snapshots() without repair. The format module's decodeSnapshotTable() refuses L1 offsets from
+  // 2^53 up, which QEMU accepts (and then finds past the end of the file), so the check walks the table itself.
   const fixed = new Uint8Array(SNAPSHOT_HEADER_BYTES);
-  const l1Offsets: U64[] = [];
+  const snapshots: CheckSnapshot[] = [];
   let rel = 0;
   for (let i = 0; i < nb; i++) {
     rel = Math.ceil(rel / 8) * 8;
     ctx.storage.read(fixed, off.n + rel);
-    l1Offsets.push(readU64(fixed, 0));
     const extra = u32(fixed, 36);
     if (extra > MAX_SNAPSHOT_EXTRA_DATA) {
       res.checkErrors++;
@@ -73,7 +70,18 @@ export function readSnapshotTableForCheck(ctx: CheckContext, img: OpenedForCheck
       ctx.say("You can force-remove this extra metadata with qemu-img check -r all");
       throw new CheckAborted("File too large");
     }
-    rel += SNAPSHOT_HEADER_BYTES + extra + u16(fixed, 12) + u16(fixed, 14);
+    const idLen = u16(fixed, 12);
+    const nameLen = u16(fixed, 14);
+    const tail = new Uint8Array(extra + idLen + nameLen); // at most 1024 + 2 * 65535 bytes
+    ctx.storage.read(tail, off.n + rel + SNAPSHOT_HEADER_BYTES);
+    snapshots.push({
+      id: cstr(tail, extra, idLen),
+      name: cstr(tail, extra + idLen, nameLen),
+      l1TableOffset: readU64(fixed, 0),
+      l1Size: u32(fixed, 8),
+      extraDataSize: extra,
+    });
+    rel += SNAPSHOT_HEADER_BYTES + tail.length;
     if (rel > MAX_SNAPSHOTS_SIZE || rel > INT_MAX) {
       res.checkErrors++;
       report("ERROR failed to read the snapshot table: Snapshot table is too big");
@@ -81,29 +89,15 @@ export function readSnapshotTableForCheck(ctx: CheckContext, img: OpenedForCheck
       throw new CheckAborted("File too large");
     }
   }
-
-  let snapshots: Snapshot[];
-  try {
-    snapshots = decodeSnapshotTable(
-      (buf, o) => ctx.storage.read(buf, o),
-      { ...img.header, nbSnapshots: nb, snapshotsOffset: off.n },
-      ctx.fileSize,
-      ctx.file,
-    );
-  } catch (e) {
-    // Only offsets beyond 2^53 get here (QEMU would just find them past the end of the file).
-    if (e instanceof FormatError) throw new Error(`${e.message} (qcowdbg cannot check such an image)`);
-    throw e;
-  }
   if (img.header.version >= 3) {
-    snapshots.forEach((s, i) => {
-      if (s.extraDataSize < SNAPSHOT_V3_MIN_EXTRA_BYTES) {
+    snapshots.forEach((sn, i) => {
+      if (sn.extraDataSize < SNAPSHOT_V3_MIN_EXTRA_BYTES) {
         res.corruptions++;
         ctx.say(`ERROR snapshot table entry ${i} is incomplete`);
       }
     });
   }
-  return { snapshots, l1Offsets, offset: off.n, size: rel };
+  return { snapshots, offset: off.n, size: rel };
 }
 
 /** The snapshot part of calculate_refcounts(). */
@@ -114,8 +108,8 @@ export function countSnapshotReferences(ctx: CheckContext, win: TableWindow, tab
     ctx.say(`ERROR ${table.snapshots.length} snapshots in image with data file`);
     res.corruptions++;
   }
-  table.snapshots.forEach((sn, i) => {
-    const l1Off = table.l1Offsets[i]!;
+  table.snapshots.forEach((sn) => {
+    const l1Off = sn.l1TableOffset;
     if (l1Off.lo & (cs - 1)) {
       ctx.say(
         `ERROR snapshot ${sn.id} (${sn.name}) l1_offset=0x${hex64(l1Off.hi, l1Off.lo)}: L1 table is not cluster aligned; snapshot table entry corrupted`,

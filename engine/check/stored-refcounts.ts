@@ -1,6 +1,6 @@
-// The on-disk side of the check: the refcount table as QEMU holds it after open, check_refblocks(),
-// compare_refcounts() streamed one refcount block at a time, and refcount lookups for the OFLAG_COPIED pass.
-// After compare() the in-memory array holds the stored refcounts, so later lookups cost no I/O.
+// The on-disk side of the check: the refcount table as QEMU holds it after open, the stored refcounts of the
+// file's clusters decoded into a typed array up front (so comparing and the COPIED checks cost no further I/O),
+// check_refblocks(), and compare_refcounts() with QEMU's messages and image end offset.
 import { getRefcount } from "../format/refcount-entry.js";
 import { hex64, newRefcountArray, type CheckContext, type RefcountArray } from "./check-context.js";
 
@@ -10,12 +10,13 @@ export class StoredRefcounts {
   private readonly hi: Uint32Array;
   private readonly lo: Uint32Array;
   private readonly size: number;
+  /** Stored refcounts of clusters [0, values.length); slots under an unreadable refblock hold 0. */
+  values: RefcountArray = new Uint8Array(0);
   /** Refcount table indexes whose refblock offset is unaligned: every lookup there fails with EIO. */
-  private readonly failing = new Set<number>();
+  readonly failing = new Set<number>();
   private signaled = false;
   private cachedIndex = -1;
   private readonly cachedBlock: Uint8Array;
-  private compared = false;
 
   constructor(
     private readonly ctx: CheckContext,
@@ -30,6 +31,22 @@ export class StoredRefcounts {
       this.lo[i] = dv.getUint32(i * 8 + 4);
     }
     this.cachedBlock = new Uint8Array(ctx.g.clusterSize);
+  }
+
+  /** Reads the stored refcounts of clusters [0, count), one refcount block per read. */
+  load(count: number): void {
+    const g = this.ctx.g;
+    const perBlock = 2 ** g.refblockBits;
+    this.values = newRefcountArray(g.refcountOrder, count);
+    const bytesPer = this.values.BYTES_PER_ELEMENT;
+    const out = new Uint8Array(this.values.buffer);
+    for (let t = 0; t * perBlock < count; t++) {
+      const first = t * perBlock;
+      const n = Math.min(count, first + perBlock) - first;
+      const blk = this.block(t);
+      if (blk === "error") this.failing.add(t);
+      else if (blk !== null) decodeBlock(blk, g.refcountOrder, this.values, out.subarray(first * bytesPer, (first + n) * bytesPer), first, n);
+    }
   }
 
   /** check_refblocks(): each refcount block must be valid, inside the image and referenced exactly once. */
@@ -95,24 +112,25 @@ export class StoredRefcounts {
   }
 
   /**
-   * compare_refcounts(): stored ("refcount") against computed ("reference") for every cluster of the file, and
-   * the image end offset. Afterwards ctx.refs holds the stored refcounts.
+   * compare_refcounts(): stored ("refcount") against computed ("reference") for every cluster of the file,
+   * and the image end offset. Runs of equal refcounts are compared a block at a time (memcmp).
    */
   compare(): void {
     const { ctx } = this;
     const g = ctx.g;
     const res = ctx.res;
     const refs = ctx.refs;
+    const stored = this.values;
     const nb = ctx.nbClusters;
     const perBlock = 2 ** g.refblockBits;
-    const scratch = newRefcountArray(g.refcountOrder, perBlock);
+    const bpe = refs.BYTES_PER_ELEMENT;
+    const refsBytes = Buffer.from(refs.buffer, refs.byteOffset, refs.byteLength);
+    const storedBytes = Buffer.from(stored.buffer, stored.byteOffset, stored.byteLength);
     let highest = 0;
     for (let t = 0; t * perBlock < nb; t++) {
       const first = t * perBlock;
       const end = Math.min(nb, first + perBlock);
-      const blk = this.block(t);
-      if (blk === "error") {
-        this.failing.add(t);
+      if (this.failing.has(t)) {
         for (let k = first; k < end; k++) {
           this.fail(t);
           ctx.say(`Can't get refcount for cluster ${k}: ${EIO}`);
@@ -120,38 +138,45 @@ export class StoredRefcounts {
         }
         continue;
       }
-      if (blk === null) scratch.fill(0);
-      else decodeBlock(blk, g.refcountOrder, scratch, end - first);
+      if (refsBytes.subarray(first * bpe, end * bpe).equals(storedBytes.subarray(first * bpe, end * bpe))) {
+        for (let k = end - 1; k >= first; k--) {
+          if (stored[k] !== 0) {
+            highest = k;
+            break;
+          }
+        }
+        continue;
+      }
       for (let k = first; k < end; k++) {
-        const r1 = scratch[k - first]!;
+        const r1 = stored[k]!;
         const r2 = refs[k]!;
         if (r1 > 0 || r2 > 0) highest = k;
         if (r1 !== r2) {
-          const shown = r1 >= 2 ** 53 && blk ? exactRefcount(blk, k - first) : String(r1);
-          ctx.say(`${r1 < r2 ? "ERROR" : "Leaked"} cluster ${k} refcount=${shown} reference=${r2}`);
+          ctx.say(`${r1 < r2 ? "ERROR" : "Leaked"} cluster ${k} refcount=${this.show(k, r1)} reference=${r2}`);
           if (r1 < r2) res.corruptions++;
           else res.leaks++;
-          refs[k] = r1;
         }
       }
     }
     res.imageEndOffset = (highest + 1) * g.clusterSize;
-    this.compared = true;
   }
 
   /** Stored refcount of cluster k, or -1 where qcow2_get_refcount() fails. Exact below 2^53. */
   get(k: number): number {
     const g = this.ctx.g;
     const t = Math.floor(k / 2 ** g.refblockBits);
-    if (this.compared && k < this.ctx.nbClusters) return this.failing.size !== 0 && this.failing.has(t) ? -1 : this.ctx.refs[k]!;
+    if (this.failing.size !== 0 && this.failing.has(t)) {
+      this.fail(t);
+      return -1;
+    }
+    if (k < this.values.length) return this.values[k]!;
     const blk = this.block(t);
     if (blk === "error") {
       this.fail(t);
       return -1;
     }
     if (blk === null) return 0;
-    const i = k - t * 2 ** g.refblockBits;
-    const r = getRefcount(blk, i, g.refcountOrder);
+    const r = getRefcount(blk, k - t * 2 ** g.refblockBits, g.refcountOrder);
     return Number.isNaN(r) ? 2 ** 64 : r;
   }
 
@@ -161,42 +186,37 @@ export class StoredRefcounts {
     const g = this.ctx.g;
     const t = Math.floor(k / 2 ** g.refblockBits);
     const blk = this.block(t);
-    return blk && blk !== "error" ? exactRefcount(blk, k - t * 2 ** g.refblockBits) : String(r);
+    if (!blk || blk === "error") return String(r);
+    const o = 8 * (k - t * 2 ** g.refblockBits);
+    let v = 0n;
+    for (let j = 0; j < 8; j++) v = (v << 8n) | BigInt(blk[o + j]!);
+    return v.toString();
   }
 }
 
-/** Decodes the first `count` refcounts of a block into `out` (64-bit values above 2^53 are approximate). */
-function decodeBlock(b: Uint8Array, order: number, out: RefcountArray, count: number): void {
-  switch (order) {
-    case 4:
-      for (let i = 0; i < count; i++) out[i] = (b[2 * i]! << 8) | b[2 * i + 1]!;
-      break;
-    case 3:
-      out.set(b.subarray(0, count));
-      break;
-    case 5:
-      for (let i = 0; i < count; i++) out[i] = ((b[4 * i]! << 24) >>> 0) + ((b[4 * i + 1]! << 16) | (b[4 * i + 2]! << 8) | b[4 * i + 3]!);
-      break;
-    case 6:
-      for (let i = 0; i < count; i++) {
-        const o = 8 * i;
-        const hi = ((b[o]! << 24) >>> 0) + ((b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!);
-        const lo = ((b[o + 4]! << 24) >>> 0) + ((b[o + 5]! << 16) | (b[o + 6]! << 8) | b[o + 7]!);
-        out[i] = hi * 0x100000000 + lo;
-      }
-      break;
-    default: {
-      const bits = 1 << order;
-      const mask = (1 << bits) - 1;
-      const perByte = 8 / bits;
-      for (let i = 0; i < count; i++) out[i] = (b[Math.floor(i / perByte)]! >>> ((i % perByte) * bits)) & mask;
+/**
+ * Decodes the first n refcounts of a block into values[first ..] (whose bytes are `out`): whole-byte widths
+ * by copying and byte-swapping natively; sub-byte widths and 64-bit entries one by one.
+ */
+function decodeBlock(b: Uint8Array, order: number, values: RefcountArray, out: Uint8Array, first: number, n: number): void {
+  if (order >= 3 && order <= 5) {
+    out.set(b.subarray(0, out.length));
+    const buf = Buffer.from(out.buffer, out.byteOffset, out.length);
+    if (order === 4) buf.swap16();
+    else if (order === 5) buf.swap32();
+    return;
+  }
+  if (order === 6) {
+    for (let i = 0; i < n; i++) {
+      const o = 8 * i;
+      const hi = ((b[o]! << 24) >>> 0) + ((b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!);
+      const lo = ((b[o + 4]! << 24) >>> 0) + ((b[o + 5]! << 16) | (b[o + 6]! << 8) | b[o + 7]!);
+      values[first + i] = hi * 0x100000000 + lo; // above 2^53 approximate; show() prints the exact value
     }
+    return;
   }
-}
-
-function exactRefcount(b: Uint8Array, i: number): string {
-  const o = 8 * i;
-  let v = 0n;
-  for (let j = 0; j < 8; j++) v = (v << 8n) | BigInt(b[o + j]!);
-  return v.toString();
+  const bits = 1 << order;
+  const mask = (1 << bits) - 1;
+  const perByte = 8 / bits;
+  for (let i = 0; i < n; i++) values[first + i] = (b[Math.floor(i / perByte)]! >>> ((i % perByte) * bits)) & mask;
 }

@@ -135,7 +135,7 @@ export interface RunOutput {
 
 /** qemu-img check as a user runs it; `pre` goes before the file name (e.g. --object for an encrypted image). */
 export function qemuCheck(file: string, output: "human" | "json", pre: string[] = [], cwd?: string): RunOutput {
-  const r = spawnSync("qemu-img", ["check", ...(output === "json" ? ["--output=json"] : []), ...pre, file], { encoding: "utf8", cwd });
+  const r = spawnSync("qemu-img", ["check", ...(output === "json" ? ["--output=json"] : []), ...pre, file], { encoding: "utf8", cwd, maxBuffer: 1 << 28 });
   return { stdout: r.stdout, stderr: r.stderr, status: r.status ?? -1 };
 }
 
