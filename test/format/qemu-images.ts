@@ -71,7 +71,7 @@ export async function createLuks(file: string, opts = ""): Promise<void> {
       ]);
       return;
     } catch (e) {
-      if (attempt >= 5 || !String((e as { stderr?: string }).stderr).includes("accurate CPU usage")) throw e;
+      if (attempt >= 10 || !String((e as { stderr?: string }).stderr).includes("accurate CPU usage")) throw e;
     }
   }
 }
