@@ -102,7 +102,7 @@ export function candidates(s: ReplaySummary, config: EngineConfig, canConvert: b
         `l2-cache-size=${size} covers the ${formatBytes(t.coveredBytes)} this trace touches (${t.l2Tables} L2 table${t.l2Tables === 1 ? "" : "s"} of ` +
         `${formatBytes(img.clusterSize)}; ${formatBytes(t.l2CacheNeeded)} * ${formatBytes(img.clusterSize)} / ${img.extendedL2 ? 16 : 8}); ` +
         `now ${formatBytes(img.l2CacheBytes)} covers ${formatBytes(img.l2Coverage)}, and ${l2.repeatMisses} of ${l2.misses} L2 misses reload a table evicted before`,
-      expected: `L2 misses ${percent(missRate(s), 1)} -> only first loads (${l2.misses - l2.repeatMisses} of them), no repeat misses after warm-up`,
+      expected: `L2 misses ${percent(missRate(s), 1)} -> first loads only: no repeat misses after warm-up (${l2.repeatMisses} now)`,
       caveat: `costs ${formatBytes(t.l2CacheNeeded)} of host RAM per open image`,
       targets: ["l2-miss", "l2-writeback"],
     });

@@ -63,9 +63,9 @@ export function describeRequest(ev: EventColumns, first: number, end: number): s
           }
         }
         const what = l2 ? "L2 slice" : "refcount block";
-        const evict = dirty ? ` evicting a dirty ${l2 ? "slice" : "block"} (write-back),` : "";
-        if (!read) p.add(`${where}new ${what}${evict} (nothing to read) at`, hex(ev.bAt(i)));
-        else p.add(`${where}${l2 ? "L2 miss" : "refcount block load"}${evict} loading`, hex(ev.bAt(i)));
+        const evict = dirty ? ` evicting a dirty ${l2 ? "slice" : "block"} (write-back)` : "";
+        if (!read) p.add(`${where}new ${what} (nothing to read)${evict} at`, hex(ev.bAt(i)));
+        else p.add(`${where}${l2 ? "L2 miss" : "refcount block load"}${evict}, loading`, hex(ev.bAt(i)));
         break;
       }
       case EventKind.MetadataWrite:
