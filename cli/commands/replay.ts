@@ -65,6 +65,7 @@ function run(image: string, trace: string, flags: Flags): void {
   if (!Number.isInteger(top) || top < 0 || top > 10000) throw new ExitError(`replay: --top must be a whole number 0..10000, not '${flags.top}'`, 1);
   const base = parseConfigOptions(flags.config ?? "");
   const profile = loadProfile(flags.profile);
+  const variants = (flags.compare ?? []).map((c) => parseVariant(c, base));
   const virtualSize = imageVirtualSize(image);
   const workload = openTrace(trace, flags, virtualSize);
   const progress = new Progress(trace, workload);
@@ -94,8 +95,7 @@ function run(image: string, trace: string, flags: Flags): void {
     const info: TraceInfo = { path: trace, format: workload.format, lines: workload.stats.lines, skipped: workload.stats.skipped, filtered: workload.stats.filtered, fit: flags.fit };
     if (sinks) sinks.close(baseline);
 
-    if (flags.compare?.length) {
-      const variants = flags.compare.map((c) => parseVariant(c, base));
+    if (variants.length) {
       const canConvert = variants.some((v) => needsConversion(v.format)) ? qemuImgAvailable() : true;
       if (!canConvert) throw new ExitError("replay: cluster_size/extended_l2 need a converted copy, and qemu-img is not installed", 1);
       const rows = [compareRow(flags.config ?? "baseline", baseline), ...variants.map((v) => compareRow(v.label, runVariant(v)))];

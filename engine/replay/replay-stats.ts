@@ -110,6 +110,8 @@ export interface ReplaySummary {
   profile: string;
   requests: number;
   errors: number;
+  /** Requests past the virtual size (not applied; --fit maps them onto the image). */
+  outOfRange: number;
   errorSamples: string[];
   ops: OpSummary[];
   totalUs: number;
@@ -231,8 +233,13 @@ function run(engine: ReplayEngine, imagePath: string, requests: Iterable<GuestRe
   let index = 0;
   const ctx: RequestContext = { index: 0, req: undefined as unknown as GuestRequest, outcome: undefined as unknown as RequestOutcome, startUs: 0, latencyUs: 0, causes: model.causes, engine, columns: cols, model, firstSeq: 0 };
 
+  const size = img.virtualSize;
+  let outOfRange = 0;
   for (const req of requests) {
-    const out = engine.apply(req);
+    // Past the end is an I/O error in QEMU's block layer for every op; the engine only refuses writes.
+    const past = req.op !== "flush" && req.offset + req.length > size;
+    const out = past ? refuse(engine, req, size) : engine.apply(req);
+    if (past) outOfRange++;
     const opi = OP_INDEX[req.op];
     const guestWrite = req.op !== "read" && req.op !== "flush";
     const us = model.requestCost(cols, out.firstEvent, out.endEvent, guestWrite);
@@ -317,6 +324,7 @@ function run(engine: ReplayEngine, imagePath: string, requests: Iterable<GuestRe
     profile: opts.profile.name,
     requests: index,
     errors: totalErrors,
+    outOfRange,
     errorSamples,
     ops: [...ops, allOp],
     totalUs,
@@ -356,6 +364,12 @@ function run(engine: ReplayEngine, imagePath: string, requests: Iterable<GuestRe
     wallSeconds: wall,
     requestsPerSecond: wall > 0 ? index / wall : 0,
   };
+}
+
+/** An out-of-range request: not run, reported like the engine reports a write past the end. */
+function refuse(engine: ReplayEngine, req: GuestRequest, size: number): RequestOutcome {
+  const at = engine.recorder.length;
+  return { id: 0, firstEvent: at, endEvent: at, error: `request [${req.offset}, ${req.offset + req.length}) is outside the image (virtual size ${size})` };
 }
 
 function cacheSummary(hits: number, misses: number, repeat: number, writebacks: number): CacheSummary {

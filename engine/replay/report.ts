@@ -71,6 +71,7 @@ export function formatReport(r: ReplayReport, opts: { top?: number } = {}): stri
   const opRows = [["op", "count", "bytes", "errors"], ...s.ops.map((o) => [o.op, String(o.count), formatBytes(o.bytes), String(o.errors)])];
   out.push(...ind(table(opRows)));
   for (const e of s.errorSamples) out.push(`  error: ${e}`);
+  if (s.outOfRange) out.push(`  ${plural(s.outOfRange, "request")} past the virtual size ${formatBytes(im.virtualSize)} not replayed: --fit wrap|scale|drop maps them onto the image`);
   out.push("");
 
   const l2 = s.caches.l2;
