@@ -1,7 +1,7 @@
 // check_refcounts_l1() and check_refcounts_l2(): count the references an L1 table makes (itself, its L2 tables,
 // their data and compressed clusters), report invalid entries with QEMU's wording, and for the active table
 // gather the allocated / fragmented / compressed cluster counts. Entries are read as 32-bit halves, no BigInt.
-import { hex64, hexNum, type CheckContext, type RefcountArray } from "./check-context.js";
+import { hex64, type CheckContext, type RefcountArray } from "./check-context.js";
 import type { U64 } from "./open-validation.js";
 import type { TableWindow } from "./table-window.js";
 
@@ -70,140 +70,233 @@ export function contiguousRun(dv: DataView, i: number, l1Size: number, first: nu
   return n;
 }
 
+/** The per-table state the fast loop shares with the per-entry slow path. */
+interface L2WalkState {
+  frag: boolean;
+  stored: RefcountArray | undefined;
+  /** Host offset (in 512-byte units) that would continue the previous allocated cluster; -1 before the first. */
+  nextSector: number;
+  allocated: number;
+  fragmented: number;
+  compressed: number;
+  suspect: boolean;
+}
+
 /**
- * Walks one L2 table held at dv[base ..]. The loop keeps every value a small integer (entry halves as int32,
- * host offsets in 512-byte units, cluster indexes), so V8 never boxes a number on the common path. With `stored`
- * it also tells whether an allocated entry's COPIED flag may disagree with its stored refcount.
+ * Walks one L2 table held at dv[base ..]. The loop handles the common entry (an aligned standard cluster inside
+ * the file) with small integers only (entry halves as int32, host offsets in 512-byte units, cluster indexes), so
+ * V8 keeps it tight; every other entry goes through entrySlow(), which is check_refcounts_l2() for one entry.
+ * With `stored` it also tells whether an allocated entry's COPIED flag may disagree with its stored refcount.
  */
 export function checkRefcountsL2(ctx: CheckContext, dv: DataView, base: number, frag: boolean, stored?: RefcountArray): boolean {
+  const st: L2WalkState = { frag, stored, nextSector: -1, allocated: 0, fragmented: 0, compressed: 0, suspect: false };
+  // Data in an external file counts no references here, so with one every entry takes the general loop.
+  const suspect =
+    !ctx.g.extendedL2 && !ctx.g.hasDataFile ? walkStandardL2(ctx, st, dv, base, frag, stored) : walkGeneralL2(ctx, st, dv, base, frag, stored);
+  const res = ctx.res;
+  res.allocatedClusters += st.allocated;
+  res.fragmentedClusters += st.fragmented;
+  res.compressedClusters += st.compressed;
+  return suspect;
+}
+
+/** The loop for extended L2 entries or an external data file: the fast case also checks the bitmap word. */
+function walkGeneralL2(ctx: CheckContext, st: L2WalkState, dv: DataView, base: number, frag: boolean, stored: RefcountArray | undefined): boolean {
   const g = ctx.g;
-  const cs = g.clusterSize;
   const n = g.l2Entries;
   const stride = g.l2EntryBytes;
   const ext = g.extendedL2;
-  const dataFile = g.hasDataFile;
   const refs = ctx.refs;
   const max = g.refcountMax;
-  const res = ctx.res;
-  /** 512-byte units per cluster, and its log2. */
-  const spc = cs >> 9;
+  const spc = g.clusterSize >> 9;
   const spcShift = g.clusterBits - 9;
   const spcMask = spc - 1;
-  /** First 512-byte unit at or past the end of the file: data there counts as beyond the end. */
   const endSector = Math.ceil(ctx.fileSize / 512);
-  const nb = ctx.nbClusters;
-  // Compressed descriptor layout: offset in bits 0..x-1, additional sectors in bits x..61.
-  const csizeShift = 62 - (g.clusterBits - 8);
-  const hiOffBits = csizeShift - 32;
-  const hiOffMask = 2 ** hiOffBits - 1;
-  const csizeMask = 2 ** (g.clusterBits - 8) - 1;
+  const fastOk = !g.hasDataFile;
   const scan = stored !== undefined;
-  const storedLen = scan ? stored.length : 0;
-  let suspect = false;
+  const storedArr = stored ?? refs;
   let nextSector = -1;
   let allocated = 0;
   let fragmented = 0;
-  let compressed = 0;
+  let suspect = false;
   for (let j = 0; j < n; j++) {
     const o = base + j * stride;
-    let hi = dv.getInt32(o);
+    const hi = dv.getInt32(o);
     const lo = dv.getInt32(o + 4);
-    let zeroBits = 0;
-    let allocBits = 0;
-    if (ext) {
-      zeroBits = dv.getInt32(o + 8);
-      allocBits = dv.getInt32(o + 12);
+    const zeroBits = ext ? dv.getInt32(o + 8) : 0;
+    const allocBits = ext ? dv.getInt32(o + 12) : 0;
+    // Not compressed, no reserved bits, no zero flag, an offset, and (extended L2) a sane bitmap.
+    if (fastOk && (hi & 0x7f000000) === 0 && (lo & 0x1ff) === 0 && (zeroBits & allocBits) === 0) {
+      const sector = (hi & 0x00ffffff) * 0x800000 + (lo >>> 9);
+      if (sector !== 0 && (sector & spcMask) === 0 && sector < endSector) {
+        const k = sector < 0x80000000 ? sector >>> spcShift : Math.floor(sector / spc);
+        const v = refs[k]!;
+        if (v !== max) {
+          refs[k] = v + 1;
+          if (frag) {
+            allocated++;
+            if (nextSector > 0 && sector !== nextSector) fragmented++;
+            nextSector = sector + spc;
+          }
+          if (scan && (k >= storedArr.length || (storedArr[k] === 1) !== hi < 0)) suspect = true;
+          continue;
+        }
+      }
     }
     if ((hi | lo | zeroBits | allocBits) === 0) continue;
+    st.nextSector = nextSector;
+    st.allocated = st.fragmented = 0;
+    st.suspect = false;
+    entrySlow(ctx, st, j, hi, lo, zeroBits, allocBits);
+    nextSector = st.nextSector;
+    allocated += st.allocated;
+    fragmented += st.fragmented;
+    if (st.suspect) suspect = true;
+  }
+  st.allocated = allocated;
+  st.fragmented = fragmented;
+  return suspect;
+}
 
-    if (hi & 0x40000000) {
-      const cHi = hi & hiOffMask;
-      if (hi & 0x80000000) {
-        ctx.say(`ERROR: coffset=0x${hex64(cHi, lo)}: copied flag must never be set for compressed clusters`);
-        hi &= 0x7fffffff;
-        res.corruptions++;
+/** The loop of checkRefcountsL2() for standard entries and no external data file (the common image). */
+function walkStandardL2(ctx: CheckContext, st: L2WalkState, dv: DataView, base: number, frag: boolean, stored: RefcountArray | undefined): boolean {
+  const g = ctx.g;
+  const n = g.l2Entries;
+  const refs = ctx.refs;
+  const max = g.refcountMax;
+  const spc = g.clusterSize >> 9;
+  const spcShift = g.clusterBits - 9;
+  const spcMask = spc - 1;
+  const endSector = Math.ceil(ctx.fileSize / 512);
+  const scan = stored !== undefined;
+  const storedArr = stored ?? refs;
+  const storedLen = storedArr.length;
+  let nextSector = -1;
+  let allocated = 0;
+  let fragmented = 0;
+  let suspect = false;
+  const end = base + n * 8;
+  for (let o = base; o < end; o += 8) {
+    const hi = dv.getInt32(o);
+    const lo = dv.getInt32(o + 4);
+    if ((hi & 0x7f000000) === 0 && (lo & 0x1ff) === 0) {
+      const sector = (hi & 0x00ffffff) * 0x800000 + (lo >>> 9);
+      if (sector !== 0 && (sector & spcMask) === 0 && sector < endSector) {
+        const k = sector < 0x80000000 ? sector >>> spcShift : Math.floor(sector / spc);
+        const v = refs[k]!;
+        if (v !== max) {
+          refs[k] = v + 1;
+          if (frag) {
+            allocated++;
+            if (nextSector > 0 && sector !== nextSector) fragmented++;
+            nextSector = sector + spc;
+          }
+          // COPIED (the sign bit) must be set exactly when the stored refcount is 1.
+          if (scan && (k >= storedLen || (storedArr[k] === 1) !== hi < 0)) suspect = true;
+          continue;
+        }
       }
-      if (dataFile) {
-        ctx.say(`ERROR compressed cluster ${j} with data file, entry=0x${hex64(hi, lo)}`);
-        res.corruptions++;
-        continue;
-      }
-      if ((zeroBits | allocBits) !== 0) {
-        ctx.say(`ERROR compressed cluster ${j} with non-zero subcluster allocation bitmap, entry=0x${hex64(hi, lo)}`);
-        res.corruptions++;
-        continue;
-      }
-      const coffset = cHi * TWO32 + (lo >>> 0);
-      const sectors = ((hi >>> hiOffBits) & csizeMask) + 1;
-      ctx.inc(coffset, sectors * 512 - (lo & 511), hex64(cHi, lo));
-      if (frag) {
-        allocated++;
-        compressed++;
-        fragmented++; // compressed clusters are fragmented by nature
-      }
-      continue;
     }
+    if ((hi | lo) === 0) continue;
+    st.nextSector = nextSector;
+    st.allocated = st.fragmented = 0;
+    st.suspect = false;
+    entrySlow(ctx, st, (o - base) / 8, hi, lo, 0, 0);
+    nextSector = st.nextSector;
+    allocated += st.allocated;
+    fragmented += st.fragmented;
+    if (st.suspect) suspect = true;
+  }
+  st.allocated = allocated;
+  st.fragmented = fragmented;
+  return suspect;
+}
 
-    if ((hi & 0x3f000000) !== 0 || (lo & 0x1fe) !== 0) {
-      ctx.say(`ERROR found l2 entry with reserved bits set: ${hex64(hi, lo)}`);
-      res.corruptions++;
-    }
-    const offHi = hi & 0x00ffffff;
-    const offLo9 = (lo >>> 9) & 0x7fffff;
-    const hasOffset = (offHi | offLo9) !== 0;
-    const zeroFlag = !ext && (lo & 1) !== 0;
-    if (zeroFlag ? !hasOffset : !hasOffset && !(dataFile && hi & 0x80000000)) {
-      // ZERO_PLAIN or UNALLOCATED
-      if (!zeroFlag && allocBits !== 0) {
-        ctx.say("ERROR: Unallocated cluster has non-zero subcluster allocation map");
-        res.corruptions++;
-      }
-      continue;
-    }
+/** check_refcounts_l2() for one entry that is not the common case. */
+function entrySlow(ctx: CheckContext, st: L2WalkState, j: number, hi: number, lo: number, zeroBits: number, allocBits: number): void {
+  const g = ctx.g;
+  const cs = g.clusterSize;
+  const ext = g.extendedL2;
+  const dataFile = g.hasDataFile;
+  const res = ctx.res;
+  const spc = cs >> 9;
 
-    // NORMAL or ZERO_ALLOC; the host offset in 512-byte units:
-    const sector = offHi * 0x800000 + offLo9;
-    if ((zeroBits & allocBits) !== 0) {
+  if (hi & 0x40000000) {
+    // Compressed: offset in bits 0..x-1, additional 512-byte sectors in bits x..61.
+    const hiOffBits = 62 - (g.clusterBits - 8) - 32;
+    const cHi = hi & (2 ** hiOffBits - 1);
+    if (hi & 0x80000000) {
+      ctx.say(`ERROR: coffset=0x${hex64(cHi, lo)}: copied flag must never be set for compressed clusters`);
+      hi &= 0x7fffffff;
       res.corruptions++;
-      ctx.say(`ERROR offset=${hex64(offHi, lo & 0xfffffe00)}: Allocated cluster has corrupted subcluster allocation bitmap`);
-    }
-    const unaligned = (offLo9 & spcMask) !== 0;
-    if (unaligned) {
-      res.corruptions++;
-      const containsData = ext ? allocBits !== 0 : !zeroFlag;
-      ctx.say(
-        containsData
-          ? `ERROR offset=${hex64(offHi, lo & 0xfffffe00)}: Data cluster is not properly aligned; L2 entry corrupted.`
-          : `ERROR offset=${hex64(offHi, lo & 0xfffffe00)}: Preallocated cluster is not properly aligned; L2 entry corrupted.`,
-      );
-    }
-    if (frag) {
-      allocated++;
-      if (nextSector > 0 && sector !== nextSector) fragmented++;
-      nextSector = sector + spc;
     }
     if (dataFile) {
-      if (hi >= 0) suspect = true; // data file clusters count as refcount 1: COPIED must be set
-      continue;
-    }
-    if (sector >= endSector) {
-      ctx.say(
-        `ERROR: counting reference for region exceeding the end of the file by one cluster or more: offset 0x${hex64(offHi, lo & 0xfffffe00)} size 0x${hexNum(cs)}`,
-      );
+      ctx.say(`ERROR compressed cluster ${j} with data file, entry=0x${hex64(hi, lo)}`);
       res.corruptions++;
-      suspect = true;
-      continue;
+      return;
     }
-    // Inline qcow2_inc_refcounts_imrt() for the common aligned case (sector < endSector, so k < nb).
-    const k = sector < 0x80000000 ? sector >>> spcShift : Math.floor(sector / spc);
-    const v = refs[k]!;
-    if (unaligned || v === max || k >= nb) ctx.inc(sector * 512, cs);
-    else refs[k] = v + 1;
-    // COPIED (the sign bit) must be set exactly when the stored refcount is 1.
-    if (scan && (unaligned || k >= storedLen || (stored[k] === 1) !== hi < 0)) suspect = true;
+    if ((zeroBits | allocBits) !== 0) {
+      ctx.say(`ERROR compressed cluster ${j} with non-zero subcluster allocation bitmap, entry=0x${hex64(hi, lo)}`);
+      res.corruptions++;
+      return;
+    }
+    const sectors = ((hi >>> hiOffBits) & (2 ** (g.clusterBits - 8) - 1)) + 1;
+    ctx.inc(cHi * TWO32 + (lo >>> 0), sectors * 512 - (lo & 511), hex64(cHi, lo));
+    if (st.frag) {
+      st.allocated++;
+      st.compressed++;
+      st.fragmented++; // compressed clusters are fragmented by nature
+    }
+    return;
   }
-  res.allocatedClusters += allocated;
-  res.fragmentedClusters += fragmented;
-  res.compressedClusters += compressed;
-  return suspect;
+
+  if ((hi & 0x3f000000) !== 0 || (lo & 0x1fe) !== 0) {
+    ctx.say(`ERROR found l2 entry with reserved bits set: ${hex64(hi, lo)}`);
+    res.corruptions++;
+  }
+  const offHi = hi & 0x00ffffff;
+  const offLo = lo & 0xfffffe00;
+  const hasOffset = (offHi | offLo) !== 0;
+  const zeroFlag = !ext && (lo & 1) !== 0;
+  if (zeroFlag ? !hasOffset : !hasOffset && !(dataFile && hi & 0x80000000)) {
+    // ZERO_PLAIN or UNALLOCATED
+    if (!zeroFlag && allocBits !== 0) {
+      ctx.say("ERROR: Unallocated cluster has non-zero subcluster allocation map");
+      res.corruptions++;
+    }
+    return;
+  }
+
+  // NORMAL or ZERO_ALLOC
+  const sector = offHi * 0x800000 + (lo >>> 9);
+  if ((zeroBits & allocBits) !== 0) {
+    res.corruptions++;
+    ctx.say(`ERROR offset=${hex64(offHi, offLo)}: Allocated cluster has corrupted subcluster allocation bitmap`);
+  }
+  const unaligned = (sector & (spc - 1)) !== 0;
+  if (unaligned) {
+    res.corruptions++;
+    const containsData = ext ? allocBits !== 0 : !zeroFlag;
+    ctx.say(
+      containsData
+        ? `ERROR offset=${hex64(offHi, offLo)}: Data cluster is not properly aligned; L2 entry corrupted.`
+        : `ERROR offset=${hex64(offHi, offLo)}: Preallocated cluster is not properly aligned; L2 entry corrupted.`,
+    );
+  }
+  if (st.frag) {
+    st.allocated++;
+    if (st.nextSector > 0 && sector !== st.nextSector) st.fragmented++;
+    st.nextSector = sector + spc;
+  }
+  if (dataFile) {
+    if (hi >= 0) st.suspect = true; // data file clusters count as refcount 1: COPIED must be set
+    return;
+  }
+  const before = res.corruptions;
+  ctx.inc(sector * 512, cs, hex64(offHi, offLo));
+  if (st.stored) {
+    // Past the end, unaligned or overflowing: let check_oflag_copied() look at it exactly.
+    const k = Math.floor(sector / spc);
+    if (unaligned || res.corruptions !== before || k >= st.stored.length || (st.stored[k] === 1) !== hi < 0) st.suspect = true;
+  }
 }
