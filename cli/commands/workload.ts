@@ -37,7 +37,7 @@ export function register(program: Command): void {
     .option("--device <id>", 'keep one device: "259,0" (block traces), a volume/disk id (CSVs), a vdev/blk/bs pointer (QEMU logs)')
     .option("--start <seconds>", "drop requests before this time (seconds from the trace start)")
     .option("--end <seconds>", "drop requests at or after this time")
-    .option("--op <ops...>", "keep only these operations: read write flush discard write-zeroes (comma or space separated)")
+    .option("--op <ops>", "keep only these operations: read, write, flush, discard, write-zeroes (comma-separated or repeated)", (v: string, prev: string[] = []) => [...prev, v])
     .option("--lenient", "skip malformed lines (and count them) instead of stopping at the first")
     .option("--undo-remap", "block traces: report requests at the device and sector they had before blktrace A remaps (e.g. partition-relative)")
     .option("--partition-offset <size>", "subtract this many bytes from every offset (requests before it are dropped); 512, 4k, 1M, 0x...")

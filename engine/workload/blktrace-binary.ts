@@ -176,7 +176,9 @@ function toRequest(
   ev.flush = (cat & TC_FLUSH) !== 0;
   ev.fua = (cat & TC_FUA) !== 0;
   ev.pc = (cat & TC_PC) !== 0;
-  ev.source = `${src.label}#${r.index}`;
+  ev.srcLabel = src.label;
+  ev.srcSep = "#";
+  ev.srcNo = r.index;
   if (kind === "A") {
     if (pduLen < 16) {
       ctx.badRecord(structure, "pdu_len", r.fileOffset, `remap record carries ${pduLen} payload bytes, needs 16`);

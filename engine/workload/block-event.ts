@@ -26,11 +26,17 @@ export interface BlockEvent {
   fromSector: number;
   /** `X`: the sector where the split-off remainder starts. */
   splitSector: number;
-  source: string;
+  /** GuestRequest.source is `${srcLabel}${srcSep}${srcNo}`, built only for events that become requests. */
+  srcLabel: string;
+  srcSep: string;
+  srcNo: number;
 }
 
 export function newBlockEvent(): BlockEvent {
-  return { kind: "other", ns: 0, dev: "", sector: -1, bytes: 0, dir: "N", flush: false, fua: false, pc: false, fromDev: "", fromSector: 0, splitSector: 0, source: "" };
+  return {
+    kind: "other", ns: 0, dev: "", sector: -1, bytes: 0, dir: "N", flush: false, fua: false, pc: false,
+    fromDev: "", fromSector: 0, splitSector: 0, srcLabel: "", srcSep: ":", srcNo: 0,
+  };
 }
 
 export interface BlockSelection {
@@ -42,6 +48,8 @@ export interface BlockSelection {
 
 /** Bounds the bookkeeping maps: a trace with millions of requests must not grow them without end. */
 const MAP_LIMIT = 1 << 16;
+/** How many recent Q events a split (X) is looked up in: X follows its Q within a few events. */
+const RECENT = 1024;
 
 function remember<V>(map: Map<string, V>, key: string, value: V): void {
   map.delete(key);
@@ -51,8 +59,12 @@ function remember<V>(map: Map<string, V>, key: string, value: V): void {
 
 export class BlockRequestBuilder {
   private readonly remaps = new Map<string, { dev: string; sector: number }>();
-  /** Recently queued bios: "dev:sector" -> end sector, to recognise the remainder of a split. */
-  private readonly queued = new Map<string, number>();
+  /** Recently queued bios (a ring), to find the range of the bio an X splits. */
+  private readonly recentDev: string[] = new Array<string>(RECENT).fill("");
+  private readonly recentSector = new Float64Array(RECENT).fill(-1);
+  private readonly recentEnd = new Float64Array(RECENT);
+  private recentPos = 0;
+  /** "dev:sector" of a split-off remainder -> end sector of the bio it was split from. */
   private readonly splitRemainders = new Map<string, number>();
 
   constructor(private readonly sel: BlockSelection) {}
@@ -86,29 +98,43 @@ export class BlockRequestBuilder {
   // A split bio is queued whole (Q), split (X sector / new), and its remainder is submitted again and queued a
   // second time: counting that second Q would replay the remainder twice.
   private noteSplit(ev: BlockEvent): void {
-    const end = this.queued.get(`${ev.dev}:${ev.sector}`);
-    if (end !== undefined && ev.splitSector > ev.sector && ev.splitSector < end) remember(this.splitRemainders, `${ev.dev}:${ev.splitSector}`, end);
+    for (let k = 1; k <= RECENT; k++) {
+      const i = (this.recentPos - k + RECENT) % RECENT;
+      if (this.recentSector[i] === ev.sector && this.recentDev[i] === ev.dev) {
+        const end = this.recentEnd[i]!;
+        if (ev.splitSector > ev.sector && ev.splitSector < end) remember(this.splitRemainders, `${ev.dev}:${ev.splitSector}`, end);
+        return;
+      }
+    }
   }
 
   private isSplitRemainder(ev: BlockEvent): boolean {
     if (ev.sector < 0) return false;
-    const key = `${ev.dev}:${ev.sector}`;
-    const end = this.splitRemainders.get(key);
     const sectors = Math.ceil(ev.bytes / 512);
-    if (end !== undefined && ev.sector + sectors <= end) {
-      this.splitRemainders.delete(key);
-      remember(this.queued, key, end);
-      return true;
+    let end = ev.sector + sectors;
+    let remainder = false;
+    if (this.splitRemainders.size > 0) {
+      const key = `${ev.dev}:${ev.sector}`;
+      const whole = this.splitRemainders.get(key);
+      if (whole !== undefined && end <= whole) {
+        this.splitRemainders.delete(key);
+        end = whole; // a remainder can be split again
+        remainder = true;
+      }
     }
-    if (sectors > 0) remember(this.queued, key, ev.sector + sectors);
-    return false;
+    const i = this.recentPos;
+    this.recentDev[i] = ev.dev;
+    this.recentSector[i] = ev.sector;
+    this.recentEnd[i] = end;
+    this.recentPos = (i + 1) % RECENT;
+    return remainder;
   }
 
   private build(ev: BlockEvent): GuestRequest | null {
-    const base = { time: ev.ns / 1e9, fua: ev.fua, source: ev.source };
+    const source = ev.srcLabel + ev.srcSep + ev.srcNo;
     if (ev.bytes === 0 || ev.sector < 0) {
       if (!ev.flush) return null;
-      return { ...base, op: "flush", offset: 0, length: 0, preflush: false, device: ev.dev };
+      return { time: ev.ns / 1e9, op: "flush", offset: 0, length: 0, fua: ev.fua, preflush: false, source, device: ev.dev };
     }
     if (ev.dir === "N") return null;
     let dev = ev.dev;
@@ -123,7 +149,7 @@ export class BlockRequestBuilder {
       }
     }
     const op = ev.dir === "R" ? "read" : ev.dir === "W" ? "write" : "discard";
-    return { ...base, op, offset: sector * 512, length: ev.bytes, preflush: ev.flush, device: dev };
+    return { time: ev.ns / 1e9, op, offset: sector * 512, length: ev.bytes, fua: ev.fua, preflush: ev.flush, source, device: dev };
   }
 }
 

@@ -84,9 +84,9 @@ export function openWorkload(file: string, opts: WorkloadOptions = {}): Workload
     }
   };
 
-  // Filters and the partition offset: everything but the fit.
-  function* selected(stats: WorkloadStats, say: (m: string) => void): Generator<GuestRequest> {
-    let beforePartition = 0;
+  /** One pass: parse, filter, move by the partition offset, fit. `fit` null: the first pass of "scale". */
+  function* pass(stats: WorkloadStats, say: (m: string) => void, fit: Fit | null, deviceSize: number): Generator<GuestRequest> {
+    let beforePartition = 0, pastEnd = 0;
     for (const req of raw(stats, say)) {
       if (!passes(req, opts, ops)) {
         stats.filtered++;
@@ -97,22 +97,8 @@ export function openWorkload(file: string, opts: WorkloadOptions = {}): Workload
         stats.filtered++;
         continue;
       }
-      yield req;
-    }
-  }
-
-  function* pass(stats: WorkloadStats): Generator<GuestRequest> {
-    Object.assign(stats, emptyStats());
-    const fit = opts.fit;
-    let deviceSize = fit?.deviceSize ?? 0;
-    if (fit?.mode === "scale" && !deviceSize) {
-      for (const req of selected(emptyStats(), () => {})) deviceSize = Math.max(deviceSize, req.offset + req.length);
-      notice(`${file}: scale: device size taken from the trace's largest end offset, ${deviceSize} bytes`);
-    }
-    let dropped = 0;
-    for (const req of selected(stats, notice)) {
       if (fit && !applyFit(req, fit, deviceSize)) {
-        if (dropped++ === 0) notice(`${file}: requests past the virtual size ${fit.virtualSize} are dropped (first: ${req.source})`);
+        if (pastEnd++ === 0) say(`${file}: requests past the virtual size ${fit.virtualSize} are dropped (first: ${req.source})`);
         stats.filtered++;
         continue;
       }
@@ -121,20 +107,29 @@ export function openWorkload(file: string, opts: WorkloadOptions = {}): Workload
     }
   }
 
+  function* requests(self: () => Generator<GuestRequest>): Generator<GuestRequest> {
+    try {
+      const stats = workload.stats;
+      Object.assign(stats, emptyStats());
+      const fit = opts.fit ?? null;
+      let deviceSize = fit?.deviceSize ?? 0;
+      if (fit?.mode === "scale" && !deviceSize) {
+        for (const req of pass(emptyStats(), () => {}, null, 0)) deviceSize = Math.max(deviceSize, req.offset + req.length);
+        notice(`${file}: scale: device size taken from the trace's largest end offset, ${deviceSize} bytes`);
+      }
+      yield* pass(stats, notice, fit, deviceSize);
+    } finally {
+      open.delete(self());
+    }
+  }
+
   const workload: Workload = {
     format,
     stats: emptyStats(),
     requests() {
-      let self: Generator<GuestRequest> | null = null;
-      self = (function* (): Generator<GuestRequest> {
-        try {
-          yield* pass(workload.stats);
-        } finally {
-          open.delete(self!);
-        }
-      })();
-      open.add(self);
-      return self;
+      const gen: Generator<GuestRequest> = requests(() => gen);
+      open.add(gen);
+      return gen;
     },
     close() {
       for (const g of [...open]) g.return(undefined);

@@ -59,6 +59,81 @@ export class LineReader {
   }
 }
 
+/**
+ * The same lines as raw bytes, for parsers that scan them without making strings (blkparse text): after next()
+ * returns true the line is buf[start, end), newline and CR removed, valid until the following next().
+ */
+export class ByteLineReader {
+  lineNo = 0;
+  buf: Buffer = Buffer.alloc(0);
+  start = 0;
+  end = 0;
+  private fd: number | null;
+  private chunk: Buffer;
+  private pos = 0;
+  private len = 0;
+  private filePos = 0;
+  private eof = false;
+
+  constructor(
+    private readonly path: string,
+    private readonly chunkSize = CHUNK_SIZE,
+  ) {
+    this.chunk = Buffer.allocUnsafe(chunkSize);
+    this.fd = fs.openSync(path, "r");
+  }
+
+  next(): boolean {
+    for (;;) {
+      const nl = this.chunk.indexOf(10, this.pos);
+      if (nl >= 0 && nl < this.len) return this.take(this.pos, nl, nl + 1);
+      if (this.eof) {
+        if (this.pos < this.len) return this.take(this.pos, this.len, this.len);
+        this.close();
+        return false;
+      }
+      this.refill();
+    }
+  }
+
+  close(): void {
+    if (this.fd !== null) fs.closeSync(this.fd);
+    this.fd = null;
+    this.eof = true;
+  }
+
+  /** Decodes the current line (for messages and the rare lines that need a string). */
+  text(): string {
+    return this.buf.toString("utf8", this.start, this.end);
+  }
+
+  private take(from: number, to: number, next: number): boolean {
+    this.buf = this.chunk;
+    this.start = from;
+    this.end = to > from && this.chunk[to - 1] === 13 ? to - 1 : to;
+    this.pos = next;
+    this.lineNo++;
+    return true;
+  }
+
+  /** Moves the unread tail to the front and reads more behind it; grows the buffer for a very long line. */
+  private refill(): void {
+    const rest = this.len - this.pos;
+    if (rest >= this.chunk.length) {
+      if (this.chunk.length >= MAX_LINE * 2) throw new TraceError(this.path, this.lineNo + 1, `line longer than ${MAX_LINE} bytes: not a text trace`);
+      const bigger = Buffer.allocUnsafe(this.chunk.length * 2);
+      this.chunk.copy(bigger, 0, this.pos, this.len);
+      this.chunk = bigger;
+    } else if (this.pos > 0) this.chunk.copy(this.chunk, 0, this.pos, this.len);
+    this.len = rest;
+    this.pos = 0;
+    const n = this.fd === null ? 0 : fs.readSync(this.fd, this.chunk, this.len, this.chunk.length - this.len, this.filePos);
+    this.filePos += n;
+    this.len += n;
+    if (n === 0) this.eof = true;
+  }
+}
+
 /** The first `max` bytes of a file (format detection, headers): a small helper, never the whole trace. */
 export function readHead(path: string, max = 64 * 1024): Buffer {
   const fd = fs.openSync(path, "r");
