@@ -86,8 +86,13 @@ export function openWorkload(file: string, opts: WorkloadOptions = {}): Workload
 
   /** One pass: parse, filter, move by the partition offset, fit. `fit` null: the first pass of "scale". */
   function* pass(stats: WorkloadStats, say: (m: string) => void, fit: Fit | null, deviceSize: number): Generator<GuestRequest> {
-    let beforePartition = 0, pastEnd = 0;
+    let beforePartition = 0, pastEnd = 0, matched = 0;
+    const seen = new Set<string>();
     for (const req of raw(stats, say)) {
+      if (opts.device !== undefined) {
+        if (req.device === opts.device) matched++;
+        else if (seen.size < 8 && req.device !== undefined) seen.add(req.device);
+      }
       if (!passes(req, opts, ops)) {
         stats.filtered++;
         continue;
@@ -104,6 +109,10 @@ export function openWorkload(file: string, opts: WorkloadOptions = {}): Workload
       }
       stats.requests++;
       yield req;
+    }
+    if (opts.device !== undefined && matched === 0 && seen.size > 0) {
+      const hint = format === "blkparse" || format === "blktrace" ? " (partitions appear only with undoRemap, --undo-remap)" : "";
+      say(`${file}: no request for device ${opts.device}; devices seen: ${[...seen].join(", ")}${hint}`);
     }
   }
 

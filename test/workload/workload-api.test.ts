@@ -46,7 +46,9 @@ describe("filters and mapping", () => {
     expect(win.stats.filtered).toBe(all.length - 100);
     expect(collect(SAMPLE_TXT, { ops: ["write"] }).reqs.length).toBe(0);
     expect(collect(SAMPLE_TXT, { device: "259,0" }).reqs.length).toBe(963);
-    expect(collect(SAMPLE_TXT, { device: "8,0" }).reqs.length).toBe(0);
+    const none = collect(SAMPLE_TXT, { device: "259,3" });
+    expect(none.reqs.length).toBe(0);
+    expect(none.notices.some((n) => n.includes("no request for device 259,3; devices seen: 259,0"))).toBe(true);
     expect(collect(SAMPLE_TXT, { device: "259,3", undoRemap: true }).reqs.length).toBe(963);
     const synth = collect(path.join(SAMPLES, "synth"), { ops: ["flush", "discard"] }).reqs;
     expect(synth.map((r) => r.op)).toEqual(["flush", "discard"]);
