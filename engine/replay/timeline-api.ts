@@ -39,14 +39,26 @@ export interface StopReason {
   detail?: string;
 }
 
+/** A metadata cache's bookkeeping at one moment: per slot the table offset, LRU counter, pins, dirty flag. */
+export interface CacheView {
+  offsets: Float64Array;
+  lru: Float64Array;
+  refs: Int32Array;
+  dirty: Uint8Array;
+  lruCounter: number;
+}
+
 /** A read-only view of the engine state at the current position, for panes and `info` commands. */
 export interface StateView {
   position: Position;
+  /** The image after `position.request` requests (stepping inside a request does not change it). */
   image: Qcow2Image;
   /** The request about to run (or the one whose events are being stepped), if any. */
   current?: GuestRequest;
   /** Events of the current request shown so far. */
   events: EngineEvent[];
+  /** Cache bookkeeping at this position: as it was at the last event shown when inside a request. */
+  caches?: { l2: CacheView; refcount: CacheView };
 }
 
 export interface TimelineApi {

@@ -1,5 +1,6 @@
 // A copy-on-write layer over a read-only storage: writes land in 64 KiB pages held in memory, spilling to a
 // temporary sidecar file past a limit, so replaying writes against a production image never touches it.
+// Snapshots (time travel) share pages with the live layer; a shared page is copied on its next write.
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -7,18 +8,27 @@ import type { Storage } from "./storage.js";
 
 const PAGE = 65536;
 
+/** The layer's content at one moment: which slot holds each page, and the length. Cheap: slots are shared. */
+export interface ShadowSnapshot {
+  readonly length: number;
+  readonly pages: Map<number, number>;
+}
+
 export class ShadowStorage implements Storage {
   readonly writable = true;
   readonly name: string;
   private length: number;
   /** page index -> slot; slots < memLimitPages live in `mem`, the rest in the sidecar file. */
   private pages = new Map<number, number>();
-  private mem: Uint8Array[] = [];
+  private mem: (Uint8Array | undefined)[] = [];
   private sidecarFd = -1;
   private sidecarPath = "";
   private nextSlot = 0;
   private readonly memLimitPages: number;
   private readonly scratch = new Uint8Array(PAGE);
+  /** slot -> how many snapshots hold it; a held slot is never written in place. */
+  private shares = new Map<number, number>();
+  private freeSlots: number[] = [];
 
   constructor(readonly base: Storage, memLimitBytes = 256 * 1024 * 1024) {
     this.name = base.name;
@@ -67,32 +77,38 @@ export class ShadowStorage implements Storage {
       const pi = Math.floor(pos / PAGE);
       const po = pos - pi * PAGE;
       const n = Math.min(buf.length - done, PAGE - po);
-      let slot = this.pages.get(pi);
-      if (slot === undefined) {
-        const page = this.scratch;
-        if (n < PAGE) this.read(page, pi * PAGE);
-        slot = this.allocSlot();
-        this.pages.set(pi, slot);
-        this.writeSlot(slot, page, 0, PAGE);
-      }
+      const slot = this.ownSlot(pi, n === PAGE);
       this.writeSlot(slot, buf.subarray(done, done + n), po, n);
       done += n;
     }
     if (offset + buf.length > this.length) this.length = offset + buf.length;
   }
 
+  /** A slot for page `pi` that may be written in place: a new one (filled from below unless `whole` is about
+   *  to be overwritten), a private copy of a slot a snapshot holds, or the page's own slot. */
+  private ownSlot(pi: number, whole: boolean): number {
+    const slot = this.pages.get(pi);
+    if (slot !== undefined && !this.shares.has(slot)) return slot;
+    const page = this.scratch;
+    if (slot !== undefined) this.readSlot(slot, page, 0);
+    else if (!whole) this.read(page, pi * PAGE);
+    const fresh = this.allocSlot();
+    this.pages.set(pi, fresh);
+    if (slot !== undefined || !whole) this.writeSlot(fresh, page, 0, PAGE);
+    return fresh;
+  }
+
   truncate(size: number): void {
     if (size < this.length) {
       // Zero the tail of the last page and drop pages wholly past the end, so a later grow reads zeros.
-      for (const [pi] of this.pages) if (pi * PAGE >= size) this.pages.delete(pi);
+      for (const [pi, slot] of this.pages) if (pi * PAGE >= size) this.unlink(pi, slot);
       const pi = Math.floor(size / PAGE);
-      const slot = this.pages.get(pi);
-      if (slot !== undefined) {
-        const po = size - pi * PAGE;
-        this.writeSlot(slot, new Uint8Array(PAGE - po), po, PAGE - po);
-      } else if (size % PAGE !== 0 && size < this.base.size()) {
+      const po = size - pi * PAGE;
+      if (this.pages.has(pi)) {
+        this.writeSlot(this.ownSlot(pi, false), new Uint8Array(PAGE - po), po, PAGE - po);
+      } else if (po !== 0 && size < this.base.size()) {
         const page = new Uint8Array(PAGE);
-        this.base.read(page.subarray(0, size - pi * PAGE), pi * PAGE);
+        this.base.read(page.subarray(0, po), pi * PAGE);
         const s = this.allocSlot();
         this.pages.set(pi, s);
         this.writeSlot(s, page, 0, PAGE);
@@ -107,6 +123,38 @@ export class ShadowStorage implements Storage {
       }
     }
     this.length = size;
+  }
+
+  /** Captures the current content; pages stay shared until either side writes them. Release it when done. */
+  snapshot(): ShadowSnapshot {
+    for (const slot of this.pages.values()) this.shares.set(slot, (this.shares.get(slot) ?? 0) + 1);
+    return { length: this.length, pages: new Map(this.pages) };
+  }
+
+  /** Puts the layer back to a snapshot (which stays valid and held). */
+  restore(s: ShadowSnapshot): void {
+    for (const slot of this.pages.values()) if (!this.shares.has(slot)) this.freeSlot(slot);
+    this.pages = new Map(s.pages);
+    this.length = s.length;
+  }
+
+  /** Lets go of a snapshot: slots nobody else holds are freed. Releasing twice is harmless. */
+  release(s: ShadowSnapshot): void {
+    for (const [pi, slot] of s.pages) {
+      const n = (this.shares.get(slot) ?? 1) - 1;
+      if (n > 0) {
+        this.shares.set(slot, n);
+        continue;
+      }
+      this.shares.delete(slot);
+      if (this.pages.get(pi) !== slot) this.freeSlot(slot);
+    }
+    s.pages.clear();
+  }
+
+  /** Bytes held by the live layer and every snapshot (each distinct page version once). */
+  retainedBytes(): number {
+    return (this.nextSlot - this.freeSlots.length) * PAGE;
   }
 
   flush(): void {}
@@ -127,6 +175,8 @@ export class ShadowStorage implements Storage {
     }
     this.mem = [];
     this.pages.clear();
+    this.shares.clear();
+    this.freeSlots = [];
     this.base.close();
   }
 
@@ -143,7 +193,17 @@ export class ShadowStorage implements Storage {
   }
 
   private allocSlot(): number {
-    return this.nextSlot++;
+    return this.freeSlots.pop() ?? this.nextSlot++;
+  }
+
+  private unlink(pi: number, slot: number): void {
+    this.pages.delete(pi);
+    if (!this.shares.has(slot)) this.freeSlot(slot);
+  }
+
+  private freeSlot(slot: number): void {
+    if (slot < this.memLimitPages) this.mem[slot] = undefined;
+    this.freeSlots.push(slot);
   }
 
   private readSlot(slot: number, out: Uint8Array, po: number): void {

@@ -1,0 +1,153 @@
+// Capture and restore of everything a Qcow2Image changes while it runs, for time travel: header fields, L1 and
+// refcount tables, both metadata caches, allocator cursor, flags, discard queue, decompressed-cluster buffer, the
+// shadow layers it writes to, and the same for every qcow2 node of its backing chain (their caches move on reads).
+import type { Qcow2Header } from "../format/header.js";
+import { ShadowStorage, type ShadowSnapshot } from "../storage/shadow-storage.js";
+import type { Storage } from "../storage/storage.js";
+import type { MetadataCache } from "./metadata-cache.js";
+import { Qcow2Image } from "./qcow2-image.js";
+
+/**
+ * How the big byte arrays (L1, refcount table, cache tables) are kept: copied, shared or delta-encoded. `key`
+ * names the array's stream and is the same at every capture of the same image.
+ */
+export interface BlobCodec<B> {
+  store(key: string, live: Uint8Array): B;
+  /** The bytes of a stored blob. The caller copies them and never keeps or changes the array returned. */
+  load(key: string, blob: B): Uint8Array;
+}
+
+/** Plain copies: what a one-off snapshot (and a test) wants. */
+export const copyCodec: BlobCodec<Uint8Array> = {
+  store: (_key, live) => live.slice(),
+  load: (_key, blob) => blob,
+};
+
+export interface CacheArrays {
+  offsets: Float64Array;
+  lru: Float64Array;
+  refs: Int32Array;
+  dirty: Uint8Array;
+}
+
+export interface CacheState<B> extends CacheArrays {
+  tables: B;
+  lruCounter: number;
+  dependsOnFlush: boolean;
+  hasDepends: boolean;
+  hits: number;
+  misses: number;
+  writebacks: number;
+}
+
+export interface ImageState<B> {
+  header: Qcow2Header;
+  l1: B;
+  reftable: B;
+  reftableSize: number;
+  l2: CacheState<B>;
+  refcount: CacheState<B>;
+  freeClusterIndex: number;
+  dirty: boolean;
+  corrupt: boolean;
+  lazyRefcounts: boolean;
+  metadataPreallocationChecked: boolean;
+  metadataPreallocation: boolean;
+  pendingDiscards: number[];
+  compressed: { offset: number; data: Uint8Array } | null;
+  file: ShadowSnapshot | null;
+  dataFile: ShadowSnapshot | null;
+  /** The next qcow2 node of the backing chain (raw nodes hold no state). */
+  backing: ImageState<B> | null;
+}
+
+/** The small arrays of a cache, copied (view models, equality checks). */
+export function cacheArrays(c: MetadataCache): CacheArrays {
+  return { offsets: c.offsets.slice(), lru: c.lru.slice(), refs: c.refs.slice(), dirty: c.dirty.slice() };
+}
+
+function captureCache<B>(c: MetadataCache, codec: BlobCodec<B>, key: string): CacheState<B> {
+  return {
+    ...cacheArrays(c),
+    tables: codec.store(key, c.tables),
+    lruCounter: c.lruCounter,
+    dependsOnFlush: c.dependsOnFlush,
+    hasDepends: c.depends !== null,
+    hits: c.hits,
+    misses: c.misses,
+    writebacks: c.writebacks,
+  };
+}
+
+function restoreCache<B>(c: MetadataCache, s: CacheState<B>, other: MetadataCache, codec: BlobCodec<B>, key: string): void {
+  c.restore({ ...s, tables: codec.load(key, s.tables) }, other);
+}
+
+function snapStorage(s: Storage, name: string): ShadowSnapshot | null {
+  if (s instanceof ShadowStorage) return s.snapshot();
+  if (s.writable) throw new Error(`${name}: time travel needs writes to go to a shadow layer (the image is open for writing in place)`);
+  return null;
+}
+
+export function captureImage<B>(img: Qcow2Image, codec: BlobCodec<B>, prefix = ""): ImageState<B> {
+  const dataFile = img.dataFile !== img.file ? snapStorage(img.dataFile, img.filename) : null;
+  return {
+    header: { ...img.header },
+    l1: codec.store(prefix + "l1", img.l1),
+    reftable: codec.store(prefix + "reftable", img.reftable),
+    reftableSize: img.reftableSize,
+    l2: captureCache(img.l2Cache, codec, prefix + "l2"),
+    refcount: captureCache(img.refcountCache, codec, prefix + "refcount"),
+    freeClusterIndex: img.freeClusterIndex,
+    dirty: img.dirty,
+    corrupt: img.corrupt,
+    lazyRefcounts: img.lazyRefcounts,
+    metadataPreallocationChecked: img.metadataPreallocationChecked,
+    metadataPreallocation: img.metadataPreallocation,
+    pendingDiscards: img.pendingDiscards.slice(),
+    // The buffer is never written after it is filled, so it is shared.
+    compressed: img.compressedState,
+    file: snapStorage(img.file, img.filename),
+    dataFile,
+    backing: img.backing instanceof Qcow2Image ? captureImage(img.backing, codec, prefix + "b.") : null,
+  };
+}
+
+function restoreBytes(live: Uint8Array, stored: Uint8Array): Uint8Array {
+  if (live.length !== stored.length) return stored.slice();
+  live.set(stored);
+  return live;
+}
+
+export function restoreImage<B>(img: Qcow2Image, s: ImageState<B>, codec: BlobCodec<B>, prefix = ""): void {
+  Object.assign(img.header, s.header);
+  img.l1 = restoreBytes(img.l1, codec.load(prefix + "l1", s.l1));
+  img.reftable = restoreBytes(img.reftable, codec.load(prefix + "reftable", s.reftable));
+  img.reftableSize = s.reftableSize;
+  restoreCache(img.l2Cache, s.l2, img.refcountCache, codec, prefix + "l2");
+  restoreCache(img.refcountCache, s.refcount, img.l2Cache, codec, prefix + "refcount");
+  img.freeClusterIndex = s.freeClusterIndex;
+  img.dirty = s.dirty;
+  img.corrupt = s.corrupt;
+  img.lazyRefcounts = s.lazyRefcounts;
+  img.metadataPreallocationChecked = s.metadataPreallocationChecked;
+  img.metadataPreallocation = s.metadataPreallocation;
+  img.pendingDiscards = s.pendingDiscards.slice();
+  img.compressedState = s.compressed;
+  if (s.file) (img.file as ShadowStorage).restore(s.file);
+  if (s.dataFile) (img.dataFile as ShadowStorage).restore(s.dataFile);
+  if (s.backing && img.backing instanceof Qcow2Image) restoreImage(img.backing, s.backing, codec, prefix + "b.");
+}
+
+/** Lets go of the shadow pages a state holds (call once, when the state is dropped). */
+export function releaseImage<B>(img: Qcow2Image, s: ImageState<B>): void {
+  if (s.file) (img.file as ShadowStorage).release(s.file);
+  if (s.dataFile) (img.dataFile as ShadowStorage).release(s.dataFile);
+  if (s.backing && img.backing instanceof Qcow2Image) releaseImage(img.backing, s.backing);
+}
+
+/** Bytes a state holds outside its blobs and shadow pages (for memory accounting). */
+export function smallStateBytes<B>(s: ImageState<B>): number {
+  const cache = (c: CacheArrays) => c.offsets.byteLength + c.lru.byteLength + c.refs.byteLength + c.dirty.byteLength;
+  return 512 + cache(s.l2) + cache(s.refcount) + s.pendingDiscards.length * 8 + (s.file?.pages.size ?? 0) * 16 + (s.backing ? smallStateBytes(s.backing) : 0);
+}

@@ -1,0 +1,404 @@
+// The time-travelling timeline, after rr: forward by engine event, by request, to a request or a time, or to the
+// next breakpoint/watchpoint; backwards by restoring the nearest checkpoint and re-executing deterministically, so
+// a state reached backwards equals the one reached forwards. The engine cannot pause inside a request, so a
+// position inside one is "after request r" plus the first e events of request r+1, shown by re-running it.
+import type { EngineEvent, EventRecorder } from "../events/recorder.js";
+import { formatTextEvent } from "../events/text-format.js";
+import { cacheArrays, copyCodec, releaseImage } from "../image/image-snapshot.js";
+import type { MetadataCache } from "../image/metadata-cache.js";
+import type { Qcow2Image } from "../image/qcow2-image.js";
+import type { GuestRequest } from "../workload/guest-request.js";
+import { describeSpec, eventMatch, isRequestLevel, requestMatch, validateSpec, WatchState } from "./breakpoints.js";
+import { captureEngine, CheckpointStore, restoreEngine, type CheckpointPolicy } from "./checkpoint.js";
+import type { ReplayEngine } from "./replay-engine.js";
+import { RequestColumns } from "./request-columns.js";
+import type { Breakpoint, BreakpointSpec, CacheView, Position, StateView, StopReason, TimelineApi, WatchSpec } from "./timeline-api.js";
+
+/** What a latency callback may look at: the request's events are [firstEvent, endEvent) of the recorder. */
+export interface LatencyContext {
+  recorder: EventRecorder;
+  firstEvent: number;
+  endEvent: number;
+  request: GuestRequest;
+}
+
+export interface TimelineOptions {
+  /** Modelled latency (µs) of request `index` (0-based), e.g. from the cost model; needed by latency breakpoints. */
+  latencyOf?: (index: number, ctx: LatencyContext) => number;
+  checkpoints?: Partial<CheckpointPolicy>;
+  /** Bytes of per-event cache views one re-run of a request keeps (default 16 MiB). */
+  probeBudgetBytes?: number;
+}
+
+type CacheViews = { l2: CacheView; refcount: CacheView };
+
+/** One re-run of request `request` (0-based) from the state after the requests before it. */
+interface Probe {
+  request: number;
+  events: EngineEvent[];
+  /** views[k]: the caches right after event k; kept for a window of events when the request is long. */
+  views: (CacheViews | undefined)[];
+}
+
+interface Hit {
+  request: number;
+  event: number;
+  ids: number[];
+  watch: boolean;
+  detail: string;
+}
+
+const EVENT_LEVEL = new Set(["event", "cluster", "l1", "l2"]);
+
+export function comparePositions(a: Position, b: Position): number {
+  return a.request - b.request || a.event - b.event;
+}
+
+function cacheView(c: MetadataCache): CacheView {
+  return { ...cacheArrays(c), lruCounter: c.lruCounter };
+}
+
+function cacheViews(img: Qcow2Image): CacheViews {
+  return { l2: cacheView(img.l2Cache), refcount: cacheView(img.refcountCache) };
+}
+
+export class Timeline implements TimelineApi {
+  readonly requests: RequestColumns;
+  readonly checkpoints: CheckpointStore;
+  private pos: Position = { request: 0, event: 0 };
+  private bps = new Map<number, Breakpoint>();
+  private nextId = 1;
+  private probeCache: Probe | null = null;
+  private readonly probeBudget: number;
+
+  constructor(
+    readonly engine: ReplayEngine,
+    source: Iterable<GuestRequest> | RequestColumns,
+    private readonly opts: TimelineOptions = {},
+  ) {
+    if (engine.requests !== 0) throw new Error("a timeline starts from a fresh replay engine (no request applied yet)");
+    this.requests = source instanceof RequestColumns ? source : RequestColumns.from(source);
+    this.checkpoints = new CheckpointStore(engine, opts.checkpoints);
+    this.checkpoints.capture();
+    this.probeBudget = opts.probeBudgetBytes ?? 16 * 1024 * 1024;
+  }
+
+  get requestCount(): number {
+    return this.requests.length;
+  }
+
+  position(): Position {
+    return { ...this.pos };
+  }
+
+  request(i: number): GuestRequest {
+    return this.requests.get(i);
+  }
+
+  // ---- moving -------------------------------------------------------------------------------------------
+
+  step(): StopReason {
+    const { request: r, event: e } = this.pos;
+    if (r >= this.requestCount) return { kind: "end" };
+    const p = this.probe(r, e + 1);
+    if (e < p.events.length) {
+      this.pos = { request: r, event: e + 1 };
+      return { kind: "step", detail: formatTextEvent(p.events[e]!) };
+    }
+    this.goTo(r + 1);
+    this.pos = { request: r + 1, event: 0 };
+    return { kind: "step", detail: `request ${r + 1} done` };
+  }
+
+  next(): StopReason {
+    const r = this.pos.request;
+    if (r >= this.requestCount) return { kind: "end" };
+    this.goTo(r + 1);
+    this.pos = { request: r + 1, event: 0 };
+    return { kind: "step", detail: `request ${r + 1} done` };
+  }
+
+  reverseStep(): StopReason {
+    const { request: r, event: e } = this.pos;
+    if (e > 0) {
+      this.pos = { request: r, event: e - 1 };
+      return { kind: "step", detail: e > 1 ? formatTextEvent(this.probe(r, e - 1).events[e - 2]!) : `start of request ${r + 1}` };
+    }
+    if (r === 0) return { kind: "start" };
+    this.goTo(r - 1);
+    const n = this.probe(r - 1).events.length;
+    this.pos = { request: r - 1, event: n };
+    return { kind: "step", detail: n > 0 ? formatTextEvent(this.probe(r - 1, n).events[n - 1]!) : `start of request ${r}` };
+  }
+
+  reverseNext(): StopReason {
+    const { request: r, event: e } = this.pos;
+    if (e > 0) {
+      this.pos = { request: r, event: 0 };
+      return { kind: "step", detail: `start of request ${r + 1}` };
+    }
+    if (r === 0) return { kind: "start" };
+    this.goTo(r - 1);
+    this.pos = { request: r - 1, event: 0 };
+    return { kind: "step", detail: `start of request ${r}` };
+  }
+
+  runTo(n: number): StopReason {
+    if (!Number.isSafeInteger(n) || n < 0 || n > this.requestCount) throw new RangeError(`run-to: request ${n} is outside 0..${this.requestCount}`);
+    this.goTo(n);
+    this.pos = { request: n, event: 0 };
+    return { kind: "target", detail: `after request ${n}` };
+  }
+
+  runToTime(t: number): StopReason {
+    if (Number.isNaN(t)) throw new RangeError("run-to-time: time is not a number");
+    const i = this.requests.firstAtOrAfter(t);
+    const r = this.runTo(i);
+    return i < this.requestCount ? { kind: "target", detail: `request ${i + 1} at ${this.requests.timeAt(i)} s is next` } : { ...r, detail: `no request at or after ${t} s` };
+  }
+
+  continue(): StopReason {
+    const from = this.position();
+    if (from.request >= this.requestCount) return { kind: "end" };
+    const hit = this.scan(from.request, from, null, this.requestCount, "first");
+    if (hit) return this.stopAt(hit);
+    this.goTo(this.requestCount);
+    this.pos = { request: this.requestCount, event: 0 };
+    return { kind: "end" };
+  }
+
+  reverseContinue(): StopReason {
+    const at = this.position();
+    let segEnd = at.event > 0 ? at.request + 1 : at.request;
+    while (segEnd > 0) {
+      const cp = this.checkpoints.nearest(segEnd - 1);
+      this.goTo(cp.request);
+      const hit = this.scan(cp.request, null, at, segEnd, "last");
+      if (hit) return this.stopAt(hit);
+      segEnd = cp.request;
+    }
+    this.goTo(0);
+    this.pos = { request: 0, event: 0 };
+    return { kind: "start" };
+  }
+
+  // ---- breakpoints --------------------------------------------------------------------------------------
+
+  addBreakpoint(spec: BreakpointSpec): Breakpoint {
+    validateSpec(spec, false);
+    if (spec.kind === "latency" && !this.opts.latencyOf) throw new Error("breakpoint: latency needs a cost model (no latencyOf given to the timeline)");
+    return this.add(spec, false);
+  }
+
+  addWatch(spec: WatchSpec): Breakpoint {
+    validateSpec(spec, true);
+    return this.add(spec, true);
+  }
+
+  private add(spec: BreakpointSpec | WatchSpec, watch: boolean): Breakpoint {
+    const bp: Breakpoint = { id: this.nextId++, spec, watch, enabled: true, hits: 0 };
+    this.bps.set(bp.id, bp);
+    return bp;
+  }
+
+  deleteBreakpoint(id: number): boolean {
+    return this.bps.delete(id);
+  }
+
+  breakpoints(): Breakpoint[] {
+    return [...this.bps.values()];
+  }
+
+  describe(bp: Breakpoint): string {
+    return describeSpec(bp.spec, bp.watch);
+  }
+
+  // ---- views --------------------------------------------------------------------------------------------
+
+  view(): StateView {
+    const { request: r, event: e } = this.pos;
+    const img = this.engine.image;
+    const current = r < this.requestCount ? this.requests.get(r) : undefined;
+    if (e === 0) return { position: this.position(), image: img, current, events: [], caches: cacheViews(img) };
+    const p = this.probe(r, e);
+    return { position: this.position(), image: img, current, events: p.events.slice(0, e), caches: p.views[e - 1] };
+  }
+
+  /** Every event of request `index` (0-based), as a forward run emits them (re-runs it if needed). */
+  eventsOf(index: number): EngineEvent[] {
+    if (!(index >= 0 && index < this.requestCount)) throw new RangeError(`request ${index} is outside 0..${this.requestCount - 1}`);
+    const keep = this.engine.requests;
+    const p = this.probe(index);
+    this.goTo(keep);
+    return p.events.slice();
+  }
+
+  /** Checkpoint figures for status lines and the benchmark. */
+  stats(): { checkpoints: number; checkpointBytes: number; interval: number; maxEvents: number; thinnings: number } {
+    const c = this.checkpoints;
+    return { checkpoints: c.list.length, checkpointBytes: c.memoryBytes(), interval: c.policy.interval, maxEvents: c.policy.maxEvents, thinnings: c.thinnings };
+  }
+
+  dispose(): void {
+    this.checkpoints.dispose();
+    this.probeCache = null;
+  }
+
+  // ---- machinery ----------------------------------------------------------------------------------------
+
+  /** Brings the engine to "after request r": forward from here, or from the nearest checkpoint when that is closer. */
+  private goTo(r: number): void {
+    const cur = this.engine.requests;
+    if (r === cur) return;
+    const cp = this.checkpoints.nearest(r);
+    if (r < cur || cp.request > cur) this.checkpoints.restore(cp);
+    while (this.engine.requests < r) this.applyNext();
+  }
+
+  private applyNext(): void {
+    this.engine.apply(this.requests.get(this.engine.requests));
+    this.checkpointIfDue();
+  }
+
+  private checkpointIfDue(): void {
+    if (this.checkpoints.due()) this.checkpoints.capture();
+  }
+
+  /**
+   * Re-runs request r (0-based) from the state after the r before it, capturing its events and the caches after
+   * each of them (a window around event `want` when that would exceed the budget), then puts the engine back.
+   */
+  private probe(r: number, want = 0): Probe {
+    const c = this.probeCache;
+    if (c && c.request === r && (want === 0 || want > c.events.length || c.views[want - 1] !== undefined)) return c;
+    const keep = this.engine.requests;
+    this.goTo(r);
+    const eng = this.engine;
+    const rec = eng.recorder;
+    const img = eng.image;
+    const perView = (img.l2Cache.size + img.refcountCache.size) * 21 + 256;
+    const window = Math.max(1, Math.floor(this.probeBudget / perView));
+    const from = Math.max(0, want - 1 - Math.floor(window / 2));
+    const events: EngineEvent[] = [];
+    const views: (CacheViews | undefined)[] = [];
+    const saved = captureEngine(eng, copyCodec);
+    const wasRecording = rec.enabled;
+    rec.enabled = true;
+    const off = rec.onEvent((e) => {
+      const k = events.length;
+      events.push(e);
+      if (k >= from && k < from + window) views[k] = cacheViews(img);
+    });
+    try {
+      eng.apply(this.requests.get(r));
+    } finally {
+      off();
+      rec.enabled = wasRecording;
+      restoreEngine(eng, saved, copyCodec);
+      releaseImage(img, saved.image);
+    }
+    this.goTo(keep);
+    const p: Probe = { request: r, events, views };
+    this.probeCache = p;
+    return p;
+  }
+
+  private stopAt(hit: Hit): StopReason {
+    this.goTo(hit.request);
+    this.pos = { request: hit.request, event: hit.event };
+    for (const id of hit.ids) {
+      const bp = this.bps.get(id);
+      if (bp) bp.hits++;
+    }
+    const where = hit.event > 0 ? `request ${hit.request + 1}, event ${hit.event}` : `before request ${hit.request + 1}`;
+    return { kind: hit.watch ? "watchpoint" : "breakpoint", breakpoint: hit.ids[0], detail: `${where}: ${hit.detail}` };
+  }
+
+  /**
+   * Runs requests [fromReq, endReq) from the state after fromReq (the engine must be there) and returns the
+   * first or last hit strictly between `after` and `before`. Request-level breakpoints hit at (i, 0) before
+   * request i runs; event-level ones and watches at (i, k) after its k-th event; latency ones at (i, 0) once
+   * the request has run; a watched change seen only at a request's end at (i + 1, 0).
+   */
+  private scan(fromReq: number, after: Position | null, before: Position | null, endReq: number, mode: "first" | "last"): Hit | null {
+    const eng = this.engine;
+    const rec = eng.recorder;
+    const img = eng.image;
+    const active = [...this.bps.values()].filter((b) => b.enabled);
+    const reqBps = active.filter((b) => !b.watch && isRequestLevel(b.spec as BreakpointSpec));
+    const latBps = active.filter((b) => !b.watch && b.spec.kind === "latency");
+    const evBps = active.filter((b) => !b.watch && EVENT_LEVEL.has(b.spec.kind));
+    const watches = active.filter((b) => b.watch).map((b) => new WatchState(b, img));
+    const listen = evBps.length > 0 || watches.length > 0;
+    const record = listen || latBps.length > 0;
+    let best: Hit | null = null;
+    const offer = (request: number, event: number, id: number, watch: boolean, detail: string) => {
+      const p = { request, event };
+      if ((after && comparePositions(p, after) <= 0) || (before && comparePositions(p, before) >= 0)) return;
+      if (best) {
+        const c = comparePositions(p, best);
+        if (c === 0) {
+          if (!best.ids.includes(id)) best.ids.push(id);
+          return;
+        }
+        if ((mode === "first") === c > 0) return;
+      }
+      best = { request, event, ids: [id], watch, detail };
+    };
+    let cur = fromReq;
+    let start = 0;
+    let inRequest = false;
+    const off = listen
+      ? rec.onEvent((e) => {
+          if (!inRequest) return;
+          const k = e.seq - start + 1;
+          for (const b of evBps) {
+            const d = eventMatch(b.spec as BreakpointSpec, e, img);
+            if (d) offer(cur, k, b.id, false, d);
+          }
+          for (const w of watches) {
+            const d = w.afterEvent(e);
+            if (d) offer(cur, k, w.bp.id, true, d);
+          }
+        })
+      : null;
+    const wasRecording = rec.enabled;
+    try {
+      for (; cur < endReq; cur++) {
+        const req = this.requests.get(cur);
+        for (const b of reqBps) {
+          const d = requestMatch(b.spec as BreakpointSpec, req, cur);
+          if (d) offer(cur, 0, b.id, false, d);
+        }
+        if (mode === "first" && best) break;
+        if (record) rec.enabled = true;
+        start = rec.length;
+        inRequest = true;
+        try {
+          eng.apply(req);
+        } finally {
+          inRequest = false;
+        }
+        for (const b of latBps) {
+          const over = (b.spec as { overMicros: number }).overMicros;
+          const lat = this.opts.latencyOf!(cur, { recorder: rec, firstEvent: start, endEvent: rec.length, request: req });
+          if (lat > over) offer(cur, 0, b.id, false, `request ${cur + 1} modelled at ${lat.toFixed(1)} µs > ${over} µs`);
+        }
+        for (const w of watches) {
+          const d = w.afterRequest();
+          if (d) offer(cur + 1, 0, w.bp.id, true, d);
+        }
+        if (record && !wasRecording) {
+          rec.enabled = false;
+          rec.rewind(start);
+        }
+        this.checkpointIfDue();
+        if (mode === "first" && best) break;
+      }
+    } finally {
+      off?.();
+      rec.enabled = wasRecording;
+    }
+    return best;
+  }
+}

@@ -1,0 +1,258 @@
+// The timeline's pieces: compact request columns, copy-on-write shadow snapshots, event stepping across request
+// boundaries, run-to-time, and the user's image staying byte-for-byte untouched.
+import fc from "fast-check";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { MemoryStorage } from "../../engine/storage/memory-storage.js";
+import { ShadowStorage } from "../../engine/storage/shadow-storage.js";
+import { RequestColumns } from "../../engine/replay/request-columns.js";
+import { Timeline } from "../../engine/replay/timeline.js";
+import type { GuestRequest } from "../../engine/workload/guest-request.js";
+import { GUEST_OPS } from "../../engine/workload/guest-request.js";
+import { tmpDir } from "../format/qemu-images.js";
+import { engineState, forwards, makeImage, openEngine, request, sha256 } from "./timeline-fixtures.js";
+
+const dir = tmpDir("qcowdbg-timeline-units-");
+const M = 1024 * 1024;
+let image = "";
+beforeAll(() => {
+  image = makeImage(dir.path("u.qcow2"), { clusterSize: 4096, size: 4 * M, prefill: ["write -P 0x5a 0 64k", "write 3M 8k"] });
+});
+afterAll(() => dir.cleanup());
+
+function close(tl: Timeline): void {
+  tl.dispose();
+  tl.engine.close();
+}
+
+describe("RequestColumns", () => {
+  const reqArb: fc.Arbitrary<GuestRequest> = fc
+    .record({
+      time: fc.double({ noNaN: true, min: -1e6, max: 1e6 }),
+      op: fc.constantFrom(...GUEST_OPS),
+      offset: fc.nat(),
+      length: fc.nat(),
+      fua: fc.boolean(),
+      preflush: fc.boolean(),
+      source: fc.oneof(fc.string(), fc.tuple(fc.constantFrom("a.log:", "b.bin#", "x:y:"), fc.nat()).map(([h, n]) => h + n), fc.constant("t:007")),
+      device: fc.option(fc.constantFrom("259,0", "8,16", "vol-3"), { nil: undefined }),
+      pattern: fc.option(fc.integer({ min: 0, max: 255 }), { nil: undefined }),
+      compressed: fc.option(fc.boolean(), { nil: undefined }),
+      mayUnmap: fc.option(fc.boolean(), { nil: undefined }),
+    })
+    .map((r) => {
+      const out: GuestRequest = { time: r.time, op: r.op, offset: r.offset, length: r.length, fua: r.fua, preflush: r.preflush, source: r.source };
+      if (r.device !== undefined) out.device = r.device;
+      if (r.pattern !== undefined) out.pattern = r.pattern;
+      if (r.compressed !== undefined) out.compressed = r.compressed;
+      if (r.mayUnmap !== undefined) out.mayUnmap = r.mayUnmap;
+      return out;
+    });
+
+  it("gives back exactly the requests it was given", () => {
+    fc.assert(
+      fc.property(fc.array(reqArb, { maxLength: 3000 }), (reqs) => {
+        const c = RequestColumns.from(reqs);
+        expect(c.length).toBe(reqs.length);
+        for (let i = 0; i < reqs.length; i++) expect(c.get(i)).toStrictEqual(reqs[i]);
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  it("finds the first request at or after a time, sorted or not", () => {
+    const t = (times: number[]) => RequestColumns.from(times.map((x) => request("read", 0, 512, x)));
+    const sorted = t([0, 0.5, 1, 1, 2]);
+    expect([-1, 0, 0.1, 1, 1.5, 2, 9].map((x) => sorted.firstAtOrAfter(x))).toEqual([0, 0, 1, 2, 4, 4, 5]);
+    const unsorted = t([0, 2, 1, 3]);
+    expect(unsorted.sortedByTime).toBe(false);
+    expect([0.5, 1, 2.5, 4].map((x) => unsorted.firstAtOrAfter(x))).toEqual([1, 1, 3, 4]);
+    expect(() => sorted.get(5)).toThrow(RangeError);
+  });
+});
+
+describe("ShadowStorage snapshots", () => {
+  const content = (s: ShadowStorage) => {
+    const b = new Uint8Array(s.size());
+    s.read(b, 0);
+    return Buffer.from(b).toString("hex");
+  };
+
+  it("restore brings back the bytes and length of the moment, however the layer moved since", () => {
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.oneof(
+            fc.record({ k: fc.constant("w" as const), off: fc.nat(300_000), len: fc.integer({ min: 1, max: 70_000 }), v: fc.integer({ min: 1, max: 255 }) }),
+            fc.record({ k: fc.constant("t" as const), size: fc.nat(400_000) }),
+            fc.record({ k: fc.constant("snap" as const) }),
+            fc.record({ k: fc.constant("restore" as const), which: fc.nat() }),
+            fc.record({ k: fc.constant("release" as const), which: fc.nat() }),
+          ),
+          { maxLength: 30 },
+        ),
+        fc.integer({ min: 1, max: 6 }),
+        (ops, memPages) => {
+          const base = new Uint8Array(200_000).map((_, i) => i & 0xff);
+          // A small memory limit pushes pages into the sidecar file: snapshots must hold there too.
+          const s = new ShadowStorage(new MemoryStorage("base", base.slice()), memPages * 65536);
+          const snaps: { snap: ReturnType<ShadowStorage["snapshot"]>; bytes: string; size: number }[] = [];
+          for (const op of ops) {
+            if (op.k === "w") s.write(new Uint8Array(op.len).fill(op.v), op.off);
+            else if (op.k === "t") s.truncate(op.size);
+            else if (op.k === "snap") snaps.push({ snap: s.snapshot(), bytes: content(s), size: s.size() });
+            else if (snaps.length) {
+              const i = op.which % snaps.length;
+              if (op.k === "restore") {
+                s.restore(snaps[i]!.snap);
+                expect(s.size()).toBe(snaps[i]!.size);
+                expect(content(s)).toBe(snaps[i]!.bytes);
+              } else {
+                s.release(snaps[i]!.snap);
+                snaps.splice(i, 1);
+              }
+            }
+          }
+          // Every snapshot still held is intact.
+          for (const x of snaps) {
+            s.restore(x.snap);
+            expect(content(s)).toBe(x.bytes);
+          }
+          const live = s.shadowBytes();
+          for (const x of snaps) s.release(x.snap);
+          expect(s.retainedBytes()).toBe(live);
+          s.dispose();
+        },
+      ),
+      { numRuns: 150 },
+    );
+  });
+
+  it("a snapshot shares pages until the next write", () => {
+    const s = new ShadowStorage(new MemoryStorage("base", new Uint8Array(1 << 20)));
+    s.write(new Uint8Array(4 * 65536).fill(1), 0);
+    expect(s.retainedBytes()).toBe(4 * 65536);
+    const snap = s.snapshot();
+    expect(s.retainedBytes()).toBe(4 * 65536);
+    s.write(new Uint8Array(10).fill(2), 65536 + 5);
+    expect(s.retainedBytes()).toBe(5 * 65536);
+    s.write(new Uint8Array(10).fill(3), 65536 + 50);
+    expect(s.retainedBytes()).toBe(5 * 65536);
+    s.release(snap);
+    expect(s.retainedBytes()).toBe(4 * 65536);
+    s.dispose();
+  });
+});
+
+describe("timeline stepping", () => {
+  const reqs = [request("write", 0, 4096, 0), request("flush", 0, 0, 1), request("write", 1 * M, 8192, 2), request("write", 4 * M, 512, 3), request("discard", 0, 65536, 4)];
+
+  it("steps through each event, completes requests, and reverse-steps back to the last event of the previous one", () => {
+    const tl = new Timeline(openEngine(image, 4096), reqs);
+    const counts: number[] = [];
+    for (let i = 0; i < reqs.length; i++) counts.push(tl.eventsOf(i).length);
+    expect(counts[3]).toBe(0); // past the virtual size: refused before any event
+    const path: string[] = [];
+    for (let guard = 0; guard < 10_000; guard++) {
+      path.push(JSON.stringify(tl.position()));
+      if (tl.step().kind === "end") break;
+    }
+    // (r, 0) .. (r, n) for each request, then the end.
+    const expected: string[] = [];
+    counts.forEach((n, r) => {
+      for (let e = 0; e <= n; e++) expected.push(JSON.stringify({ request: r, event: e }));
+    });
+    expected.push(JSON.stringify({ request: reqs.length, event: 0 }));
+    expect(path).toEqual(expected);
+    const back: string[] = [];
+    for (let guard = 0; guard < 10_000; guard++) {
+      if (tl.reverseStep().kind === "start") break;
+      back.push(JSON.stringify(tl.position()));
+    }
+    expect(back).toEqual(expected.slice(0, -1).reverse());
+    close(tl);
+  });
+
+  it("next and reverse-next move whole requests; reverse-next inside a request goes to its start", () => {
+    const tl = new Timeline(openEngine(image, 4096), reqs);
+    tl.next();
+    tl.next();
+    expect(tl.position()).toEqual({ request: 2, event: 0 });
+    tl.step();
+    tl.step();
+    expect(tl.position()).toEqual({ request: 2, event: 2 });
+    tl.reverseNext();
+    expect(tl.position()).toEqual({ request: 2, event: 0 });
+    tl.reverseNext();
+    expect(tl.position()).toEqual({ request: 1, event: 0 });
+    tl.step();
+    tl.next();
+    expect(tl.position()).toEqual({ request: 2, event: 0 });
+    tl.runTo(0);
+    expect(tl.reverseNext().kind).toBe("start");
+    expect(tl.reverseStep().kind).toBe("start");
+    tl.runTo(reqs.length);
+    expect(tl.next().kind).toBe("end");
+    expect(tl.step().kind).toBe("end");
+    expect(() => tl.runTo(reqs.length + 1)).toThrow(RangeError);
+    expect(() => tl.runTo(1.5)).toThrow(RangeError);
+    close(tl);
+  });
+
+  it("runs to a time: before the first request at or after it", () => {
+    const tl = new Timeline(openEngine(image, 4096), reqs);
+    tl.runToTime(1.5);
+    expect(tl.position()).toEqual({ request: 2, event: 0 });
+    expect(tl.view().current).toEqual(reqs[2]);
+    tl.runToTime(-3);
+    expect(tl.position()).toEqual({ request: 0, event: 0 });
+    tl.runToTime(2);
+    expect(tl.position()).toEqual({ request: 2, event: 0 });
+    const r = tl.runToTime(99);
+    expect(r.detail).toMatch(/no request/);
+    expect(tl.position()).toEqual({ request: reqs.length, event: 0 });
+    // The engine really is where the position says.
+    const oracle = forwards(image, 4096, reqs, reqs.length);
+    expect(engineState(tl.engine)).toEqual(engineState(oracle));
+    oracle.close();
+    close(tl);
+  });
+
+  it("never writes the user's image", () => {
+    const before = sha256(image);
+    const many = Array.from({ length: 300 }, (_, i) => request(i % 7 === 0 ? "discard" : i % 5 === 0 ? "write-zeroes" : "write", ((i * 37) % 900) * 4096, 4096 * (1 + (i % 3)), i));
+    const tl = new Timeline(openEngine(image, 4096), many, { checkpoints: { interval: 8 } });
+    tl.addWatch({ kind: "refcount", hostCluster: 20 });
+    tl.runTo(300);
+    tl.reverseContinue();
+    tl.runTo(17);
+    tl.step();
+    tl.view();
+    tl.continue();
+    tl.runTo(250);
+    close(tl);
+    expect(sha256(image)).toBe(before);
+  });
+
+  it("keeps checkpoints within the budget by widening their spacing", () => {
+    const many = Array.from({ length: 400 }, (_, i) => request("write", ((i * 131) % 1000) * 4096, 4096, i));
+    const tl = new Timeline(openEngine(image, 4096), many, { checkpoints: { interval: 1, budgetBytes: 256 * 1024 } });
+    tl.runTo(400);
+    const s = tl.stats();
+    expect(s.thinnings).toBeGreaterThan(0);
+    expect(s.interval).toBeGreaterThan(1);
+    expect(s.checkpointBytes).toBeLessThanOrEqual(256 * 1024);
+    // Still exact after the thinning merged deltas and released pages.
+    tl.runTo(123);
+    const oracle = forwards(image, 4096, many, 123);
+    expect(engineState(tl.engine)).toEqual(engineState(oracle));
+    oracle.close();
+    close(tl);
+  });
+
+  it("refuses an engine that already ran requests", () => {
+    const e = openEngine(image, 4096);
+    e.apply(reqs[0]!);
+    expect(() => new Timeline(e, reqs)).toThrow(/fresh/);
+    e.close();
+  });
+});
