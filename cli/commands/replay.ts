@@ -109,7 +109,10 @@ function run(image: string, trace: string, flags: Flags): void {
     const notes: string[] = [];
     if (flags.recommend) {
       const canConvert = qemuImgAvailable();
-      recs = recommend({ baseline, config: base, canConvert, run: runVariant, onVerify: (r) => progress.label(`verify ${r.option}`) });
+      recs = recommend({ baseline, config: base, canConvert, run: runVariant, onVerify: (r) => {
+          progress.stop();
+          progress.label(`verify ${r.option}`);
+        } });
       if (!canConvert) notes.push("cluster size / extended L2 what-ifs were not tried: qemu-img is not installed");
       progress.stop();
     }

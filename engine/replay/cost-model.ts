@@ -27,7 +27,7 @@ export const CAUSE_LABELS: readonly string[] = [
   "refcount block load/write-back",
   "allocation (L1, refcount table, header)",
   "COW read",
-  "COW write",
+  "COW write (or zero-fill of a skipped COW)",
   "flush / sync",
   "backing file read",
   "decompression",

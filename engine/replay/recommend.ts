@@ -20,7 +20,8 @@ export interface Measured {
 }
 
 export interface Recommendation {
-  id: "l2-cache-size" | "l2-cache-entry-size" | "cache-mode" | "lazy-refcounts" | "cluster-size";
+  /** "combined": every verified improvement at once (listed last, when there are two or more). */
+  id: "l2-cache-size" | "l2-cache-entry-size" | "cache-mode" | "lazy-refcounts" | "cluster-size" | "combined";
   /** What to pass: a -drive option for engine settings, qemu-img create options for format settings. */
   option: string;
   reason: string;
@@ -159,9 +160,10 @@ export function candidates(s: ReplaySummary, config: EngineConfig, canConvert: b
       id: "cluster-size",
       option: `cluster_size=${formatOptionSize(cs)},extended_l2=on`,
       reason:
-        `copy-on-write of partial clusters moves ${formatBytes(s.cow.bytes)} in ${s.cow.ops} copies and takes ${percent(cowShare, 1)} of the modelled time; ` +
+        `copy-on-write of partial clusters (${formatBytes(s.cow.bytes)} copied in ${s.cow.ops} COWs, ${s.cow.skipped} COW areas zero-filled instead) ` +
+        `takes ${percent(cowShare, 1)} of the modelled time; ` +
         `extended L2 entries with ${formatBytes(cs)} clusters track ${formatBytes(cs / 32)} subclusters, so a write copies at most up to a subcluster boundary`,
-      expected: "COW bytes cut to what lies inside the written subclusters",
+      expected: "writes that cover whole subclusters need no COW and no zero-fill",
       caveat: "a format option: make the image with `qemu-img create -o cluster_size=...,extended_l2=on` or `qemu-img convert`",
       targets: ["cow-read", "cow-write"],
     };
@@ -171,32 +173,46 @@ export function candidates(s: ReplaySummary, config: EngineConfig, canConvert: b
   return out;
 }
 
-/** Candidates, each verified by a replay with the advice applied. */
+/** Candidates, each verified by a replay with the advice applied, then the improvements together. */
 export function recommend(ctx: RecommendContext): Recommendation[] {
   const recs = candidates(ctx.baseline, ctx.config, ctx.canConvert);
-  for (const r of recs) {
-    if (r.skipped) continue;
-    let variant: Variant;
-    try {
-      variant = parseVariant(r.option, ctx.config);
-    } catch (e) {
-      r.skipped = `not verified: ${(e as Error).message}`;
-      continue;
-    }
-    ctx.onVerify?.(r);
-    let after: ReplaySummary;
-    try {
-      after = ctx.run(variant);
-    } catch (e) {
-      r.skipped = `not verified: ${(e as Error).message}`;
-      continue;
-    }
-    r.before = measure(ctx.baseline, r.targets);
-    r.after = measure(after, r.targets);
-    r.improved = r.after.totalUs < r.before.totalUs;
-    r.effect = effectLines(r, r.before, r.after);
+  for (const r of recs) verify(ctx, r);
+  const good = recs.filter((r) => r.improved);
+  if (good.length >= 2) {
+    const all: Recommendation = {
+      id: "combined",
+      option: good.map((r) => r.option).join(","),
+      reason: `the ${good.length} improvements above at once`,
+      expected: "their effects together (they may overlap)",
+      targets: [...new Set(good.flatMap((r) => r.targets))],
+    };
+    verify(ctx, all);
+    recs.push(all);
   }
   return recs;
+}
+
+function verify(ctx: RecommendContext, r: Recommendation): void {
+  if (r.skipped) return;
+  let variant: Variant;
+  try {
+    variant = parseVariant(r.option, ctx.config);
+  } catch (e) {
+    r.skipped = `not verified: ${(e as Error).message}`;
+    return;
+  }
+  ctx.onVerify?.(r);
+  let after: ReplaySummary;
+  try {
+    after = ctx.run(variant);
+  } catch (e) {
+    r.skipped = `not verified: ${(e as Error).message}`;
+    return;
+  }
+  r.before = measure(ctx.baseline, r.targets);
+  r.after = measure(after, r.targets);
+  r.improved = r.after.totalUs < r.before.totalUs;
+  r.effect = effectLines(r, r.before, r.after);
 }
 
 function arrow(a: string, b: string): string {
@@ -216,6 +232,9 @@ function effectLines(r: Recommendation, b: Measured, a: Measured): string[] {
     case "cache-mode":
     case "lazy-refcounts":
       lines.push(`syncs ${arrow(String(b.syncs), String(a.syncs))}`);
+      break;
+    case "combined":
+      lines.push(`syncs ${arrow(String(b.syncs), String(a.syncs))}; L2 misses ${arrow(String(b.l2Misses), String(a.l2Misses))}; COW bytes ${arrow(formatBytes(b.cowBytes), formatBytes(a.cowBytes))}`);
       break;
     case "cluster-size":
       lines.push(`COW bytes ${arrow(formatBytes(b.cowBytes), formatBytes(a.cowBytes))} (converted copy: data layout repacked by qemu-img)`);

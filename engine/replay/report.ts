@@ -122,19 +122,29 @@ export function formatReport(r: ReplayReport, opts: { top?: number } = {}): stri
     out.push("");
   }
 
+  // Advice the replay proved wrong for this trace is shown apart, with its numbers, rather than dropped.
+  const given = r.recommendations.filter((x) => x.improved !== false);
+  const refuted = r.recommendations.filter((x) => x.improved === false);
   out.push("Recommendations");
-  if (!r.recommendations.length) out.push("  none: no cause this model can tune takes a notable share of the time");
-  r.recommendations.forEach((rec, i) => {
-    out.push(`  ${i + 1}. ${rec.option}`);
-    out.push(`     why: ${rec.reason}`);
-    out.push(`     expected: ${rec.expected}`);
-    if (rec.effect) {
-      out.push(`     measured (replayed with ${rec.option}):${rec.improved ? "" : " NO IMPROVEMENT"}`);
-      for (const l of rec.effect) out.push(`       ${l}`);
-    }
-    if (rec.skipped) out.push(`     ${rec.skipped}`);
-    if (rec.caveat) out.push(`     note: ${rec.caveat}`);
-  });
+  if (!given.length) out.push(`  none: ${refuted.length ? "nothing tried made this trace faster" : "no cause this model can tune takes a notable share of the time"}`);
+  given.forEach((rec, i) => out.push(...formatRecommendation(rec, `${i + 1}.`)));
   for (const n of r.notes) out.push(`  note: ${n}`);
+  if (refuted.length) {
+    out.push("");
+    out.push("Tried, but slower or no faster on this trace");
+    for (const rec of refuted) out.push(...formatRecommendation(rec, "-"));
+  }
+  return out;
+}
+
+function formatRecommendation(rec: Recommendation, bullet: string): string[] {
+  const pad = " ".repeat(bullet.length + 3);
+  const out = [`  ${bullet} ${rec.option}`, `${pad}why: ${rec.reason}`, `${pad}expected: ${rec.expected}`];
+  if (rec.effect) {
+    out.push(`${pad}measured (replayed with ${rec.option}):`);
+    for (const l of rec.effect) out.push(`${pad}  ${l}`);
+  }
+  if (rec.skipped) out.push(`${pad}${rec.skipped}`);
+  if (rec.caveat && rec.improved !== false) out.push(`${pad}note: ${rec.caveat}`);
   return out;
 }

@@ -131,6 +131,13 @@ describe("qcowdbg replay", () => {
     expect(sha256(img)).toBe(before);
   });
 
+  it("models the same with data kept as metadata-only", () => {
+    const kept = JSON.parse(ok(img, TOUR_TRACE, "--output=json", "--keep-data", "--no-recommend"));
+    expect(kept.summary.totalUs).toBeCloseTo(report.summary.totalUs, 6);
+    expect(kept.summary.caches).toEqual(report.summary.caches);
+    expect(sha256(img)).toBe(before);
+  });
+
   it("fits the shared blktrace capture onto the image, or counts its requests as errors without --fit", () => {
     const fitted = JSON.parse(ok(img, BLKPARSE, "--output=json", "--fit", "wrap", "--no-recommend"));
     expect(fitted.summary.requests).toBe(963);

@@ -155,6 +155,45 @@ describe("verified recommendations", () => {
     expect(offline.skipped).toMatch(/qemu-img is not installed/);
   });
 
+  it("advises smaller L2 entries when whole-table write-backs cost, and verifies the improvements together", () => {
+    const img = tmp.path("wb.qcow2");
+    qemuImg("create", "-q", "-f", "qcow2", img, "16G");
+    // Random 4 KiB writes with a guest flush every 50: each flush writes back whole 64 KiB L2 tables.
+    let seed = 3;
+    const lines: string[] = [];
+    for (let i = 0; i < 1500; i++) {
+      seed = (seed * 48271) % 2147483647;
+      lines.push(`write ${(seed % (16 * 2 ** 18)) * 4096} 4k`);
+      if (i % 50 === 49) lines.push("flush");
+    }
+    const trace = tmp.path("wb.qemu-io");
+    writeFileSync(trace, lines.join("\n") + "\n");
+    const { base, recs } = advise(img, trace, defaultConfig());
+    expect(base.image.l2EntrySize).toBe(65536);
+    const entry = recs.find((r) => r.id === "l2-cache-entry-size")!;
+    expect(entry.option).toBe("l2-cache-entry-size=4K");
+    expect(entry.after!.targetUs).toBeLessThan(entry.before!.targetUs);
+    const improved = recs.filter((r) => r.improved && r.id !== "combined");
+    expect(improved.length).toBeGreaterThanOrEqual(2);
+    const all = recs.at(-1)!;
+    expect(all.id).toBe("combined");
+    expect(all.option).toBe(improved.map((r) => r.option).join(","));
+    expect(all.after!.totalUs).toBeLessThan(Math.min(...improved.map((r) => r.after!.totalUs)));
+  });
+
+  it("shows advice the replay refuted apart from the advice it confirmed", () => {
+    const s = replayTrace(TOUR, openWorkload(TOUR_TRACE).requests(), { config: defaultConfig(), profile: nvme });
+    const m = { totalUs: 10, avgUs: 1, p99Us: 1, l2MissRate: 0, l2Misses: 0, l2RepeatMisses: 0, syncs: 0, cowBytes: 0, targetUs: 1 };
+    const rec = (option: string, improved: boolean): Recommendation => ({
+      id: "l2-cache-entry-size", option, reason: "r", expected: "e", targets: ["l2-miss"], improved, before: m, after: { ...m, totalUs: improved ? 5 : 20 }, effect: [`effect of ${option}`],
+    });
+    const text = formatReport(buildReport({ path: TOUR_TRACE, format: "qemu-io", lines: 63, skipped: 0, filtered: 0 }, nvme, s, [rec("good=1", true), rec("bad=1", false)])).join("\n");
+    expect(text).toMatch(/Recommendations\n {2}1\. good=1\n[\s\S]*effect of good=1/);
+    expect(text).toMatch(/Tried, but slower or no faster on this trace\n {2}- bad=1\n[\s\S]*effect of bad=1/);
+    const none = formatReport(buildReport({ path: TOUR_TRACE, format: "qemu-io", lines: 63, skipped: 0, filtered: 0 }, nvme, s, [rec("bad=1", false)])).join("\n");
+    expect(none).toMatch(/Recommendations\n {2}none: nothing tried made this trace faster/);
+  });
+
   it("gives no advice when nothing tunable costs time", () => {
     const img = tmp.path("idle.qcow2");
     qemuImg("create", "-q", "-f", "qcow2", img, "64M");
