@@ -42,6 +42,8 @@ export function checkOutput(top: BlockNode, out: string): void {
     return;
   }
   if (st.isDirectory()) throw new UnsupportedError(out, "is a directory");
+  // Holes need a regular file (positional writes and a final truncate to the virtual size).
+  if (!st.isFile()) throw new UnsupportedError(out, "is not a regular file; export writes a sparse raw file");
   for (const f of chainFiles(top)) {
     let s: fs.Stats;
     try {
