@@ -126,11 +126,13 @@ export function growRefcountTable(img: Qcow2Image, startOffset: number, newIndex
   for (let i = 0; i < tableSize; i++) if (newTable[i]) put64(bytes, i * 8, newTable[i]!);
   img.file.write(bytes, tableOffset);
   img.events.emit(EventKind.MetadataWrite, img.node, CACHE_NONE, -1, tableOffset, bytes.length, 0);
+  img.ioYield();
   img.flushFile();
   const hdr = new Uint8Array(12);
   put64(hdr, 0, tableOffset);
   put32(hdr, 8, tableClusters);
   img.file.write(hdr, 48);
+  img.ioYield();
   img.flushFile();
   const oldOffset = img.header.refcountTableOffset;
   const oldSize = img.reftableSize;

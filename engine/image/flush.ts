@@ -11,6 +11,7 @@ function writeIncompat(img: Qcow2Image): void {
   put32(b, 0, Number(v >> 32n));
   put32(b, 4, Number(v & 0xffffffffn));
   img.file.write(b, 72);
+  img.ioYield();
   img.flushFile();
 }
 

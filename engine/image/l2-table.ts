@@ -93,6 +93,7 @@ function l2Allocate(img: Qcow2Image, li: number): void {
   put32(img.l1, li * 8 + 4, lo);
   img.file.write(img.l1.subarray(li * 8, li * 8 + 8), img.header.l1TableOffset + li * 8);
   ev.emit(EventKind.L1Update, img.node, CACHE_NONE, -1, li, l2Offset, 0);
+  img.ioYield();
   img.flushFile();
   ev.emit(EventKind.L2AllocateDone, img.node, CACHE_NONE, -1, li, 0, 0);
 }

@@ -14,6 +14,8 @@ export interface CacheHost {
   flushFile(): void;
   /** Called before a table write-back; throws if the write would overlap other metadata. */
   checkOverlap?(cache: MetadataCache, offset: number, size: number): void;
+  /** The coroutine that did this I/O yields (see coroutine-model.ts); other coroutines may run. */
+  ioYield?(): void;
 }
 
 export class MetadataCache {
@@ -90,6 +92,7 @@ export class MetadataCache {
     if (readFromDisk) {
       this.host.file.read(t, offset);
       ev.emit(EventKind.MetadataRead, node, this.id, i, offset, this.tableSize, 0);
+      this.host.ioYield?.();
     } else {
       t.fill(0);
     }
@@ -140,6 +143,7 @@ export class MetadataCache {
     this.host.file.write(this.table(i), this.offsets[i]!);
     this.writebacks++;
     ev.emit(EventKind.MetadataWrite, this.host.node, this.id, i, this.offsets[i]!, this.tableSize, 0);
+    this.host.ioYield?.();
     this.dirty[i] = 0;
   }
 

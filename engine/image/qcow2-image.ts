@@ -18,6 +18,7 @@ import { MetadataCache, type CacheHost } from "./metadata-cache.js";
 import { qcow2BlockStatus } from "./block-status.js";
 import { qcow2Read } from "./read-path.js";
 import { qcow2Write } from "./write-path.js";
+import type { CoroutineModel } from "./coroutine-model.js";
 import { qcow2Discard, qcow2WriteZeroes } from "./zero-discard.js";
 import { closeWritable, guestFlush } from "./flush.js";
 
@@ -231,6 +232,14 @@ export class Qcow2Image implements BlockNode, CacheHost {
   flushFile(): void {
     this.events.emit(EventKind.FlushToDisk, this.node, CACHE_NONE, -1, 0, 0, 0);
     if (this.config.cacheMode !== "unsafe") this.file.flush();
+    this.ioYield();
+  }
+
+  /** Set while a multi-chunk write runs its chunks as modelled coroutines. */
+  co: CoroutineModel | null = null;
+
+  ioYield(): void {
+    if (this.co) this.co.mainIo();
   }
 
   /** The decompressed cluster most recently read (QEMU keeps one such buffer too). */

@@ -92,6 +92,7 @@ function allocRefcountBlock(img: Qcow2Image, clusterIndex: number): number {
     put64(e, 0, newBlock);
     img.file.write(e, img.header.refcountTableOffset + ti * 8);
     img.events.emit(EventKind.MetadataWrite, img.node, CACHE_NONE, -1, img.header.refcountTableOffset + ti * 8, 8, 0);
+    img.ioYield();
     img.flushFile();
     img.reftable.set(e, ti * 8);
     img.refcountCache.put(slot);
@@ -100,6 +101,8 @@ function allocRefcountBlock(img: Qcow2Image, clusterIndex: number): number {
   img.refcountCache.put(slot);
   const blocksUsed = Math.ceil(Math.max(clusterIndex + 1, newIndex + 1) / 2 ** bits);
   growRefcountTable(img, blocksUsed * 2 ** bits * cs, ti, newBlock);
+  // load_refcount_block: the caller gets the new block pinned, then restarts (EAGAIN) and drops it.
+  img.refcountCache.put(img.refcountCache.get(newBlock, true));
   throw new Again();
 }
 

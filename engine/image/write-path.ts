@@ -11,6 +11,7 @@ import type { Qcow2Image } from "./qcow2-image.js";
 import { qcow2Read } from "./read-path.js";
 import { freeAnyCluster } from "./refcounts.js";
 import { markDirty } from "./flush.js";
+import { CoroutineModel, type Wait } from "./coroutine-model.js";
 
 const INV = -1;
 
@@ -249,11 +250,15 @@ function isUnallocatedAbove(img: Qcow2Image, offset: number, bytes: number): boo
   return true;
 }
 
+function isZeroCow(img: Qcow2Image, m: L2Meta): boolean {
+  return isUnallocatedAbove(img, m.offset + m.cowStartOffset, m.cowStartBytes) && isUnallocatedAbove(img, m.offset + m.cowEndOffset, m.cowEndBytes);
+}
+
 function handleAllocSpace(img: Qcow2Image, metas: L2Meta[]): void {
   if (img.header.cryptMethod) return;
   for (const m of metas) {
     if (!m.cowStartBytes && !m.cowEndBytes) continue;
-    if (!(isUnallocatedAbove(img, m.offset + m.cowStartOffset, m.cowStartBytes) && isUnallocatedAbove(img, m.offset + m.cowEndOffset, m.cowEndBytes))) continue;
+    if (!isZeroCow(img, m)) continue;
     const start = m.allocOffset + m.cowStartOffset;
     const n = m.cowEndOffset + m.cowEndBytes - m.cowStartOffset;
     writeZeroesToData(img, start, n);
@@ -287,38 +292,49 @@ function mergeCow(offset: number, bytes: number, data: Uint8Array, metas: L2Meta
   return false;
 }
 
-function performCow(img: Qcow2Image, m: L2Meta): void {
-  if ((!m.cowStartBytes && !m.cowEndBytes) || m.skipCow) return;
-  const ev = img.events;
-  const start = new Uint8Array(m.cowStartBytes);
-  const end = new Uint8Array(m.cowEndBytes);
+function needsCow(m: L2Meta): boolean {
+  return (m.cowStartBytes > 0 || m.cowEndBytes > 0) && !m.skipCow;
+}
+
+/** The COW read regions of perform_cow: one merged read when the gap is small, else head and tail. */
+function cowReadPlan(m: L2Meta): { guest: number; buf: Uint8Array }[] {
   const dataBytes = m.cowEndOffset - (m.cowStartOffset + m.cowStartBytes);
-  const mergeReads = m.cowStartBytes > 0 && m.cowEndBytes > 0 && dataBytes <= 16384;
-  if (mergeReads) {
-    const all = new Uint8Array(m.cowStartBytes + dataBytes + m.cowEndBytes);
-    cowRead(img, m.offset + m.cowStartOffset, all);
-    start.set(all.subarray(0, m.cowStartBytes));
-    end.set(all.subarray(all.length - m.cowEndBytes));
+  if (m.cowStartBytes > 0 && m.cowEndBytes > 0 && dataBytes <= 16384)
+    return [{ guest: m.offset + m.cowStartOffset, buf: new Uint8Array(m.cowStartBytes + dataBytes + m.cowEndBytes) }];
+  const plan: { guest: number; buf: Uint8Array }[] = [];
+  if (m.cowStartBytes) plan.push({ guest: m.offset + m.cowStartOffset, buf: new Uint8Array(m.cowStartBytes) });
+  if (m.cowEndBytes) plan.push({ guest: m.offset + m.cowEndOffset, buf: new Uint8Array(m.cowEndBytes) });
+  return plan;
+}
+
+/** The COW writes: head + guest data + tail as one write when the data was merged, else each region. */
+function cowWritePlan(m: L2Meta, reads: { guest: number; buf: Uint8Array }[]): { host: number; buf: Uint8Array }[] {
+  let start: Uint8Array, end: Uint8Array;
+  if (reads.length === 1 && m.cowStartBytes && m.cowEndBytes) {
+    const all = reads[0]!.buf;
+    start = all.subarray(0, m.cowStartBytes);
+    end = all.subarray(all.length - m.cowEndBytes);
   } else {
-    if (start.length) cowRead(img, m.offset + m.cowStartOffset, start);
-    if (end.length) cowRead(img, m.offset + m.cowEndOffset, end);
+    start = m.cowStartBytes ? reads[0]!.buf : new Uint8Array(0);
+    end = m.cowEndBytes ? reads[reads.length - 1]!.buf : new Uint8Array(0);
   }
   if (m.data) {
     const buf = new Uint8Array(m.cowStartBytes + m.data.length + m.cowEndBytes);
     buf.set(start, 0);
     buf.set(m.data, m.cowStartBytes);
     buf.set(end, m.cowStartBytes + m.data.length);
-    dataWrite(img, m.allocOffset + m.cowStartOffset, buf, EventKind.CowWrite);
-  } else {
-    if (start.length) dataWrite(img, m.allocOffset + m.cowStartOffset, start, EventKind.CowWrite);
-    if (end.length) dataWrite(img, m.allocOffset + m.cowEndOffset, end, EventKind.CowWrite);
+    return [{ host: m.allocOffset + m.cowStartOffset, buf }];
   }
-  ev.emit(EventKind.CowRead, img.node, CACHE_NONE, -1, m.offset + m.cowStartOffset, m.cowStartBytes + m.cowEndBytes, 0);
-  img.l2Cache.setDependsOnFlush();
+  const w: { host: number; buf: Uint8Array }[] = [];
+  if (start.length) w.push({ host: m.allocOffset + m.cowStartOffset, buf: start });
+  if (end.length) w.push({ host: m.allocOffset + m.cowEndOffset, buf: end });
+  return w;
 }
 
-function cowRead(img: Qcow2Image, guest: number, buf: Uint8Array): void {
-  qcow2Read(img, buf, guest);
+function cowDone(img: Qcow2Image, m: L2Meta): void {
+  img.events.emit(EventKind.CowRead, img.node, CACHE_NONE, -1, m.offset + m.cowStartOffset, m.cowStartBytes + m.cowEndBytes, 0);
+  // L2 entries may only reach the disk after the COW data did.
+  img.l2Cache.setDependsOnFlush();
 }
 
 function dataWrite(img: Qcow2Image, host: number, buf: Uint8Array, kind: EventKind): void {
@@ -328,11 +344,10 @@ function dataWrite(img: Qcow2Image, host: number, buf: Uint8Array, kind: EventKi
   img.events.emit(kind, img.node, CACHE_NONE, -1, host, buf.length, 0);
 }
 
-function linkL2(img: Qcow2Image, m: L2Meta): void {
+/** qcow2_alloc_cluster_link_l2 without its perform_cow: point the L2 entries at the new clusters. */
+function linkEntries(img: Qcow2Image, m: L2Meta): void {
   const cs = img.clusterSize;
-  img.events.emit(EventKind.ClusterLinkL2, img.node, CACHE_NONE, -1, m.nbClusters, 0, 0);
   const old: [number, number][] = [];
-  performCow(img, m);
   if (img.lazyRefcounts) markDirty(img);
   if (!img.dirty) img.l2Cache.setDependency(img.refcountCache);
   const ref = getClusterTable(img, m.offset);
@@ -361,32 +376,109 @@ function linkL2(img: Qcow2Image, m: L2Meta): void {
   if (!m.keepOld) for (const [hi, lo] of old) freeAnyCluster(img, hi, lo, false);
 }
 
+function linkL2(img: Qcow2Image, m: L2Meta): void {
+  img.events.emit(EventKind.ClusterLinkL2, img.node, CACHE_NONE, -1, m.nbClusters, 0, 0);
+  if (needsCow(m)) {
+    const reads = cowReadPlan(m);
+    for (const r of reads) qcow2Read(img, r.buf, r.guest);
+    for (const w of cowWritePlan(m, reads)) dataWrite(img, w.host, w.buf, EventKind.CowWrite);
+    cowDone(img, m);
+  }
+  linkEntries(img, m);
+}
+
+/** The same link as a modelled coroutine: perform_cow drops s->lock around its I/O. */
+function* linkL2Task(img: Qcow2Image, co: CoroutineModel, m: L2Meta): Generator<Wait, void, void> {
+  img.events.emit(EventKind.ClusterLinkL2, img.node, CACHE_NONE, -1, m.nbClusters, 0, 0);
+  if (needsCow(m)) {
+    co.unlock();
+    const reads = cowReadPlan(m);
+    for (const r of reads) {
+      if (!co.tryLock()) yield "lock";
+      qcow2Read(img, r.buf, r.guest);
+      co.unlock();
+      yield "io";
+    }
+    for (const w of cowWritePlan(m, reads)) {
+      dataWrite(img, w.host, w.buf, EventKind.CowWrite);
+      yield "io";
+    }
+    if (!co.tryLock()) yield "lock";
+    cowDone(img, m);
+  }
+  linkEntries(img, m);
+}
+
+/** qcow2_co_pwritev_task running in a pool coroutine. */
+function* writeTask(img: Qcow2Image, co: CoroutineModel, host: number, pos: number, chunk: Uint8Array, metas: L2Meta[]): Generator<Wait, void, void> {
+  if (!img.header.cryptMethod) {
+    for (const m of metas) {
+      if (!m.cowStartBytes && !m.cowEndBytes) continue;
+      if (!co.tryLock()) yield "lock";
+      const zero = isZeroCow(img, m);
+      co.unlock();
+      if (!zero) continue;
+      writeZeroesToData(img, m.allocOffset + m.cowStartOffset, m.cowEndOffset + m.cowEndBytes - m.cowStartOffset);
+      yield "io";
+      img.events.emit(EventKind.SkipCow, img.node, CACHE_NONE, -1, m.offset, m.nbClusters, 0);
+      m.skipCow = true;
+    }
+  }
+  if (!mergeCow(pos, chunk.length, chunk, metas)) {
+    img.events.emit(EventKind.WritevData, img.node, CACHE_NONE, -1, host, 0, 0);
+    dataWrite(img, host, chunk, EventKind.DataWrite);
+    yield "io";
+  }
+  if (!co.tryLock()) yield "lock";
+  for (const m of metas) yield* linkL2Task(img, co, m);
+  co.unlock();
+}
+
 export function rangeMask(from: number, to: number): number {
   let m = 0;
   for (let i = from; i < to; i++) m |= 1 << i;
   return m >>> 0;
 }
 
-/** qcow2_co_pwritev_part. */
+/**
+ * qcow2_co_pwritev_part. A request that needs several chunks gets an aio task pool in QEMU: its chunks then run as
+ * concurrent coroutines, which the coroutine model replays in QEMU's order.
+ */
 export function qcow2Write(img: Qcow2Image, data: Uint8Array, offset: number): void {
   const ev = img.events;
   ev.emit(EventKind.WritevStartReq, img.node, CACHE_NONE, -1, offset, data.length, 0);
   let done = 0;
-  while (done < data.length) {
-    ev.emit(EventKind.WritevStartPart, img.node, CACHE_NONE, -1, 0, 0, 0);
-    const metas: L2Meta[] = [];
-    const pos = offset + done;
-    const r = allocHostOffset(img, pos, data.length - done, metas);
-    const chunk = data.subarray(done, done + r.bytes);
-    ev.emit(EventKind.AddTask, img.node, ADD_TASK_WRITE, 0, r.host, pos, r.bytes);
-    handleAllocSpace(img, metas);
-    if (!mergeCow(pos, r.bytes, chunk, metas)) {
-      ev.emit(EventKind.WritevData, img.node, CACHE_NONE, -1, r.host, 0, 0);
-      dataWrite(img, r.host, chunk, EventKind.DataWrite);
+  let co: CoroutineModel | null = null;
+  try {
+    while (done < data.length) {
+      ev.emit(EventKind.WritevStartPart, img.node, CACHE_NONE, -1, 0, 0, 0);
+      const metas: L2Meta[] = [];
+      const pos = offset + done;
+      co?.mainLock();
+      const r = allocHostOffset(img, pos, data.length - done, metas);
+      co?.mainUnlock();
+      const chunk = data.subarray(done, done + r.bytes);
+      if (!co && r.bytes !== data.length - done) img.co = co = new CoroutineModel();
+      ev.emit(EventKind.AddTask, img.node, ADD_TASK_WRITE, 0, r.host, pos, r.bytes);
+      if (co) co.enter(writeTask(img, co, r.host, pos, chunk, metas));
+      else {
+        handleAllocSpace(img, metas);
+        if (!mergeCow(pos, r.bytes, chunk, metas)) {
+          ev.emit(EventKind.WritevData, img.node, CACHE_NONE, -1, r.host, 0, 0);
+          dataWrite(img, r.host, chunk, EventKind.DataWrite);
+        }
+        for (const m of metas) linkL2(img, m);
+      }
+      done += r.bytes;
+      ev.emit(EventKind.WritevDonePart, img.node, CACHE_NONE, -1, r.bytes, 0, 0);
     }
-    for (const m of metas) linkL2(img, m);
-    done += r.bytes;
-    ev.emit(EventKind.WritevDonePart, img.node, CACHE_NONE, -1, r.bytes, 0, 0);
+    if (co) {
+      co.mainLock();
+      co.mainUnlock();
+      co.waitAll();
+    }
+  } finally {
+    img.co = null;
   }
   ev.emit(EventKind.WritevDoneReq, img.node, CACHE_NONE, -1, 0, 0, 0);
 }

@@ -66,7 +66,7 @@ def main():
                 shutil.copyfileobj(src, dst)
         with open(os.path.join(d, "commands.qemu-io"), "w") as f:
             f.write("\n".join(w["cmds"]) + "\n")
-        entry = {"name": w["name"], "files": w.get("files", []), "concurrent_chunks": w.get("concurrent_chunks", False), "modes": {}}
+        entry = {"name": w["name"], "files": w.get("files", []), "count_gap_modes": w.get("count_gap_modes", []), "modes": {}}
         for mode in MODES:
             img = os.path.join(work, f"{mode}.qcow2")
             shutil.copy(os.path.join(work, "base.qcow2"), img)

@@ -24,7 +24,8 @@ interface Mode {
 interface Workload {
   name: string;
   files: string[];
-  concurrent_chunks: boolean;
+  /** Modes where the per-event counts of concurrently running chunks are not reproduced yet. */
+  count_gap_modes: string[];
   modes: Record<string, Mode>;
 }
 const index = JSON.parse(fs.readFileSync(path.join(GOLD, "index.json"), "utf8")) as { workloads: Workload[] };
@@ -75,7 +76,7 @@ describe("write path against qemu-io 7.2", () => {
           // QEMU runs the chunks of a request concurrently: line order is only defined when no request splits.
           const multiChunk = counts(qemuTrace)["qcow2_writev_start_part"] !== counts(qemuTrace)["qcow2_writev_start_req"];
           if (!multiChunk) expect(ourTrace).toEqual(qemuTrace);
-          else if (!w.concurrent_chunks) expect(counts(ourTrace)).toEqual(counts(qemuTrace));
+          else if (!w.count_gap_modes.includes(mode)) expect(counts(ourTrace)).toEqual(counts(qemuTrace));
 
           if (hasQemu) {
             const check = spawnSync("qemu-img", ["check", img], { encoding: "utf8" });
@@ -92,7 +93,7 @@ describe("write path against qemu-io 7.2", () => {
           fs.rmSync(dir, { recursive: true, force: true });
         }
       });
-      if (w.concurrent_chunks)
+      if (w.count_gap_modes.includes(mode))
         it.todo(`${w.name} (-t ${mode}): per-event counts when QEMU interleaves the coroutines of one request's chunks`);
     }
   }
