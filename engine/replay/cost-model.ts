@@ -112,6 +112,8 @@ export interface CostModelOptions {
   cacheMode: CacheMode;
   /** Depth of a raw backing node in the chain (its reads carry no events of their own), or -1. */
   rawBackingDepth?: number;
+  /** Its size: what lies past it reads as zeros without I/O. */
+  rawBackingSize?: number;
   /** Nodes whose data lives in an external data file (data I/O is on another file than metadata). */
   externalDataNodes?: readonly number[];
 }
@@ -259,8 +261,10 @@ export class CostModel {
           // A qcow2 backing node reports its own reads; a raw one does not, so the read is charged here.
           const node = ev.nodeAt(i);
           if (node + 1 === this.rawDepth) {
-            const bytes = ev.bAt(i);
-            cost = this.io(false, (node + 1) * 2, ev.aAt(i), bytes);
+            const at = ev.aAt(i);
+            const bytes = Math.max(0, Math.min(ev.bAt(i), (this.opts.rawBackingSize ?? Infinity) - at));
+            if (bytes === 0) break;
+            cost = this.io(false, (node + 1) * 2, at, bytes);
             cause = guestWrite ? Cause.CowRead : Cause.Backing;
             t[Tally.BackingBytes]! += bytes;
           }

@@ -181,18 +181,22 @@ function summarizeOp(op: GuestOp | "all", lat: Float64Array, bytes: number, erro
   };
 }
 
-function chainInfo(img: Qcow2Image): { rawDepth: number; external: number[] } {
+function chainInfo(img: Qcow2Image): { rawDepth: number; rawSize: number; external: number[] } {
   let rawDepth = -1;
+  let rawSize = 0;
   const external: number[] = [];
   let node: BlockNode | null = img;
   let depth = 0;
   while (node) {
-    if (node.format === "raw") rawDepth = depth;
+    if (node.format === "raw") {
+      rawDepth = depth;
+      rawSize = node.virtualSize;
+    }
     else if ((node as Qcow2Image).hasDataFile) external.push(depth);
     node = node.backing;
     depth++;
   }
-  return { rawDepth, external };
+  return { rawDepth, rawSize, external };
 }
 
 /** Replays `requests` over a shadow of `imagePath` and returns the statistics. The image file is never written. */
@@ -212,7 +216,7 @@ function run(engine: ReplayEngine, imagePath: string, requests: Iterable<GuestRe
   const rec = engine.recorder;
   const cols = eventColumns(rec);
   const chain = chainInfo(img);
-  const model = new CostModel(opts.profile, { cacheMode: engine.config.cacheMode, rawBackingDepth: chain.rawDepth, externalDataNodes: chain.external });
+  const model = new CostModel(opts.profile, { cacheMode: engine.config.cacheMode, rawBackingDepth: chain.rawDepth, rawBackingSize: chain.rawSize, externalDataNodes: chain.external });
   if (opts.perEventCosts) model.trackEvents();
   const topN = opts.topN ?? 10;
   const every = opts.progressEvery ?? 4096;

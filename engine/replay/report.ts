@@ -81,7 +81,7 @@ export function formatReport(r: ReplayReport, opts: { top?: number } = {}): stri
     ["L2 cache", cacheLine(l2)],
     ["refcount cache", cacheLine(rc)],
   ];
-  if (s.caches.backing.hits + s.caches.backing.misses > 0) totals.push(["backing caches", `${s.caches.backing.hits} hits, ${s.caches.backing.misses} misses`]);
+  if (s.caches.backing.hits + s.caches.backing.misses > 0) totals.push(["backing caches", `${plural(s.caches.backing.hits, "hit")}, ${plural(s.caches.backing.misses, "miss", "misses")}`]);
   totals.push(
     ["host data", `${formatBytes(s.data.hostReadBytes)} read, ${formatBytes(s.data.hostWriteBytes)} written, ${formatBytes(s.data.backingBytes)} from backing files, ${formatBytes(s.data.decompressedBytes)} decompressed`],
     ["COW", `${formatBytes(s.cow.bytes)} in ${plural(s.cow.ops, "copy", "copies")}, ${s.cow.skipped} skipped (zeroes written)`],

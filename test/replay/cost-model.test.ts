@@ -88,6 +88,9 @@ describe("cost model", () => {
   it("charges a raw backing file's reads at the BackingRead event, a qcow2 backing's at its own DataRead", () => {
     const raw = cost(nvme, [[EventKind.BackingRead, 0, CACHE_NONE, 0, 4096]], false, { rawBackingDepth: 1 });
     expect(raw.causes[Cause.Backing]).toBeCloseTo(readUs(nvme, 4096), 9);
+    // Past the end of a shorter raw file the read is zeros: only the part inside costs.
+    const short = cost(nvme, [[EventKind.BackingRead, 0, CACHE_NONE, 61440, 8192], [EventKind.BackingRead, 0, CACHE_NONE, 1 << 20, 4096]], false, { rawBackingDepth: 1, rawBackingSize: 65536 });
+    expect(short.total).toBeCloseTo(readUs(nvme, 4096), 9);
     const q = cost(nvme, [
       [EventKind.BackingRead, 0, CACHE_NONE, 0, 4096],
       [EventKind.DataRead, 1, CACHE_NONE, 0x50000, 4096],
