@@ -2,6 +2,7 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { afterAll } from "vitest";
 import { openWorkload, type GuestRequest, type WorkloadOptions } from "../../engine/workload/index.js";
 
 /** /work/shared/traces beside the clone (CI puts shared/ next to it as well). */
@@ -23,6 +24,15 @@ export function essence(r: GuestRequest): Omit<GuestRequest, "source"> {
   return rest;
 }
 
+const made: string[] = [];
+// Registered while the importing test file is collected: runs after that file's tests.
+afterAll(() => {
+  for (const d of made.splice(0)) fs.rmSync(d, { recursive: true, force: true });
+});
+
+/** A scratch directory, removed when the test process ends. */
 export function tmpDir(prefix: string): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), `qcowdbg-${prefix}-`));
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), `qcowdbg-${prefix}-`));
+  made.push(d);
+  return d;
 }
