@@ -63,9 +63,10 @@ export function describeRequest(ev: EventColumns, first: number, end: number): s
           }
         }
         const what = l2 ? "L2 slice" : "refcount block";
-        const evict = dirty ? ` evicting a dirty ${l2 ? "slice" : "block"} (write-back)` : "";
-        if (!read) p.add(`${where}new ${what} (nothing to read)${evict} at`, hex(ev.bAt(i)));
-        else p.add(`${where}${l2 ? "L2 miss" : "refcount block load"}${evict}, loading`, hex(ev.bAt(i)));
+        const head = read ? (l2 ? "L2 miss" : "refcount block load") : `new ${what} (nothing to read)`;
+        // With a dirty victim the example shows both tables: "0x20000 -> 0x30000" (written back -> loaded).
+        if (dirty) p.add(`${where}${head} evicting a dirty ${l2 ? "slice" : "block"} (write-back):`, `${hex(victim)} -> ${hex(ev.bAt(i))}`);
+        else p.add(`${where}${head}${read ? ", loading" : " at"}`, hex(ev.bAt(i)));
         break;
       }
       case EventKind.MetadataWrite:
