@@ -108,6 +108,9 @@ describe("verified recommendations", () => {
     const trace = randomTrace("l2.qemu-io", 3000, 16 * 2 ** 30);
     const { base, recs } = advise(img, trace, parseConfigOptions("l2-cache-size=128K"));
     expect(base.caches.l2.repeatMisses).toBeGreaterThan(0);
+    // Past the L2 table allocations at the top, the reasons name the dirty slice a miss wrote back.
+    const many = replayTrace(img, openWorkload(trace).requests(), { config: parseConfigOptions("l2-cache-size=128K"), profile: nvme, topN: 3000 });
+    expect(many.slowest.flatMap((q) => q.why).join("\n")).toMatch(/L2 miss evicting a dirty slice \(write-back\): 0x[0-9a-f]+ -> 0x[0-9a-f]+/);
     // 16 GiB / (8192 entries * 64 KiB per table) = 32 tables of 64 KiB.
     expect(base.touched.l2Tables).toBe(32);
     const r = recs.find((x) => x.id === "l2-cache-size")!;
