@@ -1,6 +1,10 @@
 // `qcowdbg repl`: qemu-io compatible scripting over the tracing engine. Writes go to a shadow layer unless
 // --write; --save-as writes the result as a new qcow2 file; --qemu-trace writes QEMU's trace-log format.
+// With a TRACE it debugs the trace's replay (step, break, continue, reverse-*). Interactive (readline, history,
+// completion) when stdin is a terminal and no -c was given; otherwise it reads commands like qemu-io.
 import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
 import * as readline from "node:readline";
 import type { Command } from "commander";
 import { parseConfigOptions, CACHE_MODES, type CacheMode } from "../../engine/image/engine-config.js";
@@ -9,7 +13,10 @@ import { formatQemuEvent } from "../../engine/events/qemu-trace-format.js";
 import { ShadowStorage } from "../../engine/storage/shadow-storage.js";
 import { FileStorage } from "../../engine/storage/file-storage.js";
 import { ReplSession } from "../../inspector/session/repl-session.js";
+import { Session } from "../../inspector/session/session.js";
+import { runInteractive } from "../../inspector/session/readline-repl.js";
 import { guarded, ExitError } from "../fail.js";
+import { openFromFlags } from "./tui.js";
 
 interface ReplFlags {
   write?: boolean;
@@ -19,6 +26,7 @@ interface ReplFlags {
   qemuTrace?: string;
   c: string[];
   metadataOnly?: boolean;
+  format?: string;
 }
 
 export function register(program: Command): void {
@@ -26,6 +34,7 @@ export function register(program: Command): void {
     .command("repl")
     .description("run qemu-io style commands against an image through the tracing engine")
     .argument("<image>", "qcow2 image")
+    .argument("[trace]", "a trace to debug: its replay can be stepped, continued to breakpoints and reversed")
     .option("--write", "write to the image in place (default: a shadow layer; the file is untouched)")
     .option("--save-as <out>", "write the resulting image to OUT (a real qcow2 file)")
     .option("-t, --t <mode>", `cache mode (${CACHE_MODES.join(", ")})`, "writethrough")
@@ -33,7 +42,11 @@ export function register(program: Command): void {
     .option("--metadata-only", "do not keep data payloads (reads of never-written data return zeros)")
     .option("--qemu-trace <file>", "write the events as QEMU's `--trace 'qcow2*'` log")
     .option("-c, --cmd <command>", "run a command (repeatable)", (v: string, acc: string[]) => [...acc, v], [] as string[])
-    .action(guarded(async (image: string, flags: ReplFlags & { cmd: string[] }) => {
+    .option("--format <name>", "trace format, instead of detecting it")
+    .action(guarded(async (image: string, trace: string | undefined, flags: ReplFlags & { cmd: string[] }, cmd: Command) => {
+      const interactive = Boolean(process.stdin.isTTY) && !flags.cmd.length;
+      // A replay models a guest: QEMU's default cache mode (writeback) unless -t says otherwise.
+      if (trace) return debugTrace(image, trace, { ...flags, t: cmd.getOptionValueSource("t") === "cli" ? flags.t : "writeback" }, interactive);
       if (flags.write && flags.saveAs) throw new ExitError("--write and --save-as are mutually exclusive", 1);
       if (!CACHE_MODES.includes(flags.t as CacheMode)) throw new ExitError(`invalid cache option: ${flags.t}`, 1);
       let config = parseConfigOptions(flags.cache ?? "");
@@ -45,16 +58,18 @@ export function register(program: Command): void {
         shadow = new ShadowStorage(new FileStorage(image, false));
         shadow.retain = Boolean(flags.saveAs);
       }
-      const session = new ReplSession(image, { out, config, write: flags.write, writable: true, events: recorder, storage: shadow });
+      const repl = new ReplSession(image, { out, config, write: flags.write, writable: true, events: recorder, storage: shadow });
+      const session = new Session({ kind: "image", repl, imagePath: image }, { out });
       let go = true;
       for (const c of flags.cmd) {
         if (!go) break;
-        go = session.execute(c);
+        go = !session.execute(c).quit;
       }
-      if (go && !flags.cmd.length) {
+      if (go && interactive) await runInteractive(session, { input: process.stdin, output: process.stdout, historyFile: historyFile() });
+      else if (go && !flags.cmd.length) {
         const rl = readline.createInterface({ input: process.stdin, terminal: false });
         for await (const line of rl) {
-          if (!session.execute(line)) break;
+          if (session.execute(line).quit) break;
         }
       }
       session.close();
@@ -73,6 +88,31 @@ export function register(program: Command): void {
         fs.writeFileSync(flags.qemuTrace, lines.join("\n") + (lines.length ? "\n" : ""));
       }
     }));
+}
+
+function historyFile(): string {
+  return process.env.QCOWDBG_HISTORY ?? path.join(os.homedir(), ".qcowdbg_history");
+}
+
+/** `repl IMG TRACE`: the same command language over the trace's timeline. */
+async function debugTrace(image: string, trace: string, flags: ReplFlags & { cmd: string[] }, interactive: boolean): Promise<void> {
+  if (flags.write || flags.saveAs || flags.qemuTrace) throw new ExitError("--write, --save-as and --qemu-trace apply without a trace (a replay always goes to a shadow layer)", 1);
+  if (!CACHE_MODES.includes(flags.t as CacheMode)) throw new ExitError(`invalid cache option: ${flags.t}`, 1);
+  const out = (l: string) => process.stdout.write(l + "\n");
+  const cache = [flags.cache, `cache=${flags.t}`].filter(Boolean).join(",");
+  const session = openFromFlags(image, trace, { config: cache, format: flags.format }, out);
+  try {
+    for (const c of flags.cmd) if (session.execute(c).quit) return;
+    if (interactive) {
+      out(`${session.timeline!.requestCount} requests from ${trace}; "help" lists commands, "n" runs one request.`);
+      await runInteractive(session, { input: process.stdin, output: process.stdout, historyFile: historyFile() });
+    } else if (!flags.cmd.length) {
+      const rl = readline.createInterface({ input: process.stdin, terminal: false });
+      for await (const line of rl) if (session.execute(line).quit) break;
+    }
+  } finally {
+    session.close();
+  }
 }
 
 function createEmpty(p: string): string {

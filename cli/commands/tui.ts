@@ -1,0 +1,66 @@
+// `qcowdbg tui IMG [TRACE]`: the full-screen inspector. With a trace: step, continue and travel back through
+// its replay (the image is never written: a shadow layer takes the writes). Without: browse the image and run
+// qemu-io commands on it from the `:` line (a shadow layer too, unless --write).
+import type { Command } from "commander";
+import { parseConfigOptions } from "../../engine/image/engine-config.js";
+import { FORMAT_NAMES, isFormatName, type FitMode } from "../../engine/workload/index.js";
+import { openImageSession, openTraceSession } from "../../inspector/session/open-session.js";
+import type { Session } from "../../inspector/session/session.js";
+import { ExitError, guarded } from "../fail.js";
+
+interface TuiFlags {
+  config?: string;
+  format?: string;
+  fit?: string;
+  lenient?: boolean;
+  device?: string;
+  write?: boolean;
+  maxFps: string;
+}
+
+const FIT_MODES: FitMode[] = ["wrap", "scale", "drop"];
+
+export function openFromFlags(image: string, trace: string | undefined, flags: Omit<TuiFlags, "maxFps">, out?: (line: string) => void): Session {
+  const config = parseConfigOptions(flags.config ?? "");
+  if (!trace) return openImageSession(image, { config, write: flags.write, out });
+  if (flags.write) throw new ExitError("--write applies without a trace only (a replay always goes to a shadow layer)", 1);
+  if (flags.format !== undefined && !isFormatName(flags.format)) throw new ExitError(`unknown --format '${flags.format}' (${FORMAT_NAMES.join(", ")})`, 1);
+  if (flags.fit !== undefined && !FIT_MODES.includes(flags.fit as FitMode)) throw new ExitError(`--fit must be wrap, scale or drop, not '${flags.fit}'`, 1);
+  return openTraceSession(image, trace, {
+    config,
+    fit: flags.fit as FitMode | undefined,
+    workload: { format: flags.format as (typeof FORMAT_NAMES)[number] | undefined, lenient: flags.lenient, device: flags.device },
+    out,
+  });
+}
+
+export function register(program: Command): void {
+  program
+    .command("tui")
+    .description("full-screen inspector: step through a trace's replay (or browse an image) and watch the caches, tables and clusters change")
+    .argument("<image>", "qcow2 image")
+    .argument("[trace]", `trace to replay (${FORMAT_NAMES.join(", ")})`)
+    .option("--config <opts>", "engine options, e.g. l2-cache-size=1M,l2-cache-entry-size=4K,cache=writethrough")
+    .option("--format <name>", "trace format, instead of detecting it")
+    .option("--fit <mode>", "requests past the virtual size: wrap, scale or drop")
+    .option("--lenient", "skip malformed trace lines")
+    .option("--device <id>", "keep one device of a multi-device trace")
+    .option("--write", "without a trace: qemu-io writes go to the image itself (default: a shadow layer)")
+    .option("--max-fps <n>", "redraws per second at most", "30")
+    .action(
+      guarded(async (image: string, trace: string | undefined, flags: TuiFlags) => {
+        const fps = Number(flags.maxFps);
+        if (!Number.isInteger(fps) || fps < 1 || fps > 240) throw new ExitError(`--max-fps must be 1..240, not '${flags.maxFps}'`, 1);
+        if (!process.stdout.isTTY || !process.stdin.isTTY) throw new ExitError("tui needs a terminal; for scripts use `qcowdbg repl IMAGE [TRACE] -c ...`", 1);
+        // React's development build costs several times more per frame; load ink only now, in production mode.
+        process.env.NODE_ENV ??= "production";
+        const { runTui } = await import("../../inspector/tui/run-tui.js");
+        const session = openFromFlags(image, trace, flags);
+        try {
+          await runTui(session, { maxFps: fps });
+        } finally {
+          session.close();
+        }
+      }),
+    );
+}

@@ -1,0 +1,118 @@
+// `info break|cache|l1|l2 N|refcount N|header|snapshots|position`: the debugger's and the image's state as
+// text. Tables are read through image-peek, so asking never changes the caches being looked at.
+import { entryOffset, isCopied } from "../../engine/format/l2-entry.js";
+import { decodeSnapshotTable } from "../../engine/format/snapshot-table.js";
+import type { Qcow2Image } from "../../engine/image/qcow2-image.js";
+import { INFO_TOPICS, SessionError, resolveWord } from "./command-table.js";
+import { describeSpec, parseNumber } from "./breakpoint-spec.js";
+import { headerRows } from "./header-view.js";
+import { l2OffsetOf, peekL2Entry, RefcountPeeker } from "./image-peek.js";
+import { l2EntryWords } from "./tables-view.js";
+import type { Session } from "./session.js";
+
+const MAX_LINES = 1024;
+const hex = (n: number) => `0x${n.toString(16)}`;
+
+function image(s: Session): Qcow2Image {
+  const img = s.image();
+  if (!img) throw new SessionError("No image open.");
+  return img;
+}
+
+export function infoCommand(s: Session, args: string[]): string[] {
+  if (!args.length) throw new SessionError(`"info" must be followed by a topic: ${INFO_TOPICS.join(", ")}.`);
+  const topic = resolveWord(args[0]!, INFO_TOPICS, "info command");
+  switch (topic) {
+    case "break":
+    case "breakpoints":
+    case "watchpoints":
+      return infoBreak(s, topic === "watchpoints");
+    case "cache": {
+      image(s);
+      const out: string[] = [];
+      for (const which of ["l2", "refcount"] as const) {
+        const v = s.views.cachePane(which);
+        out.push(`${v.title}:`, ...v.rows.filter((r) => !r.text.includes("(empty)")).map((r) => `  ${r.text}`));
+      }
+      return out;
+    }
+    case "l1":
+      return infoL1(image(s));
+    case "l2":
+      return infoL2(image(s), parseNumber(args[1], "L1 index"));
+    case "refcount":
+      return infoRefcount(image(s), parseNumber(args[1], "host cluster index"));
+    case "header":
+      return headerRows(image(s)).map((r) => r.text);
+    case "snapshots":
+      return infoSnapshots(image(s));
+    default:
+      return s.whereLines();
+  }
+}
+
+function infoBreak(s: Session, watchOnly: boolean): string[] {
+  s.needTimeline("info break");
+  const list = s.breakpoints().filter((b) => !watchOnly || b.bp.watch);
+  if (!list.length) return [watchOnly ? "No watchpoints." : "No breakpoints or watchpoints."];
+  const out = ["Num     Type           Enb Hits  What"];
+  for (const { number, bp } of list)
+    out.push(`${String(number).padEnd(8)}${(bp.watch ? "watchpoint" : "breakpoint").padEnd(15)}${bp.enabled ? "y" : "n"}   ${String(bp.hits).padEnd(6)}${describeSpec(bp.spec, bp.watch)}`);
+  return out;
+}
+
+function infoL1(img: Qcow2Image): string[] {
+  const out = [`L1 table at ${hex(img.header.l1TableOffset)}, ${img.header.l1Size} entries (each maps ${(img.geo.l2Entries * img.clusterSize) / 1048576} MiB):`];
+  let shown = 0;
+  for (let i = 0; i < img.header.l1Size; i++) {
+    const [hi, lo] = img.l1Entry(i);
+    if (!hi && !lo) continue;
+    if (++shown > MAX_LINES) {
+      out.push("  ... (more entries; use info l2 N for one table)");
+      break;
+    }
+    out.push(`  L1[${i}] = ${hex(entryOffset(hi, lo))}${isCopied(hi) ? " copied" : ""}`);
+  }
+  if (!shown) out.push("  (every entry is empty)");
+  return out;
+}
+
+function infoL2(img: Qcow2Image, l1: number): string[] {
+  if (l1 >= img.header.l1Size) throw new SessionError(`L1 index ${l1} is past the L1 table (${img.header.l1Size} entries).`);
+  const off = l2OffsetOf(img, l1);
+  if (!off) return [`L1[${l1}] has no L2 table.`];
+  const out = [`L2 table of L1[${l1}] at ${hex(off)} (${img.geo.l2Entries} entries):`];
+  let shown = 0;
+  for (let j = 0; j < img.geo.l2Entries; j++) {
+    const e = peekL2Entry(img, l1, j)!;
+    if (!e.hi && !e.lo && !e.alloc && !e.zero) continue;
+    if (++shown > MAX_LINES) {
+      out.push("  ... (more entries)");
+      break;
+    }
+    const guest = (l1 * img.geo.l2Entries + j) * img.clusterSize;
+    out.push(`  L2[${j}] guest ${hex(guest)}: ${l2EntryWords(img, e.hi, e.lo)}${e.slot >= 0 ? ` (cached, slot ${e.slot})` : ""}`);
+  }
+  if (!shown) out.push("  (every entry is empty)");
+  return out;
+}
+
+function infoRefcount(img: Qcow2Image, cluster: number): string[] {
+  const p = new RefcountPeeker(img);
+  const block = p.blockOffset(cluster);
+  const ti = Math.floor(cluster / p.entriesPerBlock);
+  const where = block ? `refblock ${hex(block)} (reftable[${ti}]), entry ${cluster % p.entriesPerBlock}` : `no refblock (reftable[${ti}] is empty)`;
+  const cached = block ? img.refcountCache.lookup(block) : -1;
+  return [`refcount of host cluster ${cluster} (offset ${hex(cluster * img.clusterSize)}) = ${p.get(cluster)}`, `  ${where}${cached >= 0 ? `, cached in slot ${cached}` : ""}`];
+}
+
+function infoSnapshots(img: Qcow2Image): string[] {
+  if (!img.header.nbSnapshots) return ["There is no snapshot in this image."];
+  const snaps = decodeSnapshotTable((b, o) => img.file.read(b, o), img.header, img.file.size(), img.filename);
+  const out = ["ID        TAG                 VM SIZE   L1 TABLE            DATE"];
+  for (const sn of snaps) {
+    const date = new Date(sn.dateSec * 1000).toISOString().replace("T", " ").slice(0, 19);
+    out.push(`${sn.id.padEnd(10)}${sn.name.padEnd(20)}${String(sn.vmStateSizeLarge ?? sn.vmStateSize).padEnd(10)}${`${hex(sn.l1TableOffset)} x${sn.l1Size}`.padEnd(20)}${date}`);
+  }
+  return out;
+}

@@ -1,0 +1,78 @@
+// Builds a Session from file names: an image and a trace make a timeline (replay on a shadow layer, time
+// travel, breakpoints); an image alone makes an image browser over the REPL's qemu-io interpreter.
+import type { EngineConfig } from "../../engine/image/engine-config.js";
+import type { Storage } from "../../engine/storage/storage.js";
+import { ReplayEngine } from "../../engine/replay/replay-engine.js";
+import { RequestColumns } from "../../engine/replay/request-columns.js";
+import { Timeline } from "../../engine/replay/timeline.js";
+import { openWorkload, type FitMode, type WorkloadOptions } from "../../engine/workload/index.js";
+import { requestCost } from "./counters-view.js";
+import { ReplSession } from "./repl-session.js";
+import { Session } from "./session.js";
+import type { EventSink } from "../../engine/events/recorder.js";
+
+export interface TraceSessionOptions {
+  config?: Partial<EngineConfig>;
+  /** Trace reading: format, device, lenient, ... (fit is given as a mode: the image's size is known here). */
+  workload?: Omit<WorkloadOptions, "fit">;
+  fit?: FitMode;
+  out?: (line: string) => void;
+}
+
+export function openTraceSession(imagePath: string, tracePath: string, opts: TraceSessionOptions = {}): Session {
+  const engine = new ReplayEngine(imagePath, { config: opts.config });
+  try {
+    const fit = opts.fit ? { mode: opts.fit, virtualSize: engine.image.virtualSize } : undefined;
+    const workload = openWorkload(tracePath, { ...opts.workload, fit });
+    let requests: RequestColumns;
+    try {
+      requests = RequestColumns.from(workload.requests());
+    } finally {
+      workload.close();
+    }
+    const cacheMode = engine.config.cacheMode;
+    const timeline = new Timeline(engine, requests, {
+      latencyOf: (_i, ctx) => requestCost(ctx.recorder, ctx.firstEvent, ctx.endEvent, ctx.request.op !== "read" && ctx.request.op !== "flush", cacheMode).us,
+    });
+    return new Session(
+      {
+        kind: "trace",
+        timeline,
+        imagePath,
+        tracePath,
+        close: () => {
+          timeline.dispose();
+          engine.close();
+        },
+      },
+      { out: opts.out },
+    );
+  } catch (e) {
+    engine.close();
+    throw e;
+  }
+}
+
+export interface ImageSessionOptions {
+  config?: Partial<EngineConfig>;
+  /** Write in place (--write); otherwise a shadow layer (the one given, or a fresh one). */
+  write?: boolean;
+  storage?: Storage;
+  events?: EventSink;
+  out?: (line: string) => void;
+}
+
+/** An image browser: qemu-io commands act on the image; output reaches `out` through the session. */
+export function openImageSession(imagePath: string, opts: ImageSessionOptions = {}): Session {
+  const box: { session: Session | null } = { session: null };
+  const repl = new ReplSession(imagePath, {
+    out: (l) => box.session?.print(l),
+    config: opts.config,
+    write: opts.write,
+    writable: true,
+    events: opts.events,
+    storage: opts.storage,
+  });
+  box.session = new Session({ kind: "image", repl, imagePath }, { out: opts.out });
+  return box.session;
+}

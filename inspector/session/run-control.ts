@@ -1,0 +1,72 @@
+// Long runs in slices: continue / reverse-continue go through the timeline one bounded stretch at a time (a
+// temporary predicate breakpoint marks the end of each stretch), so a face can redraw, show progress and let the
+// user stop between slices. The timeline itself stays synchronous; slices size themselves to ~30 ms.
+import type { StopReason, TimelineApi } from "../../engine/replay/timeline-api.js";
+
+export interface RunProgress {
+  /** Requests applied so far, and the total. */
+  done: number;
+  total: number;
+}
+
+/** A run: yields progress between slices and returns why it stopped. */
+export type Run = Generator<RunProgress, StopReason, void>;
+
+const TARGET_MS = 30;
+
+export function* slicedContinue(tl: TimelineApi, forward: boolean): Run {
+  let chunk = 32;
+  const total = tl.requestCount;
+  while (true) {
+    const start = tl.position().request;
+    const target = forward ? start + chunk : start - chunk;
+    if (forward ? target >= total : target <= 0) return forward ? tl.continue() : tl.reverseContinue();
+    const mark = tl.addBreakpoint({
+      kind: "predicate",
+      describe: forward ? `slice end at request ${target}` : `slice start at request ${target}`,
+      test: forward ? (_r, i) => i >= target : (_r, i) => i <= target,
+    });
+    const t0 = performance.now();
+    let r: StopReason;
+    try {
+      r = forward ? tl.continue() : tl.reverseContinue();
+    } finally {
+      tl.deleteBreakpoint(mark.id);
+    }
+    if (r.breakpoint !== mark.id) return r;
+    // A timeline that does not move on its own slice marker would spin: finish in one go instead.
+    if (tl.position().request === start) return forward ? tl.continue() : tl.reverseContinue();
+    const ms = performance.now() - t0;
+    if (ms < TARGET_MS / 2) chunk *= 2;
+    else if (ms > TARGET_MS * 2 && chunk > 1) chunk = Math.max(1, Math.floor(chunk / 2));
+    yield { done: tl.position().request, total };
+  }
+}
+
+/** A run that is one call (run-to): no slices. */
+export function single(fn: () => StopReason): Run {
+  return (function* (): Run {
+    yield* [];
+    return fn();
+  })();
+}
+
+/** Repeats a step-like call up to n times, stopping early on anything but a plain step. */
+export function* repeated(fn: () => StopReason, n: number): Run {
+  let r: StopReason = { kind: "step" };
+  const t0 = performance.now();
+  for (let i = 0; i < n; i++) {
+    r = fn();
+    if (r.kind !== "step") return r;
+    if (i % 64 === 63 && performance.now() - t0 > TARGET_MS) yield { done: i + 1, total: n };
+  }
+  return r;
+}
+
+/** Runs to completion without yielding to anyone (scripts, -c). */
+export function drain(run: Run): StopReason {
+  while (true) {
+    const s = run.next();
+    if (s.done) return s.value;
+  }
+}

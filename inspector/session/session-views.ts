@@ -1,0 +1,396 @@
+// The view models of every pane, built from the engine state at the current position and memoised until the
+// next command. Before a command runs, the state the panes showed is captured, so each pane can mark what the
+// command changed (cache slots, table entries, host clusters, header fields, counters).
+import type { EngineEvent } from "../../engine/events/recorder.js";
+import { EventKind } from "../../engine/events/event-kind.js";
+import { eventColumns } from "../../engine/replay/cost-model.js";
+import { describeRequest } from "../../engine/replay/request-summary.js";
+import { type CacheState, type CacheStats, captureCache, cacheView } from "./cache-view.js";
+import { buildHostMap, foldMap, HOST_KIND_CHARS, HOST_KIND_NAMES, type HostMap } from "./cluster-map.js";
+import { countersRows, countersView, requestCost, type RequestCost } from "./counters-view.js";
+import { addEvent, EventSums, RequestStarts, Sum, SUM_COUNT } from "./event-index.js";
+import { eventLine } from "./event-words.js";
+import { headerRows, headerView } from "./header-view.js";
+import { requestShort, requestWords } from "./request-words.js";
+import { tablesView } from "./tables-view.js";
+import type { PaneView, RequestRow, Row, StatusView, Tone } from "./view-models.js";
+import { COMMANDS, INFO_TOPICS } from "./command-table.js";
+import { EVENT_NAME_LIST } from "./breakpoint-spec.js";
+import type { Session } from "./session.js";
+
+/** The request the panes look at: the one being stepped through, else the last one applied. */
+export interface Focus {
+  /** 0-based request index, -1 without a trace. */
+  index: number;
+  /** Requests fully applied. */
+  applied: number;
+  inProgress: boolean;
+  /** Its events so far. */
+  events: EngineEvent[];
+  latest?: EngineEvent;
+  /** End of the event log at this position (sums run over [0, logEnd)). */
+  logEnd: number;
+  /** Event range of the focus request in the log, when recorded. */
+  first: number;
+  end: number;
+}
+
+export interface MapView extends PaneView {
+  /** Per row, per character: how to highlight it. */
+  tones: (Tone | undefined)[][];
+  legend: string;
+}
+
+interface Before {
+  l2: CacheState | null;
+  rc: CacheState | null;
+  sums: Float64Array;
+  header: Map<string, string> | null;
+  counters: Map<string, string> | null;
+  tables: Map<string, string> | null;
+  map: HostMap | null;
+  position: number;
+}
+
+const MAX_EVENT_ROWS = 4096;
+
+export class SessionViews {
+  private memo = new Map<string, unknown>();
+  private before: Before | null = null;
+  /** The last before-state, kept until the next command (the panes' "changed" marks). */
+  private changedFrom: Before | null = null;
+  private readonly sums = new EventSums();
+  private readonly starts = new RequestStarts();
+  private lastTables: Map<string, string> | null = null;
+  private lastMap: HostMap | null = null;
+
+  constructor(private readonly s: Session) {}
+
+  private cached<T>(key: string, build: () => T): T {
+    if (this.memo.has(key)) return this.memo.get(key) as T;
+    const v = build();
+    this.memo.set(key, v);
+    return v;
+  }
+
+  /** Captures what the panes show now; call before a command that may move or change the engine. */
+  beginCommand(): void {
+    const img = this.s.image();
+    this.before = {
+      l2: img ? this.cacheState("l2") : null,
+      rc: img ? this.cacheState("refcount") : null,
+      sums: this.eventSums().slice(),
+      header: img ? new Map(headerRows(img).map((r) => [r.key, r.text])) : null,
+      counters: img ? new Map(this.counterRows().map((r) => [r.key, r.text])) : null,
+      tables: this.lastTables,
+      map: this.lastMap,
+      position: this.positionKey(),
+    };
+    this.memo.clear();
+  }
+
+  /** After the command: the panes rebuild against the captured state. */
+  endCommand(): void {
+    this.changedFrom = this.before;
+    this.before = null;
+    this.memo.clear();
+  }
+
+  /** For commands that change nothing the panes show (break, delete): drop memoised views only. */
+  invalidate(): void {
+    this.memo.clear();
+  }
+
+  private positionKey(): number {
+    const tl = this.s.timeline;
+    if (!tl) return 0;
+    const p = tl.position();
+    return p.request * 1e6 + p.event;
+  }
+
+  focus(): Focus {
+    return this.cached("focus", () => {
+      const tl = this.s.timeline;
+      const rec = this.s.recorder();
+      const logLen = rec?.length ?? 0;
+      if (!tl) return { index: -1, applied: 0, inProgress: false, events: [], logEnd: logLen, first: 0, end: 0 };
+      const pos = tl.position();
+      const v = tl.view();
+      if (pos.event > 0 && pos.request < tl.requestCount) {
+        const events = v.events;
+        const latest = events[events.length - 1];
+        const first = events[0]?.seq ?? logLen;
+        const end = latest ? latest.seq + 1 : logLen;
+        return { index: pos.request, applied: pos.request, inProgress: true, events, latest, logEnd: logLen, first, end };
+      }
+      if (pos.request === 0) return { index: tl.requestCount ? 0 : -1, applied: 0, inProgress: false, events: [], logEnd: logLen, first: 0, end: 0 };
+      const range = rec ? this.starts.range(rec, pos.request, logLen) : null;
+      const events: EngineEvent[] = [];
+      if (range && rec) for (let i = range.first; i < Math.min(range.end, range.first + MAX_EVENT_ROWS); i++) events.push(rec.get(i));
+      return { index: pos.request - 1, applied: pos.request, inProgress: false, events, logEnd: logLen, first: range?.first ?? 0, end: range?.end ?? 0 };
+    });
+  }
+
+  status(): StatusView {
+    const tl = this.s.timeline;
+    const f = this.focus();
+    let position = "image mode";
+    if (tl) {
+      const p = tl.position();
+      position = `request ${p.request}/${tl.requestCount}`;
+      if (f.inProgress) position += `, in #${f.index + 1} event ${f.events.length}`;
+    }
+    const k = this.s.lastStop.kind;
+    return { image: this.s.imagePath, trace: this.s.tracePath, position, stop: this.s.stopText, atBreak: k === "breakpoint" || k === "watchpoint" };
+  }
+
+  timelineRows(start: number, count: number): RequestRow[] {
+    const tl = this.s.timeline;
+    if (!tl) return [];
+    const f = this.focus();
+    const out: RequestRow[] = [];
+    const w = String(tl.requestCount).length;
+    for (let i = Math.max(0, start); i < Math.min(tl.requestCount, start + count); i++) {
+      const r = tl.request(i);
+      const mark = i === f.index ? ">" : " ";
+      const tone: Tone = i === f.index ? "current" : i < f.applied ? "normal" : "dim";
+      out.push({ index: i, key: `req${i}`, text: `${mark}${String(i + 1).padStart(w)} ${requestShort(r)}`, tone });
+    }
+    return out;
+  }
+
+  requestPane(): PaneView {
+    return this.cached("request", () => {
+      const tl = this.s.timeline;
+      const f = this.focus();
+      if (!tl || f.index < 0) return { title: "Request", summary: tl ? "empty trace" : "image mode", rows: [{ key: "none", text: tl ? "The trace has no requests." : "No trace: I/O commands act on the image.", tone: "dim" }] };
+      const state = f.inProgress ? "in progress" : f.index < f.applied ? "done" : "next";
+      const rows: Row[] = [{ key: "what", text: requestWords(tl.request(f.index)) }];
+      const rec = this.s.recorder();
+      if (rec && f.end > f.first && !f.inProgress) {
+        const why = describeRequest(eventColumns(rec), f.first, f.end);
+        if (why.length) rows.push({ key: "why", text: `why: ${why.join("; ")}`, tone: "dim" });
+      }
+      if (!f.events.length) rows.push({ key: "noev", text: state === "next" ? "(not run yet: s steps into it, n runs it)" : "(no engine events)", tone: "dim" });
+      const moved = this.changedFrom !== null && this.changedFrom.position !== this.positionKey();
+      let focusRow: number | undefined;
+      f.events.forEach((e, i) => {
+        const latest = f.inProgress && i === f.events.length - 1;
+        if (latest) focusRow = rows.length;
+        rows.push({ key: `ev${e.seq}`, text: eventLine(e), tone: latest ? "current" : undefined, changed: moved && (latest || !f.inProgress) });
+      });
+      return { title: `Request ${f.index + 1}/${tl.requestCount} ${state}${f.events.length ? `, ${f.events.length} events` : ""}`, summary: rows[0]!.text, rows, focus: focusRow };
+    });
+  }
+
+  /** Slot bookkeeping at the position: the timeline's view inside a request (the image is not there yet). */
+  private cacheState(which: "l2" | "refcount"): CacheState | null {
+    const img = this.s.image();
+    if (!img) return null;
+    const v = this.s.timeline?.view().caches;
+    if (v) return which === "l2" ? v.l2 : v.refcount;
+    return captureCache(which === "l2" ? img.l2Cache : img.refcountCache);
+  }
+
+  /** Sums over every event up to the position (the shown events of a request in progress included). */
+  eventSums(): Float64Array {
+    return this.cached("sums", () => {
+      const rec = this.s.recorder();
+      const f = this.focus();
+      const s = rec ? this.sums.update(rec, Math.min(f.logEnd, rec.length)).slice() : new Float64Array(SUM_COUNT);
+      if (f.inProgress) for (const e of f.events) addEvent(s, e.kind, e.node, e.cache, e.b);
+      return s;
+    });
+  }
+
+  private static cacheStats(s: Float64Array, l2: boolean): CacheStats {
+    return l2 ? { hits: s[Sum.L2Hit]!, misses: s[Sum.L2Miss]!, writebacks: s[Sum.L2Writeback]! } : { hits: s[Sum.RcHit]!, misses: s[Sum.RcMiss]!, writebacks: s[Sum.RcWriteback]! };
+  }
+
+  cachePane(which: "l2" | "refcount"): PaneView {
+    return this.cached(`cache-${which}`, () => {
+      const img = this.s.image();
+      const l2 = which === "l2";
+      if (!img) return { title: l2 ? "L2 cache" : "Refcount cache", summary: "no image", rows: [] };
+      const c = l2 ? img.l2Cache : img.refcountCache;
+      const from = this.changedFrom;
+      const before = l2 ? from?.l2 : from?.rc;
+      const latest = this.focus().latest;
+      const focusSlot = latest && latest.cache === (l2 ? 1 : 0) && latest.slot >= 0 ? latest.slot : -1;
+      const stats = SessionViews.cacheStats(this.eventSums(), l2);
+      const statsBefore = from ? SessionViews.cacheStats(from.sums, l2) : null;
+      return cacheView(l2 ? "L2" : "Refcount", c, this.cacheState(which)!, before ?? null, focusSlot, stats, statsBefore);
+    });
+  }
+
+  /** Guest offset the tables pane centres on: the latest event that names one, else the focus request's. */
+  private guestFocus(): number {
+    const f = this.focus();
+    for (let i = f.events.length - 1; i >= 0 && f.inProgress; i--) {
+      const e = f.events[i]!;
+      switch (e.kind) {
+        case EventKind.HandleCopied:
+        case EventKind.HandleAlloc:
+        case EventKind.AllocClustersOffset:
+        case EventKind.WritevStartPart:
+        case EventKind.DoAllocClustersOffset:
+          return e.a;
+        case EventKind.AddTask:
+          return e.b;
+      }
+    }
+    return f.index >= 0 && this.s.timeline ? this.s.timeline.request(f.index).offset : 0;
+  }
+
+  /** Table entries the focus request's events wrote. */
+  private touchedEntries(img: NonNullable<ReturnType<Session["image"]>>): Set<string> {
+    const out = new Set<string>();
+    const cs = img.clusterSize;
+    for (const e of this.focus().events) {
+      if (e.node !== 0) continue;
+      if (e.kind === EventKind.L1Update) out.add(`l1:${e.a}`);
+      else if (e.kind === EventKind.L2Update && e.slot >= 0 && e.slot < img.l2Cache.size) {
+        const slice = img.l2Cache.offsets[e.slot]!;
+        if (!slice) continue;
+        const table = slice - (slice % cs);
+        out.add(`l2:${table}:${(slice - table) / img.geo.l2EntryBytes + e.a}`);
+      }
+    }
+    return out;
+  }
+
+  tablesPane(maxRows: number): PaneView {
+    return this.cached(`tables-${maxRows}`, () => {
+      const img = this.s.image();
+      if (!img) return { title: "L1/L2", summary: "no image", rows: [] };
+      const from = this.changedFrom;
+      const forward = from !== null && from.position < this.positionKey();
+      const v = tablesView(img, { guestOffset: this.guestFocus(), touched: forward ? this.touchedEntries(img) : new Set() }, maxRows);
+      const prev = from?.tables;
+      for (const r of v.rows) if (prev?.has(r.key) && prev.get(r.key) !== r.text) r.changed = true;
+      this.lastTables = new Map(v.rows.map((r) => [r.key, r.text]));
+      return v;
+    });
+  }
+
+  hostMap(): HostMap | null {
+    return this.cached("hostmap", () => {
+      const img = this.s.image();
+      const m = img ? buildHostMap(img) : null;
+      this.lastMap = m;
+      return m;
+    });
+  }
+
+  /** Host clusters the focus request's events read or wrote. */
+  private touchedClusters(cs: number): Set<number> {
+    const out = new Set<number>();
+    for (const e of this.focus().events) {
+      if (e.node !== 0) continue;
+      switch (e.kind) {
+        case EventKind.DataWrite:
+        case EventKind.DataRead:
+        case EventKind.CowWrite:
+        case EventKind.MetadataWrite:
+        case EventKind.MetadataRead:
+          for (let c = Math.floor(e.a / cs); c <= Math.floor((e.a + Math.max(1, e.b) - 1) / cs); c++) out.add(c);
+          break;
+        case EventKind.ClusterAlloc:
+          for (let c = 0; c < e.b; c++) out.add(Math.floor(e.a / cs) + c);
+          break;
+      }
+    }
+    return out;
+  }
+
+  mapPane(width: number, height: number): MapView {
+    return this.cached(`map-${width}x${height}`, () => {
+      const m = this.hostMap();
+      if (!m) return { title: "Host clusters", summary: "no image", rows: [], tones: [], legend: "" };
+      const w = Math.max(8, width);
+      const h = Math.max(1, height);
+      const { kinds, perCell } = foldMap(m, w * h);
+      const prev = this.changedFrom?.map;
+      const touched = this.touchedClusters(m.clusterSize);
+      const rows: Row[] = [];
+      const tones: (Tone | undefined)[][] = [];
+      for (let r = 0; r * w < kinds.length; r++) {
+        let text = "";
+        const t: (Tone | undefined)[] = [];
+        for (let i = r * w; i < Math.min(kinds.length, (r + 1) * w); i++) {
+          text += HOST_KIND_CHARS[kinds[i]!];
+          let tone: Tone | undefined;
+          for (let c = i * perCell; c < Math.min(m.kinds.length, (i + 1) * perCell); c++) {
+            if (prev && (c >= prev.kinds.length || prev.kinds[c] !== m.kinds[c])) tone = "changed";
+            else if (!tone && touched.has(c)) tone = "current";
+          }
+          t.push(tone);
+        }
+        rows.push({ key: `map${r}`, text });
+        tones.push(t);
+      }
+      const frag = m.allocated ? `${((100 * m.fragmented) / m.allocated).toFixed(1)}%` : "-";
+      const used = [...m.counts].map((n, k) => (n && k ? `${HOST_KIND_CHARS[k]} ${HOST_KIND_NAMES[k]} ${n}` : "")).filter(Boolean);
+      return {
+        title: `Host clusters: ${m.clusters} x ${m.clusterSize / 1024}K${perCell > 1 ? `, ${perCell}/cell` : ""}, fragmented ${frag}${m.truncated ? " (first part)" : ""}`,
+        summary: `${m.clusters} clusters, ${m.counts[0]} free, fragmented ${frag}`,
+        rows,
+        tones,
+        legend: `${used.join(", ")}${m.counts[0] ? `, . free ${m.counts[0]}` : ""}`,
+      };
+    });
+  }
+
+  headerPane(): PaneView {
+    return this.cached("header", () => {
+      const img = this.s.image();
+      if (!img) return { title: "Header", summary: "no image", rows: [] };
+      return headerView(img, this.changedFrom?.header ?? null);
+    });
+  }
+
+  private focusCost(): { cost: RequestCost | null; label: string } {
+    const f = this.focus();
+    const rec = this.s.recorder();
+    const img = this.s.image();
+    if (!rec || !img || f.end <= f.first || !this.s.timeline) return { cost: null, label: "" };
+    const req = this.s.timeline.request(f.index);
+    const write = req.op !== "read" && req.op !== "flush";
+    return { cost: requestCost(rec, f.first, f.end, write, img.config.cacheMode), label: `#${f.index + 1}${f.inProgress ? " so far" : ""}` };
+  }
+
+  private counterRows(): Row[] {
+    const guest = this.s.timeline ? this.focus().applied : 0;
+    const { cost, label } = this.focusCost();
+    return countersRows(this.eventSums(), guest, cost, label);
+  }
+
+  countersPane(): PaneView {
+    return this.cached("counters", () => countersView(this.counterRows(), this.changedFrom?.counters ?? null));
+  }
+
+  counterLines(): string[] {
+    return this.counterRows().map((r) => r.text);
+  }
+
+  eventLines(all: boolean): string[] {
+    const rec = this.s.recorder();
+    if (!all || !rec) return this.focus().events.map(eventLine);
+    const out: string[] = [];
+    for (let i = 0; i < Math.min(rec.length, 100000); i++) out.push(eventLine(rec.get(i)));
+    return out;
+  }
+
+  completeArgument(words: string[]): string[] {
+    const cmd = COMMANDS.find((c) => c.name === words[0] || c.aliases.includes(words[0]!));
+    const last = words[words.length - 1] ?? "";
+    let pool: readonly string[] = [];
+    if (words.length === 2) {
+      if (cmd?.name === "info") pool = INFO_TOPICS;
+      else if (cmd?.name === "break") pool = [...EVENT_NAME_LIST, "offset", "cluster", "l1", "l2", "request", "latency"];
+      else if (cmd?.name === "watch") pool = ["cluster", "l2", "refcount"];
+      else if (cmd?.name === "help") pool = COMMANDS.map((c) => c.name);
+    }
+    return pool.filter((p) => p.startsWith(last));
+  }
+}

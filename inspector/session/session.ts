@@ -1,0 +1,355 @@
+// The debugger session shared by the REPL and the TUI: one command language (gdb + qemu-io) over a timeline
+// (a trace loaded: time travel, breakpoints) or over a bare image (an image browser whose I/O commands act on
+// it). Plain TypeScript, no terminal: faces call execute()/start() and render the pane views it builds.
+import { EventRecorder } from "../../engine/events/recorder.js";
+import type { Qcow2Image } from "../../engine/image/qcow2-image.js";
+import type { GuestRequest } from "../../engine/workload/guest-request.js";
+import type { Breakpoint, StopReason, TimelineApi } from "../../engine/replay/timeline-api.js";
+import { COMMANDS, SessionError, helpText, resolveCommand, type CommandSpec } from "./command-table.js";
+import { describeSpec, parseBreak, parseNumber, parseWatch } from "./breakpoint-spec.js";
+import { examine, parseExamine, type ExamineFormat } from "./examine.js";
+import { infoCommand } from "./info-commands.js";
+import { splitLine } from "./qemu-io-commands.js";
+import type { ReplSession } from "./repl-session.js";
+import { drain, repeated, single, slicedContinue, type Run, type RunProgress } from "./run-control.js";
+import { SessionViews } from "./session-views.js";
+import { eventLine } from "./event-words.js";
+import { requestWords } from "./request-words.js";
+
+export type SessionSource =
+  | { kind: "trace"; timeline: TimelineApi; imagePath: string; tracePath: string; close?: () => void }
+  | { kind: "image"; repl: ReplSession; imagePath: string };
+
+export interface SessionOptions {
+  /** Where command output goes (the REPL prints it; the TUI keeps the session's log). */
+  out?: (line: string) => void;
+  /** Lines of output kept for a face to show (default 500). */
+  logLines?: number;
+}
+
+/** What a command did, for a face deciding what to redraw. */
+export interface Outcome {
+  quit: boolean;
+  /** The engine state may have changed (redraw the panes). */
+  moved: boolean;
+  stop?: StopReason;
+}
+
+/** A command that may take long: step through `run` (or drain it) and then call finish(). */
+export interface PendingRun {
+  run: Run;
+  finish(reason: StopReason | null): Outcome;
+}
+
+export class Session {
+  readonly timeline: TimelineApi | null;
+  readonly repl: ReplSession | null;
+  readonly imagePath: string;
+  readonly tracePath?: string;
+  readonly views: SessionViews;
+  /** The last lines of output (the TUI's command pane). */
+  readonly log: string[] = [];
+  /** Lines printed since the session began (log keeps only the last ones). */
+  printed = 0;
+  lastStop: StopReason = { kind: "start" };
+  /** Stop text for the status line. */
+  stopText = "";
+  private readonly out: (line: string) => void;
+  private readonly logLines: number;
+  private lastLine = "";
+  private lastSpec: CommandSpec | null = null;
+  private xFormat: ExamineFormat = { count: 8, format: "x", unit: 8 };
+  private xNext = -1;
+  /** gdb-style numbers (1, 2, ...) -> timeline breakpoint ids. */
+  private readonly numbers = new Map<number, number>();
+  private nextNumber = 1;
+  private readonly closeSource: () => void;
+
+  constructor(source: SessionSource, opts: SessionOptions = {}) {
+    this.imagePath = source.imagePath;
+    this.out = opts.out ?? (() => {});
+    this.logLines = opts.logLines ?? 500;
+    if (source.kind === "trace") {
+      this.timeline = source.timeline;
+      this.repl = null;
+      this.tracePath = source.tracePath;
+      this.closeSource = source.close ?? (() => {});
+      this.stopText = `${source.timeline.requestCount} requests loaded; nothing applied yet`;
+    } else {
+      this.timeline = null;
+      this.repl = source.repl;
+      this.closeSource = () => source.repl.close();
+      this.stopText = "image mode: I/O commands act on the image";
+    }
+    this.views = new SessionViews(this);
+  }
+
+  /** The image as it stands at the current position (null after qemu-io's `close`). */
+  image(): Qcow2Image | null {
+    return this.timeline ? this.timeline.view().image : (this.repl!.ctx.image ?? null);
+  }
+
+  recorder(): EventRecorder | null {
+    const img = this.image();
+    if (img?.events instanceof EventRecorder) return img.events;
+    return this.repl ? this.repl.recorder : null;
+  }
+
+  print(line: string): void {
+    this.printed++;
+    this.out(line);
+    this.log.push(line);
+    if (this.log.length > this.logLines) this.log.splice(0, this.log.length - this.logLines);
+  }
+
+  /** Runs one line to completion (scripts, -c, the TUI's short commands). */
+  execute(line: string): Outcome {
+    const p = this.start(line);
+    if ("quit" in p) return p;
+    return p.finish(drain(p.run));
+  }
+
+  /**
+   * Parses and starts one line. Short commands complete here (an Outcome); long ones come back as a
+   * PendingRun for the face to drive in slices.
+   */
+  start(line: string): Outcome | PendingRun {
+    let text = line;
+    let argv = splitLine(line);
+    if (!argv.length) {
+      if (!this.lastLine || (this.lastSpec && !this.lastSpec.repeats)) return { quit: false, moved: false };
+      text = this.lastLine;
+      argv = splitLine(text);
+      if (this.lastSpec?.name === "x" && this.xNext >= 0) argv = [argv[0]!, String(this.xNext)];
+    } else this.lastLine = line;
+    const r = resolveCommand(argv[0]!);
+    this.lastSpec = r.spec ?? null;
+    // qemu-io's own words for what it does not know, so image-mode scripts see the output they always saw.
+    if (!r.spec && this.repl) return this.io(text);
+    if (!r.spec) {
+      this.print(r.error);
+      return { quit: false, moved: false };
+    }
+    try {
+      return this.dispatch(r.spec, argv, text);
+    } catch (e) {
+      if (e instanceof SessionError) {
+        this.print(e.message);
+        return { quit: false, moved: false };
+      }
+      throw e;
+    }
+  }
+
+  private dispatch(spec: CommandSpec, argv: string[], text: string): Outcome | PendingRun {
+    const args = argv.slice(1);
+    const done = (moved = false): Outcome => ({ quit: false, moved });
+    switch (spec.group) {
+      case "io":
+        return this.io(text.replace(/^\s*\S+/, spec.name), spec.name);
+      case "run":
+        return this.runCommand(spec.name, args);
+    }
+    switch (spec.name) {
+      case "events":
+      case "stats":
+        if (this.timeline) {
+          for (const l of spec.name === "events" ? this.views.eventLines(args.includes("all")) : this.views.counterLines()) this.print(l);
+          return done();
+        }
+        return this.io(text.replace(/^\s*\S+/, spec.name), spec.name);
+      case "break":
+      case "watch":
+        this.addBreak(spec.name === "watch", args);
+        this.views.invalidate();
+        return done(true);
+      case "delete":
+        this.deleteBreaks(args);
+        this.views.invalidate();
+        return done(true);
+      case "info":
+        for (const l of infoCommand(this, args)) this.print(l);
+        return done();
+      case "x": {
+        const img = this.needImage();
+        this.xFormat = parseExamine(argv[0]!, this.xFormat);
+        if (!args.length && this.xNext < 0) throw new SessionError("Argument required (starting offset).");
+        const { lines, next } = examine(img.file, args.length ? args[0]! : this.xNext, this.xFormat);
+        this.xNext = next;
+        for (const l of lines) this.print(l);
+        return done();
+      }
+      case "where":
+        for (const l of this.whereLines()) this.print(l);
+        return done();
+      case "help":
+        for (const l of helpText(args[0])) this.print(l);
+        return done();
+      case "quit":
+        return { quit: true, moved: false };
+    }
+    throw new SessionError(`Command "${spec.name}" is not available here.`);
+  }
+
+  private needImage(): Qcow2Image {
+    const img = this.image();
+    if (!img) throw new SessionError("No image open (qemu-io `open FILE`).");
+    return img;
+  }
+
+  needTimeline(what: string): TimelineApi {
+    if (!this.timeline) throw new SessionError(`The program is not being run: ${what} needs a trace (qcowdbg repl IMAGE TRACE).`);
+    return this.timeline;
+  }
+
+  private io(text: string, name = ""): Outcome {
+    if (this.timeline) throw new SessionError(`"${name}" would change the image behind the timeline's back: I/O commands work without a trace (qcowdbg repl IMAGE).`);
+    this.views.beginCommand();
+    try {
+      return { quit: !this.repl!.execute(text), moved: true };
+    } finally {
+      this.views.endCommand();
+    }
+  }
+
+  private runCommand(name: string, args: string[]): PendingRun {
+    const tl = this.needTimeline(`"${name}"`);
+    const count = () => (args[0] === undefined ? 1 : parseNumber(args[0], "count"));
+    let run: Run;
+    switch (name) {
+      case "step":
+        run = repeated(() => tl.step(), count());
+        break;
+      case "next":
+        run = repeated(() => tl.next(), count());
+        break;
+      case "reverse-step":
+        run = repeated(() => tl.reverseStep(), count());
+        break;
+      case "reverse-next":
+        run = repeated(() => tl.reverseNext(), count());
+        break;
+      case "continue":
+        run = slicedContinue(tl, true);
+        break;
+      case "reverse-continue":
+        run = slicedContinue(tl, false);
+        break;
+      default: {
+        const n = parseNumber(args[0], "request number");
+        if (n > tl.requestCount) throw new SessionError(`Request ${n} is past the end of the trace (${tl.requestCount} requests).`);
+        run = single(() => tl.runTo(n));
+      }
+    }
+    this.views.beginCommand();
+    return { run, finish: (reason) => this.finishRun(reason) };
+  }
+
+  private finishRun(reason: StopReason | null): Outcome {
+    const stop: StopReason = reason ?? { kind: "step", detail: "interrupted" };
+    this.lastStop = stop;
+    this.views.endCommand();
+    this.stopText = this.describeStop(stop, reason === null);
+    for (const l of this.whereLines()) this.print(l);
+    return { quit: false, moved: true, stop };
+  }
+
+  /** Progress text of a run in flight. */
+  progressText(p: RunProgress): string {
+    return `running... ${p.done}/${p.total}`;
+  }
+
+  private addBreak(watch: boolean, args: string[]): void {
+    const tl = this.needTimeline(watch ? "watch" : "break");
+    const spec = watch ? parseWatch(args) : parseBreak(args);
+    const bp = watch ? tl.addWatch(spec as Parameters<TimelineApi["addWatch"]>[0]) : tl.addBreakpoint(spec as Parameters<TimelineApi["addBreakpoint"]>[0]);
+    const n = this.nextNumber++;
+    this.numbers.set(n, bp.id);
+    this.print(`${watch ? "Watchpoint" : "Breakpoint"} ${n}: ${describeSpec(bp.spec, bp.watch)}`);
+  }
+
+  private deleteBreaks(args: string[]): void {
+    const tl = this.needTimeline("delete");
+    const which = args.length ? args.map((a) => parseNumber(a, "breakpoint number")) : [...this.numbers.keys()];
+    for (const n of which) {
+      const id = this.numbers.get(n);
+      if (id === undefined) throw new SessionError(`No breakpoint number ${n}.`);
+      tl.deleteBreakpoint(id);
+      this.numbers.delete(n);
+    }
+  }
+
+  /** User breakpoints with their gdb numbers. */
+  breakpoints(): { number: number; bp: Breakpoint }[] {
+    if (!this.timeline) return [];
+    const byId = new Map(this.timeline.breakpoints().map((b) => [b.id, b]));
+    const out: { number: number; bp: Breakpoint }[] = [];
+    for (const [n, id] of this.numbers) {
+      const bp = byId.get(id);
+      if (bp) out.push({ number: n, bp });
+    }
+    return out;
+  }
+
+  numberOf(timelineId: number | undefined): number | undefined {
+    for (const [n, id] of this.numbers) if (id === timelineId) return n;
+    return undefined;
+  }
+
+  /** The request the panes focus on (see SessionViews.focus). */
+  request(i: number): GuestRequest {
+    return this.timeline!.request(i);
+  }
+
+  private describeStop(r: StopReason, interrupted: boolean): string {
+    if (interrupted) return "Interrupted.";
+    const tl = this.timeline!;
+    const ev = this.views.focus().latest;
+    // The timeline's detail starts with the position, which the status line shows already.
+    const detail = (r.detail ?? "").replace(/^(request \d+, event \d+|before request \d+): /, "");
+    switch (r.kind) {
+      case "breakpoint":
+      case "watchpoint": {
+        const n = this.numberOf(r.breakpoint);
+        const bp = this.breakpoints().find((b) => b.number === n);
+        const what = r.kind === "breakpoint" && bp?.bp.spec.kind === "event" && ev ? eventLine(ev) : detail;
+        return `${r.kind === "watchpoint" ? "Watchpoint" : "Breakpoint"} ${n ?? "?"}: ${what}`;
+      }
+      case "end":
+        return `The trace ended: ${tl.requestCount} requests replayed.`;
+      case "start":
+        return "At the start of the trace: nothing applied.";
+      case "target":
+        return `Reached request ${tl.position().request}.`;
+      default: {
+        const f = this.views.focus();
+        if (f.inProgress && ev) return `Stepped: ${eventLine(ev)}`;
+        return f.index >= 0 ? `Request ${f.index + 1} ${f.index < f.applied ? "done" : "next"}.` : "Stepped.";
+      }
+    }
+  }
+
+  /** Where the replay stands, as gdb prints a frame. */
+  whereLines(): string[] {
+    if (!this.timeline) return ["Image mode: no trace loaded."];
+    const f = this.views.focus();
+    const lines = [this.stopText];
+    if (f.index >= 0) {
+      const state = f.inProgress ? `in progress, ${f.events.length} event${f.events.length === 1 ? "" : "s"} shown` : f.index < f.applied ? "done" : "next";
+      lines.push(`request ${f.index + 1}/${this.timeline.requestCount} ${requestWords(this.timeline.request(f.index))} [${state}]`);
+    }
+    return lines;
+  }
+
+  /** Completion candidates for a partial line (the REPL's Tab). */
+  complete(line: string): string[] {
+    const words = line.split(/\s+/);
+    if (words.length <= 1) return COMMANDS.flatMap((c) => [c.name, ...c.aliases]).filter((n) => n.startsWith(words[0] ?? ""));
+    return this.views.completeArgument(words);
+  }
+
+  /** Closes the image (image mode: as qemu-io does at exit, flushing) and lets go of the timeline. */
+  close(): void {
+    this.closeSource();
+  }
+}

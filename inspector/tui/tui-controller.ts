@@ -1,0 +1,381 @@
+// The TUI's state outside React: which pane has focus, scroll and selection per pane, the `:` line and its
+// history, overlays, and runs in flight. Keys come in as gdb SingleKey letters; moves go through the session's
+// command language, so the TUI and the REPL cannot disagree. React subscribes to `version`.
+import type { Session, PendingRun } from "../session/session.js";
+import type { PaneView } from "../session/view-models.js";
+import { helpText } from "../session/command-table.js";
+import { KeyQueue } from "./key-queue.js";
+import { layout, PANE_ORDER, type Layout, type PaneId } from "./layout.js";
+
+export type Mode = "normal" | "command" | "help" | "output";
+
+export interface KeyInfo {
+  upArrow?: boolean;
+  downArrow?: boolean;
+  leftArrow?: boolean;
+  rightArrow?: boolean;
+  pageUp?: boolean;
+  pageDown?: boolean;
+  home?: boolean;
+  end?: boolean;
+  return?: boolean;
+  escape?: boolean;
+  ctrl?: boolean;
+  shift?: boolean;
+  tab?: boolean;
+  backspace?: boolean;
+  delete?: boolean;
+}
+
+export interface RunState {
+  text: string;
+  cancel: boolean;
+}
+
+/** Keys that move the replay, and the command each stands for. */
+const MOVES: Record<string, string> = { s: "step", S: "reverse-step", n: "next", N: "reverse-next" };
+const RUNS: Record<string, string> = { c: "continue", C: "reverse-continue" };
+
+export const KEY_HELP = [
+  "s / S      step one engine event forward / back",
+  "n / N      next / previous request",
+  "c / C      continue forward / back to a breakpoint (Esc stops)",
+  "b          break on the selection (request, event, cache slot, L1/L2 entry)",
+  "Enter      on a request: run to it",
+  ":          command line (every REPL command; Up/Down history, Tab completes)",
+  "Tab        next pane (Shift-Tab previous); arrows, PgUp/PgDn, Home/End scroll",
+  "?          this help        q  quit (Ctrl-C stops a run, or quits)",
+];
+
+export class TuiController {
+  version = 0;
+  focus: PaneId = "timeline";
+  mode: Mode = "normal";
+  command = "";
+  history: string[] = [];
+  output: string[] = [];
+  message = "";
+  running: RunState | null = null;
+  layout: Layout;
+  /** Per pane: first visible row chosen by the user (absent: follow the current position). */
+  private scroll = new Map<PaneId, number>();
+  /** Per pane: selected row (absent: the pane's focus row). */
+  private selection = new Map<PaneId, number>();
+  private histIndex = -1;
+  private listeners = new Set<() => void>();
+  private readonly queue: KeyQueue;
+  onQuit: () => void = () => {};
+
+  constructor(
+    readonly session: Session,
+    cols: number,
+    rows: number,
+  ) {
+    this.layout = layout(cols, rows);
+    this.queue = new KeyQueue(() => this.changed());
+    this.message = session.stopText;
+  }
+
+  subscribe = (l: () => void): (() => void) => {
+    this.listeners.add(l);
+    return () => this.listeners.delete(l);
+  };
+
+  getVersion = (): number => this.version;
+
+  changed(): void {
+    this.version++;
+    for (const l of this.listeners) l();
+  }
+
+  resize(cols: number, rows: number): void {
+    this.layout = layout(cols, rows);
+    this.changed();
+  }
+
+  get droppedKeys(): number {
+    return this.queue.dropped;
+  }
+
+  // ---- panes: rows, windows, selection -----------------------------------------------------------------
+
+  private box(id: PaneId): { width: number; height: number } {
+    for (const col of this.layout.columns) for (const b of col) if (b.id === id) return b;
+    return { width: 40, height: 0 };
+  }
+
+  /** Rows the pane can show under its title. */
+  visibleRows(id: PaneId): number {
+    return Math.max(0, this.box(id).height - 1 - (id === "map" ? 1 : 0));
+  }
+
+  /** The pane's rows (the timeline's are virtual: see timelineWindow). */
+  rows(id: PaneId): PaneView {
+    const v = this.session.views;
+    switch (id) {
+      case "request":
+        return v.requestPane();
+      case "l2":
+      case "refcount":
+        return v.cachePane(id);
+      case "tables":
+        return v.tablesPane(Math.max(1, this.visibleRows("tables")));
+      case "header":
+        return v.headerPane();
+      case "counters":
+        return v.countersPane();
+      case "map":
+        return v.mapPane(this.box("map").width, Math.max(1, this.visibleRows("map")));
+      default:
+        return { title: "", summary: "", rows: [] };
+    }
+  }
+
+  private count(id: PaneId): number {
+    if (id === "timeline") return this.session.timeline?.requestCount ?? 0;
+    return this.rows(id).rows.length;
+  }
+
+  private focusRow(id: PaneId): number | undefined {
+    if (id === "timeline") {
+      const f = this.session.views.focus();
+      return f.index >= 0 ? f.index : undefined;
+    }
+    return this.rows(id).focus;
+  }
+
+  /** First visible row: the user's scroll, else a window placed by the focus row alone (so N undoes n exactly). */
+  top(id: PaneId): number {
+    const n = this.count(id);
+    const h = this.visibleRows(id);
+    const max = Math.max(0, n - h);
+    const user = this.scroll.get(id);
+    if (user !== undefined) return Math.min(user, max);
+    const f = this.focusRow(id);
+    if (f === undefined) return 0;
+    return Math.max(0, Math.min(max, f - Math.floor(h / 3)));
+  }
+
+  selected(id: PaneId): number | undefined {
+    return this.selection.get(id) ?? this.focusRow(id);
+  }
+
+  private moveSelection(delta: number, absolute?: number): void {
+    const id = this.focus;
+    const n = this.count(id);
+    if (!n) return;
+    const h = Math.max(1, this.visibleRows(id));
+    const cur = this.selected(id) ?? this.top(id);
+    const next = Math.max(0, Math.min(n - 1, absolute ?? cur + delta));
+    this.selection.set(id, next);
+    const top = this.top(id);
+    if (next < top) this.scroll.set(id, next);
+    else if (next >= top + h) this.scroll.set(id, next - h + 1);
+  }
+
+  /** After the position moved, every pane follows it again. */
+  private follow(): void {
+    this.scroll.clear();
+    this.selection.clear();
+  }
+
+  // ---- commands ----------------------------------------------------------------------------------------
+
+  /** Runs a command line as the REPL would; long runs go on in slices. */
+  run(line: string): void {
+    const before = this.session.printed;
+    const p = this.session.start(line);
+    if ("quit" in p) {
+      if (p.quit) return this.quit();
+      if (p.moved) this.follow();
+      this.showOutput(before, false);
+      this.changed();
+      return;
+    }
+    this.drive(p, before);
+  }
+
+  private drive(p: PendingRun, before: number): void {
+    const state: RunState = { text: "running...", cancel: false };
+    this.running = state;
+    this.changed();
+    const tick = () => {
+      if (state.cancel) {
+        p.run.return(undefined as never);
+        return done(null);
+      }
+      let r: IteratorResult<unknown, unknown>;
+      try {
+        r = p.run.next();
+      } catch (e) {
+        this.running = null;
+        this.message = `error: ${(e as Error).message}`;
+        this.changed();
+        return;
+      }
+      if (r.done) return done(r.value as Parameters<PendingRun["finish"]>[0]);
+      const pr = r.value as { done: number; total: number };
+      state.text = `${this.session.progressText(pr)} (Esc stops)`;
+      this.session.views.invalidate();
+      this.changed();
+      setImmediate(tick);
+    };
+    const done = (reason: Parameters<PendingRun["finish"]>[0]) => {
+      p.finish(reason);
+      this.running = null;
+      this.follow();
+      this.showOutput(before, true);
+      this.changed();
+    };
+    setImmediate(tick);
+  }
+
+  /** Output of the last command: a run shows where it stopped; several lines open the output overlay. */
+  private showOutput(before: number, wasRun: boolean): void {
+    const lines = this.session.log.slice(this.session.log.length - Math.min(this.session.log.length, this.session.printed - before));
+    if (wasRun) this.message = this.session.stopText;
+    else if (lines.length > 1) {
+      this.output = lines;
+      this.mode = "output";
+      this.message = lines[0] ?? "";
+    } else if (lines.length === 1) this.message = lines[0]!;
+  }
+
+  quit(): void {
+    if (this.running) this.running.cancel = true;
+    this.onQuit();
+  }
+
+  /** The break command for the selected row of the focused pane, or why there is none. */
+  breakCommand(): string | { error: string } {
+    const id = this.focus;
+    const sel = this.selected(id);
+    if (sel === undefined) return { error: "nothing selected" };
+    if (id === "timeline") return `break request ${sel + 1}`;
+    const row = this.rows(id).rows[sel];
+    if (!row) return { error: "nothing selected" };
+    const img = this.session.image();
+    let m: RegExpExecArray | null;
+    if (id === "request" && (m = /^#\d+ (\S+)/.exec(row.text))) return `break ${m[1]}`;
+    if ((id === "l2" || id === "refcount") && img && (m = /^\s*\d+ 0x([0-9a-f]+)/.exec(row.text))) return `break cluster ${Math.floor(parseInt(m[1]!, 16) / img.clusterSize)}`;
+    if (id === "tables" && (m = /^l1:(\d+)$/.exec(row.key))) return `break l1 ${m[1]}`;
+    if (id === "tables" && img && (m = /^L2\[(\d+)\] g 0x([0-9a-f]+)/.exec(row.text))) {
+      const l1 = Math.floor(parseInt(m[2]!, 16) / img.clusterSize / img.geo.l2Entries);
+      return `break l2 ${l1}:${m[1]}`;
+    }
+    return { error: `no breakpoint for this row of ${id} (select a request, an event, a cache slot or an L1/L2 entry)` };
+  }
+
+  // ---- keys --------------------------------------------------------------------------------------------
+
+  key(input: string, k: KeyInfo): void {
+    // A paste (or keys typed faster than they are read) arrives as one string: take it key by key.
+    if (input.length > 1 && !k.ctrl) {
+      for (const ch of input) {
+        if (ch === "\r" || ch === "\n") this.key("", { return: true });
+        else if (ch === "\t") this.key("", { tab: true });
+        else if (ch === "\x7f" || ch === "\b") this.key("", { backspace: true });
+        else if (ch === "\x1b") this.key("", { escape: true });
+        else this.key(ch, {});
+      }
+      return;
+    }
+    if (k.ctrl && input === "c") {
+      if (this.running) this.running.cancel = true;
+      else this.quit();
+      return;
+    }
+    if (this.running) {
+      if (k.escape || input === "q") this.running.cancel = true;
+      return;
+    }
+    switch (this.mode) {
+      case "command":
+        return this.commandKey(input, k);
+      case "help":
+      case "output":
+        this.mode = "normal";
+        this.changed();
+        if (input === ":" || input === "q") break;
+        return;
+    }
+    this.normalKey(input, k);
+  }
+
+  private normalKey(input: string, k: KeyInfo): void {
+    if (k.tab) {
+      const i = PANE_ORDER.indexOf(this.focus);
+      this.focus = PANE_ORDER[(i + (k.shift ? PANE_ORDER.length - 1 : 1)) % PANE_ORDER.length]!;
+      return this.changed();
+    }
+    const h = Math.max(1, this.visibleRows(this.focus));
+    if (k.upArrow) return (this.moveSelection(-1), this.changed());
+    if (k.downArrow) return (this.moveSelection(1), this.changed());
+    if (k.pageUp) return (this.moveSelection(-h), this.changed());
+    if (k.pageDown) return (this.moveSelection(h), this.changed());
+    if (k.home) return (this.moveSelection(0, 0), this.changed());
+    if (k.end) return (this.moveSelection(0, this.count(this.focus) - 1), this.changed());
+    if (k.return && this.focus === "timeline") {
+      const sel = this.selected("timeline");
+      if (sel !== undefined) this.queue.push({ name: "run-to", run: () => this.run(`run-to ${sel + 1}`) });
+      return;
+    }
+    if (k.escape) return;
+    const move = MOVES[input];
+    if (move) return this.queue.push({ name: move, run: () => this.run(move) });
+    const long = RUNS[input];
+    if (long) {
+      this.queue.clear();
+      return this.run(long);
+    }
+    switch (input) {
+      case "q":
+        return this.quit();
+      case "?":
+        this.mode = "help";
+        this.output = [...KEY_HELP, "", ...helpText()];
+        return this.changed();
+      case ":":
+        this.mode = "command";
+        this.command = "";
+        this.histIndex = -1;
+        return this.changed();
+      case "b": {
+        const cmd = this.breakCommand();
+        if (typeof cmd === "string") this.run(cmd);
+        else {
+          this.message = cmd.error;
+          this.changed();
+        }
+        return;
+      }
+    }
+  }
+
+  private commandKey(input: string, k: KeyInfo): void {
+    if (k.escape) {
+      this.mode = "normal";
+      return this.changed();
+    }
+    if (k.return) {
+      const line = this.command;
+      this.mode = "normal";
+      if (line.trim()) this.history.push(line);
+      this.command = "";
+      this.run(line);
+      return;
+    }
+    if (k.backspace || k.delete) this.command = this.command.slice(0, -1);
+    else if (k.upArrow || k.downArrow) {
+      if (!this.history.length) return;
+      if (this.histIndex < 0) this.histIndex = this.history.length;
+      this.histIndex = Math.max(0, Math.min(this.history.length, this.histIndex + (k.upArrow ? -1 : 1)));
+      this.command = this.history[this.histIndex] ?? "";
+    } else if (k.tab) {
+      const c = this.session.complete(this.command);
+      if (c.length === 1) this.command = this.command.replace(/\S*$/, c[0]!) + " ";
+      else if (c.length > 1) this.message = c.slice(0, 12).join("  ");
+    } else if (input && !k.ctrl) this.command += input;
+    this.changed();
+  }
+}
