@@ -27,6 +27,12 @@ export class MetadataCache {
   /** offset -> slot, mirroring `offsets` (the hit path of a large cache must not scan). */
   private readonly where = new Map<number, number>();
   lruCounter = 0;
+  /** Doubly linked list of entries with a non-zero LRU counter, oldest first; and how many have counter 0. */
+  private readonly prev: Int32Array;
+  private readonly next: Int32Array;
+  private head = -1;
+  private tail = -1;
+  private zeroLru: number;
   depends: MetadataCache | null = null;
   dependsOnFlush = false;
   hits = 0;
@@ -42,6 +48,9 @@ export class MetadataCache {
   ) {
     this.offsets = new Float64Array(size);
     this.lru = new Float64Array(size);
+    this.prev = new Int32Array(size);
+    this.next = new Int32Array(size);
+    this.zeroLru = size;
     this.refs = new Int32Array(size);
     this.dirty = new Uint8Array(size);
     this.tables = new Uint8Array(size * tableSize);
@@ -70,20 +79,10 @@ export class MetadataCache {
       ev.emit(EventKind.CacheGetDone, node, this.id, hit, offset, 0, 0);
       return hit;
     }
-    let i = ((offset / this.tableSize) * 4) % n;
-    const start = i;
-    let minLru = Infinity;
-    let victim = -1;
-    do {
-      if (this.refs[i] === 0 && this.lru[i]! < minLru) {
-        minLru = this.lru[i]!;
-        victim = i;
-      }
-      if (++i === n) i = 0;
-    } while (i !== start);
+    const victim = this.victim(((offset / this.tableSize) * 4) % n);
     if (victim < 0) throw new Error(`${this.name} cache: every entry is pinned`);
     this.misses++;
-    i = victim;
+    const i = victim;
     ev.emit(EventKind.CacheGetReplaceEntry, node, this.id, i, this.offsets[i]!, offset, 0);
     this.entryFlush(i);
     ev.emit(EventKind.CacheGetRead, node, this.id, i, offset, readFromDisk ? 1 : 0, 0);
@@ -103,7 +102,69 @@ export class MetadataCache {
   }
 
   put(i: number): void {
-    if (--this.refs[i]! === 0) this.lru[i] = ++this.lruCounter;
+    if (--this.refs[i]! === 0) this.setLru(i, ++this.lruCounter);
+  }
+
+  /**
+   * QEMU's victim: scanning circularly from `start`, the unpinned entry with the strictly smallest LRU counter.
+   * Used entries have unique counters, so only never-used (counter 0) entries tie, and the first one met wins.
+   * The same answer without the O(n) scan: counter-0 entries are searched from `start` only while some exist,
+   * and the others sit in a list ordered by counter.
+   */
+  private victim(start: number): number {
+    const n = this.size;
+    if (this.zeroLru > 0) {
+      let i = start;
+      do {
+        if (this.lru[i] === 0 && this.refs[i] === 0) return i;
+        if (++i === n) i = 0;
+      } while (i !== start);
+    }
+    for (let i = this.head; i >= 0; i = this.next[i]!) if (this.refs[i] === 0) return i;
+    return -1;
+  }
+
+  private setLru(i: number, v: number): void {
+    const old = this.lru[i]!;
+    if (old === 0) this.zeroLru--;
+    else this.unlink(i);
+    this.lru[i] = v;
+    if (v === 0) this.zeroLru++;
+    else {
+      // Counters only grow, so a new value always goes to the tail.
+      this.prev[i] = this.tail;
+      this.next[i] = -1;
+      if (this.tail >= 0) this.next[this.tail] = i;
+      else this.head = i;
+      this.tail = i;
+    }
+  }
+
+  private unlink(i: number): void {
+    const p = this.prev[i]!, nx = this.next[i]!;
+    if (p >= 0) this.next[p] = nx;
+    else this.head = nx;
+    if (nx >= 0) this.prev[nx] = p;
+    else this.tail = p;
+  }
+
+  /** Rebuilds the LRU list from the counters (after restore or empty). */
+  private rebuildLru(): void {
+    this.head = this.tail = -1;
+    this.zeroLru = 0;
+    const order: number[] = [];
+    for (let i = 0; i < this.size; i++) {
+      if (this.lru[i] === 0) this.zeroLru++;
+      else order.push(i);
+    }
+    order.sort((a, b) => this.lru[a]! - this.lru[b]!);
+    for (const i of order) {
+      this.prev[i] = this.tail;
+      this.next[i] = -1;
+      if (this.tail >= 0) this.next[this.tail] = i;
+      else this.head = i;
+      this.tail = i;
+    }
   }
 
   markDirty(i: number): void {
@@ -125,7 +186,7 @@ export class MetadataCache {
   /** qcow2_cache_discard: drop a table (its cluster was freed). */
   discard(i: number): void {
     this.setOffset(i, 0);
-    this.lru[i] = 0;
+    this.setLru(i, 0);
     this.dirty[i] = 0;
   }
 
@@ -182,6 +243,7 @@ export class MetadataCache {
     this.where.clear();
     this.lru.fill(0);
     this.lruCounter = 0;
+    this.rebuildLru();
   }
 
   dirtyCount(): number {
@@ -216,6 +278,7 @@ export class MetadataCache {
     this.dirty.set(s.dirty);
     this.tables.set(s.tables);
     this.lruCounter = s.lruCounter;
+    this.rebuildLru();
     this.dependsOnFlush = s.dependsOnFlush;
     this.depends = s.hasDepends ? other : null;
     this.hits = s.hits;

@@ -17,6 +17,9 @@ import { cacheSizes, defaultConfig, type EngineConfig } from "./engine-config.js
 import { MetadataCache, type CacheHost } from "./metadata-cache.js";
 import { qcow2BlockStatus } from "./block-status.js";
 import { qcow2Read } from "./read-path.js";
+import { decodeSnapshotTable, type Snapshot } from "../format/snapshot-table.js";
+import { checkBitmapsExtension } from "../format/bitmaps.js";
+import { checkCryptoExtension } from "../format/luks.js";
 import { qcow2Write } from "./write-path.js";
 import type { CoroutineModel } from "./coroutine-model.js";
 import { qcow2Discard, qcow2WriteZeroes } from "./zero-discard.js";
@@ -45,6 +48,7 @@ export class Qcow2Image implements BlockNode, CacheHost {
   geo: HeaderGeometry;
   ext: Extensions;
   backingName: string | null = null;
+  snapshots: Snapshot[] = [];
   backing: BlockNode | null = null;
   dataFile: Storage;
   hasDataFile = false;
@@ -147,6 +151,11 @@ export class Qcow2Image implements BlockNode, CacheHost {
       }
     }
     const img = new Qcow2Image(filename, file, first, opts);
+    // What QEMU validates at open: the snapshot table, the bitmaps and crypto extensions.
+    const read = (buf: Uint8Array, off: number) => file.read(buf, off);
+    img.snapshots = decodeSnapshotTable(read, img.header, file.size(), filename);
+    checkCryptoExtension(img.ext, img.header, filename);
+    checkBitmapsExtension(img.ext, img.header, filename);
     if (img.corrupt && opts.writable && !opts.allowCorrupt)
       throw new UnsupportedError(filename, "image is marked corrupt (incompatible bit 1); it can only be opened read-only");
     const gate = opts.gate ?? new BackingGate(img.config.maxChainDepth);

@@ -40,6 +40,21 @@ export class ShadowStorage implements Storage {
     return this.length;
   }
 
+  /** Holes as the base file has them; pages written through the shadow count as data. */
+  holeStatus(offset: number, bytes: number): { zero: boolean; bytes: number } {
+    const pi = Math.floor(offset / PAGE);
+    if (this.pages.has(pi)) return { zero: false, bytes: Math.min(bytes, (pi + 1) * PAGE - offset) };
+    const h = this.base as Partial<{ holeStatus(o: number, b: number): { zero: boolean; bytes: number } }>;
+    let r = typeof h.holeStatus === "function" ? h.holeStatus(offset, bytes) : { zero: offset >= this.base.size(), bytes };
+    // Stop at the next shadowed page, which may hold data.
+    for (let p = pi + 1; p * PAGE < offset + r.bytes; p++)
+      if (this.pages.has(p)) {
+        r = { zero: r.zero, bytes: p * PAGE - offset };
+        break;
+      }
+    return r;
+  }
+
   /** Bytes held by the shadow (memory + sidecar). */
   shadowBytes(): number {
     return this.pages.size * PAGE;
