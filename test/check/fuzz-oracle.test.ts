@@ -57,7 +57,26 @@ function metadataRegions(l: Layout): Region[] {
     tablesOf(snapL1, h.readUInt32BE(8));
     rel += len;
   }
-  return regions.filter((r) => r.length > 0);
+  // Header extensions, and the bitmap directory and tables the bitmaps extension points to.
+  let e = l.u32(4) === 3 ? l.u32(100) : 72;
+  while (e + 8 <= cs) {
+    const type = l.u32(e);
+    const len = l.u32(e + 4);
+    if (type === 0) break;
+    regions.push({ offset: e, length: 8 + len });
+    if (type === 0x23852875 && len === 24) {
+      const dirSize = Number(l.u64(e + 16));
+      const dir = Number(l.u64(e + 24));
+      regions.push({ offset: dir, length: dirSize });
+      for (let o = 0; o + 24 <= dirSize; ) {
+        const h = l.read(dir + o, 24);
+        regions.push({ offset: Number(h.readBigUInt64BE(0)), length: h.readUInt32BE(8) * 8 });
+        o += Math.ceil((24 + h.readUInt16BE(18) + h.readUInt32BE(20)) / 8) * 8;
+      }
+    }
+    e += 8 + Math.ceil(len / 8) * 8;
+  }
+  return regions.filter((r) => r.length > 0 && r.offset + r.length <= l.size());
 }
 
 function damage(l: Layout, rnd: () => number): void {
@@ -87,7 +106,17 @@ function baseImages(): string[] {
   qemuIo(c, ["write -P 1 0 40k", "write -c -P 2 100k 2k"]);
   qemuImg("snapshot", "-c", "s1", c);
   qemuIo(c, ["write -P 3 0 2k"]);
-  return [a, b, c];
+  const d = s.path("base-bitmaps.qcow2");
+  qemuImg("create", "-f", "qcow2", "-o", "cluster_size=4096", d, "8M");
+  qemuImg("bitmap", "--add", d, "b0");
+  qemuImg("bitmap", "--add", "-g", "65536", d, "b1");
+  qemuIo(d, ["write -P 1 0 64k", "write -P 2 2M 1M"]);
+  qemuImg("bitmap", "--disable", d, "b1");
+  qemuIo(d, ["write -P 3 6M 4k", "abort"]); // leaves b0 in use
+  const e = s.path("base-datafile.qcow2");
+  qemuImg("create", "-f", "qcow2", "-o", `cluster_size=4096,data_file=${s.path("base-datafile.raw")}`, e, "8M");
+  qemuIo(e, ["write -P 1 0 64k", "write -P 2 3M 8k"]);
+  return [a, b, c, d, e];
 }
 
 describe("random metadata damage: qcowdbg check agrees with qemu-img check", () => {
