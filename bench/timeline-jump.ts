@@ -41,6 +41,12 @@ function fingerprint(e: ReplayEngine): string {
 
 const maxRssMiB = () => Math.round(process.resourceUsage().maxRSS / 1024);
 const ms = (t0: number) => performance.now() - t0;
+/** CPU time of this process since `c0`, in ms: what a jump costs when the machine is shared. */
+const cpuMs = (c0: NodeJS.CpuUsage) => {
+  const d = process.cpuUsage(c0);
+  return (d.user + d.system) / 1000;
+};
+const pct = (xs: number[], p: number) => xs[Math.min(xs.length - 1, Math.floor(xs.length * p))]!;
 
 function child(image: string, record: boolean): Record<string, number> {
   const next = lcg(7);
@@ -57,22 +63,27 @@ function child(image: string, record: boolean): Record<string, number> {
   const probes = [1, 4_097, 333_333, 500_000, 777_777, REQUESTS];
   const want = new Map<number, string>();
   let t0 = performance.now();
+  let c0 = process.cpuUsage();
   for (const p of probes) {
     tl.runTo(p);
     want.set(p, fingerprint(tl.engine));
   }
   const forwardSeconds = ms(t0) / 1000;
+  const forwardCpuSeconds = cpuMs(c0) / 1000;
   const forwardRss = maxRssMiB();
 
   const pick = lcg(11);
   const times: number[] = [];
+  const cpu: number[] = [];
   let mismatches = 0;
   for (let j = 0; j < JUMPS; j++) {
     // Every fourth jump lands on a fingerprinted position; the rest anywhere.
     const target = j % 4 === 0 ? probes[pick() % probes.length]! : pick() % (REQUESTS + 1);
     t0 = performance.now();
+    c0 = process.cpuUsage();
     tl.runTo(target);
     times.push(ms(t0));
+    cpu.push(cpuMs(c0));
     const f = want.get(target);
     if (f !== undefined && f !== fingerprint(tl.engine)) mismatches++;
   }
@@ -87,20 +98,23 @@ function child(image: string, record: boolean): Record<string, number> {
     tl.reverseStep();
     stepTimes.push(ms(t0));
   }
-  times.sort((a, b) => a - b);
-  stepTimes.sort((a, b) => a - b);
+  for (const xs of [times, cpu, stepTimes]) xs.sort((a, b) => a - b);
   const s = tl.stats();
   const out = {
     requests: REQUESTS,
     forwardSeconds,
+    forwardCpuSeconds,
     forwardRequestsPerSecond: Math.round(REQUESTS / forwardSeconds),
-    jumpP50Ms: times[Math.floor(times.length / 2)]!,
-    jumpP95Ms: times[Math.floor(times.length * 0.95)]!,
-    jumpMaxMs: times[times.length - 1]!,
+    jumpP50Ms: pct(times, 0.5),
+    jumpP95Ms: pct(times, 0.95),
+    jumpMaxMs: pct(times, 1),
     jumpsOver100Ms: times.filter((t) => t >= 100).length,
+    jumpCpuP50Ms: pct(cpu, 0.5),
+    jumpCpuMaxMs: pct(cpu, 1),
     jumpMismatches: mismatches,
-    stepIntoAndBackP50Ms: stepTimes[Math.floor(stepTimes.length / 2)]!,
-    stepIntoAndBackMaxMs: stepTimes[stepTimes.length - 1]!,
+    stepIntoAndBackP50Ms: pct(stepTimes, 0.5),
+    stepIntoAndBackMaxMs: pct(stepTimes, 1),
+    loadAverage: os.loadavg()[0]!,
     checkpoints: s.checkpoints,
     checkpointMiB: Math.round(s.checkpointBytes / 2 ** 20),
     checkpointInterval: s.interval,

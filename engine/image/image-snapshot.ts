@@ -149,5 +149,5 @@ export function releaseImage<B>(img: Qcow2Image, s: ImageState<B>): void {
 /** Bytes a state holds outside its blobs and shadow pages (for memory accounting). */
 export function smallStateBytes<B>(s: ImageState<B>): number {
   const cache = (c: CacheArrays) => c.offsets.byteLength + c.lru.byteLength + c.refs.byteLength + c.dirty.byteLength;
-  return 512 + cache(s.l2) + cache(s.refcount) + s.pendingDiscards.length * 8 + (s.file?.pages.size ?? 0) * 16 + (s.backing ? smallStateBytes(s.backing) : 0);
+  return 512 + cache(s.l2) + cache(s.refcount) + s.pendingDiscards.length * 8 + (s.file?.pages.length ?? 0) * 12 + (s.backing ? smallStateBytes(s.backing) : 0);
 }

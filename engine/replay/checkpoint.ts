@@ -83,6 +83,8 @@ class DeltaArchive {
     if (!ref || ref.bytes.length !== live.length || !aligned) {
       const blob: FullBlob = { full: live.slice(), prev: null, bytes: live.length, chainBytes: 0, chainLength: 0 };
       this.refs.set(key, { bytes: live.slice(), blob });
+      // The buffer loads will use, allocated now: a first jump must not pay for the GC a big allocation starts.
+      if (this.scratch.get(key)?.bytes.length !== live.length) this.scratch.set(key, { blob: null, bytes: new Uint8Array(live.length) });
       return blob;
     }
     const n = this.diff(ref.bytes, live);

@@ -195,6 +195,11 @@ export class Timeline implements TimelineApi {
     return this.add(spec, true);
   }
 
+  /** Sets (or replaces) the latency model latency breakpoints use. */
+  setLatencyOf(fn: TimelineOptions["latencyOf"]): void {
+    this.opts.latencyOf = fn;
+  }
+
   private add(spec: BreakpointSpec | WatchSpec, watch: boolean): Breakpoint {
     const bp: Breakpoint = { id: this.nextId++, spec, watch, enabled: true, hits: 0 };
     this.bps.set(bp.id, bp);
@@ -379,18 +384,22 @@ export class Timeline implements TimelineApi {
         } finally {
           inRequest = false;
         }
-        for (const b of latBps) {
-          const over = (b.spec as { overMicros: number }).overMicros;
-          const lat = this.opts.latencyOf!(cur, { recorder: rec, firstEvent: start, endEvent: rec.length, request: req });
-          if (lat > over) offer(cur, 0, b.id, false, `request ${cur + 1} modelled at ${lat.toFixed(1)} µs > ${over} µs`);
-        }
-        for (const w of watches) {
-          const d = w.afterRequest();
-          if (d) offer(cur + 1, 0, w.bp.id, true, d);
-        }
-        if (record && !wasRecording) {
-          rec.enabled = false;
-          rec.rewind(start);
+        try {
+          for (const b of latBps) {
+            const over = (b.spec as { overMicros: number }).overMicros;
+            const lat = this.opts.latencyOf!(cur, { recorder: rec, firstEvent: start, endEvent: rec.length, request: req });
+            if (lat > over) offer(cur, 0, b.id, false, `request ${cur + 1} modelled at ${lat.toFixed(1)} µs > ${over} µs`);
+          }
+          for (const w of watches) {
+            const d = w.afterRequest();
+            if (d) offer(cur + 1, 0, w.bp.id, true, d);
+          }
+        } finally {
+          // The log was on only for this run: it ends where it ended before (checkpoints record that length).
+          if (record && !wasRecording) {
+            rec.enabled = false;
+            rec.rewind(start);
+          }
         }
         this.checkpointIfDue();
         if (mode === "first" && best) break;

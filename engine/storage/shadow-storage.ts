@@ -8,10 +8,13 @@ import type { Storage } from "./storage.js";
 
 const PAGE = 65536;
 
-/** The layer's content at one moment: which slot holds each page, and the length. Cheap: slots are shared. */
+/** The layer's content at one moment: which slot holds each page, and the length. Cheap: slots are shared.
+ *  Typed arrays rather than a Map, so thousands of snapshots cost the garbage collector nothing. */
 export interface ShadowSnapshot {
   readonly length: number;
-  readonly pages: Map<number, number>;
+  readonly pages: Float64Array;
+  readonly slots: Int32Array;
+  released: boolean;
 }
 
 export class ShadowStorage implements Storage {
@@ -27,7 +30,7 @@ export class ShadowStorage implements Storage {
   private readonly memLimitPages: number;
   private readonly scratch = new Uint8Array(PAGE);
   /** slot -> how many snapshots hold it; a held slot is never written in place. */
-  private shares = new Map<number, number>();
+  private shares = new Int32Array(64);
   private freeSlots: number[] = [];
 
   constructor(readonly base: Storage, memLimitBytes = 256 * 1024 * 1024) {
@@ -103,7 +106,7 @@ export class ShadowStorage implements Storage {
    *  to be overwritten), a private copy of a slot a snapshot holds, or the page's own slot. */
   private ownSlot(pi: number, whole: boolean): number {
     const slot = this.pages.get(pi);
-    if (slot !== undefined && !this.shares.has(slot)) return slot;
+    if (slot !== undefined && !this.shared(slot)) return slot;
     const page = this.scratch;
     if (slot !== undefined) this.readSlot(slot, page, 0);
     else if (!whole) this.read(page, pi * PAGE);
@@ -142,29 +145,36 @@ export class ShadowStorage implements Storage {
 
   /** Captures the current content; pages stay shared until either side writes them. Release it when done. */
   snapshot(): ShadowSnapshot {
-    for (const slot of this.pages.values()) this.shares.set(slot, (this.shares.get(slot) ?? 0) + 1);
-    return { length: this.length, pages: new Map(this.pages) };
+    const pages = new Float64Array(this.pages.size);
+    const slots = new Int32Array(this.pages.size);
+    let i = 0;
+    for (const [pi, slot] of this.pages) {
+      if (slot >= this.shares.length) this.growShares(slot);
+      this.shares[slot]!++;
+      pages[i] = pi;
+      slots[i++] = slot;
+    }
+    return { length: this.length, pages, slots, released: false };
   }
 
   /** Puts the layer back to a snapshot (which stays valid and held). */
   restore(s: ShadowSnapshot): void {
-    for (const slot of this.pages.values()) if (!this.shares.has(slot)) this.freeSlot(slot);
-    this.pages = new Map(s.pages);
+    if (s.released) throw new Error("shadow snapshot was released");
+    for (const slot of this.pages.values()) if (!this.shared(slot)) this.freeSlot(slot);
+    this.pages = new Map();
+    for (let i = 0; i < s.pages.length; i++) this.pages.set(s.pages[i]!, s.slots[i]!);
     this.length = s.length;
   }
 
   /** Lets go of a snapshot: slots nobody else holds are freed. Releasing twice is harmless. */
   release(s: ShadowSnapshot): void {
-    for (const [pi, slot] of s.pages) {
-      const n = (this.shares.get(slot) ?? 1) - 1;
-      if (n > 0) {
-        this.shares.set(slot, n);
-        continue;
-      }
-      this.shares.delete(slot);
-      if (this.pages.get(pi) !== slot) this.freeSlot(slot);
+    if (s.released) return;
+    s.released = true;
+    for (let i = 0; i < s.pages.length; i++) {
+      const slot = s.slots[i]!;
+      if (--this.shares[slot]! > 0) continue;
+      if (this.pages.get(s.pages[i]!) !== slot) this.freeSlot(slot);
     }
-    s.pages.clear();
   }
 
   /** Bytes held by the live layer and every snapshot (each distinct page version once). */
@@ -190,7 +200,7 @@ export class ShadowStorage implements Storage {
     }
     this.mem = [];
     this.pages.clear();
-    this.shares.clear();
+    this.shares.fill(0);
     this.freeSlots = [];
     this.base.close();
   }
@@ -213,7 +223,17 @@ export class ShadowStorage implements Storage {
 
   private unlink(pi: number, slot: number): void {
     this.pages.delete(pi);
-    if (!this.shares.has(slot)) this.freeSlot(slot);
+    if (!this.shared(slot)) this.freeSlot(slot);
+  }
+
+  private shared(slot: number): boolean {
+    return slot < this.shares.length && this.shares[slot]! > 0;
+  }
+
+  private growShares(slot: number): void {
+    const n = new Int32Array(Math.max(slot + 1, this.shares.length * 2));
+    n.set(this.shares);
+    this.shares = n;
   }
 
   private freeSlot(slot: number): void {
