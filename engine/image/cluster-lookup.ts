@@ -54,7 +54,10 @@ export function getHostOffset(img: Qcow2Image, offset: number, bytes: number): L
   const sliceIndex = (clusterIndex % img.geo.l2Entries) % img.sliceEntries;
   let available = (img.sliceEntries - sliceIndex) * cs;
   if (needed > available) needed = available;
-  const res: Lookup = { type: SubclusterType.UnallocatedPlain, host: 0, entryHi: 0, entryLo: 0, bytes: 0, l2Offset: 0, l2Index: 0 };
+  // One result object per image, overwritten by the next call: callers consume it at once (no allocation per lookup).
+  const res = img.lookupResult;
+  res.type = SubclusterType.UnallocatedPlain;
+  res.host = res.entryHi = res.entryLo = res.bytes = res.l2Offset = res.l2Index = 0;
   const l1Index = Math.floor(clusterIndex / img.geo.l2Entries);
   if (l1Index < img.header.l1Size) {
     const [hi, lo] = img.l1Entry(l1Index);
@@ -67,8 +70,8 @@ export function getHostOffset(img: Qcow2Image, offset: number, bytes: number): L
       const slot = img.l2Cache.get(sliceOffset(img, l2Offset, offset), true);
       try {
         const scBits = img.subclusterBits;
-        const scPerCluster = cs >> scBits === 0 ? 1 : 2 ** (img.clusterBits - scBits);
-        const scIndex = Math.floor(inCluster / 2 ** scBits);
+        const scPerCluster = img.geo.extendedL2 ? 32 : 1;
+        const scIndex = img.geo.extendedL2 ? Math.floor(inCluster / img.subclusterSize) : 0;
         entryAt(img, slot, sliceIndex, ent);
         const hi = ent[0]!, lo = ent[1]!;
         const type = subclusterType(hi, lo, ent[2]!, ent[3]!, scIndex, img.geo.extendedL2, img.hasDataFile);
@@ -97,7 +100,8 @@ export function getHostOffset(img: Qcow2Image, offset: number, bytes: number): L
         const nbClusters = Math.ceil(needed / cs);
         const sc = countContiguousSubclusters(img, slot, nbClusters, scIndex, sliceIndex, scPerCluster);
         if (sc < 0) throw corruption(img, "L2 table", "entry", entryFileOffset, "invalid cluster entry found");
-        available = (sc + scIndex) * 2 ** scBits;
+        available = (sc + scIndex) * img.subclusterSize;
+        void scBits;
         res.type = type;
       } finally {
         img.l2Cache.put(slot);

@@ -8,12 +8,6 @@ import { corruption, sliceOffset } from "./cluster-lookup.js";
 import type { Qcow2Image } from "./qcow2-image.js";
 import { freeClusters } from "./refcounts.js";
 
-export interface SliceRef {
-  slot: number;
-  /** Index of the entry inside the slice. */
-  index: number;
-}
-
 /** Entry words of slice entry i: hi, lo, and (extended L2) the bitmap as alloc (bits 0..31) and zero (32..63). */
 export function l2Hi(img: Qcow2Image, slot: number, i: number): number {
   return u32(img.l2Cache.tables, slot * img.l2Cache.tableSize + i * img.geo.l2EntryBytes);
@@ -46,7 +40,8 @@ export function sliceIndex(img: Qcow2Image, offset: number): number {
   return (Math.floor(offset / img.clusterSize) % img.geo.l2Entries) % img.sliceEntries;
 }
 
-export function getClusterTable(img: Qcow2Image, offset: number): SliceRef {
+/** Pins the L2 slice mapping `offset` (allocating its table if needed) and returns the cache slot. */
+export function getClusterTable(img: Qcow2Image, offset: number): number {
   const li = l1Index(img, offset);
   if (li >= img.header.l1Size) throw corruption(img, "L1 table", "l1_size", 36, `guest offset 0x${offset.toString(16)} is beyond the L1 table (growing L1 is not supported)`);
   let [hi, lo] = img.l1Entry(li);
@@ -59,8 +54,7 @@ export function getClusterTable(img: Qcow2Image, offset: number): SliceRef {
     [hi, lo] = img.l1Entry(li);
     l2Offset = entryOffset(hi, lo);
   }
-  const slot = img.l2Cache.get(sliceOffset(img, l2Offset, offset), true);
-  return { slot, index: sliceIndex(img, offset) };
+  return img.l2Cache.get(sliceOffset(img, l2Offset, offset), true);
 }
 
 function l2Allocate(img: Qcow2Image, li: number): void {

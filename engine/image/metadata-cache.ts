@@ -24,7 +24,10 @@ export class MetadataCache {
   readonly refs: Int32Array;
   readonly dirty: Uint8Array;
   readonly tables: Uint8Array;
-  /** offset -> slot, mirroring `offsets` (the hit path of a large cache must not scan). */
+  /** One view per slot, made once: table(i) is on the hot path. */
+  private readonly views: Uint8Array[];
+  private lastHit = 0;
+  /** offset / tableSize -> slot, mirroring `offsets` (the hit path of a large cache must not scan). */
   private readonly where = new Map<number, number>();
   lruCounter = 0;
   /** Doubly linked list of entries with a non-zero LRU counter, oldest first; and how many have counter 0. */
@@ -54,6 +57,8 @@ export class MetadataCache {
     this.refs = new Int32Array(size);
     this.dirty = new Uint8Array(size);
     this.tables = new Uint8Array(size * tableSize);
+    this.views = [];
+    for (let i = 0; i < size; i++) this.views.push(this.tables.subarray(i * tableSize, (i + 1) * tableSize));
   }
 
   get name(): string {
@@ -61,7 +66,7 @@ export class MetadataCache {
   }
 
   table(i: number): Uint8Array {
-    return this.tables.subarray(i * this.tableSize, (i + 1) * this.tableSize);
+    return this.views[i]!;
   }
 
   /** qcow2_cache_get / get_empty: returns the slot, pinned. */
@@ -71,11 +76,13 @@ export class MetadataCache {
     ev.emit(EventKind.CacheGet, node, this.id, -1, offset, readFromDisk ? 1 : 0, 0);
     if (offset % this.tableSize !== 0) throw new Error(`cannot get entry from ${this.name} cache: offset 0x${offset.toString(16)} is unaligned`);
     const n = this.size;
-    const hit = this.where.get(offset);
+    // Consecutive gets are mostly for the same table (lookup, allocation and linking of one request).
+    const hit = this.offsets[this.lastHit] === offset ? this.lastHit : this.where.get(offset / this.tableSize);
     if (hit !== undefined) {
       // Same answer as QEMU's circular scan: a table is cached in at most one slot.
       this.hits++;
       this.refs[hit]!++;
+      this.lastHit = hit;
       ev.emit(EventKind.CacheGetDone, node, this.id, hit, offset, 0, 0);
       return hit;
     }
@@ -173,14 +180,14 @@ export class MetadataCache {
 
   /** qcow2_cache_is_table_offset: the slot caching `offset`, or -1. */
   lookup(offset: number): number {
-    return offset === 0 ? -1 : (this.where.get(offset) ?? -1);
+    return offset === 0 ? -1 : (this.where.get(offset / this.tableSize) ?? -1);
   }
 
   private setOffset(i: number, offset: number): void {
     const old = this.offsets[i]!;
-    if (old) this.where.delete(old);
+    if (old) this.where.delete(old / this.tableSize);
     this.offsets[i] = offset;
-    if (offset) this.where.set(offset, i);
+    if (offset) this.where.set(offset / this.tableSize, i);
   }
 
   /** qcow2_cache_discard: drop a table (its cluster was freed). */
@@ -272,7 +279,7 @@ export class MetadataCache {
   restore(s: CacheSnapshot, other: MetadataCache): void {
     this.offsets.set(s.offsets);
     this.where.clear();
-    for (let i = 0; i < this.size; i++) if (this.offsets[i]) this.where.set(this.offsets[i]!, i);
+    for (let i = 0; i < this.size; i++) if (this.offsets[i]) this.where.set(this.offsets[i]! / this.tableSize, i);
     this.lru.set(s.lru);
     this.refs.set(s.refs);
     this.dirty.set(s.dirty);

@@ -22,6 +22,7 @@ import { checkBitmapsExtension } from "../format/bitmaps.js";
 import { checkCryptoExtension } from "../format/luks.js";
 import { qcow2Write } from "./write-path.js";
 import type { CoroutineModel } from "./coroutine-model.js";
+import type { Lookup } from "./cluster-lookup.js";
 import { qcow2Discard, qcow2WriteZeroes } from "./zero-discard.js";
 import { closeWritable, guestFlush } from "./flush.js";
 
@@ -67,6 +68,9 @@ export class Qcow2Image implements BlockNode, CacheHost {
   sliceSize: number;
   sliceEntries: number;
   subclusterBits: number;
+  subclusterSize: number;
+  /** Reused by getHostOffset (see cluster-lookup.ts). */
+  readonly lookupResult: Lookup = { type: 0, host: 0, entryHi: 0, entryLo: 0, bytes: 0, l2Offset: 0, l2Index: 0 };
   /** Freed host clusters queued for a discard to the file. */
   pendingDiscards: number[] = [];
   metadataPreallocationChecked = false;
@@ -115,6 +119,7 @@ export class Qcow2Image implements BlockNode, CacheHost {
     this.sliceSize = sizes.l2EntrySize;
     this.sliceEntries = sizes.l2EntrySize / this.geo.l2EntryBytes;
     this.subclusterBits = this.geo.extendedL2 ? h.clusterBits - 5 : h.clusterBits;
+    this.subclusterSize = 2 ** this.subclusterBits;
     this.l2Cache = new MetadataCache(this, 1, sizes.l2Entries, sizes.l2EntrySize);
     this.refcountCache = new MetadataCache(this, 0, sizes.refcountEntries, cs);
 

@@ -6,7 +6,7 @@ import { SubclusterType, subclusterType, entryOffset, encodeEntry, COMPRESSED_HI
 import { EventKind, CACHE_NONE, ADD_TASK_WRITE } from "../events/event-kind.js";
 import { allocClusters, allocClustersAt } from "./allocator.js";
 import { corruption } from "./cluster-lookup.js";
-import { getClusterTable, l2Alloc, l2Hi, l2Lo, l2Zero, setBitmap, setL2 } from "./l2-table.js";
+import { getClusterTable, sliceIndex, l2Alloc, l2Hi, l2Lo, l2Zero, setBitmap, setL2 } from "./l2-table.js";
 import type { Qcow2Image } from "./qcow2-image.js";
 import { qcow2Read } from "./read-path.js";
 import { freeAnyCluster } from "./refcounts.js";
@@ -59,7 +59,7 @@ function scType(img: Qcow2Image, slot: number, i: number, sc: number): Subcluste
 }
 
 function scIndex(img: Qcow2Image, inCluster: number): number {
-  return Math.floor(inCluster / 2 ** img.subclusterBits);
+  return img.geo.extendedL2 ? Math.floor(inCluster / img.subclusterSize) : 0;
 }
 
 /** qcow2_get_subcluster_range_type's count (subclusters of the same type from sc). */
@@ -147,7 +147,7 @@ function calculateL2Meta(img: Qcow2Image, hostCluster: number, guest: number, by
 function handleCopied(img: Qcow2Image, guest: number, host: { v: number }, bytes: { v: number }, metas: L2Meta[]): number {
   const cs = img.clusterSize;
   img.events.emit(EventKind.HandleCopied, img.node, CACHE_NONE, -1, guest, host.v, bytes.v);
-  const ref = getClusterTable(img, guest);
+  const ref = { slot: getClusterTable(img, guest), index: sliceIndex(img, guest) };
   let nb = Math.ceil(((guest % cs) + bytes.v) / cs);
   nb = Math.min(nb, img.sliceEntries - ref.index);
   let ret = 0;
@@ -177,7 +177,7 @@ function handleAlloc(img: Qcow2Image, guest: number, host: { v: number }, bytes:
   const cs = img.clusterSize;
   img.events.emit(EventKind.HandleAlloc, img.node, CACHE_NONE, -1, guest, host.v, bytes.v);
   let nb = Math.ceil(((guest % cs) + bytes.v) / cs);
-  const ref = getClusterTable(img, guest);
+  const ref = { slot: getClusterTable(img, guest), index: sliceIndex(img, guest) };
   try {
     nb = Math.min(nb, img.sliceEntries - ref.index);
     nb = countSingleWriteClusters(img, nb, ref.slot, ref.index, true);
@@ -350,7 +350,7 @@ function linkEntries(img: Qcow2Image, m: L2Meta): void {
   const old: [number, number][] = [];
   if (img.lazyRefcounts) markDirty(img);
   if (!img.dirty) img.l2Cache.setDependency(img.refcountCache);
-  const ref = getClusterTable(img, m.offset);
+  const ref = { slot: getClusterTable(img, m.offset), index: sliceIndex(img, m.offset) };
   img.l2Cache.markDirty(ref.slot);
   try {
     for (let i = 0; i < m.nbClusters; i++) {

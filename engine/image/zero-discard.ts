@@ -4,7 +4,7 @@
 import { SubclusterType, entryOffset } from "../format/l2-entry.js";
 import { EventKind, CACHE_NONE } from "../events/event-kind.js";
 import { getHostOffset } from "./cluster-lookup.js";
-import { getClusterTable, l2Alloc, l2Hi, l2Lo, l2Zero, setBitmap, setL2 } from "./l2-table.js";
+import { getClusterTable, sliceIndex, l2Alloc, l2Hi, l2Lo, l2Zero, setBitmap, setL2 } from "./l2-table.js";
 import type { Qcow2Image } from "./qcow2-image.js";
 import { freeAnyCluster, processDiscards } from "./refcounts.js";
 import { qcow2Write, rangeMask } from "./write-path.js";
@@ -87,7 +87,7 @@ function zeroL2Subclusters(img: Qcow2Image, offset: number, bytes: number): void
   const scSize = 2 ** img.subclusterBits;
   const sc = Math.floor((offset % img.clusterSize) / scSize);
   const n = Math.ceil(bytes / scSize);
-  const ref = getClusterTable(img, offset);
+  const ref = { slot: getClusterTable(img, offset), index: sliceIndex(img, offset) };
   try {
     if (l2Hi(img, ref.slot, ref.index) & 0x40000000) throw new Error("cannot partially zeroize a compressed cluster");
     const alloc = l2Alloc(img, ref.slot, ref.index), zero = l2Zero(img, ref.slot, ref.index);
@@ -103,7 +103,7 @@ function zeroL2Subclusters(img: Qcow2Image, offset: number, bytes: number): void
 }
 
 function zeroInL2Slice(img: Qcow2Image, offset: number, nb: number, unmapFlag: boolean): number {
-  const ref = getClusterTable(img, offset);
+  const ref = { slot: getClusterTable(img, offset), index: sliceIndex(img, offset) };
   nb = Math.min(nb, img.sliceEntries - ref.index);
   try {
     for (let i = 0; i < nb; i++) {
@@ -137,7 +137,7 @@ function clusterDiscard(img: Qcow2Image, offset: number, bytes: number, full: bo
   const cs = img.clusterSize;
   let nb = Math.ceil(bytes / cs);
   while (nb > 0) {
-    const ref = getClusterTable(img, offset);
+    const ref = { slot: getClusterTable(img, offset), index: sliceIndex(img, offset) };
     const n = Math.min(nb, img.sliceEntries - ref.index);
     try {
       for (let i = 0; i < n; i++) {
