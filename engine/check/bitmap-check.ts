@@ -17,7 +17,7 @@ import {
   bitmapTableSizeFor,
 } from "../format/bitmaps.js";
 import type { Storage } from "../storage/storage.js";
-import { CheckAborted, hex64, type CheckContext } from "./check-context.js";
+import { CheckAborted, failsToRead, hex64, type CheckContext } from "./check-context.js";
 import { QemuOpenError, readU64, type OpenedForCheck, type U64 } from "./open-validation.js";
 
 interface CheckBitmap {
@@ -62,6 +62,7 @@ function loadDirectory(storage: Storage, img: OpenedForCheck): CheckBitmap[] | s
   const b = img.bitmaps!;
   if (b.directorySize === 0) return "Requested bitmap directory size is zero";
   if (b.directorySize > MAX_BITMAP_DIRECTORY_SIZE) return "Requested bitmap directory size is too big";
+  if (failsToRead(b.directory.hi, b.directory.lo, b.directorySize)) return "Failed to read bitmap directory: Input/output error";
   const d = new Uint8Array(b.directorySize);
   storage.read(d, b.directoryOffset);
   const out: CheckBitmap[] = [];
@@ -91,18 +92,22 @@ function loadDirectory(storage: Storage, img: OpenedForCheck): CheckBitmap[] | s
   return out;
 }
 
-/** bitmap_table_load(): the table's entries as (hi, lo) pairs, or null when one breaks check_table_entry(). */
-function loadTable(storage: Storage, bm: CheckBitmap, clusterSize: number): Uint32Array | null {
+/**
+ * bitmap_table_load(): the table's entries as (hi, lo) pairs; "invalid" when one breaks check_table_entry(),
+ * "eio" when the table lies where QEMU cannot read.
+ */
+function loadTable(storage: Storage, bm: CheckBitmap, clusterSize: number): Uint32Array | "invalid" | "eio" {
+  if (failsToRead(bm.tableOffset.hi, bm.tableOffset.lo, bm.tableSize * 8)) return "eio";
   const bytes = new Uint8Array(bm.tableSize * 8); // at most 8 MiB: tableSize * clusterSize <= 512 MiB
   if (bm.tableOffset.n < storage.size()) storage.read(bytes, bm.tableOffset.n);
   const words = new Uint32Array(bm.tableSize * 2);
   for (let i = 0; i < bm.tableSize; i++) {
     const hi = u32(bytes, i * 8);
     const lo = u32(bytes, i * 8 + 4);
-    if (hi & 0xff000000 || lo & 0x1fe) return null;
+    if (hi & 0xff000000 || lo & 0x1fe) return "invalid";
     const offHi = hi & 0x00ffffff;
     const offLo = (lo & 0xfffffe00) >>> 0;
-    if ((offHi !== 0 || offLo !== 0) && (lo & 1 || offLo & (clusterSize - 1))) return null;
+    if ((offHi !== 0 || offLo !== 0) && (lo & 1 || offLo & (clusterSize - 1))) return "invalid";
     words[2 * i] = offHi;
     words[2 * i + 1] = offLo;
   }
@@ -119,8 +124,12 @@ export function loadBitmapsAtOpen(storage: Storage, img: OpenedForCheck): void {
     if (names.has(bm.name)) throw new QemuOpenError(img.file, `Bitmap already exists: ${bm.name}`);
     names.add(bm.name);
     if (bm.flags & BITMAP_FLAG_IN_USE) continue;
-    if (!loadTable(storage, bm, img.g.clusterSize))
-      throw new QemuOpenError(img.file, `Could not read bitmap_table table from image for bitmap '${bm.name}': Invalid argument`);
+    const table = loadTable(storage, bm, img.g.clusterSize);
+    if (typeof table === "string")
+      throw new QemuOpenError(
+        img.file,
+        `Could not read bitmap_table table from image for bitmap '${bm.name}': ${table === "eio" ? "Input/output error" : "Invalid argument"}`,
+      );
     if (bitmapTableSizeFor(img.totalSectors * 512, bm.granularityBits, img.g.clusterSize) !== bm.tableSize)
       throw new QemuOpenError(img.file, `Could not read bitmap '${bm.name}' from image: Invalid argument`);
   }
@@ -140,9 +149,9 @@ export function countBitmapReferences(ctx: CheckContext, img: OpenedForCheck): v
   for (const bm of dir) {
     ctx.inc(bm.tableOffset.n, bm.tableSize * 8, hex64(bm.tableOffset.hi, bm.tableOffset.lo));
     const words = loadTable(ctx.storage, bm, cs);
-    if (!words) {
+    if (typeof words === "string") {
       ctx.res.corruptions++;
-      throw new CheckAborted("Invalid argument");
+      throw new CheckAborted(words === "eio" ? "Input/output error" : "Invalid argument");
     }
     for (let i = 0; i < bm.tableSize; i++) {
       const hi = words[2 * i]!;

@@ -78,6 +78,15 @@ export function hex64(hi: number, lo: number): string {
   return hi === 0 ? lo.toString(16) : hi.toString(16) + lo.toString(16).padStart(8, "0");
 }
 
+/** QEMU's largest request end (BDRV_MAX_LENGTH: INT64_MAX rounded down to 1 GiB); reads past it fail with EIO. */
+const BDRV_MAX_LENGTH = 2n ** 63n - 2n ** 30n;
+
+/** Whether reading `bytes` at the 64-bit offset hi:lo fails in bdrv_pread() with EIO rather than reading zeros. */
+export function failsToRead(hi: number, lo: number, bytes: number): boolean {
+  if (hi < 0x7fffffff) return false;
+  return BigInt(hi >>> 0) * 0x100000000n + BigInt(lo >>> 0) + BigInt(bytes) > BDRV_MAX_LENGTH;
+}
+
 /** Hex of a non-negative number (exact below 2^53). */
 export function hexNum(v: number): string {
   return v < 0x100000000 ? (v >>> 0).toString(16) : hex64(Math.floor(v / 0x100000000), v % 0x100000000);

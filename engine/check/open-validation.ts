@@ -16,7 +16,7 @@ import {
 } from "../format/header.js";
 import { EXT_BACKING_FORMAT, EXT_BITMAPS, EXT_CRYPTO, EXT_DATA_FILE, EXT_END, EXT_FEATURE_TABLE } from "../format/extensions.js";
 import type { Storage } from "../storage/storage.js";
-import { refcountMax, type CheckGeometry, type CheckMessageSink } from "./check-context.js";
+import { failsToRead, refcountMax, type CheckGeometry, type CheckMessageSink } from "./check-context.js";
 
 /** qemu-img could not open the image; `reason` is QEMU's message after "Could not open 'FILE': ". */
 export class QemuOpenError extends Error {
@@ -66,7 +66,7 @@ export interface OpenedForCheck {
   nbSnapshots: number;
   snapshotsOffset: U64;
   crypto?: { offset: number; length: number };
-  bitmaps?: { nbBitmaps: number; directoryOffset: number; directorySize: number };
+  bitmaps?: { nbBitmaps: number; directoryOffset: number; directorySize: number; directory: U64 };
   dataFile?: string;
   backingFile?: string;
 }
@@ -198,47 +198,51 @@ export function openForCheck(storage: Storage, file: string, emit: CheckMessageS
   if (l1VmStateIndex > 0x7fffffff) fail("Image is too big");
   if (l1Size < l1VmStateIndex) fail("L1 table is too small");
   if (size.hi >= 0x200000) fail("virtual size of 2^53 bytes or more is not supported by qcowdbg");
+  if (l1Size > 0 && failsToRead(l1TableOffset.hi, l1TableOffset.lo, l1Size * 8)) fail("Could not read L1 table: Input/output error");
   const l1 = readAt(storage, l1TableOffset.n, l1Size * 8);
-  if (cryptMethod > 2) fail(`Unsupported encryption method ${cryptMethod}`);
+  if (cryptMethod > 2) fail(`Unsupported encryption method ${cryptMethod | 0}`);
+  if (reftableClusters > 0 && failsToRead(reftableOffset.hi, reftableOffset.lo, reftableClusters * clusterSize))
+    fail("Could not initialize refcount handling: Input/output error");
   const reftable = readAt(storage, reftableOffset.n, reftableClusters * clusterSize);
 
-  const ext = scanExtensions(cluster0, headerLength, extEnd, (reason) => fail(reason));
+  // qcow2_read_extensions(): each extension is validated as the walk reaches it, so the first bad one decides.
   const out: Partial<OpenedForCheck> = {};
-  if (ext.crypto) {
-    if (cryptMethod !== 2) fail("CRYPTO header extension only expected with LUKS encryption method");
-    if (ext.crypto.length !== 16) fail(`CRYPTO header extension size ${ext.crypto.length}, but expected size 16`);
-    const off = readU64(ext.crypto.data, 0);
-    const len = readU64(ext.crypto.data, 8);
-    if ((off.lo & (clusterSize - 1)) !== 0)
-      fail(`Encryption header offset '${BigInt(off.hi) * 0x100000000n + BigInt(off.lo)}' is not a multiple of cluster size '${clusterSize}'`);
-    out.crypto = { offset: off.n, length: len.n };
-    if (!opts.withoutKey) fail("Parameter 'encrypt.key-secret' is required for cipher");
-  }
-  if (ext.bitmaps) {
-    const d = ext.bitmaps;
-    if (d.length !== 24) fail("bitmaps_ext: Invalid extension length");
-    if ((autoclear & BigInt(AUTOCLEAR_BITMAPS)) === 0n) {
-      emit(
-        version < 3
-          ? "warning: This qcow2 v2 image contains bitmaps, but they may have been modified by a program without persistent bitmap support; so now they must all be considered inconsistent"
-          : "warning: a program lacking bitmap support modified this file, so all bitmaps are now considered inconsistent",
-        "report",
-      );
-      // error_printf() without a newline: QEMU's next stderr line continues this one.
-      emit("Some clusters may be leaked, run 'qemu-img check -r' on the image file to fix.", "partial");
-    } else {
-      if (u32(d.data, 4) !== 0) fail("bitmaps_ext: Reserved field is not zero");
-      const nb = u32(d.data, 0);
-      const dirSize = readU64(d.data, 8);
-      const dirOffset = readU64(d.data, 16);
+  const ext = scanExtensions(cluster0, headerLength, extEnd, fail, (type, data) => {
+    if (type === EXT_CRYPTO) {
+      if (cryptMethod !== 2) fail("CRYPTO header extension only expected with LUKS encryption method");
+      if (data.length !== 16) fail(`CRYPTO header extension size ${data.length}, but expected size 16`);
+      const off = readU64(data, 0);
+      const len = readU64(data, 8);
+      if ((off.lo & (clusterSize - 1)) !== 0)
+        fail(`Encryption header offset '${BigInt(off.hi) * 0x100000000n + BigInt(off.lo)}' is not a multiple of cluster size '${clusterSize}'`);
+      out.crypto = { offset: off.n, length: len.n };
+      // Opening the LUKS header needs the key; the check itself does not.
+      if (!opts.withoutKey) fail("Parameter 'encrypt.key-secret' is required for cipher");
+    } else if (type === EXT_BITMAPS) {
+      if (data.length !== 24) fail("bitmaps_ext: Invalid extension length");
+      if ((autoclear & BigInt(AUTOCLEAR_BITMAPS)) === 0n) {
+        emit(
+          version < 3
+            ? "warning: This qcow2 v2 image contains bitmaps, but they may have been modified by a program without persistent bitmap support; so now they must all be considered inconsistent"
+            : "warning: a program lacking bitmap support modified this file, so all bitmaps are now considered inconsistent",
+          "report",
+        );
+        // error_printf() without a newline: QEMU's next stderr line continues this one.
+        emit("Some clusters may be leaked, run 'qemu-img check -r' on the image file to fix.", "partial");
+        return;
+      }
+      if (u32(data, 4) !== 0) fail("bitmaps_ext: Reserved field is not zero");
+      const nb = u32(data, 0);
+      const dirSize = readU64(data, 8);
+      const dirOffset = readU64(data, 16);
       if (nb > MAX_BITMAPS) fail(`bitmaps_ext: Image has ${nb} bitmaps, exceeding the QEMU supported maximum of ${MAX_BITMAPS}`);
       if (nb === 0) fail("found bitmaps extension with zero bitmaps");
       if ((dirOffset.lo & (clusterSize - 1)) !== 0) fail("bitmaps_ext: invalid bitmap directory offset");
       if (dirSize.n > MAX_BITMAP_DIRECTORY_SIZE)
         fail(`bitmaps_ext: bitmap directory size (${BigInt(dirSize.hi) * 0x100000000n + BigInt(dirSize.lo)}) exceeds the maximum supported size (${MAX_BITMAP_DIRECTORY_SIZE})`);
-      out.bitmaps = { nbBitmaps: nb, directoryOffset: dirOffset.n, directorySize: dirSize.n };
+      out.bitmaps = { nbBitmaps: nb, directoryOffset: dirOffset.n, directorySize: dirSize.n, directory: dirOffset };
     }
-  }
+  });
 
   const hasDataFile = (incompat & BigInt(INCOMPAT_DATA_FILE)) !== 0n;
   if (hasDataFile) {
@@ -250,7 +254,7 @@ export function openForCheck(storage: Storage, file: string, emit: CheckMessageS
     fail("data-file-raw requires a data file");
   }
   if (cryptMethod === 1 && !opts.withoutKey) fail("Parameter 'encrypt.key-secret' is required for cipher");
-  if (cryptMethod === 2 && !ext.crypto) fail(`Missing CRYPTO header for crypt method ${cryptMethod}`);
+  if (cryptMethod === 2 && !out.crypto) fail(`Missing CRYPTO header for crypt method ${cryptMethod}`);
 
   if (backingFileOffset.n !== 0) {
     const len = u32(h, 16);
@@ -311,20 +315,19 @@ export function openForCheck(storage: Storage, file: string, emit: CheckMessageS
   };
 }
 
-interface RawExtension {
-  length: number;
-  data: Uint8Array;
-}
-
 interface ScannedExtensions {
   featureTable?: Uint8Array;
-  crypto?: RawExtension;
-  bitmaps?: RawExtension;
   dataFile?: string;
 }
 
 /** qcow2_read_extensions(): walks type/length records from the end of the header to ext_end. */
-function scanExtensions(cluster0: Uint8Array, start: number, end: number, fail?: (reason: string) => never): ScannedExtensions {
+function scanExtensions(
+  cluster0: Uint8Array,
+  start: number,
+  end: number,
+  fail?: (reason: string) => never,
+  visit?: (type: number, data: Uint8Array) => void,
+): ScannedExtensions {
   const out: ScannedExtensions = {};
   const bad = (reason: string): never => {
     if (fail) fail(reason);
@@ -346,18 +349,13 @@ function scanExtensions(cluster0: Uint8Array, start: number, end: number, fail?:
       case EXT_FEATURE_TABLE:
         out.featureTable = data;
         break;
-      case EXT_CRYPTO:
-        out.crypto = { length: len, data };
-        break;
-      case EXT_BITMAPS:
-        out.bitmaps = { length: len, data };
-        break;
       case EXT_DATA_FILE: {
         const nul = data.indexOf(0);
         out.dataFile = Buffer.from(nul < 0 ? data : data.subarray(0, nul)).toString("utf8");
         break;
       }
     }
+    visit?.(magic, data);
     offset += (len + 7) & ~7;
   }
   return out;

@@ -8,7 +8,7 @@ import {
   SNAPSHOT_HEADER_BYTES,
   SNAPSHOT_V3_MIN_EXTRA_BYTES,
 } from "../format/snapshot-table.js";
-import { CheckAborted, hex64, type CheckContext } from "./check-context.js";
+import { CheckAborted, failsToRead, hex64, type CheckContext } from "./check-context.js";
 import { checkRefcountsL1 } from "./l2-walk.js";
 import { readU64, type OpenedForCheck, type U64 } from "./open-validation.js";
 import type { TableWindow } from "./table-window.js";
@@ -62,6 +62,11 @@ export function readSnapshotTableForCheck(ctx: CheckContext, img: OpenedForCheck
   let rel = 0;
   for (let i = 0; i < nb; i++) {
     rel = Math.ceil(rel / 8) * 8;
+    if (failsToRead(off.hi, off.lo, rel + SNAPSHOT_HEADER_BYTES)) {
+      res.checkErrors++;
+      report("ERROR failed to read the snapshot table: Failed to read snapshot table: Input/output error");
+      throw new CheckAborted("Input/output error");
+    }
     ctx.storage.read(fixed, off.n + rel);
     const extra = u32(fixed, 36);
     if (extra > MAX_SNAPSHOT_EXTRA_DATA) {
@@ -121,6 +126,12 @@ export function countSnapshotReferences(ctx: CheckContext, win: TableWindow, tab
       ctx.say(`ERROR snapshot ${sn.id} (${sn.name}) l1_size=0x${sn.l1Size.toString(16)}: L1 table is too large; snapshot table entry corrupted`);
       res.corruptions++;
       return;
+    }
+    if (sn.l1Size > 0 && failsToRead(l1Off.hi, l1Off.lo, sn.l1Size * 8)) {
+      ctx.inc(l1Off.n, sn.l1Size * 8, hex64(l1Off.hi, l1Off.lo));
+      ctx.say("ERROR: I/O error in check_refcounts_l1");
+      res.checkErrors++;
+      throw new CheckAborted("Input/output error");
     }
     const l1 = new Uint8Array(l1Off.n < ctx.fileSize ? sn.l1Size * 8 : 0);
     if (l1.length > 0) ctx.storage.read(l1, l1Off.n);

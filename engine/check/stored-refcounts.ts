@@ -2,7 +2,7 @@
 // file's clusters decoded into a typed array up front (so comparing and the COPIED checks cost no further I/O),
 // check_refblocks(), and compare_refcounts() with QEMU's messages and image end offset.
 import { getRefcount } from "../format/refcount-entry.js";
-import { hex64, newRefcountArray, type CheckContext, type RefcountArray } from "./check-context.js";
+import { failsToRead, hex64, newRefcountArray, type CheckContext, type RefcountArray } from "./check-context.js";
 
 const EIO = "Input/output error";
 
@@ -12,8 +12,11 @@ export class StoredRefcounts {
   private readonly size: number;
   /** Stored refcounts of clusters [0, values.length); slots under an unreadable refblock hold 0. */
   values: RefcountArray = new Uint8Array(0);
-  /** Refcount table indexes whose refblock offset is unaligned: every lookup there fails with EIO. */
-  readonly failing = new Set<number>();
+  /**
+   * Refcount table indexes whose refblock cannot be read, so every lookup there fails with EIO: an unaligned
+   * offset (QEMU also reports the corruption once) or an offset past QEMU's largest request (no report).
+   */
+  readonly failing = new Map<number, "unaligned" | "eio">();
   private signaled = false;
   private cachedIndex = -1;
   private readonly cachedBlock: Uint8Array;
@@ -44,7 +47,7 @@ export class StoredRefcounts {
       const first = t * perBlock;
       const n = Math.min(count, first + perBlock) - first;
       const blk = this.block(t);
-      if (blk === "error") this.failing.add(t);
+      if (blk === "unaligned" || blk === "eio") this.failing.set(t, blk);
       else if (blk !== null) decodeBlock(blk, g.refcountOrder, this.values, out.subarray(first * bytesPer, (first + n) * bytesPer), first, n);
     }
   }
@@ -87,7 +90,7 @@ export class StoredRefcounts {
 
   /** qcow2_get_refcount() failing on an unaligned refblock: QEMU signals the corruption once (non-fatal, read-only). */
   private fail(t: number): void {
-    if (this.signaled) return;
+    if (this.signaled || this.failing.get(t) === "eio") return;
     this.signaled = true;
     const off = hex64(this.hi[t]!, (this.lo[t]! & ~0x1ff) >>> 0);
     this.ctx.say(
@@ -95,15 +98,18 @@ export class StoredRefcounts {
     );
   }
 
-  /** The refcount block covering table index t: null when it is all zeros (absent), "error" when unreadable. */
-  private block(t: number): Uint8Array | null | "error" {
+  /** The refcount block covering table index t: null when it is all zeros (absent), or why it cannot be read. */
+  private block(t: number): Uint8Array | null | "unaligned" | "eio" {
     if (t >= this.size) return null;
     const hi = this.hi[t]!;
     const lo = (this.lo[t]! & ~0x1ff) >>> 0;
     if (hi === 0 && lo === 0) return null;
-    if (lo & (this.ctx.g.clusterSize - 1)) return "error";
+    const cs = this.ctx.g.clusterSize;
+    if (lo & (cs - 1)) return "unaligned";
+    const offset = hi * 0x100000000 + lo;
+    // bdrv_check_request(): offsets up to BDRV_MAX_LENGTH (INT64_MAX rounded down to 1 GiB) only.
+    if (failsToRead(hi, lo, cs)) return "eio";
     if (this.cachedIndex !== t) {
-      const offset = hi * 0x100000000 + lo;
       if (offset >= this.ctx.fileSize) this.cachedBlock.fill(0);
       else this.ctx.storage.read(this.cachedBlock, offset);
       this.cachedIndex = t;
@@ -171,7 +177,8 @@ export class StoredRefcounts {
     }
     if (k < this.values.length) return this.values[k]!;
     const blk = this.block(t);
-    if (blk === "error") {
+    if (blk === "unaligned" || blk === "eio") {
+      this.failing.set(t, blk);
       this.fail(t);
       return -1;
     }
@@ -186,7 +193,7 @@ export class StoredRefcounts {
     const g = this.ctx.g;
     const t = Math.floor(k / 2 ** g.refblockBits);
     const blk = this.block(t);
-    if (!blk || blk === "error") return String(r);
+    if (!(blk instanceof Uint8Array)) return String(r);
     const o = 8 * (k - t * 2 ** g.refblockBits);
     let v = 0n;
     for (let j = 0; j < 8; j++) v = (v << 8n) | BigInt(blk[o + j]!);
