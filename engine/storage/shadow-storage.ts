@@ -12,6 +12,7 @@ const PAGE = 65536;
  *  Typed arrays rather than a Map, so thousands of snapshots cost the garbage collector nothing. */
 export interface ShadowSnapshot {
   readonly length: number;
+  readonly baseValid: number;
   readonly pages: Float64Array;
   readonly slots: Int32Array;
   released: boolean;
@@ -21,6 +22,8 @@ export class ShadowStorage implements Storage {
   readonly writable = true;
   readonly name: string;
   private length: number;
+  /** Bytes of the base still visible (shrinking the file hides the rest for good). */
+  private baseValid: number;
   /** page index -> slot; slots < memLimitPages live in `mem`, the rest in the sidecar file. */
   private pages = new Map<number, number>();
   private mem: (Uint8Array | undefined)[] = [];
@@ -36,6 +39,7 @@ export class ShadowStorage implements Storage {
   constructor(readonly base: Storage, memLimitBytes = 256 * 1024 * 1024) {
     this.name = base.name;
     this.length = base.size();
+    this.baseValid = this.length;
     this.memLimitPages = Math.max(1, Math.floor(memLimitBytes / PAGE));
   }
 
@@ -78,8 +82,11 @@ export class ShadowStorage implements Storage {
       if (pos >= this.length) out.fill(0);
       else {
         const slot = this.pages.get(pi);
-        if (slot === undefined) this.base.read(out, pos);
-        else this.readSlot(slot, out, po);
+        if (slot === undefined) {
+          const fromBase = Math.max(0, Math.min(n, this.baseValid - pos));
+          if (fromBase > 0) this.base.read(out.subarray(0, fromBase), pos);
+          if (fromBase < n) out.fill(0, fromBase);
+        } else this.readSlot(slot, out, po);
         const valid = this.length - pos;
         if (valid < n) out.fill(0, valid);
       }
@@ -118,27 +125,12 @@ export class ShadowStorage implements Storage {
 
   truncate(size: number): void {
     if (size < this.length) {
-      // Zero the tail of the last page and drop pages wholly past the end, so a later grow reads zeros.
+      // Base bytes past the new end must never come back if the file grows again.
+      this.baseValid = Math.min(this.baseValid, size);
       for (const [pi, slot] of this.pages) if (pi * PAGE >= size) this.unlink(pi, slot);
       const pi = Math.floor(size / PAGE);
       const po = size - pi * PAGE;
-      if (this.pages.has(pi)) {
-        this.writeSlot(this.ownSlot(pi, false), new Uint8Array(PAGE - po), po, PAGE - po);
-      } else if (po !== 0 && size < this.base.size()) {
-        const page = new Uint8Array(PAGE);
-        this.base.read(page.subarray(0, po), pi * PAGE);
-        const s = this.allocSlot();
-        this.pages.set(pi, s);
-        this.writeSlot(s, page, 0, PAGE);
-      }
-      // Base pages beyond the new end must not reappear if the file grows again.
-      for (let p = Math.ceil(size / PAGE); p * PAGE < Math.min(this.length, this.base.size()); p++) {
-        if (!this.pages.has(p)) {
-          const s = this.allocSlot();
-          this.pages.set(p, s);
-          this.writeSlot(s, new Uint8Array(PAGE), 0, PAGE);
-        }
-      }
+      if (this.pages.has(pi)) this.writeSlot(this.ownSlot(pi, false), new Uint8Array(PAGE - po), po, PAGE - po);
     }
     this.length = size;
   }
@@ -154,7 +146,7 @@ export class ShadowStorage implements Storage {
       pages[i] = pi;
       slots[i++] = slot;
     }
-    return { length: this.length, pages, slots, released: false };
+    return { length: this.length, baseValid: this.baseValid, pages, slots, released: false };
   }
 
   /** Puts the layer back to a snapshot (which stays valid and held). */
@@ -164,6 +156,7 @@ export class ShadowStorage implements Storage {
     this.pages = new Map();
     for (let i = 0; i < s.pages.length; i++) this.pages.set(s.pages[i]!, s.slots[i]!);
     this.length = s.length;
+    this.baseValid = s.baseValid;
   }
 
   /** Lets go of a snapshot: slots nobody else holds are freed. Releasing twice is harmless. */
