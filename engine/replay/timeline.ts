@@ -9,7 +9,7 @@ import type { MetadataCache } from "../image/metadata-cache.js";
 import type { Qcow2Image } from "../image/qcow2-image.js";
 import type { GuestRequest } from "../workload/guest-request.js";
 import { describeSpec, eventMatch, isRequestLevel, requestMatch, validateSpec, WatchState } from "./breakpoints.js";
-import { captureEngine, CheckpointStore, restoreEngine, type CheckpointPolicy } from "./checkpoint.js";
+import { captureEngine, CheckpointStore, restoreEngine, workDone, type CheckpointPolicy } from "./checkpoint.js";
 import type { ReplayEngine } from "./replay-engine.js";
 import { RequestColumns } from "./request-columns.js";
 import type { Breakpoint, BreakpointSpec, CacheView, Position, StateView, StopReason, TimelineApi, WatchSpec } from "./timeline-api.js";
@@ -69,6 +69,8 @@ export class Timeline implements TimelineApi {
   private bps = new Map<number, Breakpoint>();
   private nextId = 1;
   private probeCache: Probe | null = null;
+  /** Work done and log length when the timeline last left the engine: anything else touched it since. */
+  private mark = { work: 0, events: 0 };
   private readonly probeBudget: number;
 
   constructor(
@@ -80,6 +82,7 @@ export class Timeline implements TimelineApi {
     this.requests = source instanceof RequestColumns ? source : RequestColumns.from(source);
     this.checkpoints = new CheckpointStore(engine, opts.checkpoints);
     this.checkpoints.capture();
+    this.remember();
     this.probeBudget = opts.probeBudgetBytes ?? 16 * 1024 * 1024;
   }
 
@@ -160,6 +163,7 @@ export class Timeline implements TimelineApi {
   continue(): StopReason {
     const from = this.position();
     if (from.request >= this.requestCount) return { kind: "end" };
+    this.goTo(from.request);
     const hit = this.scan(from.request, from, null, this.requestCount, "first");
     if (hit) return this.stopAt(hit);
     this.goTo(this.requestCount);
@@ -251,13 +255,28 @@ export class Timeline implements TimelineApi {
 
   // ---- machinery ----------------------------------------------------------------------------------------
 
-  /** Brings the engine to "after request r": forward from here, or from the nearest checkpoint when that is closer. */
+  /**
+   * Brings the engine to "after request r": forward from here, or from the nearest checkpoint when that is
+   * closer, or when something outside the timeline used the engine since (a cache access from a view emits
+   * events and moves LRU counters: going on from there would not be the forward run any more).
+   */
   private goTo(r: number): void {
     const cur = this.engine.requests;
-    if (r === cur) return;
-    const cp = this.checkpoints.nearest(r);
-    if (r < cur || cp.request > cur) this.checkpoints.restore(cp);
-    while (this.engine.requests < r) this.applyNext();
+    const touched = !this.untouched();
+    if (r !== cur || touched) {
+      const cp = this.checkpoints.nearest(r);
+      if (touched || r < cur || cp.request > cur) this.checkpoints.restore(cp);
+      while (this.engine.requests < r) this.applyNext();
+    }
+    this.remember();
+  }
+
+  private untouched(): boolean {
+    return this.engine.recorder.length === this.mark.events && workDone(this.engine) === this.mark.work;
+  }
+
+  private remember(): void {
+    this.mark = { work: workDone(this.engine), events: this.engine.recorder.length };
   }
 
   private applyNext(): void {
@@ -407,6 +426,7 @@ export class Timeline implements TimelineApi {
     } finally {
       off?.();
       rec.enabled = wasRecording;
+      this.remember();
     }
     return best;
   }

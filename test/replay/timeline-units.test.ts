@@ -256,3 +256,24 @@ describe("timeline stepping", () => {
     e.close();
   });
 });
+
+describe("timeline and outside use of the engine", () => {
+  it("a view that touches the caches does not change where moves lead", () => {
+    const reqs = Array.from({ length: 40 }, (_, i) => request("write", ((i * 97) % 1000) * 4096, 4096, i));
+    const tl = new Timeline(openEngine(image, 4096), reqs, { checkpoints: { interval: 8 } });
+    tl.runTo(20);
+    // A pane reading guest data through the live image: cache gets, events, LRU counters move.
+    tl.view().image.read(new Uint8Array(4096), 3 * M);
+    tl.view().image.blockStatus(0, 65536);
+    tl.runTo(30);
+    const oracle = forwards(image, 4096, reqs, 30);
+    expect(engineState(tl.engine)).toEqual(engineState(oracle));
+    oracle.close();
+    tl.view().image.read(new Uint8Array(512), 0);
+    tl.runTo(30);
+    const again = forwards(image, 4096, reqs, 30);
+    expect(engineState(tl.engine)).toEqual(engineState(again));
+    again.close();
+    close(tl);
+  });
+});
