@@ -198,7 +198,13 @@ export function processDiscards(img: Qcow2Image): void {
 
 /** qcow2_free_any_cluster: releases what an L2 entry pointed to (a compressed range or a whole cluster). */
 export function freeAnyCluster(img: Qcow2Image, hi: number, lo: number, discard: boolean): void {
-  if (img.hasDataFile) return;
+  if (img.hasDataFile) {
+    // External data files have no refcounts; a passed-through discard punches the cluster there.
+    const off = entryOffset(hi, lo);
+    if (discard && !(hi & 0x40000000) && (off !== 0 || (hi & 0x80000000) !== 0) && off < img.dataFile.size())
+      img.dataFile.write(new Uint8Array(Math.min(img.clusterSize, img.dataFile.size() - off)), off);
+    return;
+  }
   if (hi & 0x40000000) {
     const x = 62 - (img.clusterBits - 8);
     const hiOffBits = x - 32;

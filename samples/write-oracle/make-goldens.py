@@ -67,28 +67,34 @@ def main():
         with open(os.path.join(d, "commands.qemu-io"), "w") as f:
             f.write("\n".join(w["cmds"]) + "\n")
         entry = {"name": w["name"], "files": w.get("files", []), "count_gap_modes": w.get("count_gap_modes", []), "modes": {}}
-        for mode in MODES:
-            img = os.path.join(work, f"{mode}.qcow2")
+        for mode in w.get("modes", MODES):
+            # Each mode runs on fresh copies in its own folder (an external data file is written too).
+            mdir = os.path.join(work, mode)
+            os.makedirs(mdir)
+            img = os.path.join(mdir, "img.qcow2")
             shutil.copy(os.path.join(work, "base.qcow2"), img)
+            for f in w.get("files", []):
+                shutil.copy(os.path.join(work, f), os.path.join(mdir, f))
             args = ["qemu-io", "-f", "qcow2", "-t", mode, "--trace", "qcow2*"]
             for c in w["cmds"]:
                 args += ["-c", c]
-            r = subprocess.run(args + [img], cwd=work, capture_output=True, text=True)
+            r = subprocess.run(args + [img], cwd=mdir, capture_output=True, text=True)
             trace = normalise(r.stderr.splitlines())
             with gz(os.path.join(d, f"{mode}.trace.gz")) as f:
                 f.write(("\n".join(trace) + "\n").encode())
             out = [l for l in r.stdout.splitlines() if "ops/sec" not in l]
             with open(os.path.join(d, f"{mode}.out"), "w") as f:
                 f.write("\n".join(out) + "\n")
-            chk = subprocess.run(["qemu-img", "check", img], capture_output=True, text=True)
+            chk = subprocess.run(["qemu-img", "check", img], capture_output=True, text=True, cwd=mdir)
             size = os.path.getsize(img)
-            entry["modes"][mode] = {"sha256": sha(img), "size": size, "check_exit": chk.returncode, "trace_lines": len(trace)}
+            entry["modes"][mode] = {"sha256": sha(img), "size": size, "check_exit": chk.returncode, "trace_lines": len(trace),
+                                    "files_sha256": {f: sha(os.path.join(mdir, f)) for f in w.get("files", [])}}
             if size <= 512 * 1024:
                 with open(img, "rb") as src, gz(os.path.join(d, f"{mode}.result.qcow2.gz")) as dst:
                     shutil.copyfileobj(src, dst)
         shutil.rmtree(work)
         index["workloads"].append(entry)
-        print(w["name"], {m: entry["modes"][m]["trace_lines"] for m in MODES})
+        print(w["name"], {m: entry["modes"][m]["trace_lines"] for m in entry["modes"]})
     with open(os.path.join(OUT, "index.json"), "w") as f:
         json.dump(index, f, indent=2)
         f.write("\n")

@@ -100,5 +100,13 @@ WORKLOADS = [
         "name": "random-mix",
         "setup": ["qemu-img create -q -f qcow2 base.qcow2 1G"],
         "cmds": rand_cmds(7, 300, 1 << 30, True),
+        "modes": ["writeback", "writethrough", "none", "directsync", "unsafe"],
+    },
+    {
+        "name": "data-file",
+        "setup": ["qemu-img create -q -f qcow2 -o data_file=base.data base.qcow2 64M"],
+        "files": ["base.data"],
+        "cmds": ["write -P 1 0 4k", "write -P 2 1M 64k", "write -z 2M 64k", "write -P 3 3M 8k", "discard 1M 64k",
+                 "read -P 3 3M 8k", "flush"],
     },
 ]

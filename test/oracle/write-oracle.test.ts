@@ -20,6 +20,8 @@ interface Mode {
   size: number;
   check_exit: number;
   trace_lines: number;
+  /** sha256 of the side files (backing, external data file) after the run: a data file is written too. */
+  files_sha256: Record<string, string>;
 }
 interface Workload {
   name: string;
@@ -69,6 +71,7 @@ describe("write path against qemu-io 7.2", () => {
           const gold = w.modes[mode]!;
           expect(fs.statSync(img).size).toBe(gold.size);
           expect(sha(img)).toBe(gold.sha256);
+          for (const [f, digest] of Object.entries(gold.files_sha256 ?? {})) expect(sha(path.join(dir, f)), f).toBe(digest);
 
           const ids = new Map<string, string>();
           const ourTrace = fs.readFileSync(trace, "utf8").split("\n").filter(Boolean).map((l) => normaliseQemuTraceLine(l, ids));
@@ -79,7 +82,7 @@ describe("write path against qemu-io 7.2", () => {
           else if (!w.count_gap_modes.includes(mode)) expect(counts(ourTrace)).toEqual(counts(qemuTrace));
 
           if (hasQemu) {
-            const check = spawnSync("qemu-img", ["check", img], { encoding: "utf8" });
+            const check = spawnSync("qemu-img", ["check", img], { encoding: "utf8", cwd: dir });
             expect(check.status).toBe(gold.check_exit);
             const result = path.join(wd, `${mode}.result.qcow2.gz`);
             if (fs.existsSync(result)) {
