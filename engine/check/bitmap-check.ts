@@ -17,7 +17,7 @@ import {
   bitmapTableSizeFor,
 } from "../format/bitmaps.js";
 import type { Storage } from "../storage/storage.js";
-import { CheckAborted, failsToRead, hex64, type CheckContext } from "./check-context.js";
+import { CheckAborted, failsToRead, type CheckContext } from "./check-context.js";
 import { QemuOpenError, readU64, type OpenedForCheck, type U64 } from "./open-validation.js";
 
 interface CheckBitmap {
@@ -121,9 +121,14 @@ export function loadBitmapsAtOpen(storage: Storage, img: OpenedForCheck): void {
   if (typeof dir === "string") throw new QemuOpenError(img.file, dir);
   const names = new Set<string>();
   for (const bm of dir) {
-    if (names.has(bm.name)) throw new QemuOpenError(img.file, `Bitmap already exists: ${bm.name}`);
+    const inUse = (bm.flags & BITMAP_FLAG_IN_USE) !== 0;
+    // An in-use bitmap whose name is already loaded is skipped; any other duplicate cannot be created.
+    if (names.has(bm.name)) {
+      if (inUse) continue;
+      throw new QemuOpenError(img.file, `Bitmap already exists: ${bm.name}`);
+    }
     names.add(bm.name);
-    if (bm.flags & BITMAP_FLAG_IN_USE) continue;
+    if (inUse) continue; // its data is unusable: QEMU does not read its table
     const table = loadTable(storage, bm, img.g.clusterSize);
     if (typeof table === "string")
       throw new QemuOpenError(
@@ -139,7 +144,7 @@ export function loadBitmapsAtOpen(storage: Storage, img: OpenedForCheck): void {
 export function countBitmapReferences(ctx: CheckContext, img: OpenedForCheck): void {
   const b = img.bitmaps;
   if (!b) return;
-  ctx.inc(b.directoryOffset, b.directorySize);
+  ctx.inc(b.directoryOffset, b.directorySize, b.directory);
   const dir = loadDirectory(ctx.storage, img);
   if (typeof dir === "string") {
     ctx.res.corruptions++;
@@ -147,7 +152,7 @@ export function countBitmapReferences(ctx: CheckContext, img: OpenedForCheck): v
   }
   const cs = ctx.g.clusterSize;
   for (const bm of dir) {
-    ctx.inc(bm.tableOffset.n, bm.tableSize * 8, hex64(bm.tableOffset.hi, bm.tableOffset.lo));
+    ctx.inc(bm.tableOffset.n, bm.tableSize * 8, bm.tableOffset);
     const words = loadTable(ctx.storage, bm, cs);
     if (typeof words === "string") {
       ctx.res.corruptions++;
@@ -156,7 +161,7 @@ export function countBitmapReferences(ctx: CheckContext, img: OpenedForCheck): v
     for (let i = 0; i < bm.tableSize; i++) {
       const hi = words[2 * i]!;
       const lo = words[2 * i + 1]!;
-      if (hi !== 0 || lo !== 0) ctx.inc(hi * 0x100000000 + lo, cs, hex64(hi, lo));
+      if (hi !== 0 || lo !== 0) ctx.inc(hi * 0x100000000 + lo, cs, { hi, lo });
     }
   }
 }

@@ -78,6 +78,12 @@ export function hex64(hi: number, lo: number): string {
   return hi === 0 ? lo.toString(16) : hi.toString(16) + lo.toString(16).padStart(8, "0");
 }
 
+/** A 64-bit value as two unsigned 32-bit halves. */
+export interface Halves {
+  hi: number;
+  lo: number;
+}
+
 /** QEMU's largest request end (BDRV_MAX_LENGTH: INT64_MAX rounded down to 1 GiB); reads past it fail with EIO. */
 const BDRV_MAX_LENGTH = 2n ** 63n - 2n ** 30n;
 
@@ -130,27 +136,29 @@ export class CheckContext {
 
   /**
    * qcow2_inc_refcounts_imrt(): one more reference to every cluster the byte range touches. A range ending a
-   * cluster or more past the end of the file is a corruption and counts nothing.
+   * cluster or more past the end of the file is a corruption and counts nothing. `at` gives the offset's exact
+   * 64-bit halves when it may not fit a number (table offsets read from the image).
    */
-  inc(offset: number, size: number, offsetHex?: string): void {
+  inc(offset: number, size: number, at?: Halves): void {
     if (size <= 0) return;
-    if (offset >= 2 ** 63) {
-      // A negative int64 offset in QEMU passes the end-of-file test and asks for a refcount array of 2^42
-      // entries or more, which cannot be allocated.
-      this.res.checkErrors++;
-      throw new CheckAborted("Cannot allocate memory");
-    }
     const cs = this.g.clusterSize;
-    if (offset + size - this.fileSize >= cs) {
-      this.say(
-        `ERROR: counting reference for region exceeding the end of the file by one cluster or more: offset 0x${offsetHex ?? hexNum(offset)} size 0x${hexNum(size)}`,
-      );
-      this.res.corruptions++;
+    const hex = () => (at ? hex64(at.hi, at.lo) : hexNum(offset));
+    if (at && at.hi >= 0x80000000) {
+      // A negative int64 in QEMU: offset + size - file_len wraps (QEMU builds with -fwrapv).
+      const v = BigInt.asIntN(64, ((BigInt(at.hi >>> 0) << 32n) | BigInt(at.lo >>> 0)) + BigInt(size) - BigInt(this.fileSize));
+      if (v < BigInt(cs)) {
+        // The test passes, and the refcount array would need 2^42 entries or more: it cannot be allocated.
+        this.res.checkErrors++;
+        throw new CheckAborted("Cannot allocate memory");
+      }
+    } else if (offset + size - this.fileSize < cs) {
+      const first = Math.floor(offset / cs);
+      const last = Math.floor((offset + size - 1) / cs);
+      for (let k = first; k <= last; k++) this.incCluster(k);
       return;
     }
-    const first = Math.floor(offset / cs);
-    const last = Math.floor((offset + size - 1) / cs);
-    for (let k = first; k <= last; k++) this.incCluster(k);
+    this.say(`ERROR: counting reference for region exceeding the end of the file by one cluster or more: offset 0x${hex()} size 0x${hexNum(size)}`);
+    this.res.corruptions++;
   }
 
   /** One more reference to cluster k (k is known to lie within the file, or in the cluster just past it). */

@@ -94,8 +94,8 @@ export function checkImage(storage: Storage, filename: string, opts: CheckOption
     const copied = stored.failing.size === 0 ? { stored: stored.values, marks: new Uint8Array(l1Size) } : undefined;
     checkRefcountsL1(ctx, win, img.l1, img.l1TableOffset, l1Size, true, copied);
     countSnapshotReferences(ctx, win, snapshots);
-    ctx.inc(img.reftableOffset.n, img.reftable.length);
-    if (img.crypto && img.crypto.length !== 0) ctx.inc(img.crypto.offset, img.crypto.length);
+    ctx.inc(img.reftableOffset.n, img.reftable.length, img.reftableOffset);
+    if (img.crypto && img.crypto.length !== 0) ctx.inc(img.crypto.offset, img.crypto.length, img.crypto.at);
     countBitmapReferences(ctx, img);
     stored.checkRefblocks();
 

@@ -29,7 +29,7 @@ export function checkRefcountsL1(
 ): void {
   if (l1Size === 0) return;
   const cs = ctx.g.clusterSize;
-  ctx.inc(l1Offset.n, l1Size * 8, hex64(l1Offset.hi, l1Offset.lo));
+  ctx.inc(l1Offset.n, l1Size * 8, l1Offset);
   if (l1Offset.n >= ctx.fileSize) return; // reads as zeros: no entries
   ctx.walk(l1Size);
   const dv = new DataView(l1.buffer, l1.byteOffset, l1.byteLength);
@@ -45,7 +45,7 @@ export function checkRefcountsL1(
     const l2Hi = hi & 0x00ffffff;
     const l2Lo = (lo & 0xfffffe00) >>> 0;
     const l2Offset = l2Hi * TWO32 + l2Lo;
-    ctx.inc(l2Offset, cs, hex64(l2Hi, l2Lo));
+    ctx.inc(l2Offset, cs, { hi: l2Hi, lo: l2Lo });
     if (l2Lo & (cs - 1)) {
       ctx.say(`ERROR l2_offset=${hex64(l2Hi, l2Lo)}: Table is not cluster aligned; L1 entry corrupted`);
       res.corruptions++;
@@ -241,7 +241,7 @@ function entrySlow(ctx: CheckContext, st: L2WalkState, j: number, hi: number, lo
       return;
     }
     const sectors = ((hi >>> hiOffBits) & (2 ** (g.clusterBits - 8) - 1)) + 1;
-    ctx.inc(cHi * TWO32 + (lo >>> 0), sectors * 512 - (lo & 511), hex64(cHi, lo));
+    ctx.inc(cHi * TWO32 + (lo >>> 0), sectors * 512 - (lo & 511), { hi: cHi, lo });
     if (st.frag) {
       st.allocated++;
       st.compressed++;
@@ -293,7 +293,7 @@ function entrySlow(ctx: CheckContext, st: L2WalkState, j: number, hi: number, lo
     return;
   }
   const before = res.corruptions;
-  ctx.inc(sector * 512, cs, hex64(offHi, offLo));
+  ctx.inc(sector * 512, cs, { hi: offHi, lo: offLo });
   if (st.stored) {
     // Past the end, unaligned or overflowing: let check_oflag_copied() look at it exactly.
     const k = Math.floor(sector / spc);

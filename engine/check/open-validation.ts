@@ -34,7 +34,11 @@ const MAX_L1_BYTES = 0x2000000;
 const MAX_REFTABLE_BYTES = 0x800000;
 const MAX_BITMAPS = 65535;
 const MAX_BITMAP_DIRECTORY_SIZE = 1024 * MAX_BITMAPS;
-const INT64_MAX = 2 ** 63 - 1;
+
+/** INT64_MAX - bytes >= offset, exactly (qcow2_validate_table() compares as unsigned 64-bit). */
+export function fitsInt64(offset: U64, bytes: number): boolean {
+  return (BigInt(offset.hi >>> 0) << 32n) + BigInt(offset.lo >>> 0) <= 2n ** 63n - 1n - BigInt(bytes);
+}
 
 /** A u64 field: exact halves for messages and alignment, and a number (exact below 2^53) for arithmetic. */
 export interface U64 {
@@ -65,7 +69,7 @@ export interface OpenedForCheck {
   /** Raw snapshot table pointer from the header (check mode re-reads and validates it). */
   nbSnapshots: number;
   snapshotsOffset: U64;
-  crypto?: { offset: number; length: number };
+  crypto?: { offset: number; length: number; at: U64 };
   bitmaps?: { nbBitmaps: number; directoryOffset: number; directorySize: number; directory: U64 };
   dataFile?: string;
   backingFile?: string;
@@ -99,7 +103,7 @@ function readAt(storage: Storage, offset: number, length: number): Uint8Array {
 /** qcow2_validate_table(): the size limit first, then the offset (signed 64-bit range, cluster alignment). */
 function validateTable(offset: U64, entries: number, entryLen: number, maxBytes: number, clusterSize: number, name: string): string | undefined {
   if (entries > Math.floor(maxBytes / entryLen)) return `${name} too large`;
-  if (INT64_MAX - entries * entryLen < offset.n || (offset.lo & (clusterSize - 1)) !== 0) return `${name} offset invalid`;
+  if (!fitsInt64(offset, entries * entryLen) || (offset.lo & (clusterSize - 1)) !== 0) return `${name} offset invalid`;
   return undefined;
 }
 
@@ -215,7 +219,7 @@ export function openForCheck(storage: Storage, file: string, emit: CheckMessageS
       const len = readU64(data, 8);
       if ((off.lo & (clusterSize - 1)) !== 0)
         fail(`Encryption header offset '${BigInt(off.hi) * 0x100000000n + BigInt(off.lo)}' is not a multiple of cluster size '${clusterSize}'`);
-      out.crypto = { offset: off.n, length: len.n };
+      out.crypto = { offset: off.n, length: len.n, at: off };
       // Opening the LUKS header needs the key; the check itself does not.
       if (!opts.withoutKey) fail("Parameter 'encrypt.key-secret' is required for cipher");
     } else if (type === EXT_BITMAPS) {

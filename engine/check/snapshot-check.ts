@@ -10,11 +10,10 @@ import {
 } from "../format/snapshot-table.js";
 import { CheckAborted, failsToRead, hex64, type CheckContext } from "./check-context.js";
 import { checkRefcountsL1 } from "./l2-walk.js";
-import { readU64, type OpenedForCheck, type U64 } from "./open-validation.js";
+import { fitsInt64, readU64, type OpenedForCheck, type U64 } from "./open-validation.js";
 import type { TableWindow } from "./table-window.js";
 
 const MAX_SNAPSHOTS = 65536;
-const INT64_MAX = 2 ** 63 - 1;
 const INT_MAX = 0x7fffffff;
 const MAX_L1_ENTRIES = 0x2000000 / 8;
 
@@ -31,6 +30,7 @@ export interface CheckSnapshot {
 export interface SnapshotTable {
   snapshots: CheckSnapshot[];
   offset: number;
+  at: U64;
   /** Bytes from the table start to the end of its last entry (s->snapshots_size). */
   size: number;
 }
@@ -46,14 +46,14 @@ export function readSnapshotTableForCheck(ctx: CheckContext, img: OpenedForCheck
   const report = (line: string) => ctx.emit(line, "report");
 
   const tooLarge = nb > Math.floor((SNAPSHOT_HEADER_BYTES * MAX_SNAPSHOTS) / SNAPSHOT_HEADER_BYTES);
-  const badOffset = !tooLarge && (INT64_MAX - nb * SNAPSHOT_HEADER_BYTES < off.n || (off.lo & (ctx.g.clusterSize - 1)) !== 0);
+  const badOffset = !tooLarge && (!fitsInt64(off, nb * SNAPSHOT_HEADER_BYTES) || (off.lo & (ctx.g.clusterSize - 1)) !== 0);
   if (tooLarge || badOffset) {
     res.checkErrors++;
     report(`ERROR snapshot table ${tooLarge ? "too large" : "offset invalid"}`);
     if (nb > MAX_SNAPSHOTS) ctx.say(`You can force-remove all ${nb - MAX_SNAPSHOTS} overhanging snapshots with qemu-img check -r all`);
     throw new CheckAborted(tooLarge ? "File too large" : "Invalid argument");
   }
-  if (nb === 0) return { snapshots: [], offset: off.n, size: 0 };
+  if (nb === 0) return { snapshots: [], offset: off.n, at: off, size: 0 };
 
   // qcow2_do_read_snapshots() without repair. The format module's decodeSnapshotTable() refuses L1 offsets from
   // 2^53 up, which QEMU accepts (and then finds past the end of the file), so the check walks the table itself.
@@ -102,7 +102,7 @@ export function readSnapshotTableForCheck(ctx: CheckContext, img: OpenedForCheck
       }
     });
   }
-  return { snapshots, offset: off.n, size: rel };
+  return { snapshots, offset: off.n, at: off, size: rel };
 }
 
 /** The snapshot part of calculate_refcounts(). */
@@ -128,7 +128,7 @@ export function countSnapshotReferences(ctx: CheckContext, win: TableWindow, tab
       return;
     }
     if (sn.l1Size > 0 && failsToRead(l1Off.hi, l1Off.lo, sn.l1Size * 8)) {
-      ctx.inc(l1Off.n, sn.l1Size * 8, hex64(l1Off.hi, l1Off.lo));
+      ctx.inc(l1Off.n, sn.l1Size * 8, l1Off);
       ctx.say("ERROR: I/O error in check_refcounts_l1");
       res.checkErrors++;
       throw new CheckAborted("Input/output error");
@@ -137,5 +137,5 @@ export function countSnapshotReferences(ctx: CheckContext, win: TableWindow, tab
     if (l1.length > 0) ctx.storage.read(l1, l1Off.n);
     checkRefcountsL1(ctx, win, l1, l1Off, sn.l1Size, false);
   });
-  ctx.inc(table.offset, table.size);
+  ctx.inc(table.offset, table.size, table.at);
 }
