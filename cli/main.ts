@@ -18,6 +18,7 @@ const COMMANDS: Record<string, () => Promise<CommandModule>> = {
   workload: () => import("./commands/workload.js"),
   replay: () => import("./commands/replay.js"),
   tui: () => import("./commands/tui.js"),
+  dashboard: () => import("./commands/dashboard.js"),
 };
 
 const require = createRequire(import.meta.url);
