@@ -62,7 +62,7 @@ interface DeltaBlob {
 }
 type Blob = FullBlob | DeltaBlob;
 
-const MAX_CHAIN = 256;
+const MAX_CHAIN = 1024;
 const BLOCK = 4096;
 
 function blobLength(b: Blob): number {

@@ -127,6 +127,104 @@ describe("ShadowStorage snapshots", () => {
     );
   });
 
+  it("versions of the same few pages, snapshotted and rewritten again and again, restore exactly", () => {
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.oneof(
+            // A few hot spots, so successive versions change the same words (delta order and merging matter).
+            fc.record({ k: fc.constant("w" as const), off: fc.constantFrom(0, 2, 100, 65536, 65538, 2 * 65536 + 8, 3 * 65536 - 6), len: fc.integer({ min: 1, max: 12 }), v: fc.integer({ min: 0, max: 255 }) }),
+            fc.record({ k: fc.constant("snap" as const) }),
+            fc.record({ k: fc.constant("snap" as const) }),
+            fc.record({ k: fc.constant("restore" as const), which: fc.nat() }),
+            fc.record({ k: fc.constant("release" as const), which: fc.nat() }),
+          ),
+          { maxLength: 80 },
+        ),
+        (ops) => {
+          const s = new ShadowStorage(new MemoryStorage("base", new Uint8Array(4 * 65536).fill(7)));
+          const snaps: { snap: ReturnType<ShadowStorage["snapshot"]>; bytes: string }[] = [];
+          for (const op of ops) {
+            if (op.k === "w") s.write(new Uint8Array(Math.min(op.len, 3 * 65536 - op.off)).fill(op.v), op.off);
+            else if (op.k === "snap") snaps.push({ snap: s.snapshot(), bytes: content(s) });
+            else if (snaps.length) {
+              const i = op.which % snaps.length;
+              if (op.k === "restore") {
+                s.restore(snaps[i]!.snap);
+                expect(content(s)).toBe(snaps[i]!.bytes);
+              } else {
+                s.release(snaps[i]!.snap);
+                snaps.splice(i, 1);
+              }
+            }
+          }
+          for (const x of snaps.slice().reverse()) {
+            s.restore(x.snap);
+            expect(content(s)).toBe(x.bytes);
+          }
+          for (const x of snaps) s.release(x.snap);
+          expect(s.retainedBytes()).toBe(s.shadowBytes());
+          s.dispose();
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it("keeps a page's older versions as small deltas", () => {
+    const s = new ShadowStorage(new MemoryStorage("base", new Uint8Array(1 << 20)));
+    s.write(new Uint8Array(65536).fill(1), 0);
+    const snaps = [];
+    for (let i = 0; i < 40; i++) {
+      snaps.push({ snap: s.snapshot(), bytes: content(s) });
+      s.write(new Uint8Array([i, i, i, i]), 64 * i);
+      s.write(new Uint8Array([i + 1, i + 2]), 8);
+    }
+    // 41 versions of one page: a few whole ones (chains are cut every 16), the rest a word or so each.
+    expect(s.retainedBytes()).toBeLessThan(6 * 65536);
+    for (const x of snaps) {
+      s.restore(x.snap);
+      expect(content(s)).toBe(x.bytes);
+    }
+    // Releasing middle versions first re-bases the older ones on the newer ones.
+    for (const i of [20, 5, 21, 6, 33, 1, 2, 3]) s.release(snaps[i]!.snap);
+    for (const [i, x] of snaps.entries()) {
+      if (x.snap.released) continue;
+      s.restore(x.snap);
+      expect(content(s), `version ${i}`).toBe(x.bytes);
+    }
+    for (const x of snaps) s.release(x.snap);
+    expect(s.retainedBytes()).toBe(65536);
+    s.dispose();
+  });
+
+  it("a restored version whose snapshot is released is copied, not written, when written again", () => {
+    const s = new ShadowStorage(new MemoryStorage("base", new Uint8Array(1 << 20)));
+    s.write(new Uint8Array(65536).fill(1), 0);
+    const a = { snap: s.snapshot(), bytes: content(s) };
+    s.write(new Uint8Array([2]), 10);
+    const b = { snap: s.snapshot(), bytes: content(s) };
+    s.write(new Uint8Array([3]), 20);
+    const c = { snap: s.snapshot(), bytes: content(s) };
+    s.write(new Uint8Array([4]), 30);
+    // a and b are deltas against the versions after them, c is whole: back to c, drop it, write over it.
+    s.restore(c.snap);
+    s.release(c.snap);
+    s.write(new Uint8Array([9]), 10);
+    s.restore(b.snap);
+    expect(content(s)).toBe(b.bytes);
+    s.restore(a.snap);
+    expect(content(s)).toBe(a.bytes);
+    // The same through b, a delta in the middle of the chain.
+    s.release(b.snap);
+    s.write(new Uint8Array([8]), 11);
+    s.restore(a.snap);
+    expect(content(s)).toBe(a.bytes);
+    s.release(a.snap);
+    expect(s.retainedBytes()).toBe(s.shadowBytes());
+    s.dispose();
+  });
+
   it("a snapshot shares pages until the next write", () => {
     const s = new ShadowStorage(new MemoryStorage("base", new Uint8Array(1 << 20)));
     s.write(new Uint8Array(4 * 65536).fill(1), 0);
