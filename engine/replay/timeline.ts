@@ -164,7 +164,7 @@ export class Timeline implements TimelineApi {
     const from = this.position();
     if (from.request >= this.requestCount) return { kind: "end" };
     this.goTo(from.request);
-    const hit = this.scan(from.request, from, null, this.requestCount, "first");
+    const hit = this.guarded(() => this.scan(from.request, from, null, this.requestCount, "first"));
     if (hit) return this.stopAt(hit);
     this.goTo(this.requestCount);
     this.pos = { request: this.requestCount, event: 0 };
@@ -177,7 +177,7 @@ export class Timeline implements TimelineApi {
     while (segEnd > 0) {
       const cp = this.checkpoints.nearest(segEnd - 1);
       this.goTo(cp.request);
-      const hit = this.scan(cp.request, null, at, segEnd, "last");
+      const hit = this.guarded(() => this.scan(cp.request, null, at, segEnd, "last"));
       if (hit) return this.stopAt(hit);
       segEnd = cp.request;
     }
@@ -327,6 +327,16 @@ export class Timeline implements TimelineApi {
     return p;
   }
 
+  /** Runs a scan; if a callback (latency model, predicate) throws, the engine goes back to the position first. */
+  private guarded<T>(f: () => T): T {
+    try {
+      return f();
+    } catch (e) {
+      this.goTo(this.pos.request);
+      throw e;
+    }
+  }
+
   private stopAt(hit: Hit): StopReason {
     this.goTo(hit.request);
     this.pos = { request: hit.request, event: hit.event };
@@ -372,17 +382,23 @@ export class Timeline implements TimelineApi {
     let cur = fromReq;
     let start = 0;
     let inRequest = false;
+    // A throw inside the listener would abort the request inside the engine and change what it does: keep it.
+    let failure: unknown = null;
     const off = listen
       ? rec.onEvent((e) => {
-          if (!inRequest) return;
-          const k = e.seq - start + 1;
-          for (const b of evBps) {
-            const d = eventMatch(b.spec as BreakpointSpec, e, img);
-            if (d) offer(cur, k, b.id, false, d);
-          }
-          for (const w of watches) {
-            const d = w.afterEvent(e);
-            if (d) offer(cur, k, w.bp.id, true, d);
+          if (!inRequest || failure !== null) return;
+          try {
+            const k = e.seq - start + 1;
+            for (const b of evBps) {
+              const d = eventMatch(b.spec as BreakpointSpec, e, img);
+              if (d) offer(cur, k, b.id, false, d);
+            }
+            for (const w of watches) {
+              const d = w.afterEvent(e);
+              if (d) offer(cur, k, w.bp.id, true, d);
+            }
+          } catch (err) {
+            failure = err;
           }
         })
       : null;
@@ -403,6 +419,7 @@ export class Timeline implements TimelineApi {
         } finally {
           inRequest = false;
         }
+        if (failure !== null) throw failure;
         try {
           for (const b of latBps) {
             const over = (b.spec as { overMicros: number }).overMicros;

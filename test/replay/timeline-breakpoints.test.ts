@@ -6,7 +6,7 @@ import type { EngineEvent } from "../../engine/events/recorder.js";
 import { Timeline } from "../../engine/replay/timeline.js";
 import type { StopReason } from "../../engine/replay/timeline-api.js";
 import { tmpDir } from "../format/qemu-images.js";
-import { forwards, makeImage, openEngine, request } from "./timeline-fixtures.js";
+import { engineState, forwards, makeImage, openEngine, request } from "./timeline-fixtures.js";
 
 const dir = tmpDir("qcowdbg-timeline-bp-");
 let image = "";
@@ -183,6 +183,23 @@ describe("timeline breakpoints", () => {
     const tl = timeline();
     tl.addBreakpoint({ kind: "predicate", describe: "discards", test: (r) => r.op === "discard" });
     expect(stops(tl, "fwd").map((s) => s.pos)).toEqual([{ request: 3, event: 0 }]);
+    close(tl);
+  });
+
+  it("a callback that throws leaves the timeline where it was, and the engine in the forward state", () => {
+    const tl = timeline({
+      latencyOf: (i) => {
+        if (i === 4) throw new RangeError("cost model failed");
+        return 1;
+      },
+    });
+    tl.runTo(1);
+    tl.addBreakpoint({ kind: "latency", overMicros: 100 });
+    expect(() => tl.continue()).toThrow(RangeError);
+    expect(tl.position()).toEqual({ request: 1, event: 0 });
+    const oracle = forwards(image, CS, reqs, 1);
+    expect(engineState(tl.engine)).toEqual(engineState(oracle));
+    oracle.close();
     close(tl);
   });
 
