@@ -21,6 +21,7 @@ import { decodeSnapshotTable, type Snapshot } from "../format/snapshot-table.js"
 import { checkBitmapsExtension } from "../format/bitmaps.js";
 import { checkCryptoExtension } from "../format/luks.js";
 import { qcow2Write } from "./write-path.js";
+import { qcow2WriteCompressed } from "./compressed-write.js";
 import type { CoroutineModel } from "./coroutine-model.js";
 import type { Lookup } from "./cluster-lookup.js";
 import { qcow2Discard, qcow2WriteZeroes } from "./zero-discard.js";
@@ -71,6 +72,8 @@ export class Qcow2Image implements BlockNode, CacheHost {
   subclusterSize: number;
   /** Reused by getHostOffset (see cluster-lookup.ts). */
   readonly lookupResult: Lookup = { type: 0, host: 0, entryHi: 0, entryLo: 0, bytes: 0, l2Offset: 0, l2Index: 0 };
+  /** qcow2_alloc_bytes' cursor: where the next compressed cluster may be packed (0 = none). */
+  freeByteOffset = 0;
   /** Freed host clusters queued for a discard to the file. */
   pendingDiscards: number[] = [];
   metadataPreallocationChecked = false;
@@ -216,6 +219,13 @@ export class Qcow2Image implements BlockNode, CacheHost {
     this.checkWrite(offset, data.length);
     if (data.length) qcow2Write(this, data, offset);
     this.afterWrite();
+  }
+
+  /** A compressed write (qemu-io `write -c`, BDRV_REQ_WRITE_COMPRESSED). */
+  writeCompressed(data: Uint8Array, offset: number): void {
+    this.checkWrite(offset, data.length);
+    // Writethrough is FUA emulation in QEMU's block layer, which the compressed write path does not do.
+    if (data.length) qcow2WriteCompressed(this, data, offset);
   }
 
   writeZeroes(offset: number, bytes: number, unmap = false): void {

@@ -77,7 +77,8 @@ export class ReplayEngine {
         img.read(this.buffer(r.length), r.offset);
         break;
       case "write":
-        img.write(this.buffer(r.length, this.config.metadataOnly ? undefined : r.pattern ?? 0xcd), r.offset);
+        if (r.compressed) img.writeCompressed(this.buffer(r.length, r.pattern ?? 0xcd), r.offset);
+        else img.write(this.buffer(r.length, this.config.metadataOnly ? undefined : r.pattern ?? 0xcd), r.offset);
         break;
       case "write-zeroes":
         img.writeZeroes(r.offset, r.length, Boolean(r.mayUnmap));

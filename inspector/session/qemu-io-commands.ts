@@ -125,11 +125,12 @@ export function runIoCommand(ctx: IoContext, argv: string[]): boolean {
       const len = cmd === "writev" ? rest.slice(1).reduce((s, x) => s + num(x, "length"), 0) : num(rest[1]!, "length");
       if (opts.has("u") && !opts.has("z")) throw new CommandError("-u requires -z to be specified");
       if (opts.has("z") && opts.has("P")) throw new CommandError("-z and -P cannot be specified at the same time");
-      if (opts.has("c")) throw new CommandError("write -c (compressed writes) is not supported yet");
       ctx.nextRequest();
       const t0 = process.hrtime.bigint();
       if (off + len > img.virtualSize) throw new CommandError("write failed: Input/output error");
+      if (opts.has("z") && opts.has("c")) throw new CommandError("-c and -z cannot be specified at the same time");
       if (opts.has("z")) img.writeZeroes(off, len, opts.has("u"));
+      else if (opts.has("c")) img.writeCompressed(new Uint8Array(len).fill(opts.has("P") ? pattern(opts.get("P")!) : 0xcd), off);
       else img.write(new Uint8Array(len).fill(opts.has("P") ? pattern(opts.get("P")!) : 0xcd), off);
       if (!opts.has("q")) ctx.out(`wrote ${len}/${len} bytes at offset ${off}`);
       stats(ctx, len, t0, opts.has("q"));

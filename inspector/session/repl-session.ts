@@ -5,6 +5,7 @@ import { EVENT_NAMES, EVENT_KIND_COUNT } from "../../engine/events/event-kind.js
 import { formatQemuEvent } from "../../engine/events/qemu-trace-format.js";
 import { formatTextEvent } from "../../engine/events/text-format.js";
 import { Qcow2Image, type OpenOptions } from "../../engine/image/qcow2-image.js";
+import { GuestIoError } from "../../engine/image/guest-io-error.js";
 import { CommandError, runIoCommand, splitLine, type IoContext } from "./qemu-io-commands.js";
 
 export interface ReplOptions extends OpenOptions {
@@ -58,7 +59,9 @@ export class ReplSession {
       return r;
     } catch (e) {
       if (e instanceof CommandError) this.opts.out(e.message);
-      else if (e instanceof RangeError) this.opts.out(`${argv[0]} failed: Input/output error (${e.message})`);
+      // qemu-io's own line: "<command> failed: <strerror>".
+      else if (e instanceof GuestIoError) this.opts.out(`${argv[0]} failed: ${e.strerror}`);
+      else if (e instanceof RangeError) this.opts.out(`${argv[0]} failed: Input/output error`);
       else throw e;
       this.lastStart = start;
       return true;

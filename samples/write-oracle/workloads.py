@@ -83,6 +83,15 @@ WORKLOADS = [
                  "write -z 4160k 64k", "discard 1M 64k", "flush"],
     },
     {
+        "name": "compressed-write",
+        "setup": ["qemu-img create -q -f qcow2 base.qcow2 4M"],
+        # One cluster per compressed write: QEMU compresses the clusters of a longer write in a thread pool,
+        # and which one is stored first then varies from run to run.
+        "cmds": ["write -c -P 0x41 0 64k", "write -P 0x42 64k 64k", "write -c 64k 64k", "write -c -P 3 128k 64k", "write -c -P 6 192k 64k",
+                 "write -c 512k 64k", "write -c -P 4 1M 64k", "read -P 0x41 0 64k", "write -P 5 4k 4k",
+                 "discard 128k 64k", "flush"],
+    },
+    {
         "name": "lazy-refcounts",
         "setup": ["qemu-img create -q -f qcow2 -o lazy_refcounts=on base.qcow2 64M"],
         "cmds": ["write -P 1 0 4k", "write -P 2 1M 64k", "flush", "write -P 3 2M 4k", "discard 1M 64k"],

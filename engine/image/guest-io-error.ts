@@ -1,0 +1,20 @@
+// The errno a guest request fails with, as QEMU's block layer reports it (qemu-io prints "write failed: <strerror>").
+
+export type Errno = "EIO" | "EINVAL" | "ENOTSUP";
+
+const STRERROR: Record<Errno, string> = {
+  EIO: "Input/output error",
+  EINVAL: "Invalid argument",
+  ENOTSUP: "Operation not supported",
+};
+
+export class GuestIoError extends Error {
+  constructor(readonly errno: Errno, readonly detail: string) {
+    super(`${STRERROR[errno]} (${detail})`);
+    this.name = "GuestIoError";
+  }
+
+  get strerror(): string {
+    return STRERROR[this.errno];
+  }
+}
