@@ -95,7 +95,7 @@ export class DashboardScreen {
     this.tooSmall = null;
     const layout = dashboardLayout(this.screen.cols, this.screen.rows);
     if (!layout) {
-      this.tooSmall = blessed.box({ top: 0, left: 0, width: "100%", height: "100%", content: `qcowdbg dashboard needs at least ${MIN_COLS}x${MIN_ROWS} (this terminal: ${this.screen.cols}x${this.screen.rows}); q quits` });
+      this.tooSmall = blessed.box({ top: 0, left: 0, width: "100%", height: "100%", content: `qcowdbg dashboard needs at least ${MIN_COLS}x${MIN_ROWS}\nthis terminal: ${this.screen.cols}x${this.screen.rows}\nq quits` });
       this.screen.append(this.tooSmall);
       return;
     }

@@ -143,7 +143,7 @@ export class LiveReplay {
       insertSlow(this.slowest, this.topN, { index, source: req.source, op: req.op, offset: req.offset, length: req.length, latencyUs: us, causes: causeRecord(causes), why });
       if (us > slowestBefore && index > 0) this.say(`#${index + 1} new max ${formatUs(us)}: ${describe(req)}${why.length ? `, ${why[0]}` : ""}`);
     }
-    this.hostMap.apply(this.cols, out.firstEvent, out.endEvent);
+    this.hostMap.apply(this.cols, out.firstEvent, out.endEvent, req.compressed === true);
     this.logNotable(index, req, out);
     if (rec.length >= DROP_EVENTS_AT) rec.truncate(0);
   }
