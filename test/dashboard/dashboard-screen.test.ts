@@ -42,7 +42,11 @@ function start(extra: Partial<DashboardOptions> = {}, cols = 120, rows = 40, tra
     onReady: (h) => (handle = h),
     onFrame: (screen: blessed.Widgets.Screen) => {
       last = screenText(screen).join("\n");
-      for (const w of [...waiters]) if (w.test(last)) (waiters.splice(waiters.indexOf(w), 1), w.resolve(last));
+      for (const w of [...waiters]) {
+        if (!w.test(last)) continue;
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve(last);
+      }
     },
     ...extra,
   });
