@@ -25,7 +25,7 @@ export { CheckAborted } from "./check-context.js";
 export interface CheckOptions {
   /** Receives QEMU's stderr lines as they happen; without it they are collected in CheckReport.messages. */
   onMessage?: CheckMessageSink;
-  /** Bound on the in-memory refcount table (default 1 GiB). */
+  /** Bound on the two in-memory refcount arrays, computed and stored (default 1 GiB). */
   maxMemoryBytes?: number;
   /** Bound on L1/L2 entries walked over all tables (default 2^32). */
   maxEntries?: number;
@@ -81,7 +81,7 @@ export function checkImage(storage: Storage, filename: string, opts: CheckOption
         `${filename}: ${nbClusters} host clusters need ${Math.ceil(bytes / 2 ** 20)} MiB of refcounts in memory, above the limit of ${Math.floor(limit / 2 ** 20)} MiB`,
       );
     ctx.allocate(nbClusters);
-    ctx.res.totalClusters = Math.ceil((img.totalSectors * 512) / g.clusterSize);
+    ctx.res.totalClusters = img.totalClusters;
     const stored = new StoredRefcounts(ctx, img.reftable);
     stored.load(nbClusters + 1);
 

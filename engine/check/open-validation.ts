@@ -58,8 +58,10 @@ export interface OpenedForCheck {
   fileSize: number;
   header: Qcow2Header;
   g: CheckGeometry;
-  /** floor(virtual size / 512), as bs->total_sectors. */
+  /** floor(virtual size / 512), as bs->total_sectors (approximate above 2^53 bytes). */
   totalSectors: number;
+  /** Clusters the virtual disk spans (BlockFragInfo.total_clusters). */
+  totalClusters: number;
   l1TableOffset: U64;
   /** Active L1 table as read at open (l1_size * 8 bytes). */
   l1: Uint8Array;
@@ -187,6 +189,8 @@ export function openForCheck(storage: Storage, file: string, emit: CheckMessageS
   const l2Bits = clusterBits - (extendedL2 ? 4 : 3);
   const size = readU64(h, 24);
   const totalSectors = Math.floor(size.n / 512);
+  // BlockFragInfo.total_clusters, exact even for sizes past 2^53 (it stays below 2^41 for sizes QEMU opens).
+  const totalClusters = Number((((((BigInt(size.hi) << 32n) | BigInt(size.lo)) / 512n) * 512n) + BigInt(clusterSize) - 1n) / BigInt(clusterSize));
 
   const reftableOffset = readU64(h, 48);
   const reftableClusters = u32(h, 56);
@@ -197,11 +201,12 @@ export function openForCheck(storage: Storage, file: string, emit: CheckMessageS
   const l1Size = u32(h, 36);
   const l1Err = validateTable(l1TableOffset, l1Size, 8, MAX_L1_BYTES, clusterSize, "Active L1 table");
   if (l1Err) fail(l1Err);
-  const shift = clusterBits + l2Bits;
-  const l1VmStateIndex = Math.ceil(size.n / 2 ** shift);
-  if (l1VmStateIndex > 0x7fffffff) fail("Image is too big");
-  if (l1Size < l1VmStateIndex) fail("L1 table is too small");
-  if (size.hi >= 0x200000) fail("virtual size of 2^53 bytes or more is not supported by qcowdbg");
+  // size_to_l1() in uint64 arithmetic (it wraps for sizes near 2^64, as in QEMU).
+  const shift = BigInt(clusterBits + l2Bits);
+  const sizeBig = (BigInt(size.hi) << 32n) | BigInt(size.lo);
+  const l1VmStateIndex = BigInt.asUintN(64, sizeBig + (1n << shift) - 1n) >> shift;
+  if (l1VmStateIndex > 0x7fffffffn) fail("Image is too big");
+  if (BigInt(l1Size) < l1VmStateIndex) fail("L1 table is too small");
   if (l1Size > 0 && failsToRead(l1TableOffset.hi, l1TableOffset.lo, l1Size * 8)) fail("Could not read L1 table: Input/output error");
   const l1 = readAt(storage, l1TableOffset.n, l1Size * 8);
   if (cryptMethod > 2) fail(`Unsupported encryption method ${cryptMethod | 0}`);
@@ -310,6 +315,7 @@ export function openForCheck(storage: Storage, file: string, emit: CheckMessageS
       hasDataFile,
     },
     totalSectors,
+    totalClusters,
     l1TableOffset,
     l1,
     reftableOffset,

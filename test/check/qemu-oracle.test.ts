@@ -139,6 +139,7 @@ const cases: Case[] = [
   { name: "512-byte clusters", build: () => withSnapshots(["cluster_size=512"], "2M"), expectStatus: 0 },
   { name: "2 MiB clusters", build: () => written(["cluster_size=2M"], "64M", ["write -P 1 0 4k", "write -P 2 10M 4k"]), expectStatus: 0 },
   { name: "compat 0.10 (v2) with a snapshot", build: () => withSnapshots(["compat=0.10"]), expectStatus: 0 },
+  { name: "virtual size past 2^53 (9 PiB, 2 MiB clusters)", build: () => written(["cluster_size=2M"], "9P", ["write -P 1 8P 64k"]), expectStatus: 0 },
   { name: "preallocation=metadata", build: () => img(["preallocation=metadata"], "8M"), expectStatus: 0 },
   { name: "preallocation=falloc", build: () => img(["preallocation=falloc"], "4M"), expectStatus: 0 },
   {
