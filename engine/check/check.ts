@@ -92,6 +92,7 @@ export function checkImage(storage: Storage, filename: string, opts: CheckOption
     // While walking the active table, note which L2 tables may break the COPIED rule; when a refcount block is
     // unreadable every lookup must go through QEMU's error path, so every table is re-walked.
     const copied = stored.failing.size === 0 ? { stored: stored.values, marks: new Uint8Array(l1Size) } : undefined;
+    ctx.walk(l1Size);
     checkRefcountsL1(ctx, win, img.l1, img.l1TableOffset, l1Size, true, copied);
     countSnapshotReferences(ctx, win, snapshots);
     ctx.inc(img.reftableOffset.n, img.reftable.length, img.reftableOffset);

@@ -99,7 +99,7 @@ export function quietEvents(): EventRecorder {
 export function openForInspection(filename: string, format?: string): BlockNode {
   const fmt = checkFormat(filename, format);
   if (fmt === "raw") return openNode(filename, "raw", {});
-  return Qcow2Image.open(filename, { allowCorrupt: true, events: quietEvents() });
+  return Qcow2Image.open(filename, { allowCorrupt: true, events: quietEvents(), config: { wholeL2Tables: true } });
 }
 
 /** QEMU's path_has_protocol(): a ':' before any '/'. */

@@ -17,7 +17,10 @@ export interface CopiedScan {
   marks: Uint8Array;
 }
 
-/** Walks one L1 table. `l1` holds its l1Size entries (zeros where the file ends). */
+/**
+ * Walks one L1 table. `l1` holds its l1Size entries (zeros where the file ends); the caller has counted them
+ * against the walk budget before reading them.
+ */
 export function checkRefcountsL1(
   ctx: CheckContext,
   win: TableWindow,
@@ -31,7 +34,6 @@ export function checkRefcountsL1(
   const cs = ctx.g.clusterSize;
   ctx.inc(l1Offset.n, l1Size * 8, l1Offset);
   if (l1Offset.n >= ctx.fileSize) return; // reads as zeros: no entries
-  ctx.walk(l1Size);
   const dv = new DataView(l1.buffer, l1.byteOffset, l1.byteLength);
   const res = ctx.res;
   for (let i = 0; i < l1Size; i++) {

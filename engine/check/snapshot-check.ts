@@ -133,7 +133,9 @@ export function countSnapshotReferences(ctx: CheckContext, win: TableWindow, tab
       res.checkErrors++;
       throw new CheckAborted("Input/output error");
     }
-    const l1 = new Uint8Array(l1Off.n < ctx.fileSize ? sn.l1Size * 8 : 0);
+    const inFile = l1Off.n < ctx.fileSize;
+    if (inFile) ctx.walk(sn.l1Size); // before reading: many snapshots may share one huge table
+    const l1 = new Uint8Array(inFile ? sn.l1Size * 8 : 0);
     if (l1.length > 0) ctx.storage.read(l1, l1Off.n);
     checkRefcountsL1(ctx, win, l1, l1Off, sn.l1Size, false);
   });
