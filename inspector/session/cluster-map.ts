@@ -7,6 +7,7 @@ import { decodeSnapshotTable } from "../../engine/format/snapshot-table.js";
 import type { Qcow2Image } from "../../engine/image/qcow2-image.js";
 import { peekL2Table, RefcountPeeker } from "./image-peek.js";
 import { u32 } from "../../engine/format/bytes.js";
+import { getRefcount } from "../../engine/format/refcount-entry.js";
 
 export const enum HostKind {
   Free = 0,
@@ -69,9 +70,10 @@ export function buildHostMap(img: Qcow2Image): HostMap {
   }
   if (img.ext.crypto) mark(img.ext.crypto.offset, img.ext.crypto.length, HostKind.Other);
 
+  // Fragmentation as qemu-img check counts it: per L2 table, a cluster not right after the previous one;
+  // compressed clusters always count (they are read by sectors).
   let allocated = 0;
   let fragmented = 0;
-  let nextContiguous = 0;
   const seenL2 = new Set<number>();
   const walkL1 = (l1: Uint8Array, entries: number, active: boolean) => {
     for (let i = 0; i < entries; i++) {
@@ -82,6 +84,7 @@ export function buildHostMap(img: Qcow2Image): HostMap {
       seenL2.add(l2);
       const t = peekL2Table(img, l2);
       const eb = img.geo.l2EntryBytes;
+      let nextContiguous = 0;
       for (let j = 0; j < img.geo.l2Entries; j++) {
         const hi = u32(t, j * eb);
         const lo = u32(t, j * eb + 4);
@@ -93,7 +96,6 @@ export function buildHostMap(img: Qcow2Image): HostMap {
           if (active) {
             allocated++;
             fragmented++;
-            nextContiguous = 0;
           }
         } else if (kind === ClusterKind.Normal || kind === ClusterKind.ZeroAlloc) {
           const host = entryOffset(hi, lo);
@@ -128,13 +130,19 @@ export function buildHostMap(img: Qcow2Image): HostMap {
   const rc = new RefcountPeeker(img);
   const unknownRefs = Boolean(img.ext.bitmaps);
   const counts = new Float64Array(HOST_KIND_CHARS.length);
-  for (let c = 0; c < n; c++) {
-    const r = rc.get(c);
-    let k = kinds[c]!;
-    if (k === HostKind.Free && r > 0) k = unknownRefs ? HostKind.Other : HostKind.Leaked;
-    else if (r >= 2 && (k === HostKind.Data || k === HostKind.L2 || k === HostKind.Compressed)) k = HostKind.Shared;
-    kinds[c] = k;
-    counts[k]!++;
+  const per = rc.entriesPerBlock;
+  const order = h.refcountOrder;
+  for (let start = 0; start < n; start += per) {
+    const block = rc.block(start);
+    const end = Math.min(n, start + per);
+    for (let c = start; c < end; c++) {
+      const r = block ? getRefcount(block, c - start, order) : 0;
+      let k = kinds[c]!;
+      if (k === HostKind.Free && r > 0) k = unknownRefs ? HostKind.Other : HostKind.Leaked;
+      else if (r >= 2 && (k === HostKind.Data || k === HostKind.L2 || k === HostKind.Compressed)) k = HostKind.Shared;
+      kinds[c] = k;
+      counts[k]!++;
+    }
   }
   return { clusterSize: cs, clusters: total, kinds, counts, allocated, fragmented, truncated: total > n };
 }

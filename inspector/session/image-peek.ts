@@ -69,12 +69,12 @@ export function peekL2Entry(img: Qcow2Image, l1Index: number, l2Index: number): 
 
 /** Reads refcount blocks lazily for many lookups (the cluster map walks every cluster). */
 export class RefcountPeeker {
-  private block: Uint8Array;
+  private buf: Uint8Array;
   private blockIndex = -1;
   private readonly bits: number;
 
   constructor(private readonly img: Qcow2Image) {
-    this.block = new Uint8Array(img.clusterSize);
+    this.buf = new Uint8Array(img.clusterSize);
     this.bits = img.clusterBits + 3 - img.header.refcountOrder;
   }
 
@@ -82,17 +82,24 @@ export class RefcountPeeker {
     return 2 ** this.bits;
   }
 
-  /** Refcount of a host cluster; 0 past the table or under an empty table entry. */
-  get(cluster: number): number {
+  /** The refcount block covering a cluster as the engine sees it, or null when there is none. */
+  block(cluster: number): Uint8Array | null {
     const ti = Math.floor(cluster / 2 ** this.bits);
-    if (ti >= this.img.reftableSize) return 0;
+    if (ti >= this.img.reftableSize) return null;
     if (ti !== this.blockIndex) {
       const off = reftableEntry(this.img, ti);
+      this.blockIndex = -1;
+      if (!off) return null;
+      peekCached(this.img, false, off, this.buf);
       this.blockIndex = ti;
-      if (!off) this.block.fill(0);
-      else peekCached(this.img, false, off, this.block);
     }
-    return refcountAt(this.block, cluster % 2 ** this.bits, this.img.header.refcountOrder);
+    return this.buf;
+  }
+
+  /** Refcount of a host cluster; 0 past the table or under an empty table entry. */
+  get(cluster: number): number {
+    const b = this.block(cluster);
+    return b ? refcountAt(b, cluster % 2 ** this.bits, this.img.header.refcountOrder) : 0;
   }
 
   /** The refblock offset for a cluster (0 when none). */

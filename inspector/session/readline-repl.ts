@@ -27,9 +27,10 @@ function loadHistory(file: string | undefined, size: number): string[] {
 }
 
 function appendHistory(file: string | undefined, line: string): void {
-  if (!file || !line.trim()) return;
+  const l = line.trim();
+  if (!file || !l) return;
   try {
-    fs.appendFileSync(file, line + "\n", { mode: 0o600 });
+    fs.appendFileSync(file, l + "\n", { mode: 0o600 });
   } catch {
     // A read-only home must not break the session.
   }
@@ -48,7 +49,8 @@ export async function runInteractive(session: Session, opts: InteractiveOptions)
     completer: (line: string): [string[], string] => {
       const hits = session.complete(line);
       const word = /\S*$/.exec(line)?.[0] ?? "";
-      return [hits, word];
+      // One candidate: complete the word and the space after it, as gdb does.
+      return [hits.length === 1 ? [hits[0] + " "] : hits, word];
     },
   });
   let running: { cancel: boolean } | null = null;

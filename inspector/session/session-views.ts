@@ -61,8 +61,9 @@ export class SessionViews {
   private changedFrom: Before | null = null;
   private readonly sums = new EventSums();
   private readonly starts = new RequestStarts();
-  private lastTables: Map<string, string> | null = null;
-  private lastMap: HostMap | null = null;
+  private mapCache: { key: string; img: unknown; map: HostMap | null } | null = null;
+  /** Commands that may have changed the image (image mode has no position to key caches by). */
+  private commands = 0;
 
   constructor(private readonly s: Session) {}
 
@@ -82,8 +83,8 @@ export class SessionViews {
       sums: this.eventSums().slice(),
       header: img ? new Map(headerRows(img).map((r) => [r.key, r.text])) : null,
       counters: img ? new Map(this.counterRows().map((r) => [r.key, r.text])) : null,
-      tables: this.lastTables,
-      map: this.lastMap,
+      tables: img ? new Map(this.buildTables(img, 64).rows.map((r) => [r.key, r.text])) : null,
+      map: this.mapCache && this.mapCache.key === this.mapKey() && this.mapCache.img === img ? this.mapCache.map : null,
       position: this.positionKey(),
     };
     this.memo.clear();
@@ -91,6 +92,7 @@ export class SessionViews {
 
   /** After the command: the panes rebuild against the captured state. */
   endCommand(): void {
+    this.commands++;
     this.changedFrom = this.before;
     this.before = null;
     this.memo.clear();
@@ -259,26 +261,38 @@ export class SessionViews {
     return out;
   }
 
+  private buildTables(img: NonNullable<ReturnType<Session["image"]>>, maxRows: number): PaneView {
+    const from = this.changedFrom;
+    const forward = from !== null && from.position < this.positionKey();
+    return tablesView(img, { guestOffset: this.guestFocus(), touched: forward ? this.touchedEntries(img) : new Set() }, maxRows);
+  }
+
   tablesPane(maxRows: number): PaneView {
     return this.cached(`tables-${maxRows}`, () => {
       const img = this.s.image();
       if (!img) return { title: "L1/L2", summary: "no image", rows: [] };
-      const from = this.changedFrom;
-      const forward = from !== null && from.position < this.positionKey();
-      const v = tablesView(img, { guestOffset: this.guestFocus(), touched: forward ? this.touchedEntries(img) : new Set() }, maxRows);
-      const prev = from?.tables;
+      const v = this.buildTables(img, maxRows);
+      const prev = this.changedFrom?.tables;
       for (const r of v.rows) if (prev?.has(r.key) && prev.get(r.key) !== r.text) r.changed = true;
-      this.lastTables = new Map(v.rows.map((r) => [r.key, r.text]));
       return v;
     });
   }
 
+  private mapKey(): string {
+    const tl = this.s.timeline;
+    return tl ? `r${tl.position().request}` : `c${this.commands}`;
+  }
+
+  /**
+   * The host map; rebuilt only when the image can have changed: stepping through a request's events leaves the
+   * image as it was after the requests before it.
+   */
   hostMap(): HostMap | null {
     return this.cached("hostmap", () => {
       const img = this.s.image();
-      const m = img ? buildHostMap(img) : null;
-      this.lastMap = m;
-      return m;
+      const key = this.mapKey();
+      if (this.mapCache?.key !== key || this.mapCache.img !== img) this.mapCache = { key, img, map: img ? buildHostMap(img) : null };
+      return this.mapCache.map;
     });
   }
 

@@ -197,6 +197,33 @@ export class TuiController {
 
   private drive(p: PendingRun, before: number): void {
     const state: RunState = { text: "running...", cancel: false };
+    const done = (reason: Parameters<PendingRun["finish"]>[0]) => {
+      p.finish(reason);
+      this.running = null;
+      this.follow();
+      this.showOutput(before, true);
+      this.changed();
+    };
+    const slice = (): boolean => {
+      let r: IteratorResult<{ done: number; total: number }, Parameters<PendingRun["finish"]>[0]>;
+      try {
+        r = p.run.next();
+      } catch (e) {
+        this.running = null;
+        this.message = `error: ${(e as Error).message}`;
+        this.changed();
+        return true;
+      }
+      if (r.done) {
+        done(r.value);
+        return true;
+      }
+      state.text = `${this.session.progressText(r.value)} (Esc stops)`;
+      this.session.views.invalidate();
+      return false;
+    };
+    // Most commands finish in their first slice: then no "running" frame is drawn at all.
+    if (slice()) return;
     this.running = state;
     this.changed();
     const tick = () => {
@@ -204,28 +231,9 @@ export class TuiController {
         p.run.return(undefined as never);
         return done(null);
       }
-      let r: IteratorResult<unknown, unknown>;
-      try {
-        r = p.run.next();
-      } catch (e) {
-        this.running = null;
-        this.message = `error: ${(e as Error).message}`;
-        this.changed();
-        return;
-      }
-      if (r.done) return done(r.value as Parameters<PendingRun["finish"]>[0]);
-      const pr = r.value as { done: number; total: number };
-      state.text = `${this.session.progressText(pr)} (Esc stops)`;
-      this.session.views.invalidate();
+      if (slice()) return;
       this.changed();
       setImmediate(tick);
-    };
-    const done = (reason: Parameters<PendingRun["finish"]>[0]) => {
-      p.finish(reason);
-      this.running = null;
-      this.follow();
-      this.showOutput(before, true);
-      this.changed();
     };
     setImmediate(tick);
   }
