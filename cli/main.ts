@@ -33,8 +33,10 @@ async function main(): Promise<void> {
     .option("--debug", "print stack traces on errors")
     .showHelpAfterError()
     .hook("preAction", (cmd) => setDebug(Boolean(cmd.optsWithGlobals().debug)));
-  const name = process.argv.slice(2).find((a) => !a.startsWith("-"));
-  const wanted = name && Object.hasOwn(COMMANDS, name) ? [name] : Object.keys(COMMANDS);
+  const args = process.argv.slice(2);
+  const name = args.find((a) => !a.startsWith("-"));
+  const versionOnly = !name && args.some((a) => a === "-V" || a === "--version");
+  const wanted = versionOnly ? [] : name && Object.hasOwn(COMMANDS, name) ? [name] : Object.keys(COMMANDS);
   for (const m of await Promise.all(wanted.map((n) => COMMANDS[n]!()))) m.register(program);
   await program.parseAsync(process.argv);
 }

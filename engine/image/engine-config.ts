@@ -22,6 +22,11 @@ export interface EngineConfig {
   metadataOnly: boolean;
   /** Guest discards (and zero writes with unmap) reach the file: qemu-io opens with discard=unmap. */
   discardUnmap: boolean;
+  /**
+   * Load L2 tables whole instead of QEMU's 4 KiB slices when the cache cannot cover the image. Only for
+   * inspection commands (map, export), whose output does not depend on cache decisions.
+   */
+  wholeL2Tables?: boolean;
   /** Reproduce QEMU's first-block-status refcount scan (qcow2_detect_metadata_preallocation). */
   detectPreallocation: boolean;
 }
@@ -131,7 +136,7 @@ export function cacheSizes(virtualSize: number, clusterSize: number, l2EntryByte
       l2 = combined - refcount;
     }
   }
-  if (l2 < maxL2Cache && c.l2CacheEntrySize === undefined) entrySize = Math.min(clusterSize, 4096);
+  if (l2 < maxL2Cache && c.l2CacheEntrySize === undefined && !c.wholeL2Tables) entrySize = Math.min(clusterSize, 4096);
   if (entrySize < 512 || entrySize > clusterSize || (entrySize & (entrySize - 1)) !== 0)
     throw new Error(`L2 cache entry size must be a power of two between 512 and the cluster size (${clusterSize})`);
   return {

@@ -24,6 +24,8 @@ export class MetadataCache {
   readonly refs: Int32Array;
   readonly dirty: Uint8Array;
   readonly tables: Uint8Array;
+  /** Big-endian word access to `tables` for scans over many entries. */
+  readonly dataView: DataView;
   /** One view per slot, made once: table(i) is on the hot path. */
   private readonly views: Uint8Array[];
   private lastHit = 0;
@@ -57,6 +59,7 @@ export class MetadataCache {
     this.refs = new Int32Array(size);
     this.dirty = new Uint8Array(size);
     this.tables = new Uint8Array(size * tableSize);
+    this.dataView = new DataView(this.tables.buffer);
     this.views = [];
     for (let i = 0; i < size; i++) this.views.push(this.tables.subarray(i * tableSize, (i + 1) * tableSize));
   }
