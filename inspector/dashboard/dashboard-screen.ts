@@ -85,7 +85,7 @@ export class DashboardScreen {
 
   /** Cells of the map, lines of the log... as laid out now (the view model is built to fit them). */
   sizes(): ViewSizes {
-    return this.panels?.sizes ?? { mapCells: 1, logLines: 0, sparkWidth: 1, rateLines: 0, slowRows: 0 };
+    return this.panels?.sizes ?? { mapCells: 1, logLines: 0, sparkWidth: 1, statusWidth: 1, rateLines: 0, slowRows: 0 };
   }
 
   /** Lays the panels out again for the terminal's current size. */
@@ -157,6 +157,7 @@ export class DashboardScreen {
         mapCells: Math.max(1, (layout.map.cols - 2) * Math.max(1, layout.map.rows - 3)),
         logLines: Math.max(0, layout.log.rows - 2),
         sparkWidth: Math.max(1, layout.rates.cols - 2),
+        statusWidth: Math.max(1, layout.status.cols - 2),
         rateLines: Math.max(0, layout.rates.rows - 2),
         slowRows: Math.max(0, layout.slowest.rows - 4),
       },

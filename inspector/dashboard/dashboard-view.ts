@@ -39,6 +39,8 @@ export interface ViewSizes {
   mapCells: number;
   logLines: number;
   sparkWidth: number;
+  /** Columns inside the status panel. */
+  statusWidth: number;
   /** Lines inside the rates panel. */
   rateLines: number;
   slowRows: number;
@@ -82,7 +84,7 @@ export function buildDashboardView(s: DashboardSnapshot, sizes: ViewSizes): Dash
   const base = runs[0]!;
   return {
     title: `qcowdbg dashboard: ${s.info.image} <- ${s.info.trace} (${s.info.format}), device ${s.info.profile}`,
-    status: statusLines(s),
+    status: statusLines(s).map((l) => fit(l, sizes.statusWidth)),
     latency: latencyView(runs),
     rates: ratesView(runs, s.wallRates, sizes.sparkWidth, sizes.rateLines, s.control.requestsPerSecond),
     causes: causesView(runs),
@@ -135,6 +137,11 @@ function statusLines(s: DashboardSnapshot): string[] {
   lines.push(`redraw ${c.redrawsPerSecond.toFixed(1)}/s | replay ${compact(c.requestsPerSecond)} req/s`);
   lines.push("space pause | +/- speed | r restart | q quit");
   return lines;
+}
+
+/** A line cut to `width` columns, with a mark where it was cut. */
+function fit(line: string, width: number): string {
+  return width > 1 && line.length > width ? `${line.slice(0, width - 1)}~` : line;
 }
 
 function signedPercent(v: number, base: number): string {

@@ -100,6 +100,7 @@ export function runDashboard(o: DashboardOptions): Promise<void> {
     const controller = new DashboardController({
       open: () => {
         log.clear();
+        if (o.runs.length > 1) o.runs.forEach((r, i) => log.add(`${String.fromCharCode(65 + i)} = ${r.label}${i ? " (what-if)" : ""}`));
         return o.runs.map((r, i) => {
           workloads[i]!.close();
           return new LiveReplay({ label: r.label, imagePath: r.imagePath, config: r.config, profile: o.profile, requests: workloads[i]!.requests(), log, logPrefix: o.runs.length > 1 ? `${String.fromCharCode(65 + i)} ` : "" });

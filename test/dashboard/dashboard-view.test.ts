@@ -9,7 +9,7 @@ import { openRun, TOUR, TOUR_TRACE, type OpenRun } from "./fixtures.js";
 
 const control: ControlState = { state: "done", speed: "max", progress: 1, redrawsPerSecond: 9.5, requestsPerSecond: 1234 };
 const info = { image: "tour.qcow2", trace: "tour.qemu-io", format: "qemu-io", profile: "nvme" };
-const sizes = { mapCells: 200, logLines: 5, sparkWidth: 30, rateLines: 8, slowRows: 4 };
+const sizes = { mapCells: 200, logLines: 5, sparkWidth: 30, statusWidth: 80, rateLines: 8, slowRows: 4 };
 const open: OpenRun[] = [];
 afterAll(() => open.forEach((o) => o.close()));
 
@@ -88,6 +88,8 @@ describe("dashboard view model", () => {
     expect(v.status[0]).toBe("▶ running | speed max | 50% of the trace");
     expect(v.status[2]).toBe("A = baseline, B = l2-cache-size=64K,cache=writethrough");
     expect(v.status[3]).toMatch(/^\s+modelled\s+vs A\s+avg\s+p99~\s+max$/);
+    const narrow = buildDashboardView({ info, runs: [a.run, b.run], log, control, wallRates: [] }, { ...sizes, statusWidth: 30 });
+    expect(narrow.status[2]).toBe("A = baseline, B = l2-cache-si~");
     expect(v.status[5]).toMatch(new RegExp(`^B\\s+${formatUs(b.run.totalUs).replace(".", "\\.")}\\s+\\+\\d+\\.\\d%`));
     expect(v.slowest.headers[0]).toBe("");
     expect(new Set(v.slowest.rows.map((row) => row[0]))).toContain("B");
