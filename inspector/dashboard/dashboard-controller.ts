@@ -72,7 +72,10 @@ export class DashboardController {
   start(): void {
     this.guard(() => {
       this.runs = this.opts.open();
-      this.timer = setInterval(() => this.frame(), this.frameMs);
+      // Frames on a timer while the replay runs; a pause, a key or the end draws once (an idle screen costs nothing).
+      this.timer = setInterval(() => {
+        if (this.state === "running") this.frame();
+      }, this.frameMs);
       this.play();
       this.frame();
     });

@@ -97,7 +97,7 @@ export function buildDashboardView(s: DashboardSnapshot, sizes: ViewSizes): Dash
         { label: runs.length > 1 ? `rc${tag}` : "refcount", percent: rate(c.refcountHits, c.refcountMisses) },
       ];
     }),
-    map: mapView(base, sizes.mapCells),
+    map: mapView(base, sizes.mapCells, runs.length > 1 ? " of A" : ""),
     log: s.log.tail(sizes.logLines),
     slowest: slowestView(runs, sizes.slowRows),
   };
@@ -229,14 +229,14 @@ function causesView(runs: readonly LiveReplay[]): DashboardView["causes"] {
   };
 }
 
-function mapView(run: LiveReplay, cells: number): DashboardView["map"] {
+function mapView(run: LiveReplay, cells: number, whose: string): DashboardView["map"] {
   const m = run.hostMap.fold(Math.max(1, cells));
   const shown = [HostKind.Header, HostKind.L1, HostKind.Reftable, HostKind.Refblock, HostKind.L2, HostKind.Data, HostKind.Free, HostKind.Leaked];
   for (const k of [HostKind.Snapshot, HostKind.Other, HostKind.Compressed, HostKind.Shared]) if (m.counts[k]! > 0) shown.push(k);
   const legend = shown.map((k) => `${HOST_KIND_CHARS[k]} ${HOST_KIND_NAMES[k]} ${m.counts[k]}`).join("  ");
   const size = run.engine.shadow.size();
   const growth = size - run.fileSizeStart;
-  const label = `host file ${formatBytes(size)} (${growth >= 0 ? "+" : ""}${formatBytes(growth)}): ${m.clusters} clusters of ${formatBytes(m.clusterSize)}, one cell = ${m.perCell} cluster${m.perCell === 1 ? "" : "s"}`;
+  const label = `host file${whose} ${formatBytes(size)} (${growth >= 0 ? "+" : ""}${formatBytes(growth)}): ${m.clusters} clusters of ${formatBytes(m.clusterSize)}, one cell = ${m.perCell} cluster${m.perCell === 1 ? "" : "s"}`;
   return { label, kinds: m.kinds, legend };
 }
 

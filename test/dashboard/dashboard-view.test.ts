@@ -85,6 +85,7 @@ describe("dashboard view model", () => {
     // Writethrough syncs after every write: more flush time in B.
     const flush = CAUSE_GROUPS.findIndex((g) => g.name === "flush");
     expect(v.causes.us[1]![flush]).toBeGreaterThan(v.causes.us[0]![flush]!);
+    expect(v.map.label).toMatch(/^host file of A /);
     expect(v.status[0]).toBe("▶ running | speed max | 50% of the trace");
     expect(v.status[2]).toBe("A = baseline, B = l2-cache-size=64K,cache=writethrough");
     expect(v.status[3]).toMatch(/^\s+modelled\s+vs A\s+avg\s+p99~\s+max$/);
