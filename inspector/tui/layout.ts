@@ -53,8 +53,18 @@ const RIGHT: Slot[] = [
 /** Rows a pane is worth at most (beyond them the space goes to others). */
 const MAX: Partial<Record<PaneId, number>> = { counters: 6, header: 9, refcount: 7 };
 
-/** Splits `total` rows among slots: minimums first, then by weight, capped by MAX. */
-function split(slots: Slot[], total: number): number[] {
+/** Rows each pane's content needs (title included), when known: a pane never gets more than it can fill. */
+export type Wants = Partial<Record<PaneId, number>>;
+
+/** Rows each list (a pane without a cap) keeps beyond its minimum before content-sized panes are given theirs. */
+const LIST_RESERVE = 2;
+
+/**
+ * Splits `total` rows among slots: minimums first; then content-sized panes, in column order, get what they want
+ * as long as the lists keep a little room; the rest is shared by weight.
+ */
+function split(slots: Slot[], total: number, wants: Wants): number[] {
+  const cap = (s: Slot) => Math.max(s.min, Math.min(MAX[s.id] ?? Infinity, wants[s.id] ?? Infinity));
   const h = slots.map((s) => s.min);
   let left = total - h.reduce((a, b) => a + b, 0);
   if (left < 0) {
@@ -66,26 +76,44 @@ function split(slots: Slot[], total: number): number[] {
     }
     return h;
   }
-  for (let guard = 0; left > 0 && guard < 1000; guard++) {
-    let gave = false;
-    const wsum = slots.reduce((a, s, i) => a + (h[i]! < (MAX[s.id] ?? Infinity) ? s.weight || 0.5 : 0), 0);
+  const capped = slots.map((s) => Number.isFinite(cap(s)));
+  const reserve = capped.filter((c) => !c).length * LIST_RESERVE;
+  slots.forEach((s, i) => {
+    if (!capped[i]) return;
+    const give = Math.max(0, Math.min(cap(s) - h[i]!, left - reserve));
+    h[i]! += give;
+    left -= give;
+  });
+  while (left > 0) {
+    const open = slots.map((s, i) => (h[i]! < cap(s) ? s.weight || 0.5 : 0));
+    const wsum = open.reduce((a, b) => a + b, 0);
     if (wsum === 0) break;
-    for (let i = 0; i < slots.length && left > 0; i++) {
-      const s = slots[i]!;
-      if (h[i]! >= (MAX[s.id] ?? Infinity)) continue;
-      const share = Math.max(1, Math.floor((left * (s.weight || 0.5)) / wsum));
-      const give = Math.min(share, left, (MAX[s.id] ?? Infinity) - h[i]!);
+    const round = left;
+    let gave = 0;
+    slots.forEach((s, i) => {
+      if (!open[i]) return;
+      const give = Math.min(Math.floor((round * open[i]!) / wsum), cap(s) - h[i]!, left);
       h[i]! += give;
       left -= give;
-      gave = gave || give > 0;
+      gave += give;
+    });
+    if (gave === 0) {
+      // Fewer rows than panes wanting them: one each, heaviest first.
+      const i = open.indexOf(Math.max(...open));
+      h[i]!++;
+      left--;
     }
-    if (!gave) break;
   }
-  if (left > 0) h[0]! += left;
+  // Every pane is full: the rest goes to the heaviest one (a list that can always use rows).
+  if (left > 0) {
+    let best = 0;
+    slots.forEach((s, i) => (s.weight > slots[best]!.weight ? (best = i) : 0));
+    h[best]! += left;
+  }
   return h;
 }
 
-export function layout(cols: number, rows: number): Layout {
+export function layout(cols: number, rows: number, wants: Wants = {}): Layout {
   const height = Math.max(3, rows - 1);
   const body = Math.max(0, height - 2);
   const c = Math.max(20, cols);
@@ -93,7 +121,7 @@ export function layout(cols: number, rows: number): Layout {
     const w = Math.floor((c - 2) / 3);
     const cols3: Slot[][] = [LEFT, RIGHT.slice(0, 3), RIGHT.slice(3)];
     const widths = [w, w, c - 2 - 2 * w];
-    return { cols: c, height, body, columns: cols3.map((slots, k) => split(slots, body).map((hh, i) => ({ id: slots[i]!.id, height: hh, width: widths[k]! }))) };
+    return { cols: c, height, body, columns: cols3.map((slots, k) => split(slots, body, wants).map((hh, i) => ({ id: slots[i]!.id, height: hh, width: widths[k]! }))) };
   }
   const lw = Math.floor((c - 1) * 0.47);
   const rw = c - 1 - lw;
@@ -101,6 +129,6 @@ export function layout(cols: number, rows: number): Layout {
     cols: c,
     height,
     body,
-    columns: [split(LEFT, body).map((hh, i) => ({ id: LEFT[i]!.id, height: hh, width: lw })), split(RIGHT, body).map((hh, i) => ({ id: RIGHT[i]!.id, height: hh, width: rw }))],
+    columns: [split(LEFT, body, wants).map((hh, i) => ({ id: LEFT[i]!.id, height: hh, width: lw })), split(RIGHT, body, wants).map((hh, i) => ({ id: RIGHT[i]!.id, height: hh, width: rw }))],
   };
 }

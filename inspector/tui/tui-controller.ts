@@ -5,7 +5,7 @@ import type { Session, PendingRun } from "../session/session.js";
 import type { PaneView } from "../session/view-models.js";
 import { helpText } from "../session/command-table.js";
 import { KeyQueue } from "./key-queue.js";
-import { layout, PANE_ORDER, type Layout, type PaneId } from "./layout.js";
+import { layout, PANE_ORDER, type Layout, type PaneId, type Wants } from "./layout.js";
 
 export type Mode = "normal" | "command" | "help" | "output";
 
@@ -56,7 +56,9 @@ export class TuiController {
   output: string[] = [];
   message = "";
   running: RunState | null = null;
-  layout: Layout;
+  private cols: number;
+  private rowsCount: number;
+  private layoutMemo: { key: string; layout: Layout } | null = null;
   /** Per pane: first visible row chosen by the user (absent: follow the current position). */
   private scroll = new Map<PaneId, number>();
   /** Per pane: selected row (absent: the pane's focus row). */
@@ -71,7 +73,8 @@ export class TuiController {
     cols: number,
     rows: number,
   ) {
-    this.layout = layout(cols, rows);
+    this.cols = cols;
+    this.rowsCount = rows;
     this.queue = new KeyQueue(() => this.changed());
     this.message = session.stopText;
   }
@@ -89,8 +92,32 @@ export class TuiController {
   }
 
   resize(cols: number, rows: number): void {
-    this.layout = layout(cols, rows);
+    this.cols = cols;
+    this.rowsCount = rows;
     this.changed();
+  }
+
+  /** Pane sizes for the terminal and for what the panes hold now (a 2-slot cache gets 4 rows, not 10). */
+  get layout(): Layout {
+    const key = `${this.version}:${this.cols}x${this.rowsCount}`;
+    if (this.layoutMemo?.key !== key) this.layoutMemo = { key, layout: layout(this.cols, this.rowsCount, this.wants()) };
+    return this.layoutMemo.layout;
+  }
+
+  private wants(): Wants {
+    const img = this.session.image();
+    const v = this.session.views;
+    const base = layout(this.cols, this.rowsCount);
+    const mapWidth = base.columns.flat().find((b) => b.id === "map")?.width ?? 40;
+    const map = v.hostMap();
+    const mapRows = map ? Math.min(12, Math.ceil(map.kinds.length / Math.max(8, mapWidth))) : 1;
+    return {
+      l2: img ? img.l2Cache.size + 2 : 3,
+      refcount: img ? img.refcountCache.size + 2 : 3,
+      map: mapRows + 2,
+      header: v.headerPane().rows.length + 1,
+      counters: v.countersPane().rows.length + 1,
+    };
   }
 
   get droppedKeys(): number {

@@ -36,4 +36,12 @@ describe("layout", () => {
     expect(h(big, "timeline")).toBeGreaterThan(h(small, "timeline"));
     expect(h(big, "tables")).toBeGreaterThan(h(small, "tables"));
   });
+
+  it("gives panes no more rows than their content wants, and the rest to the lists", () => {
+    const L = layout(120, 40, { l2: 4, refcount: 6, map: 3, header: 8, counters: 6 });
+    const h = (id: string) => L.columns.flat().find((p) => p.id === id)!.height;
+    expect([h("l2"), h("refcount"), h("map"), h("header"), h("counters")]).toEqual([4, 6, 3, 8, 6]);
+    expect(h("tables")).toBe(L.body - 4 - 6 - 3 - 8);
+    expect(h("timeline") + h("request")).toBe(L.body - 6);
+  });
 });
