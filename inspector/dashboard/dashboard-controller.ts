@@ -55,6 +55,7 @@ export class DashboardController {
   private readonly rateHistory: number;
   private wallRates: number[] = [];
   private lastSample = { t: 0, requests: 0 };
+  /** Times of the timer's frames while running, over the last second: the live redraw rate. */
   private frameTimes: number[] = [];
   private requestsPerSecond = 0;
   /** Wall time spent running since the last (re)start, closed at each pause: the average rate once stopped. */
@@ -74,7 +75,11 @@ export class DashboardController {
       this.runs = this.opts.open();
       // Frames on a timer while the replay runs; a pause, a key or the end draws once (an idle screen costs nothing).
       this.timer = setInterval(() => {
-        if (this.state === "running") this.frame();
+        if (this.state !== "running") return;
+        const now = performance.now();
+        this.frameTimes.push(now);
+        while (this.frameTimes.length > 1 && now - this.frameTimes[0]! > 1000) this.frameTimes.shift();
+        this.frame();
       }, this.frameMs);
       this.play();
       this.frame();
@@ -118,6 +123,7 @@ export class DashboardController {
       this.cancel();
       this.closeRuns();
       this.wallRates = [];
+      this.frameTimes = [];
       this.activeMs = 0;
       this.requestsPerSecond = 0;
       this.runs = this.opts.open();
@@ -140,21 +146,19 @@ export class DashboardController {
   /** Draws now (also called by the frame timer). */
   frame(): void {
     if (this.stopped || !this.runs.length) return;
-    const now = performance.now();
-    this.frameTimes.push(now);
-    while (this.frameTimes.length > 1 && now - this.frameTimes[0]! > 1000) this.frameTimes.shift();
-    this.sampleRate(now);
+    this.sampleRate(performance.now());
     this.frames++;
     this.guard(() => this.opts.draw(this.runs, this.control(), this.wallRates));
   }
 
   control(): ControlState {
-    const span = this.frameTimes.length > 1 ? this.frameTimes[this.frameTimes.length - 1]! - this.frameTimes[0]! : 0;
+    const n = this.frameTimes.length;
+    const span = n >= 3 ? this.frameTimes[n - 1]! - this.frameTimes[0]! : 0;
     return {
       state: this.state,
       speed: speedLabel(this.speed),
       progress: this.opts.progress?.() ?? null,
-      redrawsPerSecond: span > 0 ? ((this.frameTimes.length - 1) * 1000) / span : 0,
+      redrawsPerSecond: span > 0 ? ((n - 1) * 1000) / span : null,
       requestsPerSecond: this.requestsPerSecond,
     };
   }

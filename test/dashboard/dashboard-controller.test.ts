@@ -66,6 +66,10 @@ describe("DashboardController", () => {
     const partial = h.frames.filter((f) => f.requests > 0 && f.requests < total);
     expect(partial.length).toBeGreaterThan(2);
     expect(h.frames.at(-1)!.control.state).toBe("done");
+    // The live redraw rate is measured on the frame timer (5 ms here): about 200 a second at most.
+    const rates = h.frames.map((f) => f.control.redrawsPerSecond).filter((r): r is number => r !== null);
+    expect(rates.length).toBeGreaterThan(0);
+    for (const r of rates) expect(r).toBeLessThan(220);
     expect(h.frames.at(-1)!.requests).toBe(total);
     expect(h.errors).toEqual([]);
   });

@@ -12,11 +12,13 @@ export class PtyTerminal {
   readonly pty: IPty;
   readonly exited: Promise<{ exitCode: number; signal?: number }>;
   private pending = Promise.resolve();
+  private lastData = Date.now();
 
   constructor(args: string[], cols = 120, rows = 40) {
     this.term = new xterm.Terminal({ cols, rows, allowProposedApi: true, scrollback: 0 });
     this.pty = spawn(process.execPath, [CLI, ...args], { cols, rows, cwd: ROOT, name: "xterm-256color", env: { ...process.env, TERM: "xterm-256color" } as Record<string, string> });
     this.pty.onData((d) => {
+      this.lastData = Date.now();
       this.pending = this.pending.then(() => new Promise<void>((res) => this.term.write(d, res)));
     });
     this.exited = new Promise((res) => this.pty.onExit((e) => res(e)));
@@ -50,12 +52,14 @@ export class PtyTerminal {
     this.pty.write(keys);
   }
 
-  /** Waits for the exit (or kills the process after `timeoutMs`). */
+  /** Waits for the exit (or kills the process after `timeoutMs`), then for the output it left to arrive. */
   async exit(timeoutMs = 10_000): Promise<{ exitCode: number; signal?: number }> {
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<never>((_, rej) => (timer = setTimeout(() => (this.kill(), rej(new Error("the dashboard did not exit"))), timeoutMs)));
     try {
       const e = await Promise.race([this.exited, timeout]);
+      // node-pty may report the exit before the last output: wait until the output has been quiet a while.
+      for (const t0 = Date.now(); Date.now() - this.lastData < 150 && Date.now() - t0 < 2000; ) await new Promise((r) => setTimeout(r, 25));
       await this.pending;
       return e;
     } finally {
