@@ -70,6 +70,11 @@ interface Panels {
 }
 
 const BORDER = { type: "line" as const };
+
+/** A label cut to fit its panel's top border (a longer one would wrap into the panel). */
+function cut(text: string, width: number): string {
+  return text.length <= width ? text : `${text.slice(0, Math.max(0, width - 1))}~`;
+}
 const STYLE = { border: { fg: "cyan" } };
 
 export class DashboardScreen {
@@ -127,21 +132,22 @@ export class DashboardScreen {
       barFgColor: "black",
     } as unknown as contrib.Widgets.StackedBarOptions) as unknown as StackedBar;
     causeBox.append(causeBars);
-    const causeLegend = blessed.box({ parent: causeBox, top: 0, left: barCols, width: inner.cols - barCols, height: inner.rows, tags: true });
-    const status = this.place(layout.status, blessed.box, { label: " replay " });
+    const causeLegend = blessed.box({ parent: causeBox, top: 0, left: barCols, width: inner.cols - barCols, height: inner.rows, tags: true, wrap: false });
+    // Text panels clip long lines rather than wrap them into the next one.
+    const status = this.place(layout.status, blessed.box, { label: " replay ", wrap: false });
     const rates = this.place(layout.rates, contrib.sparkline, { label: " rate ", tags: true, style: { fg: "blue", titleFg: "white" } }) as unknown as Sparkline;
     const donuts = this.runCount * 2;
     const canvasW = layout.caches.cols * 2 - 5;
     const canvasH = layout.caches.rows * 4 - 12;
     const radius = Math.max(3, Math.floor(Math.min(canvasH / 2 - 4, canvasW / (2 * donuts) - 2)));
     const caches = this.place(layout.caches, contrib.donut, { label: " cache hit rate ", radius, arcWidth: Math.max(2, Math.floor(radius / 3)), remainColor: "black", yPadding: 2 }) as unknown as Donut;
-    const map = this.place(layout.map, blessed.box, { tags: true });
-    const log = this.place(layout.log, blessed.box, { label: " events " });
+    const map = this.place(layout.map, blessed.box, { tags: true, wrap: false });
+    const log = this.place(layout.log, blessed.box, { label: " events ", wrap: false });
     // #, request, latency, then the reasons take what is left; contrib pads a column by columnSpacing - 1.
     const slowCols = layout.slowest.cols - 3;
     const fixed = two ? [1, 6, 24, 8] : [6, 24, 8];
-    const columnWidth = [...fixed, Math.max(8, slowCols - fixed.reduce((a, b) => a + b + 1, 0))];
-    const slowest = this.place(layout.slowest, contrib.table, { label: " slowest requests ", columnWidth, columnSpacing: 2, interactive: false, keys: false, fg: "white" }) as unknown as Table;
+    const columnWidth = [...fixed, Math.max(0, slowCols - fixed.reduce((a, b) => a + b + 1, 0))];
+    const slowest = this.place(layout.slowest, contrib.table, { label: " slowest requests ", columnWidth, columnSpacing: 2, interactive: false, keys: false, fg: "white", wrap: false }) as unknown as Table;
     slowest.rows.left = 0; // contrib indents the rows by one column more than the header
     this.panels = {
       latency,
@@ -171,8 +177,10 @@ export class DashboardScreen {
       this.screen.render();
       return;
     }
-    const legend = v.latency.lines.length > 1 ? v.latency.lines.map((l, i) => ` {${RUN_COLORS[i % RUN_COLORS.length]}-fg}━ ${blessed.escape(l.title)}{/}`).join("") : "";
-    p.latency.setLabel(` ${blessed.escape(v.latency.label)}${legend} `);
+    const lines = v.latency.lines;
+    const legend = lines.length > 1 ? lines.map((l, i) => ` {${RUN_COLORS[i % RUN_COLORS.length]}-fg}━ ${blessed.escape(l.title)}{/}`).join("") : "";
+    const legendCols = lines.length > 1 ? lines.reduce((n, l) => n + 3 + l.title.length, 0) : 0;
+    p.latency.setLabel(` ${blessed.escape(cut(v.latency.label, (p.latency.width as number) - 6 - legendCols))}${legend} `);
     p.latency.options.maxY = v.latency.maxY;
     p.latency.setData(v.latency.lines.map((l, i) => ({ ...l, style: { line: RUN_COLORS[i % RUN_COLORS.length]! } })));
 
@@ -183,7 +191,7 @@ export class DashboardScreen {
     p.rates.setData(v.rates.titles, v.rates.data);
     p.caches.setData(v.caches.map((c, i) => ({ label: c.label, percent: c.percent, color: i % 2 ? "magenta" : "green" })));
 
-    p.map.setLabel(` ${v.map.label} `);
+    p.map.setLabel(` ${blessed.escape(cut(v.map.label, (p.map.width as number) - 6))} `);
     p.map.setContent(`${this.mapRows(v.map.kinds, (p.map.width as number) - 2).join("\n")}\n${blessed.escape(v.map.legend)}`);
 
     const logWidth = (p.log.width as number) - 2;

@@ -135,7 +135,7 @@ function statusLines(s: DashboardSnapshot): string[] {
     const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
     for (const row of rows) lines.push(row.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join(" ").trimEnd());
   }
-  lines.push(`redraw ${c.redrawsPerSecond === null ? "-" : c.redrawsPerSecond.toFixed(1)}/s | replay ${compact(c.requestsPerSecond)} req/s`);
+  lines.push(`redraw ${c.redrawsPerSecond === null ? "-" : `${c.redrawsPerSecond.toFixed(1)}/s`} | replay ${compact(c.requestsPerSecond)} req/s`);
   lines.push("space pause | +/- speed | r restart | q quit");
   return lines;
 }

@@ -60,7 +60,7 @@ export function runDashboard(o: DashboardOptions): Promise<void> {
     const workloads: Workload[] = [];
     let view: DashboardScreen;
     try {
-      for (const _ of o.runs) workloads.push(o.openWorkload((m) => log.add(`note: ${m}`)));
+      for (let i = 0; i < o.runs.length; i++) workloads.push(o.openWorkload((m) => log.add(`note: ${m}`)));
       view = new DashboardScreen(screen, o.runs.length);
     } catch (e) {
       for (const w of workloads) w.close();
@@ -101,10 +101,18 @@ export function runDashboard(o: DashboardOptions): Promise<void> {
       open: () => {
         log.clear();
         if (o.runs.length > 1) o.runs.forEach((r, i) => log.add(`${String.fromCharCode(65 + i)} = ${r.label}${i ? " (what-if)" : ""}`));
-        return o.runs.map((r, i) => {
-          workloads[i]!.close();
-          return new LiveReplay({ label: r.label, imagePath: r.imagePath, config: r.config, profile: o.profile, requests: workloads[i]!.requests(), log, logPrefix: o.runs.length > 1 ? `${String.fromCharCode(65 + i)} ` : "" });
-        });
+        const runs: LiveReplay[] = [];
+        try {
+          o.runs.forEach((r, i) => {
+            workloads[i]!.close();
+            const logPrefix = o.runs.length > 1 ? `${String.fromCharCode(65 + i)} ` : "";
+            runs.push(new LiveReplay({ label: r.label, imagePath: r.imagePath, config: r.config, profile: o.profile, requests: workloads[i]!.requests(), log, logPrefix }));
+          });
+        } catch (e) {
+          for (const r of runs) r.close();
+          throw e;
+        }
+        return runs;
       },
       draw: (runs, control, wallRates) => {
         view.update(buildDashboardView({ info: o.info, runs, log, control, wallRates }, view.sizes()));
