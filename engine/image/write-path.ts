@@ -7,7 +7,8 @@ import { EventKind, CACHE_NONE, ADD_TASK_WRITE } from "../events/event-kind.js";
 import { allocClusters, allocClustersAt } from "./allocator.js";
 import { corruption } from "./cluster-lookup.js";
 import { getClusterTable, sliceIndex, l2Alloc, l2Hi, l2Lo, l2Zero, setBitmap, setL2 } from "./l2-table.js";
-import type { Qcow2Image } from "./qcow2-image.js";
+import { Qcow2Image } from "./qcow2-image.js";
+import { qcow2Lookup } from "./block-status.js";
 import { qcow2Read } from "./read-path.js";
 import { freeAnyCluster } from "./refcounts.js";
 import { markDirty } from "./flush.js";
@@ -210,7 +211,9 @@ function allocHostOffset(img: Qcow2Image, offset: number, bytes: number, metas: 
   img.events.emit(EventKind.AllocClustersOffset, img.node, CACHE_NONE, -1, offset, bytes, 0);
   let start = offset;
   let remaining = bytes;
-  const cluster = { v: INV };
+  // Scratch holders (allocHostOffset never re-enters itself): no allocation per chunk.
+  const cluster = clusterHolder;
+  cluster.v = INV;
   let hostOffset = INV;
   let cur = 0;
   while (true) {
@@ -219,7 +222,8 @@ function allocHostOffset(img: Qcow2Image, offset: number, bytes: number, metas: 
     remaining -= cur;
     if (cluster.v !== INV) cluster.v += cur;
     if (remaining === 0) break;
-    const b = { v: remaining };
+    const b = bytesHolder;
+    b.v = remaining;
     let r = handleCopied(img, start, cluster, b, metas);
     if (r) {
       cur = b.v;
@@ -237,14 +241,23 @@ function allocHostOffset(img: Qcow2Image, offset: number, bytes: number, metas: 
 }
 
 /** is_unallocated over the whole chain (bdrv_is_allocated_above); past a shorter backing file's end nothing is allocated. */
+const clusterHolder = { v: INV };
+const bytesHolder = { v: 0 };
+
 function isUnallocatedAbove(img: Qcow2Image, offset: number, bytes: number): boolean {
   if (bytes === 0) return true;
   let node: Qcow2Image["backing"] | Qcow2Image = img;
   while (node) {
     if (offset >= node.virtualSize) return true;
-    const st = node.blockStatus(offset, bytes);
-    if (st.allocated) return false;
-    if (st.bytes < bytes) return false;
+    if (node instanceof Qcow2Image) {
+      // Block status of a qcow2 layer without building a BlockStatus object (this runs for most allocations).
+      const l = qcow2Lookup(node, offset, bytes);
+      if (l.type !== SubclusterType.UnallocatedPlain && l.type !== SubclusterType.UnallocatedAlloc) return false;
+      if (l.bytes < bytes) return false;
+    } else {
+      const st = node.blockStatus(offset, bytes);
+      if (st.allocated || st.bytes < bytes) return false;
+    }
     node = node.backing;
   }
   return true;
