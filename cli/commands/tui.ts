@@ -22,7 +22,11 @@ const FIT_MODES: FitMode[] = ["wrap", "scale", "drop"];
 
 export function openFromFlags(image: string, trace: string | undefined, flags: Omit<TuiFlags, "maxFps">, out?: (line: string) => void): Session {
   const config = parseConfigOptions(flags.config ?? "");
-  if (!trace) return openImageSession(image, { config, write: flags.write, out });
+  if (!trace) {
+    // The `:` line speaks qemu-io, so its default cache mode is qemu-io's (writethrough) unless one is given.
+    if (!/(^|,)\s*(cache|t)\s*=/.test(flags.config ?? "")) config.cacheMode = "writethrough";
+    return openImageSession(image, { config, write: flags.write, out });
+  }
   if (flags.write) throw new ExitError("--write applies without a trace only (a replay always goes to a shadow layer)", 1);
   if (flags.format !== undefined && !isFormatName(flags.format)) throw new ExitError(`unknown --format '${flags.format}' (${FORMAT_NAMES.join(", ")})`, 1);
   if (flags.fit !== undefined && !FIT_MODES.includes(flags.fit as FitMode)) throw new ExitError(`--fit must be wrap, scale or drop, not '${flags.fit}'`, 1);

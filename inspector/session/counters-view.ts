@@ -30,13 +30,17 @@ export function requestCost(rec: EventRecorder, first: number, end: number, writ
   return { us, top };
 }
 
+/** NaN (not known without the event log) prints as "?". */
+const n = (v: number) => (Number.isNaN(v) ? "?" : String(v));
+const bytes = (v: number) => (Number.isNaN(v) ? "?" : sizeWords(v));
+
 export function countersRows(s: Float64Array, guestIos: number, cost: RequestCost | null, costLabel: string): Row[] {
   const meta = s[Sum.MetaReads]! + s[Sum.MetaWrites]!;
   const rows: Row[] = [
     { key: "l2", text: `L2 hit ${pct(s[Sum.L2Hit]!, s[Sum.L2Miss]!)} (${s[Sum.L2Hit]}/${s[Sum.L2Hit]! + s[Sum.L2Miss]!}), refcount hit ${pct(s[Sum.RcHit]!, s[Sum.RcMiss]!)}` },
     { key: "meta", text: `metadata I/O ${s[Sum.MetaReads]} r + ${s[Sum.MetaWrites]} w = ${guestIos ? (meta / guestIos).toFixed(2) : "-"} per guest I/O (${guestIos})` },
     { key: "wb", text: `write-backs L2 ${s[Sum.L2Writeback]}, refcount ${s[Sum.RcWriteback]}; syncs ${s[Sum.Syncs]}` },
-    { key: "cow", text: `COW ${sizeWords(s[Sum.CowBytes]!)} in ${s[Sum.CowOps]}; alloc ${s[Sum.ClustersAllocated]} cl, freed ${s[Sum.ClustersFreed]}, L2 tables ${s[Sum.L2Allocs]}` },
+    { key: "cow", text: `COW ${bytes(s[Sum.CowBytes]!)} in ${s[Sum.CowOps]}; alloc ${n(s[Sum.ClustersAllocated]!)} cl, freed ${n(s[Sum.ClustersFreed]!)}, L2 tables ${s[Sum.L2Allocs]}` },
   ];
   if (cost) rows.push({ key: "latency", text: `latency ${costLabel}: ${cost.us ? formatUs(cost.us) : "0 µs"} modelled${cost.top.length ? ` (${cost.top.join(", ")})` : ""}` });
   return rows;

@@ -101,6 +101,34 @@ export class EventSums {
   }
 }
 
+/**
+ * The sums when the event log is off (very long traces): the per-kind counts and the caches' counters, which
+ * time travel restores with the rest of the engine. Byte totals need each event's payload: NaN (unknown).
+ */
+export function sumsFromCounts(counts: Float64Array, l2: CacheCounters, rc: CacheCounters): Float64Array {
+  const s = new Float64Array(SUM_COUNT);
+  s[Sum.L2Hit] = l2.hits;
+  s[Sum.L2Miss] = l2.misses;
+  s[Sum.RcHit] = rc.hits;
+  s[Sum.RcMiss] = rc.misses;
+  s[Sum.L2Writeback] = l2.writebacks;
+  s[Sum.RcWriteback] = rc.writebacks;
+  s[Sum.MetaReads] = counts[EventKind.MetadataRead]!;
+  s[Sum.MetaWrites] = counts[EventKind.MetadataWrite]! + counts[EventKind.L1Update]! + counts[EventKind.DirtyBit]!;
+  s[Sum.CowOps] = counts[EventKind.CowRead]!;
+  s[Sum.Syncs] = counts[EventKind.FlushToDisk]!;
+  s[Sum.FlushToOs] = counts[EventKind.FlushToOs]!;
+  s[Sum.L2Allocs] = counts[EventKind.L2Allocate]!;
+  for (const k of [Sum.MetaBytes, Sum.CowBytes, Sum.ClustersAllocated, Sum.ClustersFreed, Sum.DataReadBytes, Sum.DataWriteBytes]) s[k] = NaN;
+  return s;
+}
+
+export interface CacheCounters {
+  hits: number;
+  misses: number;
+  writebacks: number;
+}
+
 /** Where each request id's events start in the log (ids are 1-based, as the replay engine numbers them). */
 export class RequestStarts {
   private scanned = 0;

@@ -3,6 +3,7 @@
 import { entryOffset, isCopied } from "../../engine/format/l2-entry.js";
 import { decodeSnapshotTable } from "../../engine/format/snapshot-table.js";
 import type { Qcow2Image } from "../../engine/image/qcow2-image.js";
+import { sizeToStr } from "../../engine/check/info.js";
 import { INFO_TOPICS, SessionError, resolveWord } from "./command-table.js";
 import { describeSpec, parseNumber } from "./breakpoint-spec.js";
 import { headerRows } from "./header-view.js";
@@ -106,13 +107,21 @@ function infoRefcount(img: Qcow2Image, cluster: number): string[] {
   return [`refcount of host cluster ${cluster} (offset ${hex(cluster * img.clusterSize)}) = ${p.get(cluster)}`, `  ${where}${cached >= 0 ? `, cached in slot ${cached}` : ""}`];
 }
 
+const pad2 = (n: number) => String(n).padStart(2, "0");
+
+/** `qemu-img snapshot -l`'s table (bdrv_snapshot_dump: local time, VM clock, icount), then where each L1 table is. */
 function infoSnapshots(img: Qcow2Image): string[] {
   if (!img.header.nbSnapshots) return ["There is no snapshot in this image."];
   const snaps = decodeSnapshotTable((b, o) => img.file.read(b, o), img.header, img.file.size(), img.filename);
-  const out = ["ID        TAG                 VM SIZE   L1 TABLE            DATE"];
+  const out = ["Snapshot list:", `${"ID".padEnd(10)}${"TAG".padEnd(17)}${"VM SIZE".padStart(8)}${"DATE".padStart(20)}${"VM CLOCK".padStart(13)}${"ICOUNT".padStart(11)}`];
   for (const sn of snaps) {
-    const date = new Date(sn.dateSec * 1000).toISOString().replace("T", " ").slice(0, 19);
-    out.push(`${sn.id.padEnd(10)}${sn.name.padEnd(20)}${String(sn.vmStateSizeLarge ?? sn.vmStateSize).padEnd(10)}${`${hex(sn.l1TableOffset)} x${sn.l1Size}`.padEnd(20)}${date}`);
+    const d = new Date(sn.dateSec * 1000);
+    const date = `${d.getFullYear()}-${pad2(d.getMonth() + 1)}-${pad2(d.getDate())} ${pad2(d.getHours())}:${pad2(d.getMinutes())}:${pad2(d.getSeconds())}`;
+    const secs = Math.floor(sn.vmClockNsec / 1e9);
+    const clock = `${pad2(Math.floor(secs / 3600))}:${pad2(Math.floor(secs / 60) % 60)}:${pad2(secs % 60)}.${String(Math.floor(sn.vmClockNsec / 1e6) % 1000).padStart(3, "0")}`;
+    const size = sizeToStr(sn.vmStateSizeLarge ?? sn.vmStateSize);
+    out.push(`${sn.id.padEnd(9)} ${sn.name.padEnd(16)} ${size.padStart(8)}${date.padStart(20)}${clock.padStart(13)}${(sn.icount === undefined ? "" : String(sn.icount)).padStart(11)}`);
   }
+  out.push(`L1 tables: ${snaps.map((sn) => `${sn.id} at ${hex(sn.l1TableOffset)} (${sn.l1Size} entries)`).join(", ")}`);
   return out;
 }

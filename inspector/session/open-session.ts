@@ -17,7 +17,12 @@ export interface TraceSessionOptions {
   workload?: Omit<WorkloadOptions, "fit">;
   fit?: FitMode;
   out?: (line: string) => void;
+  /** Keep every engine event (default: up to LOG_LIMIT requests; past that the log would take gigabytes). */
+  record?: boolean;
 }
+
+/** Requests up to which the event log is kept by default (tens of events each, 35 bytes per event). */
+export const LOG_LIMIT = 500_000;
 
 export function openTraceSession(imagePath: string, tracePath: string, opts: TraceSessionOptions = {}): Session {
   const engine = new ReplayEngine(imagePath, { config: opts.config });
@@ -30,6 +35,7 @@ export function openTraceSession(imagePath: string, tracePath: string, opts: Tra
     } finally {
       workload.close();
     }
+    engine.recorder.enabled = opts.record ?? requests.length <= LOG_LIMIT;
     const cacheMode = engine.config.cacheMode;
     const timeline = new Timeline(engine, requests, {
       latencyOf: (_i, ctx) => requestCost(ctx.recorder, ctx.firstEvent, ctx.endEvent, ctx.request.op !== "read" && ctx.request.op !== "flush", cacheMode).us,

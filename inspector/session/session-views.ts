@@ -8,7 +8,7 @@ import { describeRequest } from "../../engine/replay/request-summary.js";
 import { type CacheState, type CacheStats, captureCache, cacheView } from "./cache-view.js";
 import { buildHostMap, foldMap, HOST_KIND_CHARS, HOST_KIND_NAMES, type HostMap } from "./cluster-map.js";
 import { countersRows, countersView, requestCost, type RequestCost } from "./counters-view.js";
-import { addEvent, EventSums, RequestStarts, Sum, SUM_COUNT } from "./event-index.js";
+import { addEvent, EventSums, RequestStarts, Sum, SUM_COUNT, sumsFromCounts } from "./event-index.js";
 import { eventLine } from "./event-words.js";
 import { headerRows, headerView } from "./header-view.js";
 import { requestShort, requestWords } from "./request-words.js";
@@ -115,7 +115,13 @@ export class SessionViews {
       const tl = this.s.timeline;
       const rec = this.s.recorder();
       const logLen = rec?.length ?? 0;
-      if (!tl) return { index: -1, applied: 0, inProgress: false, events: [], logEnd: logLen, first: 0, end: 0 };
+      if (!tl) {
+        // Image mode: the events of the last qemu-io command.
+        const io = this.s.lastIo;
+        const events: EngineEvent[] = [];
+        if (io && rec) for (let i = io.first; i < Math.min(io.end, rec.length, io.first + MAX_EVENT_ROWS); i++) events.push(rec.get(i));
+        return { index: -1, applied: 0, inProgress: false, events, logEnd: logLen, first: io?.first ?? 0, end: io ? Math.min(io.end, logLen) : 0 };
+      }
       const pos = tl.position();
       const v = tl.view();
       if (pos.event > 0 && pos.request < tl.requestCount) {
@@ -126,6 +132,12 @@ export class SessionViews {
         return { index: pos.request, applied: pos.request, inProgress: true, events, latest, logEnd: logLen, first, end };
       }
       if (pos.request === 0) return { index: tl.requestCount ? 0 : -1, applied: 0, inProgress: false, events: [], logEnd: logLen, first: 0, end: 0 };
+      if (rec && !rec.enabled) {
+        // No event log (a very long trace): re-run the request to show its events, when the timeline can.
+        const rerun = (tl as { eventsOf?: (i: number) => EngineEvent[] }).eventsOf;
+        const events = rerun ? rerun.call(tl, pos.request - 1).slice(0, MAX_EVENT_ROWS) : [];
+        return { index: pos.request - 1, applied: pos.request, inProgress: false, events, logEnd: logLen, first: 0, end: 0 };
+      }
       const range = rec ? this.starts.range(rec, pos.request, logLen) : null;
       const events: EngineEvent[] = [];
       if (range && rec) for (let i = range.first; i < Math.min(range.end, range.first + MAX_EVENT_ROWS); i++) events.push(rec.get(i));
@@ -165,7 +177,8 @@ export class SessionViews {
     return this.cached("request", () => {
       const tl = this.s.timeline;
       const f = this.focus();
-      if (!tl || f.index < 0) return { title: "Request", summary: tl ? "empty trace" : "image mode", rows: [{ key: "none", text: tl ? "The trace has no requests." : "No trace: I/O commands act on the image.", tone: "dim" }] };
+      if (!tl) return this.lastCommandPane(f);
+      if (f.index < 0) return { title: "Request", summary: "empty trace", rows: [{ key: "none", text: "The trace has no requests.", tone: "dim" }] };
       const state = f.inProgress ? "in progress" : f.index < f.applied ? "done" : "next";
       const rows: Row[] = [{ key: "what", text: requestWords(tl.request(f.index)) }];
       const rec = this.s.recorder();
@@ -185,6 +198,21 @@ export class SessionViews {
     });
   }
 
+  /** Image mode's request pane: the last qemu-io command and the engine events it caused. */
+  private lastCommandPane(f: Focus): PaneView {
+    const io = this.s.lastIo;
+    if (!io) return { title: "Last command", summary: "none yet", rows: [{ key: "none", text: "No trace: qemu-io commands on the : line act on the image (read, write, discard, flush).", tone: "dim" }] };
+    const rows: Row[] = [{ key: "what", text: io.line }];
+    const rec = this.s.recorder();
+    if (rec && f.end > f.first) {
+      const why = describeRequest(eventColumns(rec), f.first, f.end);
+      if (why.length) rows.push({ key: "why", text: `why: ${why.join("; ")}`, tone: "dim" });
+    }
+    if (!f.events.length) rows.push({ key: "noev", text: "(no engine events)", tone: "dim" });
+    for (const e of f.events) rows.push({ key: `ev${e.seq}`, text: eventLine(e), changed: true });
+    return { title: `Last command, ${f.events.length} events`, summary: io.line, rows };
+  }
+
   /** Slot bookkeeping at the position: the timeline's view inside a request (the image is not there yet). */
   private cacheState(which: "l2" | "refcount"): CacheState | null {
     const img = this.s.image();
@@ -199,7 +227,10 @@ export class SessionViews {
     return this.cached("sums", () => {
       const rec = this.s.recorder();
       const f = this.focus();
-      const s = rec ? this.sums.update(rec, Math.min(f.logEnd, rec.length)).slice() : new Float64Array(SUM_COUNT);
+      const img = this.s.image();
+      let s: Float64Array;
+      if (rec && !rec.enabled && img) s = sumsFromCounts(rec.counts, img.l2Cache, img.refcountCache);
+      else s = rec ? this.sums.update(rec, Math.min(f.logEnd, rec.length)).slice() : new Float64Array(SUM_COUNT);
       if (f.inProgress) for (const e of f.events) addEvent(s, e.kind, e.node, e.cache, e.b);
       return s;
     });
@@ -225,23 +256,30 @@ export class SessionViews {
     });
   }
 
-  /** Guest offset the tables pane centres on: the latest event that names one, else the focus request's. */
+  /**
+   * Guest offset the tables pane centres on: inside a request, the latest event that names one; after a request,
+   * its offset; in image mode, the first one the last command's events name.
+   */
   private guestFocus(): number {
     const f = this.focus();
-    for (let i = f.events.length - 1; i >= 0 && f.inProgress; i--) {
-      const e = f.events[i]!;
+    const tl = this.s.timeline;
+    if (tl && !f.inProgress) return f.index >= 0 ? tl.request(f.index).offset : 0;
+    const events = f.inProgress ? [...f.events].reverse() : f.events;
+    for (const e of events) {
       switch (e.kind) {
         case EventKind.HandleCopied:
         case EventKind.HandleAlloc:
         case EventKind.AllocClustersOffset:
+        case EventKind.WritevStartReq:
         case EventKind.WritevStartPart:
+        case EventKind.PwriteZeroesStartReq:
         case EventKind.DoAllocClustersOffset:
           return e.a;
         case EventKind.AddTask:
           return e.b;
       }
     }
-    return f.index >= 0 && this.s.timeline ? this.s.timeline.request(f.index).offset : 0;
+    return tl && f.index >= 0 ? tl.request(f.index).offset : 0;
   }
 
   /** Table entries the focus request's events wrote. */
@@ -263,7 +301,8 @@ export class SessionViews {
 
   private buildTables(img: NonNullable<ReturnType<Session["image"]>>, maxRows: number): PaneView {
     const from = this.changedFrom;
-    const forward = from !== null && from.position < this.positionKey();
+    // Image mode only goes forward: every command is a new request.
+    const forward = from !== null && (!this.s.timeline || from.position < this.positionKey());
     return tablesView(img, { guestOffset: this.guestFocus(), touched: forward ? this.touchedEntries(img) : new Set() }, maxRows);
   }
 
@@ -374,7 +413,7 @@ export class SessionViews {
   }
 
   private counterRows(): Row[] {
-    const guest = this.s.timeline ? this.focus().applied : 0;
+    const guest = this.s.timeline ? this.focus().applied : this.s.ioCount;
     const { cost, label } = this.focusCost();
     return countersRows(this.eventSums(), guest, cost, label);
   }

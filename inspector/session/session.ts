@@ -51,6 +51,10 @@ export class Session {
   readonly log: string[] = [];
   /** Lines printed since the session began (log keeps only the last ones). */
   printed = 0;
+  /** Image mode: the last qemu-io command and the range of its events in the log. */
+  lastIo: { line: string; first: number; end: number } | null = null;
+  /** Image mode: qemu-io commands run (the guest I/Os the counters divide by). */
+  ioCount = 0;
   lastStop: StopReason = { kind: "start" };
   /** Stop text for the status line. */
   stopText = "";
@@ -205,9 +209,16 @@ export class Session {
   private io(text: string, name = ""): Outcome {
     if (this.timeline) throw new SessionError(`"${name}" would change the image behind the timeline's back: I/O commands work without a trace (qcowdbg repl IMAGE).`);
     this.views.beginCommand();
+    const rec = this.recorder();
+    const first = rec?.length ?? 0;
     try {
       return { quit: !this.repl!.execute(text), moved: true };
     } finally {
+      if (name !== "events" && name !== "stats") {
+        const after = this.recorder();
+        this.lastIo = { line: text.trim(), first: after === rec ? first : 0, end: after?.length ?? 0 };
+        this.ioCount++;
+      }
       this.views.endCommand();
     }
   }

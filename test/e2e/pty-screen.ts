@@ -48,14 +48,20 @@ export class PtyScreen {
     await this.pending;
   }
 
-  /** Waits until the screen matches (polling), or fails with the screen in the message. */
+  /**
+   * Waits until the screen matches and has stopped changing (a frame can arrive in several chunks), or fails
+   * with the screen in the message.
+   */
   async waitFor(what: string | RegExp | ((screen: string) => boolean), timeoutMs = 15000): Promise<string> {
     const test = typeof what === "function" ? what : (s: string) => (typeof what === "string" ? s.includes(what) : what.test(s));
     const t0 = Date.now();
     while (true) {
       await this.settled();
+      if (test(this.text())) {
+        const s = await this.quiet(60, Math.max(100, timeoutMs - (Date.now() - t0)));
+        if (test(s)) return s;
+      }
       const s = this.text();
-      if (test(s)) return s;
       if (Date.now() - t0 > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${String(what)}; screen:\n${s}`);
       await new Promise((r) => setTimeout(r, 25));
     }

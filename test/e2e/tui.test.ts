@@ -147,6 +147,17 @@ describe("qcowdbg tui in a terminal", () => {
     }
   });
 
+  it("leaves the alternate screen when killed", async () => {
+    const p = start(["tui", IMG, TRACE]);
+    await p.waitFor("Requests");
+    expect(p.alternate).toBe(true);
+    p.pty.kill("SIGTERM");
+    const exit = await p.exited;
+    await p.settled();
+    expect(exit.exitCode).toBe(143);
+    expect(p.alternate).toBe(false);
+  });
+
   it("refuses to run without a terminal", () => {
     const r = spawnSync(process.execPath, [CLI, "tui", IMG, TRACE], { encoding: "utf8", input: "" });
     expect(r.status).toBe(1);

@@ -1,10 +1,13 @@
 // The command language shared by the REPL and the TUI's `:` line, over the tour trace (time travel) and over
 // the bare tour image (qemu-io commands).
+import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
+import * as path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
+import { openImageSession } from "../../inspector/session/open-session.js";
 import { captureCache } from "../../inspector/session/cache-view.js";
 import { resolveCommand } from "../../inspector/session/command-table.js";
-import { TOUR_IMAGE, tourImage, tourTrace, type Captured } from "./helpers.js";
+import { ROOT, TOUR_IMAGE, tourImage, tourTrace, type Captured } from "./helpers.js";
 
 let open: Captured[] = [];
 const track = (c: Captured) => (open.push(c), c);
@@ -155,6 +158,33 @@ describe("an image session", () => {
     expect(c.run("info l2 0").join("\n")).toContain("L2[16] guest 0x100000: -> 0x70000 C");
     c.session.close();
     expect(fs.readFileSync(TOUR_IMAGE).equals(before)).toBe(true);
+  });
+
+  it("shows the last command's events in the request pane and marks the L2 entry it wrote", () => {
+    const c = track(tourImage());
+    c.run("write -P 1 2M 64k");
+    const pane = c.session.views.requestPane();
+    expect(pane.title).toMatch(/^Last command, \d+ events$/);
+    expect(pane.rows[0]!.text).toBe("write -P 1 2M 64k");
+    expect(pane.rows.some((r) => r.text.endsWith("l2_update  slot 0 entry 32 = 0x70000"))).toBe(true);
+    const tables = c.session.views.tablesPane(5).rows;
+    expect(tables.filter((r) => r.changed).map((r) => r.text)).toEqual(["L2[32] g 0x200000 -> 0x70000 C"]);
+    expect(c.session.views.countersPane().rows.find((r) => r.key === "meta")!.text).toBe("metadata I/O 2 r + 0 w = 2.00 per guest I/O (1)");
+  });
+
+  it("lists snapshots as qemu-img snapshot -l does, and where their L1 tables are", () => {
+    const image = path.join(ROOT, "samples/images/snapshots.qcow2");
+    const lines: string[] = [];
+    const session = openImageSession(image, { out: (l) => lines.push(l) });
+    try {
+      session.execute("info snapshots");
+    } finally {
+      session.close();
+    }
+    expect(lines[lines.length - 1]).toBe("L1 tables: 1 at 0x9000 (8 entries), 2 at 0xe000 (8 entries)");
+    const qemu = spawnSync("qemu-img", ["snapshot", "-l", image], { encoding: "utf8" });
+    if (qemu.status === 0) expect(lines.slice(0, -1)).toEqual(qemu.stdout.trimEnd().split("\n"));
+    else expect(lines.slice(2, 4).map((l) => l.split(/\s+/).slice(0, 2).join(" "))).toEqual(["1 s1", "2 s2"]);
   });
 
   it("explains commands with help", () => {

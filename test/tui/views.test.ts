@@ -16,8 +16,8 @@ afterEach(() => {
   for (const s of sessions) s.close();
   sessions = [];
 });
-function tour(config = {}): Session {
-  const s = openTraceSession(TOUR_IMAGE, TOUR_TRACE, { config });
+function tour(config = {}, record?: boolean): Session {
+  const s = openTraceSession(TOUR_IMAGE, TOUR_TRACE, { config, record });
   sessions.push(s);
   return s;
 }
@@ -120,5 +120,22 @@ describe("what a step changed", () => {
     s.execute("next");
     s.execute("reverse-next");
     expect(s.views.tablesPane(12).rows.filter((r) => r.changed).map((r) => r.key)).toEqual([`l2:${0x40000}:2`]);
+  });
+});
+
+describe("without the event log (very long traces)", () => {
+  it("shows the same counters it can know, and a request's events by re-running it", () => {
+    const withLog = tour();
+    const without = tour({}, false);
+    for (const cmd of ["run-to 30", "next", "s", "s", "reverse-next", "run-to 50"]) {
+      withLog.execute(cmd);
+      without.execute(cmd);
+      const a = withLog.views.countersPane().rows;
+      const b = without.views.countersPane().rows;
+      for (const key of ["l2", "meta", "wb"]) expect(b.find((r) => r.key === key)!.text).toBe(a.find((r) => r.key === key)!.text);
+      expect(b.find((r) => r.key === "cow")!.text).toMatch(/^COW \? in \d+; alloc \? cl/);
+      expect(without.views.focus().events.map((e) => [e.kind, e.a, e.b])).toEqual(withLog.views.focus().events.map((e) => [e.kind, e.a, e.b]));
+    }
+    expect(without.recorder()!.length).toBe(0);
   });
 });
