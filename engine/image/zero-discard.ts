@@ -172,9 +172,11 @@ function clusterDiscard(img: Qcow2Image, offset: number, bytes: number, full: bo
   processDiscards(img);
 }
 
-/** bdrv_co_pwrite_zeroes over a qcow2 node: head / aligned middle / tail, with the zero-buffer fallback. */
-export function qcow2WriteZeroes(img: Qcow2Image, offset: number, bytes: number, unmap: boolean): void {
-  const align = 2 ** img.subclusterBits;
+/**
+ * The block layer's split of a request for a driver with an alignment (bdrv_co_do_pwrite_zeroes and
+ * bdrv_co_pdiscard alike): an unaligned head up to the first boundary, the aligned middle, an unaligned tail.
+ */
+function forEachAlignedPiece(offset: number, bytes: number, align: number, piece: (offset: number, bytes: number) => void): void {
   let head = offset % align;
   const tail = (offset + bytes) % align;
   while (bytes > 0) {
@@ -183,27 +185,24 @@ export function qcow2WriteZeroes(img: Qcow2Image, offset: number, bytes: number,
       num = Math.min(bytes, align - head);
       head = (head + num) % align;
     } else if (tail && num > align) num -= tail;
-    if (!driverZeroes(img, offset, num, unmap)) qcow2Write(img, new Uint8Array(num), offset);
+    piece(offset, num);
     offset += num;
     bytes -= num;
   }
+}
+
+/** bdrv_co_pwrite_zeroes over a qcow2 node, with the zero-buffer fallback for pieces the driver refuses. */
+export function qcow2WriteZeroes(img: Qcow2Image, offset: number, bytes: number, unmap: boolean): void {
+  forEachAlignedPiece(offset, bytes, img.subclusterSize, (off, num) => {
+    if (!driverZeroes(img, off, num, unmap)) qcow2Write(img, new Uint8Array(num), off);
+  });
 }
 
 /** bdrv_co_pdiscard over a qcow2 node: partial clusters are ignored. */
 export function qcow2Discard(img: Qcow2Image, offset: number, bytes: number): void {
   const cs = img.clusterSize;
   if (img.header.version < 3 && img.backing) return;
-  let head = offset % cs;
-  const tail = (offset + bytes) % cs;
-  while (bytes > 0) {
-    let num = bytes;
-    if (head) {
-      num = Math.min(bytes, cs - head);
-      head = (head + num) % cs;
-    } else if (tail && num > cs) num -= tail;
-    const aligned = offset % cs === 0 && (num % cs === 0 || offset + num === img.virtualSize);
-    if (aligned) clusterDiscard(img, offset, num, false);
-    offset += num;
-    bytes -= num;
-  }
+  forEachAlignedPiece(offset, bytes, cs, (off, num) => {
+    if (off % cs === 0 && (num % cs === 0 || off + num === img.virtualSize)) clusterDiscard(img, off, num, false);
+  });
 }
