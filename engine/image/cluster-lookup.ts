@@ -69,7 +69,6 @@ export function getHostOffset(img: Qcow2Image, offset: number, bytes: number): L
         throw corruption(img, "L1 table", `entry[${l1Index}]`, img.header.l1TableOffset + l1Index * 8, `L2 table offset 0x${l2Offset.toString(16)} is beyond the end of the file`);
       const slot = img.l2Cache.get(sliceOffset(img, l2Offset, offset), true);
       try {
-        const scBits = img.subclusterBits;
         const scPerCluster = img.geo.extendedL2 ? 32 : 1;
         const scIndex = img.geo.extendedL2 ? Math.floor(inCluster / img.subclusterSize) : 0;
         entryAt(img, slot, sliceIndex, ent);
@@ -101,7 +100,6 @@ export function getHostOffset(img: Qcow2Image, offset: number, bytes: number): L
         const sc = countContiguousSubclusters(img, slot, nbClusters, scIndex, sliceIndex, scPerCluster);
         if (sc < 0) throw corruption(img, "L2 table", "entry", entryFileOffset, "invalid cluster entry found");
         available = (sc + scIndex) * img.subclusterSize;
-        void scBits;
         res.type = type;
       } finally {
         img.l2Cache.put(slot);
@@ -212,4 +210,3 @@ function countContiguousSubclusters(img: Qcow2Image, slot: number, nbClusters: n
   return count;
 }
 
-export { COMPRESSED_HI };

@@ -33,11 +33,9 @@ interface L2Meta {
 /** cluster_needs_new_alloc for a standard entry word. */
 function needsNewAlloc(img: Qcow2Image, hi: number, lo: number): boolean {
   if (hi & COMPRESSED_HI) return true;
-  const off = entryOffset(hi, lo);
-  const zero = (lo & 1) !== 0 && !img.geo.extendedL2;
-  const normal = off !== 0 || (img.hasDataFile && (hi & 0x80000000) !== 0);
+  // Normal and zero-allocated clusters keep their place only with COPIED; everything else gets a new cluster.
+  const normal = entryOffset(hi, lo) !== 0 || (img.hasDataFile && (hi & 0x80000000) !== 0);
   if (normal) return (hi & 0x80000000) === 0;
-  void zero;
   return true;
 }
 
@@ -496,4 +494,3 @@ export function qcow2Write(img: Qcow2Image, data: Uint8Array, offset: number): v
   ev.emit(EventKind.WritevDoneReq, img.node, CACHE_NONE, -1, 0, 0, 0);
 }
 
-export { entryOffset, encodeEntry };
