@@ -76,9 +76,11 @@ export function eventDetail(e: EngineEvent): string {
     case EventKind.BackingRead:
     case EventKind.ZeroRead:
     case EventKind.Decompress:
-    case EventKind.ZeroCluster:
-    case EventKind.DiscardCluster:
       return `${size(e.b)} at ${hex(e.a)}`;
+    case EventKind.ZeroCluster:
+      return `guest cluster ${hex(e.a)}${e.b ? " (may unmap)" : ""}`;
+    case EventKind.DiscardCluster:
+      return `guest cluster ${hex(e.a)}`;
     case EventKind.DirtyBit:
       return e.a ? "set" : "cleared";
     default:

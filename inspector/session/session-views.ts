@@ -158,9 +158,34 @@ export class SessionViews {
     return { image: this.s.imagePath, trace: this.s.tracePath, position, stop: this.s.stopText, atBreak: k === "breakpoint" || k === "watchpoint" };
   }
 
+  /** The timeline pane lists the trace's requests, or in image mode the qemu-io commands run so far. */
+  timelineCount(): number {
+    return this.s.timeline ? this.s.timeline.requestCount : this.s.ioLines.length;
+  }
+
+  timelineTitle(): string {
+    return this.s.timeline ? "Requests" : "Commands";
+  }
+
+  /** The row in view: the request the panes look at, or the last command. */
+  timelineFocus(): number | undefined {
+    if (!this.s.timeline) return this.s.ioLines.length ? this.s.ioLines.length - 1 : undefined;
+    const f = this.focus();
+    return f.index >= 0 ? f.index : undefined;
+  }
+
   timelineRows(start: number, count: number): RequestRow[] {
     const tl = this.s.timeline;
-    if (!tl) return [];
+    if (!tl) {
+      const lines = this.s.ioLines;
+      const w = String(lines.length).length;
+      const rows: RequestRow[] = [];
+      for (let i = Math.max(0, start); i < Math.min(lines.length, start + count); i++) {
+        const last = i === lines.length - 1;
+        rows.push({ index: i, key: `cmd${i}`, text: `${last ? ">" : " "}${String(i + 1).padStart(w)} ${lines[i]}`, tone: last ? "current" : "normal" });
+      }
+      return rows;
+    }
     const f = this.focus();
     const out: RequestRow[] = [];
     const w = String(tl.requestCount).length;
@@ -274,6 +299,8 @@ export class SessionViews {
         case EventKind.WritevStartPart:
         case EventKind.PwriteZeroesStartReq:
         case EventKind.DoAllocClustersOffset:
+        case EventKind.ZeroCluster:
+        case EventKind.DiscardCluster:
           return e.a;
         case EventKind.AddTask:
           return e.b;
@@ -413,7 +440,7 @@ export class SessionViews {
   }
 
   private counterRows(): Row[] {
-    const guest = this.s.timeline ? this.focus().applied : this.s.ioCount;
+    const guest = this.s.timeline ? this.focus().applied : this.s.ioLines.length;
     const { cost, label } = this.focusCost();
     return countersRows(this.eventSums(), guest, cost, label);
   }

@@ -53,8 +53,8 @@ export class Session {
   printed = 0;
   /** Image mode: the last qemu-io command and the range of its events in the log. */
   lastIo: { line: string; first: number; end: number } | null = null;
-  /** Image mode: qemu-io commands run (the guest I/Os the counters divide by). */
-  ioCount = 0;
+  /** Image mode: the qemu-io commands run so far (the timeline pane lists them; the counters divide by them). */
+  readonly ioLines: string[] = [];
   lastStop: StopReason = { kind: "start" };
   /** Stop text for the status line. */
   stopText = "";
@@ -217,7 +217,7 @@ export class Session {
       if (name !== "events" && name !== "stats") {
         const after = this.recorder();
         this.lastIo = { line: text.trim(), first: after === rec ? first : 0, end: after?.length ?? 0 };
-        this.ioCount++;
+        this.ioLines.push(text.trim());
       }
       this.views.endCommand();
     }

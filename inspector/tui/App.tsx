@@ -3,7 +3,6 @@
 import { useSyncExternalStore } from "react";
 import { Box, Text, useInput } from "ink";
 import type { PaneId, PaneBox } from "./layout.js";
-import { PANE_TITLES } from "./layout.js";
 import { MapPane } from "./MapPane.js";
 import { Pane } from "./Pane.js";
 import { fit } from "./RowLine.js";
@@ -39,9 +38,9 @@ function PaneFor({ c, box }: { c: TuiController; box: PaneBox }) {
   const v = c.session.views;
   if (id === "map") return <MapPane view={v.mapPane(box.width, Math.max(1, h))} width={box.width} height={box.height} focused={focused} top={top} />;
   if (id === "timeline") {
-    const count = c.session.timeline?.requestCount ?? 0;
+    const count = v.timelineCount();
     const rows = v.timelineRows(top, h);
-    const title = count ? PANE_TITLES.timeline : `${PANE_TITLES.timeline} (no trace)`;
+    const title = v.timelineTitle();
     const position = count > h ? `${top + 1}-${Math.min(count, top + h)}/${count}` : undefined;
     return <Pane title={title} width={box.width} height={box.height} focused={focused} rows={rows} selected={sel === undefined ? undefined : sel - top} position={position} />;
   }

@@ -6,17 +6,6 @@ export type PaneId = "timeline" | "request" | "counters" | "l2" | "refcount" | "
 /** Tab order. */
 export const PANE_ORDER: readonly PaneId[] = ["timeline", "request", "l2", "refcount", "tables", "map", "header", "counters"];
 
-export const PANE_TITLES: Record<PaneId, string> = {
-  timeline: "Requests",
-  request: "Request",
-  counters: "Counters",
-  l2: "L2 cache",
-  refcount: "Refcount cache",
-  tables: "L1/L2",
-  map: "Host clusters",
-  header: "Header",
-};
-
 export interface PaneBox {
   id: PaneId;
   /** Rows including the title line. */

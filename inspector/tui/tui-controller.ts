@@ -159,15 +159,12 @@ export class TuiController {
   }
 
   private count(id: PaneId): number {
-    if (id === "timeline") return this.session.timeline?.requestCount ?? 0;
+    if (id === "timeline") return this.session.views.timelineCount();
     return this.rows(id).rows.length;
   }
 
   private focusRow(id: PaneId): number | undefined {
-    if (id === "timeline") {
-      const f = this.session.views.focus();
-      return f.index >= 0 ? f.index : undefined;
-    }
+    if (id === "timeline") return this.session.views.timelineFocus();
     return this.rows(id).focus;
   }
 
@@ -269,11 +266,11 @@ export class TuiController {
   private showOutput(before: number, wasRun: boolean): void {
     const lines = this.session.log.slice(this.session.log.length - Math.min(this.session.log.length, this.session.printed - before));
     if (wasRun) this.message = this.session.stopText;
-    else if (lines.length > 1) {
+    else if (lines.length > 2) {
       this.output = lines;
       this.mode = "output";
       this.message = lines[0] ?? "";
-    } else if (lines.length === 1) this.message = lines[0]!;
+    } else if (lines.length) this.message = lines.join("  ");
   }
 
   quit(): void {
@@ -286,7 +283,7 @@ export class TuiController {
     const id = this.focus;
     const sel = this.selected(id);
     if (sel === undefined) return { error: "nothing selected" };
-    if (id === "timeline") return `break request ${sel + 1}`;
+    if (id === "timeline") return this.session.timeline ? `break request ${sel + 1}` : { error: "breakpoints need a trace (qcowdbg tui IMAGE TRACE)" };
     const row = this.rows(id).rows[sel];
     if (!row) return { error: "nothing selected" };
     const img = this.session.image();
@@ -351,8 +348,10 @@ export class TuiController {
     if (k.home) return (this.moveSelection(0, 0), this.changed());
     if (k.end) return (this.moveSelection(0, this.count(this.focus) - 1), this.changed());
     if (k.return && this.focus === "timeline") {
+      // On a request: run to it. Image mode: run the selected command again.
       const sel = this.selected("timeline");
-      if (sel !== undefined) this.queue.push({ name: "run-to", run: () => this.run(`run-to ${sel + 1}`) });
+      const line = this.session.timeline ? `run-to ${(sel ?? -1) + 1}` : this.session.ioLines[sel ?? -1];
+      if (sel !== undefined && line) this.queue.push({ name: "enter", run: () => this.run(line) });
       return;
     }
     if (k.escape) return;

@@ -86,11 +86,17 @@ describe("the inspector App", () => {
     expect(f).toContain("s / S      step one engine event forward / back");
     f = await type("x");
     expect(f).toContain("Requests");
-    f = await type(":info l1\r");
-    expect(f).toContain("Output");
-    expect(f).toContain("L1[0] = 0x40000 copied");
+    f = await type(":info header\r");
+    expect(f).toMatch(/^ Output/m);
+    expect(f).toContain("reftable at 0x10000, 1 cluster; refcount 16 bits");
+    expect(f).not.toContain("Requests");
     f = await type(" ");
-    expect(f).not.toContain("L1[0] = 0x40000 copied");
+    expect(f).not.toMatch(/^ Output/m);
+    expect(f).toContain("Requests");
+    // Two lines or fewer go to the message line, the panes stay in view.
+    f = await type(":info l1\r");
+    expect(f).toContain("L1 table at 0x30000, 1 entries (each maps 512 MiB):    L1[0] = 0x40000 copied");
+    expect(f).toContain("Requests");
   });
 
   it("moves focus with Tab and breaks on the selected request with b", async () => {
