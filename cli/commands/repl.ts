@@ -59,6 +59,10 @@ export function register(program: Command): void {
         shadow.retain = Boolean(flags.saveAs);
       }
       const repl = new ReplSession(image, { out, config, write: flags.write, writable: true, events: recorder, storage: shadow });
+      if (flags.saveAs && repl.ctx.image?.persistentBitmaps) {
+        repl.close();
+        throw new ExitError(`${image}: image has persistent dirty bitmaps, which qcowdbg does not update; --save-as would write them stale`, 1);
+      }
       const session = new Session({ kind: "image", repl, imagePath: image }, { out });
       let go = true;
       for (const c of flags.cmd) {

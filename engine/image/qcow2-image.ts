@@ -18,7 +18,7 @@ import { MetadataCache, type CacheHost } from "./metadata-cache.js";
 import { qcow2BlockStatus } from "./block-status.js";
 import { qcow2Read } from "./read-path.js";
 import { decodeSnapshotTable, type Snapshot } from "../format/snapshot-table.js";
-import { checkBitmapsExtension } from "../format/bitmaps.js";
+import { bitmapsConsistent, checkBitmapsExtension } from "../format/bitmaps.js";
 import { checkCryptoExtension } from "../format/luks.js";
 import { qcow2Write } from "./write-path.js";
 import { qcow2WriteCompressed } from "./compressed-write.js";
@@ -51,6 +51,8 @@ export class Qcow2Image implements BlockNode, CacheHost {
   ext: Extensions;
   backingName: string | null = null;
   snapshots: Snapshot[] = [];
+  /** The image carries consistent persistent dirty bitmaps (which the engine does not update). */
+  persistentBitmaps = false;
   backing: BlockNode | null = null;
   dataFile: Storage;
   hasDataFile = false;
@@ -163,7 +165,12 @@ export class Qcow2Image implements BlockNode, CacheHost {
     const read = (buf: Uint8Array, off: number) => file.read(buf, off);
     img.snapshots = decodeSnapshotTable(read, img.header, file.size(), filename);
     checkCryptoExtension(img.ext, img.header, filename);
-    checkBitmapsExtension(img.ext, img.header, filename);
+    const bitmaps = checkBitmapsExtension(img.ext, img.header, filename);
+    img.persistentBitmaps = bitmaps !== undefined && bitmaps.nbBitmaps > 0 && bitmapsConsistent(img.header);
+    // QEMU marks persistent dirty bitmaps in use and records every write in them; the engine does not model
+    // bitmaps, so writing such a file for real would leave them stale (an incremental backup would miss data).
+    if (img.persistentBitmaps && opts.write)
+      throw new UnsupportedError(filename, "image has persistent dirty bitmaps, which qcowdbg does not update; refusing to write it in place (replays on the default shadow layer are fine)");
     if (img.corrupt && opts.writable && !opts.allowCorrupt)
       throw new UnsupportedError(filename, "image is marked corrupt (incompatible bit 1); it can only be opened read-only");
     const gate = opts.gate ?? new BackingGate(img.config.maxChainDepth);

@@ -72,6 +72,21 @@ describe("qcowdbg repl", () => {
     expect(sha(img)).toBe(before);
   });
 
+  it.skipIf(!hasQemu)("refuses to write persistent dirty bitmaps stale (--write and --save-as), but replays on the shadow", () => {
+    const d = tmp();
+    const img = path.join(d, "bm.qcow2");
+    expect(spawnSync("qemu-img", ["create", "-q", "-f", "qcow2", img, "64M"]).status).toBe(0);
+    expect(spawnSync("qemu-img", ["bitmap", "--add", img, "b0"]).status).toBe(0);
+    const before = sha(img);
+    for (const args of [["--write"], ["--save-as", path.join(d, "out.qcow2")]]) {
+      const r = run(["repl", ...args, img, "-c", "write 0 4k"]);
+      expect(r.status).toBe(1);
+      expect(r.stderr).toMatch(/^qcowdbg: .*persistent dirty bitmaps/);
+    }
+    expect(run(["repl", img, "-c", "write 0 4k"]).status).toBe(0);
+    expect(sha(img)).toBe(before);
+  });
+
   it("keeps the user's file untouched when a request fails half way", () => {
     const d = tmp();
     const img = copyTour(d);
