@@ -39,7 +39,7 @@ export function countersRows(s: Float64Array, guestIos: number, cost: RequestCos
   const rows: Row[] = [
     { key: "l2", text: `L2 hit ${pct(s[Sum.L2Hit]!, s[Sum.L2Miss]!)} (${s[Sum.L2Hit]}/${s[Sum.L2Hit]! + s[Sum.L2Miss]!}), refcount hit ${pct(s[Sum.RcHit]!, s[Sum.RcMiss]!)}` },
     { key: "meta", text: `metadata I/O ${s[Sum.MetaReads]} r + ${s[Sum.MetaWrites]} w = ${guestIos ? (meta / guestIos).toFixed(2) : "-"} per guest I/O (${guestIos})` },
-    { key: "wb", text: `write-backs L2 ${s[Sum.L2Writeback]}, refcount ${s[Sum.RcWriteback]}; syncs ${s[Sum.Syncs]}` },
+    { key: "wb", text: `write-backs L2 ${s[Sum.L2Writeback]}, refcount ${s[Sum.RcWriteback]}; flushes ${s[Sum.FlushToOs]}, syncs ${s[Sum.Syncs]}` },
     { key: "cow", text: `COW ${bytes(s[Sum.CowBytes]!)} in ${s[Sum.CowOps]}; alloc ${n(s[Sum.ClustersAllocated]!)} cl, freed ${n(s[Sum.ClustersFreed]!)}, L2 tables ${s[Sum.L2Allocs]}` },
   ];
   if (cost) rows.push({ key: "latency", text: `latency ${costLabel}: ${cost.us ? formatUs(cost.us) : "0 µs"} modelled${cost.top.length ? ` (${cost.top.join(", ")})` : ""}` });

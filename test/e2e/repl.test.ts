@@ -48,6 +48,29 @@ describe("qcowdbg repl", () => {
     expect(fs.readFileSync(history, "utf8").split("\n").filter(Boolean)).toEqual(["n", "", "info cache", "break cache_miss", "c", "quit"].filter(Boolean));
   });
 
+  it("stops a long continue on Ctrl-C and keeps the prompt", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "qcowdbg-repl-"));
+    const trace = path.join(dir, "long.qemu-io");
+    fs.writeFileSync(trace, Array.from({ length: 40000 }, (_, i) => `write -P 1 ${((i * 7919) % 1000) * 64}k 4k`).join("\n") + "\n");
+    const p = new PtyScreen(["repl", IMG, trace], 100, 30, { QCOWDBG_HISTORY: path.join(dir, "history") });
+    cleanup.push(() => {
+      p.kill();
+      fs.rmSync(dir, { recursive: true, force: true });
+    });
+    await p.waitFor("(qcowdbg)");
+    p.press("c\r");
+    await p.waitFor(/running\.\.\. \d+\/40000 \(Ctrl-C stops\)/);
+    p.press("\x03");
+    await p.waitFor("Interrupted.");
+    p.press("where\r");
+    const s = await p.waitFor(/Interrupted\.[\s\S]*\(qcowdbg\) where\nInterrupted\./);
+    const at = Number(/request (\d+)\/40000 write/.exec(s)![1]);
+    expect(at).toBeGreaterThan(0);
+    expect(at).toBeLessThan(40000);
+    p.press("quit\r");
+    expect((await p.exited).exitCode).toBe(0);
+  });
+
   it("runs the same commands from -c and from stdin, without a terminal", () => {
     const args = [CLI, "repl", IMG, TRACE];
     const c = spawnSync(process.execPath, [...args, "-c", "break cache_miss", "-c", "c", "-c", "where", "-c", "rc"], { encoding: "utf8" });

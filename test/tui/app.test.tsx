@@ -114,6 +114,16 @@ describe("the inspector App", () => {
     expect(session.timeline!.position()).toEqual({ request: 3, event: 0 });
   });
 
+  it("breaks on the selected L2 entry of the tables pane", async () => {
+    const { type } = mount();
+    await type("n");
+    await type("\t\t\t\t");
+    let f = await type("\u001b[B\u001b[B");
+    expect(f).toMatch(/> L1\/L2 around guest 0x0/);
+    f = await type("b");
+    expect(f).toContain("Breakpoint 1: L2 entry 2 of L1 entry 0");
+  });
+
   it("drops what a held-down key queues beyond a few steps instead of running it all", async () => {
     const { type, c, session } = mount();
     await type("s".repeat(200));

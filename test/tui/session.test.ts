@@ -94,6 +94,11 @@ describe("a trace session", () => {
     expect(c.run("info refcount 9")[0]).toBe("refcount of host cluster 9 (offset 0x90000) = 0");
     c.run("n");
     expect(c.run("info refcount 9")[0]).toBe("refcount of host cluster 9 (offset 0x90000) = 1");
+    // A cluster watch also sees the L2 entry that starts pointing at it.
+    c.run("delete");
+    c.run("run-to 14");
+    expect(c.run("watch cluster 10")).toEqual(["Watchpoint 3: watch host cluster 10 (refcount, L2 mapping)"]);
+    expect(c.run("c")[0]).toMatch(/^Watchpoint 3: refcount of host cluster 10: 0 -> 1/);
   });
 
   it("examines host bytes as big-endian words, and a bare x goes on after the last one", () => {
