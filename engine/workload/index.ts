@@ -156,5 +156,7 @@ function detect(file: string): FormatName {
   const f = detectFormat(file, head);
   if (f) return f;
   const firstLine = head.toString("utf8", 0, Math.min(head.length, 200)).split("\n")[0] ?? "";
-  throw new TraceError(file, 1, `cannot tell the trace format from ${JSON.stringify(firstLine.slice(0, 60))}; give --format (blkparse, blktrace, fio-iolog, qemu-io, qemu-trace, msr, alibaba, tencent, systor)`);
+  // Binary junk stays readable in a one-line message: anything outside printable ASCII becomes \xNN.
+  const shown = firstLine.slice(0, 60).replace(/[^\x20-\x7e]/g, (c) => `\\x${(c.charCodeAt(0) & 0xff).toString(16).padStart(2, "0")}`);
+  throw new TraceError(file, 1, `cannot tell the trace format from "${shown}"; give --format (blkparse, blktrace, fio-iolog, qemu-io, qemu-trace, msr, alibaba, tencent, systor)`);
 }
