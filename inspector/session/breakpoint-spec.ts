@@ -77,7 +77,7 @@ export function parseBreak(args: string[]): BreakpointSpec {
   if (ev) return eventSpec(ev);
   let kind: string;
   try {
-    kind = resolveWord(first, BREAK_KINDS, "breakpoint kind");
+    kind = resolveWord(first, BREAK_KINDS, "breakpoint kind", "break");
   } catch {
     throw new SessionError(`No event or breakpoint kind "${first}" (try: cache_miss, qcow2_cache_get_replace_entry, offset 64k, cluster 5, l1 0, l2 0:17, request 12).`);
   }
@@ -115,7 +115,7 @@ export function parseBreak(args: string[]): BreakpointSpec {
 
 export function parseWatch(args: string[]): WatchSpec {
   if (args.length < 2) throw new SessionError("Usage: watch cluster N | l2 N | refcount N.");
-  const kind = resolveWord(args[0]!, WATCH_KINDS, "watch kind");
+  const kind = resolveWord(args[0]!, WATCH_KINDS, "watch kind", "watch");
   const n = parseNumber(args[1], kind === "l2" ? "L1 index" : "host cluster index");
   if (kind === "cluster") return { kind: "cluster", hostCluster: n };
   if (kind === "l2") return { kind: "l2-table", l1Index: n };

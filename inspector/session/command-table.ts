@@ -72,13 +72,13 @@ export function resolveCommand(word: string): Resolved {
 }
 
 /** Resolves a word against a list of choices by unique prefix (info topics, break kinds). */
-export function resolveWord(word: string, choices: readonly string[], what: string): string {
+export function resolveWord(word: string, choices: readonly string[], what: string, helpTopic: string): string {
   const w = word.toLowerCase();
   if (choices.includes(w)) return w;
   const m = choices.filter((x) => x.startsWith(w));
   if (m.length === 1) return m[0]!;
   if (m.length > 1) throw new SessionError(`Ambiguous ${what} "${word}": ${m.join(", ")}.`);
-  throw new SessionError(`Undefined ${what}: "${word}". Try "help ${what}".`);
+  throw new SessionError(`Undefined ${what}: "${word}".  Try "help ${helpTopic}".`);
 }
 
 export function find(name: string): CommandSpec | undefined {

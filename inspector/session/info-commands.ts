@@ -22,7 +22,7 @@ function image(s: Session): Qcow2Image {
 
 export function infoCommand(s: Session, args: string[]): string[] {
   if (!args.length) throw new SessionError(`"info" must be followed by a topic: ${INFO_TOPICS.join(", ")}.`);
-  const topic = resolveWord(args[0]!, INFO_TOPICS, "info command");
+  const topic = resolveWord(args[0]!, INFO_TOPICS, "info command", "info");
   switch (topic) {
     case "break":
     case "breakpoints":

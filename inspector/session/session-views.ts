@@ -131,7 +131,8 @@ export class SessionViews {
         const end = latest ? latest.seq + 1 : logLen;
         return { index: pos.request, applied: pos.request, inProgress: true, events, latest, logEnd: logLen, first, end };
       }
-      if (pos.request === 0) return { index: tl.requestCount ? 0 : -1, applied: 0, inProgress: false, events: [], logEnd: logLen, first: 0, end: 0 };
+      if (pos.request === 0 || (this.s.focusNext && pos.request < tl.requestCount))
+        return { index: pos.request < tl.requestCount ? pos.request : -1, applied: pos.request, inProgress: false, events: [], logEnd: logLen, first: 0, end: 0 };
       if (rec && !rec.enabled) {
         // No event log (a very long trace): re-run the request to show its events, when the timeline can.
         const rerun = (tl as { eventsOf?: (i: number) => EngineEvent[] }).eventsOf;

@@ -3,7 +3,6 @@
 // it). Plain TypeScript, no terminal: faces call execute()/start() and render the pane views it builds.
 import { EventRecorder } from "../../engine/events/recorder.js";
 import type { Qcow2Image } from "../../engine/image/qcow2-image.js";
-import type { GuestRequest } from "../../engine/workload/guest-request.js";
 import type { Breakpoint, StopReason, TimelineApi } from "../../engine/replay/timeline-api.js";
 import { COMMANDS, SessionError, helpText, resolveCommand, type CommandSpec } from "./command-table.js";
 import { describeSpec, parseBreak, parseNumber, parseWatch } from "./breakpoint-spec.js";
@@ -56,6 +55,11 @@ export class Session {
   /** Image mode: the qemu-io commands run so far (the timeline pane lists them; the counters divide by them). */
   readonly ioLines: string[] = [];
   lastStop: StopReason = { kind: "start" };
+  /**
+   * The run stopped before a request (a breakpoint on offsets, a request, a latency): the panes show that request,
+   * about to run, rather than the one before it.
+   */
+  focusNext = false;
   /** Stop text for the status line. */
   stopText = "";
   private readonly out: (line: string) => void;
@@ -129,7 +133,7 @@ export class Session {
     const r = resolveCommand(argv[0]!);
     this.lastSpec = r.spec ?? null;
     // qemu-io's own words for what it does not know, so image-mode scripts see the output they always saw.
-    if (!r.spec && this.repl) return this.io(text);
+    if (!r.spec && this.repl) return this.io(text, "", false);
     if (!r.spec) {
       this.print(r.error);
       return { quit: false, moved: false };
@@ -137,7 +141,9 @@ export class Session {
     try {
       return this.dispatch(r.spec, argv, text);
     } catch (e) {
-      if (e instanceof SessionError) {
+      // The debugger's own commands report what went wrong (a timeline refusing a spec, a jump out of range);
+      // qemu-io's fail as qemu-io did, so scripts keep their exit status.
+      if (e instanceof SessionError || (r.spec.group !== "io" && e instanceof Error)) {
         this.print(e.message);
         return { quit: false, moved: false };
       }
@@ -206,7 +212,7 @@ export class Session {
     return this.timeline;
   }
 
-  private io(text: string, name = ""): Outcome {
+  private io(text: string, name: string, listed = true): Outcome {
     if (this.timeline) throw new SessionError(`"${name}" would change the image behind the timeline's back: I/O commands work without a trace (qcowdbg repl IMAGE).`);
     this.views.beginCommand();
     const rec = this.recorder();
@@ -214,7 +220,7 @@ export class Session {
     try {
       return { quit: !this.repl!.execute(text), moved: true };
     } finally {
-      if (name !== "events" && name !== "stats") {
+      if (listed && name !== "events" && name !== "stats") {
         const after = this.recorder();
         this.lastIo = { line: text.trim(), first: after === rec ? first : 0, end: after?.length ?? 0 };
         this.ioLines.push(text.trim());
@@ -259,6 +265,8 @@ export class Session {
   private finishRun(reason: StopReason | null): Outcome {
     const stop: StopReason = reason ?? { kind: "step", detail: "interrupted" };
     this.lastStop = stop;
+    const spec = stop.kind === "breakpoint" ? this.timeline!.breakpoints().find((b) => b.id === stop.breakpoint)?.spec : undefined;
+    this.focusNext = this.timeline!.position().event === 0 && (spec?.kind === "offset" || spec?.kind === "predicate" || spec?.kind === "latency");
     this.views.endCommand();
     this.stopText = this.describeStop(stop, reason === null);
     for (const l of this.whereLines()) this.print(l);
@@ -305,11 +313,6 @@ export class Session {
   numberOf(timelineId: number | undefined): number | undefined {
     for (const [n, id] of this.numbers) if (id === timelineId) return n;
     return undefined;
-  }
-
-  /** The request the panes focus on (see SessionViews.focus). */
-  request(i: number): GuestRequest {
-    return this.timeline!.request(i);
   }
 
   private describeStop(r: StopReason, interrupted: boolean): string {

@@ -208,7 +208,15 @@ export class TuiController {
   /** Runs a command line as the REPL would; long runs go on in slices. */
   run(line: string): void {
     const before = this.session.printed;
-    const p = this.session.start(line);
+    let p: ReturnType<Session["start"]>;
+    try {
+      p = this.session.start(line);
+    } catch (e) {
+      // An engine error (a corrupt table met by a qemu-io command) is news, not a reason to leave the screen.
+      this.message = `error: ${(e as Error).message}`;
+      this.changed();
+      return;
+    }
     if ("quit" in p) {
       if (p.quit) return this.quit();
       if (p.moved) this.follow();

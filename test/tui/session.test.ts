@@ -84,6 +84,8 @@ describe("a trace session", () => {
     c.run("break request 12");
     c.run("c");
     expect(position(c)).toEqual({ request: 11, event: 0 });
+    // The panes look at the request the breakpoint is about, not the one before it.
+    expect(c.run("where")[1]).toBe("request 12/63 read 0x21000 +512B [pattern 0x63] (tour.qemu-io:12) [next]");
     c.run("delete 1");
     // The file has 9 clusters; request 15 (192K at 4M) is the next to allocate, at the end of the file.
     expect(c.session.views.hostMap()!.clusters).toBe(9);
@@ -120,6 +122,17 @@ describe("a trace session", () => {
       for (let g = e.start; g < e.start + e.length; g += 65536) expect(l2).toContain(`guest 0x${g.toString(16)}: -> 0x${(e.offset! + g - e.start).toString(16)} C`);
     expect(c.run("info l1")).toEqual(["L1 table at 0x30000, 1 entries (each maps 512 MiB):", "  L1[0] = 0x40000 copied"]);
     expect(c.run("info l2 5")).toEqual(["L1 index 5 is past the L1 table (1 entries)."]);
+  });
+
+  it("reports bad arguments and refusals of the timeline as messages, not failures", () => {
+    const c = track(tourTrace());
+    expect(c.run("break qcow2_frob")[0]).toMatch(/^No event or breakpoint kind "qcow2_frob"/);
+    expect(c.run("run-to 99")).toEqual(["Request 99 is past the end of the trace (63 requests)."]);
+    expect(c.run("break cache_hit")[0]).toMatch(/^The engine does not emit cache_hit/);
+    expect(c.run("watch l2 x")).toEqual(['Invalid L1 index: "x".']);
+    expect(c.run("info frob")).toEqual(['Undefined info command: "frob".  Try "help info".']);
+    expect(c.run("delete 7")).toEqual(["No breakpoint number 7."]);
+    expect(position(c)).toEqual({ request: 0, event: 0 });
   });
 
   it("refuses qemu-io commands that would change the image behind the timeline", () => {
