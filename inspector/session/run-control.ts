@@ -43,12 +43,19 @@ export function* slicedContinue(tl: TimelineApi, forward: boolean): Run {
   }
 }
 
-/** A run that is one call (run-to): no slices. */
-export function single(fn: () => StopReason): Run {
-  return (function* (): Run {
-    yield* [];
-    return fn();
-  })();
+/** run-to: backwards is one jump (checkpoints bound it); forwards goes in slices of requests. */
+export function* slicedRunTo(tl: TimelineApi, n: number): Run {
+  let chunk = 64;
+  while (true) {
+    const cur = tl.position().request;
+    if (n <= cur || n - cur <= chunk) return tl.runTo(n);
+    const t0 = performance.now();
+    tl.runTo(cur + chunk);
+    const ms = performance.now() - t0;
+    if (ms < TARGET_MS / 2) chunk *= 2;
+    else if (ms > TARGET_MS * 2 && chunk > 1) chunk = Math.max(1, Math.floor(chunk / 2));
+    yield { done: tl.position().request, total: n };
+  }
 }
 
 /** Repeats a step-like call up to n times, stopping early on anything but a plain step. */

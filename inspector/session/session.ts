@@ -10,7 +10,7 @@ import { examine, parseExamine, type ExamineFormat } from "./examine.js";
 import { infoCommand } from "./info-commands.js";
 import { splitLine } from "./qemu-io-commands.js";
 import type { ReplSession } from "./repl-session.js";
-import { drain, repeated, single, slicedContinue, type Run, type RunProgress } from "./run-control.js";
+import { drain, repeated, slicedContinue, slicedRunTo, type Run, type RunProgress } from "./run-control.js";
 import { SessionViews } from "./session-views.js";
 import { eventLine } from "./event-words.js";
 import { requestWords } from "./request-words.js";
@@ -255,7 +255,7 @@ export class Session {
       default: {
         const n = parseNumber(args[0], "request number");
         if (n > tl.requestCount) throw new SessionError(`Request ${n} is past the end of the trace (${tl.requestCount} requests).`);
-        run = single(() => tl.runTo(n));
+        run = slicedRunTo(tl, n);
       }
     }
     this.views.beginCommand();

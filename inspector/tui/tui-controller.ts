@@ -36,6 +36,9 @@ export interface RunState {
 const MOVES: Record<string, string> = { s: "step", S: "reverse-step", n: "next", N: "reverse-next" };
 const RUNS: Record<string, string> = { c: "continue", C: "reverse-continue" };
 
+/** How often a run in flight redraws the screen. */
+const DRAW_EVERY_MS = 150;
+
 export const KEY_HELP = [
   "s / S      step one engine event forward / back",
   "n / N      next / previous request",
@@ -258,13 +261,19 @@ export class TuiController {
     if (slice()) return;
     this.running = state;
     this.changed();
+    // Between slices the screen follows the run, but a few times a second is enough: drawing every slice
+    // would spend on frames the time the run needs.
+    let drawn = performance.now();
     const tick = () => {
       if (state.cancel) {
         p.run.return(undefined as never);
         return done(null);
       }
       if (slice()) return;
-      this.changed();
+      if (performance.now() - drawn >= DRAW_EVERY_MS) {
+        drawn = performance.now();
+        this.changed();
+      }
       setImmediate(tick);
     };
     setImmediate(tick);
