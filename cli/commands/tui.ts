@@ -58,6 +58,10 @@ export function register(program: Command): void {
         if (!process.stdout.isTTY || !process.stdin.isTTY) throw new ExitError("tui needs a terminal; for scripts use `qcowdbg repl IMAGE [TRACE] -c ...`", 1);
         // React's development build costs several times more per frame; load ink only now, in production mode.
         process.env.NODE_ENV ??= "production";
+        // ink draws only the last frame when CI or CONTINUOUS_INTEGRATION is set (it decides when it loads): a TUI
+        // started in a terminal must draw every frame wherever it runs, CI shells included.
+        delete process.env.CI;
+        delete process.env.CONTINUOUS_INTEGRATION;
         const { runTui } = await import("../../inspector/tui/run-tui.js");
         const session = openFromFlags(image, trace, flags);
         try {
