@@ -50,13 +50,14 @@ export class PtyScreen {
 
   /**
    * Waits until the screen matches and has stopped changing (a frame can arrive in several chunks), or fails
-   * with the screen in the message.
+   * with the screen in the message. `settle: false` returns on the first match (a progress line never settles).
    */
-  async waitFor(what: string | RegExp | ((screen: string) => boolean), timeoutMs = 15000): Promise<string> {
+  async waitFor(what: string | RegExp | ((screen: string) => boolean), timeoutMs = 15000, settle = true): Promise<string> {
     const test = typeof what === "function" ? what : (s: string) => (typeof what === "string" ? s.includes(what) : what.test(s));
     const t0 = Date.now();
     while (true) {
       await this.settled();
+      if (!settle && test(this.text())) return this.text();
       if (test(this.text())) {
         const s = await this.quiet(60, Math.max(100, timeoutMs - (Date.now() - t0)));
         if (test(s)) return s;

@@ -59,7 +59,7 @@ describe("qcowdbg repl", () => {
     });
     await p.waitFor("(qcowdbg)");
     p.press("c\r");
-    await p.waitFor(/running\.\.\. \d+\/40000 \(Ctrl-C stops\)/);
+    await p.waitFor(/running\.\.\. \d+\/40000 \(Ctrl-C stops\)/, 15000, false);
     p.press("\x03");
     await p.waitFor("Interrupted.");
     p.press("where\r");

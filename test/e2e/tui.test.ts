@@ -134,7 +134,7 @@ describe("qcowdbg tui in a terminal", () => {
       const p = start(["tui", IMG, trace]);
       await p.waitFor("Requests");
       p.press("c");
-      await p.waitFor(/running\.\.\. \d+\/40000 \(Esc stops\)/);
+      await p.waitFor(/running\.\.\. \d+\/40000 \(Esc stops\)/, 15000, false);
       p.press("\x1b");
       const s = await p.waitFor("Interrupted.");
       const at = Number(/request (\d+)\/40000/.exec(s)![1]);
