@@ -44,7 +44,7 @@ export const KEY_HELP = [
   "n / N      next / previous request",
   "c / C      continue forward / back to a breakpoint (Esc stops)",
   "b          break on the selection (request, event, cache slot, L1/L2 entry)",
-  "Enter      on a request: run to it",
+  "Enter      on a request: run to it (image mode: run that command again)",
   ":          command line (every REPL command; Up/Down history, Tab completes)",
   "Tab        next pane (Shift-Tab previous); arrows, PgUp/PgDn, Home/End scroll",
   "?          this help        q  quit (Ctrl-C stops a run, or quits)",
@@ -331,7 +331,11 @@ export class TuiController {
     }
     if (k.ctrl && input === "c") {
       if (this.running) this.running.cancel = true;
-      else this.quit();
+      else if (this.mode === "command") {
+        // As in a shell: Ctrl-C abandons the line being typed.
+        this.mode = "normal";
+        this.changed();
+      } else this.quit();
       return;
     }
     if (this.running) {
