@@ -18,6 +18,7 @@ export class KeyQueue {
     private readonly budgetMs = 60,
     /** Actions kept waiting at most (a burst beyond this is dropped on arrival). */
     private readonly maxPending = 8,
+    private readonly now: () => number = () => performance.now(),
   ) {}
 
   push(a: QueuedAction): void {
@@ -44,13 +45,13 @@ export class KeyQueue {
   /** Runs queued actions until the budget is spent; drops the rest. */
   flush(): void {
     this.scheduled = false;
-    const t0 = performance.now();
+    const t0 = this.now();
     const batch = this.pending;
     this.pending = [];
     let ran = 0;
     try {
       for (const a of batch) {
-        if (ran > 0 && performance.now() - t0 > this.budgetMs) break;
+        if (ran > 0 && this.now() - t0 > this.budgetMs) break;
         ran++;
         a.run();
       }
