@@ -166,10 +166,3 @@ export class EventRecorder implements EventSink {
     return this.chunks.length * CHUNK * this.bytesPerEvent();
   }
 }
-
-/** A sink that records nothing (counts only). */
-export function nullSink(): EventRecorder {
-  const r = new EventRecorder();
-  r.enabled = false;
-  return r;
-}

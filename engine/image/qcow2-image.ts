@@ -5,7 +5,7 @@ import * as path from "node:path";
 import { u32 } from "../format/bytes.js";
 import { decodeExtensions, type Extensions } from "../format/extensions.js";
 import { FormatError, UnsupportedError } from "../format/format-error.js";
-import { decodeHeader, encodeHeader, geometry, hasIncompat, INCOMPAT_DATA_FILE, INCOMPAT_CORRUPT, INCOMPAT_DIRTY, COMPAT_LAZY_REFCOUNTS, AUTOCLEAR_DATA_FILE_RAW, type HeaderGeometry, type Qcow2Header } from "../format/header.js";
+import { decodeHeader, geometry, hasIncompat, INCOMPAT_DATA_FILE, INCOMPAT_CORRUPT, INCOMPAT_DIRTY, COMPAT_LAZY_REFCOUNTS, AUTOCLEAR_DATA_FILE_RAW, type HeaderGeometry, type Qcow2Header } from "../format/header.js";
 import { EventKind, CACHE_NONE } from "../events/event-kind.js";
 import { EventRecorder, type EventSink } from "../events/recorder.js";
 import { FileStorage } from "../storage/file-storage.js";
@@ -286,12 +286,6 @@ export class Qcow2Image implements BlockNode, CacheHost {
   }
   set compressedState(s: { offset: number; data: Uint8Array } | null) {
     this.compressedCache = s;
-  }
-
-  /** Rewrites the header (and its extensions area) from `this.header`. */
-  writeHeader(): void {
-    const b = encodeHeader(this.header);
-    this.file.write(b, 0);
   }
 
   /** Closes as QEMU does: a writable image is flushed and its dirty bit cleared first. */
