@@ -1,7 +1,6 @@
 // `qcowdbg dashboard IMG TRACE`: replays a trace over a shadow of the image with live charts (modelled latency,
 // rates, time by cause, cache hit rates, the host-file map, slowest requests), optionally beside a what-if
 // configuration. Options mean what they mean for `qcowdbg replay`; this module only turns argv into them.
-import * as fs from "node:fs";
 import * as path from "node:path";
 import type { Command } from "commander";
 import { parseConfigOptions } from "../../engine/image/engine-config.js";
@@ -11,6 +10,7 @@ import { convertedCopy, makeWorkDir, needsConversion, parseVariant, qemuImgAvail
 import { FORMAT_NAMES, isFormatName, openWorkload, type FitMode, type FormatName, type WorkloadOptions } from "../../engine/workload/index.js";
 import { runDashboard, type DashboardRunSpec } from "../../inspector/dashboard/run-dashboard.js";
 import { ExitError, guarded } from "../fail.js";
+import { countLines } from "../count-lines.js";
 
 interface Flags {
   config?: string;
@@ -119,25 +119,3 @@ function detectTraceFormat(trace: string): FormatName {
   }
 }
 
-/** Newlines in a text trace, counted in 1 MiB chunks (the denominator of the progress figure). */
-function countLines(p: string): number | null {
-  let fd: number;
-  try {
-    fd = fs.openSync(p, "r");
-  } catch {
-    return null;
-  }
-  const buf = Buffer.allocUnsafe(1 << 20);
-  let n = 0;
-  try {
-    for (let pos = 0; ; ) {
-      const got = fs.readSync(fd, buf, 0, buf.length, pos);
-      if (got === 0) break;
-      for (let i = buf.indexOf(10, 0); i >= 0 && i < got; i = buf.indexOf(10, i + 1)) n++;
-      pos += got;
-    }
-  } finally {
-    fs.closeSync(fd);
-  }
-  return n || null;
-}

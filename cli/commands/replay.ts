@@ -18,6 +18,7 @@ import { buildReport, formatReport, type TraceInfo } from "../../engine/replay/r
 import { compareRow, convertedCopy, formatCompareTable, makeWorkDir, needsConversion, parseVariant, qemuImgAvailable, removeWorkDir, type Variant } from "../../engine/replay/compare.js";
 import { hex } from "../../engine/replay/human-units.js";
 import { ExitError, guarded } from "../fail.js";
+import { countLines } from "../count-lines.js";
 
 interface Flags {
   output: string;
@@ -254,7 +255,7 @@ class Progress {
   ) {
     if (!this.enabled) return;
     // Text traces: lines; blktrace: records of at least 48 bytes. Parsers count both in stats.lines.
-    this.total = workload.format === "blktrace" ? Math.ceil(fileSize(trace) / 48) : countLines(trace);
+    this.total = workload.format === "blktrace" ? Math.ceil(fileSize(trace) / 48) : (countLines(trace) ?? 0);
   }
 
   label(s: string): void {
@@ -290,21 +291,4 @@ function fileSize(p: string): number {
   }
 }
 
-/** Newlines in a file, counted in 1 MiB chunks (for the progress bar's total). */
-function countLines(p: string): number {
-  const fd = fs.openSync(p, "r");
-  const buf = Buffer.allocUnsafe(1 << 20);
-  let n = 0;
-  try {
-    for (let pos = 0; ; ) {
-      const got = fs.readSync(fd, buf, 0, buf.length, pos);
-      if (got === 0) break;
-      for (let i = buf.indexOf(10, 0); i >= 0 && i < got; i = buf.indexOf(10, i + 1)) n++;
-      pos += got;
-    }
-  } finally {
-    fs.closeSync(fd);
-  }
-  return n;
-}
 

@@ -181,7 +181,8 @@ function summarizeOp(op: GuestOp | "all", lat: Float64Array, bytes: number, erro
   };
 }
 
-function chainInfo(img: Qcow2Image): { rawDepth: number; rawSize: number; external: number[] } {
+/** Which node is a raw backing file and which use an external data file (the cost model charges them apart). */
+export function chainInfo(img: Qcow2Image): { rawDepth: number; rawSize: number; external: number[] } {
   let rawDepth = -1;
   let rawSize = 0;
   const external: number[] = [];
@@ -380,13 +381,14 @@ function cacheSummary(hits: number, misses: number, repeat: number, writebacks: 
   return { hits, misses, hitRate: hits + misses > 0 ? hits / (hits + misses) : 1, repeatMisses: repeat, writebacks };
 }
 
-function causeRecord(c: Float64Array): Record<string, number> {
+export function causeRecord(c: Float64Array): Record<string, number> {
   const r: Record<string, number> = {};
   for (let k = 0; k < CAUSE_COUNT; k++) if (c[k]) r[CAUSE_NAMES[k]!] = c[k]!;
   return r;
 }
 
-function insertSlow(list: SlowRequest[], n: number, s: SlowRequest): void {
+/** Keeps the n slowest requests, slowest first. */
+export function insertSlow(list: SlowRequest[], n: number, s: SlowRequest): void {
   let i = list.length;
   while (i > 0 && list[i - 1]!.latencyUs < s.latencyUs) i--;
   list.splice(i, 0, s);

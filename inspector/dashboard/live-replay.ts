@@ -3,13 +3,12 @@
 // why), plus what a live screen needs: a latency series, live percentiles, the host-file map and a log.
 import { EventKind } from "../../engine/events/event-kind.js";
 import type { EngineConfig } from "../../engine/image/engine-config.js";
-import type { BlockNode } from "../../engine/image/block-node.js";
 import type { Qcow2Image } from "../../engine/image/qcow2-image.js";
-import { CostModel, CAUSE_COUNT, CAUSE_NAMES, Tally, eventColumns, type EventColumns } from "../../engine/replay/cost-model.js";
+import { CostModel, CAUSE_COUNT, Tally, eventColumns, type EventColumns } from "../../engine/replay/cost-model.js";
 import type { DeviceProfile } from "../../engine/replay/device-profiles.js";
 import { formatBytes, formatUs, hex } from "../../engine/replay/human-units.js";
 import { ReplayEngine, type RequestOutcome } from "../../engine/replay/replay-engine.js";
-import type { SlowRequest } from "../../engine/replay/replay-stats.js";
+import { causeRecord, chainInfo, insertSlow, type SlowRequest } from "../../engine/replay/replay-stats.js";
 import { describeRequest } from "../../engine/replay/request-summary.js";
 import type { GuestRequest } from "../../engine/workload/guest-request.js";
 import type { EventLog } from "./event-log.js";
@@ -204,30 +203,3 @@ function refuse(at: number, req: GuestRequest, size: number): RequestOutcome {
   return { id: 0, firstEvent: at, endEvent: at, error: `request [${req.offset}, ${req.offset + req.length}) is outside the image (virtual size ${size})` };
 }
 
-/** Which node is a raw backing file and which use an external data file (the cost model charges them apart). */
-function chainInfo(img: Qcow2Image): { rawDepth: number; rawSize: number; external: number[] } {
-  let rawDepth = -1;
-  let rawSize = 0;
-  const external: number[] = [];
-  let node: BlockNode | null = img;
-  for (let depth = 0; node; depth++, node = node.backing) {
-    if (node.format === "raw") {
-      rawDepth = depth;
-      rawSize = node.virtualSize;
-    } else if ((node as Qcow2Image).hasDataFile) external.push(depth);
-  }
-  return { rawDepth, rawSize, external };
-}
-
-function causeRecord(c: Float64Array): Record<string, number> {
-  const r: Record<string, number> = {};
-  for (let k = 0; k < CAUSE_COUNT; k++) if (c[k]) r[CAUSE_NAMES[k]!] = c[k]!;
-  return r;
-}
-
-function insertSlow(list: SlowRequest[], n: number, s: SlowRequest): void {
-  let i = list.length;
-  while (i > 0 && list[i - 1]!.latencyUs < s.latencyUs) i--;
-  list.splice(i, 0, s);
-  if (list.length > n) list.length = n;
-}
