@@ -1,5 +1,6 @@
 // qcow2_get_host_offset: guest offset -> subcluster type and host offset, for a run of same-type contiguous
 // subclusters that ends at an L2 slice boundary. One L2 cache get per call, as QEMU does.
+import { mod2 } from "./pow2.js";
 import { u32 } from "../format/bytes.js";
 import { FormatError } from "../format/format-error.js";
 import { COMPRESSED_HI, entryOffset, SubclusterType, subclusterType } from "../format/l2-entry.js";
@@ -41,17 +42,17 @@ const ent = new Uint32Array(4);
 
 /** The L2 slice that maps `offset`: file offset of the slice. */
 export function sliceOffset(img: Qcow2Image, l2Offset: number, offset: number): number {
-  const l2Index = Math.floor(offset / img.clusterSize) % img.geo.l2Entries;
-  const sliceIndex = l2Index % img.sliceEntries;
+  const l2Index = mod2(Math.floor(offset / img.clusterSize), img.geo.l2Entries);
+  const sliceIndex = mod2(l2Index, img.sliceEntries);
   return l2Offset + (l2Index - sliceIndex) * img.geo.l2EntryBytes;
 }
 
 export function getHostOffset(img: Qcow2Image, offset: number, bytes: number): Lookup {
   const cs = img.clusterSize;
-  const inCluster = offset % cs;
+  const inCluster = mod2(offset, cs);
   let needed = bytes + inCluster;
   const clusterIndex = Math.floor(offset / cs);
-  const sliceIndex = (clusterIndex % img.geo.l2Entries) % img.sliceEntries;
+  const sliceIndex = mod2(mod2(clusterIndex, img.geo.l2Entries), img.sliceEntries);
   let available = (img.sliceEntries - sliceIndex) * cs;
   if (needed > available) needed = available;
   // One result object per image, overwritten by the next call: callers consume it at once (no allocation per lookup).
@@ -63,7 +64,7 @@ export function getHostOffset(img: Qcow2Image, offset: number, bytes: number): L
     const [hi, lo] = img.l1Entry(l1Index);
     const l2Offset = entryOffset(hi, lo);
     if (l2Offset !== 0) {
-      if (l2Offset % cs !== 0)
+      if (mod2(l2Offset, cs) !== 0)
         throw corruption(img, "L1 table", `entry[${l1Index}]`, img.header.l1TableOffset + l1Index * 8, `L2 table offset 0x${l2Offset.toString(16)} unaligned`);
       if (l2Offset >= img.file.size())
         throw corruption(img, "L1 table", `entry[${l1Index}]`, img.header.l1TableOffset + l1Index * 8, `L2 table offset 0x${l2Offset.toString(16)} is beyond the end of the file`);
@@ -90,7 +91,7 @@ export function getHostOffset(img: Qcow2Image, offset: number, bytes: number): L
           case SubclusterType.UnallocatedAlloc: {
             const hostCluster = entryOffset(hi, lo);
             res.host = hostCluster + inCluster;
-            if (hostCluster % cs !== 0) throw corruption(img, "L2 table", "entry", entryFileOffset, `cluster allocation offset 0x${hostCluster.toString(16)} unaligned`);
+            if (mod2(hostCluster, cs) !== 0) throw corruption(img, "L2 table", "entry", entryFileOffset, `cluster allocation offset 0x${hostCluster.toString(16)} unaligned`);
             if (img.hasDataFile && res.host !== offset)
               throw corruption(img, "L2 table", "entry", entryFileOffset, `external data file host cluster offset 0x${hostCluster.toString(16)} does not match guest cluster offset 0x${(offset - inCluster).toString(16)}`);
             break;

@@ -1,5 +1,6 @@
 // L2 tables for writing (qcow2-cluster.c): get_cluster_table pins the slice for an offset, allocating a new
 // table (copying the old one when it was shared) and pointing the L1 entry at it; entry get/set helpers.
+import { mod2 } from "./pow2.js";
 import { u32, put32 } from "../format/bytes.js";
 import { encodeEntry, entryOffset, isCopied } from "../format/l2-entry.js";
 import { EventKind, CACHE_NONE } from "../events/event-kind.js";
@@ -37,7 +38,7 @@ export function l1Index(img: Qcow2Image, offset: number): number {
   return Math.floor(Math.floor(offset / img.clusterSize) / img.geo.l2Entries);
 }
 export function sliceIndex(img: Qcow2Image, offset: number): number {
-  return (Math.floor(offset / img.clusterSize) % img.geo.l2Entries) % img.sliceEntries;
+  return mod2(mod2(Math.floor(offset / img.clusterSize), img.geo.l2Entries), img.sliceEntries);
 }
 
 /** Pins the L2 slice mapping `offset` (allocating its table if needed) and returns the cache slot. */

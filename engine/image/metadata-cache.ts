@@ -77,7 +77,7 @@ export class MetadataCache {
     const ev = this.host.events;
     const node = this.host.node;
     ev.emit(EventKind.CacheGet, node, this.id, -1, offset, readFromDisk ? 1 : 0, 0);
-    if (offset % this.tableSize !== 0) throw new Error(`cannot get entry from ${this.name} cache: offset 0x${offset.toString(16)} is unaligned`);
+    if (Math.floor(offset / this.tableSize) * this.tableSize !== offset) throw new Error(`cannot get entry from ${this.name} cache: offset 0x${offset.toString(16)} is unaligned`);
     const n = this.size;
     // Consecutive gets are mostly for the same table (lookup, allocation and linking of one request).
     const hit = this.offsets[this.lastHit] === offset ? this.lastHit : this.where.get(offset / this.tableSize);

@@ -1,6 +1,7 @@
 // The read path (qcow2_co_preadv_part): one host-offset lookup per run of same-type subclusters; zero and
 // unallocated-without-backing runs cost no I/O; unallocated runs read the backing node (zeros past its end);
 // normal runs read the data file; compressed runs inflate one cluster.
+import { mod2 } from "./pow2.js";
 import { SubclusterType } from "../format/l2-entry.js";
 import { UnsupportedError } from "../format/format-error.js";
 import { EventKind, CACHE_NONE, ADD_TASK_COMPRESSED } from "../events/event-kind.js";
@@ -48,7 +49,7 @@ export function qcow2Read(img: Qcow2Image, buf: Uint8Array, offset: number): voi
         // Compressed tasks carry the raw L2 entry (QEMU traces it whole): hi word in `slot`, lo in `a`.
         ev.emit(EventKind.AddTask, img.node, ADD_TASK_COMPRESSED, l.entryHi, l.entryLo, pos, n);
         const cluster = readCompressedCluster(img, l.entryHi, l.entryLo, pos);
-        const inCluster = pos % img.clusterSize;
+        const inCluster = mod2(pos, img.clusterSize);
         out.set(cluster.subarray(inCluster, inCluster + n));
         break;
       }

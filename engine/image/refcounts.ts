@@ -1,5 +1,6 @@
 // Refcounts through the refcount cache (qcow2-refcount.c): read, update with QEMU's dependency rules, refcount
 // block allocation (self-describing when it can be), and the discard queue for clusters whose refcount drops to 0.
+import { mod2 } from "./pow2.js";
 import { u32, put64 } from "../format/bytes.js";
 import { getRefcount as getEntry, setRefcount as setEntry, maxRefcount } from "../format/refcount-entry.js";
 import { entryOffset } from "../format/l2-entry.js";
@@ -32,7 +33,7 @@ export function getRefcount(img: Qcow2Image, clusterIndex: number): number {
   if (blockOffset % img.clusterSize !== 0)
     throw corruption(img, "refcount table", `entry[${ti}]`, img.header.refcountTableOffset + ti * 8, `refblock offset 0x${blockOffset.toString(16)} unaligned`);
   const slot = img.refcountCache.get(blockOffset, true);
-  const v = getEntry(img.refcountCache.table(slot), clusterIndex % 2 ** bits, img.header.refcountOrder);
+  const v = getEntry(img.refcountCache.table(slot), mod2(clusterIndex, 2 ** bits), img.header.refcountOrder);
   img.refcountCache.put(slot);
   img.events.emit(EventKind.RefcountRead, img.node, CACHE_REFCOUNT, slot, clusterIndex, v, 0);
   return v;
@@ -139,7 +140,7 @@ export function updateRefcount(img: Qcow2Image, offset: number, length: number, 
       oldTi = ti;
       cache.markDirty(slot);
       const t = cache.table(slot);
-      const bi = ci % 2 ** bits;
+      const bi = mod2(ci, 2 ** bits);
       const old = getEntry(t, bi, order);
       const v = decrease ? old - addend : old + addend;
       if (v < 0 || v > maxRefcount(order))

@@ -2,6 +2,7 @@
 // first-fit, work out COW regions (subcluster-aware), skip COW when the regions are unallocated all the way down,
 // merge head + data + tail into one write, then link the L2 entries (after refcounts, and after a file flush if
 // COW was performed) and free the clusters they replaced.
+import { mod2 } from "./pow2.js";
 import { SubclusterType, subclusterType, entryOffset, encodeEntry, COMPRESSED_HI } from "../format/l2-entry.js";
 import { EventKind, CACHE_NONE, ADD_TASK_WRITE } from "../events/event-kind.js";
 import { allocClusters, allocClustersAt } from "./allocator.js";
@@ -88,7 +89,7 @@ function ctz32n(v: number): number {
 function calculateL2Meta(img: Qcow2Image, hostCluster: number, guest: number, bytes: number, slot: number, idx: number, metas: L2Meta[], keepOld: boolean): void {
   const cs = img.clusterSize;
   const scSize = 2 ** img.subclusterBits;
-  const cowStartTo = guest % cs;
+  const cowStartTo = mod2(guest, cs);
   const cowEndFrom = cowStartTo + bytes;
   const nb = Math.ceil(cowEndFrom / cs);
   let skip = keepOld;
@@ -105,7 +106,7 @@ function calculateL2Meta(img: Qcow2Image, hostCluster: number, guest: number, by
     if (type === SubclusterType.Invalid) throw corruption(img, "L2 table", "entry", 0, `invalid cluster entry found (L2 index 0x${(idx + i).toString(16)})`);
   }
   if (skip) return;
-  let sc = scIndex(img, guest % cs);
+  let sc = scIndex(img, mod2(guest, cs));
   let type = scType(img, slot, idx, sc);
   let cowStartFrom: number;
   const allocBits = (i: number) => l2Alloc(img, slot, i);
@@ -118,7 +119,7 @@ function calculateL2Meta(img: Qcow2Image, hostCluster: number, guest: number, by
     cowStartFrom = type === SubclusterType.Normal ? cowStartTo : sc * scSize;
   }
   const lastIdx = idx + nb - 1;
-  sc = scIndex(img, (guest + bytes - 1) % cs);
+  sc = scIndex(img, mod2(guest + bytes - 1, cs));
   type = scType(img, slot, lastIdx, sc);
   let cowEndTo: number;
   if (!keepOld) {
@@ -132,7 +133,7 @@ function calculateL2Meta(img: Qcow2Image, hostCluster: number, guest: number, by
   }
   metas.unshift({
     allocOffset: hostCluster,
-    offset: guest - (guest % cs),
+    offset: guest - mod2(guest, cs),
     nbClusters: nb,
     keepOld,
     cowStartOffset: cowStartFrom,
@@ -147,7 +148,7 @@ function handleCopied(img: Qcow2Image, guest: number, host: { v: number }, bytes
   const cs = img.clusterSize;
   img.events.emit(EventKind.HandleCopied, img.node, CACHE_NONE, -1, guest, host.v, bytes.v);
   const ref = { slot: getClusterTable(img, guest), index: sliceIndex(img, guest) };
-  let nb = Math.ceil(((guest % cs) + bytes.v) / cs);
+  let nb = Math.ceil((mod2(guest, cs) + bytes.v) / cs);
   nb = Math.min(nb, img.sliceEntries - ref.index);
   let ret = 0;
   let clusterOffset = 0;
@@ -155,35 +156,35 @@ function handleCopied(img: Qcow2Image, guest: number, host: { v: number }, bytes
     const hi = l2Hi(img, ref.slot, ref.index), lo = l2Lo(img, ref.slot, ref.index);
     clusterOffset = entryOffset(hi, lo);
     if (!needsNewAlloc(img, hi, lo)) {
-      if (clusterOffset % cs) throw corruption(img, "L2 table", "entry", 0, `preallocated cluster offset 0x${clusterOffset.toString(16)} unaligned`);
+      if (mod2(clusterOffset, cs)) throw corruption(img, "L2 table", "entry", 0, `preallocated cluster offset 0x${clusterOffset.toString(16)} unaligned`);
       if (host.v !== INV && clusterOffset !== host.v) {
         bytes.v = 0;
         return 0;
       }
       const keep = countSingleWriteClusters(img, nb, ref.slot, ref.index, false);
-      bytes.v = Math.min(bytes.v, keep * cs - (guest % cs));
+      bytes.v = Math.min(bytes.v, keep * cs - mod2(guest, cs));
       calculateL2Meta(img, clusterOffset, guest, bytes.v, ref.slot, ref.index, metas, true);
       ret = 1;
     }
   } finally {
     img.l2Cache.put(ref.slot);
   }
-  if (ret > 0) host.v = clusterOffset + (guest % cs);
+  if (ret > 0) host.v = clusterOffset + mod2(guest, cs);
   return ret;
 }
 
 function handleAlloc(img: Qcow2Image, guest: number, host: { v: number }, bytes: { v: number }, metas: L2Meta[]): number {
   const cs = img.clusterSize;
   img.events.emit(EventKind.HandleAlloc, img.node, CACHE_NONE, -1, guest, host.v, bytes.v);
-  let nb = Math.ceil(((guest % cs) + bytes.v) / cs);
+  let nb = Math.ceil((mod2(guest, cs) + bytes.v) / cs);
   const ref = { slot: getClusterTable(img, guest), index: sliceIndex(img, guest) };
   try {
     nb = Math.min(nb, img.sliceEntries - ref.index);
     nb = countSingleWriteClusters(img, nb, ref.slot, ref.index, true);
-    let alloc = host.v === INV ? INV : host.v - (host.v % cs);
+    let alloc = host.v === INV ? INV : host.v - mod2(host.v, cs);
     img.events.emit(EventKind.DoAllocClustersOffset, img.node, CACHE_NONE, -1, guest, alloc, nb);
     if (img.hasDataFile) {
-      if (alloc === INV) alloc = guest - (guest % cs);
+      if (alloc === INV) alloc = guest - mod2(guest, cs);
     } else {
       img.events.emit(EventKind.ClusterAllocPhys, img.node, CACHE_NONE, -1, 0, 0, 0);
       if (alloc === INV) alloc = allocClusters(img, nb * cs);
@@ -193,10 +194,10 @@ function handleAlloc(img: Qcow2Image, guest: number, host: { v: number }, bytes:
       bytes.v = 0;
       return 0;
     }
-    const requested = bytes.v + (guest % cs);
+    const requested = bytes.v + mod2(guest, cs);
     const nbBytes = Math.min(requested, nb * cs);
-    host.v = alloc + (guest % cs);
-    bytes.v = Math.min(bytes.v, nbBytes - (guest % cs));
+    host.v = alloc + mod2(guest, cs);
+    bytes.v = Math.min(bytes.v, nbBytes - mod2(guest, cs));
     calculateL2Meta(img, alloc, guest, bytes.v, ref.slot, ref.index, metas, false);
     return 1;
   } finally {
