@@ -4,13 +4,13 @@
 import * as path from "node:path";
 import type { Command } from "commander";
 import { parseConfigOptions } from "../../engine/image/engine-config.js";
-import { Qcow2Image } from "../../engine/image/qcow2-image.js";
 import { BUILTIN_PROFILES, DEFAULT_PROFILE, loadProfile } from "../../engine/replay/device-profiles.js";
 import { convertedCopy, makeWorkDir, needsConversion, parseVariant, qemuImgAvailable, removeWorkDir } from "../../engine/replay/compare.js";
-import { FORMAT_NAMES, isFormatName, openWorkload, type FitMode, type FormatName, type WorkloadOptions } from "../../engine/workload/index.js";
+import { FORMAT_NAMES, openWorkload, type FormatName } from "../../engine/workload/index.js";
 import { runDashboard, type DashboardRunSpec } from "../../inspector/dashboard/run-dashboard.js";
 import { ExitError, guarded } from "../fail.js";
 import { countLines } from "../count-lines.js";
+import { imageVirtualSize, traceOptions } from "../trace-options.js";
 
 interface Flags {
   config?: string;
@@ -23,7 +23,6 @@ interface Flags {
   speed: string;
 }
 
-const FIT_MODES: FitMode[] = ["wrap", "scale", "drop"];
 
 export function register(program: Command): void {
   program
@@ -48,7 +47,7 @@ async function run(image: string, trace: string, flags: Flags): Promise<void> {
   const base = parseConfigOptions(flags.config ?? "");
   const profile = loadProfile(flags.profile);
   const virtualSize = imageVirtualSize(image);
-  const wo = workloadOptions(flags, virtualSize);
+  const wo = traceOptions("dashboard: ", flags, virtualSize);
   // Detected once, before the screen is taken: a trace of no known format fails as plain text.
   const format = wo.format ?? detectTraceFormat(trace);
   const runs: DashboardRunSpec[] = [{ label: flags.config ?? "baseline", imagePath: image, config: base }];
@@ -86,28 +85,7 @@ function parseSpeed(s: string): number {
   return n;
 }
 
-function imageVirtualSize(image: string): number {
-  const img = Qcow2Image.open(image, { noBacking: true });
-  try {
-    return img.virtualSize;
-  } finally {
-    img.close();
-  }
-}
 
-function workloadOptions(flags: Flags, virtualSize: number): WorkloadOptions {
-  const wo: WorkloadOptions = { lenient: Boolean(flags.lenient) };
-  if (flags.format !== undefined) {
-    if (!isFormatName(flags.format)) throw new ExitError(`dashboard: unknown --format '${flags.format}' (${FORMAT_NAMES.join(", ")})`, 1);
-    wo.format = flags.format;
-  }
-  if (flags.device !== undefined) wo.device = flags.device;
-  if (flags.fit !== undefined) {
-    if (!FIT_MODES.includes(flags.fit as FitMode)) throw new ExitError(`dashboard: --fit must be wrap, scale or drop, not '${flags.fit}'`, 1);
-    wo.fit = { virtualSize, mode: flags.fit as FitMode };
-  }
-  return wo;
-}
 
 /** The format openWorkload detects (for the title, the progress figure and both runs). */
 function detectTraceFormat(trace: string): FormatName {

@@ -6,10 +6,9 @@ import * as fs from "node:fs";
 import type { Command } from "commander";
 import cliProgress from "cli-progress";
 import { parseConfigOptions, type EngineConfig } from "../../engine/image/engine-config.js";
-import { Qcow2Image } from "../../engine/image/qcow2-image.js";
 import { formatJsonEvent } from "../../engine/events/text-format.js";
 import { ChromeTraceWriter, engineEventArgs, eventName } from "../../engine/events/chrome-trace-format.js";
-import { FORMAT_NAMES, isFormatName, openWorkload, type FitMode, type Workload, type WorkloadOptions } from "../../engine/workload/index.js";
+import { FORMAT_NAMES, openWorkload, type Workload } from "../../engine/workload/index.js";
 import { CAUSE_LABELS, CAUSE_NAMES } from "../../engine/replay/cost-model.js";
 import { loadProfile, BUILTIN_PROFILES, DEFAULT_PROFILE } from "../../engine/replay/device-profiles.js";
 import { replayTrace, type ReplayRunOptions, type ReplaySummary, type RequestContext } from "../../engine/replay/replay-stats.js";
@@ -19,6 +18,7 @@ import { compareRow, convertedCopy, formatCompareTable, makeWorkDir, needsConver
 import { hex } from "../../engine/replay/human-units.js";
 import { ExitError, guarded } from "../fail.js";
 import { countLines } from "../count-lines.js";
+import { imageVirtualSize, traceOptions } from "../trace-options.js";
 
 interface Flags {
   output: string;
@@ -36,7 +36,6 @@ interface Flags {
   recommend: boolean;
 }
 
-const FIT_MODES: FitMode[] = ["wrap", "scale", "drop"];
 
 export function register(program: Command): void {
   program
@@ -129,26 +128,10 @@ function print(s: string): void {
   process.stdout.write(s + "\n");
 }
 
-function imageVirtualSize(image: string): number {
-  const img = Qcow2Image.open(image, { noBacking: true });
-  try {
-    return img.virtualSize;
-  } finally {
-    img.close();
-  }
-}
 
 function openTrace(trace: string, flags: Flags, virtualSize: number): Workload {
-  const wo: WorkloadOptions = { lenient: Boolean(flags.lenient), onNotice: (m) => process.stderr.write(`qcowdbg: note: ${m}\n`) };
-  if (flags.format !== undefined) {
-    if (!isFormatName(flags.format)) throw new ExitError(`replay: unknown --format '${flags.format}' (${FORMAT_NAMES.join(", ")})`, 1);
-    wo.format = flags.format;
-  }
-  if (flags.device !== undefined) wo.device = flags.device;
-  if (flags.fit !== undefined) {
-    if (!FIT_MODES.includes(flags.fit as FitMode)) throw new ExitError(`replay: --fit must be wrap, scale or drop, not '${flags.fit}'`, 1);
-    wo.fit = { virtualSize, mode: flags.fit as FitMode };
-  }
+  const wo = traceOptions("replay: ", flags, virtualSize);
+  wo.onNotice = (m) => process.stderr.write(`qcowdbg: note: ${m}\n`);
   return openWorkload(trace, wo);
 }
 

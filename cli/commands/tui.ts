@@ -3,10 +3,11 @@
 // qemu-io commands on it from the `:` line (a shadow layer too, unless --write).
 import type { Command } from "commander";
 import { parseConfigOptions } from "../../engine/image/engine-config.js";
-import { FORMAT_NAMES, isFormatName, type FitMode } from "../../engine/workload/index.js";
+import { FORMAT_NAMES, type FitMode } from "../../engine/workload/index.js";
 import { openImageSession, openTraceSession } from "../../inspector/session/open-session.js";
 import type { Session } from "../../inspector/session/session.js";
 import { ExitError, guarded } from "../fail.js";
+import { checkFitMode, checkFormat } from "../trace-options.js";
 
 interface TuiFlags {
   config?: string;
@@ -18,7 +19,6 @@ interface TuiFlags {
   maxFps: string;
 }
 
-const FIT_MODES: FitMode[] = ["wrap", "scale", "drop"];
 
 export function openFromFlags(image: string, trace: string | undefined, flags: Omit<TuiFlags, "maxFps">, out?: (line: string) => void): Session {
   const config = parseConfigOptions(flags.config ?? "");
@@ -28,8 +28,8 @@ export function openFromFlags(image: string, trace: string | undefined, flags: O
     return openImageSession(image, { config, write: flags.write, out });
   }
   if (flags.write) throw new ExitError("--write applies without a trace only (a replay always goes to a shadow layer)", 1);
-  if (flags.format !== undefined && !isFormatName(flags.format)) throw new ExitError(`unknown --format '${flags.format}' (${FORMAT_NAMES.join(", ")})`, 1);
-  if (flags.fit !== undefined && !FIT_MODES.includes(flags.fit as FitMode)) throw new ExitError(`--fit must be wrap, scale or drop, not '${flags.fit}'`, 1);
+  if (flags.format !== undefined) checkFormat("", flags.format);
+  if (flags.fit !== undefined) checkFitMode("", "--fit", flags.fit);
   return openTraceSession(image, trace, {
     config,
     fit: flags.fit as FitMode | undefined,

@@ -3,10 +3,11 @@
 import * as fs from "node:fs";
 import type { Command } from "commander";
 import {
-  FORMAT_NAMES, isFormatName, isGuestOp, openWorkload, parseSize,
-  type FitMode, type GuestOp, type GuestRequest, type WorkloadOptions,
+  FORMAT_NAMES, isGuestOp, openWorkload, parseSize,
+  type GuestOp, type GuestRequest, type WorkloadOptions,
 } from "../../engine/workload/index.js";
 import { ExitError, guarded } from "../fail.js";
+import { checkFitMode, checkFormat } from "../trace-options.js";
 
 interface Opts {
   output: string;
@@ -24,7 +25,6 @@ interface Opts {
   deviceSize?: string;
 }
 
-const FIT_MODES: FitMode[] = ["wrap", "scale", "drop"];
 
 export function register(program: Command): void {
   program
@@ -75,10 +75,7 @@ function run(trace: string, opts: Opts): void {
 
 function workloadOptions(opts: Opts): WorkloadOptions {
   const wo: WorkloadOptions = { lenient: opts.lenient ?? false, undoRemap: opts.undoRemap ?? false };
-  if (opts.format !== undefined) {
-    if (!isFormatName(opts.format)) throw new ExitError(`workload: unknown --format '${opts.format}' (${FORMAT_NAMES.join(", ")})`, 1);
-    wo.format = opts.format;
-  }
+  if (opts.format !== undefined) wo.format = checkFormat("workload: ", opts.format);
   if (opts.events !== undefined) {
     const e = opts.events.toUpperCase();
     if (e !== "Q" && e !== "D" && e !== "C") throw new ExitError(`workload: --events must be Q, D or C, not '${opts.events}'`, 1);
@@ -99,8 +96,7 @@ function workloadOptions(opts: Opts): WorkloadOptions {
   if (opts.fitSize === undefined) {
     if (opts.fitMode !== undefined || opts.deviceSize !== undefined) throw new ExitError("workload: --fit-mode and --device-size need --fit-size", 1);
   } else {
-    const mode = (opts.fitMode ?? "wrap") as FitMode;
-    if (!FIT_MODES.includes(mode)) throw new ExitError(`workload: --fit-mode must be wrap, scale or drop, not '${opts.fitMode}'`, 1);
+    const mode = checkFitMode("workload: ", "--fit-mode", opts.fitMode ?? "wrap");
     const virtualSize = size("--fit-size", opts.fitSize);
     if (virtualSize === 0) throw new ExitError("workload: --fit-size must be more than 0", 1);
     wo.fit = { virtualSize, mode };
