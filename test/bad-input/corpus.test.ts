@@ -2,12 +2,12 @@
 // (never a stack trace), fail where qemu-img fails, and never modify the image it was given.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { spawn } from "node:child_process";
-import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";
-import { join, relative } from "node:path";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { buildCorpus, type BadCase, type Verdict } from "./corpus.js";
+import { treeDigest } from "../shared/tree-digest.js";
 
 /** QCOWDBG_CLI runs another build (e.g. a private one while others rebuild dist/). */
 const MAIN = process.env["QCOWDBG_CLI"] ?? fileURLToPath(new URL("../../dist/cli/main.js", import.meta.url));
@@ -43,18 +43,6 @@ const results = new Map<string, Run>();
 const cpuHook = join(root, "cpu-hook.cjs");
 writeFileSync(cpuHook, 'process.on("exit", () => { const u = process.cpuUsage(); require("fs").writeSync(3, String((u.user + u.system) / 1000)); });\n');
 
-function treeDigest(dir: string): Map<string, string> {
-  const out = new Map<string, string>();
-  const walk = (d: string) => {
-    for (const n of readdirSync(d)) {
-      const p = join(d, n);
-      if (statSync(p).isDirectory()) walk(p);
-      else out.set(relative(dir, p), createHash("sha256").update(readFileSync(p)).digest("hex"));
-    }
-  };
-  walk(dir);
-  return out;
-}
 
 function spawnCli(args: string[]): Promise<Run> {
   return new Promise((resolve) => {

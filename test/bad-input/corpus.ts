@@ -4,6 +4,7 @@
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { prng } from "../shared/prng.js";
 
 export const SAMPLE_IMAGES = fileURLToPath(new URL("../../samples/images/", import.meta.url));
 
@@ -144,17 +145,6 @@ function firstExtension(b: Buffer): number {
   return layout(b).headerLength;
 }
 
-/** mulberry32: a tiny PRNG whose sequence is the same on every machine. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Spec {
   name: string;

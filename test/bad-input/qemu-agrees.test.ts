@@ -2,26 +2,14 @@
 // hand-made case is really broken the way it says: real qemu-img 7.2 gives the exit codes the case records.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { execFile, spawnSync } from "node:child_process";
-import { createHash } from "node:crypto";
-import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, relative } from "node:path";
+import { join } from "node:path";
 import { buildCorpus, SAMPLE_IMAGES, type BadCase, type QemuOutcome, type QemuVerdict } from "./corpus.js";
+import { treeDigest } from "../shared/tree-digest.js";
 
 const hasQemuImg = spawnSync("qemu-img", ["--version"]).status === 0;
 
-function treeDigest(dir: string): Map<string, string> {
-  const out = new Map<string, string>();
-  const walk = (d: string) => {
-    for (const n of readdirSync(d)) {
-      const p = join(d, n);
-      if (statSync(p).isDirectory()) walk(p);
-      else out.set(relative(dir, p), createHash("sha256").update(readFileSync(p)).digest("hex"));
-    }
-  };
-  walk(dir);
-  return out;
-}
 
 function exitCode(args: string[]): Promise<number> {
   return new Promise((resolve) => {

@@ -4,21 +4,11 @@
 import { afterAll, describe, expect, it } from "vitest";
 import { copyFileSync } from "node:fs";
 import { Layout, ourCheck, qemuCheck, qemuImg, qemuIo, Scratch } from "./oracle.js";
+import { prng } from "../shared/prng.js";
 
 const s = new Scratch();
 afterAll(() => s.cleanup());
 
-/** mulberry32: a small deterministic PRNG. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Region {
   offset: number;
