@@ -17,31 +17,12 @@ import { FormatError } from "../../engine/format/format-error.js";
 import { AUTOCLEAR_BITMAPS, type Qcow2Header } from "../../engine/format/header.js";
 import { MemoryStorage } from "../../engine/storage/memory-storage.js";
 import { infoJson, type LoadedImage, loadImage, qemuImg, qemuIo, tmpDir } from "./qemu-images.js";
+import { v3Header } from "../shared/header.js";
 
 const FILE = "b.qcow2";
 const DIR = 0x20000;
 
-const header = (over: Partial<Qcow2Header> = {}): Qcow2Header => ({
-  version: 3,
-  backingFileOffset: 0,
-  backingFileSize: 0,
-  clusterBits: 16,
-  size: 2 ** 30,
-  cryptMethod: 0,
-  l1Size: 2,
-  l1TableOffset: 0x30000,
-  refcountTableOffset: 0x10000,
-  refcountTableClusters: 1,
-  nbSnapshots: 0,
-  snapshotsOffset: 0,
-  incompatibleFeatures: 0n,
-  compatibleFeatures: 0n,
-  autoclearFeatures: BigInt(AUTOCLEAR_BITMAPS),
-  refcountOrder: 4,
-  headerLength: 104,
-  compressionType: 0,
-  ...over,
-});
+const header = (over: Partial<Qcow2Header> = {}): Qcow2Header => v3Header({ autoclearFeatures: BigInt(AUTOCLEAR_BITMAPS), ...over });
 
 type Entry = Omit<BitmapDirEntry, "index" | "offset">;
 const entry = (over: Partial<Entry> = {}): Entry => ({

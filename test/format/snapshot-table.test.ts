@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { put16, put32, type ReadAt } from "../../engine/format/bytes.js";
 import { FormatError } from "../../engine/format/format-error.js";
-import { type Qcow2Header } from "../../engine/format/header.js";
 import {
   decodeSnapshotTable,
   encodeSnapshotTable,
@@ -11,33 +10,12 @@ import {
 } from "../../engine/format/snapshot-table.js";
 import { MemoryStorage } from "../../engine/storage/memory-storage.js";
 import { infoJson, type LoadedImage, loadImage, qemuImg, qemuIo, tmpDir } from "./qemu-images.js";
+import { v3Header } from "../shared/header.js";
 
 const FILE = "s.qcow2";
 const TABLE = 0x20000;
 
-function header(over: Partial<Qcow2Header> = {}): Qcow2Header {
-  return {
-    version: 3,
-    backingFileOffset: 0,
-    backingFileSize: 0,
-    clusterBits: 16,
-    size: 2 ** 30,
-    cryptMethod: 0,
-    l1Size: 2,
-    l1TableOffset: 0x30000,
-    refcountTableOffset: 0x10000,
-    refcountTableClusters: 1,
-    nbSnapshots: 0,
-    snapshotsOffset: 0,
-    incompatibleFeatures: 0n,
-    compatibleFeatures: 0n,
-    autoclearFeatures: 0n,
-    refcountOrder: 4,
-    headerLength: 104,
-    compressionType: 0,
-    ...over,
-  };
-}
+const header = v3Header;
 
 function snap(i: number, over: Partial<Snapshot> = {}): Snapshot {
   return {
