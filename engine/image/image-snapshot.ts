@@ -4,7 +4,7 @@
 import type { Qcow2Header } from "../format/header.js";
 import { ShadowStorage, type ShadowSnapshot } from "../storage/shadow-storage.js";
 import type { Storage } from "../storage/storage.js";
-import type { MetadataCache } from "./metadata-cache.js";
+import type { CacheSnapshot, MetadataCache } from "./metadata-cache.js";
 import { Qcow2Image } from "./qcow2-image.js";
 
 /**
@@ -30,15 +30,8 @@ export interface CacheArrays {
   dirty: Uint8Array;
 }
 
-export interface CacheState<B> extends CacheArrays {
-  tables: B;
-  lruCounter: number;
-  dependsOnFlush: boolean;
-  hasDepends: boolean;
-  hits: number;
-  misses: number;
-  writebacks: number;
-}
+/** A cache as a checkpoint holds it: MetadataCache's snapshot shape with the tables kept by a codec. */
+export type CacheState<B> = Omit<CacheSnapshot, "tables"> & { tables: B };
 
 export interface ImageState<B> {
   header: Qcow2Header;
@@ -48,6 +41,8 @@ export interface ImageState<B> {
   l2: CacheState<B>;
   refcount: CacheState<B>;
   freeClusterIndex: number;
+  /** qcow2_alloc_bytes' cursor for packing compressed clusters. */
+  freeByteOffset: number;
   dirty: boolean;
   corrupt: boolean;
   lazyRefcounts: boolean;
@@ -99,6 +94,7 @@ export function captureImage<B>(img: Qcow2Image, codec: BlobCodec<B>, prefix = "
     l2: captureCache(img.l2Cache, codec, prefix + "l2"),
     refcount: captureCache(img.refcountCache, codec, prefix + "refcount"),
     freeClusterIndex: img.freeClusterIndex,
+    freeByteOffset: img.freeByteOffset,
     dirty: img.dirty,
     corrupt: img.corrupt,
     lazyRefcounts: img.lazyRefcounts,
@@ -127,6 +123,7 @@ export function restoreImage<B>(img: Qcow2Image, s: ImageState<B>, codec: BlobCo
   restoreCache(img.l2Cache, s.l2, img.refcountCache, codec, prefix + "l2");
   restoreCache(img.refcountCache, s.refcount, img.l2Cache, codec, prefix + "refcount");
   img.freeClusterIndex = s.freeClusterIndex;
+  img.freeByteOffset = s.freeByteOffset;
   img.dirty = s.dirty;
   img.corrupt = s.corrupt;
   img.lazyRefcounts = s.lazyRefcounts;

@@ -263,22 +263,6 @@ export class MetadataCache {
   }
 
   /** Restores contents from a snapshot (time travel). */
-  snapshot(): CacheSnapshot {
-    return {
-      offsets: this.offsets.slice(),
-      lru: this.lru.slice(),
-      refs: this.refs.slice(),
-      dirty: this.dirty.slice(),
-      tables: this.tables.slice(),
-      lruCounter: this.lruCounter,
-      dependsOnFlush: this.dependsOnFlush,
-      hasDepends: this.depends !== null,
-      hits: this.hits,
-      misses: this.misses,
-      writebacks: this.writebacks,
-    };
-  }
-
   restore(s: CacheSnapshot, other: MetadataCache): void {
     this.offsets.set(s.offsets);
     this.where.clear();

@@ -315,6 +315,20 @@ describe("timeline stepping", () => {
     close(tl);
   });
 
+  it("restores the compressed-write cursor: packed compressed clusters land where a forward run puts them", () => {
+    // Each compressed write packs after the previous one (qcow2_alloc_bytes); a jump back must bring that cursor back.
+    const reqs = [0, 1, 2, 3].map((i) => ({ ...request("write", 2 * M + i * 4096, 4096, i), compressed: true, pattern: i + 1 }));
+    const tl = new Timeline(openEngine(image, 4096), reqs);
+    tl.runTo(3);
+    tl.runTo(1);
+    tl.runTo(4);
+    const oracle = forwards(image, 4096, reqs, reqs.length);
+    expect(engineState(tl.engine)).toEqual(engineState(oracle));
+    expect(tl.engine.image.freeByteOffset).toBe(oracle.image.freeByteOffset);
+    oracle.close();
+    close(tl);
+  });
+
   it("never writes the user's image", () => {
     const before = sha256(image);
     const many = Array.from({ length: 300 }, (_, i) => request(i % 7 === 0 ? "discard" : i % 5 === 0 ? "write-zeroes" : "write", ((i * 37) % 900) * 4096, 4096 * (1 + (i % 3)), i));
