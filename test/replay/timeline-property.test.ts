@@ -43,6 +43,7 @@ function requestsArb(img: Img): fc.Arbitrary<GuestRequest[]> {
     count: fc.integer({ min: 1, max: Math.max(1, (3 * img.cs) / 512) }),
     mayUnmap: fc.boolean(),
     fua: fc.integer({ min: 0, max: 9 }),
+    compressed: fc.integer({ min: 0, max: 4 }),
   });
   return fc.array(one, { minLength: 1, maxLength: 60 }).map((xs) =>
     xs.map((x, i): GuestRequest => {
@@ -50,6 +51,12 @@ function requestsArb(img: Img): fc.Arbitrary<GuestRequest[]> {
       const length = x.op === "flush" ? 0 : Math.min(x.count * 512, img.size - offset);
       const r: GuestRequest = { time: i * 0.001, op: x.op, offset, length, fua: x.fua === 0, preflush: false, source: `prop:${i + 1}` };
       if (x.op === "write-zeroes") r.mayUnmap = x.mayUnmap;
+      if (x.op === "write" && x.compressed === 0) {
+        // A compressed write covers one whole cluster (qemu-io write -c); its packing cursor is engine state too.
+        r.compressed = true;
+        r.offset = Math.floor(offset / img.cs) * img.cs;
+        r.length = Math.min(img.cs, img.size - r.offset);
+      }
       return r;
     }),
   );
