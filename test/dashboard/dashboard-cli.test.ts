@@ -6,16 +6,16 @@ import { writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { tmpDir } from "../format/qemu-images.js";
-import { CLI, PtyTerminal, ROOT } from "./pty-terminal.js";
+import { CLI, PtyScreen, ROOT } from "../shared/pty-screen.js";
 
 const tmp = tmpDir("qcowdbg-dashcli-");
 afterAll(() => tmp.cleanup());
-const live: PtyTerminal[] = [];
+const live: PtyScreen[] = [];
 afterEach(() => live.splice(0).forEach((t) => t.kill()));
 const TOUR = ["samples/images/tour.qcow2", "samples/traces/tour.qemu-io"];
 
-function open(args: string[], cols = 120, rows = 40): PtyTerminal {
-  const t = new PtyTerminal(args, cols, rows);
+function open(args: string[], cols = 120, rows = 40): PtyScreen {
+  const t = new PtyScreen(args, cols, rows);
   live.push(t);
   return t;
 }
@@ -26,7 +26,7 @@ const charted = (s: string) => /[\u2801-\u28ff]/.test(s.split("\n").slice(1, 10)
 describe("qcowdbg dashboard in a terminal", () => {
   it("draws the charts for the tour trace and quits on q, exit 0, terminal restored", async () => {
     const t = open(["dashboard", ...TOUR]);
-    const s = await t.waitFor((x) => x.includes("■ done") && charted(x));
+    const s = await t.waitFor((x) => x.includes("■ done") && charted(x), 20_000, false);
     expect(t.alternate).toBe(true);
     expect(s).toContain("requests 63 | errors 0 | past the end 0");
     expect(s).toMatch(/│H[.H1Rr2SoDcsL]{20,}/);
@@ -38,7 +38,7 @@ describe("qcowdbg dashboard in a terminal", () => {
 
   it("runs a what-if beside the baseline and quits on Ctrl-C while replaying", async () => {
     const t = open(["dashboard", ...TOUR, "--what-if", "l2-cache-size=64K,cache=writethrough", "--speed", "10"]);
-    const s = await t.waitFor((x) => /requests [1-9]\d* \|/.test(x) && x.includes("▶ running"));
+    const s = await t.waitFor((x) => /requests [1-9]\d* \|/.test(x) && x.includes("▶ running"), 20_000, false);
     // Long labels are cut in the status panel; the log names both runs at the start.
     expect(s).toMatch(/A = baseline, B = l2-cache-size=64K,ca\S*~/);
     expect(s).toMatch(/│A = baseline\s+│/);
@@ -66,7 +66,7 @@ describe("qcowdbg dashboard in a terminal", () => {
     ] as [string, string[]][]) {
       const args = ["dashboard", ...TOUR, ...extra];
       const t = open(args);
-      const screen = await t.waitFor((x) => x.includes("■ done") && charted(x));
+      const screen = await t.waitFor((x) => x.includes("■ done") && charted(x), 20_000, false);
       expect(screen.split("\n")).toHaveLength(40);
       expect(screen).toContain("done: 63 requests");
       shots.push({ title, args, screen: screen.split("\n").map((l) => l.trimEnd()).join("\n") });

@@ -5,7 +5,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { CLI, PtyScreen } from "./pty-screen.js";
+import { CLI, PtyScreen } from "../shared/pty-screen.js";
 
 const IMG = "samples/images/tour.qcow2";
 const TRACE = "samples/traces/tour.qemu-io";

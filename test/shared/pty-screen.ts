@@ -1,10 +1,10 @@
-// A real terminal for end-to-end tests: the CLI runs in a pseudo-terminal (node-pty) whose output feeds a
-// headless xterm, so tests read the screen as a user would see it and type keys into it.
+// A real terminal for end-to-end tests (TUI, interactive REPL, dashboard): the CLI runs in a pseudo-terminal
+// (node-pty) whose output feeds a headless xterm, so tests read the screen as a user would see it and type keys.
 import * as path from "node:path";
 import { spawn, type IPty } from "node-pty";
 import xterm from "@xterm/headless";
 
-const ROOT = path.resolve(import.meta.dirname, "../..");
+export const ROOT = path.resolve(import.meta.dirname, "../..");
 export const CLI = path.join(ROOT, "dist/cli/main.js");
 
 export class PtyScreen {
@@ -12,6 +12,7 @@ export class PtyScreen {
   readonly pty: IPty;
   readonly exited: Promise<{ exitCode: number; signal?: number }>;
   private pending = Promise.resolve();
+  private lastData = Date.now();
 
   constructor(args: string[], cols = 80, rows = 24, env: Record<string, string> = {}) {
     this.term = new xterm.Terminal({ cols, rows, allowProposedApi: true, scrollback: 0 });
@@ -23,6 +24,7 @@ export class PtyScreen {
       env: { ...process.env, TERM: "xterm-256color", FORCE_COLOR: "1", ...env } as Record<string, string>,
     });
     this.pty.onData((d) => {
+      this.lastData = Date.now();
       this.pending = this.pending.then(() => new Promise<void>((res) => this.term.write(d, res)));
     });
     this.exited = new Promise((res) => this.pty.onExit((e) => res(e)));
@@ -87,6 +89,21 @@ export class PtyScreen {
 
   press(keys: string): void {
     this.pty.write(keys);
+  }
+
+  /** Waits for the exit (or kills the process after `timeoutMs`), then for the output it left to arrive. */
+  async exit(timeoutMs = 10_000): Promise<{ exitCode: number; signal?: number }> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, rej) => (timer = setTimeout(() => (this.kill(), rej(new Error("the program did not exit"))), timeoutMs)));
+    try {
+      const e = await Promise.race([this.exited, timeout]);
+      // node-pty may report the exit before the last output: wait until the output has been quiet a while.
+      for (const t0 = Date.now(); Date.now() - this.lastData < 150 && Date.now() - t0 < 2000; ) await new Promise((r) => setTimeout(r, 25));
+      await this.pending;
+      return e;
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   resize(cols: number, rows: number): void {
