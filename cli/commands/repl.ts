@@ -2,7 +2,6 @@
 // --write; --save-as writes the result as a new qcow2 file; --qemu-trace writes QEMU's trace-log format.
 // With a TRACE it debugs the trace's replay (step, break, continue, reverse-*). Interactive (readline, history,
 // completion) when stdin is a terminal and no -c was given; otherwise it reads commands like qemu-io.
-import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import * as readline from "node:readline";
@@ -15,7 +14,9 @@ import { FileStorage } from "../../engine/storage/file-storage.js";
 import { ReplSession } from "../../inspector/session/repl-session.js";
 import { Session } from "../../inspector/session/session.js";
 import { runInteractive } from "../../inspector/session/readline-repl.js";
+import { AtomicOutput, writeFileAtomic } from "../../engine/storage/atomic-output.js";
 import { guarded, ExitError } from "../fail.js";
+import { guardOutputs } from "../output-guard.js";
 import { openFromFlags } from "./tui.js";
 
 interface ReplFlags {
@@ -48,6 +49,7 @@ export function register(program: Command): void {
       // A replay models a guest: QEMU's default cache mode (writeback) unless -t says otherwise.
       if (trace) return debugTrace(image, trace, { ...flags, t: cmd.getOptionValueSource("t") === "cli" ? flags.t : "writeback" }, interactive);
       if (flags.write && flags.saveAs) throw new ExitError("--write and --save-as are mutually exclusive", 1);
+      guardOutputs({ "--save-as": flags.saveAs, "--qemu-trace": flags.qemuTrace }, image);
       if (!CACHE_MODES.includes(flags.t as CacheMode)) throw new ExitError(`invalid cache option: ${flags.t}`, 1);
       let config = parseConfigOptions(flags.cache ?? "");
       config = { ...config, cacheMode: flags.t as CacheMode, metadataOnly: Boolean(flags.metadataOnly) };
@@ -78,10 +80,20 @@ export function register(program: Command): void {
       }
       session.close();
       if (flags.saveAs && shadow) {
-        const target = new FileStorage(createEmpty(flags.saveAs), true);
-        shadow.copyTo(target);
-        target.close();
-        shadow.dispose();
+        // Copied into a temporary file renamed into place: a kill mid-copy leaves the old OUT or the new one.
+        const out = new AtomicOutput(flags.saveAs);
+        try {
+          out.release();
+          const target = new FileStorage(out.path, true);
+          shadow.copyTo(target);
+          target.close();
+          out.commit();
+        } catch (e) {
+          out.abort();
+          throw e;
+        } finally {
+          shadow.dispose();
+        }
       }
       if (flags.qemuTrace) {
         const lines: string[] = [];
@@ -89,7 +101,7 @@ export function register(program: Command): void {
           const s = formatQemuEvent(e);
           if (s) lines.push(s);
         }
-        fs.writeFileSync(flags.qemuTrace, lines.join("\n") + (lines.length ? "\n" : ""));
+        writeFileAtomic(flags.qemuTrace, lines.join("\n") + (lines.length ? "\n" : ""));
       }
     }));
 }
@@ -117,9 +129,4 @@ async function debugTrace(image: string, trace: string, flags: ReplFlags & { cmd
   } finally {
     session.close();
   }
-}
-
-function createEmpty(p: string): string {
-  fs.writeFileSync(p, new Uint8Array(0));
-  return p;
 }

@@ -16,7 +16,9 @@ import { recommend, type Recommendation } from "../../engine/replay/recommend.js
 import { buildReport, formatReport, type TraceInfo } from "../../engine/replay/report.js";
 import { compareRow, convertedCopy, formatCompareTable, makeWorkDir, needsConversion, parseVariant, qemuImgAvailable, removeWorkDir, type Variant } from "../../engine/replay/compare.js";
 import { hex } from "../../engine/replay/human-units.js";
+import { AtomicOutput } from "../../engine/storage/atomic-output.js";
 import { ExitError, guarded } from "../fail.js";
+import { guardOutputs } from "../output-guard.js";
 import { countLines } from "../count-lines.js";
 import { imageVirtualSize, traceOptions } from "../trace-options.js";
 
@@ -66,6 +68,7 @@ function run(image: string, trace: string, flags: Flags): void {
   const base = parseConfigOptions(flags.config ?? "");
   const profile = loadProfile(flags.profile);
   const variants = (flags.compare ?? []).map((c) => parseVariant(c, base));
+  guardOutputs({ "--events": flags.events, "--chrome-trace": flags.chromeTrace }, image, [{ role: "the trace", path: trace }]);
   const virtualSize = imageVirtualSize(image);
   const workload = openTrace(trace, flags, virtualSize);
   const progress = new Progress(trace, workload);
@@ -135,13 +138,15 @@ function openTrace(trace: string, flags: Flags, virtualSize: number): Workload {
   return openWorkload(trace, wo);
 }
 
-/** Buffered synchronous writes to a file (multi-GB outputs never pile up in memory). */
+/** Buffered synchronous writes to a file (multi-GB outputs never pile up in memory), renamed into place on close. */
 class FileLines {
+  private out: AtomicOutput;
   private fd: number;
   private parts: string[] = [];
   private size = 0;
   constructor(path: string) {
-    this.fd = fs.openSync(path, "w");
+    this.out = new AtomicOutput(path);
+    this.fd = this.out.fd();
   }
   write(s: string): void {
     this.parts.push(s);
@@ -154,11 +159,18 @@ class FileLines {
     this.parts = [];
     this.size = 0;
   }
+  /** The complete file: flushed, synced and renamed over the target. */
   close(): void {
     if (this.fd < 0) return;
     this.flush();
-    fs.closeSync(this.fd);
     this.fd = -1;
+    this.out.commit();
+  }
+  /** A replay that failed leaves the target as it was. */
+  abort(): void {
+    if (this.fd < 0) return;
+    this.fd = -1;
+    this.out.abort();
   }
 }
 
@@ -174,8 +186,8 @@ function openSinks(flags: Flags, image: string, trace: string, cleanups: (() => 
   if (!flags.events && !flags.chromeTrace) return undefined;
   const jsonl = flags.events ? new FileLines(flags.events) : null;
   const chromeFile = flags.chromeTrace ? new FileLines(flags.chromeTrace) : null;
-  if (jsonl) cleanups.push(() => jsonl.close());
-  if (chromeFile) cleanups.push(() => chromeFile.close());
+  if (jsonl) cleanups.push(() => jsonl.abort());
+  if (chromeFile) cleanups.push(() => chromeFile.abort());
   const chrome = chromeFile ? new ChromeTraceWriter((s) => chromeFile.write(s)) : null;
   if (chrome) {
     chrome.processName(PID, `qcowdbg replay ${image} <- ${trace}`);

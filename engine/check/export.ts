@@ -5,6 +5,9 @@ import * as fs from "node:fs";
 import { UnsupportedError } from "../format/format-error.js";
 import type { BlockNode } from "../image/block-node.js";
 import { Qcow2Image } from "../image/qcow2-image.js";
+import { chainInputs } from "../image/input-files.js";
+import { AtomicOutput } from "../storage/atomic-output.js";
+import { refuseClashes } from "../storage/output-guard.js";
 import { contentRuns, qemuLength } from "./map.js";
 
 /** Bytes read per request: big enough to amortise lookups, small enough to stay cache friendly. */
@@ -21,16 +24,7 @@ export interface ExportResult {
 
 /** Every host file the image reads from: image files of the chain and external data files. */
 export function chainFiles(top: BlockNode): string[] {
-  const out: string[] = [];
-  for (let node: BlockNode | null = top; node; node = node.backing) {
-    out.push(node.filename);
-    if (node instanceof Qcow2Image && node.hasDataFile) out.push(node.dataFile.name);
-  }
-  return out;
-}
-
-function sameFile(a: fs.Stats, b: fs.Stats): boolean {
-  return a.dev === b.dev && a.ino === b.ino;
+  return chainInputs(top).map((f) => f.path);
 }
 
 /** Refuses an output that is the image itself, a backing file or a data file: writing it would destroy the input. */
@@ -44,16 +38,7 @@ export function checkOutput(top: BlockNode, out: string): void {
   if (st.isDirectory()) throw new UnsupportedError(out, "is a directory");
   // Holes need a regular file (positional writes and a final truncate to the virtual size).
   if (!st.isFile()) throw new UnsupportedError(out, "is not a regular file; export writes a sparse raw file");
-  for (const f of chainFiles(top)) {
-    let s: fs.Stats;
-    try {
-      s = fs.statSync(f);
-    } catch {
-      continue;
-    }
-    if (sameFile(s, st))
-      throw new UnsupportedError(out, f === top.filename ? "is the image being exported" : `is part of the image being exported (${f})`);
-  }
+  refuseClashes([{ role: "the export output", path: out }], chainInputs(top));
 }
 
 function isZero(buf: Buffer, zeros: Buffer): boolean {
@@ -93,8 +78,11 @@ export function exportRaw(top: BlockNode, out: string, onProgress?: (done: numbe
     throw new UnsupportedError(top.filename, "exporting an encrypted image is not supported (qcowdbg does not decrypt)");
   checkOutput(top, out);
   const size = qemuLength(top);
-  const fd = fs.openSync(out, "w", 0o644);
+  // A temporary file renamed into place: an interrupted export never leaves a partial file under OUT.
+  const target = new AtomicOutput(out);
+  const fd = target.fd();
   let written = 0;
+  let done = false;
   try {
     const buf = Buffer.alloc(CHUNK);
     const zeros = Buffer.alloc(CHUNK);
@@ -110,8 +98,10 @@ export function exportRaw(top: BlockNode, out: string, onProgress?: (done: numbe
       }
     });
     fs.ftruncateSync(fd, size);
+    target.commit();
+    done = true;
   } finally {
-    fs.closeSync(fd);
+    if (!done) target.abort();
   }
   return { size, written };
 }

@@ -64,7 +64,7 @@ describe("qcowdbg info / map / export (CLI)", () => {
     const before = statSync(base).mtimeMs;
     const bad = run("export", "cli.qcow2", "cli-base.raw");
     expect(bad.status).toBe(1);
-    expect(bad.stderr).toMatch(/^qcowdbg: cli-base\.raw: is part of the image being exported/);
+    expect(bad.stderr).toMatch(/^qcowdbg: cli-base\.raw: the export output would overwrite a backing file of the image/);
     expect(bad.stderr.trim().split("\n")).toHaveLength(1);
     expect(statSync(base).mtimeMs).toBe(before);
   });
