@@ -60,7 +60,8 @@ export function register(program: Command): void {
         shadow = new ShadowStorage(new FileStorage(image, false));
         shadow.retain = Boolean(flags.saveAs);
       }
-      const repl = new ReplSession(image, { out, config, write: flags.write, writable: true, events: recorder, storage: shadow });
+      const onCorruption = (m: string) => void process.stderr.write(m + "\n");
+      const repl = new ReplSession(image, { out, config, write: flags.write, writable: true, events: recorder, storage: shadow, onCorruption });
       if (flags.saveAs && repl.ctx.image?.persistentBitmaps) {
         repl.close();
         throw new ExitError(`${image}: image has persistent dirty bitmaps, which qcowdbg does not update; --save-as would write them stale`, 1);
@@ -78,7 +79,13 @@ export function register(program: Command): void {
           if (session.execute(line).quit) break;
         }
       }
+      // A write QEMU refused marked the image corrupt (in the shadow): such a result is not saved.
+      const corrupted = Boolean(repl.ctx.image?.unusable);
       session.close();
+      if (flags.saveAs && shadow && corrupted) {
+        shadow.dispose();
+        throw new ExitError(`${flags.saveAs}: not written: the image was marked corrupt during the session (${image} is unchanged)`, 1);
+      }
       if (flags.saveAs && shadow) {
         // Copied into a temporary file renamed into place: a kill mid-copy leaves the old OUT or the new one.
         const out = new AtomicOutput(flags.saveAs);
@@ -95,6 +102,8 @@ export function register(program: Command): void {
           shadow.dispose();
         }
       }
+      // qemu-io exits 1 when a command failed (a write the overlap check refused, among others).
+      if (repl.failed) process.exitCode = 1;
       if (flags.qemuTrace) {
         const lines: string[] = [];
         for (const e of recorder.events()) {

@@ -6,6 +6,7 @@ import { getRefcount as getEntry, setRefcount as setEntry } from "../format/refc
 import { EventKind, CACHE_NONE } from "../events/event-kind.js";
 import type { Qcow2Image } from "./qcow2-image.js";
 import { Again, freeClusters, getRefcount, reftableEntry, refblockBits, updateRefcount } from "./refcounts.js";
+import { preWriteOverlapCheck } from "./overlap-check.js";
 
 const MAX_REFTABLE_ENTRIES = (8 * 1024 * 1024) / 8;
 
@@ -124,6 +125,7 @@ export function growRefcountTable(img: Qcow2Image, startOffset: number, newIndex
   cache.flush();
   const bytes = new Uint8Array(tableSize * 8);
   for (let i = 0; i < tableSize; i++) if (newTable[i]) put64(bytes, i * 8, newTable[i]!);
+  preWriteOverlapCheck(img, 0, tableOffset, bytes.length, false);
   img.file.write(bytes, tableOffset);
   img.events.emit(EventKind.MetadataWrite, img.node, CACHE_NONE, -1, tableOffset, bytes.length, 0);
   img.ioYield();

@@ -5,6 +5,7 @@ import { u32 } from "../format/bytes.js";
 import { FormatError } from "../format/format-error.js";
 import { COMPRESSED_HI, entryOffset, SubclusterType, subclusterType } from "../format/l2-entry.js";
 import type { Qcow2Image } from "./qcow2-image.js";
+import { signalCorruption } from "./overlap-check.js";
 
 export interface Lookup {
   type: SubclusterType;
@@ -18,7 +19,12 @@ export interface Lookup {
   l2Index: number;
 }
 
-export function corruption(img: Qcow2Image, structure: string, field: string, offset: number, detail: string): FormatError {
+/**
+ * qcow2_signal_corruption: on a writable image it is fatal, as QEMU's (the corrupt bit is written, the request
+ * fails with EIO, the node becomes unusable); on a read-only one the error names structure, field and offset.
+ */
+export function corruption(img: Qcow2Image, structure: string, field: string, offset: number, detail: string): Error {
+  if (img.writable) return signalCorruption(img, detail.charAt(0).toUpperCase() + detail.slice(1));
   img.corrupt = true;
   return new FormatError(structure, field, offset, img.filename, detail);
 }

@@ -12,6 +12,7 @@ import type { Qcow2Image } from "./qcow2-image.js";
 import { Again, getRefcount, updateRefcount } from "./refcounts.js";
 import { maxRefcount } from "../format/refcount-entry.js";
 import { qcow2Write } from "./write-path.js";
+import { preWriteOverlapCheck } from "./overlap-check.js";
 
 /** qcow2_alloc_bytes: `size` bytes, packed after the previous compressed cluster when they fit. */
 function allocBytes(img: Qcow2Image, size: number): number {
@@ -67,6 +68,7 @@ function writeCompressedCluster(img: Qcow2Image, data: Uint8Array, offset: numbe
   } finally {
     img.l2Cache.put(slot);
   }
+  preWriteOverlapCheck(img, 0, host, out.length, true);
   img.dataFile.write(out, host);
   img.events.emit(EventKind.DataWrite, img.node, CACHE_NONE, -1, host, out.length, 0);
 }

@@ -29,6 +29,8 @@ export interface EngineConfig {
   wholeL2Tables?: boolean;
   /** Reproduce QEMU's first-block-status refcount scan (qcow2_detect_metadata_preallocation). */
   detectPreallocation: boolean;
+  /** overlap-check=: which metadata a host write is held against before it happens (QEMU's default: cached). */
+  overlapCheck?: "none" | "constant" | "cached" | "all";
 }
 
 export const QEMU_DEFAULTS: EngineConfig = {
@@ -95,11 +97,15 @@ export function parseConfigOptions(spec: string, base: EngineConfig = defaultCon
         if (val !== "unmap" && val !== "ignore" && val !== "on" && val !== "off") throw new Error(`discard: '${val}' is not unmap/ignore`);
         c.discardUnmap = val === "unmap" || val === "on";
         break;
+      case "overlap-check":
+        if (val !== "none" && val !== "constant" && val !== "cached" && val !== "all") throw new Error(`overlap-check: '${val}' is not none, constant, cached or all`);
+        c.overlapCheck = val;
+        break;
       case "max-chain-depth":
         c.maxChainDepth = parseInt(val, 10);
         break;
       default:
-        throw new Error(`unknown option '${key}' (l2-cache-size, l2-cache-entry-size, refcount-cache-size, cache-size, cache, lazy-refcounts, metadata-only)`);
+        throw new Error(`unknown option '${key}' (l2-cache-size, l2-cache-entry-size, refcount-cache-size, cache-size, cache, lazy-refcounts, metadata-only, overlap-check)`);
     }
   }
   return c;

@@ -1,11 +1,13 @@
 // The errno a guest request fails with, as QEMU's block layer reports it (qemu-io prints "write failed: <strerror>").
 
-export type Errno = "EIO" | "EINVAL" | "ENOTSUP";
+export type Errno = "EIO" | "EINVAL" | "ENOTSUP" | "ENOMEDIUM";
 
 const STRERROR: Record<Errno, string> = {
   EIO: "Input/output error",
   EINVAL: "Invalid argument",
   ENOTSUP: "Operation not supported",
+  // A node made unusable by a fatal corruption (bs->drv == NULL).
+  ENOMEDIUM: "No medium found",
 };
 
 export class GuestIoError extends Error {

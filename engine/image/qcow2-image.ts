@@ -26,6 +26,8 @@ import type { CoroutineModel } from "./coroutine-model.js";
 import type { Lookup } from "./cluster-lookup.js";
 import { qcow2Discard, qcow2WriteZeroes } from "./zero-discard.js";
 import { closeWritable, guestFlush } from "./flush.js";
+import { GuestIoError } from "./guest-io-error.js";
+import { CorruptionSignal, OL_ACTIVE_L2, OL_REFCOUNT_BLOCK, preWriteOverlapCheck } from "./overlap-check.js";
 
 export interface OpenOptions {
   config?: Partial<EngineConfig>;
@@ -42,6 +44,8 @@ export interface OpenOptions {
   depth?: number;
   /** Storage factory (tests, shadow). */
   storage?: Storage;
+  /** Where QEMU's corruption messages go ("qcow2: Marking image as corrupt: ..."; qemu-io prints them on stderr). */
+  onCorruption?: (message: string) => void;
 }
 
 export class Qcow2Image implements BlockNode, CacheHost {
@@ -84,6 +88,9 @@ export class Qcow2Image implements BlockNode, CacheHost {
   dirty: boolean;
   /** Set when QEMU would mark the image corrupt (qcow2_signal_corruption). */
   corrupt: boolean;
+  /** A fatal corruption was signalled: every request now fails with ENOMEDIUM, as QEMU's bs->drv = NULL. */
+  unusable = false;
+  readonly onCorruption: (message: string) => void;
   private closed = false;
   private compressedCache: { offset: number; data: Uint8Array } | null = null;
 
@@ -96,6 +103,7 @@ export class Qcow2Image implements BlockNode, CacheHost {
     this.config = defaultConfig(opts.config);
     this.events = opts.events ?? new EventRecorder();
     this.node = opts.depth ?? 0;
+    this.onCorruption = opts.onCorruption ?? (() => {});
     const h = (this.header = decodeHeader(first, filename));
     this.geo = geometry(h);
     const cs = this.geo.clusterSize;
@@ -172,7 +180,7 @@ export class Qcow2Image implements BlockNode, CacheHost {
     if (img.persistentBitmaps && opts.write)
       throw new UnsupportedError(filename, "image has persistent dirty bitmaps, which qcowdbg does not update; refusing to write it in place (replays on the default shadow layer are fine)");
     if (img.corrupt && opts.writable && !opts.allowCorrupt)
-      throw new UnsupportedError(filename, "image is marked corrupt (incompatible bit 1); it can only be opened read-only");
+      throw new UnsupportedError(filename, "qcow2: Image is corrupt; cannot be opened read/write");
     const gate = opts.gate ?? new BackingGate(img.config.maxChainDepth);
     if (!opts.gate) gate.enter(filename);
     if (img.hasDataFile) {
@@ -205,6 +213,7 @@ export class Qcow2Image implements BlockNode, CacheHost {
   }
 
   read(buf: Uint8Array, offset: number): void {
+    if (this.unusable) throw new GuestIoError("ENOMEDIUM", `${this.filename}: image was made unusable by a corruption`);
     qcow2Read(this, buf, offset);
   }
 
@@ -214,6 +223,7 @@ export class Qcow2Image implements BlockNode, CacheHost {
   }
 
   private checkWrite(offset: number, bytes: number): void {
+    if (this.unusable) throw new GuestIoError("ENOMEDIUM", `${this.filename}: image was made unusable by a corruption`);
     if (!this.writable) throw new UnsupportedError(this.filename, "image is open read-only");
     if (this.corrupt) throw new UnsupportedError(this.filename, "image is marked corrupt; refusing to write");
     if (this.header.cryptMethod !== 0) throw new UnsupportedError(this.filename, "writing encrypted images is not supported");
@@ -247,7 +257,8 @@ export class Qcow2Image implements BlockNode, CacheHost {
   }
 
   flush(): void {
-    if (!this.writable) return;
+    // bdrv_co_flush on a node without a driver succeeds without doing anything.
+    if (!this.writable || this.unusable) return;
     guestFlush(this);
   }
 
@@ -288,9 +299,19 @@ export class Qcow2Image implements BlockNode, CacheHost {
     this.compressedCache = s;
   }
 
+  /** CacheHost: a table write-back is held against the other metadata (qcow2_cache_entry_flush). */
+  checkOverlap(cache: MetadataCache, offset: number, size: number): void {
+    preWriteOverlapCheck(this, cache.id === 1 ? OL_ACTIVE_L2 : OL_REFCOUNT_BLOCK, offset, size, false);
+  }
+
   /** Closes as QEMU does: a writable image is flushed and its dirty bit cleared first. */
   close(beforeInactivate?: () => void): void {
-    if (this.writable && !this.closed && !this.corrupt) closeWritable(this, beforeInactivate);
+    try {
+      if (this.writable && !this.closed && !this.corrupt) closeWritable(this, beforeInactivate);
+    } catch (e) {
+      // A write-back the overlap check refused: the image is now marked corrupt, and closing goes on as QEMU's.
+      if (!(e instanceof CorruptionSignal)) throw e;
+    }
     this.closed = true;
     this.file.close();
     if (this.dataFile !== this.file) this.dataFile.close();

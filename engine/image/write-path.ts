@@ -14,6 +14,7 @@ import { qcow2Read } from "./read-path.js";
 import { freeAnyCluster } from "./refcounts.js";
 import { markDirty } from "./flush.js";
 import { CoroutineModel, type Wait } from "./coroutine-model.js";
+import { preWriteOverlapCheck } from "./overlap-check.js";
 
 const INV = -1;
 
@@ -281,6 +282,7 @@ function handleAllocSpace(img: Qcow2Image, metas: L2Meta[]): void {
 
 /** bdrv_co_pwrite_zeroes on the data file: the range reads as zeros afterwards and the file grows to cover it. */
 function writeZeroesToData(img: Qcow2Image, start: number, n: number): void {
+  preWriteOverlapCheck(img, 0, start, n, true);
   const f = img.dataFile;
   const size = f.size();
   if (start >= size) {
@@ -350,6 +352,7 @@ function cowDone(img: Qcow2Image, m: L2Meta): void {
 }
 
 function dataWrite(img: Qcow2Image, host: number, buf: Uint8Array, kind: EventKind): void {
+  preWriteOverlapCheck(img, 0, host, buf.length, true);
   if (img.config.metadataOnly) {
     if (host + buf.length > img.dataFile.size()) img.dataFile.truncate(host + buf.length);
   } else img.dataFile.write(buf, host);

@@ -19,6 +19,8 @@ export class ReplSession {
   /** Index of the first event of the last command (for `events`). */
   private lastStart = 0;
   private lastRepeat = "";
+  /** A command failed (qemu-io then exits 1). */
+  failed = false;
 
   constructor(readonly path: string, readonly opts: ReplOptions) {
     this.recorder = (opts.events as EventRecorder) ?? new EventRecorder();
@@ -58,6 +60,7 @@ export class ReplSession {
       this.lastStart = start;
       return r;
     } catch (e) {
+      this.failed = true;
       if (e instanceof CommandError) this.opts.out(e.message);
       // qemu-io's own line: "<command> failed: <strerror>".
       else if (e instanceof GuestIoError) this.opts.out(`${argv[0]} failed: ${e.strerror}`);

@@ -1,0 +1,126 @@
+// QEMU's metadata overlap check (qcow2_check_metadata_overlap / qcow2_pre_write_overlap_check in
+// block/qcow2-refcount.c): before a host write, the range is held against the image's metadata as the driver
+// knows it in memory; a hit makes the write fail with EIO, marks the image corrupt and makes it unusable.
+import { put32, u32 } from "../format/bytes.js";
+import { AUTOCLEAR_BITMAPS, INCOMPAT_CORRUPT } from "../format/header.js";
+import { GuestIoError } from "./guest-io-error.js";
+import type { Qcow2Image } from "./qcow2-image.js";
+
+/** QCOW2_OL_*: one bit per structure, in QEMU's bit order (the lowest hit bit names the structure). */
+export const OL_MAIN_HEADER = 1 << 0;
+export const OL_ACTIVE_L1 = 1 << 1;
+export const OL_ACTIVE_L2 = 1 << 2;
+export const OL_REFCOUNT_TABLE = 1 << 3;
+export const OL_REFCOUNT_BLOCK = 1 << 4;
+export const OL_SNAPSHOT_TABLE = 1 << 5;
+export const OL_INACTIVE_L1 = 1 << 6;
+export const OL_INACTIVE_L2 = 1 << 7;
+export const OL_BITMAP_DIRECTORY = 1 << 8;
+
+const NAMES = ["qcow2_header", "active L1 table", "active L2 table", "refcount table", "refcount block", "snapshot table", "inactive L1 table", "inactive L2 table", "bitmap directory"];
+
+/** The overlap-check=... modes (qcow2.c): what each checks. "cached" is QEMU's default. */
+const CONSTANT = OL_MAIN_HEADER | OL_ACTIVE_L1 | OL_REFCOUNT_TABLE | OL_SNAPSHOT_TABLE | OL_BITMAP_DIRECTORY;
+const CACHED = CONSTANT | OL_ACTIVE_L2 | OL_REFCOUNT_BLOCK | OL_INACTIVE_L1;
+const ALL = CACHED | OL_INACTIVE_L2;
+export const OVERLAP_CHECK_MODES = { none: 0, constant: CONSTANT, cached: CACHED, all: ALL } as const;
+export type OverlapCheckMode = keyof typeof OVERLAP_CHECK_MODES;
+
+/** A fatal corruption was signalled (the request fails with EIO); `report` is QEMU's stderr line. */
+export class CorruptionSignal extends GuestIoError {
+  constructor(readonly report: string) {
+    super("EIO", report);
+    this.name = "CorruptionSignal";
+  }
+}
+
+/** The offset field of an L1 or refcount table entry (L1E_OFFSET_MASK, REFT_OFFSET_MASK: bits 9..55). */
+function entryAt(t: Uint8Array, i: number): number {
+  return (u32(t, i * 8) & 0x00ffffff) * 0x100000000 + ((u32(t, i * 8 + 4) & 0xfffffe00) >>> 0);
+}
+
+/**
+ * qcow2_check_metadata_overlap: the first structure (in QEMU's order) the range overlaps, as its bit, or 0.
+ * `ign` holds the structures the caller is legitimately writing (an L2 table write-back ignores active L2s).
+ */
+export function checkMetadataOverlap(img: Qcow2Image, ign: number, offset: number, size: number): number {
+  const chk = OVERLAP_CHECK_MODES[img.config.overlapCheck ?? "cached"] & ~ign;
+  if (!size || !chk) return 0;
+  const cs = img.clusterSize;
+  if (chk & OL_MAIN_HEADER && offset < cs) return OL_MAIN_HEADER;
+  // Aligned to whole clusters, as QEMU compares.
+  const start = Math.floor(offset / cs) * cs;
+  const end = Math.ceil((offset + size) / cs) * cs;
+  const hits = (ofs: number, sz: number) => sz > 0 && ofs < end && start < ofs + sz;
+  const h = img.header;
+  if (chk & OL_ACTIVE_L1 && h.l1Size && hits(h.l1TableOffset, h.l1Size * 8)) return OL_ACTIVE_L1;
+  if (chk & OL_REFCOUNT_TABLE && img.reftableSize && hits(h.refcountTableOffset, img.reftableSize * 8)) return OL_REFCOUNT_TABLE;
+  if (chk & OL_SNAPSHOT_TABLE && img.snapshots.length) {
+    const last = img.snapshots[img.snapshots.length - 1]!;
+    if (hits(h.snapshotsOffset, last.offset + (last.size ?? 0) - h.snapshotsOffset)) return OL_SNAPSHOT_TABLE;
+  }
+  if (chk & OL_INACTIVE_L1) for (const s of img.snapshots) if (s.l1Size && hits(s.l1TableOffset, s.l1Size * 8)) return OL_INACTIVE_L1;
+  if (chk & OL_ACTIVE_L2) {
+    for (let i = 0; i < h.l1Size; i++) {
+      const l2 = entryAt(img.l1, i);
+      if (l2 && hits(l2, cs)) return OL_ACTIVE_L2;
+    }
+  }
+  if (chk & OL_REFCOUNT_BLOCK) {
+    for (let i = 0; i < img.reftableSize; i++) {
+      const rb = entryAt(img.reftable, i);
+      if (rb && hits(rb, cs)) return OL_REFCOUNT_BLOCK;
+    }
+  }
+  if (chk & OL_INACTIVE_L2) {
+    for (const s of img.snapshots) {
+      // QEMU reads each snapshot's L1 table from the file for this; the size was bounded when it was opened.
+      const l1 = new Uint8Array(s.l1Size * 8);
+      img.file.read(l1, s.l1TableOffset);
+      for (let j = 0; j < s.l1Size; j++) {
+        const l2 = entryAt(l1, j);
+        if (l2 && hits(l2, cs)) return OL_INACTIVE_L2;
+      }
+    }
+  }
+  const bm = img.ext.bitmaps;
+  if (chk & OL_BITMAP_DIRECTORY && bm && (h.autoclearFeatures & BigInt(AUTOCLEAR_BITMAPS)) !== 0n && hits(bm.directoryOffset, bm.directorySize))
+    return OL_BITMAP_DIRECTORY;
+  return 0;
+}
+
+/**
+ * qcow2_pre_write_overlap_check: refuses a host write that would overwrite metadata. `dataFile`: the write goes
+ * to guest data, which an external data file keeps apart from the metadata (never checked then).
+ */
+export function preWriteOverlapCheck(img: Qcow2Image, ign: number, offset: number, size: number, dataFile: boolean): void {
+  if (dataFile && img.hasDataFile) return;
+  const hit = checkMetadataOverlap(img, ign, offset, size);
+  if (!hit) return;
+  const structure = NAMES[31 - Math.clz32(hit & -hit)]!;
+  throw signalCorruption(img, `Preventing invalid write on metadata (overlaps with ${structure})`);
+}
+
+/**
+ * qcow2_signal_corruption(fatal): the corrupt bit goes into the header on disk (bdrv_pwrite_sync, into the shadow
+ * layer when the image is not written in place) and the node becomes unusable (bs->drv = NULL).
+ */
+export function signalCorruption(img: Qcow2Image, message: string): CorruptionSignal {
+  const report = `qcow2: Marking image as corrupt: ${message}; further corruption events will be suppressed`;
+  // QEMU reports once per image ("further corruption events will be suppressed").
+  if (!img.corrupt) img.onCorruption(report);
+  if (!img.corrupt) markCorrupt(img);
+  img.corrupt = true;
+  img.unusable = true;
+  return new CorruptionSignal(report);
+}
+
+function markCorrupt(img: Qcow2Image): void {
+  img.header.incompatibleFeatures |= BigInt(INCOMPAT_CORRUPT);
+  const b = new Uint8Array(8);
+  const v = img.header.incompatibleFeatures;
+  put32(b, 0, Number(v >> 32n));
+  put32(b, 4, Number(v & 0xffffffffn));
+  img.file.write(b, 72);
+  img.file.flush();
+}
