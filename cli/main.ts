@@ -4,6 +4,7 @@
 import { Command } from "commander";
 import { createRequire } from "node:module";
 import { fail, setDebug } from "./fail.js";
+import { setForceShare } from "../engine/storage/image-lock.js";
 
 type CommandModule = { register(program: Command): void };
 
@@ -31,8 +32,12 @@ async function main(): Promise<void> {
     .description("An interactive debugger for the internals of qcow2 disk images")
     .version(pkg.version, "-V, --version")
     .option("--debug", "print stack traces on errors")
+    .option("-U, --force-share", "open images read-only without the shared lock's exclusion of writers (as qemu-img/qemu-io -U)")
     .showHelpAfterError()
-    .hook("preAction", (cmd) => setDebug(Boolean(cmd.optsWithGlobals().debug)));
+    .hook("preAction", (cmd, action) => {
+      setDebug(Boolean(cmd.optsWithGlobals().debug));
+      setForceShare(Boolean(action.optsWithGlobals().forceShare));
+    });
   const args = process.argv.slice(2);
   const name = args.find((a) => !a.startsWith("-"));
   const versionOnly = !name && args.some((a) => a === "-V" || a === "--version");

@@ -1,6 +1,7 @@
-// Compiles native/seek-hole.cc (lseek SEEK_DATA/SEEK_HOLE for hole-aware map and export) into
-// dist/native/seek-hole.node. Optional: without a C++ compiler or Node's headers it prints a notice and
-// qcowdbg falls back to treating every file byte as data, as QEMU does when lseek cannot tell.
+// Compiles native/posix.cc (lseek SEEK_DATA/SEEK_HOLE for hole-aware map and export; OFD byte-range locks for
+// QEMU's image locks) into dist/native/posix.node. Optional: without a C++ compiler or Node's headers it prints a
+// notice; qcowdbg then treats every file byte as data, as QEMU does when lseek cannot tell, and refuses --write
+// (an image is never written without its lock).
 import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -8,11 +9,11 @@ import process from "node:process";
 import { fileURLToPath } from "node:url";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const src = path.join(root, "native", "seek-hole.cc");
-const out = path.join(root, "dist", "native", "seek-hole.node");
+const src = path.join(root, "native", "posix.cc");
+const out = path.join(root, "dist", "native", "posix.node");
 
 function notice(why) {
-  process.stderr.write(`build-native: skipping native/seek-hole.cc (${why}); holes in image files will be reported as data\n`);
+  process.stderr.write(`build-native: skipping native/posix.cc (${why}); holes in image files will be reported as data and --write is refused\n`);
 }
 
 function findHeaders() {

@@ -17,6 +17,7 @@ import { runInteractive } from "../../inspector/session/readline-repl.js";
 import { AtomicOutput, writeFileAtomic } from "../../engine/storage/atomic-output.js";
 import { guarded, ExitError } from "../fail.js";
 import { guardOutputs } from "../output-guard.js";
+import { forceShareEnabled } from "../../engine/storage/image-lock.js";
 import { openFromFlags } from "./tui.js";
 
 interface ReplFlags {
@@ -49,6 +50,7 @@ export function register(program: Command): void {
       // A replay models a guest: QEMU's default cache mode (writeback) unless -t says otherwise.
       if (trace) return debugTrace(image, trace, { ...flags, t: cmd.getOptionValueSource("t") === "cli" ? flags.t : "writeback" }, interactive);
       if (flags.write && flags.saveAs) throw new ExitError("--write and --save-as are mutually exclusive", 1);
+      if (flags.write && forceShareEnabled()) throw new ExitError(`${image}: force-share=on can only be used with read-only images`, 1);
       guardOutputs({ "--save-as": flags.saveAs, "--qemu-trace": flags.qemuTrace }, image);
       if (!CACHE_MODES.includes(flags.t as CacheMode)) throw new ExitError(`invalid cache option: ${flags.t}`, 1);
       let config = parseConfigOptions(flags.cache ?? "");
@@ -91,7 +93,7 @@ export function register(program: Command): void {
         const out = new AtomicOutput(flags.saveAs);
         try {
           out.release();
-          const target = new FileStorage(out.path, true);
+          const target = new FileStorage(out.path, true, { lock: false });
           shadow.copyTo(target);
           target.close();
           out.commit();

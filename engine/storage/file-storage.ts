@@ -1,5 +1,7 @@
-// A host file with positional reads and writes (fs.readSync/writeSync), opened read-only unless asked.
+// A host file with positional reads and writes (fs.readSync/writeSync), opened read-only unless asked, and locked
+// as QEMU locks image files (engine/storage/image-lock.ts) unless it is not an image (an output being written).
 import * as fs from "node:fs";
+import { lockImage } from "./image-lock.js";
 import { findAllocation } from "./seek-hole.js";
 import { ReadOnlyError, type Storage } from "./storage.js";
 
@@ -11,14 +13,21 @@ export class FileStorage implements Storage {
   private extentEnd = 0;
   private extentZero = false;
 
-  constructor(readonly name: string, readonly writable = false) {
-    this.fd = fs.openSync(name, writable ? "r+" : "r");
-    const st = fs.fstatSync(this.fd);
-    if (st.isDirectory()) {
+  constructor(readonly name: string, readonly writable = false, opts: { lock?: boolean } = {}) {
+    // O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused below (no effect on regular files).
+    const c = fs.constants;
+    this.fd = fs.openSync(name, (writable ? c.O_RDWR : c.O_RDONLY) | c.O_NONBLOCK);
+    try {
+      const st = fs.fstatSync(this.fd);
+      if (st.isDirectory()) throw new Error(`${name}: is a directory`);
+      if (!st.isFile() && !st.isBlockDevice())
+        throw new Error(`${name}: is ${st.isFIFO() ? "a FIFO" : st.isSocket() ? "a socket" : st.isCharacterDevice() ? "a character device" : "not a regular file"}; images must be regular files or block devices`);
+      this.length = st.size;
+      if (opts.lock !== false) lockImage(this.fd, name, writable);
+    } catch (e) {
       fs.closeSync(this.fd);
-      throw new Error(`${name}: is a directory`);
+      throw e;
     }
-    this.length = st.size;
   }
 
   size(): number {

@@ -1,31 +1,11 @@
-// lseek(SEEK_DATA/SEEK_HOLE) through the optional native addon (native/seek-hole.cc, built into dist/native).
+// lseek(SEEK_DATA/SEEK_HOLE) through the optional native addon (native/posix.cc, built into dist/native).
 // findAllocation() answers like QEMU's file-posix find_allocation(); without the addon it answers "unknown",
 // and callers treat the range as data, which is what QEMU does when lseek cannot tell.
-import { createRequire } from "node:module";
-
-interface SeekHoleAddon {
-  seekData(fd: number, offset: number): number;
-  seekHole(fd: number, offset: number): number;
-}
+import { posix } from "./native.js";
 
 const ENXIO = 6;
 
-function load(): SeekHoleAddon | null {
-  if (process.platform === "win32") return null;
-  const require = createRequire(import.meta.url);
-  // From dist/engine/storage the addon is ../../native; from the sources (tests) it is ../../dist/native.
-  for (const rel of ["../../native/seek-hole.node", "../../dist/native/seek-hole.node"]) {
-    try {
-      const m = require(rel) as Partial<SeekHoleAddon>;
-      if (typeof m.seekData === "function" && typeof m.seekHole === "function") return m as SeekHoleAddon;
-    } catch {
-      // not built here; try the next place
-    }
-  }
-  return null;
-}
-
-const addon = load();
+const addon = posix;
 
 /** Whether holes can be told from data on this build. */
 export function seekHoleAvailable(): boolean {

@@ -1,0 +1,28 @@
+// The optional native addon (native/posix.cc, built into dist/native/posix.node): the POSIX calls Node lacks.
+// Loaded once; null where it was not built (no compiler) or cannot be (Windows).
+import { createRequire } from "node:module";
+
+export interface PosixAddon {
+  seekData(fd: number, offset: number): number;
+  seekHole(fd: number, offset: number): number;
+  ofdLock(fd: number, start: number, len: number, exclusive: boolean): number;
+  ofdUnlock(fd: number, start: number, len: number): number;
+  ofdTest(fd: number, start: number, len: number, exclusive: boolean): number;
+}
+
+function load(): PosixAddon | null {
+  if (process.platform === "win32") return null;
+  const require = createRequire(import.meta.url);
+  // From dist/engine/storage the addon is ../../native; from the sources (tests) it is ../../dist/native.
+  for (const rel of ["../../native/posix.node", "../../dist/native/posix.node"]) {
+    try {
+      const m = require(rel) as Partial<PosixAddon>;
+      if (typeof m.seekData === "function" && typeof m.ofdLock === "function") return m as PosixAddon;
+    } catch {
+      // not built here; try the next place
+    }
+  }
+  return null;
+}
+
+export const posix: PosixAddon | null = load();

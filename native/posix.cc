@@ -1,0 +1,148 @@
+// The POSIX calls Node lacks, as QEMU's file layer (block/file-posix.c) makes them. Plain N-API so one build works
+// across Node versions. lseek(SEEK_DATA/SEEK_HOLE), the query that reports holes as zeroes (find_allocation):
+// seekData/seekHole(fd, offset) return the resulting offset or -errno. Open file description byte-range locks
+// (qemu_lock_fd / qemu_lock_fd_test), the image locks QEMU takes: ofdLock(fd, start, len, exclusive) and
+// ofdUnlock(fd, start, len) return 0 or -errno; ofdTest(fd, start, len, exclusive) returns 0 when the range
+// could be locked, else the pid field of the conflicting lock (-1 for OFD locks) or -errno on failure.
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <unistd.h>
+#include <node_api.h>
+
+static napi_value seek(napi_env env, napi_callback_info info, int whence) {
+  size_t argc = 2;
+  napi_value argv[2];
+  if (napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr) != napi_ok || argc < 2) {
+    napi_throw_type_error(env, nullptr, "expected (fd, offset)");
+    return nullptr;
+  }
+  int32_t fd = -1;
+  int64_t offset = 0;
+  if (napi_get_value_int32(env, argv[0], &fd) != napi_ok || napi_get_value_int64(env, argv[1], &offset) != napi_ok) {
+    napi_throw_type_error(env, nullptr, "fd and offset must be numbers");
+    return nullptr;
+  }
+  int64_t r;
+#if defined(SEEK_DATA) && defined(SEEK_HOLE)
+  off_t got = lseek(fd, (off_t)offset, whence);
+  r = got < 0 ? -(int64_t)errno : (int64_t)got;
+#else
+  (void)fd;
+  (void)offset;
+  (void)whence;
+  r = -(int64_t)ENOTSUP;
+#endif
+  napi_value out;
+  napi_create_int64(env, r, &out);
+  return out;
+}
+
+static napi_value SeekData(napi_env env, napi_callback_info info) {
+#ifdef SEEK_DATA
+  return seek(env, info, SEEK_DATA);
+#else
+  return seek(env, info, 0);
+#endif
+}
+
+static napi_value SeekHole(napi_env env, napi_callback_info info) {
+#ifdef SEEK_HOLE
+  return seek(env, info, SEEK_HOLE);
+#else
+  return seek(env, info, 0);
+#endif
+}
+
+/** (fd, start, len[, exclusive]) from JS; false (after throwing) when they are not numbers. */
+static bool lockArgs(napi_env env, napi_callback_info info, int32_t* fd, int64_t* start, int64_t* len, bool* exclusive) {
+  size_t argc = 4;
+  napi_value argv[4];
+  if (napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr) != napi_ok || argc < 3 ||
+      napi_get_value_int32(env, argv[0], fd) != napi_ok || napi_get_value_int64(env, argv[1], start) != napi_ok ||
+      napi_get_value_int64(env, argv[2], len) != napi_ok) {
+    napi_throw_type_error(env, nullptr, "expected (fd, start, len[, exclusive])");
+    return false;
+  }
+  *exclusive = false;
+  if (argc >= 4) napi_get_value_bool(env, argv[3], exclusive);
+  return true;
+}
+
+static napi_value int64Value(napi_env env, int64_t v) {
+  napi_value out;
+  napi_create_int64(env, v, &out);
+  return out;
+}
+
+#ifdef F_OFD_SETLK
+static int64_t ofd(int fd, int cmd, short type, int64_t start, int64_t len, struct flock* fl) {
+  memset(fl, 0, sizeof(*fl));
+  fl->l_whence = SEEK_SET;
+  fl->l_start = (off_t)start;
+  fl->l_len = (off_t)len;
+  fl->l_type = type;
+  return fcntl(fd, cmd, fl) == -1 ? -(int64_t)errno : 0;
+}
+#endif
+
+static napi_value OfdLock(napi_env env, napi_callback_info info) {
+  int32_t fd;
+  int64_t start, len;
+  bool exclusive;
+  if (!lockArgs(env, info, &fd, &start, &len, &exclusive)) return nullptr;
+#ifdef F_OFD_SETLK
+  struct flock fl;
+  return int64Value(env, ofd(fd, F_OFD_SETLK, exclusive ? F_WRLCK : F_RDLCK, start, len, &fl));
+#else
+  return int64Value(env, -(int64_t)ENOTSUP);
+#endif
+}
+
+static napi_value OfdUnlock(napi_env env, napi_callback_info info) {
+  int32_t fd;
+  int64_t start, len;
+  bool exclusive;
+  if (!lockArgs(env, info, &fd, &start, &len, &exclusive)) return nullptr;
+#ifdef F_OFD_SETLK
+  struct flock fl;
+  return int64Value(env, ofd(fd, F_OFD_SETLK, F_UNLCK, start, len, &fl));
+#else
+  return int64Value(env, -(int64_t)ENOTSUP);
+#endif
+}
+
+static napi_value OfdTest(napi_env env, napi_callback_info info) {
+  int32_t fd;
+  int64_t start, len;
+  bool exclusive;
+  if (!lockArgs(env, info, &fd, &start, &len, &exclusive)) return nullptr;
+#ifdef F_OFD_GETLK
+  struct flock fl;
+  int64_t r = ofd(fd, F_OFD_GETLK, exclusive ? F_WRLCK : F_RDLCK, start, len, &fl);
+  if (r < 0) return int64Value(env, r);
+  // A conflicting OFD lock reports l_pid -1; a classic POSIX lock its owner's pid.
+  return int64Value(env, fl.l_type == F_UNLCK ? 0 : (fl.l_pid == 0 ? -1 : (int64_t)fl.l_pid));
+#else
+  return int64Value(env, -(int64_t)ENOTSUP);
+#endif
+}
+
+static napi_value Init(napi_env env, napi_value exports) {
+  napi_property_descriptor props[] = {
+      {"seekData", nullptr, SeekData, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"seekHole", nullptr, SeekHole, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"ofdLock", nullptr, OfdLock, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"ofdUnlock", nullptr, OfdUnlock, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"ofdTest", nullptr, OfdTest, nullptr, nullptr, nullptr, napi_default, nullptr},
+  };
+  napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, Init)
