@@ -5,6 +5,8 @@ import * as fs from "node:fs";
 export function countLines(p: string): number | null {
   let fd: number;
   try {
+    // A pipe or stdin would be consumed by counting: no total for those.
+    if (!fs.statSync(p).isFile()) return null;
     fd = fs.openSync(p, "r");
   } catch {
     return null;

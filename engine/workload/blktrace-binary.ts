@@ -26,6 +26,8 @@ const PER_CPU = /^(.*)\.blktrace\.(\d+)$/;
 
 /** The files making up a capture: NAME or one NAME.blktrace.N -> all NAME.blktrace.N beside it. */
 export function blktraceInputs(p: string): BlktraceInput[] {
+  // stdin (`blktrace -o - | qcowdbg workload --format blktrace -`): one stream.
+  if (p === "-") return [{ path: p }];
   const base = path.basename(p);
   const m = PER_CPU.exec(base);
   let stem: string;

@@ -1,7 +1,7 @@
 // Reads blktrace records from one file in constant memory: v7 (48-byte header) and v8 (blk_io_trace2, 64 bytes)
 // records in either byte order (taken from the first magic), each followed by pdu_len payload bytes.
 // The reader keeps one decoded record; its payload stays valid in `buf` until the next call to next().
-import * as fs from "node:fs";
+import { traceClose, traceOpen, traceRead, type TraceFd } from "./trace-input.js";
 import { CHUNK_SIZE } from "./line-reader.js";
 import type { ParseContext } from "./trace-error.js";
 
@@ -42,7 +42,7 @@ export class BlktraceFileReader {
   /** Undefined until the first magic is seen. */
   littleEndian: boolean | undefined;
   readonly buf: Buffer;
-  private fd: number | null;
+  private fd: TraceFd | null;
   private bufLen = 0;
   private bufPos = 0;
   /** File offset of buf[0]. */
@@ -56,11 +56,11 @@ export class BlktraceFileReader {
   ) {
     // A record is at most 64 + 65535 bytes: the buffer must hold one whole.
     this.buf = Buffer.allocUnsafe(Math.max(chunkSize, V8_SIZE + 0x10000));
-    this.fd = fs.openSync(path, "r");
+    this.fd = traceOpen(path);
   }
 
   close(): void {
-    if (this.fd !== null) fs.closeSync(this.fd);
+    if (this.fd !== null) traceClose(this.fd);
     this.fd = null;
   }
 
@@ -175,7 +175,7 @@ export class BlktraceFileReader {
       this.bufPos = 0;
     }
     while (this.bufLen < n && !this.eof) {
-      const r = fs.readSync(this.fd, this.buf, this.bufLen, this.buf.length - this.bufLen, this.filePos + this.bufLen);
+      const r = traceRead(this.fd, this.buf, this.bufLen, this.buf.length - this.bufLen, this.filePos + this.bufLen);
       if (r === 0) this.eof = true;
       this.bufLen += r;
     }

@@ -149,9 +149,8 @@ export function openWorkload(file: string, opts: WorkloadOptions = {}): Workload
 }
 
 function detect(file: string): FormatName {
-  if (isBlktraceStem(file)) return "blktrace";
-  const stat = fs.statSync(file);
-  if (stat.isDirectory()) throw new TraceError(file, 0, "is a directory, not a trace");
+  if (file !== "-" && isBlktraceStem(file)) return "blktrace";
+  if (file !== "-" && fs.statSync(file).isDirectory()) throw new TraceError(file, 0, "is a directory, not a trace");
   const head = readHead(file);
   const f = detectFormat(file, head);
   if (f) return f;

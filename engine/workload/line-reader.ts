@@ -1,6 +1,6 @@
 // Streams a text file line by line in constant memory: fixed-size chunks through fs.readSync, decoded up to the
 // last newline so a UTF-8 sequence is never cut. Multi-GB traces must not be read whole.
-import * as fs from "node:fs";
+import { traceClose, traceOpen, traceRead, type TraceFd } from "./trace-input.js";
 import { TraceError } from "./trace-error.js";
 
 export const CHUNK_SIZE = 1 << 20;
@@ -17,13 +17,13 @@ export class LineReader {
   ) {}
 
   *lines(): Generator<string> {
-    const fd = fs.openSync(this.path, "r");
+    const fd = traceOpen(this.path);
     try {
       const buf = Buffer.allocUnsafe(this.chunkSize);
       let carry: Buffer | null = null;
       let pos = 0;
       for (;;) {
-        const n = fs.readSync(fd, buf, 0, this.chunkSize, pos);
+        const n = traceRead(fd, buf, 0, this.chunkSize, pos);
         if (n === 0) break;
         pos += n;
         const data: Buffer = carry ? Buffer.concat([carry, buf.subarray(0, n)]) : buf.subarray(0, n);
@@ -54,7 +54,7 @@ export class LineReader {
         yield text;
       }
     } finally {
-      fs.closeSync(fd);
+      traceClose(fd);
     }
   }
 }
@@ -68,7 +68,7 @@ export class ByteLineReader {
   buf: Buffer = Buffer.alloc(0);
   start = 0;
   end = 0;
-  private fd: number | null;
+  private fd: TraceFd | null;
   private chunk: Buffer;
   private pos = 0;
   private len = 0;
@@ -80,7 +80,7 @@ export class ByteLineReader {
     private readonly chunkSize = CHUNK_SIZE,
   ) {
     this.chunk = Buffer.allocUnsafe(chunkSize);
-    this.fd = fs.openSync(path, "r");
+    this.fd = traceOpen(path);
   }
 
   next(): boolean {
@@ -97,7 +97,7 @@ export class ByteLineReader {
   }
 
   close(): void {
-    if (this.fd !== null) fs.closeSync(this.fd);
+    if (this.fd !== null) traceClose(this.fd);
     this.fd = null;
     this.eof = true;
   }
@@ -127,7 +127,7 @@ export class ByteLineReader {
     } else if (this.pos > 0) this.chunk.copy(this.chunk, 0, this.pos, this.len);
     this.len = rest;
     this.pos = 0;
-    const n = this.fd === null ? 0 : fs.readSync(this.fd, this.chunk, this.len, this.chunk.length - this.len, this.filePos);
+    const n = this.fd === null ? 0 : traceRead(this.fd, this.chunk, this.len, this.chunk.length - this.len, this.filePos);
     this.filePos += n;
     this.len += n;
     if (n === 0) this.eof = true;
@@ -136,12 +136,14 @@ export class ByteLineReader {
 
 /** The first `max` bytes of a file (format detection, headers): a small helper, never the whole trace. */
 export function readHead(path: string, max = 64 * 1024): Buffer {
-  const fd = fs.openSync(path, "r");
+  const fd = traceOpen(path);
   try {
     const buf = Buffer.alloc(max);
-    const n = fs.readSync(fd, buf, 0, max, 0);
+    let n = 0;
+    // A pipe returns what it has: read until the window is full or the input ends.
+    for (let got = 1; got > 0 && n < max; n += got) got = traceRead(fd, buf, n, max - n, n);
     return buf.subarray(0, n);
   } finally {
-    fs.closeSync(fd);
+    traceClose(fd);
   }
 }
