@@ -1,4 +1,5 @@
 // One place that turns any error into the one-line message users see (stack only with --debug) and an exit code.
+import { escapeControl } from "../engine/format/terminal-text.js";
 
 export class ExitError extends Error {
   constructor(message: string, readonly code: number) {
@@ -30,7 +31,8 @@ export function describe(e: unknown): string {
 /** Prints the error and exits; used by every command action. */
 export function fail(e: unknown, code = 1): never {
   if (e instanceof ExitError) code = e.code;
-  process.stderr.write(`qcowdbg: ${describe(e)}\n`);
+  // Messages quote names and bytes from files: escaped, so they cannot drive the terminal or forge a line.
+  process.stderr.write(`qcowdbg: ${escapeControl(describe(e))}\n`);
   if (debug && e instanceof Error && e.stack) process.stderr.write(e.stack + "\n");
   process.exit(code);
 }

@@ -11,6 +11,7 @@ import { dumpHeader } from "./dump/header.js";
 import { dumpL1, dumpL2 } from "./dump/l1-l2.js";
 import { dumpRefcounts } from "./dump/refcounts.js";
 import { dumpSnapshots } from "./dump/snapshots.js";
+import { escapeControl } from "../../engine/format/terminal-text.js";
 
 const TARGETS = ["header", "extensions", "l1", "l2", "refcounts", "snapshots", "bitmaps"] as const;
 type Target = (typeof TARGETS)[number];
@@ -32,7 +33,7 @@ export function register(program: Command): void {
         const storage = new FileStorage(image);
         try {
           const d = dump(openDumpImage(storage), what as Target, index);
-          process.stdout.write(opts.output === "json" ? JSON.stringify(d.json, null, 2) + "\n" : d.text.join("\n") + "\n");
+          process.stdout.write(opts.output === "json" ? JSON.stringify(d.json, null, 2) + "\n" : d.text.map(escapeControl).join("\n") + "\n");
         } finally {
           storage.close();
         }

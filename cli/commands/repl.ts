@@ -17,6 +17,7 @@ import { runInteractive } from "../../inspector/session/readline-repl.js";
 import { AtomicOutput, writeFileAtomic } from "../../engine/storage/atomic-output.js";
 import { guarded, ExitError } from "../fail.js";
 import { guardOutputs } from "../output-guard.js";
+import { escapeControlKeepLines } from "../../engine/format/terminal-text.js";
 import { forceShareEnabled } from "../../engine/storage/image-lock.js";
 import { openFromFlags } from "./tui.js";
 
@@ -56,7 +57,7 @@ export function register(program: Command): void {
       let config = parseConfigOptions(flags.cache ?? "");
       config = { ...config, cacheMode: flags.t as CacheMode, metadataOnly: Boolean(flags.metadataOnly) };
       const recorder = new EventRecorder();
-      const out = (l: string) => process.stdout.write(l + "\n");
+      const out = (l: string) => process.stdout.write(escapeControlKeepLines(l) + "\n");
       let shadow: ShadowStorage | undefined;
       if (!flags.write) {
         shadow = new ShadowStorage(new FileStorage(image, false));
@@ -125,7 +126,7 @@ function historyFile(): string {
 async function debugTrace(image: string, trace: string, flags: ReplFlags & { cmd: string[] }, interactive: boolean): Promise<void> {
   if (flags.write || flags.saveAs || flags.qemuTrace) throw new ExitError("--write, --save-as and --qemu-trace apply without a trace (a replay always goes to a shadow layer)", 1);
   if (!CACHE_MODES.includes(flags.t as CacheMode)) throw new ExitError(`invalid cache option: ${flags.t}`, 1);
-  const out = (l: string) => process.stdout.write(l + "\n");
+  const out = (l: string) => process.stdout.write(escapeControlKeepLines(l) + "\n");
   const cache = [flags.cache, `cache=${flags.t}`].filter(Boolean).join(",");
   const session = openFromFlags(image, trace, { config: cache, format: flags.format }, out);
   try {

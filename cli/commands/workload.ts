@@ -8,6 +8,7 @@ import {
 } from "../../engine/workload/index.js";
 import { ExitError, guarded } from "../fail.js";
 import { checkFitMode, checkFormat } from "../trace-options.js";
+import { escapeControl } from "../../engine/format/terminal-text.js";
 
 interface Opts {
   output: string;
@@ -59,9 +60,10 @@ function run(trace: string, opts: Opts): void {
     } else {
       out.line(TEXT_HEADER);
       let n = 0;
-      for (const r of w.requests()) out.line(textOf(++n, r));
+      // Device ids and sources come from the trace: escaped, one request per line whatever they hold.
+      for (const r of w.requests()) out.line(escapeControl(textOf(++n, r)));
       const s = w.stats;
-      out.line(`# ${s.requests} requests from ${trace} (${w.format}): ${s.lines} ${w.format === "blktrace" ? "records" : "lines"} read, ${s.skipped} malformed skipped, ${s.filtered} filtered out`);
+      out.line(`# ${s.requests} requests from ${escapeControl(trace)} (${w.format}): ${s.lines} ${w.format === "blktrace" ? "records" : "lines"} read, ${s.skipped} malformed skipped, ${s.filtered} filtered out`);
     }
     out.flush();
   } catch (e) {

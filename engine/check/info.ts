@@ -14,6 +14,7 @@ import type { BlockNode } from "../image/block-node.js";
 import { openNode, Qcow2Image } from "../image/qcow2-image.js";
 import { FileStorage } from "../storage/file-storage.js";
 import { qdictOrder, qemuJsonPretty, type QemuJsonValue } from "./qemu-json.js";
+import { escapeControl } from "../format/terminal-text.js";
 
 type JsonObject = { [key: string]: QemuJsonValue | undefined };
 
@@ -301,7 +302,7 @@ export function infoJson(results: InfoResult | InfoResult[], verbose = false): s
 /** qemu-img info's human output (bdrv_image_info_dump); images of a chain are separated by a blank line. */
 export function infoHuman(results: InfoResult | InfoResult[], verbose = false): string {
   const list = Array.isArray(results) ? results : [results];
-  return list.map((r) => imageInfoDump(r.info) + (verbose && r.details.length > 0 ? r.details.join("\n") + "\n" : "")).join("\n");
+  return list.map((r) => imageInfoDump(r.info) + (verbose && r.details.length > 0 ? r.details.map(escapeControl).join("\n") + "\n" : "")).join("\n");
 }
 
 /** size_to_str(): "%0.3g %sB" with binary prefixes, switching up once the number would reach 1000. */
@@ -339,8 +340,8 @@ export function formatG(v: number, precision: number): string {
 function imageInfoDump(info: ImageInfo): string {
   const actual = info["actual-size"];
   let out =
-    `image: ${info.filename}\n` +
-    `file format: ${info.format}\n` +
+    `image: ${escapeControl(info.filename)}\n` +
+    `file format: ${escapeControl(info.format)}\n` +
     `virtual size: ${sizeToStr(info["virtual-size"])} (${info["virtual-size"]} bytes)\n` +
     `disk size: ${actual === undefined ? "unavailable" : sizeToStr(actual)}\n`;
   if (info.encrypted) out += "encrypted: yes\n";
@@ -348,12 +349,12 @@ function imageInfoDump(info: ImageInfo): string {
   if (info["dirty-flag"]) out += "cleanly shut down: no\n";
   const bf = info["backing-filename"];
   if (bf !== undefined) {
-    out += `backing file: ${bf}`;
+    out += `backing file: ${escapeControl(bf)}`;
     const full = info["full-backing-filename"];
     if (full === undefined) out += " (cannot determine actual path)";
-    else if (full !== bf) out += ` (actual path: ${full})`;
+    else if (full !== bf) out += ` (actual path: ${escapeControl(full)})`;
     out += "\n";
-    if (info["backing-filename-format"] !== undefined) out += `backing file format: ${info["backing-filename-format"]}\n`;
+    if (info["backing-filename-format"] !== undefined) out += `backing file format: ${escapeControl(info["backing-filename-format"])}\n`;
   }
   if (info.snapshots) {
     out += "Snapshot list:\n";
@@ -378,7 +379,7 @@ function snapshotLine(s: JsonObject): string {
   const clock = `${p2(Math.floor(secs / 3600))}:${p2(Math.floor(secs / 60) % 60)}:${p2(secs % 60)}.${String(msec).padStart(3, "0")}`;
   const icount = s.icount === undefined ? "" : String(s.icount);
   return (
-    `${String(s.id).padEnd(9)} ${String(s.name).padEnd(16)} ${sizeToStr(s["vm-state-size"] as number).padStart(8)}` +
+    `${escapeControl(String(s.id)).padEnd(9)} ${escapeControl(String(s.name)).padEnd(16)} ${sizeToStr(s["vm-state-size"] as number).padStart(8)}` +
     `${dateStr.padStart(20)}${clock.padStart(13)}${icount.padStart(11)}`
   );
 }
@@ -404,7 +405,8 @@ function dumpValue(indent: number, v: QemuJsonValue): string {
     return out;
   }
   if (typeof v === "boolean") return v ? "true" : "false";
-  return String(v);
+  // Strings here (data file name, bitmap and feature names) come from the image.
+  return escapeControl(String(v));
 }
 
 // ---- verbose details ----------------------------------------------------------------------------------------
