@@ -291,6 +291,12 @@ export class Qcow2Image implements BlockNode, CacheHost {
   /** Closes as QEMU does: a writable image is flushed and its dirty bit cleared first. */
   close(beforeInactivate?: () => void): void {
     if (this.writable && !this.closed && !this.corrupt) closeWritable(this, beforeInactivate);
+    // A read-only qcow2 node (a backing file, or an image opened without --write) runs qcow2_inactivate too:
+    // both caches are written back (nothing is dirty) and QEMU's trace shows each; its file flush is a no-op.
+    else if (!this.closed && !this.corrupt) {
+      this.l2Cache.write();
+      this.refcountCache.write();
+    }
     this.closed = true;
     this.file.close();
     if (this.dataFile !== this.file) this.dataFile.close();

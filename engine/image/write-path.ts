@@ -9,11 +9,11 @@ import { allocClusters, allocClustersAt } from "./allocator.js";
 import { corruption } from "./cluster-lookup.js";
 import { getClusterTable, sliceIndex, l2Alloc, l2Hi, l2Lo, l2Zero, setBitmap, setL2 } from "./l2-table.js";
 import { Qcow2Image } from "./qcow2-image.js";
-import { qcow2Lookup } from "./block-status.js";
 import { qcow2Read } from "./read-path.js";
 import { freeAnyCluster } from "./refcounts.js";
 import { markDirty } from "./flush.js";
 import { CoroutineModel, type Wait } from "./coroutine-model.js";
+import { isZeroFast } from "./is-zero.js";
 
 const INV = -1;
 
@@ -239,31 +239,12 @@ function allocHostOffset(img: Qcow2Image, offset: number, bytes: number, metas: 
   return { host: hostOffset, bytes: bytes - remaining };
 }
 
-/** is_unallocated over the whole chain (bdrv_is_allocated_above); past a shorter backing file's end nothing is allocated. */
 const clusterHolder = { v: INV };
 const bytesHolder = { v: 0 };
 
-function isUnallocatedAbove(img: Qcow2Image, offset: number, bytes: number): boolean {
-  if (bytes === 0) return true;
-  let node: Qcow2Image["backing"] | Qcow2Image = img;
-  while (node) {
-    if (offset >= node.virtualSize) return true;
-    if (node instanceof Qcow2Image) {
-      // Block status of a qcow2 layer without building a BlockStatus object (this runs for most allocations).
-      const l = qcow2Lookup(node, offset, bytes);
-      if (l.type !== SubclusterType.UnallocatedPlain && l.type !== SubclusterType.UnallocatedAlloc) return false;
-      if (l.bytes < bytes) return false;
-    } else {
-      const st = node.blockStatus(offset, bytes);
-      if (st.allocated || st.bytes < bytes) return false;
-    }
-    node = node.backing;
-  }
-  return true;
-}
-
+/** is_zero_cow: both COW regions read as zero (a shortcut: false negatives are fine, as in QEMU). */
 function isZeroCow(img: Qcow2Image, m: L2Meta): boolean {
-  return isUnallocatedAbove(img, m.offset + m.cowStartOffset, m.cowStartBytes) && isUnallocatedAbove(img, m.offset + m.cowEndOffset, m.cowEndBytes);
+  return isZeroFast(img, m.offset + m.cowStartOffset, m.cowStartBytes) && isZeroFast(img, m.offset + m.cowEndOffset, m.cowEndBytes);
 }
 
 function handleAllocSpace(img: Qcow2Image, metas: L2Meta[]): void {
