@@ -332,6 +332,7 @@ function cowDone(img: Qcow2Image, m: L2Meta): void {
 
 function dataWrite(img: Qcow2Image, host: number, buf: Uint8Array, kind: EventKind): void {
   if (img.config.metadataOnly) {
+    img.dataWriteSkipped = true;
     if (host + buf.length > img.dataFile.size()) img.dataFile.truncate(host + buf.length);
   } else img.dataFile.write(buf, host);
   img.events.emit(kind, img.node, CACHE_NONE, -1, host, buf.length, 0);

@@ -2,7 +2,8 @@
 """Runs every oracle workload through the real qemu-io 7.2 in both cache modes and records the goldens:
 the base image (when small), QEMU's normalised trace, the sha256 and size of QEMU's result image, and its
 qemu-img check verdict. Usage: python3 samples/write-oracle/make-goldens.py [NAME...] (needs qemu-img and qemu-io);
-with names, only those workloads are regenerated and the others' goldens are kept."""
+with names, only those workloads are regenerated and the others' goldens are kept. With strace installed, each
+mode also records qemu-io's fdatasync count; `--syncs` records only those, for every committed golden."""
 import gzip, hashlib, json, os, re, shutil, subprocess, sys, tempfile
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -63,7 +64,63 @@ def sha(path):
     return h.hexdigest()
 
 
+def fdatasyncs(args, work, mdir):
+    """How many fdatasync calls qemu-io makes for the workload (strace -f), on a fresh copy; None without strace."""
+    if not shutil.which("strace"):
+        return None
+    again = os.path.join(mdir, "strace.qcow2")
+    shutil.copy(os.path.join(work, "base.qcow2"), again)
+    log = os.path.join(mdir, "strace.log")
+    # (qemu-io exits 1 when a command of the script fails, as some workloads mean it to.)
+    subprocess.run(["strace", "-f", "-e", "trace=fdatasync", "-o", log] + args + [again], cwd=mdir, capture_output=True)
+    with open(log) as f:
+        n = sum(1 for line in f if re.search(r"\bfdatasync\(", line))
+    os.remove(again)
+    os.remove(log)
+    return n
+
+
+def record_syncs(m, args, work, mdir):
+    """fdatasyncs: qemu-io's count; where requests split into concurrent chunks, fdatasyncs_runs holds the counts
+    of several runs (QEMU merges flushes that overlap in time, so the count can vary with thread-pool timing)."""
+    m["fdatasyncs"] = fdatasyncs(args, work, mdir)
+    c = m["count_variants"][0]
+    if m["fdatasyncs"] is not None and c.get("qcow2_writev_start_part") != c.get("qcow2_writev_start_req"):
+        m["fdatasyncs_runs"] = sorted({m["fdatasyncs"]} | {fdatasyncs(args, work, mdir) for _ in range(3)})
+
+
+def qemu_args(mode, cmds):
+    args = ["qemu-io", "-f", "qcow2", "-t", mode, "--trace", "qcow2*"]
+    for c in cmds:
+        args += ["-c", c]
+    return args
+
+
+def syncs_only():
+    """--syncs: record qemu-io's fdatasync count for every committed golden without regenerating anything else."""
+    with open(os.path.join(OUT, "index.json")) as f:
+        index = json.load(f)
+    for entry in index["workloads"]:
+        w = next(x for x in WORKLOADS if x["name"] == entry["name"])
+        work = tempfile.mkdtemp()
+        d = os.path.join(OUT, w["name"])
+        for mode, m in entry["modes"].items():
+            mdir = os.path.join(work, mode)
+            os.makedirs(mdir)
+            for f in ["base.qcow2"] + w.get("files", []):
+                with gzip.open(os.path.join(d, f + ".gz")) as src, open(os.path.join(mdir if f != "base.qcow2" else work, f), "wb") as dst:
+                    shutil.copyfileobj(src, dst)
+            record_syncs(m, qemu_args(mode, w["cmds"]), work, mdir)
+        shutil.rmtree(work)
+        print(w["name"], {k: v["fdatasyncs"] for k, v in entry["modes"].items()})
+    with open(os.path.join(OUT, "index.json"), "w") as f:
+        json.dump(index, f, indent=2)
+        f.write("\n")
+
+
 def main():
+    if sys.argv[1:] == ["--syncs"]:
+        return syncs_only()
     version = subprocess.run(["qemu-io", "--version"], capture_output=True, text=True).stdout.splitlines()[0]
     only = set(sys.argv[1:])
     unknown = only - {w["name"] for w in WORKLOADS}
@@ -101,9 +158,7 @@ def main():
             shutil.copy(os.path.join(work, "base.qcow2"), img)
             for f in w.get("files", []):
                 shutil.copy(os.path.join(work, f), os.path.join(mdir, f))
-            args = ["qemu-io", "-f", "qcow2", "-t", mode, "--trace", "qcow2*"]
-            for c in w["cmds"]:
-                args += ["-c", c]
+            args = qemu_args(mode, w["cmds"])
             r = subprocess.run(args + [img], cwd=mdir, capture_output=True, text=True)
             trace = normalise(r.stderr.splitlines())
             variants = [counts(trace)]
@@ -139,6 +194,7 @@ def main():
             entry["modes"][mode] = {"sha256": sha(img), "size": size, "check_exit": chk.returncode, "trace_lines": len(trace),
                                     "count_variants": variants,
                                     "files_sha256": {f: sha(os.path.join(mdir, f)) for f in w.get("files", [])}}
+            record_syncs(entry["modes"][mode], args, work, mdir)
             if size <= 512 * 1024:
                 with open(img, "rb") as src, gz(os.path.join(d, f"{mode}.result.qcow2.gz")) as dst:
                     shutil.copyfileobj(src, dst)
