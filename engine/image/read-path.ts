@@ -17,9 +17,13 @@ export function readBacking(node: BlockNode, buf: Uint8Array, offset: number): v
   if (inside < buf.length) buf.fill(0, inside);
 }
 
-export function qcow2Read(img: Qcow2Image, buf: Uint8Array, offset: number): void {
+/**
+ * qcow2_co_preadv_part. `cow` marks perform_cow's reads, which call the driver directly (not through the block
+ * layer), so they are not clamped to the virtual size: the last cluster is read whole, past the image's end.
+ */
+export function qcow2Read(img: Qcow2Image, buf: Uint8Array, offset: number, cow = false): void {
   const total = buf.length;
-  const inside = Math.max(0, Math.min(total, img.virtualSize - offset));
+  const inside = cow ? total : Math.max(0, Math.min(total, img.virtualSize - offset));
   if (inside < total) buf.fill(0, inside);
   let done = 0;
   while (done < inside) {

@@ -374,7 +374,7 @@ function linkL2(img: Qcow2Image, m: L2Meta): void {
   img.events.emit(EventKind.ClusterLinkL2, img.node, CACHE_NONE, -1, m.nbClusters, 0, 0);
   if (needsCow(m)) {
     const reads = cowReadPlan(m);
-    for (const r of reads) qcow2Read(img, r.buf, r.guest);
+    for (const r of reads) qcow2Read(img, r.buf, r.guest, true);
     for (const w of cowWritePlan(m, reads)) dataWrite(img, w.host, w.buf, EventKind.CowWrite);
     cowDone(img, m);
   }
@@ -389,7 +389,7 @@ function* linkL2Task(img: Qcow2Image, co: CoroutineModel, m: L2Meta): Generator<
     const reads = cowReadPlan(m);
     for (const r of reads) {
       if (!co.tryLock()) yield "lock";
-      qcow2Read(img, r.buf, r.guest);
+      qcow2Read(img, r.buf, r.guest, true);
       co.unlock();
       yield "io";
     }

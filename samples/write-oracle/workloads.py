@@ -156,4 +156,26 @@ WORKLOADS = [
                  "discard 2M 64k", "write -P 3 2M 4k", "write -z 3M 1k", "flush"],
         "modes": ["writeback", "writethrough", "none", "directsync", "unsafe"],
     },
+    # Class 7: a write into the compressed last cluster of an image whose size is not a multiple of the cluster
+    # size reads the whole compressed cluster for COW (perform_cow calls the driver directly, unclamped).
+    {
+        "name": "compressed-tail",
+        "setup": [
+            "qemu-img create -q -f raw src.raw 1000k",
+            "qemu-io -f raw -c 'write -P 5 0 1000k' src.raw",
+            "qemu-img convert -c -O qcow2 src.raw base.qcow2",
+            "rm -f src.raw",
+        ],
+        "cmds": ["write -P 1 962k 4k", "read -P 5 970k 4k", "write -P 2 995k 5k", "write -z 900k 4k", "flush"],
+    },
+    # Class 8: a flush with nothing written since the last one reaches no disk (write generations); discards and
+    # zero writes count as writes; cache=unsafe never syncs.
+    {
+        "name": "flush-generations",
+        "setup": ["qemu-img create -q -f qcow2 base.qcow2 64M"],
+        "cmds": ["flush", "write -P 1 0 4k", "flush", "flush", "read -P 1 0 4k", "flush", "write -P 2 0 4k", "flush",
+                 "discard 0 64k", "flush", "flush", "write -z 1M 64k", "flush", "write -z 1M 64k", "flush",
+                 "write -P 3 2M 4k", "write -P 4 2M 4k", "flush", "flush"],
+        "modes": ["writeback", "writethrough", "none", "directsync", "unsafe"],
+    },
 ]
