@@ -453,7 +453,8 @@ export function qcow2Write(img: Qcow2Image, data: Uint8Array, offset: number): v
       co?.mainUnlock();
       const chunk = data.subarray(done, done + r.bytes);
       if (!co && r.bytes !== data.length - done) img.co = co = new CoroutineModel();
-      ev.emit(EventKind.AddTask, img.node, ADD_TASK_WRITE, 0, r.host, pos, r.bytes);
+      // d: the chunk's qiov_offset, and whether the request has an AIO task pool (see EngineEvent.d).
+      ev.emit(EventKind.AddTask, img.node, ADD_TASK_WRITE, 0, r.host, pos, r.bytes, done * 2 + (co ? 1 : 0));
       if (co) co.enter(writeTask(img, co, r.host, pos, chunk, metas));
       else {
         handleAllocSpace(img, metas);
