@@ -1,5 +1,5 @@
 // A column-wise event recorder: typed arrays in fixed chunks, no object per event on the hot path.
-// 4 (kind, cache and node packed) + 4 (request) + 4 (slot) + 3*8 (payload) = 36 bytes per event, 5 stores.
+// 4 (kind, cache and node packed) + 4 (request) + 4 (slot) + 4*8 (payload) = 44 bytes per event, 6 stores.
 import { EventKind, EVENT_KIND_COUNT } from "./event-kind.js";
 
 export interface EngineEvent {
@@ -13,13 +13,15 @@ export interface EngineEvent {
   a: number;
   b: number;
   c: number;
+  /** A fourth payload, used by few kinds (AddTask: qiov_offset * 2 + 1 when the request has an AIO task pool). */
+  d: number;
 }
 
 export interface EventSink {
   enabled: boolean;
   /** The request id events are attributed to. */
   request: number;
-  emit(kind: EventKind, node: number, cache: number, slot: number, a: number, b: number, c: number): void;
+  emit(kind: EventKind, node: number, cache: number, slot: number, a: number, b: number, c: number, d?: number): void;
 }
 
 const CHUNK_BITS = 16;
@@ -35,6 +37,7 @@ class Chunk {
   as = new Float64Array(CHUNK);
   bs = new Float64Array(CHUNK);
   cs = new Float64Array(CHUNK);
+  ds = new Float64Array(CHUNK);
 }
 
 export class EventRecorder implements EventSink {
@@ -52,7 +55,7 @@ export class EventRecorder implements EventSink {
   /** The capacity argument of earlier versions is accepted and ignored: storage grows in fixed chunks. */
   constructor(_initialCapacity?: number) {}
 
-  emit(kind: EventKind, node: number, cache: number, slot: number, a: number, b: number, c: number): void {
+  emit(kind: EventKind, node: number, cache: number, slot: number, a: number, b: number, c: number, d = 0): void {
     this.counts[kind]!++;
     if (!this.enabled) return;
     const i = this.length;
@@ -69,6 +72,7 @@ export class EventRecorder implements EventSink {
     ch.as[o] = a;
     ch.bs[o] = b;
     ch.cs[o] = c;
+    ch.ds[o] = d;
     this.length = i + 1;
     if (this.listeners.length) {
       const e = this.get(i);
@@ -122,6 +126,7 @@ export class EventRecorder implements EventSink {
       a: ch.as[o]!,
       b: ch.bs[o]!,
       c: ch.cs[o]!,
+      d: ch.ds[o]!,
     };
   }
 
@@ -160,7 +165,7 @@ export class EventRecorder implements EventSink {
 
   /** Bytes held per event by the columns (for the memory benchmark). */
   bytesPerEvent(): number {
-    return 4 + 4 + 4 + 8 * 3;
+    return 4 + 4 + 4 + 8 * 4;
   }
   capacityBytes(): number {
     return this.chunks.length * CHUNK * this.bytesPerEvent();

@@ -82,7 +82,9 @@ export function qcow2WriteCompressed(img: Qcow2Image, data: Uint8Array, offset: 
   if (data.length % cs && offset + data.length !== img.virtualSize) throw new GuestIoError("EINVAL", "compressed writes must cover whole clusters");
   // With several clusters QEMU starts every task first; each yields at once (compression runs in a thread pool),
   // then they finish in order.
+  // Several clusters get an AIO task pool; each task carries its qiov_offset (EngineEvent.d).
+  const pool = data.length > cs ? 1 : 0;
   for (let done = 0; done < data.length; done += cs)
-    img.events.emit(EventKind.AddTask, img.node, ADD_TASK_WRITE, 0, 0, offset + done, Math.min(cs, data.length - done));
+    img.events.emit(EventKind.AddTask, img.node, ADD_TASK_WRITE, 0, 0, offset + done, Math.min(cs, data.length - done), done * 2 + pool);
   for (let done = 0; done < data.length; done += cs) writeCompressedCluster(img, data.subarray(done, Math.min(done + cs, data.length)), offset + done);
 }

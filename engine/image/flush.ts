@@ -36,10 +36,14 @@ export function flushCaches(img: Qcow2Image): void {
   img.flushFile();
 }
 
-/** bdrv_co_flush on the qcow2 node: flush to OS (caches), then the file to disk. */
+/**
+ * bdrv_co_flush on the qcow2 node: flush to OS (write the caches back), then each writable child in QEMU's child
+ * order (the data file was attached last, so it comes first), each synced only if written since its last sync.
+ */
 export function guestFlush(img: Qcow2Image): void {
   img.events.emit(EventKind.FlushToOs, img.node, CACHE_NONE, -1, 0, 0, 0);
   writeCaches(img);
+  img.flushDataFile();
   img.flushFile();
 }
 

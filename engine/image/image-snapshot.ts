@@ -49,6 +49,8 @@ export interface ImageState<B> {
   metadataPreallocationChecked: boolean;
   metadataPreallocation: boolean;
   pendingDiscards: number[];
+  /** Files written since their last sync (their next flush reaches the disk); see Qcow2Image.flushFile. */
+  unsynced: { file: boolean; dataFile: boolean; skipped: boolean };
   compressed: { offset: number; data: Uint8Array } | null;
   file: ShadowSnapshot | null;
   dataFile: ShadowSnapshot | null;
@@ -101,6 +103,7 @@ export function captureImage<B>(img: Qcow2Image, codec: BlobCodec<B>, prefix = "
     metadataPreallocationChecked: img.metadataPreallocationChecked,
     metadataPreallocation: img.metadataPreallocation,
     pendingDiscards: img.pendingDiscards.slice(),
+    unsynced: { file: img.file.writeGen !== img.fileSyncedGen, dataFile: img.dataFile.writeGen !== img.dataSyncedGen, skipped: img.dataWriteSkipped },
     // The buffer is never written after it is filled, so it is shared.
     compressed: img.compressedState,
     file: snapStorage(img.file, img.filename),
@@ -133,6 +136,10 @@ export function restoreImage<B>(img: Qcow2Image, s: ImageState<B>, codec: BlobCo
   img.compressedState = s.compressed;
   if (s.file) (img.file as ShadowStorage).restore(s.file);
   if (s.dataFile) (img.dataFile as ShadowStorage).restore(s.dataFile);
+  // Write generations only grow (restoring storage writes too): keep "synced" as a relation to the current one.
+  img.fileSyncedGen = s.unsynced.file ? -1 : (img.file.writeGen ?? -1);
+  img.dataSyncedGen = s.unsynced.dataFile ? -1 : (img.dataFile.writeGen ?? -1);
+  img.dataWriteSkipped = s.unsynced.skipped;
   if (s.backing && img.backing instanceof Qcow2Image) restoreImage(img.backing, s.backing, codec, prefix + "b.");
 }
 

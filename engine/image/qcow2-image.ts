@@ -137,6 +137,8 @@ export class Qcow2Image implements BlockNode, CacheHost {
     this.refcountCache = new MetadataCache(this, 0, sizes.refcountEntries, cs);
 
     this.dataFile = file;
+    // A node starts with flushed_gen == write_gen: only writes through this node make a flush sync.
+    this.fileSyncedGen = this.dataSyncedGen = file.writeGen ?? -1;
     if (hasIncompat(h, INCOMPAT_DATA_FILE)) {
       this.hasDataFile = true;
       this.dataFileRaw = (h.autoclearFeatures & BigInt(AUTOCLEAR_DATA_FILE_RAW)) !== 0n;
@@ -188,6 +190,7 @@ export class Qcow2Image implements BlockNode, CacheHost {
       const resolved = path.isAbsolute(name) ? name : path.join(path.dirname(filename), name);
       const base = new FileStorage(resolved, Boolean(opts.write));
       img.dataFile = !opts.write && opts.writable ? new ShadowStorage(base) : base;
+      img.dataSyncedGen = img.dataFile.writeGen ?? -1;
     }
     if (img.backingName !== null && !opts.noBacking) {
       const depth = (opts.depth ?? 0) + 1;
@@ -270,12 +273,41 @@ export class Qcow2Image implements BlockNode, CacheHost {
     return qcow2BlockStatus(this, offset, bytes);
   }
 
-  /** bdrv_flush(bs->file): honours the cache mode (unsafe never syncs). */
+  /** bdrv_flush(bs->file): a sync only when the file was written since its last one (never with cache=unsafe). */
   flushFile(): void {
-    this.events.emit(EventKind.FlushToDisk, this.node, CACHE_NONE, -1, 0, 0, 0);
-    if (this.config.cacheMode !== "unsafe") this.file.flush();
-    this.ioYield();
+    if (this.dataFile === this.file && this.dataWriteSkipped) this.fileSyncedGen = -1;
+    if (!this.syncFile(this.file, this.fileSyncedGen, 0)) return;
+    this.fileSyncedGen = this.file.writeGen ?? -1;
+    if (this.dataFile === this.file) this.dataWriteSkipped = false;
   }
+
+  /** bdrv_flush(s->data_file) for an external data file (a guest flush reaches it before the image file). */
+  flushDataFile(): void {
+    if (this.dataFile === this.file) return;
+    if (this.dataWriteSkipped) this.dataSyncedGen = -1;
+    if (!this.syncFile(this.dataFile, this.dataSyncedGen, 1)) return;
+    this.dataSyncedGen = this.dataFile.writeGen ?? -1;
+    this.dataWriteSkipped = false;
+  }
+
+  /**
+   * bdrv_co_flush on a file node: BDRV_O_NO_FLUSH (cache=unsafe) skips it, and so does an unchanged write
+   * generation (block/io.c flushed_gen == write_gen): QEMU then issues no fdatasync and does not yield.
+   */
+  private syncFile(file: Storage, syncedGen: number, which: number): boolean {
+    if (this.config.cacheMode === "unsafe") return false;
+    if (file.writeGen !== undefined && file.writeGen === syncedGen) return false;
+    this.events.emit(EventKind.FlushToDisk, this.node, CACHE_NONE, -1, which, 0, 0);
+    file.flush();
+    this.ioYield();
+    return true;
+  }
+
+  /** Write generations of the image file and the data file at their last sync (-1: not synced yet). */
+  fileSyncedGen = -1;
+  dataSyncedGen = -1;
+  /** A metadata-only run skipped a data write: the next flush of that file must still sync. */
+  dataWriteSkipped = false;
 
   /** Set while a multi-chunk write runs its chunks as modelled coroutines. */
   co: CoroutineModel | null = null;
@@ -306,8 +338,15 @@ export class Qcow2Image implements BlockNode, CacheHost {
 
   /** Closes as QEMU does: a writable image is flushed and its dirty bit cleared first. */
   close(beforeInactivate?: () => void): void {
+    if (this.closed) return;
     try {
-      if (this.writable && !this.closed && !this.corrupt) closeWritable(this, beforeInactivate);
+      if (this.writable && !this.corrupt) closeWritable(this, beforeInactivate);
+      // A read-only qcow2 node (a backing file, or an image opened without --write) runs qcow2_inactivate too:
+      // both caches are written back (nothing is dirty) and QEMU's trace shows each; its file flush is a no-op.
+      else if (!this.corrupt) {
+        this.l2Cache.write();
+        this.refcountCache.write();
+      }
     } catch (e) {
       // A write-back the overlap check refused: the image is now marked corrupt, and closing goes on as QEMU's.
       if (!(e instanceof CorruptionSignal)) throw e;

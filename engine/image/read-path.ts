@@ -10,18 +10,34 @@ import { readCompressedCluster } from "./compressed.js";
 import type { Qcow2Image } from "./qcow2-image.js";
 import type { BlockNode } from "./block-node.js";
 
-/** Reads from a backing node the way the block layer does: the part past its end reads as zero. */
-export function readBacking(node: BlockNode, buf: Uint8Array, offset: number): void {
+/**
+ * Reads from a backing node the way the block layer does: the part past its end reads as zero. A qcow2 backing
+ * node gets the caller's qiov_offset (bdrv_co_preadv_part passes it down).
+ */
+export function readBacking(node: BlockNode, buf: Uint8Array, offset: number, qiovOffset = 0): void {
   const inside = Math.max(0, Math.min(buf.length, node.virtualSize - offset));
-  if (inside > 0) node.read(buf.subarray(0, inside), offset);
+  if (inside > 0) {
+    if (node.format === "qcow2") qcow2Read(node as Qcow2Image, buf.subarray(0, inside), offset, false, qiovOffset);
+    else node.read(buf.subarray(0, inside), offset);
+  }
   if (inside < buf.length) buf.fill(0, inside);
 }
 
-export function qcow2Read(img: Qcow2Image, buf: Uint8Array, offset: number): void {
+/**
+ * qcow2_co_preadv_part. `cow` marks perform_cow's reads, which call the driver directly (not through the block
+ * layer), so they are not clamped to the virtual size: the last cluster is read whole, past the image's end.
+ */
+export function qcow2Read(img: Qcow2Image, buf: Uint8Array, offset: number, cow = false, qiovOffset = 0): void {
   const total = buf.length;
-  const inside = Math.max(0, Math.min(total, img.virtualSize - offset));
+  const inside = cow ? total : Math.max(0, Math.min(total, img.virtualSize - offset));
   if (inside < total) buf.fill(0, inside);
   let done = 0;
+  // QEMU creates an AIO task pool at the first task that does not finish the request (AddTask's d: see task()).
+  let pool = false;
+  const task = (n: number): number => {
+    if (!pool && n !== inside - done) pool = true;
+    return (qiovOffset + done) * 2 + (pool ? 1 : 0);
+  };
   while (done < inside) {
     const pos = offset + done;
     const l = getHostOffset(img, pos, inside - done);
@@ -41,13 +57,13 @@ export function qcow2Read(img: Qcow2Image, buf: Uint8Array, offset: number): voi
           ev.emit(EventKind.ZeroRead, img.node, CACHE_NONE, -1, pos, n, 0);
           break;
         }
-        ev.emit(EventKind.AddTask, img.node, CACHE_NONE, l.type, 0, pos, n);
+        ev.emit(EventKind.AddTask, img.node, CACHE_NONE, l.type, 0, pos, n, task(n));
         ev.emit(EventKind.BackingRead, img.node, CACHE_NONE, -1, pos, n, 0);
-        readBacking(img.backing, out, pos);
+        readBacking(img.backing, out, pos, qiovOffset + done);
         break;
       case SubclusterType.Compressed: {
         // Compressed tasks carry the raw L2 entry (QEMU traces it whole): hi word in `slot`, lo in `a`.
-        ev.emit(EventKind.AddTask, img.node, ADD_TASK_COMPRESSED, l.entryHi, l.entryLo, pos, n);
+        ev.emit(EventKind.AddTask, img.node, ADD_TASK_COMPRESSED, l.entryHi, l.entryLo, pos, n, task(n));
         const cluster = readCompressedCluster(img, l.entryHi, l.entryLo, pos);
         const inCluster = mod2(pos, img.clusterSize);
         out.set(cluster.subarray(inCluster, inCluster + n));
@@ -55,7 +71,7 @@ export function qcow2Read(img: Qcow2Image, buf: Uint8Array, offset: number): voi
       }
       case SubclusterType.Normal:
         if (img.header.cryptMethod !== 0) throw new UnsupportedError(img.filename, "reading encrypted data is not supported (the image is LUKS/AES encrypted)");
-        ev.emit(EventKind.AddTask, img.node, CACHE_NONE, l.type, l.host, pos, n);
+        ev.emit(EventKind.AddTask, img.node, CACHE_NONE, l.type, l.host, pos, n, task(n));
         if (img.config.metadataOnly && img.dataFile.size() <= l.host) out.fill(0);
         else img.dataFile.read(out, l.host);
         ev.emit(EventKind.DataRead, img.node, CACHE_NONE, -1, l.host, n, 0);

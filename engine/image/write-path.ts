@@ -9,12 +9,12 @@ import { allocClusters, allocClustersAt } from "./allocator.js";
 import { corruption } from "./cluster-lookup.js";
 import { getClusterTable, sliceIndex, l2Alloc, l2Hi, l2Lo, l2Zero, setBitmap, setL2 } from "./l2-table.js";
 import { Qcow2Image } from "./qcow2-image.js";
-import { qcow2Lookup } from "./block-status.js";
 import { qcow2Read } from "./read-path.js";
 import { freeAnyCluster } from "./refcounts.js";
 import { markDirty } from "./flush.js";
 import { CoroutineModel, type Wait } from "./coroutine-model.js";
 import { preWriteOverlapCheck } from "./overlap-check.js";
+import { isZeroFast } from "./is-zero.js";
 
 const INV = -1;
 
@@ -240,31 +240,12 @@ function allocHostOffset(img: Qcow2Image, offset: number, bytes: number, metas: 
   return { host: hostOffset, bytes: bytes - remaining };
 }
 
-/** is_unallocated over the whole chain (bdrv_is_allocated_above); past a shorter backing file's end nothing is allocated. */
 const clusterHolder = { v: INV };
 const bytesHolder = { v: 0 };
 
-function isUnallocatedAbove(img: Qcow2Image, offset: number, bytes: number): boolean {
-  if (bytes === 0) return true;
-  let node: Qcow2Image["backing"] | Qcow2Image = img;
-  while (node) {
-    if (offset >= node.virtualSize) return true;
-    if (node instanceof Qcow2Image) {
-      // Block status of a qcow2 layer without building a BlockStatus object (this runs for most allocations).
-      const l = qcow2Lookup(node, offset, bytes);
-      if (l.type !== SubclusterType.UnallocatedPlain && l.type !== SubclusterType.UnallocatedAlloc) return false;
-      if (l.bytes < bytes) return false;
-    } else {
-      const st = node.blockStatus(offset, bytes);
-      if (st.allocated || st.bytes < bytes) return false;
-    }
-    node = node.backing;
-  }
-  return true;
-}
-
+/** is_zero_cow: both COW regions read as zero (a shortcut: false negatives are fine, as in QEMU). */
 function isZeroCow(img: Qcow2Image, m: L2Meta): boolean {
-  return isUnallocatedAbove(img, m.offset + m.cowStartOffset, m.cowStartBytes) && isUnallocatedAbove(img, m.offset + m.cowEndOffset, m.cowEndBytes);
+  return isZeroFast(img, m.offset + m.cowStartOffset, m.cowStartBytes) && isZeroFast(img, m.offset + m.cowEndOffset, m.cowEndBytes);
 }
 
 function handleAllocSpace(img: Qcow2Image, metas: L2Meta[]): void {
@@ -354,6 +335,7 @@ function cowDone(img: Qcow2Image, m: L2Meta): void {
 function dataWrite(img: Qcow2Image, host: number, buf: Uint8Array, kind: EventKind): void {
   preWriteOverlapCheck(img, 0, host, buf.length, true);
   if (img.config.metadataOnly) {
+    img.dataWriteSkipped = true;
     if (host + buf.length > img.dataFile.size()) img.dataFile.truncate(host + buf.length);
   } else img.dataFile.write(buf, host);
   img.events.emit(kind, img.node, CACHE_NONE, -1, host, buf.length, 0);
@@ -395,7 +377,7 @@ function linkL2(img: Qcow2Image, m: L2Meta): void {
   img.events.emit(EventKind.ClusterLinkL2, img.node, CACHE_NONE, -1, m.nbClusters, 0, 0);
   if (needsCow(m)) {
     const reads = cowReadPlan(m);
-    for (const r of reads) qcow2Read(img, r.buf, r.guest);
+    for (const r of reads) qcow2Read(img, r.buf, r.guest, true);
     for (const w of cowWritePlan(m, reads)) dataWrite(img, w.host, w.buf, EventKind.CowWrite);
     cowDone(img, m);
   }
@@ -410,7 +392,7 @@ function* linkL2Task(img: Qcow2Image, co: CoroutineModel, m: L2Meta): Generator<
     const reads = cowReadPlan(m);
     for (const r of reads) {
       if (!co.tryLock()) yield "lock";
-      qcow2Read(img, r.buf, r.guest);
+      qcow2Read(img, r.buf, r.guest, true);
       co.unlock();
       yield "io";
     }
@@ -474,7 +456,8 @@ export function qcow2Write(img: Qcow2Image, data: Uint8Array, offset: number): v
       co?.mainUnlock();
       const chunk = data.subarray(done, done + r.bytes);
       if (!co && r.bytes !== data.length - done) img.co = co = new CoroutineModel();
-      ev.emit(EventKind.AddTask, img.node, ADD_TASK_WRITE, 0, r.host, pos, r.bytes);
+      // d: the chunk's qiov_offset, and whether the request has an AIO task pool (see EngineEvent.d).
+      ev.emit(EventKind.AddTask, img.node, ADD_TASK_WRITE, 0, r.host, pos, r.bytes, done * 2 + (co ? 1 : 0));
       if (co) co.enter(writeTask(img, co, r.host, pos, chunk, metas));
       else {
         handleAllocSpace(img, metas);

@@ -8,31 +8,13 @@ import { getClusterTable, sliceIndex, l2Alloc, l2Hi, l2Lo, l2Zero, setBitmap, se
 import type { Qcow2Image } from "./qcow2-image.js";
 import { freeAnyCluster, processDiscards } from "./refcounts.js";
 import { qcow2Write, rangeMask } from "./write-path.js";
+import { isZero } from "./is-zero.js";
 
 const ALL_ZEROES = 0xffffffff;
 
 function isAllocatedKind(hi: number, lo: number, hasDataFile: boolean): boolean {
   if (hi & 0x40000000) return true;
   return entryOffset(hi, lo) !== 0 || (hasDataFile && (hi & 0x80000000) !== 0);
-}
-
-/** is_zero(): the range reads as zero through the whole chain (block status with want_zero). */
-function isZero(img: Qcow2Image, offset: number, bytes: number): boolean {
-  if (bytes === 0) return true;
-  let pos = offset;
-  const end = offset + bytes;
-  while (pos < end) {
-    const st = img.blockStatus(pos, end - pos);
-    if (st.zero) {
-      pos += st.bytes;
-      continue;
-    }
-    if (st.allocated) return false;
-    // Unallocated: zero only without a backing file or past its end.
-    if (img.backing && pos < img.backing.virtualSize) return false;
-    pos += st.bytes;
-  }
-  return true;
 }
 
 /** One aligned or unaligned piece handed to the driver; returns false for -ENOTSUP. */

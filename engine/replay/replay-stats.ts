@@ -6,6 +6,7 @@ import type { GuestOp, GuestRequest } from "../workload/guest-request.js";
 import type { EngineConfig } from "../image/engine-config.js";
 import type { Qcow2Image } from "../image/qcow2-image.js";
 import type { BlockNode } from "../image/block-node.js";
+import { EventKind } from "../events/event-kind.js";
 import { ReplayEngine, type RequestOutcome } from "./replay-engine.js";
 import { CostModel, CAUSE_COUNT, CAUSE_LABELS, CAUSE_NAMES, Tally, eventColumns, type EventColumns } from "./cost-model.js";
 import type { DeviceProfile } from "./device-profiles.js";
@@ -126,7 +127,8 @@ export interface ReplaySummary {
   metadata: { reads: number; writes: number; readBytes: number; writeBytes: number; perGuestIo: number };
   data: { hostReadBytes: number; hostWriteBytes: number; backingBytes: number; decompressedBytes: number };
   cow: { bytes: number; ops: number; skipped: number };
-  flushes: { requests: number; syncs: number };
+  /** syncs include those of closing the image at the end (atClose), as qemu-io's exit makes them. */
+  flushes: { requests: number; syncs: number; atClose: number };
   allocations: { clusters: number; freed: number; l2Tables: number; refcountBlocks: number; l1Updates: number; refcountUpdates: number };
   touched: { minOffset: number; maxEnd: number; l2Tables: number; coveredBytes: number; l2CacheNeeded: number };
   slowest: SlowRequest[];
@@ -308,6 +310,10 @@ function run(engine: ReplayEngine, imagePath: string, requests: Iterable<GuestRe
   const wall = (performance.now() - t0) / 1000;
   const fileSizeEnd = engine.shadow.size();
   const l2EntryBytes = img.geo.l2EntryBytes;
+  // Closing the image (as qemu-io does at exit) writes the caches back and syncs: QEMU's fdatasync count has them.
+  const syncsBefore = rec.counts[EventKind.FlushToDisk]!;
+  img.close();
+  const closeSyncs = rec.counts[EventKind.FlushToDisk]! - syncsBefore;
   return {
     image: {
       path: imagePath,
@@ -349,7 +355,7 @@ function run(engine: ReplayEngine, imagePath: string, requests: Iterable<GuestRe
     },
     data: { hostReadBytes: t[Tally.DataReadBytes]!, hostWriteBytes: t[Tally.DataWriteBytes]!, backingBytes: t[Tally.BackingBytes]!, decompressedBytes: t[Tally.Decompressed]! },
     cow: { bytes: t[Tally.CowBytes]!, ops: t[Tally.CowOps]!, skipped: t[Tally.SkipCow]! },
-    flushes: { requests: lat[OP_INDEX.flush]!.n, syncs: t[Tally.Syncs]! },
+    flushes: { requests: lat[OP_INDEX.flush]!.n, syncs: t[Tally.Syncs]! + closeSyncs, atClose: closeSyncs },
     allocations: {
       clusters: t[Tally.ClustersAllocated]!,
       freed: t[Tally.ClustersFreed]!,

@@ -85,7 +85,7 @@ export function formatReport(r: ReplayReport, opts: { top?: number } = {}): stri
   totals.push(
     ["host data", `${formatBytes(s.data.hostReadBytes)} read, ${formatBytes(s.data.hostWriteBytes)} written, ${formatBytes(s.data.backingBytes)} from backing files, ${formatBytes(s.data.decompressedBytes)} decompressed`],
     ["COW", `${formatBytes(s.cow.bytes)} in ${plural(s.cow.ops, "copy", "copies")}, ${s.cow.skipped} skipped (zeroes written)`],
-    ["flushes", `${plural(s.flushes.requests, "guest flush", "guest flushes")}, ${plural(s.flushes.syncs, "sync")}`],
+    ["flushes", `${plural(s.flushes.requests, "guest flush", "guest flushes")}, ${plural(s.flushes.syncs, "sync")}${s.flushes.atClose ? ` (${s.flushes.atClose} closing the image)` : ""}`],
     [
       "allocations",
       `${plural(s.allocations.clusters, "cluster")} (${s.allocations.freed} freed), ${plural(s.allocations.l2Tables, "L2 table")}, ` +

@@ -6,6 +6,8 @@ import { findAllocation } from "./seek-hole.js";
 import { ReadOnlyError, type Storage } from "./storage.js";
 
 export class FileStorage implements Storage {
+  /** Writes and truncates so far (see Storage.writeGen). */
+  writeGen = 0;
   private fd: number;
   private length: number;
   /** The last extent lseek reported ([start, end), hole or data), so a scan asks the kernel once per extent. */
@@ -47,6 +49,7 @@ export class FileStorage implements Storage {
   }
 
   write(buf: Uint8Array, offset: number): void {
+    this.writeGen++;
     if (!this.writable) throw new ReadOnlyError(this.name);
     this.extentEnd = 0;
     let done = 0;
@@ -55,6 +58,7 @@ export class FileStorage implements Storage {
   }
 
   truncate(size: number): void {
+    this.writeGen++;
     if (!this.writable) throw new ReadOnlyError(this.name);
     this.extentEnd = 0;
     fs.ftruncateSync(this.fd, size);

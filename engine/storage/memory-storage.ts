@@ -2,6 +2,8 @@
 import type { Storage } from "./storage.js";
 
 export class MemoryStorage implements Storage {
+  /** Writes and truncates so far (see Storage.writeGen). */
+  writeGen = 0;
   readonly writable = true;
   private data: Uint8Array;
   private length: number;
@@ -23,6 +25,7 @@ export class MemoryStorage implements Storage {
   }
 
   write(buf: Uint8Array, offset: number): void {
+    this.writeGen++;
     const end = offset + buf.length;
     this.ensure(end);
     this.data.set(buf, offset);
@@ -30,6 +33,7 @@ export class MemoryStorage implements Storage {
   }
 
   truncate(size: number): void {
+    this.writeGen++;
     this.ensure(size);
     if (size < this.length) this.data.fill(0, size, this.length);
     this.length = size;

@@ -30,6 +30,8 @@ export interface ShadowSnapshot {
 }
 
 export class ShadowStorage implements Storage {
+  /** Writes and truncates so far (see Storage.writeGen). */
+  writeGen = 0;
   readonly writable = true;
   readonly name: string;
   private length: number;
@@ -118,6 +120,7 @@ export class ShadowStorage implements Storage {
   }
 
   write(buf: Uint8Array, offset: number): void {
+    this.writeGen++;
     let done = 0;
     while (done < buf.length) {
       const pos = offset + done;
@@ -209,6 +212,7 @@ export class ShadowStorage implements Storage {
   }
 
   truncate(size: number): void {
+    this.writeGen++;
     if (size < this.length) {
       // Base bytes past the new end must never come back if the file grows again.
       this.baseValid = Math.min(this.baseValid, size);

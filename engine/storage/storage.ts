@@ -10,6 +10,11 @@ export interface Storage {
   read(buf: Uint8Array, offset: number): number;
   write(buf: Uint8Array, offset: number): void;
   truncate(size: number): void;
+  /**
+   * Bumped by every write and truncate (QEMU's per-node write_gen): a flush with nothing written since the
+   * last one does not reach the disk. Storages without it are flushed every time.
+   */
+  readonly writeGen?: number;
   /** Makes written data durable (fdatasync for files). */
   flush(): void;
   close(): void;

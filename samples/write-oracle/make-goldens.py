@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Runs every oracle workload through the real qemu-io 7.2 in both cache modes and records the goldens:
 the base image (when small), QEMU's normalised trace, the sha256 and size of QEMU's result image, and its
-qemu-img check verdict. Usage: python3 samples/write-oracle/make-goldens.py (needs qemu-img and qemu-io)."""
+qemu-img check verdict. Usage: python3 samples/write-oracle/make-goldens.py [NAME...] (needs qemu-img and qemu-io);
+with names, only those workloads are regenerated and the others' goldens are kept. With strace installed, each
+mode also records qemu-io's fdatasync count; `--syncs` records only those, for every committed golden."""
 import gzip, hashlib, json, os, re, shutil, subprocess, sys, tempfile
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -22,7 +24,8 @@ def normalise(lines):
         def rep(m):
             role, ptr = m.group(1), m.group(2)
             if role == "pool":
-                return "pool (nil)"
+                # Allocated per request and its address reused: only whether there is one is compared.
+                return "pool (nil)" if ptr == "(nil)" else "pool *"
             if role == "qiov":
                 return "qiov *"
             if role == "co":
@@ -32,12 +35,16 @@ def normalise(lines):
                 ids[key] = role + str(sum(1 for k in ids if k.startswith(role + ":")))
             return role + " " + ids[key]
         line = re.sub(r"\b(co|bs|pool|qiov) (0x[0-9a-f]+|\(nil\))", rep, line)
-        line = re.sub(r"qiov_offset \d+", "qiov_offset 0", line)
         out.append(line.strip())
     return out
 
 
 RERUNS = 6
+STABILITY_RUNS = 2
+
+
+def add_tasks(trace):
+    return [line for line in trace if line.startswith("qcow2_add_task ")]
 
 
 def counts(trace):
@@ -61,13 +68,82 @@ def sha(path):
     return h.hexdigest()
 
 
+def fdatasyncs(args, work, mdir):
+    """How many fdatasync calls qemu-io makes for the workload (strace -f), on a fresh copy; None without strace."""
+    if not shutil.which("strace"):
+        return None
+    again = os.path.join(mdir, "strace.qcow2")
+    shutil.copy(os.path.join(work, "base.qcow2"), again)
+    log = os.path.join(mdir, "strace.log")
+    # (qemu-io exits 1 when a command of the script fails, as some workloads mean it to.)
+    subprocess.run(["strace", "-f", "-e", "trace=fdatasync", "-o", log] + args + [again], cwd=mdir, capture_output=True)
+    with open(log) as f:
+        n = sum(1 for line in f if re.search(r"\bfdatasync\(", line))
+    os.remove(again)
+    os.remove(log)
+    return n
+
+
+def record_syncs(m, args, work, mdir):
+    """fdatasyncs: qemu-io's count; where requests split into concurrent chunks, fdatasyncs_runs holds the counts
+    of several runs (QEMU merges flushes that overlap in time, so the count can vary with thread-pool timing)."""
+    m["fdatasyncs"] = fdatasyncs(args, work, mdir)
+    c = m["count_variants"][0]
+    if m["fdatasyncs"] is not None and c.get("qcow2_writev_start_part") != c.get("qcow2_writev_start_req"):
+        m["fdatasyncs_runs"] = sorted({m["fdatasyncs"]} | {fdatasyncs(args, work, mdir) for _ in range(3)})
+
+
+def qemu_args(mode, cmds):
+    args = ["qemu-io", "-f", "qcow2", "-t", mode, "--trace", "qcow2*"]
+    for c in cmds:
+        args += ["-c", c]
+    return args
+
+
+def syncs_only():
+    """--syncs: record qemu-io's fdatasync count for every committed golden without regenerating anything else."""
+    with open(os.path.join(OUT, "index.json")) as f:
+        index = json.load(f)
+    for entry in index["workloads"]:
+        w = next(x for x in WORKLOADS if x["name"] == entry["name"])
+        work = tempfile.mkdtemp()
+        d = os.path.join(OUT, w["name"])
+        for mode, m in entry["modes"].items():
+            mdir = os.path.join(work, mode)
+            os.makedirs(mdir)
+            for f in ["base.qcow2"] + w.get("files", []):
+                with gzip.open(os.path.join(d, f + ".gz")) as src, open(os.path.join(mdir if f != "base.qcow2" else work, f), "wb") as dst:
+                    shutil.copyfileobj(src, dst)
+            record_syncs(m, qemu_args(mode, w["cmds"]), work, mdir)
+        shutil.rmtree(work)
+        print(w["name"], {k: v["fdatasyncs"] for k, v in entry["modes"].items()})
+    with open(os.path.join(OUT, "index.json"), "w") as f:
+        json.dump(index, f, indent=2)
+        f.write("\n")
+
+
 def main():
+    if sys.argv[1:] == ["--syncs"]:
+        return syncs_only()
     version = subprocess.run(["qemu-io", "--version"], capture_output=True, text=True).stdout.splitlines()[0]
-    shutil.rmtree(OUT, ignore_errors=True)
-    os.makedirs(OUT)
+    only = set(sys.argv[1:])
+    unknown = only - {w["name"] for w in WORKLOADS}
+    if unknown:
+        sys.exit(f"unknown workload(s): {', '.join(sorted(unknown))}")
+    kept = {}
+    if only and os.path.exists(os.path.join(OUT, "index.json")):
+        with open(os.path.join(OUT, "index.json")) as f:
+            kept = {e["name"]: e for e in json.load(f)["workloads"]}
+    else:
+        shutil.rmtree(OUT, ignore_errors=True)
+        os.makedirs(OUT)
     index = {"qemu": version, "workloads": []}
     for w in WORKLOADS:
+        if only and w["name"] not in only and w["name"] in kept:
+            index["workloads"].append(kept[w["name"]])
+            continue
         d = os.path.join(OUT, w["name"])
+        shutil.rmtree(d, ignore_errors=True)
         os.makedirs(d)
         work = tempfile.mkdtemp()
         for c in w["setup"]:
@@ -86,23 +162,36 @@ def main():
             shutil.copy(os.path.join(work, "base.qcow2"), img)
             for f in w.get("files", []):
                 shutil.copy(os.path.join(work, f), os.path.join(mdir, f))
-            args = ["qemu-io", "-f", "qcow2", "-t", mode, "--trace", "qcow2*"]
-            for c in w["cmds"]:
-                args += ["-c", c]
+            args = qemu_args(mode, w["cmds"])
             r = subprocess.run(args + [img], cwd=mdir, capture_output=True, text=True)
             trace = normalise(r.stderr.splitlines())
             variants = [counts(trace)]
-            if variants[0].get("qcow2_writev_start_part") != variants[0].get("qcow2_writev_start_req"):
+            multi = variants[0].get("qcow2_writev_start_part") != variants[0].get("qcow2_writev_start_req")
+            if not multi:
+                # A golden compared line for line must be what QEMU does every time: run it again and insist.
+                for _ in range(STABILITY_RUNS):
+                    again = os.path.join(mdir, "again.qcow2")
+                    shutil.copy(os.path.join(work, "base.qcow2"), again)
+                    r2 = subprocess.run(args + [again], cwd=mdir, capture_output=True, text=True)
+                    if normalise(r2.stderr.splitlines()) != trace or sha(again) != sha(img):
+                        sys.exit(f"{w['name']} -t {mode}: QEMU's own trace or result differs between runs")
+                    os.remove(again)
+            if multi:
                 # Requests that split run their chunks as concurrent coroutines in QEMU, and I/O completion order
                 # (thread-pool timing) can change which coroutine takes s->lock first: record what QEMU does
-                # over several runs.
+                # over several runs. The requester's qcow2_add_task lines (pool, chunk offsets, qiov_offset) come
+                # before any chunk can take the lock: they are compared in order when they never varied.
+                tasks_stable = True
                 for _ in range(RERUNS):
                     again = os.path.join(mdir, "again.qcow2")
                     shutil.copy(os.path.join(work, "base.qcow2"), again)
                     r2 = subprocess.run(args + [again], cwd=mdir, capture_output=True, text=True)
-                    c = counts(normalise(r2.stderr.splitlines()))
+                    t2 = normalise(r2.stderr.splitlines())
+                    c = counts(t2)
                     if c not in variants:
                         variants.append(c)
+                    if add_tasks(t2) != add_tasks(trace):
+                        tasks_stable = False
                     os.remove(again)
             with gz(os.path.join(d, f"{mode}.trace.gz")) as f:
                 f.write(("\n".join(trace) + "\n").encode())
@@ -112,8 +201,9 @@ def main():
             chk = subprocess.run(["qemu-img", "check", img], capture_output=True, text=True, cwd=mdir)
             size = os.path.getsize(img)
             entry["modes"][mode] = {"sha256": sha(img), "size": size, "check_exit": chk.returncode, "trace_lines": len(trace),
-                                    "count_variants": variants,
+                                    "count_variants": variants, "add_task_stable": (not multi) or tasks_stable,
                                     "files_sha256": {f: sha(os.path.join(mdir, f)) for f in w.get("files", [])}}
+            record_syncs(entry["modes"][mode], args, work, mdir)
             if size <= 512 * 1024:
                 with open(img, "rb") as src, gz(os.path.join(d, f"{mode}.result.qcow2.gz")) as dst:
                     shutil.copyfileobj(src, dst)

@@ -116,4 +116,66 @@ WORKLOADS = [
         "cmds": ["write -P 1 0 4k", "write -P 2 1M 64k", "write -z 2M 64k", "write -P 3 3M 8k", "discard 1M 64k",
                  "read -P 3 3M 8k", "flush"],
     },
+    # Issue 15, class 1: partial writes into regions that read as zero are zero-filled (qcow2_skip_cow), not
+    # copied: zero flags from write -z, ZERO_ALLOC (write -z without -u over data), a discard's zero flag, and
+    # multi-cluster writes whose two COW regions both lie in zero clusters.
+    {
+        "name": "zero-cow",
+        "setup": ["qemu-img create -q -f qcow2 base.qcow2 64M"],
+        "cmds": ["write -P 1 0 256k", "write -z 0 64k", "write -P 2 4k 4k", "write -z -u 64k 64k", "write -P 3 70k 2k",
+                 "discard 128k 64k", "write -P 4 130k 1k", "write -z 1M 192k", "write -P 5 1060k 100k",
+                 "write -P 6 2M 64k", "write -z 2M 64k", "write -P 7 2M 4k", "write -P 8 2108k 4k",
+                 "write -z 3M 64k", "write -P 9 3M 64k", "read -P 0 1M 36k", "read -P 5 1060k 100k", "flush"],
+    },
+    {
+        "name": "zero-cow-extended-l2",
+        "setup": ["qemu-img create -q -f qcow2 -o extended_l2=on base.qcow2 64M"],
+        "cmds": ["write -z 0 64k", "write -P 2 4k 4k", "write -P 1 128k 64k", "write -z 132k 4k", "write -P 3 133k 1k",
+                 "write -z -u 256k 64k", "write -P 4 300k 1k", "write -P 5 512k 8k", "write -z 520k 8k",
+                 "write -P 6 522k 2k", "discard 1M 64k", "write -P 7 1M 2k", "flush"],
+    },
+    # Classes 2 and 5: zero detection through a qcow2 backing file (its block status loads its own L2 slice and
+    # scans its refcounts once), and every qcow2 node of the chain traces its cache flushes when closed.
+    {
+        "name": "backing-qcow2-zero",
+        "setup": [
+            "qemu-img create -q -f qcow2 back.qcow2 2M",
+            "qemu-io -c 'write -P 7 0 64k' -c 'write -z 64k 64k' -c 'write -P 8 256k 64k' back.qcow2",
+            "qemu-img create -q -f qcow2 -b back.qcow2 -F qcow2 base.qcow2 4M",
+        ],
+        "files": ["back.qcow2"],
+        "cmds": ["write -P 1 4k 4k", "write -P 2 68k 4k", "write -P 3 1M 4k", "write -z 2M 64k", "write -z 3M 4k",
+                 "write -z 0 64k", "write -z 128k 64k", "write -z 200k 4k", "write -z 260k 4k", "write -P 4 3100k 2k",
+                 "read -P 8 300k 4k", "read -P 0 128k 64k", "flush"],
+    },
+    # Class 4: metadata-preallocated images, whose data clusters read as zero where the host file has holes.
+    {
+        "name": "metadata-prealloc",
+        "setup": ["qemu-img create -q -f qcow2 -o preallocation=metadata base.qcow2 4M"],
+        "cmds": ["write -z 4k 2k", "write -P 1 70k 4k", "write -z 66k 3k", "write -z 1M 64k", "write -P 2 1M 4k",
+                 "discard 2M 64k", "write -P 3 2M 4k", "write -z 3M 1k", "flush"],
+        "modes": ["writeback", "writethrough", "none", "directsync", "unsafe"],
+    },
+    # Class 7: a write into the compressed last cluster of an image whose size is not a multiple of the cluster
+    # size reads the whole compressed cluster for COW (perform_cow calls the driver directly, unclamped).
+    {
+        "name": "compressed-tail",
+        "setup": [
+            "qemu-img create -q -f raw src.raw 1000k",
+            "qemu-io -f raw -c 'write -P 5 0 1000k' src.raw",
+            "qemu-img convert -c -O qcow2 src.raw base.qcow2",
+            "rm -f src.raw",
+        ],
+        "cmds": ["write -P 1 962k 4k", "read -P 5 970k 4k", "write -P 2 995k 5k", "write -z 900k 4k", "flush"],
+    },
+    # Class 8: a flush with nothing written since the last one reaches no disk (write generations); discards and
+    # zero writes count as writes; cache=unsafe never syncs.
+    {
+        "name": "flush-generations",
+        "setup": ["qemu-img create -q -f qcow2 base.qcow2 64M"],
+        "cmds": ["flush", "write -P 1 0 4k", "flush", "flush", "read -P 1 0 4k", "flush", "write -P 2 0 4k", "flush",
+                 "discard 0 64k", "flush", "flush", "write -z 1M 64k", "flush", "write -z 1M 64k", "flush",
+                 "write -P 3 2M 4k", "write -P 4 2M 4k", "flush", "flush"],
+        "modes": ["writeback", "writethrough", "none", "directsync", "unsafe"],
+    },
 ]

@@ -1,0 +1,80 @@
+// Issue 15 class 8: the syncs we count (real fdatasync calls of `qcowdbg repl`, and the sync figure of the replay
+// report, which the TUI counters and the dashboard read from the same FlushToDisk events) equal the fdatasync
+// calls qemu-io 7.2 made for the same workload, as strace counted them in samples/write-oracle/make-goldens.py.
+import { describe, expect, it } from "vitest";
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import * as zlib from "node:zlib";
+
+const ROOT = path.resolve(import.meta.dirname, "../..");
+const GOLD = path.join(ROOT, "samples/write-oracle/goldens");
+const CLI = path.join(ROOT, "dist/cli/main.js");
+const hasStrace = spawnSync("strace", ["-V"]).status === 0;
+
+interface Mode {
+  fdatasyncs?: number | null;
+  /** Distinct counts over several runs, for workloads whose requests split into concurrent chunks. */
+  fdatasyncs_runs?: number[];
+  count_variants: Record<string, number>[];
+}
+interface Workload {
+  name: string;
+  files: string[];
+  modes: Record<string, Mode>;
+}
+const index = JSON.parse(fs.readFileSync(path.join(GOLD, "index.json"), "utf8")) as { workloads: Workload[] };
+
+function setup(w: Workload): { dir: string; img: string; script: string } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "qcowdbg-syncs-"));
+  const wd = path.join(GOLD, w.name);
+  for (const f of w.files) fs.writeFileSync(path.join(dir, f), zlib.gunzipSync(fs.readFileSync(path.join(wd, f + ".gz"))));
+  const img = path.join(dir, "img.qcow2");
+  fs.writeFileSync(img, zlib.gunzipSync(fs.readFileSync(path.join(wd, "base.qcow2.gz"))));
+  return { dir, img, script: path.join(wd, "commands.qemu-io") };
+}
+
+/**
+ * Requests that split into concurrent chunks: QEMU merges flushes that overlap in time (bdrv_co_flush waits for the
+ * active one, then compares write generations), so its count can vary with thread-pool timing from run to run.
+ */
+function varies(m: Mode): boolean {
+  return (m.fdatasyncs_runs?.length ?? 1) > 1;
+}
+
+describe("sync counts equal qemu-io's fdatasync calls", () => {
+  for (const w of index.workloads) {
+    for (const [mode, gold] of Object.entries(w.modes)) {
+      const qemu = gold.fdatasyncs;
+      const skip = !hasStrace ? "strace is not installed" : qemu == null ? "the golden has no fdatasync count (made without strace)" : varies(gold) ? `QEMU's count varies between runs (${gold.fdatasyncs_runs!.join(", ")})` : "";
+      it.skipIf(skip !== "")(`${w.name} (-t ${mode})${skip ? ` — skipped: ${skip}` : ""}`, () => {
+        const { dir, img, script } = setup(w);
+        try {
+          const log = path.join(dir, "strace.log");
+          const r = spawnSync("strace", ["-f", "-e", "trace=fdatasync", "-o", log, process.execPath, CLI, "repl", "--write", "-t", mode, img], {
+            input: fs.readFileSync(script, "utf8"),
+            encoding: "utf8",
+            maxBuffer: 1 << 28,
+          });
+          expect(r.stderr).toBe("");
+          const real = fs.readFileSync(log, "utf8").split("\n").filter((l) => /\bfdatasync\(/.test(l)).length;
+          expect(real, "fdatasync calls of qcowdbg repl").toBe(qemu);
+
+          // The replay report (over a shadow, metadata only) counts the same syncs from its events.
+          const fresh = setup(w);
+          try {
+            const rep = spawnSync(process.execPath, [CLI, "replay", "--config", `cache=${mode}`, "--output", "json", fresh.img, fresh.script], { encoding: "utf8", maxBuffer: 1 << 28 });
+            expect(rep.status, rep.stderr).toBe(0);
+            const summary = (JSON.parse(rep.stdout) as { summary: { flushes: { syncs: number } } }).summary;
+            expect(summary.flushes.syncs, "syncs in the replay report").toBe(qemu);
+          } finally {
+            fs.rmSync(fresh.dir, { recursive: true, force: true });
+          }
+        } finally {
+          fs.rmSync(dir, { recursive: true, force: true });
+        }
+      });
+    }
+  }
+});
