@@ -7,12 +7,13 @@ import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { tmpDir, type Json } from "../format/qemu-images.js";
+import { itShared, SHARED_TRACES } from "../shared/real-traces.js";
 
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
 const CLI = here("../../dist/cli/main.js");
 const TOUR = here("../../samples/images/tour.qcow2");
 const TOUR_TRACE = here("../../samples/traces/tour.qemu-io");
-const BLKPARSE = here("../../../shared/traces/nvme-readahead/sample.blkparse.txt");
+const BLKPARSE = SHARED_TRACES + "/nvme-readahead/sample.blkparse.txt";
 const tmp = tmpDir("qcowdbg-replay-cli-");
 afterAll(() => tmp.cleanup());
 
@@ -138,7 +139,7 @@ describe("qcowdbg replay", () => {
     expect(sha256(img)).toBe(before);
   });
 
-  it("fits the shared blktrace capture onto the image, or counts its requests as errors without --fit", () => {
+  itShared("fits the shared blktrace capture onto the image, or counts its requests as errors without --fit", () => {
     const fitted = JSON.parse(ok(img, BLKPARSE, "--output=json", "--fit", "wrap", "--no-recommend"));
     expect(fitted.summary.requests).toBe(963);
     expect(fitted.summary.errors).toBe(0);
