@@ -66,7 +66,14 @@ describe("qcowdbg replay", () => {
     lines.forEach((e, i) => expect(e.seq).toBe(i));
     expect(new Set(lines.map((e) => e.request)).size).toBeGreaterThanOrEqual(60);
     expect(lines.filter((e) => e.kind === "flush_to_disk")).toHaveLength(report.summary.flushes.syncs);
-    expect(Object.keys(lines[0]!)).toEqual(["seq", "request", "kind", "node", "cache", "slot", "a", "b", "c"]);
+    expect(Object.keys(lines[0]!)).toEqual(["seq", "request", "kind", "node", "cache", "slot", "args"]);
+    // Every argument named from engine/events/event-args.ts: no bare a/b/c columns.
+    for (const e of lines)
+      for (const k of Object.keys(e.args)) {
+        expect(k).toMatch(/^[a-z][a-z0-9]*(_[a-z0-9]+)*$/);
+        expect(["a", "b", "c"]).not.toContain(k);
+      }
+    expect(lines.find((e) => e.kind === "cluster_alloc")!.args).toEqual({ host_offset: expect.any(Number), clusters: expect.any(Number) });
   });
 
   it("writes a Trace Event Format file: named tracks, requests as complete events lasting their modelled latency", () => {
