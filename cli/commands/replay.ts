@@ -108,7 +108,7 @@ function run(image: string, trace: string, flags: Flags): void {
       if (!canConvert) throw new ExitError("replay: cluster_size/extended_l2 need a converted copy, and qemu-img is not installed", 1);
       const rows = [compareRow(flags.config ?? "baseline", baseline), ...variants.map((v) => compareRow(v.label, runVariant(v)))];
       progress.stop();
-      if (flags.output === "json") print(JSON.stringify({ image, trace: info, profile: profile.name, configurations: rows }, null, 2));
+      if (flags.output === "json") print(JSON.stringify({ schema: "qcowdbg-replay-compare/1", image, trace: info, profile: profile.name, configurations: rows }, null, 2));
       else print([`qcowdbg replay: ${image} <- ${trace} (${info.format}, ${baseline.requests} requests), device profile ${profile.name}`, "", ...formatCompareTable(rows)].join("\n"));
       return;
     }
@@ -206,7 +206,7 @@ function openSinks(flags: Flags, image: string, trace: string, cleanups: (() => 
     }
   }) as Sinks;
   sink.close = (s: ReplaySummary) => {
-    chrome?.end({ image, trace, profile: s.profile, requests: s.requests, modelledUs: s.totalUs });
+    chrome?.end({ schema: "qcowdbg-chrome-trace/1", image, trace, profile: s.profile, requests: s.requests, modelledUs: s.totalUs });
     chromeFile?.close();
     jsonl?.close();
   };
