@@ -26,7 +26,7 @@ describe("schema versions", () => {
     const report = json("replay", "--output=json", "--no-recommend", "--chrome-trace", chrome, TOUR, TRACE);
     expect(report.schema).toBe("qcowdbg-replay/1");
     expect(Object.keys(report)[0]).toBe("schema");
-    const compare = json("replay", "--output=json", "--compare", "l2-cache-size=4k", TOUR, TRACE);
+    const compare = json("replay", "--output=json", TOUR, TRACE, "--compare", "l2-cache-size=4k");
     expect(compare.schema).toBe("qcowdbg-replay-compare/1");
     for (const what of ["header", "refcounts"]) expect(json("dump", "--output=json", TOUR, what).schema).toBe(`qcowdbg-dump-${what}/1`);
     const other = (JSON.parse(fs.readFileSync(chrome, "utf8")) as { otherData: { schema: string } }).otherData;
