@@ -19,6 +19,7 @@ const COMMANDS: Record<string, () => Promise<CommandModule>> = {
   replay: () => import("./commands/replay.js"),
   tui: () => import("./commands/tui.js"),
   dashboard: () => import("./commands/dashboard.js"),
+  completion: () => import("./commands/completion.js"),
 };
 
 const require = createRequire(import.meta.url);
@@ -38,7 +39,8 @@ async function main(): Promise<void> {
   const args = process.argv.slice(2);
   const name = args.find((a) => !a.startsWith("-"));
   const versionOnly = !name && args.some((a) => a === "-V" || a === "--version");
-  const wanted = versionOnly ? [] : name && Object.hasOwn(COMMANDS, name) ? [name] : Object.keys(COMMANDS);
+  // completion describes every command, so it needs them all, as --help does.
+  const wanted = versionOnly ? [] : name && name !== "completion" && Object.hasOwn(COMMANDS, name) ? [name] : Object.keys(COMMANDS);
   for (const m of await Promise.all(wanted.map((n) => COMMANDS[n]!()))) m.register(program);
   for (const cmd of program.commands) {
     const face = QEMU_IMG_FACE.has(cmd.name());

@@ -167,7 +167,7 @@ export function register(program: Command): void {
     .argument("[image]", "qcow2 image file, or with --image-opts an option string");
   imageSpecOptions(cmd)
     .option("--output <format>", "human or json", "human")
-    .option("-r, --repair <what>", "leaks: free leaked clusters; all: also raise refcounts that are too low (writes the image, as qemu-img check -r)")
+    .option("-r, --repair <what>", "leaks or all: repair the image in place as qemu-img check -r does (leaks frees leaked clusters; all also raises refcounts that are too low)")
     .option("-q, --quiet", "print nothing on stdout; only the exit code tells")
     .option("--without-key", "check an encrypted image without its key (qemu-img refuses without encrypt.key-secret)")
     .action(

@@ -47,11 +47,11 @@ beforeAll(() => {
 }, 300_000);
 
 describe("npm pack", () => {
-  it("ships dist/ (JavaScript, .d.ts, source maps), README, LICENSE, the native source and its build script, nothing else", () => {
+  it("ships dist/ (JavaScript, .d.ts, source maps, the man page), README, LICENSE, the native source and its build script, nothing else", () => {
     const list = run("tar", ["tzf", tarball], tmp).stdout.trim().split("\n").map((f) => f.replace(/^package\//, ""));
-    const allowed = /^(dist\/(cli|engine|inspector)\/.*\.(js|d\.ts|js\.map)|README\.md|LICENSE|package\.json|native\/seek-hole\.cc|scripts\/build-native\.mjs)$/;
+    const allowed = /^(dist\/(cli|engine|inspector)\/.*\.(js|d\.ts|js\.map)|dist\/man\/qcowdbg\.1|README\.md|LICENSE|package\.json|native\/seek-hole\.cc|scripts\/build-native\.mjs)$/;
     expect(list.filter((f) => !allowed.test(f))).toEqual([]);
-    for (const f of ["dist/cli/main.js", "dist/engine/index.js", "dist/engine/index.d.ts", "dist/engine/index.js.map", "dist/engine/workload/index.d.ts", "LICENSE", "README.md"]) expect(list).toContain(f);
+    for (const f of ["dist/cli/main.js", "dist/engine/index.js", "dist/engine/index.d.ts", "dist/engine/index.js.map", "dist/engine/workload/index.d.ts", "dist/man/qcowdbg.1", "LICENSE", "README.md"]) expect(list).toContain(f);
     // Source maps carry their sources: the .ts files are not shipped.
     const map = JSON.parse(run("tar", ["xzOf", tarball, "package/dist/engine/index.js.map"], tmp).stdout) as { sourcesContent?: string[] };
     expect(map.sourcesContent?.[0]).toContain("export function replayFile");
@@ -64,6 +64,8 @@ describe("npm install -g of the tarball", () => {
   it("gives a working qcowdbg command: --version and a map equal to qemu-img's", (ctx) => {
     if (offlineReason) ctx.skip(`skipped: npm cannot reach the registry for the dependencies (${offlineReason})`);
     expect(run(bin(), ["--version"], tmp).stdout.trim()).toBe(PKG.version);
+    // npm installs the man page beside the command.
+    expect(fs.existsSync(path.join(prefix, "share/man/man1/qcowdbg.1"))).toBe(true);
     const map = run(bin(), ["map", "--output=json", "tour.qcow2"], IMAGES);
     expect(map.stderr).toBe("");
     expect(map.status).toBe(0);
