@@ -20,6 +20,7 @@ const COMMANDS: Record<string, () => Promise<CommandModule>> = {
   replay: () => import("./commands/replay.js"),
   tui: () => import("./commands/tui.js"),
   dashboard: () => import("./commands/dashboard.js"),
+  completion: () => import("./commands/completion.js"),
 };
 
 const require = createRequire(import.meta.url);
@@ -33,7 +34,9 @@ async function main(): Promise<void> {
     .version(pkg.version, "-V, --version")
     .option("--debug", "print stack traces on errors")
     .option("-U, --force-share", "open images read-only without the shared lock's exclusion of writers (as qemu-img/qemu-io -U)")
-    .showHelpAfterError()
+    .allowExcessArguments(false)
+    .configureOutput({ outputError: (str, write) => write(usageError(str, "")) })
+    .showHelpAfterError("Try 'qcowdbg --help' for more information")
     .hook("preAction", (cmd, action) => {
       setDebug(Boolean(cmd.optsWithGlobals().debug));
       setForceShare(Boolean(action.optsWithGlobals().forceShare));
@@ -41,10 +44,32 @@ async function main(): Promise<void> {
   const args = process.argv.slice(2);
   const name = args.find((a) => !a.startsWith("-"));
   const versionOnly = !name && args.some((a) => a === "-V" || a === "--version");
-  const wanted = versionOnly ? [] : name && Object.hasOwn(COMMANDS, name) ? [name] : Object.keys(COMMANDS);
+  // completion describes every command, so it needs them all, as --help does.
+  const wanted = versionOnly ? [] : name && name !== "completion" && Object.hasOwn(COMMANDS, name) ? [name] : Object.keys(COMMANDS);
   for (const m of await Promise.all(wanted.map((n) => COMMANDS[n]!()))) m.register(program);
+  for (const cmd of program.commands) {
+    const face = QEMU_IMG_FACE.has(cmd.name());
+    cmd.configureOutput({ outputError: (str, write) => write(usageError(str, face ? cmd.name() : "")) });
+    cmd.showHelpAfterError(face ? "Try 'qcowdbg --help' for more information" : `Try 'qcowdbg ${cmd.name()} --help' for more information`);
+  }
   await program.parseAsync(process.argv);
 }
+
+// Usage errors are one line, in qemu-img's words for the commands that stand in for qemu-img's (scripts and users
+// see the same message with the program name changed), followed by where to read more: not the whole usage.
+const QEMU_IMG_FACE = new Set(["info", "map", "check"]);
+function usageError(commander: string, face: string): string {
+  let msg = commander.replace(/^error: /, "").trimEnd();
+  msg = msg.replace(/^unknown option/, "unrecognized option").replace(/\n\(Did you mean (.*)\?\)$/, face ? "" : " (did you mean $1?)");
+  if (face && /^(missing required argument|too many arguments)/.test(msg)) msg = "Expecting one image file name";
+  return `qcowdbg: ${msg}\n`;
+}
+
+// A reader that goes away (`qcowdbg map IMG | head -1`) ends the output, not in an error: qemu-img exits 0 there.
+process.stdout.on("error", (e: NodeJS.ErrnoException) => {
+  if (e.code === "EPIPE") process.exit(0);
+  fail(e);
+});
 
 process.on("uncaughtException", (e) => fail(e));
 main().catch((e) => fail(e));

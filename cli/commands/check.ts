@@ -4,7 +4,10 @@ import type { Command } from "commander";
 import { checkImage, QemuOpenError, type CheckMessageSink, type CheckReport } from "../../engine/check/check.js";
 import { qemuJsonPretty } from "../../engine/check/qemu-json.js";
 import { FileStorage } from "../../engine/storage/file-storage.js";
+import { requireImageKey } from "../../engine/check/image-key.js";
+import { writeRefcountRepairs } from "../../engine/check/repair.js";
 import { ExitError, guarded } from "../fail.js";
+import { imageSpec, imageSpecOptions, type ImageSpecFlags } from "../image-spec.js";
 
 /** printf("%0.2f"): like toFixed(2), except that exact ties round to even as glibc does. */
 export function printf2f(x: number): string {
@@ -62,11 +65,12 @@ export function jsonCheck(rep: CheckReport): string {
   );
 }
 
-export interface CheckCliOptions {
+export interface CheckCliOptions extends ImageSpecFlags {
   output: string;
-  format?: string;
   quiet?: boolean;
   withoutKey?: boolean;
+  /** -r leaks|all: repair what qemu-img check -r repairs, in place. */
+  repair?: string;
 }
 
 /** Where the command writes; the CLI passes the process streams, tests collect strings. */
@@ -79,9 +83,19 @@ export interface CheckWriters {
  * Runs the check and prints what qemu-img check prints (program name "qcowdbg" where qemu-img says
  * "qemu-img"). Returns the exit code; errors other than QEMU's own refusals propagate.
  */
-export function executeCheck(image: string, opts: CheckCliOptions, out: CheckWriters): number {
+export function executeCheck(arg: string | undefined, opts: CheckCliOptions, out: CheckWriters): number {
   if (opts.output !== "human" && opts.output !== "json") throw new ExitError("--output must be used with human or json as argument.", 1);
-  if (opts.format !== undefined && opts.format !== "qcow2") throw new ExitError(`only qcow2 images can be checked, not '${opts.format}'`, 1);
+  if (opts.repair !== undefined && opts.repair !== "leaks" && opts.repair !== "all") {
+    out.stderr(`qcowdbg: Unknown option value for -r (expecting 'leaks' or 'all'): ${opts.repair}\nTry 'qcowdbg --help' for more information\n`);
+    return 1;
+  }
+  if (arg === undefined) {
+    out.stderr("qcowdbg: Expecting one image file name\nTry 'qcowdbg --help' for more information\n");
+    return 1;
+  }
+  const spec = imageSpec(arg, opts);
+  const image = spec.filename;
+  if (spec.format !== undefined && spec.format !== "qcow2") throw new ExitError(`only qcow2 images can be checked, not '${spec.format}'`, 1);
   // QEMU writes its messages to stderr as they come; batched so a broken image does not cost a write per line.
   let pending = "";
   const flush = () => {
@@ -92,14 +106,31 @@ export function executeCheck(image: string, opts: CheckCliOptions, out: CheckWri
     pending += kind === "report" ? `qcowdbg: ${line}\n` : kind === "partial" ? line : `${line}\n`;
     if (pending.length > 65536) flush();
   };
-  let rep: CheckReport;
-  try {
+  const fix = opts.repair as "leaks" | "all" | undefined;
+  const check = (fixing: typeof fix): CheckReport => {
     const storage = new FileStorage(image);
     try {
-      rep = checkImage(storage, image, { onMessage: sink, withoutKey: opts.withoutKey });
+      return checkImage(storage, image, { onMessage: sink, withoutKey: opts.withoutKey || spec.password !== undefined, fix: fixing });
     } finally {
       storage.close();
     }
+  };
+  let rep: CheckReport;
+  try {
+    if (spec.password) requireImageKey(image, spec.password, spec.label);
+    rep = check(fix);
+    // qemu-img check -r: repaired, it says so and checks the image again; the counts fixed carry over.
+    const r0 = rep.result;
+    if (rep.failed === undefined && (r0.leaksFixed || r0.corruptionsFixed)) {
+      writeRefcountRepairs(image, rep.repairs ?? []);
+      flush();
+      if (!opts.quiet && opts.output === "human")
+        out.stdout(`The following inconsistencies were found and repaired:\n\n    ${r0.leaksFixed} leaked clusters\n    ${r0.corruptionsFixed} corruptions\n\nDouble checking the fixed image now...\n`);
+      rep = check(undefined);
+      rep.result.leaksFixed = r0.leaksFixed;
+      rep.result.corruptionsFixed = r0.corruptionsFixed;
+    }
+    rep.filename = spec.label;
   } catch (e) {
     flush();
     if (e instanceof QemuOpenError) {
@@ -129,16 +160,18 @@ export function executeCheck(image: string, opts: CheckCliOptions, out: CheckWri
 }
 
 export function register(program: Command): void {
-  program
+  const cmd = program
     .command("check")
     .description("check the image's refcounts and metadata like qemu-img check (exit 0 clean, 1 incomplete, 2 corrupt, 3 leaks)")
-    .argument("<image>", "qcow2 image file")
+    // Optional for commander so that a bad -r value is named first, as qemu-img's getopt does (executeCheck).
+    .argument("[image]", "qcow2 image file, or with --image-opts an option string");
+  imageSpecOptions(cmd)
     .option("--output <format>", "human or json", "human")
-    .option("-f, --format <fmt>", "image format (qcow2 only)")
+    .option("-r, --repair <what>", "leaks or all: repair the image in place as qemu-img check -r does (leaks frees leaked clusters; all also raises refcounts that are too low)")
     .option("-q, --quiet", "print nothing on stdout; only the exit code tells")
     .option("--without-key", "check an encrypted image without its key (qemu-img refuses without encrypt.key-secret)")
     .action(
-      guarded((image: string, opts: CheckCliOptions) => {
+      guarded((image: string | undefined, opts: CheckCliOptions) => {
         process.exitCode = executeCheck(image, opts, { stdout: (t) => process.stdout.write(t), stderr: (t) => process.stderr.write(t) });
       }),
     );

@@ -33,7 +33,7 @@ export function register(program: Command): void {
         const storage = new FileStorage(image);
         try {
           const d = dump(openDumpImage(storage), what as Target, index);
-          process.stdout.write(opts.output === "json" ? JSON.stringify(d.json, null, 2) + "\n" : d.text.map(escapeControl).join("\n") + "\n");
+          process.stdout.write(opts.output === "json" ? JSON.stringify({ schema: `qcowdbg-dump-${what}/1`, ...d.json }, null, 2) + "\n" : d.text.map(escapeControl).join("\n") + "\n");
         } finally {
           storage.close();
         }

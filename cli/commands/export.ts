@@ -2,7 +2,8 @@
 // file, the bytes `qemu-img convert -O raw` writes. OUT is overwritten like qemu-img does, unless it is one of
 // the image's own files.
 import type { Command } from "commander";
-import { exportRaw } from "../../engine/check/export.js";
+import { chainFiles, exportRaw } from "../../engine/check/export.js";
+import { noteIfHolesUnknown } from "../native-notice.js";
 import { openForInspection } from "../../engine/check/info.js";
 import { guarded } from "../fail.js";
 
@@ -17,6 +18,7 @@ export function register(program: Command): void {
       guarded((image: string, output: string, opts: { format?: string }) => {
         const top = openForInspection(image, opts.format);
         try {
+          noteIfHolesUnknown("export", chainFiles(top));
           exportRaw(top, output);
         } finally {
           top.close();

@@ -1,13 +1,18 @@
 // `qcowdbg map [--output=json|human] IMG`: the extents of an image and its backing chain, exactly as
 // `qemu-img map` prints them (streamed: a big fragmented image has many entries).
+import * as fs from "node:fs";
 import type { Command } from "commander";
-import { openForInspection } from "../../engine/check/info.js";
+import { openForInspection, probeFormat } from "../../engine/check/info.js";
+import { requireImageKey } from "../../engine/check/image-key.js";
 import { printMap } from "../../engine/check/map.js";
+import { chainFiles } from "../../engine/check/export.js";
+import { QemuOpenError } from "../../engine/check/open-validation.js";
+import { noteIfHolesUnknown } from "../native-notice.js";
 import { parseSize } from "../../engine/image/engine-config.js";
 import { ExitError, guarded } from "../fail.js";
+import { imageSpec, imageSpecOptions, type ImageSpec, type ImageSpecFlags } from "../image-spec.js";
 
-interface MapOpts {
-  format?: string;
+interface MapOpts extends ImageSpecFlags {
   output: string;
   startOffset?: string;
   maxLength?: string;
@@ -25,12 +30,23 @@ function offsetOption(name: string, s: string | undefined): number | undefined {
   return v;
 }
 
+/** Opens the image as qemu-img map does before mapping it, refusing in qemu-img's words what it refuses. */
+function openImage(spec: ImageSpec) {
+  if (!fs.existsSync(spec.filename)) throw new QemuOpenError(spec.label, `Could not open '${spec.filename}': No such file or directory`);
+  const probed = probeFormat(spec.filename);
+  const format = spec.format ?? probed;
+  if (format === "qcow2" && probed !== "qcow2") throw new QemuOpenError(spec.label, "Image is not in qcow2 format");
+  // An encrypted image opens only with its key: none, or a wrong one, is refused.
+  if (format === "qcow2") requireImageKey(spec.filename, spec.password, spec.label);
+  return openForInspection(spec.filename, format);
+}
+
 export function register(program: Command): void {
-  program
+  const cmd = program
     .command("map")
     .description("show which guest ranges are allocated, zero or data, in which layer and file, as qemu-img map does")
-    .argument("<image>", "qcow2 or raw image (its backing chain is opened read-only)")
-    .option("-f, --format <format>", "image format: qcow2 or raw (default: probe)")
+    .argument("<image>", "qcow2 or raw image (its backing chain is opened read-only), or with --image-opts an option string");
+  imageSpecOptions(cmd)
     .option("--output <format>", "human or json", "human")
     .option("--start-offset <offset>", "first guest byte to map")
     .option("--max-length <length>", "bytes to map from the start offset")
@@ -39,9 +55,12 @@ export function register(program: Command): void {
         if (opts.output !== "human" && opts.output !== "json") throw new ExitError(`map: --output must be human or json, not '${opts.output}'`, 1);
         const start = offsetOption("--start-offset", opts.startOffset);
         const maxLength = offsetOption("--max-length", opts.maxLength);
-        const top = openForInspection(image, opts.format);
+        const spec = imageSpec(image, opts);
+        // qemu-img opens an encrypted image with its key before mapping it: none, or a wrong one, is refused.
+        const top = openImage(spec);
         try {
-          printMap(top, { json: opts.output === "json", start, maxLength, name: image }, (chunk) => process.stdout.write(chunk));
+          noteIfHolesUnknown("map", chainFiles(top));
+          printMap(top, { json: opts.output === "json", start, maxLength, name: spec.filename }, (chunk) => process.stdout.write(chunk));
         } finally {
           top.close();
         }

@@ -16,11 +16,12 @@ import { recommend, type Recommendation } from "../../engine/replay/recommend.js
 import { buildReport, formatReport, type TraceInfo } from "../../engine/replay/report.js";
 import { compareRow, convertedCopy, formatCompareTable, makeWorkDir, needsConversion, parseVariant, qemuImgAvailable, removeWorkDir, type Variant } from "../../engine/replay/compare.js";
 import { hex } from "../../engine/replay/human-units.js";
-import { AtomicOutput } from "../../engine/storage/atomic-output.js";
 import { ExitError, guarded } from "../fail.js";
 import { guardOutputs } from "../output-guard.js";
 import { countLines } from "../count-lines.js";
 import { imageVirtualSize, traceOptions } from "../trace-options.js";
+import { OutputFile } from "../output-file.js";
+import { parseWindow, type TraceWindow } from "../trace-window.js";
 
 interface Flags {
   output: string;
@@ -36,6 +37,9 @@ interface Flags {
   lenient?: boolean;
   device?: string;
   recommend: boolean;
+  from?: string;
+  to?: string;
+  chromeDetail: string;
 }
 
 
@@ -50,8 +54,11 @@ export function register(program: Command): void {
     .option("--profile <name|file>", `device profile: ${BUILTIN_PROFILES.map((p) => p.name).join(", ")}, or a JSON file (samples/profiles/example.json)`, DEFAULT_PROFILE)
     .option("--config <opts>", "engine options, e.g. l2-cache-size=1M,l2-cache-entry-size=4K,cache=writethrough,lazy-refcounts=on")
     .option("--compare <configs...>", "replay under each configuration too and print them side by side (engine options, plus cluster_size=/extended_l2= via a converted copy)")
-    .option("--events <file>", "write every engine event as JSON lines")
-    .option("--chrome-trace <file>", "write a Trace Event Format file (Perfetto, chrome://tracing): requests with modelled latency, events per cause")
+    .option("--events <file>", "write every engine event as JSON lines (gzip-compressed when FILE ends in .gz)")
+    .option("--chrome-trace <file>", "write a Trace Event Format file (Perfetto, chrome://tracing): requests with modelled latency, events per cause (gzip when FILE ends in .gz)")
+    .option("--chrome-detail <level>", "what --chrome-trace holds: all (requests, time by cause, every engine decision), causes (no decisions: ~1/5 the size), requests", "all")
+    .option("--from <n|time>", "--events/--chrome-trace start at request N (1-based), or at trace time TIME (2.5s, 300ms, 40us)")
+    .option("--to <n|time>", "--events/--chrome-trace end after request N, or before trace time TIME")
     .option("--keep-data", "keep data payloads (default: metadata only)")
     .option("--top <n>", "slowest requests to explain", "10")
     .option("--fit <mode>", "requests past the virtual size: wrap, scale or drop (default: they fail and are counted as errors)")
@@ -103,7 +110,7 @@ function run(image: string, trace: string, flags: Flags): void {
       if (!canConvert) throw new ExitError("replay: cluster_size/extended_l2 need a converted copy, and qemu-img is not installed", 1);
       const rows = [compareRow(flags.config ?? "baseline", baseline), ...variants.map((v) => compareRow(v.label, runVariant(v)))];
       progress.stop();
-      if (flags.output === "json") print(JSON.stringify({ image, trace: info, profile: profile.name, configurations: rows }, null, 2));
+      if (flags.output === "json") print(JSON.stringify({ schema: "qcowdbg-replay-compare/1", image, trace: info, profile: profile.name, configurations: rows }, null, 2));
       else print([`qcowdbg replay: ${image} <- ${trace} (${info.format}, ${baseline.requests} requests), device profile ${profile.name}`, "", ...formatCompareTable(rows)].join("\n"));
       return;
     }
@@ -138,42 +145,6 @@ function openTrace(trace: string, flags: Flags, virtualSize: number): Workload {
   return openWorkload(trace, wo);
 }
 
-/** Buffered synchronous writes to a file (multi-GB outputs never pile up in memory), renamed into place on close. */
-class FileLines {
-  private out: AtomicOutput;
-  private fd: number;
-  private parts: string[] = [];
-  private size = 0;
-  constructor(path: string) {
-    this.out = new AtomicOutput(path);
-    this.fd = this.out.fd();
-  }
-  write(s: string): void {
-    this.parts.push(s);
-    this.size += s.length;
-    if (this.size >= 1 << 16) this.flush();
-  }
-  flush(): void {
-    if (!this.parts.length) return;
-    fs.writeSync(this.fd, this.parts.join(""));
-    this.parts = [];
-    this.size = 0;
-  }
-  /** The complete file: flushed, synced and renamed over the target. */
-  close(): void {
-    if (this.fd < 0) return;
-    this.flush();
-    this.fd = -1;
-    this.out.commit();
-  }
-  /** A replay that failed leaves the target as it was. */
-  abort(): void {
-    if (this.fd < 0) return;
-    this.fd = -1;
-    this.out.abort();
-  }
-}
-
 const PID = 1;
 const TID_REQUESTS = 1;
 const TID_CAUSE = 10;
@@ -184,8 +155,8 @@ type Sinks = ((ctx: RequestContext) => void) & { close(s: ReplaySummary): void }
 /** --events and --chrome-trace: both stream per request, while the request's events are still recorded. */
 function openSinks(flags: Flags, image: string, trace: string, cleanups: (() => void)[]): Sinks | undefined {
   if (!flags.events && !flags.chromeTrace) return undefined;
-  const jsonl = flags.events ? new FileLines(flags.events) : null;
-  const chromeFile = flags.chromeTrace ? new FileLines(flags.chromeTrace) : null;
+  const jsonl = flags.events ? new OutputFile(flags.events) : null;
+  const chromeFile = flags.chromeTrace ? new OutputFile(flags.chromeTrace) : null;
   if (jsonl) cleanups.push(() => jsonl.abort());
   if (chromeFile) cleanups.push(() => chromeFile.abort());
   const chrome = chromeFile ? new ChromeTraceWriter((s) => chromeFile.write(s)) : null;
@@ -195,7 +166,11 @@ function openSinks(flags: Flags, image: string, trace: string, cleanups: (() => 
     CAUSE_NAMES.forEach((c, k) => chrome.threadName(PID, TID_CAUSE + k, `${c}: ${CAUSE_LABELS[k]}`, 1 + k));
     chrome.threadName(PID, TID_DECISIONS, "engine decisions (no I/O)", 99);
   }
+  const window: TraceWindow = parseWindow(flags.from, flags.to);
+  const detail = flags.chromeDetail;
+  if (detail !== "all" && detail !== "causes" && detail !== "requests") throw new ExitError(`replay: --chrome-detail must be all, causes or requests, not '${detail}'`, 1);
   const sink = ((ctx: RequestContext) => {
+    if (!window.includes(ctx.index + 1, ctx.req.time)) return;
     const { outcome: o, engine } = ctx;
     const rec = engine.recorder;
     if (jsonl) {
@@ -217,10 +192,12 @@ function openSinks(flags: Flags, image: string, trace: string, cleanups: (() => 
       const cost = ctx.model.eventCost!;
       const cause = ctx.model.eventCause!;
       let t = ctx.startUs;
-      for (let i = o.firstEvent; i < o.endEvent; i++) {
+      for (let i = o.firstEvent; i < o.endEvent && detail !== "requests"; i++) {
+        const us = cost[i - o.firstEvent]!;
+        const k0 = cause[i - o.firstEvent]!;
+        if (detail === "causes" && !(us > 0 && k0 >= 0)) continue;
         const e = rec.get(i);
         e.seq = ctx.firstSeq + (i - o.firstEvent);
-        const us = cost[i - o.firstEvent]!;
         const k = cause[i - o.firstEvent]!;
         if (us > 0 && k >= 0) {
           chrome.complete(PID, TID_CAUSE + k, eventName(e), CAUSE_NAMES[k]!, t, us, engineEventArgs(e));
@@ -230,7 +207,7 @@ function openSinks(flags: Flags, image: string, trace: string, cleanups: (() => 
     }
   }) as Sinks;
   sink.close = (s: ReplaySummary) => {
-    chrome?.end({ image, trace, profile: s.profile, requests: s.requests, modelledUs: s.totalUs });
+    chrome?.end({ schema: "qcowdbg-chrome-trace/1", image, trace, profile: s.profile, requests: s.requests, modelledUs: s.totalUs });
     chromeFile?.close();
     jsonl?.close();
   };

@@ -15,7 +15,8 @@ import { checkRefcountsL1 } from "./l2-walk.js";
 import { checkOflagCopied } from "./oflag-copied.js";
 import { openForCheck } from "./open-validation.js";
 import { countSnapshotReferences, readSnapshotTableForCheck } from "./snapshot-check.js";
-import { StoredRefcounts } from "./stored-refcounts.js";
+import { StoredRefcounts, type RefcountFix } from "./stored-refcounts.js";
+import type { RefcountRepair } from "./repair.js";
 import { TableWindow } from "./table-window.js";
 
 export type { CheckResult, CheckMessageKind, CheckMessageSink } from "./check-context.js";
@@ -33,6 +34,8 @@ export interface CheckOptions {
   exists?: (path: string) => boolean;
   /** Check an encrypted image although no key is given (qemu-img refuses to open it without one). */
   withoutKey?: boolean;
+  /** check -r: decide the refcount repairs QEMU would make (CheckReport.repairs); the caller writes them. */
+  fix?: "leaks" | "all";
 }
 
 export interface CheckReport {
@@ -44,6 +47,8 @@ export interface CheckReport {
    * reports "Check failed: <failed>" and exits 1.
    */
   failed?: string;
+  /** check -r: the refcounts to write (writeRefcountRepairs), with leaksFixed/corruptionsFixed counted. */
+  repairs?: RefcountRepair[];
   /** The messages, when no onMessage sink was given. */
   messages: { line: string; kind: CheckMessageKind }[];
 }
@@ -100,11 +105,47 @@ export function checkImage(storage: Storage, filename: string, opts: CheckOption
     countBitmapReferences(ctx, img);
     stored.checkRefblocks();
 
-    stored.compare();
-    checkOflagCopied(ctx, win, stored, img.l1, l1Size, copied?.marks);
+    if (opts.fix) {
+      // A read-write open makes QEMU repair a dirty image itself and rewrite the bitmap directory: not modelled.
+      if (img.header.incompatibleFeatures & 3n) throw new CheckAborted("the image is marked dirty or corrupt, which QEMU repairs on a read-write open (qcowdbg does not); nothing was repaired");
+      if (img.bitmaps) throw new CheckAborted("the image has persistent bitmaps, whose directory QEMU rewrites on a read-write open (qcowdbg does not); nothing was repaired");
+      report.repairs = planRepairs(ctx, stored, opts.fix);
+    } else stored.compare();
+    // After repairs the marks taken with the old refcounts say nothing: every table is looked at again.
+    checkOflagCopied(ctx, win, stored, img.l1, l1Size, report.repairs?.length ? undefined : copied?.marks);
   } catch (e) {
     if (!(e instanceof CheckAborted)) throw e;
     report.failed = e.why;
   }
   return report;
+}
+
+/**
+ * qcow2_check_refcounts() with fix: compare once without fixing (messages as usual); if a cluster in use has
+ * refcount 0 QEMU must rebuild the refcount structure (-r leaks cannot, and qcowdbg does not rebuild); otherwise,
+ * when anything is wrong, compare again from the same state with fixing on, which says "Repairing" instead.
+ */
+function planRepairs(ctx: CheckContext, stored: StoredRefcounts, fix: "leaks" | "all"): RefcountRepair[] {
+  const before = { ...ctx.res };
+  const probe: RefcountFix = { leaks: false, errors: false, rebuild: false, repairs: [] };
+  stored.compare(probe);
+  if (probe.rebuild) {
+    if (fix === "leaks") {
+      ctx.say("ERROR need to rebuild refcount structures");
+      ctx.res.checkErrors++;
+      throw new CheckAborted("Input/output error");
+    }
+    throw new CheckAborted("a cluster in use has refcount 0: QEMU would rebuild the refcount structure, which qcowdbg does not do; nothing was repaired");
+  }
+  if (!ctx.res.leaks && !ctx.res.corruptions) return [];
+  Object.assign(ctx.res, before);
+  const plan: RefcountFix = { leaks: true, errors: fix === "all", rebuild: false, repairs: [] };
+  stored.compare(plan);
+  // QEMU's check_oflag_copied() reads the refcounts as just repaired.
+  for (const r of plan.repairs) stored.values[r.cluster] = r.refcount;
+  const perBlock = 2 ** ctx.g.refblockBits;
+  return plan.repairs.map((r) => {
+    const t = Math.floor(r.cluster / perBlock);
+    return { ...r, blockOffset: stored.blockOffset(t), index: r.cluster - t * perBlock };
+  });
 }

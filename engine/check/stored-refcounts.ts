@@ -6,6 +6,16 @@ import { failsToRead, hex64, newRefcountArray, type CheckContext, type RefcountA
 
 const EIO = "Input/output error";
 
+/** check -r: which mismatches compare() may fix, and what it found and decided. */
+export interface RefcountFix {
+  leaks: boolean;
+  errors: boolean;
+  /** Set when a cluster in use has refcount 0: QEMU then rebuilds the whole refcount structure. */
+  rebuild: boolean;
+  /** The refcounts to store. */
+  repairs: { cluster: number; refcount: number }[];
+}
+
 export class StoredRefcounts {
   private readonly hi: Uint32Array;
   private readonly lo: Uint32Array;
@@ -98,6 +108,11 @@ export class StoredRefcounts {
     );
   }
 
+  /** File offset of the refcount block covering table index t (0 when absent). */
+  blockOffset(t: number): number {
+    return t < this.size ? this.hi[t]! * 0x100000000 + ((this.lo[t]! & ~0x1ff) >>> 0) : 0;
+  }
+
   /** The refcount block covering table index t: null when it is all zeros (absent), or why it cannot be read. */
   private block(t: number): Uint8Array | null | "unaligned" | "eio" {
     if (t >= this.size) return null;
@@ -121,7 +136,7 @@ export class StoredRefcounts {
    * compare_refcounts(): stored ("refcount") against computed ("reference") for every cluster of the file,
    * and the image end offset. Runs of equal refcounts are compared a block at a time (memcmp).
    */
-  compare(): void {
+  compare(fix?: RefcountFix): void {
     const { ctx } = this;
     const g = ctx.g;
     const res = ctx.res;
@@ -158,7 +173,17 @@ export class StoredRefcounts {
         const r2 = refs[k]!;
         if (r1 > 0 || r2 > 0) highest = k;
         if (r1 !== r2) {
-          ctx.say(`${r1 < r2 ? "ERROR" : "Leaked"} cluster ${k} refcount=${this.show(k, r1)} reference=${r2}`);
+          // check -r: what may be fixed is said as "Repairing" and fixed; a refcount of 0 in use needs a rebuild.
+          let fixed = false;
+          if (fix && r1 === 0) fix.rebuild = true;
+          else if (fix && ((r1 > r2 && fix.leaks) || (r1 < r2 && fix.errors))) fixed = true;
+          ctx.say(`${fixed ? "Repairing" : r1 < r2 ? "ERROR" : "Leaked"} cluster ${k} refcount=${this.show(k, r1)} reference=${r2}`);
+          if (fixed) {
+            fix!.repairs.push({ cluster: k, refcount: r2 });
+            if (r1 > r2) res.leaksFixed++;
+            else res.corruptionsFixed++;
+            continue;
+          }
           if (r1 < r2) res.corruptions++;
           else res.leaks++;
         }

@@ -2,6 +2,7 @@
 // named tracks, complete ("X") and instant ("i") events, and the fields of an engine event as args.
 // Timestamps and durations are microseconds, as the format wants.
 import { EVENT_NAMES } from "./event-kind.js";
+import { eventArgs } from "./event-args.js";
 import type { EngineEvent } from "./recorder.js";
 
 export type TraceArgs = Record<string, string | number | boolean>;
@@ -67,7 +68,7 @@ function round(us: number): number {
 
 /** An engine event's fields, named, for the args of a trace event. */
 export function engineEventArgs(e: EngineEvent): TraceArgs {
-  const args: TraceArgs = { seq: e.seq, request: e.request, a: e.a, b: e.b, c: e.c };
+  const args: TraceArgs = { seq: e.seq, request: e.request, ...eventArgs(e) };
   if (e.node) args.node = e.node;
   if (e.cache === 0 || e.cache === 1) args.cache = e.cache === 1 ? "L2" : "refcount";
   if (e.slot >= 0) args.slot = e.slot;

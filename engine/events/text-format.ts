@@ -3,6 +3,7 @@
 import { EVENT_NAMES, EventKind, isQemuTraced } from "./event-kind.js";
 import { formatQemuEvent } from "./qemu-trace-format.js";
 import type { EngineEvent } from "./recorder.js";
+import { eventArgs } from "./event-args.js";
 
 const CACHE = ["refcount", "L2"];
 const hex = (v: number) => "0x" + v.toString(16);
@@ -61,5 +62,5 @@ export function formatTextEvent(e: EngineEvent): string {
 }
 
 export function formatJsonEvent(e: EngineEvent): string {
-  return JSON.stringify({ seq: e.seq, request: e.request, kind: EVENT_NAMES[e.kind], node: e.node, cache: e.cache, slot: e.slot, a: e.a, b: e.b, c: e.c });
+  return JSON.stringify({ seq: e.seq, request: e.request, kind: EVENT_NAMES[e.kind], node: e.node, cache: e.cache, slot: e.slot, args: eventArgs(e) });
 }

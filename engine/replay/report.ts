@@ -15,7 +15,11 @@ export interface TraceInfo {
   fit?: string;
 }
 
+/** The version of the replay report's JSON (docs/json-output.md): bumped when a field changes meaning or goes. */
+export const REPLAY_REPORT_SCHEMA = "qcowdbg-replay/1";
+
 export interface ReplayReport {
+  schema: typeof REPLAY_REPORT_SCHEMA;
   trace: TraceInfo;
   profile: { name: string; description: string };
   summary: ReplaySummary;
@@ -25,7 +29,7 @@ export interface ReplayReport {
 }
 
 export function buildReport(trace: TraceInfo, profile: { name: string; description: string }, summary: ReplaySummary, recommendations: Recommendation[], notes: string[] = []): ReplayReport {
-  return { trace, profile, summary, recommendations, notes };
+  return { schema: REPLAY_REPORT_SCHEMA, trace, profile, summary, recommendations, notes };
 }
 
 /** btt prints seconds with nine decimals. */

@@ -29,6 +29,7 @@ export function detectFormat(path: string, firstBytes: Uint8Array): FormatName |
   const first = lines.find((l) => l.trim() !== "" && !l.trimStart().startsWith("#") && !/^Input file .* added$/.test(l));
   if (first === undefined) return null;
   if (/^fio version [23] iolog/.test(first)) return "fio-iolog";
+  if (/^\s*\{.*"op"\s*:/.test(first)) return "jsonl";
   if (BLKPARSE.test(first)) return "blkparse";
   if (lines.some((l) => QEMU_TRACE.test(l))) return "qemu-trace";
   if (looksLikeQemuIo(first.trim())) return "qemu-io";

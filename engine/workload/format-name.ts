@@ -10,6 +10,7 @@ export const FORMAT_NAMES = [
   "alibaba",
   "tencent",
   "systor",
+  "jsonl",
 ] as const;
 
 export type FormatName = (typeof FORMAT_NAMES)[number];

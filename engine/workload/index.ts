@@ -16,6 +16,7 @@ import { parseQemuIoScript } from "./qemu-io-script.js";
 import { parseQemuTraceLog } from "./qemu-trace-log.js";
 import { applyFit, applyPartitionOffset, passes, type Fit } from "./request-mapping.js";
 import { parseSystorCsv } from "./systor-csv.js";
+import { parseJsonlRequests } from "./jsonl-requests.js";
 import { parseTencentCsv } from "./tencent-csv.js";
 import { ParseContext, TraceError, emptyStats, type WorkloadStats } from "./trace-error.js";
 
@@ -81,6 +82,7 @@ export function openWorkload(file: string, opts: WorkloadOptions = {}): Workload
       case "alibaba": return parseAlibabaCsv(ctx);
       case "tencent": return parseTencentCsv(ctx);
       case "systor": return parseSystorCsv(ctx);
+      case "jsonl": return parseJsonlRequests(ctx);
     }
   };
 

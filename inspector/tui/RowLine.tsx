@@ -3,6 +3,7 @@
 // Styles only: the text is the same whatever the highlight, so screens compare as text.
 import { Text } from "ink";
 import type { Tone } from "../session/view-models.js";
+import { COLOR } from "../color-policy.js";
 
 export interface RowStyle {
   tone?: Tone;
@@ -16,8 +17,16 @@ export function fit(text: string, width: number): string {
   return text.length > width ? text.slice(0, Math.max(0, width - 1)) + "~" : text;
 }
 
-export function styleProps(s: RowStyle): Record<string, string | boolean> {
+/** Without colour (NO_COLOR): the current item bold, what changed underlined, the selection inverse. */
+export function styleProps(s: RowStyle, color = COLOR): Record<string, string | boolean> {
   const p: Record<string, string | boolean> = {};
+  if (!color) {
+    if (s.tone === "current") p.bold = true;
+    else if (s.tone === "dim") p.dimColor = true;
+    if (s.changed) p.underline = true;
+    if (s.selected) p.inverse = true;
+    return p;
+  }
   if (s.tone === "current") {
     p.color = "cyan";
     p.bold = true;

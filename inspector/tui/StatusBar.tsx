@@ -4,6 +4,7 @@ import { Text } from "ink";
 import type { StatusView } from "../session/view-models.js";
 import type { Mode } from "./tui-controller.js";
 import { fit } from "./RowLine.js";
+import { COLOR } from "../color-policy.js";
 
 const base = (p: string) => p.split("/").pop() ?? p;
 
@@ -11,7 +12,7 @@ export function StatusBar({ status, width }: { status: StatusView; width: number
   const files = status.trace ? `${base(status.image)} + ${base(status.trace)}` : base(status.image);
   const text = ` qcowdbg  ${files} | ${status.position} | ${status.stop}`;
   return (
-    <Text wrap="truncate" inverse={!status.atBreak} backgroundColor={status.atBreak ? "red" : undefined} color={status.atBreak ? "white" : undefined} bold>
+    <Text wrap="truncate" inverse={!status.atBreak || !COLOR} underline={status.atBreak && !COLOR} backgroundColor={status.atBreak && COLOR ? "red" : undefined} color={status.atBreak && COLOR ? "white" : undefined} bold>
       {fit(text, width).padEnd(width)}
     </Text>
   );
@@ -33,7 +34,7 @@ export function BottomLine({ mode, command, running, message, width }: { mode: M
   }
   if (running)
     return (
-      <Text wrap="truncate" color="yellow">
+      <Text wrap="truncate" color={COLOR ? "yellow" : undefined}>
         {fit(running, width)}
       </Text>
     );

@@ -11,11 +11,12 @@ import { openWorkload } from "../../engine/workload/index.js";
 import { builtinProfile } from "../../engine/replay/device-profiles.js";
 import { replayTrace, type ReplayRunOptions, type ReplaySummary } from "../../engine/replay/replay-stats.js";
 import { qemuImg, qemuIo, tmpDir } from "../format/qemu-images.js";
+import { describeShared, SHARED_TRACES } from "../shared/real-traces.js";
 
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
 const TOUR = here("../../samples/images/tour.qcow2");
 const TOUR_TRACE = here("../../samples/traces/tour.qemu-io");
-const SHARED = here("../../../shared/traces/nvme-readahead/");
+const SHARED = SHARED_TRACES + "/nvme-readahead/";
 const FIO_V3 = here("../../samples/traces/fio-randrw.v3.iolog");
 const FIO_V2 = here("../../samples/traces/fio-randrw.v2.iolog");
 const FIO_TRIM = here("../../samples/traces/fio-trim.v3.iolog");
@@ -100,7 +101,7 @@ describe("replay statistics on the tour trace", () => {
   });
 });
 
-describe("the shared NVMe blktrace capture", () => {
+describeShared("the shared NVMe blktrace capture", () => {
   const img = tmp.path("nvme.qcow2");
   let s: ReplaySummary;
   beforeAll(() => {

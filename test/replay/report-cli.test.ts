@@ -7,12 +7,13 @@ import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { tmpDir, type Json } from "../format/qemu-images.js";
+import { itShared, SHARED_TRACES } from "../shared/real-traces.js";
 
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
 const CLI = here("../../dist/cli/main.js");
 const TOUR = here("../../samples/images/tour.qcow2");
 const TOUR_TRACE = here("../../samples/traces/tour.qemu-io");
-const BLKPARSE = here("../../../shared/traces/nvme-readahead/sample.blkparse.txt");
+const BLKPARSE = SHARED_TRACES + "/nvme-readahead/sample.blkparse.txt";
 const tmp = tmpDir("qcowdbg-replay-cli-");
 afterAll(() => tmp.cleanup());
 
@@ -65,7 +66,14 @@ describe("qcowdbg replay", () => {
     lines.forEach((e, i) => expect(e.seq).toBe(i));
     expect(new Set(lines.map((e) => e.request)).size).toBeGreaterThanOrEqual(60);
     expect(lines.filter((e) => e.kind === "flush_to_disk")).toHaveLength(report.summary.flushes.syncs);
-    expect(Object.keys(lines[0]!)).toEqual(["seq", "request", "kind", "node", "cache", "slot", "a", "b", "c"]);
+    expect(Object.keys(lines[0]!)).toEqual(["seq", "request", "kind", "node", "cache", "slot", "args"]);
+    // Every argument named from engine/events/event-args.ts: no bare a/b/c columns.
+    for (const e of lines)
+      for (const k of Object.keys(e.args)) {
+        expect(k).toMatch(/^[a-z][a-z0-9]*(_[a-z0-9]+)*$/);
+        expect(["a", "b", "c"]).not.toContain(k);
+      }
+    expect(lines.find((e) => e.kind === "cluster_alloc")!.args).toEqual({ host_offset: expect.any(Number), clusters: expect.any(Number) });
   });
 
   it("writes a Trace Event Format file: named tracks, requests as complete events lasting their modelled latency", () => {
@@ -138,7 +146,7 @@ describe("qcowdbg replay", () => {
     expect(sha256(img)).toBe(before);
   });
 
-  it("fits the shared blktrace capture onto the image, or counts its requests as errors without --fit", () => {
+  itShared("fits the shared blktrace capture onto the image, or counts its requests as errors without --fit", () => {
     const fitted = JSON.parse(ok(img, BLKPARSE, "--output=json", "--fit", "wrap", "--no-recommend"));
     expect(fitted.summary.requests).toBe(963);
     expect(fitted.summary.errors).toBe(0);

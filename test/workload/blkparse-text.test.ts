@@ -5,7 +5,7 @@ import * as path from "node:path";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { GuestRequest } from "../../engine/workload/index.js";
-import { collect, essence, SAMPLE_TXT, tmpDir } from "./helpers.js";
+import { collect, essence, itShared, SAMPLE_TXT, tmpDir } from "./helpers.js";
 
 const dir = tmpDir("blkparse");
 let seq = 0;
@@ -44,7 +44,7 @@ describe("blkparse text errors", () => {
     expect(notices[0]).toContain(":2: skipped: not a blkparse event line");
   });
 
-  it("skips the summary blocks, and stderr lines if they were captured too", () => {
+  itShared("skips the summary blocks, and stderr lines if they were captured too", () => {
     const lines = fs.readFileSync(SAMPLE_TXT, "utf8").split("\n");
     const p = file(["Input file sample.blktrace.0 added", ...lines]);
     expect(collect(p).reqs.length).toBe(963);

@@ -3,9 +3,9 @@
 // damaged files in strict and lenient mode. Each must give the requests the original gives.
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, expect, it } from "vitest";
 import { FormatError } from "../../engine/format/format-error.js";
-import { collect, essence, SAMPLE_BIN, tmpDir } from "./helpers.js";
+import { collect, describeShared, essence, RUN_SHARED, SAMPLE_BIN, tmpDir } from "./helpers.js";
 
 const V7 = 48;
 const NOTIFY = 0x400 << 16;
@@ -74,12 +74,13 @@ const write = (name: string, parts: Buffer[]): string => {
 };
 
 beforeAll(() => {
+  if (!RUN_SHARED) return;
   dir = tmpDir("blktrace");
   recs = records(fs.readFileSync(SAMPLE_BIN));
   want = collect(SAMPLE_BIN).reqs.map(essence);
 });
 
-describe("blktrace binary variants", () => {
+describeShared("blktrace binary variants", () => {
   it("reads big-endian records (byte order from the magic)", () => {
     const p = write("be.bin", recs.map(toBigEndian));
     expect(fs.readFileSync(p).subarray(0, 4)).toEqual(Buffer.from([0x65, 0x61, 0x74, 0x07]));

@@ -1,8 +1,8 @@
 // The shared real capture, parsed from the binary and from what the real blkparse printed for it: the two must
 // give the same Q events, request by request, and exactly the Q lines blkparse printed.
 import * as fs from "node:fs";
-import { describe, expect, it } from "vitest";
-import { collect, essence, SAMPLE_BIN, SAMPLE_TXT } from "./helpers.js";
+import { expect, it } from "vitest";
+import { collect, describeShared, essence, SAMPLE_BIN, SAMPLE_TXT } from "./helpers.js";
 
 /** The Q lines of blkparse's own output, read independently of the parser under test. */
 function blkparseQueueLines(): { dev: string; time: string; rwbs: string; sector: number; count: number }[] {
@@ -14,7 +14,7 @@ function blkparseQueueLines(): { dev: string; time: string; rwbs: string; sector
   return out;
 }
 
-describe("nvme-readahead sample", () => {
+describeShared("nvme-readahead sample", () => {
   it("binary and blkparse text give the same requests, in the same order", () => {
     const bin = collect(SAMPLE_BIN);
     const txt = collect(SAMPLE_TXT);

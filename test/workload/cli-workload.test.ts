@@ -2,7 +2,7 @@
 import { spawnSync } from "node:child_process";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
-import { collect, SAMPLE_BIN, SAMPLES } from "./helpers.js";
+import { collect, itShared, SAMPLE_BIN, SAMPLES } from "./helpers.js";
 
 const MAIN = path.resolve(import.meta.dirname, "../../dist/cli/main.js");
 const run = (...args: string[]) => spawnSync(process.execPath, [MAIN, "workload", ...args], { encoding: "utf8" });
@@ -20,7 +20,7 @@ describe("qcowdbg workload", () => {
     expect(r.stderr).toContain("qcowdbg: note: synth.blktrace.0: capture started at");
   });
 
-  it("text: a table and a summary line", () => {
+  itShared("text: a table and a summary line", () => {
     const r = run(SAMPLE_BIN, "--end", "0.001");
     expect(r.status).toBe(0);
     const lines = r.stdout.trimEnd().split("\n");
@@ -55,7 +55,7 @@ describe("qcowdbg workload", () => {
     expect(bad.stderr).toMatch(/^qcowdbg: .*ops\.qemu-io:1: not a blkparse event line: "write -P 0x5a 0 64k"\n$/);
   });
 
-  it("a reader that goes away early is not an error", () => {
+  itShared("a reader that goes away early is not an error", () => {
     const r = spawnSync("sh", ["-c", `"${process.execPath}" "${MAIN}" workload --output=jsonl "${SAMPLE_BIN}" | head -n 2`], { encoding: "utf8" });
     expect(r.stdout.trim().split("\n").length).toBe(2);
     expect(r.stderr).not.toMatch(/EPIPE|Error/);

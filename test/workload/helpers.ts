@@ -4,9 +4,11 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll } from "vitest";
 import { openWorkload, type GuestRequest, type WorkloadOptions } from "../../engine/workload/index.js";
+import { SHARED_TRACES } from "../shared/real-traces.js";
+export { describeShared, itShared, RUN_SHARED } from "../shared/real-traces.js";
 
-/** /work/shared/traces beside the clone (CI puts shared/ next to it as well). */
-export const SHARED = path.resolve(import.meta.dirname, "../../../shared/traces/nvme-readahead");
+/** The real NVMe capture in ../shared/traces (absent in a user's clone: tests using it go through itShared). */
+export const SHARED = path.join(SHARED_TRACES, "nvme-readahead");
 export const SAMPLE_BIN = path.join(SHARED, "sample.blktrace.0");
 export const SAMPLE_TXT = path.join(SHARED, "sample.blkparse.txt");
 export const SAMPLES = path.resolve(import.meta.dirname, "../../samples/traces");

@@ -4,15 +4,14 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { detectFormat, openWorkload } from "../../engine/workload/index.js";
-import { collect, SAMPLE_BIN, SAMPLE_TXT, SAMPLES, tmpDir } from "./helpers.js";
+import { collect, itShared, RUN_SHARED, SAMPLE_BIN, SAMPLE_TXT, SAMPLES, tmpDir } from "./helpers.js";
 
 const head = (p: string): Buffer => fs.readFileSync(p).subarray(0, 65536);
 
 describe("format detection", () => {
   it("tells every sample's format from its first bytes", () => {
     const cases: [string, string][] = [
-      [SAMPLE_BIN, "blktrace"],
-      [SAMPLE_TXT, "blkparse"],
+      ...(RUN_SHARED ? ([[SAMPLE_BIN, "blktrace"], [SAMPLE_TXT, "blkparse"]] as [string, string][]) : []),
       [path.join(SAMPLES, "synth.blkparse-t.txt"), "blkparse"],
       [path.join(SAMPLES, "synth.dump"), "blktrace"],
       [path.join(SAMPLES, "fio-randrw.v3.iolog"), "fio-iolog"],
@@ -38,7 +37,7 @@ describe("format detection", () => {
 });
 
 describe("filters and mapping", () => {
-  it("time window (start inclusive, end exclusive), op and device filters; counted as filtered", () => {
+  itShared("time window (start inclusive, end exclusive), op and device filters; counted as filtered", () => {
     const all = collect(SAMPLE_TXT).reqs;
     const t0 = all[100]!.time, t1 = all[200]!.time;
     const win = collect(SAMPLE_TXT, { start: t0, end: t1 });
@@ -54,7 +53,7 @@ describe("filters and mapping", () => {
     expect(synth.map((r) => r.op)).toEqual(["flush", "discard"]);
   });
 
-  it("partition offset: subtracted; requests before it dropped with a notice", () => {
+  itShared("partition offset: subtracted; requests before it dropped with a notice", () => {
     const all = collect(SAMPLE_TXT).reqs;
     const cut = 2336700000 * 512;
     const { reqs, notices, stats } = collect(SAMPLE_TXT, { partitionOffset: cut });
@@ -65,7 +64,7 @@ describe("filters and mapping", () => {
   });
 
   const SIZE = 64 << 20;
-  it("fit wrap: offsets modulo the size, 4 KiB alignment kept, all inside", () => {
+  itShared("fit wrap: offsets modulo the size, 4 KiB alignment kept, all inside", () => {
     const all = collect(SAMPLE_TXT).reqs;
     const { reqs } = collect(SAMPLE_TXT, { fit: { virtualSize: SIZE, mode: "wrap" } });
     expect(reqs.length).toBe(all.length);
@@ -75,7 +74,7 @@ describe("filters and mapping", () => {
     });
   });
 
-  it("fit scale: relative positions kept, device size from a first pass or given", () => {
+  itShared("fit scale: relative positions kept, device size from a first pass or given", () => {
     const all = collect(SAMPLE_TXT).reqs;
     const max = Math.max(...all.map((r) => r.offset + r.length));
     const found = collect(SAMPLE_TXT, { fit: { virtualSize: SIZE, mode: "scale" } });
@@ -105,7 +104,7 @@ describe("filters and mapping", () => {
 });
 
 describe("streaming", () => {
-  it("each requests() call is a fresh pass; stats follow the pass", () => {
+  itShared("each requests() call is a fresh pass; stats follow the pass", () => {
     const w = openWorkload(SAMPLE_BIN);
     const a = [...w.requests()];
     const b = [...w.requests()];

@@ -1,0 +1,107 @@
+// The package as a user gets it: `npm pack` in a copy of the sources (prepack cleans dist/, prepare builds it),
+// the tarball's file list, `npm install -g` into a temporary prefix, the installed `qcowdbg` command, and the
+// README's "Use it from code" example compiled with tsc and run against the installed library.
+import { spawnSync, type SpawnSyncReturns } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+const ROOT = path.resolve(import.meta.dirname, "../..");
+const NODE_MODULES = fs.realpathSync(path.join(ROOT, "node_modules"));
+const IMAGES = path.join(ROOT, "samples/images");
+const PKG = JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8")) as { name: string; version: string };
+const SOURCES = ["package.json", "package-lock.json", "tsconfig.json", "cli", "engine", "inspector", "native", "scripts", "bench", "README.md", "LICENSE"];
+// npm failing for want of the registry (not our doing); CI has the registry, so there it is a failure.
+const OFFLINE = /ENOTCACHED|ENOTFOUND|EAI_AGAIN|ECONNREFUSED|ETIMEDOUT|ECONNRESET|network/;
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "qcowdbg-pack-"));
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+function run(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = {}): SpawnSyncReturns<string> {
+  return spawnSync(cmd, args, { cwd, encoding: "utf8", env: { ...process.env, ...env }, maxBuffer: 64 << 20 });
+}
+const npm = (args: string[], cwd: string) => run("npm", ["--no-audit", "--no-fund", "--no-update-notifier", ...args], cwd);
+
+let tarball = "";
+let prefix = "";
+let installed = "";
+let offlineReason = "";
+
+beforeAll(() => {
+  const src = path.join(tmp, "src");
+  fs.mkdirSync(src);
+  for (const f of SOURCES) fs.cpSync(path.join(ROOT, f), path.join(src, f), { recursive: true });
+  fs.symlinkSync(NODE_MODULES, path.join(src, "node_modules"));
+  const pack = npm(["pack", "--json", "--pack-destination", tmp], src);
+  if (pack.status !== 0) throw new Error(`npm pack failed:\n${pack.stderr}`);
+  tarball = path.join(tmp, (JSON.parse(pack.stdout) as { filename: string }[])[0]!.filename);
+
+  prefix = path.join(tmp, "prefix");
+  const inst = npm(["install", "-g", "--prefix", prefix, "--prefer-offline", tarball], tmp);
+  if (inst.status !== 0) {
+    if (OFFLINE.test(inst.stderr) && process.env.CI !== "true") offlineReason = inst.stderr.split("\n").find((l) => OFFLINE.test(l)) ?? "no registry";
+    else throw new Error(`npm install -g failed:\n${inst.stderr}`);
+  }
+  installed = path.join(prefix, "lib/node_modules", PKG.name);
+}, 300_000);
+
+describe("npm pack", () => {
+  it("ships dist/ (JavaScript, .d.ts, source maps, the man page), README, LICENSE, the native source and its build script, nothing else", () => {
+    const list = run("tar", ["tzf", tarball], tmp).stdout.trim().split("\n").map((f) => f.replace(/^package\//, ""));
+    const allowed = /^(dist\/(cli|engine|inspector)\/.*\.(js|d\.ts|js\.map)|dist\/man\/qcowdbg\.1|README\.md|LICENSE|package\.json|native\/seek-hole\.cc|scripts\/build-native\.mjs)$/;
+    expect(list.filter((f) => !allowed.test(f))).toEqual([]);
+    for (const f of ["dist/cli/main.js", "dist/engine/index.js", "dist/engine/index.d.ts", "dist/engine/index.js.map", "dist/engine/workload/index.d.ts", "dist/man/qcowdbg.1", "LICENSE", "README.md"]) expect(list).toContain(f);
+    // Source maps carry their sources: the .ts files are not shipped.
+    const map = JSON.parse(run("tar", ["xzOf", tarball, "package/dist/engine/index.js.map"], tmp).stdout) as { sourcesContent?: string[] };
+    expect(map.sourcesContent?.[0]).toContain("export function replayFile");
+  });
+});
+
+describe("npm install -g of the tarball", () => {
+  const bin = () => path.join(prefix, "bin", "qcowdbg");
+
+  it("gives a working qcowdbg command: --version and a map equal to qemu-img's", (ctx) => {
+    if (offlineReason) ctx.skip(`skipped: npm cannot reach the registry for the dependencies (${offlineReason})`);
+    expect(run(bin(), ["--version"], tmp).stdout.trim()).toBe(PKG.version);
+    // npm installs the man page beside the command.
+    expect(fs.existsSync(path.join(prefix, "share/man/man1/qcowdbg.1"))).toBe(true);
+    const map = run(bin(), ["map", "--output=json", "tour.qcow2"], IMAGES);
+    expect(map.stderr).toBe("");
+    expect(map.status).toBe(0);
+    expect(JSON.parse(map.stdout)).toEqual(JSON.parse(fs.readFileSync(path.join(ROOT, "samples/goldens/tour/map.json"), "utf8")));
+  });
+
+  it("the README's library example compiles with tsc against the installed .d.ts and runs", (ctx) => {
+    if (offlineReason) ctx.skip(`skipped: npm cannot reach the registry for the dependencies (${offlineReason})`);
+    const readme = fs.readFileSync(path.join(ROOT, "README.md"), "utf8");
+    const section = readme.slice(readme.indexOf("## Use it from code"));
+    const code = /```ts\n([\s\S]*?)```/.exec(section)![1]!;
+    const app = path.join(tmp, "app");
+    fs.mkdirSync(path.join(app, "node_modules"), { recursive: true });
+    fs.symlinkSync(installed, path.join(app, "node_modules", PKG.name));
+    fs.writeFileSync(path.join(app, "package.json"), JSON.stringify({ type: "module", private: true }));
+    fs.writeFileSync(path.join(app, "example.ts"), code);
+    const tsconfig = { compilerOptions: { target: "ES2022", module: "NodeNext", moduleResolution: "NodeNext", strict: true, skipLibCheck: true, types: ["node"], typeRoots: [path.join(NODE_MODULES, "@types")] }, files: ["example.ts"] };
+    fs.writeFileSync(path.join(app, "tsconfig.json"), JSON.stringify(tsconfig));
+    const tsc = run(process.execPath, [path.join(NODE_MODULES, "typescript/bin/tsc"), "-p", app], app);
+    expect(tsc.stdout + tsc.stderr).toBe("");
+    expect(tsc.status).toBe(0);
+
+    const trace = path.join(ROOT, "samples/traces/tour.qemu-io");
+    const out = run(process.execPath, [path.join(app, "example.js"), "tour.qcow2", trace], IMAGES);
+    expect(out.stderr).toBe("");
+    expect(out.status).toBe(0);
+    const lines = out.stdout.trimEnd().split("\n");
+    expect(lines[0]).toBe("tour.qcow2: qcow2, 67108864 bytes");
+    expect(lines[1]).toMatch(/^\d+ data extents$/);
+    expect(lines[2]).toBe("check: 0 leaked clusters");
+    expect(lines[3]).toMatch(/tour\.qemu-io: qemu-io, \d+ writes$/);
+    // The library's replay is the CLI's: same requests, same modelled time, same cache counters.
+    const cli = run(bin(), ["replay", "--output=json", "--no-recommend", "--config", "l2-cache-size=64k,cache=writethrough", "tour.qcow2", trace], IMAGES);
+    expect(cli.status).toBe(0);
+    const s = (JSON.parse(cli.stdout) as { summary: { requests: number; totalUs: number; caches: { l2: { hits: number; misses: number } } } }).summary;
+    expect(lines[4]).toMatch(new RegExp(`^${s.requests} requests, modelled ${s.totalUs.toFixed(0)} µs, [1-9]\\d* cluster allocations$`));
+    expect(lines[5]).toBe(`L2 cache hits ${s.caches.l2.hits}, misses ${s.caches.l2.misses}`);
+  });
+});
