@@ -29,6 +29,11 @@ export interface EngineConfig {
   wholeL2Tables?: boolean;
   /** Reproduce QEMU's first-block-status refcount scan (qcow2_detect_metadata_preallocation). */
   detectPreallocation: boolean;
+  /** What-if: false drops the refcount-block write-back (and sync) QEMU orders before an L2 write-back that
+   *  links newly allocated clusters (qcow2_cache_set_dependency in qcow2_alloc_cluster_link_l2). */
+  refcountBeforeL2?: boolean;
+  /** What-if: false drops the sync QEMU orders between COW data and the L2 update (depends_on_flush). */
+  cowBeforeL2?: boolean;
 }
 
 export const QEMU_DEFAULTS: EngineConfig = {
@@ -95,11 +100,17 @@ export function parseConfigOptions(spec: string, base: EngineConfig = defaultCon
         if (val !== "unmap" && val !== "ignore" && val !== "on" && val !== "off") throw new Error(`discard: '${val}' is not unmap/ignore`);
         c.discardUnmap = val === "unmap" || val === "on";
         break;
+      case "refcount-before-l2":
+        c.refcountBeforeL2 = bool();
+        break;
+      case "cow-before-l2":
+        c.cowBeforeL2 = bool();
+        break;
       case "max-chain-depth":
         c.maxChainDepth = parseInt(val, 10);
         break;
       default:
-        throw new Error(`unknown option '${key}' (l2-cache-size, l2-cache-entry-size, refcount-cache-size, cache-size, cache, lazy-refcounts, metadata-only)`);
+        throw new Error(`unknown option '${key}' (l2-cache-size, l2-cache-entry-size, refcount-cache-size, cache-size, cache, lazy-refcounts, metadata-only, refcount-before-l2, cow-before-l2)`);
     }
   }
   return c;
