@@ -1,6 +1,8 @@
 // The verdict on one crash state: build the crashed image in memory (the durable content plus the persisted
 // subset of the volatile writes, on a shadow layer), run our own `check` on it, read back the guest clusters the
 // crash could change, and name the writes whose loss (or reordering) made the state bad.
+import * as fs from "node:fs";
+import * as path from "node:path";
 import { u32 } from "../format/bytes.js";
 import { checkImage } from "../check/check.js";
 import { EventRecorder } from "../events/recorder.js";
@@ -27,6 +29,8 @@ export interface StateVerdict {
   lost: HostOp[];
   /** Writes that persisted although they were issued after a lost one: the reordering. */
   ahead: HostOp[];
+  /** What `check` alone says of the state (clean, leaks, dirty or corrupt), before the guest data is read. */
+  structural: Verdict;
   /** The check's counters (when it ran to the end). */
   corruptions: number;
   leaks: number;
@@ -109,7 +113,7 @@ export class PointJudge {
       }
       bad = d.bad;
     }
-    const out: StateVerdict = { verdict, detail, lost: [], ahead: [], corruptions: s.corruptions, leaks: s.leaks };
+    const out: StateVerdict = { verdict, detail, lost: [], ahead: [], structural: s.verdict, corruptions: s.corruptions, leaks: s.leaks };
     if (verdict !== "clean") this.blame(state, out, bad);
     return out;
   }
@@ -163,7 +167,9 @@ export class PointJudge {
     // The dirty bit (incompatible bit 0, set by lazy refcounts): any read-write open repairs the refcounts first.
     const dirty = (u32(head, 76) & 1) !== 0;
     try {
-      const r = checkImage(store, this.ctx.path);
+      // A relative data file or backing name resolves next to the image, wherever we run from.
+      const near = (p: string) => fs.existsSync(path.isAbsolute(p) ? p : path.join(path.dirname(this.ctx.path), p));
+      const r = checkImage(store, this.ctx.path, { exists: near });
       const res = r.result;
       if (dirty) return { verdict: "dirty", detail: `dirty bit set: ${res.corruptions} refcount errors, ${res.leaks} leaks until \`qemu-img check -r all\` (or a read-write open) rebuilds the refcounts`, corruptions: res.corruptions, leaks: res.leaks };
       if (r.failed) return { verdict: "corrupt", detail: `check failed: ${r.failed}`, corruptions: res.corruptions, leaks: res.leaks };

@@ -11,6 +11,8 @@ import { opJson, type OpJson } from "./crash-report.js";
 export interface SavedState {
   step: number;
   verdict: Verdict;
+  /** What check alone says (the class `qemu-img check` should agree with). */
+  check: Verdict;
   file: string;
   lost: OpJson[];
   persisted: OpJson[];
@@ -66,7 +68,7 @@ export class StateSaver {
       fs.mkdirSync(path.dirname(link), { recursive: true });
       fs.symlinkSync(path.resolve(b.resolved), link);
     }
-    this.saved.push({ step: s.step, verdict: v, file: path.join(sub, name), lost: s.verdict.lost.map(opJson), persisted: s.verdict.ahead.map(opJson), at: s.at, detail: s.verdict.detail });
+    this.saved.push({ step: s.step, verdict: v, check: s.verdict.structural, file: path.join(sub, name), lost: s.verdict.lost.map(opJson), persisted: s.verdict.ahead.map(opJson), at: s.at, detail: s.verdict.detail });
   }
 
   /** Writes DIR/index.json, worst verdict first. */
