@@ -18,7 +18,7 @@ import { suspectClusters } from "./suspect-clusters.js";
 
 export interface CrashOptions {
   config?: Partial<EngineConfig>;
-  /** States per point when the volatile set allows more than 2^12 (default 64). */
+  /** States per point when the volatile set allows more than 2^12 (default 16). */
   sample?: number;
   seed?: number;
   /** Also explore at the end of every request, not only before each sync. */
@@ -229,8 +229,17 @@ export class CrashExplorer {
     return h[(sector * 512 - c * cs) / 512]!;
   }
 
+  /** Off: the log and the durable image are kept, but no crash state is judged (fast-forward). */
+  exploring = true;
+
+  /** Judges the crash states of the current volatile set now (the REPL's `crash` after a step). */
+  explore(at: "step" | "end"): void {
+    this.point(at);
+  }
+
   /** Judges the crash states of the current volatile set. */
   private point(at: "sync" | "step" | "end"): void {
+    if (!this.exploring) return;
     const ops = this.log.volatile.slice();
     if (!ops.some((o) => o.kind === "write")) return;
     const img = this.image;

@@ -3,7 +3,7 @@
 // sample that always holds the two extremes (nothing persisted, everything persisted).
 
 export const EXHAUSTIVE_BITS = 12;
-export const DEFAULT_SAMPLE = 64;
+export const DEFAULT_SAMPLE = 16;
 
 export interface CrashState {
   /** keep[i] = 1 when volatile write i persisted. */

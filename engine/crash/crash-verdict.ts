@@ -82,8 +82,12 @@ export interface JudgeContext {
  *  same metadata writes. */
 export class PointJudge {
   private structural = new Map<string, Structural>();
+  static checks = 0;
   private readonly meta: number[];
   private readonly structuralOps: Set<number>;
+  /** guest cluster -> the volatile ops that may change what it reads; its read-back depends on those alone. */
+  private readonly opsOfCluster = new Map<number, number[]>();
+  private readonly readCache = new Map<string, ClusterRead>();
 
   constructor(
     readonly ctx: JudgeContext,
@@ -91,13 +95,17 @@ export class PointJudge {
     readonly suspects: Suspects,
   ) {
     this.meta = [];
-    // Metadata writes, and writes that grow a file: `check` reads the first and the file size of the second.
-    const size = [ctx.durable.size(), ctx.durableData?.size() ?? 0];
+    // `check` reads the metadata writes, and of the others only how far they grow the files.
     ops.forEach((op, i) => {
-      if (op.kind !== "write") return;
-      if (isMetadataCause(op.cause) || op.offset + op.length > size[op.target]!) this.meta.push(i);
+      if (op.kind === "write" && isMetadataCause(op.cause)) this.meta.push(i);
     });
     this.structuralOps = new Set(this.meta);
+    for (const [i, clusters] of suspects.byOp)
+      for (const c of clusters) {
+        let l = this.opsOfCluster.get(c);
+        if (!l) this.opsOfCluster.set(c, (l = []));
+        l.push(i);
+      }
   }
 
   judge(state: CrashState): StateVerdict {
@@ -106,7 +114,7 @@ export class PointJudge {
     let detail = s.detail;
     let bad: number[] = [];
     if (verdict !== "corrupt" && this.suspects.clusters.length) {
-      const d = this.inState(state, () => this.readBack());
+      const d = this.dataVerdict(state);
       if (d.verdict !== "clean" && rank(d.verdict) > rank(verdict)) {
         verdict = d.verdict;
         detail = d.detail;
@@ -136,6 +144,12 @@ export class PointJudge {
         undo.push({ to, offset: op.offset, old });
         to.write(data, op.offset);
       });
+      if (onlyMeta) {
+        // The files end where the furthest persisted write ends, whatever its content.
+        const [end0, end1] = this.ends(state);
+        if (end0 > durable.size()) durable.truncate(end0);
+        if (durableData && end1 > durableData.size()) durableData.truncate(end1);
+      }
       return f();
     } finally {
       for (let k = undo.length - 1; k >= 0; k--) undo[k]!.to.write(undo[k]!.old, undo[k]!.offset);
@@ -144,8 +158,19 @@ export class PointJudge {
     }
   }
 
+  /** Where the image file and the data file end in a state. */
+  private ends(state: CrashState): [number, number] {
+    const e: [number, number] = [this.ctx.durable.size(), this.ctx.durableData?.size() ?? 0];
+    this.ops.forEach((op, i) => {
+      if (op.kind !== "write" || !(state.keep[i] || state.torn === i)) return;
+      const end = op.offset + (state.keep[i] ? op.length : Math.min(512, op.length));
+      if (end > e[op.target]) e[op.target] = end;
+    });
+    return e;
+  }
+
   private metaKey(state: CrashState): string {
-    let k = "";
+    let k = this.ends(state).join(",") + ":";
     for (const i of this.meta) k += state.torn === i ? "t" : state.keep[i] ? "1" : "0";
     return k;
   }
@@ -155,6 +180,7 @@ export class PointJudge {
     let s = this.structural.get(key);
     if (!s) {
       s = this.inState(state, () => this.check(), true);
+      PointJudge.checks++;
       this.structural.set(key, s);
     }
     return s;
@@ -182,8 +208,47 @@ export class PointJudge {
     }
   }
 
-  /** Reads every suspect cluster of the crashed image and judges each sector against the guest's history. */
-  private readBack(): { verdict: Verdict; detail: string; bad: number[] } {
+  /** The read-back of one guest cluster in a state: cached by the bits of the ops that may change it. */
+  private clusterKey(c: number, state: CrashState): string {
+    let k = `${c}:`;
+    for (const i of this.opsOfCluster.get(c) ?? []) k += state.torn === i ? "t" : state.keep[i] ? "1" : "0";
+    return k;
+  }
+
+  /** Judges every suspect cluster of a state against the guest's history; reads the crashed image only for the
+   *  clusters whose relevant writes no earlier state of this point had in the same combination. */
+  private dataVerdict(state: CrashState): { verdict: Verdict; detail: string; bad: number[] } {
+    const keys = this.suspects.clusters.map((c) => this.clusterKey(c, state));
+    const missing = this.suspects.clusters.filter((_, k) => !this.readCache.has(keys[k]!));
+    if (missing.length) {
+      const err = this.inState(state, () => this.readBack(missing, state));
+      if (err) return err;
+    }
+    let lost = 0, garbage = 0;
+    let firstLost = -1, firstGarbage = -1;
+    const bad: number[] = [];
+    this.suspects.clusters.forEach((c, k) => {
+      const r = this.readCache.get(keys[k]!)!;
+      if (r.error) {
+        bad.push(c);
+        return;
+      }
+      if (r.lost && (firstLost < 0 || r.firstLost < firstLost)) firstLost = r.firstLost;
+      if (r.garbage && (firstGarbage < 0 || r.firstGarbage < firstGarbage)) firstGarbage = r.firstGarbage;
+      lost += r.lost;
+      garbage += r.garbage;
+      if (r.lost || r.garbage) bad.push(c);
+    });
+    const failed = this.suspects.clusters.find((_, k) => this.readCache.get(keys[k]!)!.error);
+    if (failed !== undefined) return { verdict: "corrupt", detail: this.readCache.get(this.clusterKey(failed, state))!.error!, bad };
+    const more = this.suspects.truncated ? ` (first ${this.suspects.clusters.length} clusters the crash could change)` : "";
+    if (lost) return { verdict: "data-lost", detail: `${lost} sectors read older data than the last completed guest flush, first at guest 0x${(firstLost * 512).toString(16)}${more}`, bad };
+    if (garbage) return { verdict: "garbage", detail: `${garbage} sectors read bytes the guest never wrote or had, first at guest 0x${(firstGarbage * 512).toString(16)}${more}`, bad };
+    return { verdict: "clean", detail: "", bad };
+  }
+
+  /** Opens the crashed image and reads `clusters` into the cache; returns a verdict only if it does not open. */
+  private readBack(clusters: number[], state: CrashState): { verdict: Verdict; detail: string; bad: number[] } | null {
     const { ctx } = this;
     let img: Qcow2Image;
     try {
@@ -196,43 +261,38 @@ export class PointJudge {
       return { verdict: "corrupt", detail: `does not open: ${(e as Error).message}`, bad: [] };
     }
     const cs = ctx.clusterSize;
-    const buf = new Uint8Array(cs);
-    let lost = 0, garbage = 0;
-    let firstLost = -1, firstGarbage = -1;
-    const bad: number[] = [];
+    const buf = this.buf ?? (this.buf = new Uint8Array(cs));
     try {
-      for (const c of this.suspects.clusters) {
+      for (const c of clusters) {
+        const r: ClusterRead = { lost: 0, garbage: 0, firstLost: -1, firstGarbage: -1 };
+        this.readCache.set(this.clusterKey(c, state), r);
         const n = Math.min(cs, ctx.virtualSize - c * cs);
         const view = buf.subarray(0, n);
         try {
           img.read(view, c * cs);
         } catch (e) {
-          return { verdict: "corrupt", detail: `guest read at 0x${(c * cs).toString(16)} fails: ${(e as Error).message}`, bad: [c] };
+          r.error = `guest read at 0x${(c * cs).toString(16)} fails: ${(e as Error).message}`;
+          continue;
         }
-        let isBad = false;
         for (let at = 0; at + 512 <= n; at += 512) {
           const sector = (c * cs + at) / 512;
           const v = ctx.history.judge(sector, sectorHash(view, at), () => ctx.original(sector));
           if (v === "lost") {
-            if (firstLost < 0) firstLost = sector;
-            lost++;
-            isBad = true;
+            if (r.firstLost < 0) r.firstLost = sector;
+            r.lost++;
           } else if (v === "garbage") {
-            if (firstGarbage < 0) firstGarbage = sector;
-            garbage++;
-            isBad = true;
+            if (r.firstGarbage < 0) r.firstGarbage = sector;
+            r.garbage++;
           }
         }
-        if (isBad) bad.push(c);
       }
     } finally {
       img.close();
     }
-    const more = this.suspects.truncated ? ` (first ${this.suspects.clusters.length} clusters the crash could change)` : "";
-    if (lost) return { verdict: "data-lost", detail: `${lost} sectors read older data than the last completed guest flush, first at guest 0x${(firstLost * 512).toString(16)}${more}`, bad };
-    if (garbage) return { verdict: "garbage", detail: `${garbage} sectors read bytes the guest never wrote or had, first at guest 0x${(firstGarbage * 512).toString(16)}${more}`, bad };
-    return { verdict: "clean", detail: "", bad };
+    return null;
   }
+
+  private buf: Uint8Array | null = null;
 
   /** Lost writes: dropped (or torn) metadata writes whose persistence alone would improve the structural verdict,
    *  and dropped writes that concern the guest clusters reading wrong. Ahead: persisted writes issued later. */
@@ -260,6 +320,14 @@ export class PointJudge {
     // With nothing lost, the state is a crash between writes QEMU ordered: name the ones that made it.
     out.ahead = this.ops.filter((op, i) => (lost.size ? i > first : true) && persisted(op, i));
   }
+}
+
+interface ClusterRead {
+  lost: number;
+  garbage: number;
+  firstLost: number;
+  firstGarbage: number;
+  error?: string;
 }
 
 function quiet(): EventRecorder {
