@@ -1,4 +1,4 @@
-// Crash exploration speed: a 10,000-request trace (random 4 KiB writes over a 10 GiB image made by qemu-img,
+// Crash exploration speed: a 10,000-request trace (random 4 KiB writes over a 1 GiB image made by qemu-img,
 // a guest flush every 32 requests, a few reads and discards) explored at every sync epoch with the default sample
 // size. Target: under a minute.
 import { execFileSync } from "node:child_process";
@@ -9,7 +9,7 @@ import { CrashExplorer } from "../engine/crash/crash-explorer.js";
 import type { GuestRequest } from "../engine/workload/guest-request.js";
 
 const REQUESTS = 10_000;
-const DISK = 10 * 2 ** 30;
+const DISK = 2 ** 30;
 
 function requests(): GuestRequest[] {
   let s = 7;

@@ -298,6 +298,17 @@ export class CrashExplorer {
   }
 }
 
+/** A whole trace explored: the summary `crashtest` prints and `replay --crash-safety` condenses. */
+export function exploreTrace(imagePath: string, requests: Iterable<GuestRequest>, opts: CrashOptions = {}): CrashSummary {
+  const ex = new CrashExplorer(imagePath, opts);
+  try {
+    for (const r of requests) ex.apply(r);
+    return ex.finish();
+  } finally {
+    ex.close();
+  }
+}
+
 function quietRecorder(): EventRecorder {
   const r = new EventRecorder();
   r.enabled = false;

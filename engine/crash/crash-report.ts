@@ -93,3 +93,10 @@ export function formatPoint(p: PointReport): string {
 export function worstOf(vs: Verdict[]): Verdict {
   return vs.reduce<Verdict>((w, v) => (rank(v) > rank(w) ? v : w), "clean");
 }
+
+/** One cell: is this configuration crash-safe on this trace? (replay's "crash safety" beside performance). */
+export function safetyText(s: CrashSummary): string {
+  const seen = s.verdicts[s.worst];
+  const where = seen && s.worst !== "clean" ? ` from step ${seen.step}` : "";
+  return `${failing(s) ? "UNSAFE" : "safe"}: ${s.worst}${where} (${count(s.statesChecked)} states)`;
+}
