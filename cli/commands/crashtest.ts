@@ -60,7 +60,7 @@ function run(image: string, trace: string, flags: Flags): void {
   let saver: StateSaver | null = null;
   let explorer: CrashExplorer | null = null;
   try {
-    explorer = new CrashExplorer(image, { config, sample, seed, everyStep: flags.everyStep, torn: flags.torn, onState: (s) => saver?.onState(s) });
+    explorer = new CrashExplorer(image, { config, sample, seed, everyStep: flags.everyStep, torn: flags.torn, onState: flags.saveStates ? (s) => saver?.onState(s) : undefined });
     const ex = explorer;
     if (flags.saveStates) {
       const inputs = [image];

@@ -254,7 +254,9 @@ export class CrashExplorer {
     const report: PointReport = { step: this.step, at, volatile: ops, possible: plan.possible, checked: plan.states.length, exhaustive: plan.exhaustive, counts: emptyCounts(), worst: "clean" };
     const s = this.summary;
     for (const state of plan.states) {
-      const v = judge.judge(state);
+      // Blame costs extra checks: only for a verdict's first sighting, or when someone looks at every state.
+      const v = judge.judge(state, false);
+      if (!s.verdicts[v.verdict] || this.opts.onState) judge.addBlame(state, v);
       report.counts[v.verdict]++;
       s.counts[v.verdict]++;
       if (rank(v.verdict) > rank(report.worst)) report.worst = v.verdict;

@@ -108,7 +108,8 @@ export class PointJudge {
       }
   }
 
-  judge(state: CrashState): StateVerdict {
+  /** The verdict of a state; with `blame`, also the writes that caused it (costs extra checks: see addBlame). */
+  judge(state: CrashState, blame = true): StateVerdict {
     const s = this.structuralOf(state);
     let verdict = s.verdict;
     let detail = s.detail;
@@ -122,8 +123,16 @@ export class PointJudge {
       bad = d.bad;
     }
     const out: StateVerdict = { verdict, detail, lost: [], ahead: [], structural: s.verdict, corruptions: s.corruptions, leaks: s.leaks };
-    if (verdict !== "clean") this.blame(state, out, bad);
+    this.bad.set(out, bad);
+    if (blame) this.addBlame(state, out);
     return out;
+  }
+
+  private bad = new WeakMap<StateVerdict, number[]>();
+
+  /** Names the lost and persisted-ahead writes of a verdict judge() returned for `state`. */
+  addBlame(state: CrashState, out: StateVerdict): void {
+    if (out.verdict !== "clean" && !out.lost.length && !out.ahead.length) this.blame(state, out, this.bad.get(out) ?? []);
   }
 
   /** Applies the persisted writes to the durable layers, runs `f`, and puts the layers back (an undo log of
@@ -239,8 +248,10 @@ export class PointJudge {
       garbage += r.garbage;
       if (r.lost || r.garbage) bad.push(c);
     });
+    // A guest read that fails (e.g. an old compressed entry over a cluster since reused) is garbage to the guest:
+    // an I/O error where its data was; `check` alone decides whether the image is corrupt.
     const failed = this.suspects.clusters.find((_, k) => this.readCache.get(keys[k]!)!.error);
-    if (failed !== undefined) return { verdict: "corrupt", detail: this.readCache.get(this.clusterKey(failed, state))!.error!, bad };
+    if (failed !== undefined) return { verdict: "garbage", detail: this.readCache.get(this.clusterKey(failed, state))!.error!, bad };
     const more = this.suspects.truncated ? ` (first ${this.suspects.clusters.length} clusters the crash could change)` : "";
     if (lost) return { verdict: "data-lost", detail: `${lost} sectors read older data than the last completed guest flush, first at guest 0x${(firstLost * 512).toString(16)}${more}`, bad };
     if (garbage) return { verdict: "garbage", detail: `${garbage} sectors read bytes the guest never wrote or had, first at guest 0x${(firstGarbage * 512).toString(16)}${more}`, bad };
