@@ -203,7 +203,7 @@ export class PointJudge {
     const dirty = (u32(head, 76) & 1) !== 0;
     try {
       // A relative data file or backing name resolves next to the image, wherever we run from.
-      const near = (p: string) => fs.existsSync(path.isAbsolute(p) ? p : path.join(path.dirname(this.ctx.path), p));
+      const near = (p: string) => fs.existsSync(p) || (!path.isAbsolute(p) && fs.existsSync(path.join(path.dirname(this.ctx.path), p)));
       const r = checkImage(store, this.ctx.path, { exists: near });
       const res = r.result;
       if (dirty) return { verdict: "dirty", detail: `dirty bit set: ${res.corruptions} refcount errors, ${res.leaks} leaks until \`qemu-img check -r all\` (or a read-write open) rebuilds the refcounts`, corruptions: res.corruptions, leaks: res.leaks };
