@@ -9,6 +9,7 @@ import { planStates, prng, EXHAUSTIVE_BITS } from "../../engine/crash/crash-stat
 import { GuestHistory, sectorHash } from "../../engine/crash/guest-history.js";
 import { CrashExplorer } from "../../engine/crash/crash-explorer.js";
 import type { GuestRequest } from "../../engine/workload/guest-request.js";
+import { parseConfigOptions } from "../../engine/image/engine-config.js";
 
 const hasQemu = spawnSync("qemu-img", ["--version"]).status === 0;
 
@@ -37,6 +38,16 @@ describe("planStates", () => {
     const torn = p.states.filter((s) => s.torn >= 0);
     expect(torn.map((s) => [s.torn, s.keep.join("")])).toEqual([[0, "000"], [0, "011"], [2, "110"], [2, "110"]]);
     expect(p.possible).toBe(8 + 2 * 4);
+  });
+});
+
+describe("what-if options", () => {
+  it("parses refcount-before-l2 and cow-before-l2 (QEMU's ordering when unset)", () => {
+    const c = parseConfigOptions("refcount-before-l2=off,cow-before-l2=off");
+    expect([c.refcountBeforeL2, c.cowBeforeL2]).toEqual([false, false]);
+    const d = parseConfigOptions("");
+    expect([d.refcountBeforeL2, d.cowBeforeL2]).toEqual([undefined, undefined]);
+    expect(() => parseConfigOptions("cow-before-l2=maybe")).toThrow(/not on\/off/);
   });
 });
 

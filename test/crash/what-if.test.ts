@@ -82,4 +82,34 @@ describe("crash what-ifs", () => {
       fs.rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it("replay --crash-safety says which configuration is faster but unsafe", () => {
+    const { dir, img, script } = extract("backing-cow", ["back.raw"]);
+    try {
+      const r = spawnSync(process.execPath, [CLI, "replay", img, script, "--config", "cache=writeback", "--crash-safety", "--compare", "cache=unsafe", "lazy-refcounts=on"], { encoding: "utf8" });
+      expect(r.stderr).toBe("");
+      const row = r.stdout.split("\n").find((l) => l.startsWith("crash safety"))!;
+      const cells = row.replace("crash safety", "").trim().split(/\s{2,}/);
+      expect(cells).toEqual([expect.stringMatching(/^safe: leaks/), expect.stringMatching(/^UNSAFE: (corrupt|data-lost|garbage)/), expect.stringMatching(/^safe: dirty/)]);
+      const time = r.stdout.split("\n").find((l) => l.startsWith("modelled time"))!;
+      expect(time).toMatch(/\(-\d/); // cache=unsafe is faster
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("refuses a --save-states directory holding the image, and a non-empty one", () => {
+    const { dir, img, script } = extract("sequential", []);
+    try {
+      const r = spawnSync(process.execPath, [CLI, "crashtest", img, script, "--save-states", dir], { encoding: "utf8" });
+      expect(r.status).toBe(1);
+      expect(r.stderr.trim()).toMatch(/^qcowdbg: --save-states .*: the directory contains .*base\.qcow2, an input/);
+      fs.mkdirSync(path.join(dir, "full"));
+      fs.writeFileSync(path.join(dir, "full", "x"), "");
+      const r2 = spawnSync(process.execPath, [CLI, "crashtest", img, script, "--save-states", path.join(dir, "full")], { encoding: "utf8" });
+      expect(r2.stderr.trim()).toMatch(/directory is not empty$/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
