@@ -21,6 +21,7 @@ const COMMANDS: Record<string, () => Promise<CommandModule>> = {
   tui: () => import("./commands/tui.js"),
   dashboard: () => import("./commands/dashboard.js"),
   completion: () => import("./commands/completion.js"),
+  crashtest: () => import("./commands/crashtest.js"),
 };
 
 const require = createRequire(import.meta.url);

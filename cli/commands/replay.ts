@@ -16,6 +16,8 @@ import { recommend, type Recommendation } from "../../engine/replay/recommend.js
 import { buildReport, formatReport, type TraceInfo } from "../../engine/replay/report.js";
 import { compareRow, convertedCopy, formatCompareTable, makeWorkDir, needsConversion, parseVariant, qemuImgAvailable, removeWorkDir, type Variant } from "../../engine/replay/compare.js";
 import { hex } from "../../engine/replay/human-units.js";
+import { exploreTrace } from "../../engine/crash/crash-explorer.js";
+import { formatSummary, safetyText, summaryJson } from "../../engine/crash/crash-report.js";
 import { ExitError, guarded } from "../fail.js";
 import { guardOutputs } from "../output-guard.js";
 import { countLines } from "../count-lines.js";
@@ -40,6 +42,7 @@ interface Flags {
   from?: string;
   to?: string;
   chromeDetail: string;
+  crashSafety?: boolean;
 }
 
 
@@ -65,6 +68,7 @@ export function register(program: Command): void {
     .option("--lenient", "skip malformed trace lines instead of stopping")
     .option("--device <id>", "keep one device of a multi-device trace")
     .option("--no-recommend", "skip the recommendations (and their verification replays)")
+    .option("--crash-safety", "also explore the crash states at every sync (as `crashtest` does) and report beside performance whether a crash can corrupt the image or lose flushed data")
     .action(guarded((image: string, trace: string, flags: Flags) => run(image, trace, flags)));
 }
 
@@ -109,6 +113,10 @@ function run(image: string, trace: string, flags: Flags): void {
       const canConvert = variants.some((v) => needsConversion(v.format)) ? qemuImgAvailable() : true;
       if (!canConvert) throw new ExitError("replay: cluster_size/extended_l2 need a converted copy, and qemu-img is not installed", 1);
       const rows = [compareRow(flags.config ?? "baseline", baseline), ...variants.map((v) => compareRow(v.label, runVariant(v)))];
+      if (flags.crashSafety) {
+        rows[0]!.crashSafety = safetyText(exploreTrace(image, workload.requests(), { config: base }));
+        variants.forEach((v, i) => (rows[i + 1]!.crashSafety = safetyText(exploreTrace(rows[i + 1]!.image, workload.requests(), { config: v.config }))));
+      }
       progress.stop();
       if (flags.output === "json") print(JSON.stringify({ schema: "qcowdbg-replay-compare/1", image, trace: info, profile: profile.name, configurations: rows }, null, 2));
       else print([`qcowdbg replay: ${image} <- ${trace} (${info.format}, ${baseline.requests} requests), device profile ${profile.name}`, "", ...formatCompareTable(rows)].join("\n"));
@@ -127,8 +135,9 @@ function run(image: string, trace: string, flags: Flags): void {
       progress.stop();
     }
     const report = buildReport(info, { name: profile.name, description: profile.description }, baseline, recs, notes);
-    if (flags.output === "json") print(JSON.stringify(report, null, 2));
-    else print(formatReport(report, { top }).join("\n"));
+    const crash = flags.crashSafety ? exploreTrace(image, workload.requests(), { config: base }) : null;
+    if (flags.output === "json") print(JSON.stringify(crash ? { ...report, crashSafety: summaryJson(crash) } : report, null, 2));
+    else print([...formatReport(report, { top }), ...(crash ? ["", `Crash safety: ${safetyText(crash)}`, ...formatSummary(crash, "").slice(1)] : [])].join("\n"));
   } finally {
     for (const c of cleanups) c();
   }

@@ -31,6 +31,11 @@ export interface EngineConfig {
   detectPreallocation: boolean;
   /** overlap-check=: which metadata a host write is held against before it happens (QEMU's default: cached). */
   overlapCheck?: "none" | "constant" | "cached" | "all";
+  /** What-if: false drops the refcount-block write-back (and sync) QEMU orders before an L2 write-back that
+   *  links newly allocated clusters (qcow2_cache_set_dependency in qcow2_alloc_cluster_link_l2). */
+  refcountBeforeL2?: boolean;
+  /** What-if: false drops the sync QEMU orders between COW data and the L2 update (depends_on_flush). */
+  cowBeforeL2?: boolean;
 }
 
 export const QEMU_DEFAULTS: EngineConfig = {
@@ -101,11 +106,17 @@ export function parseConfigOptions(spec: string, base: EngineConfig = defaultCon
         if (val !== "none" && val !== "constant" && val !== "cached" && val !== "all") throw new Error(`overlap-check: '${val}' is not none, constant, cached or all`);
         c.overlapCheck = val;
         break;
+      case "refcount-before-l2":
+        c.refcountBeforeL2 = bool();
+        break;
+      case "cow-before-l2":
+        c.cowBeforeL2 = bool();
+        break;
       case "max-chain-depth":
         c.maxChainDepth = parseInt(val, 10);
         break;
       default:
-        throw new Error(`unknown option '${key}' (l2-cache-size, l2-cache-entry-size, refcount-cache-size, cache-size, cache, lazy-refcounts, metadata-only, overlap-check)`);
+        throw new Error(`unknown option '${key}' (l2-cache-size, l2-cache-entry-size, refcount-cache-size, cache-size, cache, lazy-refcounts, metadata-only, overlap-check, refcount-before-l2, cow-before-l2)`);
     }
   }
   return c;

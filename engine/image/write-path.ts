@@ -328,8 +328,8 @@ function cowWritePlan(m: L2Meta, reads: { guest: number; buf: Uint8Array }[]): {
 
 function cowDone(img: Qcow2Image, m: L2Meta): void {
   img.events.emit(EventKind.CowRead, img.node, CACHE_NONE, -1, m.offset + m.cowStartOffset, m.cowStartBytes + m.cowEndBytes, 0);
-  // L2 entries may only reach the disk after the COW data did.
-  img.l2Cache.setDependsOnFlush();
+  // L2 entries may only reach the disk after the COW data did (unless a what-if removes that sync).
+  if (img.config.cowBeforeL2 !== false) img.l2Cache.setDependsOnFlush();
 }
 
 function dataWrite(img: Qcow2Image, host: number, buf: Uint8Array, kind: EventKind): void {
@@ -346,7 +346,7 @@ function linkEntries(img: Qcow2Image, m: L2Meta): void {
   const cs = img.clusterSize;
   const old: [number, number][] = [];
   if (img.lazyRefcounts) markDirty(img);
-  if (!img.dirty) img.l2Cache.setDependency(img.refcountCache);
+  if (!img.dirty && img.config.refcountBeforeL2 !== false) img.l2Cache.setDependency(img.refcountCache);
   const ref = { slot: getClusterTable(img, m.offset), index: sliceIndex(img, m.offset) };
   img.l2Cache.markDirty(ref.slot);
   try {

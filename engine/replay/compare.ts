@@ -122,6 +122,8 @@ export interface CompareRow {
   syncs: number;
   growth: number;
   timeByCause: Record<string, number>;
+  /** replay --crash-safety: whether a crash during the trace can corrupt the image or lose flushed data. */
+  crashSafety?: string;
 }
 
 export function compareRow(label: string, s: ReplaySummary): CompareRow {
@@ -172,6 +174,7 @@ export function formatCompareTable(rows: CompareRow[]): string[] {
     ["COW bytes", (r) => formatBytes(r.cowBytes)],
     ["syncs", (r) => String(r.syncs)],
     ["image growth", (r) => formatBytes(r.growth)],
+    ...(rows.some((r) => r.crashSafety) ? [["crash safety", (r: CompareRow) => r.crashSafety ?? "-"] as [string, (r: CompareRow) => string]] : []),
     ...CAUSE_NAMES.map((c): [string, (r: CompareRow) => string] => [`  time: ${c}`, (r) => formatUs(r.timeByCause[c] ?? 0)]),
   ];
   const head = ["", ...rows.map((r) => r.label || "baseline")];

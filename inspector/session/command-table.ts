@@ -42,8 +42,8 @@ export const COMMANDS: readonly CommandSpec[] = [
     "break",
     ["b", "br"],
     "break",
-    "break EVENT | OFFSET[+LEN] | offset A[-B] | cluster N | l1 N | l2 L1[:L2] | request N",
-    "stop when an engine event happens (cache_miss, qcow2_cache_get_replace_entry, ...), a request touches guest bytes, a host cluster, an L1 entry or an L2 table, or at request N",
+    "break EVENT | OFFSET[+LEN] | offset A[-B] | cluster N | l1 N | l2 L1[:L2] | request N | crash corrupt|data-lost",
+    "stop when an engine event happens (cache_miss, qcow2_cache_get_replace_entry, ...), a request touches guest bytes, a host cluster, an L1 entry or an L2 table, at request N, or before a request during which a crash could corrupt the image or lose flushed data",
     false,
   ),
   c("watch", [], "break", "watch cluster N | l2 N | refcount N", "stop when a host cluster's bytes, the L2 table of L1 entry N, or a cluster's refcount change", false),
@@ -51,6 +51,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   c("info", ["i"], "inspect", "info break|cache|l1|l2 N|refcount N|header|snapshots|position", "show the debugger's or the image's state"),
   c("x", [], "inspect", "x/NFU OFFSET", "examine host-file bytes: N units of U (b, h, w, g = 1, 2, 4, 8 bytes) as F (x hex, d decimal); big-endian, like the format"),
   c("where", ["bt"], "inspect", "where", "where the replay stands: request, event, and what stopped it"),
+  c("crash", [], "inspect", "crash", "if the power failed during the current step: the verdict of every crash state its host writes allow"),
   c("help", ["h"], "session", "help [COMMAND]", "list commands, or explain one", false),
   c("quit", ["q"], "session", "quit", "leave", false),
 ];

@@ -3,7 +3,8 @@
 // it). Plain TypeScript, no terminal: faces call execute()/start() and render the pane views it builds.
 import { EventRecorder } from "../../engine/events/recorder.js";
 import type { Qcow2Image } from "../../engine/image/qcow2-image.js";
-import type { Breakpoint, StopReason, TimelineApi } from "../../engine/replay/timeline-api.js";
+import type { Breakpoint, BreakpointSpec, StopReason, TimelineApi } from "../../engine/replay/timeline-api.js";
+import { CrashProbe, crashBreakVerdicts, crashLines } from "./crash-probe.js";
 import { COMMANDS, SessionError, helpText, resolveCommand, type CommandSpec } from "./command-table.js";
 import { describeSpec, parseBreak, parseNumber, parseWatch } from "./breakpoint-spec.js";
 import { examine, parseExamine, type ExamineFormat } from "./examine.js";
@@ -192,6 +193,9 @@ export class Session {
       case "where":
         for (const l of this.whereLines()) this.print(l);
         return done();
+      case "crash":
+        for (const l of crashLines(this.crashProbe(), this.needTimeline("crash"))) this.print(l);
+        return done();
       case "help":
         for (const l of helpText(args[0])) this.print(l);
         return done();
@@ -280,11 +284,33 @@ export class Session {
 
   private addBreak(watch: boolean, args: string[]): void {
     const tl = this.needTimeline(watch ? "watch" : "break");
-    const spec = watch ? parseWatch(args) : parseBreak(args);
+    const spec = watch ? parseWatch(args) : args[0] === "crash" ? this.crashBreak(args[1]) : parseBreak(args);
     const bp = watch ? tl.addWatch(spec as Parameters<TimelineApi["addWatch"]>[0]) : tl.addBreakpoint(spec as Parameters<TimelineApi["addBreakpoint"]>[0]);
     const n = this.nextNumber++;
     this.numbers.set(n, bp.id);
     this.print(`${watch ? "Watchpoint" : "Breakpoint"} ${n}: ${describeSpec(bp.spec, bp.watch)}`);
+  }
+
+  /** The crash probe (a replay with the host write log on), made on first use. */
+  private probe: CrashProbe | null = null;
+  crashProbe(): CrashProbe {
+    const tl = this.needTimeline("crash");
+    if (!this.probe) {
+      const img = tl.view().image;
+      this.probe = new CrashProbe(this.imagePath, { ...img.config }, (i) => tl.request(i));
+    }
+    return this.probe;
+  }
+
+  private crashBreak(word: string | undefined): BreakpointSpec {
+    let v: ReturnType<typeof crashBreakVerdicts>;
+    try {
+      v = crashBreakVerdicts(word);
+    } catch (e) {
+      throw new SessionError((e as Error).message);
+    }
+    const probe = this.crashProbe();
+    return { kind: "predicate", describe: v.describe, test: (_r, index) => probe.wouldBe(index, v.verdicts) };
   }
 
   private deleteBreaks(args: string[]): void {
@@ -364,6 +390,7 @@ export class Session {
 
   /** Closes the image (image mode: as qemu-io does at exit, flushing) and lets go of the timeline. */
   close(): void {
+    this.probe?.close();
     this.closeSource();
   }
 }

@@ -1,10 +1,10 @@
 // Where each pane goes for a terminal size: a status line, columns of panes, a bottom line; the frame is one
 // row shorter than the terminal so ink never scrolls it. Pure arithmetic, so sizes are tested without a screen.
 
-export type PaneId = "timeline" | "request" | "counters" | "l2" | "refcount" | "tables" | "map" | "header";
+export type PaneId = "timeline" | "request" | "counters" | "l2" | "refcount" | "tables" | "map" | "header" | "crash";
 
 /** Tab order. */
-export const PANE_ORDER: readonly PaneId[] = ["timeline", "request", "l2", "refcount", "tables", "map", "header", "counters"];
+export const PANE_ORDER: readonly PaneId[] = ["timeline", "request", "l2", "refcount", "tables", "map", "header", "counters", "crash"];
 
 export interface PaneBox {
   id: PaneId;
@@ -31,6 +31,8 @@ const LEFT: Slot[] = [
   { id: "timeline", min: 4, weight: 4 },
   { id: "request", min: 4, weight: 4 },
   { id: "counters", min: 3, weight: 0 },
+  // The volatile writes: no rows until `:crash` asks for them (its wants are 0 before).
+  { id: "crash", min: 0, weight: 0 },
 ];
 const RIGHT: Slot[] = [
   { id: "l2", min: 3, weight: 2 },
@@ -40,7 +42,7 @@ const RIGHT: Slot[] = [
   { id: "header", min: 3, weight: 1 },
 ];
 /** Rows a pane is worth at most (beyond them the space goes to others). */
-const MAX: Partial<Record<PaneId, number>> = { counters: 6, header: 9, refcount: 7 };
+const MAX: Partial<Record<PaneId, number>> = { counters: 6, header: 9, refcount: 7, crash: 10 };
 
 /** Rows each pane's content needs (title included), when known: a pane never gets more than it can fill. */
 export type Wants = Partial<Record<PaneId, number>>;
@@ -53,7 +55,8 @@ const LIST_RESERVE = 2;
  * as long as the lists keep a little room; the rest is shared by weight.
  */
 function split(slots: Slot[], total: number, wants: Wants): number[] {
-  const cap = (s: Slot) => Math.max(s.min, Math.min(MAX[s.id] ?? Infinity, wants[s.id] ?? Infinity));
+  // A pane with no minimum shows only when it says what it wants.
+  const cap = (s: Slot) => Math.max(s.min, Math.min(MAX[s.id] ?? Infinity, wants[s.id] ?? (s.min === 0 ? 0 : Infinity)));
   const h = slots.map((s) => s.min);
   let left = total - h.reduce((a, b) => a + b, 0);
   if (left < 0) {

@@ -6,6 +6,7 @@ import type { PaneView } from "../session/view-models.js";
 import { helpText } from "../session/command-table.js";
 import { KeyQueue } from "./key-queue.js";
 import { layout, PANE_ORDER, type Layout, type PaneId, type Wants } from "./layout.js";
+import { volatileLines } from "../session/crash-probe.js";
 
 export type Mode = "normal" | "command" | "help" | "output";
 
@@ -120,6 +121,7 @@ export class TuiController {
       map: mapRows + 2,
       header: v.headerPane().rows.length + 1,
       counters: v.countersPane().rows.length + 1,
+      crash: this.crashPane ? this.crashRows().rows.length + 1 : 0,
     };
   }
 
@@ -154,6 +156,8 @@ export class TuiController {
         return v.headerPane();
       case "counters":
         return v.countersPane();
+      case "crash":
+        return this.crashRows();
       case "map":
         return v.mapPane(this.box("map").width, Math.max(1, this.visibleRows("map")));
       default:
@@ -209,7 +213,28 @@ export class TuiController {
   // ---- commands ----------------------------------------------------------------------------------------
 
   /** Runs a command line as the REPL would; long runs go on in slices. */
+  /** `:crash` opens the pane of volatile writes (writes since the last sync, which a crash may lose). */
+  crashPane = false;
+  private crashMemo: { key: string; view: PaneView } | null = null;
+
+  private crashRows(): PaneView {
+    const tl = this.session.timeline;
+    if (!tl) return { title: "Volatile writes", summary: "no trace", rows: [{ key: "none", text: "crash needs a trace (qcowdbg tui IMAGE TRACE)", tone: "dim" }] };
+    const key = `${tl.position().request}`;
+    if (this.crashMemo?.key !== key) {
+      let lines: string[];
+      try {
+        lines = volatileLines(this.session.crashProbe(), tl, 9);
+      } catch (e) {
+        lines = [`error: ${(e as Error).message}`];
+      }
+      this.crashMemo = { key, view: { title: "Volatile writes (lost if the power fails now)", summary: lines[0] ?? "", rows: lines.map((text, i) => ({ key: `v${i}`, text })) } };
+    }
+    return this.crashMemo.view;
+  }
+
   run(line: string): void {
+    if (line.trim() === "crash") this.crashPane = true;
     const before = this.session.printed;
     let p: ReturnType<Session["start"]>;
     try {
@@ -357,8 +382,10 @@ export class TuiController {
 
   private normalKey(input: string, k: KeyInfo): void {
     if (k.tab) {
-      const i = PANE_ORDER.indexOf(this.focus);
-      this.focus = PANE_ORDER[(i + (k.shift ? PANE_ORDER.length - 1 : 1)) % PANE_ORDER.length]!;
+      // Panes with no rows (the crash pane before `:crash`) are skipped.
+      const order = PANE_ORDER.filter((id) => id !== "crash" || this.crashPane);
+      const i = order.indexOf(this.focus);
+      this.focus = order[(i + (k.shift ? order.length - 1 : 1)) % order.length]!;
       return this.changed();
     }
     const h = Math.max(1, this.visibleRows(this.focus));

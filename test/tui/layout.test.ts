@@ -30,7 +30,10 @@ describe("layout", () => {
 
   it("gives every pane at least a title and a row at 80x24, and more rows to the lists when there is room", () => {
     const small = layout(80, 24).columns.flat();
-    for (const p of small) expect(p.height).toBeGreaterThanOrEqual(3);
+    // The crash pane (volatile writes) has no rows until `:crash` asks for it.
+    for (const p of small) expect(p.height).toBeGreaterThanOrEqual(p.id === "crash" ? 0 : 3);
+    expect(small.find((p) => p.id === "crash")!.height).toBe(0);
+    expect(layout(80, 24, { crash: 5 }).columns.flat().find((p) => p.id === "crash")!.height).toBe(5);
     const big = layout(120, 40).columns.flat();
     const h = (ps: typeof big, id: string) => ps.find((p) => p.id === id)!.height;
     expect(h(big, "timeline")).toBeGreaterThan(h(small, "timeline"));
