@@ -19,6 +19,7 @@ const COMMANDS: Record<string, () => Promise<CommandModule>> = {
   replay: () => import("./commands/replay.js"),
   tui: () => import("./commands/tui.js"),
   dashboard: () => import("./commands/dashboard.js"),
+  calibrate: () => import("./commands/calibrate.js"),
 };
 
 const require = createRequire(import.meta.url);

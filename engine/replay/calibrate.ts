@@ -1,0 +1,258 @@
+// `qcowdbg calibrate`: measures the storage under a folder with the I/O QEMU issues, issued by qemu-io itself on a
+// raw scratch file there (so QEMU's own per-request overhead is in the figures): 4 KiB and 64 KiB reads and writes,
+// random and sequential, O_DIRECT (cache=none) and through the page cache (writeback), reads of holes, writes
+// into holes and past the end, fdatasync after 0..16 MiB of dirty data and after allocation, fallocate punch/zero.
+// Each class is a trimmed mean (the slowest 10% dropped: a shared host's hiccups), fitted to us + usPerKiB.
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import type { DeviceProfile } from "./device-profiles.js";
+import { PROFILE_FORMAT, PROFILE_VERSION } from "./device-profiles.js";
+import type { HostProfile, IoCost } from "./host-profile.js";
+import { runQemuIo } from "./qemu-io-run.js";
+
+const K = 1024;
+const M = 1024 * 1024;
+/** Scratch-file layout: data, then holes for each kind of allocating write, then holes to read. */
+const DATA_END = 256 * M;
+const DIRECT_ALLOC_4K = 256 * M;
+const DIRECT_ALLOC_64K = 320 * M;
+const BUF_ALLOC_4K = 384 * M;
+const BUF_ALLOC_64K = 416 * M;
+const HOLES = 448 * M;
+const HOLES_END = 512 * M;
+/** Written past here only after `truncate` extends the file (qemu-io refuses writes past the end). */
+const FILE_SIZE = 576 * M;
+const EXTENDED_SIZE = 704 * M;
+
+export interface CalibrateOptions {
+  dir: string;
+  /** Scales the number of I/Os per class (1 = default, under a minute on an SSD). */
+  scale?: number;
+  pageCacheBytes?: number;
+  name?: string;
+  onPhase?: (done: number, total: number, label: string) => void;
+}
+
+/** A deterministic PRNG (mulberry32): the same offsets on every run. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Mean of the fastest 90%. */
+export function trimmedMean(xs: number[]): number {
+  if (!xs.length) return 0;
+  const s = [...xs].sort((a, b) => a - b);
+  const keep = s.slice(0, Math.max(1, Math.ceil(s.length * 0.9)));
+  return keep.reduce((a, b) => a + b, 0) / keep.length;
+}
+
+/** us + usPerKiB from the cost at 4 KiB and 64 KiB (µs). */
+export function fitCost(us4k: number, us64k: number): IoCost {
+  const usPerKiB = Math.max(0, (us64k - us4k) / 60);
+  return { us: round(Math.max(0, us4k - 4 * usPerKiB)), usPerKiB: round(usPerKiB) };
+}
+
+function round(x: number): number {
+  return Math.round(x * 1000) / 1000;
+}
+
+/** A script whose commands are tagged by class; timings come back in the same order. */
+class Script {
+  readonly lines: string[] = [];
+  readonly tags: (string | null)[] = [];
+  add(tag: string | null, cmd: string): void {
+    // Untimed reads and writes run quiet (-q): qemu-io prints no stats line for them.
+    this.lines.push(tag === null && /^(read|write) /.test(cmd) && !/^\S+ -q /.test(cmd) ? cmd.replace(/^(\S+) /, "$1 -q ") : cmd);
+    this.tags.push(tag);
+  }
+  /** µs per tag from qemu-io's timings (untimed commands have a null tag). */
+  classify(seconds: number[]): Map<string, number[]> {
+    const timed = this.tags.filter((t): t is string => t !== null);
+    if (timed.length !== seconds.length) throw new Error(`calibrate: qemu-io timed ${seconds.length} commands, expected ${timed.length}`);
+    const out = new Map<string, number[]>();
+    timed.forEach((t, i) => {
+      const a = out.get(t) ?? [];
+      a.push(seconds[i]! * 1e6);
+      out.set(t, a);
+    });
+    return out;
+  }
+}
+
+export function calibrate(opts: CalibrateOptions): DeviceProfile {
+  const t0 = performance.now();
+  const scale = opts.scale ?? 1;
+  // Scale 1: about 5,000 I/Os, 10 s on an SSD, well under a minute on a busy host.
+  const n = (x: number) => Math.max(3, Math.round(x * 4 * scale));
+  const rnd = prng(14);
+  const at = (base: number, span: number, align: number) => base + Math.floor((rnd() * span) / align) * align;
+  const file = path.join(opts.dir, `.qcowdbg-calibrate-${process.pid}.raw`);
+  const phases = 4;
+  let phase = 0;
+  const step = (label: string) => opts.onPhase?.(phase++, phases, label);
+  const all = new Map<string, number[]>();
+  const run = (s: Script, cache: string) => {
+    const r = runQemuIo(file, s.lines, { cache, format: "raw", discard: "unmap" });
+    for (const [k, v] of s.classify(r.seconds)) all.set(k, [...(all.get(k) ?? []), ...v]);
+  };
+  try {
+    step("writing a 256 MiB scratch file");
+    const fd = fs.openSync(file, "wx");
+    fs.ftruncateSync(fd, FILE_SIZE);
+    fs.closeSync(fd);
+    const fill = new Script();
+    for (let o = 0; o < DATA_END; o += 4 * M) fill.add(null, `write -q -P 165 ${o} ${4 * M}`);
+    run(fill, "none");
+
+    step("O_DIRECT reads and writes (cache=none)");
+    const d = new Script();
+    for (let i = 0; i < n(200); i++) d.add("dRead4", `read ${at(0, DATA_END, 4 * K)} 4k`);
+    for (let i = 0; i < n(60); i++) d.add("dRead64", `read ${at(0, DATA_END, 64 * K)} 64k`);
+    let seq = at(0, DATA_END / 2, 4 * K);
+    for (let i = 0; i < n(200); i++, seq += 4 * K) d.add("dSeqRead4", `read ${seq} 4k`);
+    for (let i = 0; i < n(100); i++) d.add("dHole4", `read ${at(HOLES, HOLES_END - HOLES, 4 * K)} 4k`);
+    for (let i = 0; i < n(30); i++) d.add("dHole64", `read ${at(HOLES, HOLES_END - HOLES, 64 * K)} 64k`);
+    for (let i = 0; i < n(200); i++) d.add("dWrite4", `write ${at(0, DATA_END, 4 * K)} 4k`);
+    for (let i = 0; i < n(50); i++) d.add("dWrite64", `write ${at(0, DATA_END, 64 * K)} 64k`);
+    seq = at(DATA_END / 2, DATA_END / 4, 4 * K);
+    for (let i = 0; i < n(100); i++, seq += 4 * K) d.add("dSeqWrite4", `write ${seq} 4k`);
+    for (let i = 0; i < n(100); i++) d.add("dAlloc4", `write ${DIRECT_ALLOC_4K + i * 256 * K} 4k`);
+    for (let i = 0; i < n(30); i++) d.add("dAlloc64", `write ${DIRECT_ALLOC_64K + i * M} 64k`);
+    // Syncs: a FUA write is the write plus an fdatasync (QEMU emulates FUA with a flush on files).
+    d.add(null, "write -f 0 4k");
+    for (let i = 0; i < n(30); i++) d.add("dFua4", `write -f ${at(0, DATA_END, 4 * K)} 4k`);
+    for (let i = 0; i < n(15); i++) {
+      d.add(null, `write ${DIRECT_ALLOC_4K + i * 256 * K + 128 * K} 4k`);
+      d.add("dFuaAfterAlloc", `write -f ${at(0, DATA_END, 4 * K)} 4k`);
+    }
+    run(d, "none");
+
+    step("page-cache reads and writes (cache=writeback)");
+    const b = new Script();
+    b.add(null, `read -q 0 ${8 * M}`);
+    for (let i = 0; i < n(200); i++) b.add("cRead4", `read ${at(0, 8 * M, 4 * K)} 4k`);
+    for (let i = 0; i < n(60); i++) b.add("cRead64", `read ${at(0, 8 * M, 64 * K)} 64k`);
+    for (let i = 0; i < n(100); i++) b.add("hRead4", `read ${at(HOLES, HOLES_END - HOLES, 4 * K)} 4k`);
+    for (let i = 0; i < n(30); i++) b.add("hRead64", `read ${at(HOLES, HOLES_END - HOLES, 64 * K)} 64k`);
+    for (let i = 0; i < n(200); i++) b.add("bWrite4", `write ${at(0, 8 * M, 4 * K)} 4k`);
+    for (let i = 0; i < n(50); i++) b.add("bWrite64", `write ${at(0, 8 * M, 64 * K)} 64k`);
+    for (let i = 0; i < n(100); i++) b.add("bAlloc4", `write ${BUF_ALLOC_4K + i * 256 * K} 4k`);
+    for (let i = 0; i < n(30); i++) b.add("bAlloc64", `write ${BUF_ALLOC_64K + i * M} 64k`);
+    run(b, "writeback");
+
+    step("fdatasync after dirty data and allocation; fallocate");
+    const s = new Script();
+    s.add(null, "write -f 0 4k");
+    const dirtySizes = [0, 256 * K, M, 4 * M, 16 * M];
+    for (let r = 0; r < Math.max(2, Math.round(3 * scale)); r++)
+      for (const x of dirtySizes) {
+        if (x) s.add(null, `write -q ${at(8 * M, 64 * M, 4 * K)} ${x}`);
+        s.add(`sync${x}`, `write -f ${at(0, 8 * M, 4 * K)} 4k`);
+      }
+    // File extension: grow the file, then write past the old end (blocks allocated, size changed).
+    s.add(null, `truncate ${EXTENDED_SIZE}`);
+    for (let i = 0; i < n(30); i++) s.add("bExtend64", `write ${FILE_SIZE + i * 64 * K} 64k`);
+    const ext = FILE_SIZE + 64 * M;
+    for (let i = 0; i < n(15); i++) {
+      s.add(null, `write ${ext + i * M} 4k`);
+      s.add("bFuaAfterAlloc", `write -f ${at(0, 8 * M, 4 * K)} 4k`);
+    }
+    for (let i = 0; i < n(30); i++) s.add("punch", `discard ${at(64 * M, 128 * M, 64 * K)} 64k`);
+    for (let i = 0; i < n(30); i++) s.add("zero", `write -z ${at(128 * M, 64 * M, 64 * K)} 64k`);
+    run(s, "writeback");
+    step("done");
+  } finally {
+    fs.rmSync(file, { force: true });
+  }
+  return buildProfile(all, opts, (performance.now() - t0) / 1000);
+}
+
+/** Turns the per-class timings (µs) into a profile. */
+export function buildProfile(all: Map<string, number[]>, opts: CalibrateOptions, seconds: number): DeviceProfile {
+  const m = (k: string) => trimmedMean(all.get(k) ?? []);
+  const mibps = (us4: number, us64: number) => (us64 > us4 ? Math.min(1e6, (60 / 1024 / ((us64 - us4) / 1e6))) : 1e6);
+  const readMiBps = mibps(m("dRead4"), m("dRead64"));
+  const writeMiBps = mibps(m("dWrite4"), m("dWrite64"));
+  const xfer = (bytes: number, mib: number) => (bytes / (mib * M)) * 1e6;
+  const syncPlain = Math.max(0, m("dFua4") - m("dWrite4"));
+  // fdatasync against dirty MiB: least squares over the measured sizes.
+  const xs = [0, 256 * K, M, 4 * M, 16 * M].map((x) => x / M);
+  const ys = [0, 256 * K, M, 4 * M, 16 * M].map((x) => m(`sync${x}`) - m("bWrite4"));
+  const mx = xs.reduce((a, b) => a + b, 0) / xs.length;
+  const my = ys.reduce((a, b) => a + b, 0) / ys.length;
+  const slope = xs.reduce((a, x, i) => a + (x - mx) * (ys[i]! - my), 0) / xs.reduce((a, x) => a + (x - mx) ** 2, 0);
+  const syncBase = Math.max(0, my - slope * mx);
+  const syncAlloc = Math.max(0, (m("dFuaAfterAlloc") - m("dFua4") + (m("bFuaAfterAlloc") - m("bWrite4") - syncBase)) / 2);
+  const host: HostProfile = {
+    pageCacheBytes: opts.pageCacheBytes ?? defaultPageCache(),
+    cachedRead: fitCost(m("cRead4"), m("cRead64")),
+    holeRead: fitCost(m("hRead4"), m("hRead64")),
+    directHoleRead: fitCost(m("dHole4"), m("dHole64")),
+    bufferedWrite: fitCost(m("bWrite4"), m("bWrite64")),
+    bufferedAllocWrite: fitCost(m("bAlloc4"), (m("bAlloc64") + m("bExtend64")) / 2),
+    directAllocWrite: fitCost(m("dAlloc4"), m("dAlloc64")),
+    syncUs: round(syncBase),
+    syncUsPerMiB: round(Math.max(0, slope)),
+    syncAllocUs: round(syncAlloc),
+    punchHoleUs: round(m("punch")),
+    zeroRangeUs: round(m("zero")),
+  };
+  return {
+    name: opts.name ?? `calibrated-${os.hostname()}`,
+    description: `measured by qcowdbg calibrate in ${path.resolve(opts.dir)} on ${os.hostname()}`,
+    version: PROFILE_VERSION,
+    readLatencyUs: round(Math.max(0, m("dRead4") - xfer(4 * K, readMiBps))),
+    writeLatencyUs: round(Math.max(0, m("dWrite4") - xfer(4 * K, writeMiBps))),
+    seqReadLatencyUs: round(Math.max(0, m("dSeqRead4") - xfer(4 * K, readMiBps))),
+    seqWriteLatencyUs: round(Math.max(0, m("dSeqWrite4") - xfer(4 * K, writeMiBps))),
+    readMiBps: round(readMiBps),
+    writeMiBps: round(writeMiBps),
+    flushUs: round(syncPlain),
+    // Not measured (host CPU, not storage): the built-in figures.
+    decompressMiBps: 400,
+    decompressUs: 2,
+    host,
+    measured: { host: os.hostname(), dir: path.resolve(opts.dir), filesystem: filesystemOf(opts.dir), date: new Date().toISOString(), tool: "qemu-io", seconds: round(seconds) },
+  };
+}
+
+/** Half of the memory available now (the rest is the guest's and everyone else's). */
+function defaultPageCache(): number {
+  try {
+    const m = /MemAvailable:\s+(\d+) kB/.exec(fs.readFileSync("/proc/meminfo", "utf8"));
+    if (m) return Math.floor((Number(m[1]) * 1024) / 2);
+  } catch {
+    // not Linux: fall back to free memory
+  }
+  return Math.floor(os.freemem() / 2);
+}
+
+function filesystemOf(dir: string): string | undefined {
+  try {
+    const abs = fs.realpathSync(dir);
+    let best: [string, string] | undefined;
+    for (const line of fs.readFileSync("/proc/mounts", "utf8").split("\n")) {
+      const [, mnt, type] = line.split(" ");
+      if (mnt && type && (abs === mnt || abs.startsWith(mnt.endsWith("/") ? mnt : mnt + "/")) && (!best || mnt.length > best[0].length)) best = [mnt, type];
+    }
+    return best?.[1];
+  } catch {
+    return undefined;
+  }
+}
+
+/** The profile as the JSON file `calibrate` writes (docs/device-profile.md). */
+export function profileJson(p: DeviceProfile): string {
+  const { source: _source, seek: _seek, ...rest } = p;
+  void _source;
+  void _seek;
+  return JSON.stringify({ format: PROFILE_FORMAT, ...rest }, null, 2) + "\n";
+}
