@@ -19,6 +19,8 @@ import { hex } from "../../engine/replay/human-units.js";
 import { ExitError, guarded } from "../fail.js";
 import { countLines } from "../count-lines.js";
 import { imageVirtualSize, traceOptions } from "../trace-options.js";
+import { checkValidateAvailable, formatValidation, validate, type Validation } from "./replay-validate.js";
+import { profileLabel } from "./profile-label.js";
 
 interface Flags {
   output: string;
@@ -34,6 +36,7 @@ interface Flags {
   lenient?: boolean;
   device?: string;
   recommend: boolean;
+  validate?: boolean;
 }
 
 
@@ -56,6 +59,7 @@ export function register(program: Command): void {
     .option("--lenient", "skip malformed trace lines instead of stopping")
     .option("--device <id>", "keep one device of a multi-device trace")
     .option("--no-recommend", "skip the recommendations (and their verification replays)")
+    .option("--validate", "also run the trace for real through qemu-io (scratch copy beside the image, same cache options) and print modelled vs measured time, per --compare configuration too")
     .action(guarded((image: string, trace: string, flags: Flags) => run(image, trace, flags)));
 }
 
@@ -67,6 +71,7 @@ function run(image: string, trace: string, flags: Flags): void {
   const profile = loadProfile(flags.profile);
   const variants = (flags.compare ?? []).map((c) => parseVariant(c, base));
   const virtualSize = imageVirtualSize(image);
+  if (flags.validate) checkValidateAvailable();
   const workload = openTrace(trace, flags, virtualSize);
   const progress = new Progress(trace, workload);
   const workDir = { path: "" };
@@ -100,8 +105,11 @@ function run(image: string, trace: string, flags: Flags): void {
       if (!canConvert) throw new ExitError("replay: cluster_size/extended_l2 need a converted copy, and qemu-img is not installed", 1);
       const rows = [compareRow(flags.config ?? "baseline", baseline), ...variants.map((v) => compareRow(v.label, runVariant(v)))];
       progress.stop();
-      if (flags.output === "json") print(JSON.stringify({ image, trace: info, profile: profile.name, configurations: rows }, null, 2));
-      else print([`qcowdbg replay: ${image} <- ${trace} (${info.format}, ${baseline.requests} requests), device profile ${profile.name}`, "", ...formatCompareTable(rows)].join("\n"));
+      const validation = flags.validate
+        ? validate(image, rows.map((r, i) => ({ label: r.label, image: r.image, config: i === 0 ? base : variants[i - 1]!.config, modelledUs: r.totalUs })), () => workload.requests(), virtualSize, profile, (l) => process.stderr.isTTY && process.stderr.write(`qcowdbg: validating ${l} with qemu-io\n`))
+        : undefined;
+      if (flags.output === "json") print(JSON.stringify({ image, trace: info, profile: profile.name, configurations: rows, ...(validation ? { validation } : {}) }, null, 2));
+      else print([`qcowdbg replay: ${image} <- ${trace} (${info.format}, ${baseline.requests} requests), device profile ${profileLabel(profile)}`, "", ...formatCompareTable(rows), ...(validation ? ["", ...formatValidation(validation, rows[0]!.label)] : [])].join("\n"));
       return;
     }
 
@@ -116,9 +124,11 @@ function run(image: string, trace: string, flags: Flags): void {
       if (!canConvert) notes.push("cluster size / extended L2 what-ifs were not tried: qemu-img is not installed");
       progress.stop();
     }
-    const report = buildReport(info, { name: profile.name, description: profile.description }, baseline, recs, notes);
-    if (flags.output === "json") print(JSON.stringify(report, null, 2));
-    else print(formatReport(report, { top }).join("\n"));
+    const report = buildReport(info, { name: profile.name, description: profileLabel(profile, true) }, baseline, recs, notes);
+    let validation: Validation | undefined;
+    if (flags.validate) validation = validate(image, [{ label: flags.config ?? "baseline", image, config: base, modelledUs: baseline.totalUs }], () => workload.requests(), virtualSize, profile);
+    if (flags.output === "json") print(JSON.stringify(validation ? { ...report, validation } : report, null, 2));
+    else print([...formatReport(report, { top }), ...(validation ? ["", ...formatValidation(validation, flags.config ?? "baseline")] : [])].join("\n"));
   } finally {
     for (const c of cleanups) c();
   }

@@ -24,6 +24,7 @@ const HOLES_END = 512 * M;
 /** Written past here only after `truncate` extends the file (qemu-io refuses writes past the end). */
 const FILE_SIZE = 576 * M;
 const EXTENDED_SIZE = 704 * M;
+const DIRTY_SIZES = [M, 4 * M, 16 * M];
 
 export interface CalibrateOptions {
   dir: string;
@@ -151,10 +152,11 @@ export function calibrate(opts: CalibrateOptions): DeviceProfile {
     step("fdatasync after dirty data and allocation; fallocate");
     const s = new Script();
     s.add(null, "write -f 0 4k");
-    const dirtySizes = [0, 256 * K, M, 4 * M, 16 * M];
+    // fdatasync with only the timed 4 KiB dirty, many times (its noise is the largest), then after 1..16 MiB.
+    for (let i = 0; i < n(15); i++) s.add("sync0", `write -f ${at(0, 8 * M, 4 * K)} 4k`);
     for (let r = 0; r < Math.max(2, Math.round(3 * scale)); r++)
-      for (const x of dirtySizes) {
-        if (x) s.add(null, `write -q ${at(8 * M, 64 * M, 4 * K)} ${x}`);
+      for (const x of DIRTY_SIZES) {
+        s.add(null, `write -q ${at(8 * M, 64 * M, 4 * K)} ${x}`);
         s.add(`sync${x}`, `write -f ${at(0, 8 * M, 4 * K)} 4k`);
       }
     // File extension: grow the file, then write past the old end (blocks allocated, size changed).
@@ -183,14 +185,12 @@ export function buildProfile(all: Map<string, number[]>, opts: CalibrateOptions,
   const writeMiBps = mibps(m("dWrite4"), m("dWrite64"));
   const xfer = (bytes: number, mib: number) => (bytes / (mib * M)) * 1e6;
   const syncPlain = Math.max(0, m("dFua4") - m("dWrite4"));
-  // fdatasync against dirty MiB: least squares over the measured sizes.
-  const xs = [0, 256 * K, M, 4 * M, 16 * M].map((x) => x / M);
-  const ys = [0, 256 * K, M, 4 * M, 16 * M].map((x) => m(`sync${x}`) - m("bWrite4"));
-  const mx = xs.reduce((a, b) => a + b, 0) / xs.length;
-  const my = ys.reduce((a, b) => a + b, 0) / ys.length;
-  const slope = xs.reduce((a, x, i) => a + (x - mx) * (ys[i]! - my), 0) / xs.reduce((a, x) => a + (x - mx) ** 2, 0);
-  const syncBase = Math.max(0, my - slope * mx);
-  const syncAlloc = Math.max(0, (m("dFuaAfterAlloc") - m("dFua4") + (m("bFuaAfterAlloc") - m("bWrite4") - syncBase)) / 2);
+  // fdatasync: the plain one, then per dirty MiB (least squares through it, over 1..16 MiB).
+  const syncBase = Math.max(0, m("sync0") - m("bWrite4"));
+  const xs = DIRTY_SIZES.map((x) => x / M);
+  const ys = DIRTY_SIZES.map((x) => m(`sync${x}`) - m("sync0"));
+  const slope = xs.reduce((a, x, i) => a + x * ys[i]!, 0) / xs.reduce((a, x) => a + x * x, 0);
+  const syncAlloc = Math.max(0, (m("dFuaAfterAlloc") - m("dFua4") + (m("bFuaAfterAlloc") - m("sync0"))) / 2);
   const host: HostProfile = {
     pageCacheBytes: opts.pageCacheBytes ?? defaultPageCache(),
     cachedRead: fitCost(m("cRead4"), m("cRead64")),
