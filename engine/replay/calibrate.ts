@@ -3,6 +3,7 @@
 // random and sequential, O_DIRECT (cache=none) and through the page cache (writeback), reads of holes, writes
 // into holes and past the end, fdatasync after 0..16 MiB of dirty data and after allocation, fallocate punch/zero.
 // Each class is a trimmed mean (the slowest 10% dropped: a shared host's hiccups), fitted to us + usPerKiB.
+import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -19,11 +20,12 @@ const DIRECT_ALLOC_4K = 256 * M;
 const DIRECT_ALLOC_64K = 320 * M;
 const BUF_ALLOC_4K = 384 * M;
 const BUF_ALLOC_64K = 416 * M;
-const HOLES = 448 * M;
-const HOLES_END = 512 * M;
+/** Holes to read: a wide sparse span, so each read meets pages (and read-ahead) never touched before. */
+const HOLES = 1024 * M;
+const HOLES_END = 64 * 1024 * M;
 /** Written past here only after `truncate` extends the file (qemu-io refuses writes past the end). */
-const FILE_SIZE = 576 * M;
-const EXTENDED_SIZE = 704 * M;
+const FILE_SIZE = HOLES_END;
+const EXTENDED_SIZE = FILE_SIZE + 128 * M;
 const DIRTY_SIZES = [M, 4 * M, 16 * M];
 
 export interface CalibrateOptions {
@@ -96,7 +98,7 @@ export function calibrate(opts: CalibrateOptions): DeviceProfile {
   const rnd = prng(14);
   const at = (base: number, span: number, align: number) => base + Math.floor((rnd() * span) / align) * align;
   const file = path.join(opts.dir, `.qcowdbg-calibrate-${process.pid}.raw`);
-  const phases = 4;
+  const phases = 5;
   let phase = 0;
   const step = (label: string) => opts.onPhase?.(phase++, phases, label);
   const all = new Map<string, number[]>();
@@ -170,6 +172,22 @@ export function calibrate(opts: CalibrateOptions): DeviceProfile {
     for (let i = 0; i < n(30); i++) s.add("punch", `discard ${at(64 * M, 128 * M, 64 * K)} 64k`);
     for (let i = 0; i < n(30); i++) s.add("zero", `write -z ${at(128 * M, 64 * M, 64 * K)} 64k`);
     run(s, "writeback");
+    step("qcow2 request overhead");
+    // The same cached 4 KiB reads and overwrites through a qcow2 layer: the difference is QEMU's qcow2 driver.
+    const q = new Script();
+    q.add(null, `write -q -P 90 0 ${8 * M}`);
+    q.add(null, `read -q 0 ${8 * M}`);
+    for (let i = 0; i < n(200); i++) q.add("qRead4", `read ${at(0, 8 * M, 4 * K)} 4k`);
+    for (let i = 0; i < n(200); i++) q.add("qWrite4", `write ${at(0, 8 * M, 4 * K)} 4k`);
+    const qcow = `${file}.qcow2`;
+    try {
+      const r = spawnSync("qemu-img", ["create", "-q", "-f", "qcow2", qcow, "64M"], { encoding: "utf8" });
+      if (r.status !== 0) throw new Error(`calibrate: qemu-img create failed: ${(r.stderr || String(r.error)).trim()}`);
+      const res = runQemuIo(qcow, q.lines, { cache: "writeback", format: "qcow2" });
+      for (const [k, v] of q.classify(res.seconds)) all.set(k, v);
+    } finally {
+      fs.rmSync(qcow, { force: true });
+    }
     step("done");
   } finally {
     fs.rmSync(file, { force: true });
@@ -199,6 +217,7 @@ export function buildProfile(all: Map<string, number[]>, opts: CalibrateOptions,
     bufferedWrite: fitCost(m("bWrite4"), m("bWrite64")),
     bufferedAllocWrite: fitCost(m("bAlloc4"), (m("bAlloc64") + m("bExtend64")) / 2),
     directAllocWrite: fitCost(m("dAlloc4"), m("dAlloc64")),
+    requestUs: round(Math.max(0, (m("qRead4") - m("cRead4") + m("qWrite4") - m("bWrite4")) / 2)),
     syncUs: round(syncBase),
     syncUsPerMiB: round(Math.max(0, slope)),
     syncAllocUs: round(syncAlloc),

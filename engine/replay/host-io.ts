@@ -175,7 +175,8 @@ export class HostFiles {
       return { us: ioCost(this.host.directHoleRead, bytes), deviceBytes: 0 };
     }
     const missing = this.missingBytes(file, offset, bytes, true);
-    const us = ioCost(data > 0 ? this.host.cachedRead : this.host.holeRead, bytes);
+    // A hole's first read fills zero pages (and read-ahead); once cached it reads like any cached page.
+    const us = ioCost(data > 0 || missing === 0 ? this.host.cachedRead : this.host.holeRead, bytes);
     // A hole answers from zero pages: only pages with data reach the device.
     return { us, deviceBytes: data > 0 ? Math.min(missing, data) : 0 };
   }

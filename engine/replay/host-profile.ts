@@ -24,6 +24,8 @@ export interface HostProfile {
   bufferedAllocWrite: IoCost;
   /** O_DIRECT write into a hole or past the end of the file (block allocation, unwritten-extent conversion). */
   directAllocWrite: IoCost;
+  /** QEMU's qcow2 driver per guest request (CPU: cache lookups, coroutines), over the raw file's own cost. */
+  requestUs: number;
   /** fdatasync with nothing dirty (the device's cache flush). */
   syncUs: number;
   /** Added per MiB of page-cache data written since the last sync (written back by the sync). */
@@ -46,7 +48,7 @@ export interface Measured {
 }
 
 const COSTS = ["cachedRead", "holeRead", "directHoleRead", "bufferedWrite", "bufferedAllocWrite", "directAllocWrite"] as const;
-const NUMBERS = ["pageCacheBytes", "syncUs", "syncUsPerMiB", "syncAllocUs", "punchHoleUs", "zeroRangeUs"] as const;
+const NUMBERS = ["pageCacheBytes", "requestUs", "syncUs", "syncUsPerMiB", "syncAllocUs", "punchHoleUs", "zeroRangeUs"] as const;
 const UPPER = 1e15;
 
 type Fail = (field: string, why: string) => never;
