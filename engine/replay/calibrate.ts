@@ -25,7 +25,7 @@ const HOLES = 1024 * M;
 const HOLES_END = 64 * 1024 * M;
 /** Written past here only after `truncate` extends the file (qemu-io refuses writes past the end). */
 const FILE_SIZE = HOLES_END;
-const EXTENDED_SIZE = FILE_SIZE + 128 * M;
+const EXTENDED_SIZE = FILE_SIZE + 8192 * M;
 const DIRTY_SIZES = [M, 4 * M, 16 * M];
 
 export interface CalibrateOptions {
@@ -165,12 +165,13 @@ export function calibrate(opts: CalibrateOptions): DeviceProfile {
     s.add(null, `truncate ${EXTENDED_SIZE}`);
     for (let i = 0; i < n(30); i++) s.add("bExtend64", `write ${FILE_SIZE + i * 64 * K} 64k`);
     const ext = FILE_SIZE + 64 * M;
-    for (let i = 0; i < n(15); i++) {
+    for (let i = 0; i < n(30); i++) {
       s.add(null, `write ${ext + i * M} 4k`);
       s.add("bFuaAfterAlloc", `write -f ${at(0, 8 * M, 4 * K)} 4k`);
     }
     for (let i = 0; i < n(30); i++) s.add("punch", `discard ${at(64 * M, 128 * M, 64 * K)} 64k`);
-    for (let i = 0; i < n(30); i++) s.add("zero", `write -z ${at(128 * M, 64 * M, 64 * K)} 64k`);
+    // Zero-fill of a new cluster: into holes, as qcow2 zeroes the COW areas of a cluster it just allocated.
+    for (let i = 0; i < n(30); i++) s.add("zero", `write -z ${FILE_SIZE + 4096 * M + i * 256 * K} 64k`);
     run(s, "writeback");
     step("qcow2 request overhead");
     // The same cached 4 KiB reads and overwrites through a qcow2 layer: the difference is QEMU's qcow2 driver.
@@ -179,9 +180,12 @@ export function calibrate(opts: CalibrateOptions): DeviceProfile {
     q.add(null, `read -q 0 ${8 * M}`);
     for (let i = 0; i < n(200); i++) q.add("qRead4", `read ${at(0, 8 * M, 4 * K)} 4k`);
     for (let i = 0; i < n(200); i++) q.add("qWrite4", `write ${at(0, 8 * M, 4 * K)} 4k`);
+    // Allocating writes: each into a cluster never written (shuffled), as a growing image takes them.
+    const free = 16384 - 128;
+    for (let i = 0; i < Math.min(free, n(100)); i++) q.add("qAlloc4", `write ${(128 + ((i * 337) % free)) * 64 * K + at(0, 64 * K, 4 * K)} 4k`);
     const qcow = `${file}.qcow2`;
     try {
-      const r = spawnSync("qemu-img", ["create", "-q", "-f", "qcow2", qcow, "64M"], { encoding: "utf8" });
+      const r = spawnSync("qemu-img", ["create", "-q", "-f", "qcow2", qcow, "1G"], { encoding: "utf8" });
       if (r.status !== 0) throw new Error(`calibrate: qemu-img create failed: ${(r.stderr || String(r.error)).trim()}`);
       const res = runQemuIo(qcow, q.lines, { cache: "writeback", format: "qcow2" });
       for (const [k, v] of q.classify(res.seconds)) all.set(k, v);
@@ -218,6 +222,8 @@ export function buildProfile(all: Map<string, number[]>, opts: CalibrateOptions,
     bufferedAllocWrite: fitCost(m("bAlloc4"), (m("bAlloc64") + m("bExtend64")) / 2),
     directAllocWrite: fitCost(m("dAlloc4"), m("dAlloc64")),
     requestUs: round(Math.max(0, (m("qRead4") - m("cRead4") + m("qWrite4") - m("bWrite4")) / 2)),
+    // What an allocating write costs beyond an overwrite, the file's zero-fill (fallocate) and block allocation.
+    allocUs: round(Math.max(0, m("qAlloc4") - m("qWrite4") - m("zero") - Math.max(0, m("bAlloc4") - m("bWrite4")))),
     syncUs: round(syncBase),
     syncUsPerMiB: round(Math.max(0, slope)),
     syncAllocUs: round(syncAlloc),
@@ -239,7 +245,7 @@ export function buildProfile(all: Map<string, number[]>, opts: CalibrateOptions,
     decompressMiBps: 400,
     decompressUs: 2,
     host,
-    measured: { host: os.hostname(), dir: path.resolve(opts.dir), filesystem: filesystemOf(opts.dir), date: new Date().toISOString(), tool: "qemu-io", seconds: round(seconds) },
+    measured: { host: os.hostname(), dir: path.resolve(opts.dir), filesystem: filesystemOf(opts.dir), date: new Date().toISOString(), tool: "qemu-io", seconds: round(seconds), classesUs: Object.fromEntries([...all.keys()].sort().map((k) => [k, round(m(k))])) },
   };
 }
 

@@ -334,6 +334,10 @@ export class CostModel {
           break;
         }
         case EventKind.ClusterAlloc:
+          if (this.host) {
+            cost = this.host.host.allocUs;
+            cause = Cause.Allocation;
+          }
           t[Tally.ClustersAllocated]! += ev.bAt(i);
           break;
         case EventKind.ClusterFree:

@@ -26,6 +26,8 @@ export interface HostProfile {
   directAllocWrite: IoCost;
   /** QEMU's qcow2 driver per guest request (CPU: cache lookups, coroutines), over the raw file's own cost. */
   requestUs: number;
+  /** qcow2's extra work per cluster allocation (allocation path, zero-COW checks), CPU. */
+  allocUs: number;
   /** fdatasync with nothing dirty (the device's cache flush). */
   syncUs: number;
   /** Added per MiB of page-cache data written since the last sync (written back by the sync). */
@@ -45,10 +47,12 @@ export interface Measured {
   date: string;
   tool: string;
   seconds: number;
+  /** Trimmed mean (µs) of each measured class, for the record (docs/device-profile.md lists them). */
+  classesUs?: Record<string, number>;
 }
 
 const COSTS = ["cachedRead", "holeRead", "directHoleRead", "bufferedWrite", "bufferedAllocWrite", "directAllocWrite"] as const;
-const NUMBERS = ["pageCacheBytes", "requestUs", "syncUs", "syncUsPerMiB", "syncAllocUs", "punchHoleUs", "zeroRangeUs"] as const;
+const NUMBERS = ["pageCacheBytes", "requestUs", "allocUs", "syncUs", "syncUsPerMiB", "syncAllocUs", "punchHoleUs", "zeroRangeUs"] as const;
 const UPPER = 1e15;
 
 type Fail = (field: string, why: string) => never;
@@ -82,9 +86,17 @@ export function parseMeasured(v: unknown, fail: Fail): Measured {
     return o[k] as string;
   };
   if (typeof o.seconds !== "number" || !Number.isFinite(o.seconds)) fail("measured.seconds", "must be a number");
-  return { host: str("host"), dir: str("dir"), filesystem: typeof o.filesystem === "string" ? o.filesystem : undefined, date: str("date"), tool: str("tool"), seconds: o.seconds as number };
+  return { host: str("host"), dir: str("dir"), filesystem: typeof o.filesystem === "string" ? o.filesystem : undefined, date: str("date"), tool: str("tool"), seconds: o.seconds as number, classesUs: parseClasses(o.classesUs, fail) };
 }
 
 export function ioCost(c: IoCost, bytes: number): number {
   return c.us + (c.usPerKiB * bytes) / 1024;
+}
+
+function parseClasses(v: unknown, fail: Fail): Record<string, number> | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== "object" || v === null || Array.isArray(v)) fail("measured.classesUs", "must be an object of numbers");
+  const o = v as Record<string, unknown>;
+  for (const [k, x] of Object.entries(o)) if (typeof x !== "number" || !Number.isFinite(x)) fail(`measured.classesUs.${k}`, "must be a number");
+  return o as Record<string, number>;
 }
