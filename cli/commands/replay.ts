@@ -21,6 +21,7 @@ import { countLines } from "../count-lines.js";
 import { imageVirtualSize, traceOptions } from "../trace-options.js";
 import { checkValidateAvailable, formatValidation, validate, type Validation } from "./replay-validate.js";
 import { profileLabel } from "./profile-label.js";
+import { settingSources } from "../../engine/replay/setting-sources.js";
 
 interface Flags {
   output: string;
@@ -124,7 +125,7 @@ function run(image: string, trace: string, flags: Flags): void {
       if (!canConvert) notes.push("cluster size / extended L2 what-ifs were not tried: qemu-img is not installed");
       progress.stop();
     }
-    const report = buildReport(info, { name: profile.name, description: profileLabel(profile, true) }, baseline, recs, notes);
+    const report = buildReport(info, { name: profile.name, description: profileLabel(profile, true) }, baseline, recs, notes, settingSources(base, baseline));
     let validation: Validation | undefined;
     if (flags.validate) validation = validate(image, [{ label: flags.config ?? "baseline", image, config: base, modelledUs: baseline.totalUs }], () => workload.requests(), virtualSize, profile);
     if (flags.output === "json") print(JSON.stringify(validation ? { ...report, validation } : report, null, 2));
