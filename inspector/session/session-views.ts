@@ -437,7 +437,7 @@ export class SessionViews {
     if (!rec || !img || f.end <= f.first || !this.s.timeline) return { cost: null, label: "" };
     const req = this.s.timeline.request(f.index);
     const write = req.op !== "read" && req.op !== "flush";
-    return { cost: requestCost(rec, f.first, f.end, write, img.config.cacheMode), label: `#${f.index + 1}${f.inProgress ? " so far" : ""}` };
+    return { cost: requestCost(rec, f.first, f.end, write, img.config.cacheMode, this.s.profile), label: `#${f.index + 1}${f.inProgress ? " so far" : ""}` };
   }
 
   private counterRows(): Row[] {
