@@ -2,7 +2,8 @@
 // Issue 14's acceptance check: calibrates the storage under DIR, then runs `qcowdbg replay --validate` on the four
 // scenarios (a)-(d) and prints modelled vs measured totals and ratios, with the ±35% (totals) and ±30% (ratios)
 // bounds. Re-run it on a quiet machine: fdatasync and page-cache timings swing with other processes' I/O.
-//   node scripts/validate-scenarios.mjs [DIR] [--requests N] [--profile FILE] [--markdown]
+//   node scripts/validate-scenarios.mjs [DIR] [--requests N] [--runs N] [--profile FILE] [--markdown]
+// --runs (default 3): qemu-io runs per configuration, each request timed by its fastest (replay --validate-runs).
 import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -20,6 +21,7 @@ const opt = (name, dflt) => {
 };
 const markdown = args.includes("--markdown") ? (args.splice(args.indexOf("--markdown"), 1), true) : false;
 const requests = Number(opt("--requests", "1000"));
+const runs = opt("--runs", "3");
 let profile = opt("--profile", "");
 const dir = path.resolve(args[0] ?? path.join(os.tmpdir(), "qcowdbg-scenarios"));
 fs.mkdirSync(dir, { recursive: true });
@@ -80,7 +82,7 @@ const rows = [];
 let ok = true;
 for (const s of scenarios) {
   process.stderr.write(`scenario (${s.id}) ${s.what} ...\n`);
-  const out = sh("node", [cli, "replay", at(s.image), s.trace, "--profile", profile, "--config", s.config, "--compare", s.compare, "--validate", "--output", "json"]);
+  const out = sh("node", [cli, "replay", at(s.image), s.trace, "--profile", profile, "--config", s.config, "--compare", s.compare, "--validate", "--validate-runs", runs, "--output", "json"]);
   const v = JSON.parse(out).validation;
   const c = v.compare[0];
   const within = (m, r, tol) => r > 0 && Math.abs(m / r - 1) <= tol;
@@ -102,5 +104,5 @@ if (markdown) {
   const w = head.map((h, i) => Math.max(h.length, ...body.map((r) => r[i].length)));
   for (const r of [head, ...body]) console.log(r.map((c, i) => (i < 2 ? c.padEnd(w[i]) : c.padStart(w[i]))).join("  "));
 }
-console.log(`host ${os.hostname()}, ${os.cpus().length} cores, load average ${load}; profile ${profile}; ${requests} requests per trace`);
+console.log(`host ${os.hostname()}, ${os.cpus().length} cores, load average ${load}; profile ${profile}; ${requests} requests per trace, ${runs} qemu-io runs each`);
 process.exitCode = ok ? 0 : 1;

@@ -21,6 +21,7 @@ export interface Validation {
   profile: string;
   profileSource: string;
   method: string;
+  runs: number;
   modelledSeconds: number;
   measuredSeconds: number;
   untimedFlushes: number;
@@ -30,22 +31,31 @@ export interface Validation {
 
 export const MEASURE_METHOD = "sum of qemu-io's per-request timings (start-up and image open excluded), scratch copy beside the image, same cache mode and cache options";
 
+/** --validate-runs: 1..20. */
+export function parseValidateRuns(v: string | undefined): number {
+  if (v === undefined) return 1;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > 20) throw new ExitError(`replay: --validate-runs must be a whole number 1..20, not '${v}'`, 1);
+  return n;
+}
+
 export function checkValidateAvailable(): void {
   if (!qemuIoAvailable()) throw new ExitError("replay: --validate runs the trace through qemu-io, which is not installed", 1);
 }
 
 /** Measures each run with qemu-io (in order: baseline first). */
-export function validate(userImage: string, runs: ValidationRun[], requests: () => Iterable<GuestRequest>, virtualSize: number, profile: DeviceProfile, onRun?: (label: string) => void): Validation {
+export function validate(userImage: string, runs: ValidationRun[], requests: () => Iterable<GuestRequest>, virtualSize: number, profile: DeviceProfile, repeat = 1, onRun?: (label: string) => void): Validation {
   const dir = path.dirname(path.resolve(userImage));
   const measured: Measurement[] = runs.map((r, i) => {
     onRun?.(r.label);
-    return measureWithQemuIo(r.image, requests(), r.config, virtualSize, String(i), dir);
+    return measureWithQemuIo(r.image, requests(), r.config, virtualSize, String(i), dir, repeat);
   });
   const [base, ...rest] = runs;
   return {
     profile: profile.name,
     profileSource: profile.source ?? "built-in",
-    method: MEASURE_METHOD,
+    method: repeat > 1 ? `${MEASURE_METHOD}; ${repeat} runs, each request timed by its fastest run` : MEASURE_METHOD,
+    runs: repeat,
     modelledSeconds: base!.modelledUs / 1e6,
     measuredSeconds: measured[0]!.seconds,
     untimedFlushes: measured[0]!.untimedFlushes,

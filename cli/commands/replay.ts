@@ -19,7 +19,7 @@ import { hex } from "../../engine/replay/human-units.js";
 import { ExitError, guarded } from "../fail.js";
 import { countLines } from "../count-lines.js";
 import { imageVirtualSize, traceOptions } from "../trace-options.js";
-import { checkValidateAvailable, formatValidation, validate, type Validation } from "./replay-validate.js";
+import { checkValidateAvailable, formatValidation, parseValidateRuns, validate, type Validation } from "./replay-validate.js";
 import { profileLabel } from "./profile-label.js";
 import { settingSources } from "../../engine/replay/setting-sources.js";
 
@@ -38,6 +38,7 @@ interface Flags {
   device?: string;
   recommend: boolean;
   validate?: boolean;
+  validateRuns?: string;
 }
 
 
@@ -61,6 +62,7 @@ export function register(program: Command): void {
     .option("--device <id>", "keep one device of a multi-device trace")
     .option("--no-recommend", "skip the recommendations (and their verification replays)")
     .option("--validate", "also run the trace for real through qemu-io (scratch copy beside the image, same cache options) and print modelled vs measured time, per --compare configuration too")
+    .option("--validate-runs <n>", "qemu-io runs per configuration for --validate; each request counts its fastest (a busy host)", undefined)
     .action(guarded((image: string, trace: string, flags: Flags) => run(image, trace, flags)));
 }
 
@@ -73,6 +75,7 @@ function run(image: string, trace: string, flags: Flags): void {
   const variants = (flags.compare ?? []).map((c) => parseVariant(c, base));
   const virtualSize = imageVirtualSize(image);
   if (flags.validate) checkValidateAvailable();
+  const validateRuns = parseValidateRuns(flags.validateRuns);
   const workload = openTrace(trace, flags, virtualSize);
   const progress = new Progress(trace, workload);
   const workDir = { path: "" };
@@ -107,7 +110,7 @@ function run(image: string, trace: string, flags: Flags): void {
       const rows = [compareRow(flags.config ?? "baseline", baseline), ...variants.map((v) => compareRow(v.label, runVariant(v)))];
       progress.stop();
       const validation = flags.validate
-        ? validate(image, rows.map((r, i) => ({ label: r.label, image: r.image, config: i === 0 ? base : variants[i - 1]!.config, modelledUs: r.totalUs })), () => workload.requests(), virtualSize, profile, (l) => process.stderr.isTTY && process.stderr.write(`qcowdbg: validating ${l} with qemu-io\n`))
+        ? validate(image, rows.map((r, i) => ({ label: r.label, image: r.image, config: i === 0 ? base : variants[i - 1]!.config, modelledUs: r.totalUs })), () => workload.requests(), virtualSize, profile, validateRuns, (l) => process.stderr.isTTY && process.stderr.write(`qcowdbg: validating ${l} with qemu-io\n`))
         : undefined;
       if (flags.output === "json") print(JSON.stringify({ image, trace: info, profile: profile.name, configurations: rows, ...(validation ? { validation } : {}) }, null, 2));
       else print([`qcowdbg replay: ${image} <- ${trace} (${info.format}, ${baseline.requests} requests), device profile ${profileLabel(profile)}`, "", ...formatCompareTable(rows), ...(validation ? ["", ...formatValidation(validation, rows[0]!.label)] : [])].join("\n"));
@@ -127,7 +130,7 @@ function run(image: string, trace: string, flags: Flags): void {
     }
     const report = buildReport(info, { name: profile.name, description: profileLabel(profile, true) }, baseline, recs, notes, settingSources(base, baseline));
     let validation: Validation | undefined;
-    if (flags.validate) validation = validate(image, [{ label: flags.config ?? "baseline", image, config: base, modelledUs: baseline.totalUs }], () => workload.requests(), virtualSize, profile);
+    if (flags.validate) validation = validate(image, [{ label: flags.config ?? "baseline", image, config: base, modelledUs: baseline.totalUs }], () => workload.requests(), virtualSize, profile, validateRuns);
     if (flags.output === "json") print(JSON.stringify(validation ? { ...report, validation } : report, null, 2));
     else print([...formatReport(report, { top }), ...(validation ? ["", ...formatValidation(validation, flags.config ?? "baseline")] : [])].join("\n"));
   } finally {

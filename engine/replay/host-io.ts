@@ -210,7 +210,7 @@ export class HostFiles {
     const h = this.host;
     let us = h.syncUs;
     if (f) {
-      us += (h.syncUsPerMiB * f.dirtyBytes) / MIB + (f.allocSinceSync ? h.syncAllocUs : 0);
+      us += (h.syncUsPerMiB * f.dirtyBytes) / MIB + (f.allocSinceSync ? (this.direct ? h.directSyncAllocUs : h.syncAllocUs) : 0);
       f.dirtyBytes = 0;
       f.allocSinceSync = false;
     }

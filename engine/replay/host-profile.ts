@@ -32,8 +32,10 @@ export interface HostProfile {
   syncUs: number;
   /** Added per MiB of page-cache data written since the last sync (written back by the sync). */
   syncUsPerMiB: number;
-  /** Added when blocks were allocated or the file grew since the last sync (a journal commit). */
+  /** Added when blocks were allocated or the file grew since the last sync (a journal commit), page-cache I/O. */
   syncAllocUs: number;
+  /** The same under O_DIRECT (blocks were allocated at write time; the sync commits the journal). */
+  directSyncAllocUs: number;
   /** fallocate(PUNCH_HOLE) (a discard with discard=unmap) and fallocate(ZERO_RANGE) (write-zeroes), per call. */
   punchHoleUs: number;
   zeroRangeUs: number;
@@ -52,7 +54,7 @@ export interface Measured {
 }
 
 const COSTS = ["cachedRead", "holeRead", "directHoleRead", "bufferedWrite", "bufferedAllocWrite", "directAllocWrite"] as const;
-const NUMBERS = ["pageCacheBytes", "requestUs", "allocUs", "syncUs", "syncUsPerMiB", "syncAllocUs", "punchHoleUs", "zeroRangeUs"] as const;
+const NUMBERS = ["pageCacheBytes", "requestUs", "allocUs", "syncUs", "syncUsPerMiB", "syncAllocUs", "directSyncAllocUs", "punchHoleUs", "zeroRangeUs"] as const;
 const UPPER = 1e15;
 
 type Fail = (field: string, why: string) => never;

@@ -19,6 +19,7 @@ const HOST: HostProfile = {
   syncUs: 100,
   syncUsPerMiB: 1000,
   syncAllocUs: 500,
+  directSyncAllocUs: 500,
   punchHoleUs: 40,
   zeroRangeUs: 15,
 };
