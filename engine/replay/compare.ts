@@ -8,7 +8,7 @@ import * as path from "node:path";
 import { parseConfigOptions, parseSize, type EngineConfig } from "../image/engine-config.js";
 import { Qcow2Image } from "../image/qcow2-image.js";
 import type { ReplaySummary } from "./replay-stats.js";
-import { formatBytes, formatUs, percent } from "./human-units.js";
+import { formatBytes, formatUs, NO_LOOKUPS, percent } from "./human-units.js";
 import { CAUSE_NAMES } from "./cost-model.js";
 
 export type Preallocation = "off" | "metadata" | "falloc" | "full";
@@ -123,9 +123,11 @@ export interface CompareRow {
   p99Us: number;
   maxUs: number;
   l2HitRate: number;
+  l2Lookups: number;
   l2Misses: number;
   l2RepeatMisses: number;
   refcountHitRate: number;
+  refcountLookups: number;
   metadataIoPerGuestIo: number;
   cowBytes: number;
   syncs: number;
@@ -151,9 +153,11 @@ export function compareRow(label: string, s: ReplaySummary): CompareRow {
     p99Us: all.p99Us,
     maxUs: all.maxUs,
     l2HitRate: s.caches.l2.hitRate,
+    l2Lookups: s.caches.l2.hits + s.caches.l2.misses,
     l2Misses: s.caches.l2.misses,
     l2RepeatMisses: s.caches.l2.repeatMisses,
     refcountHitRate: s.caches.refcount.hitRate,
+    refcountLookups: s.caches.refcount.hits + s.caches.refcount.misses,
     metadataIoPerGuestIo: s.metadata.perGuestIo,
     cowBytes: s.cow.bytes,
     syncs: s.flushes.syncs,
@@ -174,9 +178,9 @@ export function formatCompareTable(rows: CompareRow[]): string[] {
     ["avg latency", (r) => formatUs(r.avgUs)],
     ["p99 latency", (r) => formatUs(r.p99Us)],
     ["max latency", (r) => formatUs(r.maxUs)],
-    ["L2 hit rate", (r) => percent(r.l2HitRate, 1)],
+    ["L2 hit rate", (r) => (r.l2Lookups ? percent(r.l2HitRate, 1) : NO_LOOKUPS)],
     ["L2 misses (repeat)", (r) => `${r.l2Misses} (${r.l2RepeatMisses})`],
-    ["refcount hit rate", (r) => percent(r.refcountHitRate, 1)],
+    ["refcount hit rate", (r) => (r.refcountLookups ? percent(r.refcountHitRate, 1) : NO_LOOKUPS)],
     ["metadata I/O per guest I/O", (r) => r.metadataIoPerGuestIo.toFixed(3)],
     ["COW bytes", (r) => formatBytes(r.cowBytes)],
     ["syncs", (r) => String(r.syncs)],

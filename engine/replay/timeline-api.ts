@@ -12,7 +12,7 @@ export interface Position {
 }
 
 export type BreakpointSpec =
-  | { kind: "event"; eventName: string }
+  | { kind: "event"; eventName: string; /** Only events of this metadata cache (cache misses: "l2" or "refcount"). */ cache?: "l2" | "refcount" }
   | { kind: "offset"; from: number; to: number }
   | { kind: "cluster"; hostCluster: number }
   | { kind: "l1"; index: number }

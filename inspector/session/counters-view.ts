@@ -4,14 +4,14 @@
 import type { EventRecorder } from "../../engine/events/recorder.js";
 import { CAUSE_NAMES, CostModel, eventColumns } from "../../engine/replay/cost-model.js";
 import { builtinProfile, DEFAULT_PROFILE, type DeviceProfile } from "../../engine/replay/device-profiles.js";
-import { formatUs } from "../../engine/replay/human-units.js";
+import { formatUs, hitRate } from "../../engine/replay/human-units.js";
 import type { CacheMode } from "../../engine/image/engine-config.js";
 import { Sum } from "./event-index.js";
 import { sizeWords } from "./header-view.js";
 import type { PaneView, Row } from "./view-models.js";
 
 const DEFAULT = builtinProfile(DEFAULT_PROFILE)!;
-const pct = (h: number, m: number) => (h + m ? `${((100 * h) / (h + m)).toFixed(1)}%` : "-");
+const pct = hitRate;
 
 export interface RequestCost {
   us: number;
