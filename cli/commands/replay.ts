@@ -19,6 +19,8 @@ import { hex } from "../../engine/replay/human-units.js";
 import { ExitError, guarded } from "../fail.js";
 import { countLines } from "../count-lines.js";
 import { imageVirtualSize, traceOptions } from "../trace-options.js";
+import { filledCopy } from "../../engine/replay/fill.js";
+import { qemuIoAvailable } from "../../engine/replay/qemu-io-run.js";
 import { checkValidateAvailable, formatValidation, parseValidateRuns, validate, type Validation } from "./replay-validate.js";
 import { profileLabel } from "./profile-label.js";
 import { settingSources } from "../../engine/replay/setting-sources.js";
@@ -39,6 +41,7 @@ interface Flags {
   recommend: boolean;
   validate?: boolean;
   validateRuns?: string;
+  fill?: boolean;
 }
 
 
@@ -62,11 +65,13 @@ export function register(program: Command): void {
     .option("--device <id>", "keep one device of a multi-device trace")
     .option("--no-recommend", "skip the recommendations (and their verification replays)")
     .option("--validate", "also run the trace for real through qemu-io (scratch copy beside the image, same cache options) and print modelled vs measured time, per --compare configuration too")
+    .option("--fill", "first write every range the trace reads, in a copy beside the image (qemu-io), and replay on that: reads of a fresh image then take the metadata path of a used one")
     .option("--validate-runs <n>", "qemu-io runs per configuration for --validate; each request counts its fastest (a busy host)", undefined)
     .action(guarded((image: string, trace: string, flags: Flags) => run(image, trace, flags)));
 }
 
-function run(image: string, trace: string, flags: Flags): void {
+function run(userImage: string, trace: string, flags: Flags): void {
+  let image = userImage;
   if (flags.output !== "text" && flags.output !== "json") throw new ExitError(`replay: --output must be text or json, not '${flags.output}'`, 1);
   const top = Number(flags.top);
   if (!Number.isInteger(top) || top < 0 || top > 10000) throw new ExitError(`replay: --top must be a whole number 0..10000, not '${flags.top}'`, 1);
@@ -81,6 +86,13 @@ function run(image: string, trace: string, flags: Flags): void {
   const workDir = { path: "" };
   const cleanups: (() => void)[] = [() => progress.stop(), () => workload.close(), () => workDir.path && removeWorkDir(workDir.path)];
   try {
+    if (flags.fill) {
+      if (!qemuIoAvailable()) throw new ExitError("replay: --fill writes the read ranges with qemu-io, which is not installed", 1);
+      const filled = filledCopy(userImage, "qcow2", workload.requests(), virtualSize);
+      cleanups.push(() => filled.remove());
+      image = filled.path;
+      process.stderr.write(`qcowdbg: note: --fill: ${filled.ranges} read ranges (${filled.bytes} bytes) written into a copy of ${userImage}; replaying on it\n`);
+    }
     const runOpts = (config: EngineConfig, label: string): ReplayRunOptions => ({
       config,
       profile,
@@ -103,6 +115,7 @@ function run(image: string, trace: string, flags: Flags): void {
     progress.stop();
     const info: TraceInfo = { path: trace, format: workload.format, lines: workload.stats.lines, skipped: workload.stats.skipped, filtered: workload.stats.filtered, fit: flags.fit };
     if (sinks) sinks.close(baseline);
+    if (baseline.requests > 0 && baseline.outOfRange === baseline.requests) throw new ExitError(allOutOfRange(baseline.requests, virtualSize, trace), 1);
 
     if (variants.length) {
       const canConvert = variants.some((v) => needsConversion(v.format)) ? qemuImgAvailable() : true;
@@ -136,6 +149,15 @@ function run(image: string, trace: string, flags: Flags): void {
   } finally {
     for (const c of cleanups) c();
   }
+}
+
+/** Every request missed the image: say why nothing was measured and how to fit the trace. */
+function allOutOfRange(n: number, virtualSize: number, trace: string): string {
+  return (
+    `replay: all ${n} requests of ${trace} fall past the image's virtual size (${virtualSize} bytes): nothing was replayed. ` +
+    "Map them onto the image with --fit wrap|scale|drop, or replay on an image as large as the trace's device (qemu-img create -f qcow2 IMG SIZE); " +
+    "for a read-only trace on a fresh image add --fill, so its reads meet allocated clusters"
+  );
 }
 
 function print(s: string): void {
