@@ -62,6 +62,11 @@ export interface StateView {
 }
 
 export interface TimelineApi {
+  /**
+   * The request of the nearest checkpoint at or before `request`: where a backward scan over `request` starts.
+   * Backward runs in slices end their slices there, so each segment is replayed once (optional).
+   */
+  segmentStart?(request: number): number;
   readonly requestCount: number;
   position(): Position;
   request(i: number): GuestRequest;

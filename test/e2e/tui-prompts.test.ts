@@ -30,4 +30,20 @@ describe("qcowdbg tui prompts", () => {
     const exit = await p.exited;
     expect(exit.exitCode).toBe(0);
   });
+
+  it("C (reverse-continue) goes back to a breakpoint from the end of the trace", async () => {
+    const p = new PtyScreen(["tui", IMG, TRACE], 100, 30);
+    live.push(p);
+    await p.waitFor("Requests");
+    for (const ch of ":break request 5\r") p.press(ch);
+    await p.waitFor("Breakpoint 1: request 5");
+    p.press("x");
+    for (const ch of ":run-to 63\r") p.press(ch);
+    await p.waitFor("request 63/63");
+    p.press("C");
+    const s = await p.waitFor(/request 4\/63/);
+    expect(s).toMatch(/request 4\/63/);
+    p.press("q");
+    expect((await p.exited).exitCode).toBe(0);
+  });
 });
