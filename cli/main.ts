@@ -22,6 +22,7 @@ const COMMANDS: Record<string, () => Promise<CommandModule>> = {
   dashboard: () => import("./commands/dashboard.js"),
   completion: () => import("./commands/completion.js"),
   crashtest: () => import("./commands/crashtest.js"),
+  calibrate: () => import("./commands/calibrate.js"),
 };
 
 const require = createRequire(import.meta.url);

@@ -9,6 +9,7 @@ import { convertedCopy, makeWorkDir, needsConversion, parseVariant, qemuImgAvail
 import { FORMAT_NAMES, openWorkload, type FormatName } from "../../engine/workload/index.js";
 import { runDashboard, type DashboardRunSpec } from "../../inspector/dashboard/run-dashboard.js";
 import { ExitError, guarded } from "../fail.js";
+import { profileLabel } from "./profile-label.js";
 import { countLines } from "../count-lines.js";
 import { imageVirtualSize, traceOptions } from "../trace-options.js";
 
@@ -31,7 +32,7 @@ export function register(program: Command): void {
     .argument("<image>", "qcow2 image (never written: writes go to a shadow layer)")
     .argument("<trace>", `trace file (${FORMAT_NAMES.join(", ")})`)
     .option("--config <opts>", "engine options, e.g. l2-cache-size=1M,cache=writethrough,lazy-refcounts=on")
-    .option("--profile <name|file>", `device profile: ${BUILTIN_PROFILES.map((p) => p.name).join(", ")}, or a JSON file`, DEFAULT_PROFILE)
+    .option("--profile <name|file>", `device profile: ${BUILTIN_PROFILES.map((p) => p.name).join(", ")}, or a JSON file from \`qcowdbg calibrate\``, DEFAULT_PROFILE)
     .option("--what-if <config>", "replay a second configuration side by side (engine options, plus cluster_size=/extended_l2= via a converted copy)")
     .option("--format <name>", "trace format, instead of detecting it")
     .option("--fit <mode>", "requests past the virtual size: wrap, scale or drop (default: they fail and are counted as errors)")
@@ -64,7 +65,7 @@ async function run(image: string, trace: string, flags: Flags): Promise<void> {
       runs.push({ label: v.label, imagePath: img, config: v.config });
     }
     await runDashboard({
-      info: { image: path.basename(image), trace: path.basename(trace), format, profile: profile.name },
+      info: { image: path.basename(image), trace: path.basename(trace), format, profile: profileLabel(profile) },
       runs,
       profile,
       openWorkload: (onNotice) => openWorkload(trace, { ...wo, format, onNotice }),

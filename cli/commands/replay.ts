@@ -24,6 +24,11 @@ import { countLines } from "../count-lines.js";
 import { imageVirtualSize, traceOptions } from "../trace-options.js";
 import { OutputFile } from "../output-file.js";
 import { parseWindow, type TraceWindow } from "../trace-window.js";
+import { filledCopy } from "../../engine/replay/fill.js";
+import { qemuIoAvailable } from "../../engine/replay/qemu-io-run.js";
+import { checkValidateAvailable, formatValidation, parseValidateRuns, validate, type Validation } from "./replay-validate.js";
+import { profileLabel } from "./profile-label.js";
+import { settingSources } from "../../engine/replay/setting-sources.js";
 
 interface Flags {
   output: string;
@@ -43,6 +48,9 @@ interface Flags {
   to?: string;
   chromeDetail: string;
   crashSafety?: boolean;
+  validate?: boolean;
+  validateRuns?: string;
+  fill?: boolean;
 }
 
 
@@ -69,10 +77,14 @@ export function register(program: Command): void {
     .option("--device <id>", "keep one device of a multi-device trace")
     .option("--no-recommend", "skip the recommendations (and their verification replays)")
     .option("--crash-safety", "also explore the crash states at every sync (as `crashtest` does) and report beside performance whether a crash can corrupt the image or lose flushed data")
+    .option("--validate", "also run the trace for real through qemu-io (scratch copy beside the image, same cache options) and print modelled vs measured time, per --compare configuration too")
+    .option("--fill", "first write every range the trace reads, in a copy beside the image (qemu-io), and replay on that: reads of a fresh image then take the metadata path of a used one")
+    .option("--validate-runs <n>", "qemu-io runs per configuration for --validate; each request counts its fastest (a busy host)", undefined)
     .action(guarded((image: string, trace: string, flags: Flags) => run(image, trace, flags)));
 }
 
-function run(image: string, trace: string, flags: Flags): void {
+function run(userImage: string, trace: string, flags: Flags): void {
+  let image = userImage;
   if (flags.output !== "text" && flags.output !== "json") throw new ExitError(`replay: --output must be text or json, not '${flags.output}'`, 1);
   const top = Number(flags.top);
   if (!Number.isInteger(top) || top < 0 || top > 10000) throw new ExitError(`replay: --top must be a whole number 0..10000, not '${flags.top}'`, 1);
@@ -81,11 +93,20 @@ function run(image: string, trace: string, flags: Flags): void {
   const variants = (flags.compare ?? []).map((c) => parseVariant(c, base));
   guardOutputs({ "--events": flags.events, "--chrome-trace": flags.chromeTrace }, image, [{ role: "the trace", path: trace }]);
   const virtualSize = imageVirtualSize(image);
+  if (flags.validate) checkValidateAvailable();
+  const validateRuns = parseValidateRuns(flags.validateRuns);
   const workload = openTrace(trace, flags, virtualSize);
   const progress = new Progress(trace, workload);
   const workDir = { path: "" };
   const cleanups: (() => void)[] = [() => progress.stop(), () => workload.close(), () => workDir.path && removeWorkDir(workDir.path)];
   try {
+    if (flags.fill) {
+      if (!qemuIoAvailable()) throw new ExitError("replay: --fill writes the read ranges with qemu-io, which is not installed", 1);
+      const filled = filledCopy(userImage, "qcow2", workload.requests(), virtualSize);
+      cleanups.push(() => filled.remove());
+      image = filled.path;
+      process.stderr.write(`qcowdbg: note: --fill: ${filled.ranges} read ranges (${filled.bytes} bytes) written into a copy of ${userImage}; replaying on it\n`);
+    }
     const runOpts = (config: EngineConfig, label: string): ReplayRunOptions => ({
       config,
       profile,
@@ -108,6 +129,7 @@ function run(image: string, trace: string, flags: Flags): void {
     progress.stop();
     const info: TraceInfo = { path: trace, format: workload.format, lines: workload.stats.lines, skipped: workload.stats.skipped, filtered: workload.stats.filtered, fit: flags.fit };
     if (sinks) sinks.close(baseline);
+    if (baseline.requests > 0 && baseline.outOfRange === baseline.requests) throw new ExitError(allOutOfRange(baseline.requests, virtualSize, trace), 1);
 
     if (variants.length) {
       const canConvert = variants.some((v) => needsConversion(v.format)) ? qemuImgAvailable() : true;
@@ -118,8 +140,11 @@ function run(image: string, trace: string, flags: Flags): void {
         variants.forEach((v, i) => (rows[i + 1]!.crashSafety = safetyText(exploreTrace(rows[i + 1]!.image, workload.requests(), { config: v.config }))));
       }
       progress.stop();
-      if (flags.output === "json") print(JSON.stringify({ schema: "qcowdbg-replay-compare/1", image, trace: info, profile: profile.name, configurations: rows }, null, 2));
-      else print([`qcowdbg replay: ${image} <- ${trace} (${info.format}, ${baseline.requests} requests), device profile ${profile.name}`, "", ...formatCompareTable(rows)].join("\n"));
+      const validation = flags.validate
+        ? validate(image, rows.map((r, i) => ({ label: r.label, image: r.image, config: i === 0 ? base : variants[i - 1]!.config, modelledUs: r.totalUs })), () => workload.requests(), virtualSize, profile, validateRuns, (l) => process.stderr.isTTY && process.stderr.write(`qcowdbg: validating ${l} with qemu-io\n`))
+        : undefined;
+      if (flags.output === "json") print(JSON.stringify({ schema: "qcowdbg-replay-compare/1", image, trace: info, profile: profile.name, configurations: rows, ...(validation ? { validation } : {}) }, null, 2));
+      else print([`qcowdbg replay: ${image} <- ${trace} (${info.format}, ${baseline.requests} requests), device profile ${profileLabel(profile)}`, "", ...formatCompareTable(rows), ...(validation ? ["", ...formatValidation(validation, rows[0]!.label)] : [])].join("\n"));
       return;
     }
 
@@ -134,13 +159,25 @@ function run(image: string, trace: string, flags: Flags): void {
       if (!canConvert) notes.push("cluster size / extended L2 what-ifs were not tried: qemu-img is not installed");
       progress.stop();
     }
-    const report = buildReport(info, { name: profile.name, description: profile.description }, baseline, recs, notes);
+    const report = buildReport(info, { name: profile.name, description: profileLabel(profile, true) }, baseline, recs, notes, settingSources(base, baseline));
     const crash = flags.crashSafety ? exploreTrace(image, workload.requests(), { config: base }) : null;
-    if (flags.output === "json") print(JSON.stringify(crash ? { ...report, crashSafety: summaryJson(crash) } : report, null, 2));
-    else print([...formatReport(report, { top }), ...(crash ? ["", `Crash safety: ${safetyText(crash)}`, ...formatSummary(crash, "").slice(1)] : [])].join("\n"));
+    let validation: Validation | undefined;
+    if (flags.validate) validation = validate(image, [{ label: flags.config ?? "baseline", image, config: base, modelledUs: baseline.totalUs }], () => workload.requests(), virtualSize, profile, validateRuns);
+    const json = { ...report, ...(crash ? { crashSafety: summaryJson(crash) } : {}), ...(validation ? { validation } : {}) };
+    if (flags.output === "json") print(JSON.stringify(json, null, 2));
+    else print([...formatReport(report, { top }), ...(crash ? ["", `Crash safety: ${safetyText(crash)}`, ...formatSummary(crash, "").slice(1)] : []), ...(validation ? ["", ...formatValidation(validation, flags.config ?? "baseline")] : [])].join("\n"));
   } finally {
     for (const c of cleanups) c();
   }
+}
+
+/** Every request missed the image: say why nothing was measured and how to fit the trace. */
+function allOutOfRange(n: number, virtualSize: number, trace: string): string {
+  return (
+    `replay: all ${n} requests of ${trace} fall past the image's virtual size (${virtualSize} bytes): nothing was replayed. ` +
+    "Map them onto the image with --fit wrap|scale|drop, or replay on an image as large as the trace's device (qemu-img create -f qcow2 IMG SIZE); " +
+    "for a read-only trace on a fresh image add --fill, so its reads meet allocated clusters"
+  );
 }
 
 function print(s: string): void {

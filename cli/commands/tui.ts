@@ -3,6 +3,7 @@
 // qemu-io commands on it from the `:` line (a shadow layer too, unless --write).
 import type { Command } from "commander";
 import { parseConfigOptions } from "../../engine/image/engine-config.js";
+import { BUILTIN_PROFILES, DEFAULT_PROFILE, loadProfile } from "../../engine/replay/device-profiles.js";
 import { FORMAT_NAMES, type FitMode } from "../../engine/workload/index.js";
 import { openImageSession, openTraceSession } from "../../inspector/session/open-session.js";
 import type { Session } from "../../inspector/session/session.js";
@@ -17,6 +18,7 @@ interface TuiFlags {
   device?: string;
   write?: boolean;
   maxFps: string;
+  profile?: string;
 }
 
 
@@ -33,6 +35,7 @@ export function openFromFlags(image: string, trace: string | undefined, flags: O
   return openTraceSession(image, trace, {
     config,
     fit: flags.fit as FitMode | undefined,
+    profile: flags.profile === undefined ? undefined : loadProfile(flags.profile),
     workload: { format: flags.format as (typeof FORMAT_NAMES)[number] | undefined, lenient: flags.lenient, device: flags.device },
     out,
   });
@@ -51,6 +54,7 @@ export function register(program: Command): void {
     .option("--device <id>", "keep one device of a multi-device trace")
     .option("--write", "without a trace: qemu-io writes go to the image itself (default: a shadow layer)")
     .option("--max-fps <n>", "redraws per second at most", "30")
+    .option("--profile <name|file>", `device profile for the modelled latencies: ${BUILTIN_PROFILES.map((p) => p.name).join(", ")} (default ${DEFAULT_PROFILE}), or a JSON file from \`qcowdbg calibrate\``)
     .action(
       guarded(async (image: string, trace: string | undefined, flags: TuiFlags) => {
         const fps = Number(flags.maxFps);

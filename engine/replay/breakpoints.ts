@@ -1,6 +1,6 @@
 // Breakpoints and watchpoints of the timeline: which request or engine event stops a run, and the watched values
 // (a cluster's refcount, an L2 table's bytes), read without touching the engine: no cache access, no event.
-import { ADD_TASK_READ, ADD_TASK_WRITE, CACHE_L2, EVENT_NAMES, EventKind } from "../events/event-kind.js";
+import { ADD_TASK_READ, ADD_TASK_WRITE, CACHE_L2, CACHE_REFCOUNT, EVENT_NAMES, EventKind } from "../events/event-kind.js";
 import type { EngineEvent } from "../events/recorder.js";
 import { entryOffset, SubclusterType } from "../format/l2-entry.js";
 import { getRefcount } from "../format/refcount-entry.js";
@@ -27,7 +27,7 @@ export function describeSpec(spec: BreakpointSpec | WatchSpec, watch: boolean): 
   const s = spec as BreakpointSpec;
   switch (s.kind) {
     case "event":
-      return `event ${s.eventName}`;
+      return s.cache ? `${s.cache === "l2" ? "L2" : "refcount"} cache miss (event ${s.eventName})` : `event ${s.eventName}`;
     case "offset":
       return `guest offsets [${hex(s.from)}, ${hex(s.to)})`;
     case "cluster":
@@ -170,6 +170,7 @@ export function eventMatch(spec: BreakpointSpec, e: EngineEvent, img: Qcow2Image
   const name = EVENT_NAMES[e.kind] ?? `event ${e.kind}`;
   switch (spec.kind) {
     case "event":
+      if (spec.cache && e.cache !== (spec.cache === "l2" ? CACHE_L2 : CACHE_REFCOUNT)) return null;
       return name === spec.eventName ? name : null;
     case "cluster": {
       if (e.node !== 0) return null;

@@ -8,12 +8,17 @@ import * as path from "node:path";
 import { parseConfigOptions, parseSize, type EngineConfig } from "../image/engine-config.js";
 import { Qcow2Image } from "../image/qcow2-image.js";
 import type { ReplaySummary } from "./replay-stats.js";
-import { formatBytes, formatUs, percent } from "./human-units.js";
+import { formatBytes, formatUs, NO_LOOKUPS, percent } from "./human-units.js";
 import { CAUSE_NAMES } from "./cost-model.js";
+
+export type Preallocation = "off" | "metadata" | "falloc" | "full";
+export const PREALLOCATIONS: readonly Preallocation[] = ["off", "metadata", "falloc", "full"];
 
 export interface FormatOptions {
   clusterSize?: number;
   extendedL2?: boolean;
+  /** qemu-img's preallocation= for the converted copy (metadata: every L2 entry points at a cluster). */
+  preallocation?: Preallocation;
 }
 
 export interface Variant {
@@ -23,7 +28,7 @@ export interface Variant {
   format: FormatOptions;
 }
 
-const FORMAT_KEYS = new Set(["cluster_size", "cluster-size", "extended_l2", "extended-l2"]);
+const FORMAT_KEYS = new Set(["cluster_size", "cluster-size", "extended_l2", "extended-l2", "preallocation"]);
 
 /** Splits "l2-cache-size=4M,cluster_size=128k,extended_l2=on" into engine options (on top of `base`) and format options. */
 export function parseVariant(spec: string, base: EngineConfig): Variant {
@@ -37,7 +42,10 @@ export function parseVariant(spec: string, base: EngineConfig): Variant {
       engineParts.push(part);
       continue;
     }
-    if (key.startsWith("cluster")) {
+    if (key === "preallocation") {
+      if (!(PREALLOCATIONS as readonly string[]).includes(val)) throw new Error(`preallocation: '${val}' is not one of ${PREALLOCATIONS.join(", ")}`);
+      format.preallocation = val as Preallocation;
+    } else if (key.startsWith("cluster")) {
       const cs = parseSize(val);
       if (cs < 512 || cs > 2 * 1024 * 1024 || (cs & (cs - 1)) !== 0) throw new Error(`cluster_size: '${val}' is not a power of two between 512 and 2M`);
       format.clusterSize = cs;
@@ -51,7 +59,7 @@ export function parseVariant(spec: string, base: EngineConfig): Variant {
 }
 
 export function needsConversion(f: FormatOptions): boolean {
-  return f.clusterSize !== undefined || f.extendedL2 !== undefined;
+  return f.clusterSize !== undefined || f.extendedL2 !== undefined || f.preallocation !== undefined;
 }
 
 /** True when `qemu-img` runs (converted copies need it). */
@@ -70,7 +78,7 @@ export function removeWorkDir(dir: string): void {
 }
 
 /**
- * `qemu-img convert -O qcow2 -o cluster_size=...,extended_l2=...` of the image into `dir`, keeping its refcount
+ * `qemu-img convert -O qcow2 -o cluster_size=...,extended_l2=...[,preallocation=...]` of the image into `dir`, keeping its refcount
  * width, lazy refcounts and compression type, and its backing file as a backing file (-B) rather than merging it.
  */
 export function convertedCopy(imagePath: string, f: FormatOptions, dir: string): string {
@@ -83,6 +91,7 @@ export function convertedCopy(imagePath: string, f: FormatOptions, dir: string):
     if (ext && cs < 16384) throw new Error(`extended_l2=on needs a cluster size of at least 16K (asked: ${formatBytes(cs)})`);
     if (img.header.version < 3 && ext) throw new Error("extended_l2=on needs a version 3 image");
     opts = [`cluster_size=${cs}`, `extended_l2=${ext ? "on" : "off"}`, `refcount_bits=${2 ** img.header.refcountOrder}`];
+    if (f.preallocation) opts.push(`preallocation=${f.preallocation}`);
     if (img.header.version >= 3) opts.push(`lazy_refcounts=${img.lazyRefcounts ? "on" : "off"}`, `compression_type=${img.header.compressionType === 1 ? "zstd" : "zlib"}`);
     else opts.push("compat=0.10");
     if (img.hasDataFile) throw new Error("images with an external data file cannot be converted for a what-if run");
@@ -93,7 +102,7 @@ export function convertedCopy(imagePath: string, f: FormatOptions, dir: string):
   } finally {
     img.close();
   }
-  const out = path.join(dir, `${path.basename(imagePath).replace(/\.[^.]*$/, "")}-${opts.slice(0, 2).join("-").replace(/[=,]/g, "")}.qcow2`);
+  const out = path.join(dir, `${path.basename(imagePath).replace(/\.[^.]*$/, "")}-${opts.slice(0, 2).join("-").replace(/[=,]/g, "")}${f.preallocation ? `-prealloc${f.preallocation}` : ""}.qcow2`);
   const r = spawnSync("qemu-img", ["convert", "-O", "qcow2", "-o", opts.join(","), ...backing, imagePath, out], { encoding: "utf8" });
   if (r.error) throw new Error(`qemu-img convert: ${r.error.message}`);
   if (r.status !== 0) throw new Error(`qemu-img convert failed: ${(r.stderr || r.stdout).trim().split("\n")[0]}`);
@@ -114,9 +123,11 @@ export interface CompareRow {
   p99Us: number;
   maxUs: number;
   l2HitRate: number;
+  l2Lookups: number;
   l2Misses: number;
   l2RepeatMisses: number;
   refcountHitRate: number;
+  refcountLookups: number;
   metadataIoPerGuestIo: number;
   cowBytes: number;
   syncs: number;
@@ -144,9 +155,11 @@ export function compareRow(label: string, s: ReplaySummary): CompareRow {
     p99Us: all.p99Us,
     maxUs: all.maxUs,
     l2HitRate: s.caches.l2.hitRate,
+    l2Lookups: s.caches.l2.hits + s.caches.l2.misses,
     l2Misses: s.caches.l2.misses,
     l2RepeatMisses: s.caches.l2.repeatMisses,
     refcountHitRate: s.caches.refcount.hitRate,
+    refcountLookups: s.caches.refcount.hits + s.caches.refcount.misses,
     metadataIoPerGuestIo: s.metadata.perGuestIo,
     cowBytes: s.cow.bytes,
     syncs: s.flushes.syncs,
@@ -167,9 +180,9 @@ export function formatCompareTable(rows: CompareRow[]): string[] {
     ["avg latency", (r) => formatUs(r.avgUs)],
     ["p99 latency", (r) => formatUs(r.p99Us)],
     ["max latency", (r) => formatUs(r.maxUs)],
-    ["L2 hit rate", (r) => percent(r.l2HitRate, 1)],
+    ["L2 hit rate", (r) => (r.l2Lookups ? percent(r.l2HitRate, 1) : NO_LOOKUPS)],
     ["L2 misses (repeat)", (r) => `${r.l2Misses} (${r.l2RepeatMisses})`],
-    ["refcount hit rate", (r) => percent(r.refcountHitRate, 1)],
+    ["refcount hit rate", (r) => (r.refcountLookups ? percent(r.refcountHitRate, 1) : NO_LOOKUPS)],
     ["metadata I/O per guest I/O", (r) => r.metadataIoPerGuestIo.toFixed(3)],
     ["COW bytes", (r) => formatBytes(r.cowBytes)],
     ["syncs", (r) => String(r.syncs)],

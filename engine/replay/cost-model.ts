@@ -1,10 +1,13 @@
 // Turns the engine events of one request into the host I/Os they stand for and a modelled latency, split by
 // cause (data, L2 miss, write-back, refcounts, allocation, COW, flush, backing, decompression). Requests are
-// modelled one at a time (queue depth 1); the host page cache is not modelled: every I/O reaches the device.
+// modelled one at a time (queue depth 1). With a calibrated profile (a `host` section) the host files are
+// modelled too (host-io.ts): page cache, holes, file growth, sync after dirty data; without one, every I/O
+// reaches the device.
 import { EventKind, CACHE_L2, CACHE_REFCOUNT } from "../events/event-kind.js";
 import type { EventRecorder } from "../events/recorder.js";
 import type { CacheMode } from "../image/engine-config.js";
 import type { DeviceProfile } from "./device-profiles.js";
+import { HostFiles, type HostFileState } from "./host-io.js";
 
 export const enum Cause {
   Data,
@@ -116,6 +119,8 @@ export interface CostModelOptions {
   rawBackingSize?: number;
   /** Nodes whose data lives in an external data file (data I/O is on another file than metadata). */
   externalDataNodes?: readonly number[];
+  /** The host files' state at the start, by file index (node * 2, + 1 for an external data file). */
+  hostFiles?: Map<number, HostFileState>;
 }
 
 const MIB = 1024 * 1024;
@@ -140,6 +145,8 @@ export class CostModel {
   private pendingCowCost = 0;
   private readonly l2Seen = new Set<number>();
   private readonly refcountSeen = new Set<number>();
+  /** Host files (page cache, holes, growth): only with a calibrated profile. */
+  private readonly host: HostFiles | null;
 
   constructor(
     readonly profile: DeviceProfile,
@@ -150,6 +157,8 @@ export class CostModel {
     this.decompBpUs = (profile.decompressMiBps * MIB) / 1e6;
     this.rawDepth = opts.rawBackingDepth ?? -1;
     this.external = new Set(opts.externalDataNodes ?? []);
+    const direct = opts.cacheMode === "none" || opts.cacheMode === "directsync";
+    this.host = profile.host ? new HostFiles(profile.host, direct, opts.hostFiles ?? new Map()) : null;
   }
 
   /** Forgets the head position (a new replay). */
@@ -183,6 +192,8 @@ export class CostModel {
     }
     this.pendingCowBytes = 0;
     this.pendingCowCost = 0;
+    // The qcow2 driver's own time per request (a calibrated profile measures it; QEMU's CPU, not the device).
+    if (this.host) c[Cause.Data] += this.host.host.requestUs;
     for (let i = first; i < end; i++) {
       const kind = ev.kindAt(i);
       let cost = 0;
@@ -302,13 +313,16 @@ export class CostModel {
           break;
         }
         case EventKind.SkipCow:
-          // bdrv_co_pwrite_zeroes over the COW area: a write request without payload.
-          cost = this.io(true, this.dataFile(ev.nodeAt(i)), UNKNOWN, 0);
+          // bdrv_co_pwrite_zeroes over the COW area: a write request without payload (fallocate on a host file).
+          cost = this.host ? this.host.zeroRange(this.dataFile(ev.nodeAt(i)), UNKNOWN, 0) : this.io(true, this.dataFile(ev.nodeAt(i)), UNKNOWN, 0);
           cause = Cause.CowWrite;
           t[Tally.SkipCow]!++;
           break;
         case EventKind.FlushToDisk:
-          if (this.opts.cacheMode !== "unsafe") cost = this.profile.flushUs;
+          if (this.opts.cacheMode !== "unsafe") {
+            const node = ev.nodeAt(i);
+            cost = this.host ? this.host.sync(node * 2) + (this.external.has(node) ? this.host.sync(node * 2 + 1) : 0) : this.profile.flushUs;
+          }
           cause = Cause.Flush;
           t[Tally.Syncs]!++;
           break;
@@ -320,6 +334,10 @@ export class CostModel {
           break;
         }
         case EventKind.ClusterAlloc:
+          if (this.host) {
+            cost = this.host.host.allocUs;
+            cause = Cause.Allocation;
+          }
           t[Tally.ClustersAllocated]! += ev.bAt(i);
           break;
         case EventKind.ClusterFree:
@@ -354,6 +372,13 @@ export class CostModel {
 
   /** One I/O on `file` (node * 2, + 1 for an external data file); offset UNKNOWN = not sequential. */
   private io(write: boolean, file: number, offset: number, bytes: number): number {
+    if (!this.host) return this.deviceIo(write, file, offset, bytes);
+    const h = write ? this.host.write(file, offset, bytes) : this.host.read(file, offset, bytes);
+    return h.us + (h.deviceBytes > 0 ? this.deviceIo(write, file, offset, h.deviceBytes) : 0);
+  }
+
+  /** An I/O that reaches the device. */
+  private deviceIo(write: boolean, file: number, offset: number, bytes: number): number {
     const p = this.profile;
     const sequential = offset !== UNKNOWN && file === this.lastFile && offset === this.lastEnd;
     let us: number;

@@ -2,6 +2,7 @@
 // rotating disks a seek model. Built-in profiles are orders of magnitude for queue depth 1; users measure their
 // own device (fio, or btt's D2C) and load it from a small JSON file (samples/profiles/example.json).
 import * as fs from "node:fs";
+import { parseHostProfile, parseMeasured, type HostProfile, type Measured } from "./host-profile.js";
 
 export interface SeekModel {
   /** Track-to-track seek, ms. */
@@ -32,7 +33,18 @@ export interface DeviceProfile {
   decompressMiBps: number;
   decompressUs: number;
   seek?: SeekModel;
+  /** Format version: 1 (device fields only) or 2 (with `host`, from `qcowdbg calibrate`). */
+  version?: number;
+  /** Page cache, holes, file growth, sync and fallocate costs of the host filesystem (version 2). */
+  host?: HostProfile;
+  measured?: Measured;
+  /** Where the profile came from: "built-in" or the file's path (for report headers). */
+  source?: string;
 }
+
+/** The newest profile format version this build reads and writes. */
+export const PROFILE_VERSION = 2;
+export const PROFILE_FORMAT = "qcowdbg-device-profile";
 
 const NVME: DeviceProfile = {
   name: "nvme",
@@ -111,7 +123,7 @@ const UPPER = 1e9;
 
 export function builtinProfile(name: string): DeviceProfile | undefined {
   const p = BUILTIN_PROFILES.find((x) => x.name === name);
-  return p ? { ...p, seek: p.seek && { ...p.seek } } : undefined;
+  return p ? { ...p, seek: p.seek && { ...p.seek }, source: "built-in" } : undefined;
 }
 
 /** A built-in name, or a JSON file holding one profile (optionally `"base": "<built-in>"` to inherit from). */
@@ -138,8 +150,11 @@ export function parseProfile(json: unknown, file: string): DeviceProfile {
   };
   if (typeof json !== "object" || json === null || Array.isArray(json)) fail("(root)", "must be a JSON object");
   const o = json as Record<string, unknown>;
-  const known = new Set<string>([...NUMERIC, "name", "description", "base", "seek", "$comment"]);
+  const known = new Set<string>([...NUMERIC, "name", "description", "base", "seek", "$comment", "format", "version", "host", "measured"]);
   for (const k of Object.keys(o)) if (!known.has(k)) fail(k, `is unknown (known: ${[...known].join(", ")})`);
+  if (o.format !== undefined && o.format !== PROFILE_FORMAT) fail("format", `must be "${PROFILE_FORMAT}"`);
+  const version = o.version ?? 1;
+  if (version !== 1 && version !== 2) fail("version", `is ${JSON.stringify(version)}; this qcowdbg reads versions 1 and 2`);
   let base: DeviceProfile | undefined;
   if (o.base !== undefined) {
     if (typeof o.base !== "string") fail("base", "must be a string");
@@ -157,6 +172,13 @@ export function parseProfile(json: unknown, file: string): DeviceProfile {
   }
   if (o.seek !== undefined && o.seek !== null) p.seek = parseSeek(o.seek, fail);
   else if (o.seek === null) delete p.seek;
+  p.version = version;
+  p.source = file;
+  if (o.host !== undefined) {
+    if (version !== 2) fail("host", "needs \"version\": 2");
+    p.host = parseHostProfile(o.host, fail);
+  }
+  if (o.measured !== undefined) p.measured = parseMeasured(o.measured, fail);
   return p as unknown as DeviceProfile;
 }
 

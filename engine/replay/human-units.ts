@@ -40,3 +40,9 @@ export function percent(part: number, whole: number, digits = 1): string {
 export function hex(n: number): string {
   return `0x${n.toString(16)}`;
 }
+
+/** A cache's hit rate in words: one wording everywhere for a cache nobody looked anything up in. */
+export const NO_LOOKUPS = "no lookups";
+export function hitRate(hits: number, misses: number): string {
+  return hits + misses > 0 ? `${((100 * hits) / (hits + misses)).toFixed(1)}%` : NO_LOOKUPS;
+}

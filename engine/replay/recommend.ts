@@ -1,6 +1,7 @@
 // Tuning advice computed from one replay, each item checked by replaying the same trace with the advice
 // applied: L2 cache size (QEMU's arithmetic: covered = l2_cache_size * cluster_size / 8), L2 entry size,
-// cache mode, lazy refcounts, and cluster size / extended L2 (a converted copy, so only where qemu-img runs).
+// cache mode, lazy refcounts, cluster size / extended L2 and preallocation (a converted copy, so only where
+// qemu-img runs). Verified advice is ranked by its gain; gains under 1% are dropped (named in a note).
 import type { EngineConfig } from "../image/engine-config.js";
 import { parseVariant, type Variant } from "./compare.js";
 import { formatBytes, formatOptionSize, formatUs, percent } from "./human-units.js";
@@ -21,12 +22,18 @@ export interface Measured {
 
 export interface Recommendation {
   /** "combined": every verified improvement at once (listed last, when there are two or more). */
-  id: "l2-cache-size" | "l2-cache-entry-size" | "cache-mode" | "lazy-refcounts" | "cluster-size" | "combined";
+  id: "l2-cache-size" | "l2-cache-entry-size" | "cache-mode" | "lazy-refcounts" | "cluster-size" | "preallocation" | "combined";
   /** What to pass: a -drive option for engine settings, qemu-img create options for format settings. */
   option: string;
   reason: string;
   expected: string;
   caveat?: string;
+  /** What it costs: host memory for a cache, safety for a cache mode or lazy refcounts, disk space, a conversion. */
+  cost?: string;
+  /** Verified gain: the share of the modelled time saved (0.25 = 25% less). */
+  gain?: number;
+  /** Set when verified but dropped from the advice: the gain is under MIN_GAIN. */
+  dropped?: string;
   /** Causes whose time this advice targets. */
   targets: string[];
   before?: Measured;
@@ -48,11 +55,14 @@ export interface RecommendContext {
   onVerify?: (r: Recommendation) => void;
 }
 
+/** Verified gains below this are not advice (a 0.4% gain is noise next to the model's own error). */
+export const MIN_GAIN = 0.01;
 /** Shares of the modelled time above which an advice is worth giving. */
 const L2_ENTRY_SHARE = 0.05;
 const FLUSH_SHARE = 0.2;
 const REFCOUNT_SHARE = 0.1;
 const COW_SHARE = 0.1;
+const PREALLOC_SHARE = 0.1;
 /** A miss rate below this is not worth RAM. */
 const L2_MISS_RATE = 0.01;
 /** Subclusters of 4 KiB (the guest's page size) make small writes COW nothing: 128 KiB clusters with extended L2. */
@@ -104,7 +114,7 @@ export function candidates(s: ReplaySummary, config: EngineConfig, canConvert: b
         `${formatBytes(img.clusterSize)}; ${formatBytes(t.l2CacheNeeded)} * ${formatBytes(img.clusterSize)} / ${img.extendedL2 ? 16 : 8}); ` +
         `now ${formatBytes(img.l2CacheBytes)} covers ${formatBytes(img.l2Coverage)}, and ${l2.repeatMisses} of ${l2.misses} L2 misses reload a table evicted before`,
       expected: `L2 misses ${percent(missRate(s), 1)} -> first loads only: no repeat misses after warm-up (${l2.repeatMisses} now)`,
-      caveat: `costs ${formatBytes(t.l2CacheNeeded)} of host RAM per open image`,
+      cost: `${formatBytes(t.l2CacheNeeded)} of host RAM per open image (now ${formatBytes(img.l2CacheBytes)})`,
       targets: ["l2-miss", "l2-writeback"],
     });
   }
@@ -119,6 +129,7 @@ export function candidates(s: ReplaySummary, config: EngineConfig, canConvert: b
         `L2 loads and write-backs move whole ${formatBytes(img.l2EntrySize)} tables and take ${percent(entryShare, 1)} of the modelled time ` +
         `(${l2.misses} loads, ${l2.writebacks} write-backs); 4 KiB entries move 4 KiB each`,
       expected: `less time in L2 loads and write-backs (${formatUs(timeOf(s, ["l2-miss", "l2-writeback"]))} now)`,
+      cost: "no extra memory (the same cache in smaller pieces); more, smaller reads where a whole table is walked",
       targets: ["l2-miss", "l2-writeback"],
     });
   }
@@ -132,7 +143,7 @@ export function candidates(s: ReplaySummary, config: EngineConfig, canConvert: b
       option: `cache=${to}`,
       reason: `cache=${config.cacheMode} flushes after every write: ${s.flushes.syncs} syncs and metadata write-backs take ${percent(flushShare, 1)} of the modelled time`,
       expected: `syncs only when the guest flushes (${s.flushes.requests} flush request${s.flushes.requests === 1 ? "" : "s"} in this trace)`,
-      caveat: "safe only for guests that send flushes (virtio-blk/scsi with a modern OS); unflushed writes are lost on a host crash, as with a disk's volatile cache",
+      cost: "safety: writes the guest has not flushed are lost on a host crash (as with a disk's volatile cache); safe only for guests that send flushes (virtio-blk/scsi with a modern OS)",
       targets: ["flush", "l2-writeback", "refcount"],
     });
   }
@@ -147,7 +158,8 @@ export function candidates(s: ReplaySummary, config: EngineConfig, canConvert: b
         `${s.allocations.clusters} cluster allocations keep refcounts in order: refcount block I/O and syncs take ${percent(rcShare, 1)} of the modelled time ` +
         `(${s.caches.refcount.writebacks} refcount write-backs, ${s.flushes.syncs} syncs)`,
       expected: "refcount blocks written back only at flush/close, fewer syncs",
-      caveat: "after a host crash the image needs `qemu-img check -r all` (the dirty bit forces a refcount rebuild on the next open); set it with `qemu-img amend -o lazy_refcounts=on` or per open",
+      cost: "safety: after a host crash the image needs `qemu-img check -r all` (the dirty bit forces a refcount rebuild on the next open), and leaked clusters until then",
+      caveat: "set it with `qemu-img amend -o lazy_refcounts=on` or per open",
       targets: ["refcount", "flush"],
     });
   }
@@ -165,7 +177,27 @@ export function candidates(s: ReplaySummary, config: EngineConfig, canConvert: b
         `extended L2 entries with ${formatBytes(cs)} clusters track ${formatBytes(cs / 32)} subclusters, so a write copies at most up to a subcluster boundary`,
       expected: "writes that cover whole subclusters need no COW and no zero-fill",
       caveat: "a format option: make the image with `qemu-img create -o cluster_size=...,extended_l2=on` or `qemu-img convert`",
+      cost: `a conversion of the image; a first write allocates ${formatBytes(cs)} of host space instead of ${formatBytes(img.clusterSize)}`,
       targets: ["cow-read", "cow-write"],
+    };
+    if (!canConvert) r.skipped = "not verified: qemu-img is not installed (a converted copy is needed)";
+    out.push(r);
+  }
+
+  // Preallocation: a growing image pays for allocation (metadata updates, zero-fill, syncs) on first writes.
+  const allocShare = shareOf(s, ["allocation", "refcount", "cow-write", "flush", "l2-writeback"]);
+  if (s.allocations.clusters > 0 && allocShare >= PREALLOC_SHARE) {
+    const metaBytes = Math.ceil(img.virtualSize / img.clusterSize) * (img.extendedL2 ? 16 : 8);
+    const r: Recommendation = {
+      id: "preallocation",
+      option: "preallocation=metadata",
+      reason:
+        `${s.allocations.clusters} cluster allocations (${s.allocations.l2Tables} L2 tables, ${s.allocations.refcountBlocks} refcount blocks, ${s.flushes.syncs} syncs) ` +
+        `take ${percent(allocShare, 1)} of the modelled time; with preallocated metadata every guest cluster already has its host cluster`,
+      expected: "first writes become overwrites: no L2/refcount updates and no syncs for allocation (the host file still allocates blocks)",
+      caveat: "a format option: `qemu-img create -o preallocation=metadata` (or convert); falloc/full also reserve the data blocks",
+      cost: `host disk: about ${formatBytes(metaBytes)} of L2 tables plus refcounts written up front, and a file as large as the virtual size (sparse)`,
+      targets: ["allocation", "refcount", "cow-write", "flush", "l2-writeback"],
     };
     if (!canConvert) r.skipped = "not verified: qemu-img is not installed (a converted copy is needed)";
     out.push(r);
@@ -173,11 +205,20 @@ export function candidates(s: ReplaySummary, config: EngineConfig, canConvert: b
   return out;
 }
 
+/** Verified advice by gain (largest first), "combined" last; gains under MIN_GAIN marked dropped. */
+export function rankRecommendations(recs: Recommendation[]): Recommendation[] {
+  for (const r of recs) {
+    if (r.before && r.after && r.before.totalUs > 0) r.gain = (r.before.totalUs - r.after.totalUs) / r.before.totalUs;
+    if (r.improved && r.gain !== undefined && r.gain < MIN_GAIN) r.dropped = `gain ${(r.gain * 100).toFixed(1)}% is under ${MIN_GAIN * 100}%`;
+  }
+  const key = (r: Recommendation) => (r.id === "combined" ? 2 : r.improved && !r.dropped ? 0 : 1);
+  return [...recs].sort((a, b) => key(a) - key(b) || (b.gain ?? -Infinity) - (a.gain ?? -Infinity));
+}
+
 /** Candidates, each verified by a replay with the advice applied, then the improvements together. */
 export function recommend(ctx: RecommendContext): Recommendation[] {
-  const recs = candidates(ctx.baseline, ctx.config, ctx.canConvert);
-  for (const r of recs) verify(ctx, r);
-  const good = recs.filter((r) => r.improved);
+  const recs = rankRecommendations(candidates(ctx.baseline, ctx.config, ctx.canConvert).map((r) => (verify(ctx, r), r)));
+  const good = recs.filter((r) => r.improved && !r.dropped);
   if (good.length >= 2) {
     const all: Recommendation = {
       id: "combined",
@@ -188,6 +229,7 @@ export function recommend(ctx: RecommendContext): Recommendation[] {
     };
     verify(ctx, all);
     recs.push(all);
+    return rankRecommendations(recs);
   }
   return recs;
 }
@@ -235,6 +277,9 @@ function effectLines(r: Recommendation, b: Measured, a: Measured): string[] {
       break;
     case "combined":
       lines.push(`syncs ${arrow(String(b.syncs), String(a.syncs))}; L2 misses ${arrow(String(b.l2Misses), String(a.l2Misses))}; COW bytes ${arrow(formatBytes(b.cowBytes), formatBytes(a.cowBytes))}`);
+      break;
+    case "preallocation":
+      lines.push(`syncs ${arrow(String(b.syncs), String(a.syncs))} (converted copy with preallocated metadata)`);
       break;
     case "cluster-size":
       lines.push(`COW bytes ${arrow(formatBytes(b.cowBytes), formatBytes(a.cowBytes))} (converted copy: data layout repacked by qemu-img)`);

@@ -8,6 +8,8 @@ import type { Qcow2Image } from "../image/qcow2-image.js";
 import type { BlockNode } from "../image/block-node.js";
 import { EventKind } from "../events/event-kind.js";
 import { ReplayEngine, type RequestOutcome } from "./replay-engine.js";
+import { probeHostFile, type HostFileState } from "./host-io.js";
+import type { Storage } from "../storage/storage.js";
 import { CostModel, CAUSE_COUNT, CAUSE_LABELS, CAUSE_NAMES, Tally, eventColumns, type EventColumns } from "./cost-model.js";
 import type { DeviceProfile } from "./device-profiles.js";
 import { describeRequest } from "./request-summary.js";
@@ -202,6 +204,17 @@ export function chainInfo(img: Qcow2Image): { rawDepth: number; rawSize: number;
   return { rawDepth, rawSize, external };
 }
 
+/** The host files of the chain as they are before the replay (for a calibrated profile's host model). */
+export function hostFileStates(img: Qcow2Image): Map<number, HostFileState> {
+  const out = new Map<number, HostFileState>();
+  let node: BlockNode | null = img;
+  for (let depth = 0; node; depth++, node = node.backing) {
+    const file = (node as Partial<{ file: Storage }>).file;
+    if (file) out.set(depth * 2, probeHostFile(file));
+  }
+  return out;
+}
+
 /** Replays `requests` over a shadow of `imagePath` and returns the statistics. The image file is never written. */
 export function replayTrace(imagePath: string, requests: Iterable<GuestRequest>, opts: ReplayRunOptions): ReplaySummary {
   const t0 = performance.now();
@@ -219,7 +232,8 @@ function run(engine: ReplayEngine, imagePath: string, requests: Iterable<GuestRe
   const rec = engine.recorder;
   const cols = eventColumns(rec);
   const chain = chainInfo(img);
-  const model = new CostModel(opts.profile, { cacheMode: engine.config.cacheMode, rawBackingDepth: chain.rawDepth, rawBackingSize: chain.rawSize, externalDataNodes: chain.external });
+  const hostFiles = opts.profile.host ? hostFileStates(img) : undefined;
+  const model = new CostModel(opts.profile, { cacheMode: engine.config.cacheMode, rawBackingDepth: chain.rawDepth, rawBackingSize: chain.rawSize, externalDataNodes: chain.external, hostFiles });
   if (opts.perEventCosts) model.trackEvents();
   const topN = opts.topN ?? 10;
   const every = opts.progressEvery ?? 4096;

@@ -5,6 +5,7 @@ import { CAUSE_NAMES } from "./cost-model.js";
 import { formatBytes, formatUs, hex, percent } from "./human-units.js";
 import type { Recommendation } from "./recommend.js";
 import type { CacheSummary, ReplaySummary } from "./replay-stats.js";
+import { formatSettingSources, type SettingSource } from "./setting-sources.js";
 
 export interface TraceInfo {
   path: string;
@@ -26,10 +27,12 @@ export interface ReplayReport {
   recommendations: Recommendation[];
   /** Recommendations that could not be tried, and why (e.g. qemu-img missing). */
   notes: string[];
+  /** Where each setting comes from (user option, QEMU default, image header). */
+  settings?: SettingSource[];
 }
 
-export function buildReport(trace: TraceInfo, profile: { name: string; description: string }, summary: ReplaySummary, recommendations: Recommendation[], notes: string[] = []): ReplayReport {
-  return { schema: REPLAY_REPORT_SCHEMA, trace, profile, summary, recommendations, notes };
+export function buildReport(trace: TraceInfo, profile: { name: string; description: string }, summary: ReplaySummary, recommendations: Recommendation[], notes: string[] = [], settings?: SettingSource[]): ReplayReport {
+  return { schema: REPLAY_REPORT_SCHEMA, trace, profile, summary, recommendations, notes, ...(settings ? { settings } : {}) };
 }
 
 /** btt prints seconds with nine decimals. */
@@ -69,6 +72,10 @@ export function formatReport(r: ReplayReport, opts: { top?: number } = {}): stri
       `refcount cache ${im.refcountCacheEntries} entries; cache=${im.cacheMode}, lazy refcounts ${im.lazyRefcounts ? "on" : "off"}`,
   );
   out.push(`device profile: ${r.profile.name} (${r.profile.description}); requests modelled one at a time`);
+  if (r.settings) {
+    out.push("settings:");
+    out.push(...formatSettingSources(r.settings));
+  }
   out.push("");
 
   out.push("Requests");
@@ -127,11 +134,13 @@ export function formatReport(r: ReplayReport, opts: { top?: number } = {}): stri
   }
 
   // Advice the replay proved wrong for this trace is shown apart, with its numbers, rather than dropped.
-  const given = r.recommendations.filter((x) => x.improved !== false);
+  const given = r.recommendations.filter((x) => x.improved !== false && !x.dropped);
   const refuted = r.recommendations.filter((x) => x.improved === false);
+  const small = r.recommendations.filter((x) => x.dropped);
   out.push("Recommendations");
   if (!given.length) out.push(`  none: ${refuted.length ? "nothing tried made this trace faster" : "no cause this model can tune takes a notable share of the time"}`);
   given.forEach((rec, i) => out.push(...formatRecommendation(rec, `${i + 1}.`)));
+  if (small.length) out.push(`  not shown (verified gain under 1%): ${small.map((x) => `${x.option} ${((x.gain ?? 0) * -100).toFixed(1)}%`).join(", ")}`);
   for (const n of r.notes) out.push(`  note: ${n}`);
   if (refuted.length) {
     out.push("");
@@ -143,12 +152,14 @@ export function formatReport(r: ReplayReport, opts: { top?: number } = {}): stri
 
 function formatRecommendation(rec: Recommendation, bullet: string): string[] {
   const pad = " ".repeat(bullet.length + 3);
-  const out = [`  ${bullet} ${rec.option}`, `${pad}why: ${rec.reason}`, `${pad}expected: ${rec.expected}`];
+  const gain = rec.gain !== undefined && rec.improved ? `  (verified: ${(rec.gain * -100).toFixed(1)}% modelled time)` : "";
+  const out = [`  ${bullet} ${rec.option}${gain}`, `${pad}why: ${rec.reason}`, `${pad}expected: ${rec.expected}`];
   if (rec.effect) {
     out.push(`${pad}measured (replayed with ${rec.option}):`);
     for (const l of rec.effect) out.push(`${pad}  ${l}`);
   }
   if (rec.skipped) out.push(`${pad}${rec.skipped}`);
+  if (rec.cost && rec.improved !== false) out.push(`${pad}cost: ${rec.cost}`);
   if (rec.caveat && rec.improved !== false) out.push(`${pad}note: ${rec.caveat}`);
   return out;
 }

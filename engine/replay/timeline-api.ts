@@ -12,7 +12,7 @@ export interface Position {
 }
 
 export type BreakpointSpec =
-  | { kind: "event"; eventName: string }
+  | { kind: "event"; eventName: string; /** Only events of this metadata cache (cache misses: "l2" or "refcount"). */ cache?: "l2" | "refcount" }
   | { kind: "offset"; from: number; to: number }
   | { kind: "cluster"; hostCluster: number }
   | { kind: "l1"; index: number }
@@ -62,6 +62,11 @@ export interface StateView {
 }
 
 export interface TimelineApi {
+  /**
+   * The request of the nearest checkpoint at or before `request`: where a backward scan over `request` starts.
+   * Backward runs in slices end their slices there, so each segment is replayed once (optional).
+   */
+  segmentStart?(request: number): number;
   readonly requestCount: number;
   position(): Position;
   request(i: number): GuestRequest;

@@ -171,6 +171,10 @@ export class Timeline implements TimelineApi {
     return { kind: "end" };
   }
 
+  segmentStart(request: number): number {
+    return this.checkpoints.nearest(Math.max(0, request)).request;
+  }
+
   reverseContinue(): StopReason {
     const at = this.position();
     let segEnd = at.event > 0 ? at.request + 1 : at.request;

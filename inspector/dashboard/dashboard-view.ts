@@ -1,7 +1,7 @@
 // The dashboard's view model: plain data built from the live runs (one, or a baseline and a what-if) for the
 // screen to draw; no terminal here, so tests read it directly. Units are chosen per frame from the values shown.
 import { Cause, CAUSE_COUNT } from "../../engine/replay/cost-model.js";
-import { formatBytes, formatUs, hex } from "../../engine/replay/human-units.js";
+import { formatBytes, formatUs, hex, NO_LOOKUPS } from "../../engine/replay/human-units.js";
 import { HostKind, HOST_KIND_CHARS, HOST_KIND_NAMES } from "../session/cluster-map.js";
 import type { EventLog } from "./event-log.js";
 import { windowAvgUs, windowIops } from "./latency-series.js";
@@ -94,8 +94,8 @@ export function buildDashboardView(s: DashboardSnapshot, sizes: ViewSizes): Dash
       // Four donuts share the panel in a what-if: short labels.
       const tag = runs.length > 1 ? ` ${runTag(runs, r)}` : "";
       return [
-        { label: `L2${tag}`, percent: rate(c.l2Hits, c.l2Misses) },
-        { label: runs.length > 1 ? `rc${tag}` : "refcount", percent: rate(c.refcountHits, c.refcountMisses) },
+        { label: `L2${tag}${idle(c.l2Hits, c.l2Misses)}`, percent: rate(c.l2Hits, c.l2Misses) },
+        { label: `${runs.length > 1 ? `rc${tag}` : "refcount"}${idle(c.refcountHits, c.refcountMisses)}`, percent: rate(c.refcountHits, c.refcountMisses) },
       ];
     }),
     map: mapView(base, sizes.mapCells, runs.length > 1 ? " of A" : ""),
@@ -107,6 +107,11 @@ export function buildDashboardView(s: DashboardSnapshot, sizes: ViewSizes): Dash
 /** "A" for the baseline, "B" for the what-if (legends are short). */
 function runTag(runs: readonly LiveReplay[], r: LiveReplay): string {
   return String.fromCharCode(65 + runs.indexOf(r));
+}
+
+/** A cache with no lookups says so rather than showing 0% (one wording: human-units' NO_LOOKUPS). */
+function idle(hits: number, misses: number): string {
+  return hits + misses > 0 ? "" : `: ${NO_LOOKUPS}`;
 }
 
 function rate(hits: number, misses: number): number {

@@ -8,7 +8,7 @@ import { CostModel, CAUSE_COUNT, Tally, eventColumns, type EventColumns } from "
 import type { DeviceProfile } from "../../engine/replay/device-profiles.js";
 import { formatBytes, formatUs, hex } from "../../engine/replay/human-units.js";
 import { ReplayEngine, type RequestOutcome } from "../../engine/replay/replay-engine.js";
-import { causeRecord, chainInfo, insertSlow, type SlowRequest } from "../../engine/replay/replay-stats.js";
+import { causeRecord, chainInfo, hostFileStates, insertSlow, type SlowRequest } from "../../engine/replay/replay-stats.js";
 import { describeRequest } from "../../engine/replay/request-summary.js";
 import type { GuestRequest } from "../../engine/workload/guest-request.js";
 import type { EventLog } from "./event-log.js";
@@ -70,7 +70,7 @@ export class LiveReplay {
       const img = this.engine.image;
       this.cols = eventColumns(this.engine.recorder);
       const chain = chainInfo(img);
-      this.model = new CostModel(opts.profile, { cacheMode: this.engine.config.cacheMode, rawBackingDepth: chain.rawDepth, rawBackingSize: chain.rawSize, externalDataNodes: chain.external });
+      this.model = new CostModel(opts.profile, { cacheMode: this.engine.config.cacheMode, rawBackingDepth: chain.rawDepth, rawBackingSize: chain.rawSize, externalDataNodes: chain.external, hostFiles: opts.profile.host ? hostFileStates(img) : undefined });
       this.hostMap = new HostMapTracker(img);
       this.series = new LatencySeries(opts.seriesPoints ?? 120);
       this.virtualSize = img.virtualSize;

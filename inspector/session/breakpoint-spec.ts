@@ -69,9 +69,32 @@ function eventSpec(name: string): BreakpointSpec {
   return { kind: "event", eventName: name };
 }
 
+/**
+ * The report's words for a cache miss ("l2-miss" is a cause in `replay`'s time by cause, "L2 misses" a total):
+ * `break cache_miss l2`, `break l2-miss`, `break refcount-miss`, `break cache_miss` (either cache).
+ */
+const MISS_WORDS: Record<string, "l2" | "refcount" | "any"> = {
+  cache_miss: "any",
+  "cache-miss": "any",
+  "l2-miss": "l2",
+  l2_miss: "l2",
+  "refcount-miss": "refcount",
+  refcount_miss: "refcount",
+};
+
+function missSpec(word: string, arg: string | undefined): BreakpointSpec {
+  let cache = MISS_WORDS[word]!;
+  if (arg !== undefined) {
+    if (cache !== "any") throw new SessionError(`"${word}" already names its cache; use: break ${word}`);
+    cache = resolveWord(arg, ["l2", "refcount"], "cache", "break cache_miss") as "l2" | "refcount";
+  }
+  return { kind: "event", eventName: "qcow2_cache_get_replace_entry", ...(cache === "any" ? {} : { cache }) };
+}
+
 export function parseBreak(args: string[]): BreakpointSpec {
-  if (!args.length) throw new SessionError("Argument required (event name, offset, or one of: offset, cluster, l1, l2, request, latency).");
+  if (!args.length) throw new SessionError("Argument required (event name, offset, or one of: offset, cluster, l1, l2, request, latency, cache_miss [l2|refcount]).");
   const [first, ...rest] = args as [string, ...string[]];
+  if (Object.hasOwn(MISS_WORDS, first.toLowerCase())) return missSpec(first.toLowerCase(), rest[0]);
   if (/^(0x[0-9a-f]+|\d)/i.test(first)) return { kind: "offset", ...parseRange(first) };
   const ev = rest.length === 0 ? resolveEventName(first) : undefined;
   if (ev) return eventSpec(ev);
@@ -79,7 +102,7 @@ export function parseBreak(args: string[]): BreakpointSpec {
   try {
     kind = resolveWord(first, BREAK_KINDS, "breakpoint kind", "break");
   } catch {
-    throw new SessionError(`No event or breakpoint kind "${first}" (try: cache_miss, qcow2_cache_get_replace_entry, offset 64k, cluster 5, l1 0, l2 0:17, request 12).`);
+    throw new SessionError(`No event or breakpoint kind "${first}" (try: cache_miss l2, l2-miss, qcow2_cache_get_replace_entry, offset 64k, cluster 5, l1 0, l2 0:17, request 12).`);
   }
   const arg = rest[0];
   switch (kind) {

@@ -1,15 +1,17 @@
 // The counters pane: cache hit rates, metadata I/O per guest I/O, COW bytes, syncs and allocations up to the
-// current position, and the modelled latency of the request in view (engine/replay/cost-model.ts, NVMe profile).
+// current position, and the modelled latency of the request in view (engine/replay/cost-model.ts; the session's
+// --profile, NVMe by default).
 import type { EventRecorder } from "../../engine/events/recorder.js";
 import { CAUSE_NAMES, CostModel, eventColumns } from "../../engine/replay/cost-model.js";
-import { builtinProfile, DEFAULT_PROFILE } from "../../engine/replay/device-profiles.js";
-import { formatUs } from "../../engine/replay/human-units.js";
+import { builtinProfile, DEFAULT_PROFILE, type DeviceProfile } from "../../engine/replay/device-profiles.js";
+import { formatUs, hitRate } from "../../engine/replay/human-units.js";
 import type { CacheMode } from "../../engine/image/engine-config.js";
 import { Sum } from "./event-index.js";
 import { sizeWords } from "./header-view.js";
 import type { PaneView, Row } from "./view-models.js";
 
-const pct = (h: number, m: number) => (h + m ? `${((100 * h) / (h + m)).toFixed(1)}%` : "-");
+const DEFAULT = builtinProfile(DEFAULT_PROFILE)!;
+const pct = hitRate;
 
 export interface RequestCost {
   us: number;
@@ -17,9 +19,12 @@ export interface RequestCost {
   top: string[];
 }
 
-/** Modelled latency of events [first, end): a fresh model each time, so the answer depends on the request only. */
-export function requestCost(rec: EventRecorder, first: number, end: number, write: boolean, cacheMode: CacheMode): RequestCost {
-  const model = new CostModel(builtinProfile(DEFAULT_PROFILE)!, { cacheMode });
+/**
+ * Modelled latency of events [first, end): a fresh model each time, so the answer depends on the request only
+ * (with a calibrated profile the host page cache is taken as cold: what the request costs at worst).
+ */
+export function requestCost(rec: EventRecorder, first: number, end: number, write: boolean, cacheMode: CacheMode, profile: DeviceProfile = DEFAULT): RequestCost {
+  const model = new CostModel(profile, { cacheMode });
   const us = model.requestCost(eventColumns(rec), first, end, write);
   const top = [...model.causes]
     .map((v, i) => [v, i] as const)

@@ -1,6 +1,7 @@
 // Builds a Session from file names: an image and a trace make a timeline (replay on a shadow layer, time
 // travel, breakpoints); an image alone makes an image browser over the REPL's qemu-io interpreter.
 import type { EngineConfig } from "../../engine/image/engine-config.js";
+import type { DeviceProfile } from "../../engine/replay/device-profiles.js";
 import type { Storage } from "../../engine/storage/storage.js";
 import { ReplayEngine } from "../../engine/replay/replay-engine.js";
 import { RequestColumns } from "../../engine/replay/request-columns.js";
@@ -17,6 +18,8 @@ export interface TraceSessionOptions {
   workload?: Omit<WorkloadOptions, "fit">;
   fit?: FitMode;
   out?: (line: string) => void;
+  /** Device profile for the modelled latencies (default: the built-in NVMe one). */
+  profile?: DeviceProfile;
   /** Keep every engine event (default: up to LOG_LIMIT requests; past that the log would take gigabytes). */
   record?: boolean;
 }
@@ -38,7 +41,7 @@ export function openTraceSession(imagePath: string, tracePath: string, opts: Tra
     engine.recorder.enabled = opts.record ?? requests.length <= LOG_LIMIT;
     const cacheMode = engine.config.cacheMode;
     const timeline = new Timeline(engine, requests, {
-      latencyOf: (_i, ctx) => requestCost(ctx.recorder, ctx.firstEvent, ctx.endEvent, ctx.request.op !== "read" && ctx.request.op !== "flush", cacheMode).us,
+      latencyOf: (_i, ctx) => requestCost(ctx.recorder, ctx.firstEvent, ctx.endEvent, ctx.request.op !== "read" && ctx.request.op !== "flush", cacheMode, opts.profile).us,
     });
     return new Session(
       {
@@ -46,6 +49,7 @@ export function openTraceSession(imagePath: string, tracePath: string, opts: Tra
         timeline,
         imagePath,
         tracePath,
+        profile: opts.profile,
         close: () => {
           timeline.dispose();
           engine.close();

@@ -19,7 +19,10 @@ export function* slicedContinue(tl: TimelineApi, forward: boolean): Run {
   const total = tl.requestCount;
   while (true) {
     const start = tl.position().request;
-    const target = forward ? start + chunk : start - chunk;
+    // Backwards, a slice ends at a checkpoint: reverse-continue replays from the checkpoint before the position,
+    // so a slice that ended mid-segment would replay that segment again in the next slice (the TUI's reverse
+    // continue took 24 s where one REPL call took under 1 s).
+    const target = forward ? start + chunk : tl.segmentStart ? tl.segmentStart(start - 1) : start - chunk;
     if (forward ? target >= total : target <= 0) return forward ? tl.continue() : tl.reverseContinue();
     const mark = tl.addBreakpoint({
       kind: "predicate",

@@ -33,6 +33,21 @@ export interface Focus {
   /** Event range of the focus request in the log, when recorded. */
   first: number;
   end: number;
+  /** Events the request has (so far); `events` holds at most MAX_EVENT_ROWS of them. */
+  total?: number;
+}
+
+/** ", N events", or ", first 4096 of N events" when the list is capped. */
+function eventCount(f: Focus): string {
+  const total = Math.max(f.total ?? 0, f.events.length);
+  if (!total) return "";
+  return total > f.events.length ? `, first ${f.events.length} of ${total} events` : `, ${total} events`;
+}
+
+function capNote(rows: Row[], f: Focus): void {
+  const total = f.total ?? 0;
+  if (total > f.events.length)
+    rows.push({ key: "cap", text: `(${total - f.events.length} more events not listed: the pane shows the first ${MAX_EVENT_ROWS}; \`events\` in the REPL prints every one)`, tone: "dim" });
 }
 
 export interface MapView extends PaneView {
@@ -52,7 +67,10 @@ interface Before {
   position: number;
 }
 
-const MAX_EVENT_ROWS = 4096;
+/** Event rows a pane lists per request (a request can have tens of thousands); the rest is said, not hidden. */
+export const MAX_EVENT_ROWS = 4096;
+/** `events all` prints at most this many lines of the log. */
+const EVENTS_ALL_LIMIT = 100000;
 
 export class SessionViews {
   private memo = new Map<string, unknown>();
@@ -120,7 +138,7 @@ export class SessionViews {
         const io = this.s.lastIo;
         const events: EngineEvent[] = [];
         if (io && rec) for (let i = io.first; i < Math.min(io.end, rec.length, io.first + MAX_EVENT_ROWS); i++) events.push(rec.get(i));
-        return { index: -1, applied: 0, inProgress: false, events, logEnd: logLen, first: io?.first ?? 0, end: io ? Math.min(io.end, logLen) : 0 };
+        return { index: -1, applied: 0, inProgress: false, events, logEnd: logLen, first: io?.first ?? 0, end: io ? Math.min(io.end, logLen) : 0, total: io && rec ? Math.min(io.end, rec.length) - io.first : 0 };
       }
       const pos = tl.position();
       const v = tl.view();
@@ -136,13 +154,13 @@ export class SessionViews {
       if (rec && !rec.enabled) {
         // No event log (a very long trace): re-run the request to show its events, when the timeline can.
         const rerun = (tl as { eventsOf?: (i: number) => EngineEvent[] }).eventsOf;
-        const events = rerun ? rerun.call(tl, pos.request - 1).slice(0, MAX_EVENT_ROWS) : [];
-        return { index: pos.request - 1, applied: pos.request, inProgress: false, events, logEnd: logLen, first: 0, end: 0 };
+        const all = rerun ? rerun.call(tl, pos.request - 1) : [];
+        return { index: pos.request - 1, applied: pos.request, inProgress: false, events: all.slice(0, MAX_EVENT_ROWS), logEnd: logLen, first: 0, end: 0, total: all.length };
       }
       const range = rec ? this.starts.range(rec, pos.request, logLen) : null;
       const events: EngineEvent[] = [];
       if (range && rec) for (let i = range.first; i < Math.min(range.end, range.first + MAX_EVENT_ROWS); i++) events.push(rec.get(i));
-      return { index: pos.request - 1, applied: pos.request, inProgress: false, events, logEnd: logLen, first: range?.first ?? 0, end: range?.end ?? 0 };
+      return { index: pos.request - 1, applied: pos.request, inProgress: false, events, logEnd: logLen, first: range?.first ?? 0, end: range?.end ?? 0, total: range ? range.end - range.first : 0 };
     });
   }
 
@@ -220,7 +238,8 @@ export class SessionViews {
         if (latest) focusRow = rows.length;
         rows.push({ key: `ev${e.seq}`, text: eventLine(e), tone: latest ? "current" : undefined, changed: moved && (latest || !f.inProgress) });
       });
-      return { title: `Request ${f.index + 1}/${tl.requestCount} ${state}${f.events.length ? `, ${f.events.length} events` : ""}`, summary: rows[0]!.text, rows, focus: focusRow };
+      capNote(rows, f);
+      return { title: `Request ${f.index + 1}/${tl.requestCount} ${state}${eventCount(f)}`, summary: rows[0]!.text, rows, focus: focusRow };
     });
   }
 
@@ -236,7 +255,8 @@ export class SessionViews {
     }
     if (!f.events.length) rows.push({ key: "noev", text: "(no engine events)", tone: "dim" });
     for (const e of f.events) rows.push({ key: `ev${e.seq}`, text: eventLine(e), changed: true });
-    return { title: `Last command, ${f.events.length} events`, summary: io.line, rows };
+    capNote(rows, f);
+    return { title: `Last command${eventCount(f) || ", 0 events"}`, summary: io.line, rows };
   }
 
   /** Slot bookkeeping at the position: the timeline's view inside a request (the image is not there yet). */
@@ -437,7 +457,7 @@ export class SessionViews {
     if (!rec || !img || f.end <= f.first || !this.s.timeline) return { cost: null, label: "" };
     const req = this.s.timeline.request(f.index);
     const write = req.op !== "read" && req.op !== "flush";
-    return { cost: requestCost(rec, f.first, f.end, write, img.config.cacheMode), label: `#${f.index + 1}${f.inProgress ? " so far" : ""}` };
+    return { cost: requestCost(rec, f.first, f.end, write, img.config.cacheMode, this.s.profile), label: `#${f.index + 1}${f.inProgress ? " so far" : ""}` };
   }
 
   private counterRows(): Row[] {
@@ -456,9 +476,22 @@ export class SessionViews {
 
   eventLines(all: boolean): string[] {
     const rec = this.s.recorder();
-    if (!all || !rec) return this.focus().events.map(eventLine);
+    const f = this.focus();
+    if (!all || !rec) {
+      // The panes list MAX_EVENT_ROWS; the REPL prints the whole request when the log has it.
+      if (rec && (f.total ?? 0) > f.events.length && f.end > f.first && !f.inProgress) {
+        const out: string[] = [];
+        for (let i = f.first; i < f.end; i++) out.push(eventLine(rec.get(i)));
+        return out;
+      }
+      const lines = f.events.map(eventLine);
+      if ((f.total ?? 0) > f.events.length) lines.push(`(first ${f.events.length} of ${f.total} events of this request)`);
+      return lines;
+    }
     const out: string[] = [];
-    for (let i = 0; i < Math.min(rec.length, 100000); i++) out.push(eventLine(rec.get(i)));
+    const n = Math.min(rec.length, EVENTS_ALL_LIMIT);
+    for (let i = 0; i < n; i++) out.push(eventLine(rec.get(i)));
+    if (rec.length > n) out.push(`(first ${n} of ${rec.length} events in the log)`);
     return out;
   }
 

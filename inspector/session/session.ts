@@ -16,8 +16,10 @@ import { SessionViews } from "./session-views.js";
 import { eventLine } from "./event-words.js";
 import { requestWords } from "./request-words.js";
 
+import type { DeviceProfile } from "../../engine/replay/device-profiles.js";
+
 export type SessionSource =
-  | { kind: "trace"; timeline: TimelineApi; imagePath: string; tracePath: string; close?: () => void }
+  | { kind: "trace"; timeline: TimelineApi; imagePath: string; tracePath: string; close?: () => void; profile?: DeviceProfile }
   | { kind: "image"; repl: ReplSession; imagePath: string };
 
 export interface SessionOptions {
@@ -74,8 +76,12 @@ export class Session {
   private nextNumber = 1;
   private readonly closeSource: () => void;
 
+  /** The device profile the modelled latencies use (--profile; the default built-in when not given). */
+  profile: DeviceProfile | undefined;
+
   constructor(source: SessionSource, opts: SessionOptions = {}) {
     this.imagePath = source.imagePath;
+    this.profile = source.kind === "trace" ? source.profile : undefined;
     this.out = opts.out ?? (() => {});
     this.logLines = opts.logLines ?? 500;
     if (source.kind === "trace") {

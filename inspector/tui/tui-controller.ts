@@ -372,9 +372,11 @@ export class TuiController {
         return this.commandKey(input, k);
       case "help":
       case "output":
+        // Any key closes the overlay and only that ("press any key": `q` here must not quit the TUI);
+        // `:` also opens the command line, as the user is about to type a command.
         this.mode = "normal";
         this.changed();
-        if (input === ":" || input === "q") break;
+        if (input === ":") break;
         return;
     }
     this.normalKey(input, k);

@@ -1,0 +1,84 @@
+// `replay --validate`: the modelled totals of the baseline and of each --compare configuration next to what
+// qemu-io measures for the same requests on a scratch copy beside the image; text table and JSON "validation".
+import * as path from "node:path";
+import type { EngineConfig } from "../../engine/image/engine-config.js";
+import type { DeviceProfile } from "../../engine/replay/device-profiles.js";
+import { formatUs } from "../../engine/replay/human-units.js";
+import { qemuIoAvailable } from "../../engine/replay/qemu-io-run.js";
+import { measureWithQemuIo, type Measurement } from "../../engine/replay/validate.js";
+import type { GuestRequest } from "../../engine/workload/guest-request.js";
+import { ExitError } from "../fail.js";
+
+export interface ValidationRun {
+  label: string;
+  /** The image the run replayed (a converted copy for format what-ifs). */
+  image: string;
+  config: EngineConfig;
+  modelledUs: number;
+}
+
+export interface Validation {
+  profile: string;
+  profileSource: string;
+  method: string;
+  runs: number;
+  modelledSeconds: number;
+  measuredSeconds: number;
+  untimedFlushes: number;
+  skippedRequests: number;
+  compare: { config: string; modelledSeconds: number; measuredSeconds: number }[];
+}
+
+export const MEASURE_METHOD = "sum of qemu-io's per-request timings (start-up and image open excluded), scratch copy beside the image, same cache mode and cache options";
+
+/** --validate-runs: 1..20. */
+export function parseValidateRuns(v: string | undefined): number {
+  if (v === undefined) return 1;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > 20) throw new ExitError(`replay: --validate-runs must be a whole number 1..20, not '${v}'`, 1);
+  return n;
+}
+
+export function checkValidateAvailable(): void {
+  if (!qemuIoAvailable()) throw new ExitError("replay: --validate runs the trace through qemu-io, which is not installed", 1);
+}
+
+/** Measures each run with qemu-io (in order: baseline first). */
+export function validate(userImage: string, runs: ValidationRun[], requests: () => Iterable<GuestRequest>, virtualSize: number, profile: DeviceProfile, repeat = 1, onRun?: (label: string) => void): Validation {
+  const dir = path.dirname(path.resolve(userImage));
+  const measured: Measurement[] = runs.map((r, i) => {
+    onRun?.(r.label);
+    return measureWithQemuIo(r.image, requests(), r.config, virtualSize, String(i), dir, repeat);
+  });
+  const [base, ...rest] = runs;
+  return {
+    profile: profile.name,
+    profileSource: profile.source ?? "built-in",
+    method: repeat > 1 ? `${MEASURE_METHOD}; ${repeat} runs, each request timed by its fastest run` : MEASURE_METHOD,
+    runs: repeat,
+    modelledSeconds: base!.modelledUs / 1e6,
+    measuredSeconds: measured[0]!.seconds,
+    untimedFlushes: measured[0]!.untimedFlushes,
+    skippedRequests: measured[0]!.skipped,
+    compare: rest.map((r, i) => ({ config: r.label, modelledSeconds: r.modelledUs / 1e6, measuredSeconds: measured[i + 1]!.seconds })),
+  };
+}
+
+export function formatValidation(v: Validation, baseLabel: string): string[] {
+  const rows: [string, number, number][] = [[baseLabel, v.modelledSeconds, v.measuredSeconds], ...v.compare.map((c): [string, number, number] => [c.config, c.modelledSeconds, c.measuredSeconds])];
+  const w = Math.max(13, ...rows.map((r) => r[0].length));
+  const out = [
+    `Validation against qemu-io (profile ${v.profile}, ${v.profileSource === "built-in" ? "built-in" : `from ${v.profileSource}`})`,
+    `  measured: ${v.method}`,
+    `  ${"configuration".padEnd(w)}  ${"modelled".padStart(10)}  ${"measured".padStart(10)}  model/real${rows.length > 1 ? "  ratio to first: modelled / measured" : ""}`,
+  ];
+  const [, m0, r0] = rows[0]!;
+  rows.forEach(([label, m, r], i) => {
+    const ratio = r > 0 ? (m / r).toFixed(2) : "-";
+    const rel = i > 0 && m0 > 0 && r0 > 0 ? `  ${(m / m0).toFixed(2)} / ${(r / r0).toFixed(2)}` : "";
+    out.push(`  ${label.padEnd(w)}  ${formatUs(m * 1e6).padStart(10)}  ${formatUs(r * 1e6).padStart(10)}  ${ratio.padStart(10)}${rel}`);
+  });
+  if (v.untimedFlushes) out.push(`  note: ${v.untimedFlushes} flush requests were run but qemu-io prints no time for them`);
+  if (v.skippedRequests) out.push(`  note: ${v.skippedRequests} requests past the virtual size were not sent to qemu-io`);
+  return out;
+}

@@ -1,0 +1,297 @@
+// `qcowdbg calibrate`: measures the storage under a folder with the I/O QEMU issues, issued by qemu-io itself on a
+// raw scratch file there (so QEMU's own per-request overhead is in the figures): 4 KiB and 64 KiB reads and writes,
+// random and sequential, O_DIRECT (cache=none) and through the page cache (writeback), reads of holes, writes
+// into holes and past the end, fdatasync after 0..16 MiB of dirty data and after allocation, fallocate punch/zero.
+// Each class is the mean of its fastest half (a shared host's hiccups dropped), fitted to us + usPerKiB.
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import type { DeviceProfile } from "./device-profiles.js";
+import { PROFILE_FORMAT, PROFILE_VERSION } from "./device-profiles.js";
+import type { HostProfile, IoCost } from "./host-profile.js";
+import { runQemuIo } from "./qemu-io-run.js";
+
+const K = 1024;
+const M = 1024 * 1024;
+/** Scratch-file layout: data, then holes for each kind of allocating write, then holes to read. */
+const DATA_END = 256 * M;
+const DIRECT_ALLOC_4K = 256 * M;
+const DIRECT_ALLOC_64K = 320 * M;
+const BUF_ALLOC_4K = 384 * M;
+const BUF_ALLOC_64K = 416 * M;
+/** Holes to read: a wide sparse span, so each read meets pages (and read-ahead) never touched before. */
+const HOLES = 1024 * M;
+const HOLES_END = 64 * 1024 * M;
+/** Written past here only after `truncate` extends the file (qemu-io refuses writes past the end). */
+const FILE_SIZE = HOLES_END;
+const EXTENDED_SIZE = FILE_SIZE + 8192 * M;
+const DIRTY_SIZES = [M, 4 * M, 16 * M];
+
+export interface CalibrateOptions {
+  dir: string;
+  /** Scales the number of I/Os per class (1 = default, under a minute on an SSD). */
+  scale?: number;
+  pageCacheBytes?: number;
+  name?: string;
+  onPhase?: (done: number, total: number, label: string) => void;
+}
+
+/** A deterministic PRNG (mulberry32): the same offsets on every run. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/**
+ * Mean of the fastest half: the cost when the host is not busy elsewhere (an I/O that lost the CPU or the disk to
+ * another process is dropped), as `replay --validate-runs` times each request by its fastest run.
+ */
+export function trimmedMean(xs: number[]): number {
+  if (!xs.length) return 0;
+  const s = [...xs].sort((a, b) => a - b);
+  const keep = s.slice(0, Math.max(1, Math.ceil(s.length * 0.5)));
+  return keep.reduce((a, b) => a + b, 0) / keep.length;
+}
+
+/** us + usPerKiB from the cost at 4 KiB and 64 KiB (µs). */
+export function fitCost(us4k: number, us64k: number): IoCost {
+  const usPerKiB = Math.max(0, (us64k - us4k) / 60);
+  return { us: round(Math.max(0, us4k - 4 * usPerKiB)), usPerKiB: round(usPerKiB) };
+}
+
+function round(x: number): number {
+  return Math.round(x * 1000) / 1000;
+}
+
+/** A script whose commands are tagged by class; timings come back in the same order. */
+class Script {
+  readonly lines: string[] = [];
+  readonly tags: (string | null)[] = [];
+  add(tag: string | null, cmd: string): void {
+    // Untimed reads and writes run quiet (-q): qemu-io prints no stats line for them.
+    this.lines.push(tag === null && /^(read|write) /.test(cmd) && !/^\S+ -q /.test(cmd) ? cmd.replace(/^(\S+) /, "$1 -q ") : cmd);
+    this.tags.push(tag);
+  }
+  /** µs per tag from qemu-io's timings (untimed commands have a null tag). */
+  classify(seconds: number[]): Map<string, number[]> {
+    const timed = this.tags.filter((t): t is string => t !== null);
+    if (timed.length !== seconds.length) throw new Error(`calibrate: qemu-io timed ${seconds.length} commands, expected ${timed.length}`);
+    const out = new Map<string, number[]>();
+    timed.forEach((t, i) => {
+      const a = out.get(t) ?? [];
+      a.push(seconds[i]! * 1e6);
+      out.set(t, a);
+    });
+    return out;
+  }
+}
+
+export function calibrate(opts: CalibrateOptions): DeviceProfile {
+  const t0 = performance.now();
+  const scale = opts.scale ?? 1;
+  // Scale 1: about 5,000 I/Os, 10 s on an SSD, well under a minute on a busy host.
+  const n = (x: number) => Math.max(3, Math.round(x * 4 * scale));
+  const rnd = prng(14);
+  const at = (base: number, span: number, align: number) => base + Math.floor((rnd() * span) / align) * align;
+  const file = path.join(opts.dir, `.qcowdbg-calibrate-${process.pid}.raw`);
+  const phases = 5;
+  let phase = 0;
+  const step = (label: string) => opts.onPhase?.(phase++, phases, label);
+  const all = new Map<string, number[]>();
+  const run = (s: Script, cache: string) => {
+    const r = runQemuIo(file, s.lines, { cache, format: "raw", discard: "unmap" });
+    for (const [k, v] of s.classify(r.seconds)) all.set(k, [...(all.get(k) ?? []), ...v]);
+  };
+  try {
+    step("writing a 256 MiB scratch file");
+    const fd = fs.openSync(file, "wx");
+    fs.ftruncateSync(fd, FILE_SIZE);
+    fs.closeSync(fd);
+    const fill = new Script();
+    for (let o = 0; o < DATA_END; o += 4 * M) fill.add(null, `write -q -P 165 ${o} ${4 * M}`);
+    run(fill, "none");
+
+    step("O_DIRECT reads and writes (cache=none)");
+    const d = new Script();
+    for (let i = 0; i < n(200); i++) d.add("dRead4", `read ${at(0, DATA_END, 4 * K)} 4k`);
+    for (let i = 0; i < n(60); i++) d.add("dRead64", `read ${at(0, DATA_END, 64 * K)} 64k`);
+    let seq = at(0, DATA_END / 2, 4 * K);
+    for (let i = 0; i < n(200); i++, seq += 4 * K) d.add("dSeqRead4", `read ${seq} 4k`);
+    for (let i = 0; i < n(100); i++) d.add("dHole4", `read ${at(HOLES, HOLES_END - HOLES, 4 * K)} 4k`);
+    for (let i = 0; i < n(30); i++) d.add("dHole64", `read ${at(HOLES, HOLES_END - HOLES, 64 * K)} 64k`);
+    for (let i = 0; i < n(200); i++) d.add("dWrite4", `write ${at(0, DATA_END, 4 * K)} 4k`);
+    for (let i = 0; i < n(50); i++) d.add("dWrite64", `write ${at(0, DATA_END, 64 * K)} 64k`);
+    seq = at(DATA_END / 2, DATA_END / 4, 4 * K);
+    for (let i = 0; i < n(100); i++, seq += 4 * K) d.add("dSeqWrite4", `write ${seq} 4k`);
+    for (let i = 0; i < n(100); i++) d.add("dAlloc4", `write ${DIRECT_ALLOC_4K + i * 256 * K} 4k`);
+    for (let i = 0; i < n(30); i++) d.add("dAlloc64", `write ${DIRECT_ALLOC_64K + i * M} 64k`);
+    // Syncs: a FUA write is the write plus an fdatasync (QEMU emulates FUA with a flush on files).
+    d.add(null, "write -f 0 4k");
+    for (let i = 0; i < n(30); i++) d.add("dFua4", `write -f ${at(0, DATA_END, 4 * K)} 4k`);
+    for (let i = 0; i < n(15); i++) {
+      d.add(null, `write ${DIRECT_ALLOC_4K + i * 256 * K + 128 * K} 4k`);
+      d.add("dFuaAfterAlloc", `write -f ${at(0, DATA_END, 4 * K)} 4k`);
+    }
+    run(d, "none");
+
+    step("page-cache reads and writes (cache=writeback)");
+    const b = new Script();
+    b.add(null, `read -q 0 ${8 * M}`);
+    for (let i = 0; i < n(200); i++) b.add("cRead4", `read ${at(0, 8 * M, 4 * K)} 4k`);
+    for (let i = 0; i < n(60); i++) b.add("cRead64", `read ${at(0, 8 * M, 64 * K)} 64k`);
+    for (let i = 0; i < n(100); i++) b.add("hRead4", `read ${at(HOLES, HOLES_END - HOLES, 4 * K)} 4k`);
+    for (let i = 0; i < n(30); i++) b.add("hRead64", `read ${at(HOLES, HOLES_END - HOLES, 64 * K)} 64k`);
+    for (let i = 0; i < n(200); i++) b.add("bWrite4", `write ${at(0, 8 * M, 4 * K)} 4k`);
+    for (let i = 0; i < n(50); i++) b.add("bWrite64", `write ${at(0, 8 * M, 64 * K)} 64k`);
+    for (let i = 0; i < n(100); i++) b.add("bAlloc4", `write ${BUF_ALLOC_4K + i * 256 * K} 4k`);
+    for (let i = 0; i < n(30); i++) b.add("bAlloc64", `write ${BUF_ALLOC_64K + i * M} 64k`);
+    run(b, "writeback");
+
+    step("fdatasync after dirty data and allocation; fallocate");
+    const s = new Script();
+    s.add(null, "write -f 0 4k");
+    // fdatasync with only the timed 4 KiB dirty, many times (its noise is the largest), then after 1..16 MiB.
+    for (let i = 0; i < n(15); i++) s.add("sync0", `write -f ${at(0, 8 * M, 4 * K)} 4k`);
+    for (let r = 0; r < Math.max(2, Math.round(3 * scale)); r++)
+      for (const x of DIRTY_SIZES) {
+        s.add(null, `write -q ${at(8 * M, 64 * M, 4 * K)} ${x}`);
+        s.add(`sync${x}`, `write -f ${at(0, 8 * M, 4 * K)} 4k`);
+      }
+    // File extension: grow the file, then write past the old end (blocks allocated, size changed).
+    s.add(null, `truncate ${EXTENDED_SIZE}`);
+    for (let i = 0; i < n(30); i++) s.add("bExtend64", `write ${FILE_SIZE + i * 64 * K} 64k`);
+    const ext = FILE_SIZE + 64 * M;
+    for (let i = 0; i < n(30); i++) {
+      s.add(null, `write ${ext + i * M} 4k`);
+      s.add("bFuaAfterAlloc", `write -f ${at(0, 8 * M, 4 * K)} 4k`);
+    }
+    for (let i = 0; i < n(30); i++) s.add("punch", `discard ${at(64 * M, 128 * M, 64 * K)} 64k`);
+    // Zero-fill of a new cluster: into holes, as qcow2 zeroes the COW areas of a cluster it just allocated.
+    for (let i = 0; i < n(30); i++) s.add("zero", `write -z ${FILE_SIZE + 4096 * M + i * 256 * K} 64k`);
+    run(s, "writeback");
+    step("qcow2 request overhead");
+    // The same cached 4 KiB reads and overwrites through a qcow2 layer: the difference is QEMU's qcow2 driver.
+    const q = new Script();
+    q.add(null, `write -q -P 90 0 ${8 * M}`);
+    q.add(null, `read -q 0 ${8 * M}`);
+    for (let i = 0; i < n(200); i++) q.add("qRead4", `read ${at(0, 8 * M, 4 * K)} 4k`);
+    for (let i = 0; i < n(200); i++) q.add("qWrite4", `write ${at(0, 8 * M, 4 * K)} 4k`);
+    // Allocating writes: each into a cluster never written (shuffled), as a growing image takes them.
+    const free = 16384 - 128;
+    for (let i = 0; i < Math.min(free / 2, n(100)); i++) q.add("qAlloc4", `write ${(128 + ((i * 337) % (free / 2))) * 64 * K + at(0, 64 * K, 4 * K)} 4k`);
+    const qcow = `${file}.qcow2`;
+    try {
+      const r = spawnSync("qemu-img", ["create", "-q", "-f", "qcow2", qcow, "1G"], { encoding: "utf8" });
+      if (r.status !== 0) throw new Error(`calibrate: qemu-img create failed: ${(r.stderr || String(r.error)).trim()}`);
+      const res = runQemuIo(qcow, q.lines, { cache: "writeback", format: "qcow2" });
+      for (const [k, v] of q.classify(res.seconds)) all.set(k, v);
+      // Writethrough allocating writes: what a growing image pays per write (zero-fill, data, metadata, syncs).
+      const wt = new Script();
+      const base = 8192;
+      for (let i = 0; i < Math.min(free / 2, n(40)); i++) wt.add("qWT4", `write ${(base + ((i * 337) % (free / 2))) * 64 * K + at(0, 64 * K, 4 * K)} 4k`);
+      const res2 = runQemuIo(qcow, wt.lines, { cache: "writethrough", format: "qcow2" });
+      for (const [k, v] of wt.classify(res2.seconds)) all.set(k, v);
+    } finally {
+      fs.rmSync(qcow, { force: true });
+    }
+    step("done");
+  } finally {
+    fs.rmSync(file, { force: true });
+  }
+  return buildProfile(all, opts, (performance.now() - t0) / 1000);
+}
+
+/** Turns the per-class timings (µs) into a profile. */
+export function buildProfile(all: Map<string, number[]>, opts: CalibrateOptions, seconds: number): DeviceProfile {
+  const m = (k: string) => trimmedMean(all.get(k) ?? []);
+  const mibps = (us4: number, us64: number) => (us64 > us4 ? Math.min(1e6, (60 / 1024 / ((us64 - us4) / 1e6))) : 1e6);
+  const readMiBps = mibps(m("dRead4"), m("dRead64"));
+  const writeMiBps = mibps(m("dWrite4"), m("dWrite64"));
+  const xfer = (bytes: number, mib: number) => (bytes / (mib * M)) * 1e6;
+  const syncPlain = Math.max(0, m("dFua4") - m("dWrite4"));
+  // fdatasync: the plain one, then per dirty MiB (least squares through it, over 1..16 MiB).
+  const syncBase = Math.max(0, m("sync0") - m("bWrite4"));
+  const xs = DIRTY_SIZES.map((x) => x / M);
+  const ys = DIRTY_SIZES.map((x) => m(`sync${x}`) - m("sync0"));
+  const slope = xs.reduce((a, x, i) => a + x * ys[i]!, 0) / xs.reduce((a, x) => a + x * x, 0);
+  // After allocation: a sync that follows an allocating write, less a plain one (buffered: delayed allocation and
+  // the journal commit; O_DIRECT allocated at write time and the sync commits the journal). qWT4 (writethrough
+  // allocating qcow2 writes) is kept in classesUs as a check of the compound, not used: it swings the most.
+  const syncAlloc = Math.max(0, m("bFuaAfterAlloc") - m("sync0"));
+  const directSyncAlloc = Math.max(0, m("dFuaAfterAlloc") - m("dFua4"));
+  const host: HostProfile = {
+    pageCacheBytes: opts.pageCacheBytes ?? defaultPageCache(),
+    cachedRead: fitCost(m("cRead4"), m("cRead64")),
+    holeRead: fitCost(m("hRead4"), m("hRead64")),
+    directHoleRead: fitCost(m("dHole4"), m("dHole64")),
+    bufferedWrite: fitCost(m("bWrite4"), m("bWrite64")),
+    bufferedAllocWrite: fitCost(m("bAlloc4"), (m("bAlloc64") + m("bExtend64")) / 2),
+    directAllocWrite: fitCost(m("dAlloc4"), m("dAlloc64")),
+    requestUs: round(Math.max(0, (m("qRead4") - m("cRead4") + m("qWrite4") - m("bWrite4")) / 2)),
+    // What an allocating write costs beyond an overwrite, the file's zero-fill (fallocate) and block allocation.
+    allocUs: round(Math.max(0, m("qAlloc4") - m("qWrite4") - m("zero") - Math.max(0, m("bAlloc4") - m("bWrite4")))),
+    syncUs: round(syncBase),
+    syncUsPerMiB: round(Math.max(0, slope)),
+    syncAllocUs: round(syncAlloc),
+    directSyncAllocUs: round(directSyncAlloc),
+    punchHoleUs: round(m("punch")),
+    zeroRangeUs: round(m("zero")),
+  };
+  return {
+    name: opts.name ?? `calibrated-${os.hostname()}`,
+    description: `measured by qcowdbg calibrate in ${path.resolve(opts.dir)} on ${os.hostname()}`,
+    version: PROFILE_VERSION,
+    readLatencyUs: round(Math.max(0, m("dRead4") - xfer(4 * K, readMiBps))),
+    writeLatencyUs: round(Math.max(0, m("dWrite4") - xfer(4 * K, writeMiBps))),
+    seqReadLatencyUs: round(Math.max(0, m("dSeqRead4") - xfer(4 * K, readMiBps))),
+    seqWriteLatencyUs: round(Math.max(0, m("dSeqWrite4") - xfer(4 * K, writeMiBps))),
+    readMiBps: round(readMiBps),
+    writeMiBps: round(writeMiBps),
+    flushUs: round(syncPlain),
+    // Not measured (host CPU, not storage): the built-in figures.
+    decompressMiBps: 400,
+    decompressUs: 2,
+    host,
+    measured: { host: os.hostname(), dir: path.resolve(opts.dir), filesystem: filesystemOf(opts.dir), date: new Date().toISOString(), tool: "qemu-io", seconds: round(seconds), classesUs: Object.fromEntries([...all.keys()].sort().map((k) => [k, round(m(k))])) },
+  };
+}
+
+/** Half of the memory available now (the rest is the guest's and everyone else's). */
+function defaultPageCache(): number {
+  try {
+    const m = /MemAvailable:\s+(\d+) kB/.exec(fs.readFileSync("/proc/meminfo", "utf8"));
+    if (m) return Math.floor((Number(m[1]) * 1024) / 2);
+  } catch {
+    // not Linux: fall back to free memory
+  }
+  return Math.floor(os.freemem() / 2);
+}
+
+function filesystemOf(dir: string): string | undefined {
+  try {
+    const abs = fs.realpathSync(dir);
+    let best: [string, string] | undefined;
+    for (const line of fs.readFileSync("/proc/mounts", "utf8").split("\n")) {
+      const [, mnt, type] = line.split(" ");
+      if (mnt && type && (abs === mnt || abs.startsWith(mnt.endsWith("/") ? mnt : mnt + "/")) && (!best || mnt.length > best[0].length)) best = [mnt, type];
+    }
+    return best?.[1];
+  } catch {
+    return undefined;
+  }
+}
+
+/** The profile as the JSON file `calibrate` writes (docs/device-profile.md). */
+export function profileJson(p: DeviceProfile): string {
+  const { source: _source, seek: _seek, ...rest } = p;
+  void _source;
+  void _seek;
+  return JSON.stringify({ format: PROFILE_FORMAT, ...rest }, null, 2) + "\n";
+}

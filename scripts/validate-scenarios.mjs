@@ -1,0 +1,108 @@
+#!/usr/bin/env node
+// Issue 14's acceptance check: calibrates the storage under DIR, then runs `qcowdbg replay --validate` on the four
+// scenarios (a)-(d) and prints modelled vs measured totals and ratios, with the ±35% (totals) and ±30% (ratios)
+// bounds. Re-run it on a quiet machine: fdatasync and page-cache timings swing with other processes' I/O.
+//   node scripts/validate-scenarios.mjs [DIR] [--requests N] [--runs N] [--profile FILE] [--markdown]
+// --runs (default 3): qemu-io runs per configuration, each request timed by its fastest (replay --validate-runs).
+import { execFileSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import console from "node:console";
+import process from "node:process";
+import { fileURLToPath } from "node:url";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const cli = path.join(root, "dist", "cli", "main.js");
+const args = process.argv.slice(2);
+const opt = (name, dflt) => {
+  const i = args.indexOf(name);
+  return i >= 0 ? args.splice(i, 2)[1] : dflt;
+};
+const markdown = args.includes("--markdown") ? (args.splice(args.indexOf("--markdown"), 1), true) : false;
+const requests = Number(opt("--requests", "1000"));
+const runs = opt("--runs", "3");
+let profile = opt("--profile", "");
+const dir = path.resolve(args[0] ?? path.join(os.tmpdir(), "qcowdbg-scenarios"));
+fs.mkdirSync(dir, { recursive: true });
+
+const sh = (cmd, argv) => execFileSync(cmd, argv, { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"], maxBuffer: 1 << 28 });
+const at = (p) => path.join(dir, p);
+const fresh = (name, size, opts = []) => {
+  fs.rmSync(at(name), { force: true });
+  sh("qemu-img", ["create", "-q", "-f", "qcow2", ...opts, at(name), size]);
+};
+
+// The same pseudo-random offsets on every run (mulberry32).
+function prng(seed) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(a ^ (a >>> 15), a | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+function trace(name, op, span, n, seed) {
+  const r = prng(seed);
+  const lines = [];
+  for (let i = 0; i < n; i++) lines.push(`${op} ${Math.floor((r() * span) / 4096) * 4096} 4k`);
+  fs.writeFileSync(at(name), lines.join("\n") + "\n");
+  return at(name);
+}
+
+if (!profile) {
+  profile = at("profile.json");
+  process.stderr.write(`calibrating ${dir} ...\n`);
+  process.stderr.write(sh("node", [cli, "calibrate", dir, "--output", profile]));
+}
+
+const G = 2 ** 30;
+fresh("a.qcow2", "100G", ["-o", "preallocation=metadata"]);
+const ta = trace("a.qemu-io", "read", 100 * G, requests * 2, 1);
+fresh("b.qcow2", "10G");
+const tb = trace("b.qemu-io", "write", 10 * G, requests, 2);
+fs.rmSync(at("c-base.raw"), { force: true });
+sh("qemu-img", ["create", "-q", "-f", "raw", at("c-base.raw"), "1G"]);
+sh("qemu-io", ["-f", "raw", "-t", "none", "-c", "write -q -P 7 0 256M", at("c-base.raw")]);
+fresh("c.qcow2", "1G", ["-b", at("c-base.raw"), "-F", "raw"]);
+const tc = trace("c.qemu-io", "write", 256 * 2 ** 20, requests, 3);
+fresh("d.qcow2", "1G");
+const td = trace("d.qemu-io", "write", G, requests, 4);
+
+const scenarios = [
+  { id: "a", what: "random 4 KiB reads, 100 GiB metadata-preallocated, cache=none", image: "a.qcow2", trace: ta, config: "cache=none", compare: "cache=none,l2-cache-size=1M" },
+  { id: "a'", what: "the same through the page cache (cache=writeback)", image: "a.qcow2", trace: ta, config: "cache=writeback", compare: "cache=writeback,l2-cache-size=1M" },
+  { id: "b", what: "random 4 KiB writes growing a fresh 10 GiB image", image: "b.qcow2", trace: tb, config: "cache=writethrough", compare: "cache=writeback" },
+  { id: "c", what: "4 KiB writes over a raw backing file", image: "c.qcow2", trace: tc, config: "cache=writeback", compare: "cluster_size=128k,extended_l2=on" },
+  { id: "d", what: "4 KiB writes, fresh vs metadata-preallocated", image: "d.qcow2", trace: td, config: "cache=writeback", compare: "preallocation=metadata" },
+];
+
+const rows = [];
+let ok = true;
+for (const s of scenarios) {
+  process.stderr.write(`scenario (${s.id}) ${s.what} ...\n`);
+  const out = sh("node", [cli, "replay", at(s.image), s.trace, "--profile", profile, "--config", s.config, "--compare", s.compare, "--validate", "--validate-runs", runs, "--output", "json"]);
+  const v = JSON.parse(out).validation;
+  const c = v.compare[0];
+  const within = (m, r, tol) => r > 0 && Math.abs(m / r - 1) <= tol;
+  const mr = c.modelledSeconds / v.modelledSeconds;
+  const rr = c.measuredSeconds / v.measuredSeconds;
+  const pass = within(v.modelledSeconds, v.measuredSeconds, 0.35) && within(c.modelledSeconds, c.measuredSeconds, 0.35) && within(mr, rr, 0.3);
+  if (s.id !== "a'") ok &&= pass;
+  rows.push([`(${s.id})`, `${s.config} vs ${c.config}`, v.modelledSeconds, v.measuredSeconds, c.modelledSeconds, c.measuredSeconds, mr, rr, pass ? "yes" : "no"]);
+}
+
+const f = (x) => (x < 1 ? `${(x * 1000).toFixed(0)} ms` : `${x.toFixed(2)} s`);
+const head = ["", "settings", "modelled", "measured", "modelled", "measured", "ratio modelled", "ratio measured", "within bounds"];
+const body = rows.map((r) => [r[0], r[1], f(r[2]), f(r[3]), f(r[4]), f(r[5]), r[6].toFixed(2), r[7].toFixed(2), r[8]]);
+const load = os.loadavg().map((x) => x.toFixed(1)).join(" ");
+if (markdown) {
+  console.log(`| ${head.join(" | ")} |\n|${head.map(() => "---").join("|")}|`);
+  for (const r of body) console.log(`| ${r.join(" | ")} |`);
+} else {
+  const w = head.map((h, i) => Math.max(h.length, ...body.map((r) => r[i].length)));
+  for (const r of [head, ...body]) console.log(r.map((c, i) => (i < 2 ? c.padEnd(w[i]) : c.padStart(w[i]))).join("  "));
+}
+console.log(`host ${os.hostname()}, ${os.cpus().length} cores, load average ${load}; profile ${profile}; ${requests} requests per trace, ${runs} qemu-io runs each`);
+process.exitCode = ok ? 0 : 1;

@@ -1,0 +1,135 @@
+// The host files under a calibrated profile: data extents, the page cache (re-reads hit memory under writeback,
+// not under O_DIRECT), holes, allocation and dirty data paid at the next sync; and the profile file format.
+import { describe, expect, it } from "vitest";
+import { ExtentSet, HostFiles } from "../../engine/replay/host-io.js";
+import type { HostProfile } from "../../engine/replay/host-profile.js";
+import { builtinProfile, parseProfile, PROFILE_FORMAT } from "../../engine/replay/device-profiles.js";
+import { buildProfile, fitCost, profileJson, trimmedMean } from "../../engine/replay/calibrate.js";
+
+const HOST: HostProfile = {
+  pageCacheBytes: 64 * 4096,
+  cachedRead: { us: 10, usPerKiB: 0 },
+  holeRead: { us: 20, usPerKiB: 0 },
+  directHoleRead: { us: 30, usPerKiB: 0 },
+  bufferedWrite: { us: 5, usPerKiB: 0 },
+  bufferedAllocWrite: { us: 7, usPerKiB: 0 },
+  directAllocWrite: { us: 200, usPerKiB: 0 },
+  requestUs: 1,
+  allocUs: 3,
+  syncUs: 100,
+  syncUsPerMiB: 1000,
+  syncAllocUs: 500,
+  directSyncAllocUs: 500,
+  punchHoleUs: 40,
+  zeroRangeUs: 15,
+};
+
+function files(direct: boolean, data: [number, number][], size = 1 << 30): HostFiles {
+  const set = new ExtentSet();
+  for (const [s, e] of data) set.add(s, e);
+  return new HostFiles(HOST, direct, new Map([[0, { size, data: set, fallocatedEnd: 0 }]]));
+}
+
+describe("ExtentSet", () => {
+  it("merges touching and overlapping ranges and counts covered bytes", () => {
+    const x = new ExtentSet();
+    x.add(100, 200);
+    x.add(300, 400);
+    x.add(200, 250);
+    x.add(390, 500);
+    x.add(0, 10);
+    expect(x.ranges()).toEqual([
+      [0, 10],
+      [100, 250],
+      [300, 500],
+    ]);
+    expect(x.covered(0, 1000)).toBe(10 + 150 + 200);
+    expect(x.covered(240, 310)).toBe(20);
+    x.add(5, 400);
+    expect(x.ranges()).toEqual([[0, 500]]);
+  });
+});
+
+describe("host files", () => {
+  it("under writeback a re-read of data evicted from the page cache goes to the device once, then hits memory", () => {
+    const h = files(false, [[0, 1 << 20]]);
+    // Warm at start: the file was just written or copied.
+    expect(h.read(0, 8192, 4096)).toEqual({ us: 10, deviceBytes: 0 });
+    // A cache of 64 pages: read 100 other pages, the first ones are evicted.
+    for (let p = 10; p < 110; p++) h.read(0, p * 4096 + (1 << 24), 4096);
+    expect(h.read(0, 8192, 4096).deviceBytes).toBe(4096);
+    expect(h.read(0, 8192, 4096).deviceBytes).toBe(0);
+  });
+
+  it("with O_DIRECT every read of data reaches the device; holes cost the filesystem's answer only", () => {
+    const h = files(true, [[0, 1 << 20]]);
+    expect(h.read(0, 8192, 4096)).toEqual({ us: 0, deviceBytes: 4096 });
+    expect(h.read(0, 8192, 4096)).toEqual({ us: 0, deviceBytes: 4096 });
+    expect(h.read(0, 1 << 21, 4096)).toEqual({ us: 30, deviceBytes: 0 });
+  });
+
+  it("a buffered hole read fills a zero page once; then it reads like a cached page", () => {
+    const h = files(false, []);
+    expect(h.read(0, 1 << 21, 4096).us).toBe(20);
+    expect(h.read(0, 1 << 21, 4096).us).toBe(10);
+  });
+
+  it("writes into holes or past the end allocate: the next sync pays a journal commit, dirty data per MiB", () => {
+    const h = files(false, [[0, 1 << 20]], 1 << 20);
+    expect(h.write(0, 0, 4096).us).toBe(5);
+    expect(h.sync(0)).toBeCloseTo(100 + (1000 * 4096) / 2 ** 20);
+    expect(h.write(0, 1 << 20, 65536).us).toBe(7);
+    expect(h.sync(0)).toBeCloseTo(100 + (1000 * 65536) / 2 ** 20 + 500);
+    // Written once, it is data: an overwrite allocates nothing.
+    expect(h.write(0, 1 << 20, 4096).us).toBe(5);
+    expect(h.sync(0)).toBeCloseTo(100 + (1000 * 4096) / 2 ** 20);
+  });
+
+  it("O_DIRECT overwrites reach the device; allocating ones cost the allocation", () => {
+    const h = files(true, [[0, 1 << 20]], 1 << 20);
+    expect(h.write(0, 4096, 4096)).toEqual({ us: 0, deviceBytes: 4096 });
+    expect(h.write(0, 2 << 20, 4096)).toEqual({ us: 200, deviceBytes: 0 });
+    expect(h.sync(0)).toBe(600);
+  });
+});
+
+describe("calibration arithmetic and the profile file", () => {
+  it("trims the slowest 10% and fits us + usPerKiB from 4 KiB and 64 KiB", () => {
+    expect(trimmedMean([1, 1, 1, 1, 1, 1, 1, 1, 1, 1000])).toBe(1);
+    expect(fitCost(20, 80)).toEqual({ us: 16, usPerKiB: 1 });
+    expect(fitCost(20, 10)).toEqual({ us: 20, usPerKiB: 0 });
+  });
+
+  it("writes a version-2 profile that reads back the same, and names the field of a bad one", () => {
+    const classes = new Map<string, number[]>();
+    const put = (k: string, us: number) => classes.set(k, [us, us, us]);
+    for (const [k, v] of Object.entries({ dRead4: 100, dRead64: 160, dWrite4: 80, dWrite64: 120, dSeqRead4: 60, dSeqWrite4: 50, dFua4: 600, dFuaAfterAlloc: 1100, cRead4: 10, cRead64: 22, hRead4: 20, hRead64: 30, dHole4: 25, dHole64: 25, bWrite4: 12, bWrite64: 30, bAlloc4: 15, bAlloc64: 40, bExtend64: 40, dAlloc4: 150, dAlloc64: 210, sync0: 412, sync1048576: 1412, sync4194304: 4412, sync16777216: 16412, bFuaAfterAlloc: 912, punch: 90, zero: 20, qRead4: 11, qWrite4: 14, qAlloc4: 50 }))
+      put(k, v);
+    const p = buildProfile(classes, { dir: ".", pageCacheBytes: 1 << 30, name: "test-host" }, 3);
+    expect(p.host!.syncUs).toBe(400);
+    expect(p.host!.syncUsPerMiB).toBe(1000);
+    expect(p.host!.syncAllocUs).toBe(500);
+    expect(p.flushUs).toBe(520);
+    expect(p.host!.cachedRead).toEqual({ us: 9.2, usPerKiB: 0.2 });
+    expect(p.readMiBps).toBeCloseTo(60 / 1024 / 60e-6, 3);
+    const text = profileJson(p);
+    const json = JSON.parse(text) as Record<string, unknown>;
+    expect(json.format).toBe(PROFILE_FORMAT);
+    expect(json.version).toBe(2);
+    const back = parseProfile(json, "p.json");
+    expect(back.host).toEqual(p.host);
+    expect(back.readLatencyUs).toBe(p.readLatencyUs);
+    expect(back.source).toBe("p.json");
+    expect(() => parseProfile({ ...json, version: 3 }, "p.json")).toThrow(/p\.json: profile field 'version' is 3; this qcowdbg reads versions 1 and 2/);
+    expect(() => parseProfile({ ...json, version: 1 }, "p.json")).toThrow(/'host' needs "version": 2/);
+    const badHost = { ...(json.host as object), syncUs: -1 };
+    expect(() => parseProfile({ ...json, host: badHost }, "p.json")).toThrow(/'host\.syncUs' must be a number/);
+    const { cachedRead: _drop, ...missing } = json.host as Record<string, unknown>;
+    void _drop;
+    expect(() => parseProfile({ ...json, host: missing }, "p.json")).toThrow(/'host\.cachedRead' must be an object/);
+    expect(() => parseProfile({ ...json, format: "x" }, "p.json")).toThrow(/'format' must be "qcowdbg-device-profile"/);
+    // Version 1 files (no host section) still load, and built-ins say they are built in.
+    expect(parseProfile({ name: "x", base: "nvme" }, "old.json").host).toBeUndefined();
+    expect(builtinProfile("hdd")!.source).toBe("built-in");
+  });
+});
