@@ -8,7 +8,9 @@ import { COMMANDS, SessionError, helpText, resolveCommand, type CommandSpec } fr
 import { describeSpec, parseBreak, parseNumber, parseWatch } from "./breakpoint-spec.js";
 import { examine, parseExamine, type ExamineFormat } from "./examine.js";
 import { infoCommand } from "./info-commands.js";
-import { splitLine } from "./qemu-io-commands.js";
+import { splitLine } from "./split-line.js";
+import { breakline } from "./qemu-io-commands.js";
+import { findIoCommand } from "./qemu-io-context.js";
 import type { ReplSession } from "./repl-session.js";
 import { drain, repeated, slicedContinue, slicedRunTo, type Run, type RunProgress } from "./run-control.js";
 import { SessionViews } from "./session-views.js";
@@ -24,6 +26,11 @@ export interface SessionOptions {
   out?: (line: string) => void;
   /** Lines of output kept for a face to show (default 500). */
   logLines?: number;
+  /**
+   * qemu-io scripts (`qcowdbg repl IMAGE`): a word qemu-io knows has qemu-io's meaning (`info`, `break`, `help`,
+   * `d`, `c`, ...), blank lines do nothing, no prefixes; the debugger's commands take a leading ':' (":info l1").
+   */
+  qemuIo?: boolean;
 }
 
 /** What a command did, for a face deciding what to redraw. */
@@ -31,6 +38,8 @@ export interface Outcome {
   quit: boolean;
   /** The engine state may have changed (redraw the panes). */
   moved: boolean;
+  /** A qemu-io command failed (qemu-io then exits 1). */
+  failed?: boolean;
   stop?: StopReason;
 }
 
@@ -72,11 +81,13 @@ export class Session {
   private readonly numbers = new Map<number, number>();
   private nextNumber = 1;
   private readonly closeSource: () => void;
+  private readonly qemuIo: boolean;
 
   constructor(source: SessionSource, opts: SessionOptions = {}) {
     this.imagePath = source.imagePath;
     this.out = opts.out ?? (() => {});
     this.logLines = opts.logLines ?? 500;
+    this.qemuIo = Boolean(opts.qemuIo) && source.kind === "image";
     if (source.kind === "trace") {
       this.timeline = source.timeline;
       this.repl = null;
@@ -122,6 +133,10 @@ export class Session {
    * PendingRun for the face to drive in slices.
    */
   start(line: string): Outcome | PendingRun {
+    if (this.qemuIo) {
+      if (/^\s*:/.test(line)) line = line.replace(/^\s*:/, "");
+      else return this.qemuIoLine(line);
+    }
     let text = line;
     let argv = splitLine(line);
     if (!argv.length) {
@@ -201,6 +216,18 @@ export class Session {
     throw new SessionError(`Command "${spec.name}" is not available here.`);
   }
 
+  /** A line of a qemu-io script: qemu-io's command when qemu-io knows the word, else a debugger command by its exact name. */
+  private qemuIoLine(line: string): Outcome | PendingRun {
+    const word = breakline(line)[0];
+    if (word === undefined) return { quit: false, moved: false };
+    if (!findIoCommand(word) && word !== "events" && word !== "stats") {
+      const r = resolveCommand(word);
+      const exact = r.spec && (r.spec.name === word.toLowerCase() || r.spec.aliases.includes(word.toLowerCase()) || r.spec.name === "x");
+      if (exact) return this.start(":" + line);
+    }
+    return this.io(line, word);
+  }
+
   private needImage(): Qcow2Image {
     const img = this.image();
     if (!img) throw new SessionError("No image open (qemu-io `open FILE`).");
@@ -218,7 +245,8 @@ export class Session {
     const rec = this.recorder();
     const first = rec?.length ?? 0;
     try {
-      return { quit: !this.repl!.execute(text), moved: true };
+      const r = this.repl!.run(text);
+      return { quit: r.quit, moved: true, ...(r.ret < 0 ? { failed: true } : {}) };
     } finally {
       if (listed && name !== "events" && name !== "stats") {
         const after = this.recorder();
