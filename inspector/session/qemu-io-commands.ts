@@ -91,8 +91,10 @@ function dispatch(ctx: IoContext, name: string, argv: string[]): number {
     case "sleep":
       return sleepCmd(ctx, argv[1]!);
     case "abort":
-      ctx.flushOutput?.();
-      process.abort();
+      // abort(3) does not flush stdio: buffered output is lost, as in qemu-io. (process.abort() would print
+      // Node's stack traces.)
+      process.kill(process.pid, "SIGABRT");
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5000);
       return 0;
     case "sigraise":
       return sigraiseCmd(ctx, argv[1]!);
