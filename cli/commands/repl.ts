@@ -150,7 +150,9 @@ export function register(program: Command): void {
         if (!go) break;
         one(c);
       }
-      if (go && interactive) await runInteractive(session, { input: process.stdin, output: process.stdout, historyFile: historyFile(), prompt: "qemu-io> " });
+      if (go && interactive) await runInteractive(session, { input: process.stdin, output: process.stdout, historyFile: historyFile(), prompt: "qemu-io> ", onOutcome: (o) => {
+            if (o.failed) failed = true;
+          } });
       else if (go && !flags.cmd.length) {
         // qemu-io prints its prompt before every line it reads, terminal or not, and flushes stdout there.
         const prompt = () => {

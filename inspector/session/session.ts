@@ -10,7 +10,7 @@ import { examine, parseExamine, type ExamineFormat } from "./examine.js";
 import { infoCommand } from "./info-commands.js";
 import { splitLine } from "./split-line.js";
 import { breakline } from "./qemu-io-commands.js";
-import { findIoCommand } from "./qemu-io-context.js";
+import { IO_TABLE, findIoCommand } from "./qemu-io-context.js";
 import type { ReplSession } from "./repl-session.js";
 import { drain, repeated, slicedContinue, slicedRunTo, type Run, type RunProgress } from "./run-control.js";
 import { SessionViews } from "./session-views.js";
@@ -385,6 +385,16 @@ export class Session {
 
   /** Completion candidates for a partial line (the REPL's Tab). */
   complete(line: string): string[] {
+    // qemu-io's words at the qemu-io> prompt (qemuio_complete_command); the debugger's behind ':'.
+    if (this.qemuIo && !line.startsWith(":")) {
+      if (/\s/.test(line)) return [];
+      return [...IO_TABLE.map((c) => c.name), "events", "stats"].filter((n) => n.startsWith(line));
+    }
+    if (this.qemuIo) return this.debuggerComplete(line.slice(1)).map((c) => (/\s/.test(line) ? c : ":" + c));
+    return this.debuggerComplete(line);
+  }
+
+  private debuggerComplete(line: string): string[] {
     const words = line.split(/\s+/);
     if (words.length <= 1) return COMMANDS.flatMap((c) => [c.name, ...c.aliases]).filter((n) => n.startsWith(words[0] ?? ""));
     return this.views.completeArgument(words);
