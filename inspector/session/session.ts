@@ -209,6 +209,10 @@ export class Session {
         return done();
       case "help":
         for (const l of helpText(args[0])) this.print(l);
+        if (this.qemuIo && !args.length) {
+          this.print("qcowdbg repl IMAGE speaks qemu-io: its words (read, write, info, break, help, d, c, ...) mean what they mean");
+          this.print("to qemu-io (`help` lists them); these commands take a leading ':' there, e.g. ':info l1', ':help'.");
+        }
         return done();
       case "quit":
         return { quit: true, moved: false };
