@@ -64,7 +64,7 @@ export function register(program: Command): void {
     .option("-i, --aio <mode>", "qemu-io -i: threads, native or io_uring (no effect on the engine's decisions)")
     .option("-k, --native-aio", "qemu-io -k (no effect on the engine's decisions)")
     .option("-m, --misalign", "qemu-io -m: misaligned buffers (no effect on the engine's decisions)")
-    .option("-C, --copy-on-read", "qemu-io -C (copy-on-read; refused: not modelled)")
+    .option("-C, --copy-on-read", "qemu-io -C: copy-on-read (reads copy unallocated clusters into the image)")
     .option("-s, --snapshot", "qemu-io -s (temporary snapshot; refused: the shadow layer, the default, does this)")
     .option("--metadata-only", "do not keep data payloads (reads of never-written data return zeros)")
     .option("--qemu-trace <file>", "write the events as QEMU's `--trace 'qcow2*'` log")
@@ -80,7 +80,7 @@ export function register(program: Command): void {
         return debugTrace(image, trace, { ...flags, cache: engineOpts, t: parseCacheMode(t) }, interactive);
       }
       if (flags.write && flags.saveAs) throw new ExitError("--write and --save-as are mutually exclusive", 1);
-      if (flags.copyOnRead) throw new ExitError("-C (copy-on-read) is not modelled by qcowdbg; nothing was run", 1);
+      if (flags.copyOnRead && flags.readOnly && image) throw new ExitError(`can't open device ${image}: Can't use copy-on-read on read-only device`, 1);
       if (flags.snapshot) throw new ExitError("-s (snapshot) is not modelled as such: without --write, qcowdbg already writes to a throw-away layer", 1);
       if (flags.format !== undefined && flags.imageOpts) throw new ExitError("--image-opts and -f are mutually exclusive", 1);
       if (flags.format !== undefined && flags.format !== "qcow2") throw new ExitError(`-f ${flags.format}: qcowdbg repl opens qcow2 images only`, 1);
@@ -128,6 +128,7 @@ export function register(program: Command): void {
         config,
         write: flags.write,
         readOnly: Boolean(flags.readOnly),
+        copyOnRead: Boolean(flags.copyOnRead),
         interactive,
         flushOutput: () => stdout.flush(),
         events: recorder,

@@ -216,8 +216,8 @@ function openCmd(ctx: IoContext, argv: string[]): number {
     printUsage(ctx, "open");
     return -EINVAL;
   }
-  const unsupported = g.opts.find(([f]) => "sCkoid".includes(f));
-  if (unsupported) return refuse(ctx, `open -${unsupported[0]} is not modelled by qcowdbg; open FILE with -r, -n, -t or -U`);
+  const unsupported = g.opts.find(([f]) => "soid".includes(f));
+  if (unsupported) return refuse(ctx, `open -${unsupported[0]} is not modelled by qcowdbg; open FILE with -r, -C, -k, -n, -t or -U`);
   if (ctx.image) {
     ctx.err("qemu-io: file open already, try 'help close'");
     return -EINVAL;
@@ -225,9 +225,15 @@ function openCmd(ctx: IoContext, argv: string[]): number {
   if (!ctx.open) return refuse(ctx, "open is not available here");
   const path = g.rest[0]!;
   const readOnly = g.opts.some(([f]) => f === "r");
+  const cor = g.opts.some(([f]) => f === "C");
+  if (cor && readOnly) {
+    ctx.err(`qemu-io: can't open device ${path}: Can't use copy-on-read on read-only device`);
+    return -EINVAL;
+  }
   try {
     ctx.image = ctx.open(path, readOnly);
     ctx.readOnly = readOnly;
+    ctx.copyOnRead = cor;
   } catch (e) {
     const code = (e as { code?: string }).code;
     const why = code ? `Could not open '${path}': ${errnoText(e)}` : e instanceof Error ? e.message : String(e);

@@ -18,6 +18,8 @@ export interface IoContext {
   open?: (path: string, readOnly: boolean) => Qcow2Image;
   /** -r: write commands fail as qemu-io's permission check fails them. */
   readOnly: boolean;
+  /** -C: reads copy what the top image does not allocate into it (engine/image/copy-on-read.ts). */
+  copyOnRead?: boolean;
   /** Set by `quit`. */
   quit: boolean;
   /** At a terminal (help adds a line on the debugger's commands). */

@@ -3,6 +3,7 @@
 // qemu-io's status: 0, or a negative errno that makes the run exit 1.
 import * as fs from "node:fs";
 import type { Qcow2Image } from "../../engine/image/qcow2-image.js";
+import { copyOnRead } from "../../engine/image/copy-on-read.js";
 import { BDRV_REQUEST_MAX_BYTES, EINVAL, cvtnum, cvtnumError, dumpBuffer, getopt, parsePattern, report } from "./qemu-io-format.js";
 import { errnoText, printUsage, refuse, runRequest, type IoContext } from "./qemu-io-context.js";
 
@@ -44,6 +45,11 @@ function iovec(ctx: IoContext, args: string[]): number[] | null {
     count += len;
   }
   return sizes;
+}
+
+function guestRead(ctx: IoContext, img: Qcow2Image, buf: Uint8Array, offset: number): void {
+  if (ctx.copyOnRead) copyOnRead(img, buf, offset);
+  else img.read(buf, offset);
 }
 
 const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
@@ -98,7 +104,7 @@ export function readCmd(ctx: IoContext, argv: string[]): number {
   if (b && !sectorAligned(ctx, offset, count)) return -EINVAL;
   if (b) return refuse(ctx, "reading the VM state area (read -b) is not modelled by qcowdbg");
   const buf = new Uint8Array(count).fill(0xab);
-  const r = runRequest(ctx, "read", (img) => img.read(buf, offset), offset, count);
+  const r = runRequest(ctx, "read", (img) => guestRead(ctx, img, buf, offset), offset, count);
   if (r.ret < 0) return r.ret;
   let ret = 0;
   if (P && patternMismatch(buf, pOff, pCount, pattern)) {
@@ -140,7 +146,7 @@ export function readvCmd(ctx: IoContext, argv: string[], aio = false): number {
   if (!sizes) return -EINVAL;
   const count = sum(sizes);
   const buf = new Uint8Array(count).fill(0xab);
-  const r = runRequest(ctx, "readv", (img) => img.read(buf, offset), offset, count);
+  const r = runRequest(ctx, "readv", (img) => guestRead(ctx, img, buf, offset), offset, count);
   // An AIO request is submitted successfully whatever becomes of it (aio_read_done reports, the command returned 0).
   if (r.ret < 0) return aio ? 0 : r.ret;
   let ret = 0;

@@ -15,6 +15,8 @@ export interface ReplOptions extends OpenOptions {
   err?: (line: string) => void;
   /** -r: open read-only; write commands fail as in qemu-io. */
   readOnly?: boolean;
+  /** -C: copy-on-read on the image opened at start. */
+  copyOnRead?: boolean;
   interactive?: boolean;
   flushOutput?: () => void;
   /** The storage to open a path on (a shadow layer kept per file, so `close` then `open` sees earlier writes). */
@@ -51,6 +53,7 @@ export class ReplSession {
       open: (p, readOnly) => open(p, readOnly),
       readOnly: Boolean(opts.readOnly),
       quit: false,
+      ...(opts.copyOnRead ? { copyOnRead: true } : {}),
       ...(opts.interactive ? { interactive: true } : {}),
       ...(opts.flushOutput ? { flushOutput: opts.flushOutput } : {}),
     };

@@ -105,6 +105,15 @@ const cases: Case[] = [
     args: ["-c", "sleep 10", "-c", "sleep x", "-c", "break write_aio a", "-c", "remove_break a", "-c", "resume a", "-c", "write 0 1", "-c", "abort", "-c", "read 0 1", "IMG"],
   },
   { name: "sigraise flushes stdout first", args: ["-c", "write 0 1", "-c", "sigraise 15", "IMG"] },
+  {
+    name: "-C copy-on-read over a backing file (data, zero and unallocated clusters; partial last cluster)",
+    setup: "qemu-img create -q -f qcow2 base.qcow2 4100k && qemu-io -c 'write -P 1 0 100k' -c 'write -P 2 1M 64k' -c 'write -z 2M 64k' -c 'write -P 3 4090k 10k' base.qcow2 >/dev/null && qemu-img create -q -f qcow2 -b base.qcow2 -F qcow2 IMG 4100k",
+    args: ["-C", "-c", "read -P 1 0 4k", "-c", "read -P 0 200k 4k", "-c", "read 1000k 100k", "-c", "read -P 0 2M 4k", "-c", "readv 3M 4k 4k", "-c", "read -P 3 4090k 10k", "-c", "map", "IMG"],
+  },
+  {
+    name: "-C without a backing file, and open -C / open -r -C",
+    args: ["-t", "writeback", "-C", "-c", "read 0 64k", "-c", "read 100k 200k", "-c", "c", "-c", "open -r -C IMG", "-c", "open -C IMG", "-c", "read 960k 64k", "-c", "map", "IMG"],
+  },
   { name: "a clean run exits 0", args: ["-c", "write 0 4k", "-c", "read 0 4k", "IMG"] },
 ];
 
@@ -202,8 +211,8 @@ describe.skipIf(!hasQemu)("qemu-io features qcowdbg refuses instead of doing som
     });
   }
 
-  it("-C and -s at start, before anything runs", () => {
-    for (const opt of ["-C", "-s"]) {
+  it("-s at start, before anything runs", () => {
+    for (const opt of ["-s"]) {
       const r = spawnSync(process.execPath, [CLI, "repl", opt, "-c", "write 0 1", path.join(ROOT, "samples/images/tour.qcow2")], { encoding: "utf8" });
       expect(r.status).toBe(1);
       expect(r.stdout).toBe("");
