@@ -126,9 +126,9 @@ function discardCmd(ctx: IoContext, argv: string[]): number {
   }
   const C = g.opts.some(([f]) => f === "C");
   const q = g.opts.some(([f]) => f === "q");
-  const offset = cvtnum(g.rest[0]!);
+  const offset = cvtnum(g.rest[0]!, ctx.err);
   if (offset < 0) return ctx.out(cvtnumError(offset, g.rest[0]!)), offset;
-  const bytes = cvtnum(g.rest[1]!);
+  const bytes = cvtnum(g.rest[1]!, ctx.err);
   if (bytes < 0) return ctx.out(cvtnumError(bytes, g.rest[1]!)), bytes;
   if (bytes > BDRV_REQUEST_MAX_BYTES) return ctx.out(`length cannot exceed ${BDRV_REQUEST_MAX_BYTES}, given ${g.rest[1]}`), -EINVAL;
   const r = runRequest(ctx, "discard", (img) => img.discard(offset, bytes), offset, bytes);
@@ -145,11 +145,11 @@ function isAllocated(img: Qcow2Image, offset: number, bytes: number): { allocate
 }
 
 function allocCmd(ctx: IoContext, img: Qcow2Image, argv: string[]): number {
-  const start = cvtnum(argv[1]!);
+  const start = cvtnum(argv[1]!, ctx.err);
   if (start < 0) return ctx.out(cvtnumError(start, argv[1]!)), start;
   let count = 512;
   if (argv.length === 3) {
-    count = cvtnum(argv[2]!);
+    count = cvtnum(argv[2]!, ctx.err);
     if (count < 0) return ctx.out(cvtnumError(count, argv[2]!)), count;
   }
   ctx.nextRequest();
@@ -276,7 +276,7 @@ function sleepCmd(ctx: IoContext, arg: string): number {
 }
 
 function sigraiseCmd(ctx: IoContext, arg: string): number {
-  const sig = cvtnum(arg);
+  const sig = cvtnum(arg, ctx.err);
   if (sig < 0) return ctx.out(cvtnumError(sig, arg)), sig;
   if (sig > 65) {
     ctx.out(`signal argument '${arg}' is too large to be a valid signal`);

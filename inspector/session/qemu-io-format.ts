@@ -18,7 +18,7 @@ const INT64_MAX = (1n << 63n) - 1n;
 const SUFFIX: Record<string, bigint> = { B: 1n, K: 1n << 10n, M: 1n << 20n, G: 1n << 30n, T: 1n << 40n, P: 1n << 50n, E: 1n << 60n };
 
 /** cvtnum(): qemu_strtosz with 'B' default and 1024 units; a negative errno when the text is not a size. */
-export function cvtnum(s: string): number {
+export function cvtnum(s: string, warn?: (line: string) => void): number {
   // qemu_strtou64(base 10): leading blanks, an optional sign, digits.
   const int = /^[ \t\n\v\f\r]*([+-]?)(\d+)/.exec(s);
   if (!int) return -EINVAL;
@@ -47,9 +47,10 @@ export function cvtnum(s: string): number {
   }
   const c = s[end]?.toUpperCase() ?? "";
   let mul = SUFFIX[c];
-  if (mul !== undefined) end++;
-  else mul = 1n;
-  void hex; // QEMU only warns about a suffix on hex numbers
+  if (mul !== undefined) {
+    if (hex) warn?.(`qemu-io: warning: Using a multiplier suffix on hex numbers is deprecated: ${s}`);
+    end++;
+  } else mul = 1n;
   if (mul === 1n) {
     if (valf !== 0n) return -EINVAL;
   } else {

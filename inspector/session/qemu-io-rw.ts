@@ -18,7 +18,7 @@ function usageFor(ctx: IoContext, name: string): Usage {
 
 /** Parses one size operand; prints qemu-io's parsing error and yields a negative errno when it is not one. */
 function size(ctx: IoContext, arg: string): number {
-  const v = cvtnum(arg);
+  const v = cvtnum(arg, ctx.err);
   if (v < 0) ctx.out(cvtnumError(v, arg));
   return v;
 }
@@ -28,7 +28,7 @@ function iovec(ctx: IoContext, args: string[]): number[] | null {
   const sizes: number[] = [];
   let count = 0;
   for (const arg of args) {
-    const len = cvtnum(arg);
+    const len = cvtnum(arg, ctx.err);
     if (len < 0) {
       ctx.out(cvtnumError(len, arg));
       return null;

@@ -42,7 +42,7 @@ const cases: Case[] = [
   },
   {
     name: "-p is accepted and ignored; option parsing and argument errors",
-    args: ["-c", "read -p -P 0xcd 0 4k", "-c", "write -p 0 4k", "-c", "read -p -P 0xcd 0 4k", "-c", "read -x 0 1", "-c", "read -P", "-c", "read 0", "-c", "read 0 1x", "-c", "read -P 256 0 1", "-c", "write 0 3G", "-c", "writev 0 3G", "-c", "read 0x10 1.5k", "-c", "write 0 4k -P 9", "-c", "read -P 9 0 4k", "IMG"],
+    args: ["-c", "read -p -P 0xcd 0 4k", "-c", "write -p 0 4k", "-c", "read -p -P 0xcd 0 4k", "-c", "read -x 0 1", "-c", "read -P", "-c", "read 0", "-c", "read 0 1x", "-c", "read -P 256 0 1", "-c", "write 0 3G", "-c", "writev 0 3G", "-c", "read 0x10 1.5k", "-c", "write 0 4k -P 9", "-c", "read -P 9 0 4k", "-c", "read 0x1k 0x1k", "-c", "alloc 1088 1", "-c", "alloc 1.k 1", "-c", "alloc 99999999999999999999 1", "-c", "alloc 8E 1", "IMG"],
   },
   {
     name: "write -z -u -n -f -c and their conflicts",
