@@ -149,7 +149,12 @@ export function register(program: Command): void {
       };
       for (const c of flags.cmd) {
         if (!go) break;
-        one(c);
+        try {
+          one(c);
+        } catch (e) {
+          stdout.flush();
+          throw e;
+        }
       }
       if (go && interactive) await runInteractive(session, { input: process.stdin, output: process.stdout, historyFile: historyFile(), prompt: "qemu-io> ", onOutcome: (o) => {
             if (o.failed) failed = true;
@@ -168,9 +173,13 @@ export function register(program: Command): void {
           prompt();
         }
       }
-      session.close();
-      traceOut();
-      stdout.flush();
+      try {
+        session.close();
+        traceOut();
+      } finally {
+        // What the commands printed stays printed when closing fails (the error follows on stderr).
+        stdout.flush();
+      }
       const shadow = path === undefined ? undefined : shadows.get(path);
       if (flags.saveAs && shadow) {
         const target = new FileStorage(createEmpty(flags.saveAs), true);
