@@ -142,19 +142,20 @@ export function register(program: Command): void {
       let failed = false;
       let go = true;
       const one = (line: string) => {
-        const r = session.execute(line);
+        let r: ReturnType<Session["execute"]>;
+        try {
+          r = session.execute(line);
+        } catch (e) {
+          stdout.flush();
+          throw e;
+        }
         traceOut();
         if (r.failed) failed = true;
         go = !r.quit;
       };
       for (const c of flags.cmd) {
         if (!go) break;
-        try {
-          one(c);
-        } catch (e) {
-          stdout.flush();
-          throw e;
-        }
+        one(c);
       }
       if (go && interactive) await runInteractive(session, { input: process.stdin, output: process.stdout, historyFile: historyFile(), prompt: "qemu-io> ", onOutcome: (o) => {
             if (o.failed) failed = true;
