@@ -3,6 +3,7 @@
 // (qemu-io-rw.ts): flush, aio_flush, discard, alloc, map, length, info, open, close, quit, help, sleep, abort,
 // sigraise, and blkdebug's break family. runIoCommand() returns qemu-io's status (negative: the run exits 1).
 import type { Qcow2Image } from "../../engine/image/qcow2-image.js";
+import { CACHE_MODES, type CacheMode } from "../../engine/image/engine-config.js";
 import { imageInfo, infoHuman } from "../../engine/check/info.js";
 import { EINVAL, ENOTSUP, cvtnum, cvtnumError, cvtstr, getopt, report, strerror, BDRV_REQUEST_MAX_BYTES } from "./qemu-io-format.js";
 import { IO_TABLE, errnoText, findIoCommand, printUsage, refuse, runRequest, type IoContext } from "./qemu-io-context.js";
@@ -218,6 +219,19 @@ function openCmd(ctx: IoContext, argv: string[]): number {
   }
   const unsupported = g.opts.find(([f]) => "soid".includes(f));
   if (unsupported) return refuse(ctx, `open -${unsupported[0]} is not modelled by qcowdbg; open FILE with -r, -C, -k, -n, -t or -U`);
+  // open_f's own defaults, whatever the command line said: writethrough; -n is none; -t MODE as given.
+  let mode: CacheMode = "writethrough";
+  for (const [f, v] of g.opts) {
+    if (f === "n") mode = "none";
+    else if (f === "t") {
+      const m = v === "off" ? "none" : v;
+      if (!(CACHE_MODES as string[]).includes(m)) {
+        ctx.err(`qemu-io: Invalid cache option: ${v}`);
+        return -EINVAL;
+      }
+      mode = m as CacheMode;
+    }
+  }
   if (ctx.image) {
     ctx.err("qemu-io: file open already, try 'help close'");
     return -EINVAL;
@@ -231,7 +245,7 @@ function openCmd(ctx: IoContext, argv: string[]): number {
     return -EINVAL;
   }
   try {
-    ctx.image = ctx.open(path, readOnly);
+    ctx.image = ctx.open(path, readOnly, mode);
     ctx.readOnly = readOnly;
     ctx.copyOnRead = cor;
   } catch (e) {

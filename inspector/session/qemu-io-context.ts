@@ -2,6 +2,7 @@
 // qemu-io 7.2's command table: names, one-letter aliases, argument counts and usage lines, as qemu-io-cmds.c
 // and qemu-io.c declare them. One request runs through runRequest(), which maps engine failures to errnos.
 import type { Qcow2Image } from "../../engine/image/qcow2-image.js";
+import type { CacheMode } from "../../engine/image/engine-config.js";
 import { GuestIoError } from "../../engine/image/guest-io-error.js";
 import { UnsupportedError } from "../../engine/format/format-error.js";
 import { EINVAL, EIO, ENOTSUP, strerror } from "./qemu-io-format.js";
@@ -14,8 +15,8 @@ export interface IoContext {
   err: (line: string) => void;
   /** Start a new request id for the event recorder (one per command, as qemu-io runs one coroutine each). */
   nextRequest: () => void;
-  /** `open [-r] FILE`: a new image over the same engine options. */
-  open?: (path: string, readOnly: boolean) => Qcow2Image;
+  /** `open [-r] [-t MODE] FILE`: a new image over the same engine options, in that cache mode. */
+  open?: (path: string, readOnly: boolean, cacheMode: CacheMode) => Qcow2Image;
   /** -r: write commands fail as qemu-io's permission check fails them. */
   readOnly: boolean;
   /** -C: reads copy what the top image does not allocate into it (engine/image/copy-on-read.ts). */

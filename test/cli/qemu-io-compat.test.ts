@@ -84,6 +84,10 @@ const cases: Case[] = [
     name: "-n, -t/--cache MODE, -f qcow2",
     args: ["-n", "-f", "qcow2", "-c", "write -P 1 0 64k", "-c", "flush", "-c", "read -P 1 0 64k", "IMG"],
   },
+  {
+    name: "open -t/-n: the reopened image's own cache mode (open's default is writethrough whatever -t said)",
+    args: ["-t", "writeback", "-T", "qcow2_cache_flush", "-c", "write 0 64k", "-c", "c", "-c", "open IMG", "-c", "write 64k 64k", "-c", "c", "-c", "open -t writeback IMG", "-c", "write 128k 64k", "-c", "c", "-c", "open -t bogus IMG", "-c", "open -n IMG", "-c", "write 192k 64k", "IMG"],
+  },
   { name: "--cache=writeback", args: ["--cache=writeback", "-c", "write 0 64k", "-c", "flush", "IMG"] },
   { name: "-t unsafe", args: ["-t", "unsafe", "-c", "write 0 64k", "-c", "write 1M 4k", "IMG"] },
   {
