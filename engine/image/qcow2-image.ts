@@ -248,9 +248,10 @@ export class Qcow2Image implements BlockNode, CacheHost {
     if (data.length) qcow2WriteCompressed(this, data, offset);
   }
 
-  writeZeroes(offset: number, bytes: number, unmap = false): void {
+  /** noFallback is BDRV_REQ_NO_FALLBACK (qemu-io `write -z -n`): a piece the driver refuses fails with ENOTSUP. */
+  writeZeroes(offset: number, bytes: number, unmap = false, noFallback = false): void {
     this.checkWrite(offset, bytes);
-    if (bytes) qcow2WriteZeroes(this, offset, bytes, unmap);
+    if (bytes) qcow2WriteZeroes(this, offset, bytes, unmap, noFallback);
     this.afterWrite();
   }
 

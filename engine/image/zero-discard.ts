@@ -1,6 +1,7 @@
 // Write-zeroes and discard (qcow2_co_pwrite_zeroes, qcow2_subcluster_zeroize, qcow2_cluster_discard), with the
 // block layer's split into an unaligned head, an aligned middle and an unaligned tail; unaligned pieces that do
 // not already read as zero fall back to writing a buffer of zeros, as QEMU's block layer does.
+import { GuestIoError } from "./guest-io-error.js";
 import { SubclusterType, entryOffset } from "../format/l2-entry.js";
 import { EventKind, CACHE_NONE } from "../events/event-kind.js";
 import { getHostOffset } from "./cluster-lookup.js";
@@ -174,9 +175,11 @@ function forEachAlignedPiece(offset: number, bytes: number, align: number, piece
 }
 
 /** bdrv_co_pwrite_zeroes over a qcow2 node, with the zero-buffer fallback for pieces the driver refuses. */
-export function qcow2WriteZeroes(img: Qcow2Image, offset: number, bytes: number, unmap: boolean): void {
+export function qcow2WriteZeroes(img: Qcow2Image, offset: number, bytes: number, unmap: boolean, noFallback = false): void {
   forEachAlignedPiece(offset, bytes, img.subclusterSize, (off, num) => {
-    if (!driverZeroes(img, off, num, unmap)) qcow2Write(img, new Uint8Array(num), off);
+    if (driverZeroes(img, off, num, unmap)) return;
+    if (noFallback) throw new GuestIoError("ENOTSUP", `zero write of [${off}, ${off + num}) needs the zero-buffer fallback (BDRV_REQ_NO_FALLBACK)`);
+    qcow2Write(img, new Uint8Array(num), off);
   });
 }
 

@@ -29,7 +29,7 @@ const IO: Record<string, Spec> = {
 const ALIASES: Record<string, string> = { r: "read", w: "write", d: "discard", f: "flush" };
 // Commands that do no guest I/O. aio_flush only drains outstanding aio requests: it is not a disk flush.
 const NO_IO = new Set([
-  "abort", "aio_flush", "alloc", "break", "c", "close", "help", "?", "i", "info", "l", "length", "map", "o", "open",
+  "a", "abort", "aio_flush", "alloc", "break", "c", "close", "help", "?", "i", "info", "l", "length", "map", "o", "open",
   "q", "quit", "reopen", "remove_break", "resume", "sigraise", "t", "truncate", "wait_break",
 ]);
 const CHANGES_IMAGE = new Set(["t", "truncate", "o", "open", "c", "close", "reopen"]);

@@ -1,206 +1,302 @@
-// qemu-io's I/O commands over a Qcow2Image, with qemu-io's options and output lines, so existing qemu-io
-// scripts run unchanged: read [-P pat] [-v] [-q], write [-P pat] [-z [-u]] [-q], discard, flush, close, quit.
+// qemu-io 7.2's command loop over a Qcow2Image: breakline() splitting, find_command() (names and one-letter
+// aliases, no prefixes), the argument-count and open-file checks, and the commands besides the data ones
+// (qemu-io-rw.ts): flush, aio_flush, discard, alloc, map, length, info, open, close, quit, help, sleep, abort,
+// sigraise, and blkdebug's break family. runIoCommand() returns qemu-io's status (negative: the run exits 1).
 import type { Qcow2Image } from "../../engine/image/qcow2-image.js";
-import { parseSize } from "../../engine/image/engine-config.js";
+import { CACHE_MODES, type CacheMode } from "../../engine/image/engine-config.js";
+import { imageInfo, infoHuman } from "../../engine/check/info.js";
+import { EINVAL, ENOTSUP, cvtnum, cvtnumError, cvtstr, getopt, report, strerror, BDRV_REQUEST_MAX_BYTES } from "./qemu-io-format.js";
+import { IO_TABLE, errnoText, findIoCommand, printUsage, refuse, runRequest, type IoContext } from "./qemu-io-context.js";
+import { IO_HELP } from "./qemu-io-help.js";
+import { readCmd, readvCmd, writeCmd, writevCmd } from "./qemu-io-rw.js";
 
-export interface IoContext {
-  image: Qcow2Image | null;
-  out: (line: string) => void;
-  /** Start a new request id for the event recorder (one per command, as qemu-io runs one coroutine each). */
-  nextRequest: () => void;
-  open?: (path: string) => Qcow2Image;
+export type { IoContext } from "./qemu-io-context.js";
+
+/** breakline(): words separated by single spaces (qemu_strsep on " "); no quotes, tabs stay in words. */
+export function breakline(line: string): string[] {
+  return line.split(" ").filter((w) => w !== "");
 }
 
-export class CommandError extends Error {}
-
-function parseOpts(args: string[], flags: string, withArg: string): { opts: Map<string, string>; rest: string[] } {
-  const opts = new Map<string, string>();
-  const rest: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i]!;
-    if (a.startsWith("-") && a.length > 1 && !/^-\d/.test(a)) {
-      for (let j = 1; j < a.length; j++) {
-        const f = a[j]!;
-        if (withArg.includes(f)) {
-          const v = a.slice(j + 1) || args[++i];
-          if (v === undefined) throw new CommandError(`option requires an argument -- '${f}'`);
-          opts.set(f, v);
-          break;
-        }
-        if (!flags.includes(f)) throw new CommandError(`invalid option -- '${f}'`);
-        opts.set(f, "");
-      }
-    } else rest.push(a);
+/** Runs one qemu-io command line (qemuio_command). */
+export function runIoCommand(ctx: IoContext, line: string): number {
+  const argv = breakline(line);
+  if (!argv.length) return 0;
+  const ct = findIoCommand(argv[0]!);
+  if (!ct) {
+    ctx.err(`command "${argv[0]}" not found`);
+    return -EINVAL;
   }
-  return { opts, rest };
-}
-
-function num(s: string, what: string): number {
-  try {
-    const v = parseSize(s);
-    return v;
-  } catch {
-    throw new CommandError(`non-numeric ${what} argument -- ${s}`);
+  if (!ct.nofile && !ctx.image) {
+    ctx.err("no file open, try 'help open'");
+    return -EINVAL;
   }
-}
-
-function pattern(s: string): number {
-  const v = s.toLowerCase().startsWith("0x") ? parseInt(s, 16) : parseInt(s, 10);
-  if (Number.isNaN(v)) throw new CommandError(`non-numeric pattern argument -- ${s}`);
-  return v & 0xff;
-}
-
-function human(bytes: number): string {
-  const units = ["bytes", "KiB", "MiB", "GiB", "TiB"];
-  let v = bytes;
-  let u = 0;
-  while (v >= 1024 && u < units.length - 1) {
-    v /= 1024;
-    u++;
+  const n = argv.length - 1;
+  if (n < ct.argmin || (ct.argmax !== -1 && n > ct.argmax)) {
+    const cmd = argv[0];
+    if (ct.argmax === -1) ctx.err(`bad argument count ${n} to ${cmd}, expected at least ${ct.argmin} arguments`);
+    else if (ct.argmin === ct.argmax) ctx.err(`bad argument count ${n} to ${cmd}, expected ${ct.argmin} arguments`);
+    else ctx.err(`bad argument count ${n} to ${cmd}, expected between ${ct.argmin} and ${ct.argmax} arguments`);
+    return -EINVAL;
   }
-  if (u === 0) return `${bytes} bytes`;
-  return `${Number.isInteger(v) ? v.toFixed(0) : v.toFixed(3).replace(/0+$/, "")} ${units[u]}`;
-}
-
-function stats(ctx: IoContext, bytes: number, t0: bigint, quiet: boolean): void {
-  if (quiet) return;
-  const secs = Number(process.hrtime.bigint() - t0) / 1e9;
-  const rate = secs > 0 ? bytes / secs : 0;
-  ctx.out(`${human(bytes)}, 1 ops; ${secs.toFixed(2).padStart(5, "0")} sec (${human(rate)}/sec and ${(secs > 0 ? 1 / secs : 0).toFixed(4)} ops/sec)`);
-}
-
-function need(ctx: IoContext): Qcow2Image {
-  if (!ctx.image) throw new CommandError("no file open, try 'help open'");
-  return ctx.image;
-}
-
-function hexdump(ctx: IoContext, buf: Uint8Array, base: number): void {
-  for (let o = 0; o < buf.length; o += 16) {
-    const row = buf.subarray(o, o + 16);
-    const hexs = [...row].map((b) => b.toString(16).padStart(2, "0")).join(" ");
-    const ascii = [...row].map((b) => (b >= 32 && b < 127 ? String.fromCharCode(b) : ".")).join("");
-    ctx.out(`${(base + o).toString(16).padStart(8, "0")}:  ${hexs.padEnd(47)}  ${ascii}`);
+  if (ct.write && ctx.readOnly) {
+    ctx.err("qemu-io: Block node is read-only");
+    return -1;
   }
+  return dispatch(ctx, ct.name, argv);
 }
 
-export const IO_COMMANDS = ["read", "write", "discard", "flush", "close", "open", "quit", "aio_read", "aio_write", "aio_flush", "aio_discard", "writev", "readv"];
-
-/** Runs one qemu-io command line. Returns false when the command asks to quit. */
-export function runIoCommand(ctx: IoContext, argv: string[]): boolean {
-  const [cmd, ...args] = argv;
-  switch (cmd) {
+function dispatch(ctx: IoContext, name: string, argv: string[]): number {
+  const img = ctx.image as Qcow2Image;
+  switch (name) {
     case "read":
+      return readCmd(ctx, argv);
+    case "readv":
+      return readvCmd(ctx, argv);
     case "aio_read":
-    case "readv": {
-      const img = need(ctx);
-      const { opts, rest } = parseOpts(args, "Cqvbl", "Ps");
-      if (rest.length < 2) throw new CommandError("read: offset and length are required");
-      const off = num(rest[0]!, "offset");
-      const len = cmd === "readv" ? rest.slice(1).reduce((s, x) => s + num(x, "length"), 0) : num(rest[1]!, "length");
-      ctx.nextRequest();
-      const t0 = process.hrtime.bigint();
-      if (off + len > img.virtualSize) throw new CommandError("read failed: Input/output error");
-      const buf = new Uint8Array(len);
-      img.read(buf, off);
-      if (opts.has("P")) {
-        const p = pattern(opts.get("P")!);
-        for (let i = 0; i < len; i++)
-          if (buf[i] !== p) {
-            ctx.out(`Pattern verification failed at offset ${off + i}, ${len - i} bytes`);
-            break;
-          }
-      }
-      if (opts.has("v")) hexdump(ctx, buf, off);
-      if (!opts.has("q")) ctx.out(`read ${len}/${len} bytes at offset ${off}`);
-      stats(ctx, len, t0, opts.has("q"));
-      return true;
-    }
+      return readvCmd(ctx, argv, true);
     case "write":
+      return writeCmd(ctx, argv);
+    case "writev":
+      return writevCmd(ctx, argv);
     case "aio_write":
-    case "writev": {
-      const img = need(ctx);
-      const { opts, rest } = parseOpts(args, "bcCfnquzr", "Ps");
-      if (rest.length < 2) throw new CommandError("write: offset and length are required");
-      const off = num(rest[0]!, "offset");
-      const len = cmd === "writev" ? rest.slice(1).reduce((s, x) => s + num(x, "length"), 0) : num(rest[1]!, "length");
-      if (opts.has("u") && !opts.has("z")) throw new CommandError("-u requires -z to be specified");
-      if (opts.has("z") && opts.has("P")) throw new CommandError("-z and -P cannot be specified at the same time");
-      ctx.nextRequest();
-      const t0 = process.hrtime.bigint();
-      if (off + len > img.virtualSize) throw new CommandError("write failed: Input/output error");
-      if (opts.has("z") && opts.has("c")) throw new CommandError("-c and -z cannot be specified at the same time");
-      if (opts.has("z")) img.writeZeroes(off, len, opts.has("u"));
-      else if (opts.has("c")) img.writeCompressed(new Uint8Array(len).fill(opts.has("P") ? pattern(opts.get("P")!) : 0xcd), off);
-      else img.write(new Uint8Array(len).fill(opts.has("P") ? pattern(opts.get("P")!) : 0xcd), off);
-      if (!opts.has("q")) ctx.out(`wrote ${len}/${len} bytes at offset ${off}`);
-      stats(ctx, len, t0, opts.has("q"));
-      return true;
-    }
+      return writevCmd(ctx, argv, true);
     case "discard":
-    case "aio_discard": {
-      const img = need(ctx);
-      const { opts, rest } = parseOpts(args, "Cq", "");
-      if (rest.length < 2) throw new CommandError("discard: offset and length are required");
-      const off = num(rest[0]!, "offset");
-      const len = num(rest[1]!, "length");
-      ctx.nextRequest();
-      const t0 = process.hrtime.bigint();
-      if (off + len > img.virtualSize) throw new CommandError("discard failed: Input/output error");
-      img.discard(off, len);
-      if (!opts.has("q")) ctx.out(`discard ${len}/${len} bytes at offset ${off}`);
-      stats(ctx, len, t0, opts.has("q"));
-      return true;
-    }
+      return discardCmd(ctx, argv);
     case "flush":
+      return runRequest(ctx, "flush", (i) => i.flush(), 0, 0).ret;
     case "aio_flush":
-      ctx.nextRequest();
-      need(ctx).flush();
-      return true;
+      // blk_drain_all(): waits for outstanding requests, and every request here completed before its command
+      // returned. It is not a flush: nothing is written back, nothing reaches the disk.
+      return 0;
+    case "length":
+      ctx.out(cvtstr(img.virtualSize));
+      return 0;
+    case "info":
+      return infoCmd(ctx, img);
+    case "alloc":
+      return allocCmd(ctx, img, argv);
+    case "map":
+      return mapCmd(ctx, img);
     case "close":
-      if (ctx.image) {
-        ctx.nextRequest();
-        ctx.image.close();
-        ctx.image = null;
-      }
-      return true;
+      ctx.nextRequest();
+      img.close();
+      ctx.image = null;
+      return 0;
     case "open":
-      if (!ctx.open) throw new CommandError("open is not available here");
-      if (ctx.image) throw new CommandError("file open already, try 'help close'");
-      if (!args.length) throw new CommandError("open: a file name is required");
-      ctx.image = ctx.open(args[args.length - 1]!);
-      return true;
+      return openCmd(ctx, argv);
     case "quit":
-    case "q":
-      return false;
+      ctx.quit = true;
+      return 0;
+    case "help":
+      return helpCmd(ctx, argv);
+    case "sleep":
+      return sleepCmd(ctx, argv[1]!);
+    case "abort":
+      // abort(3) does not flush stdio: buffered output is lost, as in qemu-io. (process.abort() would print
+      // Node's stack traces.)
+      process.kill(process.pid, "SIGABRT");
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5000);
+      return 0;
+    case "sigraise":
+      return sigraiseCmd(ctx, argv[1]!);
+    case "break":
+      ctx.out(`Could not set breakpoint: ${strerror(ENOTSUP)}`);
+      return -ENOTSUP;
+    case "remove_break":
+      ctx.out(`Could not remove breakpoint ${argv[1]}: ${strerror(ENOTSUP)}`);
+      return -ENOTSUP;
+    case "resume":
+      ctx.out(`Could not resume request: ${strerror(ENOTSUP)}`);
+      return -ENOTSUP;
+    case "wait_break":
+      // qemu-io would wait forever: without blkdebug no request is ever suspended.
+      return refuse(ctx, "wait_break needs a blkdebug node, which qcowdbg does not model (qemu-io would wait forever)");
+    case "truncate":
+      return refuse(ctx, "truncate (resizing the image) is not modelled by qcowdbg; the image is unchanged");
     default:
-      throw new CommandError(`command "${cmd}" not found`);
+      return refuse(ctx, `${name} is not modelled by qcowdbg`);
   }
 }
 
-/** Splits a command line like a shell (quotes, backslashes); comments start with #. */
-export function splitLine(line: string): string[] {
-  const out: string[] = [];
-  let cur = "";
-  let quote: string | null = null;
-  let has = false;
-  for (let i = 0; i < line.length; i++) {
-    const c = line[i]!;
-    if (quote) {
-      if (c === quote) quote = null;
-      else cur += c;
-    } else if (c === "'" || c === '"') {
-      quote = c;
-      has = true;
-    } else if (c === "#" && !has && cur === "") break;
-    else if (/\s/.test(c)) {
-      if (has || cur) out.push(cur);
-      cur = "";
-      has = false;
-    } else {
-      cur += c;
-      has = true;
+function discardCmd(ctx: IoContext, argv: string[]): number {
+  const g = getopt(argv, "Cq");
+  if (g.error) ctx.err(g.error);
+  if (g.error || g.rest.length !== 2) {
+    printUsage(ctx, "discard");
+    return -EINVAL;
+  }
+  const C = g.opts.some(([f]) => f === "C");
+  const q = g.opts.some(([f]) => f === "q");
+  const offset = cvtnum(g.rest[0]!, ctx.err);
+  if (offset < 0) return ctx.out(cvtnumError(offset, g.rest[0]!)), offset;
+  const bytes = cvtnum(g.rest[1]!, ctx.err);
+  if (bytes < 0) return ctx.out(cvtnumError(bytes, g.rest[1]!)), bytes;
+  if (bytes > BDRV_REQUEST_MAX_BYTES) return ctx.out(`length cannot exceed ${BDRV_REQUEST_MAX_BYTES}, given ${g.rest[1]}`), -EINVAL;
+  const r = runRequest(ctx, "discard", (img) => img.discard(offset, bytes), offset, bytes);
+  if (r.ret < 0) return r.ret;
+  if (!q) for (const l of report("discard", r.ns, offset, bytes, bytes, 1, C)) ctx.out(l);
+  return 0;
+}
+
+/** bdrv_is_allocated() on the top node: bytes from offset with one answer (0 at or past the end). */
+function isAllocated(img: Qcow2Image, offset: number, bytes: number): { allocated: boolean; num: number } {
+  if (offset >= img.virtualSize || bytes <= 0) return { allocated: false, num: 0 };
+  const st = img.blockStatus(offset, Math.min(bytes, img.virtualSize - offset));
+  return { allocated: st.allocated, num: Math.min(st.bytes, bytes) };
+}
+
+function allocCmd(ctx: IoContext, img: Qcow2Image, argv: string[]): number {
+  const start = cvtnum(argv[1]!, ctx.err);
+  if (start < 0) return ctx.out(cvtnumError(start, argv[1]!)), start;
+  let count = 512;
+  if (argv.length === 3) {
+    count = cvtnum(argv[2]!, ctx.err);
+    if (count < 0) return ctx.out(cvtnumError(count, argv[2]!)), count;
+  }
+  ctx.nextRequest();
+  let offset = start;
+  let remaining = count;
+  let sum = 0;
+  while (remaining) {
+    const r = isAllocated(img, offset, remaining);
+    offset += r.num;
+    remaining -= r.num;
+    if (r.allocated) sum += r.num;
+    if (r.num === 0) {
+      count -= remaining;
+      remaining = 0;
     }
   }
-  if (has || cur) out.push(cur);
-  return out;
+  ctx.out(`${sum}/${count} bytes allocated at offset ${cvtstr(start)}`);
+  return 0;
+}
+
+function mapCmd(ctx: IoContext, img: Qcow2Image): number {
+  ctx.nextRequest();
+  let offset = 0;
+  let bytes = img.virtualSize;
+  while (bytes) {
+    // map_is_allocated(): runs with the first answer merged.
+    const first = isAllocated(img, offset, bytes);
+    const allocated = first.allocated;
+    let num = first.num;
+    for (let o = offset + num, left = bytes - num; left > 0; ) {
+      const next = isAllocated(img, o, left);
+      if (next.allocated !== allocated || !next.num) break;
+      num += next.num;
+      o += next.num;
+      left -= next.num;
+    }
+    if (!num) {
+      ctx.err("qemu-io: Unexpected end of image");
+      return -5;
+    }
+    ctx.out(`${cvtstr(num)} (0x${num.toString(16)}) bytes ${allocated ? "    allocated" : "not allocated"} at offset ${cvtstr(offset)} (0x${offset.toString(16)})`);
+    offset += num;
+    bytes -= num;
+  }
+  return 0;
+}
+
+function infoCmd(ctx: IoContext, img: Qcow2Image): number {
+  ctx.out("format name: qcow2");
+  // qcow2_vm_state_offset(): the VM state starts at the first L2 range past the virtual size.
+  const l2Range = img.clusterSize * (img.clusterSize / (img.geo.extendedL2 ? 16 : 8));
+  ctx.out(`cluster size: ${cvtstr(img.clusterSize)}`);
+  ctx.out(`vm state offset: ${cvtstr(Math.ceil(img.virtualSize / l2Range) * l2Range)}`);
+  const text = infoHuman(imageInfo(img.filename));
+  const at = text.indexOf("Format specific information:");
+  if (at >= 0) for (const l of text.slice(at).replace(/\n$/, "").split("\n")) ctx.out(l);
+  return 0;
+}
+
+function openCmd(ctx: IoContext, argv: string[]): number {
+  const g = getopt(argv, "snCro:ki:t:d:U");
+  if (g.error) ctx.err(g.error);
+  if (g.error || g.rest.length !== 1) {
+    printUsage(ctx, "open");
+    return -EINVAL;
+  }
+  const unsupported = g.opts.find(([f]) => "soid".includes(f));
+  if (unsupported) return refuse(ctx, `open -${unsupported[0]} is not modelled by qcowdbg; open FILE with -r, -C, -k, -n, -t or -U`);
+  // open_f's own defaults, whatever the command line said: writethrough; -n is none; -t MODE as given.
+  let mode: CacheMode = "writethrough";
+  for (const [f, v] of g.opts) {
+    if (f === "n") mode = "none";
+    else if (f === "t") {
+      const m = v === "off" ? "none" : v;
+      if (!(CACHE_MODES as string[]).includes(m)) {
+        ctx.err(`qemu-io: Invalid cache option: ${v}`);
+        return -EINVAL;
+      }
+      mode = m as CacheMode;
+    }
+  }
+  if (ctx.image) {
+    ctx.err("qemu-io: file open already, try 'help close'");
+    return -EINVAL;
+  }
+  if (!ctx.open) return refuse(ctx, "open is not available here");
+  const path = g.rest[0]!;
+  const readOnly = g.opts.some(([f]) => f === "r");
+  const cor = g.opts.some(([f]) => f === "C");
+  if (cor && readOnly) {
+    ctx.err(`qemu-io: can't open device ${path}: Can't use copy-on-read on read-only device`);
+    return -EINVAL;
+  }
+  try {
+    ctx.image = ctx.open(path, readOnly, mode);
+    ctx.readOnly = readOnly;
+    ctx.copyOnRead = cor;
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    const why = code ? `Could not open '${path}': ${errnoText(e)}` : e instanceof Error ? e.message : String(e);
+    ctx.err(`qemu-io: can't open device ${path}: ${why}`);
+    return -EINVAL;
+  }
+  return 0;
+}
+
+function helpCmd(ctx: IoContext, argv: string[]): number {
+  const line = (name: string, c: (typeof IO_TABLE)[number]) => `${name} ${c.args !== undefined ? c.args + " " : ""}-- ${c.oneline}`;
+  if (argv.length < 2) {
+    for (const c of IO_TABLE) ctx.out(line(c.name, c));
+    ctx.out("");
+    ctx.out("Use 'help commandname' for extended help.");
+    if (ctx.interactive) ctx.out("qcowdbg: the debugger's own commands (events, stats, info, break, step, ...) take a leading ':' in");
+    if (ctx.interactive) ctx.out("qemu-io scripts and at the qemu-io> prompt, e.g. ':help', ':info l1', ':events qemu'.");
+    return 0;
+  }
+  const c = findIoCommand(argv[1]!);
+  if (!c) {
+    ctx.out(`command ${argv[1]} not found`);
+    return -EINVAL;
+  }
+  ctx.out(line(argv[1]!, c));
+  const more = IO_HELP[c.name];
+  if (more) for (const l of more.replace(/\n$/, "").split("\n")) ctx.out(l);
+  return 0;
+}
+
+function sleepCmd(ctx: IoContext, arg: string): number {
+  const m = /^[ \t\n\v\f\r]*([+-]?)(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9]\d*)$/.exec(arg);
+  const v = m ? (m[1] === "-" ? -1 : 1) * Number(/^0[0-7]+$/.test(m[2]!) ? parseInt(m[2]!, 8) : m[2]!) : NaN;
+  if (!(v >= 0)) {
+    ctx.out(`${arg} is not a valid number`);
+    return -EINVAL;
+  }
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, v);
+  return 0;
+}
+
+function sigraiseCmd(ctx: IoContext, arg: string): number {
+  const sig = cvtnum(arg, ctx.err);
+  if (sig < 0) return ctx.out(cvtnumError(sig, arg)), sig;
+  if (sig > 65) {
+    ctx.out(`signal argument '${arg}' is too large to be a valid signal`);
+    return -EINVAL;
+  }
+  ctx.flushOutput?.();
+  if (sig) process.kill(process.pid, sig);
+  return 0;
 }

@@ -4,7 +4,7 @@
 import * as fs from "node:fs";
 import * as readline from "node:readline";
 import type { StopReason } from "../../engine/replay/timeline-api.js";
-import type { Session } from "./session.js";
+import type { Outcome, Session } from "./session.js";
 
 export interface InteractiveOptions {
   input: NodeJS.ReadableStream;
@@ -13,6 +13,8 @@ export interface InteractiveOptions {
   historyFile?: string;
   historySize?: number;
   prompt?: string;
+  /** Sees what each line did (qcowdbg repl exits 1 after a failed qemu-io command, as qemu-io does). */
+  onOutcome?: (o: Outcome) => void;
 }
 
 function loadHistory(file: string | undefined, size: number): string[] {
@@ -67,7 +69,10 @@ export async function runInteractive(session: Session, opts: InteractiveOptions)
   const say = (s: string) => opts.output.write(s);
   const runLine = async (line: string): Promise<boolean> => {
     const p = session.start(line);
-    if ("quit" in p) return !p.quit;
+    if ("quit" in p) {
+      opts.onOutcome?.(p);
+      return !p.quit;
+    }
     const state = { cancel: false };
     running = state;
     let reason: StopReason | null = null;

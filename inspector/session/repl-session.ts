@@ -1,15 +1,33 @@
-// The REPL's interpreter: qemu-io's I/O commands plus `events` and `stats`, over one image. Shared by
-// `qcowdbg repl` (scripts, -c, stdin) and the TUI's command line.
+// The REPL's interpreter: qemu-io's commands (qemu-io-commands.ts) plus `events` and `stats`, over one image.
+// Shared by `qcowdbg repl` (scripts, -c, stdin) and the TUI's command line. Each line reports qemu-io's status
+// so `qcowdbg repl` can exit 1 as qemu-io does when a command failed.
 import { EventRecorder } from "../../engine/events/recorder.js";
 import { EVENT_NAMES, EVENT_KIND_COUNT } from "../../engine/events/event-kind.js";
 import { formatQemuEvent } from "../../engine/events/qemu-trace-format.js";
 import { formatTextEvent } from "../../engine/events/text-format.js";
 import { Qcow2Image, type OpenOptions } from "../../engine/image/qcow2-image.js";
-import { GuestIoError } from "../../engine/image/guest-io-error.js";
-import { CommandError, runIoCommand, splitLine, type IoContext } from "./qemu-io-commands.js";
+import type { Storage } from "../../engine/storage/storage.js";
+import type { CacheMode } from "../../engine/image/engine-config.js";
+import { runIoCommand, breakline, type IoContext } from "./qemu-io-commands.js";
 
 export interface ReplOptions extends OpenOptions {
   out: (line: string) => void;
+  /** qemu-io's stderr lines (default: out). */
+  err?: (line: string) => void;
+  /** -r: open read-only; write commands fail as in qemu-io. */
+  readOnly?: boolean;
+  /** -C: copy-on-read on the image opened at start. */
+  copyOnRead?: boolean;
+  interactive?: boolean;
+  flushOutput?: () => void;
+  /** The storage to open a path on (a shadow layer kept per file, so `close` then `open` sees earlier writes). */
+  storageFor?: (path: string) => Storage | undefined;
+}
+
+/** What one line did: quit asked, and qemu-io's status (negative: a failure, the run exits 1). */
+export interface LineResult {
+  quit: boolean;
+  ret: number;
 }
 
 export class ReplSession {
@@ -18,57 +36,51 @@ export class ReplSession {
   private request = 0;
   /** Index of the first event of the last command (for `events`). */
   private lastStart = 0;
-  private lastRepeat = "";
-  /** A command failed (qemu-io then exits 1). */
-  failed = false;
 
-  constructor(readonly path: string, readonly opts: ReplOptions) {
+  constructor(readonly path: string | null, readonly opts: ReplOptions) {
     this.recorder = (opts.events as EventRecorder) ?? new EventRecorder();
-    const open = (p: string) => Qcow2Image.open(p, { ...opts, events: this.recorder, writable: true });
+    const open = (p: string, readOnly: boolean, cacheMode?: CacheMode) => {
+      const storage = opts.storageFor ? opts.storageFor(p) : opts.storage;
+      const config = cacheMode ? { ...opts.config, cacheMode } : opts.config;
+      return Qcow2Image.open(p, { ...opts, config, events: this.recorder, writable: !readOnly, ...(storage ? { storage } : { storage: undefined }) });
+    };
     this.ctx = {
-      image: open(path),
+      image: path === null ? null : open(path, Boolean(opts.readOnly)),
       out: opts.out,
+      err: opts.err ?? opts.out,
       nextRequest: () => {
         this.request++;
         this.recorder.request = this.request;
       },
-      open,
+      open: (p, readOnly, cacheMode) => open(p, readOnly, cacheMode),
+      readOnly: Boolean(opts.readOnly),
+      quit: false,
+      ...(opts.copyOnRead ? { copyOnRead: true } : {}),
+      ...(opts.interactive ? { interactive: true } : {}),
+      ...(opts.flushOutput ? { flushOutput: opts.flushOutput } : {}),
     };
   }
 
-  /** Runs one line; returns false on quit. Errors are printed the way qemu-io prints them. */
-  execute(line: string): boolean {
-    let argv = splitLine(line);
-    if (!argv.length) {
-      if (!this.lastRepeat) return true;
-      argv = splitLine(this.lastRepeat);
-    } else this.lastRepeat = line;
+  /** Runs one line: `events`/`stats`, or a qemu-io command with qemu-io's output and status. */
+  run(line: string): LineResult {
+    const argv = breakline(line);
     const start = this.recorder.length;
-    try {
-      switch (argv[0]) {
-        case "events":
-          this.printEvents(argv.slice(1));
-          return true;
-        case "stats":
-          this.printStats();
-          return true;
-        case "help":
-          this.opts.out("commands: read, write, discard, flush, open, close, quit, events [all|qemu], stats");
-          return true;
-      }
-      const r = runIoCommand(this.ctx, argv);
-      this.lastStart = start;
-      return r;
-    } catch (e) {
-      this.failed = true;
-      if (e instanceof CommandError) this.opts.out(e.message);
-      // qemu-io's own line: "<command> failed: <strerror>".
-      else if (e instanceof GuestIoError) this.opts.out(`${argv[0]} failed: ${e.strerror}`);
-      else if (e instanceof RangeError) this.opts.out(`${argv[0]} failed: Input/output error`);
-      else throw e;
-      this.lastStart = start;
-      return true;
+    switch (argv[0]) {
+      case "events":
+        this.printEvents(argv.slice(1));
+        return { quit: false, ret: 0 };
+      case "stats":
+        this.printStats();
+        return { quit: false, ret: 0 };
     }
+    const ret = runIoCommand(this.ctx, line);
+    if (argv.length) this.lastStart = start;
+    return { quit: this.ctx.quit, ret };
+  }
+
+  /** Runs one line; returns false on quit. */
+  execute(line: string): boolean {
+    return !this.run(line).quit;
   }
 
   private printEvents(args: string[]): void {

@@ -9,7 +9,9 @@ import { COMMANDS, SessionError, helpText, resolveCommand, type CommandSpec } fr
 import { describeSpec, parseBreak, parseNumber, parseWatch } from "./breakpoint-spec.js";
 import { examine, parseExamine, type ExamineFormat } from "./examine.js";
 import { infoCommand } from "./info-commands.js";
-import { splitLine } from "./qemu-io-commands.js";
+import { splitLine } from "./split-line.js";
+import { breakline } from "./qemu-io-commands.js";
+import { IO_TABLE, findIoCommand } from "./qemu-io-context.js";
 import type { ReplSession } from "./repl-session.js";
 import { drain, repeated, slicedContinue, slicedRunTo, type Run, type RunProgress } from "./run-control.js";
 import { SessionViews } from "./session-views.js";
@@ -27,6 +29,11 @@ export interface SessionOptions {
   out?: (line: string) => void;
   /** Lines of output kept for a face to show (default 500). */
   logLines?: number;
+  /**
+   * qemu-io scripts (`qcowdbg repl IMAGE`): a word qemu-io knows has qemu-io's meaning (`info`, `break`, `help`,
+   * `d`, `c`, ...), blank lines do nothing, no prefixes; the debugger's commands take a leading ':' (":info l1").
+   */
+  qemuIo?: boolean;
 }
 
 /** What a command did, for a face deciding what to redraw. */
@@ -34,6 +41,8 @@ export interface Outcome {
   quit: boolean;
   /** The engine state may have changed (redraw the panes). */
   moved: boolean;
+  /** A qemu-io command failed (qemu-io then exits 1). */
+  failed?: boolean;
   stop?: StopReason;
 }
 
@@ -75,6 +84,7 @@ export class Session {
   private readonly numbers = new Map<number, number>();
   private nextNumber = 1;
   private readonly closeSource: () => void;
+  private readonly qemuIo: boolean;
 
   /** The device profile the modelled latencies use (--profile; the default built-in when not given). */
   profile: DeviceProfile | undefined;
@@ -84,6 +94,7 @@ export class Session {
     this.profile = source.kind === "trace" ? source.profile : undefined;
     this.out = opts.out ?? (() => {});
     this.logLines = opts.logLines ?? 500;
+    this.qemuIo = Boolean(opts.qemuIo) && source.kind === "image";
     if (source.kind === "trace") {
       this.timeline = source.timeline;
       this.repl = null;
@@ -129,6 +140,10 @@ export class Session {
    * PendingRun for the face to drive in slices.
    */
   start(line: string): Outcome | PendingRun {
+    if (this.qemuIo) {
+      if (/^\s*:/.test(line)) line = line.replace(/^\s*:/, "");
+      else return this.qemuIoLine(line);
+    }
     let text = line;
     let argv = splitLine(line);
     if (!argv.length) {
@@ -204,11 +219,27 @@ export class Session {
         return done();
       case "help":
         for (const l of helpText(args[0])) this.print(l);
+        if (this.qemuIo && !args.length) {
+          this.print("qcowdbg repl IMAGE speaks qemu-io: its words (read, write, info, break, help, d, c, ...) mean what they mean");
+          this.print("to qemu-io (`help` lists them); these commands take a leading ':' there, e.g. ':info l1', ':help'.");
+        }
         return done();
       case "quit":
         return { quit: true, moved: false };
     }
     throw new SessionError(`Command "${spec.name}" is not available here.`);
+  }
+
+  /** A line of a qemu-io script: qemu-io's command when qemu-io knows the word, else a debugger command by its exact name. */
+  private qemuIoLine(line: string): Outcome | PendingRun {
+    const word = breakline(line)[0];
+    if (word === undefined) return { quit: false, moved: false };
+    if (!findIoCommand(word) && word !== "events" && word !== "stats") {
+      const r = resolveCommand(word);
+      const exact = r.spec && (r.spec.name === word.toLowerCase() || r.spec.aliases.includes(word.toLowerCase()) || r.spec.name === "x");
+      if (exact) return this.start(":" + line);
+    }
+    return this.io(line, word);
   }
 
   private needImage(): Qcow2Image {
@@ -228,7 +259,8 @@ export class Session {
     const rec = this.recorder();
     const first = rec?.length ?? 0;
     try {
-      return { quit: !this.repl!.execute(text), moved: true };
+      const r = this.repl!.run(text);
+      return { quit: r.quit, moved: true, ...(r.ret < 0 ? { failed: true } : {}) };
     } finally {
       if (listed && name !== "events" && name !== "stats") {
         const after = this.recorder();
@@ -389,6 +421,16 @@ export class Session {
 
   /** Completion candidates for a partial line (the REPL's Tab). */
   complete(line: string): string[] {
+    // qemu-io's words at the qemu-io> prompt (qemuio_complete_command); the debugger's behind ':'.
+    if (this.qemuIo && !line.startsWith(":")) {
+      if (/\s/.test(line)) return [];
+      return [...IO_TABLE.map((c) => c.name), "events", "stats"].filter((n) => n.startsWith(line));
+    }
+    if (this.qemuIo) return this.debuggerComplete(line.slice(1)).map((c) => (/\s/.test(line) ? c : ":" + c));
+    return this.debuggerComplete(line);
+  }
+
+  private debuggerComplete(line: string): string[] {
     const words = line.split(/\s+/);
     if (words.length <= 1) return COMMANDS.flatMap((c) => [c.name, ...c.aliases]).filter((n) => n.startsWith(words[0] ?? ""));
     return this.views.completeArgument(words);

@@ -93,7 +93,7 @@ describe("qcowdbg repl", () => {
     const before = sha(img);
     // The second write runs past the virtual size: qemu-io's error line, and nothing reaches the file.
     const r = run(["repl", img, "-c", "write -P 1 0 4k", "-c", "write -P 2 63M 2M", "-c", "read -P 1 0 4k"]);
-    // qemu-io exits 1 when a command failed.
+    // A failed command makes qemu-io exit 1, after running the rest of the script.
     expect(r.status).toBe(1);
     expect(r.stdout).toContain("write failed: Input/output error");
     expect(r.stdout).toContain("read 4096/4096 bytes at offset 0");

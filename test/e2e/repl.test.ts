@@ -88,4 +88,31 @@ describe("qcowdbg repl", () => {
     expect(s.stdout).toContain("The trace ended: 63 requests replayed.");
     expect(s.stdout).toContain("v3, cluster 64K, virtual 64M, file 1792K");
   });
+
+  it("is qemu-io on a terminal without a trace: its prompt, completion, commands, ':' for ours, exit status", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "qcowdbg-repl-"));
+    const img = path.join(dir, "tour.qcow2");
+    fs.copyFileSync(IMG, img);
+    const p = new PtyScreen(["repl", img], 100, 30, { QCOWDBG_HISTORY: path.join(dir, "history") });
+    cleanup.push(() => {
+      p.kill();
+      fs.rmSync(dir, { recursive: true, force: true });
+    });
+    await p.waitFor("qemu-io>");
+    p.press("len\t");
+    await p.waitFor(/qemu-io> length\s*$/m);
+    p.press("\r");
+    await p.waitFor(/^64 MiB$/m);
+    p.press("help\r");
+    await p.waitFor("':help'");
+    p.press("read -P 0x77 0 512\r");
+    await p.waitFor("Pattern verification failed at offset 0, 512 bytes");
+    p.press(":whe\t");
+    await p.waitFor(/qemu-io> :where\s*$/m);
+    p.press("\r");
+    await p.waitFor("Image mode: no trace loaded.");
+    p.press("q\r");
+    // A failed command (the pattern mismatch) makes qemu-io exit 1.
+    expect((await p.exit()).exitCode).toBe(1);
+  });
 });

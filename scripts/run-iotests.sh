@@ -1,0 +1,61 @@
+#!/bin/bash
+# Runs QEMU 7.2's own iotests (tests/qemu-iotests) with `qcowdbg repl --write` standing in for qemu-io, and the
+# real qemu-img. QEMU's test code is not part of this repository: it is fetched from Debian's archive (the
+# qemu 7.2+dfsg source that bookworm's qemu-utils is built from, checked against its sha256) into a cache folder.
+#
+#   scripts/run-iotests.sh                 # the tests that need only qemu-img and qemu-io: 001 002 003 004 008 011 027 032
+#   scripts/run-iotests.sh 001 005         # chosen tests
+#   QEMU_IO=/usr/bin/qemu-io scripts/run-iotests.sh   # the same tests with the real qemu-io, for reference
+#
+# Environment: QEMU_SRC (an unpacked QEMU 7.2 source tree to use instead of fetching), IOTESTS_CACHE (default
+# ${TMPDIR:-/tmp}/qcowdbg-iotests), QEMU_IO (the qemu-io to test; default: qcowdbg). Needs `npx tsc` run first.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+CACHE=${IOTESTS_CACHE:-${TMPDIR:-/tmp}/qcowdbg-iotests}
+TARBALL_URL=https://deb.debian.org/debian/pool/main/q/qemu/qemu_7.2+dfsg.orig.tar.xz
+TARBALL_SHA256=91aca71520040edc40b8d437aa3004dae614f58e286cf653ee8996c07af2962f
+TESTS=("$@")
+[ ${#TESTS[@]} -eq 0 ] && TESTS=(001 002 003 004 008 011 027 032)
+
+for tool in qemu-img python3; do
+  command -v "$tool" >/dev/null || { echo "run-iotests: $tool is needed" >&2; exit 2; }
+done
+[ -f "$ROOT/dist/cli/main.js" ] || { echo "run-iotests: build first (npx tsc -p tsconfig.json)" >&2; exit 2; }
+
+mkdir -p "$CACHE"
+if [ -n "${QEMU_SRC:-}" ]; then
+  IOTESTS=$QEMU_SRC/tests/qemu-iotests
+else
+  IOTESTS=$CACHE/qemu-7.2.0/tests/qemu-iotests
+  if [ ! -x "$IOTESTS/check" ]; then
+    tarball=$CACHE/qemu_7.2+dfsg.orig.tar.xz
+    if [ ! -f "$tarball" ]; then
+      echo "run-iotests: fetching $TARBALL_URL" >&2
+      curl -fsSL -o "$tarball.part" "$TARBALL_URL"
+      mv "$tarball.part" "$tarball"
+    fi
+    echo "$TARBALL_SHA256  $tarball" | sha256sum -c --quiet - || { echo "run-iotests: $tarball: checksum mismatch" >&2; rm -f "$tarball"; exit 2; }
+    tar -xJf "$tarball" -C "$CACHE" --wildcards 'qemu-7.2.0/tests/qemu-iotests/*'
+  fi
+fi
+[ -x "$IOTESTS/check" ] || { echo "run-iotests: no $IOTESTS/check" >&2; exit 2; }
+
+# The harness runs "$QEMU_IO_PROG --cache MODE --aio threads -f qcow2 ..."; `qcowdbg repl` takes qemu-io's options.
+WRAP=$CACHE/bin
+mkdir -p "$WRAP"
+if [ -n "${QEMU_IO:-}" ]; then
+  ln -sf "$QEMU_IO" "$WRAP/qemu-io"
+else
+  rm -f "$WRAP/qemu-io"
+  printf '#!/bin/sh\nexec node %q repl --write "$@"\n' "$ROOT/dist/cli/main.js" >"$WRAP/qemu-io"
+  chmod +x "$WRAP/qemu-io"
+fi
+
+# The chosen tests need no emulator, NBD server or storage daemon, but the harness insists the binaries exist.
+SCRATCH=$(mktemp -d "${TMPDIR:-/tmp}/qcowdbg-iotests-run.XXXXXX")
+trap 'rm -rf "$SCRATCH"' EXIT
+cd "$IOTESTS"
+QEMU_PROG=/bin/true QSD_PROG=/bin/true QEMU_NBD_PROG=$(command -v qemu-nbd || echo /bin/true) \
+  QEMU_IMG_PROG=$(command -v qemu-img) QEMU_IO_PROG=$WRAP/qemu-io TEST_DIR=$SCRATCH/scratch SOCK_DIR=$SCRATCH/sock \
+  python3 ./check -qcow2 "${TESTS[@]}"
