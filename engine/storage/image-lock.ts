@@ -34,6 +34,18 @@ export function forceShareEnabled(): boolean {
   return forceShare;
 }
 
+/** Runs fn with read-only opens sharing every permission: for a second look at an image this process holds open
+ *  itself (OFD locks conflict between two descriptions of one file even in one process). */
+export function withForceShare<T>(fn: () => T): T {
+  const was = forceShare;
+  forceShare = true;
+  try {
+    return fn();
+  } finally {
+    forceShare = was;
+  }
+}
+
 export function imageLocksAvailable(): boolean {
   return posix !== null;
 }

@@ -5,7 +5,7 @@ import type { Qcow2Image } from "../../engine/image/qcow2-image.js";
 import type { CacheMode } from "../../engine/image/engine-config.js";
 import { GuestIoError } from "../../engine/image/guest-io-error.js";
 import { UnsupportedError } from "../../engine/format/format-error.js";
-import { EINVAL, EIO, ENOTSUP, strerror } from "./qemu-io-format.js";
+import { EINVAL, EIO, ENOMEDIUM, ENOTSUP, strerror } from "./qemu-io-format.js";
 
 export interface IoContext {
   image: Qcow2Image | null;
@@ -113,7 +113,10 @@ export function errnoText(e: unknown): string {
 }
 
 function guestErrno(e: unknown): number | null {
-  if (e instanceof GuestIoError) return e.errno === "EIO" ? -EIO : e.errno === "EINVAL" ? -EINVAL : -ENOTSUP;
+  if (e instanceof GuestIoError) {
+    const errnos: Record<GuestIoError["errno"], number> = { EIO: -EIO, EINVAL: -EINVAL, ENOTSUP: -ENOTSUP, ENOMEDIUM: -ENOMEDIUM };
+    return errnos[e.errno];
+  }
   if (e instanceof RangeError) return -EIO;
   return null;
 }

@@ -45,14 +45,19 @@ describe("completion", () => {
   });
 });
 
-describe("man page", () => {
+const hasMan = spawnSync("man", ["--version"]).status === 0;
+
+describe.skipIf(!hasMan)("man page (skipped without man-db)", () => {
   it("is generated from every command's help and renders without warnings", () => {
     execFileSync(process.execPath, [path.join(ROOT, "scripts/make-man.mjs")]);
     const roff = fs.readFileSync(path.join(ROOT, "dist/man/qcowdbg.1"), "utf8");
     expect([...roff.matchAll(/^\.SS (\S+)$/gm)].map((m) => m[1])).toEqual(COMMANDS);
     const r = spawnSync("man", ["-l", "-Tutf8", path.join(ROOT, "dist/man/qcowdbg.1")], { encoding: "utf8", env: { ...process.env, MANWIDTH: "100", MAN_KEEP_FORMATTING: "0" } });
     expect(r.stderr).toBe("");
-    expect(r.stdout).toContain("--image-opts");
-    expect(r.stdout).toMatch(/leaks or all: repair the image in place/);
+    // man justifies and may embolden (overstrike) at any width: compare the words, not the layout.
+    // eslint-disable-next-line no-control-regex -- backspace overstrike is what man prints for bold
+    const words = r.stdout.replace(/.\x08/g, "").replace(/\s+/g, " ");
+    expect(words).toContain("--image-opts");
+    expect(words).toMatch(/leaks or all: repair the image in place/);
   });
 });
