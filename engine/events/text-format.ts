@@ -2,6 +2,7 @@
 // and named fields for ours, so `events` in the REPL reads like a trace log rather than raw columns.
 import { EVENT_NAMES, EventKind, isQemuTraced } from "./event-kind.js";
 import { formatQemuEvent } from "./qemu-trace-format.js";
+import { namedFields } from "./json-fields.js";
 import type { EngineEvent } from "./recorder.js";
 
 const CACHE = ["refcount", "L2"];
@@ -60,6 +61,7 @@ export function formatTextEvent(e: EngineEvent): string {
   return `${head} ${EVENT_NAMES[e.kind] ?? `kind${e.kind}`}${f ? " " + f : ""}`;
 }
 
+/** One JSON line: position, kind, node, cache and slot, then the event's own fields by name (json-fields.ts). */
 export function formatJsonEvent(e: EngineEvent): string {
-  return JSON.stringify({ seq: e.seq, request: e.request, kind: EVENT_NAMES[e.kind], node: e.node, cache: e.cache, slot: e.slot, a: e.a, b: e.b, c: e.c });
+  return JSON.stringify({ seq: e.seq, request: e.request, kind: EVENT_NAMES[e.kind], node: e.node, cache: e.cache, slot: e.slot, ...namedFields(e) });
 }
