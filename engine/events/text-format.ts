@@ -61,6 +61,7 @@ export function formatTextEvent(e: EngineEvent): string {
   return `${head} ${EVENT_NAMES[e.kind] ?? `kind${e.kind}`}${f ? " " + f : ""}`;
 }
 
+/** One JSON line: position, kind, node, cache and slot, then the event's own fields by name (event-args.ts). */
 export function formatJsonEvent(e: EngineEvent): string {
   return JSON.stringify({ seq: e.seq, request: e.request, kind: EVENT_NAMES[e.kind], node: e.node, cache: e.cache, slot: e.slot, args: eventArgs(e) });
 }

@@ -69,6 +69,11 @@ export class Timeline implements TimelineApi {
   private bps = new Map<number, Breakpoint>();
   private nextId = 1;
   private probeCache: Probe | null = null;
+  /**
+   * The engine stopped inside a request (view() at event k > 0): its image as of event k, and how to put it back.
+   * Left by settle() before anything else runs the engine.
+   */
+  private mid: { request: number; event: number; saved: ReturnType<typeof captureEngine<unknown>> } | null = null;
   /** Work done and log length when the timeline last left the engine: anything else touched it since. */
   private mark = { work: 0, events: 0 };
   private readonly probeBudget: number;
@@ -232,9 +237,14 @@ export class Timeline implements TimelineApi {
     const { request: r, event: e } = this.pos;
     const img = this.engine.image;
     const current = r < this.requestCount ? this.requests.get(r) : undefined;
-    if (e === 0) return { position: this.position(), image: img, current, events: [], caches: cacheViews(img) };
+    if (e === 0) {
+      this.settle();
+      return { position: this.position(), image: img, current, events: [], caches: cacheViews(img) };
+    }
     const p = this.probe(r, e);
-    return { position: this.position(), image: img, current, events: p.events.slice(0, e), caches: p.views[e - 1] };
+    // The image (L1, L2 tables, refcounts, file) as of the event we stand at, not as of the request's start.
+    this.stopInside(r, e);
+    return { position: this.position(), image: img, current, events: p.events.slice(0, e), caches: p.views[e - 1] ?? cacheViews(img) };
   }
 
   /** Every event of request `index` (0-based), as a forward run emits them (re-runs it if needed). */
@@ -253,6 +263,7 @@ export class Timeline implements TimelineApi {
   }
 
   dispose(): void {
+    this.mid = null;
     this.checkpoints.dispose();
     this.probeCache = null;
   }
@@ -264,7 +275,46 @@ export class Timeline implements TimelineApi {
    * closer, or when something outside the timeline used the engine since (a cache access from a view emits
    * events and moves LRU counters: going on from there would not be the forward run any more).
    */
+  /** Runs request r again up to its event e and leaves the engine there (undone by settle()). */
+  private stopInside(r: number, e: number): void {
+    if (this.mid && this.mid.request === r && this.mid.event === e) return;
+    this.goTo(r);
+    const eng = this.engine;
+    const rec = eng.recorder;
+    const saved = captureEngine(eng, copyCodec);
+    const wasRecording = rec.enabled;
+    rec.enabled = true;
+    let n = 0;
+    const stop = new Error("stopped inside the request");
+    const off = rec.onEvent(() => {
+      if (++n >= e) throw stop;
+    });
+    try {
+      // apply() takes the throw as the request's error: the engine stays where event e left it.
+      eng.apply(this.requests.get(r));
+    } finally {
+      off();
+      rec.enabled = wasRecording;
+      // The log stays at the boundary: the panes add the request's events so far themselves.
+      rec.rewind(saved.recorderLength);
+      rec.counts.set(saved.counts);
+      rec.request = saved.request;
+    }
+    this.mid = { request: r, event: e, saved };
+  }
+
+  /** Puts the engine back at the request boundary it stood at before stopInside(). */
+  private settle(): void {
+    const m = this.mid;
+    if (!m) return;
+    this.mid = null;
+    restoreEngine(this.engine, m.saved, copyCodec);
+    releaseImage(this.engine.image, m.saved.image);
+    this.remember();
+  }
+
   private goTo(r: number): void {
+    this.settle();
     const cur = this.engine.requests;
     const touched = !this.untouched();
     if (r !== cur || touched) {
@@ -299,6 +349,7 @@ export class Timeline implements TimelineApi {
   private probe(r: number, want = 0): Probe {
     const c = this.probeCache;
     if (c && c.request === r && (want === 0 || want > c.events.length || c.views[want - 1] !== undefined)) return c;
+    this.settle();
     const keep = this.engine.requests;
     this.goTo(r);
     const eng = this.engine;

@@ -67,6 +67,9 @@ interface Before {
   position: number;
 }
 
+/** The sums sumsFromCounts takes from the image's caches. */
+const CACHE_SUMS = [Sum.L2Hit, Sum.L2Miss, Sum.RcHit, Sum.RcMiss, Sum.L2Writeback, Sum.RcWriteback];
+
 /** Event rows a pane lists per request (a request can have tens of thousands); the rest is said, not hidden. */
 export const MAX_EVENT_ROWS = 4096;
 /** `events all` prints at most this many lines of the log. */
@@ -277,7 +280,13 @@ export class SessionViews {
       let s: Float64Array;
       if (rec && !rec.enabled && img) s = sumsFromCounts(rec.counts, img.l2Cache, img.refcountCache);
       else s = rec ? this.sums.update(rec, Math.min(f.logEnd, rec.length)).slice() : new Float64Array(SUM_COUNT);
-      if (f.inProgress) for (const e of f.events) addEvent(s, e.kind, e.node, e.cache, e.b);
+      if (f.inProgress) {
+        // Without the log the cache counters come from the image, which stands at the event already (the
+        // timeline stops inside the request): only the other sums need the request's events so far.
+        const fromImage = rec && !rec.enabled && img ? CACHE_SUMS.map((k) => s[k]!) : null;
+        for (const e of f.events) addEvent(s, e.kind, e.node, e.cache, e.b);
+        if (fromImage) CACHE_SUMS.forEach((k, i) => (s[k] = fromImage[i]!));
+      }
       return s;
     });
   }

@@ -92,7 +92,9 @@ describe("a trace session", () => {
     expect(c.run("watch refcount 9")).toEqual(["Watchpoint 2: watch refcount of host cluster 9"]);
     expect(c.run("c")[0]).toBe("Watchpoint 2: refcount of host cluster 9: 0 -> 1");
     expect(position(c).request).toBe(14);
-    // Inside a request the image is still as the requests before it left it.
+    // Inside a request the image is as of the event where we stopped (issue 14), not the request's start.
+    expect(c.run("info refcount 9")[0]).toBe("refcount of host cluster 9 (offset 0x90000) = 1");
+    c.run("rs");
     expect(c.run("info refcount 9")[0]).toBe("refcount of host cluster 9 (offset 0x90000) = 0");
     c.run("n");
     expect(c.run("info refcount 9")[0]).toBe("refcount of host cluster 9 (offset 0x90000) = 1");
