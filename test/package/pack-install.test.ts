@@ -64,6 +64,8 @@ describe("npm install -g of the tarball", () => {
   it("gives a working qcowdbg command: --version and a map equal to qemu-img's", (ctx) => {
     if (offlineReason) ctx.skip(`skipped: npm cannot reach the registry for the dependencies (${offlineReason})`);
     expect(run(bin(), ["--version"], tmp).stdout.trim()).toBe(PKG.version);
+    // The install script compiled the native part on this machine (a C++ compiler is here).
+    if (spawnSync("g++", ["--version"]).status === 0) expect(fs.existsSync(path.join(installed, "dist/native/seek-hole.node"))).toBe(true);
     // npm installs the man page beside the command.
     expect(fs.existsSync(path.join(prefix, "share/man/man1/qcowdbg.1"))).toBe(true);
     const map = run(bin(), ["map", "--output=json", "tour.qcow2"], IMAGES);
