@@ -38,6 +38,7 @@ interface ReplFlags {
   nativeAio?: boolean;
   copyOnRead?: boolean;
   snapshot?: boolean;
+  object?: string[];
 }
 
 const collect = (v: string, acc: string[]) => [...acc, v];
@@ -66,6 +67,7 @@ export function register(program: Command): void {
     .option("-m, --misalign", "qemu-io -m: misaligned buffers (no effect on the engine's decisions)")
     .option("-C, --copy-on-read", "qemu-io -C: copy-on-read (reads copy unallocated clusters into the image)")
     .option("-s, --snapshot", "qemu-io -s (temporary snapshot; refused: the shadow layer, the default, does this)")
+    .option("--object <def>", "qemu-io --object (secrets for encrypted images; refused: not modelled)", collect, [] as string[])
     .option("--metadata-only", "do not keep data payloads (reads of never-written data return zeros)")
     .option("--qemu-trace <file>", "write the events as QEMU's `--trace 'qcow2*'` log")
     .option("-c, --cmd <command>", "run a command (repeatable)", collect, [] as string[])
@@ -81,6 +83,7 @@ export function register(program: Command): void {
       }
       if (flags.write && flags.saveAs) throw new ExitError("--write and --save-as are mutually exclusive", 1);
       if (flags.copyOnRead && flags.readOnly && image) throw new ExitError(`can't open device ${image}: Can't use copy-on-read on read-only device`, 1);
+      if (flags.object!.length) throw new ExitError(`--object ${flags.object![0]}: objects (secrets, encryption keys) are not modelled by qcowdbg; nothing was run`, 1);
       if (flags.snapshot) throw new ExitError("-s (snapshot) is not modelled as such: without --write, qcowdbg already writes to a throw-away layer", 1);
       if (flags.format !== undefined && flags.imageOpts) throw new ExitError("--image-opts and -f are mutually exclusive", 1);
       if (flags.format !== undefined && flags.format !== "qcow2") throw new ExitError(`-f ${flags.format}: qcowdbg repl opens qcow2 images only`, 1);

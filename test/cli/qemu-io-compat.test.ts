@@ -215,9 +215,9 @@ describe.skipIf(!hasQemu)("qemu-io features qcowdbg refuses instead of doing som
     });
   }
 
-  it("-s at start, before anything runs", () => {
-    for (const opt of ["-s"]) {
-      const r = spawnSync(process.execPath, [CLI, "repl", opt, "-c", "write 0 1", path.join(ROOT, "samples/images/tour.qcow2")], { encoding: "utf8" });
+  it("-s and --object at start, before anything runs", () => {
+    for (const opt of [["-s"], ["--object", "secret,id=sec0,data=x"]]) {
+      const r = spawnSync(process.execPath, [CLI, "repl", ...opt, "-c", "write 0 1", path.join(ROOT, "samples/images/tour.qcow2")], { encoding: "utf8" });
       expect(r.status).toBe(1);
       expect(r.stdout).toBe("");
       expect(r.stderr.trim().split("\n")).toHaveLength(1);
