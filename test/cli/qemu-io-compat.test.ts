@@ -88,6 +88,11 @@ const cases: Case[] = [
     name: "open -t/-n: the reopened image's own cache mode (open's default is writethrough whatever -t said)",
     args: ["-t", "writeback", "-T", "qcow2_cache_flush", "-c", "write 0 64k", "-c", "c", "-c", "open IMG", "-c", "write 64k 64k", "-c", "c", "-c", "open -t writeback IMG", "-c", "write 128k 64k", "-c", "c", "-c", "open -t bogus IMG", "-c", "open -n IMG", "-c", "write 192k 64k", "IMG"],
   },
+  {
+    name: "open -o with qcow2's cache options",
+    args: ["-T", "qcow2_cache_get_replace_entry", "-c", "c", "-c", "open -o driver=qcow2,l2-cache-size=128k IMG", "-c", "write 0 64k", "-c", "write 600M 64k", "-c", "write 64k 64k", "-c", "read -P 0xcd 0 128k", "IMG"],
+    create: ["2G"],
+  },
   { name: "--cache=writeback", args: ["--cache=writeback", "-c", "write 0 64k", "-c", "flush", "IMG"] },
   { name: "-t unsafe", args: ["-t", "unsafe", "-c", "write 0 64k", "-c", "write 1M 4k", "IMG"] },
   {
