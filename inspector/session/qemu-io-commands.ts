@@ -219,8 +219,18 @@ function openCmd(ctx: IoContext, argv: string[]): number {
     printUsage(ctx, "open");
     return -EINVAL;
   }
-  const unsupported = g.opts.find(([f]) => "soid".includes(f));
-  if (unsupported) return refuse(ctx, `open -${unsupported[0]} is not modelled by qcowdbg; open FILE with -r, -C, -k, -n, -t or -U`);
+  const unsupported = g.opts.find(([f]) => "sid".includes(f));
+  if (unsupported) return refuse(ctx, `open -${unsupported[0]} is not modelled by qcowdbg; open FILE with -r, -C, -k, -n, -t, -o or -U`);
+  // -o: qcow2's runtime options (l2-cache-size, lazy-refcounts, ...) as engine options; the driver must be qcow2.
+  const engineOpts: string[] = [];
+  for (const [f, v] of g.opts) {
+    if (f !== "o") continue;
+    for (const part of v.split(",").filter(Boolean)) {
+      if (part === "driver=qcow2") continue;
+      if (/^(driver|file\.|backing)/.test(part)) return refuse(ctx, `open -o ${part}: only qcow2's own options are modelled (l2-cache-size, refcount-cache-size, cache-size, l2-cache-entry-size, lazy-refcounts, discard)`);
+      engineOpts.push(part);
+    }
+  }
   // open_f's own defaults, whatever the command line said: writethrough; -n is none; -t MODE as given.
   let mode: CacheMode = "writethrough";
   for (const [f, v] of g.opts) {
@@ -247,7 +257,7 @@ function openCmd(ctx: IoContext, argv: string[]): number {
     return -EINVAL;
   }
   try {
-    ctx.image = ctx.open(path, readOnly, mode);
+    ctx.image = ctx.open(path, readOnly, mode, engineOpts.join(","));
     ctx.readOnly = readOnly;
     ctx.copyOnRead = cor;
   } catch (e) {

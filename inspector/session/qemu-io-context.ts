@@ -15,8 +15,8 @@ export interface IoContext {
   err: (line: string) => void;
   /** Start a new request id for the event recorder (one per command, as qemu-io runs one coroutine each). */
   nextRequest: () => void;
-  /** `open [-r] [-t MODE] FILE`: a new image over the same engine options, in that cache mode. */
-  open?: (path: string, readOnly: boolean, cacheMode: CacheMode) => Qcow2Image;
+  /** `open [-r] [-t MODE] [-o OPTS] FILE`: a new image over the same engine options, in that cache mode, with OPTS. */
+  open?: (path: string, readOnly: boolean, cacheMode: CacheMode, engineOpts?: string) => Qcow2Image;
   /** -r: write commands fail as qemu-io's permission check fails them. */
   readOnly: boolean;
   /** -C: reads copy what the top image does not allocate into it (engine/image/copy-on-read.ts). */

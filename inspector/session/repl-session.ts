@@ -7,7 +7,7 @@ import { formatQemuEvent } from "../../engine/events/qemu-trace-format.js";
 import { formatTextEvent } from "../../engine/events/text-format.js";
 import { Qcow2Image, type OpenOptions } from "../../engine/image/qcow2-image.js";
 import type { Storage } from "../../engine/storage/storage.js";
-import type { CacheMode } from "../../engine/image/engine-config.js";
+import { defaultConfig, parseConfigOptions, type CacheMode } from "../../engine/image/engine-config.js";
 import { runIoCommand, breakline, type IoContext } from "./qemu-io-commands.js";
 
 export interface ReplOptions extends OpenOptions {
@@ -39,9 +39,10 @@ export class ReplSession {
 
   constructor(readonly path: string | null, readonly opts: ReplOptions) {
     this.recorder = (opts.events as EventRecorder) ?? new EventRecorder();
-    const open = (p: string, readOnly: boolean, cacheMode?: CacheMode) => {
+    const open = (p: string, readOnly: boolean, cacheMode?: CacheMode, engineOpts?: string) => {
       const storage = opts.storageFor ? opts.storageFor(p) : opts.storage;
-      const config = cacheMode ? { ...opts.config, cacheMode } : opts.config;
+      let config = cacheMode ? { ...opts.config, cacheMode } : opts.config;
+      if (engineOpts) config = parseConfigOptions(engineOpts, { ...defaultConfig(), ...config });
       return Qcow2Image.open(p, { ...opts, config, events: this.recorder, writable: !readOnly, ...(storage ? { storage } : { storage: undefined }) });
     };
     this.ctx = {
@@ -52,7 +53,7 @@ export class ReplSession {
         this.request++;
         this.recorder.request = this.request;
       },
-      open: (p, readOnly, cacheMode) => open(p, readOnly, cacheMode),
+      open: (p, readOnly, cacheMode, engineOpts) => open(p, readOnly, cacheMode, engineOpts),
       readOnly: Boolean(opts.readOnly),
       quit: false,
       ...(opts.copyOnRead ? { copyOnRead: true } : {}),

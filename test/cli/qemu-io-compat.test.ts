@@ -88,6 +88,11 @@ const cases: Case[] = [
     name: "open -t/-n: the reopened image's own cache mode (open's default is writethrough whatever -t said)",
     args: ["-t", "writeback", "-T", "qcow2_cache_flush", "-c", "write 0 64k", "-c", "c", "-c", "open IMG", "-c", "write 64k 64k", "-c", "c", "-c", "open -t writeback IMG", "-c", "write 128k 64k", "-c", "c", "-c", "open -t bogus IMG", "-c", "open -n IMG", "-c", "write 192k 64k", "IMG"],
   },
+  {
+    name: "open -o with qcow2's cache options",
+    args: ["-T", "qcow2_cache_get_replace_entry", "-c", "c", "-c", "open -o driver=qcow2,l2-cache-size=128k IMG", "-c", "write 0 64k", "-c", "write 600M 64k", "-c", "write 64k 64k", "-c", "read -P 0xcd 0 128k", "IMG"],
+    create: ["2G"],
+  },
   { name: "--cache=writeback", args: ["--cache=writeback", "-c", "write 0 64k", "-c", "flush", "IMG"] },
   { name: "-t unsafe", args: ["-t", "unsafe", "-c", "write 0 64k", "-c", "write 1M 4k", "IMG"] },
   {
@@ -215,9 +220,9 @@ describe.skipIf(!hasQemu)("qemu-io features qcowdbg refuses instead of doing som
     });
   }
 
-  it("-s at start, before anything runs", () => {
-    for (const opt of ["-s"]) {
-      const r = spawnSync(process.execPath, [CLI, "repl", opt, "-c", "write 0 1", path.join(ROOT, "samples/images/tour.qcow2")], { encoding: "utf8" });
+  it("-s and --object at start, before anything runs", () => {
+    for (const opt of [["-s"], ["--object", "secret,id=sec0,data=x"]]) {
+      const r = spawnSync(process.execPath, [CLI, "repl", ...opt, "-c", "write 0 1", path.join(ROOT, "samples/images/tour.qcow2")], { encoding: "utf8" });
       expect(r.status).toBe(1);
       expect(r.stdout).toBe("");
       expect(r.stderr.trim().split("\n")).toHaveLength(1);
