@@ -18,7 +18,16 @@ export function describe(e: unknown): string {
   if (e instanceof Error) {
     const errno = e as NodeJS.ErrnoException;
     if (errno.code && errno.path && errno.syscall) {
-      const why: Record<string, string> = { ENOENT: "No such file or directory", EACCES: "Permission denied", EISDIR: "Is a directory" };
+      const why: Record<string, string> = {
+        ENOENT: "No such file or directory",
+        EACCES: "Permission denied",
+        EISDIR: "Is a directory",
+        EFBIG: "File too large",
+        EAGAIN: "Resource temporarily unavailable",
+        ENOSPC: "No space left on device",
+        EROFS: "Read-only file system",
+        EIO: "Input/output error",
+      };
       return `${errno.path}: ${why[errno.code] ?? errno.code} (${errno.syscall})`;
     }
     if (e instanceof RangeError && /Array buffer allocation failed|Invalid typed array length/.test(e.message))

@@ -1,9 +1,11 @@
 // `qcowdbg check [--output=human|json] IMG`: qemu-img check's report, byte for byte on stdout, QEMU's messages
 // on stderr, and its exit codes: 0 clean, 1 check not completed, 2 corruptions, 3 leaked clusters only.
+import * as fs from "node:fs";
 import type { Command } from "commander";
 import { checkImage, QemuOpenError, type CheckMessageSink, type CheckReport } from "../../engine/check/check.js";
 import { qemuJsonPretty } from "../../engine/check/qemu-json.js";
 import { FileStorage } from "../../engine/storage/file-storage.js";
+import { withForceShare } from "../../engine/storage/image-lock.js";
 import { requireImageKey } from "../../engine/check/image-key.js";
 import { writeRefcountRepairs } from "../../engine/check/repair.js";
 import { ExitError, guarded } from "../fail.js";
@@ -83,6 +85,28 @@ export interface CheckWriters {
  * Runs the check and prints what qemu-img check prints (program name "qcowdbg" where qemu-img says
  * "qemu-img"). Returns the exit code; errors other than QEMU's own refusals propagate.
  */
+/** Magics of formats qemu-img would probe instead of raw (qcow2 and the other drivers it knows). */
+const OTHER_MAGICS = ["QFI\xfb", "KDMV", "# Di", "conectix", "vhdxfile", "LUKS\xba\xbe", "QED\0", "<<< ", "cloop", "WithoutFreeSpace", "CD001"];
+
+/** True when the file is a regular file or device whose first bytes match no format but raw. */
+function probesAsRaw(image: string): boolean {
+  let fd = -1;
+  try {
+    fd = fs.openSync(image, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+    const st = fs.fstatSync(fd);
+    if (!st.isFile() && !st.isBlockDevice()) return false;
+    const head = Buffer.alloc(16);
+    const n = fs.readSync(fd, head, 0, 16, 0);
+    const text = head.subarray(0, n).toString("latin1");
+    return !OTHER_MAGICS.some((m) => text.startsWith(m));
+  } catch {
+    // Missing or unreadable: the open below reports it with the file's name.
+    return false;
+  } finally {
+    if (fd >= 0) fs.closeSync(fd);
+  }
+}
+
 export function executeCheck(arg: string | undefined, opts: CheckCliOptions, out: CheckWriters): number {
   if (opts.output !== "human" && opts.output !== "json") throw new ExitError("--output must be used with human or json as argument.", 1);
   if (opts.repair !== undefined && opts.repair !== "leaks" && opts.repair !== "all") {
@@ -95,7 +119,12 @@ export function executeCheck(arg: string | undefined, opts: CheckCliOptions, out
   }
   const spec = imageSpec(arg, opts);
   const image = spec.filename;
-  if (spec.format !== undefined && spec.format !== "qcow2") throw new ExitError(`only qcow2 images can be checked, not '${spec.format}'`, 1);
+  if (spec.format !== undefined && spec.format !== "qcow2" && spec.format !== "raw") throw new ExitError(`only qcow2 images can be checked, not '${spec.format}'`, 1);
+  // qemu-img probes anything it does not recognise as raw, and raw has no check: exit 63.
+  if (spec.format === "raw" || (spec.format === undefined && probesAsRaw(image))) {
+    out.stderr("qcowdbg: This image format does not support checks\n");
+    return 63;
+  }
   // QEMU writes its messages to stderr as they come; batched so a broken image does not cost a write per line.
   let pending = "";
   const flush = () => {
@@ -107,8 +136,11 @@ export function executeCheck(arg: string | undefined, opts: CheckCliOptions, out
     if (pending.length > 65536) flush();
   };
   const fix = opts.repair as "leaks" | "all" | undefined;
+  // qemu-img check -r opens the image read-write: the write lock is held from the first check to the double check,
+  // and the checks' own opens share every permission with it (OFD locks would conflict within this process too).
+  let holder: FileStorage | undefined;
   const check = (fixing: typeof fix): CheckReport => {
-    const storage = new FileStorage(image);
+    const storage = holder ? withForceShare(() => new FileStorage(image)) : new FileStorage(image);
     try {
       return checkImage(storage, image, { onMessage: sink, withoutKey: opts.withoutKey || spec.password !== undefined, fix: fixing });
     } finally {
@@ -118,6 +150,7 @@ export function executeCheck(arg: string | undefined, opts: CheckCliOptions, out
   let rep: CheckReport;
   try {
     if (spec.password) requireImageKey(image, spec.password, spec.label);
+    if (fix) holder = new FileStorage(image, true);
     rep = check(fix);
     // qemu-img check -r: repaired, it says so and checks the image again; the counts fixed carry over.
     const r0 = rep.result;
@@ -144,6 +177,8 @@ export function executeCheck(arg: string | undefined, opts: CheckCliOptions, out
       return 1;
     }
     throw e;
+  } finally {
+    holder?.close();
   }
   flush();
   if (rep.failed !== undefined) {

@@ -100,6 +100,11 @@ export function exportRaw(top: BlockNode, out: string, onProgress?: (done: numbe
     fs.ftruncateSync(fd, size);
     target.commit();
     done = true;
+  } catch (e) {
+    // Errors on the descriptor (EFBIG, ENOSPC) carry no name: the output's.
+    const errno = e as NodeJS.ErrnoException;
+    if (typeof errno.code === "string" && !errno.path) errno.path = out;
+    throw e;
   } finally {
     if (!done) target.abort();
   }

@@ -87,6 +87,19 @@ export interface OpenOptions {
   withoutKey?: boolean;
 }
 
+/** BDRV_MAX_LENGTH: INT64_MAX aligned down to BDRV_MAX_ALIGNMENT (1 GiB). */
+const BDRV_MAX_LENGTH = 2n ** 63n - 2n ** 30n;
+
+/** What file-posix opens as a 'file': regular files and devices; not directories, FIFOs or sockets. */
+function regularOrDevice(p: string): boolean {
+  try {
+    const st = fs.statSync(p);
+    return st.isFile() || st.isBlockDevice() || st.isCharacterDevice();
+  } catch {
+    return true;
+  }
+}
+
 function defaultExists(p: string): boolean {
   try {
     fs.statSync(p);
@@ -268,14 +281,36 @@ export function openForCheck(storage: Storage, file: string, emit: CheckMessageS
   if (backingFileOffset.n !== 0) {
     const len = u32(h, 16);
     if (len > Math.min(1023, clusterSize - backingFileOffset.n) || len >= 4096) fail("Backing file name too long");
-    const name = Buffer.from(cluster0.subarray(backingFileOffset.n, backingFileOffset.n + len)).toString("utf8");
+    const rawName = Buffer.from(cluster0.subarray(backingFileOffset.n, backingFileOffset.n + len)).toString("utf8");
+    // A C string in QEMU: cut at the first NUL; empty means no backing file.
+    const name = rawName.includes("\0") ? rawName.slice(0, rawName.indexOf("\0")) : rawName;
     out.backingFile = name;
-    const hasProtocol = /^[A-Za-z0-9+.-]+:/.test(name) && !name.startsWith("/");
-    if (name !== "" && !hasProtocol) {
-      // path_combine(): relative names resolve against the directory of the image.
-      const full = path.isAbsolute(name) || !file.includes("/") ? name : file.slice(0, file.lastIndexOf("/") + 1) + name;
-      if (!exists(full)) fail(`Could not open backing file: Could not open '${full}': No such file or directory`);
+    // bdrv_refresh_total_sectors() runs once the driver opened, before the backing file: sizes near 2^64 pass
+    // size_to_l1() (it wraps) and fail here.
+    if (sizeBig > BDRV_MAX_LENGTH) fail("Could not refresh total sector count: File too large");
+    // path_has_protocol(): a ':' before any '/'.
+    const proto = /^([^/:]*):/.exec(name)?.[1];
+    if (name !== "" && proto !== undefined && proto !== "file") {
+      if (proto === "json") {
+        try {
+          JSON.parse(name.slice(5));
+        } catch (e) {
+          fail(`Could not open backing file: Could not parse the JSON options: JSON parse error, ${(e as Error).message}`);
+        }
+        fail("Could not open backing file: json: backing file options are not opened by qcowdbg (qemu-img would open them)");
+      }
+      // nbd:, http:, ssh:, ... need a network server qemu-img would connect to; without one it cannot open.
+      fail(`Could not open backing file: protocol '${proto}' is not opened by qcowdbg (qemu-img would connect to '${name}')`);
     }
+    if (name !== "") {
+      const plain = proto === "file" ? name.slice(5) : name;
+      // path_combine(): relative names resolve against the directory of the image.
+      const full = path.isAbsolute(plain) || !file.includes("/") ? plain : file.slice(0, file.lastIndexOf("/") + 1) + plain;
+      if (!exists(full)) fail(`Could not open backing file: Could not open '${full}': No such file or directory`);
+      if (!regularOrDevice(full)) fail(`Could not open backing file: 'file' driver requires '${full}' to be a regular file`);
+    }
+  } else if (sizeBig > BDRV_MAX_LENGTH) {
+    fail("Could not refresh total sector count: File too large");
   }
 
   const header: Qcow2Header = {

@@ -6,6 +6,7 @@ import { ShadowStorage, type ShadowSnapshot } from "../storage/shadow-storage.js
 import type { Storage } from "../storage/storage.js";
 import type { CacheSnapshot, MetadataCache } from "./metadata-cache.js";
 import { Qcow2Image } from "./qcow2-image.js";
+import { metadataTablesChanged } from "./overlap-check.js";
 
 /**
  * How the big byte arrays (L1, refcount table, cache tables) are kept: copied, shared or delta-encoded. `key`
@@ -122,6 +123,7 @@ export function restoreImage<B>(img: Qcow2Image, s: ImageState<B>, codec: BlobCo
   Object.assign(img.header, s.header);
   img.l1 = restoreBytes(img.l1, codec.load(prefix + "l1", s.l1));
   img.reftable = restoreBytes(img.reftable, codec.load(prefix + "reftable", s.reftable));
+  metadataTablesChanged(img);
   img.reftableSize = s.reftableSize;
   restoreCache(img.l2Cache, s.l2, img.refcountCache, codec, prefix + "l2");
   restoreCache(img.refcountCache, s.refcount, img.l2Cache, codec, prefix + "refcount");

@@ -60,17 +60,12 @@ export function checkMetadataOverlap(img: Qcow2Image, ign: number, offset: numbe
     if (hits(h.snapshotsOffset, last.offset + (last.size ?? 0) - h.snapshotsOffset)) return OL_SNAPSHOT_TABLE;
   }
   if (chk & OL_INACTIVE_L1) for (const s of img.snapshots) if (s.l1Size && hits(s.l1TableOffset, s.l1Size * 8)) return OL_INACTIVE_L1;
-  if (chk & OL_ACTIVE_L2) {
-    for (let i = 0; i < h.l1Size; i++) {
-      const l2 = entryAt(img.l1, i);
-      if (l2 && hits(l2, cs)) return OL_ACTIVE_L2;
-    }
-  }
-  if (chk & OL_REFCOUNT_BLOCK) {
-    for (let i = 0; i < img.reftableSize; i++) {
-      const rb = entryAt(img.reftable, i);
-      if (rb && hits(rb, cs)) return OL_REFCOUNT_BLOCK;
-    }
+  if (chk & (OL_ACTIVE_L2 | OL_REFCOUNT_BLOCK)) {
+    // QEMU walks the whole L1 and refcount tables on every write; an index of their clusters answers the same
+    // question without making a replay pay for the table size on each request.
+    const found = clusterStructures(img, start / cs, end / cs);
+    if (chk & OL_ACTIVE_L2 && found & OL_ACTIVE_L2) return OL_ACTIVE_L2;
+    if (chk & OL_REFCOUNT_BLOCK && found & OL_REFCOUNT_BLOCK) return OL_REFCOUNT_BLOCK;
   }
   if (chk & OL_INACTIVE_L2) {
     for (const s of img.snapshots) {
@@ -87,6 +82,54 @@ export function checkMetadataOverlap(img: Qcow2Image, ign: number, offset: numbe
   if (chk & OL_BITMAP_DIRECTORY && bm && (h.autoclearFeatures & BigInt(AUTOCLEAR_BITMAPS)) !== 0n && hits(bm.directoryOffset, bm.directorySize))
     return OL_BITMAP_DIRECTORY;
   return 0;
+}
+
+interface ClusterIndex {
+  l1: Uint8Array;
+  reftable: Uint8Array;
+  /** Host cluster index -> OL_ACTIVE_L2 | OL_REFCOUNT_BLOCK bits of the tables that live there. */
+  clusters: Map<number, number>;
+}
+
+const indexes = new WeakMap<Qcow2Image, ClusterIndex>();
+
+/** The L1 or refcount table changed in memory (an entry set, a table replaced, time travel): rebuild the index. */
+export function metadataTablesChanged(img: Qcow2Image): void {
+  indexes.delete(img);
+}
+
+function clusterIndex(img: Qcow2Image): ClusterIndex {
+  const have = indexes.get(img);
+  if (have && have.l1 === img.l1 && have.reftable === img.reftable) return have;
+  const cs = img.clusterSize;
+  const clusters = new Map<number, number>();
+  // overlaps_with() compares a cluster-sized byte range: an unaligned table offset touches two clusters.
+  const add = (off: number, bit: number) => {
+    for (let c = Math.floor(off / cs); c <= Math.floor((off + cs - 1) / cs); c++) clusters.set(c, (clusters.get(c) ?? 0) | bit);
+  };
+  for (let i = 0; i < img.header.l1Size; i++) {
+    const l2 = entryAt(img.l1, i);
+    if (l2) add(l2, OL_ACTIVE_L2);
+  }
+  for (let i = 0; i < img.reftableSize; i++) {
+    const rb = entryAt(img.reftable, i);
+    if (rb) add(rb, OL_REFCOUNT_BLOCK);
+  }
+  const idx = { l1: img.l1, reftable: img.reftable, clusters };
+  indexes.set(img, idx);
+  return idx;
+}
+
+/** The structure bits of the per-cluster tables lying in host clusters [first, end). */
+function clusterStructures(img: Qcow2Image, first: number, end: number): number {
+  const { clusters } = clusterIndex(img);
+  let bits = 0;
+  if (end - first <= clusters.size) {
+    for (let c = first; c < end; c++) bits |= clusters.get(c) ?? 0;
+  } else {
+    for (const [c, b] of clusters) if (c >= first && c < end) bits |= b;
+  }
+  return bits;
 }
 
 /**

@@ -112,7 +112,10 @@ export class Qcow2Image implements BlockNode, CacheHost {
     if (h.backingFileOffset !== 0) {
       if (h.backingFileOffset + h.backingFileSize > first.length)
         throw new FormatError("header", "backing_file_offset", 8, filename, "backing file name lies beyond the end of the file");
-      this.backingName = Buffer.from(first.subarray(h.backingFileOffset, h.backingFileOffset + h.backingFileSize)).toString("utf8");
+      const raw = Buffer.from(first.subarray(h.backingFileOffset, h.backingFileOffset + h.backingFileSize)).toString("utf8");
+      // QEMU keeps the name as a C string (cut at a NUL); an empty name means no backing file at all.
+      const name = raw.includes("\0") ? raw.slice(0, raw.indexOf("\0")) : raw;
+      if (name !== "") this.backingName = name;
     }
     this.corrupt = hasIncompat(h, INCOMPAT_CORRUPT);
     this.dirty = hasIncompat(h, INCOMPAT_DIRTY);

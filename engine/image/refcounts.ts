@@ -8,6 +8,7 @@ import { EventKind, CACHE_NONE, CACHE_REFCOUNT } from "../events/event-kind.js";
 import { corruption } from "./cluster-lookup.js";
 import type { Qcow2Image } from "./qcow2-image.js";
 import { allocClustersNoref, growRefcountTable } from "./allocator.js";
+import { metadataTablesChanged } from "./overlap-check.js";
 
 export class Again extends Error {
   constructor() {
@@ -96,6 +97,7 @@ function allocRefcountBlock(img: Qcow2Image, clusterIndex: number): number {
     img.ioYield();
     img.flushFile();
     img.reftable.set(e, ti * 8);
+    metadataTablesChanged(img);
     img.refcountCache.put(slot);
     throw new Again();
   }

@@ -37,6 +37,14 @@ export class FileStorage implements Storage {
   }
 
   read(buf: Uint8Array, offset: number): number {
+    try {
+      return this.readAt(buf, offset);
+    } catch (e) {
+      throw named(e, this.name);
+    }
+  }
+
+  private readAt(buf: Uint8Array, offset: number): number {
     let done = 0;
     const want = buf.length;
     while (done < want && offset + done < this.length) {
@@ -53,7 +61,11 @@ export class FileStorage implements Storage {
     if (!this.writable) throw new ReadOnlyError(this.name);
     this.extentEnd = 0;
     let done = 0;
-    while (done < buf.length) done += fs.writeSync(this.fd, buf, done, buf.length - done, offset + done);
+    try {
+      while (done < buf.length) done += fs.writeSync(this.fd, buf, done, buf.length - done, offset + done);
+    } catch (e) {
+      throw named(e, this.name);
+    }
     if (offset + buf.length > this.length) this.length = offset + buf.length;
   }
 
@@ -61,7 +73,11 @@ export class FileStorage implements Storage {
     this.writeGen++;
     if (!this.writable) throw new ReadOnlyError(this.name);
     this.extentEnd = 0;
-    fs.ftruncateSync(this.fd, size);
+    try {
+      fs.ftruncateSync(this.fd, size);
+    } catch (e) {
+      throw named(e, this.name);
+    }
     this.length = size;
   }
 
@@ -106,4 +122,11 @@ export class FileStorage implements Storage {
     if (this.fd >= 0) fs.closeSync(this.fd);
     this.fd = -1;
   }
+}
+
+/** An errno error from a call on a descriptor carries no file name: give it this storage's, for the message. */
+function named(e: unknown, name: string): unknown {
+  const errno = e as NodeJS.ErrnoException;
+  if (errno && typeof errno.code === "string" && !errno.path) errno.path = name;
+  return e;
 }

@@ -2,6 +2,7 @@
 // on a yellow background, the current item in bold cyan, the selection of the focused pane in inverse video.
 // Styles only: the text is the same whatever the highlight, so screens compare as text.
 import { Text } from "ink";
+import { escapeControl } from "../../engine/format/terminal-text.js";
 import type { Tone } from "../session/view-models.js";
 import { COLOR } from "../color-policy.js";
 
@@ -11,9 +12,13 @@ export interface RowStyle {
   selected?: boolean;
 }
 
-/** Cuts a line to the width ("~" marks the cut); no padding: ink lays blank space out for free. */
-export function fit(text: string, width: number): string {
+/**
+ * Cuts a line to the width ("~" marks the cut); no padding: ink lays blank space out for free. Every pane line
+ * passes here, so control characters from images and traces (names, devices) are escaped here too.
+ */
+export function fit(raw: string, width: number): string {
   if (width <= 0) return "";
+  const text = escapeControl(raw);
   return text.length > width ? text.slice(0, Math.max(0, width - 1)) + "~" : text;
 }
 

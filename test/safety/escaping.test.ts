@@ -7,6 +7,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { escapeControl, escapeControlKeepLines } from "../../engine/format/terminal-text.js";
+import { fit } from "../../inspector/tui/RowLine.js";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
 const CLI = path.join(ROOT, "dist/cli/main.js");
@@ -45,6 +46,11 @@ describe("the escaping function", () => {
     expect(escapeControl(EVIL)).toBe(SHOWN);
     expect(escapeControl("plain näme ✓")).toBe("plain näme ✓");
     expect(escapeControlKeepLines("a\nb\tc\x1b")).toBe("a\nb\tc\\x1b");
+  });
+
+  it("is what every TUI pane line and title goes through", () => {
+    expect(fit(`backing: ${EVIL}`, 200)).toBe(`backing: ${SHOWN}`);
+    expect(fit(EVIL, 6)).toBe("x\\x1b~");
   });
 });
 
