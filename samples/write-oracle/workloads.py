@@ -178,4 +178,25 @@ WORKLOADS = [
                  "write -P 3 2M 4k", "write -P 4 2M 4k", "flush", "flush"],
         "modes": ["writeback", "writethrough", "none", "directsync", "unsafe"],
     },
+    # Write paths no workload above reached (coverage of engine/image under test/oracle): a request split where a
+    # COPIED cluster is not contiguous with the new ones, COW zero-filled inside a concurrent chunk, COW writes not
+    # merged with the guest data; zero writes on a compat=0.10 image; zero writes into a raw external data file.
+    {
+        "name": "split-paths",
+        "setup": ["qemu-img create -q -f qcow2 base.qcow2 64M"],
+        "cmds": ["write -P 1 128k 4k", "write -P 2 0 192k", "write -P 5 3M 64k", "write -z 3136k 64k",
+                 "write -P 6 3076k 120k", "write -P 7 4M 64k", "write -P 8 4100k 200k", "flush"],
+    },
+    {
+        "name": "v2-image",
+        "setup": ["qemu-img create -q -f qcow2 -o compat=0.10 base.qcow2 64M"],
+        "cmds": ["write -P 1 0 128k", "write -z 0 64k", "write -z 70k 2k", "discard 64k 64k", "write -P 2 1M 4k", "flush"],
+    },
+    {
+        "name": "data-file-raw",
+        "setup": ["qemu-img create -q -f qcow2 -o data_file=base.data,data_file_raw=on base.qcow2 4M"],
+        "files": ["base.data"],
+        "cmds": ["write -P 1 0 128k", "write -z 0 64k", "write -z 70k 2k", "discard 64k 64k", "write -P 2 1M 4k",
+                 "read -P 0 0 64k", "flush"],
+    },
 ]
