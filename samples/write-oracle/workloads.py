@@ -199,4 +199,15 @@ WORKLOADS = [
         "cmds": ["write -P 1 0 128k", "write -z 0 64k", "write -z 70k 2k", "discard 64k 64k", "write -P 2 1M 4k",
                  "read -P 0 0 64k", "flush"],
     },
+    # Extended L2 COW out of a cluster shared with a snapshot (not COPIED): the allocation bitmap bounds the COW.
+    {
+        "name": "extended-l2-snapshot",
+        "setup": [
+            "qemu-img create -q -f qcow2 -o extended_l2=on base.qcow2 64M",
+            "qemu-io -c 'write -P 1 0 256k' -c 'write -P 2 1M 8k' -c 'write -P 3 1060k 4k' base.qcow2",
+            "qemu-img snapshot -c s1 base.qcow2",
+        ],
+        "cmds": ["write -P 4 4k 2k", "write -P 5 1030k 2k", "write -P 6 70k 100k", "write -z 1M 2k", "write -P 7 1025k 1k",
+                 "read -P 1 128k 4k", "flush"],
+    },
 ]
