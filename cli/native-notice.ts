@@ -1,4 +1,4 @@
-// The native part (native/seek-hole.cc, lseek SEEK_DATA/SEEK_HOLE) tells holes in host files from data, as
+// The native part (native/posix.cc, lseek SEEK_DATA/SEEK_HOLE) tells holes in host files from data, as
 // qemu-img does. Without it, a sparse file's holes are mapped and exported as data, so commands whose answers
 // depend on it say so once on stderr - only when a file they read really has holes, where the answers differ.
 import * as fs from "node:fs";

@@ -1,7 +1,8 @@
-// Compiles native/posix.cc (lseek SEEK_DATA/SEEK_HOLE for hole-aware map and export; OFD byte-range locks for
-// QEMU's image locks) into dist/native/posix.node. Optional: without a C++ compiler or Node's headers it prints a
-// notice; qcowdbg then treats every file byte as data, as QEMU does when lseek cannot tell, and refuses --write
-// (an image is never written without its lock).
+// Compiles each addon of native/ into dist/native/NAME.node: posix.cc (lseek SEEK_DATA/SEEK_HOLE for hole-aware
+// map and export; OFD byte-range locks for QEMU's image locks) and fallocate.cc (hole punching and zero ranges as
+// QEMU's file layer does). Optional: without a C++ compiler or Node's headers it prints a notice and qcowdbg falls
+// back (holes read as data, as QEMU does when lseek cannot tell; --write is refused, since an image is never
+// written without its lock; discards and zero writes write zeroes).
 import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -9,11 +10,17 @@ import process from "node:process";
 import { fileURLToPath } from "node:url";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const src = path.join(root, "native", "posix.cc");
-const out = path.join(root, "dist", "native", "posix.node");
+// Each addon: its source, and what qcowdbg does without it.
+const ADDONS = [
+  ["posix", "holes in image files will be reported as data and --write is refused"],
+  ["fallocate", "discards and zero writes will write zeroes instead of punching holes"],
+];
+let src = "";
+let out = "";
+let without = "";
 
 function notice(why) {
-  process.stderr.write(`build-native: skipping native/posix.cc (${why}); holes in image files will be reported as data and --write is refused\n`);
+  process.stderr.write(`build-native: skipping ${path.relative(root, src)} (${why}); ${without}\n`);
 }
 
 function findHeaders() {
@@ -46,23 +53,30 @@ function upToDate() {
   }
 }
 
-if (process.platform === "win32") notice("not supported on Windows");
-else if (upToDate()) process.exit(0);
-else {
-  const include = findHeaders();
-  const cxx = findCompiler();
-  if (!include) notice("Node's headers (node_api.h) were not found; set NODE_INCLUDE_DIR");
-  else if (!cxx) notice("no C++ compiler found; set CXX");
+for (const [name, effect] of ADDONS) {
+  src = path.join(root, "native", `${name}.cc`);
+  out = path.join(root, "dist", "native", `${name}.node`);
+  without = effect;
+  if (process.platform === "win32") notice("not supported on Windows");
+  else if (upToDate()) {
+    // built already
+  }
   else {
-    fs.mkdirSync(path.dirname(out), { recursive: true });
-    const tmp = `${out}.${process.pid}.tmp`;
-    try {
-      const extra = process.platform === "darwin" ? ["-undefined", "dynamic_lookup"] : [];
-      execFileSync(cxx, ["-O2", "-shared", "-fPIC", ...extra, `-I${include}`, src, "-o", tmp], { stdio: ["ignore", "inherit", "inherit"] });
-      fs.renameSync(tmp, out);
-    } catch (e) {
-      fs.rmSync(tmp, { force: true });
-      notice(`compiling failed: ${e instanceof Error ? e.message.split("\n")[0] : String(e)}`);
+    const include = findHeaders();
+    const cxx = findCompiler();
+    if (!include) notice("Node's headers (node_api.h) were not found; set NODE_INCLUDE_DIR");
+    else if (!cxx) notice("no C++ compiler found; set CXX");
+    else {
+      fs.mkdirSync(path.dirname(out), { recursive: true });
+      const tmp = `${out}.${process.pid}.tmp`;
+      try {
+        const extra = process.platform === "darwin" ? ["-undefined", "dynamic_lookup"] : [];
+        execFileSync(cxx, ["-O2", "-shared", "-fPIC", ...extra, `-I${include}`, src, "-o", tmp], { stdio: ["ignore", "inherit", "inherit"] });
+        fs.renameSync(tmp, out);
+      } catch (e) {
+        fs.rmSync(tmp, { force: true });
+        notice(`compiling failed: ${e instanceof Error ? e.message.split("\n")[0] : String(e)}`);
+      }
     }
   }
 }

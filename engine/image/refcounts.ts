@@ -9,6 +9,7 @@ import { corruption } from "./cluster-lookup.js";
 import type { Qcow2Image } from "./qcow2-image.js";
 import { allocClustersNoref, growRefcountTable } from "./allocator.js";
 import { metadataTablesChanged } from "./overlap-check.js";
+import { discardRange } from "../storage/storage.js";
 
 export class Again extends Error {
   constructor() {
@@ -192,10 +193,7 @@ export function freeClusters(img: Qcow2Image, offset: number, size: number, disc
 export function processDiscards(img: Qcow2Image): void {
   if (!img.pendingDiscards.length) return;
   const cs = img.clusterSize;
-  const zeros = new Uint8Array(cs);
-  for (const off of img.pendingDiscards) {
-    if (off < img.file.size()) img.file.write(zeros.subarray(0, Math.min(cs, img.file.size() - off)), off);
-  }
+  for (const off of img.pendingDiscards) discardRange(img.file, off, cs);
   img.pendingDiscards.length = 0;
 }
 
@@ -204,8 +202,7 @@ export function freeAnyCluster(img: Qcow2Image, hi: number, lo: number, discard:
   if (img.hasDataFile) {
     // External data files have no refcounts; a passed-through discard punches the cluster there.
     const off = entryOffset(hi, lo);
-    if (discard && !(hi & 0x40000000) && (off !== 0 || (hi & 0x80000000) !== 0) && off < img.dataFile.size())
-      img.dataFile.write(new Uint8Array(Math.min(img.clusterSize, img.dataFile.size() - off)), off);
+    if (discard && !(hi & 0x40000000) && (off !== 0 || (hi & 0x80000000) !== 0)) discardRange(img.dataFile, off, img.clusterSize);
     return;
   }
   if (hi & 0x40000000) {

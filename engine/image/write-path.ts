@@ -15,6 +15,7 @@ import { markDirty } from "./flush.js";
 import { CoroutineModel, type Wait } from "./coroutine-model.js";
 import { preWriteOverlapCheck } from "./overlap-check.js";
 import { isZeroFast } from "./is-zero.js";
+import { zeroRange } from "../storage/storage.js";
 
 const INV = -1;
 
@@ -261,18 +262,10 @@ function handleAllocSpace(img: Qcow2Image, metas: L2Meta[]): void {
   }
 }
 
-/** bdrv_co_pwrite_zeroes on the data file: the range reads as zeros afterwards and the file grows to cover it. */
+/** bdrv_co_pwrite_zeroes on the data file (FALLOC_FL_ZERO_RANGE): reads as zeros, the file grows to cover it. */
 function writeZeroesToData(img: Qcow2Image, start: number, n: number): void {
   preWriteOverlapCheck(img, 0, start, n, true);
-  const f = img.dataFile;
-  const size = f.size();
-  if (start >= size) {
-    f.truncate(start + n);
-    return;
-  }
-  const inside = Math.min(n, size - start);
-  f.write(new Uint8Array(inside), start);
-  if (start + n > size) f.truncate(start + n);
+  zeroRange(img.dataFile, start, n);
 }
 
 function mergeCow(offset: number, bytes: number, data: Uint8Array, metas: L2Meta[]): boolean {

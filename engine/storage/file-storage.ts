@@ -3,6 +3,7 @@
 import * as fs from "node:fs";
 import { lockImage } from "./image-lock.js";
 import { findAllocation } from "./seek-hole.js";
+import { punchHoleFd, zeroRangeFd } from "./fallocate.js";
 import { ReadOnlyError, type Storage } from "./storage.js";
 
 export class FileStorage implements Storage {
@@ -67,6 +68,32 @@ export class FileStorage implements Storage {
       throw named(e, this.name);
     }
     if (offset + buf.length > this.length) this.length = offset + buf.length;
+  }
+
+  punchHole(offset: number, length: number): void {
+    if (!this.writable) throw new ReadOnlyError(this.name);
+    this.writeGen++;
+    this.extentEnd = 0;
+    const n = Math.min(length, this.length - offset);
+    if (n > 0 && !punchHoleFd(this.fd, offset, n)) this.writeZeroes(offset, n);
+  }
+
+  zeroRange(offset: number, length: number): void {
+    if (!this.writable) throw new ReadOnlyError(this.name);
+    this.writeGen++;
+    this.extentEnd = 0;
+    if (!zeroRangeFd(this.fd, offset, length)) {
+      // Without fallocate: zero bytes inside the file, a sparse extension past its end.
+      const inside = Math.min(length, this.length - offset);
+      if (inside > 0) this.writeZeroes(offset, inside);
+      if (offset + length > this.length) fs.ftruncateSync(this.fd, offset + length);
+    }
+    if (offset + length > this.length) this.length = offset + length;
+  }
+
+  private writeZeroes(offset: number, length: number): void {
+    const zeros = new Uint8Array(Math.min(length, 1 << 20));
+    for (let done = 0; done < length; ) done += fs.writeSync(this.fd, zeros, 0, Math.min(zeros.length, length - done), offset + done);
   }
 
   truncate(size: number): void {

@@ -17,8 +17,30 @@ export interface Storage {
   readonly writeGen?: number;
   /** Makes written data durable (fdatasync for files). */
   flush(): void;
+  /** A discard: the range (inside the storage) reads as zero and its blocks are released; the size is kept. */
+  punchHole?(offset: number, length: number): void;
+  /** A zero write: the range reads as zero without writing data; the storage grows to cover it. */
+  zeroRange?(offset: number, length: number): void;
   close(): void;
   readonly writable: boolean;
+}
+
+/** Discards a range of `s` as QEMU's file layer does (a punched hole), or writes zeroes where it cannot. */
+export function discardRange(s: Storage, offset: number, length: number): void {
+  const n = Math.min(length, s.size() - offset);
+  if (n <= 0) return;
+  if (s.punchHole) s.punchHole(offset, n);
+  else s.write(new Uint8Array(n), offset);
+}
+
+/** Writes zeroes to a range of `s` as QEMU's file layer does (FALLOC_FL_ZERO_RANGE), or zero bytes where it cannot. */
+export function zeroRange(s: Storage, offset: number, length: number): void {
+  if (length <= 0) return;
+  if (s.zeroRange) return s.zeroRange(offset, length);
+  const size = s.size();
+  if (offset >= size) return s.truncate(offset + length);
+  s.write(new Uint8Array(Math.min(length, size - offset)), offset);
+  if (offset + length > size) s.truncate(offset + length);
 }
 
 export class ReadOnlyError extends Error {

@@ -155,7 +155,9 @@ def main():
             f.write("\n".join(w["cmds"]) + "\n")
         entry = {"name": w["name"], "files": w.get("files", []), "modes": {}}
         for mode in w.get("modes", MODES):
-            # Each mode runs on fresh copies in its own folder (an external data file is written too).
+            # Each mode runs on fresh copies in its own folder (an external data file is written too). The copies
+            # are whole files, without the holes qemu-img left (shutil.copy writes every byte), and the tests
+            # gunzip whole files too: QEMU's metadata-preallocation probe and block status read those holes.
             mdir = os.path.join(work, mode)
             os.makedirs(mdir)
             img = os.path.join(mdir, "img.qcow2")

@@ -178,4 +178,36 @@ WORKLOADS = [
                  "write -P 3 2M 4k", "write -P 4 2M 4k", "flush", "flush"],
         "modes": ["writeback", "writethrough", "none", "directsync", "unsafe"],
     },
+    # Write paths no workload above reached (coverage of engine/image under test/oracle): a request split where a
+    # COPIED cluster is not contiguous with the new ones, COW zero-filled inside a concurrent chunk, COW writes not
+    # merged with the guest data; zero writes on a compat=0.10 image; zero writes into a raw external data file.
+    {
+        "name": "split-paths",
+        "setup": ["qemu-img create -q -f qcow2 base.qcow2 64M"],
+        "cmds": ["write -P 1 128k 4k", "write -P 2 0 192k", "write -P 5 3M 64k", "write -z 3136k 64k",
+                 "write -P 6 3076k 120k", "write -P 7 4M 64k", "write -P 8 4100k 200k", "flush"],
+    },
+    {
+        "name": "v2-image",
+        "setup": ["qemu-img create -q -f qcow2 -o compat=0.10 base.qcow2 64M"],
+        "cmds": ["write -P 1 0 128k", "write -z 0 64k", "write -z 70k 2k", "discard 64k 64k", "write -P 2 1M 4k", "flush"],
+    },
+    {
+        "name": "data-file-raw",
+        "setup": ["qemu-img create -q -f qcow2 -o data_file=base.data,data_file_raw=on base.qcow2 4M"],
+        "files": ["base.data"],
+        "cmds": ["write -P 1 0 128k", "write -z 0 64k", "write -z 70k 2k", "discard 64k 64k", "write -P 2 1M 4k",
+                 "read -P 0 0 64k", "flush"],
+    },
+    # Extended L2 COW out of a cluster shared with a snapshot (not COPIED): the allocation bitmap bounds the COW.
+    {
+        "name": "extended-l2-snapshot",
+        "setup": [
+            "qemu-img create -q -f qcow2 -o extended_l2=on base.qcow2 64M",
+            "qemu-io -c 'write -P 1 0 256k' -c 'write -P 2 1M 8k' -c 'write -P 3 1060k 4k' base.qcow2",
+            "qemu-img snapshot -c s1 base.qcow2",
+        ],
+        "cmds": ["write -P 4 4k 2k", "write -P 5 1030k 2k", "write -P 6 70k 100k", "write -z 1M 2k", "write -P 7 1025k 1k",
+                 "read -P 1 128k 4k", "flush"],
+    },
 ]

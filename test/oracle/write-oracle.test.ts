@@ -34,6 +34,7 @@ interface Workload {
 }
 const index = JSON.parse(fs.readFileSync(path.join(GOLD, "index.json"), "utf8")) as { workloads: Workload[] };
 
+/** A whole file, as make-goldens.py gave qemu-io (its copies have no holes, and QEMU's probes read holes). */
 function gunzipTo(src: string, dst: string): void {
   fs.writeFileSync(dst, zlib.gunzipSync(fs.readFileSync(src)));
 }

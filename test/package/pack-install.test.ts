@@ -49,7 +49,7 @@ beforeAll(() => {
 describe("npm pack", () => {
   it("ships dist/ (JavaScript, .d.ts, source maps, the man page), README, LICENSE, the native source and its build script, nothing else", () => {
     const list = run("tar", ["tzf", tarball], tmp).stdout.trim().split("\n").map((f) => f.replace(/^package\//, ""));
-    const allowed = /^(dist\/(cli|engine|inspector)\/.*\.(js|d\.ts|js\.map)|dist\/man\/qcowdbg\.1|README\.md|LICENSE|package\.json|native\/seek-hole\.cc|scripts\/build-native\.mjs)$/;
+    const allowed = /^(dist\/(cli|engine|inspector)\/.*\.(js|d\.ts|js\.map)|dist\/man\/qcowdbg\.1|README\.md|LICENSE|package\.json|native\/(posix|fallocate)\.cc|scripts\/build-native\.mjs)$/;
     expect(list.filter((f) => !allowed.test(f))).toEqual([]);
     for (const f of ["dist/cli/main.js", "dist/engine/index.js", "dist/engine/index.d.ts", "dist/engine/index.js.map", "dist/engine/workload/index.d.ts", "dist/man/qcowdbg.1", "LICENSE", "README.md"]) expect(list).toContain(f);
     // Source maps carry their sources: the .ts files are not shipped.
@@ -65,7 +65,7 @@ describe("npm install -g of the tarball", () => {
     if (offlineReason) ctx.skip(`skipped: npm cannot reach the registry for the dependencies (${offlineReason})`);
     expect(run(bin(), ["--version"], tmp).stdout.trim()).toBe(PKG.version);
     // The install script compiled the native part on this machine (a C++ compiler is here).
-    if (spawnSync("g++", ["--version"]).status === 0) expect(fs.existsSync(path.join(installed, "dist/native/seek-hole.node"))).toBe(true);
+    if (spawnSync("g++", ["--version"]).status === 0) for (const n of ["posix", "fallocate"]) expect(fs.existsSync(path.join(installed, `dist/native/${n}.node`))).toBe(true);
     // npm installs the man page beside the command.
     expect(fs.existsSync(path.join(prefix, "share/man/man1/qcowdbg.1"))).toBe(true);
     const map = run(bin(), ["map", "--output=json", "tour.qcow2"], IMAGES);

@@ -1,0 +1,79 @@
+// Issue 15 class 9: discards and zero writes reach the host file as QEMU's do (punched holes, zero ranges), so the
+// image and data files end up with the same allocation: the same SEEK_DATA/SEEK_HOLE extents, which is what
+// QEMU's block status later reads. (st_blocks is not compared: it also counts the file system's own extent-tree
+// blocks, which depend on the order blocks were allocated in, not on what was written.)
+// A live oracle: qemu-io 7.2 runs each write-oracle workload on a copy beside ours, on the same file system.
+import { describe, expect, it } from "vitest";
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import * as zlib from "node:zlib";
+import { findAllocation, seekHoleAvailable } from "../../engine/storage/seek-hole.js";
+
+const ROOT = path.resolve(import.meta.dirname, "../..");
+const GOLD = path.join(ROOT, "samples/write-oracle/goldens");
+const CLI = path.join(ROOT, "dist/cli/main.js");
+const hasQemu = spawnSync("qemu-io", ["--version"]).status === 0;
+const fallocateBuilt = fs.existsSync(path.join(ROOT, "dist/native/fallocate.node"));
+
+interface Workload {
+  name: string;
+  files: string[];
+  modes: Record<string, { trace_lines: number }>;
+}
+const index = JSON.parse(fs.readFileSync(path.join(GOLD, "index.json"), "utf8")) as { workloads: Workload[] };
+
+/** Data extents of a file as lseek reports them. */
+function allocation(file: string): [number, number][] {
+  const fd = fs.openSync(file, "r");
+  try {
+    const size = fs.fstatSync(fd).size;
+    const extents: [number, number][] = [];
+    for (let off = 0; off < size; ) {
+      const a = findAllocation(fd, off);
+      if (a.kind === "trailing" || a.kind === "unknown") break;
+      if (a.kind === "data") extents.push([off, a.end]);
+      off = a.end;
+    }
+    return extents;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+function copyIn(w: Workload, dir: string): void {
+  const wd = path.join(GOLD, w.name);
+  for (const f of ["base.qcow2", ...w.files]) fs.writeFileSync(path.join(dir, f), zlib.gunzipSync(fs.readFileSync(path.join(wd, f + ".gz"))));
+}
+
+const skip = !hasQemu ? "qemu-io is not installed" : !seekHoleAvailable() ? "the seek-hole addon is not built" : !fallocateBuilt ? "the fallocate addon is not built" : "";
+
+describe("host-file allocation against qemu-io 7.2 (live)", () => {
+  for (const w of index.workloads) {
+    // The three longest workloads (thousands of requests, no discards) are left to the byte-level oracle.
+    const [mode, m] = Object.entries(w.modes)[0]!;
+    if (m.trace_lines > 10000) continue;
+    it.skipIf(skip !== "")(`${w.name} (-t ${mode})${skip ? ` — skipped: ${skip}` : ""}`, () => {
+      const base = fs.mkdtempSync(path.join(os.tmpdir(), "qcowdbg-alloc-"));
+      try {
+        const q = path.join(base, "qemu"), o = path.join(base, "ours");
+        fs.mkdirSync(q);
+        fs.mkdirSync(o);
+        copyIn(w, q);
+        copyIn(w, o);
+        const script = fs.readFileSync(path.join(GOLD, w.name, "commands.qemu-io"), "utf8");
+        const args = ["-f", "qcow2", "-t", mode, ...script.split("\n").filter(Boolean).flatMap((c) => ["-c", c]), "base.qcow2"];
+        spawnSync("qemu-io", args, { cwd: q, encoding: "utf8" });
+        const r = spawnSync(process.execPath, [CLI, "repl", "--write", "-t", mode, "base.qcow2"], { cwd: o, input: script, encoding: "utf8", maxBuffer: 1 << 28 });
+        expect(r.stderr).toBe("");
+        for (const f of ["base.qcow2", ...w.files]) {
+          expect(fs.readFileSync(path.join(o, f)).equals(fs.readFileSync(path.join(q, f))), `${f} bytes`).toBe(true);
+          expect(allocation(path.join(o, f)), `${f} allocation`).toEqual(allocation(path.join(q, f)));
+        }
+      } finally {
+        fs.rmSync(base, { recursive: true, force: true });
+      }
+    });
+  }
+});
