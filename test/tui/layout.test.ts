@@ -33,7 +33,7 @@ describe("layout", () => {
     // The crash pane (volatile writes) has no rows until `:crash` asks for it.
     for (const p of small) expect(p.height).toBeGreaterThanOrEqual(p.id === "crash" ? 0 : 3);
     expect(small.find((p) => p.id === "crash")!.height).toBe(0);
-    expect(layout(80, 24, { crash: 5 }).columns.flat().find((p) => p.id === "crash")!.height).toBe(5);
+    expect(layout(120, 60, { crash: 5 }).columns.flat().find((p) => p.id === "crash")!.height).toBe(5);
     const big = layout(120, 40).columns.flat();
     const h = (ps: typeof big, id: string) => ps.find((p) => p.id === id)!.height;
     expect(h(big, "timeline")).toBeGreaterThan(h(small, "timeline"));
