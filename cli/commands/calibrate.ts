@@ -7,6 +7,7 @@ import { parseSize } from "../../engine/image/engine-config.js";
 import { calibrate, profileJson } from "../../engine/replay/calibrate.js";
 import { qemuIoAvailable } from "../../engine/replay/qemu-io-run.js";
 import { formatUs } from "../../engine/replay/human-units.js";
+import { writeFileAtomic } from "../../engine/storage/atomic-output.js";
 import { ExitError, guarded } from "../fail.js";
 
 interface Flags {
@@ -48,7 +49,8 @@ function run(dir: string, flags: Flags): void {
   } finally {
     bar?.stop();
   }
-  fs.writeFileSync(flags.output, profileJson(profile));
+  // Lands whole or not at all (a profile half-written by a kill would mislead every later replay).
+  writeFileAtomic(flags.output, profileJson(profile));
   const h = profile.host!;
   const lines = [
     `qcowdbg calibrate: ${profile.measured!.dir} (${profile.measured!.filesystem ?? "?"}) in ${profile.measured!.seconds.toFixed(1)} s -> ${flags.output} (profile ${profile.name})`,

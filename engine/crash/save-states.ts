@@ -4,6 +4,7 @@
 // keeps the name the header gives it, and a relative backing file is a symlink to the original.
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { writeFileAtomic } from "../storage/atomic-output.js";
 import { rank, type Verdict } from "./crash-verdict.js";
 import type { CrashExplorer, JudgedState } from "./crash-explorer.js";
 import { opJson, type OpJson } from "./crash-report.js";
@@ -74,6 +75,6 @@ export class StateSaver {
   /** Writes DIR/index.json, worst verdict first. */
   finish(): void {
     const states = [...this.saved].sort((a, b) => rank(b.verdict) - rank(a.verdict) || a.step - b.step);
-    fs.writeFileSync(path.join(this.dir, "index.json"), JSON.stringify({ schema: 1, states }, null, 2) + "\n");
+    writeFileAtomic(path.join(this.dir, "index.json"), JSON.stringify({ schema: 1, states }, null, 2) + "\n");
   }
 }

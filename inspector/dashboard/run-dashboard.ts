@@ -1,5 +1,7 @@
 // `qcowdbg dashboard` as a mode of its own: owns the terminal through blessed (never ink), wires keys to the
 // controller, and always gives the terminal back (screen.destroy) on q, Ctrl-C, signals and errors.
+import { colorsWanted } from "../color-policy.js";
+import { dropColours } from "./monochrome.js";
 import blessed from "blessed";
 import type { EngineConfig } from "../../engine/image/engine-config.js";
 import type { DeviceProfile } from "../../engine/replay/device-profiles.js";
@@ -56,6 +58,8 @@ export function runDashboard(o: DashboardOptions): Promise<void> {
       warnings: false,
       autoPadding: true,
     });
+    // The dashboard only ever draws on a terminal: the environment alone decides (NO_COLOR / FORCE_COLOR).
+    if (!colorsWanted(process.env, true)) dropColours(screen);
     const log = new EventLog();
     const workloads: Workload[] = [];
     let view: DashboardScreen;
