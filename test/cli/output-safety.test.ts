@@ -2,12 +2,15 @@
 // OUT) is refused when it is the image, a backing file, the data file, the trace or another output, through
 // symlinks and hard links, with the input's bytes unchanged. And outputs are atomic: a kill during --save-as
 // leaves the old file or the complete new one.
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
+import { removeTempDirs, tempDir } from "../shared/temp-dirs.js";
 import { spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+
+afterAll(removeTempDirs);
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
 const CLI = path.join(ROOT, "dist/cli/main.js");
@@ -20,7 +23,7 @@ function run(args: string[], cwd: string, input?: string) {
 
 /** A chain top.qcow2 -> base.raw, a data-file image, a trace, a symlink and a hard link. */
 function fixture(): string {
-  const d = fs.mkdtempSync(path.join(os.tmpdir(), "qcowdbg-outsafe-"));
+  const d = tempDir("qcowdbg-outsafe-");
   for (const f of ["chain-top.qcow2", "chain-mid.qcow2", "chain-base.raw", "data-file.qcow2", "data-file.data", "tour.qcow2"])
     fs.copyFileSync(path.join(ROOT, "samples/images", f), path.join(d, f));
   fs.copyFileSync(path.join(ROOT, "samples/traces/tour.qemu-io"), path.join(d, "tour.qemu-io"));

@@ -1,11 +1,13 @@
 // `qcowdbg repl` as a user drives it: the image is untouched without --write, --save-as writes a real qcow2
 // equal to what --write produces, corrupt images are refused before anything is written, metadata-only works.
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
+import { removeTempDirs, tempDir } from "../shared/temp-dirs.js";
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
+
+afterAll(removeTempDirs);
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
 const CLI = path.join(ROOT, "dist/cli/main.js");
@@ -13,7 +15,7 @@ const hasQemu = spawnSync("qemu-img", ["--version"]).status === 0;
 const sha = (f: string) => createHash("sha256").update(fs.readFileSync(f)).digest("hex");
 
 function tmp(): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), "qcowdbg-repl-"));
+  return tempDir("qcowdbg-repl-");
 }
 function run(args: string[], input?: string) {
   return spawnSync(process.execPath, [CLI, ...args], { encoding: "utf8", input });

@@ -1,13 +1,15 @@
 // Untrusted text never reaches the terminal raw: a backing file name or snapshot name holding an escape sequence
 // and a newline is shown as \xNN by info, dump, open errors, map and the REPL, trace bytes in parse errors and the
 // workload listing too, while JSON output keeps the exact string.
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
+import { removeTempDirs, tempDir } from "../shared/temp-dirs.js";
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import { escapeControl, escapeControlKeepLines } from "../../engine/format/terminal-text.js";
 import { fit } from "../../inspector/tui/RowLine.js";
+
+afterAll(removeTempDirs);
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
 const CLI = path.join(ROOT, "dist/cli/main.js");
@@ -27,7 +29,7 @@ function clean(s: string): void {
 
 /** An overlay whose backing file name is EVIL (written into the header: qemu-img would try to open it). */
 function evilOverlay(): { dir: string; img: string } {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "qcowdbg-esc-"));
+  const dir = tempDir("qcowdbg-esc-");
   const img = path.join(dir, "top.qcow2");
   spawnSync("qemu-img", ["create", "-q", "-f", "qcow2", img, "1M"]);
   const name = Buffer.from(EVIL, "utf8");
@@ -76,7 +78,7 @@ describe.skipIf(!hasQemu)("names from images", () => {
   });
 
   it("dump snapshots and info escape a hostile snapshot name", () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "qcowdbg-esc-"));
+    const dir = tempDir("qcowdbg-esc-");
     const img = path.join(dir, "s.qcow2");
     spawnSync("qemu-img", ["create", "-q", "-f", "qcow2", img, "1M"]);
     expect(spawnSync("qemu-img", ["snapshot", "-c", "snap\x1b[2Jname", img]).status).toBe(0);
@@ -93,7 +95,7 @@ describe.skipIf(!hasQemu)("names from images", () => {
 
 describe("bytes from traces", () => {
   it("a parse error quoting trace bytes and the workload listing stay clean", () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "qcowdbg-esc-"));
+    const dir = tempDir("qcowdbg-esc-");
     fs.writeFileSync(path.join(dir, "t.qemu-io"), "write 0 4k\nwrite \x1b]0;pwned\x07 4k\n");
     const bad = run(["workload", "--format", "qemu-io", "t.qemu-io"], dir);
     expect(bad.status).toBe(1);

@@ -1,13 +1,15 @@
 // Image locks both ways with a real qemu-io kept open on a pipe: qcowdbg takes QEMU's OFD lock bytes
 // (file-posix.c), so a running qemu-io keeps our --write out (and our read-only commands, unless -U), and our
 // open image keeps qemu-io/qemu-img out, with QEMU's own messages on each side.
-import { afterEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { removeTempDirs, tempDir } from "../shared/temp-dirs.js";
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import { imageLocksAvailable } from "../../engine/storage/image-lock.js";
+
+afterAll(removeTempDirs);
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
 const CLI = path.join(ROOT, "dist/cli/main.js");
@@ -15,7 +17,7 @@ const hasQemu = spawnSync("qemu-io", ["--version"]).status === 0;
 const sha = (f: string) => createHash("sha256").update(fs.readFileSync(f)).digest("hex");
 
 function image(): string {
-  const d = fs.mkdtempSync(path.join(os.tmpdir(), "qcowdbg-lock-"));
+  const d = tempDir("qcowdbg-lock-");
   const img = path.join(d, "img.qcow2");
   spawnSync("qemu-img", ["create", "-q", "-f", "qcow2", img, "4M"]);
   return img;

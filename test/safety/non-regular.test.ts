@@ -1,11 +1,13 @@
 // Non-regular files: an image (or a backing file) that is a FIFO, a directory or a character device is refused
 // at once with a message naming it (no hang waiting for a writer); a trace may come from a pipe, a FIFO or stdin
 // ("-") and streams front to back, and a second pass over a long stream is refused with a clear message.
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
+import { removeTempDirs, tempDir } from "../shared/temp-dirs.js";
 import { spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
+
+afterAll(removeTempDirs);
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
 const CLI = path.join(ROOT, "dist/cli/main.js");
@@ -17,7 +19,7 @@ function run(args: string[], opts: { input?: string | Buffer; cwd?: string } = {
 }
 
 function dir(): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), "qcowdbg-nonreg-"));
+  return tempDir("qcowdbg-nonreg-");
 }
 
 describe("images must be regular files or block devices", () => {
