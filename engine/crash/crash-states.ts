@@ -1,6 +1,10 @@
 // Which crash states a point allows: every subset of the volatile writes may have reached the disk (it may reorder
 // them), optionally with one write torn after its first sector. Exhaustive up to 2^12 subsets; past that a seeded
 // sample that always holds the two extremes (nothing persisted, everything persisted).
+import { prng } from "../prng.js";
+
+/** The seeded PRNG the sample is drawn with (re-exported for the explorer and its tests). */
+export { prng };
 
 export const EXHAUSTIVE_BITS = 12;
 export const DEFAULT_SAMPLE = 16;
@@ -19,17 +23,6 @@ export interface StatePlan {
   exhaustive: boolean;
 }
 
-/** mulberry32: the same sequence on every machine, so a seed reproduces a sample. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * The states to check at a point with `n` volatile writes. `multiSector[i]` says write i spans more than one

@@ -11,6 +11,7 @@ import type { DeviceProfile } from "./device-profiles.js";
 import { PROFILE_FORMAT, PROFILE_VERSION } from "./device-profiles.js";
 import type { HostProfile, IoCost } from "./host-profile.js";
 import { runQemuIo } from "./qemu-io-run.js";
+import { prng } from "../prng.js";
 
 const K = 1024;
 const M = 1024 * 1024;
@@ -37,17 +38,6 @@ export interface CalibrateOptions {
   onPhase?: (done: number, total: number, label: string) => void;
 }
 
-/** A deterministic PRNG (mulberry32): the same offsets on every run. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * Mean of the fastest half: the cost when the host is not busy elsewhere (an I/O that lost the CPU or the disk to
