@@ -7,7 +7,7 @@ import { openWorkload, type GuestRequest, type WorkloadOptions } from "../../eng
 import { SHARED_TRACES } from "../shared/real-traces.js";
 export { describeShared, itShared, RUN_SHARED } from "../shared/real-traces.js";
 
-/** The real NVMe capture in ../shared/traces (absent in a user's clone: tests using it go through itShared). */
+/** The real NVMe capture among the shared captures (SHARED_TRACES; absent in a user's clone, so the tests using it go through itShared, which skips). */
 export const SHARED = path.join(SHARED_TRACES, "nvme-readahead");
 export const SAMPLE_BIN = path.join(SHARED, "sample.blktrace.0");
 export const SAMPLE_TXT = path.join(SHARED, "sample.blkparse.txt");
