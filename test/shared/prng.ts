@@ -1,11 +1,2 @@
-// mulberry32: a tiny PRNG whose sequence is the same on every machine (seeded corpora and fuzz cases).
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+// The engine's mulberry32 (engine/prng.ts): seeded corpora and fuzz cases are the same on every machine.
+export { prng } from "../../engine/prng.js";
