@@ -91,30 +91,26 @@ static int64_t ofd(int fd, int cmd, short type, int64_t start, int64_t len, stru
 }
 #endif
 
-static napi_value OfdLock(napi_env env, napi_callback_info info) {
+/** F_OFD_SETLK of a read or write lock (exclusive), or of F_UNLCK: 0 or -errno. */
+static napi_value ofdSet(napi_env env, napi_callback_info info, bool unlock) {
   int32_t fd;
   int64_t start, len;
   bool exclusive;
   if (!lockArgs(env, info, &fd, &start, &len, &exclusive)) return nullptr;
 #ifdef F_OFD_SETLK
   struct flock fl;
-  return int64Value(env, ofd(fd, F_OFD_SETLK, exclusive ? F_WRLCK : F_RDLCK, start, len, &fl));
+  return int64Value(env, ofd(fd, F_OFD_SETLK, unlock ? F_UNLCK : exclusive ? F_WRLCK : F_RDLCK, start, len, &fl));
 #else
   return int64Value(env, -(int64_t)ENOTSUP);
 #endif
 }
 
+static napi_value OfdLock(napi_env env, napi_callback_info info) {
+  return ofdSet(env, info, false);
+}
+
 static napi_value OfdUnlock(napi_env env, napi_callback_info info) {
-  int32_t fd;
-  int64_t start, len;
-  bool exclusive;
-  if (!lockArgs(env, info, &fd, &start, &len, &exclusive)) return nullptr;
-#ifdef F_OFD_SETLK
-  struct flock fl;
-  return int64Value(env, ofd(fd, F_OFD_SETLK, F_UNLCK, start, len, &fl));
-#else
-  return int64Value(env, -(int64_t)ENOTSUP);
-#endif
+  return ofdSet(env, info, true);
 }
 
 static napi_value OfdTest(napi_env env, napi_callback_info info) {
