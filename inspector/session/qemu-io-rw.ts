@@ -239,7 +239,7 @@ export function writeCmd(ctx: IoContext, argv: string[]): number {
     if (z) img.writeZeroes(offset, count, u, n);
     else if (c) img.writeCompressed(data!, offset);
     else img.write(data!, offset);
-    if (fua) emulateFua(ctx, img);
+    if (fua) emulateFua(img);
   }, offset, count);
   if (r.ret < 0) return r.ret;
   if (q) return 0;
@@ -251,10 +251,9 @@ export function writeCmd(ctx: IoContext, argv: string[]): number {
  * BDRV_REQ_FUA on qcow2 (no native FUA): the block layer flushes the node after the write. Writethrough and
  * directsync set FUA on every write already, and the engine's write does that flush.
  */
-function emulateFua(ctx: IoContext, img: Qcow2Image): void {
+function emulateFua(img: Qcow2Image): void {
   const mode = img.config.cacheMode;
   if (mode !== "writethrough" && mode !== "directsync") img.flush();
-  void ctx;
 }
 
 export function writevCmd(ctx: IoContext, argv: string[], aio = false): number {
@@ -298,7 +297,7 @@ export function writevCmd(ctx: IoContext, argv: string[], aio = false): number {
   const r = runRequest(ctx, aio ? "aio_write" : "writev", (img) => {
     if (z) img.writeZeroes(offset, count, u);
     else img.write(new Uint8Array(count).fill(pattern), offset);
-    if (fua) emulateFua(ctx, img);
+    if (fua) emulateFua(img);
   }, offset, count);
   if (r.ret < 0) return aio ? 0 : r.ret;
   if (q) return 0;
