@@ -5,6 +5,7 @@ import * as fs from "node:fs";
 import type { Command } from "commander";
 import { parseConfigOptions } from "../engine/image/engine-config.js";
 import { ExitError } from "./fail.js";
+import { optionItems } from "./option-string.js";
 
 export interface ImageSpec {
   /** The file to open. */
@@ -35,26 +36,12 @@ const fail = (msg: string): never => {
   throw new ExitError(msg, 1);
 };
 
-/** QEMU's option-string splitting: `,` separates, `,,` is a literal comma, the first bare word is the implied key. */
+/** [key, value] per item; a bare word has the key "" (the implied key, which the caller names). */
 function splitOpts(s: string): [string, string][] {
-  const out: [string, string][] = [];
-  let cur = "";
-  const items: string[] = [];
-  for (let i = 0; i < s.length; i++) {
-    if (s[i] === "," && s[i + 1] === ",") {
-      cur += ",";
-      i++;
-    } else if (s[i] === ",") {
-      items.push(cur);
-      cur = "";
-    } else cur += s[i];
-  }
-  items.push(cur);
-  for (const it of items) {
+  return optionItems(s).map((it) => {
     const eq = it.indexOf("=");
-    out.push(eq < 0 ? ["", it] : [it.slice(0, eq), it.slice(eq + 1)]);
-  }
-  return out;
+    return eq < 0 ? ["", it] : [it.slice(0, eq), it.slice(eq + 1)];
+  });
 }
 
 function secrets(objects: string[]): Map<string, Buffer> {

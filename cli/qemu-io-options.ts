@@ -4,6 +4,7 @@
 import * as fs from "node:fs";
 import type { CacheMode } from "../engine/image/engine-config.js";
 import { ExitError } from "./fail.js";
+import { optionItems } from "./option-string.js";
 
 /** bdrv_parse_cache_mode(): qemu-io's names for the cache modes ("off" is none). */
 export function parseCacheMode(mode: string): CacheMode {
@@ -71,19 +72,7 @@ export function parseImageOpts(spec: string): { file: string; engine: string[] }
 
 /** QemuOpts syntax: ',' separates, ",," is a literal comma. */
 function splitOpts(spec: string): string[] {
-  const out: string[] = [];
-  let cur = "";
-  for (let i = 0; i < spec.length; i++) {
-    if (spec[i] === "," && spec[i + 1] === ",") {
-      cur += ",";
-      i++;
-    } else if (spec[i] === ",") {
-      out.push(cur);
-      cur = "";
-    } else cur += spec[i];
-  }
-  out.push(cur);
-  return out.filter((p) => p !== "");
+  return optionItems(spec).filter((p) => p !== "");
 }
 
 /** -T/--trace: [enable=]PATTERN[,events=FILE][,file=FILE] (several -T add up), as trace_opt_parse reads them. */
