@@ -1,7 +1,9 @@
 #!/bin/bash
 # Runs QEMU 7.2's own iotests (tests/qemu-iotests) with `qcowdbg repl --write` standing in for qemu-io, and the
-# real qemu-img. QEMU's test code is not part of this repository: it is fetched from Debian's archive (the
-# qemu 7.2+dfsg source that bookworm's qemu-utils is built from, checked against its sha256) into a cache folder.
+# real qemu-img. QEMU's test code is not part of this repository: apt fetches it from the machine's own Debian
+# sources (`apt-get source` of the qemu 7.2+dfsg that the installed qemu-utils is built from, its orig tarball
+# checked against its sha256) into a cache folder. Without deb-src entries it adds them (root), derived from the
+# machine's debian.sources with Types: deb-src, and runs apt-get update.
 #
 #   scripts/run-iotests.sh                 # the tests that need only qemu-img and qemu-io: 001 002 003 004 008 011 027 032
 #   scripts/run-iotests.sh 001 005         # chosen tests
@@ -14,7 +16,6 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 CACHE=${IOTESTS_CACHE:-${TMPDIR:-/tmp}/qcowdbg-iotests}
-TARBALL_URL=https://deb.debian.org/debian/pool/main/q/qemu/qemu_7.2+dfsg.orig.tar.xz
 TARBALL_SHA256=91aca71520040edc40b8d437aa3004dae614f58e286cf653ee8996c07af2962f
 TESTS=("$@")
 [ ${#TESTS[@]} -eq 0 ] && TESTS=(001 002 003 004 008 011 027 032)
@@ -40,9 +41,14 @@ else
   if [ ! -x "$IOTESTS/check" ]; then
     tarball=$CACHE/qemu_7.2+dfsg.orig.tar.xz
     if [ ! -f "$tarball" ]; then
-      echo "run-iotests: fetching $TARBALL_URL" >&2
-      curl -fsSL -o "$tarball.part" "$TARBALL_URL"
-      mv "$tarball.part" "$tarball"
+      version=$(dpkg-query -W -f='${source:Version}' qemu-utils)
+      echo "run-iotests: apt-get source qemu=$version (only its orig tarball is used)" >&2
+      if ! (cd "$CACHE" && apt-get source --download-only -qq "qemu=$version" >/dev/null 2>&1); then
+        src=/etc/apt/sources.list.d/qcowdbg-deb-src.sources
+        sed 's/^Types: deb$/Types: deb-src/' /etc/apt/sources.list.d/debian.sources >"$src"
+        apt-get update -qq
+        (cd "$CACHE" && apt-get source --download-only -qq "qemu=$version" >/dev/null)
+      fi
     fi
     echo "$TARBALL_SHA256  $tarball" | sha256sum -c --quiet - || { echo "run-iotests: $tarball: checksum mismatch" >&2; rm -f "$tarball"; exit 2; }
     tar -xJf "$tarball" -C "$CACHE" --wildcards 'qemu-7.2.0/tests/qemu-iotests/*'
