@@ -2,8 +2,8 @@
 // (co<request>, bs<node>), so a plain diff against QEMU's (equally normalised) trace works.
 import { EventKind, EVENT_NAMES, isQemuTraced, ADD_TASK_WRITE, ADD_TASK_COMPRESSED } from "./event-kind.js";
 import type { EngineEvent } from "./recorder.js";
+import { hex } from "../units/size-text.js";
 
-const hex = (v: number) => (v < 0 ? "0xffffffffffffffff" : "0x" + v.toString(16));
 
 export function formatQemuEvent(e: EngineEvent): string | null {
   if (!isQemuTraced(e.kind)) return null;

@@ -4,9 +4,9 @@ import { EVENT_NAMES, EventKind, isQemuTraced } from "./event-kind.js";
 import { formatQemuEvent } from "./qemu-trace-format.js";
 import type { EngineEvent } from "./recorder.js";
 import { eventArgs } from "./event-args.js";
+import { hex } from "../units/size-text.js";
 
 const CACHE = ["refcount", "L2"];
-const hex = (v: number) => "0x" + v.toString(16);
 
 /** The payload of one of our own events, with field names. */
 export function eventFields(e: EngineEvent): string {

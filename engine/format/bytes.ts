@@ -50,9 +50,7 @@ export function put64hl(b: Uint8Array, o: number, hi: number, lo: number): void 
   put32(b, o + 4, lo);
 }
 
-export function hex(v: number | bigint): string {
-  return "0x" + v.toString(16);
-}
+export { hex } from "../units/size-text.js";
 
 /** Reads a string of bytes as latin1/utf8 text without trailing NULs. */
 export function cstr(b: Uint8Array, o: number, n: number): string {

@@ -89,7 +89,7 @@ export function decodeHeader(buf: Uint8Array, file: string): Qcow2Header {
     throw err("version", 4, `truncated header: ${buf.length} bytes, need at least ${V2_HEADER_LENGTH}`);
   }
   const magic = u32(buf, 0);
-  if (magic !== QCOW2_MAGIC) throw err("magic", 0, `not a qcow2 image (magic 0x${magic.toString(16)}, want 0x514649fb)`);
+  if (magic !== QCOW2_MAGIC) throw err("magic", 0, `not a qcow2 image (magic 0x${magic.toString(16)}, want 0x${QCOW2_MAGIC.toString(16)})`);
   const version = u32(buf, 4);
   if (version !== 2 && version !== 3) throw err("version", 4, `unsupported qcow2 version ${version}`);
 

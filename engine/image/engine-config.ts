@@ -1,6 +1,10 @@
 // Policy as data: every knob that changes the engine's decisions. The default value is QEMU 7.2's behaviour;
 // what-if runs are other values. Parsed from qemu-style option strings ("l2-cache-size=4M,cache=writeback").
 
+import { parseSize } from "../units/sizes.js";
+
+export { parseSize };
+
 export type CacheMode = "writeback" | "writethrough" | "none" | "directsync" | "unsafe";
 export const CACHE_MODES: CacheMode[] = ["writeback", "writethrough", "none", "directsync", "unsafe"];
 
@@ -49,17 +53,6 @@ export const QEMU_DEFAULTS: EngineConfig = {
 
 export function defaultConfig(over: Partial<EngineConfig> = {}): EngineConfig {
   return { ...QEMU_DEFAULTS, ...over };
-}
-
-/** Parses "4k", "1M", "12.5M", "0x1000", "512" into bytes (qemu's size suffixes, binary). */
-export function parseSize(s: string): number {
-  const m = /^\s*(0x[0-9a-f]+|\d+(?:\.\d+)?)\s*([kmgtpe]?)(i?b)?\s*$/i.exec(s);
-  if (!m) throw new Error(`invalid size '${s}'`);
-  const base = m[1]!.toLowerCase().startsWith("0x") ? parseInt(m[1]!, 16) : parseFloat(m[1]!);
-  const mul = { "": 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40, p: 2 ** 50, e: 2 ** 60 }[m[2]!.toLowerCase() as ""]!;
-  const v = Math.floor(base * mul);
-  if (!Number.isSafeInteger(v)) throw new Error(`size '${s}' is too large`);
-  return v;
 }
 
 /** Applies "key=value,key=value" (qemu -drive style names) on top of a config. */

@@ -7,6 +7,7 @@ import { getRefcount } from "../format/refcount-entry.js";
 import type { Qcow2Image } from "../image/qcow2-image.js";
 import { refblockBits, reftableEntry } from "../image/refcounts.js";
 import type { GuestRequest } from "../workload/guest-request.js";
+import { hex } from "../units/size-text.js";
 import type { Breakpoint, BreakpointSpec, WatchSpec } from "./timeline-api.js";
 
 const KIND_BY_NAME = new Map<string, EventKind>(Object.entries(EVENT_NAMES).map(([k, v]) => [v, Number(k) as EventKind]));
@@ -15,7 +16,6 @@ export function eventKindByName(name: string): EventKind | undefined {
   return KIND_BY_NAME.get(name);
 }
 
-const hex = (n: number) => "0x" + n.toString(16);
 
 export function describeSpec(spec: BreakpointSpec | WatchSpec, watch: boolean): string {
   if (watch) {

@@ -2,8 +2,10 @@
 // which table, which cluster. Field meanings follow the table in engine/events/event-kind.ts.
 import { EventKind, EVENT_NAMES, CACHE_L2, CACHE_REFCOUNT } from "../../engine/events/event-kind.js";
 import type { EngineEvent } from "../../engine/events/recorder.js";
+import { hex as hex0x } from "../../engine/units/size-text.js";
 
-const hex = (n: number) => (n < 0 ? String(n) : `0x${n.toString(16)}`);
+// A negative value here is a sentinel (-1: none), shown as the number rather than as a 64-bit hex.
+const hex = (n: number) => (n < 0 ? String(n) : hex0x(n));
 const cacheName = (c: number) => (c === CACHE_L2 ? "L2" : c === CACHE_REFCOUNT ? "refcount" : "?");
 
 function size(n: number): string {
