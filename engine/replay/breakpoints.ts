@@ -1,6 +1,7 @@
 // Breakpoints and watchpoints of the timeline: which request or engine event stops a run, and the watched values
 // (a cluster's refcount, an L2 table's bytes), read without touching the engine: no cache access, no event.
-import { ADD_TASK_READ, ADD_TASK_WRITE, CACHE_L2, CACHE_REFCOUNT, EVENT_NAMES, EventKind } from "../events/event-kind.js";
+import { ADD_TASK_READ, ADD_TASK_WRITE, CACHE_L2, CACHE_REFCOUNT, EventKind } from "../events/event-kind.js";
+import { EVENT_NAMES } from "../events/event-schema.js";
 import type { EngineEvent } from "../events/recorder.js";
 import { entryOffset, SubclusterType } from "../format/l2-entry.js";
 import { getRefcount } from "../format/refcount-entry.js";
