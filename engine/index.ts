@@ -19,7 +19,7 @@ export { checkImage, CheckAborted, QemuOpenError, type CheckMessageKind, type Ch
 export { exportRaw, type ExportResult } from "./check/export.js";
 export type { BlockNode, BlockStatus } from "./image/block-node.js";
 export { FileStorage } from "./storage/file-storage.js";
-export { CACHE_MODES, defaultConfig, parseConfigOptions, parseSize, QEMU_DEFAULTS, type CacheMode, type EngineConfig } from "./image/engine-config.js";
+export { CACHE_MODES, CACHE_POLICIES, defaultConfig, parseConfigOptions, parseSize, QEMU_DEFAULTS, type CacheMode, type CachePolicy, type EngineConfig } from "./image/engine-config.js";
 export { BUILTIN_PROFILES, builtinProfile, DEFAULT_PROFILE, loadProfile, parseProfile, type DeviceProfile } from "./replay/device-profiles.js";
 export { replayTrace, type CauseSummary, type OpSummary, type ReplayRunOptions, type ReplaySummary, type RequestContext, type SlowRequest } from "./replay/replay-stats.js";
 export { buildReport, formatReport, type ReplayReport, type TraceInfo } from "./replay/report.js";

@@ -5,6 +5,10 @@ import { parseSize } from "../units/sizes.js";
 
 export { parseSize };
 
+/** The metadata caches' victim choice: "lru" is QEMU's; "fifo" and "2q" are what-ifs (metadata-cache.ts). */
+export type CachePolicy = "lru" | "fifo" | "2q";
+export const CACHE_POLICIES: readonly CachePolicy[] = ["lru", "fifo", "2q"];
+
 export type CacheMode = "writeback" | "writethrough" | "none" | "directsync" | "unsafe";
 export const CACHE_MODES: CacheMode[] = ["writeback", "writethrough", "none", "directsync", "unsafe"];
 
@@ -18,8 +22,8 @@ export interface EngineConfig {
   cacheMode: CacheMode;
   /** Override the image's lazy_refcounts bit (what-if); undefined = as the image says. */
   lazyRefcounts?: boolean;
-  /** Victim choice: "lru" is QEMU's. "fifo" is a what-if. */
-  victim: "lru";
+  /** cache-policy=: which table a cache miss replaces. "lru" is QEMU's; "fifo" and "2q" are what-ifs. */
+  cachePolicy: CachePolicy;
   /** Deepest backing chain the gate opens. */
   maxChainDepth: number;
   /** Data payloads are not kept: reads of never-written data return zeros (traces that carry no data). */
@@ -44,7 +48,7 @@ export interface EngineConfig {
 
 export const QEMU_DEFAULTS: EngineConfig = {
   cacheMode: "writeback",
-  victim: "lru",
+  cachePolicy: "lru",
   maxChainDepth: 64,
   metadataOnly: false,
   detectPreallocation: true,
@@ -105,11 +109,15 @@ export function parseConfigOptions(spec: string, base: EngineConfig = defaultCon
       case "cow-before-l2":
         c.cowBeforeL2 = bool();
         break;
+      case "cache-policy":
+        if (!CACHE_POLICIES.includes(val as CachePolicy)) throw new Error(`cache-policy: '${val}' is not ${CACHE_POLICIES.join(", ")}`);
+        c.cachePolicy = val as CachePolicy;
+        break;
       case "max-chain-depth":
         c.maxChainDepth = parseInt(val, 10);
         break;
       default:
-        throw new Error(`unknown option '${key}' (l2-cache-size, l2-cache-entry-size, refcount-cache-size, cache-size, cache, lazy-refcounts, metadata-only, overlap-check, refcount-before-l2, cow-before-l2)`);
+        throw new Error(`unknown option '${key}' (l2-cache-size, l2-cache-entry-size, refcount-cache-size, cache-size, cache, lazy-refcounts, metadata-only, overlap-check, refcount-before-l2, cow-before-l2, cache-policy)`);
     }
   }
   return c;
