@@ -45,34 +45,21 @@ export interface Qcow2Header {
   compressionType: number;
 }
 
+/** The 64-bit fields, which a raw header keeps as exact halves. */
+type U64Field = "backingFileOffset" | "size" | "l1TableOffset" | "refcountTableOffset" | "snapshotsOffset";
+
 /**
  * The header's fields as they lie on disk, before any check: the one reader behind decodeHeader (open, dump,
  * inspect) and openForCheck (qemu-img check's open, which words its refusals as QEMU does). 64-bit fields keep
  * exact halves, so either caller can judge values past 2^53. `buf` must hold 72 bytes (104 for version 3, whose
  * fields a version 2 header leaves at their v2 meaning: no features, 16-bit refcounts, 72 bytes long).
  */
-export interface RawHeader {
-  magic: number;
-  version: number;
-  backingFileOffset: U64;
-  backingFileSize: number;
-  clusterBits: number;
-  size: U64;
-  cryptMethod: number;
-  l1Size: number;
-  l1TableOffset: U64;
-  refcountTableOffset: U64;
-  refcountTableClusters: number;
-  nbSnapshots: number;
-  snapshotsOffset: U64;
-  incompatibleFeatures: bigint;
-  compatibleFeatures: bigint;
-  autoclearFeatures: bigint;
-  refcountOrder: number;
-  headerLength: number;
-  /** Byte 104 when header_length > 104, else 0 (deflate). */
-  compressionType: number;
-}
+export type RawHeader = Omit<Qcow2Header, U64Field | "version"> &
+  Record<U64Field, U64> & {
+    magic: number;
+    /** Any number: callers refuse what is not 2 or 3, each in its own words. */
+    version: number;
+  };
 
 export function readHeaderFields(buf: Uint8Array): RawHeader {
   const version = u32(buf, 4);
