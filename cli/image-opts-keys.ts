@@ -57,9 +57,16 @@ export function imageOptKey(key: string): ImageOptKey | undefined {
   return Object.hasOwn(IMAGE_OPT_KEYS, key) ? IMAGE_OPT_KEYS[key] : undefined;
 }
 
+/** qapi_bool_parse(): QEMU's words for a boolean option (case matters: "ON" and "1" are refused). */
+export function qemuBool(value: string): boolean | undefined {
+  if (value === "on" || value === "yes" || value === "true" || value === "y") return true;
+  if (value === "off" || value === "no" || value === "false" || value === "n") return false;
+  return undefined;
+}
+
 /** Why QEMU refuses `value` for `key` ("expects 'on' or 'off'", ...) and the hint lines it adds; undefined: accepted. */
 export function imageOptValueError(key: string, spec: ImageOptKey, value: string): { error: string; hint?: string } | undefined {
-  if (spec.value === "on-off" && value !== "on" && value !== "off") return { error: `Parameter '${key}' expects 'on' or 'off'` };
+  if (spec.value === "on-off" && qemuBool(value) === undefined) return { error: `Parameter '${key}' expects 'on' or 'off'` };
   // parse_option_size()'s error, with the hint QEMU appends on two more lines.
   if (spec.value === "size" && sizeOrNull(value) === null)
     return { error: `Parameter '${key}' expects a non-negative number below 2^64`, hint: SIZE_HINT };

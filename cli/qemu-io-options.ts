@@ -4,7 +4,7 @@
 import * as fs from "node:fs";
 import type { CacheMode } from "../engine/image/engine-config.js";
 import { ExitError } from "./fail.js";
-import { imageOptKey } from "./image-opts-keys.js";
+import { imageOptKey, imageOptValueError, qemuBool } from "./image-opts-keys.js";
 import { optionItems } from "./option-string.js";
 
 /** bdrv_parse_cache_mode(): qemu-io's names for the cache modes ("off" is none). */
@@ -40,15 +40,18 @@ export function parseImageOpts(spec: string): { file: string; engine: string[] }
     const val = eq < 0 ? (first ? part : "on") : part.slice(eq + 1);
     first = false;
     const def = imageOptKey(key);
+    // A value QEMU refuses is refused in qemu-io's words (and hint), whichever key it is.
+    const bad = def && imageOptValueError(key, def, val);
+    if (bad) throw new ExitError(`can't open: ${bad.error}`, 1, bad.hint);
     if (key === "driver") {
       if (val !== "qcow2") throw new ExitError(`--image-opts: driver '${val}' is not supported (qcowdbg reads qcow2 images)`, 1);
     } else if (def?.layer === "filename") file = val;
     else if (key === "file.driver") {
       if (val !== "file") throw new ExitError(`--image-opts: file.driver '${val}' is not supported (only local files)`, 1);
-    } else if (def?.engine) engine.push(`${key}=${val}`);
+    } else if (def?.engine) engine.push(`${key}=${def.value === "on-off" ? (qemuBool(val) ? "on" : "off") : val}`);
     else if (def?.offOnly) {
       // Cache flags are given with -t here; the defaults (off) are what -t writethrough/writeback mean.
-      if (val !== "off" && val !== "false") throw new ExitError(`--image-opts: ${key}=${val} is not supported; use -t MODE`, 1);
+      if (qemuBool(val) !== false) throw new ExitError(`--image-opts: ${key}=${val} is not supported; use -t MODE`, 1);
     } else throw new ExitError(`--image-opts: option '${key}' is not supported`, 1);
   }
   if (!file) throw new ExitError("--image-opts: no file given (file=PATH or file.filename=PATH)", 1);
