@@ -117,6 +117,10 @@ export function formatOptionSize(n: number): string {
 /**
  * "0x" and lower-case hex, the one hex for offsets, entries and addresses. A negative number is shown as QEMU's
  * PRIx64 shows an int64 (two's complement: -1 is 0xffffffffffffffff), as its trace lines print a -1 offset.
+ * Deliberately separate, because each reproduces one printf format next to the output it belongs to: map.ts's
+ * hex16 (%#-16"PRIx64"), check-context.ts's hex64/hexNum (PRIx64 of two halves, no prefix), bitmaps.ts's hex64
+ * (%016"PRIx64"), dump-image.ts's hex2 (%#04x), qemu-json.ts's hex4 (\uXXXX) and terminal-text.ts's \xNN; the
+ * TUI's words show a negative sentinel as the number (event-schema.ts hexw).
  */
 export function hex(v: number | bigint): string {
   if (v < 0) return "0x" + BigInt.asUintN(64, BigInt(v)).toString(16);
