@@ -6,7 +6,7 @@
 // event names all read this table. To add an event: a kind in event-kind.ts, a row here, an emit in the engine.
 import { ADD_TASK_COMPRESSED, ADD_TASK_WRITE, CACHE_L2, CACHE_REFCOUNT, EventKind } from "./event-kind.js";
 import type { EngineEvent } from "./recorder.js";
-import { hex } from "../units/size-text.js";
+import { hex, shortBytes } from "../units/size-text.js";
 
 /** What a payload number measures. */
 export type FieldUnit = "offset" | "bytes" | "count" | "index" | "flag" | "ret" | "refcount" | "op";
@@ -48,12 +48,7 @@ export interface EventSpec {
 /** In the TUI a negative value is a sentinel (-1: none), shown as the number. */
 const hexw = (n: number) => (n < 0 ? String(n) : hex(n));
 const cacheName = (c: number) => (c === CACHE_L2 ? "L2" : c === CACHE_REFCOUNT ? "refcount" : "?");
-/** Short sizes for the TUI: 64K, 2M, 512B. */
-function size(n: number): string {
-  if (n >= 1024 * 1024 && n % (1024 * 1024) === 0) return `${n / (1024 * 1024)}M`;
-  if (n >= 1024 && n % 1024 === 0) return `${n / 1024}K`;
-  return `${n}B`;
-}
+const size = shortBytes;
 
 // --- field shorthands ---
 const f = (name: string, unit: FieldUnit, more: Partial<EventField> = {}): EventField => ({ name, unit, ...more });

@@ -1,7 +1,7 @@
 // Every way qcowdbg writes a byte count, in one place: qemu-io's cvtstr/timestr ("1.500 KiB", "00.00 sec"),
 // qemu-img's size_to_str ("1 GiB", "1.5 GiB"), qcowdbg's own human text ("12.5 MiB"), exact units for dumps
-// ("64 KiB", "1536 B") and qemu option sizes ("12.5M", which parseSize reads back). The QEMU ones are byte-exact:
-// scripts diff them against the real tools.
+// ("64 KiB", "1536 B"), the TUI's short form ("64K") and qemu option sizes ("12.5M", which parseSize reads
+// back). The QEMU ones are byte-exact: scripts diff them against the real tools.
 
 /** printf("%.*f") as glibc rounds: exact binary value, ties to even (JS toFixed rounds ties up). */
 export function fixed(v: number, digits: number): string {
@@ -102,6 +102,13 @@ export function exactBytes(n: number): string {
     u++;
   }
   return `${v} ${UNITS[u]}`;
+}
+
+/** The TUI's short exact form: "64K", "2M", else bytes ("1536B"). */
+export function shortBytes(n: number): string {
+  if (n >= 1024 * 1024 && n % (1024 * 1024) === 0) return `${n / (1024 * 1024)}M`;
+  if (n >= 1024 && n % 1024 === 0) return `${n / 1024}K`;
+  return `${n}B`;
 }
 
 /** A size for a qemu option: the largest suffix that keeps at most one decimal exact ("12.5M", "256K", "2G"). */
