@@ -22,6 +22,7 @@ export default tseslint.config(
   layer("engine", ["**/cli/**", "**/inspector/**", "ink", "react", "blessed", "blessed-contrib", "commander"]),
   layer("engine/format", ["../storage/*", "../image/*", "../events/*", "../check/*", "../workload/*", "../replay/*"]),
   layer("engine/events", ["../storage/*", "../image/*", "../format/*", "../check/*", "../workload/*", "../replay/*"]),
+  layer("engine/units", ["../*/**", "../prng.js"]),
   layer("inspector", ["**/cli/**"]),
   { files: ["test/**/*.ts", "test/**/*.tsx", "bench/**/*.ts"], rules: { "@typescript-eslint/no-non-null-assertion": "off" } },
 );

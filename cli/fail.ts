@@ -2,7 +2,12 @@
 import { escapeControl } from "../engine/format/terminal-text.js";
 
 export class ExitError extends Error {
-  constructor(message: string, readonly code: number) {
+  constructor(
+    message: string,
+    readonly code: number,
+    /** Fixed lines of ours printed after the message, unescaped (QEMU's error hints, e.g. parse_option_size's). */
+    readonly hint?: string,
+  ) {
     super(message);
     this.name = "ExitError";
   }
@@ -42,6 +47,7 @@ export function fail(e: unknown, code = 1): never {
   if (e instanceof ExitError) code = e.code;
   // Messages quote names and bytes from files: escaped, so they cannot drive the terminal or forge a line.
   process.stderr.write(`qcowdbg: ${escapeControl(describe(e))}\n`);
+  if (e instanceof ExitError && e.hint) process.stderr.write(e.hint + "\n");
   if (debug && e instanceof Error && e.stack) process.stderr.write(e.stack + "\n");
   process.exit(code);
 }

@@ -3,8 +3,8 @@
 // given as `--object secret,id=ID,data=…|file=…[,format=raw|base64]`. Refused as qemu-img refuses, in its words.
 import * as fs from "node:fs";
 import type { Command } from "commander";
-import { parseConfigOptions } from "../engine/image/engine-config.js";
 import { ExitError } from "./fail.js";
+import { imageOptKey, imageOptValueError } from "./image-opts-keys.js";
 import { optionItems } from "./option-string.js";
 
 export interface ImageSpec {
@@ -32,8 +32,8 @@ export function imageSpecOptions(cmd: Command): Command {
     .option("--object <spec>", "secret,id=ID,data=PASSWORD|file=PATH[,format=raw|base64]: a secret for encrypt.key-secret (repeatable)", (v: string, prev: string[] = []) => [...prev, v]);
 }
 
-const fail = (msg: string): never => {
-  throw new ExitError(msg, 1);
+const fail = (msg: string, hint?: string): never => {
+  throw new ExitError(msg, 1, hint);
 };
 
 /** [key, value] per item; a bare word has the key "" (the implied key, which the caller names). */
@@ -73,11 +73,6 @@ function secrets(objects: string[]): Map<string, Buffer> {
   return out;
 }
 
-const ON_OFF = new Set(["cache.direct", "cache.no-flush", "lazy-refcounts", "read-only", "auto-read-only", "force-share", "file.x-check-cache-dropped"]);
-const QCOW2_CACHE = new Set(["l2-cache-size", "l2-cache-entry-size", "refcount-cache-size", "cache-size"]);
-const QCOW2_OTHER = new Set(["cache-clean-interval", "overlap-check", "pass-discard-request", "pass-discard-snapshot", "pass-discard-other", "discard", "detect-zeroes", "node-name", "encrypt.key-secret"]);
-const FILE_KEYS = new Set(["filename", "driver", "aio", "locking", "pr-manager", "drop-cache", "aio-max-batch"]);
-
 /** The image a command names: `image` is a file name, or with --image-opts an option string. */
 export function imageSpec(image: string, flags: ImageSpecFlags): ImageSpec {
   const keys = secrets(flags.object ?? []);
@@ -88,30 +83,23 @@ export function imageSpec(image: string, flags: ImageSpecFlags): ImageSpec {
     if (k === "") fail(`Could not open '${image}': Cannot find device='${v}' nor node-name='${v}'`);
     opts.set(k, v);
   }
-  const open = (why: string): never => fail(`Could not open '${image}': ${why}`);
+  const open = (why: string, hint?: string): never => fail(`Could not open '${image}': ${why}`, hint);
   const driver = opts.get("driver");
   if (driver !== undefined && driver !== "qcow2" && driver !== "raw") open(`Unknown driver '${driver}' (qcowdbg opens qcow2 and raw)`);
   const filename = opts.get("file.filename") ?? opts.get("file");
   if (filename === undefined) open('A block device must be specified for "file"');
   for (const [k, v] of opts) {
-    if (k === "driver" || k === "file") continue;
+    const spec = imageOptKey(k);
+    if (spec?.layer === "driver" || spec?.layer === "filename") continue;
     if (k.startsWith("file.")) {
-      if (!FILE_KEYS.has(k.slice(5))) open(`Block protocol 'file' doesn't support the option '${k.slice(5)}'`);
+      if (spec?.layer !== "protocol") open(`Block protocol 'file' doesn't support the option '${k.slice(5)}'`);
       if (k === "file.driver" && v !== "file") open(`Unknown protocol driver '${v}' (qcowdbg reads local files)`);
       continue;
     }
-    const qcow2Only = QCOW2_CACHE.has(k) || QCOW2_OTHER.has(k) || k === "lazy-refcounts";
-    if (!ON_OFF.has(k) && !k.startsWith("cache.") && !qcow2Only) open(`Block format '${driver ?? "qcow2"}' does not support the option '${k}'`);
-    if (qcow2Only && driver === "raw") open(`Block format 'raw' does not support the option '${k}'`);
-    if (k.startsWith("cache.") && k !== "cache.direct" && k !== "cache.no-flush") open(`Block format '${driver ?? "qcow2"}' does not support the option '${k}'`);
-    if (ON_OFF.has(k) && v !== "on" && v !== "off") open(`Parameter '${k}' expects 'on' or 'off'`);
-    if (QCOW2_CACHE.has(k)) {
-      try {
-        parseConfigOptions(`${k}=${v}`);
-      } catch {
-        open(`Parameter '${k}' expects a non-negative number below 2^64`);
-      }
-    }
+    if (!spec || spec.layer === "protocol") open(`Block format '${driver ?? "qcow2"}' does not support the option '${k}'`);
+    if (spec!.layer === "qcow2" && driver === "raw") open(`Block format 'raw' does not support the option '${k}'`);
+    const bad = imageOptValueError(k, spec!, v);
+    if (bad) open(bad.error, bad.hint);
   }
   let password: Buffer | undefined;
   const secretId = opts.get("encrypt.key-secret");

@@ -4,6 +4,7 @@
 import * as fs from "node:fs";
 import type { CacheMode } from "../engine/image/engine-config.js";
 import { ExitError } from "./fail.js";
+import { imageOptKey, imageOptValueError, qemuBool } from "./image-opts-keys.js";
 import { optionItems } from "./option-string.js";
 
 /** bdrv_parse_cache_mode(): qemu-io's names for the cache modes ("off" is none). */
@@ -38,33 +39,20 @@ export function parseImageOpts(spec: string): { file: string; engine: string[] }
     const key = eq < 0 ? (first ? "file" : part) : part.slice(0, eq);
     const val = eq < 0 ? (first ? part : "on") : part.slice(eq + 1);
     first = false;
-    switch (key) {
-      case "driver":
-        if (val !== "qcow2") throw new ExitError(`--image-opts: driver '${val}' is not supported (qcowdbg reads qcow2 images)`, 1);
-        break;
-      case "file":
-      case "file.filename":
-        file = val;
-        break;
-      case "file.driver":
-        if (val !== "file") throw new ExitError(`--image-opts: file.driver '${val}' is not supported (only local files)`, 1);
-        break;
-      case "l2-cache-size":
-      case "l2-cache-entry-size":
-      case "refcount-cache-size":
-      case "cache-size":
-      case "lazy-refcounts":
-      case "discard":
-        engine.push(`${key}=${val}`);
-        break;
-      case "cache.direct":
-      case "cache.no-flush":
-        // Cache flags are given with -t here; the defaults (off) are what -t writethrough/writeback mean.
-        if (val !== "off" && val !== "false") throw new ExitError(`--image-opts: ${key}=${val} is not supported; use -t MODE`, 1);
-        break;
-      default:
-        throw new ExitError(`--image-opts: option '${key}' is not supported`, 1);
-    }
+    const def = imageOptKey(key);
+    // A value QEMU refuses is refused in qemu-io's words (and hint), whichever key it is.
+    const bad = def && imageOptValueError(key, def, val);
+    if (bad) throw new ExitError(`can't open: ${bad.error}`, 1, bad.hint);
+    if (key === "driver") {
+      if (val !== "qcow2") throw new ExitError(`--image-opts: driver '${val}' is not supported (qcowdbg reads qcow2 images)`, 1);
+    } else if (def?.layer === "filename") file = val;
+    else if (key === "file.driver") {
+      if (val !== "file") throw new ExitError(`--image-opts: file.driver '${val}' is not supported (only local files)`, 1);
+    } else if (def?.engine) engine.push(`${key}=${def.value === "on-off" ? (qemuBool(val) ? "on" : "off") : val}`);
+    else if (def?.offOnly) {
+      // Cache flags are given with -t here; the defaults (off) are what -t writethrough/writeback mean.
+      if (qemuBool(val) !== false) throw new ExitError(`--image-opts: ${key}=${val} is not supported; use -t MODE`, 1);
+    } else throw new ExitError(`--image-opts: option '${key}' is not supported`, 1);
   }
   if (!file) throw new ExitError("--image-opts: no file given (file=PATH or file.filename=PATH)", 1);
   return { file, engine };

@@ -9,7 +9,7 @@ import { defaultConfig, type EngineConfig } from "./image/engine-config.js";
 import { loadProfile, DEFAULT_PROFILE, type DeviceProfile } from "./replay/device-profiles.js";
 import { replayTrace, type ReplaySummary } from "./replay/replay-stats.js";
 import { buildReport, type ReplayReport } from "./replay/report.js";
-import { EVENT_NAMES } from "./events/event-kind.js";
+import { EVENT_NAMES } from "./events/event-schema.js";
 import type { EngineEvent } from "./events/recorder.js";
 import { openWorkload, type WorkloadOptions } from "./workload/index.js";
 
@@ -19,12 +19,12 @@ export { checkImage, CheckAborted, QemuOpenError, type CheckMessageKind, type Ch
 export { exportRaw, type ExportResult } from "./check/export.js";
 export type { BlockNode, BlockStatus } from "./image/block-node.js";
 export { FileStorage } from "./storage/file-storage.js";
-export { CACHE_MODES, defaultConfig, parseConfigOptions, parseSize, QEMU_DEFAULTS, type CacheMode, type EngineConfig } from "./image/engine-config.js";
+export { CACHE_MODES, CACHE_POLICIES, defaultConfig, parseConfigOptions, parseSize, QEMU_DEFAULTS, type CacheMode, type CachePolicy, type EngineConfig } from "./image/engine-config.js";
 export { BUILTIN_PROFILES, builtinProfile, DEFAULT_PROFILE, loadProfile, parseProfile, type DeviceProfile } from "./replay/device-profiles.js";
 export { replayTrace, type CauseSummary, type OpSummary, type ReplayRunOptions, type ReplaySummary, type RequestContext, type SlowRequest } from "./replay/replay-stats.js";
 export { buildReport, formatReport, type ReplayReport, type TraceInfo } from "./replay/report.js";
 export { recommend, type Recommendation } from "./replay/recommend.js";
-export { EVENT_NAMES } from "./events/event-kind.js";
+export { EVENT_NAMES } from "./events/event-schema.js";
 export { EventRecorder, type EngineEvent } from "./events/recorder.js";
 export { formatJsonEvent, formatTextEvent } from "./events/text-format.js";
 export { openWorkload, type GuestRequest, type Workload, type WorkloadOptions } from "./workload/index.js";

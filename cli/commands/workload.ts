@@ -3,7 +3,7 @@
 import * as fs from "node:fs";
 import type { Command } from "commander";
 import {
-  FORMAT_NAMES, isGuestOp, openWorkload, parseSize,
+  FORMAT_NAMES, isGuestOp, openWorkload, sizeOrNull,
   type GuestOp, type GuestRequest, type WorkloadOptions,
 } from "../../engine/workload/index.js";
 import { ExitError, guarded } from "../fail.js";
@@ -114,7 +114,7 @@ function seconds(flag: string, s: string): number {
 }
 
 function size(flag: string, s: string): number {
-  const v = parseSize(s);
+  const v = sizeOrNull(s);
   if (v === null) throw new ExitError(`workload: ${flag} must be a size (512, 4k, 1M, 0x1000), not '${s}'`, 1);
   return v;
 }

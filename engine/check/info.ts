@@ -2,11 +2,11 @@
 // prints it (qobject_to_json_pretty, bdrv_image_info_dump), plus qcowdbg's verbose view of every header field and
 // extension. Images are opened without their backing files, as qemu-img info does.
 import * as fs from "node:fs";
-import { type ReadAt, u32, u64big } from "../format/bytes.js";
+import { hex, type ReadAt, u32, u64big } from "../format/bytes.js";
 import { bitmapsConsistent, checkBitmapsExtension, decodeBitmapDirectory, BITMAP_FLAG_AUTO, BITMAP_FLAG_IN_USE } from "../format/bitmaps.js";
 import { EXTENSION_NAMES, EXT_BACKING_FORMAT, EXT_BITMAPS, EXT_CRYPTO, EXT_DATA_FILE, EXT_FEATURE_TABLE, featureNames } from "../format/extensions.js";
 import { UnsupportedError } from "../format/format-error.js";
-import { hasIncompat, INCOMPAT_DATA_FILE } from "../format/header.js";
+import { hasIncompat, INCOMPAT_DATA_FILE, QCOW2_MAGIC } from "../format/header.js";
 import { checkCryptoExtension, decodeLuksHeader, luksInfo } from "../format/luks.js";
 import { decodeSnapshotTable } from "../format/snapshot-table.js";
 import { EventRecorder } from "../events/recorder.js";
@@ -15,6 +15,9 @@ import { openNode, Qcow2Image } from "../image/qcow2-image.js";
 import { FileStorage } from "../storage/file-storage.js";
 import { qdictOrder, qemuJsonPretty, type QemuJsonValue } from "./qemu-json.js";
 import { escapeControl } from "../format/terminal-text.js";
+import { sizeToStr } from "../units/size-text.js";
+
+export { formatG, sizeToStr } from "../units/size-text.js";
 
 type JsonObject = { [key: string]: QemuJsonValue | undefined };
 
@@ -66,7 +69,7 @@ export function probeFormat(filename: string): "qcow2" | "raw" {
   try {
     const head = new Uint8Array(64);
     const n = f.read(head, 0);
-    if (n >= 8 && u32(head, 0) === 0x514649fb) {
+    if (n >= 8 && u32(head, 0) === QCOW2_MAGIC) {
       const version = u32(head, 4);
       if (version === 2 || version === 3) return "qcow2";
       throw new UnsupportedError(filename, version === 1 ? "qcow (version 1) images are not supported" : `qcow2 header with unsupported version ${version}`);
@@ -305,38 +308,6 @@ export function infoHuman(results: InfoResult | InfoResult[], verbose = false): 
   return list.map((r) => imageInfoDump(r.info) + (verbose && r.details.length > 0 ? r.details.map(escapeControl).join("\n") + "\n" : "")).join("\n");
 }
 
-/** size_to_str(): "%0.3g %sB" with binary prefixes, switching up once the number would reach 1000. */
-export function sizeToStr(val: number): string {
-  const suffixes = ["", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei"];
-  let i = val === 0 ? 0 : Math.floor((frexpExponent(val / (1000 / 1024)) - 1) / 10);
-  if (i < 0) i = 0;
-  return `${formatG(val / 2 ** (i * 10), 3)} ${suffixes[i]}B`;
-}
-
-/** The exponent frexp() returns: x = m * 2^e with 0.5 <= m < 1. */
-function frexpExponent(x: number): number {
-  if (x === 0) return 0;
-  let e = Math.floor(Math.log2(x)) + 1;
-  // Correct log2 rounding at exact powers of two.
-  if (2 ** (e - 1) > x) e--;
-  else if (2 ** e <= x) e++;
-  return e;
-}
-
-/** printf("%.Pg"). */
-export function formatG(v: number, precision: number): string {
-  if (v === 0) return "0";
-  const exp = Number(v.toExponential(precision - 1).split("e")[1]);
-  if (exp < -4 || exp >= precision) {
-    const [m, e] = v.toExponential(precision - 1).split("e") as [string, string];
-    const mant = m.includes(".") ? m.replace(/\.?0+$/, "") : m;
-    const n = Number(e);
-    return `${mant}e${n < 0 ? "-" : "+"}${String(Math.abs(n)).padStart(2, "0")}`;
-  }
-  const s = v.toFixed(Math.max(0, precision - 1 - exp));
-  return s.includes(".") ? s.replace(/\.?0+$/, "") : s;
-}
-
 function imageInfoDump(info: ImageInfo): string {
   const actual = info["actual-size"];
   let out =
@@ -417,23 +388,22 @@ const FEATURE_TYPES = ["incompatible", "compatible", "autoclear"];
 /** Every header field (with its offset) and every header extension, known or not. */
 function headerDetails(img: Qcow2Image): string[] {
   const h = img.header;
-  const hexn = (v: number | bigint) => "0x" + v.toString(16);
   const table = img.ext.featureNames;
-  const feat = (bits: bigint, type: 0 | 1 | 2) => `${hexn(bits)}${bits !== 0n ? ` (${featureNames(bits, type, table).join(", ")})` : ""}`;
+  const feat = (bits: bigint, type: 0 | 1 | 2) => `${hex(bits)}${bits !== 0n ? ` (${featureNames(bits, type, table).join(", ")})` : ""}`;
   const rows: [number, string, string][] = [
-    [0, "magic", "0x514649fb"],
+    [0, "magic", hex(QCOW2_MAGIC)],
     [4, "version", String(h.version)],
-    [8, "backing_file_offset", hexn(h.backingFileOffset)],
+    [8, "backing_file_offset", hex(h.backingFileOffset)],
     [16, "backing_file_size", String(h.backingFileSize)],
     [20, "cluster_bits", `${h.clusterBits} (${img.clusterSize} bytes)`],
     [24, "size", `${h.size} (${sizeToStr(h.size)})`],
     [32, "crypt_method", `${h.cryptMethod} (${CRYPT_METHODS[h.cryptMethod] ?? "unknown"})`],
     [36, "l1_size", String(h.l1Size)],
-    [40, "l1_table_offset", hexn(h.l1TableOffset)],
-    [48, "refcount_table_offset", hexn(h.refcountTableOffset)],
+    [40, "l1_table_offset", hex(h.l1TableOffset)],
+    [48, "refcount_table_offset", hex(h.refcountTableOffset)],
     [56, "refcount_table_clusters", String(h.refcountTableClusters)],
     [60, "nb_snapshots", String(h.nbSnapshots)],
-    [64, "snapshots_offset", hexn(h.snapshotsOffset)],
+    [64, "snapshots_offset", hex(h.snapshotsOffset)],
   ];
   if (h.version === 3) {
     rows.push(
@@ -446,12 +416,12 @@ function headerDetails(img: Qcow2Image): string[] {
     if (h.headerLength > 104) rows.push([104, "compression_type", `${h.compressionType} (${h.compressionType === 1 ? "zstd" : "zlib"})`]);
   }
   const out = [`qcow2 header (version ${h.version}, ${h.version === 2 ? 72 : h.headerLength} bytes):`];
-  for (const [off, name, value] of rows) out.push(`    ${hexn(off).padStart(5)}  ${name.padEnd(24)}${value}`);
-  if (img.backingName !== null) out.push(`    ${hexn(h.backingFileOffset).padStart(5)}  ${"backing file name".padEnd(24)}${JSON.stringify(img.backingName)}`);
+  for (const [off, name, value] of rows) out.push(`    ${hex(off).padStart(5)}  ${name.padEnd(24)}${value}`);
+  if (img.backingName !== null) out.push(`    ${hex(h.backingFileOffset).padStart(5)}  ${"backing file name".padEnd(24)}${JSON.stringify(img.backingName)}`);
   out.push(`header extensions (${img.ext.list.length}):`);
   for (const e of img.ext.list) {
     const name = EXTENSION_NAMES[e.type] ?? "unknown";
-    out.push(`    ${hexn(e.offset).padStart(5)}  0x${e.type.toString(16).padStart(8, "0")} ${name}, ${e.length} bytes${extensionSummary(e.type, e.data, img)}`);
+    out.push(`    ${hex(e.offset).padStart(5)}  0x${e.type.toString(16).padStart(8, "0")} ${name}, ${e.length} bytes${extensionSummary(e.type, e.data, img)}`);
     if (e.type === EXT_FEATURE_TABLE)
       for (let i = 0; i + 48 <= e.data.length; i += 48) {
         const nul = e.data.subarray(i + 2, i + 48).indexOf(0);

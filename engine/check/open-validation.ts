@@ -3,7 +3,7 @@
 // (active L1, refcount table) and the header extensions the check needs (crypto header, bitmaps, data file).
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { u32, u8 } from "../format/bytes.js";
+import { readU64, u32, type U64 } from "../format/bytes.js";
 import {
   AUTOCLEAR_BITMAPS,
   AUTOCLEAR_DATA_FILE_RAW,
@@ -12,9 +12,11 @@ import {
   INCOMPAT_EXTL2,
   INCOMPAT_KNOWN_MASK,
   QCOW2_MAGIC,
-  type Qcow2Header,
+  headerOf,
+  readHeaderFields,
 } from "../format/header.js";
-import { EXT_BACKING_FORMAT, EXT_BITMAPS, EXT_CRYPTO, EXT_DATA_FILE, EXT_END, EXT_FEATURE_TABLE } from "../format/extensions.js";
+import { EXT_BACKING_FORMAT, EXT_BITMAPS, EXT_CRYPTO, EXT_DATA_FILE, EXT_FEATURE_TABLE, walkExtensions } from "../format/extensions.js";
+import type { Qcow2Header } from "../format/header.js";
 import type { Storage } from "../storage/storage.js";
 import { failsToRead, refcountMax, type CheckGeometry, type CheckMessageSink } from "./check-context.js";
 
@@ -40,18 +42,7 @@ export function fitsInt64(offset: U64, bytes: number): boolean {
   return (BigInt(offset.hi >>> 0) << 32n) + BigInt(offset.lo >>> 0) <= 2n ** 63n - 1n - BigInt(bytes);
 }
 
-/** A u64 field: exact halves for messages and alignment, and a number (exact below 2^53) for arithmetic. */
-export interface U64 {
-  hi: number;
-  lo: number;
-  n: number;
-}
-
-export function readU64(b: Uint8Array, o: number): U64 {
-  const hi = u32(b, o);
-  const lo = u32(b, o + 4);
-  return { hi, lo, n: hi * 0x100000000 + lo };
-}
+export { readU64, type U64 };
 
 export interface OpenedForCheck {
   file: string;
@@ -150,33 +141,22 @@ export function openForCheck(storage: Storage, file: string, emit: CheckMessageS
     throw new QemuOpenError(file, reason);
   };
   const fileSize = storage.size();
-  const h = readAt(storage, 0, QCOW_HEADER_SIZE);
-  if (fileSize < QCOW_HEADER_SIZE || u32(h, 0) !== QCOW2_MAGIC) fail("Image is not in qcow2 format");
-  const version = u32(h, 4);
+  const raw = readHeaderFields(readAt(storage, 0, QCOW_HEADER_SIZE));
+  if (fileSize < QCOW_HEADER_SIZE || raw.magic !== QCOW2_MAGIC) fail("Image is not in qcow2 format");
+  const version = raw.version;
   if (version < 2 || version > 3) fail(`Unsupported qcow2 version ${version}`);
-  const clusterBits = u32(h, 20);
+  const clusterBits = raw.clusterBits;
   if (clusterBits < 9 || clusterBits > 21) fail(`Unsupported cluster size: 2^${clusterBits}`);
   const clusterSize = 2 ** clusterBits;
 
-  let incompat = 0n;
-  let compat = 0n;
-  let autoclear = 0n;
-  let refcountOrder = 4;
-  let headerLength = 72;
-  if (version === 3) {
-    incompat = (BigInt(u32(h, 72)) << 32n) | BigInt(u32(h, 76));
-    compat = (BigInt(u32(h, 80)) << 32n) | BigInt(u32(h, 84));
-    autoclear = (BigInt(u32(h, 88)) << 32n) | BigInt(u32(h, 92));
-    refcountOrder = u32(h, 96);
-    headerLength = u32(h, 100);
-    if (headerLength < 104) fail("qcow2 header too short");
-  }
+  const { incompatibleFeatures: incompat, autoclearFeatures: autoclear, refcountOrder, headerLength } = raw;
+  if (version === 3 && headerLength < 104) fail("qcow2 header too short");
   if (headerLength > clusterSize) fail("qcow2 header exceeds cluster size");
-  const backingFileOffset = readU64(h, 8);
+  const backingFileOffset = raw.backingFileOffset;
   if (backingFileOffset.n > clusterSize) fail("Invalid backing file offset");
   const extEnd = backingFileOffset.n !== 0 ? backingFileOffset.n : clusterSize;
 
-  const compressionType = headerLength > 104 ? u8(h, 104) : 0;
+  const compressionType = raw.compressionType;
   if (compressionType > 1) fail(`qcow2: unknown compression type: ${compressionType}`);
   const hasCompressionBit = (incompat & BigInt(INCOMPAT_COMPRESSION)) !== 0n;
   if (compressionType === 0 && hasCompressionBit) fail("qcow2: Compression type incompatible feature bit must not be set");
@@ -185,33 +165,31 @@ export function openForCheck(storage: Storage, file: string, emit: CheckMessageS
   const cluster0 = readAt(storage, 0, clusterSize);
   const unknownIncompat = incompat & ~BigInt(INCOMPAT_KNOWN_MASK);
   if (unknownIncompat !== 0n) {
-    let table: Uint8Array = new Uint8Array(0);
-    try {
-      table = scanExtensions(cluster0, headerLength, extEnd).featureTable ?? table;
-    } catch {
-      // QEMU reads the feature table with errors ignored.
-    }
+    // QEMU reads the feature table with errors ignored; an area with any error gives no names here.
+    const walk = walkExtensions(cluster0, headerLength, extEnd);
+    const bad = walk.overrun !== undefined || walk.records.some((r) => r.type === EXT_BACKING_FORMAT && r.length >= 16);
+    const table = bad ? new Uint8Array(0) : ([...walk.records].reverse().find((r) => r.type === EXT_FEATURE_TABLE)?.data ?? new Uint8Array(0));
     fail(`Unsupported qcow2 feature(s): ${featureTableNames(table, unknownIncompat)}`);
   }
 
   const extendedL2 = (incompat & BigInt(INCOMPAT_EXTL2)) !== 0n;
   if (extendedL2 && clusterSize / 32 < 512) fail(`Unsupported subcluster size: ${clusterSize / 32}`);
   if (refcountOrder > 6) fail("Reference count entry width too large; may not exceed 64 bits");
-  const cryptMethod = u32(h, 32);
+  const cryptMethod = raw.cryptMethod;
   const l2EntryBytes = extendedL2 ? 16 : 8;
   const l2Bits = clusterBits - (extendedL2 ? 4 : 3);
-  const size = readU64(h, 24);
+  const size = raw.size;
   const totalSectors = Math.floor(size.n / 512);
   // BlockFragInfo.total_clusters, exact even for sizes past 2^53 (it stays below 2^41 for sizes QEMU opens).
   const totalClusters = Number((((((BigInt(size.hi) << 32n) | BigInt(size.lo)) / 512n) * 512n) + BigInt(clusterSize) - 1n) / BigInt(clusterSize));
 
-  const reftableOffset = readU64(h, 48);
-  const reftableClusters = u32(h, 56);
+  const reftableOffset = raw.refcountTableOffset;
+  const reftableClusters = raw.refcountTableClusters;
   const reftableErr = validateTable(reftableOffset, reftableClusters, clusterSize, MAX_REFTABLE_BYTES, clusterSize, "Reference count table");
   if (reftableErr) fail(reftableErr);
 
-  const l1TableOffset = readU64(h, 40);
-  const l1Size = u32(h, 36);
+  const l1TableOffset = raw.l1TableOffset;
+  const l1Size = raw.l1Size;
   const l1Err = validateTable(l1TableOffset, l1Size, 8, MAX_L1_BYTES, clusterSize, "Active L1 table");
   if (l1Err) fail(l1Err);
   // size_to_l1() in uint64 arithmetic (it wraps for sizes near 2^64, as in QEMU).
@@ -229,8 +207,15 @@ export function openForCheck(storage: Storage, file: string, emit: CheckMessageS
 
   // qcow2_read_extensions(): each extension is validated as the walk reaches it, so the first bad one decides.
   const out: Partial<OpenedForCheck> = {};
-  const ext = scanExtensions(cluster0, headerLength, extEnd, fail, (type, data) => {
-    if (type === EXT_CRYPTO) {
+  const walk = walkExtensions(cluster0, headerLength, extEnd);
+  let dataFile: string | undefined;
+  for (const { type, length: len, data } of walk.records) {
+    if (type === EXT_BACKING_FORMAT) {
+      if (len >= 16) fail(`ERROR: ext_backing_format: len=${len} too large (>=16)`);
+    } else if (type === EXT_DATA_FILE) {
+      const nul = data.indexOf(0);
+      dataFile = Buffer.from(nul < 0 ? data : data.subarray(0, nul)).toString("utf8");
+    } else if (type === EXT_CRYPTO) {
       if (cryptMethod !== 2) fail("CRYPTO header extension only expected with LUKS encryption method");
       if (data.length !== 16) fail(`CRYPTO header extension size ${data.length}, but expected size 16`);
       const off = readU64(data, 0);
@@ -251,7 +236,7 @@ export function openForCheck(storage: Storage, file: string, emit: CheckMessageS
         );
         // error_printf() without a newline: QEMU's next stderr line continues this one.
         emit("Some clusters may be leaked, run 'qemu-img check -r' on the image file to fix.", "partial");
-        return;
+        continue;
       }
       if (u32(data, 4) !== 0) fail("bitmaps_ext: Reserved field is not zero");
       const nb = u32(data, 0);
@@ -264,14 +249,15 @@ export function openForCheck(storage: Storage, file: string, emit: CheckMessageS
         fail(`bitmaps_ext: bitmap directory size (${BigInt(dirSize.hi) * 0x100000000n + BigInt(dirSize.lo)}) exceeds the maximum supported size (${MAX_BITMAP_DIRECTORY_SIZE})`);
       out.bitmaps = { nbBitmaps: nb, directoryOffset: dirOffset.n, directorySize: dirSize.n, directory: dirOffset };
     }
-  });
+  }
+  if (walk.overrun) fail("Header extension too large");
 
   const hasDataFile = (incompat & BigInt(INCOMPAT_DATA_FILE)) !== 0n;
   if (hasDataFile) {
-    if (ext.dataFile === undefined) fail("'data-file' is required for this image");
+    if (dataFile === undefined) fail("'data-file' is required for this image");
     // QEMU opens the data file name as given, relative to the working directory.
-    if (!exists(ext.dataFile!)) fail(`Could not open '${ext.dataFile}': No such file or directory`);
-    out.dataFile = ext.dataFile;
+    if (!exists(dataFile!)) fail(`Could not open '${dataFile}': No such file or directory`);
+    out.dataFile = dataFile;
   } else if ((autoclear & BigInt(AUTOCLEAR_DATA_FILE_RAW)) !== 0n) {
     fail("data-file-raw requires a data file");
   }
@@ -279,7 +265,7 @@ export function openForCheck(storage: Storage, file: string, emit: CheckMessageS
   if (cryptMethod === 2 && !out.crypto) fail(`Missing CRYPTO header for crypt method ${cryptMethod}`);
 
   if (backingFileOffset.n !== 0) {
-    const len = u32(h, 16);
+    const len = raw.backingFileSize;
     if (len > Math.min(1023, clusterSize - backingFileOffset.n) || len >= 4096) fail("Backing file name too long");
     const rawName = Buffer.from(cluster0.subarray(backingFileOffset.n, backingFileOffset.n + len)).toString("utf8");
     // A C string in QEMU: cut at the first NUL; empty means no backing file.
@@ -313,26 +299,7 @@ export function openForCheck(storage: Storage, file: string, emit: CheckMessageS
     fail("Could not refresh total sector count: File too large");
   }
 
-  const header: Qcow2Header = {
-    version: version as 2 | 3,
-    backingFileOffset: backingFileOffset.n,
-    backingFileSize: u32(h, 16),
-    clusterBits,
-    size: size.n,
-    cryptMethod,
-    l1Size,
-    l1TableOffset: l1TableOffset.n,
-    refcountTableOffset: reftableOffset.n,
-    refcountTableClusters: reftableClusters,
-    nbSnapshots: u32(h, 60),
-    snapshotsOffset: readU64(h, 64).n,
-    incompatibleFeatures: incompat,
-    compatibleFeatures: compat,
-    autoclearFeatures: autoclear,
-    refcountOrder,
-    headerLength,
-    compressionType,
-  };
+  const header: Qcow2Header = headerOf(raw);
   return {
     ...out,
     file,
@@ -355,53 +322,7 @@ export function openForCheck(storage: Storage, file: string, emit: CheckMessageS
     l1,
     reftableOffset,
     reftable,
-    nbSnapshots: u32(h, 60),
-    snapshotsOffset: readU64(h, 64),
+    nbSnapshots: raw.nbSnapshots,
+    snapshotsOffset: raw.snapshotsOffset,
   };
-}
-
-interface ScannedExtensions {
-  featureTable?: Uint8Array;
-  dataFile?: string;
-}
-
-/** qcow2_read_extensions(): walks type/length records from the end of the header to ext_end. */
-function scanExtensions(
-  cluster0: Uint8Array,
-  start: number,
-  end: number,
-  fail?: (reason: string) => never,
-  visit?: (type: number, data: Uint8Array) => void,
-): ScannedExtensions {
-  const out: ScannedExtensions = {};
-  const bad = (reason: string): never => {
-    if (fail) fail(reason);
-    throw new Error(reason);
-  };
-  let offset = start;
-  while (offset < end) {
-    const magic = offset + 8 <= cluster0.length ? u32(cluster0, offset) : 0;
-    const len = offset + 8 <= cluster0.length ? u32(cluster0, offset + 4) : 0;
-    offset += 8;
-    if (offset > end || len > end - offset) bad("Header extension too large");
-    const data = cluster0.subarray(offset, offset + len);
-    switch (magic) {
-      case EXT_END:
-        return out;
-      case EXT_BACKING_FORMAT:
-        if (len >= 16) bad(`ERROR: ext_backing_format: len=${len} too large (>=16)`);
-        break;
-      case EXT_FEATURE_TABLE:
-        out.featureTable = data;
-        break;
-      case EXT_DATA_FILE: {
-        const nul = data.indexOf(0);
-        out.dataFile = Buffer.from(nul < 0 ? data : data.subarray(0, nul)).toString("utf8");
-        break;
-      }
-    }
-    visit?.(magic, data);
-    offset += (len + 7) & ~7;
-  }
-  return out;
 }

@@ -3,6 +3,7 @@
 import { CAUSE_TEXT, type HostOp } from "./host-write-log.js";
 import { FAILING, VERDICTS, rank, type Verdict } from "./crash-verdict.js";
 import type { CrashSummary, PointReport } from "./crash-explorer.js";
+import { exactBytes } from "../units/size-text.js";
 
 export const VERDICT_TEXT: Record<Verdict, string> = {
   clean: "clean",
@@ -13,13 +14,9 @@ export const VERDICT_TEXT: Record<Verdict, string> = {
   corrupt: "corrupt (refcount too low, L2 pointing at a free or foreign cluster, or COPIED wrong)",
 };
 
-function size(n: number): string {
-  return n % 1024 === 0 && n >= 1024 ? `${n / 1024} KiB` : `${n} B`;
-}
-
 export function describeOp(op: HostOp): string {
   const where = op.target === 1 ? "data file " : "";
-  return `#${op.seq} ${CAUSE_TEXT[op.cause]} at ${where}0x${op.offset.toString(16)} (${size(op.length)}, step ${op.request})`;
+  return `#${op.seq} ${CAUSE_TEXT[op.cause]} at ${where}0x${op.offset.toString(16)} (${exactBytes(op.length)}, step ${op.request})`;
 }
 
 export interface OpJson {

@@ -1,7 +1,7 @@
 // The Trace Event Format (chrome://tracing, Perfetto): a streaming writer of {"traceEvents":[...]} with
 // named tracks, complete ("X") and instant ("i") events, and the fields of an engine event as args.
 // Timestamps and durations are microseconds, as the format wants.
-import { EVENT_NAMES } from "./event-kind.js";
+import { EVENT_NAMES } from "./event-schema.js";
 import { eventArgs } from "./event-args.js";
 import type { EngineEvent } from "./recorder.js";
 

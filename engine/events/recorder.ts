@@ -1,6 +1,7 @@
 // A column-wise event recorder: typed arrays in fixed chunks, no object per event on the hot path.
 // 4 (kind, cache and node packed) + 4 (request) + 4 (slot) + 4*8 (payload) = 44 bytes per event, 6 stores.
-import { EventKind, EVENT_KIND_COUNT } from "./event-kind.js";
+import type { EventKind } from "./event-kind.js";
+import { EVENT_KIND_COUNT } from "./event-schema.js";
 
 export interface EngineEvent {
   seq: number;

@@ -25,6 +25,19 @@ export function u64(b: Uint8Array, o: number): number {
   if (h >= 0x200000) return NaN;
   return h * 0x100000000 + u32(b, o + 4);
 }
+/** A u64 field: exact halves for messages and alignment, and a number (exact below 2^53) for arithmetic. */
+export interface U64 {
+  hi: number;
+  lo: number;
+  n: number;
+}
+
+export function readU64(b: Uint8Array, o: number): U64 {
+  const hi = u32(b, o);
+  const lo = u32(b, o + 4);
+  return { hi, lo, n: hi * 0x100000000 + lo };
+}
+
 /** u64 as a BigInt, for display of fields that may legitimately exceed 2^53 (feature bitmaps, raw entries). */
 export function u64big(b: Uint8Array, o: number): bigint {
   return (BigInt(u32(b, o)) << 32n) | BigInt(u32(b, o + 4));
@@ -50,9 +63,7 @@ export function put64hl(b: Uint8Array, o: number, hi: number, lo: number): void 
   put32(b, o + 4, lo);
 }
 
-export function hex(v: number | bigint): string {
-  return "0x" + v.toString(16);
-}
+export { hex } from "../units/size-text.js";
 
 /** Reads a string of bytes as latin1/utf8 text without trailing NULs. */
 export function cstr(b: Uint8Array, o: number, n: number): string {

@@ -52,25 +52,52 @@ export interface Extensions {
   dataFile?: string;
 }
 
+/** One type/length record of the extension area; `data` is a view into the buffer walked. */
+export interface ExtensionRecord {
+  type: number;
+  /** File offset of the record's type field. */
+  offset: number;
+  length: number;
+  data: Uint8Array;
+}
+
+/** A record whose type/length header or data does not fit before the end of the area. */
+export interface ExtensionOverrun {
+  offset: number;
+  type: number;
+  length: number;
+  /** Fewer than 8 bytes were left for the type/length header itself. */
+  headerCut: boolean;
+}
+
+/**
+ * qcow2_read_extensions()'s walk, the one behind decodeExtensions and qemu-img check's open: records from `start`
+ * until the end marker or `end`, each padded to 8 bytes; bytes past the buffer read as zeros. QEMU checks the
+ * length before the type, so even an end marker whose length runs past the area is an overrun.
+ */
+export function walkExtensions(buf: Uint8Array, start: number, end: number): { records: ExtensionRecord[]; overrun?: ExtensionOverrun } {
+  const records: ExtensionRecord[] = [];
+  let off = start;
+  while (off < end) {
+    const type = off + 8 <= buf.length ? u32(buf, off) : 0;
+    const length = off + 8 <= buf.length ? u32(buf, off + 4) : 0;
+    if (off + 8 > end || length > end - off - 8) return { records, overrun: { offset: off, type, length, headerCut: off + 8 > end } };
+    if (type === EXT_END) break;
+    records.push({ type, offset: off, length, data: buf.subarray(off + 8, off + 8 + length) });
+    off += 8 + Math.ceil(length / 8) * 8;
+  }
+  return { records };
+}
+
 /** Parses extensions from `buf` (the first cluster) starting at `start` (the header length). */
 export function decodeExtensions(buf: Uint8Array, start: number, end: number, file: string): Extensions {
   const out: Extensions = { list: [], featureNames: [] };
-  let off = start;
-  const limit = Math.min(end, buf.length);
-  while (true) {
-    if (off + 8 > limit) {
-      // QEMU stops silently when the header area ends without a terminator.
-      break;
-    }
-    const type = u32(buf, off);
-    const length = u32(buf, off + 4);
-    const name = type === EXT_END ? "end" : (EXTENSION_NAMES[type] ?? `unknown 0x${type.toString(16)}`);
-    // QEMU checks the length before the type, so even an end marker with a length running past the area is refused.
-    if (off + 8 + length > limit)
-      throw new FormatError("header extension", "length", off + 4, file, `${name} extension of ${length} bytes runs past the first cluster`);
-    if (type === EXT_END) break;
+  const nameOf = (type: number) => (type === EXT_END ? "end" : (EXTENSION_NAMES[type] ?? `unknown 0x${type.toString(16)}`));
+  const walk = walkExtensions(buf, start, Math.min(end, buf.length));
+  for (const { type, offset: off, length, data: view } of walk.records) {
+    const name = nameOf(type);
     // The spec allows each type once, but QEMU 7.2 accepts repeats (the last one of a known type wins): so do we.
-    const data = buf.slice(off + 8, off + 8 + length);
+    const data = view.slice();
     out.list.push({ type, offset: off, length, data });
     const fe = (field: string, rel: number, detail: string) => new FormatError(`${name} extension`, field, off + 8 + rel, file, detail);
     switch (type) {
@@ -108,8 +135,11 @@ export function decodeExtensions(buf: Uint8Array, start: number, end: number, fi
         break;
       }
     }
-    off += 8 + Math.ceil(length / 8) * 8;
   }
+  // Fewer than 8 bytes left: QEMU would call it too large; qcowdbg's open has always stopped there quietly.
+  const o = walk.overrun;
+  if (o && !o.headerCut)
+    throw new FormatError("header extension", "length", o.offset + 4, file, `${nameOf(o.type)} extension of ${o.length} bytes runs past the first cluster`);
   return out;
 }
 

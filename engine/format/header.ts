@@ -1,6 +1,6 @@
 // The qcow2 header (v2 and v3): decode with every field checked against QEMU's limits, and encode.
 // Decoding never allocates more than the header itself; table sizes are validated before anyone reads tables.
-import { u32, u64, u64big, put32, put64, put64hl } from "./bytes.js";
+import { readU64, u32, u64big, put32, put64, put64hl, type U64 } from "./bytes.js";
 import { FormatError } from "./format-error.js";
 
 export const QCOW2_MAGIC = 0x514649fb;
@@ -43,6 +43,73 @@ export interface Qcow2Header {
   refcountOrder: number;
   headerLength: number;
   compressionType: number;
+}
+
+/** The 64-bit fields, which a raw header keeps as exact halves. */
+type U64Field = "backingFileOffset" | "size" | "l1TableOffset" | "refcountTableOffset" | "snapshotsOffset";
+
+/**
+ * The header's fields as they lie on disk, before any check: the one reader behind decodeHeader (open, dump,
+ * inspect) and openForCheck (qemu-img check's open, which words its refusals as QEMU does). 64-bit fields keep
+ * exact halves, so either caller can judge values past 2^53. `buf` must hold 72 bytes (104 for version 3, whose
+ * fields a version 2 header leaves at their v2 meaning: no features, 16-bit refcounts, 72 bytes long).
+ */
+export type RawHeader = Omit<Qcow2Header, U64Field | "version"> &
+  Record<U64Field, U64> & {
+    magic: number;
+    /** Any number: callers refuse what is not 2 or 3, each in its own words. */
+    version: number;
+  };
+
+export function readHeaderFields(buf: Uint8Array): RawHeader {
+  const version = u32(buf, 4);
+  const v3 = version === 3;
+  const headerLength = v3 ? u32(buf, 100) : V2_HEADER_LENGTH;
+  return {
+    magic: u32(buf, 0),
+    version,
+    backingFileOffset: readU64(buf, 8),
+    backingFileSize: u32(buf, 16),
+    clusterBits: u32(buf, 20),
+    size: readU64(buf, 24),
+    cryptMethod: u32(buf, 32),
+    l1Size: u32(buf, 36),
+    l1TableOffset: readU64(buf, 40),
+    refcountTableOffset: readU64(buf, 48),
+    refcountTableClusters: u32(buf, 56),
+    nbSnapshots: u32(buf, 60),
+    snapshotsOffset: readU64(buf, 64),
+    incompatibleFeatures: v3 ? u64big(buf, 72) : 0n,
+    compatibleFeatures: v3 ? u64big(buf, 80) : 0n,
+    autoclearFeatures: v3 ? u64big(buf, 88) : 0n,
+    refcountOrder: v3 ? u32(buf, 96) : 4,
+    headerLength,
+    compressionType: v3 && headerLength > 104 && buf.length > 104 ? buf[104]! : 0,
+  };
+}
+
+/** The decoded header of raw fields (64-bit ones as numbers, rounded past 2^53: callers judged them first). */
+export function headerOf(r: RawHeader): Qcow2Header {
+  return {
+    version: r.version as 2 | 3,
+    backingFileOffset: r.backingFileOffset.n,
+    backingFileSize: r.backingFileSize,
+    clusterBits: r.clusterBits,
+    size: r.size.n,
+    cryptMethod: r.cryptMethod,
+    l1Size: r.l1Size,
+    l1TableOffset: r.l1TableOffset.n,
+    refcountTableOffset: r.refcountTableOffset.n,
+    refcountTableClusters: r.refcountTableClusters,
+    nbSnapshots: r.nbSnapshots,
+    snapshotsOffset: r.snapshotsOffset.n,
+    incompatibleFeatures: r.incompatibleFeatures,
+    compatibleFeatures: r.compatibleFeatures,
+    autoclearFeatures: r.autoclearFeatures,
+    refcountOrder: r.refcountOrder,
+    headerLength: r.headerLength,
+    compressionType: r.compressionType,
+  };
 }
 
 export interface HeaderGeometry {
@@ -88,48 +155,29 @@ export function decodeHeader(buf: Uint8Array, file: string): Qcow2Header {
     if (buf.length < 4 || u32(buf, 0) !== QCOW2_MAGIC) throw err("magic", 0, "not a qcow2 image (file too short)");
     throw err("version", 4, `truncated header: ${buf.length} bytes, need at least ${V2_HEADER_LENGTH}`);
   }
-  const magic = u32(buf, 0);
-  if (magic !== QCOW2_MAGIC) throw err("magic", 0, `not a qcow2 image (magic 0x${magic.toString(16)}, want 0x514649fb)`);
-  const version = u32(buf, 4);
+  // A short v3 buffer reads as zeros past its end; the length check below refuses it before anything uses them.
+  const raw = readHeaderFields(buf);
+  const magic = raw.magic;
+  if (magic !== QCOW2_MAGIC) throw err("magic", 0, `not a qcow2 image (magic 0x${magic.toString(16)}, want 0x${QCOW2_MAGIC.toString(16)})`);
+  const version = raw.version;
   if (version !== 2 && version !== 3) throw err("version", 4, `unsupported qcow2 version ${version}`);
 
-  const num = (field: string, off: number): number => {
-    const v = u64(buf, off);
-    if (Number.isNaN(v)) throw err(field, off, "value >= 2^53 is out of range");
-    return v;
+  // Field order as before: the first 64-bit field past 2^53 names itself.
+  const num = (field: string, off: number, v: U64): void => {
+    if (v.hi >= 0x200000) throw err(field, off, "value >= 2^53 is out of range");
   };
-  const h: Qcow2Header = {
-    version,
-    backingFileOffset: num("backing_file_offset", 8),
-    backingFileSize: u32(buf, 16),
-    clusterBits: u32(buf, 20),
-    size: num("size", 24),
-    cryptMethod: u32(buf, 32),
-    l1Size: u32(buf, 36),
-    l1TableOffset: num("l1_table_offset", 40),
-    refcountTableOffset: num("refcount_table_offset", 48),
-    refcountTableClusters: u32(buf, 56),
-    nbSnapshots: u32(buf, 60),
-    snapshotsOffset: num("snapshots_offset", 64),
-    incompatibleFeatures: 0n,
-    compatibleFeatures: 0n,
-    autoclearFeatures: 0n,
-    refcountOrder: 4,
-    headerLength: V2_HEADER_LENGTH,
-    compressionType: 0,
-  };
+  num("backing_file_offset", 8, raw.backingFileOffset);
+  num("size", 24, raw.size);
+  num("l1_table_offset", 40, raw.l1TableOffset);
+  num("refcount_table_offset", 48, raw.refcountTableOffset);
+  num("snapshots_offset", 64, raw.snapshotsOffset);
+  const h = headerOf(raw);
   if (version === 3) {
     if (buf.length < V3_HEADER_LENGTH) throw err("header_length", 100, `truncated v3 header: ${buf.length} bytes`);
-    h.incompatibleFeatures = u64big(buf, 72);
-    h.compatibleFeatures = u64big(buf, 80);
-    h.autoclearFeatures = u64big(buf, 88);
-    h.refcountOrder = u32(buf, 96);
-    h.headerLength = u32(buf, 100);
     if (h.headerLength < V3_HEADER_LENGTH) throw err("header_length", 100, `${h.headerLength} is less than 104`);
     if (h.headerLength % 8 !== 0) throw err("header_length", 100, `${h.headerLength} is not a multiple of 8`);
     if (h.headerLength > 2 ** h.clusterBits || h.headerLength > buf.length)
       throw err("header_length", 100, `${h.headerLength} exceeds the first cluster or the file`);
-    if (h.headerLength > 104) h.compressionType = buf[104]!;
   }
 
   if (h.clusterBits < 9 || h.clusterBits > 21) throw err("cluster_bits", 20, `${h.clusterBits} is outside 9..21 (512 B..2 MiB)`);

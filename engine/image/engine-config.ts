@@ -1,6 +1,14 @@
 // Policy as data: every knob that changes the engine's decisions. The default value is QEMU 7.2's behaviour;
 // what-if runs are other values. Parsed from qemu-style option strings ("l2-cache-size=4M,cache=writeback").
 
+import { parseSize } from "../units/sizes.js";
+
+export { parseSize };
+
+/** The metadata caches' victim choice: "lru" is QEMU's; "fifo" and "2q" are what-ifs (metadata-cache.ts). */
+export type CachePolicy = "lru" | "fifo" | "2q";
+export const CACHE_POLICIES: readonly CachePolicy[] = ["lru", "fifo", "2q"];
+
 export type CacheMode = "writeback" | "writethrough" | "none" | "directsync" | "unsafe";
 export const CACHE_MODES: CacheMode[] = ["writeback", "writethrough", "none", "directsync", "unsafe"];
 
@@ -14,8 +22,8 @@ export interface EngineConfig {
   cacheMode: CacheMode;
   /** Override the image's lazy_refcounts bit (what-if); undefined = as the image says. */
   lazyRefcounts?: boolean;
-  /** Victim choice: "lru" is QEMU's. "fifo" is a what-if. */
-  victim: "lru";
+  /** cache-policy=: which table a cache miss replaces. "lru" is QEMU's; "fifo" and "2q" are what-ifs. */
+  cachePolicy: CachePolicy;
   /** Deepest backing chain the gate opens. */
   maxChainDepth: number;
   /** Data payloads are not kept: reads of never-written data return zeros (traces that carry no data). */
@@ -40,7 +48,7 @@ export interface EngineConfig {
 
 export const QEMU_DEFAULTS: EngineConfig = {
   cacheMode: "writeback",
-  victim: "lru",
+  cachePolicy: "lru",
   maxChainDepth: 64,
   metadataOnly: false,
   detectPreallocation: true,
@@ -49,17 +57,6 @@ export const QEMU_DEFAULTS: EngineConfig = {
 
 export function defaultConfig(over: Partial<EngineConfig> = {}): EngineConfig {
   return { ...QEMU_DEFAULTS, ...over };
-}
-
-/** Parses "4k", "1M", "12.5M", "0x1000", "512" into bytes (qemu's size suffixes, binary). */
-export function parseSize(s: string): number {
-  const m = /^\s*(0x[0-9a-f]+|\d+(?:\.\d+)?)\s*([kmgtpe]?)(i?b)?\s*$/i.exec(s);
-  if (!m) throw new Error(`invalid size '${s}'`);
-  const base = m[1]!.toLowerCase().startsWith("0x") ? parseInt(m[1]!, 16) : parseFloat(m[1]!);
-  const mul = { "": 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40, p: 2 ** 50, e: 2 ** 60 }[m[2]!.toLowerCase() as ""]!;
-  const v = Math.floor(base * mul);
-  if (!Number.isSafeInteger(v)) throw new Error(`size '${s}' is too large`);
-  return v;
 }
 
 /** Applies "key=value,key=value" (qemu -drive style names) on top of a config. */
@@ -112,11 +109,15 @@ export function parseConfigOptions(spec: string, base: EngineConfig = defaultCon
       case "cow-before-l2":
         c.cowBeforeL2 = bool();
         break;
+      case "cache-policy":
+        if (!CACHE_POLICIES.includes(val as CachePolicy)) throw new Error(`cache-policy: '${val}' is not ${CACHE_POLICIES.join(", ")}`);
+        c.cachePolicy = val as CachePolicy;
+        break;
       case "max-chain-depth":
         c.maxChainDepth = parseInt(val, 10);
         break;
       default:
-        throw new Error(`unknown option '${key}' (l2-cache-size, l2-cache-entry-size, refcount-cache-size, cache-size, cache, lazy-refcounts, metadata-only, overlap-check, refcount-before-l2, cow-before-l2)`);
+        throw new Error(`unknown option '${key}' (l2-cache-size, l2-cache-entry-size, refcount-cache-size, cache-size, cache, lazy-refcounts, metadata-only, overlap-check, refcount-before-l2, cow-before-l2, cache-policy)`);
     }
   }
   return c;

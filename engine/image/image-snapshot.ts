@@ -74,6 +74,7 @@ function captureCache<B>(c: MetadataCache, codec: BlobCodec<B>, key: string): Ca
     hits: c.hits,
     misses: c.misses,
     writebacks: c.writebacks,
+    policy: c.policyState(),
   };
 }
 

@@ -1,7 +1,9 @@
 // QEMU's Qcow2Cache, decision for decision: circular lookup from a hashed start index, victim = unpinned entry
 // with the strictly smallest LRU counter (a hit does not bump it; put() does when the pin count drops to 0),
-// dirty write-back with cache dependencies and "depends on flush". Every decision is an event.
+// dirty write-back with cache dependencies and "depends on flush". Every decision is an event. The victim
+// choice is a policy (EngineConfig.cachePolicy): QEMU's LRU, or the FIFO and 2Q what-ifs described below.
 import { EventKind } from "../events/event-kind.js";
+import type { CachePolicy } from "./engine-config.js";
 import type { EventSink } from "../events/recorder.js";
 import type { Storage } from "../storage/storage.js";
 
@@ -16,6 +18,14 @@ export interface CacheHost {
   checkOverlap?(cache: MetadataCache, offset: number, size: number): void;
   /** The coroutine that did this I/O yields (see coroutine-model.ts); other coroutines may run. */
   ioYield?(): void;
+  /** The engine's settings; only the victim policy is read (default: QEMU's LRU). */
+  config?: { cachePolicy?: CachePolicy };
+}
+
+/** 2Q's state beyond the ranks: which slots are in Am, and the A1out ghost queue (offsets only). */
+export interface TwoQState {
+  hot: Uint8Array;
+  ghosts: number[];
 }
 
 export class MetadataCache {
@@ -43,6 +53,23 @@ export class MetadataCache {
   hits = 0;
   misses = 0;
   writebacks = 0;
+  /**
+   * How a miss picks its victim. All three keep one rank per slot (`lru`, from one growing counter; 0 = empty)
+   * and take the unpinned slot of smallest rank, empty slots first in QEMU's circular order; they differ in
+   * when a rank is given:
+   * - "lru" (QEMU): when a table is released (put() drops its pin count to 0); hits are ranked by their release.
+   * - "fifo": when a table is loaded; hits change nothing, so a hot table still leaves in load order.
+   * - "2q" (Johnson and Shasha, 1994, simplified): a table seen for the first time enters A1in (FIFO, ranked at
+   *   load); when A1in holds more than a quarter of the cache, its oldest leaves first and its offset is
+   *   remembered in A1out (a ghost queue half the cache long); a table loaded again while remembered enters Am
+   *   (LRU, ranked at release). A table touched once, as a sequential scan touches L2 slices, cannot push out
+   *   tables that are used again.
+   */
+  readonly policy: CachePolicy;
+  /** 2Q: 1 when the slot's table is in Am. */
+  private readonly hot: Uint8Array;
+  /** 2Q: A1out, offsets of tables evicted from A1in, oldest first. */
+  private ghosts: number[] = [];
 
   constructor(
     readonly host: CacheHost,
@@ -62,6 +89,8 @@ export class MetadataCache {
     this.dataView = new DataView(this.tables.buffer);
     this.views = [];
     for (let i = 0; i < size; i++) this.views.push(this.tables.subarray(i * tableSize, (i + 1) * tableSize));
+    this.policy = host.config?.cachePolicy ?? "lru";
+    this.hot = new Uint8Array(this.policy === "2q" ? size : 0);
   }
 
   get name(): string {
@@ -93,7 +122,8 @@ export class MetadataCache {
     if (victim < 0) throw new Error(`${this.name} cache: every entry is pinned`);
     this.misses++;
     const i = victim;
-    ev.emit(EventKind.CacheGetReplaceEntry, node, this.id, i, this.offsets[i]!, offset, 0);
+    const evicted = this.offsets[i]!;
+    ev.emit(EventKind.CacheGetReplaceEntry, node, this.id, i, evicted, offset, 0);
     this.entryFlush(i);
     ev.emit(EventKind.CacheGetRead, node, this.id, i, offset, readFromDisk ? 1 : 0, 0);
     this.setOffset(i, 0);
@@ -106,13 +136,29 @@ export class MetadataCache {
       t.fill(0);
     }
     this.setOffset(i, offset);
+    if (this.policy !== "lru") this.loaded(i, evicted, offset);
     this.refs[i]!++;
     ev.emit(EventKind.CacheGetDone, node, this.id, i, offset, 1, 0);
     return i;
   }
 
   put(i: number): void {
-    if (--this.refs[i]! === 0) this.setLru(i, ++this.lruCounter);
+    if (--this.refs[i]! === 0 && (this.policy === "lru" || (this.policy === "2q" && this.hot[i]))) this.setLru(i, ++this.lruCounter);
+  }
+
+  /** FIFO and 2Q rank a table when it is loaded; 2Q also sorts it into A1in or Am, and remembers A1in's victims. */
+  private loaded(i: number, evicted: number, offset: number): void {
+    if (this.policy === "2q") {
+      // Remembered in A1out: seen again, so it enters Am. The ghost is looked up before the victim joins A1out.
+      const g = this.ghosts.indexOf(offset);
+      if (g >= 0) this.ghosts.splice(g, 1);
+      if (evicted && !this.hot[i]) {
+        this.ghosts.push(evicted);
+        if (this.ghosts.length > Math.max(1, Math.floor(this.size / 2))) this.ghosts.shift();
+      }
+      this.hot[i] = g >= 0 ? 1 : 0;
+    }
+    this.setLru(i, ++this.lruCounter);
   }
 
   /**
@@ -130,8 +176,20 @@ export class MetadataCache {
         if (++i === n) i = 0;
       } while (i !== start);
     }
+    if (this.policy === "2q") {
+      // Evict from A1in while it holds more than a quarter of the cache, else from Am; the other if all pinned.
+      let a1in = 0;
+      for (let i = 0; i < n; i++) if (this.offsets[i] && !this.hot[i]) a1in++;
+      const fromA1in = a1in > Math.max(1, Math.floor(n / 4));
+      for (let i = this.head; i >= 0; i = this.next[i]!) if (this.refs[i] === 0 && (this.hot[i] === 0) === fromA1in) return i;
+    }
     for (let i = this.head; i >= 0; i = this.next[i]!) if (this.refs[i] === 0) return i;
     return -1;
+  }
+
+  /** What a checkpoint must keep besides the ranks (2Q's queues); undefined for LRU and FIFO. */
+  policyState(): TwoQState | undefined {
+    return this.policy === "2q" ? { hot: this.hot.slice(), ghosts: this.ghosts.slice() } : undefined;
   }
 
   private setLru(i: number, v: number): void {
@@ -198,6 +256,7 @@ export class MetadataCache {
     this.setOffset(i, 0);
     this.setLru(i, 0);
     this.dirty[i] = 0;
+    if (this.policy === "2q") this.hot[i] = 0;
   }
 
   entryFlush(i: number): void {
@@ -254,6 +313,8 @@ export class MetadataCache {
     this.lru.fill(0);
     this.lruCounter = 0;
     this.rebuildLru();
+    this.hot.fill(0);
+    this.ghosts = [];
   }
 
   dirtyCount(): number {
@@ -273,6 +334,9 @@ export class MetadataCache {
     this.tables.set(s.tables);
     this.lruCounter = s.lruCounter;
     this.rebuildLru();
+    this.hot.fill(0);
+    if (s.policy) this.hot.set(s.policy.hot);
+    this.ghosts = s.policy ? s.policy.ghosts.slice() : [];
     this.dependsOnFlush = s.dependsOnFlush;
     this.depends = s.hasDepends ? other : null;
     this.hits = s.hits;
@@ -293,4 +357,6 @@ export interface CacheSnapshot {
   hits: number;
   misses: number;
   writebacks: number;
+  /** 2Q's queues (policyState()); absent for LRU and FIFO, whose state is all in the ranks. */
+  policy?: TwoQState;
 }

@@ -5,7 +5,7 @@ import * as path from "node:path";
 import { u32 } from "../format/bytes.js";
 import { decodeExtensions, type Extensions } from "../format/extensions.js";
 import { FormatError, UnsupportedError } from "../format/format-error.js";
-import { decodeHeader, geometry, hasIncompat, INCOMPAT_DATA_FILE, INCOMPAT_CORRUPT, INCOMPAT_DIRTY, COMPAT_LAZY_REFCOUNTS, AUTOCLEAR_DATA_FILE_RAW, type HeaderGeometry, type Qcow2Header } from "../format/header.js";
+import { decodeHeader, geometry, hasIncompat, INCOMPAT_DATA_FILE, INCOMPAT_CORRUPT, INCOMPAT_DIRTY, COMPAT_LAZY_REFCOUNTS, AUTOCLEAR_DATA_FILE_RAW, type HeaderGeometry, type Qcow2Header, QCOW2_MAGIC } from "../format/header.js";
 import { EventKind, CACHE_NONE } from "../events/event-kind.js";
 import { EventRecorder, type EventSink } from "../events/recorder.js";
 import { FileStorage } from "../storage/file-storage.js";
@@ -166,7 +166,7 @@ export class Qcow2Image implements BlockNode, CacheHost {
     file.read(head, 0);
     // Read the whole first cluster (header, extensions, backing name) once the cluster size is known.
     let first = head;
-    if (head.length >= 24 && u32(head, 0) === 0x514649fb) {
+    if (head.length >= 24 && u32(head, 0) === QCOW2_MAGIC) {
       const bits = u32(head, 20);
       if (bits >= 9 && bits <= 21) {
         first = new Uint8Array(Math.min(file.size(), 2 ** bits));
@@ -367,7 +367,7 @@ export function openNode(filename: string, format: string | undefined, opts: Ope
   const file = new FileStorage(filename, false);
   const magic = new Uint8Array(4);
   file.read(magic, 0);
-  const isQcow2 = u32(magic, 0) === 0x514649fb;
+  const isQcow2 = u32(magic, 0) === QCOW2_MAGIC;
   const fmt = format ?? (isQcow2 ? "qcow2" : "raw");
   if (fmt === "raw") return new RawNode(filename, file);
   if (fmt !== "qcow2") {

@@ -1,12 +1,14 @@
 // Breakpoints and watchpoints of the timeline: which request or engine event stops a run, and the watched values
 // (a cluster's refcount, an L2 table's bytes), read without touching the engine: no cache access, no event.
-import { ADD_TASK_READ, ADD_TASK_WRITE, CACHE_L2, CACHE_REFCOUNT, EVENT_NAMES, EventKind } from "../events/event-kind.js";
+import { ADD_TASK_READ, ADD_TASK_WRITE, CACHE_L2, CACHE_REFCOUNT, EventKind } from "../events/event-kind.js";
+import { EVENT_NAMES } from "../events/event-schema.js";
 import type { EngineEvent } from "../events/recorder.js";
 import { entryOffset, SubclusterType } from "../format/l2-entry.js";
 import { getRefcount } from "../format/refcount-entry.js";
 import type { Qcow2Image } from "../image/qcow2-image.js";
 import { refblockBits, reftableEntry } from "../image/refcounts.js";
 import type { GuestRequest } from "../workload/guest-request.js";
+import { hex } from "../units/size-text.js";
 import type { Breakpoint, BreakpointSpec, WatchSpec } from "./timeline-api.js";
 
 const KIND_BY_NAME = new Map<string, EventKind>(Object.entries(EVENT_NAMES).map(([k, v]) => [v, Number(k) as EventKind]));
@@ -15,7 +17,6 @@ export function eventKindByName(name: string): EventKind | undefined {
   return KIND_BY_NAME.get(name);
 }
 
-const hex = (n: number) => "0x" + n.toString(16);
 
 export function describeSpec(spec: BreakpointSpec | WatchSpec, watch: boolean): string {
   if (watch) {

@@ -39,6 +39,11 @@ export function settingSources(c: EngineConfig, s: ReplaySummary): SettingSource
     },
     { setting: "cache", value: im.cacheMode, source: c.cacheMode !== QEMU_DEFAULTS.cacheMode ? YOURS : "QEMU 7.2 default for -drive (qemu-io's own default is writethrough)" },
     { setting: "lazy-refcounts", value: im.lazyRefcounts ? "on" : "off", source: c.lazyRefcounts !== undefined ? YOURS : "the image header" },
+    {
+      setting: "cache-policy",
+      value: c.cachePolicy,
+      source: c.cachePolicy !== QEMU_DEFAULTS.cachePolicy ? `${YOURS}, a what-if (QEMU 7.2 replaces the least recently released table)` : "QEMU 7.2's: least recently released table",
+    },
   ];
 }
 

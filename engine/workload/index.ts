@@ -27,7 +27,7 @@ export { GUEST_OPS, isGuestOp } from "./guest-request.js";
 export type { Fit, FitMode } from "./request-mapping.js";
 export { TraceError, type WorkloadStats } from "./trace-error.js";
 export { detectFormat } from "./detect-format.js";
-export { parseSize } from "./sizes.js";
+export { sizeOrNull } from "../units/sizes.js";
 
 export interface WorkloadOptions {
   /** Skip detection. */

@@ -3,7 +3,7 @@
 // Time: request k is at k microseconds, plus what `sleep MS` lines add. `#` starts a comment (our extension).
 import type { GuestRequest } from "./guest-request.js";
 import { LineReader } from "./line-reader.js";
-import { parseSize } from "./sizes.js";
+import { sizeOrNull } from "../units/sizes.js";
 import type { ParseContext } from "./trace-error.js";
 
 type Kind = "read" | "write" | "discard" | "flush";
@@ -105,11 +105,11 @@ export function* parseQemuIoScript(ctx: ParseContext): Generator<GuestRequest> {
       yield { time, op: "flush", offset: 0, length: 0, fua: false, preflush: false, source: `${ctx.label}:${no}` };
       continue;
     }
-    const offset = parseSize(args[0]!);
+    const offset = sizeOrNull(args[0]!);
     let length = 0;
     let badArg = offset === null ? args[0] : undefined;
     for (const a of args.slice(1)) {
-      const l = parseSize(a);
+      const l = sizeOrNull(a);
       if (l === null) badArg ??= a;
       else length += l;
     }

@@ -4,7 +4,8 @@
 import { u32 } from "../../engine/format/bytes.js";
 import { entryOffset } from "../../engine/format/l2-entry.js";
 import { decodeSnapshotTable } from "../../engine/format/snapshot-table.js";
-import { CACHE_L2, EventKind, EVENT_KIND_COUNT } from "../../engine/events/event-kind.js";
+import { CACHE_L2, EventKind } from "../../engine/events/event-kind.js";
+import { EVENT_KIND_COUNT } from "../../engine/events/event-schema.js";
 import type { Qcow2Image } from "../../engine/image/qcow2-image.js";
 import type { EventColumns } from "../../engine/replay/cost-model.js";
 import { buildHostMap, foldMap, HostKind, HOST_KIND_CHARS, MAX_CLUSTERS } from "../session/cluster-map.js";

@@ -1,6 +1,6 @@
 // `break` and `watch` arguments -> the timeline's BreakpointSpec / WatchSpec, and back to words for
 // `info break`. Event names are QEMU's trace names (qcow2_cache_get_replace_entry) or ours (cache_miss).
-import { EVENT_NAMES } from "../../engine/events/event-kind.js";
+import { EVENT_NAMES } from "../../engine/events/event-schema.js";
 import { parseSize } from "../../engine/image/engine-config.js";
 import type { BreakpointSpec, WatchSpec } from "../../engine/replay/timeline-api.js";
 import { SessionError, resolveWord } from "./command-table.js";

@@ -3,8 +3,8 @@
 import { featureNames } from "../../engine/format/extensions.js";
 import type { Qcow2Image } from "../../engine/image/qcow2-image.js";
 import type { PaneView, Row } from "./view-models.js";
+import { hex } from "../../engine/units/size-text.js";
 
-const hex = (n: number) => `0x${n.toString(16)}`;
 
 export function sizeWords(n: number): string {
   const u = ["B", "K", "M", "G", "T", "P"];

@@ -10,9 +10,9 @@ import { headerRows } from "./header-view.js";
 import { l2OffsetOf, peekL2Entry, RefcountPeeker } from "./image-peek.js";
 import { l2EntryWords } from "./tables-view.js";
 import type { Session } from "./session.js";
+import { hex } from "../../engine/units/size-text.js";
 
 const MAX_LINES = 1024;
-const hex = (n: number) => `0x${n.toString(16)}`;
 
 function image(s: Session): Qcow2Image {
   const img = s.image();

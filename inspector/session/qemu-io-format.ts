@@ -2,6 +2,8 @@
 // scripts and iotests compare their output: cvtnum (qemu_strtosz), cvtstr ("1.500 KiB"), timestr, print_report,
 // dump_buffer, parse_pattern and glibc's permuting getopt with its stderr lines.
 
+import { strtosz } from "../../engine/units/sizes.js";
+
 export const EINVAL = 22;
 export const ERANGE = 34;
 export const EIO = 5;
@@ -15,52 +17,12 @@ export const ENOENT = 2;
 export const BDRV_REQUEST_MAX_BYTES = 2147483136;
 const INT64_MAX = (1n << 63n) - 1n;
 
-const SUFFIX: Record<string, bigint> = { B: 1n, K: 1n << 10n, M: 1n << 20n, G: 1n << 30n, T: 1n << 40n, P: 1n << 50n, E: 1n << 60n };
-
 /** cvtnum(): qemu_strtosz with 'B' default and 1024 units; a negative errno when the text is not a size. */
 export function cvtnum(s: string, warn?: (line: string) => void): number {
-  // qemu_strtou64(base 10): leading blanks, an optional sign, digits.
-  const int = /^[ \t\n\v\f\r]*([+-]?)(\d+)/.exec(s);
-  if (!int) return -EINVAL;
-  if (int[1] === "-") return -EINVAL;
-  let val = BigInt(int[2]!);
-  if (val > (1n << 64n) - 1n) return -ERANGE;
-  let end = int[0].length;
-  let valf = 0n;
-  let hex = false;
-  if (val === 0n && (s[end] === "x" || s[end] === "X")) {
-    const h = /^[ \t\n\v\f\r]*\+?0[xX]([0-9a-fA-F]+)/.exec(s);
-    if (!h) return -EINVAL;
-    val = BigInt("0x" + h[1]);
-    if (val > (1n << 64n) - 1n) return -ERANGE;
-    end = h[0].length;
-    if (s[end] === ".") return -EINVAL;
-    hex = true;
-  } else if (s[end] === ".") {
-    const f = /^\.\d*(?:[eE][+-]?\d+)?/.exec(s.slice(end))![0];
-    if (f === ".") end++; // "1.k": strtod fails on "." and the dot is skipped
-    else {
-      if (/[eE]/.test(f)) return -EINVAL;
-      valf = BigInt(Math.floor(parseFloat(f) * 2 ** 64));
-      end += f.length;
-    }
-  }
-  const c = s[end]?.toUpperCase() ?? "";
-  let mul = SUFFIX[c];
-  if (mul !== undefined) {
-    if (hex) warn?.(`qemu-io: warning: Using a multiplier suffix on hex numbers is deprecated: ${s}`);
-    end++;
-  } else mul = 1n;
-  if (mul === 1n) {
-    if (valf !== 0n) return -EINVAL;
-  } else {
-    const whole = val * mul + ((valf * mul) >> 64n) + (((valf * mul) >> 63n) & 1n);
-    if (whole >> 64n) return -ERANGE;
-    val = whole;
-  }
-  if (end !== s.length) return -EINVAL;
-  if (val > INT64_MAX) return -ERANGE;
-  return Number(val);
+  const v = strtosz(s, warn);
+  if (v === "invalid") return -EINVAL;
+  if (v === "range" || v > INT64_MAX) return -ERANGE;
+  return Number(v);
 }
 
 export function cvtnumError(rc: number, arg: string): string {
@@ -69,48 +31,9 @@ export function cvtnumError(rc: number, arg: string): string {
   return `Parsing error: ${arg}`;
 }
 
-/** printf("%.*f") as glibc rounds: exact binary value, ties to even (JS toFixed rounds ties up). */
-export function fixed(v: number, digits: number): string {
-  const s = v.toFixed(digits);
-  const scaled = v * 10 ** digits;
-  if (Number.isInteger(scaled * 2) && !Number.isInteger(scaled) && Math.abs(scaled) < 2 ** 52) {
-    const down = Math.floor(scaled);
-    const even = down % 2 === 0 ? down : down + 1;
-    return (even / 10 ** digits).toFixed(digits);
-  }
-  return s;
-}
+import { cvtstr, fixed, timestr } from "../../engine/units/size-text.js";
 
-const UNITS: [number, string][] = [
-  [2 ** 60, " EiB"],
-  [2 ** 50, " PiB"],
-  [2 ** 40, " TiB"],
-  [2 ** 30, " GiB"],
-  [2 ** 20, " MiB"],
-  [2 ** 10, " KiB"],
-];
-
-/** cvtstr(): "%.3f" of the largest binary unit, ".000" trimmed ("1 KiB", "1.500 KiB", "512 bytes"). */
-export function cvtstr(value: number): string {
-  let str: string;
-  let suffix = " bytes";
-  const unit = UNITS.find(([u]) => value >= u);
-  if (unit) {
-    str = fixed(value / unit[0], 3);
-    suffix = unit[1];
-  } else str = fixed(value, 6);
-  const trim = str.indexOf(".000");
-  return (trim >= 0 ? str.slice(0, trim) : str) + suffix;
-}
-
-/** timestr() for a duration in nanoseconds; verbose is -C's fixed H:MM:SS.ss form. */
-export function timestr(ns: bigint, verbose: boolean): string {
-  const sec = Number(ns / 1_000_000_000n);
-  const frac = Number(ns % 1_000_000_000n) / 1e9;
-  const secs = fixed((sec % 60) + frac, 2).padStart(5, "0");
-  if (verbose || sec) return `${Math.floor(sec / 3600)}:${String(Math.floor((sec % 3600) / 60)).padStart(2, "0")}:${secs}`;
-  return `${fixed(frac, 2).padStart(5, "0")} sec`;
-}
+export { cvtstr, fixed, timestr };
 
 /** print_report(): the two lines after a request (or -C's one comma-separated line). */
 export function report(op: string, ns: bigint, offset: number, count: number, total: number, cnt: number, cflag: boolean): string[] {

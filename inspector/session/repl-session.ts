@@ -2,7 +2,7 @@
 // Shared by `qcowdbg repl` (scripts, -c, stdin) and the TUI's command line. Each line reports qemu-io's status
 // so `qcowdbg repl` can exit 1 as qemu-io does when a command failed.
 import { EventRecorder } from "../../engine/events/recorder.js";
-import { EVENT_NAMES, EVENT_KIND_COUNT } from "../../engine/events/event-kind.js";
+import { EVENT_NAMES, EVENT_KIND_COUNT } from "../../engine/events/event-schema.js";
 import { formatQemuEvent } from "../../engine/events/qemu-trace-format.js";
 import { formatTextEvent } from "../../engine/events/text-format.js";
 import { Qcow2Image, type OpenOptions } from "../../engine/image/qcow2-image.js";

@@ -5,8 +5,8 @@ import { ClusterKind, compressedDescriptor, entryOffset, isCopied, l2Kind } from
 import type { Qcow2Image } from "../../engine/image/qcow2-image.js";
 import { l2OffsetOf, peekL2Entry } from "./image-peek.js";
 import type { PaneView, Row } from "./view-models.js";
+import { hex } from "../../engine/units/size-text.js";
 
-const hex = (n: number) => `0x${n.toString(16)}`;
 
 export interface TableFocus {
   guestOffset: number;

@@ -89,6 +89,13 @@ describe("--image-opts, -f and --object", () => {
     "PROG info --image-opts driver=qcow2,file.filename=snapshots.qcow2",
     "PROG check --image-opts driver=qcow2,file.filename=leaked.qcow2",
     "PROG check --output=json --image-opts driver=qcow2,file.filename=tour.qcow2,l2-cache-size=64k",
+    // One size grammar (qemu_strtosz): a fraction needs a unit, and "KiB" is not one.
+    "PROG map --output=json --image-opts driver=qcow2,file.filename=tour.qcow2,l2-cache-size=1.5M",
+    "PROG map --image-opts driver=qcow2,file.filename=tour.qcow2,l2-cache-size=1.5",
+    "PROG map --image-opts driver=qcow2,file.filename=tour.qcow2,l2-cache-size=4KiB",
+    // Booleans as qapi_bool_parse reads them: yes/no/true/false/y/n too, but not 1 or ON.
+    "PROG map --output=json --image-opts driver=qcow2,file.filename=tour.qcow2,cache.direct=yes,lazy-refcounts=n",
+    "PROG map --image-opts driver=qcow2,file.filename=tour.qcow2,cache.direct=1",
   ])("%s", (line) => {
     const { theirs, ours } = both(line);
     expect(ours).toEqual(theirs);

@@ -245,4 +245,17 @@ describe.skipIf(!hasQemu)("qemu-io features qcowdbg refuses instead of doing som
       expect([r.status, q.status]).toEqual([1, 1]);
     }
   });
+
+  it("--image-opts values qemu-io refuses (a size without a unit for its fraction, on/off) in its words and hint", () => {
+    const img = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "qcowdbg-compat-")), "img.qcow2");
+    spawnSync("qemu-img", ["create", "-q", "-f", "qcow2", img, "1M"]);
+    for (const opt of ["l2-cache-size=1.5", "refcount-cache-size=4KiB", "cache.direct=maybe", "lazy-refcounts=1"]) {
+      const args = ["-c", "quit", "--image-opts", `driver=qcow2,file.filename=${img},${opt}`];
+      const q = spawnSync("qemu-io", args, { encoding: "utf8" });
+      const r = spawnSync(process.execPath, [CLI, "repl", ...args], { encoding: "utf8" });
+      expect(q.stderr.startsWith("qemu-io: can't open: Parameter")).toBe(true);
+      expect(r.stderr).toBe(q.stderr.replace(/^qemu-io: /, "qcowdbg: "));
+      expect([r.status, q.status]).toEqual([1, 1]);
+    }
+  });
 });

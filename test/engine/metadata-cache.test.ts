@@ -3,6 +3,7 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { MetadataCache, type CacheHost } from "../../engine/image/metadata-cache.js";
+import type { CachePolicy } from "../../engine/image/engine-config.js";
 import { EventRecorder } from "../../engine/events/recorder.js";
 import { EventKind } from "../../engine/events/event-kind.js";
 import { MemoryStorage } from "../../engine/storage/memory-storage.js";
@@ -85,5 +86,54 @@ describe("MetadataCache", () => {
     const back = new Uint8Array(512);
     h.file.read(back, 1024);
     expect(back.every((b) => b === 7)).toBe(true);
+  });
+});
+
+describe("MetadataCache victim policies (cache-policy=)", () => {
+  /** Gets and releases each table in turn; returns the tables evicted, in order, and whether the last get hit. */
+  function run(policy: CachePolicy, size: number, tables: string[]): { evicted: string[]; lastHit: boolean } {
+    const h: CacheHost = { ...host(), config: { cachePolicy: policy } };
+    const rec = h.events as EventRecorder;
+    const c = new MetadataCache(h, 1, size, 512);
+    const names = [...new Set(tables)];
+    const off = (t: string) => 512 * (1 + names.indexOf(t));
+    const name = new Map(names.map((t) => [off(t), t]));
+    let lastHit = false;
+    for (const t of tables) {
+      const misses = c.misses;
+      c.put(c.get(off(t), false));
+      lastHit = c.misses === misses;
+    }
+    const evicted: string[] = [];
+    for (let i = 0; i < rec.length; i++) {
+      const e = rec.get(i);
+      if (e.kind === EventKind.CacheGetReplaceEntry && e.a) evicted.push(name.get(e.a)!);
+    }
+    return { evicted, lastHit };
+  }
+
+  it("LRU (QEMU's) ranks a table at its release, FIFO at its load", () => {
+    // A is used again before C arrives: LRU keeps it, FIFO evicts it anyway and has to load it again.
+    expect(run("lru", 2, ["A", "B", "A", "C", "A"])).toEqual({ evicted: ["B"], lastHit: true });
+    expect(run("fifo", 2, ["A", "B", "A", "C", "A"])).toEqual({ evicted: ["A", "B"], lastHit: false });
+  });
+
+  it("2Q lets a table seen twice outlive a scan of tables seen once; LRU and FIFO do not", () => {
+    const seq = ["H", "S1", "S2", "S3", "S4", "H", "S5", "S6", "S7", "S8", "H"];
+    expect(run("2q", 4, seq)).toEqual({ evicted: ["H", "S1", "S2", "S3", "S4", "S5"], lastHit: true });
+    expect(run("lru", 4, seq)).toEqual({ evicted: ["H", "S1", "S2", "S3", "S4", "H", "S5"], lastHit: false });
+    expect(run("fifo", 4, seq)).toEqual({ evicted: ["H", "S1", "S2", "S3", "S4", "H", "S5"], lastHit: false });
+  });
+
+  it("2Q's queues survive a snapshot and restore", () => {
+    const h: CacheHost = { ...host(), config: { cachePolicy: "2q" } };
+    const c = new MetadataCache(h, 1, 4, 512);
+    for (const t of [1, 2, 3, 4, 5, 1]) c.put(c.get(t * 512, false));
+    const snap = { offsets: c.offsets.slice(), lru: c.lru.slice(), refs: c.refs.slice(), dirty: c.dirty.slice(), tables: c.tables.slice(), lruCounter: c.lruCounter, dependsOnFlush: false, hasDepends: false, hits: c.hits, misses: c.misses, writebacks: 0, policy: c.policyState() };
+    const after = (x: MetadataCache) => [6, 7, 8, 9, 1].map((t) => (x.put(x.get(t * 512, false)), x.lookup(512)));
+    const straight = after(c);
+    const d = new MetadataCache(h, 1, 4, 512);
+    d.restore(snap, d);
+    expect(after(d)).toEqual(straight);
   });
 });

@@ -6,7 +6,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import * as zlib from "node:zlib";
 import { afterAll, describe, expect, it } from "vitest";
-import { EVENT_KIND_COUNT } from "../../engine/events/event-kind.js";
+import { EVENT_KIND_COUNT } from "../../engine/events/event-schema.js";
 import { EVENT_ARGS } from "../../engine/events/event-args.js";
 import type { Json } from "../format/qemu-images.js";
 

@@ -3,7 +3,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
-import { parseSize, type GuestRequest } from "../../engine/workload/index.js";
+import { sizeOrNull as parseSize, type GuestRequest } from "../../engine/workload/index.js";
 import { collect, essence, SAMPLES, tmpDir } from "./helpers.js";
 
 const OPS = path.join(SAMPLES, "ops.qemu-io");

@@ -1,5 +1,6 @@
 // dump bitmaps: the bitmaps extension, the bitmap directory and each bitmap's table.
 import { hex } from "../../../engine/format/bytes.js";
+import { exactBytes } from "../../../engine/units/size-text.js";
 import {
   BitmapTableKind,
   bitmapEntryProblems,
@@ -12,7 +13,7 @@ import {
 } from "../../../engine/format/bitmaps.js";
 import { FormatError } from "../../../engine/format/format-error.js";
 import { geometry } from "../../../engine/format/header.js";
-import { type Dump, type DumpImage, extensionsOf, type Json, raw64, sizeText, table2 } from "./dump-image.js";
+import { type Dump, type DumpImage, extensionsOf, type Json, raw64, table2 } from "./dump-image.js";
 export function dumpBitmaps(img: DumpImage): Dump {
   const h = img.header;
   const g = geometry(h);
@@ -63,7 +64,7 @@ export function dumpBitmaps(img: DumpImage): Dump {
           guest_offset: x.index * covered,
         }));
         text.push(
-          `  ${t.length - shown.length} all-zeros entries not shown; each entry covers ${sizeText(covered)} of guest disk`,
+          `  ${t.length - shown.length} all-zeros entries not shown; each entry covers ${exactBytes(covered)} of guest disk`,
           ...table2(
             ["  index", "offset", "raw", "kind", "data offset", "guest offset"],
             (entries as { [k: string]: Json }[]).map((x) => [

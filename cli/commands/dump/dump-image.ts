@@ -60,17 +60,6 @@ export function hex2(n: number): string {
   return "0x" + n.toString(16).padStart(2, "0");
 }
 
-export function sizeText(n: number): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
-  let u = 0;
-  let v = n;
-  while (v >= 1024 && v % 1024 === 0 && u < units.length - 1) {
-    v /= 1024;
-    u++;
-  }
-  return `${v} ${units[u]}`;
-}
-
 export function clockText(ns: number): string {
   const s = Math.floor(ns / 1e9);
   const hh = Math.floor(s / 3600);

@@ -1,8 +1,9 @@
 // dump header: every field of the qcow2 header with its offset, feature bits named, and the geometry they imply.
 import { hex, u32 } from "../../../engine/format/bytes.js";
+import { exactBytes } from "../../../engine/units/size-text.js";
 import { type Extensions, featureNames } from "../../../engine/format/extensions.js";
 import { geometry } from "../../../engine/format/header.js";
-import { type Dump, type DumpImage, extensionsOf, hex2, type Json, sizeText, table2 } from "./dump-image.js";
+import { type Dump, type DumpImage, extensionsOf, hex2, type Json, table2 } from "./dump-image.js";
 export function dumpHeader(img: DumpImage): Dump {
   const h = img.header;
   const g = geometry(h);
@@ -21,8 +22,8 @@ export function dumpHeader(img: DumpImage): Dump {
     { name: "version", offset: 4, size: 4, value: h.version },
     { name: "backing_file_offset", offset: 8, size: 8, value: h.backingFileOffset },
     { name: "backing_file_size", offset: 16, size: 4, value: h.backingFileSize },
-    { name: "cluster_bits", offset: 20, size: 4, value: h.clusterBits, note: `${sizeText(g.clusterSize)} clusters` },
-    { name: "size", offset: 24, size: 8, value: h.size, note: sizeText(h.size) },
+    { name: "cluster_bits", offset: 20, size: 4, value: h.clusterBits, note: `${exactBytes(g.clusterSize)} clusters` },
+    { name: "size", offset: 24, size: 8, value: h.size, note: exactBytes(h.size) },
     { name: "crypt_method", offset: 32, size: 4, value: h.cryptMethod, note: crypt },
     { name: "l1_size", offset: 36, size: 4, value: h.l1Size },
     { name: "l1_table_offset", offset: 40, size: 8, value: h.l1TableOffset },

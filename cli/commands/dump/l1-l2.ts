@@ -1,6 +1,7 @@
 // dump l1 and dump l2 INDEX: the non-zero entries of the L1 table and of one L2 table, raw and decoded,
 // with the guest range each maps (subcluster bits with extended L2).
 import { hex, u32 } from "../../../engine/format/bytes.js";
+import { exactBytes } from "../../../engine/units/size-text.js";
 import { FormatError } from "../../../engine/format/format-error.js";
 import { geometry, hasIncompat, INCOMPAT_DATA_FILE } from "../../../engine/format/header.js";
 import {
@@ -15,7 +16,7 @@ import {
 } from "../../../engine/format/l2-entry.js";
 import { l1HasReservedBits, readL1Table, readRawTable } from "../../../engine/format/refcount-table.js";
 import { ExitError } from "../../fail.js";
-import { type Dump, type DumpImage, type Json, raw64, sizeText, table2 } from "./dump-image.js";
+import { type Dump, type DumpImage, type Json, raw64, table2 } from "./dump-image.js";
 export function dumpL1(img: DumpImage): Dump {
   const h = img.header;
   const g = geometry(h);
@@ -34,7 +35,7 @@ export function dumpL1(img: DumpImage): Dump {
     rows.push({ index: i, offset: t.offset + i * 8, raw: raw64(hi, lo), l2_offset: off, copied: isCopied(hi), guest_offset: i * perL2, flags });
   }
   const text = [
-    `${img.file}: L1 table at ${hex(h.l1TableOffset)}, ${h.l1Size} entries (each maps ${sizeText(perL2)}); ${rows.length} non-zero`,
+    `${img.file}: L1 table at ${hex(h.l1TableOffset)}, ${h.l1Size} entries (each maps ${exactBytes(perL2)}); ${rows.length} non-zero`,
     ...table2(
       ["index", "offset", "raw", "L2 offset", "COPIED", "guest offset", ""],
       rows.map((r) => [String(r.index), hex(r.offset as number), r.raw as string, hex(r.l2_offset as number), r.copied ? "yes" : "no", hex(r.guest_offset as number), (r.flags as string[]).join(", ")]),
