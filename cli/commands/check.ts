@@ -158,8 +158,8 @@ export function executeCheck(arg: string | undefined, opts: CheckCliOptions, out
     // qemu-img check -r: repaired, it says so and checks the image again; the counts fixed carry over.
     const r0 = rep.result;
     // A check that failed after writing (QEMU's refused overlapping write marks the image corrupt) leaves what it
-    // wrote, as QEMU does; the repairs qcowdbg refuses stop the check before anything is written.
-    if (overlay?.changed) overlay.commit(image);
+    // wrote, as QEMU does; a repair qcowdbg does not model leaves the file untouched.
+    if (overlay?.changed && !rep.refused) overlay.commit(image);
     if (rep.failed === undefined && (r0.leaksFixed || r0.corruptionsFixed)) {
       flush();
       if (!opts.quiet && opts.output === "human")

@@ -106,6 +106,9 @@ export class CheckAborted extends Error {
   }
 }
 
+/** check -r stopped where QEMU would make a repair qcowdbg does not model: whatever was decided is not written. */
+export class RepairRefused extends CheckAborted {}
+
 export class CheckContext {
   readonly res: CheckResult = emptyResult();
   /** Computed refcounts ("reference" in QEMU's messages); capacity is one more than the file's clusters. */
@@ -138,9 +141,9 @@ export class CheckContext {
     this.allocate(nbClusters);
   }
 
-  /** Stops a check -r all before anything is written, for a repair QEMU makes and qcowdbg does not. */
+  /** Stops a check -r before anything is written, for a repair QEMU makes and qcowdbg does not. */
   refuseRepair(what: string): never {
-    throw new CheckAborted(`${what}, which qcowdbg does not repair; nothing was repaired`);
+    throw new RepairRefused(`${what}, which qcowdbg does not repair; nothing was repaired`);
   }
 
   say(line: string): void {

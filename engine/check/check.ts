@@ -6,6 +6,7 @@ import { countBitmapReferences, loadBitmapsAtOpen } from "./bitmap-check.js";
 import {
   CheckAborted,
   CheckContext,
+  RepairRefused,
   emptyResult,
   refcountArrayBytes,
   type CheckMessageKind,
@@ -53,6 +54,8 @@ export interface CheckReport {
    * reports "Check failed: <failed>" and exits 1.
    */
   failed?: string;
+  /** check -r stopped before a repair qcowdbg does not model: nothing it decided may be written. */
+  refused?: boolean;
   /** The messages, when no onMessage sink was given. */
   messages: { line: string; kind: CheckMessageKind }[];
 }
@@ -75,12 +78,11 @@ export function checkImage(storage: Storage, filename: string, opts: CheckOption
   const ctx = new CheckContext(storage, filename, img.fileSize, g, emit, opts.maxEntries ?? DEFAULT_MAX_ENTRIES);
   ctx.fixErrors = opts.fix === "all";
   const report: CheckReport = { filename, format: "qcow2", result: ctx.res, messages };
+  let overlap: RepairOverlap | undefined;
   try {
     if (opts.fix) {
       if (!storage.writable) throw new Error(`${filename}: check -r needs a writable storage (the repair overlay)`);
-      // A read-write open makes QEMU repair a dirty image itself and rewrite the bitmap directory: not modelled.
-      if (img.header.incompatibleFeatures & 3n) throw new CheckAborted("the image is marked dirty or corrupt, which QEMU repairs on a read-write open (qcowdbg does not); nothing was repaired");
-      if (img.bitmaps) throw new CheckAborted("the image has persistent bitmaps, whose directory QEMU rewrites on a read-write open (qcowdbg does not); nothing was repaired");
+      refuseUnmodelledOpen(ctx, img);
     }
     const snapshots = readSnapshotTableForCheck(ctx, img);
 
@@ -112,7 +114,7 @@ export function checkImage(storage: Storage, filename: string, opts: CheckOption
     let win = new TableWindow(storage, g.clusterSize);
     calculateRefcounts(ctx, img, win, snapshots, stored, { offset: img.reftableOffset, bytes: img.reftable.length }, copied);
 
-    const overlap = new RepairOverlap(ctx, img, snapshots);
+    overlap = new RepairOverlap(ctx, img, snapshots);
     if (opts.fix) stored = repairRefcounts(ctx, img, snapshots, stored, opts.fix, () => (win = new TableWindow(storage, g.clusterSize)), overlap);
     else stored.compare();
     const repair = opts.fix === "all" || (opts.fix === "leaks" && !ctx.res.checkErrors && !ctx.res.corruptions && !ctx.res.leaks);
@@ -120,8 +122,38 @@ export function checkImage(storage: Storage, filename: string, opts: CheckOption
   } catch (e) {
     if (!(e instanceof CheckAborted)) throw e;
     report.failed = e.why;
+    if (e instanceof RepairRefused) report.refused = true;
   }
+  if (opts.fix && !report.refused && !overlap?.fatal) markClean(ctx, img, report.failed === undefined && !ctx.res.checkErrors && !ctx.res.corruptions);
   return report;
+}
+
+/**
+ * What a read-write open of qemu-img check -r does before the check that qcowdbg does not: rewriting the header
+ * (unknown autoclear bits cleared) and the bitmap directory. The dirty and corrupt bits are cleared afterwards by
+ * rewriting the header, which qcowdbg does by changing the bits alone: the same bytes only for a header laid out
+ * as QEMU 7.2 writes it (header_length 112).
+ */
+function refuseUnmodelledOpen(ctx: CheckContext, img: OpenedForCheck): void {
+  const h = img.header;
+  if (img.bitmaps) ctx.refuseRepair("the image has persistent bitmaps: QEMU's read-write open rewrites their directory");
+  if (h.autoclearFeatures & ~3n) ctx.refuseRepair("the header has unknown autoclear feature bits: QEMU's read-write open clears them and rewrites the header");
+  if (h.incompatibleFeatures & 3n && h.headerLength !== 112)
+    ctx.refuseRepair(`the image is marked ${h.incompatibleFeatures & 1n ? "dirty" : "corrupt"} and its header is ${h.headerLength} bytes long: QEMU would rewrite it in its own 112-byte layout`);
+}
+
+/**
+ * qcow2_mark_clean() and qcow2_mark_consistent() after a repair that left no error or corruption, and the
+ * mark_clean() of closing the image otherwise: the incompatible feature bits 0 (dirty) and 1 (corrupt).
+ */
+function markClean(ctx: CheckContext, img: OpenedForCheck, consistent: boolean): void {
+  if (img.header.version < 3) return;
+  const b = new Uint8Array(1);
+  ctx.storage.read(b, 79);
+  const bits = b[0]! & ~(consistent ? 3 : 1);
+  if (bits === b[0]) return;
+  b[0] = bits;
+  ctx.storage.write(b, 79);
 }
 
 /** calculate_refcounts(): every reference the metadata makes, counted into ctx.refs, then check_refblocks(). */

@@ -3,6 +3,10 @@
 // into the header) and the write fails with EIO. The metadata is QEMU's in-memory view: the active L1 table, the
 // refcount table in use (the old one until a rebuild exchanges it), the snapshot table and the snapshots' L1s.
 import { CheckAborted, type CheckContext } from "./check-context.js";
+import { RepairOverlay } from "./repair-overlay.js";
+
+/** QEMU's refcount block cache holds 4 clusters by default (MIN_REFCOUNT_CACHE_SIZE): more dirty blocks evict. */
+const REFCOUNT_CACHE_ENTRIES = 4;
 import type { OpenedForCheck } from "./open-validation.js";
 import type { SnapshotTable } from "./snapshot-check.js";
 
@@ -14,6 +18,8 @@ export class RepairOverlap {
   /** The refcount table QEMU holds: offset, and its entries' bytes. */
   reftableOffset: number;
   reftable: Uint8Array;
+  /** Set once a write was refused: QEMU has marked the image corrupt and stopped using it. */
+  fatal = false;
 
   constructor(
     private readonly ctx: CheckContext,
@@ -59,6 +65,15 @@ export class RepairOverlap {
   check(offset: number, size: number, ignore: OverlapIgnore, then: () => void): void {
     const what = this.find(offset, size, ignore);
     if (what === undefined) return;
+    const out = this.ctx.storage;
+    // The BDS becomes unusable: QEMU never flushes its refcount block cache, so the refcount repairs in it are
+    // lost, except those an eviction wrote earlier, which depends on QEMU's LRU and is not modelled.
+    if (out instanceof RepairOverlay) {
+      if (out.cachedTables.size > REFCOUNT_CACHE_ENTRIES)
+        this.ctx.refuseRepair(`a repair write overlaps ${what} after refcount repairs in ${out.cachedTables.size} refcount blocks: QEMU would mark the image corrupt with some of them evicted from its cache`);
+      out.dropCached();
+    }
+    this.fatal = true;
     this.ctx.say(`qcow2: Marking image as corrupt: Preventing invalid write on metadata (overlaps with ${what}); further corruption events will be suppressed`);
     // qcow2_mark_corrupt(): incompatible feature bit 1 (v3 headers only; v2 has no such field).
     if (this.img.header.version >= 3) {

@@ -6,6 +6,7 @@ import { discardRange, type Storage } from "../storage/storage.js";
 import { getRefcount, setRefcount } from "../format/refcount-entry.js";
 import type { CheckGeometry } from "./check-context.js";
 import type { StoredRefcounts } from "./stored-refcounts.js";
+import { RepairOverlay } from "./repair-overlay.js";
 
 /** Applies the repairs through `out`; each refcount block is read, changed and written once. */
 export function applyRefcountRepairs(out: Storage, g: CheckGeometry, stored: StoredRefcounts, repairs: { cluster: number; refcount: number }[]): void {
@@ -19,6 +20,9 @@ export function applyRefcountRepairs(out: Storage, g: CheckGeometry, stored: Sto
     else byBlock.set(t, [r]);
   }
   const block = new Uint8Array(g.clusterSize);
+  // update_refcount() changes the blocks in QEMU's refcount block cache; its discards happen at once.
+  const overlay = out instanceof RepairOverlay ? out : undefined;
+  if (overlay) overlay.cached = true;
   for (const [t, list] of byBlock) {
     const offset = stored.blockOffset(t);
     out.read(block, offset);
@@ -31,5 +35,6 @@ export function applyRefcountRepairs(out: Storage, g: CheckGeometry, stored: Sto
     }
     out.write(block, offset);
   }
+  if (overlay) overlay.cached = false;
   for (const r of repairs) if (r.refcount === 0) discardRange(out, r.cluster * g.clusterSize, g.clusterSize);
 }

@@ -166,6 +166,13 @@ def zero_with_snapshot(p):
 
 # 4096 + 128 data clusters of 512 bytes and their L2 tables: with 64-bit refcounts, 70 refcount blocks, so the
 # rebuilt refcount table takes two clusters.
+def dirty_lazy(p):
+    """lazy_refcounts=on and qemu-io killed after its writes: the dirty bit is set and refcounts are missing."""
+    run("qemu-img", "create", "-q", "-f", "qcow2", "-o", "lazy_refcounts=on", p, "16M")
+    subprocess.run(["qemu-io", "-f", "qcow2", "-c", "write -P 0x11 0 128k", "-c", "write -P 0x22 1M 64k", "-c", "sigraise 9", p],
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 MANY = (("0x5a", 0, "2M"), ("0x5b", "4M", "64k"))
 
 CASES = {
@@ -184,6 +191,7 @@ CASES = {
     "leak-and-copied": leak_and_copied,
     "zero-and-copied": zero_and_copied,
     "zero-with-snapshot": zero_with_snapshot,
+    "dirty-lazy": dirty_lazy,
 }
 
 

@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 const ROOT = path.resolve(import.meta.dirname, "../..");
 const CLI = path.join(ROOT, "dist/cli/main.js");
 const MAKER = path.join(ROOT, "samples/safety/make-repair-corpus.py");
+const SAFETY = path.join(ROOT, "samples/safety/make-corpus.py");
 const have = (tool: string) => spawnSync(tool, ["--version"]).status === 0;
 const missing = ["qemu-img", "qemu-io", "python3"].filter((t) => !have(t));
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "qcowdbg-repair-"));
@@ -66,6 +67,7 @@ const CASES = [
   "leak-and-copied",
   "zero-and-copied",
   "zero-with-snapshot",
+  "dirty-lazy",
 ];
 
 describe.skipIf(missing.length > 0)(`check -r against qemu-img${missing.length ? ` (skipped: ${missing.join(", ")} not installed)` : ""}`, () => {
@@ -88,6 +90,21 @@ describe.skipIf(missing.length > 0)(`check -r against qemu-img${missing.length ?
       expect(r.b.equals(r.a), `-r ${mode}: files differ`).toBe(true);
     }
   });
+
+  it("repairs the never-destroy corpus (tables pointing into other metadata, the corrupt bit) as qemu-img does", () => {
+    const dir = path.join(tmp, "safety");
+    const made = spawnSync("python3", [SAFETY, dir], { encoding: "utf8" });
+    expect(made.status, made.stderr).toBe(0);
+    const names = fs.readdirSync(dir).filter((f) => f.endsWith(".qcow2"));
+    expect(names.length).toBeGreaterThan(10);
+    for (const name of names) {
+      for (const mode of ["leaks", "all"]) {
+        const r = both(path.join(dir, name), ["-r", mode]);
+        expect(r.ours, `${name} -r ${mode}`).toEqual(r.theirs);
+        expect(r.b.equals(r.a), `${name} -r ${mode}: files differ`).toBe(true);
+      }
+    }
+  }, 120_000);
 
   it("rebuilds, and reports in JSON, as qemu-img does", () => {
     const r = both(path.join(corpus, "zero-data-c512-r64.qcow2"), ["-r", "all", "--output=json"]);
