@@ -8,6 +8,7 @@ import cliProgress from "cli-progress";
 import { parseConfigOptions, type EngineConfig } from "../../engine/image/engine-config.js";
 import { formatJsonEvent } from "../../engine/events/text-format.js";
 import { ChromeTraceWriter, engineEventArgs, eventName } from "../../engine/events/chrome-trace-format.js";
+import { PerfettoTraceWriter } from "../../engine/events/perfetto-trace-format.js";
 import { FORMAT_NAMES, openWorkload, type Workload } from "../../engine/workload/index.js";
 import { CAUSE_LABELS, CAUSE_NAMES } from "../../engine/replay/cost-model.js";
 import { loadProfile, BUILTIN_PROFILES, DEFAULT_PROFILE } from "../../engine/replay/device-profiles.js";
@@ -46,7 +47,7 @@ interface Flags {
   recommend: boolean;
   from?: string;
   to?: string;
-  chromeDetail: string;
+  chromeDetail?: string;
   crashSafety?: boolean;
   validate?: boolean;
   validateRuns?: string;
@@ -66,8 +67,8 @@ export function register(program: Command): void {
     .option("--config <opts>", "engine options, e.g. l2-cache-size=1M,l2-cache-entry-size=4K,cache=writethrough,lazy-refcounts=on")
     .option("--compare <configs...>", "replay under each configuration too and print them side by side (engine options, plus cluster_size=/extended_l2= via a converted copy)")
     .option("--events <file>", "write every engine event as JSON lines (gzip-compressed when FILE ends in .gz)")
-    .option("--chrome-trace <file>", "write a Trace Event Format file (Perfetto, chrome://tracing): requests with modelled latency, events per cause (gzip when FILE ends in .gz)")
-    .option("--chrome-detail <level>", "what --chrome-trace holds: all (requests, time by cause, every engine decision), causes (no decisions: ~1/5 the size), requests", "all")
+    .option("--chrome-trace <file>", "write a trace for Perfetto: requests with modelled latency, events per cause. FILE.pftrace or FILE.perfetto-trace: Perfetto's protobuf format (compact: a 1M-request replay with every event loads); other names: Trace Event Format JSON (also chrome://tracing). gzip when FILE ends in .gz")
+    .option("--chrome-detail <level>", "what --chrome-trace holds: all (requests, time by cause, every engine decision), causes (no decisions: ~1/5 the size), requests (default: all; for JSON, all until the file passes 200 MiB, then requests only, said on stderr)")
     .option("--from <n|time>", "--events/--chrome-trace start at request N (1-based), or at trace time TIME (2.5s, 300ms, 40us)")
     .option("--to <n|time>", "--events/--chrome-trace end after request N, or before trace time TIME")
     .option("--keep-data", "keep data payloads (default: metadata only)")
@@ -197,6 +198,9 @@ const TID_CAUSE = 10;
 const TID_DECISIONS = 30;
 
 type Sinks = ((ctx: RequestContext) => void) & { close(s: ReplaySummary): void };
+type TraceWriter = Pick<ChromeTraceWriter, "processName" | "threadName" | "complete" | "instant" | "end">;
+/** JSON --chrome-trace with the default detail holds every event up to this size, then requests only. */
+const JSON_BUDGET = Number(process.env.QCOWDBG_CHROME_JSON_BUDGET ?? 200 * 2 ** 20);
 
 /** --events and --chrome-trace: both stream per request, while the request's events are still recorded. */
 function openSinks(flags: Flags, image: string, trace: string, cleanups: (() => void)[]): Sinks | undefined {
@@ -205,7 +209,18 @@ function openSinks(flags: Flags, image: string, trace: string, cleanups: (() => 
   const chromeFile = flags.chromeTrace ? new OutputFile(flags.chromeTrace) : null;
   if (jsonl) cleanups.push(() => jsonl.abort());
   if (chromeFile) cleanups.push(() => chromeFile.abort());
-  const chrome = chromeFile ? new ChromeTraceWriter((s) => chromeFile.write(s)) : null;
+  // JSON: past JSON_BUDGET bytes (the default detail only) the rest holds requests only, so that a long replay
+  // stays loadable; the protobuf format holds everything.
+  const protobuf = flags.chromeTrace ? /\.(pftrace|perfetto-trace)(\.gz)?$/.test(flags.chromeTrace) : false;
+  let jsonBytes = 0;
+  const chrome: TraceWriter | null = !chromeFile
+    ? null
+    : protobuf
+      ? new PerfettoTraceWriter((b) => chromeFile.write(b))
+      : new ChromeTraceWriter((s) => {
+          jsonBytes += s.length;
+          chromeFile.write(s);
+        });
   if (chrome) {
     chrome.processName(PID, `qcowdbg replay ${image} <- ${trace}`);
     chrome.threadName(PID, TID_REQUESTS, "guest requests (modelled latency)", 0);
@@ -213,8 +228,9 @@ function openSinks(flags: Flags, image: string, trace: string, cleanups: (() => 
     chrome.threadName(PID, TID_DECISIONS, "engine decisions (no I/O)", 99);
   }
   const window: TraceWindow = parseWindow(flags.from, flags.to);
-  const detail = flags.chromeDetail;
+  let detail = flags.chromeDetail ?? "all";
   if (detail !== "all" && detail !== "causes" && detail !== "requests") throw new ExitError(`replay: --chrome-detail must be all, causes or requests, not '${detail}'`, 1);
+  const capped = flags.chromeDetail === undefined && !protobuf;
   const sink = ((ctx: RequestContext) => {
     if (!window.includes(ctx.index + 1, ctx.req.time)) return;
     const { outcome: o, engine } = ctx;
@@ -227,6 +243,12 @@ function openSinks(flags: Flags, image: string, trace: string, cleanups: (() => 
       }
     }
     if (chrome) {
+      if (capped && detail !== "requests" && jsonBytes > JSON_BUDGET) {
+        detail = "requests";
+        process.stderr.write(
+          `qcowdbg: note: --chrome-trace: the JSON passed ${JSON_BUDGET >> 20} MiB at request ${ctx.index + 1}; from there on it holds requests only (name the file .pftrace for Perfetto's protobuf format with everything, or pass --chrome-detail all)\n`,
+        );
+      }
       const r = ctx.req;
       const args: Record<string, string | number> = { request: ctx.index + 1, source: r.source, op: r.op, offset: r.offset, length: r.length };
       CAUSE_NAMES.forEach((c, k) => {
@@ -253,7 +275,7 @@ function openSinks(flags: Flags, image: string, trace: string, cleanups: (() => 
     }
   }) as Sinks;
   sink.close = (s: ReplaySummary) => {
-    chrome?.end({ schema: "qcowdbg-chrome-trace/1", image, trace, profile: s.profile, requests: s.requests, modelledUs: s.totalUs });
+    chrome?.end({ schema: protobuf ? "qcowdbg-perfetto-trace/1" : "qcowdbg-chrome-trace/1", image, trace, profile: s.profile, requests: s.requests, modelledUs: s.totalUs });
     chromeFile?.close();
     jsonl?.close();
   };
