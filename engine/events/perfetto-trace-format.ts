@@ -143,9 +143,15 @@ export class PerfettoTraceWriter {
   private first = true;
   private ended = false;
   private lastNs = 0;
+  private flushed = 0;
 
   /** `out` receives the protobuf bytes in chunks. */
   constructor(private readonly out: (chunk: Uint8Array) => void) {}
+
+  /** Bytes encoded so far, including those not yet handed to `out`. */
+  get size(): number {
+    return this.flushed + this.pending.len;
+  }
 
   /** The root track: every track below hangs from it, in the order their sort indexes give. */
   processName(_pid: number, name: string): void {
@@ -250,6 +256,7 @@ export class PerfettoTraceWriter {
   }
 
   private flush(): void {
+    this.flushed += this.pending.len;
     if (this.pending.len) this.out(this.pending.view().slice());
     this.pending.len = 0;
   }

@@ -185,9 +185,9 @@ describe("--chrome-trace FILE.pftrace (Perfetto protobuf)", () => {
 describe("--chrome-trace JSON with the default detail", () => {
   it("holds requests only once past its budget, and says so once on stderr", () => {
     const json = path.join(tmp, "capped.json");
-    const r = replay({ QCOWDBG_CHROME_JSON_BUDGET: "20000" }, "--chrome-trace", json);
+    const r = replay({ QCOWDBG_TRACE_BUDGET: "20000" }, "--chrome-trace", json);
     expect(r.status).toBe(0);
-    const note = /^qcowdbg: note: --chrome-trace: the JSON passed 0 MiB at request (\d+); from there on it holds requests only/.exec(r.stderr);
+    const note = /^qcowdbg: note: --chrome-trace: the trace passed 0 MiB at request (\d+); from there on it holds requests only, so that Perfetto.s UI can load it \(name the file .pftrace/.exec(r.stderr);
     expect(note).not.toBeNull();
     expect(r.stderr.trimEnd().split("\n")).toHaveLength(1);
     const t = JSON.parse(fs.readFileSync(json, "utf8")) as Json;
@@ -196,8 +196,16 @@ describe("--chrome-trace JSON with the default detail", () => {
     // Engine events only for the requests before the cut.
     const last = Math.max(...t.traceEvents.filter((e: Json) => (e.ph === "X" || e.ph === "i") && e.cat !== "request").map((e: Json) => e.args.request as number));
     expect(last).toBeLessThan(cut);
+    // The protobuf format has its own budget, the same cut, and no advice to use itself.
+    const pb = path.join(tmp, "capped.pftrace");
+    const p = replay({ QCOWDBG_TRACE_BUDGET: "8000" }, "--chrome-trace", pb);
+    expect(p.stderr).toMatch(/^qcowdbg: note: --chrome-trace: the trace passed 0 MiB at request \d+; from there on it holds requests only, so that Perfetto's UI can load it \(pass --chrome-detail all to keep every event\)\n$/);
+    const events = decode(fs.readFileSync(pb)).events;
+    expect(events.filter((e) => e.type === 1 && e.cat === "request")).toHaveLength(63);
+    const pcut = Number(/at request (\d+)/.exec(p.stderr)![1]);
+    expect(Math.max(...events.filter((e) => e.cat !== "request" && e.cat !== "metadata" && e.type !== 2).map((e) => e.args.request as number))).toBeLessThan(pcut);
     // An explicit --chrome-detail all is never capped.
-    const all = replay({ QCOWDBG_CHROME_JSON_BUDGET: "20000" }, "--chrome-trace", path.join(tmp, "all.json"), "--chrome-detail", "all");
+    const all = replay({ QCOWDBG_TRACE_BUDGET: "20000" }, "--chrome-trace", path.join(tmp, "all.json"), "--chrome-detail", "all");
     expect(all.stderr).toBe("");
   });
 });
