@@ -2,7 +2,8 @@
 """Damaged qcow2 images for `check -r leaks|all`: the damage qemu-img 7.2 repairs by rebuilding the refcount
 structure (a cluster in use with refcount 0; a refcount table entry with reserved bits, unaligned, or pointing at
 a cluster used twice) and by fixing OFLAG_COPIED (an L1 or L2 entry whose COPIED flag disagrees with the refcount),
-alone and together, at several cluster sizes and refcount widths (so rebuilds span many refcount blocks and a
+alone and together, at several cluster sizes and refcount widths, in v2 images, with extended L2 entries and with
+compressed clusters (so rebuilds span many refcount blocks and a
 refcount table of several clusters). Built with the real qemu-img/qemu-io, then edited in place.
 
   make-repair-corpus.py DIR          build every mutant into DIR (NAME.qcow2) and print their names
@@ -23,11 +24,12 @@ def run(*args):
     subprocess.run(args, check=True, stdout=subprocess.DEVNULL)
 
 
-def create(p, size="16M", cluster=65536, refbits=16, writes=(("0x11", 0, "64k"), ("0x22", "64k", "64k"))):
-    run("qemu-img", "create", "-q", "-f", "qcow2", "-o", f"cluster_size={cluster},refcount_bits={refbits}", p, size)
+def create(p, size="16M", cluster=65536, refbits=16, writes=(("0x11", 0, "64k"), ("0x22", "64k", "64k")), opts="", compressed=False):
+    o = f"cluster_size={cluster}" + ("" if "compat=0.10" in opts else f",refcount_bits={refbits}") + (f",{opts}" if opts else "")
+    run("qemu-img", "create", "-q", "-f", "qcow2", "-o", o, p, size)
     cmds = []
     for pat, off, ln in writes:
-        cmds += ["-c", f"write -P {pat} {off} {ln}"]
+        cmds += ["-c", f"write {'-c ' if compressed else ''}-P {pat} {off} {ln}"]
     run("qemu-io", "-f", "qcow2", *cmds, p)
 
 
@@ -89,11 +91,15 @@ def zero_data(cluster=65536, refbits=16, size="16M", writes=None):
     return make
 
 
-def zero_l2(p):
-    create(p)
+def zero_l2(p, **kw):
+    create(p, **kw)
     im = Img(p)
     im.set_refcount(im.l2() // im.cs, 0)
     im.close()
+
+
+def zero_l2_with(**kw):
+    return lambda p: zero_l2(p, **kw)
 
 
 def reftable_reserved(p):
@@ -192,6 +198,10 @@ CASES = {
     "zero-and-copied": zero_and_copied,
     "zero-with-snapshot": zero_with_snapshot,
     "dirty-lazy": dirty_lazy,
+    "zero-l2-v2": zero_l2_with(opts="compat=0.10"),
+    "zero-l2-extended": zero_l2_with(opts="extended_l2=on"),
+    "zero-l2-compressed": zero_l2_with(compressed=True, writes=(("0x11", 0, "64k"), ("0x22", "3M", "64k"))),
+    "zero-l2-c2m": zero_l2_with(cluster=2 << 20, writes=(("0x11", 0, "64k"), ("0x22", "3M", "64k"))),
 }
 
 

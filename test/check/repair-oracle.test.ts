@@ -68,6 +68,10 @@ const CASES = [
   "zero-and-copied",
   "zero-with-snapshot",
   "dirty-lazy",
+  "zero-l2-v2",
+  "zero-l2-extended",
+  "zero-l2-compressed",
+  "zero-l2-c2m",
 ];
 
 describe.skipIf(missing.length > 0)(`check -r against qemu-img${missing.length ? ` (skipped: ${missing.join(", ")} not installed)` : ""}`, () => {
