@@ -182,6 +182,46 @@ describe("--chrome-trace FILE.pftrace (Perfetto protobuf)", () => {
   });
 });
 
+// The messages and fields the writer uses, as perfetto/protos declares them (field numbers and types).
+const SCHEMA = `syntax = "proto2";
+package perfetto.protos;
+message DebugAnnotation { optional uint64 name_iid = 1; optional bool bool_value = 2; optional int64 int_value = 4;
+  optional double double_value = 5; optional string string_value = 6; }
+message TrackEvent { enum Type { TYPE_UNSPECIFIED = 0; TYPE_SLICE_BEGIN = 1; TYPE_SLICE_END = 2; TYPE_INSTANT = 3; }
+  repeated uint64 category_iids = 3; repeated DebugAnnotation debug_annotations = 4; optional Type type = 9;
+  optional uint64 name_iid = 10; optional uint64 track_uuid = 11; optional string name = 23; }
+message TrackDescriptor { enum ChildTracksOrdering { UNKNOWN = 0; LEXICOGRAPHIC = 1; CHRONOLOGICAL = 2; EXPLICIT = 3; }
+  optional uint64 uuid = 1; optional string name = 2; optional uint64 parent_uuid = 5;
+  optional ChildTracksOrdering child_ordering = 11; optional int32 sibling_order_rank = 12; }
+message InternedString { optional uint64 iid = 1; optional string name = 2; }
+message InternedData { repeated InternedString event_categories = 1; repeated InternedString event_names = 2;
+  repeated InternedString debug_annotation_names = 3; }
+message TracePacket { optional uint64 timestamp = 8; optional uint32 trusted_packet_sequence_id = 10;
+  optional TrackEvent track_event = 11; optional InternedData interned_data = 12; optional uint32 sequence_flags = 13;
+  optional TrackDescriptor track_descriptor = 60; }
+message Trace { repeated TracePacket packet = 1; }
+`;
+
+const hasProtoc = spawnSync("protoc", ["--version"]).status === 0;
+describe.skipIf(!hasProtoc)(`protoc reads it${hasProtoc ? "" : " (skipped: protoc is not installed)"}`, () => {
+  it("decodes with the declared schema, every field known and of its declared type", () => {
+    const pb = path.join(tmp, "p.pftrace");
+    expect(replay({}, "--chrome-trace", pb, "--to", "5").status).toBe(0);
+    fs.writeFileSync(path.join(tmp, "perfetto.proto"), SCHEMA);
+    const r = spawnSync("protoc", [`-I${tmp}`, "--decode=perfetto.protos.Trace", "perfetto.proto"], { input: fs.readFileSync(pb), encoding: "utf8", maxBuffer: 64 << 20 });
+    expect(r.stderr).toBe("");
+    expect(r.status).toBe(0);
+    // A field of an undeclared number, or of another wire type than declared, would print as "NUMBER: value".
+    expect(r.stdout).not.toMatch(/^\s*\d+:/m);
+    expect(r.stdout).toContain('name: "guest requests (modelled latency)"');
+    expect(r.stdout).toContain("child_ordering: EXPLICIT");
+    for (const t of ["TYPE_SLICE_BEGIN", "TYPE_SLICE_END", "TYPE_INSTANT"]) expect(r.stdout).toContain(`type: ${t}`);
+    expect(r.stdout).toMatch(/event_names \{\s+iid: \d+\s+name: "(read|write|discard|write-zeroes) 0x[0-9a-f]+\+\d+"/);
+    expect(r.stdout).toMatch(/string_value: "(read|write)"/);
+    expect(r.stdout).toMatch(/int_value: \d+/);
+  });
+});
+
 describe("--chrome-trace JSON with the default detail", () => {
   it("holds requests only once past its budget, and says so once on stderr", () => {
     const json = path.join(tmp, "capped.json");
