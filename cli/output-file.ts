@@ -14,7 +14,7 @@ const GZIP_HEADER = Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255]);
 export class OutputFile {
   private fd: number;
   private readonly out: AtomicOutput;
-  private parts: string[] = [];
+  private parts: (string | Uint8Array)[] = [];
   private size = 0;
   private readonly gzip: boolean;
   private crc = 0;
@@ -27,7 +27,7 @@ export class OutputFile {
     if (this.gzip) fs.writeSync(this.fd, GZIP_HEADER);
   }
 
-  write(s: string): void {
+  write(s: string | Uint8Array): void {
     this.parts.push(s);
     this.size += s.length;
     if (this.size >= CHUNK) this.flush();
@@ -35,7 +35,9 @@ export class OutputFile {
 
   private flush(): void {
     if (!this.parts.length) return;
-    const buf = Buffer.from(this.parts.join(""), "utf8");
+    const buf = this.parts.every((p) => typeof p === "string")
+      ? Buffer.from(this.parts.join(""), "utf8")
+      : Buffer.concat(this.parts.map((p) => (typeof p === "string" ? Buffer.from(p, "utf8") : p)));
     this.parts = [];
     this.size = 0;
     if (!this.gzip) {

@@ -5,9 +5,9 @@ import type { Command } from "commander";
 import { checkImage, QemuOpenError, type CheckMessageSink, type CheckReport } from "../../engine/check/check.js";
 import { qemuJsonPretty } from "../../engine/check/qemu-json.js";
 import { FileStorage } from "../../engine/storage/file-storage.js";
-import { withForceShare } from "../../engine/storage/image-lock.js";
+import { ImageLockError, withForceShare } from "../../engine/storage/image-lock.js";
 import { requireImageKey } from "../../engine/check/image-key.js";
-import { writeRefcountRepairs } from "../../engine/check/repair.js";
+import { RepairOverlay } from "../../engine/check/repair-overlay.js";
 import { ExitError, guarded } from "../fail.js";
 import { imageSpec, imageSpecOptions, type ImageSpecFlags } from "../image-spec.js";
 
@@ -139,10 +139,13 @@ export function executeCheck(arg: string | undefined, opts: CheckCliOptions, out
   // qemu-img check -r opens the image read-write: the write lock is held from the first check to the double check,
   // and the checks' own opens share every permission with it (OFD locks would conflict within this process too).
   let holder: FileStorage | undefined;
+  // check -r repairs into an overlay first: the file is written only when the whole repair was decided.
+  let overlay: RepairOverlay | undefined;
   const check = (fixing: typeof fix): CheckReport => {
     const storage = holder ? withForceShare(() => new FileStorage(image)) : new FileStorage(image);
+    overlay = fixing ? new RepairOverlay(storage) : undefined;
     try {
-      return checkImage(storage, image, { onMessage: sink, withoutKey: opts.withoutKey || spec.password !== undefined, fix: fixing });
+      return checkImage(overlay ?? storage, image, { onMessage: sink, withoutKey: opts.withoutKey || spec.password !== undefined, fix: fixing });
     } finally {
       storage.close();
     }
@@ -154,8 +157,10 @@ export function executeCheck(arg: string | undefined, opts: CheckCliOptions, out
     rep = check(fix);
     // qemu-img check -r: repaired, it says so and checks the image again; the counts fixed carry over.
     const r0 = rep.result;
+    // A check that failed after writing (QEMU's refused overlapping write marks the image corrupt) leaves what it
+    // wrote, as QEMU does; a repair qcowdbg does not model leaves the file untouched.
+    if (overlay?.changed && !rep.refused) overlay.commit(image);
     if (rep.failed === undefined && (r0.leaksFixed || r0.corruptionsFixed)) {
-      writeRefcountRepairs(image, rep.repairs ?? []);
       flush();
       if (!opts.quiet && opts.output === "human")
         out.stdout(`The following inconsistencies were found and repaired:\n\n    ${r0.leaksFixed} leaked clusters\n    ${r0.corruptionsFixed} corruptions\n\nDouble checking the fixed image now...\n`);
@@ -168,6 +173,12 @@ export function executeCheck(arg: string | undefined, opts: CheckCliOptions, out
     flush();
     if (e instanceof QemuOpenError) {
       out.stderr(`qcowdbg: ${e.message}\n`);
+      return 1;
+    }
+    // A lock held by another process, in qemu-img's two lines.
+    const held = e instanceof ImageLockError ? /: (Failed to get [^.]*)\. (Is another process using the image \[.*\]\?)/.exec(e.message) : null;
+    if (held) {
+      out.stderr(`qcowdbg: Could not open '${image}': ${held[1]}\n${held[2]}\n`);
       return 1;
     }
     const errno = e as NodeJS.ErrnoException;
@@ -202,7 +213,7 @@ export function register(program: Command): void {
     .argument("[image]", "qcow2 image file, or with --image-opts an option string");
   imageSpecOptions(cmd)
     .option("--output <format>", "human or json", "human")
-    .option("-r, --repair <what>", "leaks or all: repair the image in place as qemu-img check -r does (leaks frees leaked clusters; all also raises refcounts that are too low)")
+    .option("-r, --repair <what>", "leaks or all: repair the image in place as qemu-img check -r does (leaks frees leaked clusters; all also raises refcounts that are too low, rebuilds the refcount structure when a cluster in use has refcount 0, and fixes OFLAG_COPIED)")
     .option("-q, --quiet", "print nothing on stdout; only the exit code tells")
     .option("--without-key", "check an encrypted image without its key (qemu-img refuses without encrypt.key-secret)")
     .action(

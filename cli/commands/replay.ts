@@ -8,6 +8,7 @@ import cliProgress from "cli-progress";
 import { parseConfigOptions, type EngineConfig } from "../../engine/image/engine-config.js";
 import { formatJsonEvent } from "../../engine/events/text-format.js";
 import { ChromeTraceWriter, engineEventArgs, eventName } from "../../engine/events/chrome-trace-format.js";
+import { PerfettoTraceWriter } from "../../engine/events/perfetto-trace-format.js";
 import { FORMAT_NAMES, openWorkload, type Workload } from "../../engine/workload/index.js";
 import { CAUSE_LABELS, CAUSE_NAMES } from "../../engine/replay/cost-model.js";
 import { loadProfile, BUILTIN_PROFILES, DEFAULT_PROFILE } from "../../engine/replay/device-profiles.js";
@@ -46,7 +47,7 @@ interface Flags {
   recommend: boolean;
   from?: string;
   to?: string;
-  chromeDetail: string;
+  chromeDetail?: string;
   crashSafety?: boolean;
   validate?: boolean;
   validateRuns?: string;
@@ -66,8 +67,8 @@ export function register(program: Command): void {
     .option("--config <opts>", "engine options, e.g. l2-cache-size=1M,l2-cache-entry-size=4K,cache=writethrough,lazy-refcounts=on")
     .option("--compare <configs...>", "replay under each configuration too and print them side by side (engine options, plus cluster_size=/extended_l2= via a converted copy)")
     .option("--events <file>", "write every engine event as JSON lines (gzip-compressed when FILE ends in .gz)")
-    .option("--chrome-trace <file>", "write a Trace Event Format file (Perfetto, chrome://tracing): requests with modelled latency, events per cause (gzip when FILE ends in .gz)")
-    .option("--chrome-detail <level>", "what --chrome-trace holds: all (requests, time by cause, every engine decision), causes (no decisions: ~1/5 the size), requests", "all")
+    .option("--chrome-trace <file>", "write a trace for Perfetto: requests with modelled latency, events per cause. FILE.pftrace or FILE.perfetto-trace: Perfetto's protobuf format (compact: a 1M-request replay with every event loads); other names: Trace Event Format JSON (also chrome://tracing). gzip when FILE ends in .gz")
+    .option("--chrome-detail <level>", "what --chrome-trace holds: all (requests, time by cause, every engine decision), causes (no decisions: ~1/5 the size), requests (default: all until the file passes 100 MiB as JSON or 256 MiB as protobuf, then requests only, said on stderr)")
     .option("--from <n|time>", "--events/--chrome-trace start at request N (1-based), or at trace time TIME (2.5s, 300ms, 40us)")
     .option("--to <n|time>", "--events/--chrome-trace end after request N, or before trace time TIME")
     .option("--keep-data", "keep data payloads (default: metadata only)")
@@ -197,6 +198,14 @@ const TID_CAUSE = 10;
 const TID_DECISIONS = 30;
 
 type Sinks = ((ctx: RequestContext) => void) & { close(s: ReplaySummary): void };
+type TraceWriter = Pick<ChromeTraceWriter, "processName" | "threadName" | "complete" | "instant" | "end">;
+/**
+ * --chrome-trace with the default detail holds every event up to this size, then requests only: Perfetto's UI
+ * holds a trace in about 2 GB of browser memory, 2-4 times a protobuf trace's size, and its JSON importer failed on
+ * 900 MB; chrome://tracing stops at 256 MB. A 1M-request replay then stays near 300 MB in either format.
+ */
+const JSON_BUDGET = 100 * 2 ** 20;
+const PROTOBUF_BUDGET = 256 * 2 ** 20;
 
 /** --events and --chrome-trace: both stream per request, while the request's events are still recorded. */
 function openSinks(flags: Flags, image: string, trace: string, cleanups: (() => void)[]): Sinks | undefined {
@@ -205,7 +214,20 @@ function openSinks(flags: Flags, image: string, trace: string, cleanups: (() => 
   const chromeFile = flags.chromeTrace ? new OutputFile(flags.chromeTrace) : null;
   if (jsonl) cleanups.push(() => jsonl.abort());
   if (chromeFile) cleanups.push(() => chromeFile.abort());
-  const chrome = chromeFile ? new ChromeTraceWriter((s) => chromeFile.write(s)) : null;
+  // With the default detail, past its format's budget the rest holds requests only, so that a long replay stays
+  // loadable in Perfetto's UI (see docs/json-output.md).
+  const protobuf = flags.chromeTrace ? /\.(pftrace|perfetto-trace)(\.gz)?$/.test(flags.chromeTrace) : false;
+  const budget = Number(process.env.QCOWDBG_TRACE_BUDGET ?? (protobuf ? PROTOBUF_BUDGET : JSON_BUDGET));
+  let jsonBytes = 0;
+  const perfetto = chromeFile && protobuf ? new PerfettoTraceWriter((b) => chromeFile.write(b)) : null;
+  const chrome: TraceWriter | null =
+    perfetto ??
+    (chromeFile
+      ? new ChromeTraceWriter((s) => {
+          jsonBytes += s.length;
+          chromeFile.write(s);
+        })
+      : null);
   if (chrome) {
     chrome.processName(PID, `qcowdbg replay ${image} <- ${trace}`);
     chrome.threadName(PID, TID_REQUESTS, "guest requests (modelled latency)", 0);
@@ -213,8 +235,9 @@ function openSinks(flags: Flags, image: string, trace: string, cleanups: (() => 
     chrome.threadName(PID, TID_DECISIONS, "engine decisions (no I/O)", 99);
   }
   const window: TraceWindow = parseWindow(flags.from, flags.to);
-  const detail = flags.chromeDetail;
+  let detail = flags.chromeDetail ?? "all";
   if (detail !== "all" && detail !== "causes" && detail !== "requests") throw new ExitError(`replay: --chrome-detail must be all, causes or requests, not '${detail}'`, 1);
+  const capped = flags.chromeDetail === undefined;
   const sink = ((ctx: RequestContext) => {
     if (!window.includes(ctx.index + 1, ctx.req.time)) return;
     const { outcome: o, engine } = ctx;
@@ -227,6 +250,13 @@ function openSinks(flags: Flags, image: string, trace: string, cleanups: (() => 
       }
     }
     if (chrome) {
+      if (capped && detail !== "requests" && (perfetto ? perfetto.size : jsonBytes) > budget) {
+        detail = "requests";
+        const hint = protobuf ? "" : "name the file .pftrace for Perfetto's compact protobuf format, or ";
+        process.stderr.write(
+          `qcowdbg: note: --chrome-trace: the trace passed ${(budget / 2 ** 20).toFixed(0)} MiB at request ${ctx.index + 1}; from there on it holds requests only, so that Perfetto's UI can load it (${hint}pass --chrome-detail all to keep every event)\n`,
+        );
+      }
       const r = ctx.req;
       const args: Record<string, string | number> = { request: ctx.index + 1, source: r.source, op: r.op, offset: r.offset, length: r.length };
       CAUSE_NAMES.forEach((c, k) => {
@@ -253,7 +283,7 @@ function openSinks(flags: Flags, image: string, trace: string, cleanups: (() => 
     }
   }) as Sinks;
   sink.close = (s: ReplaySummary) => {
-    chrome?.end({ schema: "qcowdbg-chrome-trace/1", image, trace, profile: s.profile, requests: s.requests, modelledUs: s.totalUs });
+    chrome?.end({ schema: protobuf ? "qcowdbg-perfetto-trace/1" : "qcowdbg-chrome-trace/1", image, trace, profile: s.profile, requests: s.requests, modelledUs: s.totalUs });
     chromeFile?.close();
     jsonl?.close();
   };

@@ -106,6 +106,9 @@ export class CheckAborted extends Error {
   }
 }
 
+/** check -r stopped where QEMU would make a repair qcowdbg does not model: whatever was decided is not written. */
+export class RepairRefused extends CheckAborted {}
+
 export class CheckContext {
   readonly res: CheckResult = emptyResult();
   /** Computed refcounts ("reference" in QEMU's messages); capacity is one more than the file's clusters. */
@@ -114,11 +117,13 @@ export class CheckContext {
   nbClusters = 0;
   /** Table entries walked so far; bounded so a hostile image cannot keep the check busy for hours. */
   entriesWalked = 0;
+  /** check -r all (BDRV_FIX_ERRORS): the repairs qcowdbg does not make stop the check before anything is written. */
+  fixErrors = false;
 
   constructor(
     readonly storage: Storage,
     readonly file: string,
-    readonly fileSize: number,
+    public fileSize: number,
     readonly g: CheckGeometry,
     readonly emit: CheckMessageSink,
     readonly maxEntriesWalked: number,
@@ -128,6 +133,17 @@ export class CheckContext {
   allocate(nbClusters: number): void {
     this.nbClusters = nbClusters;
     this.refs = newRefcountArray(this.g.refcountOrder, nbClusters + 1);
+  }
+
+  /** After a rebuild: count every reference again over the file as it now is (QEMU's memset and recount). */
+  recount(fileSize: number, nbClusters: number): void {
+    this.fileSize = fileSize;
+    this.allocate(nbClusters);
+  }
+
+  /** Stops a check -r before anything is written, for a repair QEMU makes and qcowdbg does not. */
+  refuseRepair(what: string): never {
+    throw new RepairRefused(`${what}, which qcowdbg does not repair; nothing was repaired`);
   }
 
   say(line: string): void {

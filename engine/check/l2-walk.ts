@@ -279,6 +279,7 @@ function entrySlow(ctx: CheckContext, st: L2WalkState, j: number, hi: number, lo
   if (unaligned) {
     res.corruptions++;
     const containsData = ext ? allocBits !== 0 : !zeroFlag;
+    if (!containsData && ctx.fixErrors) ctx.refuseRepair(`offset=${hex64(offHi, offLo)}: a preallocated cluster is not aligned: QEMU would zero its L2 entry`);
     ctx.say(
       containsData
         ? `ERROR offset=${hex64(offHi, offLo)}: Data cluster is not properly aligned; L2 entry corrupted.`

@@ -47,6 +47,7 @@ export function readSnapshotTableForCheck(ctx: CheckContext, img: OpenedForCheck
 
   const tooLarge = nb > Math.floor((SNAPSHOT_HEADER_BYTES * MAX_SNAPSHOTS) / SNAPSHOT_HEADER_BYTES);
   const badOffset = !tooLarge && (!fitsInt64(off, nb * SNAPSHOT_HEADER_BYTES) || (off.lo & (ctx.g.clusterSize - 1)) !== 0);
+  if (nb > MAX_SNAPSHOTS && ctx.fixErrors) ctx.refuseRepair(`the image has ${nb - MAX_SNAPSHOTS} overhanging snapshots: QEMU would discard them`);
   if (tooLarge || badOffset) {
     res.checkErrors++;
     report(`ERROR snapshot table ${tooLarge ? "too large" : "offset invalid"}`);
@@ -69,6 +70,7 @@ export function readSnapshotTableForCheck(ctx: CheckContext, img: OpenedForCheck
     }
     ctx.storage.read(fixed, off.n + rel);
     const extra = u32(fixed, 36);
+    if (extra > MAX_SNAPSHOT_EXTRA_DATA && ctx.fixErrors) ctx.refuseRepair(`snapshot table entry ${i} has too much extra metadata: QEMU would drop it`);
     if (extra > MAX_SNAPSHOT_EXTRA_DATA) {
       res.checkErrors++;
       report(`ERROR failed to read the snapshot table: Too much extra metadata in snapshot table entry ${i}`);
@@ -87,6 +89,7 @@ export function readSnapshotTableForCheck(ctx: CheckContext, img: OpenedForCheck
       extraDataSize: extra,
     });
     rel += SNAPSHOT_HEADER_BYTES + tail.length;
+    if ((rel > MAX_SNAPSHOTS_SIZE || rel > INT_MAX) && ctx.fixErrors) ctx.refuseRepair("the snapshot table is too big: QEMU would discard the overhanging snapshots");
     if (rel > MAX_SNAPSHOTS_SIZE || rel > INT_MAX) {
       res.checkErrors++;
       report("ERROR failed to read the snapshot table: Snapshot table is too big");
@@ -97,6 +100,7 @@ export function readSnapshotTableForCheck(ctx: CheckContext, img: OpenedForCheck
   if (img.header.version >= 3) {
     snapshots.forEach((sn, i) => {
       if (sn.extraDataSize < SNAPSHOT_V3_MIN_EXTRA_BYTES) {
+        if (ctx.fixErrors) ctx.refuseRepair(`snapshot table entry ${i} is incomplete: QEMU would rewrite the snapshot table`);
         res.corruptions++;
         ctx.say(`ERROR snapshot table entry ${i} is incomplete`);
       }

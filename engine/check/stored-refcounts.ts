@@ -27,6 +27,8 @@ export class StoredRefcounts {
    * offset (QEMU also reports the corruption once) or an offset past QEMU's largest request (no report).
    */
   readonly failing = new Map<number, "unaligned" | "eio">();
+  /** Set by checkRefblocks() when a refcount block is unusable: check -r all then rebuilds the structure. */
+  rebuild = false;
   private signaled = false;
   private cachedIndex = -1;
   private readonly cachedBlock: Uint8Array;
@@ -62,7 +64,10 @@ export class StoredRefcounts {
     }
   }
 
-  /** check_refblocks(): each refcount block must be valid, inside the image and referenced exactly once. */
+  /**
+   * check_refblocks(): each refcount block must be valid, inside the image and referenced exactly once. Under
+   * check -r all QEMU grows the file to cover a block outside the image; qcowdbg does not (CheckAborted first).
+   */
   checkRefblocks(): void {
     const { ctx } = this;
     const cs = ctx.g.clusterSize;
@@ -73,16 +78,19 @@ export class StoredRefcounts {
       if (lo & 0x1ff) {
         ctx.say(`ERROR refcount table entry ${i} has reserved bits set`);
         res.corruptions++;
+        this.rebuild = true;
         continue;
       }
       if (lo & (cs - 1)) {
         ctx.say(`ERROR refcount block ${i} is not cluster aligned; refcount table entry corrupted`);
         res.corruptions++;
+        this.rebuild = true;
         continue;
       }
       const offset = hi * 0x100000000 + lo;
       const cluster = Math.floor(offset / cs);
       if (cluster >= ctx.nbClusters) {
+        if (ctx.fixErrors) ctx.refuseRepair(`refcount block ${i} is outside the image: QEMU would grow the file to hold it`);
         res.corruptions++;
         ctx.say(`ERROR refcount block ${i} is outside image`);
         continue;
@@ -93,6 +101,7 @@ export class StoredRefcounts {
         if (r !== 1) {
           ctx.say(`ERROR refcount block ${i} refcount=${r}`);
           res.corruptions++;
+          this.rebuild = true;
         }
       }
     }

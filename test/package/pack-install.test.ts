@@ -107,3 +107,62 @@ describe("npm install -g of the tarball", () => {
     expect(lines[5]).toBe(`L2 cache hits ${s.caches.l2.hits}, misses ${s.caches.l2.misses}`);
   });
 });
+
+// From git, as a user installs it: a bare repository holding the commit under test (HEAD), `npm pack <git url>`
+// (npm clones it, installs the dev dependencies and runs prepare) and `npm install -g` of that tarball. The
+// one-step `npm install -g <git url>` cannot work with npm 10/11 (npm/cli#8440; see scripts/prepare.mjs): it must
+// either work (a fixed npm) or stop at once with prepare's one-line advice, leaving nothing in the prefix.
+describe("from a git url", () => {
+  const noGit = spawnSync("git", ["--version"]).status !== 0 ? "git is not installed" : "";
+  let repo = "";
+  let gitPrefix = "";
+  let gitOffline = "";
+  const url = () => `git+file://${repo}`;
+
+  beforeAll(() => {
+    if (noGit) return;
+    repo = path.join(tmp, "qcowdbg.git");
+    expect(run("git", ["init", "-q", "--bare", repo], tmp).status).toBe(0);
+    const push = run("git", ["push", "-q", repo, "HEAD:refs/heads/main"], ROOT);
+    expect(push.status, push.stderr).toBe(0);
+    expect(run("git", ["--git-dir", repo, "symbolic-ref", "HEAD", "refs/heads/main"], tmp).status).toBe(0);
+    const dest = path.join(tmp, "gitpack");
+    fs.mkdirSync(dest);
+    const pack = npm(["pack", "--prefer-offline", url()], dest);
+    if (pack.status !== 0) {
+      if (OFFLINE.test(pack.stderr) && process.env.CI !== "true") {
+        gitOffline = pack.stderr.split("\n").find((l) => OFFLINE.test(l)) ?? "no registry";
+        return;
+      }
+      throw new Error(`npm pack <git url> failed:\n${pack.stderr}`);
+    }
+    gitPrefix = path.join(tmp, "git-prefix");
+    const file = path.join(dest, pack.stdout.trim().split("\n").pop()!);
+    const inst = npm(["install", "-g", "--prefix", gitPrefix, "--prefer-offline", file], tmp);
+    if (inst.status !== 0) throw new Error(`npm install -g of the packed git url failed:\n${inst.stderr}`);
+  }, 600_000);
+
+  it('npm install -g "$(npm pack <git url> | tail -n1)" gives a working qcowdbg: --version and a map', (ctx) => {
+    if (noGit || gitOffline) ctx.skip(`skipped: ${noGit || `npm cannot reach the registry (${gitOffline})`}`);
+    const bin = path.join(gitPrefix, "bin", "qcowdbg");
+    expect(run(bin, ["--version"], tmp).stdout.trim()).toBe(PKG.version);
+    const map = run(bin, ["map", "--output=json", "tour.qcow2"], IMAGES);
+    expect(map.stderr).toBe("");
+    expect(map.status).toBe(0);
+    expect(JSON.parse(map.stdout)).toEqual(JSON.parse(fs.readFileSync(path.join(ROOT, "samples/goldens/tour/map.json"), "utf8")));
+  });
+
+  it("npm install -g <git url> works, or stops at once with the two-step advice and leaves the prefix empty", (ctx) => {
+    if (noGit || gitOffline) ctx.skip(`skipped: ${noGit || `npm cannot reach the registry (${gitOffline})`}`);
+    const direct = path.join(tmp, "direct-prefix");
+    const r = npm(["install", "-g", "--prefix", direct, "--prefer-offline", url()], tmp);
+    const bin = path.join(direct, "bin", "qcowdbg");
+    if (r.status === 0) {
+      expect(run(bin, ["--version"], tmp).stdout.trim()).toBe(PKG.version);
+      return;
+    }
+    expect(r.stderr).toContain('install in two steps instead: npm install -g "$(npm pack <git url> | tail -n1)"');
+    expect(fs.existsSync(path.join(direct, "lib", "node_modules", PKG.name))).toBe(false);
+    expect(fs.existsSync(bin)).toBe(false);
+  }, 300_000);
+});
