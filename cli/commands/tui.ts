@@ -2,7 +2,7 @@
 // its replay (the image is never written: a shadow layer takes the writes). Without: browse the image and run
 // qemu-io commands on it from the `:` line (a shadow layer too, unless --write).
 import type { Command } from "commander";
-import { parseConfigOptions } from "../../engine/image/engine-config.js";
+import { defaultConfig, parseConfigOptions } from "../../engine/image/engine-config.js";
 import { BUILTIN_PROFILES, DEFAULT_PROFILE, loadProfile } from "../../engine/replay/device-profiles.js";
 import { FORMAT_NAMES, type FitMode } from "../../engine/workload/index.js";
 import { openImageSession, openTraceSession } from "../../inspector/session/open-session.js";
@@ -23,7 +23,9 @@ interface TuiFlags {
 
 
 export function openFromFlags(image: string, trace: string | undefined, flags: Omit<TuiFlags, "maxFps">, out?: (line: string) => void): Session {
-  const config = parseConfigOptions(flags.config ?? "");
+  // A trace replay keeps no guest data unless asked (`--config metadata-only=off`): a blkparse trace carries
+  // none, and keeping the patterns of a million writes is what filled gigabytes of temp files (issue 12).
+  const config = parseConfigOptions(flags.config ?? "", defaultConfig({ metadataOnly: Boolean(trace) }));
   if (!trace) {
     // The `:` line speaks qemu-io, so its default cache mode is qemu-io's (writethrough) unless one is given.
     if (!/(^|,)\s*(cache|t)\s*=/.test(flags.config ?? "")) config.cacheMode = "writethrough";
@@ -47,7 +49,7 @@ export function register(program: Command): void {
     .description("full-screen inspector: step through a trace's replay (or browse an image) and watch the caches, tables and clusters change")
     .argument("<image>", "qcow2 image")
     .argument("[trace]", `trace to replay (${FORMAT_NAMES.join(", ")})`)
-    .option("--config <opts>", "engine options, e.g. l2-cache-size=1M,l2-cache-entry-size=4K,cache=writethrough")
+    .option("--config <opts>", "engine options, e.g. l2-cache-size=1M,l2-cache-entry-size=4K,cache=writethrough; a trace replays metadata-only unless metadata-only=off")
     .option("--format <name>", "trace format, instead of detecting it")
     .option("--fit <mode>", "requests past the virtual size: wrap, scale or drop")
     .option("--lenient", "skip malformed trace lines")
