@@ -8,6 +8,7 @@ import { FORMAT_NAMES, type FitMode } from "../../engine/workload/index.js";
 import { openImageSession, openTraceSession } from "../../inspector/session/open-session.js";
 import type { Session } from "../../inspector/session/session.js";
 import { ExitError, guarded } from "../fail.js";
+import { applyTempLimit, TEMP_LIMIT_HELP } from "../temp-limit.js";
 import { checkFitMode, checkFormat } from "../trace-options.js";
 
 interface TuiFlags {
@@ -19,6 +20,7 @@ interface TuiFlags {
   write?: boolean;
   maxFps: string;
   profile?: string;
+  tempLimit?: string;
 }
 
 
@@ -56,9 +58,11 @@ export function register(program: Command): void {
     .option("--device <id>", "keep one device of a multi-device trace")
     .option("--write", "without a trace: qemu-io writes go to the image itself (default: a shadow layer)")
     .option("--max-fps <n>", "redraws per second at most", "30")
+    .option("--temp-limit <size>", TEMP_LIMIT_HELP)
     .option("--profile <name|file>", `device profile for the modelled latencies: ${BUILTIN_PROFILES.map((p) => p.name).join(", ")} (default ${DEFAULT_PROFILE}), or a JSON file from \`qcowdbg calibrate\``)
     .action(
       guarded(async (image: string, trace: string | undefined, flags: TuiFlags) => {
+        applyTempLimit(flags.tempLimit);
         const fps = Number(flags.maxFps);
         if (!Number.isInteger(fps) || fps < 1 || fps > 240) throw new ExitError(`--max-fps must be 1..240, not '${flags.maxFps}'`, 1);
         if (!process.stdout.isTTY || !process.stdin.isTTY) throw new ExitError("tui needs a terminal; for scripts use `qcowdbg repl IMAGE [TRACE] -c ...`", 1);

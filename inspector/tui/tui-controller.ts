@@ -81,6 +81,8 @@ export class TuiController {
     this.rowsCount = rows;
     this.queue = new KeyQueue(() => this.changed());
     this.message = session.stopText;
+    // Panes are on screen: commands capture what they showed, to mark what changed.
+    session.views.screen = true;
   }
 
   subscribe = (l: () => void): (() => void) => {
