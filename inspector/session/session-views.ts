@@ -399,9 +399,28 @@ export class SessionViews {
     return this.cached("hostmap", () => {
       const img = this.s.image();
       const key = this.mapKey();
-      if (this.mapCache?.key !== key || this.mapCache.img !== img) this.mapCache = { key, img, map: img ? buildHostMap(img) : null };
-      return this.mapCache.map;
+      const stale = this.mapCache?.key !== key || this.mapCache.img !== img;
+      if (stale && !(this.deferMap && this.mapCache?.img === img && this.mapCache.map)) this.mapCache = { key, img, map: img ? buildHostMap(img) : null };
+      return this.mapCache!.map;
     });
+  }
+
+  /**
+   * Set by the TUI: after a move the map shows the clusters as they were until refreshMap() rebuilds it when the
+   * keys pause. Walking every table of a 100 GiB image takes longer than a step may (n/N within 50 ms, issue 12).
+   */
+  deferMap = false;
+
+  /** The host map shown is older than the position (see deferMap). */
+  mapStale(): boolean {
+    const c = this.mapCache;
+    return c !== null && (c.key !== this.mapKey() || c.img !== this.s.image());
+  }
+
+  refreshMap(): void {
+    const img = this.s.image();
+    this.mapCache = { key: this.mapKey(), img, map: img ? buildHostMap(img) : null };
+    this.memo.clear();
   }
 
   /** Host clusters the focus request's events read or wrote. */
@@ -436,17 +455,21 @@ export class SessionViews {
       const touched = this.touchedClusters(m.clusterSize);
       const rows: Row[] = [];
       const tones: (Tone | undefined)[][] = [];
+      // Per cell: 2 a cluster changed since the command began (wins), 1 the request touched one. One pass over
+      // the clusters and one over the touched ones, not a set lookup per cluster (a million of them).
+      const cellTone = new Uint8Array(kinds.length);
+      if (prev && prev !== m)
+        for (let c = 0; c < m.kinds.length; c++) if (c >= prev.kinds.length || prev.kinds[c] !== m.kinds[c]) cellTone[Math.floor(c / perCell)] = 2;
+      for (const c of touched) {
+        const i = Math.floor(c / perCell);
+        if (c < m.kinds.length && !cellTone[i]) cellTone[i] = 1;
+      }
       for (let r = 0; r * w < kinds.length; r++) {
         let text = "";
         const t: (Tone | undefined)[] = [];
         for (let i = r * w; i < Math.min(kinds.length, (r + 1) * w); i++) {
           text += HOST_KIND_CHARS[kinds[i]!];
-          let tone: Tone | undefined;
-          for (let c = i * perCell; c < Math.min(m.kinds.length, (i + 1) * perCell); c++) {
-            if (prev && (c >= prev.kinds.length || prev.kinds[c] !== m.kinds[c])) tone = "changed";
-            else if (!tone && touched.has(c)) tone = "current";
-          }
-          t.push(tone);
+          t.push(cellTone[i] === 2 ? "changed" : cellTone[i] === 1 ? "current" : undefined);
         }
         rows.push({ key: `map${r}`, text });
         tones.push(t);
@@ -454,7 +477,7 @@ export class SessionViews {
       const frag = m.allocated ? `${((100 * m.fragmented) / m.allocated).toFixed(1)}%` : "-";
       const used = [...m.counts].map((n, k) => (n && k ? `${HOST_KIND_CHARS[k]} ${HOST_KIND_NAMES[k]} ${n}` : "")).filter(Boolean);
       return {
-        title: `Host clusters: ${m.clusters} x ${m.clusterSize / 1024}K${perCell > 1 ? `, ${perCell}/cell` : ""}, fragmented ${frag}${m.truncated ? " (first part)" : ""}`,
+        title: `Host clusters: ${m.clusters} x ${m.clusterSize / 1024}K${perCell > 1 ? `, ${perCell}/cell` : ""}, fragmented ${frag}${m.truncated ? " (first part)" : ""}${this.mapStale() ? " (updating)" : ""}`,
         summary: `${m.clusters} clusters, ${m.counts[0]} free, fragmented ${frag}`,
         rows,
         tones,

@@ -39,6 +39,8 @@ const RUNS: Record<string, string> = { c: "continue", C: "reverse-continue" };
 
 /** How often a run in flight redraws the screen. */
 const DRAW_EVERY_MS = 150;
+/** The host map is rebuilt once the keys pause this long (see SessionViews.deferMap). */
+const MAP_IDLE_MS = 120;
 
 export const KEY_HELP = [
   "s / S      step one engine event forward / back",
@@ -83,6 +85,7 @@ export class TuiController {
     this.message = session.stopText;
     // Panes are on screen: commands capture what they showed, to mark what changed.
     session.views.screen = true;
+    session.views.deferMap = true;
   }
 
   subscribe = (l: () => void): (() => void) => {
@@ -95,6 +98,22 @@ export class TuiController {
   changed(): void {
     this.version++;
     for (const l of this.listeners) l();
+    this.scheduleMap();
+  }
+
+  private mapTimer: ReturnType<typeof setTimeout> | null = null;
+
+  /** Rebuilds a stale host map when nothing has happened for MAP_IDLE_MS (never during a run). */
+  private scheduleMap(): void {
+    if (this.mapTimer) clearTimeout(this.mapTimer);
+    this.mapTimer = setTimeout(() => {
+      this.mapTimer = null;
+      if (this.running) return this.scheduleMap();
+      if (!this.session.views.mapStale()) return;
+      this.session.views.refreshMap();
+      this.changed();
+    }, MAP_IDLE_MS);
+    this.mapTimer.unref?.();
   }
 
   resize(cols: number, rows: number): void {
@@ -318,6 +337,7 @@ export class TuiController {
   }
 
   quit(): void {
+    if (this.mapTimer) clearTimeout(this.mapTimer);
     if (this.running) this.running.cancel = true;
     this.onQuit();
   }
