@@ -64,6 +64,7 @@ type Blob = FullBlob | DeltaBlob;
 
 const MAX_CHAIN = 1024;
 const BLOCK = 4096;
+const SUB = 256;
 
 function blobLength(b: Blob): number {
   while (b.full === null) b = b.prev;
@@ -110,21 +111,32 @@ class DeltaArchive {
     for (let start = 0; start < live.length; start += BLOCK) {
       const end = Math.min(live.length, start + BLOCK);
       if (l.compare(r, start, end, start, end) === 0) continue;
-      for (let w = start / 4; w < end / 4; w++) {
-        const v = lw[w]!;
-        if (rw[w] === v) continue;
-        rw[w] = v;
-        if (n === this.idx.length) {
-          const i2 = new Uint32Array(n * 2);
-          i2.set(this.idx);
-          this.idx = i2;
-          const v2 = new Uint32Array(n * 2);
-          v2.set(this.val);
-          this.val = v2;
-        }
-        this.idx[n] = w;
-        this.val[n++] = v;
+      // A changed block usually differs in a word or two (an L2 entry): find them by sub-blocks, natively.
+      for (let sub = start; sub < end; sub += SUB) {
+        const subEnd = Math.min(end, sub + SUB);
+        if (l.compare(r, sub, subEnd, sub, subEnd) === 0) continue;
+        n = this.diffWords(rw, lw, sub / 4, subEnd / 4, n);
       }
+    }
+    return n;
+  }
+
+  /** Words [from, to) where `lw` differs from `rw` go to idx/val from index n; returns the new count. */
+  private diffWords(rw: Uint32Array, lw: Uint32Array, from: number, to: number, n: number): number {
+    for (let w = from; w < to; w++) {
+      const v = lw[w]!;
+      if (rw[w] === v) continue;
+      rw[w] = v;
+      if (n === this.idx.length) {
+        const i2 = new Uint32Array(n * 2);
+        i2.set(this.idx);
+        this.idx = i2;
+        const v2 = new Uint32Array(n * 2);
+        v2.set(this.val);
+        this.val = v2;
+      }
+      this.idx[n] = w;
+      this.val[n++] = v;
     }
     return n;
   }
