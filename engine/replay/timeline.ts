@@ -180,8 +180,24 @@ export class Timeline implements TimelineApi {
     return this.checkpoints.nearest(Math.max(0, request)).request;
   }
 
+  /**
+   * True when every enabled breakpoint is decided by the request alone (offsets, predicates): then a backward
+   * search reads the trace, not the replay, and only the jump to the hit re-executes anything.
+   */
+  requestLevelOnly(): boolean {
+    for (const b of this.bps.values()) if (b.enabled && (b.watch || !isRequestLevel(b.spec as BreakpointSpec))) return false;
+    return true;
+  }
+
   reverseContinue(): StopReason {
     const at = this.position();
+    if (this.requestLevelOnly()) {
+      const hit = this.guarded(() => this.searchBack(at));
+      if (hit) return this.stopAt(hit);
+      this.goTo(0);
+      this.pos = { request: 0, event: 0 };
+      return { kind: "start" };
+    }
     let segEnd = at.event > 0 ? at.request + 1 : at.request;
     while (segEnd > 0) {
       const cp = this.checkpoints.nearest(segEnd - 1);
@@ -405,6 +421,23 @@ export class Timeline implements TimelineApi {
     const p: Probe = { request: r, events, views };
     this.probeCache = p;
     return p;
+  }
+
+  /** The last request-level hit before `at`, found in the trace: a request-level breakpoint hits at (i, 0). */
+  private searchBack(at: Position): Hit | null {
+    const active = [...this.bps.values()].filter((b) => b.enabled);
+    for (let i = at.event > 0 ? at.request : at.request - 1; i >= 0; i--) {
+      const req = this.requests.get(i);
+      let hit: Hit | null = null;
+      for (const b of active) {
+        const d = requestMatch(b.spec as BreakpointSpec, req, i);
+        if (!d) continue;
+        if (hit) hit.ids.push(b.id);
+        else hit = { request: i, event: 0, ids: [b.id], watch: false, detail: d };
+      }
+      if (hit) return hit;
+    }
+    return null;
   }
 
   /** Runs a scan; if a callback (latency model, predicate) throws, the engine goes back to the position first. */

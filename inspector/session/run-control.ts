@@ -15,6 +15,8 @@ export type Run = Generator<RunProgress, StopReason, void>;
 const TARGET_MS = 30;
 
 export function* slicedContinue(tl: TimelineApi, forward: boolean): Run {
+  // Backwards over request-level breakpoints the timeline searches the trace, not the replay: one quick call.
+  if (!forward && tl.requestLevelOnly?.()) return tl.reverseContinue();
   let chunk = 32;
   const total = tl.requestCount;
   while (true) {
