@@ -6,13 +6,14 @@
 export const PAGE = 65536;
 /** Runs a page may hold before the shadow layer keeps it as bytes. */
 export const MAX_RUNS = 64;
-/** Uniform stretches are found by comparing chunks of this size against a filled buffer (native memcmp). */
+/** Uniform stretches are found by comparing big chunks, then small ones, against a filled buffer (memcmp). */
+const BIG = 4096;
 const CHUNK = 256;
 const fills = new Map<number, Buffer>();
 
 function fill(v: number): Buffer {
   let b = fills.get(v);
-  if (!b) fills.set(v, (b = Buffer.alloc(CHUNK, v)));
+  if (!b) fills.set(v, (b = Buffer.alloc(BIG, v)));
   return b;
 }
 
@@ -29,6 +30,7 @@ export function encodeRuns(data: Uint8Array, n: number, max = MAX_RUNS): { start
     values.push(v);
     const f = fill(v);
     i++;
+    while (i + BIG <= n && buf.compare(f, 0, BIG, i, i + BIG) === 0) i += BIG;
     while (i + CHUNK <= n && buf.compare(f, 0, CHUNK, i, i + CHUNK) === 0) i += CHUNK;
     while (i < n && buf[i] === v) i++;
   }
@@ -46,6 +48,11 @@ export class RunPage {
   static from(data: Uint8Array): RunPage | null {
     const r = encodeRuns(data, PAGE);
     return r ? new RunPage(r.starts, r.values) : null;
+  }
+
+  /** A page of one byte value. */
+  static uniform(v: number): RunPage {
+    return new RunPage([0], [v]);
   }
 
   get runs(): number {

@@ -167,6 +167,9 @@ export class ShadowStorage implements Storage {
         // A whole page stays whole: looking for runs in a metadata table on every copy costs more than it saves.
         this.readSlot(slot, page, 0);
         this.placeBytes(fresh, page, true);
+      } else if (!whole && pi * PAGE >= Math.min(this.baseValid, this.base.size())) {
+        // Past the base (a growing image's new clusters): zeroes, known without reading or scanning them.
+        this.mem[fresh] = RunPage.uniform(0);
       } else if (!whole) {
         this.read(page, pi * PAGE);
         this.writeSlot(fresh, page, 0, PAGE);
