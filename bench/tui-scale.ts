@@ -131,6 +131,12 @@ async function child(image: string, trace: string): Promise<Record<string, numbe
   const mid = Math.floor(REQUESTS / 2);
   res["runToMiddle.s"] = seconds(await press(`:run-to ${mid}\r`));
   if (process.env.BENCH_TUI_ONLY === "run-to") return res;
+  if (process.env.BENCH_TUI_ONLY === "event-c") {
+    await press(`:break request ${mid - 250_000 + 1}\r`);
+    await press(":break cluster 999999999\r");
+    res["reverseContinueEventLevel250k.s"] = seconds(await press("C"));
+    return res;
+  }
   const nMs: number[] = [];
   const NMs: number[] = [];
   for (let i = 0; i < 10; i++) {

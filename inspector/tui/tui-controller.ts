@@ -38,7 +38,7 @@ const MOVES: Record<string, string> = { s: "step", S: "reverse-step", n: "next",
 const RUNS: Record<string, string> = { c: "continue", C: "reverse-continue" };
 
 /** How often a run in flight redraws the screen. */
-const DRAW_EVERY_MS = 150;
+const DRAW_EVERY_MS = 250;
 /** The host map is rebuilt once the keys pause this long (see SessionViews.deferMap). */
 const MAP_IDLE_MS = 120;
 
@@ -300,7 +300,8 @@ export class TuiController {
         return true;
       }
       state.text = `${this.session.progressText(r.value)} (Esc stops)`;
-      this.session.views.invalidate();
+      // The panes keep showing where the run began until it stops (the status line shows its progress): building
+      // them between slices re-ran a request from a checkpoint per frame and doubled a long reverse run.
       return false;
     };
     // Most commands finish in their first slice: then no "running" frame is drawn at all.
