@@ -364,6 +364,25 @@ describe("timeline stepping", () => {
     close(tl);
   });
 
+  it("widens the spacing while captures take more than their share of the replay, and stays exact", () => {
+    const many = Array.from({ length: 400 }, (_, i) => request("write", ((i * 131) % 1000) * 4096, 4096, i));
+    // A share of 0: every capture takes longer than that, so the spacing grows by half each time, to the cap.
+    const tl = new Timeline(openEngine(image, 4096), many, { checkpoints: { interval: 2, captureShare: 0, maxInterval: 16 } });
+    tl.runTo(400);
+    expect(tl.checkpoints.widenings).toBeGreaterThan(0);
+    expect(tl.stats().interval).toBe(16);
+    tl.runTo(77);
+    const oracle = forwards(image, 4096, many, 77);
+    expect(engineState(tl.engine)).toEqual(engineState(oracle));
+    oracle.close();
+    close(tl);
+    // Without a share the spacing stays as given.
+    const fixed = new Timeline(openEngine(image, 4096), many, { checkpoints: { interval: 2 } });
+    fixed.runTo(400);
+    expect(fixed.stats().interval).toBe(2);
+    close(fixed);
+  });
+
   it("refuses an engine that already ran requests", () => {
     const e = openEngine(image, 4096);
     e.apply(reqs[0]!);
