@@ -3,7 +3,7 @@
 // /tmp) and are unlinked as soon as they are opened, so they go away however the process ends.
 import type { Command } from "commander";
 import { parseSize } from "../engine/image/engine-config.js";
-import { setShadowTempLimit } from "../engine/storage/shadow-sidecar.js";
+import { setShadowTempLimit, sweepStaleSidecars } from "../engine/storage/shadow-sidecar.js";
 import { ExitError } from "./fail.js";
 
 export const TEMP_LIMIT_HELP =
@@ -13,8 +13,12 @@ export function addTempLimitOption(cmd: Command): Command {
   return cmd.option("--temp-limit <size>", TEMP_LIMIT_HELP);
 }
 
-/** Applies --temp-limit, else QCOWDBG_TEMP_LIMIT, to the shadow layers made from now on. */
+/**
+ * Applies --temp-limit, else QCOWDBG_TEMP_LIMIT, to the shadow layers made from now on; and removes spill files
+ * that runs killed before this version (which kept them on disk) left in the temp directory.
+ */
 export function applyTempLimit(flag: string | undefined): void {
+  sweepStaleSidecars();
   const spec = flag ?? process.env.QCOWDBG_TEMP_LIMIT;
   if (spec === undefined || spec === "") return;
   let bytes: number;

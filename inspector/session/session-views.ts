@@ -6,13 +6,14 @@ import { EventKind } from "../../engine/events/event-kind.js";
 import { eventColumns } from "../../engine/replay/cost-model.js";
 import { describeRequest } from "../../engine/replay/request-summary.js";
 import { type CacheState, type CacheStats, captureCache, cacheView } from "./cache-view.js";
-import { buildHostMap, foldMap, HOST_KIND_CHARS, HOST_KIND_NAMES, type HostMap } from "./cluster-map.js";
+import { buildHostMap, type HostMap } from "./cluster-map.js";
 import { countersRows, countersView, requestCost, type RequestCost } from "./counters-view.js";
 import { addEvent, EventSums, RequestStarts, Sum, SUM_COUNT, sumsFromCounts } from "./event-index.js";
 import { eventLine } from "./event-words.js";
 import { headerRows, headerView } from "./header-view.js";
 import { requestShort, requestWords } from "./request-words.js";
 import { tablesView } from "./tables-view.js";
+import { mapView, type MapView } from "./map-pane.js";
 import type { PaneView, RequestRow, Row, StatusView, Tone } from "./view-models.js";
 import { COMMANDS, INFO_TOPICS } from "./command-table.js";
 import { EVENT_NAME_LIST } from "./breakpoint-spec.js";
@@ -50,11 +51,7 @@ function capNote(rows: Row[], f: Focus): void {
     rows.push({ key: "cap", text: `(${total - f.events.length} more events not listed: the pane shows the first ${MAX_EVENT_ROWS}; \`events\` in the REPL prints every one)`, tone: "dim" });
 }
 
-export interface MapView extends PaneView {
-  /** Per row, per character: how to highlight it. */
-  tones: (Tone | undefined)[][];
-  legend: string;
-}
+export type { MapView } from "./map-pane.js";
 
 interface Before {
   l2: CacheState | null;
@@ -448,41 +445,7 @@ export class SessionViews {
     return this.cached(`map-${width}x${height}`, () => {
       const m = this.hostMap();
       if (!m) return { title: "Host clusters", summary: "no image", rows: [], tones: [], legend: "" };
-      const w = Math.max(8, width);
-      const h = Math.max(1, height);
-      const { kinds, perCell } = foldMap(m, w * h);
-      const prev = this.changedFrom?.map;
-      const touched = this.touchedClusters(m.clusterSize);
-      const rows: Row[] = [];
-      const tones: (Tone | undefined)[][] = [];
-      // Per cell: 2 a cluster changed since the command began (wins), 1 the request touched one. One pass over
-      // the clusters and one over the touched ones, not a set lookup per cluster (a million of them).
-      const cellTone = new Uint8Array(kinds.length);
-      if (prev && prev !== m)
-        for (let c = 0; c < m.kinds.length; c++) if (c >= prev.kinds.length || prev.kinds[c] !== m.kinds[c]) cellTone[Math.floor(c / perCell)] = 2;
-      for (const c of touched) {
-        const i = Math.floor(c / perCell);
-        if (c < m.kinds.length && !cellTone[i]) cellTone[i] = 1;
-      }
-      for (let r = 0; r * w < kinds.length; r++) {
-        let text = "";
-        const t: (Tone | undefined)[] = [];
-        for (let i = r * w; i < Math.min(kinds.length, (r + 1) * w); i++) {
-          text += HOST_KIND_CHARS[kinds[i]!];
-          t.push(cellTone[i] === 2 ? "changed" : cellTone[i] === 1 ? "current" : undefined);
-        }
-        rows.push({ key: `map${r}`, text });
-        tones.push(t);
-      }
-      const frag = m.allocated ? `${((100 * m.fragmented) / m.allocated).toFixed(1)}%` : "-";
-      const used = [...m.counts].map((n, k) => (n && k ? `${HOST_KIND_CHARS[k]} ${HOST_KIND_NAMES[k]} ${n}` : "")).filter(Boolean);
-      return {
-        title: `Host clusters: ${m.clusters} x ${m.clusterSize / 1024}K${perCell > 1 ? `, ${perCell}/cell` : ""}, fragmented ${frag}${m.truncated ? " (first part)" : ""}${this.mapStale() ? " (updating)" : ""}`,
-        summary: `${m.clusters} clusters, ${m.counts[0]} free, fragmented ${frag}`,
-        rows,
-        tones,
-        legend: `${used.join(", ")}${m.counts[0] ? `, . free ${m.counts[0]}` : ""}`,
-      };
+      return mapView(m, this.changedFrom?.map, this.touchedClusters(m.clusterSize), width, height, this.mapStale());
     });
   }
 
