@@ -90,7 +90,13 @@ export class TuiController {
 
   subscribe = (l: () => void): (() => void) => {
     this.listeners.add(l);
-    return () => this.listeners.delete(l);
+    return () => {
+      this.listeners.delete(l);
+      if (!this.listeners.size && this.mapTimer) {
+        clearTimeout(this.mapTimer);
+        this.mapTimer = null;
+      }
+    };
   };
 
   getVersion = (): number => this.version;
@@ -106,11 +112,18 @@ export class TuiController {
   /** Rebuilds a stale host map when nothing has happened for MAP_IDLE_MS (never during a run). */
   private scheduleMap(): void {
     if (this.mapTimer) clearTimeout(this.mapTimer);
+    // Nobody draws (unmounted, or not yet mounted): nothing to refresh, and the session may be closed already.
+    if (!this.listeners.size) return;
     this.mapTimer = setTimeout(() => {
       this.mapTimer = null;
+      if (!this.listeners.size) return;
       if (this.running) return this.scheduleMap();
-      if (!this.session.views.mapStale()) return;
-      this.session.views.refreshMap();
+      try {
+        if (!this.session.views.mapStale()) return;
+        this.session.views.refreshMap();
+      } catch (e) {
+        this.message = `error: ${(e as Error).message}`;
+      }
       this.changed();
     }, MAP_IDLE_MS);
     this.mapTimer.unref?.();
