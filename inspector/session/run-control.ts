@@ -13,7 +13,7 @@ export interface RunProgress {
 export type Run = Generator<RunProgress, StopReason, void>;
 
 /** A slice's target length: Esc is read between slices, so it answers within about twice this. */
-const TARGET_MS = 40;
+const TARGET_MS = 30;
 
 export function* slicedContinue(tl: TimelineApi, forward: boolean): Run {
   // Backwards over request-level breakpoints the timeline searches the trace, not the replay: one quick call.
