@@ -1,6 +1,8 @@
 // The host-cluster map pane: the map folded into the pane's cells, each marked when a cluster in it changed
-// since the command began (wins) or when the request in view touched one.
-import { foldMap, HOST_KIND_CHARS, HOST_KIND_NAMES, type HostMap } from "./cluster-map.js";
+// since the command began (wins) or when the request in view touched one; and the map itself, kept per position
+// (key) and image, built at once or, for a face that defers it, in steps between keys.
+import { buildHostMap, foldMap, hostMapSteps, HOST_KIND_CHARS, HOST_KIND_NAMES, type HostMap } from "./cluster-map.js";
+import type { Qcow2Image } from "../../engine/image/qcow2-image.js";
 import type { PaneView, Row, Tone } from "./view-models.js";
 
 export interface MapView extends PaneView {
@@ -43,4 +45,52 @@ export function mapView(m: HostMap, prev: HostMap | null | undefined, touched: S
     tones,
     legend: `${used.join(", ")}${m.counts[0] ? `, . free ${m.counts[0]}` : ""}`,
   };
+}
+
+/** The host map of the last position it was built for, and a build in steps in progress. */
+export class HostMapCache {
+  /** Show the last map when the position moved, until step() builds the new one (the TUI). */
+  defer = false;
+  private built: { key: string; img: unknown; map: HostMap | null } | null = null;
+  private build: { key: string; img: unknown; steps: Generator<void, HostMap, void> } | null = null;
+
+  /** The map for `key`: built now unless deferring and an older one exists for this image. */
+  get(img: Qcow2Image | null, key: string): HostMap | null {
+    const fresh = this.built?.key === key && this.built.img === img;
+    if (!fresh && !(this.defer && this.built?.img === img && this.built.map)) this.built = { key, img, map: img ? buildHostMap(img) : null };
+    return this.built!.map;
+  }
+
+  /** The map if it is the one for `key`, else null. */
+  current(img: Qcow2Image | null, key: string): HostMap | null {
+    return this.built && this.built.key === key && this.built.img === img ? this.built.map : null;
+  }
+
+  stale(img: Qcow2Image | null, key: string): boolean {
+    return this.built !== null && (this.built.key !== key || this.built.img !== img);
+  }
+
+  /** Goes on building the map for `key` for about `budgetMs`; true once built. Starts over if `key` moved. */
+  step(img: Qcow2Image | null, key: string, budgetMs: number): boolean {
+    if (!img) {
+      this.built = { key, img, map: null };
+      this.build = null;
+      return true;
+    }
+    if (this.build?.key !== key || this.build.img !== img) this.build = { key, img, steps: hostMapSteps(img) };
+    const t0 = performance.now();
+    for (;;) {
+      const r = this.build.steps.next();
+      if (r.done) {
+        this.built = { key, img, map: r.value };
+        this.build = null;
+        return true;
+      }
+      if (performance.now() - t0 > budgetMs) return false;
+    }
+  }
+
+  cancel(): void {
+    this.build = null;
+  }
 }

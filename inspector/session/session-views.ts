@@ -6,14 +6,14 @@ import { EventKind } from "../../engine/events/event-kind.js";
 import { eventColumns } from "../../engine/replay/cost-model.js";
 import { describeRequest } from "../../engine/replay/request-summary.js";
 import { type CacheState, type CacheStats, captureCache, cacheView } from "./cache-view.js";
-import { buildHostMap, type HostMap } from "./cluster-map.js";
+import type { HostMap } from "./cluster-map.js";
 import { countersRows, countersView, requestCost, type RequestCost } from "./counters-view.js";
 import { addEvent, EventSums, RequestStarts, Sum, SUM_COUNT, sumsFromCounts } from "./event-index.js";
 import { eventLine } from "./event-words.js";
 import { headerRows, headerView } from "./header-view.js";
 import { requestShort, requestWords } from "./request-words.js";
 import { tablesView } from "./tables-view.js";
-import { mapView, type MapView } from "./map-pane.js";
+import { HostMapCache, mapView, type MapView } from "./map-pane.js";
 import type { PaneView, RequestRow, Row, StatusView, Tone } from "./view-models.js";
 import { COMMANDS, INFO_TOPICS } from "./command-table.js";
 import { EVENT_NAME_LIST } from "./breakpoint-spec.js";
@@ -79,7 +79,7 @@ export class SessionViews {
   private changedFrom: Before | null = null;
   private readonly sums = new EventSums();
   private readonly starts = new RequestStarts();
-  private mapCache: { key: string; img: unknown; map: HostMap | null } | null = null;
+  private readonly maps = new HostMapCache();
   /** Commands that may have changed the image (image mode has no position to key caches by). */
   private commands = 0;
 
@@ -114,7 +114,7 @@ export class SessionViews {
       header: img ? new Map(headerRows(img).map((r) => [r.key, r.text])) : null,
       counters: img ? new Map(this.counterRows().map((r) => [r.key, r.text])) : null,
       tables: img ? new Map(this.buildTables(img, 64).rows.map((r) => [r.key, r.text])) : null,
-      map: this.mapCache && this.mapCache.key === this.mapKey() && this.mapCache.img === img ? this.mapCache.map : null,
+      map: this.maps.current(img, this.mapKey()),
       position: this.positionKey(),
     };
     this.memo.clear();
@@ -390,34 +390,40 @@ export class SessionViews {
 
   /**
    * The host map; rebuilt only when the image can have changed: stepping through a request's events leaves the
-   * image as it was after the requests before it.
+   * image as it was after the requests before it. With deferMap (the TUI), a stale map is shown until refreshed.
    */
   hostMap(): HostMap | null {
-    return this.cached("hostmap", () => {
-      const img = this.s.image();
-      const key = this.mapKey();
-      const stale = this.mapCache?.key !== key || this.mapCache.img !== img;
-      if (stale && !(this.deferMap && this.mapCache?.img === img && this.mapCache.map)) this.mapCache = { key, img, map: img ? buildHostMap(img) : null };
-      return this.mapCache!.map;
-    });
+    return this.cached("hostmap", () => this.maps.get(this.s.image(), this.mapKey()));
   }
 
-  /**
-   * Set by the TUI: after a move the map shows the clusters as they were until refreshMap() rebuilds it when the
-   * keys pause. Walking every table of a 100 GiB image takes longer than a step may (n/N within 50 ms, issue 12).
-   */
-  deferMap = false;
+  /** Set by the TUI: after a move the map shows the clusters as they were until refreshMapStep() rebuilds it. */
+  get deferMap(): boolean {
+    return this.maps.defer;
+  }
+
+  set deferMap(v: boolean) {
+    this.maps.defer = v;
+  }
 
   /** The host map shown is older than the position (see deferMap). */
   mapStale(): boolean {
-    const c = this.mapCache;
-    return c !== null && (c.key !== this.mapKey() || c.img !== this.s.image());
+    return this.maps.stale(this.s.image(), this.mapKey());
   }
 
   refreshMap(): void {
-    const img = this.s.image();
-    this.mapCache = { key: this.mapKey(), img, map: img ? buildHostMap(img) : null };
-    this.memo.clear();
+    while (!this.refreshMapStep(Infinity));
+  }
+
+  /** Builds the host map for the position in steps of about `budgetMs`; true once built (see HostMapCache). */
+  refreshMapStep(budgetMs: number): boolean {
+    const done = this.maps.step(this.s.image(), this.mapKey(), budgetMs);
+    if (done) this.memo.clear();
+    return done;
+  }
+
+  /** Drops a build in progress (the engine is about to move). */
+  cancelMapBuild(): void {
+    this.maps.cancel();
   }
 
   /** Host clusters the focus request's events read or wrote. */

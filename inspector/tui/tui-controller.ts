@@ -39,8 +39,9 @@ const RUNS: Record<string, string> = { c: "continue", C: "reverse-continue" };
 
 /** How often a run in flight redraws the screen. */
 const DRAW_EVERY_MS = 250;
-/** The host map is rebuilt once the keys pause this long (see SessionViews.deferMap). */
+/** The host map is rebuilt once the keys pause this long (see SessionViews.deferMap), this long at a time. */
 const MAP_IDLE_MS = 120;
+const MAP_STEP_MS = 12;
 
 export const KEY_HELP = [
   "s / S      step one engine event forward / back",
@@ -109,22 +110,34 @@ export class TuiController {
 
   private mapTimer: ReturnType<typeof setTimeout> | null = null;
 
-  /** Rebuilds a stale host map when nothing has happened for MAP_IDLE_MS (never during a run). */
+  /** Bumped by every key and change: a map build in steps stops when it moves (the engine may move next). */
+  private mapGen = 0;
+
+  /**
+   * Rebuilds a stale host map when nothing has happened for MAP_IDLE_MS (never during a run), in steps of a few
+   * milliseconds between which keys are read: the map of a 100 GiB image takes a few hundred.
+   */
   private scheduleMap(): void {
+    this.mapGen++;
+    this.session.views.cancelMapBuild();
     if (this.mapTimer) clearTimeout(this.mapTimer);
     // Nobody draws (unmounted, or not yet mounted): nothing to refresh, and the session may be closed already.
     if (!this.listeners.size) return;
     this.mapTimer = setTimeout(() => {
       this.mapTimer = null;
-      if (!this.listeners.size) return;
-      if (this.running) return this.scheduleMap();
-      try {
-        if (!this.session.views.mapStale()) return;
-        this.session.views.refreshMap();
-      } catch (e) {
-        this.message = `error: ${(e as Error).message}`;
-      }
-      this.changed();
+      const gen = this.mapGen;
+      const step = (): void => {
+        if (gen !== this.mapGen || !this.listeners.size) return;
+        if (this.running || this.queue.size) return this.scheduleMap();
+        try {
+          if (!this.session.views.mapStale()) return;
+          if (!this.session.views.refreshMapStep(MAP_STEP_MS)) return void setImmediate(step);
+        } catch (e) {
+          this.message = `error: ${(e as Error).message}`;
+        }
+        this.changed();
+      };
+      step();
     }, MAP_IDLE_MS);
     this.mapTimer.unref?.();
   }
@@ -379,6 +392,9 @@ export class TuiController {
   // ---- keys --------------------------------------------------------------------------------------------
 
   key(input: string, k: KeyInfo): void {
+    // Whatever this key does may move the engine: a map build in steps must not go on over it.
+    this.mapGen++;
+    this.session.views.cancelMapBuild();
     // A paste (or keys typed faster than they are read) arrives as one string: take it key by key.
     if (input.length > 1 && !k.ctrl) {
       for (const ch of input) {

@@ -159,3 +159,25 @@ describe("without a screen", () => {
     expect(built).toBe(1);
   });
 });
+
+describe("host map built in steps (the TUI builds it between keys)", () => {
+  it("gives the map buildHostMap gives, and the pane says (updating) until it is rebuilt", () => {
+    const s = tour();
+    s.views.deferMap = true;
+    s.execute("run-to 20");
+    const first = s.views.mapPane(40, 2);
+    expect(first.title).not.toMatch(/updating/);
+    s.execute("run-to 40");
+    expect(s.views.mapStale()).toBe(true);
+    expect(s.views.mapPane(40, 2).title).toMatch(/\(updating\)/);
+    let steps = 0;
+    while (!s.views.refreshMapStep(0)) steps++;
+    expect(steps).toBeGreaterThan(0);
+    expect(s.views.mapStale()).toBe(false);
+    const built = s.views.hostMap()!;
+    const direct = buildHostMap(s.image()!);
+    expect(Buffer.compare(Buffer.from(built.kinds), Buffer.from(direct.kinds))).toBe(0);
+    expect([...built.counts]).toEqual([...direct.counts]);
+    expect(s.views.mapPane(40, 2).title).not.toMatch(/updating/);
+  });
+});
