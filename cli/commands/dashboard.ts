@@ -1,6 +1,7 @@
 // `qcowdbg dashboard IMG TRACE`: replays a trace over a shadow of the image with live charts (modelled latency,
 // rates, time by cause, cache hit rates, the host-file map, slowest requests), optionally beside a what-if
 // configuration. Options mean what they mean for `qcowdbg replay`; this module only turns argv into them.
+import { applyTempLimit, TEMP_LIMIT_HELP } from "../temp-limit.js";
 import * as path from "node:path";
 import type { Command } from "commander";
 import { parseConfigOptions } from "../../engine/image/engine-config.js";
@@ -15,6 +16,7 @@ import { imageVirtualSize, traceOptions } from "../trace-options.js";
 
 interface Flags {
   config?: string;
+  tempLimit?: string;
   profile: string;
   whatIf?: string;
   format?: string;
@@ -39,11 +41,13 @@ export function register(program: Command): void {
     .option("--device <id>", "keep one device of a multi-device trace")
     .option("--lenient", "skip malformed trace lines instead of stopping")
     .option("--speed <req/s|max>", "replay speed at start (+/- change it)", "max")
+    .option("--temp-limit <size>", TEMP_LIMIT_HELP)
     .action(guarded((image: string, trace: string, flags: Flags) => run(image, trace, flags)));
 }
 
 async function run(image: string, trace: string, flags: Flags): Promise<void> {
   if (!process.stdout.isTTY || !process.stdin.isTTY) throw new ExitError("dashboard: needs a terminal (stdin and stdout); `qcowdbg replay` prints the same diagnosis as text", 1);
+  applyTempLimit(flags.tempLimit);
   const speed = parseSpeed(flags.speed);
   const base = parseConfigOptions(flags.config ?? "");
   const profile = loadProfile(flags.profile);

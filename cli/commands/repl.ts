@@ -19,6 +19,7 @@ import { AtomicOutput, writeFileAtomic } from "../../engine/storage/atomic-outpu
 import { escapeControlKeepLines } from "../../engine/format/terminal-text.js";
 import { forceShareEnabled } from "../../engine/storage/image-lock.js";
 import { guarded, ExitError } from "../fail.js";
+import { applyTempLimit, TEMP_LIMIT_HELP } from "../temp-limit.js";
 import { guardOutputs } from "../output-guard.js";
 import { StdoutBuffer, checkAio, parseCacheMode, parseDiscard, parseImageOpts, parseTraceOption, type TraceSpec } from "../qemu-io-options.js";
 import { openFromFlags } from "./tui.js";
@@ -43,6 +44,7 @@ interface ReplFlags {
   copyOnRead?: boolean;
   snapshot?: boolean;
   object?: string[];
+  tempLimit?: string;
 }
 
 const collect = (v: string, acc: string[]) => [...acc, v];
@@ -72,10 +74,12 @@ export function register(program: Command): void {
     .option("-C, --copy-on-read", "qemu-io -C: copy-on-read (reads copy unallocated clusters into the image)")
     .option("-s, --snapshot", "qemu-io -s (temporary snapshot; refused: the shadow layer, the default, does this)")
     .option("--object <def>", "qemu-io --object (secrets for encrypted images; refused: not modelled)", collect, [] as string[])
-    .option("--metadata-only", "do not keep data payloads (reads of never-written data return zeros)")
+    .option("--metadata-only", "do not keep data payloads (reads of never-written data return zeros); pattern writes are kept as runs of bytes either way, so scripts rarely need it")
+    .option("--temp-limit <size>", TEMP_LIMIT_HELP)
     .option("--qemu-trace <file>", "write the events as QEMU's `--trace 'qcow2*'` log")
     .option("-c, --cmd <command>", "run a command (repeatable)", collect, [] as string[])
     .action(guarded(async (image: string | undefined, trace: string | undefined, flags: ReplFlags & { cmd: string[] }, cmd: Command) => {
+      applyTempLimit(flags.tempLimit);
       const interactive = Boolean(process.stdin.isTTY) && !flags.cmd.length;
       const cacheModes = flags.cache!.filter((c) => !c.includes("="));
       const engineOpts = flags.cache!.filter((c) => c.includes("="));

@@ -67,6 +67,8 @@ export interface TimelineApi {
    * Backward runs in slices end their slices there, so each segment is replayed once (optional).
    */
   segmentStart?(request: number): number;
+  /** True when every enabled breakpoint is decided by the request alone: reverse-continue then needs no slices. */
+  requestLevelOnly?(): boolean;
   readonly requestCount: number;
   position(): Position;
   request(i: number): GuestRequest;

@@ -8,7 +8,8 @@ import { cacheArrays, copyCodec, releaseImage } from "../image/image-snapshot.js
 import type { MetadataCache } from "../image/metadata-cache.js";
 import type { Qcow2Image } from "../image/qcow2-image.js";
 import type { GuestRequest } from "../workload/guest-request.js";
-import { describeSpec, eventMatch, isRequestLevel, requestMatch, validateSpec, WatchState } from "./breakpoints.js";
+import { describeSpec, isRequestLevel, validateSpec } from "./breakpoints.js";
+import { scanRequests, searchBack, type Hit } from "./timeline-scan.js";
 import { captureEngine, CheckpointStore, restoreEngine, workDone, type CheckpointPolicy } from "./checkpoint.js";
 import type { ReplayEngine } from "./replay-engine.js";
 import { RequestColumns } from "./request-columns.js";
@@ -40,19 +41,7 @@ interface Probe {
   views: (CacheViews | undefined)[];
 }
 
-interface Hit {
-  request: number;
-  event: number;
-  ids: number[];
-  watch: boolean;
-  detail: string;
-}
-
-const EVENT_LEVEL = new Set(["event", "cluster", "l1", "l2"]);
-
-export function comparePositions(a: Position, b: Position): number {
-  return a.request - b.request || a.event - b.event;
-}
+export { comparePositions } from "./timeline-scan.js";
 
 function cacheView(c: MetadataCache): CacheView {
   return { ...cacheArrays(c), lruCounter: c.lruCounter };
@@ -180,8 +169,24 @@ export class Timeline implements TimelineApi {
     return this.checkpoints.nearest(Math.max(0, request)).request;
   }
 
+  /**
+   * True when every enabled breakpoint is decided by the request alone (offsets, predicates): then a backward
+   * search reads the trace, not the replay, and only the jump to the hit re-executes anything.
+   */
+  requestLevelOnly(): boolean {
+    for (const b of this.bps.values()) if (b.enabled && (b.watch || !isRequestLevel(b.spec as BreakpointSpec))) return false;
+    return true;
+  }
+
   reverseContinue(): StopReason {
     const at = this.position();
+    if (this.requestLevelOnly()) {
+      const hit = this.guarded(() => searchBack([...this.bps.values()], this.requests, at));
+      if (hit) return this.stopAt(hit);
+      this.goTo(0);
+      this.pos = { request: 0, event: 0 };
+      return { kind: "start" };
+    }
     let segEnd = at.event > 0 ? at.request + 1 : at.request;
     while (segEnd > 0) {
       const cp = this.checkpoints.nearest(segEnd - 1);
@@ -320,9 +325,34 @@ export class Timeline implements TimelineApi {
     if (r !== cur || touched) {
       const cp = this.checkpoints.nearest(r);
       if (touched || r < cur || cp.request > cur) this.checkpoints.restore(cp);
-      while (this.engine.requests < r) this.applyNext();
+      while (this.engine.requests < r - 1) this.applyNext();
+      if (this.engine.requests < r) this.applyLast();
     }
     this.remember();
+  }
+
+  /**
+   * Applies the request a move ends after, keeping its events as the probe of that request when the log is off:
+   * the panes show the last request's events, and re-running it from a checkpoint for them cost n and N
+   * 60-100 ms on a million-request trace.
+   */
+  private applyLast(): void {
+    const i = this.engine.requests;
+    const rec = this.engine.recorder;
+    if (rec.enabled || this.probeCache?.request === i) return this.applyNext();
+    const events: EngineEvent[] = [];
+    const start = rec.length;
+    rec.enabled = true;
+    const off = rec.onEvent((e) => void events.push(e));
+    try {
+      this.engine.apply(this.requests.get(i));
+    } finally {
+      off();
+      rec.enabled = false;
+      rec.rewind(start);
+    }
+    this.probeCache = { request: i, events, views: [] };
+    this.checkpointIfDue();
   }
 
   private untouched(): boolean {
@@ -403,103 +433,13 @@ export class Timeline implements TimelineApi {
     return { kind: hit.watch ? "watchpoint" : "breakpoint", breakpoint: hit.ids[0], detail: `${where}: ${hit.detail}` };
   }
 
-  /**
-   * Runs requests [fromReq, endReq) from the state after fromReq (the engine must be there) and returns the
-   * first or last hit strictly between `after` and `before`. Request-level breakpoints hit at (i, 0) before
-   * request i runs; event-level ones and watches at (i, k) after its k-th event; latency ones at (i, 0) once
-   * the request has run; a watched change seen only at a request's end at (i + 1, 0).
-   */
+  /** Runs a scan from the state after fromReq (the engine must be there); see scanRequests. */
   private scan(fromReq: number, after: Position | null, before: Position | null, endReq: number, mode: "first" | "last"): Hit | null {
-    const eng = this.engine;
-    const rec = eng.recorder;
-    const img = eng.image;
-    const active = [...this.bps.values()].filter((b) => b.enabled);
-    const reqBps = active.filter((b) => !b.watch && isRequestLevel(b.spec as BreakpointSpec));
-    const latBps = active.filter((b) => !b.watch && b.spec.kind === "latency");
-    const evBps = active.filter((b) => !b.watch && EVENT_LEVEL.has(b.spec.kind));
-    const watches = active.filter((b) => b.watch).map((b) => new WatchState(b, img));
-    const listen = evBps.length > 0 || watches.length > 0;
-    const record = listen || latBps.length > 0;
-    let best: Hit | null = null;
-    const offer = (request: number, event: number, id: number, watch: boolean, detail: string) => {
-      const p = { request, event };
-      if ((after && comparePositions(p, after) <= 0) || (before && comparePositions(p, before) >= 0)) return;
-      if (best) {
-        const c = comparePositions(p, best);
-        if (c === 0) {
-          if (!best.ids.includes(id)) best.ids.push(id);
-          return;
-        }
-        if ((mode === "first") === c > 0) return;
-      }
-      best = { request, event, ids: [id], watch, detail };
-    };
-    let cur = fromReq;
-    let start = 0;
-    let inRequest = false;
-    // A throw inside the listener would abort the request inside the engine and change what it does: keep it.
-    let failure: unknown = null;
-    const off = listen
-      ? rec.onEvent((e) => {
-          if (!inRequest || failure !== null) return;
-          try {
-            const k = e.seq - start + 1;
-            for (const b of evBps) {
-              const d = eventMatch(b.spec as BreakpointSpec, e, img);
-              if (d) offer(cur, k, b.id, false, d);
-            }
-            for (const w of watches) {
-              const d = w.afterEvent(e);
-              if (d) offer(cur, k, w.bp.id, true, d);
-            }
-          } catch (err) {
-            failure = err;
-          }
-        })
-      : null;
-    const wasRecording = rec.enabled;
+    const ctx = { engine: this.engine, requests: this.requests, breakpoints: [...this.bps.values()], latencyOf: this.opts.latencyOf, afterRequest: () => this.checkpointIfDue() };
     try {
-      for (; cur < endReq; cur++) {
-        const req = this.requests.get(cur);
-        for (const b of reqBps) {
-          const d = requestMatch(b.spec as BreakpointSpec, req, cur);
-          if (d) offer(cur, 0, b.id, false, d);
-        }
-        if (mode === "first" && best) break;
-        if (record) rec.enabled = true;
-        start = rec.length;
-        inRequest = true;
-        try {
-          eng.apply(req);
-        } finally {
-          inRequest = false;
-        }
-        if (failure !== null) throw failure;
-        try {
-          for (const b of latBps) {
-            const over = (b.spec as { overMicros: number }).overMicros;
-            const lat = this.opts.latencyOf!(cur, { recorder: rec, firstEvent: start, endEvent: rec.length, request: req });
-            if (lat > over) offer(cur, 0, b.id, false, `request ${cur + 1} modelled at ${lat.toFixed(1)} µs > ${over} µs`);
-          }
-          for (const w of watches) {
-            const d = w.afterRequest();
-            if (d) offer(cur + 1, 0, w.bp.id, true, d);
-          }
-        } finally {
-          // The log was on only for this run: it ends where it ended before (checkpoints record that length).
-          if (record && !wasRecording) {
-            rec.enabled = false;
-            rec.rewind(start);
-          }
-        }
-        this.checkpointIfDue();
-        if (mode === "first" && best) break;
-      }
+      return scanRequests(ctx, fromReq, after, before, endReq, mode);
     } finally {
-      off?.();
-      rec.enabled = wasRecording;
       this.remember();
     }
-    return best;
   }
 }

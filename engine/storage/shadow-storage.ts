@@ -1,13 +1,12 @@
-// A copy-on-write layer over a read-only storage: writes land in 64 KiB pages held in memory, spilling to a
-// temporary sidecar file past a limit, so replaying writes against a production image never touches it.
+// A copy-on-write layer over a read-only storage: writes land in 64 KiB pages held in memory (as runs of one
+// byte when they are that simple, see run-page.ts), spilling to a bounded, unlinked temp file (shadow-sidecar.ts)
+// past a memory limit, so replaying writes against a production image never touches it.
 // Snapshots (time travel) share pages with the live layer; a shared page is copied on its next write, and the
 // version left behind is kept as the words that differ from the next version of that page (chains stay short).
-import * as fs from "node:fs";
-import * as os from "node:os";
-import * as path from "node:path";
+import { PAGE, RunPage } from "./run-page.js";
+import { ShadowSidecar } from "./shadow-sidecar.js";
 import type { Storage } from "./storage.js";
 
-const PAGE = 65536;
 const PAGE_WORDS = PAGE / 4;
 /** Older versions reached through at most this many deltas; past it a version stays whole. */
 const MAX_CHAIN = 16;
@@ -37,13 +36,16 @@ export class ShadowStorage implements Storage {
   private length: number;
   /** Bytes of the base still visible (shrinking the file hides the rest for good). */
   private baseValid: number;
-  /** page index -> slot; slots < memLimitPages live in `mem`, the rest in the sidecar file. */
+  /** page index -> slot. A slot's content is in `mem` (bytes or runs), in the sidecar (filePage), or a delta. */
   private pages = new Map<number, number>();
-  private mem: (Uint8Array | undefined)[] = [];
-  private sidecarFd = -1;
-  private sidecarPath = "";
+  private mem: (Uint8Array | RunPage | undefined)[] = [];
+  private readonly sidecar: ShadowSidecar;
+  /** slot -> its page in the sidecar, or -1. */
+  private filePage = new Int32Array(64).fill(-1);
   private nextSlot = 0;
-  private readonly memLimitPages: number;
+  /** Bytes of whole pages held in memory, and the most they may take before pages go to the sidecar. */
+  private memBytes = 0;
+  private readonly memLimit: number;
   private readonly scratch = new Uint8Array(PAGE);
   /** slot -> how many snapshots hold it; a held slot is never written in place. */
   private shares = new Int32Array(64);
@@ -60,11 +62,12 @@ export class ShadowStorage implements Storage {
   private deltaBytes = 0;
   private readonly pageWords = new Uint32Array(PAGE_WORDS);
 
-  constructor(readonly base: Storage, memLimitBytes = 256 * 1024 * 1024) {
+  constructor(readonly base: Storage, memLimitBytes = 256 * 1024 * 1024, tempLimitBytes?: number) {
     this.name = base.name;
     this.length = base.size();
     this.baseValid = this.length;
-    this.memLimitPages = Math.max(1, Math.floor(memLimitBytes / PAGE));
+    this.memLimit = Math.max(PAGE, memLimitBytes);
+    this.sidecar = new ShadowSidecar(tempLimitBytes);
   }
 
   size(): number {
@@ -86,13 +89,28 @@ export class ShadowStorage implements Storage {
     return r;
   }
 
-  /** Bytes held by the shadow (memory + sidecar). */
+  /** Bytes the live layer's pages take (memory and sidecar; a page of runs takes a few bytes a run). */
   shadowBytes(): number {
-    return this.pages.size * PAGE;
+    let n = 0;
+    for (const slot of this.pages.values()) n += this.slotBytes(slot);
+    return n;
+  }
+
+  private slotBytes(slot: number): number {
+    const m = this.mem[slot];
+    if (m instanceof Uint8Array || this.filePage[slot]! >= 0) return PAGE;
+    if (m) return 64 + m.runs * 16;
+    const d = this.deltas[slot];
+    return d ? d.idx.length * 6 + 64 : 0;
   }
 
   spilled(): boolean {
-    return this.sidecarFd >= 0;
+    return this.sidecar.open;
+  }
+
+  /** Bytes of temp file written so far (at most the temp limit). */
+  tempBytes(): number {
+    return this.sidecar.bytes();
   }
 
   read(buf: Uint8Array, offset: number): number {
@@ -141,11 +159,27 @@ export class ShadowStorage implements Storage {
     // A frozen version may be the base of an older one's delta even when no snapshot holds it any more.
     if (slot !== undefined && !this.shared(slot) && !this.frozen[slot]) return slot;
     const page = this.scratch;
-    if (slot !== undefined) this.readSlot(slot, page, 0);
-    else if (!whole) this.read(page, pi * PAGE);
     const fresh = this.allocSlot(pi);
+    const src = slot === undefined ? undefined : this.mem[slot];
+    try {
+      if (src instanceof RunPage && !this.deltas[slot!]) this.mem[fresh] = src.clone();
+      else if (slot !== undefined) {
+        // A whole page stays whole: looking for runs in a metadata table on every copy costs more than it saves.
+        this.readSlot(slot, page, 0);
+        this.placeBytes(fresh, page, true);
+      } else if (!whole && pi * PAGE >= Math.min(this.baseValid, this.base.size())) {
+        // Past the base (a growing image's new clusters): zeroes, known without reading or scanning them.
+        this.mem[fresh] = RunPage.uniform(0);
+      } else if (!whole) {
+        this.read(page, pi * PAGE);
+        this.writeSlot(fresh, page, 0, PAGE);
+      }
+    } catch (e) {
+      // The temp limit: the layer stays as it was.
+      this.freeSlots.push(fresh);
+      throw e;
+    }
     this.pages.set(pi, fresh);
-    if (slot !== undefined || !whole) this.writeSlot(fresh, page, 0, PAGE);
     if (slot !== undefined) {
       if (this.shared(slot)) this.freeze(slot, pi);
       else this.freeSlot(slot);
@@ -159,25 +193,34 @@ export class ShadowStorage implements Storage {
     this.frozen[slot] = 1;
     const prev = this.newest.get(pi);
     this.newest.set(pi, slot);
-    if (prev === undefined || prev >= this.memLimitPages || slot >= this.memLimitPages || this.deltas[prev]) return;
+    if (prev === undefined || this.deltas[prev]) return;
+    // Only whole pages in memory are delta-encoded (runs are small already; the sidecar is bounded anyway).
+    const a = this.mem[prev];
+    const b = this.mem[slot];
+    if (!(a instanceof Uint8Array) || !(b instanceof Uint8Array)) return;
     let depth = 0;
     for (let d = this.dependent[prev]!; d >= 0 && depth < MAX_CHAIN; d = this.dependent[d]!) depth++;
     if (depth >= MAX_CHAIN) return;
-    const a = this.mem[prev]!;
-    const b = this.mem[slot]!;
     const aw = new Uint32Array(a.buffer, a.byteOffset, PAGE_WORDS);
     const bw = new Uint32Array(b.buffer, b.byteOffset, PAGE_WORDS);
     const idx = new Uint16Array(PAGE_WORDS / 4);
     const val = new Uint32Array(PAGE_WORDS / 4);
     let n = 0;
-    for (let w = 0; w < PAGE_WORDS; w++) {
-      if (aw[w] === bw[w]) continue;
-      if (n === idx.length) return; // too different: stays whole
-      idx[n] = w;
-      val[n++] = aw[w]!;
+    // Equal stretches are skipped natively, 256 bytes at a time: versions of a table differ in a few entries.
+    const ab = Buffer.from(a.buffer, a.byteOffset, PAGE);
+    const bb = Buffer.from(b.buffer, b.byteOffset, PAGE);
+    for (let at = 0; at < PAGE; at += 256) {
+      if (ab.compare(bb, at, at + 256, at, at + 256) === 0) continue;
+      for (let w = at / 4; w < (at + 256) / 4; w++) {
+        if (aw[w] === bw[w]) continue;
+        if (n === idx.length) return; // too different: stays whole
+        idx[n] = w;
+        val[n++] = aw[w]!;
+      }
     }
     this.deltas[prev] = { base: slot, idx: idx.slice(0, n), val: val.slice(0, n) };
     this.mem[prev] = undefined;
+    this.memBytes -= PAGE;
     this.dependent[slot] = prev;
     this.deltaSlots++;
     this.deltaBytes += n * 6 + 64;
@@ -186,8 +229,9 @@ export class ShadowStorage implements Storage {
   /** Gives live page `pi` a private whole copy of the delta-encoded version it shows. */
   private wholeCopy(pi: number, slot: number): number {
     const content = this.materialize(slot);
+    this.room();
     const fresh = this.allocSlot(pi);
-    this.writeSlot(fresh, content, 0, PAGE);
+    this.placeBytes(fresh, content, true);
     this.pages.set(pi, fresh);
     if (!this.shared(slot)) this.freeSlot(slot);
     return fresh;
@@ -261,7 +305,9 @@ export class ShadowStorage implements Storage {
 
   /** Bytes held by the live layer and every snapshot (each distinct page version once). */
   retainedBytes(): number {
-    return (this.nextSlot - this.freeSlots.length - this.deltaSlots) * PAGE + this.deltaBytes;
+    let n = 0;
+    for (let slot = 0; slot < this.nextSlot; slot++) n += this.slotBytes(slot);
+    return n;
   }
 
   flush(): void {}
@@ -275,11 +321,9 @@ export class ShadowStorage implements Storage {
   }
 
   dispose(): void {
-    if (this.sidecarFd >= 0) {
-      fs.closeSync(this.sidecarFd);
-      fs.rmSync(this.sidecarPath, { force: true });
-      this.sidecarFd = -1;
-    }
+    this.sidecar.close();
+    this.filePage.fill(-1);
+    this.memBytes = 0;
     this.mem = [];
     this.pages.clear();
     this.shares.fill(0);
@@ -332,6 +376,7 @@ export class ShadowStorage implements Storage {
     this.frozen = grow(this.frozen, new Uint8Array(n));
     this.dependent = grow(this.dependent, new Int32Array(n), -1);
     this.slotPage = grow(this.slotPage, new Float64Array(n));
+    this.filePage = grow(this.filePage, new Int32Array(n), -1);
   }
 
   /** Nobody holds `slot` any more. A version encoded against it is re-based (or made whole) first. */
@@ -351,6 +396,7 @@ export class ShadowStorage implements Storage {
         const whole = this.materialize(older).slice();
         this.deltas[older] = undefined;
         this.mem[older] = whole;
+        this.memBytes += PAGE;
         this.deltaSlots--;
         this.deltaBytes -= 64;
       }
@@ -367,7 +413,13 @@ export class ShadowStorage implements Storage {
     }
     this.dependent[slot] = -1;
     this.frozen[slot] = 0;
-    if (slot < this.memLimitPages) this.mem[slot] = undefined;
+    if (this.mem[slot] instanceof Uint8Array) this.memBytes -= PAGE;
+    this.mem[slot] = undefined;
+    const fp = this.filePage[slot]!;
+    if (fp >= 0) {
+      this.sidecar.free(fp);
+      this.filePage[slot] = -1;
+    }
     this.freeSlots.push(slot);
   }
 
@@ -377,23 +429,56 @@ export class ShadowStorage implements Storage {
   }
 
   private readWhole(slot: number, out: Uint8Array, po: number): void {
-    if (slot < this.memLimitPages) out.set(this.mem[slot]!.subarray(po, po + out.length));
-    else fs.readSync(this.sidecarFd, out, 0, out.length, (slot - this.memLimitPages) * PAGE + po);
+    const m = this.mem[slot];
+    if (m instanceof Uint8Array) out.set(m.subarray(po, po + out.length));
+    else if (m) m.read(out, po);
+    else if (this.filePage[slot]! >= 0) this.sidecar.read(out, this.filePage[slot]!, po);
+    else out.fill(0);
+  }
+
+  /** Throws (the temp limit) unless one more whole page fits in memory or in the sidecar. */
+  private room(): void {
+    if (this.memBytes + PAGE > this.memLimit) this.sidecar.reserve();
+  }
+
+  /** Gives a slot without content the whole page `bytes`: in memory while the budget lasts, else the sidecar. */
+  private placeBytes(slot: number, bytes: Uint8Array, copy: boolean): void {
+    if (this.memBytes + PAGE <= this.memLimit) {
+      this.mem[slot] = copy ? bytes.slice(0, PAGE) : bytes;
+      this.memBytes += PAGE;
+      return;
+    }
+    const k = this.sidecar.alloc();
+    this.filePage[slot] = k;
+    this.sidecar.write(bytes, k, 0, PAGE);
   }
 
   private writeSlot(slot: number, data: Uint8Array, po: number, n: number): void {
-    if (slot < this.memLimitPages) {
-      let p = this.mem[slot];
-      if (!p) p = this.mem[slot] = new Uint8Array(PAGE);
-      p.set(data.subarray(0, n), po);
+    const m = this.mem[slot];
+    if (m instanceof Uint8Array) {
+      m.set(data.subarray(0, n), po);
       return;
     }
-    if (this.sidecarFd < 0) {
-      this.sidecarPath = path.join(os.tmpdir(), `qcowdbg-shadow-${process.pid}-${Date.now()}.bin`);
-      this.sidecarFd = fs.openSync(this.sidecarPath, "w+", 0o600);
+    if (m) {
+      if (m.write(data, po, n)) return;
+      // Too many runs now: the page becomes bytes (checked for room first, so a failure changes nothing).
+      this.room();
+      const bytes = m.toBytes();
+      bytes.set(data.subarray(0, n), po);
+      this.mem[slot] = undefined;
+      this.placeBytes(slot, bytes, false);
+      return;
     }
-    let w = 0;
-    while (w < n) w += fs.writeSync(this.sidecarFd, data, w, n - w, (slot - this.memLimitPages) * PAGE + po + w);
+    const fp = this.filePage[slot]!;
+    if (fp >= 0) {
+      this.sidecar.write(data, fp, po, n);
+      return;
+    }
+    // A fresh slot: ownSlot() gives it a whole page first.
+    if (po !== 0 || n !== PAGE) throw new Error(`shadow: partial first write to a page (${n} bytes at ${po})`);
+    const runs = RunPage.from(data);
+    if (runs) this.mem[slot] = runs;
+    else this.placeBytes(slot, data, true);
   }
 }
 

@@ -51,6 +51,18 @@ export interface HostMap {
 }
 
 export function buildHostMap(img: Qcow2Image): HostMap {
+  const steps = hostMapSteps(img);
+  for (;;) {
+    const r = steps.next();
+    if (r.done) return r.value;
+  }
+}
+
+/**
+ * buildHostMap in steps: yields after every L2 table and refcount block, so a face can build the map of a big
+ * image between keys (and drop the build when a key moves the image). The image must not change meanwhile.
+ */
+export function* hostMapSteps(img: Qcow2Image): Generator<void, HostMap, void> {
   const cs = img.clusterSize;
   const h = img.header;
   const total = Math.ceil(img.file.size() / cs);
@@ -75,13 +87,14 @@ export function buildHostMap(img: Qcow2Image): HostMap {
   let allocated = 0;
   let fragmented = 0;
   const seenL2 = new Set<number>();
-  const walkL1 = (l1: Uint8Array, entries: number, active: boolean) => {
+  const walkL1 = function* (l1: Uint8Array, entries: number, active: boolean): Generator<void, void, void> {
     for (let i = 0; i < entries; i++) {
       const l2 = entryOffset(u32(l1, i * 8), u32(l1, i * 8 + 4));
       if (!l2 || l2 % cs !== 0) continue;
       mark(l2, cs, HostKind.L2);
       if (seenL2.has(l2)) continue;
       seenL2.add(l2);
+      yield;
       const t = peekL2Table(img, l2);
       const eb = img.geo.l2EntryBytes;
       let nextContiguous = 0;
@@ -109,7 +122,7 @@ export function buildHostMap(img: Qcow2Image): HostMap {
       }
     }
   };
-  walkL1(img.l1, h.l1Size, true);
+  yield* walkL1(img.l1, h.l1Size, true);
   if (h.nbSnapshots) {
     try {
       const snaps = decodeSnapshotTable((b, o) => img.file.read(b, o), h, img.file.size(), img.filename);
@@ -119,7 +132,7 @@ export function buildHostMap(img: Qcow2Image): HostMap {
         if (s.l1Size * 8 <= 32 * 1024 * 1024) {
           const l1 = new Uint8Array(s.l1Size * 8);
           img.file.read(l1, s.l1TableOffset);
-          walkL1(l1, s.l1Size, false);
+          yield* walkL1(l1, s.l1Size, false);
         }
       }
     } catch {
@@ -133,6 +146,7 @@ export function buildHostMap(img: Qcow2Image): HostMap {
   const per = rc.entriesPerBlock;
   const order = h.refcountOrder;
   for (let start = 0; start < n; start += per) {
+    yield;
     const block = rc.block(start);
     const end = Math.min(n, start + per);
     for (let c = start; c < end; c++) {

@@ -12,17 +12,27 @@ export interface RunProgress {
 /** A run: yields progress between slices and returns why it stopped. */
 export type Run = Generator<RunProgress, StopReason, void>;
 
+/** A slice's target length: Esc is read between slices, so it answers within about twice this. */
 const TARGET_MS = 30;
 
 export function* slicedContinue(tl: TimelineApi, forward: boolean): Run {
+  // Backwards over request-level breakpoints the timeline searches the trace, not the replay: one quick call.
+  if (!forward && tl.requestLevelOnly?.()) return tl.reverseContinue();
   let chunk = 32;
+  // Backwards: checkpoint intervals per slice. Each slice restores one checkpoint per interval it scans plus one
+  // to stop at its start, so one interval a slice restored twice per interval; a few per slice amortise that.
+  let intervals = 1;
   const total = tl.requestCount;
   while (true) {
     const start = tl.position().request;
     // Backwards, a slice ends at a checkpoint: reverse-continue replays from the checkpoint before the position,
     // so a slice that ended mid-segment would replay that segment again in the next slice (the TUI's reverse
     // continue took 24 s where one REPL call took under 1 s).
-    const target = forward ? start + chunk : tl.segmentStart ? tl.segmentStart(start - 1) : start - chunk;
+    let target = forward ? start + chunk : start - chunk;
+    if (!forward && tl.segmentStart) {
+      target = start;
+      for (let k = 0; k < intervals && target > 0; k++) target = tl.segmentStart(target - 1);
+    }
     if (forward ? target >= total : target <= 0) return forward ? tl.continue() : tl.reverseContinue();
     const mark = tl.addBreakpoint({
       kind: "predicate",
@@ -40,8 +50,13 @@ export function* slicedContinue(tl: TimelineApi, forward: boolean): Run {
     // A timeline that does not move on its own slice marker would spin: finish in one go instead.
     if (tl.position().request === start) return forward ? tl.continue() : tl.reverseContinue();
     const ms = performance.now() - t0;
-    if (ms < TARGET_MS / 2) chunk *= 2;
-    else if (ms > TARGET_MS * 2 && chunk > 1) chunk = Math.max(1, Math.floor(chunk / 2));
+    if (ms < TARGET_MS / 2) {
+      chunk *= 2;
+      intervals = Math.min(intervals * 2, 64);
+    } else if (ms > TARGET_MS * 2) {
+      chunk = Math.max(1, Math.floor(chunk / 2));
+      intervals = Math.max(1, Math.floor(intervals / 2));
+    }
     yield { done: tl.position().request, total };
   }
 }

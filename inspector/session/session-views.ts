@@ -6,13 +6,14 @@ import { EventKind } from "../../engine/events/event-kind.js";
 import { eventColumns } from "../../engine/replay/cost-model.js";
 import { describeRequest } from "../../engine/replay/request-summary.js";
 import { type CacheState, type CacheStats, captureCache, cacheView } from "./cache-view.js";
-import { buildHostMap, foldMap, HOST_KIND_CHARS, HOST_KIND_NAMES, type HostMap } from "./cluster-map.js";
+import type { HostMap } from "./cluster-map.js";
 import { countersRows, countersView, requestCost, type RequestCost } from "./counters-view.js";
 import { addEvent, EventSums, RequestStarts, Sum, SUM_COUNT, sumsFromCounts } from "./event-index.js";
 import { eventLine } from "./event-words.js";
 import { headerRows, headerView } from "./header-view.js";
 import { requestShort, requestWords } from "./request-words.js";
 import { tablesView } from "./tables-view.js";
+import { HostMapCache, mapView, type MapView } from "./map-pane.js";
 import type { PaneView, RequestRow, Row, StatusView, Tone } from "./view-models.js";
 import { COMMANDS, INFO_TOPICS } from "./command-table.js";
 import { EVENT_NAME_LIST } from "./breakpoint-spec.js";
@@ -50,11 +51,7 @@ function capNote(rows: Row[], f: Focus): void {
     rows.push({ key: "cap", text: `(${total - f.events.length} more events not listed: the pane shows the first ${MAX_EVENT_ROWS}; \`events\` in the REPL prints every one)`, tone: "dim" });
 }
 
-export interface MapView extends PaneView {
-  /** Per row, per character: how to highlight it. */
-  tones: (Tone | undefined)[][];
-  legend: string;
-}
+export type { MapView } from "./map-pane.js";
 
 interface Before {
   l2: CacheState | null;
@@ -82,9 +79,16 @@ export class SessionViews {
   private changedFrom: Before | null = null;
   private readonly sums = new EventSums();
   private readonly starts = new RequestStarts();
-  private mapCache: { key: string; img: unknown; map: HostMap | null } | null = null;
+  private readonly maps = new HostMapCache();
   /** Commands that may have changed the image (image mode has no position to key caches by). */
   private commands = 0;
+
+  /**
+   * Set by a face that draws panes (the TUI). Without one (scripts, -c, the readline REPL) nothing captures the
+   * panes' state around commands: that capture rebuilt the tables, caches and header views on every line of a
+   * qemu-io script (a quarter of its time, issue 12). Panes built on demand work either way, without change marks.
+   */
+  screen = false;
 
   constructor(private readonly s: Session) {}
 
@@ -97,6 +101,11 @@ export class SessionViews {
 
   /** Captures what the panes show now; call before a command that may move or change the engine. */
   beginCommand(): void {
+    if (!this.screen) {
+      this.before = null;
+      this.memo.clear();
+      return;
+    }
     const img = this.s.image();
     this.before = {
       l2: img ? this.cacheState("l2") : null,
@@ -105,7 +114,7 @@ export class SessionViews {
       header: img ? new Map(headerRows(img).map((r) => [r.key, r.text])) : null,
       counters: img ? new Map(this.counterRows().map((r) => [r.key, r.text])) : null,
       tables: img ? new Map(this.buildTables(img, 64).rows.map((r) => [r.key, r.text])) : null,
-      map: this.mapCache && this.mapCache.key === this.mapKey() && this.mapCache.img === img ? this.mapCache.map : null,
+      map: this.maps.current(img, this.mapKey()),
       position: this.positionKey(),
     };
     this.memo.clear();
@@ -381,15 +390,40 @@ export class SessionViews {
 
   /**
    * The host map; rebuilt only when the image can have changed: stepping through a request's events leaves the
-   * image as it was after the requests before it.
+   * image as it was after the requests before it. With deferMap (the TUI), a stale map is shown until refreshed.
    */
   hostMap(): HostMap | null {
-    return this.cached("hostmap", () => {
-      const img = this.s.image();
-      const key = this.mapKey();
-      if (this.mapCache?.key !== key || this.mapCache.img !== img) this.mapCache = { key, img, map: img ? buildHostMap(img) : null };
-      return this.mapCache.map;
-    });
+    return this.cached("hostmap", () => this.maps.get(this.s.image(), this.mapKey()));
+  }
+
+  /** Set by the TUI: after a move the map shows the clusters as they were until refreshMapStep() rebuilds it. */
+  get deferMap(): boolean {
+    return this.maps.defer;
+  }
+
+  set deferMap(v: boolean) {
+    this.maps.defer = v;
+  }
+
+  /** The host map shown is older than the position (see deferMap). */
+  mapStale(): boolean {
+    return this.maps.stale(this.s.image(), this.mapKey());
+  }
+
+  refreshMap(): void {
+    while (!this.refreshMapStep(Infinity));
+  }
+
+  /** Builds the host map for the position in steps of about `budgetMs`; true once built (see HostMapCache). */
+  refreshMapStep(budgetMs: number): boolean {
+    const done = this.maps.step(this.s.image(), this.mapKey(), budgetMs);
+    if (done) this.memo.clear();
+    return done;
+  }
+
+  /** Drops a build in progress (the engine is about to move). */
+  cancelMapBuild(): void {
+    this.maps.cancel();
   }
 
   /** Host clusters the focus request's events read or wrote. */
@@ -417,37 +451,7 @@ export class SessionViews {
     return this.cached(`map-${width}x${height}`, () => {
       const m = this.hostMap();
       if (!m) return { title: "Host clusters", summary: "no image", rows: [], tones: [], legend: "" };
-      const w = Math.max(8, width);
-      const h = Math.max(1, height);
-      const { kinds, perCell } = foldMap(m, w * h);
-      const prev = this.changedFrom?.map;
-      const touched = this.touchedClusters(m.clusterSize);
-      const rows: Row[] = [];
-      const tones: (Tone | undefined)[][] = [];
-      for (let r = 0; r * w < kinds.length; r++) {
-        let text = "";
-        const t: (Tone | undefined)[] = [];
-        for (let i = r * w; i < Math.min(kinds.length, (r + 1) * w); i++) {
-          text += HOST_KIND_CHARS[kinds[i]!];
-          let tone: Tone | undefined;
-          for (let c = i * perCell; c < Math.min(m.kinds.length, (i + 1) * perCell); c++) {
-            if (prev && (c >= prev.kinds.length || prev.kinds[c] !== m.kinds[c])) tone = "changed";
-            else if (!tone && touched.has(c)) tone = "current";
-          }
-          t.push(tone);
-        }
-        rows.push({ key: `map${r}`, text });
-        tones.push(t);
-      }
-      const frag = m.allocated ? `${((100 * m.fragmented) / m.allocated).toFixed(1)}%` : "-";
-      const used = [...m.counts].map((n, k) => (n && k ? `${HOST_KIND_CHARS[k]} ${HOST_KIND_NAMES[k]} ${n}` : "")).filter(Boolean);
-      return {
-        title: `Host clusters: ${m.clusters} x ${m.clusterSize / 1024}K${perCell > 1 ? `, ${perCell}/cell` : ""}, fragmented ${frag}${m.truncated ? " (first part)" : ""}`,
-        summary: `${m.clusters} clusters, ${m.counts[0]} free, fragmented ${frag}`,
-        rows,
-        tones,
-        legend: `${used.join(", ")}${m.counts[0] ? `, . free ${m.counts[0]}` : ""}`,
-      };
+      return mapView(m, this.changedFrom?.map, this.touchedClusters(m.clusterSize), width, height, this.mapStale());
     });
   }
 

@@ -38,7 +38,10 @@ const MOVES: Record<string, string> = { s: "step", S: "reverse-step", n: "next",
 const RUNS: Record<string, string> = { c: "continue", C: "reverse-continue" };
 
 /** How often a run in flight redraws the screen. */
-const DRAW_EVERY_MS = 150;
+const DRAW_EVERY_MS = 250;
+/** The host map is rebuilt once the keys pause this long (see SessionViews.deferMap), this long at a time. */
+const MAP_IDLE_MS = 120;
+const MAP_STEP_MS = 12;
 
 export const KEY_HELP = [
   "s / S      step one engine event forward / back",
@@ -81,11 +84,20 @@ export class TuiController {
     this.rowsCount = rows;
     this.queue = new KeyQueue(() => this.changed());
     this.message = session.stopText;
+    // Panes are on screen: commands capture what they showed, to mark what changed.
+    session.views.screen = true;
+    session.views.deferMap = true;
   }
 
   subscribe = (l: () => void): (() => void) => {
     this.listeners.add(l);
-    return () => this.listeners.delete(l);
+    return () => {
+      this.listeners.delete(l);
+      if (!this.listeners.size && this.mapTimer) {
+        clearTimeout(this.mapTimer);
+        this.mapTimer = null;
+      }
+    };
   };
 
   getVersion = (): number => this.version;
@@ -93,6 +105,41 @@ export class TuiController {
   changed(): void {
     this.version++;
     for (const l of this.listeners) l();
+    this.scheduleMap();
+  }
+
+  private mapTimer: ReturnType<typeof setTimeout> | null = null;
+
+  /** Bumped by every key and change: a map build in steps stops when it moves (the engine may move next). */
+  private mapGen = 0;
+
+  /**
+   * Rebuilds a stale host map when nothing has happened for MAP_IDLE_MS (never during a run), in steps of a few
+   * milliseconds between which keys are read: the map of a 100 GiB image takes a few hundred.
+   */
+  private scheduleMap(): void {
+    this.mapGen++;
+    this.session.views.cancelMapBuild();
+    if (this.mapTimer) clearTimeout(this.mapTimer);
+    // Nobody draws (unmounted, or not yet mounted): nothing to refresh, and the session may be closed already.
+    if (!this.listeners.size) return;
+    this.mapTimer = setTimeout(() => {
+      this.mapTimer = null;
+      const gen = this.mapGen;
+      const step = (): void => {
+        if (gen !== this.mapGen || !this.listeners.size) return;
+        if (this.running || this.queue.size) return this.scheduleMap();
+        try {
+          if (!this.session.views.mapStale()) return;
+          if (!this.session.views.refreshMapStep(MAP_STEP_MS)) return void setImmediate(step);
+        } catch (e) {
+          this.message = `error: ${(e as Error).message}`;
+        }
+        this.changed();
+      };
+      step();
+    }, MAP_IDLE_MS);
+    this.mapTimer.unref?.();
   }
 
   resize(cols: number, rows: number): void {
@@ -279,7 +326,8 @@ export class TuiController {
         return true;
       }
       state.text = `${this.session.progressText(r.value)} (Esc stops)`;
-      this.session.views.invalidate();
+      // The panes keep showing where the run began until it stops (the status line shows its progress): building
+      // them between slices re-ran a request from a checkpoint per frame and doubled a long reverse run.
       return false;
     };
     // Most commands finish in their first slice: then no "running" frame is drawn at all.
@@ -316,6 +364,7 @@ export class TuiController {
   }
 
   quit(): void {
+    if (this.mapTimer) clearTimeout(this.mapTimer);
     if (this.running) this.running.cancel = true;
     this.onQuit();
   }
@@ -343,6 +392,9 @@ export class TuiController {
   // ---- keys --------------------------------------------------------------------------------------------
 
   key(input: string, k: KeyInfo): void {
+    // Whatever this key does may move the engine: a map build in steps must not go on over it.
+    this.mapGen++;
+    this.session.views.cancelMapBuild();
     // A paste (or keys typed faster than they are read) arrives as one string: take it key by key.
     if (input.length > 1 && !k.ctrl) {
       for (const ch of input) {

@@ -26,7 +26,8 @@ const charted = (s: string) => /[\u2801-\u28ff]/.test(s.split("\n").slice(1, 10)
 describe("qcowdbg dashboard in a terminal", () => {
   it("draws the charts for the tour trace and quits on q, exit 0, terminal restored", async () => {
     const t = open(["dashboard", ...TOUR]);
-    const s = await t.waitFor((x) => x.includes("■ done") && charted(x), 20_000, false);
+    // Waits for the whole final frame: under load the terminal can show the top of a frame before its bottom.
+    const s = await t.waitFor((x) => x.includes("■ done") && charted(x) && x.includes("done: 63 requests") && /│H[.H1Rr2SoDcsL]{20,}/.test(x), 20_000, false);
     expect(t.alternate).toBe(true);
     expect(s).toContain("requests 63 | errors 0 | past the end 0");
     expect(s).toMatch(/│H[.H1Rr2SoDcsL]{20,}/);
@@ -66,7 +67,7 @@ describe("qcowdbg dashboard in a terminal", () => {
     ] as [string, string[]][]) {
       const args = ["dashboard", ...TOUR, ...extra];
       const t = open(args);
-      const screen = await t.waitFor((x) => x.includes("■ done") && charted(x), 20_000, false);
+      const screen = await t.waitFor((x) => x.includes("■ done") && charted(x) && x.includes("done: 63 requests"), 20_000, false);
       expect(screen.split("\n")).toHaveLength(40);
       expect(screen).toContain("done: 63 requests");
       shots.push({ title, args, screen: screen.split("\n").map((l) => l.trimEnd()).join("\n") });

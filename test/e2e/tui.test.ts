@@ -42,6 +42,9 @@ afterAll(() => {
     "`r` refcount block, `2` L2 table, `D` data, `c` compressed, `s` shared, `L` leaked, `.` free), with",
     "fragmentation counted as qemu-img check counts it; the header; counters and the modelled latency.",
     "On a colour terminal, what the last command changed is on a yellow background in every pane.",
+    "During a long run the panes keep what they showed and the status line counts requests; on a big image the",
+    "host map says \"(updating)\" for a moment after a move and is redrawn once the keys pause. A trace replays",
+    "metadata-only (`--config metadata-only=off` keeps guest data); `--temp-limit` caps the temp file (256M).",
     "",
   ].join("\n");
   fs.writeFileSync(out, `${intro}\n${body}`);

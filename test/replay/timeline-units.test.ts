@@ -171,9 +171,12 @@ describe("ShadowStorage snapshots", () => {
     );
   });
 
+  // Pages of one repeated byte are kept as runs (run-page.ts): these tests write noise to get whole pages.
+  const noise = (n: number) => new Uint8Array(n).map((_, i) => (i * 29 + (i >> 6)) & 0xff);
+
   it("keeps a page's older versions as small deltas", () => {
     const s = new ShadowStorage(new MemoryStorage("base", new Uint8Array(1 << 20)));
-    s.write(new Uint8Array(65536).fill(1), 0);
+    s.write(noise(65536), 0);
     const snaps = [];
     for (let i = 0; i < 40; i++) {
       snaps.push({ snap: s.snapshot(), bytes: content(s) });
@@ -200,7 +203,7 @@ describe("ShadowStorage snapshots", () => {
 
   it("a restored version whose snapshot is released is copied, not written, when written again", () => {
     const s = new ShadowStorage(new MemoryStorage("base", new Uint8Array(1 << 20)));
-    s.write(new Uint8Array(65536).fill(1), 0);
+    s.write(noise(65536), 0);
     const a = { snap: s.snapshot(), bytes: content(s) };
     s.write(new Uint8Array([2]), 10);
     const b = { snap: s.snapshot(), bytes: content(s) };
@@ -227,7 +230,7 @@ describe("ShadowStorage snapshots", () => {
 
   it("a snapshot shares pages until the next write", () => {
     const s = new ShadowStorage(new MemoryStorage("base", new Uint8Array(1 << 20)));
-    s.write(new Uint8Array(4 * 65536).fill(1), 0);
+    s.write(noise(4 * 65536), 0);
     expect(s.retainedBytes()).toBe(4 * 65536);
     const snap = s.snapshot();
     expect(s.retainedBytes()).toBe(4 * 65536);
@@ -359,6 +362,25 @@ describe("timeline stepping", () => {
     expect(engineState(tl.engine)).toEqual(engineState(oracle));
     oracle.close();
     close(tl);
+  });
+
+  it("widens the spacing while captures take more than their share of the replay, and stays exact", () => {
+    const many = Array.from({ length: 400 }, (_, i) => request("write", ((i * 131) % 1000) * 4096, 4096, i));
+    // A share of 0: every capture takes longer than that, so the spacing grows by half each time, to the cap.
+    const tl = new Timeline(openEngine(image, 4096), many, { checkpoints: { interval: 2, captureShare: 0, maxInterval: 16 } });
+    tl.runTo(400);
+    expect(tl.checkpoints.widenings).toBeGreaterThan(0);
+    expect(tl.stats().interval).toBe(16);
+    tl.runTo(77);
+    const oracle = forwards(image, 4096, many, 77);
+    expect(engineState(tl.engine)).toEqual(engineState(oracle));
+    oracle.close();
+    close(tl);
+    // Without a share the spacing stays as given.
+    const fixed = new Timeline(openEngine(image, 4096), many, { checkpoints: { interval: 2 } });
+    fixed.runTo(400);
+    expect(fixed.stats().interval).toBe(2);
+    close(fixed);
   });
 
   it("refuses an engine that already ran requests", () => {

@@ -18,6 +18,8 @@ export interface Captured {
 function capture(make: (out: (l: string) => void) => Session): Captured {
   const lines: string[] = [];
   const session = make((l) => lines.push(l));
+  // The panes are looked at: commands mark what they changed, as in the TUI.
+  session.views.screen = true;
   return {
     session,
     lines,

@@ -18,6 +18,8 @@ afterEach(() => {
 });
 function tour(config = {}, record?: boolean): Session {
   const s = openTraceSession(TOUR_IMAGE, TOUR_TRACE, { config, record });
+  // As the TUI has it: panes on screen, so commands mark what they changed.
+  s.views.screen = true;
   sessions.push(s);
   return s;
 }
@@ -137,5 +139,45 @@ describe("without the event log (very long traces)", () => {
       expect(without.views.focus().events.map((e) => [e.kind, e.a, e.b])).toEqual(withLog.views.focus().events.map((e) => [e.kind, e.a, e.b]));
     }
     expect(without.recorder()!.length).toBe(0);
+  });
+});
+
+describe("without a screen", () => {
+  it("commands build no pane views (a qemu-io script pays nothing for panes), and panes asked for still work", () => {
+    const s = tour();
+    s.views.screen = false;
+    let built = 0;
+    const views = s.views as unknown as { buildTables: (...a: unknown[]) => unknown };
+    const orig = views.buildTables.bind(s.views);
+    views.buildTables = (...a: unknown[]) => {
+      built++;
+      return orig(...a);
+    };
+    for (let i = 0; i < 5; i++) s.execute("next");
+    expect(built).toBe(0);
+    expect(s.views.tablesPane(12).rows.length).toBeGreaterThan(0);
+    expect(built).toBe(1);
+  });
+});
+
+describe("host map built in steps (the TUI builds it between keys)", () => {
+  it("gives the map buildHostMap gives, and the pane says (updating) until it is rebuilt", () => {
+    const s = tour();
+    s.views.deferMap = true;
+    s.execute("run-to 20");
+    const first = s.views.mapPane(40, 2);
+    expect(first.title).not.toMatch(/updating/);
+    s.execute("run-to 40");
+    expect(s.views.mapStale()).toBe(true);
+    expect(s.views.mapPane(40, 2).title).toMatch(/\(updating\)/);
+    let steps = 0;
+    while (!s.views.refreshMapStep(0)) steps++;
+    expect(steps).toBeGreaterThan(0);
+    expect(s.views.mapStale()).toBe(false);
+    const built = s.views.hostMap()!;
+    const direct = buildHostMap(s.image()!);
+    expect(Buffer.compare(Buffer.from(built.kinds), Buffer.from(direct.kinds))).toBe(0);
+    expect([...built.counts]).toEqual([...direct.counts]);
+    expect(s.views.mapPane(40, 2).title).not.toMatch(/updating/);
   });
 });
