@@ -11,7 +11,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import type { DeviceProfile } from "./device-profiles.js";
 import { PROFILE_FORMAT, PROFILE_VERSION } from "./device-profiles.js";
-import type { HostProfile, IoCost } from "./host-profile.js";
+import { ioCost, type HostProfile, type IoCost } from "./host-profile.js";
 import { runQemuIo } from "./qemu-io-run.js";
 import { prng } from "../prng.js";
 
@@ -228,6 +228,7 @@ export function calibrate(opts: CalibrateOptions): DeviceProfile {
         q.add(null, `read -q 0 ${8 * M}`);
         for (let i = 0; i < n(200); i++) q.add("qRead4", `read ${at(0, 8 * M, 4 * K)} 4k`);
         for (let i = 0; i < n(200); i++) q.add("qWrite4", `write ${at(0, 8 * M, 4 * K)} 4k`);
+        for (let i = 0; i < n(50); i++) q.add("qWrite64", `write ${at(0, 8 * M, 64 * K)} 64k`);
         return q;
       }, { cache: "writeback", format: "qcow2" }, freshQcow2);
       // Allocating writes on a fresh image, each into a cluster never written (shuffled), as a growing image
@@ -235,6 +236,8 @@ export function calibrate(opts: CalibrateOptions): DeviceProfile {
       measure(qcow, () => {
         const q = new Script();
         for (let i = 0; i < Math.min(free / 2, n(100)); i++) q.add("qAlloc4", `write ${(128 + ((i * 337) % (free / 2))) * 64 * K + at(0, 64 * K, 4 * K)} 4k`);
+        // Whole-cluster allocating writes: no COW, so no write-zeroes: qcow2's allocation path alone.
+        for (let i = 0; i < Math.min(free / 4, n(50)); i++) q.add("qAllocFull64", `write ${(8192 + ((i * 337) % (free / 4))) * 64 * K} 64k`);
         return q;
       }, { cache: "writeback", format: "qcow2" }, freshQcow2);
       // Writethrough allocating writes: what a growing image pays per write (a check kept in classesUs).
@@ -273,29 +276,36 @@ export function buildProfile(all: Map<string, number[]>, opts: CalibrateOptions,
   const syncAlloc = Math.max(0, m("bFuaAfterAlloc") - m("sync0"));
   const directSyncAlloc = Math.max(0, m("dFuaAfterAlloc") - m("dFua4"));
   const bufferedWrite = fitCost(m("bWrite4"), m("bWrite64"));
+  const bufferedAllocWrite = fitCost(m("bAlloc4"), (m("bAlloc64") + m("bExtend64")) / 2);
   const directWrite = { us: 0, usPerKiB: (1e6 / (writeMiBps * M)) * K };
   // Only the 4 KiB write into an unwritten extent is measured: its per-KiB part is the overwrite's.
   const unwritten = (us4: number, per: IoCost) => ({ us: round(Math.max(0, us4 - 4 * per.usPerKiB)), usPerKiB: round(per.usPerKiB) });
+  // qcow2's allocation path (CPU, metadata in its caches): a whole-cluster allocating write less an overwrite of
+  // the same size and less what the host file charges for writing into a hole past the end rather than over data.
+  const allocUs = Math.max(0, m("qAllocFull64") - m("qWrite64") - Math.max(0, ioCost(bufferedAllocWrite, 64 * K) - ioCost(bufferedWrite, 64 * K)));
+  // The write-zeroes qcow2 issues over a new cluster before a partial write (fallocate ZERO_RANGE at the end of the
+  // file): a 4 KiB allocating write less an overwrite, less the allocation path and the write into the zeroed
+  // range. The raw file's write-zeroes inside its size ("zero" in classesUs) is the fallback.
+  const zeroInQcow2 = m("qAlloc4") - m("qWrite4") - allocUs - Math.max(0, m("bUnwritten4") - m("bWrite4"));
+  const zeroRangeUs = all.has("qAllocFull64") && zeroInQcow2 > 0 ? zeroInQcow2 : m("zero");
   const host: HostProfile = {
     pageCacheBytes: opts.pageCacheBytes ?? defaultPageCache(),
     cachedRead: fitCost(m("cRead4"), m("cRead64")),
     holeRead: fitCost(m("hRead4"), m("hRead64")),
     directHoleRead: fitCost(m("dHole4"), m("dHole64")),
     bufferedWrite,
-    bufferedAllocWrite: fitCost(m("bAlloc4"), (m("bAlloc64") + m("bExtend64")) / 2),
+    bufferedAllocWrite,
     directAllocWrite: fitCost(m("dAlloc4"), m("dAlloc64")),
     bufferedUnwrittenWrite: unwritten(m("bUnwritten4"), bufferedWrite),
     directUnwrittenWrite: unwritten(m("dUnwritten4"), directWrite),
     requestUs: round(Math.max(0, (m("qRead4") - m("cRead4") + m("qWrite4") - m("bWrite4")) / 2)),
-    // What an allocating write costs beyond an overwrite, the file's zero-fill (fallocate) and the write into the
-    // zeroed (unwritten) range: qcow2's allocation path on the CPU.
-    allocUs: round(Math.max(0, m("qAlloc4") - m("qWrite4") - m("zero") - Math.max(0, m("bUnwritten4") - m("bWrite4")))),
+    allocUs: round(allocUs),
     syncUs: round(syncBase),
     syncUsPerMiB: round(Math.max(0, slope)),
     syncAllocUs: round(syncAlloc),
     directSyncAllocUs: round(directSyncAlloc),
     punchHoleUs: round(m("punch")),
-    zeroRangeUs: round(m("zero")),
+    zeroRangeUs: round(zeroRangeUs),
   };
   return {
     name: opts.name ?? `calibrated-${os.hostname()}`,
