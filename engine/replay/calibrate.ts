@@ -11,8 +11,9 @@ import * as os from "node:os";
 import * as path from "node:path";
 import type { DeviceProfile } from "./device-profiles.js";
 import { PROFILE_FORMAT, PROFILE_VERSION } from "./device-profiles.js";
-import { ioCost, type HostProfile, type IoCost } from "./host-profile.js";
+import type { HostProfile, IoCost } from "./host-profile.js";
 import { runQemuIo } from "./qemu-io-run.js";
+import { Mixer, punch, Script } from "./calibrate-script.js";
 import { prng } from "../prng.js";
 
 const K = 1024;
@@ -64,34 +65,6 @@ function round(x: number): number {
   return Math.round(x * 1000) / 1000;
 }
 
-/** Untimed discards (holes punched) over [start, end), in pieces qemu-io accepts (under 2 GiB each). */
-function punch(s: Script, start: number, end: number): void {
-  for (let o = start; o < end; o += 1024 * M) s.add(null, `discard ${o} ${Math.min(1024 * M, end - o)}`);
-}
-
-/** A script whose commands are tagged by class; timings come back in the same order. */
-class Script {
-  readonly lines: string[] = [];
-  readonly tags: (string | null)[] = [];
-  add(tag: string | null, cmd: string): void {
-    // Untimed reads and writes run quiet (-q): qemu-io prints no stats line for them.
-    this.lines.push(tag === null && /^(read|write|discard) /.test(cmd) && !/^\S+ -q /.test(cmd) ? cmd.replace(/^(\S+) /, "$1 -q ") : cmd);
-    this.tags.push(tag);
-  }
-  /** µs per tag from qemu-io's timings (untimed commands have a null tag). */
-  classify(seconds: number[]): Map<string, number[]> {
-    const timed = this.tags.filter((t): t is string => t !== null);
-    if (timed.length !== seconds.length) throw new Error(`calibrate: qemu-io timed ${seconds.length} commands, expected ${timed.length}`);
-    const out = new Map<string, number[]>();
-    timed.forEach((t, i) => {
-      const a = out.get(t) ?? [];
-      a.push(seconds[i]! * 1e6);
-      out.set(t, a);
-    });
-    return out;
-  }
-}
-
 export function calibrate(opts: CalibrateOptions): DeviceProfile {
   const t0 = performance.now();
   const scale = opts.scale ?? 1;
@@ -138,24 +111,24 @@ export function calibrate(opts: CalibrateOptions): DeviceProfile {
     measure(file, () => {
       const d = new Script();
       punchAlloc(d);
-      for (let i = 0; i < n(200); i++) d.add("dRead4", `read ${at(0, DATA_END, 4 * K)} 4k`);
-      for (let i = 0; i < n(60); i++) d.add("dRead64", `read ${at(0, DATA_END, 64 * K)} 64k`);
+      // Sequential runs stay whole (the device must see them back to back); the random classes interleave.
       let seq = at(0, DATA_END / 2, 4 * K);
       for (let i = 0; i < n(200); i++, seq += 4 * K) d.add("dSeqRead4", `read ${seq} 4k`);
-      for (let i = 0; i < n(100); i++) d.add("dHole4", `read ${at(HOLES, HOLES_END - HOLES, 4 * K)} 4k`);
-      for (let i = 0; i < n(30); i++) d.add("dHole64", `read ${at(HOLES, HOLES_END - HOLES, 64 * K)} 64k`);
-      for (let i = 0; i < n(200); i++) d.add("dWrite4", `write ${at(0, DATA_END, 4 * K)} 4k`);
-      for (let i = 0; i < n(50); i++) d.add("dWrite64", `write ${at(0, DATA_END, 64 * K)} 64k`);
       seq = at(DATA_END / 2, DATA_END / 4, 4 * K);
       for (let i = 0; i < n(100); i++, seq += 4 * K) d.add("dSeqWrite4", `write ${seq} 4k`);
-      for (let i = 0; i < n(100); i++) d.add("dAlloc4", `write ${DIRECT_ALLOC_4K + i * 256 * K} 4k`);
-      for (let i = 0; i < n(30); i++) d.add("dAlloc64", `write ${DIRECT_ALLOC_64K + i * M} 64k`);
+      const x = new Mixer();
+      for (let i = 0; i < n(200); i++) x.add("dRead4", `read ${at(0, DATA_END, 4 * K)} 4k`);
+      for (let i = 0; i < n(60); i++) x.add("dRead64", `read ${at(0, DATA_END, 64 * K)} 64k`);
+      for (let i = 0; i < n(100); i++) x.add("dHole4", `read ${at(HOLES, HOLES_END - HOLES, 4 * K)} 4k`);
+      for (let i = 0; i < n(30); i++) x.add("dHole64", `read ${at(HOLES, HOLES_END - HOLES, 64 * K)} 64k`);
+      for (let i = 0; i < n(200); i++) x.add("dWrite4", `write ${at(0, DATA_END, 4 * K)} 4k`);
+      for (let i = 0; i < n(50); i++) x.add("dWrite64", `write ${at(0, DATA_END, 64 * K)} 64k`);
+      for (let i = 0; i < n(100); i++) x.add("dAlloc4", `write ${DIRECT_ALLOC_4K + i * 256 * K} 4k`);
+      for (let i = 0; i < n(30); i++) x.add("dAlloc64", `write ${DIRECT_ALLOC_64K + i * M} 64k`);
       // A write into a range that write-zeroes just allocated (an unwritten extent), as qcow2 writes a new
       // cluster after zeroing it.
-      for (let i = 0; i < n(30); i++) {
-        d.add(null, `write -z ${UNWRITTEN + i * 256 * K} 64k`);
-        d.add("dUnwritten4", `write ${UNWRITTEN + i * 256 * K + 4 * K} 4k`);
-      }
+      for (let i = 0; i < n(30); i++) x.add("dUnwritten4", `write ${UNWRITTEN + i * 256 * K + 4 * K} 4k`, [`write -z ${UNWRITTEN + i * 256 * K} 64k`]);
+      x.into(d);
       // Syncs: a FUA write is the write plus an fdatasync (QEMU emulates FUA with a flush on files).
       d.add(null, "write -f 0 4k");
       for (let i = 0; i < n(30); i++) d.add("dFua4", `write -f ${at(0, DATA_END, 4 * K)} 4k`);
@@ -171,18 +144,17 @@ export function calibrate(opts: CalibrateOptions): DeviceProfile {
       const b = new Script();
       punchAlloc(b);
       b.add(null, `read -q 0 ${8 * M}`);
-      for (let i = 0; i < n(200); i++) b.add("cRead4", `read ${at(0, 8 * M, 4 * K)} 4k`);
-      for (let i = 0; i < n(60); i++) b.add("cRead64", `read ${at(0, 8 * M, 64 * K)} 64k`);
-      for (let i = 0; i < n(100); i++) b.add("hRead4", `read ${at(HOLES, HOLES_END - HOLES, 4 * K)} 4k`);
-      for (let i = 0; i < n(30); i++) b.add("hRead64", `read ${at(HOLES, HOLES_END - HOLES, 64 * K)} 64k`);
-      for (let i = 0; i < n(200); i++) b.add("bWrite4", `write ${at(0, 8 * M, 4 * K)} 4k`);
-      for (let i = 0; i < n(50); i++) b.add("bWrite64", `write ${at(0, 8 * M, 64 * K)} 64k`);
-      for (let i = 0; i < n(100); i++) b.add("bAlloc4", `write ${BUF_ALLOC_4K + i * 256 * K} 4k`);
-      for (let i = 0; i < n(30); i++) b.add("bAlloc64", `write ${BUF_ALLOC_64K + i * M} 64k`);
-      for (let i = 0; i < n(30); i++) {
-        b.add(null, `write -z ${UNWRITTEN + i * 256 * K} 64k`);
-        b.add("bUnwritten4", `write ${UNWRITTEN + i * 256 * K + 4 * K} 4k`);
-      }
+      const x = new Mixer();
+      for (let i = 0; i < n(200); i++) x.add("cRead4", `read ${at(0, 8 * M, 4 * K)} 4k`);
+      for (let i = 0; i < n(60); i++) x.add("cRead64", `read ${at(0, 8 * M, 64 * K)} 64k`);
+      for (let i = 0; i < n(100); i++) x.add("hRead4", `read ${at(HOLES, HOLES_END - HOLES, 4 * K)} 4k`);
+      for (let i = 0; i < n(30); i++) x.add("hRead64", `read ${at(HOLES, HOLES_END - HOLES, 64 * K)} 64k`);
+      for (let i = 0; i < n(200); i++) x.add("bWrite4", `write ${at(0, 8 * M, 4 * K)} 4k`);
+      for (let i = 0; i < n(50); i++) x.add("bWrite64", `write ${at(0, 8 * M, 64 * K)} 64k`);
+      for (let i = 0; i < n(100); i++) x.add("bAlloc4", `write ${BUF_ALLOC_4K + i * 256 * K} 4k`);
+      for (let i = 0; i < n(30); i++) x.add("bAlloc64", `write ${BUF_ALLOC_64K + i * M} 64k`);
+      for (let i = 0; i < n(30); i++) x.add("bUnwritten4", `write ${UNWRITTEN + i * 256 * K + 4 * K} 4k`, [`write -z ${UNWRITTEN + i * 256 * K} 64k`]);
+      x.into(b);
       return b;
     }, raw("writeback"));
 
@@ -221,23 +193,19 @@ export function calibrate(opts: CalibrateOptions): DeviceProfile {
     };
     const free = 16384 - 128;
     try {
-      // The same cached 4 KiB reads and overwrites through a qcow2 layer: the difference is QEMU's qcow2 driver.
+      // On a fresh image, interleaved: cached 4 KiB reads and overwrites of 1 MiB written (and synced) first, whose
+      // difference from the raw file's is QEMU's qcow2 driver; allocating writes, each into a cluster never
+      // written (shuffled), as a growing image takes them.
       measure(qcow, () => {
         const q = new Script();
-        q.add(null, `write -q -P 90 0 ${8 * M}`);
-        q.add(null, `read -q 0 ${8 * M}`);
-        for (let i = 0; i < n(200); i++) q.add("qRead4", `read ${at(0, 8 * M, 4 * K)} 4k`);
-        for (let i = 0; i < n(200); i++) q.add("qWrite4", `write ${at(0, 8 * M, 4 * K)} 4k`);
-        for (let i = 0; i < n(50); i++) q.add("qWrite64", `write ${at(0, 8 * M, 64 * K)} 64k`);
-        return q;
-      }, { cache: "writeback", format: "qcow2" }, freshQcow2);
-      // Allocating writes on a fresh image, each into a cluster never written (shuffled), as a growing image
-      // takes them (8 MiB of dirty data written just before makes each ~10 µs slower on ext4: not the case here).
-      measure(qcow, () => {
-        const q = new Script();
-        for (let i = 0; i < Math.min(free / 2, n(100)); i++) q.add("qAlloc4", `write ${(128 + ((i * 337) % (free / 2))) * 64 * K + at(0, 64 * K, 4 * K)} 4k`);
-        // Whole-cluster allocating writes: no COW, so no write-zeroes: qcow2's allocation path alone.
-        for (let i = 0; i < Math.min(free / 4, n(50)); i++) q.add("qAllocFull64", `write ${(8192 + ((i * 337) % (free / 4))) * 64 * K} 64k`);
+        q.add(null, `write -q -P 90 0 ${M}`);
+        q.add(null, "flush");
+        q.add(null, `read -q 0 ${M}`);
+        const x = new Mixer();
+        for (let i = 0; i < n(200); i++) x.add("qRead4", `read ${at(0, M, 4 * K)} 4k`);
+        for (let i = 0; i < n(200); i++) x.add("qWrite4", `write ${at(0, M, 4 * K)} 4k`);
+        for (let i = 0; i < Math.min(free / 2, n(100)); i++) x.add("qAlloc4", `write ${(128 + ((i * 337) % (free / 2))) * 64 * K + at(0, 64 * K, 4 * K)} 4k`);
+        x.into(q);
         return q;
       }, { cache: "writeback", format: "qcow2" }, freshQcow2);
       // Writethrough allocating writes: what a growing image pays per write (a check kept in classesUs).
@@ -280,14 +248,12 @@ export function buildProfile(all: Map<string, number[]>, opts: CalibrateOptions,
   const directWrite = { us: 0, usPerKiB: (1e6 / (writeMiBps * M)) * K };
   // Only the 4 KiB write into an unwritten extent is measured: its per-KiB part is the overwrite's.
   const unwritten = (us4: number, per: IoCost) => ({ us: round(Math.max(0, us4 - 4 * per.usPerKiB)), usPerKiB: round(per.usPerKiB) });
-  // qcow2's allocation path (CPU, metadata in its caches): a whole-cluster allocating write less an overwrite of
-  // the same size and less what the host file charges for writing into a hole past the end rather than over data.
-  const allocUs = Math.max(0, m("qAllocFull64") - m("qWrite64") - Math.max(0, ioCost(bufferedAllocWrite, 64 * K) - ioCost(bufferedWrite, 64 * K)));
-  // The write-zeroes qcow2 issues over a new cluster before a partial write (fallocate ZERO_RANGE at the end of the
-  // file): a 4 KiB allocating write less an overwrite, less the allocation path and the write into the zeroed
-  // range. The raw file's write-zeroes inside its size ("zero" in classesUs) is the fallback.
-  const zeroInQcow2 = m("qAlloc4") - m("qWrite4") - allocUs - Math.max(0, m("bUnwritten4") - m("bWrite4"));
-  const zeroRangeUs = all.has("qAllocFull64") && zeroInQcow2 > 0 ? zeroInQcow2 : m("zero");
+  // qcow2's allocation path (CPU, metadata in its caches): a 4 KiB allocating write on a fresh image, less an
+  // overwrite, less the write-zeroes over the new cluster and the extra of writing into the zeroed (unwritten)
+  // range. (A whole-cluster allocating write, which zeroes nothing, was tried as the measure: its 64 KiB write past
+  // the end of the file costs more than any raw-file class shows, and the residual swamped every allocation.)
+  const allocUs = Math.max(0, m("qAlloc4") - m("qWrite4") - m("zero") - Math.max(0, m("bUnwritten4") - m("bWrite4")));
+  const zeroRangeUs = m("zero");
   const host: HostProfile = {
     pageCacheBytes: opts.pageCacheBytes ?? defaultPageCache(),
     cachedRead: fitCost(m("cRead4"), m("cRead64")),
