@@ -115,7 +115,7 @@ describe("host files", () => {
 });
 
 describe("calibration arithmetic and the profile file", () => {
-  it("trims the slowest 10% and fits us + usPerKiB from 4 KiB and 64 KiB", () => {
+  it("averages a class's commands (each already its fastest run) and fits us + usPerKiB from 4 KiB and 64 KiB", () => {
     expect(classMean([1, 2, 3, 6])).toBe(3);
     expect(fitCost(20, 80)).toEqual({ us: 16, usPerKiB: 1 });
     expect(fitCost(20, 10)).toEqual({ us: 20, usPerKiB: 0 });
@@ -149,6 +149,19 @@ describe("calibration arithmetic and the profile file", () => {
     void _drop;
     expect(() => parseProfile({ ...json, host: missing }, "p.json")).toThrow(/'host\.cachedRead' must be an object/);
     expect(() => parseProfile({ ...json, format: "x" }, "p.json")).toThrow(/'format' must be "qcowdbg-device-profile"/);
+    // The unwritten-extent costs are optional (profiles written before them load), but checked when present.
+    const { bufferedUnwrittenWrite: _u, directUnwrittenWrite: _d, ...older } = json.host as Record<string, unknown>;
+    void _u;
+    void _d;
+    expect(parseProfile({ ...json, host: older }, "p.json").host!.bufferedUnwrittenWrite).toBeUndefined();
+    expect(() => parseProfile({ ...json, host: { ...older, directUnwrittenWrite: { us: 1, perKiB: 2 } } }, "p.json")).toThrow(/'host\.directUnwrittenWrite\.perKiB' is unknown/);
+
+    // With the qcow2 writethrough class, the sync after allocation is what is left of it after the writeback
+    // allocating write, two 64 KiB metadata write-backs (30 µs each here), two plain syncs and their dirty data.
+    put("qWT4", 50 + 2 * 30 + 2 * 400 + (1000 * 132) / 1024 + 200);
+    const q = buildProfile(classes, { dir: ".", pageCacheBytes: 1 << 30, name: "test-host" }, 3);
+    expect(q.host!.syncAllocUs).toBeCloseTo(200, 2);
+    expect(q.host!.bufferedUnwrittenWrite).toBeUndefined();
     // Version 1 files (no host section) still load, and built-ins say they are built in.
     expect(parseProfile({ name: "x", base: "nvme" }, "old.json").host).toBeUndefined();
     expect(builtinProfile("hdd")!.source).toBe("built-in");
