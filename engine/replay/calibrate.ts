@@ -185,9 +185,9 @@ export function calibrate(opts: CalibrateOptions): DeviceProfile {
 
     step("qcow2 request overhead");
     const qcow = `${file}.qcow2`;
-    const freshQcow2 = () => {
+    const freshQcow2 = (opts: string[] = []) => () => {
       fs.rmSync(qcow, { force: true });
-      const r = spawnSync("qemu-img", ["create", "-q", "-f", "qcow2", qcow, "1G"], { encoding: "utf8" });
+      const r = spawnSync("qemu-img", ["create", "-q", "-f", "qcow2", ...opts, qcow, "1G"], { encoding: "utf8" });
       if (r.status !== 0) throw new Error(`calibrate: qemu-img create failed: ${(r.stderr || String(r.error)).trim()}`);
     };
     const free = 16384 - 128;
@@ -206,14 +206,21 @@ export function calibrate(opts: CalibrateOptions): DeviceProfile {
         for (let i = 0; i < Math.min(free / 2, n(100)); i++) x.add("qAlloc4", `write ${(128 + ((i * 337) % (free / 2))) * 64 * K + at(0, 64 * K, 4 * K)} 4k`);
         x.into(q);
         return q;
-      }, { cache: "writeback", format: "qcow2" }, freshQcow2);
+      }, { cache: "writeback", format: "qcow2" }, freshQcow2());
+      // Allocating writes that need no COW and so no write-zeroes (extended L2: 4 KiB covers whole subclusters),
+      // each into a new cluster at the end of the file: qcow2's allocation path and the file's growth, alone.
+      measure(qcow, () => {
+        const q = new Script();
+        for (let i = 0; i < Math.min(free / 2, n(100)); i++) q.add("qAllocExt4", `write ${(128 + ((i * 337) % (free / 2))) * 64 * K + at(0, 64 * K, 4 * K)} 4k`);
+        return q;
+      }, { cache: "writeback", format: "qcow2" }, freshQcow2(["-o", "extended_l2=on"]));
       // Writethrough allocating writes: what a growing image pays per write (a check kept in classesUs).
       const base = 8192;
       measure(qcow, () => {
         const wt = new Script();
         for (let i = 0; i < Math.min(free / 2, n(40)); i++) wt.add("qWT4", `write ${(base + ((i * 337) % (free / 2))) * 64 * K + at(0, 64 * K, 4 * K)} 4k`);
         return wt;
-      }, { cache: "writethrough", format: "qcow2" }, freshQcow2);
+      }, { cache: "writethrough", format: "qcow2" }, freshQcow2());
     } finally {
       fs.rmSync(qcow, { force: true });
     }
@@ -256,12 +263,20 @@ export function buildProfile(all: Map<string, number[]>, opts: CalibrateOptions,
   const directWrite = { us: 0, usPerKiB: (1e6 / (writeMiBps * M)) * K };
   // Only the 4 KiB write into an unwritten extent is measured: its per-KiB part is the overwrite's.
   const unwritten = (us4: number, per: IoCost) => ({ us: round(Math.max(0, us4 - 4 * per.usPerKiB)), usPerKiB: round(per.usPerKiB) });
-  // qcow2's allocation path (CPU, metadata in its caches): a 4 KiB allocating write on a fresh image, less an
-  // overwrite, less the write-zeroes over the new cluster and the extra of writing into the zeroed (unwritten)
-  // range. (A whole-cluster allocating write, which zeroes nothing, was tried as the measure: its 64 KiB write past
-  // the end of the file costs more than any raw-file class shows, and the residual swamped every allocation.)
-  const allocUs = Math.max(0, m("qAlloc4") - m("qWrite4") - m("zero") - Math.max(0, m("bUnwritten4") - m("bWrite4")));
-  const zeroRangeUs = m("zero");
+  // qcow2's allocation path (CPU, metadata in its caches): an allocating write that needs no write-zeroes
+  // (qAllocExt4, extended L2) less an overwrite and less what the file charges for a write into a hole rather than
+  // over data. Then the write-zeroes over a new cluster, where QEMU issues it: a 4 KiB allocating write (qAlloc4)
+  // less an overwrite, the allocation path and the extra of writing into the zeroed (unwritten) range. Each
+  // kind of allocating write thus costs what calibrate measured for it. Without the qcow2 classes (or when a
+  // difference comes out negative on a noisy host): the raw file's write-zeroes inside its size ("zero"), and the
+  // allocation path as what qAlloc4 leaves over it. (A whole-cluster allocating write was tried as the measure of
+  // the allocation path: its 64 KiB write past the end of the file costs more than any raw-file class shows.)
+  const holeExtra = Math.max(0, m("bAlloc4") - m("bWrite4"));
+  const unwrittenExtra = Math.max(0, m("bUnwritten4") - m("bWrite4"));
+  const allocNoCow = m("qAllocExt4") - m("qWrite4") - holeExtra;
+  const allocUs = all.has("qAllocExt4") && allocNoCow > 0 ? allocNoCow : Math.max(0, m("qAlloc4") - m("qWrite4") - m("zero") - unwrittenExtra);
+  const zeroInQcow2 = m("qAlloc4") - m("qWrite4") - allocUs - unwrittenExtra;
+  const zeroRangeUs = all.has("qAlloc4") && zeroInQcow2 > 0 ? zeroInQcow2 : m("zero");
   const host: HostProfile = {
     pageCacheBytes: opts.pageCacheBytes ?? defaultPageCache(),
     cachedRead: fitCost(m("cRead4"), m("cRead64")),

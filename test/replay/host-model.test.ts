@@ -162,6 +162,15 @@ describe("calibration arithmetic and the profile file", () => {
     const q = buildProfile(classes, { dir: ".", pageCacheBytes: 1 << 30, name: "test-host" }, 3);
     expect(q.host!.syncAllocUs).toBeCloseTo(200, 2);
     expect(q.host!.bufferedUnwrittenWrite).toBeUndefined();
+    // Without the extended-L2 class the allocation path is what qAlloc4 leaves over the raw write-zeroes.
+    expect(q.host!.allocUs).toBe(50 - 14 - 20);
+    expect(q.host!.zeroRangeUs).toBe(20);
+    // With it, an allocating write that zeroes nothing measures the allocation path (over an overwrite and a hole
+    // write's extra, 15 - 12), and the write-zeroes is what qcow2's 4 KiB allocating write leaves over that.
+    put("qAllocExt4", 14 + 3 + 6);
+    const e = buildProfile(classes, { dir: ".", pageCacheBytes: 1 << 30, name: "test-host" }, 3);
+    expect(e.host!.allocUs).toBe(6);
+    expect(e.host!.zeroRangeUs).toBe(50 - 14 - 6);
     // Version 1 files (no host section) still load, and built-ins say they are built in.
     expect(parseProfile({ name: "x", base: "nvme" }, "old.json").host).toBeUndefined();
     expect(builtinProfile("hdd")!.source).toBe("built-in");
