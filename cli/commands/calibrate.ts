@@ -42,10 +42,11 @@ function run(dir: string, flags: Flags): void {
   const bar = process.stderr.isTTY
     ? new cliProgress.SingleBar({ format: "calibrate [{bar}] {percentage}% | {phase}", stream: process.stderr, hideCursor: true, clearOnComplete: true }, cliProgress.Presets.shades_classic)
     : null;
-  bar?.start(5, 0, { phase: "starting" });
+  bar?.start(runs + 2, 0, { phase: "starting" });
   let profile;
   try {
-    profile = calibrate({ dir, scale, runs, pageCacheBytes, name: flags.name, onPhase: (done, _total, label) => {
+    profile = calibrate({ dir, scale, runs, pageCacheBytes, name: flags.name, onPhase: (done, total, label) => {
+      bar?.setTotal(total);
       bar?.update(done, { phase: label });
       // spawnSync blocks the event loop: draw now, before the next phase starts.
       bar?.render();

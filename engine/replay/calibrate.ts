@@ -27,6 +27,8 @@ const BUF_ALLOC_64K = 416 * M;
 /** Ranges zeroed with write-zeroes (unwritten extents), then written into. */
 const UNWRITTEN = 448 * M;
 const DATA_END_ALLOC = 512 * M;
+/** Written, then punched (fallocate PUNCH_HOLE), 64 KiB at a time. */
+const PUNCH = 512 * M;
 /** Holes to read: a wide sparse span, so each read meets pages (and read-ahead) never touched before. */
 const HOLES = 1024 * M;
 const HOLES_END = 64 * 1024 * M;
@@ -74,26 +76,33 @@ export function calibrate(opts: CalibrateOptions): DeviceProfile {
   const rnd = prng(14);
   const at = (base: number, span: number, align: number) => base + Math.floor((rnd() * span) / align) * align;
   const file = path.join(opts.dir, `.qcowdbg-calibrate-${process.pid}.raw`);
-  const phases = 5;
+  const phases = runs + 2;
   let phase = 0;
   const step = (label: string) => opts.onPhase?.(phase++, phases, label);
   const all = new Map<string, number[]>();
   /**
-   * Runs the script `make` builds `runs` times (each build draws new random offsets, so reads meant to miss the
-   * page cache do; `setup` restores the starting state) and keeps each command's fastest run.
+   * A script `make` builds afresh for each run (new random offsets, so reads meant to miss the page cache do;
+   * `setup` and the script's own first commands restore its starting state); each command keeps its fastest run.
+   * The scripts run in rounds, one run of each per round, so that the runs of one script lie far apart in time and
+   * a spell of load cannot cover all of them (as replay --validate alternates its configurations).
    */
-  const measure = (target: string, make: () => Script, qemu: { cache: string; format: string }, setup?: () => void) => {
-    let best: number[] | null = null;
-    let script: Script | null = null;
-    for (let r = 0; r < runs; r++) {
-      setup?.();
-      const s = make();
-      const res = runQemuIo(target, s.lines, { ...qemu, discard: "unmap" });
-      if (script && s.tags.join() !== script.tags.join()) throw new Error("calibrate: runs of one script differ in their commands");
-      script = s;
-      best = best ? best.map((x, i) => Math.min(x, res.seconds[i] ?? Infinity)) : res.seconds;
-    }
-    for (const [k, v] of script!.classify(best!)) all.set(k, [...(all.get(k) ?? []), ...v]);
+  interface Job {
+    target: string;
+    make: () => Script;
+    qemu: { cache: string; format: string };
+    setup?: () => void;
+    script?: Script;
+    best?: number[];
+  }
+  const jobs: Job[] = [];
+  const measure = (target: string, make: () => Script, qemu: { cache: string; format: string }, setup?: () => void) => void jobs.push({ target, make, qemu, setup });
+  const runRound = (j: Job) => {
+    j.setup?.();
+    const s = j.make();
+    const res = runQemuIo(j.target, s.lines, { ...j.qemu, discard: "unmap" });
+    if (j.script && s.tags.join() !== j.script.tags.join()) throw new Error("calibrate: runs of one script differ in their commands");
+    j.script = s;
+    j.best = j.best ? j.best.map((x, i) => Math.min(x, res.seconds[i] ?? Infinity)) : res.seconds;
   };
   const raw = (cache: string) => ({ cache, format: "raw" });
   try {
@@ -107,7 +116,7 @@ export function calibrate(opts: CalibrateOptions): DeviceProfile {
     // Every class of allocating write starts on holes in each run: its area is punched back first.
     const punchAlloc = (s: Script) => punch(s, DATA_END, DATA_END_ALLOC);
 
-    step("O_DIRECT reads and writes (cache=none)");
+    // O_DIRECT reads and writes (cache=none).
     measure(file, () => {
       const d = new Script();
       punchAlloc(d);
@@ -139,7 +148,7 @@ export function calibrate(opts: CalibrateOptions): DeviceProfile {
       return d;
     }, raw("none"));
 
-    step("page-cache reads and writes (cache=writeback)");
+    // Page-cache reads and writes (cache=writeback).
     measure(file, () => {
       const b = new Script();
       punchAlloc(b);
@@ -158,7 +167,7 @@ export function calibrate(opts: CalibrateOptions): DeviceProfile {
       return b;
     }, raw("writeback"));
 
-    step("fdatasync after dirty data and allocation; fallocate");
+    // fdatasync after dirty data and allocation; fallocate.
     measure(file, () => {
       const s = new Script();
       s.add(null, `truncate ${EXTENDED_SIZE}`);
@@ -176,14 +185,15 @@ export function calibrate(opts: CalibrateOptions): DeviceProfile {
       for (let i = 0; i < n(30); i++) x.add("bFuaAfterAlloc", `write -f ${at(0, 8 * M, 4 * K)} 4k`, [clean(), `write ${ext + i * M} 4k`]);
       // Writes into the file's extension (blocks allocated where the file had none).
       for (let i = 0; i < n(30); i++) x.add("bExtend64", `write ${FILE_SIZE + i * 64 * K} 64k`);
-      for (let i = 0; i < n(30); i++) x.add("punch", `discard ${at(64 * M, 128 * M, 64 * K)} 64k`);
+      // Punching data (written just before, in an area no other class reads).
+      for (let i = 0; i < n(30); i++) x.add("punch", `discard ${PUNCH + i * 512 * K} 64k`, [`write ${PUNCH + i * 512 * K} 64k`]);
       // Zero-fill of a new cluster: into holes, as qcow2 zeroes the COW areas of a cluster it just allocated.
       for (let i = 0; i < n(30); i++) x.add("zero", `write -z ${FILE_SIZE + 4096 * M + i * 256 * K} 64k`);
       x.into(s);
       return s;
     }, raw("writeback"));
 
-    step("qcow2 request overhead");
+    // qcow2's own work, on scratch images beside the raw file.
     const qcow = `${file}.qcow2`;
     const freshQcow2 = (opts: string[] = []) => () => {
       fs.rmSync(qcow, { force: true });
@@ -221,9 +231,14 @@ export function calibrate(opts: CalibrateOptions): DeviceProfile {
         for (let i = 0; i < Math.min(free / 2, n(40)); i++) wt.add("qWT4", `write ${(base + ((i * 337) % (free / 2))) * 64 * K + at(0, 64 * K, 4 * K)} 4k`);
         return wt;
       }, { cache: "writethrough", format: "qcow2" }, freshQcow2());
+      for (let r = 0; r < runs; r++) {
+        step(`run ${r + 1} of ${runs}: O_DIRECT, page cache, fdatasync, fallocate, qcow2`);
+        for (const j of jobs) runRound(j);
+      }
     } finally {
       fs.rmSync(qcow, { force: true });
     }
+    for (const j of jobs) for (const [k, v] of j.script!.classify(j.best!)) all.set(k, [...(all.get(k) ?? []), ...v]);
     step("done");
   } finally {
     fs.rmSync(file, { force: true });
@@ -274,7 +289,10 @@ export function buildProfile(all: Map<string, number[]>, opts: CalibrateOptions,
   const holeExtra = Math.max(0, m("bAlloc4") - m("bWrite4"));
   const unwrittenExtra = Math.max(0, m("bUnwritten4") - m("bWrite4"));
   const allocNoCow = m("qAllocExt4") - m("qWrite4") - holeExtra;
-  const allocUs = all.has("qAllocExt4") && allocNoCow > 0 ? allocNoCow : Math.max(0, m("qAlloc4") - m("qWrite4") - m("zero") - unwrittenExtra);
+  // The two allocating writes must agree: one that also zeroes a cluster cannot cost less than one that does not.
+  // When they do not (a spell of load on one of them), the zeroing one's residual is the measure.
+  const ceiling = m("qAlloc4") - m("qWrite4") - unwrittenExtra;
+  const allocUs = all.has("qAllocExt4") && allocNoCow > 0 && allocNoCow <= ceiling ? allocNoCow : Math.max(0, m("qAlloc4") - m("qWrite4") - m("zero") - unwrittenExtra);
   const zeroInQcow2 = m("qAlloc4") - m("qWrite4") - allocUs - unwrittenExtra;
   const zeroRangeUs = all.has("qAlloc4") && zeroInQcow2 > 0 ? zeroInQcow2 : m("zero");
   const host: HostProfile = {
