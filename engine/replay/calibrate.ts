@@ -1,8 +1,9 @@
 // `qcowdbg calibrate`: measures the storage under a folder with the I/O QEMU issues, issued by qemu-io itself on a
 // raw scratch file there (so QEMU's own per-request overhead is in the figures): 4 KiB and 64 KiB reads and writes,
 // random and sequential, O_DIRECT (cache=none) and through the page cache (writeback), reads of holes, writes
-// into holes and past the end, fdatasync after 0..16 MiB of dirty data and after allocation, fallocate punch/zero.
-// Each script runs `runs` times on the same starting state (allocated ranges punched back into holes, new random
+// into holes and past the end, fdatasync after 0..16 MiB of dirty data and after allocation, fallocate punch/zero,
+// and qcow2's own sequences on scratch images (cached and allocating writes, writethrough). Each script runs `runs`
+// times, in rounds, on the same starting state (files fsynced, allocated ranges punched back into holes, new random
 // offsets for reads that must miss); each command counts its fastest run, the statistic `replay --validate-runs`
 // uses for each request, so that the profile and the measurement it is checked against mean the same thing.
 import { spawnSync } from "node:child_process";
