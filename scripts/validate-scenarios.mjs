@@ -2,8 +2,10 @@
 // Issue 14's acceptance check: calibrates the storage under DIR, then runs `qcowdbg replay --validate` on the four
 // scenarios (a)-(d) and prints modelled vs measured totals and ratios, with the ±35% (totals) and ±30% (ratios)
 // bounds. Re-run it on a quiet machine: fdatasync and page-cache timings swing with other processes' I/O.
-//   node scripts/validate-scenarios.mjs [DIR] [--requests N] [--runs N] [--profile FILE] [--markdown]
+//   node scripts/validate-scenarios.mjs [DIR] [--requests N] [--runs N] [--repeat N] [--profile FILE] [--markdown]
 // --runs (default 3): qemu-io runs per configuration, each request timed by its fastest (replay --validate-runs).
+// --repeat (default 3): `replay --validate` runs per scenario; the table shows the median of each figure, and the
+// spread of the measured totals (min-max) says how noisy the host was. The load average is printed before and after.
 import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -22,6 +24,7 @@ const opt = (name, dflt) => {
 const markdown = args.includes("--markdown") ? (args.splice(args.indexOf("--markdown"), 1), true) : false;
 const requests = Number(opt("--requests", "1000"));
 const runs = opt("--runs", "3");
+const repeat = Math.max(1, Number(opt("--repeat", "3")));
 let profile = opt("--profile", "");
 const dir = path.resolve(args[0] ?? path.join(os.tmpdir(), "qcowdbg-scenarios"));
 fs.mkdirSync(dir, { recursive: true });
@@ -51,6 +54,8 @@ function trace(name, op, span, n, seed) {
   return at(name);
 }
 
+const load = () => os.loadavg().map((x) => x.toFixed(1)).join(" ");
+const loadBefore = load();
 if (!profile) {
   profile = at("profile.json");
   process.stderr.write(`calibrating ${dir} ...\n`);
@@ -78,31 +83,41 @@ const scenarios = [
   { id: "d", what: "4 KiB writes, fresh vs metadata-preallocated", image: "d.qcow2", trace: td, config: "cache=writeback", compare: "preallocation=metadata" },
 ];
 
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
 const rows = [];
 let ok = true;
 for (const s of scenarios) {
   process.stderr.write(`scenario (${s.id}) ${s.what} ...\n`);
-  const out = sh("node", [cli, "replay", at(s.image), s.trace, "--profile", profile, "--config", s.config, "--compare", s.compare, "--validate", "--validate-runs", runs, "--output", "json"]);
-  const v = JSON.parse(out).validation;
-  const c = v.compare[0];
+  const got = [];
+  for (let r = 0; r < repeat; r++) {
+    const out = sh("node", [cli, "replay", at(s.image), s.trace, "--profile", profile, "--config", s.config, "--compare", s.compare, "--validate", "--validate-runs", runs, "--output", "json"]);
+    const v = JSON.parse(out).validation;
+    got.push([v.modelledSeconds, v.measuredSeconds, v.compare[0].modelledSeconds, v.compare[0].measuredSeconds]);
+  }
+  const [m1, r1, m2, r2] = [0, 1, 2, 3].map((k) => median(got.map((g) => g[k])));
   const within = (m, r, tol) => r > 0 && Math.abs(m / r - 1) <= tol;
-  const mr = c.modelledSeconds / v.modelledSeconds;
-  const rr = c.measuredSeconds / v.measuredSeconds;
-  const pass = within(v.modelledSeconds, v.measuredSeconds, 0.35) && within(c.modelledSeconds, c.measuredSeconds, 0.35) && within(mr, rr, 0.3);
+  const mr = m2 / m1;
+  const rr = r2 / r1;
+  const pass = within(m1, r1, 0.35) && within(m2, r2, 0.35) && within(mr, rr, 0.3);
   if (s.id !== "a'") ok &&= pass;
-  rows.push([`(${s.id})`, `${s.config} vs ${c.config}`, v.modelledSeconds, v.measuredSeconds, c.modelledSeconds, c.measuredSeconds, mr, rr, pass ? "yes" : "no"]);
+  const spread = (k) => `${f(Math.min(...got.map((g) => g[k])))}-${f(Math.max(...got.map((g) => g[k])))}`;
+  rows.push([`(${s.id})`, `${s.config} vs ${s.compare}`, f(m1), f(r1), f(m2), f(r2), mr.toFixed(2), rr.toFixed(2), pass ? "yes" : "no", `${spread(1)} / ${spread(3)}`]);
 }
 
-const f = (x) => (x < 1 ? `${(x * 1000).toFixed(0)} ms` : `${x.toFixed(2)} s`);
-const head = ["", "settings", "modelled", "measured", "modelled", "measured", "ratio modelled", "ratio measured", "within bounds"];
-const body = rows.map((r) => [r[0], r[1], f(r[2]), f(r[3]), f(r[4]), f(r[5]), r[6].toFixed(2), r[7].toFixed(2), r[8]]);
-const load = os.loadavg().map((x) => x.toFixed(1)).join(" ");
+function f(x) {
+  return x < 1 ? `${(x * 1000).toFixed(0)} ms` : `${x.toFixed(2)} s`;
+}
+const head = ["", "settings", "modelled", "measured", "modelled", "measured", "ratio modelled", "ratio measured", "within bounds", "measured spread"];
 if (markdown) {
   console.log(`| ${head.join(" | ")} |\n|${head.map(() => "---").join("|")}|`);
-  for (const r of body) console.log(`| ${r.join(" | ")} |`);
+  for (const r of rows) console.log(`| ${r.join(" | ")} |`);
 } else {
-  const w = head.map((h, i) => Math.max(h.length, ...body.map((r) => r[i].length)));
-  for (const r of [head, ...body]) console.log(r.map((c, i) => (i < 2 ? c.padEnd(w[i]) : c.padStart(w[i]))).join("  "));
+  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  for (const r of [head, ...rows]) console.log(r.map((c, i) => (i < 2 || i === 9 ? c.padEnd(w[i]) : c.padStart(w[i]))).join("  "));
 }
-console.log(`host ${os.hostname()}, ${os.cpus().length} cores, load average ${load}; profile ${profile}; ${requests} requests per trace, ${runs} qemu-io runs each`);
+console.log(`host ${os.hostname()} (${os.cpus().length} cores, ${os.cpus()[0]?.model ?? "?"}), load average ${loadBefore} before, ${load()} after; profile ${profile}`);
+console.log(`${requests} requests per trace; each figure the median of ${repeat} replay --validate runs, each timing a request by its fastest of ${runs} qemu-io runs`);
 process.exitCode = ok ? 0 : 1;

@@ -15,6 +15,7 @@ interface Flags {
   name?: string;
   pageCache?: string;
   scale: string;
+  runs: string;
 }
 
 export function register(program: Command): void {
@@ -26,22 +27,26 @@ export function register(program: Command): void {
     .option("--name <name>", "profile name shown in report headers (default: calibrated-HOST)")
     .option("--page-cache <size>", "host page cache the images may use (default: half of the available memory)")
     .option("--scale <x>", "I/Os per measurement, relative to the default (0.2 = quick, 3 = steadier)", "1")
+    .option("--runs <n>", "runs of each measurement; each I/O counts its fastest (as replay --validate-runs; use the same number)", "3")
     .action(guarded((dir: string, flags: Flags) => run(dir, flags)));
 }
 
 function run(dir: string, flags: Flags): void {
   const scale = Number(flags.scale);
   if (!Number.isFinite(scale) || scale < 0.05 || scale > 20) throw new ExitError(`calibrate: --scale must be a number 0.05..20, not '${flags.scale}'`, 1);
+  const runs = Number(flags.runs);
+  if (!Number.isInteger(runs) || runs < 1 || runs > 20) throw new ExitError(`calibrate: --runs must be a whole number 1..20, not '${flags.runs}'`, 1);
   if (!fs.statSync(dir, { throwIfNoEntry: false })?.isDirectory()) throw new ExitError(`calibrate: ${dir}: not a folder`, 1);
   if (!qemuIoAvailable()) throw new ExitError("calibrate: needs qemu-io (QEMU's own I/O is what is measured); install qemu-utils, or use a built-in --profile (nvme, sata-ssd, hdd, network)", 1);
   const pageCacheBytes = flags.pageCache === undefined ? undefined : parseSize(flags.pageCache);
   const bar = process.stderr.isTTY
     ? new cliProgress.SingleBar({ format: "calibrate [{bar}] {percentage}% | {phase}", stream: process.stderr, hideCursor: true, clearOnComplete: true }, cliProgress.Presets.shades_classic)
     : null;
-  bar?.start(5, 0, { phase: "starting" });
+  bar?.start(runs + 2, 0, { phase: "starting" });
   let profile;
   try {
-    profile = calibrate({ dir, scale, pageCacheBytes, name: flags.name, onPhase: (done, _total, label) => {
+    profile = calibrate({ dir, scale, runs, pageCacheBytes, name: flags.name, onPhase: (done, total, label) => {
+      bar?.setTotal(total);
       bar?.update(done, { phase: label });
       // spawnSync blocks the event loop: draw now, before the next phase starts.
       bar?.render();

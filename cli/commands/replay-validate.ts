@@ -5,7 +5,7 @@ import type { EngineConfig } from "../../engine/image/engine-config.js";
 import type { DeviceProfile } from "../../engine/replay/device-profiles.js";
 import { formatUs } from "../../engine/replay/human-units.js";
 import { qemuIoAvailable } from "../../engine/replay/qemu-io-run.js";
-import { measureWithQemuIo, type Measurement } from "../../engine/replay/validate.js";
+import { QemuIoMeasurement, type Measurement } from "../../engine/replay/validate.js";
 import type { GuestRequest } from "../../engine/workload/guest-request.js";
 import { ExitError } from "../fail.js";
 
@@ -33,7 +33,8 @@ export const MEASURE_METHOD = "sum of qemu-io's per-request timings (start-up an
 
 /** --validate-runs: 1..20. */
 export function parseValidateRuns(v: string | undefined): number {
-  if (v === undefined) return 1;
+  // The default matches calibrate --runs: a profile and its check mean the same statistic.
+  if (v === undefined) return 3;
   const n = Number(v);
   if (!Number.isInteger(n) || n < 1 || n > 20) throw new ExitError(`replay: --validate-runs must be a whole number 1..20, not '${v}'`, 1);
   return n;
@@ -43,13 +44,19 @@ export function checkValidateAvailable(): void {
   if (!qemuIoAvailable()) throw new ExitError("replay: --validate runs the trace through qemu-io, which is not installed", 1);
 }
 
-/** Measures each run with qemu-io (in order: baseline first). */
+/**
+ * Measures each configuration with qemu-io, `repeat` rounds of one run each (baseline first in every round): the
+ * configurations alternate, so that a spell of load on a shared host weighs on all of them, not on one.
+ */
 export function validate(userImage: string, runs: ValidationRun[], requests: () => Iterable<GuestRequest>, virtualSize: number, profile: DeviceProfile, repeat = 1, onRun?: (label: string) => void): Validation {
   const dir = path.dirname(path.resolve(userImage));
-  const measured: Measurement[] = runs.map((r, i) => {
-    onRun?.(r.label);
-    return measureWithQemuIo(r.image, requests(), r.config, virtualSize, String(i), dir, repeat);
-  });
+  const meters = runs.map((r, i) => new QemuIoMeasurement(r.image, requests(), r.config, virtualSize, String(i), dir));
+  for (let round = 0; round < repeat; round++)
+    meters.forEach((m, i) => {
+      if (round === 0) onRun?.(runs[i]!.label);
+      m.runOnce();
+    });
+  const measured: Measurement[] = meters.map((m) => m.result());
   const [base, ...rest] = runs;
   return {
     profile: profile.name,

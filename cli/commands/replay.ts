@@ -80,7 +80,7 @@ export function register(program: Command): void {
     .option("--crash-safety", "also explore the crash states at every sync (as `crashtest` does) and report beside performance whether a crash can corrupt the image or lose flushed data")
     .option("--validate", "also run the trace for real through qemu-io (scratch copy beside the image, same cache options) and print modelled vs measured time, per --compare configuration too")
     .option("--fill", "first write every range the trace reads, in a copy beside the image (qemu-io), and replay on that: reads of a fresh image then take the metadata path of a used one")
-    .option("--validate-runs <n>", "qemu-io runs per configuration for --validate; each request counts its fastest (a busy host)", undefined)
+    .option("--validate-runs <n>", "qemu-io runs per configuration for --validate (default 3, as calibrate --runs); each request counts its fastest", undefined)
     .action(guarded((image: string, trace: string, flags: Flags) => run(image, trace, flags)));
 }
 

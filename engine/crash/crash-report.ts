@@ -4,6 +4,8 @@ import { CAUSE_TEXT, type HostOp } from "./host-write-log.js";
 import { FAILING, VERDICTS, rank, type Verdict } from "./crash-verdict.js";
 import type { CrashSummary, PointReport } from "./crash-explorer.js";
 import { exactBytes } from "../units/size-text.js";
+import type { SafetyCost } from "./safety-costs.js";
+import { formatUs } from "../replay/human-units.js";
 
 export const VERDICT_TEXT: Record<Verdict, string> = {
   clean: "clean",
@@ -96,4 +98,23 @@ export function safetyText(s: CrashSummary): string {
   const seen = s.verdicts[s.worst];
   const where = seen && s.worst !== "clean" ? ` from step ${seen.step}` : "";
   return `${failing(s) ? "UNSAFE" : "safe"}: ${s.worst}${where} (${count(s.statesChecked)} states)`;
+}
+
+/** `crashtest --profile`: each safety setting's modelled time beside its verdict (the tested one first). */
+export function formatSafetyCosts(rows: SafetyCost[], testedLabel: string, profile: string): string[] {
+  const base = rows[0]!.modelledUs;
+  const cells = rows.map((r) => [
+    r.tested ? `${testedLabel} (tested)` : r.label,
+    formatUs(r.modelledUs),
+    r.tested ? "" : base > 0 ? `${r.modelledUs >= base ? "+" : ""}${(((r.modelledUs - base) / base) * 100).toFixed(1)}%` : "",
+    safetyText(r.crash),
+  ]);
+  const head = ["configuration", "modelled time", "vs tested", "crash safety"];
+  const w = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
+  const line = (c: string[]) => `  ${c[0]!.padEnd(w[0]!)}  ${c[1]!.padStart(w[1]!)}  ${c[2]!.padStart(w[2]!)}  ${c[3]}`;
+  return [`What safety costs on this host (device profile ${profile}, the whole trace):`, line(head), ...cells.map(line)];
+}
+
+export function safetyCostsJson(rows: SafetyCost[], testedLabel: string): object[] {
+  return rows.map((r) => ({ config: r.tested ? testedLabel : r.label, tested: r.tested, modelledSeconds: r.modelledUs / 1e6, worst: r.crash.worst, failing: failing(r.crash), counts: r.crash.counts, statesChecked: r.crash.statesChecked }));
 }

@@ -117,6 +117,8 @@ export interface CostModelOptions {
   rawBackingDepth?: number;
   /** Its size: what lies past it reads as zeros without I/O. */
   rawBackingSize?: number;
+  /** The active layer's cluster size: where a skipped COW's write-zeroes lands (the cluster just allocated). */
+  clusterSize?: number;
   /** Nodes whose data lives in an external data file (data I/O is on another file than metadata). */
   externalDataNodes?: readonly number[];
   /** The host files' state at the start, by file index (node * 2, + 1 for an external data file). */
@@ -142,6 +144,8 @@ export class CostModel {
   private readonly rawDepth: number;
   private readonly external: Set<number>;
   private pendingCowBytes = 0;
+  /** Host offset of the last cluster allocation (ClusterAlloc), for the write-zeroes of a skipped COW. */
+  private lastAllocHost = UNKNOWN;
   private pendingCowCost = 0;
   private readonly l2Seen = new Set<number>();
   private readonly refcountSeen = new Set<number>();
@@ -312,12 +316,17 @@ export class CostModel {
           t[Tally.CowOps]!++;
           break;
         }
-        case EventKind.SkipCow:
-          // bdrv_co_pwrite_zeroes over the COW area: a write request without payload (fallocate on a host file).
-          cost = this.host ? this.host.zeroRange(this.dataFile(ev.nodeAt(i)), UNKNOWN, 0) : this.io(true, this.dataFile(ev.nodeAt(i)), UNKNOWN, 0);
+        case EventKind.SkipCow: {
+          // bdrv_co_pwrite_zeroes over the new clusters (fallocate ZERO_RANGE on a host file): it allocates them
+          // unwritten, so the data write that follows is a write into an unwritten extent, not into a hole.
+          const cs = this.opts.clusterSize;
+          const file = this.dataFile(ev.nodeAt(i));
+          const at = cs && this.lastAllocHost !== UNKNOWN ? this.lastAllocHost : UNKNOWN;
+          cost = this.host ? this.host.zeroRange(file, at, at === UNKNOWN ? 0 : ev.bAt(i) * cs!) : this.io(true, file, UNKNOWN, 0);
           cause = Cause.CowWrite;
           t[Tally.SkipCow]!++;
           break;
+        }
         case EventKind.FlushToDisk:
           if (this.opts.cacheMode !== "unsafe") {
             const node = ev.nodeAt(i);
@@ -334,6 +343,7 @@ export class CostModel {
           break;
         }
         case EventKind.ClusterAlloc:
+          if (ev.nodeAt(i) === 0) this.lastAllocHost = ev.aAt(i);
           if (this.host) {
             cost = this.host.host.allocUs;
             cause = Cause.Allocation;

@@ -92,9 +92,14 @@ export function probeHostFile(storage: Storage): HostFileState {
 }
 
 interface FileState extends HostFileState {
+  /** Ranges fallocate(ZERO_RANGE) allocated during the replay and not written since (unwritten extents). */
+  unwritten: ExtentSet;
   dirtyBytes: number;
   allocSinceSync: boolean;
 }
+
+/** A write over written blocks, into blocks allocated but never written, or into a hole / past the end. */
+type WriteKind = "over" | "unwritten" | "alloc";
 
 /** One read or write as the host sees it: `device` bytes go to the device (charged by the caller's device model). */
 export interface HostCharge {
@@ -116,7 +121,7 @@ export class HostFiles {
   ) {
     this.capacityPages = Math.max(1, Math.floor(host.pageCacheBytes / PAGE));
     for (const [file, st] of initial) {
-      this.files.set(file, { ...st, dirtyBytes: 0, allocSinceSync: false });
+      this.files.set(file, { ...st, unwritten: new ExtentSet(), dirtyBytes: 0, allocSinceSync: false });
       if (direct) continue;
       let budget = Math.min(WARM_PAGES, this.capacityPages);
       for (const [s, e] of st.data.ranges()) {
@@ -134,7 +139,7 @@ export class HostFiles {
     let f = this.files.get(file);
     if (!f) {
       // A file we know nothing of (a backing file opened later): all data, nothing cached.
-      f = { size: Infinity, data: new ExtentSet(), fallocatedEnd: Infinity, dirtyBytes: 0, allocSinceSync: false };
+      f = { size: Infinity, data: new ExtentSet(), fallocatedEnd: Infinity, unwritten: new ExtentSet(), dirtyBytes: 0, allocSinceSync: false };
       this.files.set(file, f);
     }
     return f;
@@ -183,25 +188,30 @@ export class HostFiles {
 
   write(file: number, offset: number, bytes: number): HostCharge {
     const f = this.file(file);
-    if (offset < 0) return this.direct ? { us: 0, deviceBytes: bytes } : this.buffered(f, file, 0, bytes, bytes);
+    if (offset < 0) return this.direct ? { us: 0, deviceBytes: bytes } : this.buffered(f, file, 0, bytes, "over");
     const end = offset + bytes;
     const written = f.data.covered(offset, end);
-    const allocated = Math.min(bytes, this.dataBytes(f, offset, end));
+    // Blocks allocated but never written: zeroed by fallocate in this replay, or preallocated (falloc/full).
+    const unwritten = Math.min(bytes - written, f.unwritten.covered(offset, end) + Math.max(0, Math.min(end, f.fallocatedEnd) - offset));
     const grows = end > f.size && f.size !== Infinity;
+    const kind: WriteKind = f.size === Infinity || (written >= bytes && !grows) ? "over" : written + unwritten >= bytes && !grows ? "unwritten" : "alloc";
     f.data.add(offset, end);
     if (grows) f.size = end;
-    if (written < bytes) f.allocSinceSync = true;
+    if (kind !== "over") f.allocSinceSync = true;
+    const h = this.host;
     if (this.direct) {
-      if (allocated >= bytes && !grows) return { us: 0, deviceBytes: bytes };
-      return { us: ioCost(this.host.directAllocWrite, bytes), deviceBytes: 0 };
+      if (kind === "over") return { us: 0, deviceBytes: bytes };
+      return { us: ioCost(kind === "unwritten" ? (h.directUnwrittenWrite ?? h.directAllocWrite) : h.directAllocWrite, bytes), deviceBytes: 0 };
     }
-    return this.buffered(f, file, offset, bytes, allocated >= bytes && !grows ? bytes : 0);
+    return this.buffered(f, file, offset, bytes, kind);
   }
 
-  private buffered(f: FileState, file: number, offset: number, bytes: number, overwrite: number): HostCharge {
+  private buffered(f: FileState, file: number, offset: number, bytes: number, kind: WriteKind): HostCharge {
     f.dirtyBytes += bytes;
     if (offset >= 0) this.missingBytes(file, offset, bytes, true);
-    return { us: ioCost(overwrite >= bytes ? this.host.bufferedWrite : this.host.bufferedAllocWrite, bytes), deviceBytes: 0 };
+    const h = this.host;
+    const cost = kind === "over" ? h.bufferedWrite : kind === "unwritten" ? (h.bufferedUnwrittenWrite ?? h.bufferedAllocWrite) : h.bufferedAllocWrite;
+    return { us: ioCost(cost, bytes), deviceBytes: 0 };
   }
 
   /** fdatasync of one file: the device flush, the dirty pages, and a journal commit after allocation. */
@@ -221,7 +231,7 @@ export class HostFiles {
   zeroRange(file: number, offset: number, bytes: number): number {
     const f = this.file(file);
     if (offset >= 0) {
-      f.data.add(offset, offset + bytes);
+      f.unwritten.add(offset, offset + bytes);
       if (offset + bytes > f.size) f.size = offset + bytes;
     }
     f.allocSinceSync = true;

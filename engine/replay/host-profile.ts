@@ -24,6 +24,12 @@ export interface HostProfile {
   bufferedAllocWrite: IoCost;
   /** O_DIRECT write into a hole or past the end of the file (block allocation, unwritten-extent conversion). */
   directAllocWrite: IoCost;
+  /**
+   * Writes into a range that fallocate(ZERO_RANGE) allocated (an unwritten extent: how qcow2 writes a cluster it
+   * just zeroed, and any write into a preallocation=falloc file). Absent in older profiles: the allocating write's.
+   */
+  bufferedUnwrittenWrite?: IoCost;
+  directUnwrittenWrite?: IoCost;
   /** QEMU's qcow2 driver per guest request (CPU: cache lookups, coroutines), over the raw file's own cost. */
   requestUs: number;
   /** qcow2's extra work per cluster allocation (allocation path, zero-COW checks), CPU. */
@@ -54,6 +60,7 @@ export interface Measured {
 }
 
 const COSTS = ["cachedRead", "holeRead", "directHoleRead", "bufferedWrite", "bufferedAllocWrite", "directAllocWrite"] as const;
+const OPTIONAL_COSTS = ["bufferedUnwrittenWrite", "directUnwrittenWrite"] as const;
 const NUMBERS = ["pageCacheBytes", "requestUs", "allocUs", "syncUs", "syncUsPerMiB", "syncAllocUs", "directSyncAllocUs", "punchHoleUs", "zeroRangeUs"] as const;
 const UPPER = 1e15;
 
@@ -62,7 +69,7 @@ type Fail = (field: string, why: string) => never;
 export function parseHostProfile(v: unknown, fail: Fail): HostProfile {
   if (typeof v !== "object" || v === null || Array.isArray(v)) fail("host", "must be an object");
   const o = v as Record<string, unknown>;
-  const known = new Set<string>([...COSTS, ...NUMBERS]);
+  const known = new Set<string>([...COSTS, ...OPTIONAL_COSTS, ...NUMBERS]);
   for (const k of Object.keys(o)) if (!known.has(k)) fail(`host.${k}`, `is unknown (known: ${[...known].join(", ")})`);
   const num = (k: string, x: unknown): number => {
     if (typeof x !== "number" || !Number.isFinite(x) || x < 0 || x > UPPER) fail(k, `must be a number in [0, ${UPPER}]`);
@@ -70,8 +77,9 @@ export function parseHostProfile(v: unknown, fail: Fail): HostProfile {
   };
   const out: Record<string, unknown> = {};
   for (const k of NUMBERS) out[k] = num(`host.${k}`, o[k]);
-  for (const k of COSTS) {
+  for (const k of [...COSTS, ...OPTIONAL_COSTS]) {
     const c = o[k];
+    if (c === undefined && (OPTIONAL_COSTS as readonly string[]).includes(k)) continue;
     if (typeof c !== "object" || c === null || Array.isArray(c)) fail(`host.${k}`, "must be an object {us, usPerKiB}");
     const r = c as Record<string, unknown>;
     for (const f of Object.keys(r)) if (f !== "us" && f !== "usPerKiB") fail(`host.${k}.${f}`, "is unknown (known: us, usPerKiB)");

@@ -233,7 +233,7 @@ function run(engine: ReplayEngine, imagePath: string, requests: Iterable<GuestRe
   const cols = eventColumns(rec);
   const chain = chainInfo(img);
   const hostFiles = opts.profile.host ? hostFileStates(img) : undefined;
-  const model = new CostModel(opts.profile, { cacheMode: engine.config.cacheMode, rawBackingDepth: chain.rawDepth, rawBackingSize: chain.rawSize, externalDataNodes: chain.external, hostFiles });
+  const model = new CostModel(opts.profile, { cacheMode: engine.config.cacheMode, rawBackingDepth: chain.rawDepth, rawBackingSize: chain.rawSize, clusterSize: img.clusterSize, externalDataNodes: chain.external, hostFiles });
   if (opts.perEventCosts) model.trackEvents();
   const topN = opts.topN ?? 10;
   const every = opts.progressEvery ?? 4096;

@@ -69,36 +69,58 @@ export function scratchCopy(image: string, tag: string, dir = path.dirname(path.
 }
 
 /**
- * Runs `requests` through qemu-io on a scratch copy of `image` under `config` (a fresh copy per run; removed
- * after). With several runs each request counts its fastest time over the runs: on a shared host a request that
- * lost the CPU or the disk to another process in one run is timed by a run where it did not.
+ * One configuration's measurement, run by run: each run is qemu-io on a fresh scratch copy of `image` (removed
+ * after). Each request counts its fastest time over the runs: on a shared host a request that lost the CPU or the
+ * disk to another process in one run is timed by a run where it did not. Callers measuring several
+ * configurations alternate their runs (A, B, A, B, ...) so that a busy spell weighs on all of them alike.
  */
-export function measureWithQemuIo(image: string, requests: Iterable<GuestRequest>, config: EngineConfig, virtualSize: number, tag: string, dir?: string, runs = 1): Measurement {
-  const script: string[] = [];
-  let flushes = 0;
-  let skipped = 0;
-  for (const r of requests) {
-    const cmd = qemuIoCommand(r, virtualSize);
-    if (cmd === null) skipped++;
-    else {
-      script.push(cmd);
-      if (cmd === "flush") flushes++;
+export class QemuIoMeasurement {
+  private readonly script: string[] = [];
+  private readonly flushes: number;
+  private readonly skipped: number;
+  private best: number[] | null = null;
+  private wall = Infinity;
+  private runs = 0;
+
+  constructor(
+    private readonly image: string,
+    requests: Iterable<GuestRequest>,
+    private readonly config: EngineConfig,
+    virtualSize: number,
+    private readonly tag: string,
+    private readonly dir?: string,
+  ) {
+    let flushes = 0;
+    let skipped = 0;
+    for (const r of requests) {
+      const cmd = qemuIoCommand(r, virtualSize);
+      if (cmd === null) skipped++;
+      else {
+        this.script.push(cmd);
+        if (cmd === "flush") flushes++;
+      }
     }
+    this.flushes = flushes;
+    this.skipped = skipped;
   }
-  const timed = script.length - flushes;
-  let best: number[] | null = null;
-  let wall = Infinity;
-  for (let run = 0; run < runs; run++) {
-    const copy = scratchCopy(image, tag, dir);
+
+  runOnce(): void {
+    const timed = this.script.length - this.flushes;
+    const copy = scratchCopy(this.image, this.tag, this.dir);
     try {
-      const opts = ["driver=qcow2", `file.filename=${copy.replace(/,/g, ",,")}`, ...qcow2DriverOptions(config)].join(",");
-      const r = runQemuIo(opts, script, { cache: config.cacheMode, imageOpts: true, discard: config.discardUnmap ? "unmap" : "ignore" });
+      const opts = ["driver=qcow2", `file.filename=${copy.replace(/,/g, ",,")}`, ...qcow2DriverOptions(this.config)].join(",");
+      const r = runQemuIo(opts, this.script, { cache: this.config.cacheMode, imageOpts: true, discard: this.config.discardUnmap ? "unmap" : "ignore" });
       if (r.seconds.length !== timed) throw new Error(`validate: qemu-io timed ${r.seconds.length} of ${timed} requests`);
-      best = best ? best.map((x, i) => Math.min(x, r.seconds[i]!)) : r.seconds;
-      wall = Math.min(wall, r.wallSeconds);
+      this.best = this.best ? this.best.map((x, i) => Math.min(x, r.seconds[i]!)) : r.seconds;
+      this.wall = Math.min(this.wall, r.wallSeconds);
+      this.runs++;
     } finally {
       fs.rmSync(copy, { force: true });
     }
   }
-  return { seconds: (best ?? []).reduce((a, b) => a + b, 0), timedRequests: timed, untimedFlushes: flushes, skipped, wallSeconds: wall, runs };
+
+  result(): Measurement {
+    return { seconds: (this.best ?? []).reduce((a, b) => a + b, 0), timedRequests: this.script.length - this.flushes, untimedFlushes: this.flushes, skipped: this.skipped, wallSeconds: this.wall, runs: this.runs };
+  }
 }
+

@@ -70,7 +70,7 @@ export class LiveReplay {
       const img = this.engine.image;
       this.cols = eventColumns(this.engine.recorder);
       const chain = chainInfo(img);
-      this.model = new CostModel(opts.profile, { cacheMode: this.engine.config.cacheMode, rawBackingDepth: chain.rawDepth, rawBackingSize: chain.rawSize, externalDataNodes: chain.external, hostFiles: opts.profile.host ? hostFileStates(img) : undefined });
+      this.model = new CostModel(opts.profile, { cacheMode: this.engine.config.cacheMode, rawBackingDepth: chain.rawDepth, rawBackingSize: chain.rawSize, clusterSize: this.engine.image.clusterSize, externalDataNodes: chain.external, hostFiles: opts.profile.host ? hostFileStates(img) : undefined });
       this.hostMap = new HostMapTracker(img);
       this.series = new LatencySeries(opts.seriesPoints ?? 120);
       this.virtualSize = img.virtualSize;

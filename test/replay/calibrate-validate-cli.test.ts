@@ -48,7 +48,7 @@ describe.skipIf(!hasQemuIo)("calibrate and replay --validate (live qemu-io)", ()
   const profile = tmp.path("profile.json");
 
   it("calibrates the folder quickly at a small scale, removes its scratch files, and writes a profile that loads", () => {
-    const r = run("calibrate", tmp.dir, "--output", profile, "--scale", "0.05", "--name", "test-host", "--page-cache", "64M");
+    const r = run("calibrate", tmp.dir, "--output", profile, "--scale", "0.05", "--runs", "2", "--name", "test-host", "--page-cache", "64M");
     expect(r.stderr).toBe("");
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/^qcowdbg calibrate: .* -> .*profile\.json \(profile test-host\)/);
@@ -59,6 +59,10 @@ describe.skipIf(!hasQemuIo)("calibrate and replay --validate (live qemu-io)", ()
     expect(p.readLatencyUs).toBeGreaterThan(0);
     expect(p.host!.cachedRead.us).toBeGreaterThan(0);
     expect(p.measured!.tool).toBe("qemu-io");
+    // Writes into a freshly zeroed cluster (unwritten extents) and the qcow2 sequences the terms come from.
+    expect(p.host!.bufferedUnwrittenWrite!.us).toBeGreaterThan(0);
+    expect(p.host!.directUnwrittenWrite!.us).toBeGreaterThan(0);
+    for (const k of ["bUnwritten4", "dUnwritten4", "qAlloc4", "qWT4", "sync0", "bFuaAfterAlloc"]) expect(p.measured!.classesUs![k], k).toBeGreaterThan(0);
   });
 
   it("validates a replay and each --compare configuration against qemu-io, leaving the image as it was", () => {

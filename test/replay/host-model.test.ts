@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import { ExtentSet, HostFiles } from "../../engine/replay/host-io.js";
 import type { HostProfile } from "../../engine/replay/host-profile.js";
 import { builtinProfile, parseProfile, PROFILE_FORMAT } from "../../engine/replay/device-profiles.js";
-import { buildProfile, fitCost, profileJson, trimmedMean } from "../../engine/replay/calibrate.js";
+import { buildProfile, classMean, fitCost, profileJson } from "../../engine/replay/calibrate.js";
 
 const HOST: HostProfile = {
   pageCacheBytes: 64 * 4096,
@@ -85,6 +85,27 @@ describe("host files", () => {
     expect(h.sync(0)).toBeCloseTo(100 + (1000 * 4096) / 2 ** 20);
   });
 
+  it("a write into a range write-zeroes just allocated costs the unwritten-extent write, then it is an overwrite", () => {
+    const p = { ...HOST, bufferedUnwrittenWrite: { us: 9, usPerKiB: 0 }, directUnwrittenWrite: { us: 90, usPerKiB: 0 } };
+    const h = new HostFiles(p, false, new Map([[0, { size: 1 << 20, data: new ExtentSet(), fallocatedEnd: 0 }]]));
+    // qcow2 zeroes a new cluster at the end of the file (the file grows), then writes 4 KiB into it.
+    expect(h.zeroRange(0, 1 << 20, 65536)).toBe(15);
+    expect(h.write(0, (1 << 20) + 8192, 4096).us).toBe(9);
+    expect(h.write(0, (1 << 20) + 8192, 4096).us).toBe(5);
+    // Past what was zeroed: a write that allocates (and grows the file).
+    expect(h.write(0, (1 << 20) + 65536, 4096).us).toBe(7);
+    // Unzeroed reads of the zeroed range are holes (no device I/O).
+    expect(h.read(0, (1 << 20) + 16384, 4096)).toEqual({ us: 20, deviceBytes: 0 });
+    const d = new HostFiles(p, true, new Map([[0, { size: 1 << 20, data: new ExtentSet(), fallocatedEnd: 0 }]]));
+    d.zeroRange(0, 1 << 20, 65536);
+    expect(d.write(0, 1 << 20, 4096)).toEqual({ us: 90, deviceBytes: 0 });
+    expect(d.write(0, 1 << 20, 4096)).toEqual({ us: 0, deviceBytes: 4096 });
+    // Older profiles without the field: the allocating write's cost.
+    const old = new HostFiles(HOST, false, new Map([[0, { size: 1 << 20, data: new ExtentSet(), fallocatedEnd: 0 }]]));
+    old.zeroRange(0, 1 << 20, 65536);
+    expect(old.write(0, 1 << 20, 4096).us).toBe(7);
+  });
+
   it("O_DIRECT overwrites reach the device; allocating ones cost the allocation", () => {
     const h = files(true, [[0, 1 << 20]], 1 << 20);
     expect(h.write(0, 4096, 4096)).toEqual({ us: 0, deviceBytes: 4096 });
@@ -94,8 +115,8 @@ describe("host files", () => {
 });
 
 describe("calibration arithmetic and the profile file", () => {
-  it("trims the slowest 10% and fits us + usPerKiB from 4 KiB and 64 KiB", () => {
-    expect(trimmedMean([1, 1, 1, 1, 1, 1, 1, 1, 1, 1000])).toBe(1);
+  it("averages a class's commands (each already its fastest run) and fits us + usPerKiB from 4 KiB and 64 KiB", () => {
+    expect(classMean([1, 2, 3, 6])).toBe(3);
     expect(fitCost(20, 80)).toEqual({ us: 16, usPerKiB: 1 });
     expect(fitCost(20, 10)).toEqual({ us: 20, usPerKiB: 0 });
   });
@@ -128,6 +149,28 @@ describe("calibration arithmetic and the profile file", () => {
     void _drop;
     expect(() => parseProfile({ ...json, host: missing }, "p.json")).toThrow(/'host\.cachedRead' must be an object/);
     expect(() => parseProfile({ ...json, format: "x" }, "p.json")).toThrow(/'format' must be "qcowdbg-device-profile"/);
+    // The unwritten-extent costs are optional (profiles written before them load), but checked when present.
+    const { bufferedUnwrittenWrite: _u, directUnwrittenWrite: _d, ...older } = json.host as Record<string, unknown>;
+    void _u;
+    void _d;
+    expect(parseProfile({ ...json, host: older }, "p.json").host!.bufferedUnwrittenWrite).toBeUndefined();
+    expect(() => parseProfile({ ...json, host: { ...older, directUnwrittenWrite: { us: 1, perKiB: 2 } } }, "p.json")).toThrow(/'host\.directUnwrittenWrite\.perKiB' is unknown/);
+
+    // With the qcow2 writethrough class, the sync after allocation is what is left of it after the writeback
+    // allocating write, two 64 KiB metadata write-backs (30 µs each here), two plain syncs and their dirty data.
+    put("qWT4", 50 + 2 * 30 + 2 * 400 + (1000 * 132) / 1024 + 200);
+    const q = buildProfile(classes, { dir: ".", pageCacheBytes: 1 << 30, name: "test-host" }, 3);
+    expect(q.host!.syncAllocUs).toBeCloseTo(200, 2);
+    expect(q.host!.bufferedUnwrittenWrite).toBeUndefined();
+    // Without the extended-L2 class the allocation path is what qAlloc4 leaves over the raw write-zeroes.
+    expect(q.host!.allocUs).toBe(50 - 14 - 20);
+    expect(q.host!.zeroRangeUs).toBe(20);
+    // With it, an allocating write that zeroes nothing measures the allocation path (over an overwrite and a hole
+    // write's extra, 15 - 12), and the write-zeroes is what qcow2's 4 KiB allocating write leaves over that.
+    put("qAllocExt4", 14 + 3 + 6);
+    const e = buildProfile(classes, { dir: ".", pageCacheBytes: 1 << 30, name: "test-host" }, 3);
+    expect(e.host!.allocUs).toBe(6);
+    expect(e.host!.zeroRangeUs).toBe(50 - 14 - 6);
     // Version 1 files (no host section) still load, and built-ins say they are built in.
     expect(parseProfile({ name: "x", base: "nvme" }, "old.json").host).toBeUndefined();
     expect(builtinProfile("hdd")!.source).toBe("built-in");
