@@ -1,4 +1,4 @@
-// `prepare`: builds dist/ (tsc, the native part, the man page) for npm ci, npm pack and installs from git.
+// `prepare`: builds dist/ (tsc, the bundle, the native part, the man page) for npm ci, npm pack and installs from git.
 // `npm install -g <git url>` runs prepare without installing the dev dependencies first (npm/cli#8440: the
 // preparing npm inherits --global and installs into the global prefix), so tsc is missing there: then this
 // installs them into the checkout itself, with scripts off, before building.
@@ -18,5 +18,6 @@ if (!fs.existsSync(tsc)) {
   run("npm", ["install", "--global=false", "--prefix", root, "--include=dev", "--ignore-scripts", "--no-save", "--no-audit", "--no-fund"], env);
 }
 run(process.execPath, [tsc, "-p", "tsconfig.json"]);
+run(process.execPath, [path.join(root, "scripts", "bundle.mjs")]);
 run(process.execPath, [path.join(root, "scripts", "build-native.mjs")]);
 run(process.execPath, [path.join(root, "scripts", "make-man.mjs")]);

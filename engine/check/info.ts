@@ -158,7 +158,9 @@ export function imageInfo(filename: string, opts: InfoOptions = {}): InfoResult 
       f.close();
     }
   }
-  const img = Qcow2Image.open(filename, { noBacking: true, allowCorrupt: true, events: quietEvents() });
+  // info reads no L2 or refcount block: caches of the minimum size spare allocating (and the GC accounting for)
+  // the default 32 MiB one a big image would get.
+  const img = Qcow2Image.open(filename, { noBacking: true, allowCorrupt: true, events: quietEvents(), config: { l2CacheSize: 0, refcountCacheSize: 0 } });
   try {
     return qcow2Info(img, filename, opts);
   } finally {
