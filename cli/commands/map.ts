@@ -1,10 +1,11 @@
 // `qcowdbg map [--output=json|human] IMG`: the extents of an image and its backing chain, exactly as
 // `qemu-img map` prints them (streamed: a big fragmented image has many entries).
+import { once } from "node:events";
 import * as fs from "node:fs";
 import type { Command } from "commander";
 import { openForInspection, probeFormat } from "../../engine/check/info.js";
 import { requireImageKey } from "../../engine/check/image-key.js";
-import { printMap } from "../../engine/check/map.js";
+import { mapOutput } from "../../engine/check/map.js";
 import { chainFiles } from "../../engine/check/export.js";
 import { QemuOpenError } from "../../engine/check/open-validation.js";
 import { noteIfHolesUnknown } from "../native-notice.js";
@@ -30,6 +31,12 @@ function offsetOption(name: string, s: string | undefined): number | undefined {
   return v;
 }
 
+/**
+ * map walks each layer's L2 tables in guest order and reads each once, so more cache than a few tables only
+ * holds memory: the default would grow to 32 MiB on a big fragmented image.
+ */
+const MAP_L2_CACHE = 1 << 20;
+
 /** Opens the image as qemu-img map does before mapping it, refusing in qemu-img's words what it refuses. */
 function openImage(spec: ImageSpec) {
   if (!fs.existsSync(spec.filename)) throw new QemuOpenError(spec.label, `Could not open '${spec.filename}': No such file or directory`);
@@ -38,7 +45,15 @@ function openImage(spec: ImageSpec) {
   if (format === "qcow2" && probed !== "qcow2") throw new QemuOpenError(spec.label, "Image is not in qcow2 format");
   // An encrypted image opens only with its key: none, or a wrong one, is refused.
   if (format === "qcow2") requireImageKey(spec.filename, spec.password, spec.label);
-  return openForInspection(spec.filename, format);
+  return openForInspection(spec.filename, format, { l2CacheSize: MAP_L2_CACHE });
+}
+
+/**
+ * Writes the chunks to stdout, mapping the next one only once the last is taken: through a pipe to a slow reader
+ * the output would otherwise pile up in memory (hundreds of MiB for a fragmented image).
+ */
+async function writeOut(chunks: Iterable<string>): Promise<void> {
+  for (const chunk of chunks) if (!process.stdout.write(chunk)) await once(process.stdout, "drain");
 }
 
 export function register(program: Command): void {
@@ -51,7 +66,7 @@ export function register(program: Command): void {
     .option("--start-offset <offset>", "first guest byte to map")
     .option("--max-length <length>", "bytes to map from the start offset")
     .action(
-      guarded((image: string, opts: MapOpts) => {
+      guarded(async (image: string, opts: MapOpts) => {
         if (opts.output !== "human" && opts.output !== "json") throw new ExitError(`map: --output must be human or json, not '${opts.output}'`, 1);
         const start = offsetOption("--start-offset", opts.startOffset);
         const maxLength = offsetOption("--max-length", opts.maxLength);
@@ -60,7 +75,7 @@ export function register(program: Command): void {
         const top = openImage(spec);
         try {
           noteIfHolesUnknown("map", chainFiles(top));
-          printMap(top, { json: opts.output === "json", start, maxLength, name: spec.filename }, (chunk) => process.stdout.write(chunk));
+          await writeOut(mapOutput(top, { json: opts.output === "json", start, maxLength, name: spec.filename }));
         } finally {
           top.close();
         }
