@@ -153,26 +153,27 @@ const rt = { type: SubclusterType.Normal as SubclusterType };
 function countContiguousStandard(img: Qcow2Image, slot: number, nbClusters: number, l2Index: number): number {
   const dv = img.l2Cache.dataView;
   const o0 = slot * img.l2Cache.tableSize + l2Index * 8;
-  const hi0 = dv.getUint32(o0);
-  const lo0 = dv.getUint32(o0 + 4);
+  const hi0 = dv.getInt32(o0);
+  const lo0 = dv.getInt32(o0 + 4);
   const type = standardType(hi0, lo0, img.hasDataFile);
   if (type === SubclusterType.Compressed) return 1;
   const checkOffset = type === SubclusterType.Normal || type === SubclusterType.ZeroAlloc;
-  // Expected host offset as two 32-bit halves (bits 9..55), advanced by one cluster per entry.
+  // Expected host offset as two 32-bit halves (bits 9..55), advanced by one cluster per entry. Everything is a
+  // signed int32 (entries are read as such, only bit tests use them; a carry is the low half's sign going from
+  // negative to not): values past 2^31, and a carry branch first taken late, each cost a deoptimisation, and
+  // map runs this loop cold, millions of times.
   let expHi = hi0 & 0x00ffffff;
-  let expLo = (lo0 & 0xfffffe00) >>> 0;
+  let expLo = lo0 & 0xfffffe00;
   const cs = img.clusterSize;
   let count = 1;
   for (let i = 1, o = o0 + 8; i < nbClusters; i++, o += 8) {
-    const hi = dv.getUint32(o);
-    const lo = dv.getUint32(o + 4);
+    const hi = dv.getInt32(o);
+    const lo = dv.getInt32(o + 4);
     if (checkOffset) {
-      expLo += cs;
-      if (expLo >= 0x100000000) {
-        expLo -= 0x100000000;
-        expHi++;
-      }
-      if ((hi & 0x00ffffff) !== expHi || (lo & 0xfffffe00) >>> 0 !== expLo) break;
+      const next = (expLo + cs) | 0;
+      expHi += (expLo >>> 31) & ~(next >>> 31);
+      expLo = next;
+      if ((hi & 0x00ffffff) !== expHi || (lo & 0xfffffe00) !== expLo) break;
     }
     if (standardType(hi, lo, img.hasDataFile) !== type) break;
     count++;
