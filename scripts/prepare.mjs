@@ -1,4 +1,4 @@
-// `prepare`: builds dist/ (tsc, the native part, the man page) for npm ci, npm pack and installs from git.
+// `prepare`: builds dist/ (tsc, the bundle, the native part, the man page) for npm ci, npm pack and installs from git.
 // `npm install -g <git url>` cannot work (npm 10.9 and 11.19, npm/cli#8440): the npm that prepares the clone
 // inherits --global and the prefix, so it installs no dev dependencies, links the global package to the temporary
 // clone (which npm deletes afterwards) and races the outer install on its node_modules. A minimal package with any
@@ -28,5 +28,6 @@ if (!fs.existsSync(tsc)) {
   run("npm", ["install", "--global=false", "--prefix", root, "--include=dev", "--ignore-scripts", "--no-save", "--no-audit", "--no-fund"], env);
 }
 run(process.execPath, [tsc, "-p", "tsconfig.json"]);
+run(process.execPath, [path.join(root, "scripts", "bundle.mjs")]);
 run(process.execPath, [path.join(root, "scripts", "build-native.mjs")]);
 run(process.execPath, [path.join(root, "scripts", "make-man.mjs")]);

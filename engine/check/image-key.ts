@@ -12,7 +12,8 @@ import { unlockLuks } from "../format/luks-unlock.js";
  * no key slot. Unencrypted images pass whatever the password. `label` is the name qemu-img's message quotes.
  */
 export function requireImageKey(filename: string, password: Uint8Array | undefined, label = filename): void {
-  const img = Qcow2Image.open(filename, { noBacking: true, allowCorrupt: true, events: quietEvents() });
+  // Only the header and the LUKS area are read: minimal caches spare the default's allocation on a big image.
+  const img = Qcow2Image.open(filename, { noBacking: true, allowCorrupt: true, events: quietEvents(), config: { l2CacheSize: 0, refcountCacheSize: 0 } });
   try {
     const h = img.header;
     if (h.cryptMethod === 0) return;

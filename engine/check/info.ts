@@ -11,6 +11,7 @@ import { checkCryptoExtension, decodeLuksHeader, luksInfo } from "../format/luks
 import { decodeSnapshotTable } from "../format/snapshot-table.js";
 import { EventRecorder } from "../events/recorder.js";
 import type { BlockNode } from "../image/block-node.js";
+import type { EngineConfig } from "../image/engine-config.js";
 import { openNode, Qcow2Image } from "../image/qcow2-image.js";
 import { FileStorage } from "../storage/file-storage.js";
 import { qdictOrder, qemuJsonPretty, type QemuJsonValue } from "./qemu-json.js";
@@ -98,12 +99,13 @@ export function quietEvents(): EventRecorder {
 
 /**
  * Opens an image and its whole backing chain read-only, as qemu-img map and convert do. `format` overrides the
- * probe for the top image; backing files use their header's format name or are probed.
+ * probe for the top image; backing files use their header's format name or are probed. `config` adjusts the
+ * engine (cache sizes) for the whole chain.
  */
-export function openForInspection(filename: string, format?: string): BlockNode {
+export function openForInspection(filename: string, format?: string, config: Partial<EngineConfig> = {}): BlockNode {
   const fmt = checkFormat(filename, format);
   if (fmt === "raw") return openNode(filename, "raw", {});
-  return Qcow2Image.open(filename, { allowCorrupt: true, events: quietEvents(), config: { wholeL2Tables: true } });
+  return Qcow2Image.open(filename, { allowCorrupt: true, events: quietEvents(), config: { wholeL2Tables: true, ...config } });
 }
 
 /** QEMU's path_has_protocol(): a ':' before any '/'. */
@@ -161,7 +163,9 @@ export function imageInfo(filename: string, opts: InfoOptions = {}): InfoResult 
       f.close();
     }
   }
-  const img = Qcow2Image.open(filename, { noBacking: true, allowCorrupt: true, events: quietEvents() });
+  // info reads no L2 or refcount block: caches of the minimum size spare allocating (and the GC accounting for)
+  // the default 32 MiB one a big image would get.
+  const img = Qcow2Image.open(filename, { noBacking: true, allowCorrupt: true, events: quietEvents(), config: { l2CacheSize: 0, refcountCacheSize: 0 } });
   try {
     return qcow2Info(img, filename, opts);
   } finally {

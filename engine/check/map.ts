@@ -164,6 +164,14 @@ export class MapError extends Error {
 
 /** Runs qemu-img map's loop and hands each merged entry to `emit` in order (streamed: maps can be long). */
 export function mapImage(top: BlockNode, opts: MapOptions, emit: (e: MapEntry) => void): void {
+  for (const e of mapEntries(top, opts)) emit(e);
+}
+
+/**
+ * qemu-img map's loop as an iterator of merged entries, in order: a consumer that must wait (a full pipe) stops
+ * pulling, and no more of the image is mapped until it pulls again.
+ */
+export function* mapEntries(top: BlockNode, opts: MapOptions): Generator<MapEntry, void, undefined> {
   const names = fileNames(top, opts.name ?? top.filename);
   const start = opts.start ?? 0;
   let length = qemuLength(top);
@@ -176,7 +184,7 @@ export function mapImage(top: BlockNode, opts: MapOptions, emit: (e: MapEntry) =
         next.zero = true;
       }
     }
-    emit(e);
+    return e;
   };
   let curr: MapEntry = { start, length: 0, depth: 0, present: false, zero: false, data: false };
   while (curr.start + curr.length < length) {
@@ -186,10 +194,10 @@ export function mapImage(top: BlockNode, opts: MapOptions, emit: (e: MapEntry) =
       curr.length += next.length;
       continue;
     }
-    if (curr.length > 0) dump(curr, next);
+    if (curr.length > 0) yield dump(curr, next);
     curr = next;
   }
-  dump(curr, null);
+  yield dump(curr, null);
 }
 
 /** One entry of `qemu-img map --output=json` (without the list punctuation). */
@@ -223,24 +231,38 @@ const FLUSH_AT = 1 << 16;
  * been written (as qemu-img prints it) and the error is rethrown.
  */
 export function printMap(top: BlockNode, opts: PrintMapOptions, write: (chunk: string) => void): void {
+  for (const chunk of mapOutput(top, opts)) write(chunk);
+}
+
+/**
+ * The whole `qemu-img map` output as chunks of about 64 KiB, mapped only as they are pulled (so a writer can
+ * wait for a slow reader without the output piling up in memory). On an error, the output mapped before it
+ * comes out first, then the error is thrown.
+ */
+export function* mapOutput(top: BlockNode, opts: PrintMapOptions): Generator<string, void, undefined> {
   const json = opts.json;
   let pending = json ? "[" : MAP_HUMAN_HEADER;
   let first = true;
+  let failed = false;
+  let failure: unknown;
   try {
-    mapImage(top, { ...opts, human: !json }, (e) => {
+    for (const e of mapEntries(top, { ...opts, human: !json })) {
       if (json) {
         pending += (first ? "" : ",\n") + mapEntryJson(e);
         first = false;
       } else pending += mapEntryHuman(e);
       if (pending.length >= FLUSH_AT) {
-        write(pending);
+        yield pending;
         pending = "";
       }
-    });
+    }
     if (json) pending += "]\n";
-  } finally {
-    if (pending.length > 0) write(pending);
+  } catch (e) {
+    failed = true;
+    failure = e;
   }
+  if (pending.length > 0) yield pending;
+  if (failed) throw failure;
 }
 
 /** The chain's guest-visible status for export: zero runs can stay holes, data runs must be read. */

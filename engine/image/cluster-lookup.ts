@@ -153,28 +153,34 @@ const rt = { type: SubclusterType.Normal as SubclusterType };
 function countContiguousStandard(img: Qcow2Image, slot: number, nbClusters: number, l2Index: number): number {
   const dv = img.l2Cache.dataView;
   const o0 = slot * img.l2Cache.tableSize + l2Index * 8;
-  const hi0 = dv.getUint32(o0);
-  const lo0 = dv.getUint32(o0 + 4);
-  const type = standardType(hi0, lo0, img.hasDataFile);
+  const end = o0 + nbClusters * 8;
+  const hasDataFile = img.hasDataFile;
+  // Everything is a signed int32 (entries are read as such; only bit tests use them): values past 2^31, and a
+  // branch first taken late, each cost a deoptimisation, and map runs these loops cold, millions of times.
+  const hi0 = dv.getInt32(o0);
+  const lo0 = dv.getInt32(o0 + 4);
+  const type = standardType(hi0, lo0, hasDataFile);
   if (type === SubclusterType.Compressed) return 1;
-  const checkOffset = type === SubclusterType.Normal || type === SubclusterType.ZeroAlloc;
-  // Expected host offset as two 32-bit halves (bits 9..55), advanced by one cluster per entry.
-  let expHi = hi0 & 0x00ffffff;
-  let expLo = (lo0 & 0xfffffe00) >>> 0;
-  const cs = img.clusterSize;
   let count = 1;
-  for (let i = 1, o = o0 + 8; i < nbClusters; i++, o += 8) {
-    const hi = dv.getUint32(o);
-    const lo = dv.getUint32(o + 4);
-    if (checkOffset) {
-      expLo += cs;
-      if (expLo >= 0x100000000) {
-        expLo -= 0x100000000;
-        expHi++;
-      }
-      if ((hi & 0x00ffffff) !== expHi || (lo & 0xfffffe00) >>> 0 !== expLo) break;
+  if (type === SubclusterType.Normal || type === SubclusterType.ZeroAlloc) {
+    // Expected host offset as two 32-bit halves (bits 9..55), advanced by one cluster per entry; a carry is the
+    // low half's sign going from negative to not. An entry at the expected (non-zero) offset is allocated, so
+    // only its compressed and zero bits can change its type: one masked compare per half checks it all.
+    let expHi = hi0 & 0x00ffffff;
+    let expLo = lo0 & 0xfffffe00;
+    const zeroBit = lo0 & 1;
+    const cs = img.clusterSize;
+    for (let o = o0 + 8; o < end; o += 8) {
+      const next = (expLo + cs) | 0;
+      expHi += (expLo >>> 31) & ~(next >>> 31);
+      expLo = next;
+      if ((dv.getInt32(o) & (COMPRESSED_HI | 0x00ffffff)) !== expHi || (dv.getInt32(o + 4) & 0xfffffe01) !== (expLo | zeroBit)) break;
+      count++;
     }
-    if (standardType(hi, lo, img.hasDataFile) !== type) break;
+    return count;
+  }
+  for (let o = o0 + 8; o < end; o += 8) {
+    if (standardType(dv.getInt32(o), dv.getInt32(o + 4), hasDataFile) !== type) break;
     count++;
   }
   return count;

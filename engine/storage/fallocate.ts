@@ -26,14 +26,18 @@ function load(): FallocateAddon | null {
   return null;
 }
 
-const addon = load();
+// Loaded on the first zero write or discard: read-only commands (info, map, check) never dlopen it.
+let addon: FallocateAddon | null | undefined;
+const loaded = (): FallocateAddon | null => (addon === undefined ? (addon = load()) : addon);
 
 /** FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE on `fd`; false when it could not be done (the caller falls back). */
 export function punchHoleFd(fd: number, offset: number, length: number): boolean {
-  return addon !== null && length > 0 && addon.fallocate(fd, PUNCH_HOLE, offset, length) === 0;
+  const a = loaded();
+  return a !== null && length > 0 && a.fallocate(fd, PUNCH_HOLE, offset, length) === 0;
 }
 
 /** FALLOC_FL_ZERO_RANGE on `fd` (the file grows to cover the range); false when it could not be done. */
 export function zeroRangeFd(fd: number, offset: number, length: number): boolean {
-  return addon !== null && length > 0 && addon.fallocate(fd, ZERO_RANGE, offset, length) === 0;
+  const a = loaded();
+  return a !== null && length > 0 && a.fallocate(fd, ZERO_RANGE, offset, length) === 0;
 }

@@ -49,9 +49,9 @@ beforeAll(() => {
 describe("npm pack", () => {
   it("ships dist/ (JavaScript, .d.ts, source maps, the man page), README, LICENSE, the native source and its build script, nothing else", () => {
     const list = run("tar", ["tzf", tarball], tmp).stdout.trim().split("\n").map((f) => f.replace(/^package\//, ""));
-    const allowed = /^(dist\/(cli|engine|inspector)\/.*\.(js|d\.ts|js\.map)|dist\/man\/qcowdbg\.1|README\.md|LICENSE|package\.json|native\/(posix|fallocate)\.cc|scripts\/build-native\.mjs)$/;
+    const allowed = /^(dist\/(bundle|cli|engine|inspector)\/.*\.(js|d\.ts|js\.map)|dist\/man\/qcowdbg\.1|README\.md|LICENSE|package\.json|native\/(posix|fallocate)\.cc|scripts\/build-native\.mjs)$/;
     expect(list.filter((f) => !allowed.test(f))).toEqual([]);
-    for (const f of ["dist/cli/main.js", "dist/engine/index.js", "dist/engine/index.d.ts", "dist/engine/index.js.map", "dist/engine/workload/index.d.ts", "dist/man/qcowdbg.1", "LICENSE", "README.md"]) expect(list).toContain(f);
+    for (const f of ["dist/cli/main.js", "dist/bundle/qcowdbg.js", "dist/engine/index.js", "dist/engine/index.d.ts", "dist/engine/index.js.map", "dist/engine/workload/index.d.ts", "dist/man/qcowdbg.1", "LICENSE", "README.md"]) expect(list).toContain(f);
     // Source maps carry their sources: the .ts files are not shipped.
     const map = JSON.parse(run("tar", ["xzOf", tarball, "package/dist/engine/index.js.map"], tmp).stdout) as { sourcesContent?: string[] };
     expect(map.sourcesContent?.[0]).toContain("export function replayFile");

@@ -1,0 +1,32 @@
+// Bundles the built CLI (dist/cli/program.js) into dist/bundle/: one file for the program and one chunk per
+// lazily loaded command, so a command loads a few files instead of ~50 modules (Node 20 has no compile cache;
+// resolving and compiling module by module was a third of a small `info`'s time). dist/cli/main.js runs the
+// bundle when it is newer than itself, so a later plain `tsc` falls back to the modules instead of a stale bundle.
+// Run by `npm run build` and `prepare` after tsc; without rolldown (a dev dependency) it says so and skips.
+import * as fs from "node:fs";
+import * as path from "node:path";
+import process from "node:process";
+import { fileURLToPath } from "node:url";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const out = path.join(root, "dist", "bundle");
+let rolldown;
+try {
+  ({ rolldown } = await import("rolldown"));
+} catch {
+  process.stderr.write("bundle: rolldown is not installed; the CLI runs from its modules (slower start-up)\n");
+  process.exit(0);
+}
+fs.rmSync(out, { recursive: true, force: true });
+const build = await rolldown({
+  input: { qcowdbg: path.join(root, "dist", "cli", "program.js") },
+  platform: "node",
+  // The terminal UIs' libraries stay as they are (blessed has octal literals a bundler refuses); they load with
+  // their commands only.
+  external: (id) => id.startsWith("node:") || /^(blessed|blessed-contrib|ink|react|cli-progress)(\/|$)/.test(id),
+  logLevel: "warn",
+});
+// dist/bundle sits beside dist/cli, so paths relative to import.meta.url resolve from it too: package.json, and
+// the native addons through the candidate path the sources use (dist/native).
+await build.write({ dir: out, format: "esm", sourcemap: true, chunkFileNames: "[name]-[hash].js" });
+await build.close();
