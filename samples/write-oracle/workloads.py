@@ -156,6 +156,35 @@ WORKLOADS = [
                  "discard 2M 64k", "write -P 3 2M 4k", "write -z 3M 1k", "flush"],
         "modes": ["writeback", "writethrough", "none", "directsync", "unsafe"],
     },
+    # Class 4 for real: the same kind of image with the holes qemu-img left in the host file ("sparse": every
+    # copy, QEMU's and the tests', turns each all-zero 4 KiB block into a hole). QEMU's preallocation probe then
+    # compares the refcounted clusters with the file's real allocation (st_blocks) and finds metadata
+    # preallocation, so is_zero() follows BDRV_BLOCK_RECURSE down to the host file: a zero write's head and tail
+    # read as zero where the host range is a hole. make-goldens.py checks that whole copies give another trace.
+    {
+        "name": "metadata-prealloc-holes",
+        "setup": ["qemu-img create -q -f qcow2 -o preallocation=metadata base.qcow2 4M"],
+        "sparse": True,
+        "cmds": ["write -z 4k 2k", "write -P 1 70k 4k", "write -z 66k 3k", "write -z 80k 3k", "write -z 200k 100",
+                 "write -P 4 300000 10", "write -z 1M 64k", "write -P 2 1M 4k", "write -z 1030k 2k", "discard 2M 64k",
+                 "write -z 2052k 1k", "write -P 3 2M 4k", "write -z 3M 1k", "write -z 4095k 1k", "read -P 0 0 64k", "flush"],
+        "modes": ["writeback", "writethrough", "none", "directsync", "unsafe"],
+    },
+    # The decision that changes the image bytes: a zero write into a cluster unallocated in the top image asks the
+    # metadata-preallocated backing file, whose host holes read as zero (zero flag) and whose data does not (COW).
+    {
+        "name": "backing-prealloc-holes",
+        "setup": [
+            "qemu-img create -q -f qcow2 -o preallocation=metadata back.qcow2 4M",
+            "qemu-io -c 'write -P 7 68k 8k' -c 'write -P 8 1M 64k' back.qcow2",
+            "qemu-img create -q -f qcow2 -b back.qcow2 -F qcow2 base.qcow2 4M",
+        ],
+        "files": ["back.qcow2"],
+        "sparse": True,
+        "cmds": ["write -z 4k 2k", "write -z 66k 3k", "write -z 80k 3k", "write -z 1030k 2k", "write -z 2M 1k",
+                 "write -P 3 3M 2k", "read -P 0 0 64k", "read -P 7 68k 8k", "flush"],
+        "modes": ["writeback", "writethrough", "none", "directsync", "unsafe"],
+    },
     # Class 7: a write into the compressed last cluster of an image whose size is not a multiple of the cluster
     # size reads the whole compressed cluster for COW (perform_cow calls the driver directly, unclamped).
     {

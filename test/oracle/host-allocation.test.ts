@@ -8,8 +8,8 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import * as zlib from "node:zlib";
 import { findAllocation, seekHoleAvailable } from "../../engine/storage/seek-hole.js";
+import { restoreGolden } from "./golden-files.js";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
 const GOLD = path.join(ROOT, "samples/write-oracle/goldens");
@@ -20,6 +20,7 @@ const fallocateBuilt = fs.existsSync(path.join(ROOT, "dist/native/fallocate.node
 interface Workload {
   name: string;
   files: string[];
+  sparse?: boolean;
   modes: Record<string, { trace_lines: number }>;
 }
 const index = JSON.parse(fs.readFileSync(path.join(GOLD, "index.json"), "utf8")) as { workloads: Workload[] };
@@ -44,7 +45,7 @@ function allocation(file: string): [number, number][] {
 
 function copyIn(w: Workload, dir: string): void {
   const wd = path.join(GOLD, w.name);
-  for (const f of ["base.qcow2", ...w.files]) fs.writeFileSync(path.join(dir, f), zlib.gunzipSync(fs.readFileSync(path.join(wd, f + ".gz"))));
+  for (const f of ["base.qcow2", ...w.files]) restoreGolden(path.join(wd, f + ".gz"), path.join(dir, f), w.sparse === true);
 }
 
 const skip = !hasQemu ? "qemu-io is not installed" : !seekHoleAvailable() ? "the seek-hole addon is not built" : !fallocateBuilt ? "the fallocate addon is not built" : "";

@@ -6,7 +6,7 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import * as zlib from "node:zlib";
+import { restoreGolden } from "./golden-files.js";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
 const GOLD = path.join(ROOT, "samples/write-oracle/goldens");
@@ -22,6 +22,7 @@ interface Mode {
 interface Workload {
   name: string;
   files: string[];
+  sparse?: boolean;
   modes: Record<string, Mode>;
 }
 const index = JSON.parse(fs.readFileSync(path.join(GOLD, "index.json"), "utf8")) as { workloads: Workload[] };
@@ -29,9 +30,9 @@ const index = JSON.parse(fs.readFileSync(path.join(GOLD, "index.json"), "utf8"))
 function setup(w: Workload): { dir: string; img: string; script: string } {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "qcowdbg-syncs-"));
   const wd = path.join(GOLD, w.name);
-  for (const f of w.files) fs.writeFileSync(path.join(dir, f), zlib.gunzipSync(fs.readFileSync(path.join(wd, f + ".gz"))));
+  for (const f of w.files) restoreGolden(path.join(wd, f + ".gz"), path.join(dir, f), w.sparse === true);
   const img = path.join(dir, "img.qcow2");
-  fs.writeFileSync(img, zlib.gunzipSync(fs.readFileSync(path.join(wd, "base.qcow2.gz"))));
+  restoreGolden(path.join(wd, "base.qcow2.gz"), img, w.sparse === true);
   return { dir, img, script: path.join(wd, "commands.qemu-io") };
 }
 
