@@ -119,11 +119,15 @@ def fdatasyncs(args, work, mdir, sparse=False):
 
 def record_syncs(m, args, work, mdir, sparse=False):
     """fdatasyncs: qemu-io's count; where requests split into concurrent chunks, fdatasyncs_runs holds the counts
-    of several runs (QEMU merges flushes that overlap in time, so the count can vary with thread-pool timing)."""
+    of several runs. QEMU merges flushes that overlap in time, so with concurrent chunks that flush the count can
+    vary with thread-pool timing: such a workload is refused (make its requests serial), not compared loosely."""
     m["fdatasyncs"] = fdatasyncs(args, work, mdir, sparse)
     c = m["count_variants"][0]
     if m["fdatasyncs"] is not None and c.get("qcow2_writev_start_part") != c.get("qcow2_writev_start_req"):
         m["fdatasyncs_runs"] = sorted({m["fdatasyncs"]} | {fdatasyncs(args, work, mdir, sparse) for _ in range(3)})
+        if len(m["fdatasyncs_runs"]) > 1:
+            sys.exit(f"{os.path.basename(mdir)}: qemu-io's fdatasync count varies between runs ({m['fdatasyncs_runs']}): "
+                     "make the workload's requests serial")
 
 
 def holes_decide(w, args, work, trace):
