@@ -50,6 +50,7 @@ describe("sync counts equal qemu-io's fdatasync calls", () => {
         try {
           const log = path.join(dir, "strace.log");
           const r = spawnSync("strace", ["-f", "-e", "trace=fdatasync", "-o", log, process.execPath, CLI, "repl", "--write", "-t", mode, img], {
+            cwd: dir,
             input: fs.readFileSync(script, "utf8"),
             encoding: "utf8",
             maxBuffer: 1 << 28,
@@ -61,7 +62,7 @@ describe("sync counts equal qemu-io's fdatasync calls", () => {
           // The replay report (over a shadow, metadata only) counts the same syncs from its events.
           const fresh = setup(w);
           try {
-            const rep = spawnSync(process.execPath, [CLI, "replay", "--config", `cache=${mode}`, "--output", "json", fresh.img, fresh.script], { encoding: "utf8", maxBuffer: 1 << 28 });
+            const rep = spawnSync(process.execPath, [CLI, "replay", "--config", `cache=${mode}`, "--output", "json", fresh.img, fresh.script], { cwd: fresh.dir, encoding: "utf8", maxBuffer: 1 << 28 });
             expect(rep.status, rep.stderr).toBe(0);
             const summary = (JSON.parse(rep.stdout) as { summary: { flushes: { syncs: number } } }).summary;
             expect(summary.flushes.syncs, "syncs in the replay report").toBe(qemu);

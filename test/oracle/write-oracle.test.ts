@@ -93,7 +93,7 @@ describe("write path against qemu-io 7.2", () => {
           if (w.sparse && seekHoleAvailable()) expect(allocation(img).length, "the restored copy keeps its holes").toBeGreaterThan(1);
           const trace = path.join(dir, "trace.txt");
           const script = fs.readFileSync(path.join(wd, "commands.qemu-io"), "utf8");
-          const r = spawnSync(process.execPath, [CLI, "repl", "--write", "-t", mode, "--qemu-trace", trace, img], { input: script, encoding: "utf8", maxBuffer: 1 << 28 });
+          const r = spawnSync(process.execPath, [CLI, "repl", "--write", "-t", mode, "--qemu-trace", trace, img], { cwd: dir, input: script, encoding: "utf8", maxBuffer: 1 << 28 });
           expect(r.stderr).toBe("");
           // qemu-io exits 1 when a command failed (compressed-write has a write past the end: qemu-io 7.2 exits 1).
           const theirsText = fs.readFileSync(path.join(wd, `${mode}.out`), "utf8");
