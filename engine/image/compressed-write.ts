@@ -1,7 +1,6 @@
 // Compressed writes (qcow2_co_pwritev_compressed_part): each whole cluster is deflated (raw, window bits 12, as
 // QEMU's zlib call) and stored at a byte offset from qcow2_alloc_bytes, sharing host clusters between compressed
 // clusters. Only unallocated clusters can be written this way; data that does not shrink is written normally.
-import * as zlib from "node:zlib";
 import { encodeCompressed, entryOffset } from "../format/l2-entry.js";
 import { EventKind, CACHE_NONE, ADD_TASK_WRITE } from "../events/event-kind.js";
 import { allocClustersNoref } from "./allocator.js";
@@ -13,6 +12,7 @@ import { Again, getRefcount, updateRefcount } from "./refcounts.js";
 import { maxRefcount } from "../format/refcount-entry.js";
 import { qcow2Write } from "./write-path.js";
 import { preWriteOverlapCheck } from "./overlap-check.js";
+import { qemuDeflate } from "./qemu-deflate.js";
 
 /** qcow2_alloc_bytes: `size` bytes, packed after the previous compressed cluster when they fit. */
 function allocBytes(img: Qcow2Image, size: number): number {
@@ -47,8 +47,8 @@ function writeCompressedCluster(img: Qcow2Image, data: Uint8Array, offset: numbe
   const cs = img.clusterSize;
   const buf = new Uint8Array(cs);
   buf.set(data);
-  const out = zlib.deflateRawSync(buf, { level: zlib.constants.Z_DEFAULT_COMPRESSION, windowBits: 12, memLevel: 9 });
-  if (out.length > cs - 1) {
+  const out = qemuDeflate(buf, cs - 1);
+  if (out === null) {
     // Does not shrink: QEMU writes a normal cluster instead.
     qcow2Write(img, data, offset);
     return;
