@@ -208,6 +208,8 @@ def main():
         entry = {"name": w["name"], "files": w.get("files", []), "modes": {}}
         if sparse:
             entry["sparse"] = True
+        if w.get("needs"):
+            entry["needs"] = w["needs"]
         for mode in w.get("modes", MODES):
             # Each mode runs on fresh copies in its own folder (an external data file is written too). The copies
             # are whole files (shutil.copy writes every byte) unless the workload is sparse, and the tests restore

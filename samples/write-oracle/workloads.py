@@ -293,13 +293,29 @@ WORKLOADS = [
         "cmds": ["write -c -s rnd.bin 0 64k", "write -c -P 3 64k 64k", "write -c -s rnd.bin 64k 64k", "write -P 4 4k 4k",
                  "read -P 4 4k 4k", "write -c -s rnd.bin 192k 64k", "write -c -P 5 256k 64k", "flush", "write -c -s rnd.bin 4k 64k"],
     },
-    # A refcount block allocated where another refcount block counts it (alloc_refcount_block's second case): the
-    # data goes past what refcount block 0 covers (512-byte clusters: 128 KiB), but the free cluster a discard left
-    # below lies in block 0's range. Writes are one L2 slice long so that none splits into concurrent chunks.
+    # A refcount block allocated where another refcount block counts it (alloc_refcount_block's second case): with
+    # 512-byte clusters and 64-bit refcounts a refcount block covers 64 clusters, as many as one L2 slice, so a
+    # 64-cluster allocation that starts on a refcount block boundary leaves the next free cluster, where the
+    # missing block goes, in the range of the block after it. (24k pads the file to that boundary.)
     {
         "name": "refblock-elsewhere",
-        "setup": ["qemu-img create -q -f qcow2 -o cluster_size=512 base.qcow2 16M"],
-        "cmds": ["write -P 1 0 32k", "write -P 1 32k 32k", "write -P 1 64k 32k", "write -P 1 96k 24k", "discard 8k 512",
-                 "write -P 3 1M 16k", "write -P 4 2M 512", "read -P 1 0 8k", "read -P 0 8k 512", "read -P 3 1M 16k", "flush"],
+        "setup": ["qemu-img create -q -f qcow2 -o cluster_size=512,refcount_bits=64 base.qcow2 16M"],
+        "cmds": ["write -P 1 0 32k", "write -P 2 1M 512", "write -P 2 1049088 24k", "write -P 3 2M 32k", "write -P 4 3M 32k",
+                 "read -P 3 2M 32k", "read -P 2 1M 512", "flush"],
+    },
+    # Compressed clusters of data deflate only halves (24 KiB random + 40 KiB zero): the stream must be the system
+    # zlib's, as QEMU's (Node's bundled zlib yields other lengths), and qcow2_alloc_bytes packs them across host
+    # clusters, contiguous (the next cluster is free) or not (a normal write took it).
+    {
+        "name": "compressed-spanning",
+        "setup": [
+            "qemu-img create -q -f qcow2 base.qcow2 4M",
+            "python3 -c \"import random; r = random.Random(6); open('half.bin', 'wb').write(bytes(r.randrange(256) for _ in range(24576)) + bytes(40960))\"",
+        ],
+        "files": ["half.bin"],
+        "needs": ["zlib"],
+        "cmds": ["write -c -s half.bin 0 64k", "write -c -s half.bin 64k 64k", "write -P 9 512k 64k", "write -c -s half.bin 128k 64k",
+                 "write -c -s half.bin 192k 64k", "write -c -s half.bin 256k 64k", "write -c -s half.bin 320k 64k", "read -P 9 512k 64k",
+                 "read -v 64k 32", "write -P 7 130k 4k", "read -P 0 170k 4k", "flush"],
     },
 ]

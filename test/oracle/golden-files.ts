@@ -23,3 +23,11 @@ export function restoreGolden(gz: string, dst: string, sparse: boolean): void {
     fs.closeSync(fd);
   }
 }
+
+const ADDONS: Record<string, string> = { zlib: "dist/native/zlib.node" };
+
+/** Why a workload cannot be held to QEMU here: a native addon its exactness rests on is not built (or ""). */
+export function missingAddon(root: string, needs: string[] | undefined): string {
+  for (const n of needs ?? []) if (!fs.existsSync(`${root}/${ADDONS[n] ?? `dist/native/${n}.node`}`)) return `the ${n} addon is not built (node scripts/build-native.mjs)`;
+  return "";
+}
