@@ -240,6 +240,7 @@ def main():
                 # over several runs. The requester's qcow2_add_task lines (pool, chunk offsets, qiov_offset) come
                 # before any chunk can take the lock: they are compared in order when they never varied.
                 tasks_stable = True
+                trace_stable = True
                 for _ in range(RERUNS):
                     again = os.path.join(mdir, "again.qcow2")
                     place(os.path.join(work, "base.qcow2"), again, sparse)
@@ -250,6 +251,8 @@ def main():
                         variants.append(c)
                     if add_tasks(t2) != add_tasks(trace):
                         tasks_stable = False
+                    if t2 != trace:
+                        trace_stable = False
                     os.remove(again)
             with gz(os.path.join(d, f"{mode}.trace.gz")) as f:
                 f.write(("\n".join(trace) + "\n").encode())
@@ -260,6 +263,8 @@ def main():
             size = os.path.getsize(img)
             entry["modes"][mode] = {"sha256": sha(img), "size": size, "check_exit": chk.returncode, "trace_lines": len(trace),
                                     "count_variants": variants, "add_task_stable": (not multi) or tasks_stable,
+                                    # Split requests whose whole trace QEMU repeated in every run are compared line for line.
+                                    "trace_stable": (not multi) or trace_stable,
                                     "files_sha256": {f: sha(os.path.join(mdir, f)) for f in w.get("files", [])}}
             if sparse:
                 entry["modes"][mode]["extents"] = {f: data_extents(os.path.join(mdir, f)) for f in ["img.qcow2"] + w.get("files", [])}

@@ -318,4 +318,45 @@ WORKLOADS = [
                  "write -c -s half.bin 192k 64k", "write -c -s half.bin 256k 64k", "write -c -s half.bin 320k 64k", "read -P 9 512k 64k",
                  "read -v 64k 32", "write -P 7 130k 4k", "read -P 0 170k 4k", "flush"],
     },
+    # A zero write's head and tail over a raw backing file: is_zero() asks the raw file with want_zero, and
+    # file-posix answers from its holes (SEEK_HOLE): zero flag over holes, COW over data.
+    {
+        "name": "backing-raw-holes",
+        "setup": [
+            "qemu-img create -q -f raw back.raw 2M",
+            "qemu-io -f raw -c 'write -P 0x77 64k 8k' -c 'write -P 0x66 1M 64k' back.raw",
+            "qemu-img create -q -f qcow2 -b back.raw -F raw base.qcow2 4M",
+        ],
+        "files": ["back.raw"],
+        "sparse": True,
+        "cmds": ["write -z 4k 2k", "write -z 66k 3k", "write -z 80k 3k", "write -z 1030k 2k", "write -z 1600k 1k", "write -z 3M 1k",
+                 "write -P 3 2M 2k", "read -P 0 0 64k", "read -P 0x77 64k 2k", "read -P 0x66 1M 6k", "flush"],
+        "modes": ["writeback", "writethrough", "none"],
+    },
+    # Zero writes on a compat=0.10 image with a backing file: no zero flag exists, so they fall back to writing
+    # zeroes (with COW from the backing file), and a discard leaves the backing data visible.
+    {
+        "name": "v2-backing",
+        "setup": [
+            "qemu-img create -q -f raw back.raw 2M",
+            "qemu-io -f raw -c 'write -P 0x77 0 2M' back.raw",
+            "qemu-img create -q -f qcow2 -o compat=0.10 -b back.raw -F raw base.qcow2 4M",
+        ],
+        "files": ["back.raw"],
+        "cmds": ["write -z 0 64k", "write -z 70k 2k", "discard 128k 64k", "write -z 3M 64k", "read -P 0 0 64k", "read -P 0x77 64k 6k",
+                 "read -P 0 70k 2k", "read -P 0x77 128k 64k", "flush"],
+    },
+    # Split requests whose chunks copy COW data from a backing file: each chunk's task drops s->lock around its COW
+    # I/O while the request coroutine and the other chunks take it (the CoMutex hand-off of coroutine-model.ts).
+    {
+        "name": "cow-concurrent",
+        "setup": [
+            "qemu-img create -q -f raw back.raw 2M",
+            "qemu-io -f raw -c 'write -P 0x77 0 2M' back.raw",
+            "qemu-img create -q -f qcow2 -b back.raw -F raw base.qcow2 4M",
+        ],
+        "files": ["back.raw"],
+        "cmds": ["write -P 1 1M 4k", "write -P 2 1020k 72k", "read -P 0x77 960k 60k", "read -P 2 1020k 72k", "read -P 0x77 1092k 60k",
+                 "write -P 3 2M 4k", "write -P 4 1980k 200k", "flush"],
+    },
 ]
