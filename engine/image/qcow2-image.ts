@@ -345,6 +345,9 @@ export class Qcow2Image implements BlockNode, CacheHost {
     if (this.closed) return;
     try {
       if (this.writable && !this.corrupt) closeWritable(this, beforeInactivate);
+      // Marked corrupt here: the qcow2 node has no driver left, but closing its file node flushes what the
+      // corruption report wrote (a sync, unless nothing was written since the last one or cache=unsafe).
+      else if (this.writable) this.flushFile();
       // A read-only qcow2 node (a backing file, or an image opened without --write) runs qcow2_inactivate too:
       // both caches are written back (nothing is dirty) and QEMU's trace shows each; its file flush is a no-op.
       else if (!this.corrupt) {

@@ -5,7 +5,7 @@ import { u32, put64 } from "../format/bytes.js";
 import { getRefcount as getEntry, setRefcount as setEntry, maxRefcount } from "../format/refcount-entry.js";
 import { entryOffset } from "../format/l2-entry.js";
 import { EventKind, CACHE_NONE, CACHE_REFCOUNT } from "../events/event-kind.js";
-import { corruption } from "./cluster-lookup.js";
+import { corruption, hx } from "./cluster-lookup.js";
 import type { Qcow2Image } from "./qcow2-image.js";
 import { allocClustersNoref, growRefcountTable } from "./allocator.js";
 import { metadataTablesChanged } from "./overlap-check.js";
@@ -33,7 +33,7 @@ export function getRefcount(img: Qcow2Image, clusterIndex: number): number {
   const blockOffset = reftableEntry(img, ti);
   if (!blockOffset) return 0;
   if (blockOffset % img.clusterSize !== 0)
-    throw corruption(img, "refcount table", `entry[${ti}]`, img.header.refcountTableOffset + ti * 8, `refblock offset 0x${blockOffset.toString(16)} unaligned`);
+    throw corruption(img, "refcount table", `entry[${ti}]`, img.header.refcountTableOffset + ti * 8, `refblock offset ${hx(blockOffset)} unaligned (reftable index: ${hx(ti)})`);
   const slot = img.refcountCache.get(blockOffset, true);
   const v = getEntry(img.refcountCache.table(slot), mod2(clusterIndex, 2 ** bits), img.header.refcountOrder);
   img.refcountCache.put(slot);
@@ -66,7 +66,7 @@ function allocRefcountBlock(img: Qcow2Image, clusterIndex: number): number {
   if (ti < img.reftableSize) {
     const off = reftableEntry(img, ti);
     if (off) {
-      if (off % cs !== 0) throw corruption(img, "refcount table", `entry[${ti}]`, img.header.refcountTableOffset + ti * 8, `refblock offset 0x${off.toString(16)} unaligned`);
+      if (off % cs !== 0) throw corruption(img, "refcount table", `entry[${ti}]`, img.header.refcountTableOffset + ti * 8, `refblock offset ${hx(off)} unaligned (reftable index: ${hx(ti)})`);
       return img.refcountCache.get(off, true);
     }
   }

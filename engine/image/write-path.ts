@@ -6,7 +6,8 @@ import { mod2 } from "./pow2.js";
 import { SubclusterType, subclusterType, entryOffset, encodeEntry, COMPRESSED_HI } from "../format/l2-entry.js";
 import { EventKind, CACHE_NONE, ADD_TASK_WRITE } from "../events/event-kind.js";
 import { allocClusters, allocClustersAt } from "./allocator.js";
-import { corruption } from "./cluster-lookup.js";
+import { corruption, hx } from "./cluster-lookup.js";
+import { GuestIoError } from "./guest-io-error.js";
 import { getClusterTable, sliceIndex, l2Alloc, l2Hi, l2Lo, l2Zero, setBitmap, setL2 } from "./l2-table.js";
 import { Qcow2Image } from "./qcow2-image.js";
 import { qcow2Read } from "./read-path.js";
@@ -105,7 +106,7 @@ function calculateL2Meta(img: Qcow2Image, hostCluster: number, guest: number, by
       const cnt = type === SubclusterType.Invalid ? 0 : rangeCount(img, slot, idx + i, first, type);
       if (type !== SubclusterType.Normal || first + cnt <= last) skip = false;
     } else type = scType(img, slot, idx + i, 0);
-    if (type === SubclusterType.Invalid) throw corruption(img, "L2 table", "entry", 0, `invalid cluster entry found (L2 index 0x${(idx + i).toString(16)})`);
+    if (type === SubclusterType.Invalid) throw corruption(img, "L2 table", "entry", 0, `invalid cluster entry found (L2 offset: ${hx(entryOffset(...img.l1Entry(Math.floor(guest / cs / img.geo.l2Entries))))}, L2 index: ${hx(idx + i)})`);
   }
   if (skip) return;
   let sc = scIndex(img, mod2(guest, cs));
@@ -158,7 +159,7 @@ function handleCopied(img: Qcow2Image, guest: number, host: { v: number }, bytes
     const hi = l2Hi(img, ref.slot, ref.index), lo = l2Lo(img, ref.slot, ref.index);
     clusterOffset = entryOffset(hi, lo);
     if (!needsNewAlloc(img, hi, lo)) {
-      if (mod2(clusterOffset, cs)) throw corruption(img, "L2 table", "entry", 0, `preallocated cluster offset 0x${clusterOffset.toString(16)} unaligned`);
+      if (mod2(clusterOffset, cs)) throw corruption(img, "L2 table", "entry", 0, `${(lo & 1) !== 0 ? "preallocated zero" : "data"} cluster offset ${hx(clusterOffset)} unaligned (guest offset: ${hx(guest)})`);
       if (host.v !== INV && clusterOffset !== host.v) {
         bytes.v = 0;
         return 0;
@@ -439,6 +440,7 @@ export function qcow2Write(img: Qcow2Image, data: Uint8Array, offset: number): v
   ev.emit(EventKind.WritevStartReq, img.node, CACHE_NONE, -1, offset, data.length, 0);
   let done = 0;
   let co: CoroutineModel | null = null;
+  let ret = 0;
   try {
     while (done < data.length) {
       ev.emit(EventKind.WritevStartPart, img.node, CACHE_NONE, -1, 0, 0, 0);
@@ -468,8 +470,14 @@ export function qcow2Write(img: Qcow2Image, data: Uint8Array, offset: number): v
       co.mainUnlock();
       co.waitAll();
     }
+  } catch (e) {
+    // A failed request still ends with its qcow2_writev_done_req, carrying the error (corruption: -EIO).
+    if (!(e instanceof GuestIoError)) throw e;
+    ret = e.ret;
+    throw e;
   } finally {
     img.co = null;
+    if (ret) ev.emit(EventKind.WritevDoneReq, img.node, CACHE_NONE, -1, ret, 0, 0);
   }
   ev.emit(EventKind.WritevDoneReq, img.node, CACHE_NONE, -1, 0, 0, 0);
 }

@@ -19,7 +19,7 @@ def normalise(lines):
     ids = {}
     out = []
     for line in lines:
-        if not line.startswith("qcow2"):
+        if not re.match(r"qcow2_\w+ ", line):
             continue
         def rep(m):
             role, ptr = m.group(1), m.group(2)
@@ -259,6 +259,11 @@ def main():
             out = [l for l in r.stdout.splitlines() if "ops/sec" not in l]
             with open(os.path.join(d, f"{mode}.out"), "w") as f:
                 f.write("\n".join(out) + "\n")
+            # What qemu-io printed on stderr besides its trace (a corruption report, say): kept when there is any.
+            err = [l for l in r.stderr.splitlines() if not re.match(r"^(\d+@[\d.]+:)?qcow2_\w+ ", l)]
+            if err:
+                with open(os.path.join(d, f"{mode}.err"), "w") as f:
+                    f.write("\n".join(err) + "\n")
             chk = subprocess.run(["qemu-img", "check", img], capture_output=True, text=True, cwd=mdir)
             size = os.path.getsize(img)
             entry["modes"][mode] = {"sha256": sha(img), "size": size, "check_exit": chk.returncode, "trace_lines": len(trace),

@@ -1,6 +1,9 @@
 # The issue-3 oracle workloads: how each base image is built (with qemu-img/qemu-io) and the qemu-io commands
 # run against it. make-goldens.py runs them through the real qemu-io; test/oracle replays them through qcowdbg.
+import os
 import random
+
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def rand_cmds(seed, n, size, mix):
@@ -358,5 +361,50 @@ WORKLOADS = [
         "files": ["back.raw"],
         "cmds": ["write -P 1 1M 4k", "write -P 2 1020k 72k", "read -P 0x77 960k 60k", "read -P 2 1020k 72k", "read -P 0x77 1092k 60k",
                  "write -P 3 2M 4k", "write -P 4 1980k 200k", "flush"],
+    },
+    # Corrupt images: qemu-io meets a damaged field, reports it on stderr ("qcow2: Marking image as corrupt: ..."),
+    # marks the image corrupt, fails that request with EIO and every later one with ENOMEDIUM. Each workload damages
+    # one field (corrupt.py), since QEMU reports only the first corruption event of an image.
+    {
+        "name": "corrupt-data-offset",
+        "setup": ["qemu-img create -q -f qcow2 base.qcow2 4M", "qemu-io -c 'write -P 1 0 64k' -c 'write -P 2 1M 64k' base.qcow2",
+                  f"python3 {HERE}/corrupt.py base.qcow2 l2-entry-unaligned 0x100000"],
+        "cmds": ["read -P 1 0 4k", "write -P 3 1M 4k", "read -P 2 1M 4k", "write -P 4 2M 4k", "flush"],
+    },
+    {
+        "name": "corrupt-data-offset-read",
+        "setup": ["qemu-img create -q -f qcow2 base.qcow2 4M", "qemu-io -c 'write -P 1 0 64k' -c 'write -P 2 1M 64k' base.qcow2",
+                  f"python3 {HERE}/corrupt.py base.qcow2 l2-entry-unaligned 0x100000"],
+        "cmds": ["read -P 1 0 4k", "read -P 2 1M 4k", "write -P 4 2M 4k"],
+    },
+    {
+        "name": "corrupt-zero-offset",
+        "setup": ["qemu-img create -q -f qcow2 base.qcow2 4M", "qemu-io -c 'write -P 2 1M 64k' -c 'write -z 1M 64k' base.qcow2",
+                  f"python3 {HERE}/corrupt.py base.qcow2 l2-entry-unaligned 0x100000"],
+        "cmds": ["write -P 3 1M 4k", "read -P 0 0 4k"],
+    },
+    {
+        "name": "corrupt-l2-offset",
+        "setup": ["qemu-img create -q -f qcow2 base.qcow2 4M", "qemu-io -c 'write -P 1 0 64k' base.qcow2",
+                  f"python3 {HERE}/corrupt.py base.qcow2 l1-unaligned"],
+        "cmds": ["write -P 3 1M 4k", "read -P 1 0 4k"],
+    },
+    {
+        "name": "corrupt-l2-offset-read",
+        "setup": ["qemu-img create -q -f qcow2 base.qcow2 4M", "qemu-io -c 'write -P 1 0 64k' base.qcow2",
+                  f"python3 {HERE}/corrupt.py base.qcow2 l1-unaligned"],
+        "cmds": ["read -P 1 0 4k", "write -P 3 1M 4k"],
+    },
+    {
+        "name": "corrupt-refblock-offset",
+        "setup": ["qemu-img create -q -f qcow2 base.qcow2 4M", "qemu-io -c 'write -P 1 0 64k' base.qcow2",
+                  f"python3 {HERE}/corrupt.py base.qcow2 refblock-unaligned"],
+        "cmds": ["read -P 1 0 4k", "write -P 1 4k 4k", "write -P 3 1M 4k", "read -P 1 0 4k"],
+    },
+    {
+        "name": "corrupt-v2-zero-flag",
+        "setup": ["qemu-img create -q -f qcow2 -o compat=0.10 base.qcow2 4M", "qemu-io -c 'write -P 1 0 64k' base.qcow2",
+                  f"python3 {HERE}/corrupt.py base.qcow2 zero-flag 0"],
+        "cmds": ["read -P 1 0 4k", "write -P 3 1M 4k"],
     },
 ]

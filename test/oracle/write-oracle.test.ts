@@ -99,7 +99,9 @@ describe("write path against qemu-io 7.2", () => {
           const trace = path.join(dir, "trace.txt");
           const script = fs.readFileSync(path.join(wd, "commands.qemu-io"), "utf8");
           const r = spawnSync(process.execPath, [CLI, "repl", "--write", "-t", mode, "--qemu-trace", trace, img], { cwd: dir, input: script, encoding: "utf8", maxBuffer: 1 << 28 });
-          expect(r.stderr).toBe("");
+          // qemu-io's stderr besides its trace (a corruption report), or nothing.
+          const errFile = path.join(wd, `${mode}.err`);
+          expect(r.stderr).toBe(fs.existsSync(errFile) ? fs.readFileSync(errFile, "utf8") : "");
           // qemu-io exits 1 when a command failed (compressed-write has a write past the end: qemu-io 7.2 exits 1).
           const theirsText = fs.readFileSync(path.join(wd, `${mode}.out`), "utf8");
           expect(r.status).toBe(/ failed: |^Pattern verification failed/m.test(theirsText) ? 1 : 0);
@@ -135,7 +137,8 @@ describe("write path against qemu-io 7.2", () => {
             const check = spawnSync("qemu-img", ["check", img], { encoding: "utf8", cwd: dir });
             expect(check.status).toBe(gold.check_exit);
             const result = path.join(wd, `${mode}.result.qcow2.gz`);
-            if (fs.existsSync(result)) {
+            // (qemu-img compare cannot read an image QEMU marked corrupt: its bytes are compared above.)
+            if (fs.existsSync(result) && !fs.existsSync(errFile)) {
               const q = path.join(dir, "qemu.qcow2");
               gunzipTo(result, q);
               const cmp = spawnSync("qemu-img", ["compare", "-f", "qcow2", "-F", "qcow2", q, img], { encoding: "utf8", cwd: dir });
