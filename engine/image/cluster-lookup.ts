@@ -77,7 +77,9 @@ export function getHostOffset(img: Qcow2Image, offset: number, bytes: number): L
     if (l2Offset !== 0) {
       if (mod2(l2Offset, cs) !== 0)
         throw corruption(img, "L1 table", `entry[${l1Index}]`, img.header.l1TableOffset + l1Index * 8, `L2 table offset ${hx(l2Offset)} unaligned (L1 index: ${hx(l1Index)})`);
-      if (l2Offset >= img.file.size())
+      // QEMU reads an L2 table past the end of the file as zeros (and a write then puts it there); only the
+      // read-only inspection tools refuse it, naming the entry.
+      if (l2Offset >= img.file.size() && !img.writable)
         throw corruption(img, "L1 table", `entry[${l1Index}]`, img.header.l1TableOffset + l1Index * 8, `L2 table offset 0x${l2Offset.toString(16)} is beyond the end of the file`);
       const slot = img.l2Cache.get(sliceOffset(img, l2Offset, offset), true);
       try {

@@ -2,7 +2,8 @@
 """Damages one field of a qcow2 image for the corruption oracle workloads (workloads.py), so that qemu-io meets it
 on its first access there: python3 corrupt.py FILE KIND [GUEST_OFFSET]. KINDs: l2-entry-unaligned (the L2 entry
 of GUEST_OFFSET points 0x200 past its cluster), zero-flag (sets that entry's zero flag: a v2 image has none),
-l1-unaligned (L1[0] points 0x200 past its L2 table), refblock-unaligned (refcount table entry 0 likewise)."""
+l1-unaligned (L1[0] points 0x200 past its L2 table), l1-beyond-eof (L1[0] points at 16 MiB, past the end of the
+file), refblock-unaligned (refcount table entry 0 likewise)."""
 import struct
 import sys
 
@@ -29,6 +30,8 @@ def main():
         cs = 1 << cluster_bits
         if kind == "l1-unaligned":
             put(f, l1, u64(f, l1) + 0x200)
+        elif kind == "l1-beyond-eof":
+            put(f, l1, (u64(f, l1) & ~OFFSET) | (16 << 20))
         elif kind == "refblock-unaligned":
             put(f, reftable, u64(f, reftable) + 0x200)
         elif kind in ("l2-entry-unaligned", "zero-flag"):

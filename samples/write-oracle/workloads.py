@@ -407,4 +407,11 @@ WORKLOADS = [
                   f"python3 {HERE}/corrupt.py base.qcow2 zero-flag 0"],
         "cmds": ["read -P 1 0 4k", "write -P 3 1M 4k"],
     },
+    # Not a corruption to QEMU: an L2 table past the end of the file reads as zeros, and a write stores it there.
+    {
+        "name": "l2-beyond-eof",
+        "setup": ["qemu-img create -q -f qcow2 base.qcow2 4M", "qemu-io -c 'write -P 1 0 64k' base.qcow2",
+                  f"python3 {HERE}/corrupt.py base.qcow2 l1-beyond-eof"],
+        "cmds": ["read -P 0 0 4k", "write -P 3 4k 4k", "read -P 3 4k 4k", "write -P 4 1M 4k", "flush"],
+    },
 ]
