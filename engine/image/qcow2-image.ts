@@ -44,7 +44,7 @@ export interface OpenOptions {
   depth?: number;
   /** Storage factory (tests, shadow). */
   storage?: Storage;
-  /** Where QEMU's corruption messages go ("qcow2: Marking image as corrupt: ..."; qemu-io prints them on stderr). */
+  /** Where QEMU's stderr reports go: corruption ("qcow2: Marking image as corrupt: ...") and failed frees. */
   onCorruption?: (message: string) => void;
 }
 

@@ -6,6 +6,7 @@ import { getRefcount as getEntry, setRefcount as setEntry, maxRefcount } from ".
 import { entryOffset } from "../format/l2-entry.js";
 import { EventKind, CACHE_NONE, CACHE_REFCOUNT } from "../events/event-kind.js";
 import { corruption, hx } from "./cluster-lookup.js";
+import { GuestIoError } from "./guest-io-error.js";
 import type { Qcow2Image } from "./qcow2-image.js";
 import { allocClustersNoref, growRefcountTable } from "./allocator.js";
 import { metadataTablesChanged } from "./overlap-check.js";
@@ -146,8 +147,8 @@ export function updateRefcount(img: Qcow2Image, offset: number, length: number, 
       const bi = mod2(ci, 2 ** bits);
       const old = getEntry(t, bi, order);
       const v = decrease ? old - addend : old + addend;
-      if (v < 0 || v > maxRefcount(order))
-        throw corruption(img, "refcount block", `entry[${bi}]`, cache.offsets[slot]!, `refcount of cluster ${ci} would become ${v}`);
+      // Not a corruption report in QEMU: update_refcount undoes what it changed and fails with -EINVAL.
+      if (v < 0 || v > maxRefcount(order)) throw new GuestIoError("EINVAL", `refcount of cluster ${ci} would become ${v}`);
       if (v === 0 && ci < img.freeClusterIndex) img.freeClusterIndex = ci;
       setEntry(t, bi, order, v);
       img.events.emit(EventKind.RefcountUpdate, img.node, CACHE_REFCOUNT, slot, ci, old, v);
@@ -185,7 +186,13 @@ export function updateRefcount(img: Qcow2Image, offset: number, length: number, 
 /** qcow2_free_clusters. */
 export function freeClusters(img: Qcow2Image, offset: number, size: number, discard: boolean): void {
   img.events.emit(EventKind.ClusterFree, img.node, CACHE_NONE, -1, offset, Math.ceil(size / img.clusterSize), 0);
-  updateRefcount(img, offset, size, 1, true, discard);
+  try {
+    updateRefcount(img, offset, size, 1, true, discard);
+  } catch (e) {
+    // QEMU prints the failure on stderr and goes on (the clusters leak).
+    if (!(e instanceof GuestIoError) || e.errno !== "EINVAL") throw e;
+    img.onCorruption(`qcow2_free_clusters failed: ${e.strerror}`);
+  }
   processDiscards(img);
 }
 

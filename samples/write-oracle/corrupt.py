@@ -3,7 +3,8 @@
 on its first access there: python3 corrupt.py FILE KIND [GUEST_OFFSET]. KINDs: l2-entry-unaligned (the L2 entry
 of GUEST_OFFSET points 0x200 past its cluster), zero-flag (sets that entry's zero flag: a v2 image has none),
 l1-unaligned (L1[0] points 0x200 past its L2 table), l1-beyond-eof (L1[0] points at 16 MiB, past the end of the
-file), refblock-unaligned (refcount table entry 0 likewise)."""
+file), refblock-unaligned (refcount table entry 0 likewise), refcount-zero (the refcount of GUEST_OFFSET's data
+cluster drops to 0, 16-bit or wider refcounts)."""
 import struct
 import sys
 
@@ -34,6 +35,15 @@ def main():
             put(f, l1, (u64(f, l1) & ~OFFSET) | (16 << 20))
         elif kind == "refblock-unaligned":
             put(f, reftable, u64(f, reftable) + 0x200)
+        elif kind == "refcount-zero":
+            entries = cs // 8
+            l2 = u64(f, l1 + (guest // cs // entries) * 8) & OFFSET
+            host = u64(f, l2 + (guest // cs % entries) * 8) & OFFSET
+            order = struct.unpack(">I", (f.seek(96), f.read(4))[1])[0]
+            width = (1 << order) // 8
+            block = u64(f, reftable + (host // cs // (cs * 8 >> order)) * 8) & OFFSET
+            f.seek(block + (host // cs % (cs * 8 >> order)) * width)
+            f.write(bytes(width))
         elif kind in ("l2-entry-unaligned", "zero-flag"):
             entries = cs // 8
             l2 = u64(f, l1 + (guest // cs // entries) * 8) & OFFSET

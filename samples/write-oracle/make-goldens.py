@@ -19,7 +19,7 @@ def normalise(lines):
     ids = {}
     out = []
     for line in lines:
-        if not re.match(r"qcow2_\w+ ", line):
+        if not re.match(r"qcow2_\w+ (co|bs) ", line):
             continue
         def rep(m):
             role, ptr = m.group(1), m.group(2)
@@ -260,7 +260,7 @@ def main():
             with open(os.path.join(d, f"{mode}.out"), "w") as f:
                 f.write("\n".join(out) + "\n")
             # What qemu-io printed on stderr besides its trace (a corruption report, say): kept when there is any.
-            err = [l for l in r.stderr.splitlines() if not re.match(r"^(\d+@[\d.]+:)?qcow2_\w+ ", l)]
+            err = [l for l in r.stderr.splitlines() if not re.match(r"^(\d+@[\d.]+:)?qcow2_\w+ (co|bs) ", l)]
             if err:
                 with open(os.path.join(d, f"{mode}.err"), "w") as f:
                     f.write("\n".join(err) + "\n")

@@ -414,4 +414,12 @@ WORKLOADS = [
                   f"python3 {HERE}/corrupt.py base.qcow2 l1-beyond-eof"],
         "cmds": ["read -P 0 0 4k", "write -P 3 4k 4k", "read -P 3 4k 4k", "write -P 4 1M 4k", "flush"],
     },
+    # A refcount that would drop below zero is no corruption report either: update_refcount undoes its changes and
+    # fails with EINVAL, and qcow2_free_clusters prints the failure on stderr and goes on (the discard succeeds).
+    {
+        "name": "refcount-underflow",
+        "setup": ["qemu-img create -q -f qcow2 base.qcow2 4M", "qemu-io -c 'write -P 1 0 64k' -c 'write -P 2 1M 64k' base.qcow2",
+                  f"python3 {HERE}/corrupt.py base.qcow2 refcount-zero 0"],
+        "cmds": ["discard 0 64k", "read -P 2 1M 4k", "write -P 3 2M 64k", "write -P 4 0 4k", "read -P 0 4k 4k", "flush"],
+    },
 ]
