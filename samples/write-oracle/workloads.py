@@ -316,7 +316,7 @@ WORKLOADS = [
             "python3 -c \"import random; r = random.Random(6); open('half.bin', 'wb').write(bytes(r.randrange(256) for _ in range(24576)) + bytes(40960))\"",
         ],
         "files": ["half.bin"],
-        "needs": ["zlib"],
+        "needs": ["compress"],
         "cmds": ["write -c -s half.bin 0 64k", "write -c -s half.bin 64k 64k", "write -P 9 512k 64k", "write -c -s half.bin 128k 64k",
                  "write -c -s half.bin 192k 64k", "write -c -s half.bin 256k 64k", "write -c -s half.bin 320k 64k", "read -P 9 512k 64k",
                  "read -v 64k 32", "write -P 7 130k 4k", "read -P 0 170k 4k", "flush"],
@@ -421,5 +421,23 @@ WORKLOADS = [
         "setup": ["qemu-img create -q -f qcow2 base.qcow2 4M", "qemu-io -c 'write -P 1 0 64k' -c 'write -P 2 1M 64k' base.qcow2",
                   f"python3 {HERE}/corrupt.py base.qcow2 refcount-zero 0"],
         "cmds": ["discard 0 64k", "read -P 2 1M 4k", "write -P 3 2M 64k", "write -P 4 0 4k", "read -P 0 4k 4k", "flush"],
+    },
+    # A zstd image (compression_type=zstd): its compressed clusters are read (and COWed) through the zstd decoder,
+    # and written as QEMU's libzstd makes them (ZSTD_compressStream2, default level), packed across host clusters.
+    {
+        "name": "compressed-zstd",
+        "setup": [
+            "qemu-img create -q -f raw src.raw 4M",
+            "qemu-io -f raw -c 'write -P 5 0 512k' -c 'write -P 6 640k 64k' src.raw",
+            "python3 -c \"import random; r = random.Random(9); f = open('src.raw', 'r+b'); f.seek(768 * 1024); f.write(bytes(r.randrange(256) for _ in range(24576)))\"",
+            "qemu-img convert -c -O qcow2 -o compression_type=zstd src.raw base.qcow2",
+            "rm -f src.raw",
+            "python3 -c \"import random; r = random.Random(6); open('half.bin', 'wb').write(bytes(r.randrange(256) for _ in range(24576)) + bytes(40960))\"",
+        ],
+        "files": ["half.bin"],
+        "needs": ["compress"],
+        "cmds": ["read -P 5 0 4k", "write -P 2 4k 4k", "read -P 6 640k 64k", "write -P 3 770k 2k", "write -c -s half.bin 2M 64k",
+                 "write -c -s half.bin 2112k 64k", "write -c -P 7 2176k 64k", "write -c -s half.bin 2240k 64k", "read -v 2M 16",
+                 "write -P 8 2050k 4k", "write -z 128k 4k", "discard 192k 64k", "flush"],
     },
 ]

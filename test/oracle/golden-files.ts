@@ -24,7 +24,7 @@ export function restoreGolden(gz: string, dst: string, sparse: boolean): void {
   }
 }
 
-const ADDONS: Record<string, string> = { zlib: "dist/native/zlib.node" };
+const ADDONS: Record<string, string> = { compress: "dist/native/compress.node" };
 
 /** Why a workload cannot be held to QEMU here: a native addon its exactness rests on is not built (or ""). */
 export function missingAddon(root: string, needs: string[] | undefined): string {

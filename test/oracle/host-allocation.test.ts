@@ -21,7 +21,7 @@ interface Workload {
   name: string;
   files: string[];
   sparse?: boolean;
-  /** Native addons the workload's exactness rests on (zlib: compressed streams as QEMU's zlib makes them). */
+  /** Native addons the workload's exactness rests on (compress: streams as QEMU's zlib and zstd make them). */
   needs?: string[];
   modes: Record<string, { trace_lines: number }>;
 }

@@ -38,7 +38,7 @@ interface Workload {
   files: string[];
   /** The workload ran on copies whose all-zero 4 KiB blocks are holes (metadata preallocation, class 4). */
   sparse?: boolean;
-  /** Native addons the workload's exactness rests on (zlib: compressed streams as QEMU's zlib makes them). */
+  /** Native addons the workload's exactness rests on (compress: streams as QEMU's zlib and zstd make them). */
   needs?: string[];
   modes: Record<string, Mode>;
 }
