@@ -277,11 +277,30 @@ export class Qcow2Image implements BlockNode, CacheHost {
     return qcow2BlockStatus(this, offset, bytes);
   }
 
+  /**
+   * Writes a chunk's task has issued and not yet seen complete (coroutine model). QEMU bumps a node's write
+   * generation when a write completes: a flush while one is in flight does not count it.
+   */
+  private readonly inflight = new Map<Storage, number>();
+
+  beginInflightWrite(file: Storage, generations: number): void {
+    this.inflight.set(file, (this.inflight.get(file) ?? 0) + generations);
+  }
+
+  endInflightWrite(file: Storage, generations: number): void {
+    this.inflight.set(file, (this.inflight.get(file) ?? 0) - generations);
+  }
+
+  /** bs->write_gen of a file node: its writes that have completed. */
+  private writeGen(file: Storage): number {
+    return file.writeGen === undefined ? -1 : file.writeGen - (this.inflight.get(file) ?? 0);
+  }
+
   /** bdrv_flush(bs->file): a sync only when the file was written since its last one (never with cache=unsafe). */
   flushFile(): void {
     if (this.dataFile === this.file && this.dataWriteSkipped) this.fileSyncedGen = -1;
     if (!this.syncFile(this.file, this.fileSyncedGen, 0)) return;
-    this.fileSyncedGen = this.file.writeGen ?? -1;
+    this.fileSyncedGen = this.writeGen(this.file);
     if (this.dataFile === this.file) this.dataWriteSkipped = false;
   }
 
@@ -290,7 +309,7 @@ export class Qcow2Image implements BlockNode, CacheHost {
     if (this.dataFile === this.file) return;
     if (this.dataWriteSkipped) this.dataSyncedGen = -1;
     if (!this.syncFile(this.dataFile, this.dataSyncedGen, 1)) return;
-    this.dataSyncedGen = this.dataFile.writeGen ?? -1;
+    this.dataSyncedGen = this.writeGen(this.dataFile);
     this.dataWriteSkipped = false;
   }
 
@@ -300,7 +319,7 @@ export class Qcow2Image implements BlockNode, CacheHost {
    */
   private syncFile(file: Storage, syncedGen: number, which: number): boolean {
     if (this.config.cacheMode === "unsafe") return false;
-    if (file.writeGen !== undefined && file.writeGen === syncedGen) return false;
+    if (file.writeGen !== undefined && this.writeGen(file) === syncedGen) return false;
     this.events.emit(EventKind.FlushToDisk, this.node, CACHE_NONE, -1, which, 0, 0);
     file.flush();
     this.ioYield();

@@ -326,10 +326,11 @@ function cowDone(img: Qcow2Image, m: L2Meta): void {
   if (img.config.cowBeforeL2 !== false) img.l2Cache.setDependsOnFlush();
 }
 
-function dataWrite(img: Qcow2Image, host: number, buf: Uint8Array, kind: EventKind): void {
+/** A data write; `inTask`: a chunk's task issued it, and it counts as written once it completes (writeInFlight). */
+function dataWrite(img: Qcow2Image, host: number, buf: Uint8Array, kind: EventKind, inTask = false): void {
   preWriteOverlapCheck(img, 0, host, buf.length, true);
   if (img.config.metadataOnly) {
-    img.dataWriteSkipped = true;
+    if (!inTask) img.dataWriteSkipped = true;
     if (host + buf.length > img.dataFile.size()) img.dataFile.truncate(host + buf.length);
   } else img.dataFile.write(buf, host);
   img.events.emit(kind, img.node, CACHE_NONE, -1, host, buf.length, 0);
@@ -391,13 +392,31 @@ function* linkL2Task(img: Qcow2Image, co: CoroutineModel, m: L2Meta): Generator<
       yield "io";
     }
     for (const w of cowWritePlan(m, reads)) {
-      dataWrite(img, w.host, w.buf, EventKind.CowWrite);
-      yield "io";
+      yield* writeInFlight(img, true, () => dataWrite(img, w.host, w.buf, EventKind.CowWrite, true));
     }
     if (!co.tryLock()) yield "lock";
     cowDone(img, m);
   }
   linkEntries(img, m);
+}
+
+/**
+ * A task's data-file write in flight: the node's write generation counts it once it completes (resumes). With
+ * `dataWrite` (not a zero write), a write the metadata-only replay skipped is noted at completion too.
+ */
+function* writeInFlight(img: Qcow2Image, dataWrite: boolean, write: () => void): Generator<Wait, void, void> {
+  const file = img.dataFile;
+  const before = file.writeGen ?? 0;
+  write();
+  // The generations this write added (none for a write the metadata-only replay skipped).
+  const n = (file.writeGen ?? 0) - before;
+  img.beginInflightWrite(file, n);
+  try {
+    yield "io";
+  } finally {
+    img.endInflightWrite(file, n);
+    if (dataWrite && img.config.metadataOnly) img.dataWriteSkipped = true;
+  }
 }
 
 /** qcow2_co_pwritev_task running in a pool coroutine. */
@@ -409,16 +428,14 @@ function* writeTask(img: Qcow2Image, co: CoroutineModel, host: number, pos: numb
       const zero = isZeroCow(img, m);
       co.unlock();
       if (!zero) continue;
-      writeZeroesToData(img, m.allocOffset + m.cowStartOffset, m.cowEndOffset + m.cowEndBytes - m.cowStartOffset);
-      yield "io";
+      yield* writeInFlight(img, false, () => writeZeroesToData(img, m.allocOffset + m.cowStartOffset, m.cowEndOffset + m.cowEndBytes - m.cowStartOffset));
       img.events.emit(EventKind.SkipCow, img.node, CACHE_NONE, -1, m.offset, m.nbClusters, 0);
       m.skipCow = true;
     }
   }
   if (!mergeCow(pos, chunk.length, chunk, metas)) {
     img.events.emit(EventKind.WritevData, img.node, CACHE_NONE, -1, host, 0, 0);
-    dataWrite(img, host, chunk, EventKind.DataWrite);
-    yield "io";
+    yield* writeInFlight(img, true, () => dataWrite(img, host, chunk, EventKind.DataWrite, true));
   }
   if (!co.tryLock()) yield "lock";
   for (const m of metas) yield* linkL2Task(img, co, m);

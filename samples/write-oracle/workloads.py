@@ -440,4 +440,11 @@ WORKLOADS = [
                  "write -c -s half.bin 2112k 64k", "write -c -P 7 2176k 64k", "write -c -s half.bin 2240k 64k", "read -v 2M 16",
                  "write -P 8 2050k 4k", "write -z 128k 4k", "discard 192k 64k", "flush"],
     },
+    # Split requests on 512-byte clusters: every chunk is one L2 slice, and the request coroutine allocates the
+    # next chunk's L2 table (I/O of its own) while the earlier chunks' tasks are in flight.
+    {
+        "name": "split-l2-alloc",
+        "setup": ["qemu-img create -q -f qcow2 -o cluster_size=512 base.qcow2 16M"],
+        "cmds": ["write -P 1 0 64k", "write -P 2 1M 96k", "write -P 3 40k 64k", "read -P 2 1M 96k", "flush"],
+    },
 ]
