@@ -210,6 +210,10 @@ def main():
             entry["sparse"] = True
         if w.get("needs"):
             entry["needs"] = w["needs"]
+        # A workload that starts from a damaged image says so (qemu-img check's exit on the base image).
+        base_check = subprocess.run(["qemu-img", "check", "base.qcow2"], cwd=work, capture_output=True).returncode
+        if base_check:
+            entry["base_check_exit"] = base_check
         for mode in w.get("modes", MODES):
             # Each mode runs on fresh copies in its own folder (an external data file is written too). The copies
             # are whole files (shutil.copy writes every byte) unless the workload is sparse, and the tests restore
