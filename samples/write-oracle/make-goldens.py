@@ -142,8 +142,9 @@ def holes_decide(w, args, work, trace):
         sys.exit(f"{w['name']}: QEMU decides the same on copies without holes; the workload tests nothing sparse")
 
 
-def qemu_args(mode, cmds):
-    args = ["qemu-io", "-f", "qcow2", "-t", mode, "--trace", "qcow2*"]
+def qemu_args(mode, cmds, opts=()):
+    """qemu-io's command line; `opts`: a workload's own qemu-io options (-C: copy-on-read)."""
+    args = ["qemu-io", "-f", "qcow2", "-t", mode, *opts, "--trace", "qcow2*"]
     for c in cmds:
         args += ["-c", c]
     return args
@@ -165,7 +166,7 @@ def syncs_only():
                 with gzip.open(os.path.join(d, f + ".gz")) as src, open(whole, "wb") as dst:
                     shutil.copyfileobj(src, dst)
                 place(whole, os.path.join(mdir if f != "base.qcow2" else work, f), w.get("sparse", False))
-            record_syncs(m, qemu_args(mode, w["cmds"]), work, mdir, w.get("sparse", False))
+            record_syncs(m, qemu_args(mode, w["cmds"], w.get("opts", ())), work, mdir, w.get("sparse", False))
         shutil.rmtree(work)
         print(w["name"], {k: v["fdatasyncs"] for k, v in entry["modes"].items()})
     with open(os.path.join(OUT, "index.json"), "w") as f:
@@ -210,6 +211,8 @@ def main():
             entry["sparse"] = True
         if w.get("needs"):
             entry["needs"] = w["needs"]
+        if w.get("opts"):
+            entry["opts"] = w["opts"]
         # A workload that starts from a damaged image says so (qemu-img check's exit on the base image).
         base_check = subprocess.run(["qemu-img", "check", "base.qcow2"], cwd=work, capture_output=True).returncode
         if base_check:
@@ -224,7 +227,7 @@ def main():
             place(os.path.join(work, "base.qcow2"), img, sparse)
             for f in w.get("files", []):
                 place(os.path.join(work, f), os.path.join(mdir, f), sparse)
-            args = qemu_args(mode, w["cmds"])
+            args = qemu_args(mode, w["cmds"], w.get("opts", ()))
             r = subprocess.run(args + [img], cwd=mdir, capture_output=True, text=True)
             trace = normalise(r.stderr.splitlines())
             variants = [counts(trace)]

@@ -447,4 +447,17 @@ WORKLOADS = [
         "setup": ["qemu-img create -q -f qcow2 -o cluster_size=512 base.qcow2 16M"],
         "cmds": ["write -P 1 0 64k", "write -P 2 1M 96k", "write -P 3 40k 64k", "read -P 2 1M 96k", "flush"],
     },
+    # Copy-on-read (qemu-io -C): reads of clusters the image does not allocate copy the backing data into it.
+    {
+        "name": "copy-on-read",
+        "setup": [
+            "qemu-img create -q -f raw back.raw 2M",
+            "qemu-io -f raw -c 'write -P 0x77 0 2M' back.raw",
+            "qemu-img create -q -f qcow2 -b back.raw -F raw base.qcow2 4M",
+        ],
+        "files": ["back.raw"],
+        "opts": ["-C"],
+        "cmds": ["read -P 0x77 0 4k", "read -P 0x77 100k 200k", "write -P 1 8k 4k", "read -P 0x77 1M 64k", "read -P 0 3M 4k",
+                 "read -v 8k 16", "flush"],
+    },
 ]

@@ -23,6 +23,8 @@ interface Workload {
   sparse?: boolean;
   /** Native addons the workload's exactness rests on (compress: streams as QEMU's zlib and zstd make them). */
   needs?: string[];
+  /** The workload's own qemu-io options (-C), given to qcowdbg repl too. */
+  opts?: string[];
   modes: Record<string, { trace_lines: number }>;
 }
 const index = JSON.parse(fs.readFileSync(path.join(GOLD, "index.json"), "utf8")) as { workloads: Workload[] };
@@ -67,9 +69,9 @@ describe("host-file allocation against qemu-io 7.2 (live)", () => {
         copyIn(w, q);
         copyIn(w, o);
         const script = fs.readFileSync(path.join(GOLD, w.name, "commands.qemu-io"), "utf8");
-        const args = ["-f", "qcow2", "-t", mode, ...script.split("\n").filter(Boolean).flatMap((c) => ["-c", c]), "base.qcow2"];
+        const args = ["-f", "qcow2", "-t", mode, ...(w.opts ?? []), ...script.split("\n").filter(Boolean).flatMap((c) => ["-c", c]), "base.qcow2"];
         spawnSync("qemu-io", args, { cwd: q, encoding: "utf8" });
-        const r = spawnSync(process.execPath, [CLI, "repl", "--write", "-t", mode, "base.qcow2"], { cwd: o, input: script, encoding: "utf8", maxBuffer: 1 << 28 });
+        const r = spawnSync(process.execPath, [CLI, "repl", "--write", "-t", mode, ...(w.opts ?? []), "base.qcow2"], { cwd: o, input: script, encoding: "utf8", maxBuffer: 1 << 28 });
         // qemu-io's stderr besides its trace (a corruption report), or nothing.
         const errFile = path.join(GOLD, w.name, `${mode}.err`);
         expect(r.stderr).toBe(fs.existsSync(errFile) ? fs.readFileSync(errFile, "utf8") : "");

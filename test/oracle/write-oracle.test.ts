@@ -40,6 +40,8 @@ interface Workload {
   sparse?: boolean;
   /** Native addons the workload's exactness rests on (compress: streams as QEMU's zlib and zstd make them). */
   needs?: string[];
+  /** The workload's own qemu-io options (-C), given to qcowdbg repl too. */
+  opts?: string[];
   modes: Record<string, Mode>;
 }
 const index = JSON.parse(fs.readFileSync(path.join(GOLD, "index.json"), "utf8")) as { workloads: Workload[] };
@@ -98,7 +100,7 @@ describe("write path against qemu-io 7.2", () => {
           if (w.sparse && seekHoleAvailable()) expect(allocation(img).length, "the restored copy keeps its holes").toBeGreaterThan(1);
           const trace = path.join(dir, "trace.txt");
           const script = fs.readFileSync(path.join(wd, "commands.qemu-io"), "utf8");
-          const r = spawnSync(process.execPath, [CLI, "repl", "--write", "-t", mode, "--qemu-trace", trace, img], { cwd: dir, input: script, encoding: "utf8", maxBuffer: 1 << 28 });
+          const r = spawnSync(process.execPath, [CLI, "repl", "--write", "-t", mode, ...(w.opts ?? []), "--qemu-trace", trace, img], { cwd: dir, input: script, encoding: "utf8", maxBuffer: 1 << 28 });
           // qemu-io's stderr besides its trace (a corruption report), or nothing.
           const errFile = path.join(wd, `${mode}.err`);
           expect(r.stderr).toBe(fs.existsSync(errFile) ? fs.readFileSync(errFile, "utf8") : "");
