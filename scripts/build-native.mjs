@@ -1,8 +1,9 @@
 // Compiles each addon of native/ into dist/native/NAME.node: posix.cc (lseek SEEK_DATA/SEEK_HOLE for hole-aware
-// map and export; OFD byte-range locks for QEMU's image locks) and fallocate.cc (hole punching and zero ranges as
-// QEMU's file layer does). Optional: without a C++ compiler or Node's headers it prints a notice and qcowdbg falls
-// back (holes read as data, as QEMU does when lseek cannot tell; --write is refused, since an image is never
-// written without its lock; discards and zero writes write zeroes).
+// map and export; OFD byte-range locks for QEMU's image locks), fallocate.cc (hole punching and zero ranges as
+// QEMU's file layer does) and compress.cc (compressed clusters made by the system's zlib and zstd, as QEMU's
+// are). Optional: without a C++ compiler or Node's headers it prints a notice and qcowdbg falls back (holes read
+// as data, as QEMU does when lseek cannot tell; --write is refused, since an image is never written without its
+// lock; discards and zero writes write zeroes; compressed writes use Node's zlib and refuse zstd).
 import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -14,6 +15,7 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const ADDONS = [
   ["posix", "holes in image files will be reported as data and --write is refused"],
   ["fallocate", "discards and zero writes will write zeroes instead of punching holes"],
+  ["compress", "compressed writes will use Node's zlib, whose output can differ from QEMU's, and refuse zstd"],
 ];
 let src = "";
 let out = "";

@@ -200,7 +200,7 @@ export class PointJudge {
     const head = new Uint8Array(88);
     store.read(head, 0);
     // The dirty bit (incompatible bit 0, set by lazy refcounts): any read-write open repairs the refcounts first.
-    const dirty = (u32(head, 76) & 1) !== 0;
+    const dirty = u32(head, 4) >= 3 && (u32(head, 76) & 1) !== 0; // (a version 2 header has no feature fields)
     try {
       // A relative data file or backing name resolves next to the image, wherever we run from.
       const near = (p: string) => fs.existsSync(p) || (!path.isAbsolute(p) && fs.existsSync(path.join(path.dirname(this.ctx.path), p)));

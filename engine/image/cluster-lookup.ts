@@ -29,6 +29,11 @@ export function corruption(img: Qcow2Image, structure: string, field: string, of
   return new FormatError(structure, field, offset, img.filename, detail);
 }
 
+/** printf("%#" PRIx64): how QEMU prints offsets and indexes in its corruption reports (0 without the 0x). */
+export function hx(n: number): string {
+  return n === 0 ? "0" : `0x${n.toString(16)}`;
+}
+
 /** Reads entry `i` of an L2 slice held in cache slot `slot`: [hi, lo, alloc, zero]. */
 function entryAt(img: Qcow2Image, slot: number, i: number, out: Uint32Array): void {
   const t = img.l2Cache.tables;
@@ -71,8 +76,10 @@ export function getHostOffset(img: Qcow2Image, offset: number, bytes: number): L
     const l2Offset = entryOffset(hi, lo);
     if (l2Offset !== 0) {
       if (mod2(l2Offset, cs) !== 0)
-        throw corruption(img, "L1 table", `entry[${l1Index}]`, img.header.l1TableOffset + l1Index * 8, `L2 table offset 0x${l2Offset.toString(16)} unaligned`);
-      if (l2Offset >= img.file.size())
+        throw corruption(img, "L1 table", `entry[${l1Index}]`, img.header.l1TableOffset + l1Index * 8, `L2 table offset ${hx(l2Offset)} unaligned (L1 index: ${hx(l1Index)})`);
+      // QEMU reads an L2 table past the end of the file as zeros (and a write then puts it there); only the
+      // read-only inspection tools refuse it, naming the entry.
+      if (l2Offset >= img.file.size() && !img.writable)
         throw corruption(img, "L1 table", `entry[${l1Index}]`, img.header.l1TableOffset + l1Index * 8, `L2 table offset 0x${l2Offset.toString(16)} is beyond the end of the file`);
       const slot = img.l2Cache.get(sliceOffset(img, l2Offset, offset), true);
       try {
@@ -85,10 +92,10 @@ export function getHostOffset(img: Qcow2Image, offset: number, bytes: number): L
         res.l2Index = sliceIndex;
         const entryFileOffset = sliceOffset(img, l2Offset, offset) + sliceIndex * img.geo.l2EntryBytes;
         if (img.header.version < 3 && (type === SubclusterType.ZeroPlain || type === SubclusterType.ZeroAlloc))
-          throw corruption(img, "L2 table", "entry", entryFileOffset, "zero cluster entry found in a pre-v3 image");
+          throw corruption(img, "L2 table", "entry", entryFileOffset, `zero cluster entry found in pre-v3 image (L2 offset: ${hx(l2Offset)}, L2 index: ${hx(sliceIndex)})`);
         switch (type) {
           case SubclusterType.Compressed:
-            if (img.hasDataFile) throw corruption(img, "L2 table", "entry", entryFileOffset, "compressed cluster entry found in an image with an external data file");
+            if (img.hasDataFile) throw corruption(img, "L2 table", "entry", entryFileOffset, `compressed cluster entry found in image with external data file (L2 offset: ${hx(l2Offset)}, L2 index: ${hx(sliceIndex)})`);
             res.entryHi = hi;
             res.entryLo = lo;
             break;
@@ -97,15 +104,15 @@ export function getHostOffset(img: Qcow2Image, offset: number, bytes: number): L
           case SubclusterType.UnallocatedAlloc: {
             const hostCluster = entryOffset(hi, lo);
             res.host = hostCluster + inCluster;
-            if (mod2(hostCluster, cs) !== 0) throw corruption(img, "L2 table", "entry", entryFileOffset, `cluster allocation offset 0x${hostCluster.toString(16)} unaligned`);
+            if (mod2(hostCluster, cs) !== 0) throw corruption(img, "L2 table", "entry", entryFileOffset, `cluster allocation offset ${hx(hostCluster)} unaligned (L2 offset: ${hx(l2Offset)}, L2 index: ${hx(sliceIndex)})`);
             if (img.hasDataFile && res.host !== offset)
-              throw corruption(img, "L2 table", "entry", entryFileOffset, `external data file host cluster offset 0x${hostCluster.toString(16)} does not match guest cluster offset 0x${(offset - inCluster).toString(16)}`);
+              throw corruption(img, "L2 table", "entry", entryFileOffset, `external data file host cluster offset ${hx(hostCluster)} does not match guest cluster offset: ${hx(offset - inCluster)}, L2 index: ${hx(sliceIndex)})`);
             break;
           }
         }
         const nbClusters = Math.ceil(needed / cs);
         const sc = countContiguousSubclusters(img, slot, nbClusters, scIndex, sliceIndex, scPerCluster);
-        if (sc < 0) throw corruption(img, "L2 table", "entry", entryFileOffset, "invalid cluster entry found");
+        if (sc < 0) throw corruption(img, "L2 table", "entry", entryFileOffset, `invalid cluster entry found  (L2 offset: ${hx(l2Offset)}, L2 index: ${hx(sliceIndex)})`);
         available = (sc + scIndex) * img.subclusterSize;
         res.type = type;
       } finally {

@@ -1,7 +1,6 @@
-// Compressed writes (qcow2_co_pwritev_compressed_part): each whole cluster is deflated (raw, window bits 12, as
-// QEMU's zlib call) and stored at a byte offset from qcow2_alloc_bytes, sharing host clusters between compressed
-// clusters. Only unallocated clusters can be written this way; data that does not shrink is written normally.
-import * as zlib from "node:zlib";
+// Compressed writes (qcow2_co_pwritev_compressed_part): each whole cluster is compressed as QEMU's zlib or zstd
+// call does (qemu-compress.ts) and stored at a byte offset from qcow2_alloc_bytes, sharing host clusters between
+// compressed clusters. Only unallocated clusters can be written this way; data that does not shrink is written normally.
 import { encodeCompressed, entryOffset } from "../format/l2-entry.js";
 import { EventKind, CACHE_NONE, ADD_TASK_WRITE } from "../events/event-kind.js";
 import { allocClustersNoref } from "./allocator.js";
@@ -13,6 +12,7 @@ import { Again, getRefcount, updateRefcount } from "./refcounts.js";
 import { maxRefcount } from "../format/refcount-entry.js";
 import { qcow2Write } from "./write-path.js";
 import { preWriteOverlapCheck } from "./overlap-check.js";
+import { qemuCompress, zstdAvailable } from "./qemu-compress.js";
 
 /** qcow2_alloc_bytes: `size` bytes, packed after the previous compressed cluster when they fit. */
 function allocBytes(img: Qcow2Image, size: number): number {
@@ -47,8 +47,8 @@ function writeCompressedCluster(img: Qcow2Image, data: Uint8Array, offset: numbe
   const cs = img.clusterSize;
   const buf = new Uint8Array(cs);
   buf.set(data);
-  const out = zlib.deflateRawSync(buf, { level: zlib.constants.Z_DEFAULT_COMPRESSION, windowBits: 12, memLevel: 9 });
-  if (out.length > cs - 1) {
+  const out = qemuCompress(img.header.compressionType, buf, cs - 1);
+  if (out === null) {
     // Does not shrink: QEMU writes a normal cluster instead.
     qcow2Write(img, data, offset);
     return;
@@ -77,7 +77,9 @@ function writeCompressedCluster(img: Qcow2Image, data: Uint8Array, offset: numbe
 export function qcow2WriteCompressed(img: Qcow2Image, data: Uint8Array, offset: number): void {
   const cs = img.clusterSize;
   if (img.hasDataFile) throw new GuestIoError("ENOTSUP", "compressed writes are not possible with an external data file");
-  if (img.header.compressionType !== 0) throw new GuestIoError("ENOTSUP", "zstd compression is not available in qcowdbg (deflate only)");
+  if (img.header.compressionType === 1 && !zstdAvailable())
+    throw new GuestIoError("ENOTSUP", "zstd compression needs qcowdbg's native addon and libzstd.so.1 (node scripts/build-native.mjs)");
+  if (img.header.compressionType > 1) throw new GuestIoError("ENOTSUP", `unknown compression type ${img.header.compressionType}`);
   if (offset % cs) throw new GuestIoError("EINVAL", "compressed writes must start on a cluster boundary");
   if (data.length % cs && offset + data.length !== img.virtualSize) throw new GuestIoError("EINVAL", "compressed writes must cover whole clusters");
   // With several clusters QEMU starts every task first; each yields at once (compression runs in a thread pool),

@@ -10,6 +10,8 @@ const STRERROR: Record<Errno, string> = {
   ENOMEDIUM: "No medium found",
 };
 
+const ERRNO: Record<Errno, number> = { EIO: 5, EINVAL: 22, ENOTSUP: 95, ENOMEDIUM: 123 };
+
 export class GuestIoError extends Error {
   constructor(readonly errno: Errno, readonly detail: string) {
     super(`${STRERROR[errno]} (${detail})`);
@@ -18,5 +20,10 @@ export class GuestIoError extends Error {
 
   get strerror(): string {
     return STRERROR[this.errno];
+  }
+
+  /** The negative errno QEMU's traces print as a request's ret (Linux numbers). */
+  get ret(): number {
+    return -ERRNO[this.errno];
   }
 }

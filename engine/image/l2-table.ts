@@ -5,7 +5,7 @@ import { u32, put32 } from "../format/bytes.js";
 import { encodeEntry, entryOffset, isCopied } from "../format/l2-entry.js";
 import { EventKind, CACHE_NONE } from "../events/event-kind.js";
 import { allocClusters } from "./allocator.js";
-import { corruption, sliceOffset } from "./cluster-lookup.js";
+import { corruption, hx, sliceOffset } from "./cluster-lookup.js";
 import type { Qcow2Image } from "./qcow2-image.js";
 import { freeClusters } from "./refcounts.js";
 import { metadataTablesChanged, OL_ACTIVE_L1, preWriteOverlapCheck } from "./overlap-check.js";
@@ -49,7 +49,7 @@ export function getClusterTable(img: Qcow2Image, offset: number): number {
   let [hi, lo] = img.l1Entry(li);
   let l2Offset = entryOffset(hi, lo);
   if (l2Offset % img.clusterSize !== 0)
-    throw corruption(img, "L1 table", `entry[${li}]`, img.header.l1TableOffset + li * 8, `L2 table offset 0x${l2Offset.toString(16)} unaligned`);
+    throw corruption(img, "L1 table", `entry[${li}]`, img.header.l1TableOffset + li * 8, `L2 table offset ${hx(l2Offset)} unaligned (L1 index: ${hx(li)})`);
   if (!isCopied(hi)) {
     l2Allocate(img, li);
     if (l2Offset) freeClusters(img, l2Offset, img.geo.l2Entries * img.geo.l2EntryBytes, false);

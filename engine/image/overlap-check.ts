@@ -160,10 +160,17 @@ export function signalCorruption(img: Qcow2Image, message: string): CorruptionSi
 
 function markCorrupt(img: Qcow2Image): void {
   img.header.incompatibleFeatures |= BigInt(INCOMPAT_CORRUPT);
+  // qcow2_update_header rewrites the header without a flush (the file node's close syncs it). A version 2
+  // header has no feature fields: its bytes are written back as they were.
+  if (img.header.version < 3) {
+    const h = new Uint8Array(72);
+    img.file.read(h, 0);
+    img.file.write(h, 0);
+    return;
+  }
   const b = new Uint8Array(8);
   const v = img.header.incompatibleFeatures;
   put32(b, 0, Number(v >> 32n));
   put32(b, 4, Number(v & 0xffffffffn));
   img.file.write(b, 72);
-  img.file.flush();
 }

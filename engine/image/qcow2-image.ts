@@ -44,7 +44,7 @@ export interface OpenOptions {
   depth?: number;
   /** Storage factory (tests, shadow). */
   storage?: Storage;
-  /** Where QEMU's corruption messages go ("qcow2: Marking image as corrupt: ..."; qemu-io prints them on stderr). */
+  /** Where QEMU's stderr reports go: corruption ("qcow2: Marking image as corrupt: ...") and failed frees. */
   onCorruption?: (message: string) => void;
 }
 
@@ -277,11 +277,30 @@ export class Qcow2Image implements BlockNode, CacheHost {
     return qcow2BlockStatus(this, offset, bytes);
   }
 
+  /**
+   * Writes a chunk's task has issued and not yet seen complete (coroutine model). QEMU bumps a node's write
+   * generation when a write completes: a flush while one is in flight does not count it.
+   */
+  private readonly inflight = new Map<Storage, number>();
+
+  beginInflightWrite(file: Storage, generations: number): void {
+    this.inflight.set(file, (this.inflight.get(file) ?? 0) + generations);
+  }
+
+  endInflightWrite(file: Storage, generations: number): void {
+    this.inflight.set(file, (this.inflight.get(file) ?? 0) - generations);
+  }
+
+  /** bs->write_gen of a file node: its writes that have completed. */
+  private writeGen(file: Storage): number {
+    return file.writeGen === undefined ? -1 : file.writeGen - (this.inflight.get(file) ?? 0);
+  }
+
   /** bdrv_flush(bs->file): a sync only when the file was written since its last one (never with cache=unsafe). */
   flushFile(): void {
     if (this.dataFile === this.file && this.dataWriteSkipped) this.fileSyncedGen = -1;
     if (!this.syncFile(this.file, this.fileSyncedGen, 0)) return;
-    this.fileSyncedGen = this.file.writeGen ?? -1;
+    this.fileSyncedGen = this.writeGen(this.file);
     if (this.dataFile === this.file) this.dataWriteSkipped = false;
   }
 
@@ -290,7 +309,7 @@ export class Qcow2Image implements BlockNode, CacheHost {
     if (this.dataFile === this.file) return;
     if (this.dataWriteSkipped) this.dataSyncedGen = -1;
     if (!this.syncFile(this.dataFile, this.dataSyncedGen, 1)) return;
-    this.dataSyncedGen = this.dataFile.writeGen ?? -1;
+    this.dataSyncedGen = this.writeGen(this.dataFile);
     this.dataWriteSkipped = false;
   }
 
@@ -300,7 +319,7 @@ export class Qcow2Image implements BlockNode, CacheHost {
    */
   private syncFile(file: Storage, syncedGen: number, which: number): boolean {
     if (this.config.cacheMode === "unsafe") return false;
-    if (file.writeGen !== undefined && file.writeGen === syncedGen) return false;
+    if (file.writeGen !== undefined && this.writeGen(file) === syncedGen) return false;
     this.events.emit(EventKind.FlushToDisk, this.node, CACHE_NONE, -1, which, 0, 0);
     file.flush();
     this.ioYield();
@@ -345,6 +364,9 @@ export class Qcow2Image implements BlockNode, CacheHost {
     if (this.closed) return;
     try {
       if (this.writable && !this.corrupt) closeWritable(this, beforeInactivate);
+      // Marked corrupt here: the qcow2 node has no driver left, but closing its file node flushes what the
+      // corruption report wrote (a sync, unless nothing was written since the last one or cache=unsafe).
+      else if (this.writable) this.flushFile();
       // A read-only qcow2 node (a backing file, or an image opened without --write) runs qcow2_inactivate too:
       // both caches are written back (nothing is dirty) and QEMU's trace shows each; its file flush is a no-op.
       else if (!this.corrupt) {

@@ -57,7 +57,8 @@ export function qcow2Read(img: Qcow2Image, buf: Uint8Array, offset: number, cow 
           ev.emit(EventKind.ZeroRead, img.node, CACHE_NONE, -1, pos, n, 0);
           break;
         }
-        ev.emit(EventKind.AddTask, img.node, CACHE_NONE, l.type, 0, pos, n, task(n));
+        // An unallocated subcluster of an allocated cluster still has its host offset (qcow2_get_host_offset).
+        ev.emit(EventKind.AddTask, img.node, CACHE_NONE, l.type, l.host, pos, n, task(n));
         ev.emit(EventKind.BackingRead, img.node, CACHE_NONE, -1, pos, n, 0);
         readBacking(img.backing, out, pos, qiovOffset + done);
         break;

@@ -5,7 +5,8 @@ import { u32, put64 } from "../format/bytes.js";
 import { getRefcount as getEntry, setRefcount as setEntry, maxRefcount } from "../format/refcount-entry.js";
 import { entryOffset } from "../format/l2-entry.js";
 import { EventKind, CACHE_NONE, CACHE_REFCOUNT } from "../events/event-kind.js";
-import { corruption } from "./cluster-lookup.js";
+import { corruption, hx } from "./cluster-lookup.js";
+import { GuestIoError } from "./guest-io-error.js";
 import type { Qcow2Image } from "./qcow2-image.js";
 import { allocClustersNoref, growRefcountTable } from "./allocator.js";
 import { metadataTablesChanged } from "./overlap-check.js";
@@ -33,7 +34,7 @@ export function getRefcount(img: Qcow2Image, clusterIndex: number): number {
   const blockOffset = reftableEntry(img, ti);
   if (!blockOffset) return 0;
   if (blockOffset % img.clusterSize !== 0)
-    throw corruption(img, "refcount table", `entry[${ti}]`, img.header.refcountTableOffset + ti * 8, `refblock offset 0x${blockOffset.toString(16)} unaligned`);
+    throw corruption(img, "refcount table", `entry[${ti}]`, img.header.refcountTableOffset + ti * 8, `refblock offset ${hx(blockOffset)} unaligned (reftable index: ${hx(ti)})`);
   const slot = img.refcountCache.get(blockOffset, true);
   const v = getEntry(img.refcountCache.table(slot), mod2(clusterIndex, 2 ** bits), img.header.refcountOrder);
   img.refcountCache.put(slot);
@@ -66,7 +67,7 @@ function allocRefcountBlock(img: Qcow2Image, clusterIndex: number): number {
   if (ti < img.reftableSize) {
     const off = reftableEntry(img, ti);
     if (off) {
-      if (off % cs !== 0) throw corruption(img, "refcount table", `entry[${ti}]`, img.header.refcountTableOffset + ti * 8, `refblock offset 0x${off.toString(16)} unaligned`);
+      if (off % cs !== 0) throw corruption(img, "refcount table", `entry[${ti}]`, img.header.refcountTableOffset + ti * 8, `refblock offset ${hx(off)} unaligned (reftable index: ${hx(ti)})`);
       return img.refcountCache.get(off, true);
     }
   }
@@ -146,8 +147,8 @@ export function updateRefcount(img: Qcow2Image, offset: number, length: number, 
       const bi = mod2(ci, 2 ** bits);
       const old = getEntry(t, bi, order);
       const v = decrease ? old - addend : old + addend;
-      if (v < 0 || v > maxRefcount(order))
-        throw corruption(img, "refcount block", `entry[${bi}]`, cache.offsets[slot]!, `refcount of cluster ${ci} would become ${v}`);
+      // Not a corruption report in QEMU: update_refcount undoes what it changed and fails with -EINVAL.
+      if (v < 0 || v > maxRefcount(order)) throw new GuestIoError("EINVAL", `refcount of cluster ${ci} would become ${v}`);
       if (v === 0 && ci < img.freeClusterIndex) img.freeClusterIndex = ci;
       setEntry(t, bi, order, v);
       img.events.emit(EventKind.RefcountUpdate, img.node, CACHE_REFCOUNT, slot, ci, old, v);
@@ -185,7 +186,13 @@ export function updateRefcount(img: Qcow2Image, offset: number, length: number, 
 /** qcow2_free_clusters. */
 export function freeClusters(img: Qcow2Image, offset: number, size: number, discard: boolean): void {
   img.events.emit(EventKind.ClusterFree, img.node, CACHE_NONE, -1, offset, Math.ceil(size / img.clusterSize), 0);
-  updateRefcount(img, offset, size, 1, true, discard);
+  try {
+    updateRefcount(img, offset, size, 1, true, discard);
+  } catch (e) {
+    // QEMU prints the failure on stderr and goes on (the clusters leak).
+    if (!(e instanceof GuestIoError) || e.errno !== "EINVAL") throw e;
+    img.onCorruption(`qcow2_free_clusters failed: ${e.strerror}`);
+  }
   processDiscards(img);
 }
 

@@ -6,7 +6,8 @@ import { mod2 } from "./pow2.js";
 import { SubclusterType, subclusterType, entryOffset, encodeEntry, COMPRESSED_HI } from "../format/l2-entry.js";
 import { EventKind, CACHE_NONE, ADD_TASK_WRITE } from "../events/event-kind.js";
 import { allocClusters, allocClustersAt } from "./allocator.js";
-import { corruption } from "./cluster-lookup.js";
+import { corruption, hx } from "./cluster-lookup.js";
+import { GuestIoError } from "./guest-io-error.js";
 import { getClusterTable, sliceIndex, l2Alloc, l2Hi, l2Lo, l2Zero, setBitmap, setL2 } from "./l2-table.js";
 import { Qcow2Image } from "./qcow2-image.js";
 import { qcow2Read } from "./read-path.js";
@@ -105,7 +106,7 @@ function calculateL2Meta(img: Qcow2Image, hostCluster: number, guest: number, by
       const cnt = type === SubclusterType.Invalid ? 0 : rangeCount(img, slot, idx + i, first, type);
       if (type !== SubclusterType.Normal || first + cnt <= last) skip = false;
     } else type = scType(img, slot, idx + i, 0);
-    if (type === SubclusterType.Invalid) throw corruption(img, "L2 table", "entry", 0, `invalid cluster entry found (L2 index 0x${(idx + i).toString(16)})`);
+    if (type === SubclusterType.Invalid) throw corruption(img, "L2 table", "entry", 0, `invalid cluster entry found (L2 offset: ${hx(entryOffset(...img.l1Entry(Math.floor(guest / cs / img.geo.l2Entries))))}, L2 index: ${hx(idx + i)})`);
   }
   if (skip) return;
   let sc = scIndex(img, mod2(guest, cs));
@@ -158,7 +159,7 @@ function handleCopied(img: Qcow2Image, guest: number, host: { v: number }, bytes
     const hi = l2Hi(img, ref.slot, ref.index), lo = l2Lo(img, ref.slot, ref.index);
     clusterOffset = entryOffset(hi, lo);
     if (!needsNewAlloc(img, hi, lo)) {
-      if (mod2(clusterOffset, cs)) throw corruption(img, "L2 table", "entry", 0, `preallocated cluster offset 0x${clusterOffset.toString(16)} unaligned`);
+      if (mod2(clusterOffset, cs)) throw corruption(img, "L2 table", "entry", 0, `${(lo & 1) !== 0 ? "preallocated zero" : "data"} cluster offset ${hx(clusterOffset)} unaligned (guest offset: ${hx(guest)})`);
       if (host.v !== INV && clusterOffset !== host.v) {
         bytes.v = 0;
         return 0;
@@ -325,10 +326,11 @@ function cowDone(img: Qcow2Image, m: L2Meta): void {
   if (img.config.cowBeforeL2 !== false) img.l2Cache.setDependsOnFlush();
 }
 
-function dataWrite(img: Qcow2Image, host: number, buf: Uint8Array, kind: EventKind): void {
+/** A data write; `inTask`: a chunk's task issued it, and it counts as written once it completes (writeInFlight). */
+function dataWrite(img: Qcow2Image, host: number, buf: Uint8Array, kind: EventKind, inTask = false): void {
   preWriteOverlapCheck(img, 0, host, buf.length, true);
   if (img.config.metadataOnly) {
-    img.dataWriteSkipped = true;
+    if (!inTask) img.dataWriteSkipped = true;
     if (host + buf.length > img.dataFile.size()) img.dataFile.truncate(host + buf.length);
   } else img.dataFile.write(buf, host);
   img.events.emit(kind, img.node, CACHE_NONE, -1, host, buf.length, 0);
@@ -390,13 +392,31 @@ function* linkL2Task(img: Qcow2Image, co: CoroutineModel, m: L2Meta): Generator<
       yield "io";
     }
     for (const w of cowWritePlan(m, reads)) {
-      dataWrite(img, w.host, w.buf, EventKind.CowWrite);
-      yield "io";
+      yield* writeInFlight(img, true, () => dataWrite(img, w.host, w.buf, EventKind.CowWrite, true));
     }
     if (!co.tryLock()) yield "lock";
     cowDone(img, m);
   }
   linkEntries(img, m);
+}
+
+/**
+ * A task's data-file write in flight: the node's write generation counts it once it completes (resumes). With
+ * `dataWrite` (not a zero write), a write the metadata-only replay skipped is noted at completion too.
+ */
+function* writeInFlight(img: Qcow2Image, dataWrite: boolean, write: () => void): Generator<Wait, void, void> {
+  const file = img.dataFile;
+  const before = file.writeGen ?? 0;
+  write();
+  // The generations this write added (none for a write the metadata-only replay skipped).
+  const n = (file.writeGen ?? 0) - before;
+  img.beginInflightWrite(file, n);
+  try {
+    yield "io";
+  } finally {
+    img.endInflightWrite(file, n);
+    if (dataWrite && img.config.metadataOnly) img.dataWriteSkipped = true;
+  }
 }
 
 /** qcow2_co_pwritev_task running in a pool coroutine. */
@@ -408,16 +428,14 @@ function* writeTask(img: Qcow2Image, co: CoroutineModel, host: number, pos: numb
       const zero = isZeroCow(img, m);
       co.unlock();
       if (!zero) continue;
-      writeZeroesToData(img, m.allocOffset + m.cowStartOffset, m.cowEndOffset + m.cowEndBytes - m.cowStartOffset);
-      yield "io";
+      yield* writeInFlight(img, false, () => writeZeroesToData(img, m.allocOffset + m.cowStartOffset, m.cowEndOffset + m.cowEndBytes - m.cowStartOffset));
       img.events.emit(EventKind.SkipCow, img.node, CACHE_NONE, -1, m.offset, m.nbClusters, 0);
       m.skipCow = true;
     }
   }
   if (!mergeCow(pos, chunk.length, chunk, metas)) {
     img.events.emit(EventKind.WritevData, img.node, CACHE_NONE, -1, host, 0, 0);
-    dataWrite(img, host, chunk, EventKind.DataWrite);
-    yield "io";
+    yield* writeInFlight(img, true, () => dataWrite(img, host, chunk, EventKind.DataWrite, true));
   }
   if (!co.tryLock()) yield "lock";
   for (const m of metas) yield* linkL2Task(img, co, m);
@@ -439,6 +457,7 @@ export function qcow2Write(img: Qcow2Image, data: Uint8Array, offset: number): v
   ev.emit(EventKind.WritevStartReq, img.node, CACHE_NONE, -1, offset, data.length, 0);
   let done = 0;
   let co: CoroutineModel | null = null;
+  let ret = 0;
   try {
     while (done < data.length) {
       ev.emit(EventKind.WritevStartPart, img.node, CACHE_NONE, -1, 0, 0, 0);
@@ -468,8 +487,14 @@ export function qcow2Write(img: Qcow2Image, data: Uint8Array, offset: number): v
       co.mainUnlock();
       co.waitAll();
     }
+  } catch (e) {
+    // A failed request still ends with its qcow2_writev_done_req, carrying the error (corruption: -EIO).
+    if (!(e instanceof GuestIoError)) throw e;
+    ret = e.ret;
+    throw e;
   } finally {
     img.co = null;
+    if (ret) ev.emit(EventKind.WritevDoneReq, img.node, CACHE_NONE, -1, ret, 0, 0);
   }
   ev.emit(EventKind.WritevDoneReq, img.node, CACHE_NONE, -1, 0, 0, 0);
 }

@@ -1,6 +1,9 @@
 # The issue-3 oracle workloads: how each base image is built (with qemu-img/qemu-io) and the qemu-io commands
 # run against it. make-goldens.py runs them through the real qemu-io; test/oracle replays them through qcowdbg.
+import os
 import random
+
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def rand_cmds(seed, n, size, mix):
@@ -65,9 +68,13 @@ WORKLOADS = [
     },
     {
         "name": "cluster-512-growth",
-        # Requests split into 16 chunks that QEMU runs as concurrent coroutines (engine/image/coroutine-model.ts).
+        # 20 MiB of 512-byte clusters: the refcount structures grow and the small caches evict dirty L2 slices,
+        # each eviction flushing the refcount cache it depends on (an fdatasync). Each write is one L2 slice
+        # (64 clusters) long so that it never splits: split requests run as concurrent coroutines, and QEMU's
+        # fdatasync count then varied from run to run (a flush waiting for another skips when no write completed
+        # in between, which depends on thread-pool timing); serial writes give the same count every run.
         "setup": ["qemu-img create -q -f qcow2 -o cluster_size=512 base.qcow2 64M"],
-        "cmds": [f"write -P {i % 200 + 1} {i}M 512k" for i in range(40)] + ["flush"],
+        "cmds": [f"write -P {i % 200 + 1} {i * 1024 + j * 32}k 32k" for i in range(40) for j in range(16)] + ["flush"],
     },
     {
         "name": "compressed-overwrite",
@@ -156,6 +163,35 @@ WORKLOADS = [
                  "discard 2M 64k", "write -P 3 2M 4k", "write -z 3M 1k", "flush"],
         "modes": ["writeback", "writethrough", "none", "directsync", "unsafe"],
     },
+    # Class 4 for real: the same kind of image with the holes qemu-img left in the host file ("sparse": every
+    # copy, QEMU's and the tests', turns each all-zero 4 KiB block into a hole). QEMU's preallocation probe then
+    # compares the refcounted clusters with the file's real allocation (st_blocks) and finds metadata
+    # preallocation, so is_zero() follows BDRV_BLOCK_RECURSE down to the host file: a zero write's head and tail
+    # read as zero where the host range is a hole. make-goldens.py checks that whole copies give another trace.
+    {
+        "name": "metadata-prealloc-holes",
+        "setup": ["qemu-img create -q -f qcow2 -o preallocation=metadata base.qcow2 4M"],
+        "sparse": True,
+        "cmds": ["write -z 4k 2k", "write -P 1 70k 4k", "write -z 66k 3k", "write -z 80k 3k", "write -z 200k 100",
+                 "write -P 4 300000 10", "write -z 1M 64k", "write -P 2 1M 4k", "write -z 1030k 2k", "discard 2M 64k",
+                 "write -z 2052k 1k", "write -P 3 2M 4k", "write -z 3M 1k", "write -z 4095k 1k", "read -P 0 0 64k", "flush"],
+        "modes": ["writeback", "writethrough", "none", "directsync", "unsafe"],
+    },
+    # The decision that changes the image bytes: a zero write into a cluster unallocated in the top image asks the
+    # metadata-preallocated backing file, whose host holes read as zero (zero flag) and whose data does not (COW).
+    {
+        "name": "backing-prealloc-holes",
+        "setup": [
+            "qemu-img create -q -f qcow2 -o preallocation=metadata back.qcow2 4M",
+            "qemu-io -c 'write -P 7 68k 8k' -c 'write -P 8 1M 64k' back.qcow2",
+            "qemu-img create -q -f qcow2 -b back.qcow2 -F qcow2 base.qcow2 4M",
+        ],
+        "files": ["back.qcow2"],
+        "sparse": True,
+        "cmds": ["write -z 4k 2k", "write -z 66k 3k", "write -z 80k 3k", "write -z 1030k 2k", "write -z 2M 1k",
+                 "write -P 3 3M 2k", "read -P 0 0 64k", "read -P 7 68k 8k", "flush"],
+        "modes": ["writeback", "writethrough", "none", "directsync", "unsafe"],
+    },
     # Class 7: a write into the compressed last cluster of an image whose size is not a multiple of the cluster
     # size reads the whole compressed cluster for COW (perform_cow calls the driver directly, unclamped).
     {
@@ -209,5 +245,219 @@ WORKLOADS = [
         ],
         "cmds": ["write -P 4 4k 2k", "write -P 5 1030k 2k", "write -P 6 70k 100k", "write -z 1M 2k", "write -P 7 1025k 1k",
                  "read -P 1 128k 4k", "flush"],
+    },
+    # COW written apart from the guest data (perform_cow without merge_cow): one chunk holds a COPIED cluster and
+    # the newly allocated one after it in the host file, so the new cluster's COW region does not border the
+    # request's start. Over a raw backing file, so that the COW regions hold data (no qcow2_skip_cow).
+    {
+        "name": "unmerged-cow",
+        "setup": [
+            "qemu-img create -q -f raw back.raw 2M",
+            "qemu-io -f raw -c 'write -P 0x77 0 2M' back.raw",
+            "qemu-img create -q -f qcow2 -b back.raw -F raw base.qcow2 4M",
+        ],
+        "files": ["back.raw"],
+        "cmds": ["write -P 1 0 4k", "write -P 2 60k 8k", "read -P 0x77 68k 60k", "read -P 2 60k 8k", "write -P 3 1M 4k",
+                 "write -P 4 1084k 8k", "read -P 0x77 1092k 4k", "flush"],
+    },
+    # The same with subclusters: the COPIED cluster's own meta (handle_copied) has a head COW and the new
+    # cluster's a tail COW, each read and written on its own.
+    {
+        "name": "unmerged-cow-extended-l2",
+        "setup": [
+            "qemu-img create -q -f raw back.raw 2M",
+            "qemu-io -f raw -c 'write -P 0x77 0 2M' back.raw",
+            "qemu-img create -q -f qcow2 -o extended_l2=on -b back.raw -F raw base.qcow2 4M",
+        ],
+        "files": ["back.raw"],
+        "cmds": ["write -P 1 0 2k", "write -P 2 61k 6k", "read -P 0x77 60k 1k", "read -P 0x77 67k 1k", "read -P 2 61k 6k",
+                 "read -P 0x77 68k 60k", "flush"],
+    },
+    # COW that reads as zero inside a chunk of a split request: the chunk's task zero-fills it (handle_alloc_space
+    # in qcow2_co_pwritev_task) while the request coroutine allocates the next chunk.
+    {
+        "name": "zero-cow-concurrent",
+        "setup": ["qemu-img create -q -f qcow2 base.qcow2 64M"],
+        "cmds": ["write -P 3 1M 4k", "write -P 4 1020k 8k", "read -P 0 960k 60k", "write -P 5 3M 64k", "write -P 6 3004k 72k",
+                 "read -P 0 2944k 60k", "flush"],
+    },
+    # Data that deflate cannot shrink is written uncompressed (qcow2_co_pwritev_compressed_task falls back to a
+    # normal write), over a fresh cluster and over a compressed one; a compressed write that does not start on a
+    # cluster boundary fails with EINVAL (and qemu-io exits 1). QEMU 7.2 itself leaves this image with a refcount
+    # error (qemu-img check exits 2: "OFLAG_COPIED data cluster ... refcount=2" once a compressed cluster was
+    # overwritten by incompressible data); the engine must decide the same, so the goldens keep that verdict.
+    {
+        "name": "compressed-fallback",
+        "setup": [
+            "qemu-img create -q -f qcow2 base.qcow2 4M",
+            "python3 -c \"import random; r = random.Random(5); open('rnd.bin', 'wb').write(bytes(r.randrange(256) for _ in range(65536)))\"",
+        ],
+        "files": ["rnd.bin"],
+        "cmds": ["write -c -s rnd.bin 0 64k", "write -c -P 3 64k 64k", "write -c -s rnd.bin 64k 64k", "write -P 4 4k 4k",
+                 "read -P 4 4k 4k", "write -c -s rnd.bin 192k 64k", "write -c -P 5 256k 64k", "flush", "write -c -s rnd.bin 4k 64k"],
+    },
+    # A refcount block allocated where another refcount block counts it (alloc_refcount_block's second case): with
+    # 512-byte clusters and 64-bit refcounts a refcount block covers 64 clusters, as many as one L2 slice, so a
+    # 64-cluster allocation that starts on a refcount block boundary leaves the next free cluster, where the
+    # missing block goes, in the range of the block after it. (24k pads the file to that boundary.)
+    {
+        "name": "refblock-elsewhere",
+        "setup": ["qemu-img create -q -f qcow2 -o cluster_size=512,refcount_bits=64 base.qcow2 16M"],
+        "cmds": ["write -P 1 0 32k", "write -P 2 1M 512", "write -P 2 1049088 24k", "write -P 3 2M 32k", "write -P 4 3M 32k",
+                 "read -P 3 2M 32k", "read -P 2 1M 512", "flush"],
+    },
+    # Compressed clusters of data deflate only halves (24 KiB random + 40 KiB zero): the stream must be the system
+    # zlib's, as QEMU's (Node's bundled zlib yields other lengths), and qcow2_alloc_bytes packs them across host
+    # clusters, contiguous (the next cluster is free) or not (a normal write took it).
+    {
+        "name": "compressed-spanning",
+        "setup": [
+            "qemu-img create -q -f qcow2 base.qcow2 4M",
+            "python3 -c \"import random; r = random.Random(6); open('half.bin', 'wb').write(bytes(r.randrange(256) for _ in range(24576)) + bytes(40960))\"",
+        ],
+        "files": ["half.bin"],
+        "needs": ["compress"],
+        "cmds": ["write -c -s half.bin 0 64k", "write -c -s half.bin 64k 64k", "write -P 9 512k 64k", "write -c -s half.bin 128k 64k",
+                 "write -c -s half.bin 192k 64k", "write -c -s half.bin 256k 64k", "write -c -s half.bin 320k 64k", "read -P 9 512k 64k",
+                 "read -v 64k 32", "write -P 7 130k 4k", "read -P 0 170k 4k", "flush"],
+    },
+    # A zero write's head and tail over a raw backing file: is_zero() asks the raw file with want_zero, and
+    # file-posix answers from its holes (SEEK_HOLE): zero flag over holes, COW over data.
+    {
+        "name": "backing-raw-holes",
+        "setup": [
+            "qemu-img create -q -f raw back.raw 2M",
+            "qemu-io -f raw -c 'write -P 0x77 64k 8k' -c 'write -P 0x66 1M 64k' back.raw",
+            "qemu-img create -q -f qcow2 -b back.raw -F raw base.qcow2 4M",
+        ],
+        "files": ["back.raw"],
+        "sparse": True,
+        "cmds": ["write -z 4k 2k", "write -z 66k 3k", "write -z 80k 3k", "write -z 1030k 2k", "write -z 1600k 1k", "write -z 3M 1k",
+                 "write -P 3 2M 2k", "read -P 0 0 64k", "read -P 0x77 64k 2k", "read -P 0x66 1M 6k", "flush"],
+        "modes": ["writeback", "writethrough", "none"],
+    },
+    # Zero writes on a compat=0.10 image with a backing file: no zero flag exists, so they fall back to writing
+    # zeroes (with COW from the backing file), and a discard leaves the backing data visible.
+    {
+        "name": "v2-backing",
+        "setup": [
+            "qemu-img create -q -f raw back.raw 2M",
+            "qemu-io -f raw -c 'write -P 0x77 0 2M' back.raw",
+            "qemu-img create -q -f qcow2 -o compat=0.10 -b back.raw -F raw base.qcow2 4M",
+        ],
+        "files": ["back.raw"],
+        "cmds": ["write -z 0 64k", "write -z 70k 2k", "discard 128k 64k", "write -z 3M 64k", "read -P 0 0 64k", "read -P 0x77 64k 6k",
+                 "read -P 0 70k 2k", "read -P 0x77 128k 64k", "flush"],
+    },
+    # Split requests whose chunks copy COW data from a backing file: each chunk's task drops s->lock around its COW
+    # I/O while the request coroutine and the other chunks take it (the CoMutex hand-off of coroutine-model.ts).
+    {
+        "name": "cow-concurrent",
+        "setup": [
+            "qemu-img create -q -f raw back.raw 2M",
+            "qemu-io -f raw -c 'write -P 0x77 0 2M' back.raw",
+            "qemu-img create -q -f qcow2 -b back.raw -F raw base.qcow2 4M",
+        ],
+        "files": ["back.raw"],
+        "cmds": ["write -P 1 1M 4k", "write -P 2 1020k 72k", "read -P 0x77 960k 60k", "read -P 2 1020k 72k", "read -P 0x77 1092k 60k",
+                 "write -P 3 2M 4k", "write -P 4 1980k 200k", "flush"],
+    },
+    # Corrupt images: qemu-io meets a damaged field, reports it on stderr ("qcow2: Marking image as corrupt: ..."),
+    # marks the image corrupt, fails that request with EIO and every later one with ENOMEDIUM. Each workload damages
+    # one field (corrupt.py), since QEMU reports only the first corruption event of an image.
+    {
+        "name": "corrupt-data-offset",
+        "setup": ["qemu-img create -q -f qcow2 base.qcow2 4M", "qemu-io -c 'write -P 1 0 64k' -c 'write -P 2 1M 64k' base.qcow2",
+                  f"python3 {HERE}/corrupt.py base.qcow2 l2-entry-unaligned 0x100000"],
+        "cmds": ["read -P 1 0 4k", "write -P 3 1M 4k", "read -P 2 1M 4k", "write -P 4 2M 4k", "flush"],
+    },
+    {
+        "name": "corrupt-data-offset-read",
+        "setup": ["qemu-img create -q -f qcow2 base.qcow2 4M", "qemu-io -c 'write -P 1 0 64k' -c 'write -P 2 1M 64k' base.qcow2",
+                  f"python3 {HERE}/corrupt.py base.qcow2 l2-entry-unaligned 0x100000"],
+        "cmds": ["read -P 1 0 4k", "read -P 2 1M 4k", "write -P 4 2M 4k"],
+    },
+    {
+        "name": "corrupt-zero-offset",
+        "setup": ["qemu-img create -q -f qcow2 base.qcow2 4M", "qemu-io -c 'write -P 2 1M 64k' -c 'write -z 1M 64k' base.qcow2",
+                  f"python3 {HERE}/corrupt.py base.qcow2 l2-entry-unaligned 0x100000"],
+        "cmds": ["write -P 3 1M 4k", "read -P 0 0 4k"],
+    },
+    {
+        "name": "corrupt-l2-offset",
+        "setup": ["qemu-img create -q -f qcow2 base.qcow2 4M", "qemu-io -c 'write -P 1 0 64k' base.qcow2",
+                  f"python3 {HERE}/corrupt.py base.qcow2 l1-unaligned"],
+        "cmds": ["write -P 3 1M 4k", "read -P 1 0 4k"],
+    },
+    {
+        "name": "corrupt-l2-offset-read",
+        "setup": ["qemu-img create -q -f qcow2 base.qcow2 4M", "qemu-io -c 'write -P 1 0 64k' base.qcow2",
+                  f"python3 {HERE}/corrupt.py base.qcow2 l1-unaligned"],
+        "cmds": ["read -P 1 0 4k", "write -P 3 1M 4k"],
+    },
+    {
+        "name": "corrupt-refblock-offset",
+        "setup": ["qemu-img create -q -f qcow2 base.qcow2 4M", "qemu-io -c 'write -P 1 0 64k' base.qcow2",
+                  f"python3 {HERE}/corrupt.py base.qcow2 refblock-unaligned"],
+        "cmds": ["read -P 1 0 4k", "write -P 1 4k 4k", "write -P 3 1M 4k", "read -P 1 0 4k"],
+    },
+    {
+        "name": "corrupt-v2-zero-flag",
+        "setup": ["qemu-img create -q -f qcow2 -o compat=0.10 base.qcow2 4M", "qemu-io -c 'write -P 1 0 64k' base.qcow2",
+                  f"python3 {HERE}/corrupt.py base.qcow2 zero-flag 0"],
+        "cmds": ["read -P 1 0 4k", "write -P 3 1M 4k"],
+    },
+    # Not a corruption to QEMU: an L2 table past the end of the file reads as zeros, and a write stores it there.
+    {
+        "name": "l2-beyond-eof",
+        "setup": ["qemu-img create -q -f qcow2 base.qcow2 4M", "qemu-io -c 'write -P 1 0 64k' base.qcow2",
+                  f"python3 {HERE}/corrupt.py base.qcow2 l1-beyond-eof"],
+        "cmds": ["read -P 0 0 4k", "write -P 3 4k 4k", "read -P 3 4k 4k", "write -P 4 1M 4k", "flush"],
+    },
+    # A refcount that would drop below zero is no corruption report either: update_refcount undoes its changes and
+    # fails with EINVAL, and qcow2_free_clusters prints the failure on stderr and goes on (the discard succeeds).
+    {
+        "name": "refcount-underflow",
+        "setup": ["qemu-img create -q -f qcow2 base.qcow2 4M", "qemu-io -c 'write -P 1 0 64k' -c 'write -P 2 1M 64k' base.qcow2",
+                  f"python3 {HERE}/corrupt.py base.qcow2 refcount-zero 0"],
+        "cmds": ["discard 0 64k", "read -P 2 1M 4k", "write -P 3 2M 64k", "write -P 4 0 4k", "read -P 0 4k 4k", "flush"],
+    },
+    # A zstd image (compression_type=zstd): its compressed clusters are read (and COWed) through the zstd decoder,
+    # and written as QEMU's libzstd makes them (ZSTD_compressStream2, default level), packed across host clusters.
+    {
+        "name": "compressed-zstd",
+        "setup": [
+            "qemu-img create -q -f raw src.raw 4M",
+            "qemu-io -f raw -c 'write -P 5 0 512k' -c 'write -P 6 640k 64k' src.raw",
+            "python3 -c \"import random; r = random.Random(9); f = open('src.raw', 'r+b'); f.seek(768 * 1024); f.write(bytes(r.randrange(256) for _ in range(24576)))\"",
+            "qemu-img convert -c -O qcow2 -o compression_type=zstd src.raw base.qcow2",
+            "rm -f src.raw",
+            "python3 -c \"import random; r = random.Random(6); open('half.bin', 'wb').write(bytes(r.randrange(256) for _ in range(24576)) + bytes(40960))\"",
+        ],
+        "files": ["half.bin"],
+        "needs": ["compress"],
+        "cmds": ["read -P 5 0 4k", "write -P 2 4k 4k", "read -P 6 640k 64k", "write -P 3 770k 2k", "write -c -s half.bin 2M 64k",
+                 "write -c -s half.bin 2112k 64k", "write -c -P 7 2176k 64k", "write -c -s half.bin 2240k 64k", "read -v 2M 16",
+                 "write -P 8 2050k 4k", "write -z 128k 4k", "discard 192k 64k", "flush"],
+    },
+    # Split requests on 512-byte clusters: every chunk is one L2 slice, and the request coroutine allocates the
+    # next chunk's L2 table (I/O of its own) while the earlier chunks' tasks are in flight.
+    {
+        "name": "split-l2-alloc",
+        "setup": ["qemu-img create -q -f qcow2 -o cluster_size=512 base.qcow2 16M"],
+        "cmds": ["write -P 1 0 64k", "write -P 2 1M 96k", "write -P 3 40k 64k", "read -P 2 1M 96k", "flush"],
+    },
+    # Copy-on-read (qemu-io -C): reads of clusters the image does not allocate copy the backing data into it.
+    {
+        "name": "copy-on-read",
+        "setup": [
+            "qemu-img create -q -f raw back.raw 2M",
+            "qemu-io -f raw -c 'write -P 0x77 0 2M' back.raw",
+            "qemu-img create -q -f qcow2 -b back.raw -F raw base.qcow2 4M",
+        ],
+        "files": ["back.raw"],
+        "opts": ["-C"],
+        "cmds": ["read -P 0x77 0 4k", "read -P 0x77 100k 200k", "write -P 1 8k 4k", "read -P 0x77 1M 64k", "read -P 0 3M 4k",
+                 "read -v 8k 16", "flush"],
     },
 ]
