@@ -90,7 +90,7 @@ export function register(program: Command): void {
         return debugTrace(image, trace, { ...flags, cache: engineOpts, t: parseCacheMode(t) }, interactive);
       }
       if (flags.write && flags.saveAs) throw new ExitError("--write and --save-as are mutually exclusive", 1);
-      if (flags.write && forceShareEnabled()) throw new ExitError(`${image}: force-share=on can only be used with read-only images`, 1);
+      if (!flags.readOnly && forceShareEnabled()) throw new ExitError(`can't open device ${image}: force-share=on can only be used with read-only images`, 1);
       if (flags.copyOnRead && flags.readOnly && image) throw new ExitError(`can't open device ${image}: Can't use copy-on-read on read-only device`, 1);
       if (flags.object!.length) throw new ExitError(`--object ${flags.object![0]}: objects (secrets, encryption keys) are not modelled by qcowdbg; nothing was run`, 1);
       if (flags.snapshot) throw new ExitError("-s (snapshot) is not modelled as such: without --write, qcowdbg already writes to a throw-away layer", 1);

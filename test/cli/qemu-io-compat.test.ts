@@ -123,6 +123,7 @@ const cases: Case[] = [
     name: "-C without a backing file, and open -C / open -r -C",
     args: ["-t", "writeback", "-C", "-c", "read 0 64k", "-c", "read 100k 200k", "-c", "c", "-c", "open -r -C IMG", "-c", "open -C IMG", "-c", "read 960k 64k", "-c", "map", "IMG"],
   },
+  { name: "-U with -r: a shared read-only open", args: ["-U", "-r", "-c", "read -P 0 0 512", "-c", "length", "IMG"] },
   { name: "a clean run exits 0", args: ["-c", "write 0 4k", "-c", "read 0 4k", "IMG"] },
 ];
 
@@ -237,6 +238,7 @@ describe.skipIf(!hasQemu)("qemu-io features qcowdbg refuses instead of doing som
       [["-d", "maybe"], "Invalid discard option: maybe"],
       [["-i", "fast"], "Invalid aio option: fast"],
       [["--image-opts", "-f", "qcow2"], "--image-opts and -f are mutually exclusive"],
+      [["-U"], `can't open device ${img}: force-share=on can only be used with read-only images`],
     ] as [string[], string][]) {
       const q = spawnSync("qemu-io", [...args, "-c", "quit", img], { encoding: "utf8" });
       const r = spawnSync(process.execPath, [CLI, "repl", ...args, "-c", "quit", img], { encoding: "utf8" });
