@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import { ExtentSet, HostFiles } from "../../engine/replay/host-io.js";
 import type { HostProfile } from "../../engine/replay/host-profile.js";
 import { builtinProfile, parseProfile, PROFILE_FORMAT } from "../../engine/replay/device-profiles.js";
-import { buildProfile, classMean, fitCost, profileJson } from "../../engine/replay/calibrate.js";
+import { buildProfile, classMean, fitCost, inFirstL2, profileJson } from "../../engine/replay/calibrate.js";
 
 const HOST: HostProfile = {
   pageCacheBytes: 64 * 4096,
@@ -171,6 +171,23 @@ describe("calibration arithmetic and the profile file", () => {
     const e = buildProfile(classes, { dir: ".", pageCacheBytes: 1 << 30, name: "test-host" }, 3);
     expect(e.host!.allocUs).toBe(6);
     expect(e.host!.zeroRangeUs).toBe(50 - 14 - 6);
+    // An allocation path below the host's noise (its allocating write no dearer than an overwrite and a hole
+    // write's extra) is none, not the zeroing write's residual.
+    put("qAllocExt4", 14 + 3 - 1);
+    expect(buildProfile(classes, { dir: ".", pageCacheBytes: 1 << 30, name: "test-host" }, 3).host!.allocUs).toBe(0);
+    // The allocating writes calibrate times stay inside the first L2 table of its 64 KiB-cluster images (an L2
+    // table's allocation, three syncs, is charged from the trace's events, not per cluster), each in its own cluster.
+    for (const [span, count] of [[8192, 8064], [4096, 3968]] as const) {
+      const clusters = new Set<number>();
+      for (let i = 0; i < count; i++) {
+        const o = inFirstL2(i, span, 4096);
+        expect(o % 65536).toBe(4096);
+        clusters.add(Math.floor(o / 65536));
+      }
+      expect(clusters.size).toBe(count);
+      expect(Math.min(...clusters)).toBe(128);
+      expect(Math.max(...clusters)).toBe(span - 1);
+    }
     // Version 1 files (no host section) still load, and built-ins say they are built in.
     expect(parseProfile({ name: "x", base: "nvme" }, "old.json").host).toBeUndefined();
     expect(builtinProfile("hdd")!.source).toBe("built-in");
