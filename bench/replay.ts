@@ -15,50 +15,13 @@ import { ReplayEngine } from "../engine/replay/replay-engine.js";
 import { replayTrace } from "../engine/replay/replay-stats.js";
 import { openWorkload } from "../engine/workload/index.js";
 import type { GuestRequest } from "../engine/workload/guest-request.js";
+import { randomOffsets, writeBlkparseTrace } from "./lib/blkparse-trace.js";
 
 const SELF = fileURLToPath(import.meta.url);
 const REQUESTS = 1_000_000;
 const QEMU_IO_REQUESTS = 100_000;
 const DISK = 100 * 2 ** 30;
 const BLOCK = 4096;
-
-/** A seeded generator (Park-Miller), so every run replays the same offsets. */
-function offsets(seed: number): () => number {
-  let s = seed;
-  return () => {
-    s = (s * 48271) % 2147483647;
-    return (s % (DISK / BLOCK)) * BLOCK;
-  };
-}
-
-/** blkparse's default output for Q, D and C of each write, one request every 10 µs, as a fio job would leave it. */
-function writeBlkparse(file: string, n: number): void {
-  const fd = fs.openSync(file, "w");
-  const next = offsets(1);
-  let parts: string[] = [];
-  let seq = 0;
-  const line = (t: number, pid: string, act: string, tail: string) => {
-    const sec = Math.floor(t / 1e9);
-    const ns = String(t % 1e9).padStart(9, "0");
-    parts.push(`  8,0    1 ${String(++seq).padStart(8)} ${String(sec).padStart(5)}.${ns} ${pid}  ${act}   W ${tail}\n`);
-  };
-  try {
-    for (let i = 0; i < n; i++) {
-      const sector = next() / 512;
-      const t = i * 10_000;
-      line(t, "41237", "Q", `${sector} + 8 [fio]`);
-      line(t + 900, "41237", "D", `${sector} + 8 [fio]`);
-      line(t + 7900, "    0", "C", `${sector} + 8 [0]`);
-      if (parts.length >= 3000) {
-        fs.writeSync(fd, parts.join(""));
-        parts = [];
-      }
-    }
-    fs.writeSync(fd, parts.join(""));
-  } finally {
-    fs.closeSync(fd);
-  }
-}
 
 function maxRssMiB(): number {
   // resourceUsage().maxRSS is in KiB.
@@ -89,7 +52,7 @@ function childReplay(image: string, trace: string): Record<string, number> {
 /** Child: the engine alone, every event kept. */
 function childEngine(image: string): Record<string, number> {
   const e = new ReplayEngine(image, { record: true });
-  const next = offsets(2);
+  const next = randomOffsets(2, DISK);
   const req: GuestRequest = { time: 0, op: "write", offset: 0, length: BLOCK, fua: false, preflush: false, source: "bench" };
   const t = performance.now();
   let errors = 0;
@@ -127,7 +90,7 @@ function qemuIo(n: number): { seconds: number; requestsPerSecond: number } | str
   try {
     const img = path.join(dir, "q.qcow2");
     execFileSync("qemu-img", ["create", "-q", "-f", "qcow2", img, String(DISK)]);
-    const next = offsets(2);
+    const next = randomOffsets(2, DISK);
     const script: string[] = [];
     for (let i = 0; i < n; i++) script.push(`write -q ${next()} 4k`);
     const t = performance.now();
@@ -148,7 +111,7 @@ export async function run(): Promise<Record<string, number | string>> {
     execFileSync("qemu-img", ["create", "-q", "-f", "qcow2", image, String(DISK)]);
     const trace = path.join(dir, "random-4k-writes.blkparse.txt");
     let t = performance.now();
-    writeBlkparse(trace, REQUESTS);
+    writeBlkparseTrace(trace, REQUESTS, DISK);
     const genSeconds = (performance.now() - t) / 1000;
     const replay = child(["replay", image, trace]);
     fs.rmSync(trace);

@@ -4,73 +4,18 @@
 // 250,000 requests, Esc during a long run, temp-file bytes, peak RSS. Targets: < 5 s, < 50 ms, < 10 s,
 // < 100 ms, <= 256 MiB, < 600 MiB. Runs in a child process (its own RSS, its own TMPDIR to count temp files).
 import { execFileSync, spawnSync } from "node:child_process";
-import { EventEmitter } from "node:events";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
+import { writeBlkparseTrace } from "./lib/blkparse-trace.js";
+import { FakeStdin, FakeStdout } from "./lib/fake-terminal.js";
 
 const SELF = fileURLToPath(import.meta.url);
 const REQUESTS = Number(process.env.BENCH_TUI_REQUESTS ?? 1_000_000);
 const DISK = 100 * 2 ** 30;
-const BLOCK = 4096;
 const COLS = 120;
 const ROWS = 40;
-
-/** blkparse's default output (Q, D, C) for seeded random 4 KiB writes, one every 10 µs. */
-export function writeBlkparseTrace(file: string, n: number, seed = 1): void {
-  const fd = fs.openSync(file, "w");
-  let s = seed;
-  let parts: string[] = [];
-  let seq = 0;
-  const line = (t: number, pid: string, act: string, tail: string) => {
-    const ns = String(t % 1e9).padStart(9, "0");
-    parts.push(`  8,0    1 ${String(++seq).padStart(8)} ${String(Math.floor(t / 1e9)).padStart(5)}.${ns} ${pid}  ${act}   W ${tail}\n`);
-  };
-  try {
-    for (let i = 0; i < n; i++) {
-      s = (s * 48271) % 2147483647;
-      const sector = ((s % (DISK / BLOCK)) * BLOCK) / 512;
-      const t = i * 10_000;
-      line(t, "41237", "Q", `${sector} + 8 [fio]`);
-      line(t + 900, "41237", "D", `${sector} + 8 [fio]`);
-      line(t + 7900, "    0", "C", `${sector} + 8 [0]`);
-      if (parts.length >= 3000) {
-        fs.writeSync(fd, parts.join(""));
-        parts = [];
-      }
-    }
-    fs.writeSync(fd, parts.join(""));
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
-class FakeStdout extends EventEmitter {
-  isTTY = true;
-  columns = COLS;
-  rows = ROWS;
-  write = (): boolean => true;
-}
-class FakeStdin extends EventEmitter {
-  isTTY = true;
-  private data: string | null = null;
-  type(s: string): void {
-    this.data = s;
-    this.emit("readable");
-  }
-  read = (): string | null => {
-    const d = this.data;
-    this.data = null;
-    return d;
-  };
-  setEncoding(): void {}
-  setRawMode(): void {}
-  resume(): void {}
-  pause(): void {}
-  ref(): void {}
-  unref(): void {}
-}
 
 /** Bytes of qcowdbg temp files: those in `dir`, and the unlinked spill files this process holds open. */
 function tempBytes(dir: string): number {
@@ -106,7 +51,7 @@ async function child(image: string, trace: string): Promise<Record<string, numbe
   const session = openFromFlags(image, trace, {});
   res["open.s"] = seconds(performance.now() - t);
   const controller = new TuiController(session, COLS, ROWS);
-  const stdout = new FakeStdout();
+  const stdout = new FakeStdout(COLS, ROWS);
   const stdin = new FakeStdin();
   let frames = 0;
   const inst = render(React.createElement(App, { controller }), {
@@ -199,7 +144,7 @@ export async function run(): Promise<Record<string, number | string>> {
     const tmp = path.join(dir, "tmp");
     fs.mkdirSync(tmp);
     execFileSync("qemu-img", ["create", "-q", "-f", "qcow2", image, String(DISK)]);
-    writeBlkparseTrace(trace, REQUESTS);
+    writeBlkparseTrace(trace, REQUESTS, DISK);
     const r = spawnSync(process.execPath, [SELF, "--child", image, trace], { encoding: "utf8", env: { ...process.env, TMPDIR: tmp }, maxBuffer: 1 << 20 });
     if (r.status !== 0) throw new Error(`tui-scale child failed: ${(r.stderr || r.stdout).trim().split("\n").slice(-3).join(" | ")}`);
     const res = JSON.parse(r.stdout.trim().split("\n").pop()!) as Record<string, number | string>;

@@ -3,12 +3,12 @@
 // Each sample is one key typed into ink's stdin until ink has rendered the frame that answers it (target: under
 // 50 ms per step), for s, n, N, S; plus a continue across the whole trace and the host-map build on its own.
 import { execFileSync } from "node:child_process";
-import { EventEmitter } from "node:events";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { GuestRequest } from "../engine/workload/guest-request.js";
+import { FakeStdin, FakeStdout } from "./lib/fake-terminal.js";
 
 const SELF = fileURLToPath(import.meta.url);
 const DISK = 2 ** 30;
@@ -20,37 +20,6 @@ const ROWS = 40;
 function lcg(seed: number): () => number {
   let s = seed;
   return () => (s = (s * 48271) % 2147483647);
-}
-
-/** A terminal for ink: a TTY-looking stdout that counts frames, and a stdin keys are typed into. */
-class FakeStdout extends EventEmitter {
-  isTTY = true;
-  columns = COLS;
-  rows = ROWS;
-  bytes = 0;
-  write = (s: string): boolean => {
-    this.bytes += s.length;
-    return true;
-  };
-}
-class FakeStdin extends EventEmitter {
-  isTTY = true;
-  private data: string | null = null;
-  type(s: string): void {
-    this.data = s;
-    this.emit("readable");
-  }
-  read = (): string | null => {
-    const d = this.data;
-    this.data = null;
-    return d;
-  };
-  setEncoding(): void {}
-  setRawMode(): void {}
-  resume(): void {}
-  pause(): void {}
-  ref(): void {}
-  unref(): void {}
 }
 
 function trace(): GuestRequest[] {
@@ -89,7 +58,7 @@ export async function run(): Promise<Record<string, number | string>> {
     const timeline = new Timeline(engine, RequestColumns.from(trace()));
     const session = new Session({ kind: "trace", timeline, imagePath: image, tracePath: "bench", close: () => (timeline.dispose(), engine.close()) });
     const controller = new TuiController(session, COLS, ROWS);
-    const stdout = new FakeStdout();
+    const stdout = new FakeStdout(COLS, ROWS);
     const stdin = new FakeStdin();
     let frames = 0;
     const renderMs: number[] = [];
