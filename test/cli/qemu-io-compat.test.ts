@@ -4,12 +4,12 @@
 // and QEMU's coroutine pointers in -T trace lines. AIO requests are drained (aio_flush) before the next one, as
 // qemu-io prints an AIO request's lines when it completes, which qcowdbg does before the command returns. Where qcowdbg refuses a qemu-io feature it does not model,
 // the refusal itself is held: one stderr line, exit status 1, the image untouched by that command.
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import { normaliseQemuTraceLine } from "../../engine/events/qemu-trace-format.js";
+import { removeTempDirs, tempDir } from "../shared/temp-dirs.js";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
 const CLI = path.join(ROOT, "dist/cli/main.js");
@@ -151,7 +151,7 @@ interface Run {
 }
 
 function runBoth(c: Case): { qemu: Run; ours: Run } {
-  const base = fs.mkdtempSync(path.join(os.tmpdir(), "qcowdbg-compat-"));
+  const base = tempDir("qcowdbg-compat-");
   const result = {} as { qemu: Run; ours: Run };
   for (const who of ["qemu", "ours"] as const) {
     // The same path for both tools (messages name it); each run gets its own folder copy.
@@ -176,6 +176,8 @@ function runBoth(c: Case): { qemu: Run; ours: Run } {
   fs.rmSync(base, { recursive: true, force: true });
   return result;
 }
+
+afterAll(removeTempDirs);
 
 describe.skipIf(!hasQemu)("qcowdbg repl runs qemu-io 7.2 scripts unchanged", () => {
   for (const c of cases) {
@@ -204,7 +206,7 @@ describe.skipIf(!hasQemu)("qemu-io features qcowdbg refuses instead of doing som
   ];
   for (const [name, args] of refusals) {
     it(name, () => {
-      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "qcowdbg-compat-"));
+      const dir = tempDir("qcowdbg-compat-");
       const img = path.join(dir, "img.qcow2");
       spawnSync("qemu-img", ["create", "-q", "-f", "qcow2", img, "1M"]);
       const ref = path.join(dir, "ref.qcow2");
@@ -231,7 +233,7 @@ describe.skipIf(!hasQemu)("qemu-io features qcowdbg refuses instead of doing som
   });
 
   it("startup option errors exit 1 with qemu-io's message after our prefix", () => {
-    const img = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "qcowdbg-compat-")), "img.qcow2");
+    const img = path.join(tempDir("qcowdbg-compat-"), "img.qcow2");
     spawnSync("qemu-img", ["create", "-q", "-f", "qcow2", img, "1M"]);
     for (const [args, text] of [
       [["-t", "bogus"], "Invalid cache option: bogus"],
@@ -249,7 +251,7 @@ describe.skipIf(!hasQemu)("qemu-io features qcowdbg refuses instead of doing som
   });
 
   it("--image-opts values qemu-io refuses (a size without a unit for its fraction, on/off) in its words and hint", () => {
-    const img = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "qcowdbg-compat-")), "img.qcow2");
+    const img = path.join(tempDir("qcowdbg-compat-"), "img.qcow2");
     spawnSync("qemu-img", ["create", "-q", "-f", "qcow2", img, "1M"]);
     for (const opt of ["l2-cache-size=1.5", "refcount-cache-size=4KiB", "cache.direct=maybe", "lazy-refcounts=1"]) {
       const args = ["-c", "quit", "--image-opts", `driver=qcow2,file.filename=${img},${opt}`];

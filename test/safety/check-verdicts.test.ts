@@ -2,11 +2,11 @@
 // a backing file that is a directory or a FIFO, unparsable json: and network backings (exit 1), raw and unknown
 // files (63, "This image format does not support checks"), an empty backing name (no backing file) and a NUL
 // in the name (cut there, as QEMU's C string). Live oracle: both tools run on the same files.
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
+import { removeTempDirs, tempDir } from "../shared/temp-dirs.js";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
 const CLI = path.join(ROOT, "dist/cli/main.js");
@@ -55,8 +55,10 @@ const CASES: Case[] = [
   { name: "plain.raw", raw: true },
 ];
 
+afterAll(removeTempDirs);
+
 describe.skipIf(!hasQemu)("check verdicts against the real qemu-img check", () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "qcowdbg-checkv-"));
+  const dir = tempDir("qcowdbg-checkv-");
   fs.mkdirSync(path.join(dir, "adir"));
   for (const c of CASES) {
     if (c.raw) fs.writeFileSync(path.join(dir, c.name), Buffer.alloc(65536, 7));
