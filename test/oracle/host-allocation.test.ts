@@ -8,54 +8,20 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { findAllocation, seekHoleAvailable } from "../../engine/storage/seek-hole.js";
-import { missingAddon, restoreGolden } from "./golden-files.js";
+import { seekHoleAvailable } from "../../engine/storage/seek-hole.js";
+import { GOLD, dataExtents, goldenWorkloads, missingAddon, restoreWorkload } from "./golden-files.js";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
-const GOLD = path.join(ROOT, "samples/write-oracle/goldens");
 const CLI = path.join(ROOT, "dist/cli/main.js");
 const hasQemu = spawnSync("qemu-io", ["--version"]).status === 0;
 const fallocateBuilt = fs.existsSync(path.join(ROOT, "dist/native/fallocate.node"));
 
-interface Workload {
-  name: string;
-  files: string[];
-  sparse?: boolean;
-  /** Native addons the workload's exactness rests on (compress: streams as QEMU's zlib and zstd make them). */
-  needs?: string[];
-  /** The workload's own qemu-io options (-C), given to qcowdbg repl too. */
-  opts?: string[];
-  modes: Record<string, { trace_lines: number }>;
-}
-const index = JSON.parse(fs.readFileSync(path.join(GOLD, "index.json"), "utf8")) as { workloads: Workload[] };
-
-/** Data extents of a file as lseek reports them. */
-function allocation(file: string): [number, number][] {
-  const fd = fs.openSync(file, "r");
-  try {
-    const size = fs.fstatSync(fd).size;
-    const extents: [number, number][] = [];
-    for (let off = 0; off < size; ) {
-      const a = findAllocation(fd, off);
-      if (a.kind === "trailing" || a.kind === "unknown") break;
-      if (a.kind === "data") extents.push([off, a.end]);
-      off = a.end;
-    }
-    return extents;
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
-function copyIn(w: Workload, dir: string): void {
-  const wd = path.join(GOLD, w.name);
-  for (const f of ["base.qcow2", ...w.files]) restoreGolden(path.join(wd, f + ".gz"), path.join(dir, f), w.sparse === true);
-}
+const workloads = goldenWorkloads<{ trace_lines: number }>();
 
 const skip = !hasQemu ? "qemu-io is not installed" : !seekHoleAvailable() ? "the seek-hole addon is not built" : !fallocateBuilt ? "the fallocate addon is not built" : "";
 
 describe("host-file allocation against qemu-io 7.2 (live)", () => {
-  for (const w of index.workloads) {
+  for (const w of workloads) {
     // The three longest workloads (thousands of requests, no discards) are left to the byte-level oracle.
     const [mode, m] = Object.entries(w.modes)[0]!;
     if (m.trace_lines > 10000) continue;
@@ -66,8 +32,8 @@ describe("host-file allocation against qemu-io 7.2 (live)", () => {
         const q = path.join(base, "qemu"), o = path.join(base, "ours");
         fs.mkdirSync(q);
         fs.mkdirSync(o);
-        copyIn(w, q);
-        copyIn(w, o);
+        restoreWorkload(w, q, "base.qcow2");
+        restoreWorkload(w, o, "base.qcow2");
         const script = fs.readFileSync(path.join(GOLD, w.name, "commands.qemu-io"), "utf8");
         const args = ["-f", "qcow2", "-t", mode, ...(w.opts ?? []), ...script.split("\n").filter(Boolean).flatMap((c) => ["-c", c]), "base.qcow2"];
         spawnSync("qemu-io", args, { cwd: q, encoding: "utf8" });
@@ -77,7 +43,7 @@ describe("host-file allocation against qemu-io 7.2 (live)", () => {
         expect(r.stderr).toBe(fs.existsSync(errFile) ? fs.readFileSync(errFile, "utf8") : "");
         for (const f of ["base.qcow2", ...w.files]) {
           expect(fs.readFileSync(path.join(o, f)).equals(fs.readFileSync(path.join(q, f))), `${f} bytes`).toBe(true);
-          expect(allocation(path.join(o, f)), `${f} allocation`).toEqual(allocation(path.join(q, f)));
+          expect(dataExtents(path.join(o, f)), `${f} allocation`).toEqual(dataExtents(path.join(q, f)));
         }
       } finally {
         fs.rmSync(base, { recursive: true, force: true });

@@ -6,10 +6,9 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { missingAddon, restoreGolden } from "./golden-files.js";
+import { GOLD, goldenWorkloads, missingAddon, restoreWorkload, type GoldenWorkload } from "./golden-files.js";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
-const GOLD = path.join(ROOT, "samples/write-oracle/goldens");
 const CLI = path.join(ROOT, "dist/cli/main.js");
 const hasStrace = spawnSync("strace", ["-V"]).status === 0;
 
@@ -19,30 +18,18 @@ interface Mode {
   fdatasyncs_runs?: number[];
   count_variants: Record<string, number>[];
 }
-interface Workload {
-  name: string;
-  files: string[];
-  sparse?: boolean;
-  /** Native addons the workload's exactness rests on (compress: streams as QEMU's zlib and zstd make them). */
-  needs?: string[];
-  /** The workload's own qemu-io options (-C), given to qcowdbg repl too. */
-  opts?: string[];
-  modes: Record<string, Mode>;
-}
-const index = JSON.parse(fs.readFileSync(path.join(GOLD, "index.json"), "utf8")) as { workloads: Workload[] };
+type Workload = GoldenWorkload<Mode>;
+const workloads: Workload[] = goldenWorkloads<Mode>();
 
 function setup(w: Workload): { dir: string; img: string; script: string } {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "qcowdbg-syncs-"));
-  const wd = path.join(GOLD, w.name);
-  for (const f of w.files) restoreGolden(path.join(wd, f + ".gz"), path.join(dir, f), w.sparse === true);
-  const img = path.join(dir, "img.qcow2");
-  restoreGolden(path.join(wd, "base.qcow2.gz"), img, w.sparse === true);
-  return { dir, img, script: path.join(wd, "commands.qemu-io") };
+  const img = restoreWorkload(w, dir);
+  return { dir, img, script: path.join(GOLD, w.name, "commands.qemu-io") };
 }
 
 
 describe("sync counts equal qemu-io's fdatasync calls", () => {
-  for (const w of index.workloads) {
+  for (const w of workloads) {
     for (const [mode, gold] of Object.entries(w.modes)) {
       const qemu = gold.fdatasyncs;
       const skip = !hasStrace ? "strace is not installed" : qemu == null ? "the golden has no fdatasync count (made without strace)" : missingAddon(ROOT, w.needs);

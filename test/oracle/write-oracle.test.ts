@@ -9,11 +9,10 @@ import * as path from "node:path";
 import * as zlib from "node:zlib";
 import { createHash } from "node:crypto";
 import { normaliseQemuTraceLine } from "../../engine/events/qemu-trace-format.js";
-import { findAllocation, seekHoleAvailable } from "../../engine/storage/seek-hole.js";
-import { missingAddon, restoreGolden } from "./golden-files.js";
+import { seekHoleAvailable } from "../../engine/storage/seek-hole.js";
+import { GOLD, dataExtents, goldenWorkloads, missingAddon, restoreWorkload, type GoldenWorkload } from "./golden-files.js";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
-const GOLD = path.join(ROOT, "samples/write-oracle/goldens");
 const CLI = path.join(ROOT, "dist/cli/main.js");
 const hasQemu = spawnSync("qemu-img", ["--version"]).status === 0;
 
@@ -33,39 +32,12 @@ interface Mode {
   /** Sparse workloads: the data extents (SEEK_DATA/SEEK_HOLE) of the image and side files after QEMU's run. */
   extents?: Record<string, [number, number][]>;
 }
-interface Workload {
-  name: string;
-  files: string[];
-  /** The workload ran on copies whose all-zero 4 KiB blocks are holes (metadata preallocation, class 4). */
-  sparse?: boolean;
-  /** Native addons the workload's exactness rests on (compress: streams as QEMU's zlib and zstd make them). */
-  needs?: string[];
-  /** The workload's own qemu-io options (-C), given to qcowdbg repl too. */
-  opts?: string[];
-  modes: Record<string, Mode>;
-}
-const index = JSON.parse(fs.readFileSync(path.join(GOLD, "index.json"), "utf8")) as { workloads: Workload[] };
+type Workload = GoldenWorkload<Mode>;
+const workloads: Workload[] = goldenWorkloads<Mode>();
 
 /** A whole file, as make-goldens.py gave qemu-io (QEMU's result image, for qemu-img compare). */
 function gunzipTo(src: string, dst: string): void {
   fs.writeFileSync(dst, zlib.gunzipSync(fs.readFileSync(src)));
-}
-
-/** Data extents of a file as lseek reports them. */
-function allocation(file: string): [number, number][] {
-  const fd = fs.openSync(file, "r");
-  try {
-    const extents: [number, number][] = [];
-    for (let off = 0, size = fs.fstatSync(fd).size; off < size; ) {
-      const a = findAllocation(fd, off);
-      if (a.kind === "trailing" || a.kind === "unknown") break;
-      if (a.kind === "data") extents.push([off, a.end]);
-      off = a.end;
-    }
-    return extents;
-  } finally {
-    fs.closeSync(fd);
-  }
 }
 
 function sha(file: string): string {
@@ -87,17 +59,15 @@ function counts(lines: string[]): Record<string, number> {
 }
 
 describe("write path against qemu-io 7.2", () => {
-  for (const w of index.workloads) {
+  for (const w of workloads) {
     for (const mode of Object.keys(w.modes)) {
       const skip = missingAddon(ROOT, w.needs);
       it.skipIf(skip !== "")(`${w.name} (-t ${mode})${skip ? ` — skipped: ${skip}` : ""}`, () => {
         const dir = fs.mkdtempSync(path.join(os.tmpdir(), "qcowdbg-oracle-"));
         try {
           const wd = path.join(GOLD, w.name);
-          for (const f of w.files) restoreGolden(path.join(wd, f + ".gz"), path.join(dir, f), w.sparse === true);
-          const img = path.join(dir, "img.qcow2");
-          restoreGolden(path.join(wd, "base.qcow2.gz"), img, w.sparse === true);
-          if (w.sparse && seekHoleAvailable()) expect(allocation(img).length, "the restored copy keeps its holes").toBeGreaterThan(1);
+          const img = restoreWorkload(w, dir);
+          if (w.sparse && seekHoleAvailable()) expect(dataExtents(img).length, "the restored copy keeps its holes").toBeGreaterThan(1);
           const trace = path.join(dir, "trace.txt");
           const script = fs.readFileSync(path.join(wd, "commands.qemu-io"), "utf8");
           const r = spawnSync(process.execPath, [CLI, "repl", "--write", "-t", mode, ...(w.opts ?? []), "--qemu-trace", trace, img], { cwd: dir, input: script, encoding: "utf8", maxBuffer: 1 << 28 });
@@ -118,7 +88,7 @@ describe("write path against qemu-io 7.2", () => {
           for (const [f, digest] of Object.entries(gold.files_sha256 ?? {})) expect(sha(path.join(dir, f)), f).toBe(digest);
           // The host files' holes, where QEMU's decisions read them (the restored copies must keep theirs too).
           if (gold.extents && seekHoleAvailable()) {
-            for (const [f, ext] of Object.entries(gold.extents)) expect(allocation(path.join(dir, f)), `${f} extents`).toEqual(ext);
+            for (const [f, ext] of Object.entries(gold.extents)) expect(dataExtents(path.join(dir, f)), `${f} extents`).toEqual(ext);
           }
 
           const ids = new Map<string, string>();
