@@ -197,7 +197,7 @@ export class CostModel {
     this.pendingCowBytes = 0;
     this.pendingCowCost = 0;
     // The qcow2 driver's own time per request (a calibrated profile measures it; QEMU's CPU, not the device).
-    if (this.host) c[Cause.Data] += this.host.host.requestUs;
+    if (this.host) c[Cause.Data]! += this.host.host.requestUs;
     for (let i = first; i < end; i++) {
       const kind = ev.kindAt(i);
       let cost = 0;
