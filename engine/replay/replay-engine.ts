@@ -29,7 +29,7 @@ export class ReplayEngine {
   readonly image: Qcow2Image;
   readonly shadow: ShadowStorage;
   readonly config: EngineConfig;
-  /** Event index where request i (0-based) starts; grows as requests are applied. */
+  /** Event index where request i (0-based) starts, for requests applied while the recorder is on. */
   requestStarts: Float64Array = new Float64Array(1024);
   requests = 0;
   private zeros = new Uint8Array(0);
@@ -45,13 +45,17 @@ export class ReplayEngine {
   /** Applies one request; errors (e.g. past the virtual size) are reported, not thrown. */
   apply(req: GuestRequest): RequestOutcome {
     const id = ++this.requests;
-    if (id >= this.requestStarts.length) {
-      const n = new Float64Array(this.requestStarts.length * 2);
-      n.set(this.requestStarts);
-      this.requestStarts = n;
-    }
     const first = this.recorder.length;
-    this.requestStarts[id - 1] = first;
+    // Kept only while the log is on: with it off every start is the same, and a timeline over millions of
+    // requests would pay 8 bytes each for nothing.
+    if (this.recorder.enabled) {
+      if (id >= this.requestStarts.length) {
+        const n = new Float64Array(this.requestStarts.length * 2);
+        n.set(this.requestStarts);
+        this.requestStarts = n;
+      }
+      this.requestStarts[id - 1] = first;
+    }
     this.recorder.request = id;
     const out: RequestOutcome = { id, firstEvent: first, endEvent: first };
     try {
