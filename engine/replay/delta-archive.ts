@@ -1,0 +1,257 @@
+// The checkpoints' store of big arrays (L1, refcount table, cache tables), by key. Each capture keeps only the
+// 32-bit words that changed since the previous one, as XOR with their old value, deflated: XOR makes a delta undo
+// itself, so a load walks from the content it last built to any other checkpoint's, backwards or forwards, and one
+// buffer per key serves as both the diff reference and the load result. A chain starts with a delta against
+// zeros (a fresh image's caches are empty), so no checkpoint holds a full copy of a mostly empty 12 MiB cache.
+import { deflateRawSync, inflateRawSync } from "node:zlib";
+
+export interface Blob {
+  /** The blob this one changes (previous checkpoint, same key); null: a delta against zeros of `length` bytes. */
+  prev: Blob | null;
+  /** Increases along a chain (not contiguous once blobs are merged). */
+  depth: number;
+  length: number;
+  /** Unaligned arrays: a plain copy (no deltas). */
+  plain: Uint8Array | null;
+  /** Deflated (or, when small, raw) [gaps..., xors...] as little-endian 32-bit words; null when nothing changed. */
+  packed: Uint8Array | null;
+  deflated: boolean;
+  /** Changed words. */
+  count: number;
+  /** Bytes held. */
+  bytes: number;
+}
+
+/** Below this many raw bytes a delta is not worth deflating. */
+const DEFLATE_FROM = 256;
+const BLOCK = 4096;
+const SUB = 256;
+
+interface KeyState {
+  /** The content of `at`: the diff reference and the buffer loads return. */
+  cur: Uint8Array;
+  at: Blob;
+  /** The latest blob stored: store() diffs against its content. */
+  last: Blob;
+}
+
+function words(a: Uint8Array): Uint32Array {
+  return new Uint32Array(a.buffer, a.byteOffset, a.length >>> 2);
+}
+
+export class DeltaArchive {
+  private keys = new Map<string, KeyState>();
+  private idx = new Uint32Array(1024);
+  private xor = new Uint32Array(1024);
+
+  store(key: string, live: Uint8Array): Blob {
+    const st = this.keys.get(key);
+    const aligned = live.length % 4 === 0 && live.byteOffset % 4 === 0;
+    if (!aligned) {
+      const blob = this.blob(null, 0, live.length);
+      blob.plain = live.slice();
+      blob.bytes = live.length;
+      this.keys.set(key, { cur: live.slice(), at: blob, last: blob });
+      return blob;
+    }
+    let cur: Uint8Array;
+    let prev: Blob | null = null;
+    if (st && st.cur.length === live.length && st.last.plain === null) {
+      this.moveTo(st, st.last);
+      cur = st.cur;
+      prev = st.last;
+    } else {
+      cur = new Uint8Array(live.length);
+    }
+    const n = this.diff(cur, live);
+    const blob = this.encode(this.blob(prev, prev ? prev.depth + 1 : 0, live.length), this.idx, this.xor, n);
+    if (st && st.cur === cur) {
+      st.at = st.last = blob;
+    } else {
+      this.keys.set(key, { cur, at: blob, last: blob });
+    }
+    return blob;
+  }
+
+  /** The content of a blob, in a buffer owned by the archive (valid until the next load or store of the key). */
+  load(key: string, blob: Blob): Uint8Array {
+    const st = this.keys.get(key);
+    if (!st || st.cur.length !== blob.length) {
+      // A chain of another length (the table grew since): rebuilt in a buffer of its own length.
+      const cur = new Uint8Array(blob.length);
+      const fresh: KeyState = { cur, at: blob, last: st?.last ?? blob };
+      this.rebuild(fresh, blob);
+      if (!st) this.keys.set(key, fresh);
+      return fresh.cur;
+    }
+    this.moveTo(st, blob);
+    return st.cur;
+  }
+
+  /**
+   * Folds `older` into `newer` (newer.prev === older), in place: `newer` then stands for the same content with
+   * older's predecessor as its base, and `older` can be dropped.
+   */
+  merge(older: Blob, newer: Blob): void {
+    if (newer.prev !== older) throw new Error("merge: not consecutive blobs");
+    const a = this.decode(older);
+    const b = this.decode(newer);
+    const n = a.idx.length + b.idx.length;
+    const idx = new Uint32Array(n);
+    const xor = new Uint32Array(n);
+    let i = 0, j = 0, k = 0;
+    while (i < a.idx.length || j < b.idx.length) {
+      const ai = i < a.idx.length ? a.idx[i]! : Infinity;
+      const bj = j < b.idx.length ? b.idx[j]! : Infinity;
+      let w: number, x: number;
+      if (ai === bj) {
+        w = ai;
+        x = (a.xor[i++]! ^ b.xor[j++]!) >>> 0;
+      } else if (ai < bj) {
+        w = ai;
+        x = a.xor[i++]!;
+      } else {
+        w = bj;
+        x = b.xor[j++]!;
+      }
+      if (x === 0) continue;
+      idx[k] = w;
+      xor[k++] = x;
+    }
+    newer.prev = older.prev;
+    // A key buffer standing at `older` (or any blob dropped before) still finds its way: XOR-ing older's own
+    // delta and then newer's merged one gives back newer's original delta.
+    this.encode(newer, idx, xor, k);
+  }
+
+  /** Bytes of the archive's own buffers (one content buffer per key, diff scratch). */
+  overheadBytes(): number {
+    let n = (this.idx.length + this.xor.length) * 4;
+    for (const s of this.keys.values()) n += s.cur.length;
+    return n;
+  }
+
+  private blob(prev: Blob | null, depth: number, length: number): Blob {
+    return { prev, depth, length, plain: null, packed: null, deflated: false, count: 0, bytes: 0 };
+  }
+
+  /** Brings st.cur from the content of st.at to that of `target`, XOR-ing every delta on the path between them. */
+  private moveTo(st: KeyState, target: Blob): void {
+    if (st.at === target) return;
+    let x: Blob | null = st.at;
+    let y: Blob | null = target;
+    const path: Blob[] = [];
+    while (x !== y) {
+      if (x === null || y === null) return this.rebuild(st, target);
+      if (x.depth >= y.depth) {
+        path.push(x);
+        x = x.prev;
+      } else {
+        path.push(y);
+        y = y.prev;
+      }
+    }
+    if (path.some((b) => b.plain !== null)) return this.rebuild(st, target);
+    const w = words(st.cur);
+    for (const b of path) this.apply(w, b);
+    st.at = target;
+  }
+
+  /** Builds target's content from zeros (or its plain copy) up its chain. */
+  private rebuild(st: KeyState, target: Blob): void {
+    const chain: Blob[] = [];
+    let b: Blob | null = target;
+    while (b !== null && b.plain === null) {
+      chain.push(b);
+      b = b.prev;
+    }
+    if (b !== null) st.cur.set(b.plain!);
+    else st.cur.fill(0);
+    const w = words(st.cur);
+    for (const d of chain) this.apply(w, d);
+    st.at = target;
+  }
+
+  private apply(w: Uint32Array, b: Blob): void {
+    if (b.count === 0) return;
+    const { idx, xor } = this.decode(b);
+    for (let i = 0; i < idx.length; i++) {
+      const k = idx[i]!;
+      w[k] = (w[k]! ^ xor[i]!) >>> 0;
+    }
+  }
+
+  private decode(b: Blob): { idx: Uint32Array; xor: Uint32Array } {
+    const n = b.count;
+    if (n === 0 || !b.packed) return { idx: new Uint32Array(0), xor: new Uint32Array(0) };
+    let raw = b.deflated ? inflateRawSync(b.packed) : b.packed;
+    if (raw.byteOffset % 4 !== 0) raw = raw.slice();
+    const all = new Uint32Array(raw.buffer, raw.byteOffset, 2 * n);
+    const idx = new Uint32Array(n);
+    let w = -1;
+    for (let i = 0; i < n; i++) idx[i] = w += all[i]!;
+    return { idx, xor: all.subarray(n) };
+  }
+
+  private encode(b: Blob, idx: Uint32Array, xor: Uint32Array, n: number): Blob {
+    b.count = n;
+    if (n === 0) {
+      b.packed = null;
+      b.deflated = false;
+      b.bytes = 0;
+      return b;
+    }
+    const all = new Uint32Array(2 * n);
+    let prev = -1;
+    for (let i = 0; i < n; i++) {
+      all[i] = idx[i]! - prev;
+      prev = idx[i]!;
+    }
+    all.set(xor.subarray(0, n), n);
+    const raw = new Uint8Array(all.buffer);
+    b.deflated = raw.length >= DEFLATE_FROM;
+    b.packed = b.deflated ? new Uint8Array(deflateRawSync(raw, { level: 1 })) : raw;
+    b.bytes = b.packed.byteLength + 96;
+    return b;
+  }
+
+  /** Words where `live` differs from `cur` go to idx/xor (XOR of both); `cur` becomes `live`. Returns how many. */
+  private diff(cur: Uint8Array, live: Uint8Array): number {
+    const r = Buffer.from(cur.buffer, cur.byteOffset, cur.length);
+    const l = Buffer.from(live.buffer, live.byteOffset, live.length);
+    const rw = words(cur);
+    const lw = words(live);
+    let n = 0;
+    for (let start = 0; start < live.length; start += BLOCK) {
+      const end = Math.min(live.length, start + BLOCK);
+      if (l.compare(r, start, end, start, end) === 0) continue;
+      // A changed block usually differs in a word or two (an L2 entry): find them by sub-blocks, natively.
+      for (let sub = start; sub < end; sub += SUB) {
+        const subEnd = Math.min(end, sub + SUB);
+        if (l.compare(r, sub, subEnd, sub, subEnd) === 0) continue;
+        n = this.diffWords(rw, lw, sub >>> 2, subEnd >>> 2, n);
+      }
+    }
+    return n;
+  }
+
+  private diffWords(rw: Uint32Array, lw: Uint32Array, from: number, to: number, n: number): number {
+    for (let w = from; w < to; w++) {
+      const v = lw[w]!;
+      const o = rw[w]!;
+      if (o === v) continue;
+      rw[w] = v;
+      if (n === this.idx.length) {
+        const i2 = new Uint32Array(n * 2);
+        i2.set(this.idx);
+        this.idx = i2;
+        const x2 = new Uint32Array(n * 2);
+        x2.set(this.xor);
+        this.xor = x2;
+      }
+      this.idx[n] = w;
+      this.xor[n++] = (o ^ v) >>> 0;
+    }
+    return n;
+  }
+}
