@@ -40,8 +40,8 @@ async function child(mode: string, image: string, trace: string): Promise<Record
         w.close();
       }
     })()];
-    const engine = new ReplayEngine(image, { record: false });
     const m0 = mem();
+    const engine = new ReplayEngine(image, { record: false });
     for (const r of reqs) engine.apply(r);
     const grown = mem() - m0;
     engine.close();
