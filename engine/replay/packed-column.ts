@@ -9,40 +9,62 @@ const BLOCK_SHIFT = 5;
 const BLOCK = 1 << BLOCK_SHIFT;
 const U32_MAX = 0xffffffff;
 
-/** Non-negative integers below 2^32 in the narrowest array that holds every one stored so far. */
+/**
+ * Non-negative integers below 2^32, set in index order: no array at all while every value is the same (one
+ * device, one source file, one request size), then the narrowest array that holds every value so far.
+ */
 export class UintColumn {
-  private a: UintArray;
-  private max: number;
+  private a: UintArray | null = null;
+  private max = 0;
+  private same: number | undefined;
+  private filled = 0;
 
-  constructor(capacity: number) {
-    this.a = new Uint8Array(capacity);
-    this.max = 0xff;
-  }
+  constructor(private capacity: number) {}
 
   set(i: number, v: number): void {
-    if (v > this.max) this.widen(v);
+    if (this.a === null) {
+      this.same ??= v;
+      if (v === this.same) {
+        this.filled = Math.max(this.filled, i + 1);
+        return;
+      }
+      this.a = this.make(Math.max(v, this.same), this.capacity);
+      this.a.fill(this.same, 0, this.filled);
+    } else if (v > this.max) {
+      const x = this.make(v, this.a.length);
+      x.set(this.a);
+      this.a = x;
+    }
     this.a[i] = v;
   }
 
   get(i: number): number {
-    return this.a[i]!;
+    return this.a === null ? (this.same ?? 0) : this.a[i]!;
   }
 
   resize(n: number): void {
-    const x = new (this.a.constructor as new (n: number) => UintArray)(n);
+    this.capacity = n;
+    if (this.a === null) return;
+    const x = this.make(this.max, n);
     x.set(this.a.subarray(0, Math.min(n, this.a.length)));
     this.a = x;
   }
 
   bytes(): number {
-    return this.a.byteLength;
+    return this.a?.byteLength ?? 0;
   }
 
-  private widen(v: number): void {
-    const x = v <= 0xffff ? new Uint16Array(this.a.length) : new Uint32Array(this.a.length);
-    x.set(this.a);
-    this.a = x;
-    this.max = v <= 0xffff ? 0xffff : U32_MAX;
+  private make(v: number, n: number): UintArray {
+    if (v <= 0xff) {
+      this.max = 0xff;
+      return new Uint8Array(n);
+    }
+    if (v <= 0xffff) {
+      this.max = 0xffff;
+      return new Uint16Array(n);
+    }
+    this.max = U32_MAX;
+    return new Uint32Array(n);
   }
 }
 

@@ -1,4 +1,4 @@
-// Guest requests kept column-wise in packed typed arrays (about 14 bytes each for a blkparse trace instead of an
+// Guest requests kept column-wise in packed typed arrays (about 10 bytes each for a blkparse trace instead of an
 // object with strings), so a timeline over millions of requests can hold them all; get(i) rebuilds the exact
 // GuestRequest on demand. docs/ARCHITECTURE.md ("Timeline memory") gives the cost per request.
 import { GUEST_OPS, type GuestOp, type GuestRequest } from "../workload/guest-request.js";
@@ -22,7 +22,7 @@ const SOURCE = /^(.*[:#])([1-9]\d{0,14}|0)$/;
 export class RequestColumns {
   length = 0;
   private capacity = 0;
-  private opFlags = new Uint8Array(0);
+  private opFlags!: UintColumn;
   /** Seconds, as nanoseconds after a per-block base (blkparse's times are whole nanoseconds). */
   private time!: PackedColumn;
   /** Bytes, as sectors when aligned. */
@@ -80,7 +80,7 @@ export class RequestColumns {
     if (r.mayUnmap === true) f |= MAY_UNMAP;
     else if (r.mayUnmap === false) no |= FALSE_MAY_UNMAP;
     if (no) this.falseFlags.set(i, no);
-    this.opFlags[i] = f;
+    this.opFlags.set(i, f);
     const m = SOURCE.exec(r.source);
     if (m) {
       this.sourceHead.set(i, this.intern(m[1]!));
@@ -95,7 +95,7 @@ export class RequestColumns {
 
   get(i: number): GuestRequest {
     if (!(i >= 0 && i < this.length)) throw new RangeError(`request ${i} is outside 0..${this.length - 1}`);
-    const f = this.opFlags[i]!;
+    const f = this.opFlags.get(i);
     const num = this.sourceNum.get(i);
     const head = this.strings[this.sourceHead.get(i)]!;
     const r: GuestRequest = {
@@ -128,7 +128,7 @@ export class RequestColumns {
     return this.bytes.get(i);
   }
   opAt(i: number): GuestOp {
-    return GUEST_OPS[this.opFlags[i]! & OP_MASK] as GuestOp;
+    return GUEST_OPS[this.opFlags.get(i) & OP_MASK] as GuestOp;
   }
 
   /** First index whose time is >= t (length when none). */
@@ -149,7 +149,7 @@ export class RequestColumns {
 
   /** Bytes held by the columns (side maps counted at ~40 bytes an entry, strings not counted). */
   bytesHeld(): number {
-    let n = this.opFlags.byteLength + this.sourceHead.bytes() + this.device.bytes() + (this.pattern?.bytes() ?? 0);
+    let n = this.opFlags.bytes() + this.sourceHead.bytes() + this.device.bytes() + (this.pattern?.bytes() ?? 0);
     for (const c of [this.time, this.offset, this.bytes, this.sourceNum]) n += c.bytes();
     return n + (this.oddPattern.size + this.falseFlags.size) * 40;
   }
@@ -171,7 +171,7 @@ export class RequestColumns {
 
   private allocate(n: number): void {
     this.capacity = n;
-    this.opFlags = new Uint8Array(n);
+    this.opFlags = new UintColumn(n);
     this.time = new PackedColumn(n, { scale: 1e9, based: true });
     this.offset = new PackedColumn(n, { scale: 1 / 512, based: false });
     this.bytes = new PackedColumn(n, { scale: 1 / 512, based: false });
@@ -182,9 +182,6 @@ export class RequestColumns {
 
   private resize(n: number): void {
     this.capacity = n;
-    const f = new Uint8Array(n);
-    f.set(this.opFlags.subarray(0, Math.min(n, this.opFlags.length)));
-    this.opFlags = f;
-    for (const c of [this.time, this.offset, this.bytes, this.sourceNum, this.sourceHead, this.device, this.pattern]) c?.resize(n);
+    for (const c of [this.opFlags, this.time, this.offset, this.bytes, this.sourceNum, this.sourceHead, this.device, this.pattern]) c?.resize(n);
   }
 }
