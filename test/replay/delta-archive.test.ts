@@ -69,4 +69,16 @@ describe("DeltaArchive", () => {
     expect(Buffer.from(ar.load("l2", first)).every((b) => b === 0)).toBe(true);
     expect(Buffer.from(ar.load("l2", second)).equals(Buffer.from(live))).toBe(true);
   });
+
+  it("walks many deltas over a big array (applied region by region) to any of them and back", () => {
+    const ar = new DeltaArchive();
+    const live = new Uint8Array(300_000);
+    const kept: { blob: Blob; bytes: Uint8Array }[] = [];
+    let x = 7;
+    for (let k = 0; k < 40; k++) {
+      for (let i = 0; i < 500; i++) live[(x = (x * 48271) % 2147483647) % live.length] = x & 0xff;
+      kept.push({ blob: ar.store("t", live), bytes: live.slice() });
+    }
+    for (const i of [39, 0, 20, 38, 1, 39, 5, 30]) expect(Buffer.from(ar.load("t", kept[i]!.blob)).equals(Buffer.from(kept[i]!.bytes))).toBe(true);
+  });
 });
