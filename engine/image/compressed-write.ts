@@ -3,12 +3,11 @@
 // compressed clusters. Only unallocated clusters can be written this way; data that does not shrink is written normally.
 import { encodeCompressed, entryOffset } from "../format/l2-entry.js";
 import { EventKind, CACHE_NONE, ADD_TASK_WRITE } from "../events/event-kind.js";
-import { allocClustersNoref } from "./allocator.js";
 import { corruption } from "./cluster-lookup.js";
 import { GuestIoError } from "./guest-io-error.js";
 import { getClusterTable, l2Hi, l2Lo, setBitmap, setL2, sliceIndex } from "./l2-table.js";
 import type { Qcow2Image } from "./qcow2-image.js";
-import { Again, getRefcount, updateRefcount } from "./refcounts.js";
+import { Again, allocClustersNoref, getRefcount, updateRefcount } from "./refcounts.js";
 import { maxRefcount } from "../format/refcount-entry.js";
 import { qcow2Write } from "./write-path.js";
 import { preWriteOverlapCheck } from "./overlap-check.js";

@@ -5,13 +5,12 @@
 import { mod2 } from "./pow2.js";
 import { SubclusterType, subclusterType, entryOffset, encodeEntry, COMPRESSED_HI } from "../format/l2-entry.js";
 import { EventKind, CACHE_NONE, ADD_TASK_WRITE } from "../events/event-kind.js";
-import { allocClusters, allocClustersAt } from "./allocator.js";
 import { corruption, hx } from "./cluster-lookup.js";
 import { GuestIoError } from "./guest-io-error.js";
 import { getClusterTable, sliceIndex, l2Alloc, l2Hi, l2Lo, l2Zero, setBitmap, setL2 } from "./l2-table.js";
-import { Qcow2Image } from "./qcow2-image.js";
+import type { Qcow2Image } from "./qcow2-image.js";
 import { qcow2Read } from "./read-path.js";
-import { freeAnyCluster } from "./refcounts.js";
+import { allocClusters, allocClustersAt, freeAnyCluster } from "./refcounts.js";
 import { markDirty } from "./flush.js";
 import { CoroutineModel, type Wait } from "./coroutine-model.js";
 import { preWriteOverlapCheck } from "./overlap-check.js";
