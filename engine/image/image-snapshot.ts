@@ -4,7 +4,7 @@
 import type { Qcow2Header } from "../format/header.js";
 import { ShadowStorage, type ShadowSnapshot } from "../storage/shadow-storage.js";
 import type { Storage } from "../storage/storage.js";
-import type { CacheSnapshot, MetadataCache } from "./metadata-cache.js";
+import type { CacheState, MetadataCache } from "./metadata-cache.js";
 import { Qcow2Image } from "./qcow2-image.js";
 import { metadataTablesChanged } from "./overlap-check.js";
 
@@ -23,16 +23,6 @@ export const copyCodec: BlobCodec<Uint8Array> = {
   store: (_key, live) => live.slice(),
   load: (_key, blob) => blob,
 };
-
-export interface CacheArrays {
-  offsets: Float64Array;
-  lru: Float64Array;
-  refs: Int32Array;
-  dirty: Uint8Array;
-}
-
-/** A cache as a checkpoint holds it: MetadataCache's snapshot shape with the tables kept by a codec. */
-export type CacheState<B> = Omit<CacheSnapshot, "tables"> & { tables: B };
 
 export interface ImageState<B> {
   header: Qcow2Header;
@@ -59,23 +49,8 @@ export interface ImageState<B> {
   backing: ImageState<B> | null;
 }
 
-/** The small arrays of a cache, copied (view models, equality checks). */
-export function cacheArrays(c: MetadataCache): CacheArrays {
-  return { offsets: c.offsets.slice(), lru: c.lru.slice(), refs: c.refs.slice(), dirty: c.dirty.slice() };
-}
-
 function captureCache<B>(c: MetadataCache, codec: BlobCodec<B>, key: string): CacheState<B> {
-  return {
-    ...cacheArrays(c),
-    tables: codec.store(key, c.tables),
-    lruCounter: c.lruCounter,
-    dependsOnFlush: c.dependsOnFlush,
-    hasDepends: c.depends !== null,
-    hits: c.hits,
-    misses: c.misses,
-    writebacks: c.writebacks,
-    policy: c.policyState(),
-  };
+  return c.capture((tables) => codec.store(key, tables));
 }
 
 function restoreCache<B>(c: MetadataCache, s: CacheState<B>, other: MetadataCache, codec: BlobCodec<B>, key: string): void {
@@ -155,6 +130,6 @@ export function releaseImage<B>(img: Qcow2Image, s: ImageState<B>): void {
 
 /** Bytes a state holds outside its blobs and shadow pages (for memory accounting). */
 export function smallStateBytes<B>(s: ImageState<B>): number {
-  const cache = (c: CacheArrays) => c.offsets.byteLength + c.lru.byteLength + c.refs.byteLength + c.dirty.byteLength;
+  const cache = (c: CacheState<B>) => c.offsets.byteLength + c.lru.byteLength + c.refs.byteLength + c.dirty.byteLength;
   return 512 + cache(s.l2) + cache(s.refcount) + s.pendingDiscards.length * 8 + (s.file?.pages.length ?? 0) * 12 + (s.backing ? smallStateBytes(s.backing) : 0);
 }
