@@ -71,6 +71,6 @@ export function holeStatus(file: Storage, offset: number, bytes: number): { zero
  * A qcow2 layer, told by its format: Qcow2Image is the only node that says "qcow2". Modules the image itself
  * loads (the write path, zero detection) ask this instead of `instanceof`, which would import the image back.
  */
-export function isQcow2Node(node: BlockNode): node is Qcow2Image {
-  return node.format === "qcow2";
+export function isQcow2Node(node: BlockNode | null): node is Qcow2Image {
+  return node !== null && node.format === "qcow2";
 }

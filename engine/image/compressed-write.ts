@@ -16,7 +16,7 @@ import { qemuCompress, zstdAvailable } from "./qemu-compress.js";
 /** qcow2_alloc_bytes: `size` bytes, packed after the previous compressed cluster when they fit. */
 function allocBytes(img: Qcow2Image, size: number): number {
   const cs = img.clusterSize;
-  let offset = img.freeByteOffset;
+  let offset = img.rt.freeByteOffset;
   if (offset && getRefcount(img, Math.floor(offset / cs)) === maxRefcount(img.header.refcountOrder)) offset = 0;
   let free = cs - (offset % cs);
   while (true) {
@@ -38,7 +38,7 @@ function allocBytes(img: Qcow2Image, size: number): number {
   }
   img.l2Cache.setDependency(img.refcountCache);
   img.events.emit(EventKind.ClusterAlloc, img.node, CACHE_NONE, -1, offset, 0, size);
-  img.freeByteOffset = (offset + size) % cs === 0 ? 0 : offset + size;
+  img.rt.freeByteOffset = (offset + size) % cs === 0 ? 0 : offset + size;
   return offset;
 }
 

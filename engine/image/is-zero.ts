@@ -32,7 +32,7 @@ function layer(node: BlockNode, offset: number, bytes: number, wantZero: boolean
   if (t !== SubclusterType.UnallocatedPlain && t !== SubclusterType.UnallocatedAlloc) {
     // Data. With metadata preallocation QEMU asks the host file (BDRV_BLOCK_RECURSE) whether it is a hole.
     let zero = false;
-    if (wantZero && node.metadataPreallocation && t !== SubclusterType.Compressed && node.header.cryptMethod === 0) {
+    if (wantZero && node.rt.metadataPreallocation && t !== SubclusterType.Compressed && node.header.cryptMethod === 0) {
       const file = node.dataFile;
       const total = Math.ceil(file.size() / 512) * 512;
       if (l.host >= total) zero = true;

@@ -137,7 +137,7 @@ export function updateRefcount(img: Qcow2Image, offset: number, length: number, 
         try {
           slot = allocRefcountBlock(img, ci);
         } catch (e) {
-          if (e instanceof Again && img.freeClusterIndex > start / cs) img.freeClusterIndex = start / cs;
+          if (e instanceof Again && img.rt.freeClusterIndex > start / cs) img.rt.freeClusterIndex = start / cs;
           throw e;
         }
       }
@@ -149,7 +149,7 @@ export function updateRefcount(img: Qcow2Image, offset: number, length: number, 
       const v = decrease ? old - addend : old + addend;
       // Not a corruption report in QEMU: update_refcount undoes what it changed and fails with -EINVAL.
       if (v < 0 || v > maxRefcount(order)) throw new GuestIoError("EINVAL", `refcount of cluster ${ci} would become ${v}`);
-      if (v === 0 && ci < img.freeClusterIndex) img.freeClusterIndex = ci;
+      if (v === 0 && ci < img.rt.freeClusterIndex) img.rt.freeClusterIndex = ci;
       setEntry(t, bi, order, v);
       img.events.emit(EventKind.RefcountUpdate, img.node, CACHE_REFCOUNT, slot, ci, old, v);
       if (v === 0) {
@@ -163,7 +163,7 @@ export function updateRefcount(img: Qcow2Image, offset: number, length: number, 
         }
         const ls = img.l2Cache.lookup(offset);
         if (ls >= 0) img.l2Cache.discard(ls);
-        if (discard) img.pendingDiscards.push(co);
+        if (discard) img.rt.pendingDiscards.push(co);
       }
     }
   } catch (e) {
@@ -198,10 +198,10 @@ export function freeClusters(img: Qcow2Image, offset: number, size: number, disc
 
 /** Punches the freed clusters in the file (they then read as zeros), as the discard queue does. */
 export function processDiscards(img: Qcow2Image): void {
-  if (!img.pendingDiscards.length) return;
+  if (!img.rt.pendingDiscards.length) return;
   const cs = img.clusterSize;
-  for (const off of img.pendingDiscards) discardRange(img.file, off, cs);
-  img.pendingDiscards.length = 0;
+  for (const off of img.rt.pendingDiscards) discardRange(img.file, off, cs);
+  img.rt.pendingDiscards.length = 0;
 }
 
 /** qcow2_free_any_cluster: releases what an L2 entry pointed to (a compressed range or a whole cluster). */
@@ -233,11 +233,11 @@ export function allocClustersNoref(img: Qcow2Image, size: number): number {
   const n = Math.ceil(size / img.clusterSize);
   let i = 0;
   while (i < n) {
-    const idx = img.freeClusterIndex++;
+    const idx = img.rt.freeClusterIndex++;
     if (getRefcount(img, idx) !== 0) i = 0;
     else i++;
   }
-  return (img.freeClusterIndex - n) * img.clusterSize;
+  return (img.rt.freeClusterIndex - n) * img.clusterSize;
 }
 
 /** qcow2_alloc_clusters: allocate and take a reference, retrying when a refcount block was allocated. */
@@ -356,8 +356,8 @@ export function growRefcountTable(img: Qcow2Image, startOffset: number, newIndex
   img.flushFile();
   const oldOffset = img.header.refcountTableOffset;
   const oldSize = img.reftableSize;
-  img.reftable = bytes;
-  img.reftableSize = tableSize;
+  img.rt.reftable = bytes;
+  img.rt.reftableSize = tableSize;
   img.header.refcountTableOffset = tableOffset;
   img.header.refcountTableClusters = tableClusters;
   freeClusters(img, oldOffset, oldSize * 8, false);

@@ -329,7 +329,7 @@ function cowDone(img: Qcow2Image, m: L2Meta): void {
 function dataWrite(img: Qcow2Image, host: number, buf: Uint8Array, kind: EventKind, inTask = false): void {
   preWriteOverlapCheck(img, 0, host, buf.length, true);
   if (img.config.metadataOnly) {
-    if (!inTask) img.dataWriteSkipped = true;
+    if (!inTask) img.rt.dataWriteSkipped = true;
     if (host + buf.length > img.dataFile.size()) img.dataFile.truncate(host + buf.length);
   } else img.dataFile.write(buf, host);
   img.events.emit(kind, img.node, CACHE_NONE, -1, host, buf.length, 0);
@@ -414,7 +414,7 @@ function* writeInFlight(img: Qcow2Image, dataWrite: boolean, write: () => void):
     yield "io";
   } finally {
     img.endInflightWrite(file, n);
-    if (dataWrite && img.config.metadataOnly) img.dataWriteSkipped = true;
+    if (dataWrite && img.config.metadataOnly) img.rt.dataWriteSkipped = true;
   }
 }
 
