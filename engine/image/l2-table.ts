@@ -6,7 +6,8 @@ import { encodeEntry, entryOffset, isCopied } from "../format/l2-entry.js";
 import { EventKind, CACHE_NONE } from "../events/event-kind.js";
 import { corruption, hx, sliceOffset } from "./cluster-lookup.js";
 import type { Qcow2Image } from "./qcow2-image.js";
-import { allocClusters, freeClusters } from "./refcounts.js";
+import { freeClusters } from "./refcounts.js";
+import { allocClusters } from "./allocator.js";
 import { metadataTablesChanged, OL_ACTIVE_L1, preWriteOverlapCheck } from "./overlap-check.js";
 
 /** Entry words of slice entry i: hi, lo, and (extended L2) the bitmap as alloc (bits 0..31) and zero (32..63). */

@@ -1,6 +1,6 @@
-// Refcounts and host cluster allocation through the refcount cache, kept together as QEMU keeps them in
-// qcow2-refcount.c (each calls the other): read, update with QEMU's dependency rules, first-fit allocation from
-// free_cluster_index, refcount block allocation and table growth, and the discard queue for freed clusters.
+// Refcounts through the refcount cache, as in QEMU's qcow2-refcount.c: read, update with QEMU's dependency rules,
+// the first-fit search from free_cluster_index (a refcount block allocation needs it, so it lives here, below the
+// allocator), refcount block allocation and table growth, and the discard queue for freed clusters.
 import { mod2 } from "./pow2.js";
 import { u32, put32, put64 } from "../format/bytes.js";
 import { getRefcount as getEntry, setRefcount as setEntry, maxRefcount } from "../format/refcount-entry.js";
@@ -238,37 +238,6 @@ export function allocClustersNoref(img: Qcow2Image, size: number): number {
     else i++;
   }
   return (img.rt.freeClusterIndex - n) * img.clusterSize;
-}
-
-/** qcow2_alloc_clusters: allocate and take a reference, retrying when a refcount block was allocated. */
-export function allocClusters(img: Qcow2Image, size: number): number {
-  while (true) {
-    const offset = allocClustersNoref(img, size);
-    try {
-      updateRefcount(img, offset, size, 1, false);
-      img.events.emit(EventKind.ClusterAlloc, img.node, CACHE_NONE, -1, offset, Math.ceil(size / img.clusterSize), 0);
-      return offset;
-    } catch (e) {
-      if (!(e instanceof Again)) throw e;
-    }
-  }
-}
-
-/** qcow2_alloc_clusters_at: takes as many of `n` clusters at `offset` as are free; returns how many. */
-export function allocClustersAt(img: Qcow2Image, offset: number, n: number): number {
-  if (n === 0) return 0;
-  while (true) {
-    let ci = offset / img.clusterSize;
-    let i = 0;
-    for (; i < n; i++) if (getRefcount(img, ci++) !== 0) break;
-    try {
-      updateRefcount(img, offset, i * img.clusterSize, 1, false);
-      if (i) img.events.emit(EventKind.ClusterAlloc, img.node, CACHE_NONE, -1, offset, i, 0);
-      return i;
-    } catch (e) {
-      if (!(e instanceof Again)) throw e;
-    }
-  }
 }
 
 /** qcow2_refcount_metadata_size's fixed point: refcount blocks needed to cover `clusters` plus themselves. */
