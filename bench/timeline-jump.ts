@@ -35,7 +35,7 @@ function fingerprint(e: ReplayEngine): string {
     h.update(new Uint8Array(c.refs.buffer));
     h.update(c.dirty);
   }
-  h.update(`${img.freeClusterIndex} ${e.recorder.length} ${Array.from(e.recorder.counts).join(",")} ${img.file.size()}`);
+  h.update(`${img.rt.freeClusterIndex} ${e.recorder.length} ${Array.from(e.recorder.counts).join(",")} ${img.file.size()}`);
   return h.digest("hex");
 }
 

@@ -190,7 +190,7 @@ export function register(program: Command): void {
         }
       }
       // A write QEMU refused marked the image corrupt (in the shadow): such a result is not saved.
-      const corrupted = Boolean(repl.ctx.image?.unusable);
+      const corrupted = Boolean(repl.ctx.image?.rt.unusable);
       try {
         session.close();
         traceOut();

@@ -1,6 +1,7 @@
 // A layer of a backing chain as the block layer sees it: qcow2 or raw. Reads fill a guest buffer;
 // block status answers for one layer (the chain walk lives in engine/check/map.ts and the read path).
 import type { Storage } from "../storage/storage.js";
+import type { Qcow2Image } from "./qcow2-image.js";
 
 export interface BlockStatus {
   /** Bytes from the queried offset with the same status (> 0). */
@@ -64,4 +65,12 @@ export function holeStatus(file: Storage, offset: number, bytes: number): { zero
   if (typeof h.holeStatus === "function") return h.holeStatus(offset, bytes);
   if (offset >= file.size()) return { zero: true, bytes };
   return { zero: false, bytes: Math.min(bytes, file.size() - offset) };
+}
+
+/**
+ * A qcow2 layer, told by its format: Qcow2Image is the only node that says "qcow2". Modules the image itself
+ * loads (the write path, zero detection) ask this instead of `instanceof`, which would import the image back.
+ */
+export function isQcow2Node(node: BlockNode | null): node is Qcow2Image {
+  return node !== null && node.format === "qcow2";
 }

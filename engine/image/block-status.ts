@@ -8,9 +8,9 @@ import { detectMetadataPreallocation } from "./refcounts.js";
 
 /** The lookup part of qcow2_co_block_status (with its first-call preallocation probe); the result is reused. */
 export function qcow2Lookup(img: Qcow2Image, offset: number, count: number): Lookup {
-  if (!img.metadataPreallocationChecked) {
-    img.metadataPreallocation = img.config.detectPreallocation ? detectMetadataPreallocation(img) : false;
-    img.metadataPreallocationChecked = true;
+  if (!img.rt.metadataPreallocationChecked) {
+    img.rt.metadataPreallocation = img.config.detectPreallocation ? detectMetadataPreallocation(img) : false;
+    img.rt.metadataPreallocationChecked = true;
   }
   return getHostOffset(img, offset, Math.min(count, 0x7fffffff));
 }
@@ -26,7 +26,7 @@ export function qcow2BlockStatus(img: Qcow2Image, offset: number, count: number)
   if (t === SubclusterType.ZeroPlain || t === SubclusterType.ZeroAlloc) st.zero = true;
   else if (t !== SubclusterType.UnallocatedPlain && t !== SubclusterType.UnallocatedAlloc) st.data = true;
   if (t === SubclusterType.Compressed) st.compressed = true;
-  if (img.metadataPreallocation && st.data && st.offset !== undefined) st.recurse = true;
+  if (img.rt.metadataPreallocation && st.data && st.offset !== undefined) st.recurse = true;
   st.allocated = st.data || st.zero;
   return st;
 }

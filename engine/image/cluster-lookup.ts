@@ -25,7 +25,7 @@ export interface Lookup {
  */
 export function corruption(img: Qcow2Image, structure: string, field: string, offset: number, detail: string): Error {
   if (img.writable) return signalCorruption(img, detail.charAt(0).toUpperCase() + detail.slice(1));
-  img.corrupt = true;
+  img.rt.corrupt = true;
   return new FormatError(structure, field, offset, img.filename, detail);
 }
 

@@ -3,12 +3,11 @@
 // compressed clusters. Only unallocated clusters can be written this way; data that does not shrink is written normally.
 import { encodeCompressed, entryOffset } from "../format/l2-entry.js";
 import { EventKind, CACHE_NONE, ADD_TASK_WRITE } from "../events/event-kind.js";
-import { allocClustersNoref } from "./allocator.js";
 import { corruption } from "./cluster-lookup.js";
 import { GuestIoError } from "./guest-io-error.js";
 import { getClusterTable, l2Hi, l2Lo, setBitmap, setL2, sliceIndex } from "./l2-table.js";
 import type { Qcow2Image } from "./qcow2-image.js";
-import { Again, getRefcount, updateRefcount } from "./refcounts.js";
+import { Again, allocClustersNoref, getRefcount, updateRefcount } from "./refcounts.js";
 import { maxRefcount } from "../format/refcount-entry.js";
 import { qcow2Write } from "./write-path.js";
 import { preWriteOverlapCheck } from "./overlap-check.js";
@@ -17,7 +16,7 @@ import { qemuCompress, zstdAvailable } from "./qemu-compress.js";
 /** qcow2_alloc_bytes: `size` bytes, packed after the previous compressed cluster when they fit. */
 function allocBytes(img: Qcow2Image, size: number): number {
   const cs = img.clusterSize;
-  let offset = img.freeByteOffset;
+  let offset = img.rt.freeByteOffset;
   if (offset && getRefcount(img, Math.floor(offset / cs)) === maxRefcount(img.header.refcountOrder)) offset = 0;
   let free = cs - (offset % cs);
   while (true) {
@@ -39,7 +38,7 @@ function allocBytes(img: Qcow2Image, size: number): number {
   }
   img.l2Cache.setDependency(img.refcountCache);
   img.events.emit(EventKind.ClusterAlloc, img.node, CACHE_NONE, -1, offset, 0, size);
-  img.freeByteOffset = (offset + size) % cs === 0 ? 0 : offset + size;
+  img.rt.freeByteOffset = (offset + size) % cs === 0 ? 0 : offset + size;
   return offset;
 }
 

@@ -20,7 +20,7 @@ export function markDirty(img: Qcow2Image): void {
   if (img.dirty) return;
   img.header.incompatibleFeatures |= BigInt(INCOMPAT_DIRTY);
   writeIncompat(img);
-  img.dirty = true;
+  img.rt.dirty = true;
   img.events.emit(EventKind.DirtyBit, img.node, CACHE_NONE, -1, 1, 0, 0);
 }
 
@@ -51,7 +51,7 @@ export function guestFlush(img: Qcow2Image): void {
 export function markClean(img: Qcow2Image): void {
   if (!img.dirty) return;
   img.header.incompatibleFeatures &= ~BigInt(INCOMPAT_DIRTY);
-  img.dirty = false;
+  img.rt.dirty = false;
   flushCaches(img);
   writeIncompat(img);
   img.events.emit(EventKind.DirtyBit, img.node, CACHE_NONE, -1, 0, 0, 0);

@@ -1,11 +1,12 @@
-// Capture and restore of everything a Qcow2Image changes while it runs, for time travel: header fields, L1 and
-// refcount tables, both metadata caches, allocator cursor, flags, discard queue, decompressed-cluster buffer, the
-// shadow layers it writes to, and the same for every qcow2 node of its backing chain (their caches move on reads).
-import type { Qcow2Header } from "../format/header.js";
+// Capture and restore of everything a Qcow2Image changes while it runs, for time travel: its ImageRuntime whole
+// (walked by its keys: header, tables, caches, cursors, flags, ...), the shadow layers it writes to, and the same
+// for every qcow2 node of its backing chain (their caches move on reads).
 import { ShadowStorage, type ShadowSnapshot } from "../storage/shadow-storage.js";
 import type { Storage } from "../storage/storage.js";
-import type { CacheSnapshot, MetadataCache } from "./metadata-cache.js";
-import { Qcow2Image } from "./qcow2-image.js";
+import { MetadataCache, type CacheState } from "./metadata-cache.js";
+import type { ImageRuntime } from "./image-runtime.js";
+import type { Qcow2Image } from "./qcow2-image.js";
+import { isQcow2Node } from "./block-node.js";
 import { metadataTablesChanged } from "./overlap-check.js";
 
 /**
@@ -24,62 +25,19 @@ export const copyCodec: BlobCodec<Uint8Array> = {
   load: (_key, blob) => blob,
 };
 
-export interface CacheArrays {
-  offsets: Float64Array;
-  lru: Float64Array;
-  refs: Int32Array;
-  dirty: Uint8Array;
-}
-
-/** A cache as a checkpoint holds it: MetadataCache's snapshot shape with the tables kept by a codec. */
-export type CacheState<B> = Omit<CacheSnapshot, "tables"> & { tables: B };
+/** A runtime field as a checkpoint keeps it: a cache as its state, a byte array by the codec, the rest copied. */
+type Kept<V, B> = V extends MetadataCache ? CacheState<B> : V extends Uint8Array ? B : V;
+export type RuntimeState<B> = { [K in keyof ImageRuntime]: Kept<ImageRuntime[K], B> };
 
 export interface ImageState<B> {
-  header: Qcow2Header;
-  l1: B;
-  reftable: B;
-  reftableSize: number;
-  l2: CacheState<B>;
-  refcount: CacheState<B>;
-  freeClusterIndex: number;
-  /** qcow2_alloc_bytes' cursor for packing compressed clusters. */
-  freeByteOffset: number;
-  dirty: boolean;
-  corrupt: boolean;
-  lazyRefcounts: boolean;
-  metadataPreallocationChecked: boolean;
-  metadataPreallocation: boolean;
-  pendingDiscards: number[];
-  /** Files written since their last sync (their next flush reaches the disk); see Qcow2Image.flushFile. */
-  unsynced: { file: boolean; dataFile: boolean; skipped: boolean };
-  compressed: { offset: number; data: Uint8Array } | null;
+  /** Every field of the image's ImageRuntime, by the same name. */
+  rt: RuntimeState<B>;
+  /** The files' write generations at capture: a sync generation equal to one means "synced" (see restore). */
+  writeGens: { file: number; dataFile: number };
   file: ShadowSnapshot | null;
   dataFile: ShadowSnapshot | null;
   /** The next qcow2 node of the backing chain (raw nodes hold no state). */
   backing: ImageState<B> | null;
-}
-
-/** The small arrays of a cache, copied (view models, equality checks). */
-export function cacheArrays(c: MetadataCache): CacheArrays {
-  return { offsets: c.offsets.slice(), lru: c.lru.slice(), refs: c.refs.slice(), dirty: c.dirty.slice() };
-}
-
-function captureCache<B>(c: MetadataCache, codec: BlobCodec<B>, key: string): CacheState<B> {
-  return {
-    ...cacheArrays(c),
-    tables: codec.store(key, c.tables),
-    lruCounter: c.lruCounter,
-    dependsOnFlush: c.dependsOnFlush,
-    hasDepends: c.depends !== null,
-    hits: c.hits,
-    misses: c.misses,
-    writebacks: c.writebacks,
-    policy: c.policyState(),
-  };
-}
-
-function restoreCache<B>(c: MetadataCache, s: CacheState<B>, other: MetadataCache, codec: BlobCodec<B>, key: string): void {
-  c.restore({ ...s, tables: codec.load(key, s.tables) }, other);
 }
 
 function snapStorage(s: Storage, name: string): ShadowSnapshot | null {
@@ -88,29 +46,34 @@ function snapStorage(s: Storage, name: string): ShadowSnapshot | null {
   return null;
 }
 
+const isPlainObject = (v: object) => Object.getPrototypeOf(v) === Object.prototype;
+
+/** One runtime value as kept: walked by kind, so a field added to ImageRuntime is captured without a new line here. */
+function keep<B>(v: unknown, codec: BlobCodec<B>, key: string): unknown {
+  if (v instanceof MetadataCache) return v.capture((tables) => codec.store(key, tables));
+  if (v instanceof Uint8Array) return codec.store(key, v);
+  if (Array.isArray(v)) return v.slice();
+  if (typeof v === "function") throw new Error(`ImageRuntime.${key}: a function is not state`);
+  // A plain object (the header, the decompressed-cluster buffer): its fields, the buffers in it shared (never changed once filled).
+  if (typeof v === "object" && v !== null) {
+    if (!isPlainObject(v)) throw new Error(`ImageRuntime.${key}: no rule to capture a ${v.constructor.name}`);
+    return { ...v };
+  }
+  return v;
+}
+
+const writeGen = (s: Storage) => s.writeGen ?? -1;
+
+/** The image's state, and that of every qcow2 node below it; `prefix` names the node's blob streams. */
 export function captureImage<B>(img: Qcow2Image, codec: BlobCodec<B>, prefix = ""): ImageState<B> {
-  const dataFile = img.dataFile !== img.file ? snapStorage(img.dataFile, img.filename) : null;
+  const rt: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(img.rt)) rt[k] = keep(v, codec, prefix + k);
   return {
-    header: { ...img.header },
-    l1: codec.store(prefix + "l1", img.l1),
-    reftable: codec.store(prefix + "reftable", img.reftable),
-    reftableSize: img.reftableSize,
-    l2: captureCache(img.l2Cache, codec, prefix + "l2"),
-    refcount: captureCache(img.refcountCache, codec, prefix + "refcount"),
-    freeClusterIndex: img.freeClusterIndex,
-    freeByteOffset: img.freeByteOffset,
-    dirty: img.dirty,
-    corrupt: img.corrupt,
-    lazyRefcounts: img.lazyRefcounts,
-    metadataPreallocationChecked: img.metadataPreallocationChecked,
-    metadataPreallocation: img.metadataPreallocation,
-    pendingDiscards: img.pendingDiscards.slice(),
-    unsynced: { file: img.file.writeGen !== img.fileSyncedGen, dataFile: img.dataFile.writeGen !== img.dataSyncedGen, skipped: img.dataWriteSkipped },
-    // The buffer is never written after it is filled, so it is shared.
-    compressed: img.compressedState,
+    rt: rt as RuntimeState<B>,
+    writeGens: { file: writeGen(img.file), dataFile: writeGen(img.dataFile) },
     file: snapStorage(img.file, img.filename),
-    dataFile,
-    backing: img.backing instanceof Qcow2Image ? captureImage(img.backing, codec, prefix + "b.") : null,
+    dataFile: img.dataFile !== img.file ? snapStorage(img.dataFile, img.filename) : null,
+    backing: isQcow2Node(img.backing) ? captureImage(img.backing, codec, prefix + "b.") : null,
   };
 }
 
@@ -121,40 +84,41 @@ function restoreBytes(live: Uint8Array, stored: Uint8Array): Uint8Array {
 }
 
 export function restoreImage<B>(img: Qcow2Image, s: ImageState<B>, codec: BlobCodec<B>, prefix = ""): void {
-  Object.assign(img.header, s.header);
-  img.l1 = restoreBytes(img.l1, codec.load(prefix + "l1", s.l1));
-  img.reftable = restoreBytes(img.reftable, codec.load(prefix + "reftable", s.reftable));
+  const rt = img.rt as unknown as Record<string, unknown>;
+  const saved = s.rt as unknown as Record<string, unknown>;
+  const caches = [img.rt.l2Cache, img.rt.refcountCache];
+  for (const [k, live] of Object.entries(rt)) {
+    const v = saved[k];
+    const key = prefix + k;
+    if (live instanceof MetadataCache) {
+      const c = v as CacheState<B>;
+      // A cache's dependency is always the image's other cache.
+      live.restore({ ...c, tables: codec.load(key, c.tables) }, caches.find((o) => o !== live) ?? live);
+    } else if (live instanceof Uint8Array) rt[k] = restoreBytes(live, codec.load(key, v as B));
+    else if (Array.isArray(v)) rt[k] = v.slice();
+    // Plain objects are filled in place (the header object is held by reference elsewhere).
+    else if (typeof v === "object" && v !== null && typeof live === "object" && live !== null) Object.assign(live, v);
+    else if (typeof v === "object" && v !== null) rt[k] = { ...v };
+    else rt[k] = v;
+  }
   metadataTablesChanged(img);
-  img.reftableSize = s.reftableSize;
-  restoreCache(img.l2Cache, s.l2, img.refcountCache, codec, prefix + "l2");
-  restoreCache(img.refcountCache, s.refcount, img.l2Cache, codec, prefix + "refcount");
-  img.freeClusterIndex = s.freeClusterIndex;
-  img.freeByteOffset = s.freeByteOffset;
-  img.dirty = s.dirty;
-  img.corrupt = s.corrupt;
-  img.lazyRefcounts = s.lazyRefcounts;
-  img.metadataPreallocationChecked = s.metadataPreallocationChecked;
-  img.metadataPreallocation = s.metadataPreallocation;
-  img.pendingDiscards = s.pendingDiscards.slice();
-  img.compressedState = s.compressed;
   if (s.file) (img.file as ShadowStorage).restore(s.file);
   if (s.dataFile) (img.dataFile as ShadowStorage).restore(s.dataFile);
   // Write generations only grow (restoring storage writes too): keep "synced" as a relation to the current one.
-  img.fileSyncedGen = s.unsynced.file ? -1 : (img.file.writeGen ?? -1);
-  img.dataSyncedGen = s.unsynced.dataFile ? -1 : (img.dataFile.writeGen ?? -1);
-  img.dataWriteSkipped = s.unsynced.skipped;
-  if (s.backing && img.backing instanceof Qcow2Image) restoreImage(img.backing, s.backing, codec, prefix + "b.");
+  img.rt.fileSyncedGen = s.rt.fileSyncedGen === s.writeGens.file ? writeGen(img.file) : -1;
+  img.rt.dataSyncedGen = s.rt.dataSyncedGen === s.writeGens.dataFile ? writeGen(img.dataFile) : -1;
+  if (s.backing && isQcow2Node(img.backing)) restoreImage(img.backing, s.backing, codec, prefix + "b.");
 }
 
 /** Lets go of the shadow pages a state holds (call once, when the state is dropped). */
 export function releaseImage<B>(img: Qcow2Image, s: ImageState<B>): void {
   if (s.file) (img.file as ShadowStorage).release(s.file);
   if (s.dataFile) (img.dataFile as ShadowStorage).release(s.dataFile);
-  if (s.backing && img.backing instanceof Qcow2Image) releaseImage(img.backing, s.backing);
+  if (s.backing && isQcow2Node(img.backing)) releaseImage(img.backing, s.backing);
 }
 
 /** Bytes a state holds outside its blobs and shadow pages (for memory accounting). */
 export function smallStateBytes<B>(s: ImageState<B>): number {
-  const cache = (c: CacheArrays) => c.offsets.byteLength + c.lru.byteLength + c.refs.byteLength + c.dirty.byteLength;
-  return 512 + cache(s.l2) + cache(s.refcount) + s.pendingDiscards.length * 8 + (s.file?.pages.length ?? 0) * 12 + (s.backing ? smallStateBytes(s.backing) : 0);
+  const cache = (c: CacheState<B>) => c.offsets.byteLength + c.lru.byteLength + c.refs.byteLength + c.dirty.byteLength;
+  return 512 + cache(s.rt.l2Cache) + cache(s.rt.refcountCache) + s.rt.pendingDiscards.length * 8 + (s.file?.pages.length ?? 0) * 12 + (s.backing ? smallStateBytes(s.backing) : 0);
 }

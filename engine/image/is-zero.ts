@@ -2,9 +2,9 @@
 // (bdrv_co_common_block_status_above): is_zero() for write-zeroes (want_zero) and bdrv_co_is_zero_fast() for COW.
 // A qcow2 backing node answers from its own L2 slice (loading it through its cache, as QEMU's trace shows).
 import { SubclusterType } from "../format/l2-entry.js";
-import { holeStatus, RawNode, type BlockNode } from "./block-node.js";
+import { holeStatus, isQcow2Node, RawNode, type BlockNode } from "./block-node.js";
 import { qcow2Lookup } from "./block-status.js";
-import { Qcow2Image } from "./qcow2-image.js";
+import type { Qcow2Image } from "./qcow2-image.js";
 
 /** bdrv_getlength(): whole 512-byte sectors (qcow2 truncates, a raw file's partial sector counts). */
 function length(node: BlockNode): number {
@@ -19,7 +19,7 @@ interface Answer {
 
 /** bdrv_co_block_status() of one node: its ZERO and ALLOCATED bits and how far they hold. */
 function layer(node: BlockNode, offset: number, bytes: number, wantZero: boolean): Answer {
-  if (!(node instanceof Qcow2Image)) {
+  if (!isQcow2Node(node)) {
     // raw -> file-posix: without want_zero the file says DATA at once; with it, SEEK_HOLE tells holes.
     if (!wantZero || !(node instanceof RawNode)) return { zero: false, allocated: true, bytes };
     const h = holeStatus(node.file, offset, bytes);
@@ -32,7 +32,7 @@ function layer(node: BlockNode, offset: number, bytes: number, wantZero: boolean
   if (t !== SubclusterType.UnallocatedPlain && t !== SubclusterType.UnallocatedAlloc) {
     // Data. With metadata preallocation QEMU asks the host file (BDRV_BLOCK_RECURSE) whether it is a hole.
     let zero = false;
-    if (wantZero && node.metadataPreallocation && t !== SubclusterType.Compressed && node.header.cryptMethod === 0) {
+    if (wantZero && node.rt.metadataPreallocation && t !== SubclusterType.Compressed && node.header.cryptMethod === 0) {
       const file = node.dataFile;
       const total = Math.ceil(file.size() / 512) * 512;
       if (l.host >= total) zero = true;

@@ -4,10 +4,10 @@ import { mod2 } from "./pow2.js";
 import { u32, put32 } from "../format/bytes.js";
 import { encodeEntry, entryOffset, isCopied } from "../format/l2-entry.js";
 import { EventKind, CACHE_NONE } from "../events/event-kind.js";
-import { allocClusters } from "./allocator.js";
 import { corruption, hx, sliceOffset } from "./cluster-lookup.js";
 import type { Qcow2Image } from "./qcow2-image.js";
 import { freeClusters } from "./refcounts.js";
+import { allocClusters } from "./allocator.js";
 import { metadataTablesChanged, OL_ACTIVE_L1, preWriteOverlapCheck } from "./overlap-check.js";
 
 /** Entry words of slice entry i: hi, lo, and (extended L2) the bitmap as alloc (bits 0..31) and zero (32..63). */

@@ -28,6 +28,30 @@ export interface TwoQState {
   ghosts: number[];
 }
 
+/**
+ * A cache's state at one moment, the one shape for checkpoints, views and panes: per slot the table offset,
+ * rank (`lru`), pins and dirtiness; the rank counter, dependency and statistics; 2Q's queues; and the tables,
+ * kept as T (bytes, a checkpoint codec's blob, or null where only the bookkeeping is wanted).
+ */
+export interface CacheState<T> {
+  offsets: Float64Array;
+  lru: Float64Array;
+  refs: Int32Array;
+  dirty: Uint8Array;
+  tables: T;
+  lruCounter: number;
+  dependsOnFlush: boolean;
+  hasDepends: boolean;
+  hits: number;
+  misses: number;
+  writebacks: number;
+  /** 2Q's queues; absent for LRU and FIFO, whose state is all in the ranks. */
+  policy?: TwoQState;
+}
+
+/** The bookkeeping without the tables, read-only: what the timeline's views and the cache panes hold. */
+export type CacheView = Readonly<CacheState<null>>;
+
 export class MetadataCache {
   readonly offsets: Float64Array;
   readonly lru: Float64Array;
@@ -188,7 +212,7 @@ export class MetadataCache {
   }
 
   /** What a checkpoint must keep besides the ranks (2Q's queues); undefined for LRU and FIFO. */
-  policyState(): TwoQState | undefined {
+  private policyState(): TwoQState | undefined {
     return this.policy === "2q" ? { hot: this.hot.slice(), ghosts: this.ghosts.slice() } : undefined;
   }
 
@@ -323,8 +347,34 @@ export class MetadataCache {
     return n;
   }
 
-  /** Restores contents from a snapshot (time travel). */
-  restore(s: CacheSnapshot, other: MetadataCache): void {
+  /**
+   * The cache's whole state, with the tables kept as `keepTables` returns them (a copy, a checkpoint codec's
+   * blob, or null for a view of the bookkeeping). The one capture of a cache: restore() takes back what it gives.
+   */
+  capture<T>(keepTables: (tables: Uint8Array) => T): CacheState<T> {
+    return {
+      offsets: this.offsets.slice(),
+      lru: this.lru.slice(),
+      refs: this.refs.slice(),
+      dirty: this.dirty.slice(),
+      tables: keepTables(this.tables),
+      lruCounter: this.lruCounter,
+      dependsOnFlush: this.dependsOnFlush,
+      hasDepends: this.depends !== null,
+      hits: this.hits,
+      misses: this.misses,
+      writebacks: this.writebacks,
+      policy: this.policyState(),
+    };
+  }
+
+  /** The bookkeeping without the tables (panes, the timeline's per-event views). */
+  view(): CacheView {
+    return this.capture(() => null);
+  }
+
+  /** Restores what capture() gave, with the tables as bytes (time travel). */
+  restore(s: CacheState<Uint8Array>, other: MetadataCache): void {
     this.offsets.set(s.offsets);
     this.where.clear();
     for (let i = 0; i < this.size; i++) if (this.offsets[i]) this.where.set(this.offsets[i]! / this.tableSize, i);
@@ -343,20 +393,4 @@ export class MetadataCache {
     this.misses = s.misses;
     this.writebacks = s.writebacks;
   }
-}
-
-export interface CacheSnapshot {
-  offsets: Float64Array;
-  lru: Float64Array;
-  refs: Int32Array;
-  dirty: Uint8Array;
-  tables: Uint8Array;
-  lruCounter: number;
-  dependsOnFlush: boolean;
-  hasDepends: boolean;
-  hits: number;
-  misses: number;
-  writebacks: number;
-  /** 2Q's queues (policyState()); absent for LRU and FIFO, whose state is all in the ranks. */
-  policy?: TwoQState;
 }

@@ -153,8 +153,8 @@ export function signalCorruption(img: Qcow2Image, message: string): CorruptionSi
   // QEMU reports once per image ("further corruption events will be suppressed").
   if (!img.corrupt) img.onCorruption(report);
   if (!img.corrupt) markCorrupt(img);
-  img.corrupt = true;
-  img.unusable = true;
+  img.rt.corrupt = true;
+  img.rt.unusable = true;
   return new CorruptionSignal(report);
 }
 

@@ -15,6 +15,7 @@ import { BackingGate } from "./backing-gate.js";
 import { RawNode, type BlockNode, type BlockStatus } from "./block-node.js";
 import { cacheSizes, defaultConfig, type EngineConfig } from "./engine-config.js";
 import { MetadataCache, type CacheHost } from "./metadata-cache.js";
+import { ImageRuntime } from "./image-runtime.js";
 import { qcow2BlockStatus } from "./block-status.js";
 import { qcow2Read } from "./read-path.js";
 import { decodeSnapshotTable, type Snapshot } from "../format/snapshot-table.js";
@@ -50,7 +51,8 @@ export interface OpenOptions {
 
 export class Qcow2Image implements BlockNode, CacheHost {
   readonly format = "qcow2";
-  header: Qcow2Header;
+  /** Everything requests change, in one object that checkpoints capture whole (image-runtime.ts). */
+  readonly rt: ImageRuntime;
   geo: HeaderGeometry;
   ext: Extensions;
   backingName: string | null = null;
@@ -61,38 +63,18 @@ export class Qcow2Image implements BlockNode, CacheHost {
   dataFile: Storage;
   hasDataFile = false;
   dataFileRaw = false;
-  l1: Uint8Array;
-  reftable: Uint8Array;
-  reftableSize: number;
-  l2Cache: MetadataCache;
-  refcountCache: MetadataCache;
   config: EngineConfig;
   events: EventSink;
   node: number;
-  /** Allocation cursor (s->free_cluster_index), reset to 0 on open. */
-  freeClusterIndex = 0;
   /** Bytes in an L2 slice and entries per slice. */
   sliceSize: number;
   sliceEntries: number;
   subclusterBits: number;
   subclusterSize: number;
-  /** Reused by getHostOffset (see cluster-lookup.ts). */
+  /** Scratch reused by getHostOffset (see cluster-lookup.ts); meaningless between calls. */
   readonly lookupResult: Lookup = { type: 0, host: 0, entryHi: 0, entryLo: 0, bytes: 0, l2Offset: 0, l2Index: 0 };
-  /** qcow2_alloc_bytes' cursor: where the next compressed cluster may be packed (0 = none). */
-  freeByteOffset = 0;
-  /** Freed host clusters queued for a discard to the file. */
-  pendingDiscards: number[] = [];
-  metadataPreallocationChecked = false;
-  metadataPreallocation = false;
-  lazyRefcounts: boolean;
-  dirty: boolean;
-  /** Set when QEMU would mark the image corrupt (qcow2_signal_corruption). */
-  corrupt: boolean;
-  /** A fatal corruption was signalled: every request now fails with ENOMEDIUM, as QEMU's bs->drv = NULL. */
-  unusable = false;
   readonly onCorruption: (message: string) => void;
   private closed = false;
-  private compressedCache: { offset: number; data: Uint8Array } | null = null;
 
   private constructor(
     readonly filename: string,
@@ -104,7 +86,7 @@ export class Qcow2Image implements BlockNode, CacheHost {
     this.events = opts.events ?? new EventRecorder();
     this.node = opts.depth ?? 0;
     this.onCorruption = opts.onCorruption ?? (() => {});
-    const h = (this.header = decodeHeader(first, filename));
+    const h = decodeHeader(first, filename);
     this.geo = geometry(h);
     const cs = this.geo.clusterSize;
     const extEnd = h.backingFileOffset !== 0 ? h.backingFileOffset : cs;
@@ -117,31 +99,29 @@ export class Qcow2Image implements BlockNode, CacheHost {
       const name = raw.includes("\0") ? raw.slice(0, raw.indexOf("\0")) : raw;
       if (name !== "") this.backingName = name;
     }
-    this.corrupt = hasIncompat(h, INCOMPAT_CORRUPT);
-    this.dirty = hasIncompat(h, INCOMPAT_DIRTY);
-    this.lazyRefcounts = this.config.lazyRefcounts ?? (h.compatibleFeatures & BigInt(COMPAT_LAZY_REFCOUNTS)) !== 0n;
-    if (this.lazyRefcounts && h.version < 3) throw new FormatError("header", "compatible_features", 80, filename, "lazy refcounts require a version 3 image");
+    const lazyRefcounts = this.config.lazyRefcounts ?? (h.compatibleFeatures & BigInt(COMPAT_LAZY_REFCOUNTS)) !== 0n;
+    if (lazyRefcounts && h.version < 3) throw new FormatError("header", "compatible_features", 80, filename, "lazy refcounts require a version 3 image");
 
     // L1 table: bounded by the header check (32 MiB); bytes past EOF read as zero, as QEMU's file layer does.
-    this.l1 = new Uint8Array(h.l1Size * 8);
-    if (h.l1Size > 0) file.read(this.l1, h.l1TableOffset);
-    this.reftableSize = (h.refcountTableClusters * cs) / 8;
-    this.reftable = new Uint8Array(h.refcountTableClusters * cs);
-    if (h.refcountTableOffset + this.reftable.length > 2 ** 53)
+    const l1 = new Uint8Array(h.l1Size * 8);
+    if (h.l1Size > 0) file.read(l1, h.l1TableOffset);
+    const reftable = new Uint8Array(h.refcountTableClusters * cs);
+    if (h.refcountTableOffset + reftable.length > 2 ** 53)
       throw new FormatError("header", "refcount_table_offset", 48, filename, "refcount table ends beyond 2^53");
-    file.read(this.reftable, h.refcountTableOffset);
+    file.read(reftable, h.refcountTableOffset);
 
     const sizes = cacheSizes(h.size, cs, this.geo.l2EntryBytes, this.config);
     this.sliceSize = sizes.l2EntrySize;
     this.sliceEntries = sizes.l2EntrySize / this.geo.l2EntryBytes;
     this.subclusterBits = this.geo.extendedL2 ? h.clusterBits - 5 : h.clusterBits;
     this.subclusterSize = 2 ** this.subclusterBits;
-    this.l2Cache = new MetadataCache(this, 1, sizes.l2Entries, sizes.l2EntrySize);
-    this.refcountCache = new MetadataCache(this, 0, sizes.refcountEntries, cs);
+    const l2Cache = new MetadataCache(this, 1, sizes.l2Entries, sizes.l2EntrySize);
+    const refcountCache = new MetadataCache(this, 0, sizes.refcountEntries, cs);
+    const rt = (this.rt = new ImageRuntime(h, l1, reftable, (h.refcountTableClusters * cs) / 8, l2Cache, refcountCache, lazyRefcounts, hasIncompat(h, INCOMPAT_DIRTY), hasIncompat(h, INCOMPAT_CORRUPT)));
 
     this.dataFile = file;
     // A node starts with flushed_gen == write_gen: only writes through this node make a flush sync.
-    this.fileSyncedGen = this.dataSyncedGen = file.writeGen ?? -1;
+    rt.fileSyncedGen = rt.dataSyncedGen = file.writeGen ?? -1;
     if (hasIncompat(h, INCOMPAT_DATA_FILE)) {
       this.hasDataFile = true;
       this.dataFileRaw = (h.autoclearFeatures & BigInt(AUTOCLEAR_DATA_FILE_RAW)) !== 0n;
@@ -193,7 +173,7 @@ export class Qcow2Image implements BlockNode, CacheHost {
       const resolved = path.isAbsolute(name) ? name : path.join(path.dirname(filename), name);
       const base = new FileStorage(resolved, Boolean(opts.write));
       img.dataFile = !opts.write && opts.writable ? new ShadowStorage(base) : base;
-      img.dataSyncedGen = img.dataFile.writeGen ?? -1;
+      img.rt.dataSyncedGen = img.dataFile.writeGen ?? -1;
     }
     if (img.backingName !== null && !opts.noBacking) {
       const depth = (opts.depth ?? 0) + 1;
@@ -201,6 +181,35 @@ export class Qcow2Image implements BlockNode, CacheHost {
       img.backing = openNode(resolved, img.ext.backingFormat, { ...opts, write: false, writable: false, gate, depth, storage: undefined, events: img.events, config: opts.config });
     }
     return img;
+  }
+
+  /** Read access to the runtime state most callers look at (writes go through `rt`). */
+  get header(): Qcow2Header {
+    return this.rt.header;
+  }
+  get l1(): Uint8Array {
+    return this.rt.l1;
+  }
+  get reftable(): Uint8Array {
+    return this.rt.reftable;
+  }
+  get reftableSize(): number {
+    return this.rt.reftableSize;
+  }
+  get l2Cache(): MetadataCache {
+    return this.rt.l2Cache;
+  }
+  get refcountCache(): MetadataCache {
+    return this.rt.refcountCache;
+  }
+  get lazyRefcounts(): boolean {
+    return this.rt.lazyRefcounts;
+  }
+  get dirty(): boolean {
+    return this.rt.dirty;
+  }
+  get corrupt(): boolean {
+    return this.rt.corrupt;
   }
 
   get virtualSize(): number {
@@ -219,7 +228,7 @@ export class Qcow2Image implements BlockNode, CacheHost {
   }
 
   read(buf: Uint8Array, offset: number): void {
-    if (this.unusable) throw new GuestIoError("ENOMEDIUM", `${this.filename}: image was made unusable by a corruption`);
+    if (this.rt.unusable) throw new GuestIoError("ENOMEDIUM", `${this.filename}: image was made unusable by a corruption`);
     qcow2Read(this, buf, offset);
   }
 
@@ -229,7 +238,7 @@ export class Qcow2Image implements BlockNode, CacheHost {
   }
 
   private checkWrite(offset: number, bytes: number): void {
-    if (this.unusable) throw new GuestIoError("ENOMEDIUM", `${this.filename}: image was made unusable by a corruption`);
+    if (this.rt.unusable) throw new GuestIoError("ENOMEDIUM", `${this.filename}: image was made unusable by a corruption`);
     if (!this.writable) throw new UnsupportedError(this.filename, "image is open read-only");
     if (this.corrupt) throw new UnsupportedError(this.filename, "image is marked corrupt; refusing to write");
     if (this.header.cryptMethod !== 0) throw new UnsupportedError(this.filename, "writing encrypted images is not supported");
@@ -265,7 +274,7 @@ export class Qcow2Image implements BlockNode, CacheHost {
 
   flush(): void {
     // bdrv_co_flush on a node without a driver succeeds without doing anything.
-    if (!this.writable || this.unusable) return;
+    if (!this.writable || this.rt.unusable) return;
     guestFlush(this);
   }
 
@@ -298,19 +307,21 @@ export class Qcow2Image implements BlockNode, CacheHost {
 
   /** bdrv_flush(bs->file): a sync only when the file was written since its last one (never with cache=unsafe). */
   flushFile(): void {
-    if (this.dataFile === this.file && this.dataWriteSkipped) this.fileSyncedGen = -1;
-    if (!this.syncFile(this.file, this.fileSyncedGen, 0)) return;
-    this.fileSyncedGen = this.writeGen(this.file);
-    if (this.dataFile === this.file) this.dataWriteSkipped = false;
+    const rt = this.rt;
+    if (this.dataFile === this.file && rt.dataWriteSkipped) rt.fileSyncedGen = -1;
+    if (!this.syncFile(this.file, rt.fileSyncedGen, 0)) return;
+    rt.fileSyncedGen = this.writeGen(this.file);
+    if (this.dataFile === this.file) rt.dataWriteSkipped = false;
   }
 
   /** bdrv_flush(s->data_file) for an external data file (a guest flush reaches it before the image file). */
   flushDataFile(): void {
     if (this.dataFile === this.file) return;
-    if (this.dataWriteSkipped) this.dataSyncedGen = -1;
-    if (!this.syncFile(this.dataFile, this.dataSyncedGen, 1)) return;
-    this.dataSyncedGen = this.writeGen(this.dataFile);
-    this.dataWriteSkipped = false;
+    const rt = this.rt;
+    if (rt.dataWriteSkipped) rt.dataSyncedGen = -1;
+    if (!this.syncFile(this.dataFile, rt.dataSyncedGen, 1)) return;
+    rt.dataSyncedGen = this.writeGen(this.dataFile);
+    rt.dataWriteSkipped = false;
   }
 
   /**
@@ -326,13 +337,7 @@ export class Qcow2Image implements BlockNode, CacheHost {
     return true;
   }
 
-  /** Write generations of the image file and the data file at their last sync (-1: not synced yet). */
-  fileSyncedGen = -1;
-  dataSyncedGen = -1;
-  /** A metadata-only run skipped a data write: the next flush of that file must still sync. */
-  dataWriteSkipped = false;
-
-  /** Set while a multi-chunk write runs its chunks as modelled coroutines. */
+  /** Set while a multi-chunk write runs its chunks as modelled coroutines (never at a checkpoint: between requests). */
   co: CoroutineModel | null = null;
 
   ioYield(): void {
@@ -341,17 +346,11 @@ export class Qcow2Image implements BlockNode, CacheHost {
 
   /** The decompressed cluster most recently read (QEMU keeps one such buffer too). */
   cachedCompressed(offset: number): Uint8Array | null {
-    return this.compressedCache && this.compressedCache.offset === offset ? this.compressedCache.data : null;
+    const c = this.rt.compressed;
+    return c && c.offset === offset ? c.data : null;
   }
   rememberCompressed(offset: number, data: Uint8Array): void {
-    this.compressedCache = { offset, data };
-  }
-  /** That buffer as state, for time travel (engine/image/image-snapshot.ts). */
-  get compressedState(): { offset: number; data: Uint8Array } | null {
-    return this.compressedCache;
-  }
-  set compressedState(s: { offset: number; data: Uint8Array } | null) {
-    this.compressedCache = s;
+    this.rt.compressed = { offset, data };
   }
 
   /** CacheHost: a table write-back is held against the other metadata (qcow2_cache_entry_flush). */

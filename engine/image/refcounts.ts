@@ -1,15 +1,15 @@
-// Refcounts through the refcount cache (qcow2-refcount.c): read, update with QEMU's dependency rules, refcount
-// block allocation (self-describing when it can be), and the discard queue for clusters whose refcount drops to 0.
+// Refcounts through the refcount cache, as in QEMU's qcow2-refcount.c: read, update with QEMU's dependency rules,
+// the first-fit search from free_cluster_index (a refcount block allocation needs it, so it lives here, below the
+// allocator), refcount block allocation and table growth, and the discard queue for freed clusters.
 import { mod2 } from "./pow2.js";
-import { u32, put64 } from "../format/bytes.js";
+import { u32, put32, put64 } from "../format/bytes.js";
 import { getRefcount as getEntry, setRefcount as setEntry, maxRefcount } from "../format/refcount-entry.js";
 import { entryOffset } from "../format/l2-entry.js";
 import { EventKind, CACHE_NONE, CACHE_REFCOUNT } from "../events/event-kind.js";
 import { corruption, hx } from "./cluster-lookup.js";
 import { GuestIoError } from "./guest-io-error.js";
 import type { Qcow2Image } from "./qcow2-image.js";
-import { allocClustersNoref, growRefcountTable } from "./allocator.js";
-import { metadataTablesChanged } from "./overlap-check.js";
+import { metadataTablesChanged, preWriteOverlapCheck } from "./overlap-check.js";
 import { discardRange } from "../storage/storage.js";
 
 export class Again extends Error {
@@ -137,7 +137,7 @@ export function updateRefcount(img: Qcow2Image, offset: number, length: number, 
         try {
           slot = allocRefcountBlock(img, ci);
         } catch (e) {
-          if (e instanceof Again && img.freeClusterIndex > start / cs) img.freeClusterIndex = start / cs;
+          if (e instanceof Again && img.rt.freeClusterIndex > start / cs) img.rt.freeClusterIndex = start / cs;
           throw e;
         }
       }
@@ -149,7 +149,7 @@ export function updateRefcount(img: Qcow2Image, offset: number, length: number, 
       const v = decrease ? old - addend : old + addend;
       // Not a corruption report in QEMU: update_refcount undoes what it changed and fails with -EINVAL.
       if (v < 0 || v > maxRefcount(order)) throw new GuestIoError("EINVAL", `refcount of cluster ${ci} would become ${v}`);
-      if (v === 0 && ci < img.freeClusterIndex) img.freeClusterIndex = ci;
+      if (v === 0 && ci < img.rt.freeClusterIndex) img.rt.freeClusterIndex = ci;
       setEntry(t, bi, order, v);
       img.events.emit(EventKind.RefcountUpdate, img.node, CACHE_REFCOUNT, slot, ci, old, v);
       if (v === 0) {
@@ -163,7 +163,7 @@ export function updateRefcount(img: Qcow2Image, offset: number, length: number, 
         }
         const ls = img.l2Cache.lookup(offset);
         if (ls >= 0) img.l2Cache.discard(ls);
-        if (discard) img.pendingDiscards.push(co);
+        if (discard) img.rt.pendingDiscards.push(co);
       }
     }
   } catch (e) {
@@ -198,10 +198,10 @@ export function freeClusters(img: Qcow2Image, offset: number, size: number, disc
 
 /** Punches the freed clusters in the file (they then read as zeros), as the discard queue does. */
 export function processDiscards(img: Qcow2Image): void {
-  if (!img.pendingDiscards.length) return;
+  if (!img.rt.pendingDiscards.length) return;
   const cs = img.clusterSize;
-  for (const off of img.pendingDiscards) discardRange(img.file, off, cs);
-  img.pendingDiscards.length = 0;
+  for (const off of img.rt.pendingDiscards) discardRange(img.file, off, cs);
+  img.rt.pendingDiscards.length = 0;
 }
 
 /** qcow2_free_any_cluster: releases what an L2 entry pointed to (a compressed range or a whole cluster). */
@@ -224,4 +224,110 @@ export function freeAnyCluster(img: Qcow2Image, hi: number, lo: number, discard:
   if (!off) return;
   if (off % img.clusterSize !== 0) return;
   freeClusters(img, off, img.clusterSize, discard);
+}
+
+const MAX_REFTABLE_ENTRIES = (8 * 1024 * 1024) / 8;
+
+/** alloc_clusters_noref: finds `size` bytes of free contiguous clusters without taking a reference. */
+export function allocClustersNoref(img: Qcow2Image, size: number): number {
+  const n = Math.ceil(size / img.clusterSize);
+  let i = 0;
+  while (i < n) {
+    const idx = img.rt.freeClusterIndex++;
+    if (getRefcount(img, idx) !== 0) i = 0;
+    else i++;
+  }
+  return (img.rt.freeClusterIndex - n) * img.clusterSize;
+}
+
+/** qcow2_refcount_metadata_size's fixed point: refcount blocks needed to cover `clusters` plus themselves. */
+export function refblocksNeeded(clusters: number, cs: number, order: number, generous: boolean): number {
+  const perTableCluster = cs / 8;
+  const perBlock = (cs * 8) / 2 ** order;
+  let table = 0;
+  let blocks = 0;
+  let n = 0;
+  let last: number;
+  do {
+    last = n;
+    blocks = Math.ceil((clusters + table + blocks) / perBlock);
+    table = Math.ceil(blocks / perTableCluster);
+    n = clusters + blocks + table;
+    if (n === last && generous) {
+      clusters += Math.ceil(table / 2);
+      n = 0;
+      generous = false;
+    }
+  } while (n !== last);
+  return blocks;
+}
+
+/** qcow2_refcount_area: new refcount blocks and table at `startOffset`, then switch the header over. */
+export function growRefcountTable(img: Qcow2Image, startOffset: number, newIndex: number, newBlock: number): void {
+  const cs = img.clusterSize;
+  const order = img.header.refcountOrder;
+  const perBlock = 2 ** refblockBits(img);
+  const total = refblocksNeeded(startOffset / cs, cs, order, true);
+  if (total > MAX_REFTABLE_ENTRIES) throw new Error(`${img.filename}: refcount table would exceed 8 MiB`);
+  const areaIndex = Math.floor(startOffset / cs / perBlock);
+  let tableSize = total + Math.ceil(total / 2);
+  tableSize = Math.ceil(tableSize / (cs / 8)) * (cs / 8);
+  const tableClusters = (tableSize * 8) / cs;
+  if (tableSize > MAX_REFTABLE_ENTRIES) throw new Error(`${img.filename}: refcount table would exceed 8 MiB`);
+  const newTable = new Float64Array(tableSize);
+  let maxIndex = -1;
+  for (let i = 0; i < img.reftableSize; i++) if (reftableEntry(img, i)) maxIndex = i;
+  for (let i = 0; i <= Math.min(maxIndex, tableSize - 1); i++) newTable[i] = reftableEntry(img, i);
+  if (newBlock) newTable[newIndex] = newBlock;
+  let additional = 0;
+  for (let i = areaIndex; i < total; i++) if (!newTable[i]) additional++;
+  const tableOffset = startOffset + additional * cs;
+  const endOffset = tableOffset + tableClusters * cs;
+  img.events.emit(EventKind.ReftableGrow, img.node, CACHE_NONE, -1, img.reftableSize, tableSize, tableOffset);
+  let blockOffset = startOffset;
+  const cache = img.refcountCache;
+  for (let i = areaIndex; i < total; i++) {
+    let slot: number;
+    if (newTable[i]) slot = cache.get(newTable[i]!, true);
+    else {
+      slot = cache.get(blockOffset, false);
+      cache.table(slot).fill(0);
+      cache.markDirty(slot);
+      newTable[i] = blockOffset;
+      blockOffset += cs;
+    }
+    const first = i * perBlock * cs;
+    if (first < endOffset) {
+      let j = first < startOffset ? (startOffset - first) / cs : 0;
+      const end = Math.min((endOffset - first) / cs, perBlock);
+      const t = cache.table(slot);
+      for (; j < end; j++) {
+        if (getEntry(t, j, order) !== 0) throw new Error(`${img.filename}: refcount area at 0x${startOffset.toString(16)} is not empty`);
+        setEntry(t, j, order, 1);
+      }
+      cache.markDirty(slot);
+    }
+    cache.put(slot);
+  }
+  cache.flush();
+  const bytes = new Uint8Array(tableSize * 8);
+  for (let i = 0; i < tableSize; i++) if (newTable[i]) put64(bytes, i * 8, newTable[i]!);
+  preWriteOverlapCheck(img, 0, tableOffset, bytes.length, false);
+  img.file.write(bytes, tableOffset);
+  img.events.emit(EventKind.MetadataWrite, img.node, CACHE_NONE, -1, tableOffset, bytes.length, 0);
+  img.ioYield();
+  img.flushFile();
+  const hdr = new Uint8Array(12);
+  put64(hdr, 0, tableOffset);
+  put32(hdr, 8, tableClusters);
+  img.file.write(hdr, 48);
+  img.ioYield();
+  img.flushFile();
+  const oldOffset = img.header.refcountTableOffset;
+  const oldSize = img.reftableSize;
+  img.rt.reftable = bytes;
+  img.rt.reftableSize = tableSize;
+  img.header.refcountTableOffset = tableOffset;
+  img.header.refcountTableClusters = tableClusters;
+  freeClusters(img, oldOffset, oldSize * 8, false);
 }

@@ -5,13 +5,13 @@
 import { mod2 } from "./pow2.js";
 import { SubclusterType, subclusterType, entryOffset, encodeEntry, COMPRESSED_HI } from "../format/l2-entry.js";
 import { EventKind, CACHE_NONE, ADD_TASK_WRITE } from "../events/event-kind.js";
-import { allocClusters, allocClustersAt } from "./allocator.js";
 import { corruption, hx } from "./cluster-lookup.js";
 import { GuestIoError } from "./guest-io-error.js";
 import { getClusterTable, sliceIndex, l2Alloc, l2Hi, l2Lo, l2Zero, setBitmap, setL2 } from "./l2-table.js";
-import { Qcow2Image } from "./qcow2-image.js";
+import type { Qcow2Image } from "./qcow2-image.js";
 import { qcow2Read } from "./read-path.js";
 import { freeAnyCluster } from "./refcounts.js";
+import { allocClusters, allocClustersAt } from "./allocator.js";
 import { markDirty } from "./flush.js";
 import { CoroutineModel, type Wait } from "./coroutine-model.js";
 import { preWriteOverlapCheck } from "./overlap-check.js";
@@ -330,7 +330,7 @@ function cowDone(img: Qcow2Image, m: L2Meta): void {
 function dataWrite(img: Qcow2Image, host: number, buf: Uint8Array, kind: EventKind, inTask = false): void {
   preWriteOverlapCheck(img, 0, host, buf.length, true);
   if (img.config.metadataOnly) {
-    if (!inTask) img.dataWriteSkipped = true;
+    if (!inTask) img.rt.dataWriteSkipped = true;
     if (host + buf.length > img.dataFile.size()) img.dataFile.truncate(host + buf.length);
   } else img.dataFile.write(buf, host);
   img.events.emit(kind, img.node, CACHE_NONE, -1, host, buf.length, 0);
@@ -415,7 +415,7 @@ function* writeInFlight(img: Qcow2Image, dataWrite: boolean, write: () => void):
     yield "io";
   } finally {
     img.endInflightWrite(file, n);
-    if (dataWrite && img.config.metadataOnly) img.dataWriteSkipped = true;
+    if (dataWrite && img.config.metadataOnly) img.rt.dataWriteSkipped = true;
   }
 }
 

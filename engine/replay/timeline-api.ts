@@ -3,6 +3,7 @@
 import type { EngineEvent } from "../events/recorder.js";
 import type { GuestRequest } from "../workload/guest-request.js";
 import type { Qcow2Image } from "../image/qcow2-image.js";
+import type { CacheView } from "../image/metadata-cache.js";
 
 export interface Position {
   /** Requests fully applied (0 = nothing applied yet). */
@@ -39,14 +40,8 @@ export interface StopReason {
   detail?: string;
 }
 
-/** A metadata cache's bookkeeping at one moment: per slot the table offset, LRU counter, pins, dirty flag. */
-export interface CacheView {
-  offsets: Float64Array;
-  lru: Float64Array;
-  refs: Int32Array;
-  dirty: Uint8Array;
-  lruCounter: number;
-}
+/** A metadata cache's bookkeeping at one moment (per slot the table offset, rank, pins, dirty flag). */
+export type { CacheView };
 
 /** A read-only view of the engine state at the current position, for panes and `info` commands. */
 export interface StateView {

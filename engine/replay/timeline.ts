@@ -4,8 +4,7 @@
 // position inside one is "after request r" plus the first e events of request r+1, shown by re-running it.
 import type { EngineEvent, EventRecorder } from "../events/recorder.js";
 import { formatTextEvent } from "../events/text-format.js";
-import { cacheArrays, copyCodec, releaseImage } from "../image/image-snapshot.js";
-import type { MetadataCache } from "../image/metadata-cache.js";
+import { copyCodec, releaseImage } from "../image/image-snapshot.js";
 import type { Qcow2Image } from "../image/qcow2-image.js";
 import type { GuestRequest } from "../workload/guest-request.js";
 import { describeSpec, isRequestLevel, validateSpec } from "./breakpoints.js";
@@ -43,12 +42,8 @@ interface Probe {
 
 export { comparePositions } from "./timeline-scan.js";
 
-function cacheView(c: MetadataCache): CacheView {
-  return { ...cacheArrays(c), lruCounter: c.lruCounter };
-}
-
 function cacheViews(img: Qcow2Image): CacheViews {
-  return { l2: cacheView(img.l2Cache), refcount: cacheView(img.refcountCache) };
+  return { l2: img.l2Cache.view(), refcount: img.refcountCache.view() };
 }
 
 export class Timeline implements TimelineApi {

@@ -1,15 +1,7 @@
 // The L2 and refcount cache panes: every slot with the table it holds, its place in LRU order (1 = next
 // victim), pins and dirtiness, compared against the state before the last command to mark what changed.
-import type { MetadataCache } from "../../engine/image/metadata-cache.js";
+import type { CacheView, MetadataCache } from "../../engine/image/metadata-cache.js";
 import type { PaneView, Row } from "./view-models.js";
-
-/** The parts of a cache state that a step can change, per slot (the timeline's CacheView has the same). */
-export interface CacheState {
-  offsets: Float64Array;
-  lru: Float64Array;
-  refs: Int32Array;
-  dirty: Uint8Array;
-}
 
 /** Hits, misses and write-backs up to the position (from the event sums). */
 export interface CacheStats {
@@ -18,16 +10,12 @@ export interface CacheStats {
   writebacks: number;
 }
 
-export function captureCache(c: MetadataCache): CacheState {
-  return { offsets: c.offsets.slice(), lru: c.lru.slice(), refs: c.refs.slice(), dirty: c.dirty.slice() };
-}
-
-export function slotChanged(a: CacheState, b: CacheState, i: number): boolean {
+export function slotChanged(a: CacheView, b: CacheView, i: number): boolean {
   return a.offsets[i] !== b.offsets[i] || a.lru[i] !== b.lru[i] || a.refs[i] !== b.refs[i] || a.dirty[i] !== b.dirty[i];
 }
 
 /** LRU rank of every occupied slot: 1 = least recently used (QEMU evicts the unpinned slot with the smallest). */
-export function lruRanks(s: CacheState): Int32Array {
+export function lruRanks(s: CacheView): Int32Array {
   const n = s.offsets.length;
   const order: number[] = [];
   for (let i = 0; i < n; i++) if (s.offsets[i]) order.push(i);
@@ -38,7 +26,7 @@ export function lruRanks(s: CacheState): Int32Array {
 }
 
 /** The slot QEMU would pick next on a miss (ignoring the hashed start, which only breaks ties). */
-export function nextVictim(s: CacheState): number {
+export function nextVictim(s: CacheView): number {
   let v = -1;
   for (let i = 0; i < s.offsets.length; i++) if (s.refs[i] === 0 && (v < 0 || s.lru[i]! < s.lru[v]!)) v = i;
   return v;
@@ -46,7 +34,7 @@ export function nextVictim(s: CacheState): number {
 
 const rate = (h: number, m: number) => (h + m ? `${((100 * h) / (h + m)).toFixed(1)}%` : "-");
 
-export function cacheView(title: string, c: MetadataCache, now: CacheState, before: CacheState | null, focusSlot: number, stats: CacheStats, statsBefore: CacheStats | null): PaneView {
+export function cacheView(title: string, c: MetadataCache, now: CacheView, before: CacheView | null, focusSlot: number, stats: CacheStats, statsBefore: CacheStats | null): PaneView {
   const ranks = lruRanks(now);
   const victim = nextVictim(now);
   const used = ranks.reduce((m, r) => Math.max(m, r), 0);

@@ -5,7 +5,8 @@ import type { EngineEvent } from "../../engine/events/recorder.js";
 import { EventKind } from "../../engine/events/event-kind.js";
 import { eventColumns } from "../../engine/replay/cost-model.js";
 import { describeRequest } from "../../engine/replay/request-summary.js";
-import { type CacheState, type CacheStats, captureCache, cacheView } from "./cache-view.js";
+import { type CacheStats, cacheView } from "./cache-view.js";
+import type { CacheView } from "../../engine/image/metadata-cache.js";
 import type { HostMap } from "./cluster-map.js";
 import { countersRows, countersView, requestCost, type RequestCost } from "./counters-view.js";
 import { addEvent, EventSums, RequestStarts, Sum, SUM_COUNT, sumsFromCounts } from "./event-index.js";
@@ -54,8 +55,8 @@ function capNote(rows: Row[], f: Focus): void {
 export type { MapView } from "./map-pane.js";
 
 interface Before {
-  l2: CacheState | null;
-  rc: CacheState | null;
+  l2: CacheView | null;
+  rc: CacheView | null;
   sums: Float64Array;
   header: Map<string, string> | null;
   counters: Map<string, string> | null;
@@ -272,12 +273,12 @@ export class SessionViews {
   }
 
   /** Slot bookkeeping at the position: the timeline's view inside a request (the image is not there yet). */
-  private cacheState(which: "l2" | "refcount"): CacheState | null {
+  private cacheState(which: "l2" | "refcount"): CacheView | null {
     const img = this.s.image();
     if (!img) return null;
     const v = this.s.timeline?.view().caches;
     if (v) return which === "l2" ? v.l2 : v.refcount;
-    return captureCache(which === "l2" ? img.l2Cache : img.refcountCache);
+    return (which === "l2" ? img.l2Cache : img.refcountCache).view();
   }
 
   /** Sums over every event up to the position (the shown events of a request in progress included). */

@@ -129,7 +129,7 @@ describe("MetadataCache victim policies (cache-policy=)", () => {
     const h: CacheHost = { ...host(), config: { cachePolicy: "2q" } };
     const c = new MetadataCache(h, 1, 4, 512);
     for (const t of [1, 2, 3, 4, 5, 1]) c.put(c.get(t * 512, false));
-    const snap = { offsets: c.offsets.slice(), lru: c.lru.slice(), refs: c.refs.slice(), dirty: c.dirty.slice(), tables: c.tables.slice(), lruCounter: c.lruCounter, dependsOnFlush: false, hasDepends: false, hits: c.hits, misses: c.misses, writebacks: 0, policy: c.policyState() };
+    const snap = c.capture((t) => t.slice());
     const after = (x: MetadataCache) => [6, 7, 8, 9, 1].map((t) => (x.put(x.get(t * 512, false)), x.lookup(512)));
     const straight = after(c);
     const d = new MetadataCache(h, 1, 4, 512);

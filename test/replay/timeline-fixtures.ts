@@ -70,12 +70,12 @@ function imageState(img: Qcow2Image): unknown {
     reftableSize: img.reftableSize,
     l2: cacheState(img.l2Cache),
     refcount: cacheState(img.refcountCache),
-    freeClusterIndex: img.freeClusterIndex,
+    freeClusterIndex: img.rt.freeClusterIndex,
     dirty: img.dirty,
     corrupt: img.corrupt,
-    pendingDiscards: img.pendingDiscards.slice(),
-    preallocation: [img.metadataPreallocationChecked, img.metadataPreallocation],
-    compressed: img.compressedState?.offset ?? null,
+    pendingDiscards: img.rt.pendingDiscards.slice(),
+    preallocation: [img.rt.metadataPreallocationChecked, img.rt.metadataPreallocation],
+    compressed: img.rt.compressed?.offset ?? null,
     fileSize: img.file.size(),
     fileBytes: createHash("sha256").update(file).digest("hex"),
     backing: img.backing instanceof Qcow2Image ? imageState(img.backing) : null,
@@ -105,7 +105,7 @@ export function forwards(path: string, clusterSize: number, reqs: GuestRequest[]
 export function eventsInto(e: ReplayEngine, req: GuestRequest, n: number): { events: EngineEvent[]; caches: unknown } {
   const events: EngineEvent[] = [];
   let caches: unknown = undefined;
-  const snap = (c: MetadataCache) => ({ offsets: c.offsets.slice(), lru: c.lru.slice(), refs: c.refs.slice(), dirty: c.dirty.slice(), lruCounter: c.lruCounter });
+  const snap = (c: MetadataCache) => c.view();
   const off = e.recorder.onEvent((ev) => {
     events.push(ev);
     if (events.length === n) caches = { l2: snap(e.image.l2Cache), refcount: snap(e.image.refcountCache) };

@@ -341,7 +341,7 @@ describe("timeline stepping", () => {
     tl.runTo(4);
     const oracle = forwards(image, 4096, reqs, reqs.length);
     expect(engineState(tl.engine)).toEqual(engineState(oracle));
-    expect(tl.engine.image.freeByteOffset).toBe(oracle.image.freeByteOffset);
+    expect(tl.engine.image.rt.freeByteOffset).toBe(oracle.image.rt.freeByteOffset);
     oracle.close();
     close(tl);
   });

@@ -5,7 +5,6 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { openImageSession } from "../../inspector/session/open-session.js";
-import { captureCache } from "../../inspector/session/cache-view.js";
 import { resolveCommand } from "../../inspector/session/command-table.js";
 import { ROOT, TOUR_IMAGE, tourImage, tourTrace, type Captured } from "./helpers.js";
 
@@ -157,8 +156,8 @@ describe("a trace session", () => {
     for (const c of [a, b]) c.run("next 5");
     const ia = a.session.image()!;
     const ib = b.session.image()!;
-    expect(captureCache(ia.l2Cache)).toEqual(captureCache(ib.l2Cache));
-    expect(captureCache(ia.refcountCache)).toEqual(captureCache(ib.refcountCache));
+    expect(ia.l2Cache.view()).toEqual(ib.l2Cache.view());
+    expect(ia.refcountCache.view()).toEqual(ib.refcountCache.view());
     expect([ia.l2Cache.hits, ia.l2Cache.misses]).toEqual([ib.l2Cache.hits, ib.l2Cache.misses]);
     expect(a.session.views.counterLines()).toEqual(b.session.views.counterLines());
   });

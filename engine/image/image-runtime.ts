@@ -1,0 +1,43 @@
+// What a Qcow2Image changes while requests run, in one object: the header and tables as the driver keeps them in
+// memory, both metadata caches, the allocation cursors, flags, sync generations and the decompressed-cluster
+// buffer. Checkpoints capture it by walking its keys (image-snapshot.ts), so a field added here is captured too.
+import type { Qcow2Header } from "../format/header.js";
+import type { MetadataCache } from "./metadata-cache.js";
+
+export class ImageRuntime {
+  /** Allocation cursor (s->free_cluster_index), reset to 0 on open. */
+  freeClusterIndex = 0;
+  /** qcow2_alloc_bytes' cursor: where the next compressed cluster may be packed (0 = none). */
+  freeByteOffset = 0;
+  /** Freed host clusters queued for a discard to the file. */
+  pendingDiscards: number[] = [];
+  metadataPreallocationChecked = false;
+  metadataPreallocation = false;
+  /** A fatal corruption was signalled: every request now fails with ENOMEDIUM, as QEMU's bs->drv = NULL. */
+  unusable = false;
+  /**
+   * Write generations of the image file and the data file at their last sync (-1: not synced yet). A restore
+   * keeps them as a relation to the file's current generation (image-snapshot.ts), as generations only grow.
+   */
+  fileSyncedGen = -1;
+  dataSyncedGen = -1;
+  /** A metadata-only run skipped a data write: the next flush of that file must still sync. */
+  dataWriteSkipped = false;
+  /** The decompressed cluster most recently read (QEMU keeps one such buffer too); never changed once filled. */
+  compressed: { offset: number; data: Uint8Array } | null = null;
+
+  constructor(
+    /** The header as the driver keeps it (refcount table growth moves the table). */
+    public header: Qcow2Header,
+    public l1: Uint8Array,
+    public reftable: Uint8Array,
+    /** Entries in the refcount table. */
+    public reftableSize: number,
+    public l2Cache: MetadataCache,
+    public refcountCache: MetadataCache,
+    public lazyRefcounts: boolean,
+    public dirty: boolean,
+    /** Set when QEMU would mark the image corrupt (qcow2_signal_corruption). */
+    public corrupt: boolean,
+  ) {}
+}
