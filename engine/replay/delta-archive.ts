@@ -39,6 +39,26 @@ interface KeyState {
   at: Blob;
   /** The latest blob stored: store() diffs against its content. */
   last: Blob;
+  /** Whole copies of a big array at a few blobs spread over the chain, where a far load starts walking. */
+  anchors: { blob: Blob; bytes: Uint8Array }[];
+  /** Changed words stored since the last anchor, and how many make the next one. */
+  sinceAnchor: number;
+  spacing: number;
+}
+
+/**
+ * At most this many anchors per array of at least ANCHOR_MIN_BYTES, first every ANCHOR_WORDS changed words, the
+ * spacing doubling as the chain grows (dropping every other anchor). Without them a jump across a million-request
+ * timeline XOR-ed ~300 deltas (60 ms); each anchor costs one copy of the array, independent of the trace length.
+ */
+const ANCHORS = 4;
+const ANCHOR_MIN_BYTES = 1 << 20;
+const ANCHOR_WORDS = 1 << 18;
+/** Copying an anchor in costs about as much as walking this many deltas. */
+const ANCHOR_COPY_STEPS = 8;
+
+function keyState(cur: Uint8Array, blob: Blob, spacing: number): KeyState {
+  return { cur, at: blob, last: blob, anchors: [], sinceAnchor: 0, spacing };
 }
 
 function words(a: Uint8Array): Uint32Array {
@@ -47,6 +67,17 @@ function words(a: Uint8Array): Uint32Array {
 
 export class DeltaArchive {
   private keys = new Map<string, KeyState>();
+  private readonly anchorMinBytes: number;
+  private readonly anchorWords: number;
+  private readonly anchorCopySteps: number;
+
+  /** The options are for tests: anchors on small arrays, close together, used whenever nearer. */
+  constructor(opts: { anchorMinBytes?: number; anchorWords?: number; anchorCopySteps?: number } = {}) {
+    this.anchorMinBytes = opts.anchorMinBytes ?? ANCHOR_MIN_BYTES;
+    this.anchorWords = opts.anchorWords ?? ANCHOR_WORDS;
+    this.anchorCopySteps = opts.anchorCopySteps ?? ANCHOR_COPY_STEPS;
+  }
+
   private idx = new Uint32Array(1024);
   private xor = new Uint32Array(1024);
 
@@ -57,7 +88,7 @@ export class DeltaArchive {
       const blob = this.blob(null, 0, live.length);
       blob.plain = live.slice();
       blob.bytes = live.length;
-      this.keys.set(key, { cur: live.slice(), at: blob, last: blob });
+      this.keys.set(key, keyState(live.slice(), blob, this.anchorWords));
       return blob;
     }
     let cur: Uint8Array;
@@ -73,8 +104,9 @@ export class DeltaArchive {
     const blob = this.encode(this.blob(prev, prev ? prev.depth + 1 : 0, live.length), this.idx, this.xor, n);
     if (st && st.cur === cur) {
       st.at = st.last = blob;
+      if (cur.length >= this.anchorMinBytes) this.anchor(st, n);
     } else {
-      this.keys.set(key, { cur, at: blob, last: blob });
+      this.keys.set(key, keyState(cur, blob, this.anchorWords));
     }
     return blob;
   }
@@ -85,7 +117,7 @@ export class DeltaArchive {
     if (!st || st.cur.length !== blob.length) {
       // A chain of another length (the table grew since): rebuilt in a buffer of its own length.
       const cur = new Uint8Array(blob.length);
-      const fresh: KeyState = { cur, at: blob, last: st?.last ?? blob };
+      const fresh: KeyState = { ...keyState(cur, blob, this.anchorWords), last: st?.last ?? blob };
       this.rebuild(fresh, blob);
       if (!st) this.keys.set(key, fresh);
       return fresh.cur;
@@ -133,7 +165,10 @@ export class DeltaArchive {
   /** Bytes of the archive's own buffers (one content buffer per key, diff scratch). */
   overheadBytes(): number {
     let n = (this.idx.length + this.xor.length) * 4;
-    for (const s of this.keys.values()) n += s.cur.length;
+    for (const s of this.keys.values()) {
+      n += s.cur.length;
+      for (const a of s.anchors) n += a.bytes.length;
+    }
     return n;
   }
 
@@ -144,6 +179,22 @@ export class DeltaArchive {
   /** Brings st.cur from the content of st.at to that of `target`, XOR-ing every delta on the path between them. */
   private moveTo(st: KeyState, target: Blob): void {
     if (st.at === target) return;
+    // Depths differ by about the deltas between two blobs of a chain: start from the nearest anchor if it is
+    // nearer than where the buffer stands.
+    let best = Math.abs(st.at.depth - target.depth);
+    let from: KeyState["anchors"][number] | null = null;
+    for (const a of st.anchors) {
+      const d = Math.abs(a.blob.depth - target.depth) + this.anchorCopySteps;
+      if (d < best) {
+        best = d;
+        from = a;
+      }
+    }
+    if (from) {
+      st.cur.set(from.bytes);
+      st.at = from.blob;
+      if (st.at === target) return;
+    }
     let x: Blob | null = st.at;
     let y: Blob | null = target;
     const path: Blob[] = [];
@@ -181,6 +232,18 @@ export class DeltaArchive {
         for (; i < idx.length && idx[i]! < end; i++) xorAt(w, idx[i]!, xor[i]!);
         at[d] = i;
       }
+    }
+  }
+
+  /** Counts n more changed words and copies the array at the latest blob when they make an anchor's spacing. */
+  private anchor(st: KeyState, n: number): void {
+    st.sinceAnchor += n;
+    if (st.sinceAnchor < st.spacing) return;
+    st.sinceAnchor = 0;
+    st.anchors.push({ blob: st.last, bytes: st.cur.slice() });
+    if (st.anchors.length > ANCHORS) {
+      st.anchors = st.anchors.filter((_, i) => i % 2 === 1);
+      st.spacing *= 2;
     }
   }
 

@@ -16,10 +16,11 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
 );
 
 describe("DeltaArchive", () => {
-  it("loads every kept blob exactly, in any order, after merges and resizes", () => {
+  it("loads every kept blob exactly, in any order, after merges and resizes, with anchors or without", () => {
     fc.assert(
-      fc.property(fc.array(opArb, { maxLength: 80 }), fc.integer({ min: 4, max: 9000 }), (ops, len0) => {
-        const ar = new DeltaArchive();
+      fc.property(fc.array(opArb, { maxLength: 80 }), fc.integer({ min: 4, max: 9000 }), fc.boolean(), (ops, len0, anchored) => {
+        // Anchored: whole copies every 20 changed words, at most 4, thinned as in a long timeline.
+        const ar = anchored ? new DeltaArchive({ anchorMinBytes: 0, anchorWords: 20, anchorCopySteps: 0 }) : new DeltaArchive();
         let live = new Uint8Array(len0);
         const kept: { blob: Blob; bytes: Uint8Array }[] = [];
         const store = () => kept.push({ blob: ar.store("k", live), bytes: live.slice() });
