@@ -164,6 +164,11 @@ export class CheckpointStore {
     return this.blobBytes + this.archive.overheadBytes() + Math.max(0, shadow);
   }
 
+  /** Of memoryBytes(), the archive's anchor copies: a fixed cost (a few copies of each cache), not per request. */
+  anchorBytes(): number {
+    return this.archive.anchorBytes();
+  }
+
   /** Drops every other checkpoint (never the first or the last) and doubles the spacing. */
   private thin(): void {
     this.thinnings++;

@@ -162,7 +162,14 @@ export class DeltaArchive {
     this.encode(newer, idx, xor, k);
   }
 
-  /** Bytes of the archive's own buffers (one content buffer per key, diff scratch). */
+  /** Bytes of the anchors (part of overheadBytes): bounded by ANCHORS copies of each big array, whatever the trace. */
+  anchorBytes(): number {
+    let n = 0;
+    for (const s of this.keys.values()) for (const a of s.anchors) n += a.bytes.length;
+    return n;
+  }
+
+  /** Bytes of the archive's own buffers (one content buffer per key and its anchors, diff scratch). */
   overheadBytes(): number {
     let n = (this.idx.length + this.xor.length) * 4;
     for (const s of this.keys.values()) {
