@@ -1,7 +1,7 @@
 // The L2 and refcount cache panes: every slot with the table it holds, its place in LRU order (1 = next
 // victim), pins and dirtiness, compared against the state before the last command to mark what changed.
 import type { MetadataCache } from "../../engine/image/metadata-cache.js";
-import type { PaneView, Row } from "./view-models.js";
+import type { PaneView, Row, RowTarget } from "./view-models.js";
 
 /** The parts of a cache state that a step can change, per slot (the timeline's CacheView has the same). */
 export interface CacheState {
@@ -46,7 +46,7 @@ export function nextVictim(s: CacheState): number {
 
 const rate = (h: number, m: number) => (h + m ? `${((100 * h) / (h + m)).toFixed(1)}%` : "-");
 
-export function cacheView(title: string, c: MetadataCache, now: CacheState, before: CacheState | null, focusSlot: number, stats: CacheStats, statsBefore: CacheStats | null): PaneView {
+export function cacheView(title: string, c: MetadataCache, clusterSize: number, now: CacheState, before: CacheState | null, focusSlot: number, stats: CacheStats, statsBefore: CacheStats | null): PaneView {
   const ranks = lruRanks(now);
   const victim = nextVictim(now);
   const used = ranks.reduce((m, r) => Math.max(m, r), 0);
@@ -59,7 +59,8 @@ export function cacheView(title: string, c: MetadataCache, now: CacheState, befo
     const text = off
       ? `${String(i).padStart(3)} 0x${off.toString(16).padStart(8, "0")} lru ${String(ranks[i]).padStart(2)}${pin}${now.dirty[i] ? " dirty" : ""}${i === victim ? " <victim" : ""}`
       : `${String(i).padStart(3)} (empty)${i === victim ? " <victim" : ""}`;
-    rows.push({ key: `slot${i}`, text, changed, tone: i === focusSlot ? "current" : off ? (now.dirty[i] ? "warn" : "normal") : "dim" });
+    const target: RowTarget | undefined = off ? { kind: "host-cluster", cluster: Math.floor(off / clusterSize) } : undefined;
+    rows.push({ key: `slot${i}`, text, changed, tone: i === focusSlot ? "current" : off ? (now.dirty[i] ? "warn" : "normal") : "dim", target });
   }
   const statsChanged = statsBefore !== null && (statsBefore.hits !== stats.hits || statsBefore.misses !== stats.misses || statsBefore.writebacks !== stats.writebacks);
   rows.unshift({

@@ -9,7 +9,7 @@ import { type CacheState, type CacheStats, captureCache, cacheView } from "./cac
 import type { HostMap } from "./cluster-map.js";
 import { countersRows, countersView, requestCost, type RequestCost } from "./counters-view.js";
 import { addEvent, EventSums, RequestStarts, Sum, SUM_COUNT, sumsFromCounts } from "./event-index.js";
-import { eventLine } from "./event-words.js";
+import { eventLine, eventTarget } from "./event-words.js";
 import { headerRows, headerView } from "./header-view.js";
 import { requestShort, requestWords } from "./request-words.js";
 import { tablesView } from "./tables-view.js";
@@ -213,7 +213,7 @@ export class SessionViews {
       const rows: RequestRow[] = [];
       for (let i = Math.max(0, start); i < Math.min(lines.length, start + count); i++) {
         const last = i === lines.length - 1;
-        rows.push({ index: i, key: `cmd${i}`, text: `${last ? ">" : " "}${String(i + 1).padStart(w)} ${lines[i]}`, tone: last ? "current" : "normal" });
+        rows.push({ index: i, key: `cmd${i}`, text: `${last ? ">" : " "}${String(i + 1).padStart(w)} ${lines[i]}`, tone: last ? "current" : "normal", target: { kind: "command", line: lines[i]! } });
       }
       return rows;
     }
@@ -224,7 +224,7 @@ export class SessionViews {
       const r = tl.request(i);
       const mark = i === f.index ? ">" : " ";
       const tone: Tone = i === f.index ? "current" : i < f.applied ? "normal" : "dim";
-      out.push({ index: i, key: `req${i}`, text: `${mark}${String(i + 1).padStart(w)} ${requestShort(r)}`, tone });
+      out.push({ index: i, key: `req${i}`, text: `${mark}${String(i + 1).padStart(w)} ${requestShort(r)}`, tone, target: { kind: "request", index: i } });
     }
     return out;
   }
@@ -248,7 +248,7 @@ export class SessionViews {
       f.events.forEach((e, i) => {
         const latest = f.inProgress && i === f.events.length - 1;
         if (latest) focusRow = rows.length;
-        rows.push({ key: `ev${e.seq}`, text: eventLine(e), tone: latest ? "current" : undefined, changed: moved && (latest || !f.inProgress) });
+        rows.push({ key: `ev${e.seq}`, text: eventLine(e), tone: latest ? "current" : undefined, changed: moved && (latest || !f.inProgress), target: eventTarget(e) });
       });
       capNote(rows, f);
       return { title: `Request ${f.index + 1}/${tl.requestCount} ${state}${eventCount(f)}`, summary: rows[0]!.text, rows, focus: focusRow };
@@ -266,7 +266,7 @@ export class SessionViews {
       if (why.length) rows.push({ key: "why", text: `why: ${why.join("; ")}`, tone: "dim" });
     }
     if (!f.events.length) rows.push({ key: "noev", text: "(no engine events)", tone: "dim" });
-    for (const e of f.events) rows.push({ key: `ev${e.seq}`, text: eventLine(e), changed: true });
+    for (const e of f.events) rows.push({ key: `ev${e.seq}`, text: eventLine(e), changed: true, target: eventTarget(e) });
     capNote(rows, f);
     return { title: `Last command${eventCount(f) || ", 0 events"}`, summary: io.line, rows };
   }
@@ -316,7 +316,7 @@ export class SessionViews {
       const focusSlot = latest && latest.cache === (l2 ? 1 : 0) && latest.slot >= 0 ? latest.slot : -1;
       const stats = SessionViews.cacheStats(this.eventSums(), l2);
       const statsBefore = from ? SessionViews.cacheStats(from.sums, l2) : null;
-      return cacheView(l2 ? "L2" : "Refcount", c, this.cacheState(which)!, before ?? null, focusSlot, stats, statsBefore);
+      return cacheView(l2 ? "L2" : "Refcount", c, img.clusterSize, this.cacheState(which)!, before ?? null, focusSlot, stats, statsBefore);
     });
   }
 

@@ -46,7 +46,7 @@ export function tablesView(img: Qcow2Image, focus: TableFocus, maxRows: number):
     const [hi, lo] = img.l1Entry(i);
     const off = entryOffset(hi, lo);
     const key = `l1:${i}`;
-    rows.push({ key, text: `L1[${i}] ${off ? `-> L2 ${hex(off)}${isCopied(hi) ? " C" : ""}` : "-"}`, tone: i === l1i ? "current" : "normal", changed: focus.touched.has(key) });
+    rows.push({ key, text: `L1[${i}] ${off ? `-> L2 ${hex(off)}${isCopied(hi) ? " C" : ""}` : "-"}`, tone: i === l1i ? "current" : "normal", changed: focus.touched.has(key), target: { kind: "l1", index: i } });
   }
   let focusRow: number | undefined;
   const l2 = l2OffsetOf(img, l1i);
@@ -66,6 +66,7 @@ export function tablesView(img: Qcow2Image, focus: TableFocus, maxRows: number):
         text: `L2[${j}] g ${hex(guest)} ${l2EntryWords(img, e.hi, e.lo)}${bitmap}`,
         tone: j === l2i ? "current" : e.hi || e.lo ? "normal" : "dim",
         changed: focus.touched.has(key),
+        target: { kind: "l2", l1Index: l1i, l2Index: j },
       });
     }
   }

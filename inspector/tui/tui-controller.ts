@@ -2,10 +2,11 @@
 // history, overlays, and runs in flight. Keys come in as gdb SingleKey letters; moves go through the session's
 // command language, so the TUI and the REPL cannot disagree. React subscribes to `version`.
 import type { Session, PendingRun } from "../session/session.js";
-import type { PaneView } from "../session/view-models.js";
+import type { PaneView, Row } from "../session/view-models.js";
+import { breakCommandFor, enterCommandFor } from "./row-actions.js";
 import { helpText } from "../session/command-table.js";
 import { KeyQueue } from "./key-queue.js";
-import { layout, PANE_ORDER, type Layout, type PaneId, type Wants } from "./layout.js";
+import { layout, PANE_ORDER, unknownPane, type Layout, type PaneId, type Wants } from "./layout.js";
 import { volatileLines } from "../session/crash-probe.js";
 
 export type Mode = "normal" | "command" | "help" | "output";
@@ -207,8 +208,11 @@ export class TuiController {
         return this.crashRows();
       case "map":
         return v.mapPane(this.box("map").width, Math.max(1, this.visibleRows("map")));
+      case "timeline":
+        // Virtual: a trace has millions of requests (timelineRows builds a window of them).
+        return { title: v.timelineTitle(), summary: "", rows: [] };
       default:
-        return { title: "", summary: "", rows: [] };
+        return unknownPane(id);
     }
   }
 
@@ -369,24 +373,27 @@ export class TuiController {
     this.onQuit();
   }
 
-  /** The break command for the selected row of the focused pane, or why there is none. */
-  breakCommand(): string | { error: string } {
+  /** The selected row of the focused pane (the timeline's built for it alone: its rows are virtual). */
+  private selectedRow(): Row | undefined {
     const id = this.focus;
     const sel = this.selected(id);
-    if (sel === undefined) return { error: "nothing selected" };
-    if (id === "timeline") return this.session.timeline ? `break request ${sel + 1}` : { error: "breakpoints need a trace (qcowdbg tui IMAGE TRACE)" };
-    const row = this.rows(id).rows[sel];
+    if (sel === undefined) return undefined;
+    if (id === "timeline") return this.session.views.timelineRows(sel, 1)[0];
+    return this.rows(id).rows[sel];
+  }
+
+  /** The break command for the selected row of the focused pane, or why there is none. */
+  breakCommand(): string | { error: string } {
+    const row = this.selectedRow();
     if (!row) return { error: "nothing selected" };
-    const img = this.session.image();
-    let m: RegExpExecArray | null;
-    if (id === "request" && (m = /^#\d+ (\S+)/.exec(row.text))) return `break ${m[1]}`;
-    if ((id === "l2" || id === "refcount") && img && (m = /^\s*\d+ 0x([0-9a-f]+)/.exec(row.text))) return `break cluster ${Math.floor(parseInt(m[1]!, 16) / img.clusterSize)}`;
-    if (id === "tables" && (m = /^l1:(\d+)$/.exec(row.key))) return `break l1 ${m[1]}`;
-    if (id === "tables" && img && (m = /^L2\[(\d+)\] g 0x([0-9a-f]+)/.exec(row.text))) {
-      const l1 = Math.floor(parseInt(m[2]!, 16) / img.clusterSize / img.geo.l2Entries);
-      return `break l2 ${l1}:${m[1]}`;
-    }
-    return { error: `no breakpoint for this row of ${id} (select a request, an event, a cache slot or an L1/L2 entry)` };
+    if (!row.target) return { error: `no breakpoint for this row of ${this.focus} (select a request, an event, a cache slot or an L1/L2 entry)` };
+    return breakCommandFor(row.target);
+  }
+
+  /** What Enter runs on the selected row (a request: run to it; image mode: run that command again), if anything. */
+  enterCommand(): string | null {
+    const t = this.selectedRow()?.target;
+    return t ? enterCommandFor(t) : null;
   }
 
   // ---- keys --------------------------------------------------------------------------------------------
@@ -449,11 +456,9 @@ export class TuiController {
     if (k.pageDown) return (this.moveSelection(h), this.changed());
     if (k.home) return (this.moveSelection(0, 0), this.changed());
     if (k.end) return (this.moveSelection(0, this.count(this.focus) - 1), this.changed());
-    if (k.return && this.focus === "timeline") {
-      // On a request: run to it. Image mode: run the selected command again.
-      const sel = this.selected("timeline");
-      const line = this.session.timeline ? `run-to ${(sel ?? -1) + 1}` : this.session.ioLines[sel ?? -1];
-      if (sel !== undefined && line) this.queue.push({ name: "enter", run: () => this.run(line) });
+    if (k.return) {
+      const line = this.enterCommand();
+      if (line) this.queue.push({ name: "enter", run: () => this.run(line) });
       return;
     }
     if (k.escape) return;
