@@ -1,6 +1,6 @@
 // The L2 and refcount cache panes: every slot with the table it holds, its place in LRU order (1 = next
 // victim), pins and dirtiness, compared against the state before the last command to mark what changed.
-import type { MetadataCache } from "../../engine/image/metadata-cache.js";
+import type { CacheReadView } from "../../engine/image/image-view.js";
 import type { PaneView, Row, RowTarget } from "./view-models.js";
 
 /** The parts of a cache state that a step can change, per slot (the timeline's CacheView has the same). */
@@ -18,7 +18,7 @@ export interface CacheStats {
   writebacks: number;
 }
 
-export function captureCache(c: MetadataCache): CacheState {
+export function captureCache(c: CacheReadView): CacheState {
   return { offsets: c.offsets.slice(), lru: c.lru.slice(), refs: c.refs.slice(), dirty: c.dirty.slice() };
 }
 
@@ -46,7 +46,7 @@ export function nextVictim(s: CacheState): number {
 
 const rate = (h: number, m: number) => (h + m ? `${((100 * h) / (h + m)).toFixed(1)}%` : "-");
 
-export function cacheView(title: string, c: MetadataCache, clusterSize: number, now: CacheState, before: CacheState | null, focusSlot: number, stats: CacheStats, statsBefore: CacheStats | null): PaneView {
+export function cacheView(title: string, c: CacheReadView, clusterSize: number, now: CacheState, before: CacheState | null, focusSlot: number, stats: CacheStats, statsBefore: CacheStats | null): PaneView {
   const ranks = lruRanks(now);
   const victim = nextVictim(now);
   const used = ranks.reduce((m, r) => Math.max(m, r), 0);

@@ -4,6 +4,7 @@
 // traffic), so it costs a few table reads per step; images past MAX_CLUSTERS are mapped up to that bound.
 import { ClusterKind, compressedDescriptor, entryOffset, l2Kind } from "../../engine/format/l2-entry.js";
 import { decodeSnapshotTable } from "../../engine/format/snapshot-table.js";
+import { asImageView, type ImageView } from "../../engine/image/image-view.js";
 import type { Qcow2Image } from "../../engine/image/qcow2-image.js";
 import { peekL2Table, RefcountPeeker } from "./image-peek.js";
 import { u32 } from "../../engine/format/bytes.js";
@@ -50,7 +51,8 @@ export interface HostMap {
   truncated: boolean;
 }
 
-export function buildHostMap(img: Qcow2Image): HostMap {
+/** The map of an image, read through its read-only view (the dashboard and tests hand the image itself). */
+export function buildHostMap(img: ImageView | Qcow2Image): HostMap {
   const steps = hostMapSteps(img);
   for (;;) {
     const r = steps.next();
@@ -62,7 +64,8 @@ export function buildHostMap(img: Qcow2Image): HostMap {
  * buildHostMap in steps: yields after every L2 table and refcount block, so a face can build the map of a big
  * image between keys (and drop the build when a key moves the image). The image must not change meanwhile.
  */
-export function* hostMapSteps(img: Qcow2Image): Generator<void, HostMap, void> {
+export function* hostMapSteps(image: ImageView | Qcow2Image): Generator<void, HostMap, void> {
+  const img = asImageView(image);
   const cs = img.clusterSize;
   const h = img.header;
   const total = Math.ceil(img.file.size() / cs);
