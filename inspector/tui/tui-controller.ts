@@ -8,52 +8,20 @@ import { helpText } from "../session/command-table.js";
 import { KeyQueue } from "./key-queue.js";
 import { layout, PANE_ORDER, unknownPane, type Layout, type PaneId, type Wants } from "./layout.js";
 import { volatileLines } from "../session/crash-probe.js";
+import { KEY_HELP, MOVES, RUNS, type KeyInfo } from "./key-bindings.js";
+import { MapRefresher } from "./map-refresher.js";
+
+export { KEY_HELP, type KeyInfo } from "./key-bindings.js";
 
 export type Mode = "normal" | "command" | "help" | "output";
-
-export interface KeyInfo {
-  upArrow?: boolean;
-  downArrow?: boolean;
-  leftArrow?: boolean;
-  rightArrow?: boolean;
-  pageUp?: boolean;
-  pageDown?: boolean;
-  home?: boolean;
-  end?: boolean;
-  return?: boolean;
-  escape?: boolean;
-  ctrl?: boolean;
-  shift?: boolean;
-  tab?: boolean;
-  backspace?: boolean;
-  delete?: boolean;
-}
 
 export interface RunState {
   text: string;
   cancel: boolean;
 }
 
-/** Keys that move the replay, and the command each stands for. */
-const MOVES: Record<string, string> = { s: "step", S: "reverse-step", n: "next", N: "reverse-next" };
-const RUNS: Record<string, string> = { c: "continue", C: "reverse-continue" };
-
 /** How often a run in flight redraws the screen. */
 const DRAW_EVERY_MS = 250;
-/** The host map is rebuilt once the keys pause this long (see SessionViews.deferMap), this long at a time. */
-const MAP_IDLE_MS = 120;
-const MAP_STEP_MS = 12;
-
-export const KEY_HELP = [
-  "s / S      step one engine event forward / back",
-  "n / N      next / previous request",
-  "c / C      continue forward / back to a breakpoint (Esc stops)",
-  "b          break on the selection (request, event, cache slot, L1/L2 entry)",
-  "Enter      on a request: run to it (image mode: run that command again)",
-  ":          command line (every REPL command; Up/Down history, Tab completes)",
-  "Tab        next pane (Shift-Tab previous); arrows, PgUp/PgDn, Home/End scroll",
-  "?          this help        q  quit (Ctrl-C stops a run, or quits)",
-];
 
 export class TuiController {
   version = 0;
@@ -74,6 +42,8 @@ export class TuiController {
   private histIndex = -1;
   private listeners = new Set<() => void>();
   private readonly queue: KeyQueue;
+  /** Rebuilds a stale host map while the keys pause. */
+  private readonly maps: MapRefresher;
   onQuit: () => void = () => {};
 
   constructor(
@@ -84,6 +54,14 @@ export class TuiController {
     this.cols = cols;
     this.rowsCount = rows;
     this.queue = new KeyQueue(() => this.changed());
+    this.maps = new MapRefresher(session.views, {
+      drawing: () => this.listeners.size > 0,
+      busy: () => this.running !== null || this.queue.size > 0,
+      built: (error) => {
+        if (error) this.message = `error: ${error}`;
+        this.changed();
+      },
+    });
     this.message = session.stopText;
     // Panes are on screen: commands capture what they showed, to mark what changed.
     session.views.screen = true;
@@ -94,10 +72,7 @@ export class TuiController {
     this.listeners.add(l);
     return () => {
       this.listeners.delete(l);
-      if (!this.listeners.size && this.mapTimer) {
-        clearTimeout(this.mapTimer);
-        this.mapTimer = null;
-      }
+      if (!this.listeners.size) this.maps.stop();
     };
   };
 
@@ -106,41 +81,7 @@ export class TuiController {
   changed(): void {
     this.version++;
     for (const l of this.listeners) l();
-    this.scheduleMap();
-  }
-
-  private mapTimer: ReturnType<typeof setTimeout> | null = null;
-
-  /** Bumped by every key and change: a map build in steps stops when it moves (the engine may move next). */
-  private mapGen = 0;
-
-  /**
-   * Rebuilds a stale host map when nothing has happened for MAP_IDLE_MS (never during a run), in steps of a few
-   * milliseconds between which keys are read: the map of a 100 GiB image takes a few hundred.
-   */
-  private scheduleMap(): void {
-    this.mapGen++;
-    this.session.views.cancelMapBuild();
-    if (this.mapTimer) clearTimeout(this.mapTimer);
-    // Nobody draws (unmounted, or not yet mounted): nothing to refresh, and the session may be closed already.
-    if (!this.listeners.size) return;
-    this.mapTimer = setTimeout(() => {
-      this.mapTimer = null;
-      const gen = this.mapGen;
-      const step = (): void => {
-        if (gen !== this.mapGen || !this.listeners.size) return;
-        if (this.running || this.queue.size) return this.scheduleMap();
-        try {
-          if (!this.session.views.mapStale()) return;
-          if (!this.session.views.refreshMapStep(MAP_STEP_MS)) return void setImmediate(step);
-        } catch (e) {
-          this.message = `error: ${(e as Error).message}`;
-        }
-        this.changed();
-      };
-      step();
-    }, MAP_IDLE_MS);
-    this.mapTimer.unref?.();
+    this.maps.schedule();
   }
 
   resize(cols: number, rows: number): void {
@@ -263,7 +204,6 @@ export class TuiController {
 
   // ---- commands ----------------------------------------------------------------------------------------
 
-  /** Runs a command line as the REPL would; long runs go on in slices. */
   /** `:crash` opens the pane of volatile writes (writes since the last sync, which a crash may lose). */
   crashPane = false;
   private crashMemo: { key: string; view: PaneView } | null = null;
@@ -284,6 +224,7 @@ export class TuiController {
     return this.crashMemo.view;
   }
 
+  /** Runs a command line as the REPL would; long runs go on in slices. */
   run(line: string): void {
     if (line.trim() === "crash") this.crashPane = true;
     const before = this.session.printed;
@@ -368,7 +309,7 @@ export class TuiController {
   }
 
   quit(): void {
-    if (this.mapTimer) clearTimeout(this.mapTimer);
+    this.maps.stop();
     if (this.running) this.running.cancel = true;
     this.onQuit();
   }
@@ -400,8 +341,7 @@ export class TuiController {
 
   key(input: string, k: KeyInfo): void {
     // Whatever this key does may move the engine: a map build in steps must not go on over it.
-    this.mapGen++;
-    this.session.views.cancelMapBuild();
+    this.maps.interrupt();
     // A paste (or keys typed faster than they are read) arrives as one string: take it key by key.
     if (input.length > 1 && !k.ctrl) {
       for (const ch of input) {
