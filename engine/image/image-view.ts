@@ -73,6 +73,8 @@ export interface ImageView {
   reftableEntry(i: number): number;
 }
 
+// The getters below repeat one shape on purpose (`duplicates` pairs them): one plain getter per field read, so the
+// field paths of Qcow2Image and MetadataCache that the inspector depends on are all in this file.
 class CachePeek implements CacheReadView {
   constructor(private readonly c: MetadataCache) {}
   get name(): string {
