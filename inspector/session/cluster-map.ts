@@ -68,6 +68,11 @@ export function* hostMapSteps(image: ImageView | Qcow2Image): Generator<void, Ho
   const img = asImageView(image);
   const cs = img.clusterSize;
   const h = img.header;
+  // Read once: the walk below looks at every entry of every L2 table.
+  const { l2Entries, l2EntryBytes: eb, extendedL2 } = img.geo;
+  const dataFile = img.hasDataFile;
+  const clusterBits = img.clusterBits;
+  const reftable = img.reftable;
   const total = Math.ceil(img.file.size() / cs);
   const n = Math.min(total, MAX_CLUSTERS);
   const kinds = new Uint8Array(n);
@@ -80,7 +85,7 @@ export function* hostMapSteps(image: ImageView | Qcow2Image): Generator<void, Ho
   mark(h.l1TableOffset, h.l1Size * 8, HostKind.L1);
   mark(h.refcountTableOffset, h.refcountTableClusters * cs, HostKind.Reftable);
   for (let i = 0; i < img.reftableSize; i++) {
-    const off = entryOffset(u32(img.reftable, i * 8), u32(img.reftable, i * 8 + 4) & 0xfffffe00);
+    const off = entryOffset(u32(reftable, i * 8), u32(reftable, i * 8 + 4) & 0xfffffe00);
     if (off) mark(off, cs, HostKind.Refblock);
   }
   if (img.ext.crypto) mark(img.ext.crypto.offset, img.ext.crypto.length, HostKind.Other);
@@ -99,15 +104,14 @@ export function* hostMapSteps(image: ImageView | Qcow2Image): Generator<void, Ho
       seenL2.add(l2);
       yield;
       const t = peekL2Table(img, l2);
-      const eb = img.geo.l2EntryBytes;
       let nextContiguous = 0;
-      for (let j = 0; j < img.geo.l2Entries; j++) {
+      for (let j = 0; j < l2Entries; j++) {
         const hi = u32(t, j * eb);
         const lo = u32(t, j * eb + 4);
         if (!hi && !lo) continue;
-        const kind = l2Kind(hi, lo, img.hasDataFile, img.geo.extendedL2);
+        const kind = l2Kind(hi, lo, dataFile, extendedL2);
         if (kind === ClusterKind.Compressed) {
-          const d = compressedDescriptor(hi, lo, img.clusterBits);
+          const d = compressedDescriptor(hi, lo, clusterBits);
           mark(d.hostOffset, d.length, HostKind.Compressed);
           if (active) {
             allocated++;
@@ -115,7 +119,7 @@ export function* hostMapSteps(image: ImageView | Qcow2Image): Generator<void, Ho
           }
         } else if (kind === ClusterKind.Normal || kind === ClusterKind.ZeroAlloc) {
           const host = entryOffset(hi, lo);
-          if (!img.hasDataFile) mark(host, cs, HostKind.Data);
+          if (!dataFile) mark(host, cs, HostKind.Data);
           if (active) {
             allocated++;
             if (nextContiguous && host !== nextContiguous) fragmented++;
