@@ -7,6 +7,7 @@ import type { Extensions } from "../format/extensions.js";
 import type { HeaderGeometry, Qcow2Header } from "../format/header.js";
 import { EventRecorder } from "../events/recorder.js";
 import type { EngineConfig } from "./engine-config.js";
+import type { CacheArrays } from "./image-snapshot.js";
 import type { MetadataCache } from "./metadata-cache.js";
 import { Qcow2Image } from "./qcow2-image.js";
 import { reftableEntry } from "./refcounts.js";
@@ -20,17 +21,13 @@ export interface ReadOnlyFile {
 }
 
 /**
- * One metadata cache, looked at. The per-slot arrays are the cache's own (copy them to keep a state: see
- * captureCache); the view never writes them and neither may its users.
+ * One metadata cache, looked at: the cache-state arrays (the cache's own: copy them to keep a state, see
+ * captureCache; the view never writes them and neither may its users), counters, and peeks at its tables.
  */
-export interface CacheReadView {
+export interface CacheReadView extends Readonly<CacheArrays> {
   readonly name: string;
   readonly size: number;
   readonly tableSize: number;
-  readonly offsets: Float64Array;
-  readonly lru: Float64Array;
-  readonly refs: Int32Array;
-  readonly dirty: Uint8Array;
   readonly lruCounter: number;
   readonly hits: number;
   readonly misses: number;
