@@ -127,8 +127,9 @@ describe("npm install -g of the tarball", () => {
 
 // From git, as a user installs it: a bare repository holding the commit under test (HEAD), `npm pack <git url>`
 // (npm clones it, installs the dev dependencies and runs prepare) and `npm install -g` of that tarball. The
-// one-step `npm install -g <git url>` cannot work with npm 10/11 (npm/cli#8440; see scripts/prepare.mjs): it must
-// either work (a fixed npm) or stop at once with prepare's one-line advice, leaving nothing in the prefix.
+// one-step `npm install -g <git url>` cannot work with npm 9 to 11 (npm/cli#8440; see scripts/prepare.mjs): it must
+// either work (a fixed npm) or stop at once with prepare's one-line advice, leaving nothing in the prefix. npm 12
+// prepares git dependencies with --global=false, and there the one step must work, every addon built.
 describe("from a git url", () => {
   const noGit = spawnSync("git", ["--version"]).status !== 0 ? "git is not installed" : "";
   let repo = "";
@@ -185,4 +186,24 @@ describe("from a git url", () => {
     expect(fs.existsSync(path.join(direct, "lib", "node_modules", PKG.name))).toBe(false);
     expect(fs.existsSync(bin)).toBe(false);
   }, 300_000);
+
+  // The system npm when it is 12 or later, else npm 12 from the registry through npx. npm 12 asks for Node >= 22.22
+  // and warns on Node 20 (EBADENGINE), but installs the same way. It refuses git dependencies without --allow-git
+  // and runs no install script (no native addons) unless --allow-scripts names the package by its git url.
+  it("with npm >= 12, npm install -g --allow-git=all --allow-scripts=<git url> <git url> gives a working qcowdbg in one step", (ctx) => {
+    if (noGit || gitOffline) ctx.skip(`skipped: ${noGit || `npm cannot reach the registry (${gitOffline})`}`);
+    const systemMajor = Number(run("npm", ["--version"], tmp).stdout.split(".")[0]);
+    const npm12 = systemMajor >= 12 ? ["npm"] : ["npx", "-y", "npm@12"];
+    const direct = path.join(tmp, "npm12-prefix");
+    const args = ["install", "-g", "--prefix", direct, "--prefer-offline", "--foreground-scripts", "--no-audit", "--no-fund", "--allow-git=all", `--allow-scripts=${url()}`, url()];
+    const r = run(npm12[0]!, [...npm12.slice(1), ...args], tmp);
+    if (r.status !== 0 && OFFLINE.test(r.stderr) && process.env.CI !== "true") ctx.skip(`skipped: npm 12 is not reachable (${r.stderr.split("\n").find((l) => OFFLINE.test(l))})`);
+    expect(r.status, r.stderr).toBe(0);
+    const bin = path.join(direct, "bin", "qcowdbg");
+    expect(run(bin, ["--version"], tmp).stdout.trim()).toBe(PKG.version);
+    if (HAVE_CXX) expectAllAddons(path.join(direct, "lib/node_modules", PKG.name), r.stdout + r.stderr);
+    const map = run(bin, ["map", "--output=json", "tour.qcow2"], IMAGES);
+    expect(map.status).toBe(0);
+    expect(JSON.parse(map.stdout)).toEqual(JSON.parse(fs.readFileSync(path.join(ROOT, "samples/goldens/tour/map.json"), "utf8")));
+  }, 900_000);
 });
