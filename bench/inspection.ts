@@ -166,6 +166,7 @@ export async function run(): Promise<Record<string, number | string>> {
       "qcowdbg check 200 GiB s": round(check200!),
       "qemu-img check 200 GiB s": round(qCheck200!),
       "check 200 GiB ours/qemu (target <= 1.0)": round(check200! / qCheck200!, 2),
+      "cpu check 200 GiB ours/qemu": round(meanCpu(ours("check", pre)) / meanCpu(["qemu-img", "check", pre]), 2),
       "check 200 GiB output and status identical": ourCheck.stdout === qemuCheck.stdout && ourCheck.status === qemuCheck.status ? "yes" : "NO",
       "info 200 GiB ours/qemu": round(info! / qInfo!, 1),
     });
