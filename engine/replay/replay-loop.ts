@@ -16,10 +16,10 @@ import type { Storage } from "../storage/storage.js";
 import type { CacheSummary, OpSummary, ReplayRunOptions, ReplaySummary, RequestContext, SlowRequest } from "./replay-stats.js";
 
 /**
- * Events are dropped (at a request boundary) once this many are held: 4 chunks of the recorder, ~9 MiB, so that
- * several loops in lock-step stay small; what a request needs is costed before its events go.
+ * Events are dropped (at a request boundary) once this many are held: one chunk of the recorder, ~2.3 MiB, so that
+ * several loops in lock-step stay small; a request is costed before its events go.
  */
-const DROP_EVENTS_AT = 1 << 18;
+const DROP_EVENTS_AT = 1 << 16;
 
 const OP_INDEX: Record<GuestOp, number> = { read: 0, write: 1, "write-zeroes": 2, discard: 3, flush: 4 };
 const OPS: GuestOp[] = ["read", "write", "write-zeroes", "discard", "flush"];
@@ -135,7 +135,9 @@ export class ReplayLoop {
     const rec = engine.recorder;
     if (!this.opts.keepEvents && rec.length >= DROP_EVENTS_AT) {
       this.seqBase += rec.length;
-      rec.truncate(0);
+      // rewind, not truncate: the chunk is written over again instead of freed and allocated anew (stale fourth
+      // payloads are cleared as events are written again, see EventRecorder.emit).
+      rec.rewind(0);
     }
     if (this.opts.onProgress && this.requests % (this.opts.progressEvery ?? 4096) === 0) this.opts.onProgress(this.requests);
     return ctx;

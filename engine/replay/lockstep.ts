@@ -1,0 +1,40 @@
+// What-ifs in one pass: one request stream, parsed once, stepped through several replay loops (one per
+// configuration) request by request. Each loop has its own engine, shadow and cost model, so every summary is
+// exactly what a replay of that configuration alone gives; only the parsing is shared. One thread: the machine
+// this runs on has 2 cores shared with other work, and the loops are CPU-bound, so workers would add copying of
+// requests without a free core to run on (see docs/ARCHITECTURE.md, "Replay").
+import type { GuestRequest } from "../workload/guest-request.js";
+import { ReplayLoop } from "./replay-loop.js";
+import type { ReplayRunOptions, ReplaySummary } from "./replay-stats.js";
+
+export interface LockstepRun {
+  imagePath: string;
+  opts: ReplayRunOptions;
+}
+
+/**
+ * Replays `requests` once through every run. A run whose image cannot be opened gets its Error in its place and
+ * the others go on.
+ */
+export function replayLockstep(requests: Iterable<GuestRequest>, runs: LockstepRun[]): (ReplaySummary | Error)[] {
+  const out: (ReplaySummary | Error)[] = [];
+  const loops: ReplayLoop[] = [];
+  const at: number[] = [];
+  try {
+    runs.forEach((r, i) => {
+      try {
+        loops.push(new ReplayLoop(r.imagePath, r.opts));
+        at.push(i);
+      } catch (e) {
+        out[i] = e instanceof Error ? e : new Error(String(e));
+      }
+    });
+    const n = loops.length;
+    if (n === 1) for (const req of requests) loops[0]!.step(req);
+    else if (n > 1) for (const req of requests) for (let k = 0; k < n; k++) loops[k]!.step(req);
+    loops.forEach((l, k) => (out[at[k]!] = l.summary()));
+    return out;
+  } finally {
+    for (const l of loops) l.close();
+  }
+}
