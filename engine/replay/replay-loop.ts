@@ -38,8 +38,7 @@ export class ReplayLoop {
   readonly causeTotals = new Float64Array(CAUSE_COUNT);
   readonly errorSamples: string[] = [];
   readonly fileSizeStart: number;
-  /** Every latency (the "all" row), and per op. */
-  readonly latencies = new LatencyStats();
+  /** Latencies per op (the "all" row is their merge, at the end). */
   private readonly perOp = OPS.map(() => new LatencyStats());
   private readonly bytes = new Float64Array(OPS.length);
   private readonly errs = new Float64Array(OPS.length);
@@ -110,7 +109,6 @@ export class ReplayLoop {
       for (let t = Math.floor(req.offset / this.l2Span); t <= lastTable; t++) tables[t] = 1;
     }
     this.perOp[opi]!.add(us);
-    this.latencies.add(us);
     this.totalUs += us;
     const causes = model.causes;
     for (let k = 0; k < CAUSE_COUNT; k++) this.causeTotals[k]! += causes[k]!;
@@ -166,7 +164,9 @@ export class ReplayLoop {
     const ops = OPS.map((op, i) => summarizeOp(op, this.perOp[i]!, this.bytes[i]!, this.errs[i]!)).filter((o) => o.count > 0);
     const totalBytes = this.bytes.reduce((a, b) => a + b, 0);
     const totalErrors = this.errs.reduce((a, b) => a + b, 0);
-    const allOp = summarizeOp("all", this.latencies, totalBytes, totalErrors);
+    const all = new LatencyStats();
+    for (const l of this.perOp) all.merge(l);
+    const allOp = summarizeOp("all", all, totalBytes, totalErrors);
     const totalUs = allOp.totalUs;
     let touchedTables = 0;
     for (let i = 0; i < this.tablesTouched.length; i++) touchedTables += this.tablesTouched[i]!;
