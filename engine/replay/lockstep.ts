@@ -38,3 +38,35 @@ export function replayLockstep(requests: Iterable<GuestRequest>, runs: LockstepR
     for (const l of loops) l.close();
   }
 }
+
+/**
+ * One request stream read by `n` consumers (the dashboard's what-if runs): whichever consumer is ahead pulls from
+ * `source` and queues the request for the others, so the trace is parsed once and a queue holds only how far the
+ * consumers are apart (one slice of a frame).
+ */
+export function fanOut<T>(source: Iterator<T>, n: number): Iterator<T>[] {
+  const queues: T[][] = Array.from({ length: n }, () => []);
+  const heads = new Array<number>(n).fill(0);
+  let ended = false;
+  return queues.map((q, i) => ({
+    next(): IteratorResult<T> {
+      if (heads[i]! < q.length) {
+        const value = q[heads[i]!]!;
+        heads[i]!++;
+        if (heads[i] === q.length) {
+          q.length = 0;
+          heads[i] = 0;
+        }
+        return { value, done: false };
+      }
+      if (ended) return { value: undefined, done: true };
+      const it = source.next();
+      if (it.done) {
+        ended = true;
+        return { value: undefined, done: true };
+      }
+      for (let k = 0; k < n; k++) if (k !== i) queues[k]!.push(it.value);
+      return it;
+    },
+  }));
+}

@@ -9,7 +9,7 @@ import { defaultConfig, type EngineConfig } from "../../engine/image/engine-conf
 import { openWorkload } from "../../engine/workload/index.js";
 import { builtinProfile } from "../../engine/replay/device-profiles.js";
 import { replayTrace, type ReplaySummary } from "../../engine/replay/replay-stats.js";
-import { replayLockstep } from "../../engine/replay/lockstep.js";
+import { fanOut, replayLockstep } from "../../engine/replay/lockstep.js";
 import { recommend, type RecommendContext } from "../../engine/replay/recommend.js";
 import { convertedCopy, needsConversion, parseVariant, type Variant } from "../../engine/replay/compare.js";
 import { qemuImg, tmpDir } from "../format/qemu-images.js";
@@ -118,5 +118,39 @@ describe("recommend in one pass", () => {
     expect(all.option).not.toMatch(/l2-cache-entry-size/);
     expect(all.after).toBeDefined();
     expect(c.passes()).toBe(2);
+  });
+});
+
+describe("fanOut", () => {
+  it("gives every consumer the whole stream once, whatever order they read in, holding only the gap between them", () => {
+    let pulled = 0;
+    function* source(): Generator<number> {
+      for (let i = 0; i < 1000; i++) {
+        pulled++;
+        yield i;
+      }
+    }
+    const [a, b, c] = fanOut(source(), 3);
+    const got: number[][] = [[], [], []];
+    const take = (it: Iterator<number>, k: number, n: number) => {
+      for (let j = 0; j < n; j++) {
+        const r = it.next();
+        if (r.done) return;
+        got[k]!.push(r.value);
+      }
+    };
+    // The dashboard's pattern: the first sets the pace, the others follow by as many; and one running ahead.
+    for (let round = 0; round < 200; round++) {
+      take(a!, 0, 7);
+      take(b!, 1, 7);
+      take(c!, 2, round % 2 ? 13 : 1);
+    }
+    take(a!, 0, 2000);
+    take(b!, 1, 2000);
+    take(c!, 2, 2000);
+    const all = Array.from({ length: 1000 }, (_, i) => i);
+    expect(got).toEqual([all, all, all]);
+    expect(pulled).toBe(1000);
+    expect([a!.next().done, b!.next().done, c!.next().done]).toEqual([true, true, true]);
   });
 });
