@@ -4,7 +4,10 @@
 // qemu-img runs). Verified advice is ranked by its gain; gains under 1% are dropped (named in a note).
 // The verifications run in one pass (runAll: every candidate stepped in lock-step from one parse of the trace),
 // with the candidates together as a speculative "combined" run: it is kept when every candidate improves (the
-// usual case) and run again alone only when fewer do.
+// usual case) and run again alone only when fewer do. No candidate is derived analytically (say every L2 cache
+// size from one pass of LRU stack distances, Mattson's way): stack distances give miss counts only, while an
+// eviction changes the events themselves (a dirty slice's write-back, the flush that orders refcount blocks before
+// L2 tables) and the advice's figures (modelled time, p99) need every request's cost, so each runs its own engine.
 import type { EngineConfig } from "../image/engine-config.js";
 import { parseVariant, type Variant } from "./compare.js";
 import { formatBytes, formatOptionSize, formatUs, percent } from "./human-units.js";
