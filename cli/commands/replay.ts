@@ -14,7 +14,6 @@ import { CAUSE_LABELS, CAUSE_NAMES } from "../../engine/replay/cost-model.js";
 import { loadProfile, BUILTIN_PROFILES, DEFAULT_PROFILE } from "../../engine/replay/device-profiles.js";
 import { replayTrace, type ReplayRunOptions, type ReplaySummary, type RequestContext } from "../../engine/replay/replay-stats.js";
 import { replayLockstep, type LockstepRun } from "../../engine/replay/lockstep.js";
-import { RequestCache } from "../../engine/replay/request-cache.js";
 import { recommend, type Recommendation } from "../../engine/replay/recommend.js";
 import { buildReport, formatReport, type TraceInfo } from "../../engine/replay/report.js";
 import { compareRow, convertedCopy, formatCompareTable, makeWorkDir, needsConversion, parseVariant, qemuImgAvailable, removeWorkDir, type Variant } from "../../engine/replay/compare.js";
@@ -117,8 +116,6 @@ function run(userImage: string, trace: string, flags: Flags): void {
       topN: top,
       onProgress: progress.tracker(label),
     });
-    // The trace parsed once: the baseline's pass keeps the requests (up to a budget) for the what-if pass.
-    const kept = new RequestCache();
     // Converted copies by format options: variants in one pass that share them share the copy (it is only read).
     const copies = new Map<string, string>();
     const imageFor = (v: Variant): string => {
@@ -149,9 +146,9 @@ function run(userImage: string, trace: string, flags: Flags): void {
       if (!first && runs[0]) {
         progress.stop();
         progress.label(vs.length > 1 ? `verify ${vs.length} what-ifs in one pass` : `verify ${vs[0]!.label}`);
-        runs[0].opts.onProgress = progress.tracker("verify", kept.length ?? undefined);
+        runs[0].opts.onProgress = progress.tracker("verify");
       }
-      const res = replayLockstep(kept.length !== null ? kept.requests() : workload.requests(), runs);
+      const res = replayLockstep(workload.requests(), runs);
       if (first) out.unshift(res.shift()!);
       at.forEach((i, k) => (out[i + (first ? 1 : 0)] = res[k]!));
       return out;
@@ -162,7 +159,7 @@ function run(userImage: string, trace: string, flags: Flags): void {
     const sinks = openSinks(flags, image, trace, cleanups);
     const baseRun: LockstepRun = { imagePath: image, opts: { ...runOpts(base, "replay"), perEventCosts: Boolean(flags.chromeTrace), onRequest: sinks } };
     const compared = variants.length ? runAll(variants, baseRun) : undefined;
-    const first = compared ? compared[0]! : replayTrace(image, flags.recommend ? kept.record(workload.requests()) : workload.requests(), baseRun.opts);
+    const first = compared ? compared[0]! : replayTrace(image, workload.requests(), baseRun.opts);
     if (first instanceof Error) throw first;
     const baseline = first;
     progress.stop();
@@ -190,7 +187,6 @@ function run(userImage: string, trace: string, flags: Flags): void {
     if (flags.recommend) {
       const canConvert = qemuImgAvailable();
       recs = recommend({ baseline, config: base, canConvert, run: runVariant, runAll: (vs) => runAll(vs) });
-      kept.drop();
       if (!canConvert) notes.push("cluster size / extended L2 what-ifs were not tried: qemu-img is not installed");
       progress.stop();
     }
@@ -349,19 +345,17 @@ class Progress {
     this.current = s;
   }
 
-  /** `requests`: the pass reads that many kept requests (no trace lines): the bar counts requests. */
-  tracker(label: string, requests?: number): (done: number) => void {
+  tracker(label: string): (done: number) => void {
     return (done: number) => {
       if (!this.enabled) return;
-      const total = requests ?? this.total;
       if (!this.bar) {
         this.bar = new cliProgress.SingleBar(
           { format: "{label} [{bar}] {percentage}% | {requests} requests | ETA {eta_formatted}", stream: process.stderr, hideCursor: true, clearOnComplete: true, etaBuffer: 50 },
           cliProgress.Presets.shades_classic,
         );
-        this.bar.start(Math.max(1, total), 0, { label: this.current || label, requests: 0 });
+        this.bar.start(Math.max(1, this.total), 0, { label: this.current || label, requests: 0 });
       }
-      this.bar.update(Math.min(total, requests === undefined ? this.workload.stats.lines : done), { requests: done, label: this.current || label });
+      this.bar.update(Math.min(this.total, this.workload.stats.lines), { requests: done, label: this.current || label });
     };
   }
 
