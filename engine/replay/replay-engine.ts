@@ -13,6 +13,8 @@ export interface ReplayOptions {
   keepData?: boolean;
   /** Record events (default true). Counts are kept either way. */
   record?: boolean;
+  /** Keep requestStarts (default true); a non-interactive replay turns it off, so memory does not grow per request. */
+  trackRequestStarts?: boolean;
 }
 
 export interface RequestOutcome {
@@ -29,15 +31,17 @@ export class ReplayEngine {
   readonly image: Qcow2Image;
   readonly shadow: ShadowStorage;
   readonly config: EngineConfig;
-  /** Event index where request i (0-based) starts; grows as requests are applied. */
+  /** Event index where request i (0-based) starts; grows as requests are applied (unless trackRequestStarts is off). */
   requestStarts: Float64Array = new Float64Array(1024);
   requests = 0;
   private zeros = new Uint8Array(0);
+  private readonly trackStarts: boolean;
 
   constructor(readonly path: string, opts: ReplayOptions = {}) {
     this.config = defaultConfig({ metadataOnly: !opts.keepData, ...opts.config });
     this.recorder = new EventRecorder();
     this.recorder.enabled = opts.record !== false;
+    this.trackStarts = opts.trackRequestStarts !== false;
     this.shadow = new ShadowStorage(new FileStorage(path, false));
     this.image = Qcow2Image.open(path, { config: this.config, events: this.recorder, writable: true, storage: this.shadow });
   }
@@ -45,13 +49,15 @@ export class ReplayEngine {
   /** Applies one request; errors (e.g. past the virtual size) are reported, not thrown. */
   apply(req: GuestRequest): RequestOutcome {
     const id = ++this.requests;
-    if (id >= this.requestStarts.length) {
-      const n = new Float64Array(this.requestStarts.length * 2);
-      n.set(this.requestStarts);
-      this.requestStarts = n;
-    }
     const first = this.recorder.length;
-    this.requestStarts[id - 1] = first;
+    if (this.trackStarts) {
+      if (id >= this.requestStarts.length) {
+        const n = new Float64Array(this.requestStarts.length * 2);
+        n.set(this.requestStarts);
+        this.requestStarts = n;
+      }
+      this.requestStarts[id - 1] = first;
+    }
     this.recorder.request = id;
     const out: RequestOutcome = { id, firstEvent: first, endEvent: first };
     try {
