@@ -2,7 +2,8 @@
 // raw scratch file there (so QEMU's own per-request overhead is in the figures): 4 KiB and 64 KiB reads and writes,
 // random and sequential, O_DIRECT (cache=none) and through the page cache (writeback), reads of holes, writes
 // into holes and past the end, fdatasync after 0..16 MiB of dirty data and after allocation, fallocate punch/zero,
-// and qcow2's own sequences on scratch images (cached and allocating writes, writethrough). Each script runs `runs`
+// and qcow2's own sequences on scratch images (cached and allocating writes, timed against the raw file's in one
+// qemu-io process: calibrate-driver.ts; writethrough allocating writes). Each script runs `runs`
 // times, in rounds, on the same starting state (files fsynced, allocated ranges punched back into holes, new random
 // offsets for reads that must miss); each command counts its fastest run, the statistic `replay --validate-runs`
 // uses for each request, so that the profile and the measurement it is checked against mean the same thing.
@@ -16,9 +17,9 @@ import { ioCost, type HostProfile, type IoCost } from "./host-profile.js";
 import { runQemuIo } from "./qemu-io-run.js";
 import { Mixer, punch, Script } from "./calibrate-script.js";
 import { driverScript } from "./calibrate-driver.js";
+import { prng } from "../prng.js";
 
 export { inFirstL2 } from "./calibrate-driver.js";
-import { prng } from "../prng.js";
 
 const K = 1024;
 const M = 1024 * 1024;
@@ -228,7 +229,7 @@ export function calibrate(opts: CalibrateOptions): DeviceProfile {
       });
       // Writethrough allocating writes: what a growing image pays per write (a check kept in classesUs). They all
       // land in the second L2 table (clusters 8192-16383), which the untimed write into its last cluster allocates
-      // first, for the reason given at inFirstL2.
+      // first, for the reason given at inFirstL2 (calibrate-driver.ts).
       const base = 8192;
       measure(qcow, () => {
         const wt = new Script();
