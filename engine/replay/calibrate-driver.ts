@@ -1,7 +1,8 @@
 // calibrate's measure of QEMU's qcow2 driver and allocation path: one qemu-io process that switches (close, open)
 // between a raw file, a qcow2 image and an extended-L2 qcow2 image, in blocks, so that each term is a difference
 // of classes timed in the same process, seconds apart, rather than of two processes run at different moments
-// (on a shared host, the per-request driver cost taken across processes came out at 0, 7 and 14 µs in three runs).
+// (on the quiet development VM, the per-request driver cost taken across processes came out at 0, 7 and 14 µs in
+// three runs).
 import { Mixer, Script } from "./calibrate-script.js";
 
 const K = 1024;
