@@ -38,10 +38,8 @@ type Unit = [string | null, string][];
 
 /**
  * Collects the units of several classes and interleaves them in proportion (each class keeps its own order), in
- * runs of `block` consecutive units of one class. QEMU issues a replay's host I/O as streams of the same few
- * kinds (a COW read then its write, over and over): one command at a time between unrelated classes (64 KiB hole
- * reads filling zero pages, reads of other files) measured the 64 KiB reads and writes 5-10 µs dearer than the same
- * command repeated, as their buffers and page-cache pages were no longer in the CPU's caches.
+ * runs of `block` consecutive units of one class (default 1): calibrate-driver.ts runs its classes on three images
+ * in one qemu-io process and pays an image switch (close, open) per block, not per command.
  */
 export class Mixer {
   private readonly classes = new Map<string, Unit[]>();

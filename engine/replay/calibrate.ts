@@ -41,8 +41,6 @@ const HOLES_END = 64 * 1024 * M;
 const FILE_SIZE = HOLES_END;
 const EXTENDED_SIZE = FILE_SIZE + 8192 * M;
 const DIRTY_SIZES = [M, 4 * M, 16 * M];
-/** Commands of one class in a row (calibrate-script.ts's Mixer says why). */
-const BLOCK = 16;
 
 export interface CalibrateOptions {
   dir: string;
@@ -141,7 +139,7 @@ export function calibrate(opts: CalibrateOptions): DeviceProfile {
       for (let i = 0; i < n(200); i++, seq += 4 * K) d.add("dSeqRead4", `read ${seq} 4k`);
       seq = at(DATA_END / 2, DATA_END / 4, 4 * K);
       for (let i = 0; i < n(100); i++, seq += 4 * K) d.add("dSeqWrite4", `write ${seq} 4k`);
-      const x = new Mixer(BLOCK);
+      const x = new Mixer();
       for (let i = 0; i < n(200); i++) x.add("dRead4", `read ${at(0, DATA_END, 4 * K)} 4k`);
       for (let i = 0; i < n(60); i++) x.add("dRead64", `read ${at(0, DATA_END, 64 * K)} 64k`);
       for (let i = 0; i < n(100); i++) x.add("dHole4", `read ${at(HOLES, HOLES_END - HOLES, 4 * K)} 4k`);
@@ -169,7 +167,7 @@ export function calibrate(opts: CalibrateOptions): DeviceProfile {
       const b = new Script();
       punchAlloc(b);
       b.add(null, `read -q 0 ${8 * M}`);
-      const x = new Mixer(BLOCK);
+      const x = new Mixer();
       for (let i = 0; i < n(200); i++) x.add("cRead4", `read ${at(0, 8 * M, 4 * K)} 4k`);
       for (let i = 0; i < n(60); i++) x.add("cRead64", `read ${at(0, 8 * M, 64 * K)} 64k`);
       for (let i = 0; i < n(100); i++) x.add("hRead4", `read ${at(HOLES, HOLES_END - HOLES, 4 * K)} 4k`);
@@ -192,7 +190,7 @@ export function calibrate(opts: CalibrateOptions): DeviceProfile {
       // Interleaved units, each starting clean: an untimed FUA write first syncs whatever the unit before left
       // dirty or allocated, so each timed sync pays for its own unit's state only. fdatasync with only the timed
       // 4 KiB dirty; after 1..16 MiB of dirty data; after an allocating write (a journal commit).
-      const x = new Mixer(BLOCK);
+      const x = new Mixer();
       const clean = () => `write -f ${at(0, 8 * M, 4 * K)} 4k`;
       for (let i = 0; i < n(15); i++) x.add("sync0", `write -f ${at(0, 8 * M, 4 * K)} 4k`, [clean()]);
       for (let r = 0; r < Math.max(2, Math.round(3 * scale)); r++)
