@@ -1,6 +1,6 @@
 // Inspection speed against its anchors, each measured in the same run (issue 12): start-up of `info` and of a
-// small `map` against `node -e 0` (target <= 1.5x), info and map on a 200 GiB metadata-preallocated image against
-// qemu-img (map target <= 1.5x), and `map --output=json` of a 64 GiB image with 150k random 4 KiB extents through
+// small `map` against `node -e 0` (target <= 1.5x), info, check and map on a 200 GiB metadata-preallocated image
+// against qemu-img (map target <= 1.5x, check <= 1.0x; these are the only 200 GiB rows of `npm run bench`), and `map --output=json` of a 64 GiB image with 150k random 4 KiB extents through
 // a pipe and to a file against qemu-img (target <= 1.0x, under 100 MiB). Times are medians of interleaved runs of
 // fresh processes (BENCH_STARTUP_RUNS, default 21; BENCH_RUNS for the long ones, default 5); outputs compared.
 import { spawn, spawnSync } from "node:child_process";
@@ -24,12 +24,36 @@ const ours = (...args: string[]): Cmd => [process.execPath, CLI, ...args];
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const round = (x: number, digits = 3) => Number(x.toFixed(digits));
 
+/**
+ * CPU seconds (user + system) this process's waited-for children have used, from /proc/self/stat (Linux; NaN
+ * elsewhere). On a loaded machine wall time is mostly waiting for a core; CPU time is what a quiet one would see.
+ * Its unit is a clock tick (10 ms), so the rows give the mean over all runs of a command, not one run's.
+ */
+function childCpu(): number {
+  try {
+    const f = readFileSync("/proc/self/stat", "utf8");
+    const fields = f.slice(f.lastIndexOf(")") + 2).split(" ");
+    return (Number(fields[13]) + Number(fields[14])) / 100;
+  } catch {
+    return NaN;
+  }
+}
+const cpuUsed = new Map<string, { seconds: number; runs: number }>();
+/** Mean CPU seconds of the runs of `cmd` so far. */
+const meanCpu = (cmd: Cmd) => {
+  const u = cpuUsed.get(cmd.join(" "));
+  return u ? u.seconds / u.runs : NaN;
+};
+
 /** Wall-clock seconds of one run with stdout discarded; a failing run is an error. */
 function once(cmd: Cmd): number {
+  const c0 = childCpu();
   const t0 = process.hrtime.bigint();
   const r = spawnSync(cmd[0], cmd.slice(1), { stdio: ["ignore", "ignore", "pipe"] });
   const s = Number(process.hrtime.bigint() - t0) / 1e9;
   if (r.status !== 0) throw new Error(`${cmd.join(" ")} exited ${r.status}: ${r.stderr}`);
+  const u = cpuUsed.get(cmd.join(" ")) ?? { seconds: 0, runs: 0 };
+  cpuUsed.set(cmd.join(" "), { seconds: u.seconds + childCpu() - c0, runs: u.runs + 1 });
   return s;
 }
 
@@ -100,8 +124,9 @@ export async function run(): Promise<Record<string, number | string>> {
     };
 
     // Start-up: fresh processes on tiny work, against Node's own start-up.
+    const node0Cmd: Cmd = [process.execPath, "-e", "0"];
     const [node, version, info, smallMap, qInfo, qSmallMap] = interleaved(
-      [[process.execPath, "-e", "0"], ours("--version"), ours("info", pre), ours("map", SMALL), ["qemu-img", "info", pre], ["qemu-img", "map", SMALL]],
+      [node0Cmd, ours("--version"), ours("info", pre), ours("map", SMALL), ["qemu-img", "info", pre], ["qemu-img", "map", SMALL]],
       STARTUP_RUNS,
     );
     Object.assign(out, {
@@ -114,27 +139,43 @@ export async function run(): Promise<Record<string, number | string>> {
       "qemu-img map (16 MiB) ms": round(qSmallMap! * 1000, 1),
       "info / node -e 0 (target <= 1.5)": round(info! / node!, 2),
       "small map / node -e 0 (target <= 1.5)": round(smallMap! / node!, 2),
+      "cpu ms, mean: node -e 0 / --version / info / small map": [node0Cmd, ours("--version"), ours("info", pre), ours("map", SMALL)].map((c) => round(meanCpu(c) * 1000, 1)).join(" / "),
+      "cpu info / node -e 0": round(meanCpu(ours("info", pre)) / meanCpu(node0Cmd), 2),
+      "cpu small map / node -e 0": round(meanCpu(ours("map", SMALL)) / meanCpu(node0Cmd), 2),
     });
 
-    // The 200 GiB metadata-preallocated image: map reads all 25 MiB of L2 tables.
-    const [map200, qMap200] = interleaved([ours("map", "--output=json", pre), ["qemu-img", "map", "--output=json", pre]], RUNS);
-    const stdout = (cmd: Cmd) => spawnSync(cmd[0], cmd.slice(1), { encoding: "utf8", maxBuffer: 1 << 28 }).stdout;
-    const same200 = stdout(ours("map", "--output=json", pre)) === stdout(["qemu-img", "map", "--output=json", pre]);
+    // The 200 GiB metadata-preallocated image (3.2 M allocated clusters): map reads all 25 MiB of L2 tables,
+    // check every refcount as well. Node's own start-up, interleaved with them, is the floor of the map ratio.
+    const qMap = ["qemu-img", "map", "--output=json", pre] as Cmd;
+    const [map200, qMap200, check200, qCheck200, node200] = interleaved(
+      [ours("map", "--output=json", pre), qMap, ours("check", pre), ["qemu-img", "check", pre], [process.execPath, "-e", "0"]],
+      Math.max(RUNS, 9),
+    );
+    const result = (cmd: Cmd) => spawnSync(cmd[0], cmd.slice(1), { encoding: "utf8", maxBuffer: 1 << 28 });
+    const same200 = result(ours("map", "--output=json", pre)).stdout === result(qMap).stdout;
+    const [ourCheck, qemuCheck] = [result(ours("check", pre)), result(["qemu-img", "check", pre])];
     Object.assign(out, {
-      runs: RUNS,
+      "200 GiB runs": Math.max(RUNS, 9),
       "qcowdbg map 200 GiB s": round(map200!),
       "qemu-img map 200 GiB s": round(qMap200!),
       "map 200 GiB ours/qemu (target <= 1.5)": round(map200! / qMap200!, 2),
-      // Node's own start-up against qemu-img's whole map: the floor of the ratio above.
-      "node -e 0 / qemu-img map 200 GiB": round(node! / qMap200!, 2),
-      "info 200 GiB ours/qemu": round(info! / qInfo!, 1),
+      "node -e 0 / qemu-img map 200 GiB": round(node200! / qMap200!, 2),
       "map 200 GiB output identical": same200 ? "yes" : "NO",
+      "cpu ms, mean: map 200 GiB ours / qemu-img": `${round(meanCpu(ours("map", "--output=json", pre)) * 1000, 1)} / ${round(meanCpu(qMap) * 1000, 1)}`,
+      "cpu map 200 GiB ours/qemu": round(meanCpu(ours("map", "--output=json", pre)) / meanCpu(qMap), 2),
+      "qcowdbg check 200 GiB s": round(check200!),
+      "qemu-img check 200 GiB s": round(qCheck200!),
+      "check 200 GiB ours/qemu (target <= 1.0)": round(check200! / qCheck200!, 2),
+      "cpu check 200 GiB ours/qemu": round(meanCpu(ours("check", pre)) / meanCpu(["qemu-img", "check", pre]), 2),
+      "check 200 GiB output and status identical": ourCheck.stdout === qemuCheck.stdout && ourCheck.status === qemuCheck.status ? "yes" : "NO",
+      "info 200 GiB ours/qemu": round(info! / qInfo!, 1),
     });
 
     // A long map: through a pipe (back-pressure) and into a file.
     const [pipeOurs, pipeQemu] = await streamedPair(ours("map", "--output=json", frag), ["qemu-img", "map", "--output=json", frag], null, RUNS);
     const [fileOurs, fileQemu] = await streamedPair(ours("map", "--output=json", frag), ["qemu-img", "map", "--output=json", frag], join(dir, "map.json"), RUNS);
     Object.assign(out, {
+      runs: RUNS,
       "fragmented image": "64 GiB, 4 KiB clusters, 150k random 4 KiB writes",
       "map pipe ours s": round(pipeOurs.seconds),
       "map pipe qemu-img s": round(pipeQemu.seconds),

@@ -1,5 +1,5 @@
 // `npm run bench`: every benchmark module in this folder, each measured against the real tools where one exists,
-// with its figures printed as a table. Pass names to run some: `npm run bench -- check-map replay`.
+// with its figures printed as a table. Pass names to run some: `npm run bench -- inspection replay`.
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { pathToFileURL } from "node:url";

@@ -24,6 +24,8 @@ export { BUILTIN_PROFILES, builtinProfile, DEFAULT_PROFILE, loadProfile, parsePr
 export { replayTrace, type CauseSummary, type OpSummary, type ReplayRunOptions, type ReplaySummary, type RequestContext, type SlowRequest } from "./replay/replay-stats.js";
 export { buildReport, formatReport, type ReplayReport, type TraceInfo } from "./replay/report.js";
 export { recommend, type Recommendation } from "./replay/recommend.js";
+export { ReplayLoop } from "./replay/replay-loop.js";
+export { fanOut, replayLockstep, type LockstepRun } from "./replay/lockstep.js";
 export { EVENT_NAMES } from "./events/event-schema.js";
 export { EventRecorder, type EngineEvent } from "./events/recorder.js";
 export { formatJsonEvent, formatTextEvent } from "./events/text-format.js";

@@ -17,6 +17,12 @@ const ADDONS = [
   ["fallocate", "discards and zero writes will write zeroes instead of punching holes"],
   ["compress", "compressed writes will use Node's zlib, whose output can differ from QEMU's, and refuse zstd"],
 ];
+// `--list` prints the sources this compiles, one a line: the package test holds package.json's `files` and the
+// installed addons to it.
+if (process.argv.includes("--list")) {
+  for (const [name] of ADDONS) process.stdout.write(`native/${name}.cc\n`);
+  process.exit(0);
+}
 let src = "";
 let out = "";
 let without = "";

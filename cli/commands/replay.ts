@@ -13,6 +13,7 @@ import { FORMAT_NAMES, openWorkload, type Workload } from "../../engine/workload
 import { CAUSE_LABELS, CAUSE_NAMES } from "../../engine/replay/cost-model.js";
 import { loadProfile, BUILTIN_PROFILES, DEFAULT_PROFILE } from "../../engine/replay/device-profiles.js";
 import { replayTrace, type ReplayRunOptions, type ReplaySummary, type RequestContext } from "../../engine/replay/replay-stats.js";
+import { replayLockstep, type LockstepRun } from "../../engine/replay/lockstep.js";
 import { recommend, type Recommendation } from "../../engine/replay/recommend.js";
 import { buildReport, formatReport, type TraceInfo } from "../../engine/replay/report.js";
 import { compareRow, convertedCopy, formatCompareTable, makeWorkDir, needsConversion, parseVariant, qemuImgAvailable, removeWorkDir, type Variant } from "../../engine/replay/compare.js";
@@ -115,27 +116,59 @@ function run(userImage: string, trace: string, flags: Flags): void {
       topN: top,
       onProgress: progress.tracker(label),
     });
-    const runVariant = (v: Variant): ReplaySummary => {
-      let img = image;
-      if (needsConversion(v.format)) {
+    // Converted copies by format options: variants in one pass that share them share the copy (it is only read).
+    const copies = new Map<string, string>();
+    const imageFor = (v: Variant): string => {
+      if (!needsConversion(v.format)) return image;
+      const key = JSON.stringify([v.format.clusterSize, v.format.extendedL2, v.format.preallocation]);
+      let img = copies.get(key);
+      if (img === undefined) {
         if (!workDir.path) workDir.path = makeWorkDir();
         img = convertedCopy(image, v.format, workDir.path);
+        copies.set(key, img);
       }
-      return replayTrace(img, workload.requests(), runOpts(v.config, v.label));
+      return img;
+    };
+    const runVariant = (v: Variant): ReplaySummary => replayTrace(imageFor(v), workload.requests(), runOpts(v.config, v.label));
+    // Several variants in one pass over the trace (parsed once); progress follows the first.
+    const runAll = (vs: Variant[], first?: LockstepRun): (ReplaySummary | Error)[] => {
+      const runs: LockstepRun[] = first ? [first] : [];
+      const at: number[] = [];
+      const out: (ReplaySummary | Error)[] = [];
+      vs.forEach((v, i) => {
+        try {
+          runs.push({ imagePath: imageFor(v), opts: { ...runOpts(v.config, v.label), onProgress: undefined } });
+          at.push(i);
+        } catch (e) {
+          out[i] = e instanceof Error ? e : new Error(String(e));
+        }
+      });
+      if (!first && runs[0]) {
+        progress.stop();
+        progress.label(vs.length > 1 ? `verify ${vs.length} what-ifs in one pass` : `verify ${vs[0]!.label}`);
+        runs[0].opts.onProgress = progress.tracker("verify");
+      }
+      const res = replayLockstep(workload.requests(), runs);
+      if (first) out.unshift(res.shift()!);
+      at.forEach((i, k) => (out[i + (first ? 1 : 0)] = res[k]!));
+      return out;
     };
 
-    // The baseline, with the event outputs.
+    if (variants.some((v) => needsConversion(v.format)) && !qemuImgAvailable()) throw new ExitError("replay: cluster_size/extended_l2 need a converted copy, and qemu-img is not installed", 1);
+    // The baseline, with the event outputs; with --compare, every configuration in the same pass.
     const sinks = openSinks(flags, image, trace, cleanups);
-    const baseline = replayTrace(image, workload.requests(), { ...runOpts(base, "replay"), perEventCosts: Boolean(flags.chromeTrace), onRequest: sinks });
+    const baseRun: LockstepRun = { imagePath: image, opts: { ...runOpts(base, "replay"), perEventCosts: Boolean(flags.chromeTrace), onRequest: sinks } };
+    const compared = variants.length ? runAll(variants, baseRun) : undefined;
+    const first = compared ? compared[0]! : replayTrace(image, workload.requests(), baseRun.opts);
+    if (first instanceof Error) throw first;
+    const baseline = first;
     progress.stop();
     const info: TraceInfo = { path: trace, format: workload.format, lines: workload.stats.lines, skipped: workload.stats.skipped, filtered: workload.stats.filtered, fit: flags.fit };
     if (sinks) sinks.close(baseline);
     if (baseline.requests > 0 && baseline.outOfRange === baseline.requests) throw new ExitError(allOutOfRange(baseline.requests, virtualSize, trace), 1);
 
     if (variants.length) {
-      const canConvert = variants.some((v) => needsConversion(v.format)) ? qemuImgAvailable() : true;
-      if (!canConvert) throw new ExitError("replay: cluster_size/extended_l2 need a converted copy, and qemu-img is not installed", 1);
-      const rows = [compareRow(flags.config ?? "baseline", baseline), ...variants.map((v) => compareRow(v.label, runVariant(v)))];
+      const rows = [compareRow(flags.config ?? "baseline", baseline), ...variants.map((v, i) => compareRow(v.label, summaryOf(compared![i + 1]!)))];
       if (flags.crashSafety) {
         rows[0]!.crashSafety = safetyText(exploreTrace(image, workload.requests(), { config: base }));
         variants.forEach((v, i) => (rows[i + 1]!.crashSafety = safetyText(exploreTrace(rows[i + 1]!.image, workload.requests(), { config: v.config }))));
@@ -153,10 +186,7 @@ function run(userImage: string, trace: string, flags: Flags): void {
     const notes: string[] = [];
     if (flags.recommend) {
       const canConvert = qemuImgAvailable();
-      recs = recommend({ baseline, config: base, canConvert, run: runVariant, onVerify: (r) => {
-          progress.stop();
-          progress.label(`verify ${r.option}`);
-        } });
+      recs = recommend({ baseline, config: base, canConvert, run: runVariant, runAll: (vs) => runAll(vs) });
       if (!canConvert) notes.push("cluster size / extended L2 what-ifs were not tried: qemu-img is not installed");
       progress.stop();
     }
@@ -170,6 +200,11 @@ function run(userImage: string, trace: string, flags: Flags): void {
   } finally {
     for (const c of cleanups) c();
   }
+}
+
+function summaryOf(r: ReplaySummary | Error): ReplaySummary {
+  if (r instanceof Error) throw r;
+  return r;
 }
 
 /** Every request missed the image: say why nothing was measured and how to fit the trace. */

@@ -8,7 +8,7 @@ import { corruption, hx, sliceOffset } from "./cluster-lookup.js";
 import type { Qcow2Image } from "./qcow2-image.js";
 import { freeClusters } from "./refcounts.js";
 import { allocClusters } from "./allocator.js";
-import { metadataTablesChanged, OL_ACTIVE_L1, preWriteOverlapCheck } from "./overlap-check.js";
+import { OL_ACTIVE_L1, OL_ACTIVE_L2, preWriteOverlapCheck, tableEntrySet } from "./overlap-check.js";
 
 /** Entry words of slice entry i: hi, lo, and (extended L2) the bitmap as alloc (bits 0..31) and zero (32..63). */
 export function l2Hi(img: Qcow2Image, slot: number, i: number): number {
@@ -85,9 +85,10 @@ function l2Allocate(img: Qcow2Image, li: number): void {
   img.l2Cache.flush();
   ev.emit(EventKind.L2AllocateWriteL1, img.node, CACHE_NONE, -1, li, 0, 0);
   const [hi, lo] = encodeEntry(l2Offset, true);
-  put32(img.l1, li * 8, hi);
-  put32(img.l1, li * 8 + 4, lo);
-  metadataTablesChanged(img);
+  const e = new Uint8Array(8);
+  put32(e, 0, hi);
+  put32(e, 4, lo);
+  tableEntrySet(img, OL_ACTIVE_L2, li, e);
   preWriteOverlapCheck(img, OL_ACTIVE_L1, img.header.l1TableOffset + li * 8, 8, false);
   img.file.write(img.l1.subarray(li * 8, li * 8 + 8), img.header.l1TableOffset + li * 8);
   ev.emit(EventKind.L1Update, img.node, CACHE_NONE, -1, li, l2Offset, 0);

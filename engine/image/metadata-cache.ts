@@ -72,6 +72,8 @@ export class MetadataCache {
   private head = -1;
   private tail = -1;
   private zeroLru: number;
+  /** How many slots are dirty (the `dirty` array's sum): a write-back stops once it has met them all. */
+  private dirtySlots = 0;
   depends: MetadataCache | null = null;
   dependsOnFlush = false;
   hits = 0;
@@ -260,6 +262,7 @@ export class MetadataCache {
   }
 
   markDirty(i: number): void {
+    if (!this.dirty[i]) this.dirtySlots++;
     this.dirty[i] = 1;
   }
 
@@ -279,6 +282,7 @@ export class MetadataCache {
   discard(i: number): void {
     this.setOffset(i, 0);
     this.setLru(i, 0);
+    if (this.dirty[i]) this.dirtySlots--;
     this.dirty[i] = 0;
     if (this.policy === "2q") this.hot[i] = 0;
   }
@@ -299,12 +303,14 @@ export class MetadataCache {
     ev.emit(EventKind.MetadataWrite, this.host.node, this.id, i, this.offsets[i]!, this.tableSize, 0);
     this.host.ioYield?.();
     this.dirty[i] = 0;
+    this.dirtySlots--;
   }
 
   /** qcow2_cache_write: write back every dirty entry in index order. */
   write(): void {
     this.host.events.emit(EventKind.CacheFlush, this.host.node, this.id, -1, 0, 0, 0);
-    for (let i = 0; i < this.size; i++) this.entryFlush(i);
+    // QEMU looks at every slot; the slots past the last dirty one write nothing, so the loop stops there.
+    for (let i = 0; i < this.size && this.dirtySlots > 0; i++) this.entryFlush(i);
   }
 
   /** qcow2_cache_flush: write back, then sync the file. */
@@ -342,9 +348,7 @@ export class MetadataCache {
   }
 
   dirtyCount(): number {
-    let n = 0;
-    for (let i = 0; i < this.size; i++) n += this.dirty[i]!;
-    return n;
+    return this.dirtySlots;
   }
 
   /**
@@ -381,6 +385,8 @@ export class MetadataCache {
     this.lru.set(s.lru);
     this.refs.set(s.refs);
     this.dirty.set(s.dirty);
+    this.dirtySlots = 0;
+    for (let i = 0; i < this.size; i++) this.dirtySlots += this.dirty[i]!;
     this.tables.set(s.tables);
     this.lruCounter = s.lruCounter;
     this.rebuildLru();

@@ -9,7 +9,7 @@ import { EventKind, CACHE_NONE, CACHE_REFCOUNT } from "../events/event-kind.js";
 import { corruption, hx } from "./cluster-lookup.js";
 import { GuestIoError } from "./guest-io-error.js";
 import type { Qcow2Image } from "./qcow2-image.js";
-import { metadataTablesChanged, preWriteOverlapCheck } from "./overlap-check.js";
+import { OL_REFCOUNT_BLOCK, preWriteOverlapCheck, tableEntrySet } from "./overlap-check.js";
 import { discardRange } from "../storage/storage.js";
 
 export class Again extends Error {
@@ -98,8 +98,7 @@ function allocRefcountBlock(img: Qcow2Image, clusterIndex: number): number {
     img.events.emit(EventKind.MetadataWrite, img.node, CACHE_NONE, -1, img.header.refcountTableOffset + ti * 8, 8, 0);
     img.ioYield();
     img.flushFile();
-    img.reftable.set(e, ti * 8);
-    metadataTablesChanged(img);
+    tableEntrySet(img, OL_REFCOUNT_BLOCK, ti, e);
     img.refcountCache.put(slot);
     throw new Again();
   }

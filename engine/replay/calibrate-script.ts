@@ -36,9 +36,15 @@ export function punch(s: Script, start: number, end: number): void {
 /** One timed command and the untimed ones that must run right before it (e.g. the write-zeroes it writes into). */
 type Unit = [string | null, string][];
 
-/** Collects the units of several classes and interleaves them in proportion (each class keeps its own order). */
+/**
+ * Collects the units of several classes and interleaves them in proportion (each class keeps its own order), in
+ * runs of `block` consecutive units of one class (default 1): calibrate-driver.ts runs its classes on three images
+ * in one qemu-io process and pays an image switch (close, open) per block, not per command.
+ */
 export class Mixer {
   private readonly classes = new Map<string, Unit[]>();
+
+  constructor(private readonly block = 1) {}
 
   add(tag: string, cmd: string, before: string[] = []): void {
     const units = this.classes.get(tag) ?? [];
@@ -46,8 +52,12 @@ export class Mixer {
     this.classes.set(tag, units);
   }
 
-  /** Appends the units to `s`: at each step the class furthest behind its share goes next. */
-  into(s: Script): void {
+  /**
+   * Appends the units to `s`: at each step the class furthest behind its share goes next, for one block;
+   * `beforeBlock` may add untimed commands first (switching the image a class runs on).
+   */
+  into(s: Script, beforeBlock?: (tag: string) => void): void {
+    const tags = [...this.classes.keys()];
     const lists = [...this.classes.values()];
     const done = lists.map(() => 0);
     for (;;) {
@@ -61,8 +71,12 @@ export class Mixer {
         }
       });
       if (pick < 0) break;
-      for (const [tag, cmd] of lists[pick]![done[pick]!]!) s.add(tag, cmd);
-      done[pick]!++;
+      const list = lists[pick]!;
+      beforeBlock?.(tags[pick]!);
+      for (let k = 0; k < this.block && done[pick]! < list.length; k++) {
+        for (const [tag, cmd] of list[done[pick]!]!) s.add(tag, cmd);
+        done[pick]!++;
+      }
     }
   }
 }

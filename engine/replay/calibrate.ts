@@ -2,7 +2,8 @@
 // raw scratch file there (so QEMU's own per-request overhead is in the figures): 4 KiB and 64 KiB reads and writes,
 // random and sequential, O_DIRECT (cache=none) and through the page cache (writeback), reads of holes, writes
 // into holes and past the end, fdatasync after 0..16 MiB of dirty data and after allocation, fallocate punch/zero,
-// and qcow2's own sequences on scratch images (cached and allocating writes, writethrough). Each script runs `runs`
+// and qcow2's own sequences on scratch images (cached and allocating writes, timed against the raw file's in one
+// qemu-io process: calibrate-driver.ts; writethrough allocating writes). Each script runs `runs`
 // times, in rounds, on the same starting state (files fsynced, allocated ranges punched back into holes, new random
 // offsets for reads that must miss); each command counts its fastest run, the statistic `replay --validate-runs`
 // uses for each request, so that the profile and the measurement it is checked against mean the same thing.
@@ -15,7 +16,10 @@ import { PROFILE_FORMAT, PROFILE_VERSION } from "./device-profiles.js";
 import { ioCost, type HostProfile, type IoCost } from "./host-profile.js";
 import { runQemuIo } from "./qemu-io-run.js";
 import { Mixer, punch, Script } from "./calibrate-script.js";
+import { driverScript } from "./calibrate-driver.js";
 import { prng } from "../prng.js";
+
+export { inFirstL2 } from "./calibrate-driver.js";
 
 const K = 1024;
 const M = 1024 * 1024;
@@ -51,11 +55,16 @@ export interface CalibrateOptions {
 
 
 /**
- * Mean of a class's commands, each already its fastest run: the same statistic as `replay --validate-runs` (the
- * sum of each request's fastest run), so that a profile and the measurement it is checked against agree in kind.
+ * Mean of a class's commands, each already its fastest run (the statistic of `replay --validate-runs`: the sum of
+ * each request's fastest run), less its slowest twentieth. What a command's fastest of three runs still carries is
+ * a spell of load that met it in every run: one 1-10 ms stall moved a class of 400 commands, and the terms taken as
+ * differences of classes, by more than the terms themselves between one calibrate and the next. The trim stays
+ * small because the validation's sums keep their tails: a tenth took 5-10% off the classes under load.
  */
 export function classMean(xs: number[]): number {
-  return xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0;
+  if (!xs.length) return 0;
+  const kept = [...xs].sort((a, b) => a - b).slice(0, xs.length - Math.floor(xs.length / 20));
+  return kept.reduce((a, b) => a + b, 0) / kept.length;
 }
 
 /** us + usPerKiB from the cost at 4 KiB and 64 KiB (µs). */
@@ -90,13 +99,13 @@ export function calibrate(opts: CalibrateOptions): DeviceProfile {
   interface Job {
     target: string;
     make: () => Script;
-    qemu: { cache: string; format: string };
+    qemu: { cache: string; format: string; cwd?: string };
     setup?: () => void;
     script?: Script;
     best?: number[];
   }
   const jobs: Job[] = [];
-  const measure = (target: string, make: () => Script, qemu: { cache: string; format: string }, setup?: () => void) => void jobs.push({ target, make, qemu, setup });
+  const measure = (target: string, make: () => Script, qemu: Job["qemu"], setup?: () => void) => void jobs.push({ target, make, qemu, setup });
   const runRound = (j: Job) => {
     j.setup?.();
     // Nothing of the previous script left dirty: with ext4's ordered journal one file's fdatasync commits (and
@@ -200,40 +209,25 @@ export function calibrate(opts: CalibrateOptions): DeviceProfile {
 
     // qcow2's own work, on scratch images beside the raw file.
     const qcow = `${file}.qcow2`;
-    const freshQcow2 = (opts: string[] = []) => () => {
-      fs.rmSync(qcow, { force: true });
-      const r = spawnSync("qemu-img", ["create", "-q", "-f", "qcow2", ...opts, qcow, "1G"], { encoding: "utf8" });
+    const ext = `${file}.ext.qcow2`;
+    const create = (target: string, opts: string[]) => {
+      fs.rmSync(target, { force: true });
+      const r = spawnSync("qemu-img", ["create", "-q", "-f", "qcow2", ...opts, target, "1G"], { encoding: "utf8" });
       if (r.status !== 0) throw new Error(`calibrate: qemu-img create failed: ${(r.stderr || String(r.error)).trim()}`);
     };
+    const freshQcow2 = (opts: string[] = []) => () => create(qcow, opts);
     const free = 16384 - 128;
     try {
-      // On a fresh image, interleaved: cached 4 KiB reads and overwrites of 1 MiB written (and synced) first, whose
-      // difference from the raw file's is QEMU's qcow2 driver; allocating writes, each into a cluster never
-      // written (shuffled), as a growing image takes them.
-      measure(qcow, () => {
-        const q = new Script();
-        q.add(null, `write -q -P 90 0 ${M}`);
-        q.add(null, "flush");
-        q.add(null, `read -q 0 ${M}`);
-        const x = new Mixer();
-        for (let i = 0; i < n(200); i++) x.add("qRead4", `read ${at(0, M, 4 * K)} 4k`);
-        for (let i = 0; i < n(200); i++) x.add("qWrite4", `write ${at(0, M, 4 * K)} 4k`);
-        for (let i = 0; i < Math.min(L2_SPAN - 128, n(100)); i++) x.add("qAlloc4", `write ${inFirstL2(i, L2_SPAN, at(0, 64 * K, 4 * K))} 4k`);
-        x.into(q);
-        return q;
-      }, { cache: "writeback", format: "qcow2" }, freshQcow2());
-      // Allocating writes that need no COW and so no write-zeroes (extended L2: 4 KiB covers whole subclusters),
-      // each into a new cluster at the end of the file: qcow2's allocation path and the file's growth, alone. The
-      // untimed write first allocates the one L2 table the timed writes use (see inFirstL2).
-      measure(qcow, () => {
-        const q = new Script();
-        q.add(null, "write 0 4k");
-        for (let i = 0; i < Math.min(L2_SPAN_EXT - 128, n(100)); i++) q.add("qAllocExt4", `write ${inFirstL2(i, L2_SPAN_EXT, at(0, 64 * K, 4 * K))} 4k`);
-        return q;
-      }, { cache: "writeback", format: "qcow2" }, freshQcow2(["-o", "extended_l2=on"]));
+      // The driver and the allocation path, as differences within one qemu-io process (calibrate-driver.ts).
+      const files = { raw: path.basename(file), qcow2: path.basename(qcow), ext: path.basename(ext) };
+      measure(qcow, () => driverScript(files, n, at), { cache: "writeback", format: "qcow2", cwd: opts.dir }, () => {
+        create(qcow, []);
+        create(ext, ["-o", "extended_l2=on"]);
+        settle(ext);
+      });
       // Writethrough allocating writes: what a growing image pays per write (a check kept in classesUs). They all
       // land in the second L2 table (clusters 8192-16383), which the untimed write into its last cluster allocates
-      // first, for the reason given at inFirstL2.
+      // first, for the reason given at inFirstL2 (calibrate-driver.ts).
       const base = 8192;
       measure(qcow, () => {
         const wt = new Script();
@@ -247,6 +241,7 @@ export function calibrate(opts: CalibrateOptions): DeviceProfile {
       }
     } finally {
       fs.rmSync(qcow, { force: true });
+      fs.rmSync(ext, { force: true });
     }
     for (const j of jobs) for (const [k, v] of j.script!.classify(j.best!)) all.set(k, [...(all.get(k) ?? []), ...v]);
     step("done");
@@ -254,26 +249,6 @@ export function calibrate(opts: CalibrateOptions): DeviceProfile {
     fs.rmSync(file, { force: true });
   }
   return buildProfile(all, opts, (performance.now() - t0) / 1000);
-}
-
-/**
- * Clusters one L2 table maps on calibrate's 64 KiB-cluster scratch images (64 KiB / 8-byte entries; with extended
- * L2, 16-byte entries). Allocating writes stay inside the first table, which an untimed write allocated: an L2
- * table's allocation costs three fdatasyncs and two metadata writes (qcow2's l2_allocate), which the model charges
- * from the trace's own events. Spread over two or three tables, as before, they added 5-10 µs to each measured
- * allocation, and as tables cover 4x more with 128 KiB extended-L2 clusters than with 64 KiB ones, the profile's
- * allocation cost came out as if it depended on the cluster size (issue 14, scenario (c)).
- */
-const L2_SPAN = 8192;
-const L2_SPAN_EXT = 4096;
-
-/**
- * Guest offset of the i-th allocating write: a new 64 KiB cluster in [128, span) of the first L2 table (clusters
- * below 128 hold the set-up writes), shuffled, plus `within` bytes into it.
- */
-export function inFirstL2(i: number, span: number, within: number): number {
-  // 337 is prime and divides neither span - 128 (2^7 * 63, 2^7 * 31): i -> cluster is one-to-one.
-  return (128 + ((i * 337) % (span - 128))) * 64 * K + within;
 }
 
 function bufferedWriteOf(m: (k: string) => number): IoCost {
@@ -318,12 +293,19 @@ export function buildProfile(all: Map<string, number[]>, opts: CalibrateOptions,
   // the allocation path: its 64 KiB write past the end of the file costs more than any raw-file class shows.)
   const holeExtra = Math.max(0, m("bAlloc4") - m("bWrite4"));
   const unwrittenExtra = Math.max(0, m("bUnwritten4") - m("bWrite4"));
-  const allocNoCow = m("qAllocExt4") - m("qWrite4") - holeExtra;
+  // With the in-process classes (calibrate-driver.ts): a new cluster's write less a new subcluster's in an already
+  // allocated cluster of the same image, timed in the same process. Both write 4 KiB into a hole and update the
+  // L2 bitmap; only the first allocates the cluster and grows the file.
+  const allocNoCow = all.has("qSubExt4") ? m("qAllocExt4") - m("qSubExt4") : m("qAllocExt4") - m("qWrite4") - holeExtra;
   // The two allocating writes must agree: one that also zeroes a cluster cannot cost less than one that does not.
   // When they do not (a spell of load on one of them), the zeroing one's residual is the measure.
   const ceiling = m("qAlloc4") - m("qWrite4") - unwrittenExtra;
   // A residual below zero is an allocation path too cheap for the host's noise to resolve: it counts as none.
   const allocUs = all.has("qAllocExt4") && allocNoCow <= ceiling ? Math.max(0, allocNoCow) : Math.max(0, m("qAlloc4") - m("qWrite4") - m("zero") - unwrittenExtra);
+  // The driver per request: the qcow2 image's cached reads and overwrites less the raw file's, in the same process
+  // when calibrate-driver.ts timed both (rRead4, rWrite4), else against the page-cache script's (older profiles).
+  const [rRead, rWrite] = all.has("rRead4") && all.has("rWrite4") ? [m("rRead4"), m("rWrite4")] : [m("cRead4"), m("bWrite4")];
+  const requestUs = Math.max(0, (m("qRead4") - rRead + m("qWrite4") - rWrite) / 2);
   const zeroInQcow2 = m("qAlloc4") - m("qWrite4") - allocUs - unwrittenExtra;
   const zeroRangeUs = all.has("qAlloc4") && zeroInQcow2 > 0 ? zeroInQcow2 : m("zero");
   const host: HostProfile = {
@@ -336,7 +318,7 @@ export function buildProfile(all: Map<string, number[]>, opts: CalibrateOptions,
     directAllocWrite: fitCost(m("dAlloc4"), m("dAlloc64")),
     ...(all.has("bUnwritten4") ? { bufferedUnwrittenWrite: unwritten(m("bUnwritten4"), bufferedWrite) } : {}),
     ...(all.has("dUnwritten4") ? { directUnwrittenWrite: unwritten(m("dUnwritten4"), directWrite) } : {}),
-    requestUs: round(Math.max(0, (m("qRead4") - m("cRead4") + m("qWrite4") - m("bWrite4")) / 2)),
+    requestUs: round(requestUs),
     allocUs: round(allocUs),
     syncUs: round(syncBase),
     syncUsPerMiB: round(perMiB),

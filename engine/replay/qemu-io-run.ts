@@ -19,6 +19,8 @@ export interface QemuIoOptions {
   imageOpts?: boolean;
   /** -d: discard mode (unmap to let discard punch holes). */
   discard?: "unmap" | "ignore";
+  /** Working directory (scripts that `open` other images name them relative to it: qemu-io splits on spaces). */
+  cwd?: string;
 }
 
 /** True when `qemu-io` runs. */
@@ -50,7 +52,7 @@ export function runQemuIo(target: string, script: string[], opts: QemuIoOptions)
   else args.push("-f", opts.format ?? "raw");
   args.push(target);
   const t0 = performance.now();
-  const r = spawnSync("qemu-io", args, { input: script.join("\n") + "\nquit\n", encoding: "utf8", maxBuffer: 1 << 30 });
+  const r = spawnSync("qemu-io", args, { input: script.join("\n") + "\nquit\n", encoding: "utf8", maxBuffer: 1 << 30, cwd: opts.cwd });
   const wallSeconds = (performance.now() - t0) / 1000;
   if (r.error) throw new Error(`qemu-io: ${r.error.message}`);
   const err = (r.stderr ?? "").trim();

@@ -2,6 +2,12 @@
 // applied: L2 cache size (QEMU's arithmetic: covered = l2_cache_size * cluster_size / 8), L2 entry size,
 // cache mode, lazy refcounts, cluster size / extended L2 and preallocation (a converted copy, so only where
 // qemu-img runs). Verified advice is ranked by its gain; gains under 1% are dropped (named in a note).
+// The verifications run in one pass (runAll: every candidate stepped in lock-step from one parse of the trace),
+// with the candidates together as a speculative "combined" run: it is kept when every candidate improves (the
+// usual case) and run again alone only when fewer do. No candidate is derived analytically (say every L2 cache
+// size from one pass of LRU stack distances, Mattson's way): stack distances give miss counts only, while an
+// eviction changes the events themselves (a dirty slice's write-back, the flush that orders refcount blocks before
+// L2 tables) and the advice's figures (modelled time, p99) need every request's cost, so each runs its own engine.
 import type { EngineConfig } from "../image/engine-config.js";
 import { parseVariant, type Variant } from "./compare.js";
 import { formatBytes, formatOptionSize, formatUs, percent } from "./human-units.js";
@@ -49,6 +55,8 @@ export interface RecommendContext {
   config: EngineConfig;
   /** Replays the same trace under a variant (converting the image when the variant asks for format options). */
   run(variant: Variant): ReplaySummary;
+  /** Replays the trace once under several variants at once (lock-step); an Error in place of a run that failed. Without it, `run` each. */
+  runAll?(variants: Variant[]): (ReplaySummary | Error)[];
   /** Whether converted copies can be made (qemu-img runs). */
   canConvert: boolean;
   /** Called before each verification run (progress). */
@@ -217,38 +225,66 @@ export function rankRecommendations(recs: Recommendation[]): Recommendation[] {
 
 /** Candidates, each verified by a replay with the advice applied, then the improvements together. */
 export function recommend(ctx: RecommendContext): Recommendation[] {
-  const recs = rankRecommendations(candidates(ctx.baseline, ctx.config, ctx.canConvert).map((r) => (verify(ctx, r), r)));
-  const good = recs.filter((r) => r.improved && !r.dropped);
-  if (good.length >= 2) {
-    const all: Recommendation = {
-      id: "combined",
-      option: good.map((r) => r.option).join(","),
-      reason: `the ${good.length} improvements above at once`,
-      expected: "their effects together (they may overlap)",
-      targets: [...new Set(good.flatMap((r) => r.targets))],
-    };
-    verify(ctx, all);
-    recs.push(all);
-    return rankRecommendations(recs);
+  const recs = candidates(ctx.baseline, ctx.config, ctx.canConvert);
+  const toRun: { r: Recommendation; v: Variant }[] = [];
+  for (const r of recs) {
+    const v = variantOf(ctx, r);
+    if (v) toRun.push({ r, v });
   }
-  return recs;
+  // The candidates together, in the same pass: the combined advice when they all improve.
+  const together = toRun.length >= 2 ? variantOf(ctx, { option: toRun.map((x) => x.r.option).join(",") }) : undefined;
+  for (const x of toRun) ctx.onVerify?.(x.r);
+  const results = runAll(ctx, together ? [...toRun.map((x) => x.v), together] : toRun.map((x) => x.v));
+  toRun.forEach((x, i) => settle(ctx, x.r, results[i]!));
+  const ranked = rankRecommendations(recs);
+  const good = ranked.filter((r) => r.improved && !r.dropped);
+  if (good.length < 2) return ranked;
+  const all: Recommendation = {
+    id: "combined",
+    option: good.map((r) => r.option).join(","),
+    reason: `the ${good.length} improvements above at once`,
+    expected: "their effects together (they may overlap)",
+    targets: [...new Set(good.flatMap((r) => r.targets))],
+  };
+  if (together && good.length === toRun.length) settle(ctx, all, results[toRun.length]!);
+  else {
+    const v = variantOf(ctx, all);
+    if (v) {
+      ctx.onVerify?.(all);
+      settle(ctx, all, runAll(ctx, [v])[0]!);
+    }
+  }
+  ranked.push(all);
+  return rankRecommendations(ranked);
 }
 
-function verify(ctx: RecommendContext, r: Recommendation): void {
-  if (r.skipped) return;
-  let variant: Variant;
+/** The variant to replay for an advice, or undefined (and the advice marked skipped) when there is none. */
+function variantOf(ctx: RecommendContext, r: Pick<Recommendation, "option" | "skipped">): Variant | undefined {
+  if (r.skipped) return undefined;
   try {
-    variant = parseVariant(r.option, ctx.config);
+    return parseVariant(r.option, ctx.config);
   } catch (e) {
     r.skipped = `not verified: ${(e as Error).message}`;
-    return;
+    return undefined;
   }
-  ctx.onVerify?.(r);
-  let after: ReplaySummary;
-  try {
-    after = ctx.run(variant);
-  } catch (e) {
-    r.skipped = `not verified: ${(e as Error).message}`;
+}
+
+function runAll(ctx: RecommendContext, variants: Variant[]): (ReplaySummary | Error)[] {
+  if (variants.length === 0) return [];
+  if (ctx.runAll) return ctx.runAll(variants);
+  return variants.map((v) => {
+    try {
+      return ctx.run(v);
+    } catch (e) {
+      return e instanceof Error ? e : new Error(String(e));
+    }
+  });
+}
+
+/** Records a verification's result on the advice. */
+function settle(ctx: RecommendContext, r: Recommendation, after: ReplaySummary | Error): void {
+  if (after instanceof Error) {
+    r.skipped = `not verified: ${after.message}`;
     return;
   }
   r.before = measure(ctx.baseline, r.targets);

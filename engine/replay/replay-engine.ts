@@ -13,6 +13,8 @@ export interface ReplayOptions {
   keepData?: boolean;
   /** Record events (default true). Counts are kept either way. */
   record?: boolean;
+  /** Keep requestStarts (default true); a non-interactive replay turns it off, so memory does not grow per request. */
+  trackRequestStarts?: boolean;
 }
 
 export interface RequestOutcome {
@@ -29,15 +31,20 @@ export class ReplayEngine {
   readonly image: Qcow2Image;
   readonly shadow: ShadowStorage;
   readonly config: EngineConfig;
-  /** Event index where request i (0-based) starts, for requests applied while the recorder is on. */
+  /**
+   * Event index where request i (0-based) starts, for requests applied while the recorder is on (unless
+   * trackRequestStarts is off).
+   */
   requestStarts: Float64Array = new Float64Array(1024);
   requests = 0;
   private zeros = new Uint8Array(0);
+  private readonly trackStarts: boolean;
 
   constructor(readonly path: string, opts: ReplayOptions = {}) {
     this.config = defaultConfig({ metadataOnly: !opts.keepData, ...opts.config });
     this.recorder = new EventRecorder();
     this.recorder.enabled = opts.record !== false;
+    this.trackStarts = opts.trackRequestStarts !== false;
     this.shadow = new ShadowStorage(new FileStorage(path, false));
     this.image = Qcow2Image.open(path, { config: this.config, events: this.recorder, writable: true, storage: this.shadow });
   }
@@ -48,7 +55,7 @@ export class ReplayEngine {
     const first = this.recorder.length;
     // Kept only while the log is on: with it off every start is the same, and a timeline over millions of
     // requests would pay 8 bytes each for nothing.
-    if (this.recorder.enabled) {
+    if (this.trackStarts && this.recorder.enabled) {
       if (id >= this.requestStarts.length) {
         const n = new Float64Array(this.requestStarts.length * 2);
         n.set(this.requestStarts);

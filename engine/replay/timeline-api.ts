@@ -2,8 +2,8 @@
 // TUI, the dashboard). Positions are (request, event): request r in 0..requestCount, event e within it.
 import type { EngineEvent } from "../events/recorder.js";
 import type { GuestRequest } from "../workload/guest-request.js";
-import type { Qcow2Image } from "../image/qcow2-image.js";
 import type { CacheView } from "../image/metadata-cache.js";
+import type { ImageView } from "../image/image-view.js";
 
 export interface Position {
   /** Requests fully applied (0 = nothing applied yet). */
@@ -46,8 +46,11 @@ export type { CacheView };
 /** A read-only view of the engine state at the current position, for panes and `info` commands. */
 export interface StateView {
   position: Position;
-  /** The image after `position.request` requests (stepping inside a request does not change it). */
-  image: Qcow2Image;
+  /**
+   * The image after `position.request` requests (stepping inside a request does not change it), read-only: a
+   * view cannot run the engine, so it cannot move the caches' LRU counters behind the timeline's back.
+   */
+  image: ImageView;
   /** The request about to run (or the one whose events are being stepped), if any. */
   current?: GuestRequest;
   /** Events of the current request shown so far. */

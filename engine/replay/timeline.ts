@@ -6,10 +6,11 @@ import type { EngineEvent, EventRecorder } from "../events/recorder.js";
 import { formatTextEvent } from "../events/text-format.js";
 import { copyCodec, releaseImage } from "../image/image-snapshot.js";
 import type { Qcow2Image } from "../image/qcow2-image.js";
+import { imageView } from "../image/image-view.js";
 import type { GuestRequest } from "../workload/guest-request.js";
 import { describeSpec, isRequestLevel, validateSpec } from "./breakpoints.js";
 import { scanRequests, searchBack, type Hit } from "./timeline-scan.js";
-import { captureEngine, CheckpointStore, restoreEngine, workDone, type CheckpointPolicy } from "./checkpoint.js";
+import { captureEngine, CheckpointStore, restoreEngine, type CheckpointPolicy } from "./checkpoint.js";
 import type { ReplayEngine } from "./replay-engine.js";
 import { RequestColumns } from "./request-columns.js";
 import type { Breakpoint, BreakpointSpec, CacheView, Position, StateView, StopReason, TimelineApi, WatchSpec } from "./timeline-api.js";
@@ -58,8 +59,6 @@ export class Timeline implements TimelineApi {
    * Left by settle() before anything else runs the engine.
    */
   private mid: { request: number; event: number; saved: ReturnType<typeof captureEngine<unknown>> } | null = null;
-  /** Work done and log length when the timeline last left the engine: anything else touched it since. */
-  private mark = { work: 0, events: 0 };
   private readonly probeBudget: number;
 
   constructor(
@@ -71,7 +70,6 @@ export class Timeline implements TimelineApi {
     this.requests = source instanceof RequestColumns ? source : RequestColumns.from(source);
     this.checkpoints = new CheckpointStore(engine, opts.checkpoints);
     this.checkpoints.capture();
-    this.remember();
     this.probeBudget = opts.probeBudgetBytes ?? 16 * 1024 * 1024;
   }
 
@@ -239,12 +237,12 @@ export class Timeline implements TimelineApi {
     const current = r < this.requestCount ? this.requests.get(r) : undefined;
     if (e === 0) {
       this.settle();
-      return { position: this.position(), image: img, current, events: [], caches: cacheViews(img) };
+      return { position: this.position(), image: imageView(img), current, events: [], caches: cacheViews(img) };
     }
     const p = this.probe(r, e);
     // The image (L1, L2 tables, refcounts, file) as of the event we stand at, not as of the request's start.
     this.stopInside(r, e);
-    return { position: this.position(), image: img, current, events: p.events.slice(0, e), caches: p.views[e - 1] ?? cacheViews(img) };
+    return { position: this.position(), image: imageView(img), current, events: p.events.slice(0, e), caches: p.views[e - 1] ?? cacheViews(img) };
   }
 
   /** Every event of request `index` (0-based), as a forward run emits them (re-runs it if needed). */
@@ -270,11 +268,6 @@ export class Timeline implements TimelineApi {
 
   // ---- machinery ----------------------------------------------------------------------------------------
 
-  /**
-   * Brings the engine to "after request r": forward from here, or from the nearest checkpoint when that is
-   * closer, or when something outside the timeline used the engine since (a cache access from a view emits
-   * events and moves LRU counters: going on from there would not be the forward run any more).
-   */
   /** Runs request r again up to its event e and leaves the engine there (undone by settle()). */
   private stopInside(r: number, e: number): void {
     if (this.mid && this.mid.request === r && this.mid.event === e) return;
@@ -310,20 +303,22 @@ export class Timeline implements TimelineApi {
     this.mid = null;
     restoreEngine(this.engine, m.saved, copyCodec);
     releaseImage(this.engine.image, m.saved.image);
-    this.remember();
   }
 
+  /**
+   * Brings the engine to "after request r": forward from here, or from the nearest checkpoint when that is
+   * closer. Only the timeline runs the engine: views get a read-only image (StateView.image), so the engine is
+   * always where the timeline left it.
+   */
   private goTo(r: number): void {
     this.settle();
     const cur = this.engine.requests;
-    const touched = !this.untouched();
-    if (r !== cur || touched) {
+    if (r !== cur) {
       const cp = this.checkpoints.nearest(r);
-      if (touched || r < cur || cp.request > cur) this.checkpoints.restore(cp);
+      if (r < cur || cp.request > cur) this.checkpoints.restore(cp);
       while (this.engine.requests < r - 1) this.applyNext();
       if (this.engine.requests < r) this.applyLast();
     }
-    this.remember();
   }
 
   /**
@@ -348,14 +343,6 @@ export class Timeline implements TimelineApi {
     }
     this.probeCache = { request: i, events, views: [] };
     this.checkpointIfDue();
-  }
-
-  private untouched(): boolean {
-    return this.engine.recorder.length === this.mark.events && workDone(this.engine) === this.mark.work;
-  }
-
-  private remember(): void {
-    this.mark = { work: workDone(this.engine), events: this.engine.recorder.length };
   }
 
   private applyNext(): void {
@@ -431,10 +418,6 @@ export class Timeline implements TimelineApi {
   /** Runs a scan from the state after fromReq (the engine must be there); see scanRequests. */
   private scan(fromReq: number, after: Position | null, before: Position | null, endReq: number, mode: "first" | "last"): Hit | null {
     const ctx = { engine: this.engine, requests: this.requests, breakpoints: [...this.bps.values()], latencyOf: this.opts.latencyOf, afterRequest: () => this.checkpointIfDue() };
-    try {
-      return scanRequests(ctx, fromReq, after, before, endReq, mode);
-    } finally {
-      this.remember();
-    }
+    return scanRequests(ctx, fromReq, after, before, endReq, mode);
   }
 }

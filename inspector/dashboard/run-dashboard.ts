@@ -11,6 +11,7 @@ import { DashboardScreen } from "./dashboard-screen.js";
 import { buildDashboardView, type DashboardInfo } from "./dashboard-view.js";
 import { EventLog } from "./event-log.js";
 import { LiveReplay } from "./live-replay.js";
+import { fanOut } from "../../engine/replay/lockstep.js";
 
 export interface DashboardRunSpec {
   label: string;
@@ -64,7 +65,8 @@ export function runDashboard(o: DashboardOptions): Promise<void> {
     const workloads: Workload[] = [];
     let view: DashboardScreen;
     try {
-      for (let i = 0; i < o.runs.length; i++) workloads.push(o.openWorkload((m) => log.add(`note: ${m}`)));
+      // One workload for every run: the trace is parsed once and its requests fanned out (lock-step what-ifs).
+      workloads.push(o.openWorkload((m) => log.add(`note: ${m}`)));
       view = new DashboardScreen(screen, o.runs.length);
     } catch (e) {
       for (const w of workloads) w.close();
@@ -107,10 +109,11 @@ export function runDashboard(o: DashboardOptions): Promise<void> {
         if (o.runs.length > 1) o.runs.forEach((r, i) => log.add(`${String.fromCharCode(65 + i)} = ${r.label}${i ? " (what-if)" : ""}`));
         const runs: LiveReplay[] = [];
         try {
+          workloads[0]!.close();
+          const streams = fanOut(workloads[0]!.requests(), o.runs.length);
           o.runs.forEach((r, i) => {
-            workloads[i]!.close();
             const logPrefix = o.runs.length > 1 ? `${String.fromCharCode(65 + i)} ` : "";
-            runs.push(new LiveReplay({ label: r.label, imagePath: r.imagePath, config: r.config, profile: o.profile, requests: workloads[i]!.requests(), log, logPrefix }));
+            runs.push(new LiveReplay({ label: r.label, imagePath: r.imagePath, config: r.config, profile: o.profile, requests: streams[i]!, log, logPrefix }));
           });
         } catch (e) {
           for (const r of runs) r.close();

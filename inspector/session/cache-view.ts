@@ -1,7 +1,8 @@
 // The L2 and refcount cache panes: every slot with the table it holds, its place in LRU order (1 = next
 // victim), pins and dirtiness, compared against the state before the last command to mark what changed.
-import type { CacheView, MetadataCache } from "../../engine/image/metadata-cache.js";
-import type { PaneView, Row } from "./view-models.js";
+import type { CacheView } from "../../engine/image/metadata-cache.js";
+import type { CacheReadView } from "../../engine/image/image-view.js";
+import type { PaneView, Row, RowTarget } from "./view-models.js";
 
 /** Hits, misses and write-backs up to the position (from the event sums). */
 export interface CacheStats {
@@ -34,7 +35,7 @@ export function nextVictim(s: CacheView): number {
 
 const rate = (h: number, m: number) => (h + m ? `${((100 * h) / (h + m)).toFixed(1)}%` : "-");
 
-export function cacheView(title: string, c: MetadataCache, now: CacheView, before: CacheView | null, focusSlot: number, stats: CacheStats, statsBefore: CacheStats | null): PaneView {
+export function cacheView(title: string, c: CacheReadView, clusterSize: number, now: CacheView, before: CacheView | null, focusSlot: number, stats: CacheStats, statsBefore: CacheStats | null): PaneView {
   const ranks = lruRanks(now);
   const victim = nextVictim(now);
   const used = ranks.reduce((m, r) => Math.max(m, r), 0);
@@ -47,7 +48,8 @@ export function cacheView(title: string, c: MetadataCache, now: CacheView, befor
     const text = off
       ? `${String(i).padStart(3)} 0x${off.toString(16).padStart(8, "0")} lru ${String(ranks[i]).padStart(2)}${pin}${now.dirty[i] ? " dirty" : ""}${i === victim ? " <victim" : ""}`
       : `${String(i).padStart(3)} (empty)${i === victim ? " <victim" : ""}`;
-    rows.push({ key: `slot${i}`, text, changed, tone: i === focusSlot ? "current" : off ? (now.dirty[i] ? "warn" : "normal") : "dim" });
+    const target: RowTarget | undefined = off ? { kind: "host-cluster", cluster: Math.floor(off / clusterSize) } : undefined;
+    rows.push({ key: `slot${i}`, text, changed, tone: i === focusSlot ? "current" : off ? (now.dirty[i] ? "warn" : "normal") : "dim", target });
   }
   const statsChanged = statsBefore !== null && (statsBefore.hits !== stats.hits || statsBefore.misses !== stats.misses || statsBefore.writebacks !== stats.writebacks);
   rows.unshift({

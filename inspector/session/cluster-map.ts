@@ -4,6 +4,7 @@
 // traffic), so it costs a few table reads per step; images past MAX_CLUSTERS are mapped up to that bound.
 import { ClusterKind, compressedDescriptor, entryOffset, l2Kind } from "../../engine/format/l2-entry.js";
 import { decodeSnapshotTable } from "../../engine/format/snapshot-table.js";
+import { asImageView, type ImageView } from "../../engine/image/image-view.js";
 import type { Qcow2Image } from "../../engine/image/qcow2-image.js";
 import { peekL2Table, RefcountPeeker } from "./image-peek.js";
 import { u32 } from "../../engine/format/bytes.js";
@@ -50,7 +51,8 @@ export interface HostMap {
   truncated: boolean;
 }
 
-export function buildHostMap(img: Qcow2Image): HostMap {
+/** The map of an image, read through its read-only view (the dashboard and tests hand the image itself). */
+export function buildHostMap(img: ImageView | Qcow2Image): HostMap {
   const steps = hostMapSteps(img);
   for (;;) {
     const r = steps.next();
@@ -62,9 +64,15 @@ export function buildHostMap(img: Qcow2Image): HostMap {
  * buildHostMap in steps: yields after every L2 table and refcount block, so a face can build the map of a big
  * image between keys (and drop the build when a key moves the image). The image must not change meanwhile.
  */
-export function* hostMapSteps(img: Qcow2Image): Generator<void, HostMap, void> {
+export function* hostMapSteps(image: ImageView | Qcow2Image): Generator<void, HostMap, void> {
+  const img = asImageView(image);
   const cs = img.clusterSize;
   const h = img.header;
+  // Read once: the walk below looks at every entry of every L2 table.
+  const { l2Entries, l2EntryBytes: eb, extendedL2 } = img.geo;
+  const dataFile = img.hasDataFile;
+  const clusterBits = img.clusterBits;
+  const reftable = img.reftable;
   const total = Math.ceil(img.file.size() / cs);
   const n = Math.min(total, MAX_CLUSTERS);
   const kinds = new Uint8Array(n);
@@ -77,7 +85,7 @@ export function* hostMapSteps(img: Qcow2Image): Generator<void, HostMap, void> {
   mark(h.l1TableOffset, h.l1Size * 8, HostKind.L1);
   mark(h.refcountTableOffset, h.refcountTableClusters * cs, HostKind.Reftable);
   for (let i = 0; i < img.reftableSize; i++) {
-    const off = entryOffset(u32(img.reftable, i * 8), u32(img.reftable, i * 8 + 4) & 0xfffffe00);
+    const off = entryOffset(u32(reftable, i * 8), u32(reftable, i * 8 + 4) & 0xfffffe00);
     if (off) mark(off, cs, HostKind.Refblock);
   }
   if (img.ext.crypto) mark(img.ext.crypto.offset, img.ext.crypto.length, HostKind.Other);
@@ -96,15 +104,14 @@ export function* hostMapSteps(img: Qcow2Image): Generator<void, HostMap, void> {
       seenL2.add(l2);
       yield;
       const t = peekL2Table(img, l2);
-      const eb = img.geo.l2EntryBytes;
       let nextContiguous = 0;
-      for (let j = 0; j < img.geo.l2Entries; j++) {
+      for (let j = 0; j < l2Entries; j++) {
         const hi = u32(t, j * eb);
         const lo = u32(t, j * eb + 4);
         if (!hi && !lo) continue;
-        const kind = l2Kind(hi, lo, img.hasDataFile, img.geo.extendedL2);
+        const kind = l2Kind(hi, lo, dataFile, extendedL2);
         if (kind === ClusterKind.Compressed) {
-          const d = compressedDescriptor(hi, lo, img.clusterBits);
+          const d = compressedDescriptor(hi, lo, clusterBits);
           mark(d.hostOffset, d.length, HostKind.Compressed);
           if (active) {
             allocated++;
@@ -112,7 +119,7 @@ export function* hostMapSteps(img: Qcow2Image): Generator<void, HostMap, void> {
           }
         } else if (kind === ClusterKind.Normal || kind === ClusterKind.ZeroAlloc) {
           const host = entryOffset(hi, lo);
-          if (!img.hasDataFile) mark(host, cs, HostKind.Data);
+          if (!dataFile) mark(host, cs, HostKind.Data);
           if (active) {
             allocated++;
             if (nextContiguous && host !== nextContiguous) fragmented++;

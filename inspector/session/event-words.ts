@@ -2,6 +2,7 @@
 // which table, which cluster. The words per kind live in engine/events/event-schema.ts.
 import { EVENT_NAMES, eventDetail } from "../../engine/events/event-schema.js";
 import type { EngineEvent } from "../../engine/events/recorder.js";
+import type { RowTarget } from "./view-models.js";
 
 /** What the event means, without its name: the words are the event's row in engine/events/event-schema.ts. */
 export { eventDetail };
@@ -14,4 +15,9 @@ export function eventName(e: EngineEvent): string {
 export function eventLine(e: EngineEvent): string {
   const d = eventDetail(e);
   return `#${e.seq} ${eventName(e)}${e.node ? ` [backing ${e.node}]` : ""}${d ? `  ${d}` : ""}`;
+}
+
+/** The target of an event's row: `b` on it breaks on events of its kind. */
+export function eventTarget(e: EngineEvent): RowTarget {
+  return { kind: "event", name: eventName(e), seq: e.seq };
 }

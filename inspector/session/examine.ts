@@ -1,7 +1,7 @@
 // gdb's `x/NFU ADDR` over the host file: the bytes as the image holds them now (shadow layer included), in
 // big-endian units because that is how every qcow2 structure is stored. Reads go straight to the storage, so
 // examining never disturbs the caches being debugged.
-import type { Storage } from "../../engine/storage/storage.js";
+import type { ReadOnlyFile } from "../../engine/image/image-view.js";
 import { SessionError } from "./command-table.js";
 import { parseNumber } from "./breakpoint-spec.js";
 
@@ -47,7 +47,7 @@ function render(v: number, hi: number, f: ExamineFormat): string {
 }
 
 /** The lines `x` prints, and the offset after the last unit (where a repeated `x` continues). */
-export function examine(file: Storage, address: string | number, f: ExamineFormat): { lines: string[]; next: number } {
+export function examine(file: ReadOnlyFile, address: string | number, f: ExamineFormat): { lines: string[]; next: number } {
   const at = typeof address === "number" ? address : parseNumber(address, "offset");
   const bytes = f.count * f.unit;
   if (bytes > MAX_BYTES) throw new SessionError(`At most ${MAX_BYTES} bytes per x command.`);

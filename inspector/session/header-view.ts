@@ -1,7 +1,7 @@
 // The header pane and `info header`: geometry, table locations, feature bits by name, and the engine's own
 // settings (cache mode, slice size). Built from the image in memory (the engine keeps the header current).
 import { featureNames } from "../../engine/format/extensions.js";
-import type { Qcow2Image } from "../../engine/image/qcow2-image.js";
+import type { ImageView } from "../../engine/image/image-view.js";
 import type { PaneView, Row } from "./view-models.js";
 import { hex } from "../../engine/units/size-text.js";
 
@@ -18,7 +18,7 @@ export function sizeWords(n: number): string {
   return `${v}${u[i]}`;
 }
 
-export function headerRows(img: Qcow2Image): Row[] {
+export function headerRows(img: ImageView): Row[] {
   const h = img.header;
   const names = (bits: bigint, t: 0 | 1 | 2) => featureNames(bits, t, img.ext.featureNames).join(", ") || "-";
   const r = (key: string, text: string): Row => ({ key, text });
@@ -36,7 +36,7 @@ export function headerRows(img: Qcow2Image): Row[] {
   return rows;
 }
 
-export function headerView(img: Qcow2Image, before: Map<string, string> | null): PaneView {
+export function headerView(img: ImageView, before: Map<string, string> | null): PaneView {
   const rows = headerRows(img);
   for (const row of rows) row.changed = before !== null && before.has(row.key) && before.get(row.key) !== row.text;
   return { title: "Header", summary: rows[0]!.text, rows };

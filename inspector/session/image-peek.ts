@@ -4,8 +4,7 @@
 import { u32 } from "../../engine/format/bytes.js";
 import { entryOffset } from "../../engine/format/l2-entry.js";
 import { getRefcount as refcountAt } from "../../engine/format/refcount-entry.js";
-import type { Qcow2Image } from "../../engine/image/qcow2-image.js";
-import { reftableEntry } from "../../engine/image/refcounts.js";
+import type { ImageView } from "../../engine/image/image-view.js";
 
 export interface PeekedL2 {
   hi: number;
@@ -18,30 +17,30 @@ export interface PeekedL2 {
 }
 
 /** Bytes [offset, offset+length) of a table that may be cached in slices of cache.tableSize. */
-function peekCached(img: Qcow2Image, cacheIsL2: boolean, offset: number, out: Uint8Array): void {
+function peekCached(img: ImageView, cacheIsL2: boolean, offset: number, out: Uint8Array): void {
   const cache = cacheIsL2 ? img.l2Cache : img.refcountCache;
   const ts = cache.tableSize;
   let done = 0;
   while (done < out.length) {
     const at = offset + done;
     const sliceStart = at - (at % ts);
-    const slot = cache.lookup(sliceStart);
+    const slot = cache.peek(sliceStart);
     const n = Math.min(out.length - done, sliceStart + ts - at);
-    if (slot >= 0) out.set(cache.tables.subarray(slot * ts + (at - sliceStart), slot * ts + (at - sliceStart) + n), done);
+    if (slot >= 0) out.set(cache.bytes(slot, at - sliceStart, at - sliceStart + n), done);
     else img.file.read(out.subarray(done, done + n), at);
     done += n;
   }
 }
 
 /** A whole L2 table (one cluster) as the engine sees it now. */
-export function peekL2Table(img: Qcow2Image, l2Offset: number): Uint8Array {
+export function peekL2Table(img: ImageView, l2Offset: number): Uint8Array {
   const t = new Uint8Array(img.clusterSize);
   peekCached(img, true, l2Offset, t);
   return t;
 }
 
 /** The L2 table offset of L1 entry i (0 when unallocated or past the table). */
-export function l2OffsetOf(img: Qcow2Image, l1Index: number): number {
+export function l2OffsetOf(img: ImageView, l1Index: number): number {
   if (l1Index < 0 || l1Index >= img.header.l1Size) return 0;
   const [hi, lo] = img.l1Entry(l1Index);
   return entryOffset(hi, lo);
@@ -50,7 +49,7 @@ export function l2OffsetOf(img: Qcow2Image, l1Index: number): number {
 const entryBuf = new Uint8Array(16);
 
 /** One L2 entry, or null when its L1 entry has no table. */
-export function peekL2Entry(img: Qcow2Image, l1Index: number, l2Index: number): PeekedL2 | null {
+export function peekL2Entry(img: ImageView, l1Index: number, l2Index: number): PeekedL2 | null {
   const l2 = l2OffsetOf(img, l1Index);
   if (!l2 || l2Index < 0 || l2Index >= img.geo.l2Entries) return null;
   const eb = img.geo.l2EntryBytes;
@@ -63,7 +62,7 @@ export function peekL2Entry(img: Qcow2Image, l1Index: number, l2Index: number): 
     lo: u32(buf, 4),
     zero: eb === 16 ? u32(buf, 8) : 0,
     alloc: eb === 16 ? u32(buf, 12) : 0,
-    slot: img.l2Cache.lookup(sliceStart),
+    slot: img.l2Cache.peek(sliceStart),
   };
 }
 
@@ -73,7 +72,7 @@ export class RefcountPeeker {
   private blockIndex = -1;
   private readonly bits: number;
 
-  constructor(private readonly img: Qcow2Image) {
+  constructor(private readonly img: ImageView) {
     this.buf = new Uint8Array(img.clusterSize);
     this.bits = img.clusterBits + 3 - img.header.refcountOrder;
   }
@@ -87,7 +86,7 @@ export class RefcountPeeker {
     const ti = Math.floor(cluster / 2 ** this.bits);
     if (ti >= this.img.reftableSize) return null;
     if (ti !== this.blockIndex) {
-      const off = reftableEntry(this.img, ti);
+      const off = this.img.reftableEntry(ti);
       this.blockIndex = -1;
       if (!off) return null;
       peekCached(this.img, false, off, this.buf);
@@ -105,6 +104,6 @@ export class RefcountPeeker {
   /** The refblock offset for a cluster (0 when none). */
   blockOffset(cluster: number): number {
     const ti = Math.floor(cluster / 2 ** this.bits);
-    return ti < this.img.reftableSize ? reftableEntry(this.img, ti) : 0;
+    return ti < this.img.reftableSize ? this.img.reftableEntry(ti) : 0;
   }
 }

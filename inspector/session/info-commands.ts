@@ -2,7 +2,7 @@
 // text. Tables are read through image-peek, so asking never changes the caches being looked at.
 import { entryOffset, isCopied } from "../../engine/format/l2-entry.js";
 import { decodeSnapshotTable } from "../../engine/format/snapshot-table.js";
-import type { Qcow2Image } from "../../engine/image/qcow2-image.js";
+import type { ImageView } from "../../engine/image/image-view.js";
 import { sizeToStr } from "../../engine/check/info.js";
 import { INFO_TOPICS, SessionError, resolveWord } from "./command-table.js";
 import { describeSpec, parseNumber } from "./breakpoint-spec.js";
@@ -14,7 +14,7 @@ import { hex } from "../../engine/units/size-text.js";
 
 const MAX_LINES = 1024;
 
-function image(s: Session): Qcow2Image {
+function image(s: Session): ImageView {
   const img = s.image();
   if (!img) throw new SessionError("No image open.");
   return img;
@@ -62,7 +62,7 @@ function infoBreak(s: Session, watchOnly: boolean): string[] {
   return out;
 }
 
-function infoL1(img: Qcow2Image): string[] {
+function infoL1(img: ImageView): string[] {
   const out = [`L1 table at ${hex(img.header.l1TableOffset)}, ${img.header.l1Size} entries (each maps ${(img.geo.l2Entries * img.clusterSize) / 1048576} MiB):`];
   let shown = 0;
   for (let i = 0; i < img.header.l1Size; i++) {
@@ -78,7 +78,7 @@ function infoL1(img: Qcow2Image): string[] {
   return out;
 }
 
-function infoL2(img: Qcow2Image, l1: number): string[] {
+function infoL2(img: ImageView, l1: number): string[] {
   if (l1 >= img.header.l1Size) throw new SessionError(`L1 index ${l1} is past the L1 table (${img.header.l1Size} entries).`);
   const off = l2OffsetOf(img, l1);
   if (!off) return [`L1[${l1}] has no L2 table.`];
@@ -98,19 +98,19 @@ function infoL2(img: Qcow2Image, l1: number): string[] {
   return out;
 }
 
-function infoRefcount(img: Qcow2Image, cluster: number): string[] {
+function infoRefcount(img: ImageView, cluster: number): string[] {
   const p = new RefcountPeeker(img);
   const block = p.blockOffset(cluster);
   const ti = Math.floor(cluster / p.entriesPerBlock);
   const where = block ? `refblock ${hex(block)} (reftable[${ti}]), entry ${cluster % p.entriesPerBlock}` : `no refblock (reftable[${ti}] is empty)`;
-  const cached = block ? img.refcountCache.lookup(block) : -1;
+  const cached = block ? img.refcountCache.peek(block) : -1;
   return [`refcount of host cluster ${cluster} (offset ${hex(cluster * img.clusterSize)}) = ${p.get(cluster)}`, `  ${where}${cached >= 0 ? `, cached in slot ${cached}` : ""}`];
 }
 
 const pad2 = (n: number) => String(n).padStart(2, "0");
 
 /** `qemu-img snapshot -l`'s table (bdrv_snapshot_dump: local time, VM clock, icount), then where each L1 table is. */
-function infoSnapshots(img: Qcow2Image): string[] {
+function infoSnapshots(img: ImageView): string[] {
   if (!img.header.nbSnapshots) return ["There is no snapshot in this image."];
   const snaps = decodeSnapshotTable((b, o) => img.file.read(b, o), img.header, img.file.size(), img.filename);
   const out = ["Snapshot list:", `${"ID".padEnd(10)}${"TAG".padEnd(17)}${"VM SIZE".padStart(8)}${"DATE".padStart(20)}${"VM CLOCK".padStart(13)}${"ICOUNT".padStart(11)}`];

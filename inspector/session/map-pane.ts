@@ -2,7 +2,7 @@
 // since the command began (wins) or when the request in view touched one; and the map itself, kept per position
 // (key) and image, built at once or, for a face that defers it, in steps between keys.
 import { buildHostMap, foldMap, hostMapSteps, HOST_KIND_CHARS, HOST_KIND_NAMES, type HostMap } from "./cluster-map.js";
-import type { Qcow2Image } from "../../engine/image/qcow2-image.js";
+import type { ImageView } from "../../engine/image/image-view.js";
 import type { PaneView, Row, Tone } from "./view-models.js";
 
 export interface MapView extends PaneView {
@@ -55,23 +55,23 @@ export class HostMapCache {
   private build: { key: string; img: unknown; steps: Generator<void, HostMap, void> } | null = null;
 
   /** The map for `key`: built now unless deferring and an older one exists for this image. */
-  get(img: Qcow2Image | null, key: string): HostMap | null {
+  get(img: ImageView | null, key: string): HostMap | null {
     const fresh = this.built?.key === key && this.built.img === img;
     if (!fresh && !(this.defer && this.built?.img === img && this.built.map)) this.built = { key, img, map: img ? buildHostMap(img) : null };
     return this.built!.map;
   }
 
   /** The map if it is the one for `key`, else null. */
-  current(img: Qcow2Image | null, key: string): HostMap | null {
+  current(img: ImageView | null, key: string): HostMap | null {
     return this.built && this.built.key === key && this.built.img === img ? this.built.map : null;
   }
 
-  stale(img: Qcow2Image | null, key: string): boolean {
+  stale(img: ImageView | null, key: string): boolean {
     return this.built !== null && (this.built.key !== key || this.built.img !== img);
   }
 
   /** Goes on building the map for `key` for about `budgetMs`; true once built. Starts over if `key` moved. */
-  step(img: Qcow2Image | null, key: string, budgetMs: number): boolean {
+  step(img: ImageView | null, key: string, budgetMs: number): boolean {
     if (!img) {
       this.built = { key, img, map: null };
       this.build = null;

@@ -1,8 +1,6 @@
 // The view models of every pane, built from the engine state at the current position and memoised until the
 // next command. Before a command runs, the state the panes showed is captured, so each pane can mark what the
 // command changed (cache slots, table entries, host clusters, header fields, counters).
-import type { EngineEvent } from "../../engine/events/recorder.js";
-import { EventKind } from "../../engine/events/event-kind.js";
 import { eventColumns } from "../../engine/replay/cost-model.js";
 import { describeRequest } from "../../engine/replay/request-summary.js";
 import { type CacheStats, cacheView } from "./cache-view.js";
@@ -10,7 +8,7 @@ import type { CacheView } from "../../engine/image/metadata-cache.js";
 import type { HostMap } from "./cluster-map.js";
 import { countersRows, countersView, requestCost, type RequestCost } from "./counters-view.js";
 import { addEvent, EventSums, RequestStarts, Sum, SUM_COUNT, sumsFromCounts } from "./event-index.js";
-import { eventLine } from "./event-words.js";
+import { eventLine, eventTarget } from "./event-words.js";
 import { headerRows, headerView } from "./header-view.js";
 import { requestShort, requestWords } from "./request-words.js";
 import { tablesView } from "./tables-view.js";
@@ -19,40 +17,11 @@ import type { PaneView, RequestRow, Row, StatusView, Tone } from "./view-models.
 import { COMMANDS, INFO_TOPICS } from "./command-table.js";
 import { EVENT_NAME_LIST } from "./breakpoint-spec.js";
 import type { Session } from "./session.js";
-
-/** The request the panes look at: the one being stepped through, else the last one applied. */
-export interface Focus {
-  /** 0-based request index, -1 without a trace. */
-  index: number;
-  /** Requests fully applied. */
-  applied: number;
-  inProgress: boolean;
-  /** Its events so far. */
-  events: EngineEvent[];
-  latest?: EngineEvent;
-  /** End of the event log at this position (sums run over [0, logEnd)). */
-  logEnd: number;
-  /** Event range of the focus request in the log, when recorded. */
-  first: number;
-  end: number;
-  /** Events the request has (so far); `events` holds at most MAX_EVENT_ROWS of them. */
-  total?: number;
-}
-
-/** ", N events", or ", first 4096 of N events" when the list is capped. */
-function eventCount(f: Focus): string {
-  const total = Math.max(f.total ?? 0, f.events.length);
-  if (!total) return "";
-  return total > f.events.length ? `, first ${f.events.length} of ${total} events` : `, ${total} events`;
-}
-
-function capNote(rows: Row[], f: Focus): void {
-  const total = f.total ?? 0;
-  if (total > f.events.length)
-    rows.push({ key: "cap", text: `(${total - f.events.length} more events not listed: the pane shows the first ${MAX_EVENT_ROWS}; \`events\` in the REPL prints every one)`, tone: "dim" });
-}
+import { capNote, eventCount, focusAt, type Focus } from "./request-focus.js";
+import { guestOffsetInView, touchedClusters, touchedEntries } from "./event-touches.js";
 
 export type { MapView } from "./map-pane.js";
+export { MAX_EVENT_ROWS, type Focus } from "./request-focus.js";
 
 interface Before {
   l2: CacheView | null;
@@ -68,8 +37,6 @@ interface Before {
 /** The sums sumsFromCounts takes from the image's caches. */
 const CACHE_SUMS = [Sum.L2Hit, Sum.L2Miss, Sum.RcHit, Sum.RcMiss, Sum.L2Writeback, Sum.RcWriteback];
 
-/** Event rows a pane lists per request (a request can have tens of thousands); the rest is said, not hidden. */
-export const MAX_EVENT_ROWS = 4096;
 /** `events all` prints at most this many lines of the log. */
 const EVENTS_ALL_LIMIT = 100000;
 
@@ -142,39 +109,7 @@ export class SessionViews {
   }
 
   focus(): Focus {
-    return this.cached("focus", () => {
-      const tl = this.s.timeline;
-      const rec = this.s.recorder();
-      const logLen = rec?.length ?? 0;
-      if (!tl) {
-        // Image mode: the events of the last qemu-io command.
-        const io = this.s.lastIo;
-        const events: EngineEvent[] = [];
-        if (io && rec) for (let i = io.first; i < Math.min(io.end, rec.length, io.first + MAX_EVENT_ROWS); i++) events.push(rec.get(i));
-        return { index: -1, applied: 0, inProgress: false, events, logEnd: logLen, first: io?.first ?? 0, end: io ? Math.min(io.end, logLen) : 0, total: io && rec ? Math.min(io.end, rec.length) - io.first : 0 };
-      }
-      const pos = tl.position();
-      const v = tl.view();
-      if (pos.event > 0 && pos.request < tl.requestCount) {
-        const events = v.events;
-        const latest = events[events.length - 1];
-        const first = events[0]?.seq ?? logLen;
-        const end = latest ? latest.seq + 1 : logLen;
-        return { index: pos.request, applied: pos.request, inProgress: true, events, latest, logEnd: logLen, first, end };
-      }
-      if (pos.request === 0 || (this.s.focusNext && pos.request < tl.requestCount))
-        return { index: pos.request < tl.requestCount ? pos.request : -1, applied: pos.request, inProgress: false, events: [], logEnd: logLen, first: 0, end: 0 };
-      if (rec && !rec.enabled) {
-        // No event log (a very long trace): re-run the request to show its events, when the timeline can.
-        const rerun = (tl as { eventsOf?: (i: number) => EngineEvent[] }).eventsOf;
-        const all = rerun ? rerun.call(tl, pos.request - 1) : [];
-        return { index: pos.request - 1, applied: pos.request, inProgress: false, events: all.slice(0, MAX_EVENT_ROWS), logEnd: logLen, first: 0, end: 0, total: all.length };
-      }
-      const range = rec ? this.starts.range(rec, pos.request, logLen) : null;
-      const events: EngineEvent[] = [];
-      if (range && rec) for (let i = range.first; i < Math.min(range.end, range.first + MAX_EVENT_ROWS); i++) events.push(rec.get(i));
-      return { index: pos.request - 1, applied: pos.request, inProgress: false, events, logEnd: logLen, first: range?.first ?? 0, end: range?.end ?? 0, total: range ? range.end - range.first : 0 };
-    });
+    return this.cached("focus", () => focusAt(this.s, this.starts));
   }
 
   status(): StatusView {
@@ -214,7 +149,7 @@ export class SessionViews {
       const rows: RequestRow[] = [];
       for (let i = Math.max(0, start); i < Math.min(lines.length, start + count); i++) {
         const last = i === lines.length - 1;
-        rows.push({ index: i, key: `cmd${i}`, text: `${last ? ">" : " "}${String(i + 1).padStart(w)} ${lines[i]}`, tone: last ? "current" : "normal" });
+        rows.push({ index: i, key: `cmd${i}`, text: `${last ? ">" : " "}${String(i + 1).padStart(w)} ${lines[i]}`, tone: last ? "current" : "normal", target: { kind: "command", line: lines[i]! } });
       }
       return rows;
     }
@@ -225,7 +160,7 @@ export class SessionViews {
       const r = tl.request(i);
       const mark = i === f.index ? ">" : " ";
       const tone: Tone = i === f.index ? "current" : i < f.applied ? "normal" : "dim";
-      out.push({ index: i, key: `req${i}`, text: `${mark}${String(i + 1).padStart(w)} ${requestShort(r)}`, tone });
+      out.push({ index: i, key: `req${i}`, text: `${mark}${String(i + 1).padStart(w)} ${requestShort(r)}`, tone, target: { kind: "request", index: i } });
     }
     return out;
   }
@@ -249,7 +184,7 @@ export class SessionViews {
       f.events.forEach((e, i) => {
         const latest = f.inProgress && i === f.events.length - 1;
         if (latest) focusRow = rows.length;
-        rows.push({ key: `ev${e.seq}`, text: eventLine(e), tone: latest ? "current" : undefined, changed: moved && (latest || !f.inProgress) });
+        rows.push({ key: `ev${e.seq}`, text: eventLine(e), tone: latest ? "current" : undefined, changed: moved && (latest || !f.inProgress), target: eventTarget(e) });
       });
       capNote(rows, f);
       return { title: `Request ${f.index + 1}/${tl.requestCount} ${state}${eventCount(f)}`, summary: rows[0]!.text, rows, focus: focusRow };
@@ -267,7 +202,7 @@ export class SessionViews {
       if (why.length) rows.push({ key: "why", text: `why: ${why.join("; ")}`, tone: "dim" });
     }
     if (!f.events.length) rows.push({ key: "noev", text: "(no engine events)", tone: "dim" });
-    for (const e of f.events) rows.push({ key: `ev${e.seq}`, text: eventLine(e), changed: true });
+    for (const e of f.events) rows.push({ key: `ev${e.seq}`, text: eventLine(e), changed: true, target: eventTarget(e) });
     capNote(rows, f);
     return { title: `Last command${eventCount(f) || ", 0 events"}`, summary: io.line, rows };
   }
@@ -317,60 +252,15 @@ export class SessionViews {
       const focusSlot = latest && latest.cache === (l2 ? 1 : 0) && latest.slot >= 0 ? latest.slot : -1;
       const stats = SessionViews.cacheStats(this.eventSums(), l2);
       const statsBefore = from ? SessionViews.cacheStats(from.sums, l2) : null;
-      return cacheView(l2 ? "L2" : "Refcount", c, this.cacheState(which)!, before ?? null, focusSlot, stats, statsBefore);
+      return cacheView(l2 ? "L2" : "Refcount", c, img.clusterSize, this.cacheState(which)!, before ?? null, focusSlot, stats, statsBefore);
     });
-  }
-
-  /**
-   * Guest offset the tables pane centres on: inside a request, the latest event that names one; after a request,
-   * its offset; in image mode, the first one the last command's events name.
-   */
-  private guestFocus(): number {
-    const f = this.focus();
-    const tl = this.s.timeline;
-    if (tl && !f.inProgress) return f.index >= 0 ? tl.request(f.index).offset : 0;
-    const events = f.inProgress ? [...f.events].reverse() : f.events;
-    for (const e of events) {
-      switch (e.kind) {
-        case EventKind.HandleCopied:
-        case EventKind.HandleAlloc:
-        case EventKind.AllocClustersOffset:
-        case EventKind.WritevStartReq:
-        case EventKind.WritevStartPart:
-        case EventKind.PwriteZeroesStartReq:
-        case EventKind.DoAllocClustersOffset:
-        case EventKind.ZeroCluster:
-        case EventKind.DiscardCluster:
-          return e.a;
-        case EventKind.AddTask:
-          return e.b;
-      }
-    }
-    return tl && f.index >= 0 ? tl.request(f.index).offset : 0;
-  }
-
-  /** Table entries the focus request's events wrote. */
-  private touchedEntries(img: NonNullable<ReturnType<Session["image"]>>): Set<string> {
-    const out = new Set<string>();
-    const cs = img.clusterSize;
-    for (const e of this.focus().events) {
-      if (e.node !== 0) continue;
-      if (e.kind === EventKind.L1Update) out.add(`l1:${e.a}`);
-      else if (e.kind === EventKind.L2Update && e.slot >= 0 && e.slot < img.l2Cache.size) {
-        const slice = img.l2Cache.offsets[e.slot]!;
-        if (!slice) continue;
-        const table = slice - (slice % cs);
-        out.add(`l2:${table}:${(slice - table) / img.geo.l2EntryBytes + e.a}`);
-      }
-    }
-    return out;
   }
 
   private buildTables(img: NonNullable<ReturnType<Session["image"]>>, maxRows: number): PaneView {
     const from = this.changedFrom;
     // Image mode only goes forward: every command is a new request.
     const forward = from !== null && (!this.s.timeline || from.position < this.positionKey());
-    return tablesView(img, { guestOffset: this.guestFocus(), touched: forward ? this.touchedEntries(img) : new Set() }, maxRows);
+    return tablesView(img, { guestOffset: guestOffsetInView(this.focus(), this.s.timeline), touched: forward ? touchedEntries(this.focus().events, img) : new Set() }, maxRows);
   }
 
   tablesPane(maxRows: number): PaneView {
@@ -427,32 +317,11 @@ export class SessionViews {
     this.maps.cancel();
   }
 
-  /** Host clusters the focus request's events read or wrote. */
-  private touchedClusters(cs: number): Set<number> {
-    const out = new Set<number>();
-    for (const e of this.focus().events) {
-      if (e.node !== 0) continue;
-      switch (e.kind) {
-        case EventKind.DataWrite:
-        case EventKind.DataRead:
-        case EventKind.CowWrite:
-        case EventKind.MetadataWrite:
-        case EventKind.MetadataRead:
-          for (let c = Math.floor(e.a / cs); c <= Math.floor((e.a + Math.max(1, e.b) - 1) / cs); c++) out.add(c);
-          break;
-        case EventKind.ClusterAlloc:
-          for (let c = 0; c < e.b; c++) out.add(Math.floor(e.a / cs) + c);
-          break;
-      }
-    }
-    return out;
-  }
-
   mapPane(width: number, height: number): MapView {
     return this.cached(`map-${width}x${height}`, () => {
       const m = this.hostMap();
       if (!m) return { title: "Host clusters", summary: "no image", rows: [], tones: [], legend: "" };
-      return mapView(m, this.changedFrom?.map, this.touchedClusters(m.clusterSize), width, height, this.mapStale());
+      return mapView(m, this.changedFrom?.map, touchedClusters(this.focus().events, m.clusterSize), width, height, this.mapStale());
     });
   }
 

@@ -1,8 +1,8 @@
 // The debugger session shared by the REPL and the TUI: one command language (gdb + qemu-io) over a timeline
 // (a trace loaded: time travel, breakpoints) or over a bare image (an image browser whose I/O commands act on
 // it). Plain TypeScript, no terminal: faces call execute()/start() and render the pane views it builds.
-import { EventRecorder } from "../../engine/events/recorder.js";
-import type { Qcow2Image } from "../../engine/image/qcow2-image.js";
+import type { EventRecorder } from "../../engine/events/recorder.js";
+import { imageView, type ImageView } from "../../engine/image/image-view.js";
 import type { Breakpoint, BreakpointSpec, StopReason, TimelineApi } from "../../engine/replay/timeline-api.js";
 import { CrashProbe, crashBreakVerdicts, crashLines } from "./crash-probe.js";
 import { COMMANDS, SessionError, helpText, resolveCommand, type CommandSpec } from "./command-table.js";
@@ -111,14 +111,14 @@ export class Session {
   }
 
   /** The image as it stands at the current position (null after qemu-io's `close`). */
-  image(): Qcow2Image | null {
-    return this.timeline ? this.timeline.view().image : (this.repl!.ctx.image ?? null);
+  image(): ImageView | null {
+    if (this.timeline) return this.timeline.view().image;
+    const img = this.repl!.ctx.image;
+    return img ? imageView(img) : null;
   }
 
   recorder(): EventRecorder | null {
-    const img = this.image();
-    if (img?.events instanceof EventRecorder) return img.events;
-    return this.repl ? this.repl.recorder : null;
+    return this.image()?.recorder ?? (this.repl ? this.repl.recorder : null);
   }
 
   print(line: string): void {
@@ -242,7 +242,7 @@ export class Session {
     return this.io(line, word);
   }
 
-  private needImage(): Qcow2Image {
+  private needImage(): ImageView {
     const img = this.image();
     if (!img) throw new SessionError("No image open (qemu-io `open FILE`).");
     return img;

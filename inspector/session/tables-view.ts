@@ -2,7 +2,7 @@
 // slices win over the file, nothing is disturbed). Keys name the table and index, so an entry that changed
 // between two steps is found even when the window moved.
 import { ClusterKind, compressedDescriptor, entryOffset, isCopied, l2Kind } from "../../engine/format/l2-entry.js";
-import type { Qcow2Image } from "../../engine/image/qcow2-image.js";
+import type { ImageView } from "../../engine/image/image-view.js";
 import { l2OffsetOf, peekL2Entry } from "./image-peek.js";
 import type { PaneView, Row } from "./view-models.js";
 import { hex } from "../../engine/units/size-text.js";
@@ -14,7 +14,7 @@ export interface TableFocus {
   touched: Set<string>;
 }
 
-export function l2EntryWords(img: Qcow2Image, hi: number, lo: number): string {
+export function l2EntryWords(img: ImageView, hi: number, lo: number): string {
   if (!hi && !lo) return "-";
   const kind = l2Kind(hi, lo, img.hasDataFile, img.geo.extendedL2);
   const copied = isCopied(hi) ? " C" : "";
@@ -34,7 +34,7 @@ export function l2EntryWords(img: Qcow2Image, hi: number, lo: number): string {
   }
 }
 
-export function tablesView(img: Qcow2Image, focus: TableFocus, maxRows: number): PaneView {
+export function tablesView(img: ImageView, focus: TableFocus, maxRows: number): PaneView {
   const cs = img.clusterSize;
   const cluster = Math.floor(focus.guestOffset / cs);
   const l1i = Math.floor(cluster / img.geo.l2Entries);
@@ -46,12 +46,12 @@ export function tablesView(img: Qcow2Image, focus: TableFocus, maxRows: number):
     const [hi, lo] = img.l1Entry(i);
     const off = entryOffset(hi, lo);
     const key = `l1:${i}`;
-    rows.push({ key, text: `L1[${i}] ${off ? `-> L2 ${hex(off)}${isCopied(hi) ? " C" : ""}` : "-"}`, tone: i === l1i ? "current" : "normal", changed: focus.touched.has(key) });
+    rows.push({ key, text: `L1[${i}] ${off ? `-> L2 ${hex(off)}${isCopied(hi) ? " C" : ""}` : "-"}`, tone: i === l1i ? "current" : "normal", changed: focus.touched.has(key), target: { kind: "l1", index: i } });
   }
   let focusRow: number | undefined;
   const l2 = l2OffsetOf(img, l1i);
   if (l1i >= img.header.l1Size) rows.push({ key: "l2:none", text: `guest cluster ${cluster} lies past the L1 table`, tone: "warn" });
-  else if (!l2) rows.push({ key: "l2:none", text: `L1[${l1i}] has no L2 table: the whole range reads from ${img.backing ? "the backing file" : "zeroes"}`, tone: "dim" });
+  else if (!l2) rows.push({ key: "l2:none", text: `L1[${l1i}] has no L2 table: the whole range reads from ${img.hasBacking ? "the backing file" : "zeroes"}`, tone: "dim" });
   else {
     const n = Math.max(1, maxRows - rows.length);
     const from = Math.max(0, Math.min(l2i - Math.floor(n / 2), img.geo.l2Entries - n));
@@ -66,6 +66,7 @@ export function tablesView(img: Qcow2Image, focus: TableFocus, maxRows: number):
         text: `L2[${j}] g ${hex(guest)} ${l2EntryWords(img, e.hi, e.lo)}${bitmap}`,
         tone: j === l2i ? "current" : e.hi || e.lo ? "normal" : "dim",
         changed: focus.touched.has(key),
+        target: { kind: "l2", l1Index: l1i, l2Index: j },
       });
     }
   }

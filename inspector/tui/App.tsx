@@ -2,7 +2,7 @@
 // session's view models through the controller; re-renders when the controller's version moves.
 import { useSyncExternalStore } from "react";
 import { Box, Text, useInput } from "ink";
-import type { PaneId, PaneBox } from "./layout.js";
+import { unknownPane, type PaneId, type PaneBox } from "./layout.js";
 import { MapPane } from "./MapPane.js";
 import { Pane } from "./Pane.js";
 import { fit } from "./RowLine.js";
@@ -36,18 +36,31 @@ function PaneFor({ c, box }: { c: TuiController; box: PaneBox }) {
   const h = c.visibleRows(id);
   const sel = c.selected(id);
   const v = c.session.views;
-  if (id === "map") return <MapPane view={v.mapPane(box.width, Math.max(1, h))} width={box.width} height={box.height} focused={focused} top={top} />;
-  if (id === "timeline") {
-    const count = v.timelineCount();
-    const rows = v.timelineRows(top, h);
-    const title = v.timelineTitle();
-    const position = count > h ? `${top + 1}-${Math.min(count, top + h)}/${count}` : undefined;
-    return <Pane title={title} width={box.width} height={box.height} focused={focused} rows={rows} selected={sel === undefined ? undefined : sel - top} position={position} />;
+  switch (id) {
+    case "map":
+      return <MapPane view={v.mapPane(box.width, Math.max(1, h))} width={box.width} height={box.height} focused={focused} top={top} />;
+    case "timeline": {
+      const count = v.timelineCount();
+      const rows = v.timelineRows(top, h);
+      const title = v.timelineTitle();
+      const position = count > h ? `${top + 1}-${Math.min(count, top + h)}/${count}` : undefined;
+      return <Pane title={title} width={box.width} height={box.height} focused={focused} rows={rows} selected={sel === undefined ? undefined : sel - top} position={position} />;
+    }
+    case "request":
+    case "counters":
+    case "l2":
+    case "refcount":
+    case "tables":
+    case "header":
+    case "crash": {
+      const view = c.rows(id);
+      const n = view.rows.length;
+      const position = n > h ? `${top + 1}-${Math.min(n, top + h)}/${n}` : undefined;
+      return <Pane title={view.title} width={box.width} height={box.height} focused={focused} rows={view.rows.slice(top, top + h)} selected={sel === undefined ? undefined : sel - top} position={position} />;
+    }
+    default:
+      return unknownPane(id);
   }
-  const view = c.rows(id);
-  const n = view.rows.length;
-  const position = n > h ? `${top + 1}-${Math.min(n, top + h)}/${n}` : undefined;
-  return <Pane title={view.title} width={box.width} height={box.height} focused={focused} rows={view.rows.slice(top, top + h)} selected={sel === undefined ? undefined : sel - top} position={position} />;
 }
 
 export function App({ controller: c }: { controller: TuiController }) {

@@ -3,6 +3,11 @@
 
 export type PaneId = "timeline" | "request" | "counters" | "l2" | "refcount" | "tables" | "map" | "header" | "crash";
 
+/** The default of every switch over pane ids: a new pane id fails to compile there until it is handled. */
+export function unknownPane(id: never): never {
+  throw new Error(`unknown pane ${String(id)}`);
+}
+
 /** Tab order. */
 export const PANE_ORDER: readonly PaneId[] = ["timeline", "request", "l2", "refcount", "tables", "map", "header", "counters", "crash"];
 

@@ -2,57 +2,26 @@
 // history, overlays, and runs in flight. Keys come in as gdb SingleKey letters; moves go through the session's
 // command language, so the TUI and the REPL cannot disagree. React subscribes to `version`.
 import type { Session, PendingRun } from "../session/session.js";
-import type { PaneView } from "../session/view-models.js";
+import type { PaneView, Row } from "../session/view-models.js";
+import { breakCommandFor, enterCommandFor } from "./row-actions.js";
 import { helpText } from "../session/command-table.js";
 import { KeyQueue } from "./key-queue.js";
-import { layout, PANE_ORDER, type Layout, type PaneId, type Wants } from "./layout.js";
+import { layout, PANE_ORDER, unknownPane, type Layout, type PaneId, type Wants } from "./layout.js";
 import { volatileLines } from "../session/crash-probe.js";
+import { KEY_HELP, MOVES, RUNS, type KeyInfo } from "./key-bindings.js";
+import { MapRefresher } from "./map-refresher.js";
+
+export { KEY_HELP, type KeyInfo } from "./key-bindings.js";
 
 export type Mode = "normal" | "command" | "help" | "output";
-
-export interface KeyInfo {
-  upArrow?: boolean;
-  downArrow?: boolean;
-  leftArrow?: boolean;
-  rightArrow?: boolean;
-  pageUp?: boolean;
-  pageDown?: boolean;
-  home?: boolean;
-  end?: boolean;
-  return?: boolean;
-  escape?: boolean;
-  ctrl?: boolean;
-  shift?: boolean;
-  tab?: boolean;
-  backspace?: boolean;
-  delete?: boolean;
-}
 
 export interface RunState {
   text: string;
   cancel: boolean;
 }
 
-/** Keys that move the replay, and the command each stands for. */
-const MOVES: Record<string, string> = { s: "step", S: "reverse-step", n: "next", N: "reverse-next" };
-const RUNS: Record<string, string> = { c: "continue", C: "reverse-continue" };
-
 /** How often a run in flight redraws the screen. */
 const DRAW_EVERY_MS = 250;
-/** The host map is rebuilt once the keys pause this long (see SessionViews.deferMap), this long at a time. */
-const MAP_IDLE_MS = 120;
-const MAP_STEP_MS = 12;
-
-export const KEY_HELP = [
-  "s / S      step one engine event forward / back",
-  "n / N      next / previous request",
-  "c / C      continue forward / back to a breakpoint (Esc stops)",
-  "b          break on the selection (request, event, cache slot, L1/L2 entry)",
-  "Enter      on a request: run to it (image mode: run that command again)",
-  ":          command line (every REPL command; Up/Down history, Tab completes)",
-  "Tab        next pane (Shift-Tab previous); arrows, PgUp/PgDn, Home/End scroll",
-  "?          this help        q  quit (Ctrl-C stops a run, or quits)",
-];
 
 export class TuiController {
   version = 0;
@@ -73,6 +42,8 @@ export class TuiController {
   private histIndex = -1;
   private listeners = new Set<() => void>();
   private readonly queue: KeyQueue;
+  /** Rebuilds a stale host map while the keys pause. */
+  private readonly maps: MapRefresher;
   onQuit: () => void = () => {};
 
   constructor(
@@ -83,6 +54,14 @@ export class TuiController {
     this.cols = cols;
     this.rowsCount = rows;
     this.queue = new KeyQueue(() => this.changed());
+    this.maps = new MapRefresher(session.views, {
+      drawing: () => this.listeners.size > 0,
+      busy: () => this.running !== null || this.queue.size > 0,
+      built: (error) => {
+        if (error) this.message = `error: ${error}`;
+        this.changed();
+      },
+    });
     this.message = session.stopText;
     // Panes are on screen: commands capture what they showed, to mark what changed.
     session.views.screen = true;
@@ -93,10 +72,7 @@ export class TuiController {
     this.listeners.add(l);
     return () => {
       this.listeners.delete(l);
-      if (!this.listeners.size && this.mapTimer) {
-        clearTimeout(this.mapTimer);
-        this.mapTimer = null;
-      }
+      if (!this.listeners.size) this.maps.stop();
     };
   };
 
@@ -105,41 +81,7 @@ export class TuiController {
   changed(): void {
     this.version++;
     for (const l of this.listeners) l();
-    this.scheduleMap();
-  }
-
-  private mapTimer: ReturnType<typeof setTimeout> | null = null;
-
-  /** Bumped by every key and change: a map build in steps stops when it moves (the engine may move next). */
-  private mapGen = 0;
-
-  /**
-   * Rebuilds a stale host map when nothing has happened for MAP_IDLE_MS (never during a run), in steps of a few
-   * milliseconds between which keys are read: the map of a 100 GiB image takes a few hundred.
-   */
-  private scheduleMap(): void {
-    this.mapGen++;
-    this.session.views.cancelMapBuild();
-    if (this.mapTimer) clearTimeout(this.mapTimer);
-    // Nobody draws (unmounted, or not yet mounted): nothing to refresh, and the session may be closed already.
-    if (!this.listeners.size) return;
-    this.mapTimer = setTimeout(() => {
-      this.mapTimer = null;
-      const gen = this.mapGen;
-      const step = (): void => {
-        if (gen !== this.mapGen || !this.listeners.size) return;
-        if (this.running || this.queue.size) return this.scheduleMap();
-        try {
-          if (!this.session.views.mapStale()) return;
-          if (!this.session.views.refreshMapStep(MAP_STEP_MS)) return void setImmediate(step);
-        } catch (e) {
-          this.message = `error: ${(e as Error).message}`;
-        }
-        this.changed();
-      };
-      step();
-    }, MAP_IDLE_MS);
-    this.mapTimer.unref?.();
+    this.maps.schedule();
   }
 
   resize(cols: number, rows: number): void {
@@ -207,8 +149,11 @@ export class TuiController {
         return this.crashRows();
       case "map":
         return v.mapPane(this.box("map").width, Math.max(1, this.visibleRows("map")));
+      case "timeline":
+        // Virtual: a trace has millions of requests (timelineRows builds a window of them).
+        return { title: v.timelineTitle(), summary: "", rows: [] };
       default:
-        return { title: "", summary: "", rows: [] };
+        return unknownPane(id);
     }
   }
 
@@ -259,7 +204,6 @@ export class TuiController {
 
   // ---- commands ----------------------------------------------------------------------------------------
 
-  /** Runs a command line as the REPL would; long runs go on in slices. */
   /** `:crash` opens the pane of volatile writes (writes since the last sync, which a crash may lose). */
   crashPane = false;
   private crashMemo: { key: string; view: PaneView } | null = null;
@@ -280,6 +224,7 @@ export class TuiController {
     return this.crashMemo.view;
   }
 
+  /** Runs a command line as the REPL would; long runs go on in slices. */
   run(line: string): void {
     if (line.trim() === "crash") this.crashPane = true;
     const before = this.session.printed;
@@ -364,37 +309,39 @@ export class TuiController {
   }
 
   quit(): void {
-    if (this.mapTimer) clearTimeout(this.mapTimer);
+    this.maps.stop();
     if (this.running) this.running.cancel = true;
     this.onQuit();
   }
 
-  /** The break command for the selected row of the focused pane, or why there is none. */
-  breakCommand(): string | { error: string } {
+  /** The selected row of the focused pane (the timeline's built for it alone: its rows are virtual). */
+  private selectedRow(): Row | undefined {
     const id = this.focus;
     const sel = this.selected(id);
-    if (sel === undefined) return { error: "nothing selected" };
-    if (id === "timeline") return this.session.timeline ? `break request ${sel + 1}` : { error: "breakpoints need a trace (qcowdbg tui IMAGE TRACE)" };
-    const row = this.rows(id).rows[sel];
+    if (sel === undefined) return undefined;
+    if (id === "timeline") return this.session.views.timelineRows(sel, 1)[0];
+    return this.rows(id).rows[sel];
+  }
+
+  /** The break command for the selected row of the focused pane, or why there is none. */
+  breakCommand(): string | { error: string } {
+    const row = this.selectedRow();
     if (!row) return { error: "nothing selected" };
-    const img = this.session.image();
-    let m: RegExpExecArray | null;
-    if (id === "request" && (m = /^#\d+ (\S+)/.exec(row.text))) return `break ${m[1]}`;
-    if ((id === "l2" || id === "refcount") && img && (m = /^\s*\d+ 0x([0-9a-f]+)/.exec(row.text))) return `break cluster ${Math.floor(parseInt(m[1]!, 16) / img.clusterSize)}`;
-    if (id === "tables" && (m = /^l1:(\d+)$/.exec(row.key))) return `break l1 ${m[1]}`;
-    if (id === "tables" && img && (m = /^L2\[(\d+)\] g 0x([0-9a-f]+)/.exec(row.text))) {
-      const l1 = Math.floor(parseInt(m[2]!, 16) / img.clusterSize / img.geo.l2Entries);
-      return `break l2 ${l1}:${m[1]}`;
-    }
-    return { error: `no breakpoint for this row of ${id} (select a request, an event, a cache slot or an L1/L2 entry)` };
+    if (!row.target) return { error: `no breakpoint for this row of ${this.focus} (select a request, an event, a cache slot or an L1/L2 entry)` };
+    return breakCommandFor(row.target);
+  }
+
+  /** What Enter runs on the selected row (a request: run to it; image mode: run that command again), if anything. */
+  enterCommand(): string | null {
+    const t = this.selectedRow()?.target;
+    return t ? enterCommandFor(t) : null;
   }
 
   // ---- keys --------------------------------------------------------------------------------------------
 
   key(input: string, k: KeyInfo): void {
     // Whatever this key does may move the engine: a map build in steps must not go on over it.
-    this.mapGen++;
-    this.session.views.cancelMapBuild();
+    this.maps.interrupt();
     // A paste (or keys typed faster than they are read) arrives as one string: take it key by key.
     if (input.length > 1 && !k.ctrl) {
       for (const ch of input) {
@@ -449,11 +396,9 @@ export class TuiController {
     if (k.pageDown) return (this.moveSelection(h), this.changed());
     if (k.home) return (this.moveSelection(0, 0), this.changed());
     if (k.end) return (this.moveSelection(0, this.count(this.focus) - 1), this.changed());
-    if (k.return && this.focus === "timeline") {
-      // On a request: run to it. Image mode: run the selected command again.
-      const sel = this.selected("timeline");
-      const line = this.session.timeline ? `run-to ${(sel ?? -1) + 1}` : this.session.ioLines[sel ?? -1];
-      if (sel !== undefined && line) this.queue.push({ name: "enter", run: () => this.run(line) });
+    if (k.return) {
+      const line = this.enterCommand();
+      if (line) this.queue.push({ name: "enter", run: () => this.run(line) });
       return;
     }
     if (k.escape) return;

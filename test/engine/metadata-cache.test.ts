@@ -136,4 +136,31 @@ describe("MetadataCache victim policies (cache-policy=)", () => {
     d.restore(snap, d);
     expect(after(d)).toEqual(straight);
   });
+
+  it("keeps its dirty count equal to the dirty flags, so a write-back that stops at the last dirty slot writes all", () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 2, max: 9 }),
+        fc.array(fc.tuple(fc.constantFrom("getput", "dirty", "discard", "write", "restore"), fc.integer({ min: 1, max: 40 })), { maxLength: 200 }),
+        (size, ops) => {
+          const c = new MetadataCache(host(), 1, size, 512);
+          let saved = c.capture((t) => t.slice());
+          for (const [op, t] of ops) {
+            const slot = t % size;
+            if (op === "getput") c.put(c.get(t * 512, false));
+            else if (op === "dirty" && c.offsets[slot]) c.markDirty(slot);
+            else if (op === "discard" && c.offsets[slot]) c.discard(slot);
+            else if (op === "write") {
+              c.write();
+              expect(Array.from(c.dirty).some((d, i) => d && c.offsets[i])).toBe(false);
+            } else if (op === "restore") {
+              c.restore(saved, c);
+              saved = c.capture((x) => x.slice());
+            }
+            expect(c.dirtyCount()).toBe(c.dirty.reduce((a, d) => a + d, 0));
+          }
+        },
+      ),
+    );
+  });
 });

@@ -14,6 +14,9 @@ const PKG = JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8"))
 const SOURCES = ["package.json", "package-lock.json", "tsconfig.json", "cli", "engine", "inspector", "native", "scripts", "bench", "README.md", "LICENSE"];
 // npm failing for want of the registry (not our doing); CI has the registry, so there it is a failure.
 const OFFLINE = /ENOTCACHED|ENOTFOUND|EAI_AGAIN|ECONNREFUSED|ETIMEDOUT|ECONNRESET|network/;
+// The addon sources scripts/build-native.mjs compiles (native/NAME.cc -> dist/native/NAME.node).
+const ADDON_SOURCES = spawnSync(process.execPath, [path.join(ROOT, "scripts/build-native.mjs"), "--list"], { encoding: "utf8" }).stdout.trim().split("\n");
+const HAVE_CXX = spawnSync("g++", ["--version"]).status === 0;
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "qcowdbg-pack-"));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -26,6 +29,7 @@ const npm = (args: string[], cwd: string) => run("npm", ["--no-audit", "--no-fun
 let tarball = "";
 let prefix = "";
 let installed = "";
+let installLog = "";
 let offlineReason = "";
 
 beforeAll(() => {
@@ -38,7 +42,9 @@ beforeAll(() => {
   tarball = path.join(tmp, (JSON.parse(pack.stdout) as { filename: string }[])[0]!.filename);
 
   prefix = path.join(tmp, "prefix");
-  const inst = npm(["install", "-g", "--prefix", prefix, "--prefer-offline", tarball], tmp);
+  // --foreground-scripts: the install script's output (build-native's notices) comes back in stderr.
+  const inst = npm(["install", "-g", "--prefix", prefix, "--prefer-offline", "--foreground-scripts", tarball], tmp);
+  installLog = inst.stderr;
   if (inst.status !== 0) {
     if (OFFLINE.test(inst.stderr) && process.env.CI !== "true") offlineReason = inst.stderr.split("\n").find((l) => OFFLINE.test(l)) ?? "no registry";
     else throw new Error(`npm install -g failed:\n${inst.stderr}`);
@@ -46,11 +52,22 @@ beforeAll(() => {
   installed = path.join(prefix, "lib/node_modules", PKG.name);
 }, 300_000);
 
+/** Every addon build-native compiles is in the installed package's dist/native, and its install said no "skipping". */
+function expectAllAddons(dir: string, log: string): void {
+  expect(log).not.toMatch(/build-native: skipping/);
+  for (const src of ADDON_SOURCES) expect(fs.existsSync(path.join(dir, "dist/native", `${path.basename(src, ".cc")}.node`)), `${src} built`).toBe(true);
+}
+
 describe("npm pack", () => {
-  it("ships dist/ (JavaScript, .d.ts, source maps, the man page), README, LICENSE, the native source and its build script, nothing else", () => {
+  it("ships dist/ (JavaScript, the library's .d.ts, source maps, the man page), README, LICENSE, every native source build-native compiles and its build script, nothing else", () => {
     const list = run("tar", ["tzf", tarball], tmp).stdout.trim().split("\n").map((f) => f.replace(/^package\//, ""));
-    const allowed = /^(dist\/(bundle|cli|engine|inspector)\/.*\.(js|d\.ts|js\.map)|dist\/man\/qcowdbg\.1|README\.md|LICENSE|package\.json|native\/(posix|fallocate)\.cc|scripts\/build-native\.mjs)$/;
+    // Declarations only for the library (engine/); the CLI's and inspector's modules are the bundle's fallback.
+    const allowed = /^(dist\/(bundle|cli|inspector)\/.*\.(js|js\.map)|dist\/engine\/.*\.(js|d\.ts|js\.map)|dist\/man\/qcowdbg\.1|README\.md|LICENSE|package\.json|native\/[a-z0-9-]+\.cc|scripts\/build-native\.mjs)$/;
     expect(list.filter((f) => !allowed.test(f))).toEqual([]);
+    // `files` ships exactly the sources build-native compiles, and build-native compiles every source there is.
+    expect(ADDON_SOURCES.length).toBeGreaterThanOrEqual(3);
+    expect(list.filter((f) => f.startsWith("native/")).sort()).toEqual([...ADDON_SOURCES].sort());
+    expect(fs.readdirSync(path.join(ROOT, "native")).filter((f) => f.endsWith(".cc")).map((f) => `native/${f}`).sort()).toEqual([...ADDON_SOURCES].sort());
     for (const f of ["dist/cli/main.js", "dist/bundle/qcowdbg.js", "dist/engine/index.js", "dist/engine/index.d.ts", "dist/engine/index.js.map", "dist/engine/workload/index.d.ts", "dist/man/qcowdbg.1", "LICENSE", "README.md"]) expect(list).toContain(f);
     // Source maps carry their sources: the .ts files are not shipped.
     const map = JSON.parse(run("tar", ["xzOf", tarball, "package/dist/engine/index.js.map"], tmp).stdout) as { sourcesContent?: string[] };
@@ -64,8 +81,8 @@ describe("npm install -g of the tarball", () => {
   it("gives a working qcowdbg command: --version and a map equal to qemu-img's", (ctx) => {
     if (offlineReason) ctx.skip(`skipped: npm cannot reach the registry for the dependencies (${offlineReason})`);
     expect(run(bin(), ["--version"], tmp).stdout.trim()).toBe(PKG.version);
-    // The install script compiled the native part on this machine (a C++ compiler is here).
-    if (spawnSync("g++", ["--version"]).status === 0) for (const n of ["posix", "fallocate"]) expect(fs.existsSync(path.join(installed, `dist/native/${n}.node`))).toBe(true);
+    // The install script compiled every addon on this machine (a C++ compiler is here), skipping none.
+    if (HAVE_CXX) expectAllAddons(installed, installLog);
     // npm installs the man page beside the command.
     expect(fs.existsSync(path.join(prefix, "share/man/man1/qcowdbg.1"))).toBe(true);
     const map = run(bin(), ["map", "--output=json", "tour.qcow2"], IMAGES);
@@ -110,13 +127,15 @@ describe("npm install -g of the tarball", () => {
 
 // From git, as a user installs it: a bare repository holding the commit under test (HEAD), `npm pack <git url>`
 // (npm clones it, installs the dev dependencies and runs prepare) and `npm install -g` of that tarball. The
-// one-step `npm install -g <git url>` cannot work with npm 10/11 (npm/cli#8440; see scripts/prepare.mjs): it must
-// either work (a fixed npm) or stop at once with prepare's one-line advice, leaving nothing in the prefix.
+// one-step `npm install -g <git url>` cannot work with npm 9 to 11 (npm/cli#8440; see scripts/prepare.mjs): it must
+// either work (a fixed npm) or stop at once with prepare's one-line advice, leaving nothing in the prefix. npm 12
+// prepares git dependencies with --global=false, and there the one step must work, every addon built.
 describe("from a git url", () => {
   const noGit = spawnSync("git", ["--version"]).status !== 0 ? "git is not installed" : "";
   let repo = "";
   let gitPrefix = "";
   let gitOffline = "";
+  let gitLog = "";
   const url = () => `git+file://${repo}`;
 
   beforeAll(() => {
@@ -138,7 +157,8 @@ describe("from a git url", () => {
     }
     gitPrefix = path.join(tmp, "git-prefix");
     const file = path.join(dest, pack.stdout.trim().split("\n").pop()!);
-    const inst = npm(["install", "-g", "--prefix", gitPrefix, "--prefer-offline", file], tmp);
+    const inst = npm(["install", "-g", "--prefix", gitPrefix, "--prefer-offline", "--foreground-scripts", file], tmp);
+    gitLog = inst.stderr;
     if (inst.status !== 0) throw new Error(`npm install -g of the packed git url failed:\n${inst.stderr}`);
   }, 600_000);
 
@@ -146,6 +166,7 @@ describe("from a git url", () => {
     if (noGit || gitOffline) ctx.skip(`skipped: ${noGit || `npm cannot reach the registry (${gitOffline})`}`);
     const bin = path.join(gitPrefix, "bin", "qcowdbg");
     expect(run(bin, ["--version"], tmp).stdout.trim()).toBe(PKG.version);
+    if (HAVE_CXX) expectAllAddons(path.join(gitPrefix, "lib/node_modules", PKG.name), gitLog);
     const map = run(bin, ["map", "--output=json", "tour.qcow2"], IMAGES);
     expect(map.stderr).toBe("");
     expect(map.status).toBe(0);
@@ -165,4 +186,24 @@ describe("from a git url", () => {
     expect(fs.existsSync(path.join(direct, "lib", "node_modules", PKG.name))).toBe(false);
     expect(fs.existsSync(bin)).toBe(false);
   }, 300_000);
+
+  // The system npm when it is 12 or later, else npm 12 from the registry through npx. npm 12 asks for Node >= 22.22
+  // and warns on Node 20 (EBADENGINE), but installs the same way. It refuses git dependencies without --allow-git
+  // and runs no install script (no native addons) unless --allow-scripts names the package by its git url.
+  it("with npm >= 12, npm install -g --allow-git=all --allow-scripts=<git url> <git url> gives a working qcowdbg in one step", (ctx) => {
+    if (noGit || gitOffline) ctx.skip(`skipped: ${noGit || `npm cannot reach the registry (${gitOffline})`}`);
+    const systemMajor = Number(run("npm", ["--version"], tmp).stdout.split(".")[0]);
+    const npm12 = systemMajor >= 12 ? ["npm"] : ["npx", "-y", "npm@12"];
+    const direct = path.join(tmp, "npm12-prefix");
+    const args = ["install", "-g", "--prefix", direct, "--prefer-offline", "--foreground-scripts", "--no-audit", "--no-fund", "--allow-git=all", `--allow-scripts=${url()}`, url()];
+    const r = run(npm12[0]!, [...npm12.slice(1), ...args], tmp);
+    if (r.status !== 0 && OFFLINE.test(r.stderr) && process.env.CI !== "true") ctx.skip(`skipped: npm 12 is not reachable (${r.stderr.split("\n").find((l) => OFFLINE.test(l))})`);
+    expect(r.status, r.stderr).toBe(0);
+    const bin = path.join(direct, "bin", "qcowdbg");
+    expect(run(bin, ["--version"], tmp).stdout.trim()).toBe(PKG.version);
+    if (HAVE_CXX) expectAllAddons(path.join(direct, "lib/node_modules", PKG.name), r.stdout + r.stderr);
+    const map = run(bin, ["map", "--output=json", "tour.qcow2"], IMAGES);
+    expect(map.status).toBe(0);
+    expect(JSON.parse(map.stdout)).toEqual(JSON.parse(fs.readFileSync(path.join(ROOT, "samples/goldens/tour/map.json"), "utf8")));
+  }, 900_000);
 });

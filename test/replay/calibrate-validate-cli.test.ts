@@ -59,10 +59,11 @@ describe.skipIf(!hasQemuIo)("calibrate and replay --validate (live qemu-io)", ()
     expect(p.readLatencyUs).toBeGreaterThan(0);
     expect(p.host!.cachedRead.us).toBeGreaterThan(0);
     expect(p.measured!.tool).toBe("qemu-io");
-    // Writes into a freshly zeroed cluster (unwritten extents) and the qcow2 sequences the terms come from.
+    // Writes into a freshly zeroed cluster (unwritten extents) and the qcow2 sequences the terms come from (the
+    // driver and allocation classes from one qemu-io process that switches images: calibrate-driver.ts).
     expect(p.host!.bufferedUnwrittenWrite!.us).toBeGreaterThan(0);
     expect(p.host!.directUnwrittenWrite!.us).toBeGreaterThan(0);
-    for (const k of ["bUnwritten4", "dUnwritten4", "qAlloc4", "qWT4", "sync0", "bFuaAfterAlloc"]) expect(p.measured!.classesUs![k], k).toBeGreaterThan(0);
+    for (const k of ["bUnwritten4", "dUnwritten4", "qAlloc4", "qWT4", "sync0", "bFuaAfterAlloc", "rRead4", "rWrite4", "qAllocExt4", "qSubExt4"]) expect(p.measured!.classesUs![k], k).toBeGreaterThan(0);
   });
 
   it("validates a replay and each --compare configuration against qemu-io, leaving the image as it was", () => {

@@ -1,0 +1,118 @@
+// `qcowdbg replay` as a user runs it, against btt on the same requests: a 1,000,000-request trace of seeded random
+// 4 KiB writes over a fresh 100 GiB qcow2 (made by qemu-img), replayed with its recommendations (verified by
+// replaying every what-if, in one pass) and with --no-recommend, against `btt -i` on the same writes as
+// blktrace's binary file (btt reads nothing else; qcowdbg reads blkparse's text, the slower parse). Runs are
+// interleaved (btt, --no-recommend, default, per round) because the machine is shared; ratios are per round, then
+// the median. Peak RSS is each child's own. Then 5,000,000 requests with --no-recommend against 1,000,000: the
+// statistics stream, so peak RSS must not grow with the request count. Targets: default <= 1.0x btt and <= 1.5x
+// --no-recommend, < 300 MiB. BENCH_REPLAY_REQUESTS / BENCH_ROUNDS shrink or grow it.
+import { execFileSync, spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { fileURLToPath } from "node:url";
+import { writeBlkparseTrace } from "./lib/blkparse-trace.js";
+import { writeBlktraceBinary } from "./lib/blktrace-binary.js";
+
+const CLI = fileURLToPath(new URL("../cli/main.js", import.meta.url));
+const REQUESTS = Number(process.env.BENCH_REPLAY_REQUESTS ?? 1_000_000);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
+const DISK = 100 * 2 ** 30;
+/** Prints the child's own peak RSS and CPU time on stderr at exit. */
+const MEASURE = `data:text/javascript,process.on("exit",()=>{const u=process.resourceUsage();process.stderr.write("\\nqcowdbg-bench "+u.maxRSS+" "+(u.userCPUTime+u.systemCPUTime)+"\\n")})`;
+
+interface Run {
+  seconds: number;
+  cpuSeconds: number;
+  peakRssMiB: number;
+  out: string;
+}
+
+function qcowdbg(args: string[]): Run {
+  const t = performance.now();
+  const r = spawnSync(process.execPath, ["--import", MEASURE, CLI, ...args], { encoding: "utf8", maxBuffer: 64 << 20 });
+  const seconds = (performance.now() - t) / 1000;
+  const m = /qcowdbg-bench (\d+) (\d+)/.exec(r.stderr ?? "");
+  if (r.status !== 0 || !m) throw new Error(`qcowdbg ${args.join(" ")} failed: ${(r.stderr || r.stdout).trim().split("\n").slice(-2).join(" | ")}`);
+  return { seconds, cpuSeconds: Number(m[2]) / 1e6, peakRssMiB: Math.round(Number(m[1]) / 1024), out: r.stdout };
+}
+
+function btt(bin: string): number | string {
+  const t = performance.now();
+  const r = spawnSync("btt", ["-i", bin], { encoding: "utf8", maxBuffer: 64 << 20 });
+  if (r.error) return `btt not run: ${r.error.message} (apt-get install blktrace)`;
+  if (r.status !== 0) return `btt failed: ${(r.stderr || r.stdout).trim().split("\n")[0]}`;
+  return (performance.now() - t) / 1000;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+export async function run(): Promise<Record<string, number | string>> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "qcowdbg-bench-recommend-"));
+  try {
+    const image = path.join(dir, "disk-100g.qcow2");
+    execFileSync("qemu-img", ["create", "-q", "-f", "qcow2", image, String(DISK)]);
+    const text = path.join(dir, "writes.blkparse.txt");
+    const bin = path.join(dir, "writes.blktrace.0");
+    writeBlkparseTrace(text, REQUESTS, DISK);
+    writeBlktraceBinary(bin, REQUESTS, DISK);
+    const rows = { btt: [] as number[], plain: [] as Run[], rec: [] as Run[] };
+    let bttNote = "";
+    for (let i = 0; i < ROUNDS; i++) {
+      const b = btt(bin);
+      if (typeof b === "string") bttNote = b;
+      else rows.btt.push(b);
+      rows.plain.push(qcowdbg(["replay", image, text, "--no-recommend"]));
+      rows.rec.push(qcowdbg(["replay", image, text]));
+    }
+    const after = rows.rec[0]!.out.split("\nRecommendations\n")[1] ?? "";
+    const recs = after.split("\n\n")[0]!.split("\n").filter((l) => /^ {2}\d+\. /.test(l)).length;
+    const res: Record<string, number | string> = {
+      "requests": REQUESTS,
+      "rounds": ROUNDS,
+      "noRecommend.seconds": round(median(rows.plain.map((r) => r.seconds))),
+      "noRecommend.cpuSeconds": round(median(rows.plain.map((r) => r.cpuSeconds))),
+      "noRecommend.peakRssMiB": Math.max(...rows.plain.map((r) => r.peakRssMiB)),
+      "default.seconds": round(median(rows.rec.map((r) => r.seconds))),
+      "default.cpuSeconds": round(median(rows.rec.map((r) => r.cpuSeconds))),
+      "default.peakRssMiB": Math.max(...rows.rec.map((r) => r.peakRssMiB)),
+      "default.peakRssMiB.target": 300,
+      "default.recommendations": recs,
+      "defaultVsNoRecommend.ratio": round(median(rows.rec.map((r, i) => r.seconds / rows.plain[i]!.seconds))),
+      "defaultVsNoRecommend.cpuRatio": round(median(rows.rec.map((r, i) => r.cpuSeconds / rows.plain[i]!.cpuSeconds))),
+      "defaultVsNoRecommend.ratio.target": 1.5,
+    };
+    if (rows.btt.length) {
+      res["btt.seconds"] = round(median(rows.btt));
+      res["defaultVsBtt.ratio"] = round(median(rows.rec.map((r, i) => r.seconds / rows.btt[i]!)));
+      res["defaultVsBtt.ratio.target"] = 1.0;
+      res["noRecommendVsBtt.ratio"] = round(median(rows.plain.map((r, i) => r.seconds / rows.btt[i]!)));
+    } else res["btt.note"] = bttNote;
+    fs.rmSync(bin);
+    if (process.env.BENCH_SKIP_5M !== "1") {
+      // Five times the requests: memory must stay where it was.
+      const big = REQUESTS * 5;
+      writeBlkparseTrace(text, big, DISK);
+      const r5 = qcowdbg(["replay", image, text, "--no-recommend"]);
+      res["5x.requests"] = big;
+      res["5x.noRecommend.seconds"] = round(r5.seconds);
+      res["5x.noRecommend.peakRssMiB"] = r5.peakRssMiB;
+      const rss1 = Math.max(...rows.plain.map((r) => r.peakRssMiB));
+      res["5xVs1x.peakRssGrowthMiB"] = r5.peakRssMiB - rss1;
+      res["5xVs1x.bytesPerExtraRequest"] = round(((r5.peakRssMiB - rss1) * 2 ** 20) / (big - REQUESTS));
+    }
+    return res;
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function round(x: number): number {
+  return Math.round(x * 1000) / 1000;
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) run().then((r) => process.stdout.write(JSON.stringify(r, null, 2) + "\n"));

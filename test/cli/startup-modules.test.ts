@@ -1,0 +1,40 @@
+// What a small command loads from Node itself (issue 12's start-up): `--version`, `info` and `map` run from the
+// bundle without node:child_process, which commander would load for executable subcommands qcowdbg does not have
+// (scripts/bundle.mjs makes it lazy), and which brings net and dgram with it.
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+
+const ROOT = path.resolve(import.meta.dirname, "../..");
+const CLI = path.join(ROOT, "dist/cli/main.js");
+const BUNDLE = path.join(ROOT, "dist/bundle/qcowdbg.js");
+const IMAGE = path.join(ROOT, "samples/images/cluster-4k.qcow2");
+
+// dist/cli/main.js runs the bundle only when it is at least as new as itself (see cli/main.ts).
+const noBundle = !fs.existsSync(BUNDLE) || fs.statSync(BUNDLE).mtimeMs < fs.statSync(CLI).mtimeMs ? "skipped: no fresh dist/bundle (npm run build makes it)" : "";
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), "qcowdbg-startup-"));
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+const preload = path.join(dir, "loaded.cjs");
+fs.writeFileSync(preload, 'process.on("exit", () => require("fs").writeFileSync(process.env.QCOWDBG_TEST_LOADED, process.moduleLoadList.join("\\n")));\n');
+
+/** Node's own modules loaded by one run of the CLI. */
+function loaded(args: string[]): string[] {
+  const out = path.join(dir, "loaded.txt");
+  const r = spawnSync(process.execPath, ["-r", preload, CLI, ...args], { encoding: "utf8", env: { ...process.env, QCOWDBG_TEST_LOADED: out } });
+  expect(r.status, r.stderr).toBe(0);
+  return fs.readFileSync(out, "utf8").split("\n");
+}
+
+describe("start-up", () => {
+  for (const args of [["--version"], ["info", IMAGE], ["map", "--output=json", IMAGE]]) {
+    it(`qcowdbg ${args[0]} loads neither child_process nor dgram`, (ctx) => {
+      if (noBundle) ctx.skip(noBundle);
+      const mods = loaded(args);
+      expect(mods).toContain("NativeModule fs");
+      expect(mods.filter((m) => /^NativeModule (child_process|dgram)$/.test(m))).toEqual([]);
+    });
+  }
+});
