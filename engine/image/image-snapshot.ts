@@ -25,8 +25,15 @@ export const copyCodec: BlobCodec<Uint8Array> = {
   load: (_key, blob) => blob,
 };
 
-/** A runtime field as a checkpoint keeps it: a cache as its state, a byte array by the codec, the rest copied. */
-type Kept<V, B> = V extends MetadataCache ? CacheState<B> : V extends Uint8Array ? B : V;
+/**
+ * A cache as a checkpoint keeps it: its per-slot arrays (offsets, LRU ranks, pins, dirty flags) packed into one
+ * byte array and kept by the codec like the tables, so a delta-encoding codec stores only the slots that changed
+ * (copied whole, they were half of what each of a long timeline's checkpoints held).
+ */
+export type KeptCache<B> = Omit<CacheState<B>, "offsets" | "lru" | "refs" | "dirty"> & { size: number; slots: B };
+
+/** A runtime field as a checkpoint keeps it: a cache as above, a byte array by the codec, the rest copied. */
+type Kept<V, B> = V extends MetadataCache ? KeptCache<B> : V extends Uint8Array ? B : V;
 export type RuntimeState<B> = { [K in keyof ImageRuntime]: Kept<ImageRuntime[K], B> };
 
 export interface ImageState<B> {
@@ -48,9 +55,30 @@ function snapStorage(s: Storage, name: string): ShadowSnapshot | null {
 
 const isPlainObject = (v: object) => Object.getPrototypeOf(v) === Object.prototype;
 
+type SlotArrays = Pick<CacheState<unknown>, "offsets" | "lru" | "refs" | "dirty">;
+
+/** offsets and lru (8 bytes a slot), refs (4), dirty (1), in one array of a multiple of 4 bytes. */
+function packSlots(s: SlotArrays): Uint8Array {
+  const n = s.offsets.length;
+  const out = new Uint8Array(Math.ceil((21 * n) / 4) * 4);
+  out.set(new Uint8Array(s.offsets.buffer, s.offsets.byteOffset, 8 * n), 0);
+  out.set(new Uint8Array(s.lru.buffer, s.lru.byteOffset, 8 * n), 8 * n);
+  out.set(new Uint8Array(s.refs.buffer, s.refs.byteOffset, 4 * n), 16 * n);
+  out.set(s.dirty.subarray(0, n), 20 * n);
+  return out;
+}
+
+function unpackSlots(b: Uint8Array, n: number): SlotArrays {
+  const part = (from: number, bytes: number) => b.slice(from, from + bytes).buffer;
+  return { offsets: new Float64Array(part(0, 8 * n)), lru: new Float64Array(part(8 * n, 8 * n)), refs: new Int32Array(part(16 * n, 4 * n)), dirty: b.slice(20 * n, 21 * n) };
+}
+
 /** One runtime value as kept: walked by kind, so a field added to ImageRuntime is captured without a new line here. */
 function keep<B>(v: unknown, codec: BlobCodec<B>, key: string): unknown {
-  if (v instanceof MetadataCache) return v.capture((tables) => codec.store(key, tables));
+  if (v instanceof MetadataCache) {
+    const { offsets, lru, refs, dirty, ...rest } = v.capture((tables) => codec.store(key, tables));
+    return { ...rest, size: offsets.length, slots: codec.store(key + ".slots", packSlots({ offsets, lru, refs, dirty })) };
+  }
   if (v instanceof Uint8Array) return codec.store(key, v);
   if (Array.isArray(v)) return v.slice();
   if (typeof v === "function") throw new Error(`ImageRuntime.${key}: a function is not state`);
@@ -91,9 +119,10 @@ export function restoreImage<B>(img: Qcow2Image, s: ImageState<B>, codec: BlobCo
     const v = saved[k];
     const key = prefix + k;
     if (live instanceof MetadataCache) {
-      const c = v as CacheState<B>;
+      const { size, slots, tables, ...rest } = v as KeptCache<B>;
+      const arrays = unpackSlots(codec.load(key + ".slots", slots), size);
       // A cache's dependency is always the image's other cache.
-      live.restore({ ...c, tables: codec.load(key, c.tables) }, caches.find((o) => o !== live) ?? live);
+      live.restore({ ...rest, ...arrays, tables: codec.load(key, tables) }, caches.find((o) => o !== live) ?? live);
     } else if (live instanceof Uint8Array) rt[k] = restoreBytes(live, codec.load(key, v as B));
     else if (Array.isArray(v)) rt[k] = v.slice();
     // Plain objects are filled in place (the header object is held by reference elsewhere).
@@ -117,8 +146,7 @@ export function releaseImage<B>(img: Qcow2Image, s: ImageState<B>): void {
   if (s.backing && isQcow2Node(img.backing)) releaseImage(img.backing, s.backing);
 }
 
-/** Bytes a state holds outside its blobs and shadow pages (for memory accounting). */
+/** Bytes a state holds outside its blobs and shadow pages (for memory accounting; the caches' slots are blobs). */
 export function smallStateBytes<B>(s: ImageState<B>): number {
-  const cache = (c: CacheState<B>) => c.offsets.byteLength + c.lru.byteLength + c.refs.byteLength + c.dirty.byteLength;
-  return 512 + cache(s.rt.l2Cache) + cache(s.rt.refcountCache) + s.rt.pendingDiscards.length * 8 + (s.file?.pages.length ?? 0) * 12 + (s.backing ? smallStateBytes(s.backing) : 0);
+  return 512 + s.rt.pendingDiscards.length * 8 + (s.file?.pages.length ?? 0) * 12 + (s.backing ? smallStateBytes(s.backing) : 0);
 }

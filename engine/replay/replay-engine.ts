@@ -31,7 +31,10 @@ export class ReplayEngine {
   readonly image: Qcow2Image;
   readonly shadow: ShadowStorage;
   readonly config: EngineConfig;
-  /** Event index where request i (0-based) starts; grows as requests are applied (unless trackRequestStarts is off). */
+  /**
+   * Event index where request i (0-based) starts, for requests applied while the recorder is on (unless
+   * trackRequestStarts is off).
+   */
   requestStarts: Float64Array = new Float64Array(1024);
   requests = 0;
   private zeros = new Uint8Array(0);
@@ -50,7 +53,9 @@ export class ReplayEngine {
   apply(req: GuestRequest): RequestOutcome {
     const id = ++this.requests;
     const first = this.recorder.length;
-    if (this.trackStarts) {
+    // Kept only while the log is on: with it off every start is the same, and a timeline over millions of
+    // requests would pay 8 bytes each for nothing.
+    if (this.trackStarts && this.recorder.enabled) {
       if (id >= this.requestStarts.length) {
         const n = new Float64Array(this.requestStarts.length * 2);
         n.set(this.requestStarts);

@@ -1,108 +1,134 @@
-// Guest requests kept column-wise in typed arrays (about 50 bytes each instead of an object with strings), so a
-// timeline over millions of requests can hold them all; request(i) rebuilds the exact GuestRequest on demand.
+// Guest requests kept column-wise in packed typed arrays (about 10 bytes each for a blkparse trace instead of an
+// object with strings), so a timeline over millions of requests can hold them all; get(i) rebuilds the exact
+// GuestRequest on demand. docs/ARCHITECTURE.md ("Timeline memory") gives the cost per request.
 import { GUEST_OPS, type GuestOp, type GuestRequest } from "../workload/guest-request.js";
 
-const FUA = 1;
-const PREFLUSH = 2;
-const COMPRESSED = 4;
-const MAY_UNMAP = 8;
-const HAS_PATTERN = 16;
-const HAS_COMPRESSED = 32;
-const HAS_MAY_UNMAP = 64;
+import { PackedColumn, UintColumn } from "./packed-column.js";
+
+// One byte of op and flags: the op's index in bits 0-2, then flags. compressed/mayUnmap are almost always absent
+// or true; an explicit false goes to a side map.
+const OP_MASK = 7;
+const FUA = 8;
+const PREFLUSH = 16;
+const HAS_PATTERN = 32;
+const COMPRESSED = 64;
+const MAY_UNMAP = 128;
+const FALSE_COMPRESSED = 1;
+const FALSE_MAY_UNMAP = 2;
 
 /** "file:123" / "file#45" split into an interned head and a number, so sources cost no string each. */
 const SOURCE = /^(.*[:#])([1-9]\d{0,14}|0)$/;
 
 export class RequestColumns {
   length = 0;
-  private time = new Float64Array(0);
-  private offset = new Float64Array(0);
-  private bytes = new Float64Array(0);
-  private op = new Uint8Array(0);
-  private flags = new Uint8Array(0);
-  private pattern = new Float64Array(0);
-  private sourceHead = new Int32Array(0);
-  /** Number after the head, or -1 when the head is the whole source. */
-  private sourceNum = new Float64Array(0);
-  private device = new Int32Array(0);
+  private capacity = 0;
+  private opFlags!: UintColumn;
+  /** Seconds, as nanoseconds after a per-block base (blkparse's times are whole nanoseconds). */
+  private time!: PackedColumn;
+  /** Bytes, as sectors when aligned. */
+  private offset!: PackedColumn;
+  private bytes!: PackedColumn;
+  /** Number after the source head (line or record), or -1 when the head is the whole source. */
+  private sourceNum!: PackedColumn;
+  private sourceHead!: UintColumn;
+  /** Interned device + 1 (0: none). */
+  private device!: UintColumn;
+  /** qemu-io -P bytes, allocated with the first request that has one. */
+  private pattern: UintColumn | null = null;
+  /** Patterns that are not a byte, and explicit compressed/mayUnmap = false, by index. */
+  private oddPattern = new Map<number, number>();
+  private falseFlags = new Map<number, number>();
   private strings: string[] = [];
   private stringIds = new Map<string, number>();
   /** Times never decrease (binary search for runToTime). */
   sortedByTime = true;
+  private lastTime = -Infinity;
 
   constructor(capacity = 1024) {
-    this.grow(Math.max(16, capacity));
+    this.allocate(Math.max(16, capacity));
   }
 
+  /** The columns of `requests`, trimmed to their length. */
   static from(requests: Iterable<GuestRequest>): RequestColumns {
     const n = Array.isArray(requests) ? requests.length : 1024;
     const c = new RequestColumns(n);
     for (const r of requests) c.push(r);
+    c.trim();
     return c;
   }
 
   push(r: GuestRequest): void {
     const i = this.length;
-    if (i === this.time.length) this.grow(i * 2);
+    if (i === this.capacity) this.resize(i * 2);
     const op = GUEST_OPS.indexOf(r.op);
     if (op < 0) throw new Error(`request ${i}: unknown operation '${String(r.op)}'`);
-    if (i > 0 && r.time < this.time[i - 1]!) this.sortedByTime = false;
-    this.time[i] = r.time;
-    this.offset[i] = r.offset;
-    this.bytes[i] = r.length;
-    this.op[i] = op;
-    let f = (r.fua ? FUA : 0) | (r.preflush ? PREFLUSH : 0);
+    if (r.time < this.lastTime) this.sortedByTime = false;
+    this.lastTime = r.time;
+    this.time.set(i, r.time);
+    this.offset.set(i, r.offset);
+    this.bytes.set(i, r.length);
+    let f = op | (r.fua ? FUA : 0) | (r.preflush ? PREFLUSH : 0);
     if (r.pattern !== undefined) {
       f |= HAS_PATTERN;
-      this.pattern[i] = r.pattern;
+      this.pattern ??= new UintColumn(this.capacity);
+      if (Number.isInteger(r.pattern) && r.pattern >= 0 && r.pattern <= 0xff && !Object.is(r.pattern, -0)) this.pattern.set(i, r.pattern);
+      else this.oddPattern.set(i, r.pattern);
     }
-    if (r.compressed !== undefined) f |= HAS_COMPRESSED | (r.compressed ? COMPRESSED : 0);
-    if (r.mayUnmap !== undefined) f |= HAS_MAY_UNMAP | (r.mayUnmap ? MAY_UNMAP : 0);
-    this.flags[i] = f;
+    let no = 0;
+    if (r.compressed === true) f |= COMPRESSED;
+    else if (r.compressed === false) no |= FALSE_COMPRESSED;
+    if (r.mayUnmap === true) f |= MAY_UNMAP;
+    else if (r.mayUnmap === false) no |= FALSE_MAY_UNMAP;
+    if (no) this.falseFlags.set(i, no);
+    this.opFlags.set(i, f);
     const m = SOURCE.exec(r.source);
     if (m) {
-      this.sourceHead[i] = this.intern(m[1]!);
-      this.sourceNum[i] = Number(m[2]);
+      this.sourceHead.set(i, this.intern(m[1]!));
+      this.sourceNum.set(i, Number(m[2]));
     } else {
-      this.sourceHead[i] = this.intern(r.source);
-      this.sourceNum[i] = -1;
+      this.sourceHead.set(i, this.intern(r.source));
+      this.sourceNum.set(i, -1);
     }
-    this.device[i] = r.device === undefined ? -1 : this.intern(r.device);
+    this.device.set(i, r.device === undefined ? 0 : this.intern(r.device) + 1);
     this.length = i + 1;
   }
 
   get(i: number): GuestRequest {
     if (!(i >= 0 && i < this.length)) throw new RangeError(`request ${i} is outside 0..${this.length - 1}`);
-    const f = this.flags[i]!;
-    const num = this.sourceNum[i]!;
-    const head = this.strings[this.sourceHead[i]!]!;
+    const f = this.opFlags.get(i);
+    const num = this.sourceNum.get(i);
+    const head = this.strings[this.sourceHead.get(i)]!;
     const r: GuestRequest = {
-      time: this.time[i]!,
-      op: GUEST_OPS[this.op[i]!] as GuestOp,
-      offset: this.offset[i]!,
-      length: this.bytes[i]!,
+      time: this.time.get(i),
+      op: GUEST_OPS[f & OP_MASK] as GuestOp,
+      offset: this.offset.get(i),
+      length: this.bytes.get(i),
       fua: (f & FUA) !== 0,
       preflush: (f & PREFLUSH) !== 0,
       source: num < 0 ? head : head + num,
     };
-    if (this.device[i]! >= 0) r.device = this.strings[this.device[i]!];
-    if (f & HAS_PATTERN) r.pattern = this.pattern[i];
-    if (f & HAS_COMPRESSED) r.compressed = (f & COMPRESSED) !== 0;
-    if (f & HAS_MAY_UNMAP) r.mayUnmap = (f & MAY_UNMAP) !== 0;
+    const dev = this.device.get(i);
+    if (dev > 0) r.device = this.strings[dev - 1];
+    if (f & HAS_PATTERN) r.pattern = this.oddPattern.get(i) ?? this.pattern!.get(i);
+    const no = this.falseFlags.size ? (this.falseFlags.get(i) ?? 0) : 0;
+    if (f & COMPRESSED) r.compressed = true;
+    else if (no & FALSE_COMPRESSED) r.compressed = false;
+    if (f & MAY_UNMAP) r.mayUnmap = true;
+    else if (no & FALSE_MAY_UNMAP) r.mayUnmap = false;
     return r;
   }
 
   timeAt(i: number): number {
-    return this.time[i]!;
+    return this.time.get(i);
   }
   offsetAt(i: number): number {
-    return this.offset[i]!;
+    return this.offset.get(i);
   }
   lengthAt(i: number): number {
-    return this.bytes[i]!;
+    return this.bytes.get(i);
   }
   opAt(i: number): GuestOp {
-    return GUEST_OPS[this.op[i]!] as GuestOp;
+    return GUEST_OPS[this.opFlags.get(i) & OP_MASK] as GuestOp;
   }
 
   /** First index whose time is >= t (length when none). */
@@ -112,18 +138,25 @@ export class RequestColumns {
       let hi = this.length;
       while (lo < hi) {
         const mid = (lo + hi) >>> 1;
-        if (this.time[mid]! >= t) hi = mid;
+        if (this.time.get(mid) >= t) hi = mid;
         else lo = mid + 1;
       }
       return lo;
     }
-    for (let i = 0; i < this.length; i++) if (this.time[i]! >= t) return i;
+    for (let i = 0; i < this.length; i++) if (this.time.get(i) >= t) return i;
     return this.length;
   }
 
-  /** Bytes held by the columns. */
+  /** Bytes held by the columns (side maps counted at ~40 bytes an entry, strings not counted). */
   bytesHeld(): number {
-    return this.time.length * (8 * 5 + 4 * 2 + 2);
+    let n = this.opFlags.bytes() + this.sourceHead.bytes() + this.device.bytes() + (this.pattern?.bytes() ?? 0);
+    for (const c of [this.time, this.offset, this.bytes, this.sourceNum]) n += c.bytes();
+    return n + (this.oddPattern.size + this.falseFlags.size) * 40;
+  }
+
+  /** Lets go of the room kept for more requests (the columns grow by doubling). */
+  trim(): void {
+    if (this.capacity > this.length) this.resize(Math.max(16, this.length));
   }
 
   private intern(s: string): number {
@@ -136,30 +169,19 @@ export class RequestColumns {
     return id;
   }
 
-  private grow(n: number): void {
-    const f64 = (a: Float64Array) => {
-      const x = new Float64Array(n);
-      x.set(a);
-      return x;
-    };
-    const u8 = (a: Uint8Array) => {
-      const x = new Uint8Array(n);
-      x.set(a);
-      return x;
-    };
-    const i32 = (a: Int32Array) => {
-      const x = new Int32Array(n);
-      x.set(a);
-      return x;
-    };
-    this.time = f64(this.time);
-    this.offset = f64(this.offset);
-    this.bytes = f64(this.bytes);
-    this.sourceNum = f64(this.sourceNum);
-    this.op = u8(this.op);
-    this.flags = u8(this.flags);
-    this.pattern = f64(this.pattern);
-    this.sourceHead = i32(this.sourceHead);
-    this.device = i32(this.device);
+  private allocate(n: number): void {
+    this.capacity = n;
+    this.opFlags = new UintColumn(n);
+    this.time = new PackedColumn(n, { scale: 1e9, based: true });
+    this.offset = new PackedColumn(n, { scale: 1 / 512, based: false });
+    this.bytes = new PackedColumn(n, { scale: 1 / 512, based: false });
+    this.sourceNum = new PackedColumn(n, { scale: 1, based: true });
+    this.sourceHead = new UintColumn(n);
+    this.device = new UintColumn(n);
+  }
+
+  private resize(n: number): void {
+    this.capacity = n;
+    for (const c of [this.opFlags, this.time, this.offset, this.bytes, this.sourceNum, this.sourceHead, this.device, this.pattern]) c?.resize(n);
   }
 }

@@ -2,21 +2,16 @@
 // byte when they are that simple, see run-page.ts), spilling to a bounded, unlinked temp file (shadow-sidecar.ts)
 // past a memory limit, so replaying writes against a production image never touches it.
 // Snapshots (time travel) share pages with the live layer; a shared page is copied on its next write, and the
-// version left behind is kept as the words that differ from the next version of that page (chains stay short).
+// version left behind is kept as the words that differ from the next version of that page (page-delta.ts).
+import { mergeDeltas, packDelta, unpackDelta, type PageDelta } from "./page-delta.js";
 import { PAGE, RunPage } from "./run-page.js";
 import { ShadowSidecar } from "./shadow-sidecar.js";
 import type { Storage } from "./storage.js";
 
 const PAGE_WORDS = PAGE / 4;
-/** Older versions reached through at most this many deltas; past it a version stays whole. */
-const MAX_CHAIN = 16;
-
-/** A frozen page version as the 32-bit words where it differs from the (newer) version in slot `base`. */
-interface PageDelta {
-  base: number;
-  idx: Uint16Array;
-  val: Uint32Array;
-}
+/** Older versions reached through at most this many deltas; past it a version stays whole (at 16, the whole
+ *  versions were two thirds of a 1M-request timeline's shadow; a read that deep inflates some ms of deltas). */
+const MAX_CHAIN = 256;
 
 /** The layer's content at one moment: which slot holds each page, and the length. Cheap: slots are shared.
  *  Typed arrays rather than a Map, so thousands of snapshots cost the garbage collector nothing. */
@@ -101,7 +96,7 @@ export class ShadowStorage implements Storage {
     if (m instanceof Uint8Array || this.filePage[slot]! >= 0) return PAGE;
     if (m) return 64 + m.runs * 16;
     const d = this.deltas[slot];
-    return d ? d.idx.length * 6 + 64 : 0;
+    return d ? d.bytes + 64 : 0;
   }
 
   spilled(): boolean {
@@ -218,12 +213,13 @@ export class ShadowStorage implements Storage {
         val[n++] = aw[w]!;
       }
     }
-    this.deltas[prev] = { base: slot, idx: idx.slice(0, n), val: val.slice(0, n) };
+    const delta = packDelta(slot, idx, val, n);
+    this.deltas[prev] = delta;
     this.mem[prev] = undefined;
     this.memBytes -= PAGE;
     this.dependent[slot] = prev;
     this.deltaSlots++;
-    this.deltaBytes += n * 6 + 64;
+    this.deltaBytes += delta.bytes + 64;
   }
 
   /** Gives live page `pi` a private whole copy of the delta-encoded version it shows. */
@@ -249,8 +245,8 @@ export class ShadowStorage implements Storage {
     const bytes = new Uint8Array(words.buffer);
     this.readWhole(s, bytes, 0);
     for (let k = chain.length - 1; k >= 0; k--) {
-      const d = chain[k]!;
-      for (let i = 0; i < d.idx.length; i++) words[d.idx[i]!] = d.val[i]!;
+      const { idx, val } = unpackDelta(chain[k]!);
+      for (let i = 0; i < idx.length; i++) words[idx[i]!] = val[i]!;
     }
     return bytes;
   }
@@ -385,13 +381,13 @@ export class ShadowStorage implements Storage {
     const delta = this.deltas[slot];
     if (older >= 0) {
       const od = this.deltas[older]!;
-      this.deltaBytes -= od.idx.length * 6;
+      this.deltaBytes -= od.bytes;
       if (delta) {
         // older = base + delta + od: one delta against `delta.base`.
         const merged = mergeDeltas(delta, od);
         this.deltas[older] = merged;
         this.dependent[delta.base] = older;
-        this.deltaBytes += merged.idx.length * 6;
+        this.deltaBytes += merged.bytes;
       } else {
         const whole = this.materialize(older).slice();
         this.deltas[older] = undefined;
@@ -404,7 +400,7 @@ export class ShadowStorage implements Storage {
     if (delta) {
       this.deltas[slot] = undefined;
       this.deltaSlots--;
-      this.deltaBytes -= delta.idx.length * 6 + 64;
+      this.deltaBytes -= delta.bytes + 64;
     }
     const pi = this.slotPage[slot]!;
     if (this.newest.get(pi) === slot) {
@@ -480,24 +476,4 @@ export class ShadowStorage implements Storage {
     if (runs) this.mem[slot] = runs;
     else this.placeBytes(slot, data, true);
   }
-}
-
-/** `first` then `second`, as one delta against `first.base` (`second` wins where both change a word). */
-function mergeDeltas(first: PageDelta, second: PageDelta): PageDelta {
-  const idx = new Uint16Array(first.idx.length + second.idx.length);
-  const val = new Uint32Array(idx.length);
-  let i = 0, j = 0, n = 0;
-  while (i < first.idx.length || j < second.idx.length) {
-    const a = i < first.idx.length ? first.idx[i]! : Infinity;
-    const b = j < second.idx.length ? second.idx[j]! : Infinity;
-    if (b <= a) {
-      idx[n] = b;
-      val[n++] = second.val[j++]!;
-      if (a === b) i++;
-    } else {
-      idx[n] = a;
-      val[n++] = first.val[i++]!;
-    }
-  }
-  return { base: first.base, idx: idx.slice(0, n), val: val.slice(0, n) };
 }

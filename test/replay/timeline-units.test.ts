@@ -59,6 +59,20 @@ describe("RequestColumns", () => {
     );
   });
 
+  it("packs a blkparse-like trace into about 10 bytes a request, exactly, and widens where values vary", () => {
+    const reqs: GuestRequest[] = [];
+    for (let i = 0; i < 5000; i++) {
+      const r: GuestRequest = { time: (1_000_000 + i * 10_017) / 1e9, op: "write", offset: ((i * 7919) % 200_000) * 4096, length: 4096, fua: false, preflush: false, source: `t.txt:${3 * i + 1}`, device: "8,0" };
+      // Past 4,000: a second device, odd sizes and unaligned offsets, a 10 s pause, and a read.
+      if (i >= 4000) Object.assign(r, { device: i % 2 ? "8,16" : "8,0", length: 4096 + (i % 3), offset: r.offset + (i % 5), time: r.time + 10, op: i % 7 ? "write" : "read" });
+      reqs.push(r);
+    }
+    const head = RequestColumns.from(reqs.slice(0, 4000));
+    expect(head.bytesHeld() / 4000).toBeLessThan(10);
+    const all = RequestColumns.from(reqs);
+    for (let i = 0; i < reqs.length; i++) expect(all.get(i)).toStrictEqual(reqs[i]);
+  });
+
   it("finds the first request at or after a time, sorted or not", () => {
     const t = (times: number[]) => RequestColumns.from(times.map((x) => request("read", 0, 512, x)));
     const sorted = t([0, 0.5, 1, 1, 2]);
