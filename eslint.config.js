@@ -5,7 +5,7 @@ import tseslint from "typescript-eslint";
 const layer = (from, forbidden) => ({
   files: [`${from}/**/*.ts`, `${from}/**/*.tsx`],
   rules: {
-    "no-restricted-imports": ["error", { patterns: forbidden.map((f) => ({ group: [f], message: "imports point down only (ARCHITECTURE.md)" })) }],
+    "no-restricted-imports": ["error", { patterns: forbidden.map((f) => ({ group: [f], message: "imports point down only (docs/ARCHITECTURE.md)" })) }],
   },
 });
 
