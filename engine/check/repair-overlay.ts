@@ -58,6 +58,8 @@ export class RepairOverlay implements Storage {
       buf.fill(0, inside);
       return inside;
     }
+    // A page walk like ShadowStorage.read's (`duplicates` pairs them); this overlay keeps one version per page and
+    // no sidecar, so sharing the loop would bring the shadow's versions in for nothing.
     let done = 0;
     while (done < buf.length) {
       const at = offset + done;

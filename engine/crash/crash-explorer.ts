@@ -161,6 +161,8 @@ export class CrashExplorer {
       }
       this.tee.guestFlushed = false;
       this.tee.compressing = Boolean(r.compressed);
+      // The same dispatch as ReplayEngine.apply (`duplicates` pairs them), kept here because each op also records
+      // what the guest wrote or discarded into the crash history while the window is open.
       switch (r.op) {
         case "read":
           img.read(new Uint8Array(r.length), r.offset);
