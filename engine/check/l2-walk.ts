@@ -104,8 +104,8 @@ export function checkRefcountsL2(ctx: CheckContext, dv: DataView, base: number, 
 
 /**
  * The loop for extended L2 entries or an external data file: the fast case also checks the bitmap word. Its set-up
- * repeats walkStandardL2's on purpose (`duplicates` pairs them): two specialised hot loops, measured faster than
- * one loop with the extra checks behind flags on check's 64 GiB bench.
+ * repeats walkStandardL2's on purpose (`duplicates` pairs them): two specialised hot loops, so that the common
+ * image's loop (walkStandardL2) carries no bitmap or data-file test per entry.
  */
 function walkGeneralL2(ctx: CheckContext, st: L2WalkState, dv: DataView, base: number, frag: boolean, stored: RefcountArray | undefined): boolean {
   const g = ctx.g;
