@@ -132,6 +132,7 @@ export class ShadowStorage implements Storage {
     return Math.max(0, Math.min(buf.length, this.length - offset));
   }
 
+  // The page walk is read()'s (`duplicates` pairs them); what each does per page differs (versions, spills).
   write(buf: Uint8Array, offset: number): void {
     this.writeGen++;
     let done = 0;

@@ -66,6 +66,8 @@ function patternMismatch(buf: Uint8Array, from: number, count: number, pattern: 
   return false;
 }
 
+// readCmd and writeCmd open alike (`duplicates` pairs them) because qemu-io's read_f and write_f do: each parses
+// its own option set and reports its own usage, as qemu-io does, so they are kept apart on purpose.
 export function readCmd(ctx: IoContext, argv: string[]): number {
   const usage = usageFor(ctx, "read");
   const g = getopt(argv, "bCl:pP:qs:v");
