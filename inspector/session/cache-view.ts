@@ -1,6 +1,7 @@
 // The L2 and refcount cache panes: every slot with the table it holds, its place in LRU order (1 = next
 // victim), pins and dirtiness, compared against the state before the last command to mark what changed.
 import type { CacheView } from "../../engine/image/metadata-cache.js";
+import { hitRate } from "../../engine/replay/human-units.js";
 import type { CacheReadView } from "../../engine/image/image-view.js";
 import type { PaneView, Row, RowTarget } from "./view-models.js";
 
@@ -33,7 +34,8 @@ export function nextVictim(s: CacheView): number {
   return v;
 }
 
-const rate = (h: number, m: number) => (h + m ? `${((100 * h) / (h + m)).toFixed(1)}%` : "-");
+// One wording with the counters pane, the report and the dashboard: an untouched cache says "no lookups".
+const rate = hitRate;
 
 export function cacheView(title: string, c: CacheReadView, clusterSize: number, now: CacheView, before: CacheView | null, focusSlot: number, stats: CacheStats, statsBefore: CacheStats | null): PaneView {
   const ranks = lruRanks(now);

@@ -54,6 +54,12 @@ describe("one wording for a cache with no lookups", () => {
     expect(hitRate(3, 1)).toBe("75.0%");
     const c = track(tourTrace());
     expect(c.session.views.counterLines()[0]).toBe(`L2 hit ${NO_LOOKUPS} (0/0), refcount hit ${NO_LOOKUPS}`);
+    // The cache panes say it in the same words (they said "hit -").
+    for (const which of ["l2", "refcount"] as const) {
+      const pane = c.session.views.cachePane(which);
+      expect(pane.rows[0]!.text).toContain(`hit ${NO_LOOKUPS} (0/0)`);
+      expect(pane.summary).toContain(`hit ${NO_LOOKUPS}`);
+    }
     // A read-only trace over the tour image never looks up a refcount.
     const trace = tmp.path("reads.qemu-io");
     writeFileSync(trace, "read 0 4k\nread 64k 4k\n");
