@@ -5,9 +5,9 @@
 // afterwards, nothing written without -r, and the write lock held from before the first write to after the sync.
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { removeTempDirs, tempDir } from "../shared/temp-dirs.js";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
 const CLI = path.join(ROOT, "dist/cli/main.js");
@@ -15,8 +15,8 @@ const MAKER = path.join(ROOT, "samples/safety/make-repair-corpus.py");
 const SAFETY = path.join(ROOT, "samples/safety/make-corpus.py");
 const have = (tool: string) => spawnSync(tool, ["--version"]).status === 0;
 const missing = ["qemu-img", "qemu-io", "python3"].filter((t) => !have(t));
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "qcowdbg-repair-"));
-afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+const tmp = tempDir("qcowdbg-repair-");
+afterAll(removeTempDirs);
 
 interface Outcome {
   stdout: string;

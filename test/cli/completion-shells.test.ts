@@ -3,18 +3,18 @@
 // the screen is read. Skips a shell that is not installed, with a one-line reason.
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import { spawn, type IPty } from "node-pty";
 import xterm from "@xterm/headless";
 import { afterAll, describe, expect, it } from "vitest";
+import { removeTempDirs, tempDir } from "../shared/temp-dirs.js";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
 const CLI = path.join(ROOT, "dist/cli/main.js");
 const IMAGES = path.join(ROOT, "samples/images");
 const has = (sh: string) => spawnSync(sh, ["-c", "exit 0"]).status === 0;
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "qcowdbg-compl-"));
-afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+const tmp = tempDir("qcowdbg-compl-");
+afterAll(removeTempDirs);
 
 // `qcowdbg` on PATH, as after a global install.
 const bin = path.join(tmp, "bin");

@@ -3,15 +3,15 @@
 // --object secret for LUKS, and check -r on a copy of a leaking image.
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { removeTempDirs, tempDir } from "../shared/temp-dirs.js";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
 const CLI = path.join(ROOT, "dist/cli/main.js");
 const IMAGES = path.join(ROOT, "samples/images");
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "qcowdbg-parity-"));
-afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+const tmp = tempDir("qcowdbg-parity-");
+afterAll(removeTempDirs);
 
 interface Outcome {
   stdout: string;

@@ -3,9 +3,9 @@
 // (scripts/bundle.mjs makes it lazy), and which brings net and dgram with it.
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { removeTempDirs, tempDir } from "../shared/temp-dirs.js";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
 const CLI = path.join(ROOT, "dist/cli/main.js");
@@ -15,8 +15,8 @@ const IMAGE = path.join(ROOT, "samples/images/cluster-4k.qcow2");
 // dist/cli/main.js runs the bundle only when it is at least as new as itself (see cli/main.ts).
 const noBundle = !fs.existsSync(BUNDLE) || fs.statSync(BUNDLE).mtimeMs < fs.statSync(CLI).mtimeMs ? "skipped: no fresh dist/bundle (npm run build makes it)" : "";
 
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), "qcowdbg-startup-"));
-afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+const dir = tempDir("qcowdbg-startup-");
+afterAll(removeTempDirs);
 const preload = path.join(dir, "loaded.cjs");
 fs.writeFileSync(preload, 'process.on("exit", () => require("fs").writeFileSync(process.env.QCOWDBG_TEST_LOADED, process.moduleLoadList.join("\\n")));\n');
 

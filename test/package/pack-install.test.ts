@@ -3,9 +3,9 @@
 // README's "Use it from code" example compiled with tsc and run against the installed library.
 import { spawnSync, type SpawnSyncReturns } from "node:child_process";
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { removeTempDirs, tempDir } from "../shared/temp-dirs.js";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
 const NODE_MODULES = fs.realpathSync(path.join(ROOT, "node_modules"));
@@ -18,8 +18,8 @@ const OFFLINE = /ENOTCACHED|ENOTFOUND|EAI_AGAIN|ECONNREFUSED|ETIMEDOUT|ECONNRESE
 const ADDON_SOURCES = spawnSync(process.execPath, [path.join(ROOT, "scripts/build-native.mjs"), "--list"], { encoding: "utf8" }).stdout.trim().split("\n");
 const HAVE_CXX = spawnSync("g++", ["--version"]).status === 0;
 
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "qcowdbg-pack-"));
-afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+const tmp = tempDir("qcowdbg-pack-");
+afterAll(removeTempDirs);
 
 function run(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = {}): SpawnSyncReturns<string> {
   return spawnSync(cmd, args, { cwd, encoding: "utf8", env: { ...process.env, ...env }, maxBuffer: 64 << 20 });

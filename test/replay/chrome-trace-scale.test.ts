@@ -2,20 +2,20 @@
 // requires), a window of requests by number or by trace time, and the detail levels; every event argument named.
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import * as zlib from "node:zlib";
 import { afterAll, describe, expect, it } from "vitest";
 import { EVENT_KIND_COUNT } from "../../engine/events/event-schema.js";
 import { EVENT_ARGS } from "../../engine/events/event-args.js";
 import type { Json } from "../format/qemu-images.js";
+import { removeTempDirs, tempDir } from "../shared/temp-dirs.js";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
 const CLI = path.join(ROOT, "dist/cli/main.js");
 const TOUR = path.join(ROOT, "samples/images/tour.qcow2");
 const TRACE = path.join(ROOT, "samples/traces/tour.qemu-io");
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "qcowdbg-chrome-"));
-afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+const tmp = tempDir("qcowdbg-chrome-");
+afterAll(removeTempDirs);
 
 function replay(...args: string[]): { status: number | null; stderr: string } {
   const r = spawnSync(process.execPath, [CLI, "replay", TOUR, TRACE, "--no-recommend", "--output=json", ...args], { encoding: "utf8", maxBuffer: 64 << 20 });

@@ -3,18 +3,18 @@
 // instants with the same names, times and named arguments. Also: the JSON default detail capped past its budget.
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import * as zlib from "node:zlib";
 import { afterAll, describe, expect, it } from "vitest";
 import type { Json } from "../format/qemu-images.js";
+import { removeTempDirs, tempDir } from "../shared/temp-dirs.js";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
 const CLI = path.join(ROOT, "dist/cli/main.js");
 const TOUR = path.join(ROOT, "samples/images/tour.qcow2");
 const TRACE = path.join(ROOT, "samples/traces/tour.qemu-io");
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "qcowdbg-pftrace-"));
-afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+const tmp = tempDir("qcowdbg-pftrace-");
+afterAll(removeTempDirs);
 
 function replay(env: Record<string, string>, ...args: string[]): { status: number | null; stderr: string } {
   const r = spawnSync(process.execPath, [CLI, "replay", TOUR, TRACE, "--no-recommend", "--output=json", ...args], { encoding: "utf8", env: { ...process.env, ...env } });
