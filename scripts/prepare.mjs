@@ -11,9 +11,9 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
+import { build, TSC as tsc } from "./build.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const tsc = path.join(root, "node_modules", "typescript", "bin", "tsc");
 const run = (cmd, args, env = process.env) => execFileSync(cmd, args, { cwd: root, stdio: "inherit", env });
 // npm prepares a git dependency twice in the same clone: once inside the `npm install` it runs there (which sets
 // _PACOTE_NO_PREPARE_), then again when it packs the clone (npm_package_resolved is the clone). The first builds and
@@ -39,8 +39,5 @@ if (!fs.existsSync(tsc)) {
   const env = { ...process.env, npm_config_global: "false", npm_config_prefix: root };
   run("npm", ["install", "--global=false", "--prefix", root, "--include=dev", "--ignore-scripts", "--no-save", "--no-audit", "--no-fund"], env);
 }
-run(process.execPath, [tsc, "-p", "tsconfig.json"]);
-run(process.execPath, [path.join(root, "scripts", "bundle.mjs")]);
-run(process.execPath, [path.join(root, "scripts", "build-native.mjs")]);
-run(process.execPath, [path.join(root, "scripts", "make-man.mjs")]);
+build();
 if (process.env._PACOTE_NO_PREPARE_) fs.writeFileSync(mark, `${process.env._PACOTE_NO_PREPARE_}\n`);
