@@ -132,25 +132,23 @@ function run(userImage: string, trace: string, flags: Flags): void {
     const runVariant = (v: Variant): ReplaySummary => replayTrace(imageFor(v), workload.requests(), runOpts(v.config, v.label));
     // Several variants in one pass over the trace (parsed once); progress follows the first.
     const runAll = (vs: Variant[], first?: LockstepRun): (ReplaySummary | Error)[] => {
-      const runs: LockstepRun[] = first ? [first] : [];
-      const at: number[] = [];
-      const out: (ReplaySummary | Error)[] = [];
-      vs.forEach((v, i) => {
+      // A variant whose converted copy cannot be made is an Error in its place; the others run in one pass.
+      const prepared = vs.map((v): LockstepRun | Error => {
         try {
-          runs.push({ imagePath: imageFor(v), opts: { ...runOpts(v.config, v.label), onProgress: undefined } });
-          at.push(i);
+          return { imagePath: imageFor(v), opts: { ...runOpts(v.config, v.label), onProgress: undefined } };
         } catch (e) {
-          out[i] = e instanceof Error ? e : new Error(String(e));
+          return e instanceof Error ? e : new Error(String(e));
         }
       });
+      const runs = [...(first ? [first] : []), ...prepared.filter((p): p is LockstepRun => !(p instanceof Error))];
       if (!first && runs[0]) {
         progress.stop();
         progress.label(vs.length > 1 ? `verify ${vs.length} what-ifs in one pass` : `verify ${vs[0]!.label}`);
         runs[0].opts.onProgress = progress.tracker("verify");
       }
       const res = replayLockstep(workload.requests(), runs);
-      if (first) out.unshift(res.shift()!);
-      at.forEach((i, k) => (out[i + (first ? 1 : 0)] = res[k]!));
+      const out: (ReplaySummary | Error)[] = first ? [res.shift()!] : [];
+      for (const p of prepared) out.push(p instanceof Error ? p : res.shift()!);
       return out;
     };
 
