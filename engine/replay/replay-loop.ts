@@ -277,7 +277,7 @@ function cacheSummary(hits: number, misses: number, repeat: number, writebacks: 
 }
 
 /** Which node is a raw backing file and which use an external data file (the cost model charges them apart). */
-export function chainInfo(img: Qcow2Image): { rawDepth: number; rawSize: number; external: number[] } {
+function chainInfo(img: Qcow2Image): { rawDepth: number; rawSize: number; external: number[] } {
   let rawDepth = -1;
   let rawSize = 0;
   const external: number[] = [];
@@ -296,7 +296,7 @@ export function chainInfo(img: Qcow2Image): { rawDepth: number; rawSize: number;
 }
 
 /** The host files of the chain as they are before the replay (for a calibrated profile's host model). */
-export function hostFileStates(img: Qcow2Image): Map<number, HostFileState> {
+function hostFileStates(img: Qcow2Image): Map<number, HostFileState> {
   const out = new Map<number, HostFileState>();
   let node: BlockNode | null = img;
   for (let depth = 0; node; depth++, node = node.backing) {
@@ -306,7 +306,7 @@ export function hostFileStates(img: Qcow2Image): Map<number, HostFileState> {
   return out;
 }
 
-export function causeRecord(c: Float64Array): Record<string, number> {
+function causeRecord(c: Float64Array): Record<string, number> {
   const r: Record<string, number> = {};
   for (let k = 0; k < CAUSE_COUNT; k++) if (c[k]) r[CAUSE_NAMES[k]!] = c[k]!;
   return r;

@@ -9,8 +9,6 @@ import type { CostModel, EventColumns } from "./cost-model.js";
 import type { DeviceProfile } from "./device-profiles.js";
 import { ReplayLoop } from "./replay-loop.js";
 
-export { causeRecord, chainInfo, hostFileStates } from "./replay-loop.js";
-
 export interface RequestContext {
   /** 0-based index of the request in the replay. */
   index: number;

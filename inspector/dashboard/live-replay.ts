@@ -81,10 +81,6 @@ export class LiveReplay {
   get totalUs(): number {
     return this.loop.totalUs;
   }
-  /** Modelled clock: end of the last request (µs from the trace start). */
-  get clockUs(): number {
-    return this.loop.clockUs;
-  }
   get causeTotals(): Float64Array {
     return this.loop.causeTotals;
   }
