@@ -29,9 +29,8 @@ export function replayLockstep(requests: Iterable<GuestRequest>, runs: LockstepR
         out[i] = e instanceof Error ? e : new Error(String(e));
       }
     });
-    const n = loops.length;
-    if (n === 1) for (const req of requests) loops[0]!.step(req);
-    else if (n > 1) for (const req of requests) for (let k = 0; k < n; k++) loops[k]!.step(req);
+    // No run opened: the trace is not read at all.
+    if (loops.length > 0) for (const req of requests) for (const l of loops) l.step(req);
     loops.forEach((l, k) => (out[at[k]!] = l.summary()));
     return out;
   } finally {
