@@ -62,25 +62,26 @@ export function runDashboard(o: DashboardOptions): Promise<void> {
     // The dashboard only ever draws on a terminal: the environment alone decides (NO_COLOR / FORCE_COLOR).
     if (!colorsWanted(process.env, true)) dropColours(screen);
     const log = new EventLog();
-    const workloads: Workload[] = [];
+    let opened: Workload | undefined;
     let view: DashboardScreen;
     try {
       // One workload for every run: the trace is parsed once and its requests fanned out (lock-step what-ifs).
-      workloads.push(o.openWorkload((m) => log.add(`note: ${m}`)));
+      opened = o.openWorkload((m) => log.add(`note: ${m}`));
       view = new DashboardScreen(screen, o.runs.length);
     } catch (e) {
-      for (const w of workloads) w.close();
+      opened?.close();
       screen.destroy();
       reject(e);
       return;
     }
+    const workload = opened;
     let finished = false;
 
     const restore = () => {
       try {
         controller.stop();
       } finally {
-        for (const w of workloads) w.close();
+        workload.close();
         screen.destroy();
       }
     };
@@ -109,8 +110,8 @@ export function runDashboard(o: DashboardOptions): Promise<void> {
         if (o.runs.length > 1) o.runs.forEach((r, i) => log.add(`${String.fromCharCode(65 + i)} = ${r.label}${i ? " (what-if)" : ""}`));
         const runs: LiveReplay[] = [];
         try {
-          workloads[0]!.close();
-          const streams = fanOut(workloads[0]!.requests(), o.runs.length);
+          workload.close();
+          const streams = fanOut(workload.requests(), o.runs.length);
           o.runs.forEach((r, i) => {
             const logPrefix = o.runs.length > 1 ? `${String.fromCharCode(65 + i)} ` : "";
             runs.push(new LiveReplay({ label: r.label, imagePath: r.imagePath, config: r.config, profile: o.profile, requests: streams[i]!, log, logPrefix }));
@@ -125,7 +126,7 @@ export function runDashboard(o: DashboardOptions): Promise<void> {
         view.update(buildDashboardView({ info: o.info, runs, log, control, wallRates }, view.sizes()));
         o.onFrame?.(screen, controller.frames);
       },
-      progress: () => (o.traceUnits ? Math.min(1, workloads[0]!.stats.lines / o.traceUnits) : null),
+      progress: () => (o.traceUnits ? Math.min(1, workload.stats.lines / o.traceUnits) : null),
       onError: (e) => finish(e),
       speed: o.speed,
       frameMs: o.frameMs,
