@@ -31,8 +31,6 @@ export class ImageRuntime {
     public header: Qcow2Header,
     public l1: Uint8Array,
     public reftable: Uint8Array,
-    /** Entries in the refcount table. */
-    public reftableSize: number,
     public l2Cache: MetadataCache,
     public refcountCache: MetadataCache,
     public lazyRefcounts: boolean,

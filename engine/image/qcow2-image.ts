@@ -117,7 +117,7 @@ export class Qcow2Image implements BlockNode, CacheHost {
     this.subclusterSize = 2 ** this.subclusterBits;
     const l2Cache = new MetadataCache(this, 1, sizes.l2Entries, sizes.l2EntrySize);
     const refcountCache = new MetadataCache(this, 0, sizes.refcountEntries, cs);
-    const rt = (this.rt = new ImageRuntime(h, l1, reftable, (h.refcountTableClusters * cs) / 8, l2Cache, refcountCache, lazyRefcounts, hasIncompat(h, INCOMPAT_DIRTY), hasIncompat(h, INCOMPAT_CORRUPT)));
+    const rt = (this.rt = new ImageRuntime(h, l1, reftable, l2Cache, refcountCache, lazyRefcounts, hasIncompat(h, INCOMPAT_DIRTY), hasIncompat(h, INCOMPAT_CORRUPT)));
 
     this.dataFile = file;
     // A node starts with flushed_gen == write_gen: only writes through this node make a flush sync.
@@ -193,8 +193,9 @@ export class Qcow2Image implements BlockNode, CacheHost {
   get reftable(): Uint8Array {
     return this.rt.reftable;
   }
+  /** Entries in the refcount table: the array holds the table's clusters whole (refcount_table_clusters). */
   get reftableSize(): number {
-    return this.rt.reftableSize;
+    return this.rt.reftable.length / 8;
   }
   get l2Cache(): MetadataCache {
     return this.rt.l2Cache;

@@ -325,7 +325,6 @@ export function growRefcountTable(img: Qcow2Image, startOffset: number, newIndex
   const oldOffset = img.header.refcountTableOffset;
   const oldSize = img.reftableSize;
   img.rt.reftable = bytes;
-  img.rt.reftableSize = tableSize;
   img.header.refcountTableOffset = tableOffset;
   img.header.refcountTableClusters = tableClusters;
   freeClusters(img, oldOffset, oldSize * 8, false);
