@@ -5,7 +5,7 @@
 
 export const PAGE = 65536;
 /** Runs a page may hold before the shadow layer keeps it as bytes. */
-export const MAX_RUNS = 64;
+const MAX_RUNS = 64;
 /** Uniform stretches are found by comparing big chunks, then small ones, against a filled buffer (memcmp). */
 const BIG = 4096;
 const CHUNK = 256;
@@ -18,7 +18,7 @@ function fill(v: number): Buffer {
 }
 
 /** Runs of `data[0, n)`: starts (the first 0) and values; null when there are more than `max`. */
-export function encodeRuns(data: Uint8Array, n: number, max = MAX_RUNS): { starts: number[]; values: number[] } | null {
+function encodeRuns(data: Uint8Array, n: number, max = MAX_RUNS): { starts: number[]; values: number[] } | null {
   const buf = Buffer.from(data.buffer, data.byteOffset, n);
   const starts: number[] = [];
   const values: number[] = [];

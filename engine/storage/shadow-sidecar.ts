@@ -17,10 +17,6 @@ export function setShadowTempLimit(bytes: number): void {
   tempLimit = bytes;
 }
 
-export function shadowTempLimit(): number {
-  return tempLimit;
-}
-
 /** Removes spill files of processes that no longer run (left by versions that kept the file on disk). */
 export function sweepStaleSidecars(dir = os.tmpdir()): number {
   let removed = 0;
