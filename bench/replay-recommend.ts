@@ -39,7 +39,9 @@ function qcowdbg(args: string[]): Run {
 
 function btt(bin: string): number | string {
   const t = performance.now();
-  const r = spawnSync("btt", ["-i", bin], { encoding: "utf8", maxBuffer: 64 << 20 });
+  // btt writes its *_fp.dat plot files into its working directory: run it beside the binary trace, in the
+  // bench's temp directory, not in the user's checkout.
+  const r = spawnSync("btt", ["-i", bin], { cwd: path.dirname(bin), encoding: "utf8", maxBuffer: 64 << 20 });
   if (r.error) return `btt not run: ${r.error.message} (apt-get install blktrace)`;
   if (r.status !== 0) return `btt failed: ${(r.stderr || r.stdout).trim().split("\n")[0]}`;
   return (performance.now() - t) / 1000;
