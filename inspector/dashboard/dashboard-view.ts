@@ -128,14 +128,14 @@ function statusLines(s: DashboardSnapshot): string[] {
   if (runs.length === 1) {
     const h = base.histogram;
     lines.push(`modelled ${formatUs(base.totalUs)} | avg ${formatUs(h.n ? base.totalUs / h.n : 0)}`);
-    lines.push(`p50 ~${formatUs(h.quantile(0.5))} | p99 ~${formatUs(h.quantile(0.99))} | max ${formatUs(h.maxUs)}`);
+    lines.push(`p50 ${formatUs(h.quantile(0.5))} | p99 ${formatUs(h.quantile(0.99))} | max ${formatUs(h.max)}`);
   } else {
     // Side by side in a small table: one row per run, named once above it.
     lines.push(runs.map((r) => `${runTag(runs, r)} = ${r.label}`).join(", "));
-    const rows = [["", "modelled", "vs A", "avg", "p99~", "max"]];
+    const rows = [["", "modelled", "vs A", "avg", "p99", "max"]];
     for (const r of runs) {
       const h = r.histogram;
-      rows.push([runTag(runs, r), formatUs(r.totalUs), r === base ? "" : base.totalUs > 0 ? signedPercent(r.totalUs, base.totalUs) : "-", formatUs(h.n ? r.totalUs / h.n : 0), formatUs(h.quantile(0.99)), formatUs(h.maxUs)]);
+      rows.push([runTag(runs, r), formatUs(r.totalUs), r === base ? "" : base.totalUs > 0 ? signedPercent(r.totalUs, base.totalUs) : "-", formatUs(h.n ? r.totalUs / h.n : 0), formatUs(h.quantile(0.99)), formatUs(h.max)]);
     }
     const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
     for (const row of rows) lines.push(row.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join(" ").trimEnd());

@@ -1,7 +1,7 @@
 // Latency over the course of a replay in a fixed number of points: requests are grouped in windows, and when the
 // points fill up, neighbours merge and the window doubles, so the whole run stays in view at constant memory.
-// Two runs fed the same requests keep identical windows (the what-if lines line up). Also a log-scale histogram
-// for live percentiles without sorting millions of latencies every frame.
+// Two runs fed the same requests keep identical windows (the what-if lines line up). Live percentiles come from
+// the replay report's own streaming LatencyStats (engine/replay/latency-stats.ts).
 
 export interface SeriesWindow {
   count: number;
@@ -72,33 +72,4 @@ export function windowAvgUs(w: SeriesWindow): number {
 export function windowIops(w: SeriesWindow): number {
   const span = w.endUs - w.startUs;
   return span > 0 ? (w.count * 1e6) / span : 0;
-}
-
-const PER_DECADE = 20;
-/** Bucket 0: below 1 µs; then 20 per decade up to 1e10 µs (hours), the last one open-ended. */
-const BUCKETS = 2 + 10 * PER_DECADE;
-
-export class LatencyHistogram {
-  private counts = new Float64Array(BUCKETS);
-  n = 0;
-  maxUs = 0;
-
-  add(us: number): void {
-    const b = us < 1 ? 0 : Math.min(BUCKETS - 1, 1 + Math.floor(Math.log10(us) * PER_DECADE));
-    this.counts[b]!++;
-    this.n++;
-    if (us > this.maxUs) this.maxUs = us;
-  }
-
-  /** Upper bound of the bucket holding the q-quantile (nearest rank), capped by the maximum seen; 0 when empty. */
-  quantile(q: number): number {
-    if (this.n === 0) return 0;
-    const rank = Math.min(this.n, Math.max(1, Math.ceil(q * this.n)));
-    let seen = 0;
-    for (let b = 0; b < BUCKETS; b++) {
-      seen += this.counts[b]!;
-      if (seen >= rank) return Math.min(this.maxUs, b === 0 ? 1 : 10 ** (b / PER_DECADE));
-    }
-    return this.maxUs;
-  }
 }

@@ -8,12 +8,13 @@ import { Tally, type CostModel } from "../../engine/replay/cost-model.js";
 import type { DeviceProfile } from "../../engine/replay/device-profiles.js";
 import { formatBytes, formatUs, hex } from "../../engine/replay/human-units.js";
 import type { ReplayEngine, RequestOutcome } from "../../engine/replay/replay-engine.js";
+import { LatencyStats } from "../../engine/replay/latency-stats.js";
 import { ReplayLoop } from "../../engine/replay/replay-loop.js";
 import type { RequestContext, SlowRequest } from "../../engine/replay/replay-stats.js";
 import type { GuestRequest } from "../../engine/workload/guest-request.js";
 import type { EventLog } from "./event-log.js";
 import { HostMapTracker } from "./host-map-tracker.js";
-import { LatencyHistogram, LatencySeries } from "./latency-series.js";
+import { LatencySeries } from "./latency-series.js";
 
 export interface LiveReplayOptions {
   /** Shown in the log and legends ("baseline", "l2-cache-size=16M"). */
@@ -38,7 +39,9 @@ export class LiveReplay {
   readonly loop: ReplayLoop;
   readonly hostMap: HostMapTracker;
   readonly series: LatencySeries;
-  readonly histogram = new LatencyHistogram();
+  /** All requests' latencies, in the same streaming buckets as `qcowdbg replay`'s report, so the live p50/p99 are the
+   *  report's figures, not a coarser estimate of them. */
+  readonly histogram = new LatencyStats();
   done = false;
   private readonly source: Iterator<GuestRequest>;
   private readonly prefix: string;
@@ -116,7 +119,7 @@ export class LiveReplay {
   private onRequest(ctx: RequestContext): void {
     const { index, req, outcome: out, latencyUs: us } = ctx;
     this.series.add(us, ctx.startUs);
-    const slowestBefore = this.histogram.maxUs;
+    const slowestBefore = this.histogram.max;
     this.histogram.add(us);
     if (out.error !== undefined) {
       const errors = this.loop.errors;

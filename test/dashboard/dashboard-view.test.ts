@@ -88,7 +88,7 @@ describe("dashboard view model", () => {
     expect(v.map.label).toMatch(/^host file of A /);
     expect(v.status[0]).toBe("▶ running | speed max | 50% of the trace");
     expect(v.status[2]).toBe("A = baseline, B = l2-cache-size=64K,cache=writethrough");
-    expect(v.status[3]).toMatch(/^\s+modelled\s+vs A\s+avg\s+p99~\s+max$/);
+    expect(v.status[3]).toMatch(/^\s+modelled\s+vs A\s+avg\s+p99\s+max$/);
     const narrow = buildDashboardView({ info, runs: [a.run, b.run], log, control, wallRates: [] }, { ...sizes, statusWidth: 30 });
     expect(narrow.status[2]).toBe("A = baseline, B = l2-cache-si~");
     expect(v.status[5]).toMatch(new RegExp(`^B\\s+${formatUs(b.run.totalUs).replace(".", "\\.")}\\s+\\+\\d+\\.\\d%`));
