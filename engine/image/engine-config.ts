@@ -55,6 +55,17 @@ export const QEMU_DEFAULTS: EngineConfig = {
   discardUnmap: true,
 };
 
+/**
+ * The configuration a backing node opens with. QEMU hands a -drive's qcow2 options (cache sizes, lazy-refcounts,
+ * overlap-check) to the top node only: a backing file opened from the header gets the driver's defaults, and
+ * inherits only the cache mode (bdrv_backing_options). The engine's own settings (metadata-only, what-if cache
+ * policy, chain depth, inspection modes) hold for every node.
+ */
+export function backingNodeConfig(c: Partial<EngineConfig>): Partial<EngineConfig> {
+  const { l2CacheSize: _a, l2CacheEntrySize: _b, refcountCacheSize: _c, cacheSize: _d, lazyRefcounts: _e, overlapCheck: _f, ...engineWide } = c;
+  return engineWide;
+}
+
 export function defaultConfig(over: Partial<EngineConfig> = {}): EngineConfig {
   return { ...QEMU_DEFAULTS, ...over };
 }

@@ -13,7 +13,7 @@ import { ShadowStorage } from "../storage/shadow-storage.js";
 import type { Storage } from "../storage/storage.js";
 import { BackingGate } from "./backing-gate.js";
 import { RawNode, type BlockNode, type BlockStatus } from "./block-node.js";
-import { cacheSizes, defaultConfig, type EngineConfig } from "./engine-config.js";
+import { backingNodeConfig, cacheSizes, defaultConfig, type EngineConfig } from "./engine-config.js";
 import { MetadataCache, type CacheHost } from "./metadata-cache.js";
 import { ImageRuntime } from "./image-runtime.js";
 import { qcow2BlockStatus } from "./block-status.js";
@@ -178,7 +178,7 @@ export class Qcow2Image implements BlockNode, CacheHost {
     if (img.backingName !== null && !opts.noBacking) {
       const depth = (opts.depth ?? 0) + 1;
       const resolved = gate.resolve(filename, img.backingName, depth);
-      img.backing = openNode(resolved, img.ext.backingFormat, { ...opts, write: false, writable: false, gate, depth, storage: undefined, events: img.events, config: opts.config });
+      img.backing = openNode(resolved, img.ext.backingFormat, { ...opts, write: false, writable: false, gate, depth, storage: undefined, events: img.events, config: opts.config && backingNodeConfig(opts.config) });
     }
     return img;
   }

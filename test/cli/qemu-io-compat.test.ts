@@ -100,6 +100,13 @@ const cases: Case[] = [
     args: ["--image-opts", "-c", "write -P 8 0 64k", "-c", "read -P 8 0 64k", "driver=qcow2,file.filename=IMG"],
   },
   {
+    // The top node's cache options do not reach the backing node: it keeps QEMU's default L2 cache (whole 64 KiB
+    // tables), where inheriting l2-cache-size=8k made qcowdbg load 4 KiB slices of the backing file's L2 table.
+    name: "--image-opts cache sizes apply to the top node only, not its backing file",
+    setup: "qemu-img create -q -f qcow2 base.qcow2 256M && qemu-io -c 'write -P 1 0 16k' -c 'write -P 2 128M 1M' base.qcow2 >/dev/null && qemu-img create -q -f qcow2 -o cluster_size=4k -b base.qcow2 -F qcow2 IMG 256M",
+    args: ["--image-opts", "-T", "qcow2_cache_get", "-c", "read 268434944 512", "-c", "read -P 2 128M 64k", "-c", "write -P 3 4k 4k", "-c", "read -P 1 0 4k", "driver=qcow2,file.filename=IMG,l2-cache-size=8k,refcount-cache-size=16k"],
+  },
+  {
     name: "-T trace patterns on stderr",
     args: ["-t", "writeback", "-T", "qcow2_writev*", "-c", "write 0 4k", "-c", "nope", "-c", "write 64k 4k", "IMG"],
   },
