@@ -7,6 +7,12 @@ import { FormatError } from "../format/format-error.js";
 import { EventKind, CACHE_NONE } from "../events/event-kind.js";
 import type { Qcow2Image } from "./qcow2-image.js";
 
+/**
+ * A compressed cluster that does not inflate to one cluster. Inspection reports it like any malformed structure;
+ * a guest request fails with EIO and the session goes on, as qcow2_co_preadv_compressed returns -EIO.
+ */
+export class CompressedDataError extends FormatError {}
+
 export function readCompressedCluster(img: Qcow2Image, hi: number, lo: number, guestOffset: number): Uint8Array {
   const d = compressedDescriptor(hi, lo, img.clusterBits);
   const cached = img.cachedCompressed(d.hostOffset);
@@ -14,7 +20,7 @@ export function readCompressedCluster(img: Qcow2Image, hi: number, lo: number, g
   const cs = img.clusterSize;
   const fileSize = img.file.size();
   if (d.hostOffset >= fileSize)
-    throw new FormatError("compressed cluster", "host_offset", d.hostOffset, img.filename, `guest offset 0x${guestOffset.toString(16)}: compressed data starts beyond the end of the file`);
+    throw new CompressedDataError("compressed cluster", "host_offset", d.hostOffset, img.filename, `guest offset 0x${guestOffset.toString(16)}: compressed data starts beyond the end of the file`);
   // The last sector may be over-read past EOF: QEMU allows it.
   const raw = new Uint8Array(Math.min(d.length, 2 * cs + 512));
   img.file.read(raw, d.hostOffset);
@@ -24,7 +30,7 @@ export function readCompressedCluster(img: Qcow2Image, hi: number, lo: number, g
     if (img.header.compressionType === 1) out = zstdCluster(raw, cs);
     else out = deflateCluster(raw, cs);
   } catch (e) {
-    throw new FormatError("compressed cluster", "data", d.hostOffset, img.filename, `guest offset 0x${guestOffset.toString(16)}: ${(e as Error).message}`);
+    throw new CompressedDataError("compressed cluster", "data", d.hostOffset, img.filename, `guest offset 0x${guestOffset.toString(16)}: ${(e as Error).message}`);
   }
   img.events.emit(EventKind.Decompress, img.node, CACHE_NONE, -1, d.hostOffset, raw.length, cs);
   img.rememberCompressed(d.hostOffset, out);

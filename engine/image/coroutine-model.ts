@@ -1,7 +1,10 @@
 // QEMU runs the chunks of one guest request as concurrent coroutines (an aio task pool): each chunk's task runs
 // until its first I/O, the request coroutine goes on allocating, and s->lock (a CoMutex that hands the lock to
 // the first waiter) decides who links its L2 entries when. This deterministic model replays that schedule:
-// I/O completes in submission order, woken coroutines run when the request coroutine next yields.
+// I/O completes in submission order, woken coroutines run when the request coroutine next yields. A task that
+// fails (a GuestIoError) ends alone: the others run to completion, and waitAll reports the first failure, as
+// aio_task_pool_wait_all and aio_task_pool_status do.
+import { GuestIoError } from "./guest-io-error.js";
 
 export type Wait = "io" | "lock";
 
@@ -25,6 +28,13 @@ export class CoroutineModel {
   private current: Task | null = null;
   private nextId = 0;
   private inYield = false;
+  /** The first task failure (aio_task_pool_status). */
+  private error: GuestIoError | undefined;
+
+  /** A task has failed: the request issues no further chunks. */
+  get failed(): boolean {
+    return this.error !== undefined;
+  }
 
   /** True while a task's code is running (its inner I/O must not yield the request coroutine). */
   get inTask(): boolean {
@@ -68,6 +78,9 @@ export class CoroutineModel {
   waitAll(): void {
     this.yieldUntil(() => this.tasks.every((t) => t.done));
     this.tasks = [];
+    const e = this.error;
+    this.error = undefined;
+    if (e) throw e;
   }
 
   /** Inside a task: try to take s->lock; if this returns false the task must `yield "lock"`. */
@@ -103,7 +116,14 @@ export class CoroutineModel {
     const prev = this.current;
     this.current = t;
     try {
-      const r = t.gen.next();
+      let r: IteratorResult<Wait, void>;
+      try {
+        r = t.gen.next();
+      } catch (e) {
+        if (!(e instanceof GuestIoError)) throw e;
+        this.error ??= e;
+        r = { done: true, value: undefined };
+      }
       if (r.done) {
         t.done = true;
         if (this.owner === t) this.handOff();

@@ -6,7 +6,8 @@ import { SubclusterType } from "../format/l2-entry.js";
 import { UnsupportedError } from "../format/format-error.js";
 import { EventKind, CACHE_NONE, ADD_TASK_COMPRESSED } from "../events/event-kind.js";
 import { getHostOffset } from "./cluster-lookup.js";
-import { readCompressedCluster } from "./compressed.js";
+import { CompressedDataError, readCompressedCluster } from "./compressed.js";
+import { GuestIoError } from "./guest-io-error.js";
 import type { Qcow2Image } from "./qcow2-image.js";
 import type { BlockNode } from "./block-node.js";
 
@@ -65,7 +66,14 @@ export function qcow2Read(img: Qcow2Image, buf: Uint8Array, offset: number, cow 
       case SubclusterType.Compressed: {
         // Compressed tasks carry the raw L2 entry (QEMU traces it whole): hi word in `slot`, lo in `a`.
         ev.emit(EventKind.AddTask, img.node, ADD_TASK_COMPRESSED, l.entryHi, l.entryLo, pos, n, task(n));
-        const cluster = readCompressedCluster(img, l.entryHi, l.entryLo, pos);
+        let cluster: Uint8Array;
+        try {
+          cluster = readCompressedCluster(img, l.entryHi, l.entryLo, pos);
+        } catch (e) {
+          // qcow2_co_preadv_compressed: data that does not inflate fails the request with -EIO, nothing more.
+          if (e instanceof CompressedDataError) throw new GuestIoError("EIO", e.message);
+          throw e;
+        }
         const inCluster = mod2(pos, img.clusterSize);
         out.set(cluster.subarray(inCluster, inCluster + n));
         break;

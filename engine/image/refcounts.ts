@@ -196,10 +196,11 @@ export function freeClusters(img: Qcow2Image, offset: number, size: number, disc
 }
 
 /** Punches the freed clusters in the file (they then read as zeros), as the discard queue does. */
-export function processDiscards(img: Qcow2Image): void {
+export function processDiscards(img: Qcow2Image, ok = true): void {
   if (!img.rt.pendingDiscards.length) return;
   const cs = img.clusterSize;
-  for (const off of img.rt.pendingDiscards) discardRange(img.file, off, cs);
+  // qcow2_process_discards(bs, ret): after a failed operation the queued regions are dropped, not passed down.
+  if (ok) for (const off of img.rt.pendingDiscards) discardRange(img.file, off, cs);
   img.rt.pendingDiscards.length = 0;
 }
 

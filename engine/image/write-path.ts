@@ -10,7 +10,7 @@ import { GuestIoError } from "./guest-io-error.js";
 import { getClusterTable, sliceIndex, l2Alloc, l2Hi, l2Lo, l2Zero, setBitmap, setL2 } from "./l2-table.js";
 import type { Qcow2Image } from "./qcow2-image.js";
 import { qcow2Read } from "./read-path.js";
-import { freeAnyCluster } from "./refcounts.js";
+import { freeAnyCluster, freeClusters } from "./refcounts.js";
 import { allocClusters, allocClustersAt } from "./allocator.js";
 import { markDirty } from "./flush.js";
 import { CoroutineModel, type Wait } from "./coroutine-model.js";
@@ -61,8 +61,9 @@ function scType(img: Qcow2Image, slot: number, i: number, sc: number): Subcluste
   return subclusterType(l2Hi(img, slot, i), l2Lo(img, slot, i), l2Alloc(img, slot, i), l2Zero(img, slot, i), sc, img.geo.extendedL2, img.hasDataFile);
 }
 
-function scIndex(img: Qcow2Image, inCluster: number): number {
-  return img.geo.extendedL2 ? Math.floor(inCluster / img.subclusterSize) : 0;
+/** offset_to_sc_index: the subcluster within its cluster (offsets past the first cluster wrap, as QEMU's mask does). */
+function scIndex(img: Qcow2Image, offset: number): number {
+  return img.geo.extendedL2 ? Math.floor(offset / img.subclusterSize) % 32 : 0;
 }
 
 /** qcow2_get_subcluster_range_type's count (subclusters of the same type from sc). */
@@ -368,6 +369,26 @@ function linkEntries(img: Qcow2Image, m: L2Meta): void {
   if (!m.keepOld) for (const [hi, lo] of old) freeAnyCluster(img, hi, lo, false);
 }
 
+/** qcow2_alloc_cluster_abort: a link that failed gives its new clusters back (QCOW2_DISCARD_NEVER). */
+function abortMeta(img: Qcow2Image, m: L2Meta): void {
+  if (!img.hasDataFile && !m.keepOld) freeClusters(img, m.allocOffset, m.nbClusters * img.clusterSize, false);
+}
+
+/**
+ * qcow2_handle_l2meta: link each allocation; when one fails (its COW read failed), it and the ones after it are
+ * aborted, as the task's out_locked path does.
+ */
+function linkAll(img: Qcow2Image, metas: L2Meta[]): void {
+  for (let i = 0; i < metas.length; i++) {
+    try {
+      linkL2(img, metas[i]!);
+    } catch (e) {
+      if (e instanceof GuestIoError) for (let j = i; j < metas.length; j++) abortMeta(img, metas[j]!);
+      throw e;
+    }
+  }
+}
+
 function linkL2(img: Qcow2Image, m: L2Meta): void {
   img.events.emit(EventKind.ClusterLinkL2, img.node, CACHE_NONE, -1, m.nbClusters, 0, 0);
   if (needsCow(m)) {
@@ -387,9 +408,21 @@ function* linkL2Task(img: Qcow2Image, co: CoroutineModel, m: L2Meta): Generator<
     const reads = cowReadPlan(m);
     for (const r of reads) {
       if (!co.tryLock()) yield "lock";
-      qcow2Read(img, r.buf, r.guest, true);
+      // A read that fails (compressed data that does not inflate) fails after its I/O completed; perform_cow
+      // then takes s->lock back before returning the error.
+      let failure: GuestIoError | undefined;
+      try {
+        qcow2Read(img, r.buf, r.guest, true);
+      } catch (e) {
+        if (!(e instanceof GuestIoError)) throw e;
+        failure = e;
+      }
       co.unlock();
       yield "io";
+      if (failure) {
+        if (!co.tryLock()) yield "lock";
+        throw failure;
+      }
     }
     for (const w of cowWritePlan(m, reads)) {
       yield* writeInFlight(img, true, () => dataWrite(img, w.host, w.buf, EventKind.CowWrite, true));
@@ -438,7 +471,16 @@ function* writeTask(img: Qcow2Image, co: CoroutineModel, host: number, pos: numb
     yield* writeInFlight(img, true, () => dataWrite(img, host, chunk, EventKind.DataWrite, true));
   }
   if (!co.tryLock()) yield "lock";
-  for (const m of metas) yield* linkL2Task(img, co, m);
+  for (let i = 0; i < metas.length; i++) {
+    try {
+      yield* linkL2Task(img, co, metas[i]!);
+    } catch (e) {
+      // As linkAll: perform_cow re-takes s->lock before failing, so the aborts run under it.
+      if (e instanceof GuestIoError) for (let j = i; j < metas.length; j++) abortMeta(img, metas[j]!);
+      co.unlock();
+      throw e;
+    }
+  }
   co.unlock();
 }
 
@@ -459,7 +501,8 @@ export function qcow2Write(img: Qcow2Image, data: Uint8Array, offset: number): v
   let co: CoroutineModel | null = null;
   let ret = 0;
   try {
-    while (done < data.length) {
+    // As qcow2_co_pwritev_part: no further chunk once a chunk's task has failed (aio_task_pool_status).
+    while (done < data.length && !co?.failed) {
       ev.emit(EventKind.WritevStartPart, img.node, CACHE_NONE, -1, 0, 0, 0);
       const metas: L2Meta[] = [];
       const pos = offset + done;
@@ -477,7 +520,7 @@ export function qcow2Write(img: Qcow2Image, data: Uint8Array, offset: number): v
           ev.emit(EventKind.WritevData, img.node, CACHE_NONE, -1, r.host, 0, 0);
           dataWrite(img, r.host, chunk, EventKind.DataWrite);
         }
-        for (const m of metas) linkL2(img, m);
+        linkAll(img, metas);
       }
       done += r.bytes;
       ev.emit(EventKind.WritevDonePart, img.node, CACHE_NONE, -1, r.bytes, 0, 0);

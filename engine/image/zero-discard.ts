@@ -54,25 +54,28 @@ function subclusterZeroize(img: Qcow2Image, offset: number, bytes: number, unmap
   offset += head;
   const tail = end >= img.virtualSize ? 0 : end - Math.max(offset, Math.floor(end / cs) * cs);
   end -= tail;
-  if (head) zeroL2Subclusters(img, offset - head, head);
-  let nb = Math.ceil((end - offset) / cs);
+  // A compressed cluster cannot be zeroed in part: -ENOTSUP, after any whole clusters before it were zeroed, and
+  // the block layer then writes a buffer of zeros over the whole piece (qcow2_subcluster_zeroize's fail path).
+  let ok = head === 0 || zeroL2Subclusters(img, offset - head, head);
+  let nb = ok ? Math.ceil((end - offset) / cs) : 0;
   while (nb > 0) {
     const cleared = zeroInL2Slice(img, offset, nb, unmap);
     nb -= cleared;
     offset += cleared * cs;
   }
-  if (tail) zeroL2Subclusters(img, end, tail);
-  processDiscards(img);
-  return true;
+  if (ok && tail) ok = zeroL2Subclusters(img, end, tail);
+  processDiscards(img, ok);
+  return ok;
 }
 
-function zeroL2Subclusters(img: Qcow2Image, offset: number, bytes: number): void {
+/** zero_l2_subclusters: false (-ENOTSUP) for a compressed cluster, which has no subcluster bitmap to set. */
+function zeroL2Subclusters(img: Qcow2Image, offset: number, bytes: number): boolean {
   const scSize = 2 ** img.subclusterBits;
   const sc = Math.floor((offset % img.clusterSize) / scSize);
   const n = Math.ceil(bytes / scSize);
   const ref = { slot: getClusterTable(img, offset), index: sliceIndex(img, offset) };
   try {
-    if (l2Hi(img, ref.slot, ref.index) & 0x40000000) throw new Error("cannot partially zeroize a compressed cluster");
+    if (l2Hi(img, ref.slot, ref.index) & 0x40000000) return false;
     const alloc = l2Alloc(img, ref.slot, ref.index), zero = l2Zero(img, ref.slot, ref.index);
     const mask = rangeMask(sc, sc + n);
     const nz = (zero | mask) >>> 0, na = (alloc & ~mask) >>> 0;
@@ -80,6 +83,7 @@ function zeroL2Subclusters(img: Qcow2Image, offset: number, bytes: number): void
       setBitmap(img, ref.slot, ref.index, na, nz);
       img.l2Cache.markDirty(ref.slot);
     }
+    return true;
   } finally {
     img.l2Cache.put(ref.slot);
   }

@@ -4,7 +4,8 @@ on its first access there: python3 corrupt.py FILE KIND [GUEST_OFFSET]. KINDs: l
 of GUEST_OFFSET points 0x200 past its cluster), zero-flag (sets that entry's zero flag: a v2 image has none),
 l1-unaligned (L1[0] points 0x200 past its L2 table), l1-beyond-eof (L1[0] points at 16 MiB, past the end of the
 file), refblock-unaligned (refcount table entry 0 likewise), refcount-zero (the refcount of GUEST_OFFSET's data
-cluster drops to 0, 16-bit or wider refcounts)."""
+cluster drops to 0, 16-bit or wider refcounts), compressed-garbage (the first 64 bytes of GUEST_OFFSET's compressed
+cluster become 0xff, so the deflate stream is invalid; standard L2 entries)."""
 import struct
 import sys
 
@@ -44,6 +45,15 @@ def main():
             block = u64(f, reftable + (host // cs // (cs * 8 >> order)) * 8) & OFFSET
             f.seek(block + (host // cs % (cs * 8 >> order)) * width)
             f.write(bytes(width))
+        elif kind == "compressed-garbage":
+            entries = cs // 8
+            l2 = u64(f, l1 + (guest // cs // entries) * 8) & OFFSET
+            e = u64(f, l2 + (guest // cs % entries) * 8)
+            if not e & (1 << 62):
+                sys.exit("compressed-garbage: the entry is not compressed")
+            x = 62 - (cluster_bits - 8)
+            f.seek(e & ((1 << x) - 1))
+            f.write(b"\xff" * 64)
         elif kind in ("l2-entry-unaligned", "zero-flag"):
             entries = cs // 8
             l2 = u64(f, l1 + (guest // cs // entries) * 8) & OFFSET

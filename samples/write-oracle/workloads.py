@@ -447,6 +447,36 @@ WORKLOADS = [
         "setup": ["qemu-img create -q -f qcow2 -o cluster_size=512 base.qcow2 16M"],
         "cmds": ["write -P 1 0 64k", "write -P 2 1M 96k", "write -P 3 40k 64k", "read -P 2 1M 96k", "flush"],
     },
+    # Found by scripts/fuzz-qemu-io.mjs. Extended L2: a zero write whose head or tail lands in part of a compressed
+    # cluster gets -ENOTSUP from zero_l2_subclusters, after any whole clusters before the tail were zeroed, and the
+    # block layer writes a buffer of zeros over the whole piece instead (COW out of the compressed cluster).
+    {
+        "name": "extl2-zero-over-compressed",
+        "setup": ["qemu-img create -q -f qcow2 -o extended_l2=on base.qcow2 4M"],
+        "needs": ["compress"],
+        "cmds": ["write -c -P 34 192k 64k", "write -c -P 5 512k 64k", "write -P 7 448k 64k", "write -z 250000 74752",
+                 "read -P 0 250000 74752", "read -P 34 192k 53392", "write -z 448k 96k", "read -P 0 448k 96k", "read -P 5 544k 32k",
+                 "flush"],
+    },
+    # Also from the fuzzer: a write into two clusters that are both allocated, whose subclusters are all normal,
+    # needs no L2 update at all (calculate_l2_meta's skip_cow); the second cluster's subcluster index wraps.
+    {
+        "name": "extl2-keep-two-clusters",
+        "setup": ["qemu-img create -q -f qcow2 -o extended_l2=on base.qcow2 4M"],
+        "cmds": ["write -P 1 0 128k", "flush", "write -P 2 58k 26k", "write -P 3 126k 4k", "write -P 4 250k 12k", "write -P 5 248k 8k",
+                 "read -P 2 58k 26k", "flush"],
+    },
+    # A compressed cluster whose data does not inflate: a read fails with EIO, and so does a write that must copy the
+    # rest of the cluster (perform_cow's read fails; the cluster it allocated is freed again, qcow2_alloc_cluster_abort).
+    # The session goes on: it is no corruption report.
+    {
+        "name": "compressed-garbage-cow",
+        "setup": ["qemu-img create -q -f qcow2 base.qcow2 4M", "qemu-io -c 'write -c -P 9 64k 64k' -c 'write -P 1 0 64k' base.qcow2",
+                  f"python3 {HERE}/corrupt.py base.qcow2 compressed-garbage 0x10000"],
+        "needs": ["compress"],
+        "cmds": ["read -P 9 64k 4k", "write -P 2 68k 4k", "write -P 3 1M 4k", "write -P 4 64k 64k", "read -P 4 64k 64k",
+                 "read -P 1 0 4k", "flush"],
+    },
     # Copy-on-read (qemu-io -C): reads of clusters the image does not allocate copy the backing data into it.
     {
         "name": "copy-on-read",
