@@ -264,13 +264,16 @@ export class Qcow2Image implements BlockNode, CacheHost {
   /** noFallback is BDRV_REQ_NO_FALLBACK (qemu-io `write -z -n`): a piece the driver refuses fails with ENOTSUP. */
   writeZeroes(offset: number, bytes: number, unmap = false, noFallback = false): void {
     this.checkWrite(offset, bytes);
+    // A guest zero write keeps BDRV_REQ_MAY_UNMAP even without BDRV_O_UNMAP: blk_co_pwrite_zeroes goes straight to
+    // bdrv_co_pwritev_part, not through bdrv_co_pwrite_zeroes, which would drop it.
     if (bytes) qcow2WriteZeroes(this, offset, bytes, unmap, noFallback);
     this.afterWrite();
   }
 
   discard(offset: number, bytes: number): void {
     this.checkWrite(offset, bytes);
-    if (bytes) qcow2Discard(this, offset, bytes);
+    // bdrv_co_pdiscard does nothing on a node opened without BDRV_O_UNMAP (qemu-io -d ignore, discard=ignore).
+    if (bytes && this.config.discardUnmap) qcow2Discard(this, offset, bytes);
   }
 
   flush(): void {

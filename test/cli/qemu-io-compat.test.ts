@@ -107,6 +107,11 @@ const cases: Case[] = [
     args: ["--image-opts", "-T", "qcow2_cache_get", "-c", "read 268434944 512", "-c", "read -P 2 128M 64k", "-c", "write -P 3 4k 4k", "-c", "read -P 1 0 4k", "driver=qcow2,file.filename=IMG,l2-cache-size=8k,refcount-cache-size=16k"],
   },
   {
+    // Without BDRV_O_UNMAP a guest discard does nothing (found by the write fuzzer); a zero write still unmaps.
+    name: "-d ignore: discards are no-ops, write -z -u still unmaps",
+    args: ["-d", "ignore", "-T", "qcow2*", "-c", "write -P 1 0 192k", "-c", "discard 0 64k", "-c", "write -z -u 64k 64k", "-c", "read -P 1 0 64k", "-c", "read -P 0 64k 64k", "-c", "map", "IMG"],
+  },
+  {
     name: "-T trace patterns on stderr",
     args: ["-t", "writeback", "-T", "qcow2_writev*", "-c", "write 0 4k", "-c", "nope", "-c", "write 64k 4k", "IMG"],
   },
