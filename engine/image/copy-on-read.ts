@@ -49,7 +49,8 @@ export function copyOnRead(img: Qcow2Image, buf: Uint8Array, offset: number): vo
       if (n > 0) buf.set(bounce.subarray(skip, skip + n), progress);
     } else {
       const n = Math.min(pnum - skip, bytes - progress);
-      if (n > 0) qcow2Read(img, buf.subarray(progress, progress + n), offset + progress);
+      // Read directly into the guest buffer: the driver sees it at qiov_offset `progress` (its add_task says so).
+      if (n > 0) qcow2Read(img, buf.subarray(progress, progress + n), offset + progress, false, progress);
     }
     clusterOffset += pnum;
     clusterBytes -= pnum;

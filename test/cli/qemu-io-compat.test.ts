@@ -132,6 +132,13 @@ const cases: Case[] = [
     args: ["-C", "-c", "read -P 1 0 4k", "-c", "read -P 0 200k 4k", "-c", "read 1000k 100k", "-c", "read -P 0 2M 4k", "-c", "readv 3M 4k 4k", "-c", "read -P 3 4090k 10k", "-c", "map", "IMG"],
   },
   {
+    // An allocated part of a copy-on-read request is read straight into the guest buffer, at its offset there
+    // (add_task's qiov_offset); found by the write fuzzer.
+    name: "-C: a read that starts in a cluster to copy and goes on into an allocated one",
+    setup: "qemu-img create -q -f raw base.raw 1M && qemu-io -f raw -c 'write -P 7 0 1M' base.raw >/dev/null && qemu-img create -q -f qcow2 -b base.raw -F raw IMG 1M",
+    args: ["-C", "-T", "qcow2_add_task", "-c", "write -P 1 256k 64k", "-c", "read -P 7 251k 5k", "-c", "read 257024 34304", "-c", "read -P 1 262144 29184", "-c", "map", "IMG"],
+  },
+  {
     name: "-C without a backing file, and open -C / open -r -C",
     args: ["-t", "writeback", "-C", "-c", "read 0 64k", "-c", "read 100k 200k", "-c", "c", "-c", "open -r -C IMG", "-c", "open -C IMG", "-c", "read 960k 64k", "-c", "map", "IMG"],
   },
