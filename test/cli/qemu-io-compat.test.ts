@@ -139,6 +139,11 @@ const cases: Case[] = [
     args: ["-C", "-T", "qcow2_add_task", "-c", "write -P 1 256k 64k", "-c", "read -P 7 251k 5k", "-c", "read 257024 34304", "-c", "read -P 1 262144 29184", "-c", "map", "IMG"],
   },
   {
+    // O_DIRECT pads the compressed data that ends the file to 512 bytes (found by the write fuzzer).
+    name: "-n: compressed writes at the end of the file, padded by O_DIRECT",
+    args: ["-n", "-c", "write -P 5 128k 4k", "-c", "write -c -P 3 0 64k", "-c", "write -c -P 4 64k 64k", "-c", "read -P 4 64k 64k", "IMG"],
+  },
+  {
     name: "-C without a backing file, and open -C / open -r -C",
     args: ["-t", "writeback", "-C", "-c", "read 0 64k", "-c", "read 100k 200k", "-c", "c", "-c", "open -r -C IMG", "-c", "open -C IMG", "-c", "read 960k 64k", "-c", "map", "IMG"],
   },
