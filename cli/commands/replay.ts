@@ -16,6 +16,7 @@ import { replayTrace, type ReplayRunOptions, type ReplaySummary, type RequestCon
 import { replayLockstep, type LockstepRun } from "../../engine/replay/lockstep.js";
 import { recommend, type Recommendation } from "../../engine/replay/recommend.js";
 import { RequestColumns } from "../../engine/replay/request-columns.js";
+import { replayOnThreads } from "../../engine/replay/what-if-threads.js";
 import { buildReport, formatReport, type TraceInfo } from "../../engine/replay/report.js";
 import { compareRow, convertedCopy, formatCompareTable, makeWorkDir, needsConversion, parseVariant, qemuImgAvailable, removeWorkDir, type Variant } from "../../engine/replay/compare.js";
 import { hex } from "../../engine/replay/human-units.js";
@@ -151,7 +152,8 @@ function run(userImage: string, trace: string, flags: Flags): void {
         progress.label(vs.length > 1 ? `verify ${vs.length} what-ifs in one pass` : `verify ${vs[0]!.label}`);
         runs[0].opts.onProgress = progress.tracker("verify");
       }
-      const res = replayLockstep(verify && tape ? tape.requests() : workload.requests(), runs);
+      // Verification runs read the kept requests, and go to worker threads where there are cores for them.
+      const res = verify && tape ? replayOnThreads(tape, runs) : replayLockstep(workload.requests(), runs);
       const out: (ReplaySummary | Error)[] = first ? [res.shift()!] : [];
       for (const p of prepared) out.push(p instanceof Error ? p : res.shift()!);
       return out;
