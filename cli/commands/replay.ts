@@ -17,6 +17,7 @@ import { replayLockstep, type LockstepRun } from "../../engine/replay/lockstep.j
 import { recommend, type Recommendation } from "../../engine/replay/recommend.js";
 import { RequestColumns } from "../../engine/replay/request-columns.js";
 import { replayOnThreads } from "../../engine/replay/what-if-threads.js";
+import { replayStreamed } from "../../engine/replay/replay-thread.js";
 import { buildReport, formatReport, type TraceInfo } from "../../engine/replay/report.js";
 import { compareRow, convertedCopy, formatCompareTable, makeWorkDir, needsConversion, parseVariant, qemuImgAvailable, removeWorkDir, type Variant } from "../../engine/replay/compare.js";
 import { hex } from "../../engine/replay/human-units.js";
@@ -164,7 +165,8 @@ function run(userImage: string, trace: string, flags: Flags): void {
     const sinks = openSinks(flags, image, trace, cleanups);
     const baseRun: LockstepRun = { imagePath: image, opts: { ...runOpts(base, "replay"), perEventCosts: Boolean(flags.chromeTrace), onRequest: sinks } };
     const compared = variants.length ? runAll(variants, baseRun) : undefined;
-    const first = compared ? compared[0]! : replayTrace(image, tape ? tape.record(workload.requests()) : workload.requests(), baseRun.opts);
+    // Alone, the baseline parses here and replays on a second core where there is one (replay-thread.ts).
+    const first = compared ? compared[0]! : replayStreamed(() => workload.requests(), baseRun, tape);
     if (first instanceof Error) throw first;
     const baseline = first;
     progress.stop();

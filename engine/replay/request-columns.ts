@@ -105,6 +105,17 @@ export class RequestColumns {
     this.length = i + 1;
   }
 
+  /** Forgets every request (a pass that starts over). */
+  clear(): void {
+    this.length = 0;
+    this.pattern = null;
+    this.oddPattern.clear();
+    this.falseFlags.clear();
+    this.sortedByTime = true;
+    this.lastTime = -Infinity;
+    this.allocate(16);
+  }
+
   /** Passes `source` through, keeping every request: a trace parsed once can be replayed again from here. */
   *record(source: Iterable<GuestRequest>): Generator<GuestRequest> {
     for (const r of source) {

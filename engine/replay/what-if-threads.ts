@@ -23,7 +23,8 @@ export interface WorkerInput {
 /** A worker's answer: one result per run, or why the worker itself failed (its runs then run here). */
 export type WorkerOutput = { results: ({ summary: ReplaySummary } | { error: string })[] } | { failed: string };
 
-const WORKER = new URL("./what-if-worker.js", import.meta.url);
+/** The worker script (compiled beside this file); what-if-worker.ts also serves replay-thread.ts. */
+export const WORKER = new URL("./what-if-worker.js", import.meta.url);
 
 /**
  * Threads to use for `runs` configurations: one per configuration up to the usable cores
@@ -79,7 +80,7 @@ interface Started {
 function start(columns: RequestColumns, share: number[], runs: LockstepRun[]): Started {
   const flag = new Int32Array(new SharedArrayBuffer(4));
   const { port1, port2 } = new MessageChannel();
-  const input: WorkerInput = { columns, runs: share.map((i) => plain(runs[i]!)), flag, port: port2 };
+  const input: WorkerInput = { columns, runs: share.map((i) => plainRun(runs[i]!)), flag, port: port2 };
   const worker = new Worker(WORKER, { workerData: input, transferList: [port2] });
   worker.unref();
   return { worker, share, flag, port: port1 };
@@ -98,7 +99,7 @@ function hasCallbacks(r: LockstepRun): boolean {
 }
 
 /** A run's options without its callbacks (none are set on runs dealt to workers). */
-function plain(r: LockstepRun): LockstepRun {
+export function plainRun(r: LockstepRun): LockstepRun {
   const { config, profile, keepData, topN, perEventCosts, keepEvents } = r.opts;
   return { imagePath: r.imagePath, opts: { config, profile, keepData, topN, perEventCosts, keepEvents } };
 }
