@@ -3,7 +3,7 @@
 // list, fed from the columns) must give the figures of a full replay of the same configuration, and `replay`
 // must print the same report with workers as without (QCOWDBG_WORKERS=0).
 import { spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { defaultConfig } from "../../engine/image/engine-config.js";
@@ -86,12 +86,35 @@ describe("RequestColumns as the verification pass's copy of the trace", () => {
 });
 
 describe.skipIf(!existsSync(CLI) || !existsSync(THREADS))("replay's verification on worker threads", () => {
+  function replay(env: Record<string, string>, ...args: string[]) {
+    return spawnSync(process.execPath, [CLI, "replay", ...args], { encoding: "utf8", env: { ...process.env, ...env }, maxBuffer: 64 << 20 });
+  }
   /** The JSON report without the wall-clock figures (the only ones threads may change). */
-  function report(env: Record<string, string>): unknown {
-    const r = spawnSync(process.execPath, [CLI, "replay", image, trace, "--output", "json"], { encoding: "utf8", env: { ...process.env, ...env }, maxBuffer: 64 << 20 });
+  function report(env: Record<string, string>, ...more: string[]): unknown {
+    const r = replay(env, image, trace, "--output", "json", ...more);
     expect(r.status, r.stderr).toBe(0);
     return JSON.parse(r.stdout.replace(/"(wallSeconds|requestsPerSecond)": [0-9.e+-]+/g, '"$1": 0'));
   }
+
+  it("replays the baseline on a second thread (parsing here) with the same report, also with --no-recommend", () => {
+    expect(report({ QCOWDBG_WORKERS: "2" }, "--no-recommend")).toEqual(report({ QCOWDBG_WORKERS: "0" }, "--no-recommend"));
+  });
+
+  it("stops on a bad trace line past the first chunks with the same one-line error and status as in one thread", () => {
+    // 10,000 requests before it: more than one chunk (8192) went to the worker.
+    const bad = tmp.path("bad.blkparse.txt");
+    writeBlkparseTrace(bad, 12000, 4 * 2 ** 30, 9);
+    const lines = readFileSync(bad, "utf8").split("\n");
+    lines.splice(30000, 0, "garbage where an event line belongs");
+    writeFileSync(bad, lines.join("\n"));
+    const one = replay({ QCOWDBG_WORKERS: "0" }, image, bad, "--no-recommend");
+    const two = replay({ QCOWDBG_WORKERS: "2" }, image, bad, "--no-recommend");
+    expect(one.status).not.toBe(0);
+    expect(one.stderr).toMatch(/bad\.blkparse\.txt:30001: /);
+    expect(two.stderr).toBe(one.stderr);
+    expect(two.status).toBe(one.status);
+    expect(two.stdout).toBe(one.stdout);
+  });
 
   it("prints the same report with 2 or 3 threads as in-process, with every recommendation verified", () => {
     const inProcess = report({ QCOWDBG_WORKERS: "0" }) as { recommendations: { id: string; effect?: string[] }[] };
