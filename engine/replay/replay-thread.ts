@@ -45,7 +45,7 @@ export function replayStreamed(requests: () => Iterable<GuestRequest>, run: Lock
   const ctl = new Int32Array(new SharedArrayBuffer(12));
   const { port1, port2 } = new MessageChannel();
   const input: StreamInput = { stream: true, run: plainRun(run), ctl, port: port2 };
-  const worker = new Worker(WORKER, { workerData: input, transferList: [port2] });
+  const worker = new Worker(WORKER!, { workerData: input, transferList: [port2] });
   worker.unref();
   try {
     let posted = 0;

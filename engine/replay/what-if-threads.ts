@@ -23,8 +23,13 @@ export interface WorkerInput {
 /** A worker's answer: one result per run, or why the worker itself failed (its runs then run here). */
 export type WorkerOutput = { results: ({ summary: ReplaySummary } | { error: string })[] } | { failed: string };
 
-/** The worker script (compiled beside this file); what-if-worker.ts also serves replay-thread.ts. */
-export const WORKER = new URL("./what-if-worker.js", import.meta.url);
+/**
+ * The worker script, compiled beside this file; from the CLI's bundle (dist/bundle, where this code is inlined)
+ * it is the module build's copy in dist/engine/replay. what-if-worker.ts also serves replay-thread.ts.
+ */
+export const WORKER = [new URL("./what-if-worker.js", import.meta.url), new URL("../engine/replay/what-if-worker.js", import.meta.url)].find(
+  (u) => u.protocol === "file:" && fs.existsSync(fileURLToPath(u)),
+);
 
 /**
  * Threads to use for `runs` configurations: one per configuration up to the usable cores
@@ -34,7 +39,7 @@ export const WORKER = new URL("./what-if-worker.js", import.meta.url);
 export function whatIfThreads(runs: number, env: NodeJS.ProcessEnv = process.env): number {
   const set = env.QCOWDBG_WORKERS === undefined || env.QCOWDBG_WORKERS === "" ? NaN : Math.floor(Number(env.QCOWDBG_WORKERS));
   const n = Math.min(runs, set >= 0 ? set : os.availableParallelism());
-  if (n <= 1 || WORKER.protocol !== "file:" || !fs.existsSync(fileURLToPath(WORKER))) return 1;
+  if (n <= 1 || !WORKER) return 1;
   return n;
 }
 
@@ -81,7 +86,7 @@ function start(columns: RequestColumns, share: number[], runs: LockstepRun[]): S
   const flag = new Int32Array(new SharedArrayBuffer(4));
   const { port1, port2 } = new MessageChannel();
   const input: WorkerInput = { columns, runs: share.map((i) => plainRun(runs[i]!)), flag, port: port2 };
-  const worker = new Worker(WORKER, { workerData: input, transferList: [port2] });
+  const worker = new Worker(WORKER!, { workerData: input, transferList: [port2] });
   worker.unref();
   return { worker, share, flag, port: port1 };
 }
