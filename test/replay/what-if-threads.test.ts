@@ -3,7 +3,7 @@
 // list, fed from the columns) must give the figures of a full replay of the same configuration, and `replay`
 // must print the same report with workers as without (QCOWDBG_WORKERS=0).
 import { spawnSync } from "node:child_process";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { defaultConfig } from "../../engine/image/engine-config.js";
@@ -121,6 +121,19 @@ describe.skipIf(!existsSync(CLI) || !existsSync(THREADS))("replay's verification
     expect(inProcess.recommendations.filter((r) => r.effect).length).toBeGreaterThanOrEqual(3);
     expect(report({ QCOWDBG_WORKERS: "2" })).toEqual(inProcess);
     expect(report({ QCOWDBG_WORKERS: "3" })).toEqual(inProcess);
+  });
+
+  it("does run the threads, from the bundle as from the modules (Node writes one CPU profile per thread)", () => {
+    for (const bundle of [true, false]) {
+      const dir = tmp.path(`prof-${bundle}`);
+      const r = spawnSync(process.execPath, ["--cpu-prof", "--cpu-prof-dir", dir, CLI, "replay", image, trace], {
+        encoding: "utf8",
+        env: { ...process.env, QCOWDBG_WORKERS: "2", ...(bundle ? {} : { QCOWDBG_NO_BUNDLE: "1" }) },
+      });
+      expect(r.status, r.stderr).toBe(0);
+      // The main thread, the baseline's replay beside the parser, one verification worker.
+      expect(readdirSync(dir).filter((f) => f.endsWith(".cpuprofile")), `bundle ${bundle}`).toHaveLength(3);
+    }
   });
 
   it("gives the runs' results in their order from the workers, an Error in place of a run that cannot open", async () => {
