@@ -41,7 +41,8 @@ function qcowdbg(args: string[], env: Record<string, string> = {}): Run {
 
 function btt(bin: string): number | string {
   const t = performance.now();
-  const r = spawnSync("btt", ["-i", bin], { encoding: "utf8", maxBuffer: 64 << 20 });
+  // btt writes its *_fp.dat files into the current directory: the bench's temporary one, not the checkout.
+  const r = spawnSync("btt", ["-i", bin], { encoding: "utf8", maxBuffer: 64 << 20, cwd: path.dirname(bin) });
   if (r.error) return `btt not run: ${r.error.message} (apt-get install blktrace)`;
   if (r.status !== 0) return `btt failed: ${(r.stderr || r.stdout).trim().split("\n")[0]}`;
   return (performance.now() - t) / 1000;
