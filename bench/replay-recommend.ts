@@ -7,7 +7,9 @@
 // statistics stream, so peak RSS must not grow with the request count. Targets: default <= 1.0x btt and <= 1.5x
 // --no-recommend, < 300 MiB. Both are run as users get them (worker threads on a second core: the baseline's
 // engine beside the parser, the verification runs shared out) and in one thread (QCOWDBG_WORKERS=0, the "1t."
-// rows). BENCH_REPLAY_REQUESTS / BENCH_ROUNDS shrink or grow it.
+// rows). The baseline's second thread is only used when about two cores are idle (1-minute load average), so on
+// a busy machine the default rows run it in one thread (set QCOWDBG_WORKERS=2 to force it).
+// BENCH_REPLAY_REQUESTS / BENCH_ROUNDS shrink or grow it.
 import { execFileSync, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";

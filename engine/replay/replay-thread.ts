@@ -2,13 +2,14 @@
 // notice and statistic is the parser's own, as in one thread) and posts the requests in packed chunks to a worker
 // thread that replays them. Parsing then costs no time of its own when a second core is free. The worker may lag
 // at most MAX_AHEAD chunks (memory stays flat over any trace length). Synchronous: the hand-over is
-// Atomics.wait/notify on a shared counter plus receiveMessageOnPort, as in what-if-threads.ts.
-import { MessageChannel, Worker, receiveMessageOnPort } from "node:worker_threads";
+// Atomics.wait/notify on a shared counter plus receiveMessageOnPort, as in what-if-threads.ts. Only when a core is
+// idle (streamThread): on a busy machine the hand-over's own CPU costs more than the overlap gains.
+import { MessageChannel, Worker, receiveMessageOnPort, type MessagePort } from "node:worker_threads";
 import type { GuestRequest } from "../workload/guest-request.js";
 import { RequestColumns } from "./request-columns.js";
 import type { LockstepRun } from "./lockstep.js";
 import { replayTrace, type ReplaySummary } from "./replay-stats.js";
-import { WORKER, plainRun, whatIfThreads, type WorkerOutput } from "./what-if-threads.js";
+import { WORKER, plainRun, streamThread, type WorkerOutput } from "./what-if-threads.js";
 
 /** Requests per chunk posted to the worker. */
 const CHUNK = 8192;
@@ -24,15 +25,15 @@ export interface StreamInput {
   stream: true;
   run: LockstepRun;
   ctl: Int32Array;
-  port: import("node:worker_threads").MessagePort;
+  port: MessagePort;
 }
 
 /** A chunk of requests, or the end of the trace. */
 export type StreamMessage = { chunk: RequestColumns } | { end: true };
 
 /**
- * Replays `requests()` under `run` with the engine on a worker thread when there is a second core (and the run
- * has no per-request callbacks), recording every request into `tape` when given. Otherwise, or when the worker
+ * Replays `requests()` under `run` with the engine on a worker thread when a second core is idle (streamThread;
+ * and the run has no per-request callbacks), recording every request into `tape` when given. Otherwise, or when the worker
  * cannot start or fails, in this thread from a fresh `requests()` (the same summary either way).
  */
 export function replayStreamed(requests: () => Iterable<GuestRequest>, run: LockstepRun, tape?: RequestColumns): ReplaySummary {
@@ -41,7 +42,7 @@ export function replayStreamed(requests: () => Iterable<GuestRequest>, run: Lock
     tape?.clear();
     return replayTrace(run.imagePath, tape ? tape.record(requests()) : requests(), o);
   };
-  if (whatIfThreads(2) < 2 || o.onRequest || o.onOpen || o.perEventCosts || o.keepEvents) return inProcess();
+  if (!streamThread() || o.onRequest || o.onOpen || o.perEventCosts || o.keepEvents) return inProcess();
   const ctl = new Int32Array(new SharedArrayBuffer(12));
   const { port1, port2 } = new MessageChannel();
   const input: StreamInput = { stream: true, run: plainRun(run), ctl, port: port2 };

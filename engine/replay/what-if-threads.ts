@@ -44,6 +44,20 @@ export function whatIfThreads(runs: number, env: NodeJS.ProcessEnv = process.env
 }
 
 /**
+ * Whether to replay beside the parser on a second thread (replay-thread.ts): when QCOWDBG_WORKERS allows 2 or
+ * more threads, or, unset, when about two cores are idle (usable cores minus the 1-minute load average, at least
+ * 1.5). Unlike the verification runs, which each need a core anyway and run with less garbage collection in heaps
+ * of their own, this thread only pays where a core would otherwise idle: on a busy machine its hand-over costs
+ * more CPU (about a second per million requests) than the overlap gains.
+ */
+export function streamThread(env: NodeJS.ProcessEnv = process.env): boolean {
+  if (!WORKER) return false;
+  const set = env.QCOWDBG_WORKERS === undefined || env.QCOWDBG_WORKERS === "" ? NaN : Math.floor(Number(env.QCOWDBG_WORKERS));
+  if (set >= 0) return set >= 2;
+  return os.availableParallelism() - os.loadavg()[0]! >= 1.5;
+}
+
+/**
  * Replays `columns` under every run, `threads` at a time (whatIfThreads by default). Runs with callbacks
  * (progress, per-request hooks) stay in this thread; the others are dealt round-robin. An Error stands in for a
  * run whose image could not be opened, as in replayLockstep.

@@ -146,6 +146,11 @@ describe.skipIf(!existsSync(CLI) || !existsSync(THREADS))("replay's verification
     runs.splice(2, 0, { imagePath: tmp.path("missing.qcow2"), opts: runs[0]!.opts });
     const one = replayLockstep(c.requests(), runs);
     const many = threads.replayOnThreads(c, runs, 3);
+    // QCOWDBG_WORKERS decides the baseline's second thread when set; unset, the idle cores do.
+    expect([threads.streamThread({ QCOWDBG_WORKERS: "0" }), threads.streamThread({ QCOWDBG_WORKERS: "1" }), threads.streamThread({ QCOWDBG_WORKERS: "2" })]).toEqual([false, false, true]);
+    expect(threads.whatIfThreads(5, { QCOWDBG_WORKERS: "0" })).toBe(1);
+    expect(threads.whatIfThreads(5, { QCOWDBG_WORKERS: "3" })).toBe(3);
+    expect(threads.whatIfThreads(2, { QCOWDBG_WORKERS: "3" })).toBe(2);
     expect(many[2]).toBeInstanceOf(Error);
     expect((many[2] as Error).message).toBe((one[2] as Error).message);
     const clean = (s: unknown) => ({ ...(s as object), wallSeconds: 0, requestsPerSecond: 0 });
