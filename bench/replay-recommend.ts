@@ -5,7 +5,11 @@
 // interleaved (btt, --no-recommend, default, per round) because the machine is shared; ratios are per round, then
 // the median. Peak RSS is each child's own. Then 5,000,000 requests with --no-recommend against 1,000,000: the
 // statistics stream, so peak RSS must not grow with the request count. Targets: default <= 1.0x btt and <= 1.5x
-// --no-recommend, < 300 MiB. BENCH_REPLAY_REQUESTS / BENCH_ROUNDS shrink or grow it.
+// --no-recommend, < 300 MiB. Both are run as users get them (worker threads on a second core: the baseline's
+// engine beside the parser, the verification runs shared out) and in one thread (QCOWDBG_WORKERS=0, the "1t."
+// rows). The baseline's second thread is only used when about two cores are idle (1-minute load average), so on
+// a busy machine the default rows run it in one thread (set QCOWDBG_WORKERS=2 to force it).
+// BENCH_REPLAY_REQUESTS / BENCH_ROUNDS shrink or grow it.
 import { execFileSync, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -28,9 +32,9 @@ interface Run {
   out: string;
 }
 
-function qcowdbg(args: string[]): Run {
+function qcowdbg(args: string[], env: Record<string, string> = {}): Run {
   const t = performance.now();
-  const r = spawnSync(process.execPath, ["--import", MEASURE, CLI, ...args], { encoding: "utf8", maxBuffer: 64 << 20 });
+  const r = spawnSync(process.execPath, ["--import", MEASURE, CLI, ...args], { encoding: "utf8", maxBuffer: 64 << 20, env: { ...process.env, ...env } });
   const seconds = (performance.now() - t) / 1000;
   const m = /qcowdbg-bench (\d+) (\d+)/.exec(r.stderr ?? "");
   if (r.status !== 0 || !m) throw new Error(`qcowdbg ${args.join(" ")} failed: ${(r.stderr || r.stdout).trim().split("\n").slice(-2).join(" | ")}`);
@@ -61,8 +65,11 @@ export async function run(): Promise<Record<string, number | string>> {
     const text = path.join(dir, "writes.blkparse.txt");
     const bin = path.join(dir, "writes.blktrace.0");
     writeBlkparseTrace(text, REQUESTS, DISK);
+    // How busy the machine was (other work shares its cores): ratios are per round for this reason.
+    const load0 = os.loadavg()[0]!;
     writeBlktraceBinary(bin, REQUESTS, DISK);
-    const rows = { btt: [] as number[], plain: [] as Run[], rec: [] as Run[] };
+    const rows = { btt: [] as number[], plain: [] as Run[], rec: [] as Run[], plain1: [] as Run[], rec1: [] as Run[] };
+    const one = { QCOWDBG_WORKERS: "0" };
     let bttNote = "";
     for (let i = 0; i < ROUNDS; i++) {
       const b = btt(bin);
@@ -70,6 +77,8 @@ export async function run(): Promise<Record<string, number | string>> {
       else rows.btt.push(b);
       rows.plain.push(qcowdbg(["replay", image, text, "--no-recommend"]));
       rows.rec.push(qcowdbg(["replay", image, text]));
+      rows.plain1.push(qcowdbg(["replay", image, text, "--no-recommend"], one));
+      rows.rec1.push(qcowdbg(["replay", image, text], one));
     }
     const after = rows.rec[0]!.out.split("\nRecommendations\n")[1] ?? "";
     const recs = after.split("\n\n")[0]!.split("\n").filter((l) => /^ {2}\d+\. /.test(l)).length;
@@ -87,11 +96,21 @@ export async function run(): Promise<Record<string, number | string>> {
       "defaultVsNoRecommend.ratio": round(median(rows.rec.map((r, i) => r.seconds / rows.plain[i]!.seconds))),
       "defaultVsNoRecommend.cpuRatio": round(median(rows.rec.map((r, i) => r.cpuSeconds / rows.plain[i]!.cpuSeconds))),
       "defaultVsNoRecommend.ratio.target": 1.5,
+      "1t.noRecommend.seconds": round(median(rows.plain1.map((r) => r.seconds))),
+      "1t.noRecommend.peakRssMiB": Math.max(...rows.plain1.map((r) => r.peakRssMiB)),
+      "1t.default.seconds": round(median(rows.rec1.map((r) => r.seconds))),
+      "1t.default.cpuSeconds": round(median(rows.rec1.map((r) => r.cpuSeconds))),
+      "1t.default.peakRssMiB": Math.max(...rows.rec1.map((r) => r.peakRssMiB)),
+      "1t.defaultVsNoRecommend.ratio": round(median(rows.rec1.map((r, i) => r.seconds / rows.plain1[i]!.seconds))),
+      "threadsVs1t.default.ratio": round(median(rows.rec.map((r, i) => r.seconds / rows.rec1[i]!.seconds))),
+      "loadAverage.start": round(load0),
+      "loadAverage.end": round(os.loadavg()[0]!),
     };
     if (rows.btt.length) {
       res["btt.seconds"] = round(median(rows.btt));
       res["defaultVsBtt.ratio"] = round(median(rows.rec.map((r, i) => r.seconds / rows.btt[i]!)));
       res["defaultVsBtt.ratio.target"] = 1.0;
+      res["1t.defaultVsBtt.ratio"] = round(median(rows.rec1.map((r, i) => r.seconds / rows.btt[i]!)));
       res["noRecommendVsBtt.ratio"] = round(median(rows.plain.map((r, i) => r.seconds / rows.btt[i]!)));
     } else res["btt.note"] = bttNote;
     fs.rmSync(bin);

@@ -15,6 +15,9 @@ import { loadProfile, BUILTIN_PROFILES, DEFAULT_PROFILE } from "../../engine/rep
 import { replayTrace, type ReplayRunOptions, type ReplaySummary, type RequestContext } from "../../engine/replay/replay-stats.js";
 import { replayLockstep, type LockstepRun } from "../../engine/replay/lockstep.js";
 import { recommend, type Recommendation } from "../../engine/replay/recommend.js";
+import { RequestColumns } from "../../engine/replay/request-columns.js";
+import { replayOnThreads } from "../../engine/replay/what-if-threads.js";
+import { replayStreamed } from "../../engine/replay/replay-thread.js";
 import { buildReport, formatReport, type TraceInfo } from "../../engine/replay/report.js";
 import { compareRow, convertedCopy, formatCompareTable, makeWorkDir, needsConversion, parseVariant, qemuImgAvailable, removeWorkDir, type Variant } from "../../engine/replay/compare.js";
 import { hex } from "../../engine/replay/human-units.js";
@@ -130,12 +133,16 @@ function run(userImage: string, trace: string, flags: Flags): void {
       return img;
     };
     const runVariant = (v: Variant): ReplaySummary => replayTrace(imageFor(v), workload.requests(), runOpts(v.config, v.label));
-    // Several variants in one pass over the trace (parsed once); progress follows the first.
-    const runAll = (vs: Variant[], first?: LockstepRun): (ReplaySummary | Error)[] => {
+    // The recommendations replay the trace again: the baseline's pass keeps the parsed requests in packed columns
+    // (about 10 bytes a request), so the verification pass reads them from memory instead of parsing the file again.
+    const tape = flags.recommend && !variants.length ? new RequestColumns() : undefined;
+    // Several variants in one pass over the trace (parsed once); progress follows the first. A verification
+    // (`verify`) needs totals, not the slowest requests' explanations: its runs keep none.
+    const runAll = (vs: Variant[], first?: LockstepRun, verify = false): (ReplaySummary | Error)[] => {
       // A variant whose converted copy cannot be made is an Error in its place; the others run in one pass.
       const prepared = vs.map((v): LockstepRun | Error => {
         try {
-          return { imagePath: imageFor(v), opts: { ...runOpts(v.config, v.label), onProgress: undefined } };
+          return { imagePath: imageFor(v), opts: { ...runOpts(v.config, v.label), onProgress: undefined, ...(verify ? { topN: 0 } : {}) } };
         } catch (e) {
           return e instanceof Error ? e : new Error(String(e));
         }
@@ -146,7 +153,8 @@ function run(userImage: string, trace: string, flags: Flags): void {
         progress.label(vs.length > 1 ? `verify ${vs.length} what-ifs in one pass` : `verify ${vs[0]!.label}`);
         runs[0].opts.onProgress = progress.tracker("verify");
       }
-      const res = replayLockstep(workload.requests(), runs);
+      // Verification runs read the kept requests, and go to worker threads where there are cores for them.
+      const res = verify && tape ? replayOnThreads(tape, runs) : replayLockstep(workload.requests(), runs);
       const out: (ReplaySummary | Error)[] = first ? [res.shift()!] : [];
       for (const p of prepared) out.push(p instanceof Error ? p : res.shift()!);
       return out;
@@ -157,7 +165,8 @@ function run(userImage: string, trace: string, flags: Flags): void {
     const sinks = openSinks(flags, image, trace, cleanups);
     const baseRun: LockstepRun = { imagePath: image, opts: { ...runOpts(base, "replay"), perEventCosts: Boolean(flags.chromeTrace), onRequest: sinks } };
     const compared = variants.length ? runAll(variants, baseRun) : undefined;
-    const first = compared ? compared[0]! : replayTrace(image, workload.requests(), baseRun.opts);
+    // Alone, the baseline parses here and replays on a second core where there is one (replay-thread.ts).
+    const first = compared ? compared[0]! : replayStreamed(() => workload.requests(), baseRun, tape);
     if (first instanceof Error) throw first;
     const baseline = first;
     progress.stop();
@@ -184,7 +193,7 @@ function run(userImage: string, trace: string, flags: Flags): void {
     const notes: string[] = [];
     if (flags.recommend) {
       const canConvert = qemuImgAvailable();
-      recs = recommend({ baseline, config: base, canConvert, run: runVariant, runAll: (vs) => runAll(vs) });
+      recs = recommend({ baseline, config: base, canConvert, run: runVariant, runAll: (vs) => runAll(vs, undefined, true) });
       if (!canConvert) notes.push("cluster size / extended L2 what-ifs were not tried: qemu-img is not installed");
       progress.stop();
     }

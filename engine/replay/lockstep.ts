@@ -1,8 +1,8 @@
 // What-ifs in one pass: one request stream, parsed once, stepped through several replay loops (one per
 // configuration) request by request. Each loop has its own engine, shadow and cost model, so every summary is
-// exactly what a replay of that configuration alone gives; only the parsing is shared. One thread: the machine
-// this runs on has 2 cores shared with other work, and the loops are CPU-bound, so workers would add copying of
-// requests without a free core to run on (docs/ARCHITECTURE.md, step 5).
+// exactly what a replay of that configuration alone gives; only the parsing is shared. This is one thread's
+// share; what-if-threads.ts deals the recommendations' verification runs out over worker threads, each stepping
+// its share through this function (docs/ARCHITECTURE.md, step 5).
 import type { GuestRequest } from "../workload/guest-request.js";
 import { ReplayLoop } from "./replay-loop.js";
 import type { ReplayRunOptions, ReplaySummary } from "./replay-stats.js";

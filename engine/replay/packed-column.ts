@@ -148,6 +148,11 @@ export class PackedColumn {
     return this.digits.bytes() + (this.base?.byteLength ?? 0) + this.odd.size * 40;
   }
 
+  /** After RequestColumns.revive: the digits column gets its prototype back too. */
+  revive(): void {
+    Object.setPrototypeOf(this.digits, UintColumn.prototype);
+  }
+
   private toRaw(): void {
     const raw = new Float64Array(this.capacity);
     for (let i = 0; i < this.length; i++) raw[i] = this.get(i);

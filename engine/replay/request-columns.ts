@@ -39,6 +39,11 @@ export class RequestColumns {
   private oddPattern = new Map<number, number>();
   private falseFlags = new Map<number, number>();
   private strings: string[] = [];
+  /** The head of the last source that split, and its id. */
+  private lastHead = "";
+  private lastHeadId = 0;
+  private lastDevice: string | undefined = undefined;
+  private lastDeviceId = 0;
   private stringIds = new Map<string, number>();
   /** Times never decrease (binary search for runToTime). */
   sortedByTime = true;
@@ -81,16 +86,47 @@ export class RequestColumns {
     else if (r.mayUnmap === false) no |= FALSE_MAY_UNMAP;
     if (no) this.falseFlags.set(i, no);
     this.opFlags.set(i, f);
-    const m = SOURCE.exec(r.source);
-    if (m) {
-      this.sourceHead.set(i, this.intern(m[1]!));
-      this.sourceNum.set(i, Number(m[2]));
-    } else {
-      this.sourceHead.set(i, this.intern(r.source));
-      this.sourceNum.set(i, -1);
+    const src = r.source;
+    const head = this.lastHead;
+    // Most sources are the previous one's head with another number ("trace:1234"): no regex, no new string.
+    let num = head !== "" && src.length > head.length && src.startsWith(head) ? digitsAfter(src, head.length) : -1;
+    let headId = this.lastHeadId;
+    if (num < 0) {
+      const m = SOURCE.exec(src);
+      if (m) {
+        this.lastHead = m[1]!;
+        headId = this.lastHeadId = this.intern(m[1]!);
+        num = Number(m[2]);
+      } else headId = this.intern(src);
     }
-    this.device.set(i, r.device === undefined ? 0 : this.intern(r.device) + 1);
+    this.sourceHead.set(i, headId);
+    this.sourceNum.set(i, num);
+    this.setDevice(i, r.device);
     this.length = i + 1;
+  }
+
+  /** Forgets every request (a pass that starts over). */
+  clear(): void {
+    this.length = 0;
+    this.pattern = null;
+    this.oddPattern.clear();
+    this.falseFlags.clear();
+    this.sortedByTime = true;
+    this.lastTime = -Infinity;
+    this.allocate(16);
+  }
+
+  /** Passes `source` through, keeping every request: a trace parsed once can be replayed again from here. */
+  *record(source: Iterable<GuestRequest>): Generator<GuestRequest> {
+    for (const r of source) {
+      this.push(r);
+      yield r;
+    }
+  }
+
+  /** The requests [from, to) again, as get(i) gives them. */
+  *requests(from = 0, to = this.length): Generator<GuestRequest> {
+    for (let i = from; i < to; i++) yield this.get(i);
   }
 
   get(i: number): GuestRequest {
@@ -159,6 +195,28 @@ export class RequestColumns {
     if (this.capacity > this.length) this.resize(Math.max(16, this.length));
   }
 
+  /**
+   * Takes a structured clone of RequestColumns (a worker's copy: the same fields, no prototypes) back to a
+   * RequestColumns with its columns.
+   */
+  static revive(data: unknown): RequestColumns {
+    const c = Object.setPrototypeOf(data as object, RequestColumns.prototype) as RequestColumns;
+    for (const u of [c.opFlags, c.sourceHead, c.device, c.pattern]) if (u) Object.setPrototypeOf(u, UintColumn.prototype);
+    for (const p of [c.time, c.offset, c.bytes, c.sourceNum]) {
+      Object.setPrototypeOf(p, PackedColumn.prototype);
+      p.revive();
+    }
+    return c;
+  }
+
+  private setDevice(i: number, dev: string | undefined): void {
+    if (dev !== this.lastDevice) {
+      this.lastDevice = dev;
+      this.lastDeviceId = dev === undefined ? 0 : this.intern(dev) + 1;
+    }
+    this.device.set(i, this.lastDeviceId);
+  }
+
   private intern(s: string): number {
     let id = this.stringIds.get(s);
     if (id === undefined) {
@@ -184,4 +242,17 @@ export class RequestColumns {
     this.capacity = n;
     for (const c of [this.opFlags, this.time, this.offset, this.bytes, this.sourceNum, this.sourceHead, this.device, this.pattern]) c?.resize(n);
   }
+}
+
+/** The number spelled by s[from..] as SOURCE's second group accepts it (no leading zero, 1-15 digits), or -1. */
+function digitsAfter(s: string, from: number): number {
+  const n = s.length - from;
+  if (n > 15 || (n > 1 && s.charCodeAt(from) === 48)) return -1;
+  let v = 0;
+  for (let k = from; k < s.length; k++) {
+    const d = s.charCodeAt(k) - 48;
+    if (d < 0 || d > 9) return -1;
+    v = v * 10 + d;
+  }
+  return v;
 }
