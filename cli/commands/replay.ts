@@ -171,6 +171,11 @@ function run(userImage: string, trace: string, flags: Flags): void {
     const baseline = first;
     progress.stop();
     const info: TraceInfo = { path: trace, format: workload.format, lines: workload.stats.lines, skipped: workload.stats.skipped, filtered: workload.stats.filtered, fit: flags.fit };
+    // The report names the user's image: the filled copy is a temporary file, gone when the command ends.
+    if (flags.fill) {
+      baseline.image.path = userImage;
+      info.filled = true;
+    }
     if (sinks) sinks.close(baseline);
     if (baseline.requests > 0 && baseline.outOfRange === baseline.requests) throw new ExitError(allOutOfRange(baseline.requests, virtualSize, trace), 1);
 
@@ -185,7 +190,7 @@ function run(userImage: string, trace: string, flags: Flags): void {
         ? validate(image, rows.map((r, i) => ({ label: r.label, image: r.image, config: i === 0 ? base : variants[i - 1]!.config, modelledUs: r.totalUs })), () => workload.requests(), virtualSize, profile, validateRuns, (l) => process.stderr.isTTY && process.stderr.write(`qcowdbg: validating ${l} with qemu-io\n`))
         : undefined;
       if (flags.output === "json") print(JSON.stringify({ schema: "qcowdbg-replay-compare/1", image, trace: info, profile: profile.name, configurations: rows, ...(validation ? { validation } : {}) }, null, 2));
-      else print([`qcowdbg replay: ${image} <- ${trace} (${info.format}, ${baseline.requests} requests), device profile ${profileLabel(profile)}`, "", ...formatCompareTable(rows), ...(validation ? ["", ...formatValidation(validation, rows[0]!.label)] : [])].join("\n"));
+      else print([`qcowdbg replay: ${flags.fill ? `${userImage} (filled copy)` : image} <- ${trace} (${info.format}, ${baseline.requests} requests), device profile ${profileLabel(profile)}`, "", ...formatCompareTable(rows), ...(validation ? ["", ...formatValidation(validation, rows[0]!.label)] : [])].join("\n"));
       return;
     }
 
@@ -230,7 +235,13 @@ function print(s: string): void {
 
 function openTrace(trace: string, flags: Flags, virtualSize: number): Workload {
   const wo = traceOptions("replay: ", flags, virtualSize);
-  wo.onNotice = (m) => process.stderr.write(`qcowdbg: note: ${m}\n`);
+  // Each note once: --fill and the recommendations' passes read the trace again, and would repeat them.
+  const said = new Set<string>();
+  wo.onNotice = (m) => {
+    if (said.has(m)) return;
+    said.add(m);
+    process.stderr.write(`qcowdbg: note: ${m}\n`);
+  };
   return openWorkload(trace, wo);
 }
 

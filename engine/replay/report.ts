@@ -14,6 +14,8 @@ export interface TraceInfo {
   skipped: number;
   filtered: number;
   fit?: string;
+  /** --fill: the replay ran on a temporary copy of the image whose read ranges were written first. */
+  filled?: boolean;
 }
 
 /** The version of the replay report's JSON (docs/json-output.md): bumped when a field changes meaning or goes. */
@@ -64,7 +66,7 @@ export function formatReport(r: ReplayReport, opts: { top?: number } = {}): stri
   const im = s.image;
   const out: string[] = [];
   const ind = (lines: string[]) => lines.map((l) => `  ${l}`);
-  out.push(`qcowdbg replay: ${im.path} <- ${r.trace.path} (${r.trace.format}, ${s.requests} requests${r.trace.fit ? `, fit ${r.trace.fit}` : ""})`);
+  out.push(`qcowdbg replay: ${im.path}${r.trace.filled ? " (filled copy: --fill wrote the trace's read ranges first)" : ""} <- ${r.trace.path} (${r.trace.format}, ${s.requests} requests${r.trace.fit ? `, fit ${r.trace.fit}` : ""})`);
   if (r.trace.skipped || r.trace.filtered) out.push(`  trace: ${r.trace.skipped} malformed lines skipped, ${r.trace.filtered} requests filtered or dropped`);
   out.push(
     `image: ${formatBytes(im.virtualSize)} virtual, ${formatBytes(im.clusterSize)} clusters${im.extendedL2 ? " (extended L2)" : ""}, ${im.refcountBits}-bit refcounts; ` +

@@ -62,5 +62,21 @@ describe("--fill", () => {
     expect(filled.summary.totalUs).toBeGreaterThan(plain.summary.totalUs);
     expect(sha256(img)).toBe(before);
     expect(readdirSync(path.dirname(img)).filter((f) => f.startsWith(".qcowdbg"))).toEqual([]);
+    // The report names the user's image, not the temporary copy, and says the copy was filled.
+    expect(filled.summary.image.path).toBe(img);
+    expect(filled.trace.filled).toBe(true);
+    const text = replay(img, trace, "--no-recommend", "--fill");
+    expect(text.stdout.split("\n")[0]).toBe(`qcowdbg replay: ${img} (filled copy: --fill wrote the trace's read ranges first) <- ${trace} (qemu-io, 50 requests)`);
+  });
+
+  it("says each trace note once, though --fill reads the trace twice", () => {
+    const img = tmp.path("notes.qcow2");
+    qemuImg("create", "-q", "-f", "qcow2", img, "64M");
+    const trace = tmp.path("far-reads.qemu-io");
+    writeFileSync(trace, "read 0 4k\nread 1G 4k\n");
+    const r = replay(img, trace, "--no-recommend", "--fit", "scale", ...(hasQemuIo ? ["--fill"] : []));
+    expect(r.status).toBe(0);
+    const notes = r.stderr.split("\n").filter((l) => l.includes("scale: device size"));
+    expect(notes).toHaveLength(1);
   });
 });
