@@ -197,8 +197,8 @@ export function calibrate(opts: CalibrateOptions): DeviceProfile {
       // 4 KiB dirty; after 1..16 MiB of dirty data; after an allocating write (a journal commit).
       const x = new Mixer();
       const clean = () => `write -f ${at(0, 8 * M, 4 * K)} 4k`;
-      for (let i = 0; i < n(15); i++) x.add("sync0", `write -f ${at(0, 8 * M, 4 * K)} 4k`, [clean()]);
-      for (let r = 0; r < Math.max(2, Math.round(3 * scale)); r++)
+      for (let i = 0; i < n(30); i++) x.add("sync0", `write -f ${at(0, 8 * M, 4 * K)} 4k`, [clean()]);
+      for (let r = 0; r < Math.max(4, Math.round(5 * scale)); r++)
         for (const size of DIRTY_SIZES) x.add(`sync${size}`, `write -f ${at(0, 8 * M, 4 * K)} 4k`, [clean(), `write ${at(8 * M, 64 * M, 4 * K)} ${size}`]);
       const ext = FILE_SIZE + 64 * M;
       for (let i = 0; i < n(30); i++) x.add("bFuaAfterAlloc", `write -f ${at(0, 8 * M, 4 * K)} 4k`, [clean(), `write ${ext + i * M} 4k`]);
@@ -206,7 +206,7 @@ export function calibrate(opts: CalibrateOptions): DeviceProfile {
       // over a new 64 KiB cluster after the last, then 4 KiB of data into it (their difference: what each
       // allocating write adds to the next sync, written back and converted as its own extent).
       let scatter = SCATTER;
-      for (let r = 0; r < Math.max(3, Math.round(4 * scale)); r++)
+      for (let r = 0; r < Math.max(4, Math.round(6 * scale)); r++)
         for (const count of ALLOC_WRITES) {
           const before = [clean()];
           for (let i = 0; i < count; i++, scatter += 64 * K) before.push(`write -z ${scatter} 64k`, `write ${scatter + at(0, 64 * K, 4 * K)} 4k`);
@@ -247,7 +247,7 @@ export function calibrate(opts: CalibrateOptions): DeviceProfile {
       measure(qcow, () => {
         const wt = new Script();
         wt.add(null, `write ${16383 * 64 * K} 4k`);
-        for (let i = 0; i < Math.min(free / 2, n(40)); i++) wt.add("qWT4", `write ${(base + ((i * 337) % (free / 2))) * 64 * K + at(0, 64 * K, 4 * K)} 4k`);
+        for (let i = 0; i < Math.min(free / 2, n(100)); i++) wt.add("qWT4", `write ${(base + ((i * 337) % (free / 2))) * 64 * K + at(0, 64 * K, 4 * K)} 4k`);
         return wt;
       }, { cache: "writethrough", format: "qcow2" }, freshQcow2());
       for (let r = 0; r < runs; r++) {
