@@ -143,7 +143,7 @@ if (markdown) {
   for (const r of [head, ...rows]) console.log(r.map((c, i) => (i < 2 || i === 9 ? c.padEnd(w[i]) : c.padStart(w[i]))).join("  "));
 }
 const took = ((performance.now() - t0) / 1000).toFixed(0);
-const calib = fixedProfile ? `profile ${fixedProfile} in every round` : `a fresh calibrate per round (${calibrateSeconds.map((x) => x.toFixed(1)).join(", ")} s)`;
+const calib = fixedProfile ? `profile ${fixedProfile} in every round` : `a fresh calibrate (${calibrateSeconds.map((x) => x.toFixed(1)).join(", ")} s)`;
 console.log(`host ${os.hostname()} (${os.cpus().length} cores, ${os.cpus()[0]?.model ?? "?"}), load average ${loadBefore} before, ${load()} after; ${took} s in all`);
 console.log(`${requests} requests per trace (${2 * requests} for (a)); each figure the median of ${repeat} rounds, each round ${calib} then one replay --validate per scenario, timing each request by its fastest of ${runs} qemu-io runs`);
 record.load.after = os.loadavg();
