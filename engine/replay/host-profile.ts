@@ -78,6 +78,7 @@ export function parseHostProfile(v: unknown, fail: Fail, version = 3): HostProfi
   if (typeof v !== "object" || v === null || Array.isArray(v)) fail("host", "must be an object");
   const o = v as Record<string, unknown>;
   const known = new Set<string>([...COSTS, ...OPTIONAL_COSTS, ...NUMBERS, ...(version >= 3 ? [PER_ALLOC_WRITE] : [])]);
+  if (version < 3 && PER_ALLOC_WRITE in o) fail(`host.${PER_ALLOC_WRITE}`, `needs "version": 3 (this file says ${version})`);
   for (const k of Object.keys(o)) if (!known.has(k)) fail(`host.${k}`, `is unknown (known: ${[...known].join(", ")})`);
   const num = (k: string, x: unknown): number => {
     if (typeof x !== "number" || !Number.isFinite(x) || x < 0 || x > UPPER) fail(k, `must be a number in [0, ${UPPER}]`);

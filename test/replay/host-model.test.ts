@@ -177,7 +177,7 @@ describe("calibration arithmetic and the profile file", () => {
     void _s;
     expect(() => parseProfile({ ...json, host: v2host }, "p.json")).toThrow(/'host\.syncUsPerAllocWrite' must be a number/);
     expect(parseProfile({ ...json, version: 2, host: v2host }, "p.json").host!.syncUsPerAllocWrite).toBeUndefined();
-    expect(() => parseProfile({ ...json, version: 2 }, "p.json")).toThrow(/'host\.syncUsPerAllocWrite' is unknown/);
+    expect(() => parseProfile({ ...json, version: 2 }, "p.json")).toThrow(/'host\.syncUsPerAllocWrite' needs "version": 3 \(this file says 2\)/);
     const badHost = { ...(json.host as object), syncUs: -1 };
     expect(() => parseProfile({ ...json, host: badHost }, "p.json")).toThrow(/'host\.syncUs' must be a number/);
     const { cachedRead: _drop, ...missing } = json.host as Record<string, unknown>;
