@@ -1,17 +1,22 @@
 #!/usr/bin/env node
 // Issue 14's acceptance check: calibrates the storage under DIR, then runs `qcowdbg replay --validate` on the four
 // scenarios (a)-(d) and prints modelled vs measured totals and ratios, with the ±35% (totals) and ±30% (ratios)
-// bounds. Re-run it on a quiet machine: fdatasync and page-cache timings swing with other processes' I/O.
+// bounds.
 //   node scripts/validate-scenarios.mjs [DIR] [--requests N] [--runs N] [--repeat N] [--profile FILE] [--markdown]
+// --repeat (default 3): rounds; each round runs `qcowdbg calibrate` and then `replay --validate` on every scenario
+// with that round's profile, so that each modelled figure comes from a profile measured seconds (not minutes)
+// before the run it is checked against: this VM's speed drifts by up to 2x over minutes, and a profile only holds
+// for the state the host was in. The table shows the median of each figure over the rounds, and the spread of the
+// measured totals (min-max) says how noisy the host was. --profile FILE: one fixed profile for every round instead.
 // --runs (default 3): qemu-io runs per configuration, each request timed by its fastest (replay --validate-runs).
-// --repeat (default 3): `replay --validate` runs per scenario; the table shows the median of each figure, and the
-// spread of the measured totals (min-max) says how noisy the host was. The load average is printed before and after.
+// Every figure of a run (profiles, each round's totals, load) is kept in DIR/runs/DATE.json.
 import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import console from "node:console";
 import process from "node:process";
+import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -25,7 +30,7 @@ const markdown = args.includes("--markdown") ? (args.splice(args.indexOf("--mark
 const requests = Number(opt("--requests", "1000"));
 const runs = opt("--runs", "3");
 const repeat = Math.max(1, Number(opt("--repeat", "3")));
-let profile = opt("--profile", "");
+const fixedProfile = opt("--profile", "");
 const dir = path.resolve(args[0] ?? path.join(os.tmpdir(), "qcowdbg-scenarios"));
 fs.mkdirSync(dir, { recursive: true });
 
@@ -56,11 +61,20 @@ function trace(name, op, span, n, seed) {
 
 const load = () => os.loadavg().map((x) => x.toFixed(1)).join(" ");
 const loadBefore = load();
-if (!profile) {
-  profile = at("profile.json");
-  process.stderr.write(`calibrating ${dir} ...\n`);
-  process.stderr.write(sh("node", [cli, "calibrate", dir, "--output", profile]));
+const t0 = performance.now();
+// Without the native addon the model cannot tell holes from data (SEEK_DATA) and charges every read of a sparse
+// image as a device read: the check would fail for a build step, not for the model.
+if (!fs.existsSync(path.join(root, "dist", "native", "posix.node"))) {
+  console.error("validate-scenarios: dist/native/posix.node is missing: run `node scripts/build-native.mjs` first (holes would count as data)");
+  process.exit(2);
 }
+const calibrateFor = (round) => {
+  if (fixedProfile) return fixedProfile;
+  const p = at(`profile-${round + 1}.json`);
+  process.stderr.write(`round ${round + 1}: calibrating ${dir} ...\n`);
+  process.stderr.write(sh("node", [cli, "calibrate", dir, "--runs", runs, "--output", p]));
+  return p;
+};
 
 const G = 2 ** 30;
 fresh("a.qcow2", "100G", ["-o", "preallocation=metadata"]);
@@ -83,27 +97,37 @@ const scenarios = [
   { id: "d", what: "4 KiB writes, fresh vs metadata-preallocated", image: "d.qcow2", trace: td, config: "cache=writeback", compare: "preallocation=metadata" },
 ];
 
-const median = (xs) => {
+function median(xs) {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
+}
 const rows = [];
-let ok = true;
-for (const s of scenarios) {
-  process.stderr.write(`scenario (${s.id}) ${s.what} ...\n`);
-  const got = [];
-  for (let r = 0; r < repeat; r++) {
+const record = { date: new Date().toISOString(), load: { before: os.loadavg() }, profiles: [], scenarios: {} };
+const got = new Map(scenarios.map((s) => [s.id, []]));
+const calibrateSeconds = [];
+for (let round = 0; round < repeat; round++) {
+  const profile = calibrateFor(round);
+  const p = JSON.parse(fs.readFileSync(profile, "utf8"));
+  record.profiles.push(p);
+  if (p.measured?.seconds !== undefined) calibrateSeconds.push(p.measured.seconds);
+  for (const s of scenarios) {
+    process.stderr.write(`round ${round + 1}: scenario (${s.id}) ${s.what} ...\n`);
     const out = sh("node", [cli, "replay", at(s.image), s.trace, "--profile", profile, "--config", s.config, "--compare", s.compare, "--validate", "--validate-runs", runs, "--output", "json"]);
     const v = JSON.parse(out).validation;
-    got.push([v.modelledSeconds, v.measuredSeconds, v.compare[0].modelledSeconds, v.compare[0].measuredSeconds]);
+    got.get(s.id).push([v.modelledSeconds, v.measuredSeconds, v.compare[0].modelledSeconds, v.compare[0].measuredSeconds]);
   }
-  const [m1, r1, m2, r2] = [0, 1, 2, 3].map((k) => median(got.map((g) => g[k])));
+}
+let ok = true;
+for (const s of scenarios) {
+  const g = got.get(s.id);
+  record.scenarios[s.id] = g;
+  const [m1, r1, m2, r2] = [0, 1, 2, 3].map((k) => median(g.map((x) => x[k])));
   const within = (m, r, tol) => r > 0 && Math.abs(m / r - 1) <= tol;
   const mr = m2 / m1;
   const rr = r2 / r1;
   const pass = within(m1, r1, 0.35) && within(m2, r2, 0.35) && within(mr, rr, 0.3);
   if (s.id !== "a'") ok &&= pass;
-  const spread = (k) => `${f(Math.min(...got.map((g) => g[k])))}-${f(Math.max(...got.map((g) => g[k])))}`;
+  const spread = (k) => `${f(Math.min(...g.map((x) => x[k])))}-${f(Math.max(...g.map((x) => x[k])))}`;
   rows.push([`(${s.id})`, `${s.config} vs ${s.compare}`, f(m1), f(r1), f(m2), f(r2), mr.toFixed(2), rr.toFixed(2), pass ? "yes" : "no", `${spread(1)} / ${spread(3)}`]);
 }
 
@@ -118,6 +142,12 @@ if (markdown) {
   const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   for (const r of [head, ...rows]) console.log(r.map((c, i) => (i < 2 || i === 9 ? c.padEnd(w[i]) : c.padStart(w[i]))).join("  "));
 }
-console.log(`host ${os.hostname()} (${os.cpus().length} cores, ${os.cpus()[0]?.model ?? "?"}), load average ${loadBefore} before, ${load()} after; profile ${profile}`);
-console.log(`${requests} requests per trace; each figure the median of ${repeat} replay --validate runs, each timing a request by its fastest of ${runs} qemu-io runs`);
+const took = ((performance.now() - t0) / 1000).toFixed(0);
+const calib = fixedProfile ? `profile ${fixedProfile} in every round` : `a fresh calibrate (${calibrateSeconds.map((x) => x.toFixed(1)).join(", ")} s)`;
+console.log(`host ${os.hostname()} (${os.cpus().length} cores, ${os.cpus()[0]?.model ?? "?"}), load average ${loadBefore} before, ${load()} after; ${took} s in all`);
+console.log(`${requests} requests per trace (${2 * requests} for (a)); each figure the median of ${repeat} rounds, each round ${calib} then one replay --validate per scenario, timing each request by its fastest of ${runs} qemu-io runs`);
+record.load.after = os.loadavg();
+// Every figure of the run (profile, each replay --validate's totals), to compare runs: which side moved.
+fs.mkdirSync(at("runs"), { recursive: true });
+fs.writeFileSync(at(`runs/${record.date.replace(/[:.]/g, "-")}.json`), JSON.stringify(record, null, 1) + "\n");
 process.exitCode = ok ? 0 : 1;

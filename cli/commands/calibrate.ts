@@ -64,7 +64,7 @@ function run(dir: string, flags: Flags): void {
     `  page-cache read        ${formatUs(h.cachedRead.us)} + ${h.cachedRead.usPerKiB.toFixed(2)} µs/KiB; hole ${formatUs(h.holeRead.us)} (O_DIRECT ${formatUs(h.directHoleRead.us)})`,
     `  page-cache write       ${formatUs(h.bufferedWrite.us)}; into a hole / past the end ${formatUs(h.bufferedAllocWrite.us)} (O_DIRECT ${formatUs(h.directAllocWrite.us)})`,
     `  qcow2 driver           ${formatUs(h.requestUs)} per request (over the raw file), ${formatUs(h.allocUs)} per cluster allocation`,
-    `  fdatasync              ${formatUs(h.syncUs)} + ${formatUs(h.syncUsPerMiB)}/dirty MiB + ${formatUs(h.syncAllocUs)} after allocation (O_DIRECT ${formatUs(h.directSyncAllocUs)}); O_DIRECT flush ${formatUs(profile.flushUs)}`,
+    `  fdatasync              ${formatUs(h.syncUs)} + ${formatUs(h.syncUsPerMiB)}/dirty MiB + ${formatUs(h.syncAllocUs)} after allocation + ${formatUs(h.syncUsPerAllocWrite ?? 0)}/allocating write (O_DIRECT ${formatUs(h.directSyncAllocUs)}); O_DIRECT flush ${formatUs(profile.flushUs)}`,
     `  fallocate              punch ${formatUs(h.punchHoleUs)}, zero ${formatUs(h.zeroRangeUs)}; page cache ${(h.pageCacheBytes / 2 ** 30).toFixed(1)} GiB`,
     `use it: qcowdbg replay IMG TRACE --profile ${flags.output} [--validate]`,
   ];

@@ -41,6 +41,11 @@ const HOLES_END = 64 * 1024 * M;
 const FILE_SIZE = HOLES_END;
 const EXTENDED_SIZE = FILE_SIZE + 8192 * M;
 const DIRTY_SIZES = [M, 4 * M, 16 * M];
+/** Allocating writes before the timed sync of the syncAllocN classes: one, then as many as qcow2 makes between
+ * two L2 table allocations when a growing image appends clusters (about 50 in issue 14's scenario (b)). */
+const ALLOC_WRITES = [1, 32];
+/** Where those writes go: appended 64 KiB "clusters" in the punched extension, as qcow2 lays out new clusters. */
+const SCATTER = FILE_SIZE + 6144 * M;
 
 export interface CalibrateOptions {
   dir: string;
@@ -192,11 +197,21 @@ export function calibrate(opts: CalibrateOptions): DeviceProfile {
       // 4 KiB dirty; after 1..16 MiB of dirty data; after an allocating write (a journal commit).
       const x = new Mixer();
       const clean = () => `write -f ${at(0, 8 * M, 4 * K)} 4k`;
-      for (let i = 0; i < n(15); i++) x.add("sync0", `write -f ${at(0, 8 * M, 4 * K)} 4k`, [clean()]);
-      for (let r = 0; r < Math.max(2, Math.round(3 * scale)); r++)
+      for (let i = 0; i < n(30); i++) x.add("sync0", `write -f ${at(0, 8 * M, 4 * K)} 4k`, [clean()]);
+      for (let r = 0; r < Math.max(4, Math.round(5 * scale)); r++)
         for (const size of DIRTY_SIZES) x.add(`sync${size}`, `write -f ${at(0, 8 * M, 4 * K)} 4k`, [clean(), `write ${at(8 * M, 64 * M, 4 * K)} ${size}`]);
       const ext = FILE_SIZE + 64 * M;
       for (let i = 0; i < n(30); i++) x.add("bFuaAfterAlloc", `write -f ${at(0, 8 * M, 4 * K)} 4k`, [clean(), `write ${ext + i * M} 4k`]);
+      // fdatasync after 1 and 32 allocating writes, each as qcow2 allocates a cluster in writeback: write-zeroes
+      // over a new 64 KiB cluster after the last, then 4 KiB of data into it (their difference: what each
+      // allocating write adds to the next sync, written back and converted as its own extent).
+      let scatter = SCATTER;
+      for (let r = 0; r < Math.max(4, Math.round(6 * scale)); r++)
+        for (const count of ALLOC_WRITES) {
+          const before = [clean()];
+          for (let i = 0; i < count; i++, scatter += 64 * K) before.push(`write -z ${scatter} 64k`, `write ${scatter + at(0, 64 * K, 4 * K)} 4k`);
+          x.add(`syncAllocN${count}`, `write -f ${at(0, 8 * M, 4 * K)} 4k`, before);
+        }
       // Writes into the file's extension (blocks allocated where the file had none).
       for (let i = 0; i < n(30); i++) x.add("bExtend64", `write ${FILE_SIZE + i * 64 * K} 64k`);
       // Punching data (written just before, in an area no other class reads).
@@ -232,7 +247,7 @@ export function calibrate(opts: CalibrateOptions): DeviceProfile {
       measure(qcow, () => {
         const wt = new Script();
         wt.add(null, `write ${16383 * 64 * K} 4k`);
-        for (let i = 0; i < Math.min(free / 2, n(40)); i++) wt.add("qWT4", `write ${(base + ((i * 337) % (free / 2))) * 64 * K + at(0, 64 * K, 4 * K)} 4k`);
+        for (let i = 0; i < Math.min(free / 2, n(100)); i++) wt.add("qWT4", `write ${(base + ((i * 337) % (free / 2))) * 64 * K + at(0, 64 * K, 4 * K)} 4k`);
         return wt;
       }, { cache: "writethrough", format: "qcow2" }, freshQcow2());
       for (let r = 0; r < runs; r++) {
@@ -278,6 +293,10 @@ export function buildProfile(all: Map<string, number[]>, opts: CalibrateOptions,
   const inQcow2 = m("qWT4") - m("qAlloc4") - 2 * wb64 - 2 * syncBase - (perMiB * (4 * K + 128 * K)) / M;
   const syncAlloc = all.has("qWT4") && all.has("qAlloc4") ? Math.max(0, inQcow2) : Math.max(0, m("bFuaAfterAlloc") - m("sync0"));
   const directSyncAlloc = Math.max(0, m("dFuaAfterAlloc") - m("dFua4"));
+  // Per allocating write after the first, less the dirty 4 KiB each adds (charged per MiB already).
+  const [n1, nMany] = [ALLOC_WRITES[0]!, ALLOC_WRITES[ALLOC_WRITES.length - 1]!];
+  const extra = nMany - n1;
+  const perAllocWrite = Math.max(0, (m(`syncAllocN${nMany}`) - m(`syncAllocN${n1}`) - (perMiB * extra * 4 * K) / M) / extra);
   const bufferedWrite = bufferedWriteOf(m);
   const bufferedAllocWrite = fitCost(m("bAlloc4"), (m("bAlloc64") + m("bExtend64")) / 2);
   const directWrite = { us: 0, usPerKiB: (1e6 / (writeMiBps * M)) * K };
@@ -323,6 +342,7 @@ export function buildProfile(all: Map<string, number[]>, opts: CalibrateOptions,
     syncUs: round(syncBase),
     syncUsPerMiB: round(perMiB),
     syncAllocUs: round(syncAlloc),
+    syncUsPerAllocWrite: round(perAllocWrite),
     directSyncAllocUs: round(directSyncAlloc),
     punchHoleUs: round(m("punch")),
     zeroRangeUs: round(zeroRangeUs),

@@ -33,7 +33,7 @@ export interface DeviceProfile {
   decompressMiBps: number;
   decompressUs: number;
   seek?: SeekModel;
-  /** Format version: 1 (device fields only) or 2 (with `host`, from `qcowdbg calibrate`). */
+  /** Format version: 1 (device fields only), 2 or 3 (with `host`, from `qcowdbg calibrate`; 3 adds host.syncUsPerAllocWrite). */
   version?: number;
   /** Page cache, holes, file growth, sync and fallocate costs of the host filesystem (version 2). */
   host?: HostProfile;
@@ -43,7 +43,7 @@ export interface DeviceProfile {
 }
 
 /** The newest profile format version this build reads and writes. */
-export const PROFILE_VERSION = 2;
+export const PROFILE_VERSION = 3;
 export const PROFILE_FORMAT = "qcowdbg-device-profile";
 
 const NVME: DeviceProfile = {
@@ -154,7 +154,7 @@ export function parseProfile(json: unknown, file: string): DeviceProfile {
   for (const k of Object.keys(o)) if (!known.has(k)) fail(k, `is unknown (known: ${[...known].join(", ")})`);
   if (o.format !== undefined && o.format !== PROFILE_FORMAT) fail("format", `must be "${PROFILE_FORMAT}"`);
   const version = o.version ?? 1;
-  if (version !== 1 && version !== 2) fail("version", `is ${JSON.stringify(version)}; this qcowdbg reads versions 1 and 2`);
+  if (version !== 1 && version !== 2 && version !== 3) fail("version", `is ${JSON.stringify(version)}; this qcowdbg reads versions 1, 2 and 3`);
   let base: DeviceProfile | undefined;
   if (o.base !== undefined) {
     if (typeof o.base !== "string") fail("base", "must be a string");
@@ -175,8 +175,8 @@ export function parseProfile(json: unknown, file: string): DeviceProfile {
   p.version = version;
   p.source = file;
   if (o.host !== undefined) {
-    if (version !== 2) fail("host", "needs \"version\": 2");
-    p.host = parseHostProfile(o.host, fail);
+    if (version === 1) fail("host", "needs \"version\": 2 or 3");
+    p.host = parseHostProfile(o.host, fail, version as number);
   }
   if (o.measured !== undefined) p.measured = parseMeasured(o.measured, fail);
   return p as unknown as DeviceProfile;

@@ -96,6 +96,8 @@ interface FileState extends HostFileState {
   unwritten: ExtentSet;
   dirtyBytes: number;
   allocSinceSync: boolean;
+  /** Page-cache writes into holes or unwritten extents since the last sync (each its own extent to write back). */
+  allocWrites: number;
 }
 
 /** A write over written blocks, into blocks allocated but never written, or into a hole / past the end. */
@@ -121,7 +123,7 @@ export class HostFiles {
   ) {
     this.capacityPages = Math.max(1, Math.floor(host.pageCacheBytes / PAGE));
     for (const [file, st] of initial) {
-      this.files.set(file, { ...st, unwritten: new ExtentSet(), dirtyBytes: 0, allocSinceSync: false });
+      this.files.set(file, { ...st, unwritten: new ExtentSet(), dirtyBytes: 0, allocSinceSync: false, allocWrites: 0 });
       if (direct) continue;
       let budget = Math.min(WARM_PAGES, this.capacityPages);
       for (const [s, e] of st.data.ranges()) {
@@ -139,7 +141,7 @@ export class HostFiles {
     let f = this.files.get(file);
     if (!f) {
       // A file we know nothing of (a backing file opened later): all data, nothing cached.
-      f = { size: Infinity, data: new ExtentSet(), fallocatedEnd: Infinity, unwritten: new ExtentSet(), dirtyBytes: 0, allocSinceSync: false };
+      f = { size: Infinity, data: new ExtentSet(), fallocatedEnd: Infinity, unwritten: new ExtentSet(), dirtyBytes: 0, allocSinceSync: false, allocWrites: 0 };
       this.files.set(file, f);
     }
     return f;
@@ -208,21 +210,27 @@ export class HostFiles {
 
   private buffered(f: FileState, file: number, offset: number, bytes: number, kind: WriteKind): HostCharge {
     f.dirtyBytes += bytes;
+    if (kind !== "over") f.allocWrites++;
     if (offset >= 0) this.missingBytes(file, offset, bytes, true);
     const h = this.host;
     const cost = kind === "over" ? h.bufferedWrite : kind === "unwritten" ? (h.bufferedUnwrittenWrite ?? h.bufferedAllocWrite) : h.bufferedAllocWrite;
     return { us: ioCost(cost, bytes), deviceBytes: 0 };
   }
 
-  /** fdatasync of one file: the device flush, the dirty pages, and a journal commit after allocation. */
+  /**
+   * fdatasync of one file: the device flush, the dirty pages, a journal commit after allocation, and each
+   * page-cache allocating write after the first (its own extent written back and converted).
+   */
   sync(file: number): number {
     const f = this.files.get(file);
     const h = this.host;
     let us = h.syncUs;
     if (f) {
       us += (h.syncUsPerMiB * f.dirtyBytes) / MIB + (f.allocSinceSync ? (this.direct ? h.directSyncAllocUs : h.syncAllocUs) : 0);
+      us += (h.syncUsPerAllocWrite ?? 0) * Math.max(0, f.allocWrites - 1);
       f.dirtyBytes = 0;
       f.allocSinceSync = false;
+      f.allocWrites = 0;
     }
     return us;
   }

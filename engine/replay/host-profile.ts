@@ -1,4 +1,4 @@
-// The host side of a device profile (format version 2, written by `qcowdbg calibrate`): what the page cache,
+// The host side of a device profile (format versions 2 and 3, written by `qcowdbg calibrate`): what the page cache,
 // holes, file growth, fdatasync and fallocate cost on the filesystem that holds the images. The device fields of
 // DeviceProfile stay the cost of I/O that reaches the device; these say when an I/O does not, or costs more.
 // Documented in docs/device-profile.md.
@@ -40,6 +40,12 @@ export interface HostProfile {
   syncUsPerMiB: number;
   /** Added when blocks were allocated or the file grew since the last sync (a journal commit), page-cache I/O. */
   syncAllocUs: number;
+  /**
+   * Added per page-cache write into a hole or an unwritten extent since the last sync, after the first (version 3;
+   * 0 when absent): a sync after many scattered allocating writes (qcow2 in writeback appending clusters between
+   * two L2 allocations) writes each back as its own extent and converts each in the filesystem's metadata.
+   */
+  syncUsPerAllocWrite?: number;
   /** The same under O_DIRECT (blocks were allocated at write time; the sync commits the journal). */
   directSyncAllocUs: number;
   /** fallocate(PUNCH_HOLE) (a discard with discard=unmap) and fallocate(ZERO_RANGE) (write-zeroes), per call. */
@@ -62,14 +68,17 @@ export interface Measured {
 const COSTS = ["cachedRead", "holeRead", "directHoleRead", "bufferedWrite", "bufferedAllocWrite", "directAllocWrite"] as const;
 const OPTIONAL_COSTS = ["bufferedUnwrittenWrite", "directUnwrittenWrite"] as const;
 const NUMBERS = ["pageCacheBytes", "requestUs", "allocUs", "syncUs", "syncUsPerMiB", "syncAllocUs", "directSyncAllocUs", "punchHoleUs", "zeroRangeUs"] as const;
+/** Version 3's field (required there; a version 2 file has none and pays nothing per allocating write). */
+const PER_ALLOC_WRITE = "syncUsPerAllocWrite";
 const UPPER = 1e15;
 
 type Fail = (field: string, why: string) => never;
 
-export function parseHostProfile(v: unknown, fail: Fail): HostProfile {
+export function parseHostProfile(v: unknown, fail: Fail, version = 3): HostProfile {
   if (typeof v !== "object" || v === null || Array.isArray(v)) fail("host", "must be an object");
   const o = v as Record<string, unknown>;
-  const known = new Set<string>([...COSTS, ...OPTIONAL_COSTS, ...NUMBERS]);
+  const known = new Set<string>([...COSTS, ...OPTIONAL_COSTS, ...NUMBERS, ...(version >= 3 ? [PER_ALLOC_WRITE] : [])]);
+  if (version < 3 && PER_ALLOC_WRITE in o) fail(`host.${PER_ALLOC_WRITE}`, `needs "version": 3 (this file says ${version})`);
   for (const k of Object.keys(o)) if (!known.has(k)) fail(`host.${k}`, `is unknown (known: ${[...known].join(", ")})`);
   const num = (k: string, x: unknown): number => {
     if (typeof x !== "number" || !Number.isFinite(x) || x < 0 || x > UPPER) fail(k, `must be a number in [0, ${UPPER}]`);
@@ -77,6 +86,7 @@ export function parseHostProfile(v: unknown, fail: Fail): HostProfile {
   };
   const out: Record<string, unknown> = {};
   for (const k of NUMBERS) out[k] = num(`host.${k}`, o[k]);
+  if (version >= 3) out[PER_ALLOC_WRITE] = num(`host.${PER_ALLOC_WRITE}`, o[PER_ALLOC_WRITE]);
   for (const k of [...COSTS, ...OPTIONAL_COSTS]) {
     const c = o[k];
     if (c === undefined && (OPTIONAL_COSTS as readonly string[]).includes(k)) continue;

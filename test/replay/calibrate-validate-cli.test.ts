@@ -54,7 +54,7 @@ describe.skipIf(!hasQemuIo)("calibrate and replay --validate (live qemu-io)", ()
     expect(r.stdout).toMatch(/^qcowdbg calibrate: .* -> .*profile\.json \(profile test-host\)/);
     expect(readdirSync(tmp.dir).filter((f) => f.startsWith(".qcowdbg"))).toEqual([]);
     const p = parseProfile(JSON.parse(readFileSync(profile, "utf8")), profile);
-    expect(p.version).toBe(2);
+    expect(p.version).toBe(3);
     expect(p.host!.pageCacheBytes).toBe(64 << 20);
     expect(p.readLatencyUs).toBeGreaterThan(0);
     expect(p.host!.cachedRead.us).toBeGreaterThan(0);
@@ -63,7 +63,7 @@ describe.skipIf(!hasQemuIo)("calibrate and replay --validate (live qemu-io)", ()
     // driver and allocation classes from one qemu-io process that switches images: calibrate-driver.ts).
     expect(p.host!.bufferedUnwrittenWrite!.us).toBeGreaterThan(0);
     expect(p.host!.directUnwrittenWrite!.us).toBeGreaterThan(0);
-    for (const k of ["bUnwritten4", "dUnwritten4", "qAlloc4", "qWT4", "sync0", "bFuaAfterAlloc", "rRead4", "rWrite4", "qAllocExt4", "qSubExt4"]) expect(p.measured!.classesUs![k], k).toBeGreaterThan(0);
+    for (const k of ["bUnwritten4", "dUnwritten4", "qAlloc4", "qWT4", "sync0", "bFuaAfterAlloc", "rRead4", "rWrite4", "qAllocExt4", "qSubExt4", "syncAllocN1", "syncAllocN32"]) expect(p.measured!.classesUs![k], k).toBeGreaterThan(0);
   });
 
   it("validates a replay and each --compare configuration against qemu-io, leaving the image as it was", () => {

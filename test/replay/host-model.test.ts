@@ -85,6 +85,23 @@ describe("host files", () => {
     expect(h.sync(0)).toBeCloseTo(100 + (1000 * 4096) / 2 ** 20);
   });
 
+  it("a sync pays each page-cache allocating write after the first (version 3's syncUsPerAllocWrite), not overwrites", () => {
+    const h = new HostFiles({ ...HOST, syncUsPerAllocWrite: 20 }, false, new Map([[0, { size: 1 << 20, data: new ExtentSet(), fallocatedEnd: 0 }]]));
+    // qcow2 appending clusters in writeback: write-zeroes over each new cluster, 4 KiB of data into it.
+    for (let i = 0; i < 10; i++) {
+      h.zeroRange(0, (1 << 20) + i * 65536, 65536);
+      h.write(0, (1 << 20) + i * 65536, 4096);
+    }
+    h.write(0, 1 << 20, 4096);
+    expect(h.sync(0)).toBeCloseTo(100 + (1000 * 11 * 4096) / 2 ** 20 + 500 + 9 * 20);
+    // Counted from the last sync; one allocating write pays nothing extra; O_DIRECT pays nothing extra.
+    h.write(0, 1 << 22, 4096);
+    expect(h.sync(0)).toBeCloseTo(100 + (1000 * 4096) / 2 ** 20 + 500);
+    const d = new HostFiles({ ...HOST, syncUsPerAllocWrite: 20 }, true, new Map([[0, { size: 1 << 20, data: new ExtentSet(), fallocatedEnd: 0 }]]));
+    for (let i = 0; i < 10; i++) d.write(0, (1 << 20) + i * 65536, 4096);
+    expect(d.sync(0)).toBe(600);
+  });
+
   it("a write into a range write-zeroes just allocated costs the unwritten-extent write, then it is an overwrite", () => {
     const p = { ...HOST, bufferedUnwrittenWrite: { us: 9, usPerKiB: 0 }, directUnwrittenWrite: { us: 90, usPerKiB: 0 } };
     const h = new HostFiles(p, false, new Map([[0, { size: 1 << 20, data: new ExtentSet(), fallocatedEnd: 0 }]]));
@@ -124,7 +141,7 @@ describe("calibration arithmetic and the profile file", () => {
     expect(fitCost(20, 10)).toEqual({ us: 20, usPerKiB: 0 });
   });
 
-  it("writes a version-2 profile that reads back the same, and names the field of a bad one", () => {
+  it("writes a version-3 profile that reads back the same, and names the field of a bad one", () => {
     const classes = new Map<string, number[]>();
     const put = (k: string, us: number) => classes.set(k, [us, us, us]);
     for (const [k, v] of Object.entries({ dRead4: 100, dRead64: 160, dWrite4: 80, dWrite64: 120, dSeqRead4: 60, dSeqWrite4: 50, dFua4: 600, dFuaAfterAlloc: 1100, cRead4: 10, cRead64: 22, hRead4: 20, hRead64: 30, dHole4: 25, dHole64: 25, bWrite4: 12, bWrite64: 30, bAlloc4: 15, bAlloc64: 40, bExtend64: 40, dAlloc4: 150, dAlloc64: 210, sync0: 412, sync1048576: 1412, sync4194304: 4412, sync16777216: 16412, bFuaAfterAlloc: 912, punch: 90, zero: 20, qRead4: 11, qWrite4: 14, qAlloc4: 50 }))
@@ -139,13 +156,28 @@ describe("calibration arithmetic and the profile file", () => {
     const text = profileJson(p);
     const json = JSON.parse(text) as Record<string, unknown>;
     expect(json.format).toBe(PROFILE_FORMAT);
-    expect(json.version).toBe(2);
+    expect(json.version).toBe(3);
+    // Without the syncAllocN classes nothing is charged per allocating write; with them, the sync after 32
+    // allocating writes less the one after one write, less the 31 extra dirty 4 KiB (1000 µs/MiB), over 31.
+    expect(p.host!.syncUsPerAllocWrite).toBe(0);
+    put("syncAllocN1", 700);
+    put("syncAllocN32", 700 + 31 * (20 + (1000 * 4) / 1024));
+    expect(buildProfile(classes, { dir: ".", pageCacheBytes: 1 << 30, name: "test-host" }, 3).host!.syncUsPerAllocWrite).toBeCloseTo(20, 2);
+    classes.delete("syncAllocN1");
+    classes.delete("syncAllocN32");
     const back = parseProfile(json, "p.json");
     expect(back.host).toEqual(p.host);
     expect(back.readLatencyUs).toBe(p.readLatencyUs);
     expect(back.source).toBe("p.json");
-    expect(() => parseProfile({ ...json, version: 3 }, "p.json")).toThrow(/p\.json: profile field 'version' is 3; this qcowdbg reads versions 1 and 2/);
-    expect(() => parseProfile({ ...json, version: 1 }, "p.json")).toThrow(/'host' needs "version": 2/);
+    expect(() => parseProfile({ ...json, version: 4 }, "p.json")).toThrow(/p\.json: profile field 'version' is 4; this qcowdbg reads versions 1, 2 and 3/);
+    expect(() => parseProfile({ ...json, version: 1 }, "p.json")).toThrow(/'host' needs "version": 2 or 3/);
+    // Version 3 requires the per-allocating-write sync term; a version 2 file has none (read as before: 0)
+    // and may not carry it.
+    const { syncUsPerAllocWrite: _s, ...v2host } = json.host as Record<string, unknown>;
+    void _s;
+    expect(() => parseProfile({ ...json, host: v2host }, "p.json")).toThrow(/'host\.syncUsPerAllocWrite' must be a number/);
+    expect(parseProfile({ ...json, version: 2, host: v2host }, "p.json").host!.syncUsPerAllocWrite).toBeUndefined();
+    expect(() => parseProfile({ ...json, version: 2 }, "p.json")).toThrow(/'host\.syncUsPerAllocWrite' needs "version": 3 \(this file says 2\)/);
     const badHost = { ...(json.host as object), syncUs: -1 };
     expect(() => parseProfile({ ...json, host: badHost }, "p.json")).toThrow(/'host\.syncUs' must be a number/);
     const { cachedRead: _drop, ...missing } = json.host as Record<string, unknown>;
