@@ -120,6 +120,8 @@ export function register(program: Command): void {
       // Names and bytes from the image (backing names, read -v dumps) are escaped before they reach a terminal.
       const out = (l: string) => stdout.write(escapeControlKeepLines(l) + "\n");
       const err = (l: string) => {
+        // QEMU's trace lines of what ran before the message come before it on stderr.
+        traceOut();
         process.stderr.write(escapeControlKeepLines(l) + "\n");
       };
       const recorder = new EventRecorder();

@@ -330,7 +330,7 @@ export class Qcow2Image implements BlockNode, CacheHost {
    * generation (block/io.c flushed_gen == write_gen): QEMU then issues no fdatasync and does not yield.
    */
   private syncFile(file: Storage, syncedGen: number, which: number): boolean {
-    if (this.config.cacheMode === "unsafe") return false;
+    if (this.config.cacheMode === "unsafe" || this.config.noFlush) return false;
     if (file.writeGen !== undefined && this.writeGen(file) === syncedGen) return false;
     this.events.emit(EventKind.FlushToDisk, this.node, CACHE_NONE, -1, which, 0, 0);
     file.flush();

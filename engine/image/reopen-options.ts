@@ -1,13 +1,13 @@
 // The options of a reopen (qemu-io `reopen -o key=value,...`, QEMU's bdrv_reopen with qcow2's runtime options) read
 // into a new EngineConfig on top of the image's current one, with QEMU's refusals in its words and at the stage
-// where QEMU meets them: before the node is flushed (the block layer's own options), after it (qcow2's values),
+// where QEMU meets them: after the node's flush (the block layer's own options, then qcow2's values),
 // after qcow2's caches were flushed (overlap-check, encryption), or after the driver's prepare (options nothing
 // handles: "Cannot change the option"). Options the engine does not act on are refused unless they keep QEMU's default.
 import { sizeOrNull } from "../units/sizes.js";
 import type { EngineConfig } from "./engine-config.js";
 
 export interface ReopenErrors {
-  /** Before anything is flushed (a block-layer option's value). */
+  /** After the node's flush, before qcow2 reads its options (a block-layer option's value). */
   early?: string[];
   /** After the node's flush, before qcow2 flushes its caches (a qcow2 option's value). */
   parse?: string[];

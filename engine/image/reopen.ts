@@ -17,9 +17,9 @@ export interface ReopenRequest {
 
 export function reopenImage(img: Qcow2Image, req: ReopenRequest): void {
   const errors = req.errors ?? {};
-  if (errors.early) throw new OptionsError(errors.early.join("\n"));
-  // bdrv_reopen_prepare: bdrv_flush (nothing on a read-only node).
+  // bdrv_reopen_prepare: bdrv_flush (nothing on a read-only node); the options are read after it.
   img.flush();
+  if (errors.early) throw new OptionsError(errors.early.join("\n"));
   if (errors.parse) throw new OptionsError(errors.parse.join("\n"));
   const commit = prepareOptions(img, req.config, errors.late);
   if (req.readOnly) {

@@ -66,8 +66,8 @@ interface CacheFlags {
   noFlush: boolean;
 }
 
-function flagsOf(mode: CacheMode): CacheFlags {
-  return { writethrough: mode === "writethrough" || mode === "directsync", direct: mode === "none" || mode === "directsync", noFlush: mode === "unsafe" };
+function flagsOf(mode: CacheMode, noFlush = false): CacheFlags {
+  return { writethrough: mode === "writethrough" || mode === "directsync", direct: mode === "none" || mode === "directsync", noFlush: noFlush || mode === "unsafe" };
 }
 
 /** bdrv_parse_cache_mode. */
@@ -76,38 +76,41 @@ function parseCacheMode(word: string): CacheFlags | undefined {
   return ["writeback", "writethrough", "none", "directsync", "unsafe"].includes(m) ? flagsOf(m as CacheMode) : undefined;
 }
 
-function modeOf(f: CacheFlags): CacheMode | undefined {
-  if (f.noFlush) return f.writethrough || f.direct ? undefined : "unsafe";
-  if (f.direct) return f.writethrough ? "directsync" : "none";
-  return f.writethrough ? "writethrough" : "writeback";
+/** The engine's cache mode, and cache.no-flush where no mode says it (writethrough or direct with no-flush). */
+function modeOf(f: CacheFlags): { mode: CacheMode; noFlush: boolean } {
+  if (f.noFlush && !f.writethrough && !f.direct) return { mode: "unsafe", noFlush: false };
+  const mode = f.direct ? (f.writethrough ? "directsync" : "none") : f.writethrough ? "writethrough" : "writeback";
+  return { mode, noFlush: f.noFlush };
 }
 
-/** qemu_opts_parse of one -o argument: "k=v,k2=v2" (",," is a comma); a bare key is the deprecated k=on / nok=off. */
+/**
+ * qemu_opts_do_parse of one -o argument: "k=v,k2=v2" (",," in a value is a comma); a bare key is the deprecated
+ * k=on (nok=off), with QEMU's warning.
+ */
 function optionPairs(ctx: IoContext, text: string): [string, string][] {
   const pairs: [string, string][] = [];
-  const parts: string[] = [];
-  let cur = "";
-  for (let i = 0; i < text.length; i++) {
-    if (text[i] === "," && text[i + 1] === ",") {
-      cur += ",";
-      i++;
-    } else if (text[i] === ",") {
-      parts.push(cur);
-      cur = "";
-    } else cur += text[i];
-  }
-  parts.push(cur);
-  for (const p of parts) {
-    const eq = p.indexOf("=");
-    if (eq >= 0) {
-      pairs.push([p.slice(0, eq), p.slice(eq + 1)]);
-      continue;
+  let p = 0;
+  while (p < text.length) {
+    let end = p;
+    while (end < text.length && text[end] !== "=" && text[end] !== ",") end++;
+    const name = text.slice(p, end);
+    p = end;
+    if (text[p] === "=") {
+      let value = "";
+      for (p++; p < text.length; p++) {
+        if (text[p] !== ",") value += text[p];
+        else if (text[p + 1] === ",") value += text[p++];
+        else break;
+      }
+      pairs.push([name, value]);
+    } else {
+      const off = name.startsWith("no");
+      const key = off ? name.slice(2) : name;
+      ctx.err(`qemu-io: warning: short-form boolean option '${name}' deprecated`);
+      ctx.err(`Please use ${key}=${off ? "off" : "on"} instead`);
+      pairs.push([key, off ? "off" : "on"]);
     }
-    const off = p.startsWith("no");
-    const key = off ? p.slice(2) : p;
-    ctx.err(`qemu-io: warning: short-form boolean option '${key}' deprecated`);
-    ctx.err(`Please use ${key}=${off ? "off" : "on"} instead`);
-    pairs.push([key, off ? "off" : "on"]);
+    if (text[p] === ",") p++;
   }
   return pairs;
 }
@@ -120,7 +123,7 @@ export function reopenCmd(ctx: IoContext, argv: string[]): number {
     printUsage(ctx, "reopen");
     return -EINVAL;
   }
-  let flags = flagsOf(img.config.cacheMode);
+  let flags = flagsOf(img.config.cacheMode, img.config.noFlush);
   let readOnly = ctx.readOnly;
   let hasRw = false;
   let hasCache = false;
@@ -162,10 +165,11 @@ export function reopenCmd(ctx: IoContext, argv: string[]): number {
   if (parsed.readWrite) readOnly = false;
   if (parsed.direct !== undefined) flags = { ...flags, direct: parsed.direct };
   if (parsed.noFlush !== undefined) flags = { ...flags, noFlush: parsed.noFlush };
-  const mode = modeOf(flags);
-  if (!mode) return refuse(ctx, "cache.no-flush together with writethrough or cache.direct is not a cache mode qcowdbg models");
+  const { mode, noFlush } = modeOf(flags);
   if (!readOnly && !img.writable) return refuse(ctx, "reopen -w of an image opened read-only is not modelled by qcowdbg");
   const config: EngineConfig = { ...parsed.config, cacheMode: mode };
+  if (noFlush) config.noFlush = true;
+  else delete config.noFlush;
   ctx.nextRequest();
   try {
     reopenImage(img, { config, readOnly, errors: parsed.errors });
