@@ -3,10 +3,9 @@
 // marked clean; then each qcow2 node of the backing chain re-creates its caches under its own, unchanged options.
 // A refusal (OptionsError, in QEMU's words) leaves the options and caches as they were, but not what was flushed.
 import type { EngineConfig } from "./engine-config.js";
-import { markClean } from "./flush.js";
 import { isQcow2Node } from "./block-node.js";
 import type { Qcow2Image } from "./qcow2-image.js";
-import { OptionsError, prepareOptions, updateOptions } from "./update-options.js";
+import { OptionsError, markCleanRewritingHeader, prepareOptions, updateOptions } from "./update-options.js";
 import type { ReopenErrors } from "./reopen-options.js";
 
 export interface ReopenRequest {
@@ -25,7 +24,7 @@ export function reopenImage(img: Qcow2Image, req: ReopenRequest): void {
   if (req.readOnly) {
     // "We need to write out any unwritten data if we reopen read-only."
     img.flush();
-    if (!img.rt.readOnly) markClean(img);
+    if (!img.rt.readOnly) markCleanRewritingHeader(img);
   }
   if (errors.generic) throw new OptionsError(errors.generic);
   commit();

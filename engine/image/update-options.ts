@@ -1,9 +1,11 @@
 // qcow2_update_options (prepare + commit) on an open image: the metadata caches are flushed and re-created for
 // the image's current virtual size and the new options, lazy refcounts turned off mark the image clean first.
 // A truncate runs it with the same options (the default L2 cache follows the virtual size); a reopen with new ones.
-import { COMPAT_LAZY_REFCOUNTS } from "../format/header.js";
+import { put32 } from "../format/bytes.js";
+import { COMPAT_LAZY_REFCOUNTS, INCOMPAT_DIRTY } from "../format/header.js";
+import { EventKind, CACHE_NONE } from "../events/event-kind.js";
 import { cacheSizes, type CacheSizes, type EngineConfig } from "./engine-config.js";
-import { markClean } from "./flush.js";
+import { flushCaches } from "./flush.js";
 import { MetadataCache } from "./metadata-cache.js";
 import type { Qcow2Image } from "./qcow2-image.js";
 
@@ -38,7 +40,7 @@ export function prepareOptions(img: Qcow2Image, next: EngineConfig, lateError?: 
   img.refcountCache.flush();
   const lazy = next.lazyRefcounts ?? (img.header.compatibleFeatures & BigInt(COMPAT_LAZY_REFCOUNTS)) !== 0n;
   if (lazy && img.header.version < 3) throw new OptionsError("Lazy refcounts require a qcow2 image with at least qemu 1.1 compatibility level");
-  if (img.lazyRefcounts && !lazy) markClean(img);
+  if (img.lazyRefcounts && !lazy) markCleanRewritingHeader(img);
   if (lateError) throw new OptionsError(lateError);
   // Commit: the new caches replace the old ones (which are clean: nothing is lost).
   return () => {
@@ -50,4 +52,23 @@ export function prepareOptions(img: Qcow2Image, next: EngineConfig, lateError?: 
     img.sliceEntries = sizes.l2EntrySize / img.geo.l2EntryBytes;
     rt.lazyRefcounts = lazy;
   };
+}
+
+/**
+ * qcow2_mark_clean outside close (a reopen turning lazy refcounts off or going read-only): the caches are flushed,
+ * then qcow2_update_header rewrites the whole header cluster, without a sync of its own.
+ */
+export function markCleanRewritingHeader(img: Qcow2Image): void {
+  if (!img.dirty) return;
+  img.header.incompatibleFeatures &= ~BigInt(INCOMPAT_DIRTY);
+  img.rt.dirty = false;
+  flushCaches(img);
+  const cluster = new Uint8Array(img.clusterSize);
+  img.file.read(cluster, 0);
+  const v = img.header.incompatibleFeatures;
+  put32(cluster, 72, Number(v >> 32n));
+  put32(cluster, 76, Number(v & 0xffffffffn));
+  img.file.write(cluster, 0);
+  img.ioYield();
+  img.events.emit(EventKind.DirtyBit, img.node, CACHE_NONE, -1, 0, 0, 0);
 }
