@@ -7,7 +7,7 @@ import { CACHE_MODES, type CacheMode } from "../../engine/image/engine-config.js
 import { imageInfo, infoHuman } from "../../engine/check/info.js";
 import { withForceShare } from "../../engine/storage/image-lock.js";
 import { EINVAL, ENOTSUP, cvtnum, cvtnumError, cvtstr, getopt, report, strerror, BDRV_REQUEST_MAX_BYTES } from "./qemu-io-format.js";
-import { IO_TABLE, errnoText, findIoCommand, printUsage, refuse, runRequest, type IoContext } from "./qemu-io-context.js";
+import { IO_TABLE, drainAio, errnoText, findIoCommand, printUsage, refuse, runRequest, type IoContext } from "./qemu-io-context.js";
 import { IO_HELP } from "./qemu-io-help.js";
 import { readCmd, readvCmd, writeCmd, writevCmd } from "./qemu-io-rw.js";
 import { reopenCmd, truncateCmd } from "./qemu-io-resize.js";
@@ -67,8 +67,9 @@ function dispatch(ctx: IoContext, name: string, argv: string[]): number {
     case "flush":
       return runRequest(ctx, "flush", (i) => i.flush(), 0, 0).ret;
     case "aio_flush":
-      // blk_drain_all(): waits for outstanding requests, and every request here completed before its command
-      // returned. It is not a flush: nothing is written back, nothing reaches the disk.
+      // blk_drain_all(): outstanding requests complete (their lines print now). It is not a flush: nothing is
+      // written back, nothing reaches the disk.
+      drainAio(ctx);
       return 0;
     case "length":
       ctx.out(cvtstr(img.virtualSize));
@@ -80,6 +81,7 @@ function dispatch(ctx: IoContext, name: string, argv: string[]): number {
     case "map":
       return mapCmd(ctx, img);
     case "close":
+      drainAio(ctx);
       ctx.nextRequest();
       img.close();
       ctx.image = null;
@@ -87,6 +89,7 @@ function dispatch(ctx: IoContext, name: string, argv: string[]): number {
     case "open":
       return openCmd(ctx, argv);
     case "quit":
+      drainAio(ctx);
       ctx.quit = true;
       return 0;
     case "help":

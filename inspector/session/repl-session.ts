@@ -9,6 +9,7 @@ import { Qcow2Image, type OpenOptions } from "../../engine/image/qcow2-image.js"
 import type { Storage } from "../../engine/storage/storage.js";
 import { defaultConfig, parseConfigOptions, type CacheMode } from "../../engine/image/engine-config.js";
 import { runIoCommand, breakline, type IoContext } from "./qemu-io-commands.js";
+import { drainAio } from "./qemu-io-context.js";
 
 export interface ReplOptions extends OpenOptions {
   out: (line: string) => void;
@@ -108,6 +109,8 @@ export class ReplSession {
 
   /** Closes the image as qemu-io does at exit (flush, write back, clear the dirty bit). */
   close(): void {
+    // Exit drains what is outstanding: AIO completions print before the image closes.
+    drainAio(this.ctx);
     if (this.ctx.image) {
       this.ctx.nextRequest();
       this.ctx.image.close(() => this.ctx.nextRequest());

@@ -1,9 +1,10 @@
 // qemu-io compatibility: the same command scripts (-c and stdin) through the real qemu-io 7.2 and through
 // `qcowdbg repl --write`, on two copies of one image. stdout, stderr, the exit status (or the signal) and the
 // resulting image bytes must be equal; only timing figures ("00.01 sec (...)", -C's columns) are normalised,
-// and QEMU's coroutine pointers in -T trace lines. AIO requests are drained (aio_flush) before the next one, as
-// qemu-io prints an AIO request's lines when it completes, which qcowdbg does before the command returns. Where qcowdbg refuses a qemu-io feature it does not model,
-// the refusal itself is held: one stderr line, exit status 1, the image untouched by that command.
+// and QEMU's coroutine pointers in -T trace lines. AIO requests are drained (aio_flush) before another one that
+// does I/O is submitted: the completion order of requests in flight together depends on QEMU's I/O timing.
+// Where qcowdbg refuses a qemu-io feature it does not model, the refusal itself is held: one stderr line, exit
+// status 1, the image untouched by that command.
 import { afterAll, describe, expect, it } from "vitest";
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
@@ -111,6 +112,17 @@ const cases: Case[] = [
     args: ["IMG"],
   },
   { name: "stdin ending without quit", stdin: "write 0 1\nlength", args: ["IMG"] },
+  {
+    // An AIO request that waits for I/O completes at the next drain (aio_flush, close, exit), after the prompts
+    // read meanwhile; one that fails at submission completes in a bottom half when qemu-io next waits for a line.
+    name: "stdin: AIO completions print where qemu-io prints them (after the next prompt)",
+    stdin: "aio_write -P 3 1M 4k\naio_flush\nread -P 3 1M 4k\naio_write -P 4 64k 64k\nlength\naio_flush\naio_write 8M 4k\nlength\naio_write -P 5 128k 4k\nclose\nopen IMG\naio_write -P 6 192k 4k\nquit\n",
+    args: ["IMG"],
+  },
+  {
+    name: "-c: AIO completions print at the next drain",
+    args: ["-c", "aio_write -P 3 1M 4k", "-c", "length", "-c", "aio_flush", "-c", "aio_write 8M 4k", "-c", "length", "-c", "aio_write -P 4 0 4k", "-c", "read -P 0 2M 4k", "IMG"],
+  },
   {
     name: "sleep, abort, blkdebug commands",
     args: ["-c", "sleep 10", "-c", "sleep x", "-c", "break write_aio a", "-c", "remove_break a", "-c", "resume a", "-c", "write 0 1", "-c", "abort", "-c", "read 0 1", "IMG"],
