@@ -45,6 +45,12 @@ export function parseReopenOptions(pairs: [string, string][], base: EngineConfig
   const opts = new Map<string, string>();
   for (const [k, v] of pairs) opts.set(k, v);
   const config: EngineConfig = { ...base };
+  // qcow2_join_options: the old options are kept, but an old cache-size only when the new options give it again
+  // (with any cache size option present, QEMU drops it), and a new cache-size drops the old per-cache sizes.
+  if (opts.has("cache-size")) {
+    delete config.l2CacheSize;
+    delete config.refcountCacheSize;
+  } else delete config.cacheSize;
   const out: ReopenOptions = { config, errors: {} };
   const early = (line: string[]) => (out.errors.early ??= line);
   const parse = (line: string[]) => (out.errors.parse ??= line);
