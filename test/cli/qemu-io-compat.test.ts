@@ -155,6 +155,12 @@ const cases: Case[] = [
     args: ["-T", "qcow2*", "-c", "truncate 3M", "-c", "read -P 7 1M 1k", "-c", "read -P 0 1025k 4k", "-c", "truncate 1536k", "-c", "truncate 3073k", "-c", "read -P 0 1536k 1537k", "-c", "map", "IMG"],
   },
   {
+    name: "truncate with O_DIRECT (-t none): the new L1 table's write is padded to 512 bytes, as the block layer pads it",
+    check: true,
+    create: ["-o", "cluster_size=512", "64M"],
+    args: ["-t", "none", "-c", "write -P 1 0 4k", "-c", "truncate 67109376", "-c", "write -P 2 64M 512", "-c", "read -P 2 64M 512", "IMG"],
+  },
+  {
     name: "truncate on extended L2",
     check: true,
     create: ["-o", "extended_l2=on", "1M"],
