@@ -44,7 +44,11 @@ export class ReplSession {
       const storage = opts.storageFor ? opts.storageFor(p) : opts.storage;
       let config = cacheMode ? { ...opts.config, cacheMode } : opts.config;
       if (engineOpts) config = parseConfigOptions(engineOpts, { ...defaultConfig(), ...config });
-      return Qcow2Image.open(p, { ...opts, config, events: this.recorder, writable: !readOnly, ...(storage ? { storage } : { storage: undefined }) });
+      const img = Qcow2Image.open(p, { ...opts, config, events: this.recorder, writable: !readOnly, ...(storage ? { storage } : { storage: undefined }) });
+      // A read-only node (-r): flushes do nothing and closing only writes the (clean) caches back, as in QEMU;
+      // `reopen -w` makes it read-write.
+      if (readOnly) img.rt.readOnly = true;
+      return img;
     };
     this.ctx = {
       image: path === null ? null : open(path, Boolean(opts.readOnly)),

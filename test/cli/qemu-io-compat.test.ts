@@ -137,6 +137,11 @@ const cases: Case[] = [
     name: "-C without a backing file, and open -C / open -r -C",
     args: ["-t", "writeback", "-C", "-c", "read 0 64k", "-c", "read 100k 200k", "-c", "c", "-c", "open -r -C IMG", "-c", "open -C IMG", "-c", "read 960k 64k", "-c", "map", "IMG"],
   },
+  {
+    name: "-r then reopen -w / -r: a read-only node's flush does nothing, its close writes only clean caches back",
+    check: true,
+    args: ["-r", "-T", "qcow2*", "-c", "read 0 4k", "-c", "flush", "-c", "write 0 4k", "-c", "reopen -w", "-c", "write -P 5 0 4k", "-c", "reopen -r", "-c", "read -P 5 0 4k", "-c", "close", "-c", "open -r IMG", "-c", "reopen -w", "-c", "write 64k 4k", "IMG"],
+  },
   { name: "-U with -r: a shared read-only open", args: ["-U", "-r", "-c", "read -P 0 0 512", "-c", "length", "IMG"] },
   {
     name: "truncate: grow within the L1 table and past it, shrink, QEMU's trace line for line",
