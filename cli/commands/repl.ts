@@ -10,6 +10,7 @@ import type { Command } from "commander";
 import { parseConfigOptions, CACHE_MODES, type CacheMode } from "../../engine/image/engine-config.js";
 import { EventRecorder } from "../../engine/events/recorder.js";
 import { formatQemuEvent } from "../../engine/events/qemu-trace-format.js";
+import { drainAio } from "../../inspector/session/qemu-io-context.js";
 import { ShadowStorage } from "../../engine/storage/shadow-storage.js";
 import { FileStorage } from "../../engine/storage/file-storage.js";
 import { ReplSession } from "../../inspector/session/repl-session.js";
@@ -120,6 +121,8 @@ export function register(program: Command): void {
       // Names and bytes from the image (backing names, read -v dumps) are escaped before they reach a terminal.
       const out = (l: string) => stdout.write(escapeControlKeepLines(l) + "\n");
       const err = (l: string) => {
+        // QEMU's trace lines of what ran before the message come before it on stderr.
+        traceOut();
         process.stderr.write(escapeControlKeepLines(l) + "\n");
       };
       const recorder = new EventRecorder();
@@ -180,6 +183,8 @@ export function register(program: Command): void {
         const prompt = () => {
           stdout.write("qemu-io> ");
           stdout.flush();
+          // Waiting for the line, QEMU's main loop runs the bottom halves of AIO requests that did no I/O.
+          drainAio(repl.ctx, true);
         };
         prompt();
         const rl = readline.createInterface({ input: process.stdin, terminal: false });

@@ -20,6 +20,8 @@ export interface EngineConfig {
   /** Combined cache-size option. */
   cacheSize?: number;
   cacheMode: CacheMode;
+  /** cache.no-flush on top of writethrough or directsync (a reopen can ask for it): flushes never sync. */
+  noFlush?: boolean;
   /** Override the image's lazy_refcounts bit (what-if); undefined = as the image says. */
   lazyRefcounts?: boolean;
   /** cache-policy=: which table a cache miss replaces. "lru" is QEMU's; "fifo" and "2q" are what-ifs. */

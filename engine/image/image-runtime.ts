@@ -3,6 +3,7 @@
 // buffer. Checkpoints capture it by walking its keys (image-snapshot.ts), so a field added here is captured too.
 import type { Qcow2Header } from "../format/header.js";
 import type { MetadataCache } from "./metadata-cache.js";
+import type { EngineConfig } from "./engine-config.js";
 
 export class ImageRuntime {
   /** Allocation cursor (s->free_cluster_index), reset to 0 on open. */
@@ -21,6 +22,8 @@ export class ImageRuntime {
    */
   fileSyncedGen = -1;
   dataSyncedGen = -1;
+  /** Reopened read-only (qemu-io `reopen -r`): flushes are no-ops and writes are refused, as on QEMU's node. */
+  readOnly = false;
   /** A metadata-only run skipped a data write: the next flush of that file must still sync. */
   dataWriteSkipped = false;
   /** The decompressed cluster most recently read (QEMU keeps one such buffer too); never changed once filled. */
@@ -37,5 +40,7 @@ export class ImageRuntime {
     public dirty: boolean,
     /** Set when QEMU would mark the image corrupt (qcow2_signal_corruption). */
     public corrupt: boolean,
+    /** The image's options (the same object as Qcow2Image.config): a reopen changes them in place. */
+    public config: EngineConfig,
   ) {}
 }

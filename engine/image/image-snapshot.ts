@@ -1,6 +1,6 @@
 // Capture and restore of everything a Qcow2Image changes while it runs, for time travel: its ImageRuntime whole
-// (walked by its keys: header, tables, caches, cursors, flags, ...), the shadow layers it writes to, and the same
-// for every qcow2 node of its backing chain (their caches move on reads).
+// (walked by its keys: header, tables, caches and their geometry, options, cursors, flags, ...), the shadow layers
+// it writes to, and the same for every qcow2 node of its backing chain (their caches move on reads).
 import { ShadowStorage, type ShadowSnapshot } from "../storage/shadow-storage.js";
 import type { Storage } from "../storage/storage.js";
 import { MetadataCache, type CacheState } from "./metadata-cache.js";
@@ -114,6 +114,13 @@ function restoreBytes(live: Uint8Array, stored: Uint8Array): Uint8Array {
 export function restoreImage<B>(img: Qcow2Image, s: ImageState<B>, codec: BlobCodec<B>, prefix = ""): void {
   const rt = img.rt as unknown as Record<string, unknown>;
   const saved = s.rt as unknown as Record<string, unknown>;
+  // A truncate or reopen since the capture re-created the caches: restore into caches of the captured geometry.
+  for (const [k, live] of Object.entries(rt)) {
+    if (!(live instanceof MetadataCache)) continue;
+    const { size, tables } = saved[k] as KeptCache<B>;
+    const tableSize = codec.load(prefix + k, tables).length / size;
+    if (size !== live.size || tableSize !== live.tableSize) rt[k] = new MetadataCache(img, live.id, size, tableSize);
+  }
   const caches = [img.rt.l2Cache, img.rt.refcountCache];
   for (const [k, live] of Object.entries(rt)) {
     const v = saved[k];
@@ -125,12 +132,18 @@ export function restoreImage<B>(img: Qcow2Image, s: ImageState<B>, codec: BlobCo
       live.restore({ ...rest, ...arrays, tables: codec.load(key, tables) }, caches.find((o) => o !== live) ?? live);
     } else if (live instanceof Uint8Array) rt[k] = restoreBytes(live, codec.load(key, v as B));
     else if (Array.isArray(v)) rt[k] = v.slice();
-    // Plain objects are filled in place (the header object is held by reference elsewhere).
-    else if (typeof v === "object" && v !== null && typeof live === "object" && live !== null) Object.assign(live, v);
+    // Plain objects are filled in place (the header and the config are held by reference elsewhere); a key the
+    // capture did not have (an option a later reopen set) goes.
+    else if (typeof v === "object" && v !== null && typeof live === "object" && live !== null) {
+      for (const key of Object.keys(live)) if (!(key in v)) delete (live as Record<string, unknown>)[key];
+      Object.assign(live, v);
+    }
     else if (typeof v === "object" && v !== null) rt[k] = { ...v };
     else rt[k] = v;
   }
   metadataTablesChanged(img);
+  img.sliceSize = img.rt.l2Cache.tableSize;
+  img.sliceEntries = img.sliceSize / img.geo.l2EntryBytes;
   if (s.file) (img.file as ShadowStorage).restore(s.file);
   if (s.dataFile) (img.dataFile as ShadowStorage).restore(s.dataFile);
   // Write generations only grow (restoring storage writes too): keep "synced" as a relation to the current one.

@@ -117,7 +117,7 @@ export class Qcow2Image implements BlockNode, CacheHost {
     this.subclusterSize = 2 ** this.subclusterBits;
     const l2Cache = new MetadataCache(this, 1, sizes.l2Entries, sizes.l2EntrySize);
     const refcountCache = new MetadataCache(this, 0, sizes.refcountEntries, cs);
-    const rt = (this.rt = new ImageRuntime(h, l1, reftable, l2Cache, refcountCache, lazyRefcounts, hasIncompat(h, INCOMPAT_DIRTY), hasIncompat(h, INCOMPAT_CORRUPT)));
+    const rt = (this.rt = new ImageRuntime(h, l1, reftable, l2Cache, refcountCache, lazyRefcounts, hasIncompat(h, INCOMPAT_DIRTY), hasIncompat(h, INCOMPAT_CORRUPT), this.config));
 
     this.dataFile = file;
     // A node starts with flushed_gen == write_gen: only writes through this node make a flush sync.
@@ -240,7 +240,7 @@ export class Qcow2Image implements BlockNode, CacheHost {
 
   private checkWrite(offset: number, bytes: number): void {
     if (this.rt.unusable) throw new GuestIoError("ENOMEDIUM", `${this.filename}: image was made unusable by a corruption`);
-    if (!this.writable) throw new UnsupportedError(this.filename, "image is open read-only");
+    if (!this.writable || this.rt.readOnly) throw new UnsupportedError(this.filename, "image is open read-only");
     if (this.corrupt) throw new UnsupportedError(this.filename, "image is marked corrupt; refusing to write");
     if (this.header.cryptMethod !== 0) throw new UnsupportedError(this.filename, "writing encrypted images is not supported");
     if (offset < 0 || bytes < 0 || offset + bytes > this.virtualSize)
@@ -278,7 +278,7 @@ export class Qcow2Image implements BlockNode, CacheHost {
 
   flush(): void {
     // bdrv_co_flush on a node without a driver succeeds without doing anything.
-    if (!this.writable || this.rt.unusable) return;
+    if (!this.writable || this.rt.unusable || this.rt.readOnly) return;
     guestFlush(this);
   }
 
@@ -333,7 +333,7 @@ export class Qcow2Image implements BlockNode, CacheHost {
    * generation (block/io.c flushed_gen == write_gen): QEMU then issues no fdatasync and does not yield.
    */
   private syncFile(file: Storage, syncedGen: number, which: number): boolean {
-    if (this.config.cacheMode === "unsafe") return false;
+    if (this.config.cacheMode === "unsafe" || this.config.noFlush) return false;
     if (file.writeGen !== undefined && this.writeGen(file) === syncedGen) return false;
     this.events.emit(EventKind.FlushToDisk, this.node, CACHE_NONE, -1, which, 0, 0);
     file.flush();
@@ -366,10 +366,10 @@ export class Qcow2Image implements BlockNode, CacheHost {
   close(beforeInactivate?: () => void): void {
     if (this.closed) return;
     try {
-      if (this.writable && !this.corrupt) closeWritable(this, beforeInactivate);
+      if (this.writable && !this.rt.readOnly && !this.corrupt) closeWritable(this, beforeInactivate);
       // Marked corrupt here: the qcow2 node has no driver left, but closing its file node flushes what the
       // corruption report wrote (a sync, unless nothing was written since the last one or cache=unsafe).
-      else if (this.writable) this.flushFile();
+      else if (this.writable && this.corrupt) this.flushFile();
       // A read-only qcow2 node (a backing file, or an image opened without --write) runs qcow2_inactivate too:
       // both caches are written back (nothing is dirty) and QEMU's trace shows each; its file flush is a no-op.
       else if (!this.corrupt) {

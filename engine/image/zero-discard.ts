@@ -36,7 +36,8 @@ function driverZeroes(img: Qcow2Image, offset: number, bytes: number, unmap: boo
   return subclusterZeroize(img, offset, bytes, unmap);
 }
 
-function subclusterZeroize(img: Qcow2Image, offset: number, bytes: number, unmap: boolean): boolean {
+/** qcow2_subcluster_zeroize; false is -ENOTSUP (a v2 image with a backing file). */
+export function subclusterZeroize(img: Qcow2Image, offset: number, bytes: number, unmap: boolean): boolean {
   const cs = img.clusterSize;
   let end = offset + bytes;
   if (img.hasDataFile && img.dataFileRaw) {
@@ -119,8 +120,8 @@ function zeroInL2Slice(img: Qcow2Image, offset: number, nb: number, unmapFlag: b
   return nb;
 }
 
-/** qcow2_cluster_discard over whole clusters. */
-function clusterDiscard(img: Qcow2Image, offset: number, bytes: number, full: boolean): void {
+/** qcow2_cluster_discard over whole clusters; `discard`: the freed clusters are discarded in the file too. */
+export function clusterDiscard(img: Qcow2Image, offset: number, bytes: number, full: boolean, discard = img.config.discardUnmap): void {
   const cs = img.clusterSize;
   let nb = Math.ceil(bytes / cs);
   while (nb > 0) {
@@ -148,7 +149,7 @@ function clusterDiscard(img: Qcow2Image, offset: number, bytes: number, full: bo
         setL2(img, ref.slot, idx, nhi, nlo);
         if (img.geo.extendedL2) setBitmap(img, ref.slot, idx, nalloc, nzero);
         img.events.emit(EventKind.DiscardCluster, img.node, 1, ref.slot, offset + i * cs, 0, 0);
-        freeAnyCluster(img, hi, lo, img.config.discardUnmap);
+        freeAnyCluster(img, hi, lo, discard);
       }
     } finally {
       img.l2Cache.put(ref.slot);

@@ -1,15 +1,16 @@
 // qemu-io 7.2's command loop over a Qcow2Image: breakline() splitting, find_command() (names and one-letter
 // aliases, no prefixes), the argument-count and open-file checks, and the commands besides the data ones
-// (qemu-io-rw.ts): flush, aio_flush, discard, alloc, map, length, info, open, close, quit, help, sleep, abort,
-// sigraise, and blkdebug's break family. runIoCommand() returns qemu-io's status (negative: the run exits 1).
+// (qemu-io-rw.ts) and truncate/reopen (qemu-io-resize.ts): flush, aio_flush, discard, alloc, map, length, info,
+// open, close, quit, help, sleep, abort, sigraise, and blkdebug's break family. runIoCommand() returns qemu-io's status (negative: the run exits 1).
 import type { Qcow2Image } from "../../engine/image/qcow2-image.js";
 import { CACHE_MODES, type CacheMode } from "../../engine/image/engine-config.js";
 import { imageInfo, infoHuman } from "../../engine/check/info.js";
 import { withForceShare } from "../../engine/storage/image-lock.js";
 import { EINVAL, ENOTSUP, cvtnum, cvtnumError, cvtstr, getopt, report, strerror, BDRV_REQUEST_MAX_BYTES } from "./qemu-io-format.js";
-import { IO_TABLE, errnoText, findIoCommand, printUsage, refuse, runRequest, type IoContext } from "./qemu-io-context.js";
+import { IO_TABLE, drainAio, errnoText, findIoCommand, printUsage, refuse, runRequest, type IoContext } from "./qemu-io-context.js";
 import { IO_HELP } from "./qemu-io-help.js";
 import { readCmd, readvCmd, writeCmd, writevCmd } from "./qemu-io-rw.js";
+import { reopenCmd, truncateCmd } from "./qemu-io-resize.js";
 
 export type { IoContext } from "./qemu-io-context.js";
 
@@ -66,8 +67,9 @@ function dispatch(ctx: IoContext, name: string, argv: string[]): number {
     case "flush":
       return runRequest(ctx, "flush", (i) => i.flush(), 0, 0).ret;
     case "aio_flush":
-      // blk_drain_all(): waits for outstanding requests, and every request here completed before its command
-      // returned. It is not a flush: nothing is written back, nothing reaches the disk.
+      // blk_drain_all(): outstanding requests complete (their lines print now). It is not a flush: nothing is
+      // written back, nothing reaches the disk.
+      drainAio(ctx);
       return 0;
     case "length":
       ctx.out(cvtstr(img.virtualSize));
@@ -79,6 +81,7 @@ function dispatch(ctx: IoContext, name: string, argv: string[]): number {
     case "map":
       return mapCmd(ctx, img);
     case "close":
+      drainAio(ctx);
       ctx.nextRequest();
       img.close();
       ctx.image = null;
@@ -86,6 +89,7 @@ function dispatch(ctx: IoContext, name: string, argv: string[]): number {
     case "open":
       return openCmd(ctx, argv);
     case "quit":
+      drainAio(ctx);
       ctx.quit = true;
       return 0;
     case "help":
@@ -113,7 +117,9 @@ function dispatch(ctx: IoContext, name: string, argv: string[]): number {
       // qemu-io would wait forever: without blkdebug no request is ever suspended.
       return refuse(ctx, "wait_break needs a blkdebug node, which qcowdbg does not model (qemu-io would wait forever)");
     case "truncate":
-      return refuse(ctx, "truncate (resizing the image) is not modelled by qcowdbg; the image is unchanged");
+      return truncateCmd(ctx, argv);
+    case "reopen":
+      return reopenCmd(ctx, argv);
     default:
       return refuse(ctx, `${name} is not modelled by qcowdbg`);
   }

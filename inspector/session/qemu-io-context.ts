@@ -27,6 +27,35 @@ export interface IoContext {
   interactive?: boolean;
   /** Writes out buffered stdout before abort and sigraise (qemu-io fflush()es there). */
   flushOutput?: () => void;
+  /**
+   * What AIO requests print on completion, held until qemu-io would print it: a request that waited for I/O
+   * completes at the next drain (aio_flush, close, exit); one that did not, in a bottom half that runs when qemu-io
+   * waits for its next stdin line (after that line's prompt) or at the next drain.
+   */
+  pendingAio?: AioCompletion[];
+}
+
+/** One AIO request's completion output; `quick`: it completed without waiting for I/O (a bottom half). */
+export interface AioCompletion {
+  lines: string[];
+  quick: boolean;
+}
+
+/** A view of ctx whose stdout lines wait for the request's completion (an AIO request's output). */
+export function deferredOutput(ctx: IoContext): { ctx: IoContext; completion: AioCompletion } {
+  const completion: AioCompletion = { lines: [], quick: false };
+  (ctx.pendingAio ??= []).push(completion);
+  const view = new Proxy(ctx, { get: (t, k) => (k === "out" ? (l: string) => void completion.lines.push(l) : Reflect.get(t, k)) });
+  return { ctx: view, completion };
+}
+
+/** Prints held completions: all of them (blk_drain_all), or only the bottom halves (the main loop's wait for stdin). */
+export function drainAio(ctx: IoContext, onlyQuick = false): void {
+  const held = ctx.pendingAio;
+  if (!held?.length) return;
+  const now = held.filter((c) => c.quick || !onlyQuick);
+  ctx.pendingAio = held.filter((c) => !now.includes(c));
+  for (const c of [...now.filter((c) => c.quick), ...now.filter((c) => !c.quick)]) for (const l of c.lines) ctx.out(l);
 }
 
 export interface IoCommandInfo {

@@ -5,7 +5,7 @@ import * as fs from "node:fs";
 import type { Qcow2Image } from "../../engine/image/qcow2-image.js";
 import { copyOnRead } from "../../engine/image/copy-on-read.js";
 import { BDRV_REQUEST_MAX_BYTES, EINVAL, cvtnum, cvtnumError, dumpBuffer, getopt, parsePattern, report } from "./qemu-io-format.js";
-import { errnoText, printUsage, refuse, runRequest, type IoContext } from "./qemu-io-context.js";
+import { deferredOutput, errnoText, printUsage, refuse, runRequest, type IoContext } from "./qemu-io-context.js";
 
 type Usage = () => number;
 
@@ -148,7 +148,11 @@ export function readvCmd(ctx: IoContext, argv: string[], aio = false): number {
   if (!sizes) return -EINVAL;
   const count = sum(sizes);
   const buf = new Uint8Array(count).fill(0xab);
+  // Past submission, an AIO request's lines wait for its completion (the next drain).
+  const deferred = aio ? deferredOutput(ctx) : null;
+  if (deferred) ctx = deferred.ctx;
   const r = runRequest(ctx, "readv", (img) => guestRead(ctx, img, buf, offset), offset, count);
+  if (deferred && r.ret < 0) deferred.completion.quick = true;
   // An AIO request is submitted successfully whatever becomes of it (aio_read_done reports, the command returned 0).
   if (r.ret < 0) return aio ? 0 : r.ret;
   let ret = 0;
@@ -296,11 +300,14 @@ export function writevCmd(ctx: IoContext, argv: string[], aio = false): number {
     if (!sizes) return -EINVAL;
     count = sum(sizes);
   }
+  const deferred = aio ? deferredOutput(ctx) : null;
+  if (deferred) ctx = deferred.ctx;
   const r = runRequest(ctx, aio ? "aio_write" : "writev", (img) => {
     if (z) img.writeZeroes(offset, count, u);
     else img.write(new Uint8Array(count).fill(pattern), offset);
     if (fua) emulateFua(img);
   }, offset, count);
+  if (deferred && r.ret < 0) deferred.completion.quick = true;
   if (r.ret < 0) return aio ? 0 : r.ret;
   if (q) return 0;
   for (const line of report("wrote", r.ns, offset, count, count, 1, C)) ctx.out(line);

@@ -9,6 +9,7 @@ import { Qcow2Image, type OpenOptions } from "../../engine/image/qcow2-image.js"
 import type { Storage } from "../../engine/storage/storage.js";
 import { defaultConfig, parseConfigOptions, type CacheMode } from "../../engine/image/engine-config.js";
 import { runIoCommand, breakline, type IoContext } from "./qemu-io-commands.js";
+import { drainAio } from "./qemu-io-context.js";
 
 export interface ReplOptions extends OpenOptions {
   out: (line: string) => void;
@@ -43,7 +44,11 @@ export class ReplSession {
       const storage = opts.storageFor ? opts.storageFor(p) : opts.storage;
       let config = cacheMode ? { ...opts.config, cacheMode } : opts.config;
       if (engineOpts) config = parseConfigOptions(engineOpts, { ...defaultConfig(), ...config });
-      return Qcow2Image.open(p, { ...opts, config, events: this.recorder, writable: !readOnly, ...(storage ? { storage } : { storage: undefined }) });
+      const img = Qcow2Image.open(p, { ...opts, config, events: this.recorder, writable: !readOnly, ...(storage ? { storage } : { storage: undefined }) });
+      // A read-only node (-r): flushes do nothing and closing only writes the (clean) caches back, as in QEMU;
+      // `reopen -w` makes it read-write.
+      if (readOnly) img.rt.readOnly = true;
+      return img;
     };
     this.ctx = {
       image: path === null ? null : open(path, Boolean(opts.readOnly)),
@@ -108,6 +113,8 @@ export class ReplSession {
 
   /** Closes the image as qemu-io does at exit (flush, write back, clear the dirty bit). */
   close(): void {
+    // Exit drains what is outstanding: AIO completions print before the image closes.
+    drainAio(this.ctx);
     if (this.ctx.image) {
       this.ctx.nextRequest();
       this.ctx.image.close(() => this.ctx.nextRequest());

@@ -490,4 +490,25 @@ WORKLOADS = [
         "cmds": ["read -P 0x77 0 4k", "read -P 0x77 100k 200k", "write -P 1 8k 4k", "read -P 0x77 1M 64k", "read -P 0 3M 4k",
                  "read -v 8k 16", "flush"],
     },
+    # Resizing (qemu-io truncate): growth inside the L1 table and past it (a new L1 table), writes into the new
+    # area, a shrink that discards the cropped clusters and frees their L2 tables, and the caches re-created for
+    # every new size.
+    {
+        "name": "truncate-grow-shrink",
+        "setup": ["qemu-img create -q -f qcow2 base.qcow2 64M"],
+        "cmds": ["write -P 1 0 64k", "write -P 2 40M 4k", "truncate 128M", "write -P 3 100M 4k", "truncate 3G",
+                 "write -P 4 2G 64k", "write -P 5 2900M 4k", "read -P 4 2G 64k", "truncate 1G", "write -P 6 900M 4k",
+                 "read -P 0 100M 4k", "truncate 48M", "read -P 2 40M 4k", "truncate 64M", "write -P 7 60M 4k", "flush"],
+    },
+    # Reopening with other cache options (qemu-io reopen -o): the caches are flushed and re-created with the new
+    # sizes, entry size and lazy refcounts; reopen -r writes everything and marks the image clean.
+    {
+        "name": "reopen-cache-options",
+        "setup": ["qemu-img create -q -f qcow2 base.qcow2 2G"],
+        "cmds": ["write -P 1 0 4k", "write -P 2 600M 4k", "reopen -o l2-cache-size=64k", "write -P 3 1200M 4k",
+                 "read -P 1 0 4k", "reopen -o l2-cache-entry-size=4k,refcount-cache-size=256k", "write -P 4 1800M 4k",
+                 "read -P 2 600M 4k", "reopen -o lazy-refcounts=on", "write -P 5 64k 4k", "write -P 6 1900M 4k",
+                 "reopen -o lazy-refcounts=off", "write -P 7 128k 4k", "reopen -r", "read -P 7 128k 4k", "reopen -w",
+                 "truncate 4G", "write -P 8 3G 4k", "flush"],
+    },
 ]

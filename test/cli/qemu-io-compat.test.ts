@@ -1,9 +1,10 @@
 // qemu-io compatibility: the same command scripts (-c and stdin) through the real qemu-io 7.2 and through
 // `qcowdbg repl --write`, on two copies of one image. stdout, stderr, the exit status (or the signal) and the
 // resulting image bytes must be equal; only timing figures ("00.01 sec (...)", -C's columns) are normalised,
-// and QEMU's coroutine pointers in -T trace lines. AIO requests are drained (aio_flush) before the next one, as
-// qemu-io prints an AIO request's lines when it completes, which qcowdbg does before the command returns. Where qcowdbg refuses a qemu-io feature it does not model,
-// the refusal itself is held: one stderr line, exit status 1, the image untouched by that command.
+// and QEMU's coroutine pointers in -T trace lines. AIO requests are drained (aio_flush) before another one that
+// does I/O is submitted: the completion order of requests in flight together depends on QEMU's I/O timing.
+// Where qcowdbg refuses a qemu-io feature it does not model, the refusal itself is held: one stderr line, exit
+// status 1, the image untouched by that command.
 import { afterAll, describe, expect, it } from "vitest";
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
@@ -24,6 +25,8 @@ interface Case {
   create?: string[];
   /** Shell commands run in DIR (with IMG set) before both runs, e.g. to write data with qemu-io. */
   setup?: string;
+  /** qcowdbg's result must also pass `qemu-img check` (exit status 0). */
+  check?: boolean;
 }
 
 const cases: Case[] = [
@@ -122,6 +125,17 @@ const cases: Case[] = [
   },
   { name: "stdin ending without quit", stdin: "write 0 1\nlength", args: ["IMG"] },
   {
+    // An AIO request that waits for I/O completes at the next drain (aio_flush, close, exit), after the prompts
+    // read meanwhile; one that fails at submission completes in a bottom half when qemu-io next waits for a line.
+    name: "stdin: AIO completions print where qemu-io prints them (after the next prompt)",
+    stdin: "aio_write -P 3 1M 4k\naio_flush\nread -P 3 1M 4k\naio_write -P 4 64k 64k\nlength\naio_flush\naio_write 8M 4k\nlength\naio_write -P 5 128k 4k\nclose\nopen IMG\naio_write -P 6 192k 4k\nquit\n",
+    args: ["IMG"],
+  },
+  {
+    name: "-c: AIO completions print at the next drain",
+    args: ["-c", "aio_write -P 3 1M 4k", "-c", "length", "-c", "aio_flush", "-c", "aio_write 8M 4k", "-c", "length", "-c", "aio_write -P 4 0 4k", "-c", "read -P 0 2M 4k", "IMG"],
+  },
+  {
     name: "sleep, abort, blkdebug commands",
     args: ["-c", "sleep 10", "-c", "sleep x", "-c", "break write_aio a", "-c", "remove_break a", "-c", "resume a", "-c", "write 0 1", "-c", "abort", "-c", "read 0 1", "IMG"],
   },
@@ -147,7 +161,70 @@ const cases: Case[] = [
     name: "-C without a backing file, and open -C / open -r -C",
     args: ["-t", "writeback", "-C", "-c", "read 0 64k", "-c", "read 100k 200k", "-c", "c", "-c", "open -r -C IMG", "-c", "open -C IMG", "-c", "read 960k 64k", "-c", "map", "IMG"],
   },
+  {
+    name: "-r then reopen -w / -r: a read-only node's flush does nothing, its close writes only clean caches back",
+    check: true,
+    args: ["-r", "-T", "qcow2*", "-c", "read 0 4k", "-c", "flush", "-c", "write 0 4k", "-c", "reopen -w", "-c", "write -P 5 0 4k", "-c", "reopen -r", "-c", "read -P 5 0 4k", "-c", "close", "-c", "open -r IMG", "-c", "reopen -w", "-c", "write 64k 4k", "IMG"],
+  },
   { name: "-U with -r: a shared read-only open", args: ["-U", "-r", "-c", "read -P 0 0 512", "-c", "length", "IMG"] },
+  {
+    name: "truncate: grow within the L1 table and past it, shrink, QEMU's trace line for line",
+    check: true,
+    args: ["-T", "qcow2*", "-c", "write -P 1 0 4k", "-c", "truncate 128M", "-c", "write -P 2 100M 4k", "-c", "truncate 2G", "-c", "write -P 3 1500M 4k", "-c", "length", "-c", "truncate 1M", "-c", "read -P 1 0 4k", "-c", "t 64M", "-c", "read -P 0 100M 4k", "-c", "map", "IMG"],
+  },
+  {
+    name: "truncate errors and argument handling (exit status 1)",
+    check: true,
+    args: ["-c", "truncate", "-c", "truncate -m bogus 2M", "-c", "truncate 1x", "-c", "truncate 1000", "-c", "truncate -x 1", "-c", "truncate 1M 2M", "-c", "truncate 8E", "-c", "truncate -m off 1x", "-c", "length", "IMG"],
+  },
+  {
+    name: "truncate over a longer backing file: zero clusters and an unaligned head of zeroes",
+    check: true,
+    setup: "qemu-img create -q -f qcow2 base.qcow2 4M && qemu-io -c 'write -P 7 0 4M' base.qcow2 >/dev/null && qemu-img create -q -f qcow2 -b base.qcow2 -F qcow2 IMG 1025k",
+    args: ["-T", "qcow2*", "-c", "truncate 3M", "-c", "read -P 7 1M 1k", "-c", "read -P 0 1025k 4k", "-c", "truncate 1536k", "-c", "truncate 3073k", "-c", "read -P 0 1536k 1537k", "-c", "map", "IMG"],
+  },
+  {
+    name: "truncate with O_DIRECT (-t none): the new L1 table's write is padded to 512 bytes, as the block layer pads it",
+    check: true,
+    create: ["-o", "cluster_size=512", "64M"],
+    args: ["-t", "none", "-c", "write -P 1 0 4k", "-c", "truncate 67109376", "-c", "write -P 2 64M 512", "-c", "read -P 2 64M 512", "IMG"],
+  },
+  {
+    name: "truncate on extended L2",
+    check: true,
+    create: ["-o", "extended_l2=on", "1M"],
+    args: ["-T", "qcow2*", "-c", "write -P 1 0 4k", "-c", "truncate 2G", "-c", "write -P 2 1500M 4k", "-c", "truncate 5k", "-c", "truncate 1M", "-c", "read -P 1 0 4k", "-c", "read -P 0 4k 4k", "IMG"],
+  },
+  {
+    name: "truncate a v2 image with 512-byte clusters",
+    check: true,
+    create: ["-o", "compat=0.10,cluster_size=512", "1M"],
+    args: ["-T", "qcow2*", "-c", "write 0 4k", "-c", "truncate 6M", "-c", "write 5M 4k", "-c", "truncate 2M", "-c", "length", "IMG"],
+  },
+  {
+    name: "reopen -o l2-cache-size / -r / -w / -c over a backing chain: caches re-created, QEMU's trace line for line",
+    check: true,
+    setup: "qemu-img create -q -f qcow2 base.qcow2 1M && qemu-io -c 'write -P 5 0 1M' base.qcow2 >/dev/null && qemu-img create -q -f qcow2 -b base.qcow2 -F qcow2 IMG 1M",
+    create: [],
+    args: ["-t", "writeback", "-T", "qcow2*", "-c", "write 0 4k", "-c", "read -P 5 64k 4k", "-c", "reopen -o l2-cache-size=128k", "-c", "write 64k 4k", "-c", "reopen -r", "-c", "write 0 1", "-c", "reopen -w", "-c", "write 0 1", "-c", "reopen -c writethrough", "-c", "write 128k 4k", "-c", "reopen -c none", "-c", "write 192k 4k", "-c", "reopen -c unsafe", "-c", "write 256k 4k", "-c", "flush", "-c", "reopen -c directsync", "-c", "write 320k 4k", "-c", "reopen -o cache.no-flush=on", "-c", "write 384k 4k", "IMG"],
+  },
+  {
+    name: "reopen: lazy refcounts turned off mark the image clean, -r marks it clean",
+    check: true,
+    create: ["-o", "lazy_refcounts=on", "1M"],
+    args: ["-T", "qcow2*", "-c", "write 0 4k", "-c", "reopen -o lazy-refcounts=off", "-c", "write 64k 4k", "-c", "reopen -o lazy-refcounts=on", "-c", "write 128k 4k", "-c", "reopen -r", "-c", "read 0 4k", "IMG"],
+  },
+  {
+    name: "reopen errors in qemu-io's words, at QEMU's point (after the node's flush)",
+    check: true,
+    args: ["-T", "qcow2*", "-c", "write 0 4k", "-c", "reopen -c bogus", "-c", "reopen -r -w", "-c", "reopen x", "-c", "reopen -x", "-c", "reopen -c none -o cache.direct=on", "-c", "reopen -r -o read-only=on", "-c", "reopen -o foo=bar", "-c", "reopen -o l2-cache-size=abc", "-c", "reopen -o l2-cache-size=1M,refcount-cache-size=1M,cache-size=1M", "-c", "reopen -o l2-cache-entry-size=1000", "-c", "reopen -o lazy-refcounts=maybe", "-c", "reopen -o overlap-check=x", "-c", "reopen -o driver=raw", "-c", "reopen -o cache.direct=maybe", "-c", "reopen -o discard=maybe", "-c", "reopen -o detect-zeroes=x", "-c", "reopen -o cache-clean-interval=x", "-c", "reopen -o ,,a=b", "-c", "reopen -o nolazy-refcounts", "-c", "reopen -o encrypt.format=luks", "-c", "reopen -o overlap-check=all,overlap-check.template=none", "-c", "reopen -o overlap-check=none,discard=ignore", "-c", "write 64k 4k", "IMG"],
+  },
+  {
+    name: "stdin: truncate and reopen between writes at the qemu-io> prompt",
+    check: true,
+    stdin: "write -P 1 0 64k\nreopen -o l2-cache-size=64k\ntruncate 1G\nwrite -P 2 700M 64k\nreopen -r\nwrite 0 1\nreopen -w\ntruncate 64k\nread -P 1 0 64k\nlength\n",
+    args: ["-T", "qcow2*", "IMG"],
+  },
   { name: "a clean run exits 0", args: ["-c", "write 0 4k", "-c", "read 0 4k", "IMG"] },
 ];
 
@@ -172,6 +249,8 @@ interface Run {
   status: number | null;
   signal: NodeJS.Signals | null;
   image: Buffer;
+  /** qemu-img check's exit status on the result. */
+  check: number | null;
 }
 
 function runBoth(c: Case): { qemu: Run; ours: Run } {
@@ -187,7 +266,7 @@ function runBoth(c: Case): { qemu: Run; ours: Run } {
     if (c.setup) expect(spawnSync("sh", ["-c", sub(c.setup)], { cwd: dir }).status).toBe(0);
     if (!fs.existsSync(img)) expect(spawnSync("qemu-img", ["create", "-q", "-f", "qcow2", img, ...(c.create ?? ["1M"])]).status).toBe(0);
     const args = c.args.map(sub);
-    const opts = { cwd: dir, encoding: "utf8" as const, input: c.stdin === undefined ? "" : sub(c.stdin), env: { ...process.env, QCOWDBG_HISTORY: path.join(dir, ".hist") } };
+    const opts = { cwd: dir, encoding: "utf8" as const, maxBuffer: 1 << 26, input: c.stdin === undefined ? "" : sub(c.stdin), env: { ...process.env, QCOWDBG_HISTORY: path.join(dir, ".hist") } };
     const r = who === "qemu" ? spawnSync("qemu-io", args, opts) : spawnSync(process.execPath, [CLI, "repl", "--write", ...args], opts);
     result[who] = {
       stdout: normalise(r.stdout.replaceAll(dir, "DIR")),
@@ -195,6 +274,7 @@ function runBoth(c: Case): { qemu: Run; ours: Run } {
       status: r.status,
       signal: r.signal,
       image: fs.existsSync(img) ? fs.readFileSync(img) : Buffer.alloc(0),
+      check: c.check ? spawnSync("qemu-img", ["check", "-q", img], { cwd: dir }).status : null,
     };
   }
   fs.rmSync(base, { recursive: true, force: true });
@@ -211,8 +291,25 @@ describe.skipIf(!hasQemu)("qcowdbg repl runs qemu-io 7.2 scripts unchanged", () 
       expect(ours.stderr).toBe(qemu.stderr);
       expect([ours.status, ours.signal]).toEqual([qemu.status, qemu.signal]);
       expect(ours.image.equals(qemu.image), "image bytes").toBe(true);
+      if (c.check) expect(ours.check, "qemu-img check").toBe(0);
     });
   }
+
+  it("truncate refuses a v2 image with a snapshot as QEMU does (one image, copied: snapshots carry their time)", () => {
+    const dir = tempDir("qcowdbg-compat-");
+    const img = path.join(dir, "img.qcow2");
+    expect(spawnSync("qemu-img", ["create", "-q", "-f", "qcow2", "-o", "compat=0.10", img, "1M"]).status).toBe(0);
+    expect(spawnSync("qemu-img", ["snapshot", "-c", "s1", img]).status).toBe(0);
+    const ours = path.join(dir, "ours.qcow2");
+    fs.copyFileSync(img, ours);
+    const args = (f: string) => ["-c", "write 0 4k", "-c", "truncate 2M", "-c", "length", f];
+    const q = spawnSync("qemu-io", args(img), { encoding: "utf8" });
+    const r = spawnSync(process.execPath, [CLI, "repl", "--write", ...args(ours)], { encoding: "utf8" });
+    expect(q.stderr).toBe("qemu-io: Can't resize a v2 image which has snapshots\n");
+    expect([normalise(r.stdout), r.stderr, r.status]).toEqual([normalise(q.stdout), q.stderr, q.status]);
+    expect(fs.readFileSync(ours).equals(fs.readFileSync(img))).toBe(true);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
 
   it("the cases exercise both exit statuses", () => {
     // A guard against a harness in which every run fails (or none does) the same way on both sides.
@@ -225,7 +322,7 @@ describe.skipIf(!hasQemu)("qcowdbg repl runs qemu-io 7.2 scripts unchanged", () 
 describe.skipIf(!hasQemu)("qemu-io features qcowdbg refuses instead of doing something else", () => {
   const refusals: [string, string[]][] = [
     ["write -b (vmstate)", ["-c", "write -P 1 0 4k", "-c", "write -b 0 512", "-c", "read -b 0 512"]],
-    ["truncate", ["-c", "truncate 2M"]],
+    ["truncate -m full (preallocation)", ["-c", "truncate -m full 2M"]],
     ["wait_break (would wait forever without blkdebug)", ["-c", "wait_break a"]],
   ];
   for (const [name, args] of refusals) {

@@ -6,6 +6,8 @@ import { afterAll, describe, expect, it } from "vitest";
 import { captureImage, copyCodec, restoreImage } from "../../engine/image/image-snapshot.js";
 import { MetadataCache } from "../../engine/image/metadata-cache.js";
 import { Qcow2Image } from "../../engine/image/qcow2-image.js";
+import { qcow2Truncate } from "../../engine/image/truncate.js";
+import { reopenImage } from "../../engine/image/reopen.js";
 import { qemuImg, qemuIo, tmpDir } from "../format/qemu-images.js";
 
 const dir = tmpDir("qcowdbg-image-runtime-");
@@ -84,6 +86,7 @@ describe("ImageRuntime: captured and restored whole", () => {
       // Changed by requests? It belongs in ImageRuntime (engine/image/image-runtime.ts), not here.
       const fixed = [
         "format", "rt", "geo", "ext", "backingName", "snapshots", "persistentBitmaps", "backing", "dataFile", "hasDataFile", "dataFileRaw",
+        // config is the runtime's own object (rt.config); sliceSize and sliceEntries follow the L2 cache's entries.
         "config", "events", "node", "sliceSize", "sliceEntries", "subclusterBits", "subclusterSize", "onCorruption", "filename", "file",
         // Live only inside one request (between requests, where checkpoints are taken, they are empty or unused).
         "lookupResult", "co", "inflight",
@@ -91,6 +94,36 @@ describe("ImageRuntime: captured and restored whole", () => {
         "closed",
       ];
       expect(Object.keys(img).sort()).toEqual(fixed.sort());
+    } finally {
+      img.close();
+    }
+  });
+
+  it("a truncate and a reopen (new size, L1 table, cache geometry, options, read-only) are undone by a restore", () => {
+    const img = openImage("resize.qcow2");
+    try {
+      img.read(new Uint8Array(4096), 0);
+      const before = values(img);
+      const slice = [img.sliceSize, img.sliceEntries];
+      const state = captureImage(img, copyCodec);
+      // 4 KiB clusters: one L2 table maps 2 MiB, so 64 MiB needs an L1 table of 32 entries (it had 2).
+      qcow2Truncate(img, 64 << 20);
+      reopenImage(img, { config: { ...img.config, l2CacheSize: 64 << 10, l2CacheEntrySize: 1024, lazyRefcounts: true }, readOnly: true });
+      expect([img.virtualSize, img.header.l1Size, img.l2Cache.size, img.sliceSize, img.rt.readOnly]).toEqual([64 << 20, 32, 64, 1024, true]);
+      const after = captureImage(img, copyCodec);
+      restoreImage(img, state, copyCodec);
+      const restored = values(img);
+      // (Sync generations are kept as a relation to the file's current one: "synced at capture" stays "synced".)
+      for (const [k, v] of before) if (!k.endsWith("SyncedGen")) expect(restored.get(k), k).toEqual(v);
+      expect([img.sliceSize, img.sliceEntries, img.config === img.rt.config, "l2CacheEntrySize" in img.config]).toEqual([...slice, true, false]);
+      // The restored image runs as it did: a write at its old end, read back.
+      img.write(new Uint8Array(4096).fill(9), (4 << 20) - 4096);
+      const back = new Uint8Array(4096);
+      img.read(back, (4 << 20) - 4096);
+      expect(back.every((b) => b === 9)).toBe(true);
+      // And forward again, to the resized, reopened state.
+      restoreImage(img, after, copyCodec);
+      expect([img.virtualSize, img.header.l1Size, img.l2Cache.size, img.sliceSize, img.sliceEntries, img.rt.readOnly, img.config.l2CacheEntrySize]).toEqual([64 << 20, 32, 64, 1024, 128, true, 1024]);
     } finally {
       img.close();
     }

@@ -1,0 +1,82 @@
+// Growing the active L1 table (qcow2_grow_l1_table): a new table in newly allocated clusters, written and synced,
+// then the header pointed at it (l1_size and l1_table_offset, 12 bytes, synced) and the old table's clusters freed.
+// A truncate that grows the image past what the L1 table maps calls it with the exact new size.
+import { put32, put64 } from "../format/bytes.js";
+import { EventKind, CACHE_NONE } from "../events/event-kind.js";
+import { allocClusters } from "./allocator.js";
+import { metadataTablesChanged, preWriteOverlapCheck } from "./overlap-check.js";
+import type { Qcow2Image } from "./qcow2-image.js";
+import { freeClusters } from "./refcounts.js";
+
+/** QCOW_MAX_L1_SIZE: 32 MiB of entries. */
+const MAX_L1_ENTRIES = (32 * 1024 * 1024) / 8;
+
+/** Fails with an errno (EFBIG for a table QEMU will not make). */
+export class L1ResizeError extends Error {
+  constructor(readonly errno: "EFBIG") {
+    super("File too large");
+  }
+}
+
+/** size_to_l1: L1 entries that map `size` bytes of guest data. */
+export function sizeToL1(img: Qcow2Image, size: number): number {
+  const perEntry = img.clusterSize * img.geo.l2Entries;
+  return Math.ceil(size / perEntry);
+}
+
+/**
+ * A write to the image file as the block layer issues it: with O_DIRECT (cache=none, directsync) an unaligned
+ * write is padded to 512 bytes by read-modify-write, so a table ending past the file's end extends the file to
+ * the next 512-byte boundary.
+ */
+function writeAligned(img: Qcow2Image, data: Uint8Array, offset: number): void {
+  const mode = img.config.cacheMode;
+  if (mode !== "none" && mode !== "directsync") return img.file.write(data, offset);
+  const start = Math.floor(offset / 512) * 512;
+  const end = Math.ceil((offset + data.length) / 512) * 512;
+  if (start === offset && end === offset + data.length) return img.file.write(data, offset);
+  const padded = new Uint8Array(end - start);
+  img.file.read(padded, start);
+  padded.set(data, offset - start);
+  img.file.write(padded, start);
+}
+
+/** qcow2_grow_l1_table(min_size, exact_size). */
+export function growL1Table(img: Qcow2Image, minSize: number, exact: boolean): void {
+  const h = img.header;
+  if (minSize <= h.l1Size) return;
+  if (minSize > Math.floor(0x7fffffff / 8)) throw new L1ResizeError("EFBIG");
+  let newSize = minSize;
+  if (!exact) {
+    // Bump the size up to grow less often.
+    newSize = Math.max(h.l1Size, 1);
+    while (minSize > newSize) newSize = Math.floor((newSize * 3 + 1) / 2);
+  }
+  if (newSize > MAX_L1_ENTRIES) throw new L1ResizeError("EFBIG");
+  const bytes = newSize * 8;
+  const table = new Uint8Array(bytes);
+  table.set(img.l1.subarray(0, h.l1Size * 8));
+  const offset = allocClusters(img, bytes);
+  img.events.emit(EventKind.L1Grow, img.node, CACHE_NONE, -1, h.l1Size, newSize, offset);
+  img.refcountCache.flush();
+  // The header does not point at the new clusters yet: they must be free of any other metadata.
+  preWriteOverlapCheck(img, 0, offset, bytes, false);
+  writeAligned(img, table, offset);
+  img.events.emit(EventKind.MetadataWrite, img.node, CACHE_NONE, -1, offset, bytes, 0);
+  img.ioYield();
+  img.flushFile();
+  const hdr = new Uint8Array(12);
+  put32(hdr, 0, newSize);
+  put64(hdr, 4, offset);
+  img.file.write(hdr, 36);
+  img.events.emit(EventKind.MetadataWrite, img.node, CACHE_NONE, -1, 36, 12, 0);
+  img.ioYield();
+  img.flushFile();
+  const oldOffset = h.l1TableOffset;
+  const oldSize = h.l1Size;
+  img.rt.l1 = table;
+  h.l1TableOffset = offset;
+  h.l1Size = newSize;
+  metadataTablesChanged(img);
+  if (oldSize) freeClusters(img, oldOffset, oldSize * 8, false);
+}
