@@ -11,10 +11,8 @@ import { Again, allocClustersNoref, getRefcount, updateRefcount } from "./refcou
 import { maxRefcount } from "../format/refcount-entry.js";
 import { qcow2Write } from "./write-path.js";
 import { preWriteOverlapCheck } from "./overlap-check.js";
+import { writePadded } from "./direct-io.js";
 import { qemuCompress, zstdAvailable } from "./qemu-compress.js";
-
-/** request_alignment of an O_DIRECT file node (see the compressed data write below). */
-const DIRECT_IO_ALIGN = 512;
 
 /** qcow2_alloc_bytes: `size` bytes, packed after the previous compressed cluster when they fit. */
 function allocBytes(img: Qcow2Image, size: number): number {
@@ -71,14 +69,8 @@ function writeCompressedCluster(img: Qcow2Image, data: Uint8Array, offset: numbe
     img.l2Cache.put(slot);
   }
   preWriteOverlapCheck(img, 0, host, out.length, true);
-  const sizeBefore = img.dataFile.size();
-  img.dataFile.write(out, host);
-  // With O_DIRECT (cache=none, directsync) the block layer pads a write to the file's request alignment
-  // (bdrv_pad_request; raw_probe_alignment finds 512 bytes on common file systems), so compressed data that
-  // ends the file ends it on that boundary, zero-filled.
-  const end = host + out.length;
-  if ((img.config.cacheMode === "none" || img.config.cacheMode === "directsync") && end > sizeBefore && end % DIRECT_IO_ALIGN)
-    img.dataFile.truncate(Math.ceil(end / DIRECT_IO_ALIGN) * DIRECT_IO_ALIGN);
+  // Compressed data that ends the file ends it on O_DIRECT's alignment boundary under cache=none/directsync.
+  writePadded(img, img.dataFile, out, host);
   img.events.emit(EventKind.DataWrite, img.node, CACHE_NONE, -1, host, out.length, 0);
 }
 

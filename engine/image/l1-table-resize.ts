@@ -4,6 +4,7 @@
 import { put32, put64 } from "../format/bytes.js";
 import { EventKind, CACHE_NONE } from "../events/event-kind.js";
 import { allocClusters } from "./allocator.js";
+import { writePadded } from "./direct-io.js";
 import { metadataTablesChanged, preWriteOverlapCheck } from "./overlap-check.js";
 import type { Qcow2Image } from "./qcow2-image.js";
 import { freeClusters } from "./refcounts.js";
@@ -22,23 +23,6 @@ export class L1ResizeError extends Error {
 export function sizeToL1(img: Qcow2Image, size: number): number {
   const perEntry = img.clusterSize * img.geo.l2Entries;
   return Math.ceil(size / perEntry);
-}
-
-/**
- * A write to the image file as the block layer issues it: with O_DIRECT (cache=none, directsync) an unaligned
- * write is padded to 512 bytes by read-modify-write, so a table ending past the file's end extends the file to
- * the next 512-byte boundary.
- */
-function writeAligned(img: Qcow2Image, data: Uint8Array, offset: number): void {
-  const mode = img.config.cacheMode;
-  if (mode !== "none" && mode !== "directsync") return img.file.write(data, offset);
-  const start = Math.floor(offset / 512) * 512;
-  const end = Math.ceil((offset + data.length) / 512) * 512;
-  if (start === offset && end === offset + data.length) return img.file.write(data, offset);
-  const padded = new Uint8Array(end - start);
-  img.file.read(padded, start);
-  padded.set(data, offset - start);
-  img.file.write(padded, start);
 }
 
 /** qcow2_grow_l1_table(min_size, exact_size). */
@@ -61,7 +45,7 @@ export function growL1Table(img: Qcow2Image, minSize: number, exact: boolean): v
   img.refcountCache.flush();
   // The header does not point at the new clusters yet: they must be free of any other metadata.
   preWriteOverlapCheck(img, 0, offset, bytes, false);
-  writeAligned(img, table, offset);
+  writePadded(img, img.file, table, offset);
   img.events.emit(EventKind.MetadataWrite, img.node, CACHE_NONE, -1, offset, bytes, 0);
   img.ioYield();
   img.flushFile();
