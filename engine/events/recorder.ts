@@ -1,4 +1,4 @@
-// A compact event recorder: five int32 words per event (20 bytes), interleaved in fixed chunks, no object per
+// A compact event recorder: six int32 words per event (24 bytes), interleaved in fixed chunks, no object per
 // event on the hot path. Payloads are doubles in the API but almost always int32s or sector-aligned offsets under
 // 1 TiB, so each takes one word and 2 mode bits; anything else (and the rare fourth payload d) is kept exactly in
 // a sparse map. Fewer bytes per event is what makes recording cheap: fresh memory costs page faults.
@@ -30,14 +30,15 @@ export interface EventSink {
 const CHUNK_BITS = 16;
 const CHUNK = 1 << CHUNK_BITS;
 const MASK = CHUNK - 1;
-/** Int32 words per event, interleaved in one array per chunk: meta, ids, a, b, c. */
-const W = 5;
+/** Int32 words per event, interleaved in one array per chunk: meta, request, slot, a, b, c. */
+const W = 6;
 
 // meta: kind | node << 8 | (cache + 1) << 16 | how each payload column is stored << 19 | HAS_D | MISC.
 // a, b and c each take 2 bits: RAW (the word is the value), SCALED (the word is the value / 512: sector-aligned
 // offsets up to 1 TiB, the common case) or WIDE (the exact double lives in `wide`). HAS_D: d is not 0 (in
-// `wide`). ids: the request's distance from the chunk's first request (16 bits) | (slot + 1) << 16. MISC: one
-// of request, slot, cache or node did not fit its bits, and all four live in `wide`.
+// `wide`). The request word is the request's distance from the chunk's first one (an int32 whatever the log's
+// length: a dropped-and-rewritten log, such as a long replay's, reuses chunks for ever later requests). MISC:
+// one of request, slot, cache or node did not fit its bits, and all four live in `wide`.
 const RAW = 0;
 const SCALED = 1;
 const WIDE = 2;
@@ -87,33 +88,33 @@ export class EventRecorder implements EventSink {
       if (w * SCALE === a) meta |= SCALED << A_SHIFT;
       else meta |= this.putWide(i, 0, a, A_SHIFT);
     }
-    ch[o + 2] = w;
+    ch[o + 3] = w;
     w = b | 0;
     if (w !== b) {
       w = (b / SCALE) | 0;
       if (w * SCALE === b) meta |= SCALED << B_SHIFT;
       else meta |= this.putWide(i, 1, b, B_SHIFT);
     }
-    ch[o + 3] = w;
+    ch[o + 4] = w;
     w = c | 0;
     if (w !== c) {
       w = (c / SCALE) | 0;
       if (w * SCALE === c) meta |= SCALED << C_SHIFT;
       else meta |= this.putWide(i, 2, c, C_SHIFT);
     }
-    ch[o + 4] = w;
+    ch[o + 5] = w;
     if (d !== undefined && d !== 0) {
       meta |= HAS_D;
       this.wide.set(i * 8 + 3, d);
     }
     const r = this.request - this.curBase;
-    const s1 = slot + 1;
     const c1 = cache + 1;
-    // x & mask === x: an integer within the field's bits; else all four small fields go exactly on the side.
-    if ((r & 0xffff) === r && (s1 & 0xffff) === s1 && (node & 0xff) === node && (c1 & 7) === c1 && c1 !== 7) meta |= (node << 8) | (c1 << 16);
+    // Each small field an integer within its bits (x & mask === x), else all four exactly on the side.
+    if ((r | 0) === r && (slot | 0) === slot && (node & 0xff) === node && (c1 & 7) === c1 && c1 !== 7) meta |= (node << 8) | (c1 << 16);
     else meta |= this.putMisc(i, slot, cache, node);
     ch[o] = meta;
-    ch[o + 1] = r | (s1 << 16);
+    ch[o + 1] = r;
+    ch[o + 2] = slot;
     this.length = i + 1;
     if (this.listeners.length) {
       const e = this.get(i);
@@ -176,10 +177,10 @@ export class EventRecorder implements EventSink {
     const ci = Math.floor(i / CHUNK);
     const o = (i & MASK) * W;
     const ch = this.chunks[ci]!;
-    return ch[o]! & MISC ? this.wide.get(i * 8 + 4)! : this.bases[ci]! + (ch[o + 1]! & 0xffff);
+    return ch[o]! & MISC ? this.wide.get(i * 8 + 4)! : this.bases[ci]! + ch[o + 1]!;
   }
   slotAt(i: number): number {
-    return this.word(i, 0) & MISC ? this.wide.get(i * 8 + 5)! : (this.word(i, 1) >>> 16) - 1;
+    return this.word(i, 0) & MISC ? this.wide.get(i * 8 + 5)! : this.word(i, 2);
   }
   cacheAt(i: number): number {
     const m = this.word(i, 0);
@@ -190,13 +191,13 @@ export class EventRecorder implements EventSink {
     return m & MISC ? this.wide.get(i * 8 + 7)! : (m >> 8) & 0xff;
   }
   aAt(i: number): number {
-    return this.column(i, 2, 0, A_SHIFT);
+    return this.column(i, 3, 0, A_SHIFT);
   }
   bAt(i: number): number {
-    return this.column(i, 3, 1, B_SHIFT);
+    return this.column(i, 4, 1, B_SHIFT);
   }
   cAt(i: number): number {
-    return this.column(i, 4, 2, C_SHIFT);
+    return this.column(i, 5, 2, C_SHIFT);
   }
   dAt(i: number): number {
     return this.word(i, 0) & HAS_D ? this.wide.get(i * 8 + 3)! : 0;
@@ -257,6 +258,10 @@ export class EventRecorder implements EventSink {
   /** Bytes held per event by the columns (for the memory benchmark). */
   bytesPerEvent(): number {
     return 4 * W;
+  }
+  /** Values held in the side map (ones no word could hold): near 0 in a normal log, or recording got slow. */
+  sideValues(): number {
+    return this.wide.size;
   }
   capacityBytes(): number {
     return this.chunks.length * CHUNK * this.bytesPerEvent();

@@ -90,6 +90,21 @@ describe("event recorder encoding", () => {
     expectAt(r, 150, narrow[150]!);
   });
 
+  it("keeps ordinary events in their words when a dropped log is written again by much later requests", () => {
+    // A long replay rewinds to 0 to drop costed events, and a scan with the log off writes each request's events
+    // at one place: the same chunk then holds requests millions apart, which must not spill to the side map.
+    const r = new EventRecorder();
+    const ev = (request: number): Emitted => ({ kind: 3 as EventKind, request, node: 1, cache: 1, slot: 7, a: 100 * 2 ** 30, b: 4096, c: 1, d: 0 });
+    for (let i = 0; i < 1000; i++) emit(r, ev(1 + (i >> 5)));
+    for (const base of [70_000, 5_000_000, 2 ** 31 - 100]) {
+      r.rewind(500);
+      for (let i = 0; i < 300; i++) emit(r, ev(base + (i >> 5)));
+      for (let i = 0; i < 300; i++) expectAt(r, 500 + i, ev(base + (i >> 5)));
+    }
+    expectAt(r, 499, ev(1 + (499 >> 5)));
+    expect(r.sideValues()).toBe(0);
+  });
+
   it("counts every kind even when recording is off", () => {
     const r = new EventRecorder();
     r.enabled = false;
