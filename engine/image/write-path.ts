@@ -91,7 +91,7 @@ function ctz32n(v: number): number {
 
 function calculateL2Meta(img: Qcow2Image, hostCluster: number, guest: number, bytes: number, slot: number, idx: number, metas: L2Meta[], keepOld: boolean): void {
   const cs = img.clusterSize;
-  const scSize = 2 ** img.subclusterBits;
+  const scSize = img.subclusterSize;
   const cowStartTo = mod2(guest, cs);
   const cowEndFrom = cowStartTo + bytes;
   const nb = Math.ceil(cowEndFrom / cs);
@@ -483,7 +483,8 @@ export function qcow2Write(img: Qcow2Image, data: Uint8Array, offset: number): v
     while (done < data.length) {
       ev.emit(EventKind.WritevStartPart, img.node, CACHE_NONE, -1, 0, 0, 0);
       const metas = ownsMetas ? scratchMetas : [];
-      metas.length = 0;
+      // (Setting length is a runtime call even on an empty array: only when there is something to drop.)
+      if (metas.length !== 0) metas.length = 0;
       const pos = offset + done;
       co?.mainLock();
       const run = allocHostOffset(img, pos, data.length - done, metas);
@@ -517,7 +518,7 @@ export function qcow2Write(img: Qcow2Image, data: Uint8Array, offset: number): v
     throw e;
   } finally {
     if (ownsMetas) {
-      scratchMetas.length = 0;
+      if (scratchMetas.length !== 0) scratchMetas.length = 0;
       metasBusy = false;
     }
     img.co = null;
