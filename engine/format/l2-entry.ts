@@ -45,9 +45,14 @@ export function l2Kind(hi: number, lo: number, hasDataFile = false, extended = f
 }
 
 export function encodeEntry(offset: number, copied: boolean, zero = false): [number, number] {
-  const hi = ((Math.floor(offset / 0x100000000) & 0x00ffffff) | (copied ? COPIED_HI : 0)) >>> 0;
-  const lo = ((offset >>> 0) | (zero ? 1 : 0)) >>> 0;
-  return [hi, lo];
+  return [entryHi(offset, copied), entryLo(offset, zero)];
+}
+/** encodeEntry's words one at a time, for hot paths that should not allocate a pair. */
+export function entryHi(offset: number, copied: boolean): number {
+  return ((Math.floor(offset / 0x100000000) & 0x00ffffff) | (copied ? COPIED_HI : 0)) >>> 0;
+}
+export function entryLo(offset: number, zero: boolean): number {
+  return ((offset >>> 0) | (zero ? 1 : 0)) >>> 0;
 }
 
 export interface CompressedDescriptor {

@@ -52,7 +52,10 @@ export function setRefcount(block: Uint8Array, index: number, order: number, val
   }
 }
 
+/** 2^(2^order) - 1 by order, 0..5 (a table: update_refcount asks once per cluster, and 2 ** n is a call). */
+const MAX_BY_ORDER = [1, 3, 15, 255, 65535, 4294967295];
+
 /** Largest refcount an entry of this width holds. */
 export function maxRefcount(order: number): number {
-  return order >= 6 ? Number.MAX_SAFE_INTEGER : 2 ** (1 << order) - 1;
+  return order >= 6 ? Number.MAX_SAFE_INTEGER : (MAX_BY_ORDER[order] ?? 2 ** (1 << order) - 1);
 }

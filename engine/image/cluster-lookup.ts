@@ -72,8 +72,7 @@ export function getHostOffset(img: Qcow2Image, offset: number, bytes: number): L
   res.host = res.entryHi = res.entryLo = res.bytes = res.l2Offset = res.l2Index = 0;
   const l1Index = Math.floor(clusterIndex / img.geo.l2Entries);
   if (l1Index < img.header.l1Size) {
-    const [hi, lo] = img.l1Entry(l1Index);
-    const l2Offset = entryOffset(hi, lo);
+    const l2Offset = img.l1Offset(l1Index);
     if (l2Offset !== 0) {
       if (mod2(l2Offset, cs) !== 0)
         throw corruption(img, "L1 table", `entry[${l1Index}]`, img.header.l1TableOffset + l1Index * 8, `L2 table offset ${hx(l2Offset)} unaligned (L1 index: ${hx(l1Index)})`);

@@ -17,18 +17,30 @@ interface Answer {
   bytes: number;
 }
 
+/**
+ * The one Answer every call fills and returns (no object per query): each caller reads it before the next query.
+ * Nothing here re-enters itself (a layer's lookup never asks block status).
+ */
+const scratch: Answer = { zero: false, allocated: false, bytes: 0 };
+function answer(zero: boolean, allocated: boolean, bytes: number): Answer {
+  scratch.zero = zero;
+  scratch.allocated = allocated;
+  scratch.bytes = bytes;
+  return scratch;
+}
+
 /** bdrv_co_block_status() of one node: its ZERO and ALLOCATED bits and how far they hold. */
 function layer(node: BlockNode, offset: number, bytes: number, wantZero: boolean): Answer {
   if (!isQcow2Node(node)) {
     // raw -> file-posix: without want_zero the file says DATA at once; with it, SEEK_HOLE tells holes.
-    if (!wantZero || !(node instanceof RawNode)) return { zero: false, allocated: true, bytes };
+    if (!wantZero || !(node instanceof RawNode)) return answer(false, true, bytes);
     const h = holeStatus(node.file, offset, bytes);
-    return { zero: h.zero, allocated: true, bytes: Math.min(h.bytes, bytes) };
+    return answer(h.zero, true, Math.min(h.bytes, bytes));
   }
   const l = qcow2Lookup(node, offset, bytes);
   const t = l.type;
   let n = l.bytes;
-  if (t === SubclusterType.ZeroPlain || t === SubclusterType.ZeroAlloc) return { zero: true, allocated: true, bytes: n };
+  if (t === SubclusterType.ZeroPlain || t === SubclusterType.ZeroAlloc) return answer(true, true, n);
   if (t !== SubclusterType.UnallocatedPlain && t !== SubclusterType.UnallocatedAlloc) {
     // Data. With metadata preallocation QEMU asks the host file (BDRV_BLOCK_RECURSE) whether it is a hole.
     let zero = false;
@@ -45,17 +57,17 @@ function layer(node: BlockNode, offset: number, bytes: number, wantZero: boolean
         }
       }
     }
-    return { zero, allocated: true, bytes: n };
+    return answer(zero, true, n);
   }
   // Unallocated: zero without a backing file, or (want_zero only) past the end of a shorter one.
   const zero = !node.backing || (wantZero && offset >= length(node.backing));
-  return { zero, allocated: false, bytes: n };
+  return answer(zero, false, n);
 }
 
 /** bdrv_co_common_block_status_above(bs, NULL, ...): the first layer that allocates the range decides. */
 function statusAbove(top: Qcow2Image, offset: number, bytes: number, wantZero: boolean): Answer {
   const total = length(top);
-  if (offset >= total) return { zero: false, allocated: false, bytes: 0 };
+  if (offset >= total) return answer(false, false, 0);
   const first = layer(top, offset, Math.min(bytes, total - offset), wantZero);
   if (first.allocated || first.bytes === 0) return first;
   let ret = first;
@@ -63,7 +75,7 @@ function statusAbove(top: Qcow2Image, offset: number, bytes: number, wantZero: b
   for (let p = top.backing; p; p = p.backing) {
     const len = length(p);
     // A layer shorter than the range: its synthesised zeros count as allocated there.
-    if (offset >= len) return { zero: true, allocated: true, bytes };
+    if (offset >= len) return answer(true, true, bytes);
     ret = layer(p, offset, Math.min(bytes, len - offset), wantZero);
     if (ret.allocated) break;
     bytes = Math.min(bytes, ret.bytes);

@@ -2,7 +2,7 @@
 // table (copying the old one when it was shared) and pointing the L1 entry at it; entry get/set helpers.
 import { mod2 } from "./pow2.js";
 import { u32, put32 } from "../format/bytes.js";
-import { encodeEntry, entryOffset, isCopied } from "../format/l2-entry.js";
+import { encodeEntry, entryOffset } from "../format/l2-entry.js";
 import { EventKind, CACHE_NONE } from "../events/event-kind.js";
 import { corruption, hx, sliceOffset } from "./cluster-lookup.js";
 import type { Qcow2Image } from "./qcow2-image.js";
@@ -46,15 +46,13 @@ export function sliceIndex(img: Qcow2Image, offset: number): number {
 export function getClusterTable(img: Qcow2Image, offset: number): number {
   const li = l1Index(img, offset);
   if (li >= img.header.l1Size) throw corruption(img, "L1 table", "l1_size", 36, `guest offset 0x${offset.toString(16)} is beyond the L1 table (growing L1 is not supported)`);
-  let [hi, lo] = img.l1Entry(li);
-  let l2Offset = entryOffset(hi, lo);
+  let l2Offset = img.l1Offset(li);
   if (l2Offset % img.clusterSize !== 0)
     throw corruption(img, "L1 table", `entry[${li}]`, img.header.l1TableOffset + li * 8, `L2 table offset ${hx(l2Offset)} unaligned (L1 index: ${hx(li)})`);
-  if (!isCopied(hi)) {
+  if (!img.l1Copied(li)) {
     l2Allocate(img, li);
     if (l2Offset) freeClusters(img, l2Offset, img.geo.l2Entries * img.geo.l2EntryBytes, false);
-    [hi, lo] = img.l1Entry(li);
-    l2Offset = entryOffset(hi, lo);
+    l2Offset = img.l1Offset(li);
   }
   return img.l2Cache.get(sliceOffset(img, l2Offset, offset), true);
 }

@@ -5,3 +5,6 @@
 export function mod2(a: number, b: number): number {
   return a - Math.floor(a / b) * b;
 }
+
+/** 2 ** n for n in 0..63 by lookup: on the per-request paths `2 ** bits` with a variable exponent is a pow call. */
+export const POW2: readonly number[] = Array.from({ length: 64 }, (_, n) => 2 ** n);

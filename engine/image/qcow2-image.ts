@@ -227,6 +227,14 @@ export class Qcow2Image implements BlockNode, CacheHost {
   l1Entry(i: number): [number, number] {
     return [u32(this.l1, i * 8), u32(this.l1, i * 8 + 4)];
   }
+  /** The L1 entry's L2 offset and COPIED flag (hot paths: no [hi, lo] pair, no boxed word with bit 63 set). */
+  l1Offset(i: number): number {
+    const l1 = this.rt.l1;
+    return (u32(l1, i * 8) & 0x00ffffff) * 0x100000000 + ((u32(l1, i * 8 + 4) & 0xfffffe00) >>> 0);
+  }
+  l1Copied(i: number): boolean {
+    return (this.rt.l1[i * 8]! & 0x80) !== 0;
+  }
 
   read(buf: Uint8Array, offset: number): void {
     if (this.rt.unusable) throw new GuestIoError("ENOMEDIUM", `${this.filename}: image was made unusable by a corruption`);

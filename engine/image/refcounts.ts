@@ -1,7 +1,7 @@
 // Refcounts through the refcount cache, as in QEMU's qcow2-refcount.c: read, update with QEMU's dependency rules,
 // the first-fit search from free_cluster_index (a refcount block allocation needs it, so it lives here, below the
 // allocator), refcount block allocation and table growth, and the discard queue for freed clusters.
-import { mod2 } from "./pow2.js";
+import { mod2, POW2 } from "./pow2.js";
 import { u32, put32, put64 } from "../format/bytes.js";
 import { getRefcount as getEntry, setRefcount as setEntry, maxRefcount } from "../format/refcount-entry.js";
 import { entryOffset } from "../format/l2-entry.js";
@@ -29,14 +29,14 @@ export function refblockBits(img: Qcow2Image): number {
 /** qcow2_get_refcount: 0 when the table slot is empty or past the table (no cache access then). */
 export function getRefcount(img: Qcow2Image, clusterIndex: number): number {
   const bits = refblockBits(img);
-  const ti = Math.floor(clusterIndex / 2 ** bits);
+  const ti = Math.floor(clusterIndex / POW2[bits]!);
   if (ti >= img.reftableSize) return 0;
   const blockOffset = reftableEntry(img, ti);
   if (!blockOffset) return 0;
   if (blockOffset % img.clusterSize !== 0)
     throw corruption(img, "refcount table", `entry[${ti}]`, img.header.refcountTableOffset + ti * 8, `refblock offset ${hx(blockOffset)} unaligned (reftable index: ${hx(ti)})`);
   const slot = img.refcountCache.get(blockOffset, true);
-  const v = getEntry(img.refcountCache.table(slot), mod2(clusterIndex, 2 ** bits), img.header.refcountOrder);
+  const v = getEntry(img.refcountCache.table(slot), mod2(clusterIndex, POW2[bits]!), img.header.refcountOrder);
   img.refcountCache.put(slot);
   img.events.emit(EventKind.RefcountRead, img.node, CACHE_REFCOUNT, slot, clusterIndex, v, 0);
   return v;
@@ -63,7 +63,7 @@ function allocatedSize(img: Qcow2Image): number {
 function allocRefcountBlock(img: Qcow2Image, clusterIndex: number): number {
   const cs = img.clusterSize;
   const bits = refblockBits(img);
-  const ti = Math.floor(clusterIndex / 2 ** bits);
+  const ti = Math.floor(clusterIndex / POW2[bits]!);
   if (ti < img.reftableSize) {
     const off = reftableEntry(img, ti);
     if (off) {
@@ -129,7 +129,7 @@ export function updateRefcount(img: Qcow2Image, offset: number, length: number, 
   try {
     for (; co <= last; co += cs) {
       const ci = co / cs;
-      const ti = Math.floor(ci / 2 ** bits);
+      const ti = Math.floor(ci / POW2[bits]!);
       if (ti !== oldTi) {
         if (slot >= 0) cache.put(slot);
         slot = -1;
@@ -143,7 +143,7 @@ export function updateRefcount(img: Qcow2Image, offset: number, length: number, 
       oldTi = ti;
       cache.markDirty(slot);
       const t = cache.table(slot);
-      const bi = mod2(ci, 2 ** bits);
+      const bi = mod2(ci, POW2[bits]!);
       const old = getEntry(t, bi, order);
       const v = decrease ? old - addend : old + addend;
       // Not a corruption report in QEMU: update_refcount undoes what it changed and fails with -EINVAL.

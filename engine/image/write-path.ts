@@ -3,7 +3,7 @@
 // merge head + data + tail into one write, then link the L2 entries (after refcounts, and after a file flush if
 // COW was performed) and free the clusters they replaced.
 import { mod2 } from "./pow2.js";
-import { SubclusterType, subclusterType, entryOffset, encodeEntry, COMPRESSED_HI } from "../format/l2-entry.js";
+import { SubclusterType, subclusterType, entryOffset, entryHi, entryLo, COMPRESSED_HI } from "../format/l2-entry.js";
 import { EventKind, CACHE_NONE, ADD_TASK_WRITE } from "../events/event-kind.js";
 import { corruption, hx } from "./cluster-lookup.js";
 import { GuestIoError } from "./guest-io-error.js";
@@ -31,7 +31,7 @@ interface L2Meta {
   cowEndOffset: number;
   cowEndBytes: number;
   skipCow: boolean;
-  data?: Uint8Array;
+  data: Uint8Array | undefined;
 }
 
 /** cluster_needs_new_alloc for a standard entry word. */
@@ -92,7 +92,7 @@ function ctz32n(v: number): number {
 
 function calculateL2Meta(img: Qcow2Image, hostCluster: number, guest: number, bytes: number, slot: number, idx: number, metas: L2Meta[], keepOld: boolean): void {
   const cs = img.clusterSize;
-  const scSize = 2 ** img.subclusterBits;
+  const scSize = img.subclusterSize;
   const cowStartTo = mod2(guest, cs);
   const cowEndFrom = cowStartTo + bytes;
   const nb = Math.ceil(cowEndFrom / cs);
@@ -113,11 +113,10 @@ function calculateL2Meta(img: Qcow2Image, hostCluster: number, guest: number, by
   let sc = scIndex(img, mod2(guest, cs));
   let type = scType(img, slot, idx, sc);
   let cowStartFrom: number;
-  const allocBits = (i: number) => l2Alloc(img, slot, i);
   if (!keepOld) {
     if (type === SubclusterType.Compressed) cowStartFrom = 0;
     else if (type === SubclusterType.Normal || type === SubclusterType.ZeroAlloc || type === SubclusterType.UnallocatedAlloc)
-      cowStartFrom = img.geo.extendedL2 ? Math.min(sc, ctz32n(allocBits(idx))) * scSize : 0;
+      cowStartFrom = img.geo.extendedL2 ? Math.min(sc, ctz32n(l2Alloc(img, slot, idx))) * scSize : 0;
     else cowStartFrom = sc * scSize;
   } else {
     cowStartFrom = type === SubclusterType.Normal ? cowStartTo : sc * scSize;
@@ -130,12 +129,12 @@ function calculateL2Meta(img: Qcow2Image, hostCluster: number, guest: number, by
     if (type === SubclusterType.Compressed) cowEndTo = Math.ceil(cowEndFrom / cs) * cs;
     else if (type === SubclusterType.Normal || type === SubclusterType.ZeroAlloc || type === SubclusterType.UnallocatedAlloc) {
       cowEndTo = Math.ceil(cowEndFrom / cs) * cs;
-      if (img.geo.extendedL2) cowEndTo -= Math.min(32 - sc - 1, clz32n(allocBits(lastIdx))) * scSize;
+      if (img.geo.extendedL2) cowEndTo -= Math.min(32 - sc - 1, clz32n(l2Alloc(img, slot, lastIdx))) * scSize;
     } else cowEndTo = Math.ceil(cowEndFrom / scSize) * scSize;
   } else {
     cowEndTo = type === SubclusterType.Normal ? cowEndFrom : Math.ceil(cowEndFrom / scSize) * scSize;
   }
-  metas.unshift({
+  const m: L2Meta = {
     allocOffset: hostCluster,
     offset: guest - mod2(guest, cs),
     nbClusters: nb,
@@ -145,19 +144,24 @@ function calculateL2Meta(img: Qcow2Image, hostCluster: number, guest: number, by
     cowEndOffset: cowEndFrom,
     cowEndBytes: cowEndTo - cowEndFrom,
     skipCow: false,
-  });
+    // Present from the start, so every L2Meta has one shape (mergeCow sets it).
+    data: undefined,
+  };
+  // QEMU inserts at the head (QLIST_INSERT_HEAD); push is the same order for the usual single meta.
+  if (metas.length === 0) metas.push(m);
+  else metas.unshift(m);
 }
 
 function handleCopied(img: Qcow2Image, guest: number, host: { v: number }, bytes: { v: number }, metas: L2Meta[]): number {
   const cs = img.clusterSize;
   img.events.emit(EventKind.HandleCopied, img.node, CACHE_NONE, -1, guest, host.v, bytes.v);
-  const ref = { slot: getClusterTable(img, guest), index: sliceIndex(img, guest) };
+  const refSlot = getClusterTable(img, guest), refIndex = sliceIndex(img, guest);
   let nb = Math.ceil((mod2(guest, cs) + bytes.v) / cs);
-  nb = Math.min(nb, img.sliceEntries - ref.index);
+  nb = Math.min(nb, img.sliceEntries - refIndex);
   let ret = 0;
   let clusterOffset = 0;
   try {
-    const hi = l2Hi(img, ref.slot, ref.index), lo = l2Lo(img, ref.slot, ref.index);
+    const hi = l2Hi(img, refSlot, refIndex), lo = l2Lo(img, refSlot, refIndex);
     clusterOffset = entryOffset(hi, lo);
     if (!needsNewAlloc(img, hi, lo)) {
       if (mod2(clusterOffset, cs)) throw corruption(img, "L2 table", "entry", 0, `${(lo & 1) !== 0 ? "preallocated zero" : "data"} cluster offset ${hx(clusterOffset)} unaligned (guest offset: ${hx(guest)})`);
@@ -165,13 +169,13 @@ function handleCopied(img: Qcow2Image, guest: number, host: { v: number }, bytes
         bytes.v = 0;
         return 0;
       }
-      const keep = countSingleWriteClusters(img, nb, ref.slot, ref.index, false);
+      const keep = countSingleWriteClusters(img, nb, refSlot, refIndex, false);
       bytes.v = Math.min(bytes.v, keep * cs - mod2(guest, cs));
-      calculateL2Meta(img, clusterOffset, guest, bytes.v, ref.slot, ref.index, metas, true);
+      calculateL2Meta(img, clusterOffset, guest, bytes.v, refSlot, refIndex, metas, true);
       ret = 1;
     }
   } finally {
-    img.l2Cache.put(ref.slot);
+    img.l2Cache.put(refSlot);
   }
   if (ret > 0) host.v = clusterOffset + mod2(guest, cs);
   return ret;
@@ -181,10 +185,10 @@ function handleAlloc(img: Qcow2Image, guest: number, host: { v: number }, bytes:
   const cs = img.clusterSize;
   img.events.emit(EventKind.HandleAlloc, img.node, CACHE_NONE, -1, guest, host.v, bytes.v);
   let nb = Math.ceil((mod2(guest, cs) + bytes.v) / cs);
-  const ref = { slot: getClusterTable(img, guest), index: sliceIndex(img, guest) };
+  const refSlot = getClusterTable(img, guest), refIndex = sliceIndex(img, guest);
   try {
-    nb = Math.min(nb, img.sliceEntries - ref.index);
-    nb = countSingleWriteClusters(img, nb, ref.slot, ref.index, true);
+    nb = Math.min(nb, img.sliceEntries - refIndex);
+    nb = countSingleWriteClusters(img, nb, refSlot, refIndex, true);
     let alloc = host.v === INV ? INV : host.v - mod2(host.v, cs);
     img.events.emit(EventKind.DoAllocClustersOffset, img.node, CACHE_NONE, -1, guest, alloc, nb);
     if (img.hasDataFile) {
@@ -202,15 +206,15 @@ function handleAlloc(img: Qcow2Image, guest: number, host: { v: number }, bytes:
     const nbBytes = Math.min(requested, nb * cs);
     host.v = alloc + mod2(guest, cs);
     bytes.v = Math.min(bytes.v, nbBytes - mod2(guest, cs));
-    calculateL2Meta(img, alloc, guest, bytes.v, ref.slot, ref.index, metas, false);
+    calculateL2Meta(img, alloc, guest, bytes.v, refSlot, refIndex, metas, false);
     return 1;
   } finally {
-    img.l2Cache.put(ref.slot);
+    img.l2Cache.put(refSlot);
   }
 }
 
 /** qcow2_alloc_host_offset: host offset for as much of [offset, offset+bytes) as one contiguous run allows. */
-function allocHostOffset(img: Qcow2Image, offset: number, bytes: number, metas: L2Meta[]): { host: number; bytes: number } {
+function allocHostOffset(img: Qcow2Image, offset: number, bytes: number, metas: L2Meta[]): HostRun {
   img.events.emit(EventKind.AllocClustersOffset, img.node, CACHE_NONE, -1, offset, bytes, 0);
   let start = offset;
   let remaining = bytes;
@@ -240,9 +244,18 @@ function allocHostOffset(img: Qcow2Image, offset: number, bytes: number, metas: 
     }
     break;
   }
-  return { host: hostOffset, bytes: bytes - remaining };
+  const out = hostRun;
+  out.host = hostOffset;
+  out.bytes = bytes - remaining;
+  return out;
 }
 
+interface HostRun {
+  host: number;
+  bytes: number;
+}
+/** allocHostOffset's answer, overwritten by the next call: the caller copies it out at once. */
+const hostRun: HostRun = { host: 0, bytes: 0 };
 const clusterHolder = { v: INV };
 const bytesHolder = { v: 0 };
 
@@ -340,33 +353,34 @@ function dataWrite(img: Qcow2Image, host: number, buf: Uint8Array, kind: EventKi
 /** qcow2_alloc_cluster_link_l2 without its perform_cow: point the L2 entries at the new clusters. */
 function linkEntries(img: Qcow2Image, m: L2Meta): void {
   const cs = img.clusterSize;
-  const old: [number, number][] = [];
+  // The entries replaced, as hi, lo pairs (none for a fresh allocation, so no array then).
+  let old: number[] | null = null;
   if (img.lazyRefcounts) markDirty(img);
   if (!img.dirty && img.config.refcountBeforeL2 !== false) img.l2Cache.setDependency(img.refcountCache);
-  const ref = { slot: getClusterTable(img, m.offset), index: sliceIndex(img, m.offset) };
-  img.l2Cache.markDirty(ref.slot);
+  const refSlot = getClusterTable(img, m.offset), refIndex = sliceIndex(img, m.offset);
+  img.l2Cache.markDirty(refSlot);
   try {
     for (let i = 0; i < m.nbClusters; i++) {
-      const idx = ref.index + i;
-      const hi = l2Hi(img, ref.slot, idx), lo = l2Lo(img, ref.slot, idx);
-      if (hi !== 0 || lo !== 0) old.push([hi, lo]);
-      const [nhi, nlo] = encodeEntry(m.allocOffset + i * cs, true);
-      setL2(img, ref.slot, idx, nhi, nlo);
+      const idx = refIndex + i;
+      const hi = l2Hi(img, refSlot, idx), lo = l2Lo(img, refSlot, idx);
+      if (hi !== 0 || lo !== 0) (old ??= []).push(hi, lo);
+      const host = m.allocOffset + i * cs;
+      setL2(img, refSlot, idx, entryHi(host, true), entryLo(host, false));
       if (img.geo.extendedL2) {
-        let alloc = l2Alloc(img, ref.slot, idx), zero = l2Zero(img, ref.slot, idx);
+        let alloc = l2Alloc(img, refSlot, idx), zero = l2Zero(img, refSlot, idx);
         const from = Math.max(m.cowStartOffset, i * cs);
         const to = Math.min(m.cowEndOffset + m.cowEndBytes, (i + 1) * cs);
         const first = scIndex(img, from - i * cs), last = scIndex(img, to - 1 - i * cs);
         const mask = rangeMask(first, last + 1);
         alloc = (alloc | mask) >>> 0;
         zero = (zero & ~mask) >>> 0;
-        setBitmap(img, ref.slot, idx, alloc, zero);
+        setBitmap(img, refSlot, idx, alloc, zero);
       }
     }
   } finally {
-    img.l2Cache.put(ref.slot);
+    img.l2Cache.put(refSlot);
   }
-  if (!m.keepOld) for (const [hi, lo] of old) freeAnyCluster(img, hi, lo, false);
+  if (!m.keepOld && old) for (let k = 0; k < old.length; k += 2) freeAnyCluster(img, old[k]!, old[k + 1]!, false);
 }
 
 /** qcow2_alloc_cluster_abort: a link that failed gives its new clusters back (QCOW2_DISCARD_NEVER). */
@@ -484,6 +498,9 @@ function* writeTask(img: Qcow2Image, co: CoroutineModel, host: number, pos: numb
   co.unlock();
 }
 
+const scratchMetas: L2Meta[] = [];
+let metasBusy = false;
+
 export function rangeMask(from: number, to: number): number {
   let m = 0;
   for (let i = from; i < to; i++) m |= 1 << i;
@@ -500,30 +517,37 @@ export function qcow2Write(img: Qcow2Image, data: Uint8Array, offset: number): v
   let done = 0;
   let co: CoroutineModel | null = null;
   let ret = 0;
+  // One array for the metas of every part (a part is done with them when it ends; a task gets a copy), unless a
+  // write further up the stack holds it.
+  const ownsMetas = !metasBusy;
+  metasBusy = true;
   try {
     // As qcow2_co_pwritev_part: no further chunk once a chunk's task has failed (aio_task_pool_status).
     while (done < data.length && !co?.failed) {
       ev.emit(EventKind.WritevStartPart, img.node, CACHE_NONE, -1, 0, 0, 0);
-      const metas: L2Meta[] = [];
+      const metas = ownsMetas ? scratchMetas : [];
+      // (Setting length is a runtime call even on an empty array: only when there is something to drop.)
+      if (metas.length !== 0) metas.length = 0;
       const pos = offset + done;
       co?.mainLock();
-      const r = allocHostOffset(img, pos, data.length - done, metas);
+      const run = allocHostOffset(img, pos, data.length - done, metas);
+      const host = run.host, bytes = run.bytes;
       co?.mainUnlock();
-      const chunk = data.subarray(done, done + r.bytes);
-      if (!co && r.bytes !== data.length - done) img.co = co = new CoroutineModel();
+      const chunk = done === 0 && bytes === data.length ? data : data.subarray(done, done + bytes);
+      if (!co && bytes !== data.length - done) img.co = co = new CoroutineModel();
       // d: the chunk's qiov_offset, and whether the request has an AIO task pool (see EngineEvent.d).
-      ev.emit(EventKind.AddTask, img.node, ADD_TASK_WRITE, 0, r.host, pos, r.bytes, done * 2 + (co ? 1 : 0));
-      if (co) co.enter(writeTask(img, co, r.host, pos, chunk, metas));
+      ev.emit(EventKind.AddTask, img.node, ADD_TASK_WRITE, 0, host, pos, bytes, done * 2 + (co ? 1 : 0));
+      if (co) co.enter(writeTask(img, co, host, pos, chunk, metas === scratchMetas ? metas.slice() : metas));
       else {
         handleAllocSpace(img, metas);
-        if (!mergeCow(pos, r.bytes, chunk, metas)) {
-          ev.emit(EventKind.WritevData, img.node, CACHE_NONE, -1, r.host, 0, 0);
-          dataWrite(img, r.host, chunk, EventKind.DataWrite);
+        if (!mergeCow(pos, bytes, chunk, metas)) {
+          ev.emit(EventKind.WritevData, img.node, CACHE_NONE, -1, host, 0, 0);
+          dataWrite(img, host, chunk, EventKind.DataWrite);
         }
         linkAll(img, metas);
       }
-      done += r.bytes;
-      ev.emit(EventKind.WritevDonePart, img.node, CACHE_NONE, -1, r.bytes, 0, 0);
+      done += bytes;
+      ev.emit(EventKind.WritevDonePart, img.node, CACHE_NONE, -1, bytes, 0, 0);
     }
     if (co) {
       co.mainLock();
@@ -536,6 +560,10 @@ export function qcow2Write(img: Qcow2Image, data: Uint8Array, offset: number): v
     ret = e.ret;
     throw e;
   } finally {
+    if (ownsMetas) {
+      if (scratchMetas.length !== 0) scratchMetas.length = 0;
+      metasBusy = false;
+    }
     img.co = null;
     if (ret) ev.emit(EventKind.WritevDoneReq, img.node, CACHE_NONE, -1, ret, 0, 0);
   }

@@ -38,6 +38,7 @@ export class ReplayEngine {
   requestStarts: Float64Array = new Float64Array(1024);
   requests = 0;
   private zeros = new Uint8Array(0);
+  private zerosView = new Uint8Array(0);
   private readonly trackStarts: boolean;
 
   constructor(readonly path: string, opts: ReplayOptions = {}) {
@@ -76,8 +77,13 @@ export class ReplayEngine {
 
   private buffer(len: number, fill?: number): Uint8Array {
     if (fill !== undefined || !this.config.metadataOnly) return new Uint8Array(len).fill(fill ?? 0);
-    if (this.zeros.length < len) this.zeros = new Uint8Array(len);
-    return this.zeros.subarray(0, len);
+    if (this.zeros.length < len) {
+      this.zeros = new Uint8Array(len);
+      this.zerosView = this.zeros;
+    }
+    // The view of the last length asked for is kept: requests mostly have one size, and a view costs an object.
+    if (this.zerosView.length !== len) this.zerosView = this.zeros.subarray(0, len);
+    return this.zerosView;
   }
 
   private dispatch(r: GuestRequest): void {

@@ -1,0 +1,115 @@
+// The recorder stores payloads in int32 words with escape modes (raw, sector-scaled, exact on the side) and
+// requests relative to a per-chunk base: every value must come back exactly as emitted, whatever its size, for
+// every kind (and the small fields, request, slot, cache and node, past their packed bits), across chunk boundaries and after a rewind re-writes events with values of another mode.
+import { describe, expect, it } from "vitest";
+import type { EventKind } from "../../engine/events/event-kind.js";
+import { EVENT_KIND_COUNT } from "../../engine/events/event-schema.js";
+import { EventRecorder, type EngineEvent } from "../../engine/events/recorder.js";
+
+const EXTREMES = [
+  0, 1, -1, 4096, 2 ** 31 - 1, -(2 ** 31), 2 ** 31, -(2 ** 31) - 1, 2 ** 32, 512 * (2 ** 31 - 1), 512 * 2 ** 31,
+  -512 * 2 ** 31, 100 * 2 ** 30 + 512, 2 ** 40 + 1, 2 ** 53 - 1, 2 ** 53 - 512, -(2 ** 53 - 1), 2 ** 53, 2 ** 64, 0.5,
+  -1.25, 1e-300, Number.MAX_VALUE, Infinity, -Infinity,
+];
+
+type Emitted = Omit<EngineEvent, "seq">;
+
+function emit(r: EventRecorder, e: Emitted): void {
+  r.request = e.request;
+  r.emit(e.kind, e.node, e.cache, e.slot, e.a, e.b, e.c, e.d);
+}
+
+function expectAt(r: EventRecorder, i: number, e: Emitted): void {
+  expect(r.get(i)).toEqual({ seq: i, ...e });
+  expect([r.kindAt(i), r.requestAt(i), r.nodeAt(i), r.cacheAt(i), r.slotAt(i), r.aAt(i), r.bAt(i), r.cAt(i), r.dAt(i)]).toEqual([e.kind, e.request, e.node, e.cache, e.slot, e.a, e.b, e.c, e.d]);
+}
+
+/** A deterministic spread of events: every kind, every extreme in every column, requests far apart. */
+function sample(n: number, seed: number): Emitted[] {
+  const out: Emitted[] = [];
+  let s = seed;
+  const pick = () => {
+    s = (s * 48271) % 2147483647;
+    return s;
+  };
+  const requests = [0, 1, 7, 2 ** 31 - 1, 2 ** 31 + 5, 2 ** 32 + 3, 2 ** 40, 2 ** 53 - 1];
+  for (let i = 0; i < n; i++) {
+    out.push({
+      kind: (1 + (i % (EVENT_KIND_COUNT - 1))) as EventKind,
+      request: i < 200 ? requests[pick() % requests.length]! : Math.floor(i / 30),
+      node: i % 50 === 0 ? 256 + (pick() % 1000) : pick() % 256,
+      cache: i % 70 === 0 ? (pick() % 20) - 10 : (pick() % 5) - 1,
+      slot: pick() % 3 === 0 ? -1 : pick() % 3 === 0 ? pick() % 70_000 : (pick() % 2 ? 1 : -1) * (pick() % 2 ** 31),
+      a: EXTREMES[pick() % EXTREMES.length]!,
+      b: pick() % 2 ? EXTREMES[pick() % EXTREMES.length]! : pick() * 512,
+      c: EXTREMES[pick() % EXTREMES.length]!,
+      d: pick() % 4 === 0 ? EXTREMES[pick() % EXTREMES.length]! : 0,
+    });
+  }
+  return out;
+}
+
+describe("event recorder encoding", () => {
+  it("gives back every column of every kind exactly, extremes included", () => {
+    const r = new EventRecorder();
+    const evs = sample(3000, 11);
+    for (const e of evs) emit(r, e);
+    expect(r.length).toBe(evs.length);
+    evs.forEach((e, i) => expectAt(r, i, e));
+    for (const a of EXTREMES) {
+      emit(r, { kind: 1 as EventKind, request: 2 ** 31 + 1, node: 255, cache: 3, slot: 2 ** 31 - 1, a, b: a === 0 ? 0 : -a, c: a, d: a });
+      expectAt(r, r.length - 1, { kind: 1 as EventKind, request: 2 ** 31 + 1, node: 255, cache: 3, slot: 2 ** 31 - 1, a, b: a === 0 ? 0 : -a, c: a, d: a });
+    }
+  });
+
+  it("holds across chunk boundaries, with requests far from the chunk's first one", () => {
+    const r = new EventRecorder();
+    const n = 70_000 * 2;
+    const evs = sample(n, 5);
+    // A request jump of more than 2^31 inside one chunk, late in the log.
+    evs[100_000] = { ...evs[100_000]!, request: 2 ** 45 + 17 };
+    for (const e of evs) emit(r, e);
+    for (let i = 0; i < n; i += 97) expectAt(r, i, evs[i]!);
+    for (const i of [65_535, 65_536, 65_537, 100_000, 100_001, 131_071, 131_072, n - 1]) expectAt(r, i, evs[i]!);
+  });
+
+  it("re-writes after a rewind with values of another mode, and rewinds forward to what it held", () => {
+    const r = new EventRecorder();
+    const wide = sample(500, 3).map((e) => ({ ...e, a: 2 ** 52 + 1, d: 2 ** 50 + 3, request: 2 ** 40 }));
+    const narrow = wide.map((e) => ({ ...e, a: 4096, d: 0, request: 9 }));
+    for (const e of wide) emit(r, e);
+    r.rewind(100);
+    for (const e of narrow.slice(100, 300)) emit(r, e);
+    for (let i = 0; i < 500; i++) expectAt(r, i, i >= 100 && i < 300 ? narrow[i]! : wide[i]!);
+    r.rewind(500);
+    expectAt(r, 499, wide[499]!);
+    r.truncate(200);
+    expect(r.length).toBe(200);
+    for (const e of wide.slice(200, 260)) emit(r, e);
+    for (let i = 200; i < 260; i++) expectAt(r, i, wide[i]!);
+    expectAt(r, 150, narrow[150]!);
+  });
+
+  it("keeps ordinary events in their words when a dropped log is written again by much later requests", () => {
+    // A long replay rewinds to 0 to drop costed events, and a scan with the log off writes each request's events
+    // at one place: the same chunk then holds requests millions apart, which must not spill to the side map.
+    const r = new EventRecorder();
+    const ev = (request: number): Emitted => ({ kind: 3 as EventKind, request, node: 1, cache: 1, slot: 7, a: 100 * 2 ** 30, b: 4096, c: 1, d: 0 });
+    for (let i = 0; i < 1000; i++) emit(r, ev(1 + (i >> 5)));
+    for (const base of [70_000, 5_000_000, 2 ** 31 - 100]) {
+      r.rewind(500);
+      for (let i = 0; i < 300; i++) emit(r, ev(base + (i >> 5)));
+      for (let i = 0; i < 300; i++) expectAt(r, 500 + i, ev(base + (i >> 5)));
+    }
+    expectAt(r, 499, ev(1 + (499 >> 5)));
+    expect(r.sideValues()).toBe(0);
+  });
+
+  it("counts every kind even when recording is off", () => {
+    const r = new EventRecorder();
+    r.enabled = false;
+    for (let k = 1; k < EVENT_KIND_COUNT; k++) r.emit(k as EventKind, 0, -1, -1, 2 ** 53 - 1, 0, 0);
+    expect(r.length).toBe(0);
+    expect(Array.from(r.counts).slice(1)).toEqual(Array(EVENT_KIND_COUNT - 1).fill(1));
+  });
+});
