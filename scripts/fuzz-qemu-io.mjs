@@ -2,7 +2,7 @@
 // Differential fuzzing against the real qemu-io 7.2: seeded random images (cluster size, refcount width,
 // extended L2, lazy refcounts, compat 0.10, zstd, backing files; every cache mode, -C, -d ignore, small caches) and
 // random qemu-io scripts (writes, vectored and AIO writes, zero writes with and without unmap, discards, compressed
-// writes, reads, flushes) run through `qemu-io --trace 'qcow2*'` and through
+// writes, reads, flushes, truncates, reopens) run through `qemu-io --trace 'qcow2*'` and through
 // `qcowdbg repl --write --qemu-trace` on two copies of one image. Any difference in stdout, the resulting image bytes
 // or QEMU's trace is a fidelity bug; the case is kept (its script, options and both outputs) for a test to hold.
 // Usage: npm run build && node scripts/fuzz-qemu-io.mjs [--seed N] [--cases K] [--keep DIR] [--quiet]
@@ -81,6 +81,15 @@ function makeCase(seed) {
     const maxLen = oneCluster ? cluster - (off % cluster) : Math.min(size - off, 2 * cluster);
     const len = Math.max(512, align(Math.floor(r() * maxLen), 512));
     const pat = 1 + Math.floor(r() * 254);
+    if (k < 0.015) {
+      // Resize: grow, or shrink to half (later requests past the end then fail in both).
+      lines.push(`truncate ${pick(r, [size * 2, size + 512 * Math.floor(1 + r() * 64), Math.floor(size / 1024) * 512])}`);
+      continue;
+    }
+    if (k < 0.03) {
+      lines.push(pick(r, ["reopen -c writeback", "reopen -c writethrough", "reopen -c none", `reopen -o l2-cache-size=${pick(r, ["64k", "1M"])}`, "reopen -o lazy-refcounts=on", "reopen -r", "reopen -w"]));
+      continue;
+    }
     if (k < 0.05) {
       // A vectored write of two pieces, or an AIO write drained at once.
       const a = Math.max(512, align(Math.floor(len / 2), 512));
