@@ -9,6 +9,8 @@ import type { EngineConfig } from "./engine-config.js";
 export interface ReopenErrors {
   /** After the node's flush, before qcow2 reads its options (a block-layer option's value). */
   early?: string[];
+  /** After the block layer's options, before qcow2's: bdrv_can_set_read_only refusing (copy-on-read on). */
+  readOnly?: string;
   /** After the node's flush, before qcow2 flushes its caches (a qcow2 option's value). */
   parse?: string[];
   /** After qcow2 flushed its caches. */

@@ -19,6 +19,7 @@ export function reopenImage(img: Qcow2Image, req: ReopenRequest): void {
   // bdrv_reopen_prepare: bdrv_flush (nothing on a read-only node); the options are read after it.
   img.flush();
   if (errors.early) throw new OptionsError(errors.early.join("\n"));
+  if (errors.readOnly) throw new OptionsError(errors.readOnly);
   if (errors.parse) throw new OptionsError(errors.parse.join("\n"));
   const commit = prepareOptions(img, req.config, errors.late);
   if (req.readOnly) {
@@ -27,6 +28,8 @@ export function reopenImage(img: Qcow2Image, req: ReopenRequest): void {
     if (!img.rt.readOnly) markCleanRewritingHeader(img);
   }
   if (errors.generic) throw new OptionsError(errors.generic);
+  const direct = (m: string) => m === "none" || m === "directsync";
+  if (direct(req.config.cacheMode) && !direct(img.config.cacheMode)) img.rt.directIoAlign = 4096;
   commit();
   img.rt.readOnly = req.readOnly;
   for (let b = img.backing; isQcow2Node(b); b = b.backing) updateOptions(b, { ...b.config });

@@ -21,6 +21,8 @@ export interface IoContext {
   readOnly: boolean;
   /** -C: reads copy what the top image does not allocate into it (engine/image/copy-on-read.ts). */
   copyOnRead?: boolean;
+  /** The top node's auto-generated name, as QEMU's messages show it ('#block' + a session counter + 2 random digits). */
+  nodeName?: string;
   /** Set by `quit`. */
   quit: boolean;
   /** At a terminal (help adds a line on the debugger's commands). */

@@ -170,6 +170,8 @@ export function reopenCmd(ctx: IoContext, argv: string[]): number {
   const config: EngineConfig = { ...parsed.config, cacheMode: mode };
   if (noFlush) config.noFlush = true;
   else delete config.noFlush;
+  // bdrv_can_set_read_only: a node with copy-on-read on cannot go read-only (qemu-io -C, then reopen -r).
+  if (readOnly && ctx.copyOnRead) parsed.errors.readOnly = `Can't set node '${ctx.nodeName ?? "#block1"}' to r/o with copy-on-read enabled`;
   ctx.nextRequest();
   try {
     reopenImage(img, { config, readOnly, errors: parsed.errors });

@@ -6,6 +6,7 @@ import { EVENT_NAMES, EVENT_KIND_COUNT } from "../../engine/events/event-schema.
 import { formatQemuEvent } from "../../engine/events/qemu-trace-format.js";
 import { formatTextEvent } from "../../engine/events/text-format.js";
 import { Qcow2Image, type OpenOptions } from "../../engine/image/qcow2-image.js";
+import { isQcow2Node, type BlockNode } from "../../engine/image/block-node.js";
 import type { Storage } from "../../engine/storage/storage.js";
 import { defaultConfig, parseConfigOptions, type CacheMode } from "../../engine/image/engine-config.js";
 import { runIoCommand, breakline, type IoContext } from "./qemu-io-commands.js";
@@ -35,6 +36,9 @@ export class ReplSession {
   readonly recorder: EventRecorder;
   readonly ctx: IoContext;
   private request = 0;
+  /** Block nodes opened so far (for QEMU's node names) and the current top node's name. */
+  private nodes = 0;
+  private nodeName: string | undefined;
   /** Index of the first event of the last command (for `events`). */
   private lastStart = 0;
 
@@ -48,6 +52,11 @@ export class ReplSession {
       // A read-only node (-r): flushes do nothing and closing only writes the (clean) caches back, as in QEMU;
       // `reopen -w` makes it read-write.
       if (readOnly) img.rt.readOnly = true;
+      // id_generate(ID_BLOCK): '#block', a counter over every node this process made, two random digits. The
+      // top format node is named first; each image of the chain adds its format and file nodes, a data file one.
+      this.nodeName = `#block${this.nodes + 1}${String(Math.floor(Math.random() * 100)).padStart(2, "0")}`;
+      for (let n: BlockNode | null = img; n; n = n.backing) this.nodes += isQcow2Node(n) && n.hasDataFile ? 3 : 2;
+      if (this.ctx) this.ctx.nodeName = this.nodeName;
       return img;
     };
     this.ctx = {
@@ -60,6 +69,7 @@ export class ReplSession {
       },
       open: (p, readOnly, cacheMode, engineOpts) => open(p, readOnly, cacheMode, engineOpts),
       readOnly: Boolean(opts.readOnly),
+      ...(this.nodeName ? { nodeName: this.nodeName } : {}),
       quit: false,
       ...(opts.copyOnRead ? { copyOnRead: true } : {}),
       ...(opts.interactive ? { interactive: true } : {}),
