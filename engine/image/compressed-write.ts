@@ -11,7 +11,6 @@ import { Again, allocClustersNoref, getRefcount, updateRefcount } from "./refcou
 import { maxRefcount } from "../format/refcount-entry.js";
 import { qcow2Write } from "./write-path.js";
 import { preWriteOverlapCheck } from "./overlap-check.js";
-import { writePadded } from "./direct-io.js";
 import { qemuCompress, zstdAvailable } from "./qemu-compress.js";
 
 /** qcow2_alloc_bytes: `size` bytes, packed after the previous compressed cluster when they fit. */
@@ -69,8 +68,9 @@ function writeCompressedCluster(img: Qcow2Image, data: Uint8Array, offset: numbe
     img.l2Cache.put(slot);
   }
   preWriteOverlapCheck(img, 0, host, out.length, true);
-  // Compressed data that ends the file ends it on O_DIRECT's alignment boundary under cache=none/directsync.
-  writePadded(img, img.dataFile, out, host);
+  // Compressed data that ends the file ends it on O_DIRECT's alignment boundary under cache=none/directsync
+  // (Storage.writeAlign, set by Qcow2Image.open).
+  img.dataFile.write(out, host);
   img.events.emit(EventKind.DataWrite, img.node, CACHE_NONE, -1, host, out.length, 0);
 }
 

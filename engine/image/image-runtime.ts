@@ -24,6 +24,13 @@ export class ImageRuntime {
   dataSyncedGen = -1;
   /** Reopened read-only (qemu-io `reopen -r`): flushes are no-ops and writes are refused, as on QEMU's node. */
   readOnly = false;
+  /**
+   * request_alignment of the image file under O_DIRECT (cache=none, directsync): raw_probe_alignment finds 512
+   * bytes when the file is opened with O_DIRECT, but a reopen that turns O_DIRECT on (fcntl on a duplicated fd)
+   * probes 4096 on the same file system (seen with qemu-io 7.2: `reopen -c none` then a 512-byte-cluster write
+   * pads the file to 4 KiB). Storage.writeAlign reads it.
+   */
+  directIoAlign = 512;
   /** A metadata-only run skipped a data write: the next flush of that file must still sync. */
   dataWriteSkipped = false;
   /** The decompressed cluster most recently read (QEMU keeps one such buffer too); never changed once filled. */

@@ -4,7 +4,6 @@
 import { put32, put64 } from "../format/bytes.js";
 import { EventKind, CACHE_NONE } from "../events/event-kind.js";
 import { allocClusters } from "./allocator.js";
-import { writePadded } from "./direct-io.js";
 import { metadataTablesChanged, preWriteOverlapCheck } from "./overlap-check.js";
 import type { Qcow2Image } from "./qcow2-image.js";
 import { freeClusters } from "./refcounts.js";
@@ -45,7 +44,7 @@ export function growL1Table(img: Qcow2Image, minSize: number, exact: boolean): v
   img.refcountCache.flush();
   // The header does not point at the new clusters yet: they must be free of any other metadata.
   preWriteOverlapCheck(img, 0, offset, bytes, false);
-  writePadded(img, img.file, table, offset);
+  img.file.write(table, offset);
   img.events.emit(EventKind.MetadataWrite, img.node, CACHE_NONE, -1, offset, bytes, 0);
   img.ioYield();
   img.flushFile();

@@ -175,6 +175,10 @@ export class Qcow2Image implements BlockNode, CacheHost {
       img.dataFile = !opts.write && opts.writable ? new ShadowStorage(base) : base;
       img.rt.dataSyncedGen = img.dataFile.writeGen ?? -1;
     }
+    // Under O_DIRECT (cache=none, directsync) the block layer pads writes to the file's request alignment.
+    const writeAlign = (): number => (img.config.cacheMode === "none" || img.config.cacheMode === "directsync" ? img.rt.directIoAlign : 1);
+    img.file.writeAlign = writeAlign;
+    if (img.dataFile !== img.file) img.dataFile.writeAlign = writeAlign;
     if (img.backingName !== null && !opts.noBacking) {
       const depth = (opts.depth ?? 0) + 1;
       const resolved = gate.resolve(filename, img.backingName, depth);

@@ -1,7 +1,9 @@
 // Bytes in memory, growing in chunks; used for tests, new images and small shadows.
-import type { Storage } from "./storage.js";
+import { padGrowth, type Storage } from "./storage.js";
 
 export class MemoryStorage implements Storage {
+  /** O_DIRECT write padding (Storage.writeAlign); set by the image that owns this file. */
+  writeAlign?: () => number;
   /** Writes and truncates so far (see Storage.writeGen). */
   writeGen = 0;
   readonly writable = true;
@@ -26,10 +28,12 @@ export class MemoryStorage implements Storage {
 
   write(buf: Uint8Array, offset: number): void {
     this.writeGen++;
+    const before = this.length;
     const end = offset + buf.length;
     this.ensure(end);
     this.data.set(buf, offset);
     if (end > this.length) this.length = end;
+    if (this.writeAlign) padGrowth(this, before);
   }
 
   truncate(size: number): void {

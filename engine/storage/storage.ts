@@ -23,6 +23,19 @@ export interface Storage {
   zeroRange?(offset: number, length: number): void;
   close(): void;
   readonly writable: boolean;
+  /**
+   * The alignment the block layer pads writes to (O_DIRECT's request_alignment; 1 or unset: none). A write or
+   * zero write that ends past the end then leaves the storage ending on that boundary, zero-filled, as QEMU's
+   * read-modify-write padding (bdrv_pad_request) does. A function: the image's cache mode can change (reopen).
+   */
+  writeAlign?: () => number;
+}
+
+/** After a write that grew `s` from `sizeBefore`: rounds its end up to `s.writeAlign()` (see Storage.writeAlign). */
+export function padGrowth(s: Storage, sizeBefore: number): void {
+  const a = s.writeAlign ? s.writeAlign() : 1;
+  const size = s.size();
+  if (a > 1 && size > sizeBefore && size % a) s.truncate(Math.ceil(size / a) * a);
 }
 
 /** Discards a range of `s` as QEMU's file layer does (a punched hole), or writes zeroes where it cannot. */
