@@ -170,7 +170,7 @@ export class CauseTee implements EventSink {
     this.inner.request = v;
   }
 
-  emit(kind: EventKind, node: number, cache: number, slot: number, a: number, b: number, c: number): void {
+  emit(kind: EventKind, node: number, cache: number, slot: number, a: number, b: number, c: number, d?: number): void {
     if (node === 0) {
       switch (kind) {
         case EventKind.DataWrite:
@@ -193,7 +193,8 @@ export class CauseTee implements EventSink {
           break;
       }
     }
-    this.inner.emit(kind, node, cache, slot, a, b, c);
+    // d too: add_task's pool and qiov_offset (the crash explorer's event list showed 'pool (nil)' without it).
+    this.inner.emit(kind, node, cache, slot, a, b, c, d);
   }
 
   /** The replay driver says whether the current request is a compressed write. */

@@ -133,8 +133,8 @@ export class ReplayLoop {
     const rec = engine.recorder;
     if (!this.opts.keepEvents && rec.length >= DROP_EVENTS_AT) {
       this.seqBase += rec.length;
-      // rewind, not truncate: the chunk is written over again instead of freed and allocated anew (stale fourth
-      // payloads are cleared as events are written again, see EventRecorder.emit).
+      // rewind, not truncate: the chunk is written over again instead of freed and allocated anew (a re-written
+      // event's stale side values are ignored by a flag, see EventRecorder.emit).
       rec.rewind(0);
     }
     if (this.opts.onProgress && this.requests % (this.opts.progressEvery ?? 4096) === 0) this.opts.onProgress(this.requests);

@@ -112,3 +112,15 @@ describe.skipIf(!hasQemu)("host write log", () => {
     }
   });
 });
+
+describe("CauseTee", () => {
+  it("passes every event field on to the recorder, add_task's pool and qiov_offset (d) included", async () => {
+    const { CauseTee, HostWriteLog } = await import("../../engine/crash/host-write-log.js");
+    const { EventRecorder } = await import("../../engine/events/recorder.js");
+    const { EventKind } = await import("../../engine/events/event-kind.js");
+    const rec = new EventRecorder();
+    const tee = new CauseTee(rec, new HostWriteLog());
+    tee.emit(EventKind.AddTask, 0, 1, 0, 0x50000, 65536, 4096, 8192 * 2 + 1);
+    expect([rec.kindAt(0), rec.aAt(0), rec.bAt(0), rec.cAt(0), rec.dAt(0)]).toEqual([EventKind.AddTask, 0x50000, 65536, 4096, 8192 * 2 + 1]);
+  });
+});
