@@ -28,17 +28,8 @@ const CASES = Number(arg("--cases", "50"));
 const KEEP = arg("--keep", path.join(os.tmpdir(), "qcowdbg-fuzz-failures"));
 const QUIET = process.argv.includes("--quiet");
 
-/** mulberry32: small, seeded, the same sequence on every host. */
-function rng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+// The engine's mulberry32 (engine/prng.ts): the same sequence on every host, so a seed names one case.
+const { prng: rng } = await import(path.join(ROOT, "dist/engine/prng.js"));
 
 function pick(r, xs) {
   return xs[Math.floor(r() * xs.length)];
