@@ -271,10 +271,24 @@ function handleAllocSpace(img: Qcow2Image, metas: L2Meta[]): void {
     if (!isZeroCow(img, m)) continue;
     const start = m.allocOffset + m.cowStartOffset;
     const n = m.cowEndOffset + m.cowEndBytes - m.cowStartOffset;
+    if (!zeroWriteWithoutFallback(img, start, n)) continue;
     writeZeroesToData(img, start, n);
     img.events.emit(EventKind.SkipCow, img.node, CACHE_NONE, -1, m.offset, m.nbClusters, 0);
     m.skipCow = true;
   }
+}
+
+/**
+ * Whether bdrv_co_pwrite_zeroes(BDRV_REQ_NO_FALLBACK) can zero this range of the data file: under O_DIRECT a range
+ * off the request alignment would need read-modify-write padding, which NO_FALLBACK forbids (-ENOTSUP), and
+ * handle_alloc_space then copies on write as usual. It matters after `reopen -c none` (4 KiB alignment) on an
+ * extended-L2 image, whose COW regions are subcluster-sized.
+ */
+function zeroWriteWithoutFallback(img: Qcow2Image, start: number, n: number): boolean {
+  const mode = img.config.cacheMode;
+  if (mode !== "none" && mode !== "directsync") return true;
+  const align = img.rt.directIoAlign;
+  return start % align === 0 && n % align === 0;
 }
 
 /** bdrv_co_pwrite_zeroes on the data file (FALLOC_FL_ZERO_RANGE): reads as zeros, the file grows to cover it. */
@@ -475,6 +489,7 @@ function* writeTask(img: Qcow2Image, co: CoroutineModel, host: number, pos: numb
       const zero = isZeroCow(img, m);
       co.unlock();
       if (!zero) continue;
+      if (!zeroWriteWithoutFallback(img, m.allocOffset + m.cowStartOffset, m.cowEndOffset + m.cowEndBytes - m.cowStartOffset)) continue;
       yield* writeInFlight(img, false, () => writeZeroesToData(img, m.allocOffset + m.cowStartOffset, m.cowEndOffset + m.cowEndBytes - m.cowStartOffset));
       img.events.emit(EventKind.SkipCow, img.node, CACHE_NONE, -1, m.offset, m.nbClusters, 0);
       m.skipCow = true;

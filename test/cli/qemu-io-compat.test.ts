@@ -171,6 +171,13 @@ const cases: Case[] = [
     args: ["-c", "reopen -c none", "-c", "write -P 1 0 512", "-c", "write -P 2 64k 512", "-c", "reopen -c writeback", "-c", "write -P 3 128k 512", "-c", "reopen -c directsync", "-c", "write -P 4 192k 512", "IMG"],
   },
   {
+    // After `reopen -c none` the file's 4 KiB alignment makes the NO_FALLBACK zero write of a subcluster-sized COW
+    // region fail, so QEMU copies on write instead of skipping (found by the write fuzzer, seed 50070).
+    name: "reopen -c none on extended L2: COW regions off the 4 KiB alignment are copied, not zeroed",
+    create: ["-o", "extended_l2=on", "4M"],
+    args: ["-T", "qcow2*", "-c", "reopen -c none", "-c", "write -P 1 1k 1k", "-c", "write -P 2 1M 8k", "-c", "reopen -c writeback", "-c", "write -P 3 2M 1k", "IMG"],
+  },
+  {
     name: "-C without a backing file, and open -C / open -r -C",
     args: ["-t", "writeback", "-C", "-c", "read 0 64k", "-c", "read 100k 200k", "-c", "c", "-c", "open -r -C IMG", "-c", "open -C IMG", "-c", "read 960k 64k", "-c", "map", "IMG"],
   },
