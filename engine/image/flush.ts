@@ -10,7 +10,16 @@ function writeIncompat(img: Qcow2Image): void {
   const v = img.header.incompatibleFeatures;
   put32(b, 0, Number(v >> 32n));
   put32(b, 4, Number(v & 0xffffffffn));
-  img.file.write(b, 72);
+  pwriteSync(img, b, 72, false);
+}
+
+/**
+ * bdrv_pwrite_sync on the image file: the write (a MetadataWrite event unless `event` is false, as for the header
+ * words whose own events say more), its I/O's yield, then the sync.
+ */
+export function pwriteSync(img: Qcow2Image, data: Uint8Array, offset: number, event = true): void {
+  img.file.write(data, offset);
+  if (event) img.events.emit(EventKind.MetadataWrite, img.node, CACHE_NONE, -1, offset, data.length, 0);
   img.ioYield();
   img.flushFile();
 }

@@ -4,6 +4,7 @@
 import { put32, put64 } from "../format/bytes.js";
 import { EventKind, CACHE_NONE } from "../events/event-kind.js";
 import { allocClusters } from "./allocator.js";
+import { pwriteSync } from "./flush.js";
 import { metadataTablesChanged, preWriteOverlapCheck } from "./overlap-check.js";
 import type { Qcow2Image } from "./qcow2-image.js";
 import { freeClusters } from "./refcounts.js";
@@ -44,17 +45,11 @@ export function growL1Table(img: Qcow2Image, minSize: number, exact: boolean): v
   img.refcountCache.flush();
   // The header does not point at the new clusters yet: they must be free of any other metadata.
   preWriteOverlapCheck(img, 0, offset, bytes, false);
-  img.file.write(table, offset);
-  img.events.emit(EventKind.MetadataWrite, img.node, CACHE_NONE, -1, offset, bytes, 0);
-  img.ioYield();
-  img.flushFile();
+  pwriteSync(img, table, offset);
   const hdr = new Uint8Array(12);
   put32(hdr, 0, newSize);
   put64(hdr, 4, offset);
-  img.file.write(hdr, 36);
-  img.events.emit(EventKind.MetadataWrite, img.node, CACHE_NONE, -1, 36, 12, 0);
-  img.ioYield();
-  img.flushFile();
+  pwriteSync(img, hdr, 36);
   const oldOffset = h.l1TableOffset;
   const oldSize = h.l1Size;
   img.rt.l1 = table;

@@ -6,6 +6,7 @@ import { u32, put32, put64 } from "../format/bytes.js";
 import { getRefcount as getEntry, setRefcount as setEntry, maxRefcount } from "../format/refcount-entry.js";
 import { entryOffset } from "../format/l2-entry.js";
 import { EventKind, CACHE_NONE, CACHE_REFCOUNT } from "../events/event-kind.js";
+import { pwriteSync } from "./flush.js";
 import { corruption, hx } from "./cluster-lookup.js";
 import { GuestIoError } from "./guest-io-error.js";
 import type { Qcow2Image } from "./qcow2-image.js";
@@ -94,10 +95,7 @@ function allocRefcountBlock(img: Qcow2Image, clusterIndex: number): number {
   if (ti < img.reftableSize) {
     const e = new Uint8Array(8);
     put64(e, 0, newBlock);
-    img.file.write(e, img.header.refcountTableOffset + ti * 8);
-    img.events.emit(EventKind.MetadataWrite, img.node, CACHE_NONE, -1, img.header.refcountTableOffset + ti * 8, 8, 0);
-    img.ioYield();
-    img.flushFile();
+    pwriteSync(img, e, img.header.refcountTableOffset + ti * 8);
     tableEntrySet(img, OL_REFCOUNT_BLOCK, ti, e);
     img.refcountCache.put(slot);
     throw new Again();
@@ -313,16 +311,11 @@ export function growRefcountTable(img: Qcow2Image, startOffset: number, newIndex
   const bytes = new Uint8Array(tableSize * 8);
   for (let i = 0; i < tableSize; i++) if (newTable[i]) put64(bytes, i * 8, newTable[i]!);
   preWriteOverlapCheck(img, 0, tableOffset, bytes.length, false);
-  img.file.write(bytes, tableOffset);
-  img.events.emit(EventKind.MetadataWrite, img.node, CACHE_NONE, -1, tableOffset, bytes.length, 0);
-  img.ioYield();
-  img.flushFile();
+  pwriteSync(img, bytes, tableOffset);
   const hdr = new Uint8Array(12);
   put64(hdr, 0, tableOffset);
   put32(hdr, 8, tableClusters);
-  img.file.write(hdr, 48);
-  img.ioYield();
-  img.flushFile();
+  pwriteSync(img, hdr, 48, false);
   const oldOffset = img.header.refcountTableOffset;
   const oldSize = img.reftableSize;
   img.rt.reftable = bytes;

@@ -8,6 +8,7 @@ import { UnsupportedError } from "../format/format-error.js";
 import { getRefcount as getEntry, setRefcount as setEntry } from "../format/refcount-entry.js";
 import { entryOffset } from "../format/l2-entry.js";
 import { EventKind, CACHE_NONE } from "../events/event-kind.js";
+import { pwriteSync } from "./flush.js";
 import { u32 } from "../format/bytes.js";
 import { zeroRange } from "../storage/storage.js";
 import { GuestIoError } from "./guest-io-error.js";
@@ -55,10 +56,7 @@ export function qcow2Truncate(img: Qcow2Image, offset: number): void {
   if (zeroWrite) zeroNewArea(img, old, offset);
   const size = new Uint8Array(8);
   put64(size, 0, offset);
-  img.file.write(size, 24);
-  img.events.emit(EventKind.MetadataWrite, img.node, CACHE_NONE, -1, 24, 8, 0);
-  img.ioYield();
-  img.flushFile();
+  pwriteSync(img, size, 24);
   img.header.size = offset;
   // "Update cache sizes": the same options, re-read for the new size.
   try {
@@ -170,10 +168,7 @@ function shrinkReftable(img: Qcow2Image): void {
     cache.put(slot);
     if (!unused) next.set(img.reftable.subarray(i * 8, i * 8 + 8), i * 8);
   }
-  img.file.write(next, img.header.refcountTableOffset);
-  img.events.emit(EventKind.MetadataWrite, img.node, CACHE_NONE, -1, img.header.refcountTableOffset, next.length, 0);
-  img.ioYield();
-  img.flushFile();
+  pwriteSync(img, next, img.header.refcountTableOffset);
   for (let i = 0; i < n; i++) {
     const block = reftableEntry(img, i);
     if (!block || u32(next, i * 8) || u32(next, i * 8 + 4)) continue;
