@@ -12,6 +12,11 @@ export const CACHE_POLICIES: readonly CachePolicy[] = ["lru", "fifo", "2q"];
 export type CacheMode = "writeback" | "writethrough" | "none" | "directsync" | "unsafe";
 export const CACHE_MODES: CacheMode[] = ["writeback", "writethrough", "none", "directsync", "unsafe"];
 
+/** cache.direct: the modes that open the image file with O_DIRECT. */
+export function usesODirect(mode: CacheMode): boolean {
+  return mode === "none" || mode === "directsync";
+}
+
 export interface EngineConfig {
   /** Bytes; undefined = QEMU's default (min(32 MiB, whole image)). */
   l2CacheSize?: number;

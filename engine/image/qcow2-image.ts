@@ -13,7 +13,7 @@ import { ShadowStorage } from "../storage/shadow-storage.js";
 import type { Storage } from "../storage/storage.js";
 import { BackingGate } from "./backing-gate.js";
 import { RawNode, type BlockNode, type BlockStatus } from "./block-node.js";
-import { backingNodeConfig, cacheSizes, defaultConfig, type EngineConfig } from "./engine-config.js";
+import { backingNodeConfig, cacheSizes, defaultConfig, usesODirect, type EngineConfig } from "./engine-config.js";
 import { MetadataCache, type CacheHost } from "./metadata-cache.js";
 import { ImageRuntime } from "./image-runtime.js";
 import { qcow2BlockStatus } from "./block-status.js";
@@ -176,7 +176,7 @@ export class Qcow2Image implements BlockNode, CacheHost {
       img.rt.dataSyncedGen = img.dataFile.writeGen ?? -1;
     }
     // Under O_DIRECT (cache=none, directsync) the block layer pads writes to the file's request alignment.
-    const writeAlign = (): number => (img.config.cacheMode === "none" || img.config.cacheMode === "directsync" ? img.rt.directIoAlign : 1);
+    const writeAlign = (): number => (usesODirect(img.config.cacheMode) ? img.rt.directIoAlign : 1);
     img.file.writeAlign = writeAlign;
     if (img.dataFile !== img.file) img.dataFile.writeAlign = writeAlign;
     if (img.backingName !== null && !opts.noBacking) {

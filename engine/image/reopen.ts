@@ -2,7 +2,7 @@
 // its metadata caches under the new options (qcow2_reopen_prepare), a node going read-only is flushed again and
 // marked clean; then each qcow2 node of the backing chain re-creates its caches under its own, unchanged options.
 // A refusal (OptionsError, in QEMU's words) leaves the options and caches as they were, but not what was flushed.
-import type { EngineConfig } from "./engine-config.js";
+import { usesODirect, type EngineConfig } from "./engine-config.js";
 import { isQcow2Node } from "./block-node.js";
 import type { Qcow2Image } from "./qcow2-image.js";
 import { OptionsError, markCleanRewritingHeader, prepareOptions, updateOptions } from "./update-options.js";
@@ -28,8 +28,7 @@ export function reopenImage(img: Qcow2Image, req: ReopenRequest): void {
     if (!img.rt.readOnly) markCleanRewritingHeader(img);
   }
   if (errors.generic) throw new OptionsError(errors.generic);
-  const direct = (m: string) => m === "none" || m === "directsync";
-  if (direct(req.config.cacheMode) && !direct(img.config.cacheMode)) img.rt.directIoAlign = 4096;
+  if (usesODirect(req.config.cacheMode) && !usesODirect(img.config.cacheMode)) img.rt.directIoAlign = 4096;
   commit();
   img.rt.readOnly = req.readOnly;
   for (let b = img.backing; isQcow2Node(b); b = b.backing) updateOptions(b, { ...b.config });

@@ -13,6 +13,7 @@ import { qcow2Read } from "./read-path.js";
 import { freeAnyCluster, freeClusters } from "./refcounts.js";
 import { allocClusters, allocClustersAt } from "./allocator.js";
 import { markDirty } from "./flush.js";
+import { usesODirect } from "./engine-config.js";
 import { CoroutineModel, type Wait } from "./coroutine-model.js";
 import { preWriteOverlapCheck } from "./overlap-check.js";
 import { isZeroFast } from "./is-zero.js";
@@ -285,8 +286,7 @@ function handleAllocSpace(img: Qcow2Image, metas: L2Meta[]): void {
  * extended-L2 image, whose COW regions are subcluster-sized.
  */
 function zeroWriteWithoutFallback(img: Qcow2Image, start: number, n: number): boolean {
-  const mode = img.config.cacheMode;
-  if (mode !== "none" && mode !== "directsync") return true;
+  if (!usesODirect(img.config.cacheMode)) return true;
   const align = img.rt.directIoAlign;
   return start % align === 0 && n % align === 0;
 }

@@ -5,7 +5,7 @@
 // reaches the device.
 import { EventKind, CACHE_L2, CACHE_REFCOUNT } from "../events/event-kind.js";
 import type { EventRecorder } from "../events/recorder.js";
-import type { CacheMode } from "../image/engine-config.js";
+import { usesODirect, type CacheMode } from "../image/engine-config.js";
 import type { DeviceProfile } from "./device-profiles.js";
 import { HostFiles, type HostFileState } from "./host-io.js";
 
@@ -161,7 +161,7 @@ export class CostModel {
     this.decompBpUs = (profile.decompressMiBps * MIB) / 1e6;
     this.rawDepth = opts.rawBackingDepth ?? -1;
     this.external = new Set(opts.externalDataNodes ?? []);
-    const direct = opts.cacheMode === "none" || opts.cacheMode === "directsync";
+    const direct = usesODirect(opts.cacheMode);
     this.host = profile.host ? new HostFiles(profile.host, direct, opts.hostFiles ?? new Map()) : null;
   }
 

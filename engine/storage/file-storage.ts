@@ -71,7 +71,7 @@ export class FileStorage implements Storage {
       throw named(e, this.name);
     }
     if (offset + buf.length > this.length) this.length = offset + buf.length;
-    if (this.writeAlign) padGrowth(this, before);
+    if (this.writeAlign && this.length > before) padGrowth(this, before);
   }
 
   punchHole(offset: number, length: number): void {
@@ -94,7 +94,7 @@ export class FileStorage implements Storage {
       if (offset + length > this.length) fs.ftruncateSync(this.fd, offset + length);
     }
     if (offset + length > this.length) this.length = offset + length;
-    if (this.writeAlign) padGrowth(this, before);
+    if (this.writeAlign && this.length > before) padGrowth(this, before);
   }
 
   private writeZeroes(offset: number, length: number): void {

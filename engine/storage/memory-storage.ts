@@ -33,7 +33,7 @@ export class MemoryStorage implements Storage {
     this.ensure(end);
     this.data.set(buf, offset);
     if (end > this.length) this.length = end;
-    if (this.writeAlign) padGrowth(this, before);
+    if (this.writeAlign && this.length > before) padGrowth(this, before);
   }
 
   truncate(size: number): void {

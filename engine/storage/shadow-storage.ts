@@ -149,7 +149,7 @@ export class ShadowStorage implements Storage {
       done += n;
     }
     if (offset + buf.length > this.length) this.length = offset + buf.length;
-    if (this.writeAlign) padGrowth(this, before);
+    if (this.writeAlign && this.length > before) padGrowth(this, before);
   }
 
   /** A slot for page `pi` that may be written in place: a new one (filled from below unless `whole` is about
