@@ -14,10 +14,11 @@ import { CAUSE_LABELS, CAUSE_NAMES } from "../../engine/replay/cost-model.js";
 import { loadProfile, BUILTIN_PROFILES, DEFAULT_PROFILE } from "../../engine/replay/device-profiles.js";
 import { replayTrace, type ReplayRunOptions, type ReplaySummary, type RequestContext } from "../../engine/replay/replay-stats.js";
 import { replayLockstep, type LockstepRun } from "../../engine/replay/lockstep.js";
-import { recommend, type Recommendation } from "../../engine/replay/recommend.js";
+import { firstPassVariants, recommend, type Recommendation } from "../../engine/replay/recommend.js";
 import { RequestColumns } from "../../engine/replay/request-columns.js";
-import { replayOnThreads } from "../../engine/replay/what-if-threads.js";
+import { replayOnThreads, whatIfThreads } from "../../engine/replay/what-if-threads.js";
 import { replayStreamed } from "../../engine/replay/replay-thread.js";
+import { formatKey, replayBaselineSpeculating, Speculation, variantKey, type SpeculativeRun } from "../../engine/replay/speculative-runs.js";
 import { buildReport, formatReport, type TraceInfo } from "../../engine/replay/report.js";
 import { compareRow, convertedCopy, formatCompareTable, makeWorkDir, needsConversion, parseVariant, qemuImgAvailable, removeWorkDir, type Variant } from "../../engine/replay/compare.js";
 import { hex } from "../../engine/replay/human-units.js";
@@ -123,7 +124,7 @@ function run(userImage: string, trace: string, flags: Flags): void {
     const copies = new Map<string, string>();
     const imageFor = (v: Variant): string => {
       if (!needsConversion(v.format)) return image;
-      const key = JSON.stringify([v.format.clusterSize, v.format.extendedL2, v.format.preallocation]);
+      const key = formatKey(v.format);
       let img = copies.get(key);
       if (img === undefined) {
         if (!workDir.path) workDir.path = makeWorkDir();
@@ -138,11 +139,14 @@ function run(userImage: string, trace: string, flags: Flags): void {
     const tape = flags.recommend && !variants.length ? new RequestColumns() : undefined;
     // Several variants in one pass over the trace (parsed once); progress follows the first. A verification
     // (`verify`) needs totals, not the slowest requests' explanations: its runs keep none.
+    const verifyOpts = (v: Variant): ReplayRunOptions => ({ ...runOpts(v.config, v.label), onProgress: undefined, topN: 0 });
+    // Verification runs started during the baseline (speculative-runs.ts), when it guessed them.
+    let speculation: Speculation | undefined;
     const runAll = (vs: Variant[], first?: LockstepRun, verify = false): (ReplaySummary | Error)[] => {
       // A variant whose converted copy cannot be made is an Error in its place; the others run in one pass.
       const prepared = vs.map((v): LockstepRun | Error => {
         try {
-          return { imagePath: imageFor(v), opts: { ...runOpts(v.config, v.label), onProgress: undefined, ...(verify ? { topN: 0 } : {}) } };
+          return { imagePath: imageFor(v), opts: verify ? verifyOpts(v) : { ...runOpts(v.config, v.label), onProgress: undefined } };
         } catch (e) {
           return e instanceof Error ? e : new Error(String(e));
         }
@@ -159,14 +163,39 @@ function run(userImage: string, trace: string, flags: Flags): void {
       for (const p of prepared) out.push(p instanceof Error ? p : res.shift()!);
       return out;
     };
+    // The verification runs: those the speculation guessed take its results, the others run here as before.
+    const verifyAll = (vs: Variant[]): (ReplaySummary | Error)[] => {
+      const spec = speculation;
+      if (!spec) return runAll(vs, undefined, true);
+      for (const [k, p] of spec.copies()) if (!copies.has(k)) copies.set(k, p);
+      const done = vs.map((v) => spec.take(variantKey(v)));
+      const rest = vs.filter((_, i) => !done[i]);
+      if (process.argv.includes("--debug")) process.stderr.write(`qcowdbg: debug: verification: ${vs.length - rest.length} of ${vs.length} runs from the ${spec.runs} started after ${spec.after} requests\n`);
+      const ran = rest.length ? runAll(rest, undefined, true) : [];
+      return done.map((d) => d ?? ran.shift()!);
+    };
 
     if (variants.some((v) => needsConversion(v.format)) && !qemuImgAvailable()) throw new ExitError("replay: cluster_size/extended_l2 need a converted copy, and qemu-img is not installed", 1);
     // The baseline, with the event outputs; with --compare, every configuration in the same pass.
     const sinks = openSinks(flags, image, trace, cleanups);
     const baseRun: LockstepRun = { imagePath: image, opts: { ...runOpts(base, "replay"), perEventCosts: Boolean(flags.chromeTrace), onRequest: sinks } };
     const compared = variants.length ? runAll(variants, baseRun) : undefined;
-    // Alone, the baseline parses here and replays on a second core where there is one (replay-thread.ts).
-    const first = compared ? compared[0]! : replayStreamed(() => workload.requests(), baseRun, tape);
+    // Alone, the baseline parses here and replays on a second core where there is one (replay-thread.ts); with
+    // recommendations and cores for workers, it replays here and the verification runs that a prefix of it
+    // calls for start on the workers while it goes on (speculative-runs.ts).
+    const canConvert = flags.recommend && !variants.length ? qemuImgAvailable() : false;
+    const specThreads = tape ? whatIfThreads(SPECULATE_RUNS + 1) - 1 : 0;
+    let first: ReplaySummary | Error;
+    if (compared) first = compared[0]!;
+    else if (tape && specThreads > 0) {
+      const guess = (partial: ReplaySummary): SpeculativeRun[] =>
+        firstPassVariants(partial, base, canConvert).map((v) => ({ key: variantKey(v), imagePath: image, ...(needsConversion(v.format) ? { convert: v.format } : {}), opts: verifyOpts(v) }));
+      const dir = () => (workDir.path ||= makeWorkDir());
+      const r = replayBaselineSpeculating(workload.requests(), baseRun, tape, { prefix: speculateAfter(), threads: specThreads, dir, guess });
+      speculation = r.speculation;
+      if (speculation) cleanups.unshift(() => speculation?.close());
+      first = r.baseline;
+    } else first = replayStreamed(() => workload.requests(), baseRun, tape);
     if (first instanceof Error) throw first;
     const baseline = first;
     progress.stop();
@@ -197,8 +226,7 @@ function run(userImage: string, trace: string, flags: Flags): void {
     let recs: Recommendation[] = [];
     const notes: string[] = [];
     if (flags.recommend) {
-      const canConvert = qemuImgAvailable();
-      recs = recommend({ baseline, config: base, canConvert, run: runVariant, runAll: (vs) => runAll(vs, undefined, true) });
+      recs = recommend({ baseline, config: base, canConvert, run: runVariant, runAll: verifyAll });
       if (!canConvert) notes.push("cluster size / extended L2 what-ifs were not tried: qemu-img is not installed");
       progress.stop();
     }
@@ -213,6 +241,17 @@ function run(userImage: string, trace: string, flags: Flags): void {
     for (const c of cleanups) c();
   }
 }
+
+/**
+ * Requests of the baseline whose statistics choose the verification runs started early (speculative-runs.ts):
+ * QCOWDBG_SPECULATE_AFTER when set (the tests' small traces), else 65,536 (about 0.2 s into a replay).
+ */
+function speculateAfter(): number {
+  const n = Math.floor(Number(process.env.QCOWDBG_SPECULATE_AFTER));
+  return n >= 1 ? n : 65536;
+}
+/** Verification runs usually guessed (two candidates and both together): the threads asked for them. */
+const SPECULATE_RUNS = 3;
 
 function summaryOf(r: ReplaySummary | Error): ReplaySummary {
   if (r instanceof Error) throw r;

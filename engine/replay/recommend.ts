@@ -225,14 +225,7 @@ export function rankRecommendations(recs: Recommendation[]): Recommendation[] {
 
 /** Candidates, each verified by a replay with the advice applied, then the improvements together. */
 export function recommend(ctx: RecommendContext): Recommendation[] {
-  const recs = candidates(ctx.baseline, ctx.config, ctx.canConvert);
-  const toRun: { r: Recommendation; v: Variant }[] = [];
-  for (const r of recs) {
-    const v = variantOf(ctx, r);
-    if (v) toRun.push({ r, v });
-  }
-  // The candidates together, in the same pass: the combined advice when they all improve.
-  const together = toRun.length >= 2 ? variantOf(ctx, { option: toRun.map((x) => x.r.option).join(",") }) : undefined;
+  const { recs, toRun, together } = plan(ctx.baseline, ctx.config, ctx.canConvert);
   for (const x of toRun) ctx.onVerify?.(x.r);
   const results = runAll(ctx, together ? [...toRun.map((x) => x.v), together] : toRun.map((x) => x.v));
   toRun.forEach((x, i) => settle(ctx, x.r, results[i]!));
@@ -248,7 +241,7 @@ export function recommend(ctx: RecommendContext): Recommendation[] {
   };
   if (together && good.length === toRun.length) settle(ctx, all, results[toRun.length]!);
   else {
-    const v = variantOf(ctx, all);
+    const v = variantOf(ctx.config, all);
     if (v) {
       ctx.onVerify?.(all);
       settle(ctx, all, runAll(ctx, [v])[0]!);
@@ -258,11 +251,33 @@ export function recommend(ctx: RecommendContext): Recommendation[] {
   return rankRecommendations(ranked);
 }
 
+/** The candidates for `baseline`, those with a variant to replay, and all of them together (when two or more). */
+function plan(baseline: ReplaySummary, config: EngineConfig, canConvert: boolean): { recs: Recommendation[]; toRun: { r: Recommendation; v: Variant }[]; together: Variant | undefined } {
+  const recs = candidates(baseline, config, canConvert);
+  const toRun: { r: Recommendation; v: Variant }[] = [];
+  for (const r of recs) {
+    const v = variantOf(config, r);
+    if (v) toRun.push({ r, v });
+  }
+  // The candidates together, in the same pass: the combined advice when they all improve.
+  const together = toRun.length >= 2 ? variantOf(config, { option: toRun.map((x) => x.r.option).join(",") }) : undefined;
+  return { recs, toRun, together };
+}
+
+/**
+ * The variants recommend() replays in its first pass for `baseline` (every candidate, then all together). Given
+ * the statistics of a prefix of the trace, a guess at them, which the replay can start early (speculative-runs.ts).
+ */
+export function firstPassVariants(baseline: ReplaySummary, config: EngineConfig, canConvert: boolean): Variant[] {
+  const { toRun, together } = plan(baseline, config, canConvert);
+  return together ? [...toRun.map((x) => x.v), together] : toRun.map((x) => x.v);
+}
+
 /** The variant to replay for an advice, or undefined (and the advice marked skipped) when there is none. */
-function variantOf(ctx: RecommendContext, r: Pick<Recommendation, "option" | "skipped">): Variant | undefined {
+function variantOf(config: EngineConfig, r: Pick<Recommendation, "option" | "skipped">): Variant | undefined {
   if (r.skipped) return undefined;
   try {
-    return parseVariant(r.option, ctx.config);
+    return parseVariant(r.option, config);
   } catch (e) {
     r.skipped = `not verified: ${(e as Error).message}`;
     return undefined;

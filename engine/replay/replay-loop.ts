@@ -157,6 +157,18 @@ export class ReplayLoop {
   /** Closes the image (its write-backs and syncs count, as qemu-io's exit makes them) and returns the statistics. Call once, at the end. */
   summary(): ReplaySummary {
     this.opts.onProgress?.(this.requests);
+    return this.build(true);
+  }
+
+  /**
+   * The statistics so far, the image left open and the replay able to go on (the recommendations' speculative
+   * what-ifs are chosen from them): no syncs of closing the image, which summary() counts.
+   */
+  partial(): ReplaySummary {
+    return this.build(false);
+  }
+
+  private build(close: boolean): ReplaySummary {
     const engine = this.engine;
     const img = engine.image;
     const rec = engine.recorder;
@@ -179,7 +191,7 @@ export class ReplayLoop {
     const causeTotals = this.causeTotals;
     // Closing the image (as qemu-io does at exit) writes the caches back and syncs: QEMU's fdatasync count has them.
     const syncsBefore = rec.counts[EventKind.FlushToDisk]!;
-    img.close();
+    if (close) img.close();
     const closeSyncs = rec.counts[EventKind.FlushToDisk]! - syncsBefore;
     return {
       image: {

@@ -1,19 +1,40 @@
 // A worker thread of what-if-threads.ts (replays its share of the configurations over the requests it was given
-// and posts the summaries) or of replay-thread.ts (replays one configuration over requests posted in chunks as
-// they are parsed). The engine is loaded inside the try, so that a worker that cannot load still answers and the
+// and posts the summaries), of replay-thread.ts (replays one configuration over requests posted in chunks as
+// they are parsed) or of speculative-runs.ts (makes its variants' converted copies, then replays them in
+// lock-step over requests posted in chunks). The engine is loaded inside the try, so that a worker that cannot load still answers and the
 // main thread, blocked in Atomics.wait, replays that share itself.
-import { receiveMessageOnPort, workerData } from "node:worker_threads";
+import { receiveMessageOnPort, workerData, type MessagePort } from "node:worker_threads";
 import type { GuestRequest } from "../workload/guest-request.js";
 import type { WorkerInput, WorkerOutput } from "./what-if-threads.js";
 import type { StreamInput, StreamMessage } from "./replay-thread.js";
+import type { SpeculateInput, SpeculateOutput } from "./speculative-runs.js";
 
-const input = workerData as WorkerInput | StreamInput;
-// Where "done" is signalled: the what-if flag, or the stream's control array (slot 2, DONE; slot 1, CONSUMED,
-// is woken too, since the parser may be waiting for room).
-const [flag, at] = "stream" in input ? [input.ctl, 2] : [input.flag, 0];
+const input = workerData as WorkerInput | StreamInput | SpeculateInput;
+// Where "done" is signalled: the what-if flag, the stream's control array (slot 2, DONE; slot 1, CONSUMED,
+// is woken too, since the parser may be waiting for room), or the speculation's (slot 1).
+const [flag, at] = "stream" in input ? [input.ctl, 2] : "speculate" in input ? [input.ctl, 1] : [input.flag, 0];
 let sent = false;
 
-function finish(out: WorkerOutput): void {
+/** Chunks in the order posted; slot 0 of `ctl` counts posts and is read before each try, so a post between the try and the wait changes it and the wait returns at once. */
+function* pull(ctl: Int32Array, port: MessagePort, revive: (chunk: unknown) => Iterable<GuestRequest>, consumed?: number): Generator<GuestRequest> {
+  for (;;) {
+    const seen = Atomics.load(ctl, 0);
+    const got = receiveMessageOnPort(port);
+    if (!got) {
+      Atomics.wait(ctl, 0, seen, 1000);
+      continue;
+    }
+    const m = got.message as StreamMessage;
+    if (consumed !== undefined) {
+      Atomics.add(ctl, consumed, 1);
+      Atomics.notify(ctl, consumed);
+    }
+    if ("end" in m) return;
+    yield* revive(m.chunk);
+  }
+}
+
+function finish(out: WorkerOutput | SpeculateOutput): void {
   if (sent) return;
   sent = true;
   input.port.postMessage(out);
@@ -27,31 +48,40 @@ process.on("exit", () => finish({ failed: "the worker exited without a result" }
 
 try {
   const { RequestColumns } = await import("./request-columns.js");
+  const revive = (chunk: unknown) => RequestColumns.revive(chunk).requests();
   if ("stream" in input) {
     const { replayTrace } = await import("./replay-stats.js");
-    const { ctl, port } = input;
-    // Chunks in the order posted; POSTED (slot 0) is read before each try, so a post between the try and the
-    // wait changes it and the wait returns at once.
-    const pull = function* (): Generator<GuestRequest> {
-      for (;;) {
-        const seen = Atomics.load(ctl, 0);
-        const got = receiveMessageOnPort(port);
-        if (!got) {
-          Atomics.wait(ctl, 0, seen, 1000);
-          continue;
-        }
-        const m = got.message as StreamMessage;
-        Atomics.add(ctl, 1, 1);
-        Atomics.notify(ctl, 1);
-        if ("end" in m) return;
-        yield* RequestColumns.revive(m.chunk).requests();
-      }
-    };
     try {
-      finish({ results: [{ summary: replayTrace(input.run.imagePath, pull(), input.run.opts) }] });
+      finish({ results: [{ summary: replayTrace(input.run.imagePath, pull(input.ctl, input.port, revive, 1), input.run.opts) }] });
     } catch (e) {
       finish({ results: [{ error: e instanceof Error ? e.message : String(e) }] });
     }
+  } else if ("speculate" in input) {
+    const { replayLockstep } = await import("./lockstep.js");
+    const { convertedCopy } = await import("./compare.js");
+    const { formatKey } = await import("./speculative-runs.js");
+    // Converted copies first (qemu-img runs while this thread waits, not the parser's); a variant whose copy
+    // cannot be made is left out, and the main thread runs it again for its error.
+    const copies = new Map<string, string>();
+    const paths = input.runs.map((r): string | Error => {
+      if (!r.convert) return r.imagePath;
+      const k = formatKey(r.convert);
+      try {
+        let p = copies.get(k);
+        if (p === undefined) copies.set(k, (p = convertedCopy(r.imagePath, r.convert, input.dir)));
+        return p;
+      } catch (e) {
+        return e instanceof Error ? e : new Error(String(e));
+      }
+    });
+    const ok = input.runs.flatMap((r, i) => (typeof paths[i] === "string" ? [{ imagePath: paths[i], opts: r.opts }] : []));
+    const ran = replayLockstep(pull(input.ctl, input.port, revive), ok);
+    const results = paths.map((p) => {
+      if (typeof p !== "string") return { error: p.message };
+      const r = ran.shift()!;
+      return r instanceof Error ? { error: r.message } : { summary: r };
+    });
+    finish({ results, copies: [...copies] });
   } else {
     const { replayLockstep } = await import("./lockstep.js");
     const columns = RequestColumns.revive(input.columns);

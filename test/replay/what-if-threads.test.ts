@@ -131,8 +131,9 @@ describe.skipIf(!existsSync(CLI) || !existsSync(THREADS))("replay's verification
         env: { ...process.env, QCOWDBG_WORKERS: "2", ...(bundle ? {} : { QCOWDBG_NO_BUNDLE: "1" }) },
       });
       expect(r.status, r.stderr).toBe(0);
-      // The main thread, the baseline's replay beside the parser, one verification worker.
-      expect(readdirSync(dir).filter((f) => f.endsWith(".cpuprofile")), `bundle ${bundle}`).toHaveLength(3);
+      // The main thread (parsing and the baseline: with recommendations the baseline stays beside the parser, for
+      // speculative-runs.ts, which this trace is too short for) and one verification worker.
+      expect(readdirSync(dir).filter((f) => f.endsWith(".cpuprofile")), `bundle ${bundle}`).toHaveLength(2);
     }
   });
 

@@ -1,0 +1,195 @@
+// The recommendations' verification runs started while the baseline still replays, on worker threads: once a
+// prefix of the trace has run, the variants its statistics call for are guessed (recommend.ts firstPassVariants
+// on a partial summary), and workers make their converted copies and replay them over the requests, posted in
+// packed chunks as this thread parses them. Afterwards recommend() asks for the variants the whole baseline calls
+// for: a variant guessed right takes its speculative summary (the same replay of the same requests under the same
+// options, so the same figures), the others run as they would have without speculation. A wrong guess costs CPU
+// on another core, never a different report. Synchronous, like what-if-threads.ts: Atomics.wait on a shared
+// control array, then receiveMessageOnPort.
+import { MessageChannel, Worker, receiveMessageOnPort, type MessagePort } from "node:worker_threads";
+import type { GuestRequest } from "../workload/guest-request.js";
+import type { FormatOptions, Variant } from "./compare.js";
+import type { LockstepRun } from "./lockstep.js";
+import { ReplayLoop } from "./replay-loop.js";
+import { RequestColumns } from "./request-columns.js";
+import type { ReplayRunOptions, ReplaySummary } from "./replay-stats.js";
+import { WORKER, plainRun } from "./what-if-threads.js";
+
+/** Requests per chunk posted to the workers. */
+const CHUNK = 8192;
+/** Slots of a worker's control array: chunks posted, and set to 1 once its result is posted. */
+export const SPEC_POSTED = 0;
+export const SPEC_DONE = 1;
+
+/** One guessed variant: its key (variantKey), the image to replay (converted first when `convert` is set), its options. */
+export interface SpeculativeRun {
+  key: string;
+  imagePath: string;
+  convert?: FormatOptions;
+  opts: ReplayRunOptions;
+}
+
+/** What a speculating worker is given. */
+export interface SpeculateInput {
+  speculate: true;
+  runs: SpeculativeRun[];
+  /** Where converted copies go (the command's work folder). */
+  dir: string;
+  ctl: Int32Array;
+  port: MessagePort;
+}
+
+/** A speculating worker's answer: per run a summary or why it failed, and the converted copies it made. */
+export type SpeculateOutput = { results: ({ summary: ReplaySummary } | { error: string })[]; copies: [string, string][] } | { failed: string };
+
+/** A variant's identity: two variants with the same key replay the same way. */
+export function variantKey(v: Pick<Variant, "config" | "format">): string {
+  return JSON.stringify([v.config, v.format]);
+}
+
+/** Which converted copy a variant needs: variants with the same format options share one. */
+export function formatKey(f: FormatOptions): string {
+  return JSON.stringify([f.clusterSize, f.extendedL2, f.preallocation]);
+}
+
+interface Started {
+  worker: Worker;
+  runs: SpeculativeRun[];
+  ctl: Int32Array;
+  port: MessagePort;
+  posted: number;
+  out?: SpeculateOutput;
+}
+
+/** Speculative runs under way on workers. */
+export class Speculation {
+  private readonly started: Started[];
+  private readonly summaries = new Map<string, ReplaySummary>();
+  private readonly made = new Map<string, string>();
+  private settled = false;
+
+  /** How many runs were guessed. */
+  readonly runs: number;
+
+  /** Starts `runs` on up to `threads` workers, guessed after `after` requests. */
+  constructor(runs: SpeculativeRun[], threads: number, dir: string, readonly after: number) {
+    this.runs = runs.length;
+    const shares: SpeculativeRun[][] = Array.from({ length: Math.max(1, Math.min(threads, runs.length)) }, () => []);
+    runs.forEach((r, i) => shares[i % shares.length]!.push(r));
+    this.started = [];
+    try {
+      for (const share of shares) {
+        const ctl = new Int32Array(new SharedArrayBuffer(8));
+        const { port1, port2 } = new MessageChannel();
+        const input: SpeculateInput = { speculate: true, runs: share.map((r) => ({ ...r, opts: plainRun({ imagePath: r.imagePath, opts: r.opts }).opts })), dir, ctl, port: port2 };
+        const worker = new Worker(WORKER!, { workerData: input, transferList: [port2] });
+        worker.unref();
+        this.started.push({ worker, runs: share, ctl, port: port1, posted: 0 });
+      }
+    } catch (e) {
+      this.close();
+      throw e;
+    }
+  }
+
+  /** Sends the next chunk of requests (or the end) to every worker still running. */
+  post(m: { chunk: RequestColumns } | { end: true }): void {
+    for (const s of this.started) {
+      if (Atomics.load(s.ctl, SPEC_DONE) !== 0) continue;
+      s.port.postMessage(m);
+      s.posted++;
+      Atomics.store(s.ctl, SPEC_POSTED, s.posted);
+      Atomics.notify(s.ctl, SPEC_POSTED);
+    }
+  }
+
+  /** The summary of the speculative run of `key`, once every worker has answered; undefined when not guessed or it failed. */
+  take(key: string): ReplaySummary | undefined {
+    this.settle();
+    return this.summaries.get(key);
+  }
+
+  /** Converted copies the workers made, by formatKey. */
+  copies(): Map<string, string> {
+    this.settle();
+    return this.made;
+  }
+
+  close(): void {
+    for (const s of this.started) {
+      s.port.close();
+      void s.worker.terminate();
+    }
+  }
+
+  private settle(): void {
+    if (this.settled) return;
+    this.settled = true;
+    for (const s of this.started) {
+      while (Atomics.load(s.ctl, SPEC_DONE) === 0) Atomics.wait(s.ctl, SPEC_DONE, 0, 1000);
+      const out = receiveMessageOnPort(s.port)?.message as SpeculateOutput | undefined;
+      if (!out || "failed" in out) continue;
+      out.results.forEach((r, i) => "summary" in r && this.summaries.set(s.runs[i]!.key, r.summary));
+      for (const [k, p] of out.copies) this.made.set(k, p);
+    }
+  }
+}
+
+export interface SpeculateOptions {
+  /** Requests replayed before the guess (the trace's prefix whose statistics choose the variants). */
+  prefix: number;
+  /** Worker threads for the speculative runs. */
+  threads: number;
+  /** The work folder for converted copies (made on demand). */
+  dir: () => string;
+  /** The variants to start for the statistics so far (none: no speculation). */
+  guess(partial: ReplaySummary): SpeculativeRun[];
+}
+
+/**
+ * Replays `requests` under `run` in this thread, as replayTrace does, recording every request into `tape`, and
+ * after `prefix` requests starts the guessed variants on workers fed the same requests. Returns the baseline's
+ * summary and the speculation (to be closed by the caller), if one started.
+ */
+export function replayBaselineSpeculating(requests: Iterable<GuestRequest>, run: LockstepRun, tape: RequestColumns, o: SpeculateOptions): { baseline: ReplaySummary; speculation?: Speculation } {
+  tape.clear();
+  const loop = new ReplayLoop(run.imagePath, run.opts);
+  let spec: Speculation | undefined;
+  try {
+    // Chunks of the prefix wait here until the guess; past it, they go out as they fill (or stop being made).
+    let pending: RequestColumns[] | null = [];
+    let chunk = new RequestColumns(CHUNK);
+    let n = 0;
+    for (const r of requests) {
+      tape.push(r);
+      loop.step(r);
+      if (pending === null) continue;
+      chunk.push(r);
+      if (chunk.length === CHUNK) {
+        if (spec) spec.post({ chunk });
+        else pending.push(chunk);
+        chunk = new RequestColumns(CHUNK);
+      }
+      if (++n === o.prefix) {
+        const runs = o.guess(loop.partial());
+        if (runs.length === 0) pending = null;
+        else {
+          spec = new Speculation(runs, o.threads, o.dir(), n);
+          for (const c of pending) spec.post({ chunk: c });
+          pending = [];
+        }
+      }
+    }
+    if (spec) {
+      spec.post({ chunk });
+      spec.post({ end: true });
+    }
+    const baseline = loop.summary();
+    return { baseline, speculation: spec };
+  } catch (e) {
+    spec?.close();
+    throw e;
+  } finally {
+    loop.close();
+  }
+}
