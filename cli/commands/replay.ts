@@ -16,7 +16,7 @@ import { replayTrace, type ReplayRunOptions, type ReplaySummary, type RequestCon
 import { replayLockstep, type LockstepRun } from "../../engine/replay/lockstep.js";
 import { firstPassVariants, recommend, type Recommendation } from "../../engine/replay/recommend.js";
 import { RequestColumns } from "../../engine/replay/request-columns.js";
-import { replayOnThreads, whatIfThreads } from "../../engine/replay/what-if-threads.js";
+import { replayOnThreads, whatIfThreads, type Tape } from "../../engine/replay/what-if-threads.js";
 import { replayStreamed } from "../../engine/replay/replay-thread.js";
 import { formatKey, replayBaselineSpeculating, Speculation, variantKey, type SpeculativeRun } from "../../engine/replay/speculative-runs.js";
 import { buildReport, formatReport, type TraceInfo } from "../../engine/replay/report.js";
@@ -136,7 +136,8 @@ function run(userImage: string, trace: string, flags: Flags): void {
     const runVariant = (v: Variant): ReplaySummary => replayTrace(imageFor(v), workload.requests(), runOpts(v.config, v.label));
     // The recommendations replay the trace again: the baseline's pass keeps the parsed requests in packed columns
     // (about 10 bytes a request), so the verification pass reads them from memory instead of parsing the file again.
-    const tape = flags.recommend && !variants.length ? new RequestColumns() : undefined;
+    const keep = flags.recommend && !variants.length;
+    let tape: Tape | undefined;
     // Several variants in one pass over the trace (parsed once); progress follows the first. A verification
     // (`verify`) needs totals, not the slowest requests' explanations: its runs keep none.
     const verifyOpts = (v: Variant): ReplayRunOptions => ({ ...runOpts(v.config, v.label), onProgress: undefined, topN: 0 });
@@ -184,18 +185,23 @@ function run(userImage: string, trace: string, flags: Flags): void {
     // recommendations and cores for workers, it replays here and the verification runs that a prefix of it
     // calls for start on the workers while it goes on (speculative-runs.ts).
     const canConvert = flags.recommend && !variants.length ? qemuImgAvailable() : false;
-    const specThreads = tape ? whatIfThreads(SPECULATE_RUNS + 1) - 1 : 0;
+    const specThreads = keep ? whatIfThreads(SPECULATE_RUNS + 1) - 1 : 0;
     let first: ReplaySummary | Error;
     if (compared) first = compared[0]!;
-    else if (tape && specThreads > 0) {
+    else if (specThreads > 0) {
       const guess = (partial: ReplaySummary): SpeculativeRun[] =>
         firstPassVariants(partial, base, canConvert).map((v) => ({ key: variantKey(v), imagePath: image, ...(needsConversion(v.format) ? { convert: v.format } : {}), opts: verifyOpts(v) }));
       const dir = () => (workDir.path ||= makeWorkDir());
-      const r = replayBaselineSpeculating(workload.requests(), baseRun, tape, { prefix: speculateAfter(), threads: specThreads, dir, guess });
+      const r = replayBaselineSpeculating(workload.requests(), baseRun, { prefix: speculateAfter(), threads: specThreads, dir, guess });
       speculation = r.speculation;
       if (speculation) cleanups.unshift(() => speculation?.close());
       first = r.baseline;
-    } else first = replayStreamed(() => workload.requests(), baseRun, tape);
+      tape = r.chunks;
+    } else {
+      const t = keep ? new RequestColumns() : undefined;
+      first = replayStreamed(() => workload.requests(), baseRun, t);
+      tape = t;
+    }
     if (first instanceof Error) throw first;
     const baseline = first;
     progress.stop();

@@ -147,45 +147,43 @@ export interface SpeculateOptions {
 }
 
 /**
- * Replays `requests` under `run` in this thread, as replayTrace does, recording every request into `tape`, and
- * after `prefix` requests starts the guessed variants on workers fed the same requests. Returns the baseline's
- * summary and the speculation (to be closed by the caller), if one started.
+ * Replays `requests` under `run` in this thread, as replayTrace does, keeping every request in packed chunks (the
+ * tape that verification runs not guessed replay from), and after `prefix` requests starts the guessed variants
+ * on workers fed the same chunks. Returns the baseline's summary, the chunks and the speculation (to be closed by
+ * the caller), if one started.
  */
-export function replayBaselineSpeculating(requests: Iterable<GuestRequest>, run: LockstepRun, tape: RequestColumns, o: SpeculateOptions): { baseline: ReplaySummary; speculation?: Speculation } {
-  tape.clear();
+export function replayBaselineSpeculating(requests: Iterable<GuestRequest>, run: LockstepRun, o: SpeculateOptions): { baseline: ReplaySummary; chunks: RequestColumns[]; speculation?: Speculation } {
   const loop = new ReplayLoop(run.imagePath, run.opts);
   let spec: Speculation | undefined;
   try {
-    // Chunks of the prefix wait here until the guess; past it, they go out as they fill (or stop being made).
-    let pending: RequestColumns[] | null = [];
+    // Chunks of the prefix are sent once the guess is made; past it, each as it fills.
+    const chunks: RequestColumns[] = [];
     let chunk = new RequestColumns(CHUNK);
     let n = 0;
     for (const r of requests) {
-      tape.push(r);
       loop.step(r);
-      if (pending === null) continue;
       chunk.push(r);
       if (chunk.length === CHUNK) {
-        if (spec) spec.post({ chunk });
-        else pending.push(chunk);
+        chunks.push(chunk);
+        spec?.post({ chunk });
         chunk = new RequestColumns(CHUNK);
       }
       if (++n === o.prefix) {
         const runs = o.guess(loop.partial());
-        if (runs.length === 0) pending = null;
-        else {
+        if (runs.length > 0) {
           spec = new Speculation(runs, o.threads, o.dir(), n);
-          for (const c of pending) spec.post({ chunk: c });
-          pending = [];
+          for (const c of chunks) spec.post({ chunk: c });
         }
       }
     }
+    chunk.trim();
+    chunks.push(chunk);
     if (spec) {
       spec.post({ chunk });
       spec.post({ end: true });
     }
     const baseline = loop.summary();
-    return { baseline, speculation: spec };
+    return { baseline, chunks, speculation: spec };
   } catch (e) {
     spec?.close();
     throw e;

@@ -10,10 +10,20 @@ import { MessageChannel, Worker, receiveMessageOnPort, type MessagePort } from "
 import { replayLockstep, type LockstepRun } from "./lockstep.js";
 import type { RequestColumns } from "./request-columns.js";
 import type { ReplaySummary } from "./replay-stats.js";
+import type { GuestRequest } from "../workload/guest-request.js";
+
+/** Requests kept in memory: one set of columns, or several in order (chunks). */
+export type Tape = RequestColumns | RequestColumns[];
+
+/** The requests of a tape, in order. */
+export function* tapeRequests(t: Tape): Generator<GuestRequest> {
+  if (Array.isArray(t)) for (const c of t) yield* c.requests();
+  else yield* t.requests();
+}
 
 /** What a worker is given: the requests and its runs with their plain options (no callbacks cross threads). */
 export interface WorkerInput {
-  columns: RequestColumns;
+  columns: Tape;
   runs: LockstepRun[];
   /** Set to 1 (and notified) once the result is posted on `port`. */
   flag: Int32Array;
@@ -62,8 +72,8 @@ export function streamThread(env: NodeJS.ProcessEnv = process.env): boolean {
  * (progress, per-request hooks) stay in this thread; the others are dealt round-robin. An Error stands in for a
  * run whose image could not be opened, as in replayLockstep.
  */
-export function replayOnThreads(columns: RequestColumns, runs: LockstepRun[], threads = whatIfThreads(runs.length)): (ReplaySummary | Error)[] {
-  if (threads <= 1 || runs.length <= 1) return replayLockstep(columns.requests(), runs);
+export function replayOnThreads(columns: Tape, runs: LockstepRun[], threads = whatIfThreads(runs.length)): (ReplaySummary | Error)[] {
+  if (threads <= 1 || runs.length <= 1) return replayLockstep(tapeRequests(columns), runs);
   const shares: number[][] = Array.from({ length: threads }, () => []);
   // Share 0 is this thread's. Dealing starts at the first worker's, so this thread, which also holds the runs
   // with callbacks, gets no more than the others.
@@ -76,11 +86,11 @@ export function replayOnThreads(columns: RequestColumns, runs: LockstepRun[], th
   const workers = shares.slice(1).filter((s) => s.length > 0).map((share) => start(columns, share, runs));
   const out: (ReplaySummary | Error)[] = new Array<ReplaySummary | Error>(runs.length);
   try {
-    replayLockstep(columns.requests(), local.map((i) => runs[i]!)).forEach((r, k) => (out[local[k]!] = r));
+    replayLockstep(tapeRequests(columns), local.map((i) => runs[i]!)).forEach((r, k) => (out[local[k]!] = r));
     for (const w of workers) {
       const res = wait(w);
       // A worker that failed as a whole (it could not load, or died): its runs are replayed here instead.
-      const mine = "failed" in res ? replayLockstep(columns.requests(), w.share.map((i) => runs[i]!)) : res.results.map((r) => ("error" in r ? new Error(r.error) : r.summary));
+      const mine = "failed" in res ? replayLockstep(tapeRequests(columns), w.share.map((i) => runs[i]!)) : res.results.map((r) => ("error" in r ? new Error(r.error) : r.summary));
       mine.forEach((r, k) => (out[w.share[k]!] = r));
     }
     return out;
@@ -96,7 +106,7 @@ interface Started {
   port: MessagePort;
 }
 
-function start(columns: RequestColumns, share: number[], runs: LockstepRun[]): Started {
+function start(columns: Tape, share: number[], runs: LockstepRun[]): Started {
   const flag = new Int32Array(new SharedArrayBuffer(4));
   const { port1, port2 } = new MessageChannel();
   const input: WorkerInput = { columns, runs: share.map((i) => plainRun(runs[i]!)), flag, port: port2 };

@@ -84,8 +84,9 @@ try {
     finish({ results, copies: [...copies] });
   } else {
     const { replayLockstep } = await import("./lockstep.js");
-    const columns = RequestColumns.revive(input.columns);
-    const results = replayLockstep(columns.requests(), input.runs).map((r) => (r instanceof Error ? { error: r.message } : { summary: r }));
+    const { tapeRequests } = await import("./what-if-threads.js");
+    const columns = Array.isArray(input.columns) ? input.columns.map((c) => RequestColumns.revive(c)) : RequestColumns.revive(input.columns);
+    const results = replayLockstep(tapeRequests(columns), input.runs).map((r) => (r instanceof Error ? { error: r.message } : { summary: r }));
     finish({ results });
   }
 } catch (e) {
