@@ -18,7 +18,7 @@ import { firstPassVariants, recommend, type Recommendation } from "../../engine/
 import { RequestColumns } from "../../engine/replay/request-columns.js";
 import { replayOnThreads, whatIfThreads, type Tape } from "../../engine/replay/what-if-threads.js";
 import { replayStreamed } from "../../engine/replay/replay-thread.js";
-import { formatKey, replayBaselineSpeculating, Speculation, variantKey, type SpeculativeRun } from "../../engine/replay/speculative-runs.js";
+import { formatKey, replayBaselineSpeculating, Speculation, threadCpuSeconds, variantKey, type SpeculativeRun } from "../../engine/replay/speculative-runs.js";
 import { buildReport, formatReport, type TraceInfo } from "../../engine/replay/report.js";
 import { compareRow, convertedCopy, formatCompareTable, makeWorkDir, needsConversion, parseVariant, qemuImgAvailable, removeWorkDir, type Variant } from "../../engine/replay/compare.js";
 import { hex } from "../../engine/replay/human-units.js";
@@ -171,7 +171,7 @@ function run(userImage: string, trace: string, flags: Flags): void {
       for (const [k, p] of spec.copies()) if (!copies.has(k)) copies.set(k, p);
       const done = vs.map((v) => spec.take(variantKey(v)));
       const rest = vs.filter((_, i) => !done[i]);
-      if (process.argv.includes("--debug")) process.stderr.write(`qcowdbg: debug: verification: ${vs.length - rest.length} of ${vs.length} runs from the ${spec.runs} started after ${spec.after} requests\n`);
+      if (process.argv.includes("--debug")) process.stderr.write(`qcowdbg: debug: verification: ${vs.length - rest.length} of ${vs.length} runs from the ${spec.runs} started after ${spec.after} requests (waited ${(spec.waitedMs / 1000).toFixed(2)} s for them; CPU: this thread ${threadCpuSeconds().toFixed(2)} s, the workers ${spec.workerCpuSeconds.toFixed(2)} s)\n`);
       const ran = rest.length ? runAll(rest, undefined, true) : [];
       return done.map((d) => d ?? ran.shift()!);
     };

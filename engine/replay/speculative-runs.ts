@@ -6,9 +6,10 @@
 // options, so the same figures), the others run as they would have without speculation. A wrong guess costs CPU
 // on another core, never a different report. Synchronous, like what-if-threads.ts: Atomics.wait on a shared
 // control array, then receiveMessageOnPort.
+import * as fs from "node:fs";
 import { MessageChannel, Worker, receiveMessageOnPort, type MessagePort } from "node:worker_threads";
 import type { GuestRequest } from "../workload/guest-request.js";
-import type { FormatOptions, Variant } from "./compare.js";
+import { convertedCopy, type FormatOptions, type Variant } from "./compare.js";
 import type { LockstepRun } from "./lockstep.js";
 import { ReplayLoop } from "./replay-loop.js";
 import { RequestColumns } from "./request-columns.js";
@@ -40,7 +41,19 @@ export interface SpeculateInput {
 }
 
 /** A speculating worker's answer: per run a summary or why it failed, and the converted copies it made. */
-export type SpeculateOutput = { results: ({ summary: ReplaySummary } | { error: string })[]; copies: [string, string][] } | { failed: string };
+export type SpeculateOutput = { results: ({ summary: ReplaySummary } | { error: string })[]; copies: [string, string][]; cpuSeconds: number } | { failed: string };
+
+/** CPU seconds this thread has used (Linux: /proc/thread-self/stat), or NaN elsewhere: for --debug's figures. */
+export function threadCpuSeconds(): number {
+  try {
+    const stat = fs.readFileSync("/proc/thread-self/stat", "latin1");
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    // utime and stime (fields 14 and 15 of the whole line), in clock ticks of 1/100 s.
+    return (Number(f[11]) + Number(f[12])) / 100;
+  } catch {
+    return NaN;
+  }
+}
 
 /** A variant's identity: two variants with the same key replay the same way. */
 export function variantKey(v: Pick<Variant, "config" | "format">): string {
@@ -61,24 +74,46 @@ interface Started {
   out?: SpeculateOutput;
 }
 
-/** Speculative runs under way on workers. */
+/**
+ * The runs this thread replays beside the baseline: with the baseline and the parsing here, an even split of the
+ * work leaves this thread (k - 1) / 2 of k runs when they cost about what the baseline does. It takes the cheapest
+ * looking first: a copy that only adds preallocation (every write then overwrites a cluster that is already there:
+ * about half a fresh image's replay), else engine options alone. Only runs whose copy no other run shares, so that
+ * no two threads make the same copy.
+ */
+export function localShare(runs: SpeculativeRun[]): number[] {
+  const want = Math.floor((runs.length - 1) / 2);
+  const shared = (r: SpeculativeRun) => r.convert !== undefined && runs.filter((o) => o.convert && formatKey(o.convert) === formatKey(r.convert!)).length > 1;
+  const rank = (r: SpeculativeRun) => (!r.convert ? 1 : r.convert.preallocation && r.convert.clusterSize === undefined && r.convert.extendedL2 === undefined ? 0 : 2);
+  return runs
+    .map((r, i) => ({ i, rank: rank(r), shared: shared(r) }))
+    .filter((x) => !x.shared)
+    .sort((a, b) => a.rank - b.rank || a.i - b.i)
+    .slice(0, want)
+    .map((x) => x.i);
+}
+
+/** Speculative runs under way on workers (and in this thread: see localShare). */
 export class Speculation {
   private readonly started: Started[];
   private readonly summaries = new Map<string, ReplaySummary>();
   private readonly made = new Map<string, string>();
+  private readonly local: { key: string; loop: ReplayLoop }[] = [];
   private settled = false;
 
   /** How many runs were guessed. */
   readonly runs: number;
 
-  /** Starts `runs` on up to `threads` workers, guessed after `after` requests. */
-  constructor(runs: SpeculativeRun[], threads: number, dir: string, readonly after: number) {
+  /** Starts `runs` on up to `threads` workers, guessed after `after` requests; `mine` (indexes) stay here. */
+  constructor(runs: SpeculativeRun[], threads: number, dir: string, readonly after: number, mine: number[] = []) {
     this.runs = runs.length;
-    const shares: SpeculativeRun[][] = Array.from({ length: Math.max(1, Math.min(threads, runs.length)) }, () => []);
-    runs.forEach((r, i) => shares[i % shares.length]!.push(r));
+    const theirs = runs.filter((_, i) => !mine.includes(i));
+    const shares: SpeculativeRun[][] = Array.from({ length: Math.max(1, Math.min(threads, theirs.length)) }, () => []);
+    theirs.forEach((r, i) => shares[i % shares.length]!.push(r));
     this.started = [];
     try {
       for (const share of shares) {
+        if (share.length === 0) continue;
         const ctl = new Int32Array(new SharedArrayBuffer(8));
         const { port1, port2 } = new MessageChannel();
         const input: SpeculateInput = { speculate: true, runs: share.map((r) => ({ ...r, opts: plainRun({ imagePath: r.imagePath, opts: r.opts }).opts })), dir, ctl, port: port2 };
@@ -86,10 +121,41 @@ export class Speculation {
         worker.unref();
         this.started.push({ worker, runs: share, ctl, port: port1, posted: 0 });
       }
+      // This thread's runs, once the workers are off (their copies are made while these are). One that cannot
+      // be opened or copied is left out: the command runs it again for its error.
+      for (const i of mine) {
+        const r = runs[i]!;
+        try {
+          let imagePath = r.imagePath;
+          if (r.convert) this.made.set(formatKey(r.convert), (imagePath = convertedCopy(r.imagePath, r.convert, dir)));
+          this.local.push({ key: r.key, loop: new ReplayLoop(imagePath, r.opts) });
+        } catch {
+          continue;
+        }
+      }
     } catch (e) {
       this.close();
       throw e;
     }
+  }
+
+  /** Steps this thread's runs by one request. */
+  step(r: GuestRequest): void {
+    for (const l of this.local) l.loop.step(r);
+  }
+
+  /** Whether any run is in this thread. */
+  get hasLocal(): boolean {
+    return this.local.length > 0;
+  }
+
+  /** Ends this thread's runs (after the last request). */
+  finishLocal(): void {
+    for (const l of this.local) {
+      this.summaries.set(l.key, l.loop.summary());
+      l.loop.close();
+    }
+    this.local.length = 0;
   }
 
   /** Sends the next chunk of requests (or the end) to every worker still running. */
@@ -116,22 +182,31 @@ export class Speculation {
   }
 
   close(): void {
+    for (const l of this.local) l.loop.close();
+    this.local.length = 0;
     for (const s of this.started) {
       s.port.close();
       void s.worker.terminate();
     }
   }
 
+  /** Milliseconds this thread waited for the workers' results, and the CPU seconds the workers used. */
+  waitedMs = 0;
+  workerCpuSeconds = 0;
+
   private settle(): void {
     if (this.settled) return;
     this.settled = true;
+    const t0 = performance.now();
     for (const s of this.started) {
       while (Atomics.load(s.ctl, SPEC_DONE) === 0) Atomics.wait(s.ctl, SPEC_DONE, 0, 1000);
       const out = receiveMessageOnPort(s.port)?.message as SpeculateOutput | undefined;
       if (!out || "failed" in out) continue;
       out.results.forEach((r, i) => "summary" in r && this.summaries.set(s.runs[i]!.key, r.summary));
       for (const [k, p] of out.copies) this.made.set(k, p);
+      this.workerCpuSeconds += out.cpuSeconds;
     }
+    this.waitedMs = performance.now() - t0;
   }
 }
 
@@ -160,8 +235,10 @@ export function replayBaselineSpeculating(requests: Iterable<GuestRequest>, run:
     const chunks: RequestColumns[] = [];
     let chunk = new RequestColumns(CHUNK);
     let n = 0;
+    let local = false;
     for (const r of requests) {
       loop.step(r);
+      if (local) spec!.step(r);
       chunk.push(r);
       if (chunk.length === CHUNK) {
         chunks.push(chunk);
@@ -171,8 +248,13 @@ export function replayBaselineSpeculating(requests: Iterable<GuestRequest>, run:
       if (++n === o.prefix) {
         const runs = o.guess(loop.partial());
         if (runs.length > 0) {
-          spec = new Speculation(runs, o.threads, o.dir(), n);
+          spec = new Speculation(runs, o.threads, o.dir(), n, localShare(runs));
           for (const c of chunks) spec.post({ chunk: c });
+          // This thread's runs catch up over the prefix, then step beside the baseline.
+          if ((local = spec.hasLocal)) {
+            for (const c of chunks) for (const q of c.requests()) spec.step(q);
+            for (const q of chunk.requests()) spec.step(q);
+          }
         }
       }
     }
@@ -181,6 +263,7 @@ export function replayBaselineSpeculating(requests: Iterable<GuestRequest>, run:
     if (spec) {
       spec.post({ chunk });
       spec.post({ end: true });
+      spec.finishLocal();
     }
     const baseline = loop.summary();
     return { baseline, chunks, speculation: spec };

@@ -59,7 +59,7 @@ try {
   } else if ("speculate" in input) {
     const { replayLockstep } = await import("./lockstep.js");
     const { convertedCopy } = await import("./compare.js");
-    const { formatKey } = await import("./speculative-runs.js");
+    const { formatKey, threadCpuSeconds } = await import("./speculative-runs.js");
     // Converted copies first (qemu-img runs while this thread waits, not the parser's); a variant whose copy
     // cannot be made is left out, and the main thread runs it again for its error.
     const copies = new Map<string, string>();
@@ -81,7 +81,7 @@ try {
       const r = ran.shift()!;
       return r instanceof Error ? { error: r.message } : { summary: r };
     });
-    finish({ results, copies: [...copies] });
+    finish({ results, copies: [...copies], cpuSeconds: threadCpuSeconds() });
   } else {
     const { replayLockstep } = await import("./lockstep.js");
     const { tapeRequests } = await import("./what-if-threads.js");

@@ -81,6 +81,19 @@ describe.skipIf(!existsSync(CLI) || !existsSync(SPEC))("replay with verification
     expect(spec.status).toBe(one.status);
   });
 
+  it("keeps (k - 1) / 2 of k runs in the main thread, preallocation-only copies first, never a copy another run shares", async () => {
+    const { localShare } = (await import(SPEC)) as typeof import("../../engine/replay/speculative-runs.js");
+    const run = (convert?: object) => ({ key: JSON.stringify(convert ?? null), imagePath: image, ...(convert ? { convert } : {}), opts: { config: defaultConfig(), profile: nvme } });
+    const cs = { clusterSize: 131072, extendedL2: true };
+    const pre = { preallocation: "metadata" as const };
+    expect(localShare([run(cs), run(pre), run({ ...cs, ...pre })])).toEqual([1]);
+    expect(localShare([run(cs), run(pre)])).toEqual([]);
+    expect(localShare([run(), run(cs), run(), run(pre), run({ ...cs, ...pre })])).toEqual([3, 0]);
+    // Two runs on the same copy stay together on a worker.
+    expect(localShare([run(pre), run(pre), run(cs)])).toEqual([2]);
+    expect(localShare([run(pre), run(pre), run(pre)])).toEqual([]);
+  });
+
   it("gives each guessed run the summary of a replay of it alone, nothing for a run not guessed or whose copy fails", async () => {
     const specMod = (await import(SPEC)) as typeof import("../../engine/replay/speculative-runs.js");
     const base = defaultConfig();
