@@ -1,7 +1,7 @@
 // blkparse's default text output (`%D %2c %8s %5T.%9t %5p %2a %3d ` + a per-action tail, blkparse 1.2.0) ->
 // block events -> guest requests. The summary blocks blkparse prints at the end are skipped; -t variants
 // (an elapsed "(ns)" before the bracket) are accepted.
-import { BlockRequestBuilder, newBlockEvent, parseRwbs, type BlockEvent, type BlockSelection } from "./block-event.js";
+import { BlockRequestBuilder, newBlockEvent, parseRwbsBytes, type BlockEvent, type BlockSelection } from "./block-event.js";
 import { newBlkparseLine, scanHeader, scanIoTail } from "./blkparse-line.js";
 import type { GuestRequest } from "./guest-request.js";
 import { ByteLineReader } from "./line-reader.js";
@@ -51,9 +51,8 @@ export function* parseBlkparseText(ctx: ParseContext, sel: BlockSelection): Gene
       if (h.actLen !== 1 || !wanted[b[h.actStart]!]) continue;
       const act = String.fromCharCode(b[h.actStart]!);
       const kind = act as "Q" | "D" | "C" | "A" | "X";
-      const rwbs = b.toString("latin1", h.rwbsStart, h.rwbsEnd);
-      if (!parseRwbs(rwbs, ev)) {
-        ctx.bad(no, `bad RWBS "${rwbs}"`);
+      if (!parseRwbsBytes(b, h.rwbsStart, h.rwbsEnd, ev)) {
+        ctx.bad(no, `bad RWBS "${b.toString("latin1", h.rwbsStart, h.rwbsEnd)}"`);
         continue;
       }
       // Consecutive lines mostly name the same device: keep the string instead of making a new one.

@@ -153,22 +153,29 @@ export class BlockRequestBuilder {
   }
 }
 
-/** Parses RWBS letters into `ev` (dir, flush, fua); false when they are not RWBS. */
-export function parseRwbs(rwbs: string, ev: BlockEvent): boolean {
-  let i = 0;
+/** Parses RWBS letters, the bytes b[from, to) of a text line (no string per line), into `ev` (dir, flush, fua); false when they are not RWBS. */
+export function parseRwbsBytes(b: Uint8Array, from: number, to: number, ev: BlockEvent): boolean {
+  let i = from;
   ev.flush = false;
   ev.fua = false;
-  if (rwbs.charCodeAt(0) === 70 /* F */ && rwbs.length > 1 && "DWRN".includes(rwbs[1]!)) {
+  const isDir = (c: number | undefined) => c === 68 /* D */ || c === 87 /* W */ || c === 82 /* R */ || c === 78; /* N */
+  if (b[i] === 70 /* F */ && to - from > 1 && isDir(b[i + 1])) {
     ev.flush = true;
-    i = 1;
+    i++;
   }
-  const d = rwbs[i];
-  if (d !== "D" && d !== "W" && d !== "R" && d !== "N") return false;
-  ev.dir = d;
-  for (i++; i < rwbs.length; i++) {
-    const c = rwbs[i];
-    if (c === "F") ev.fua = true;
-    else if (c !== "A" && c !== "S" && c !== "M" && c !== "E" && c !== "B") return false;
+  const d = i < to ? b[i] : undefined;
+  if (!isDir(d)) return false;
+  ev.dir = String.fromCharCode(d!) as BlockDataDir;
+  for (i++; i < to; i++) {
+    const c = b[i];
+    if (c === 70 /* F */) ev.fua = true;
+    else if (c !== 65 /* A */ && c !== 83 /* S */ && c !== 77 /* M */ && c !== 69 /* E */ && c !== 66 /* B */) return false;
   }
   return true;
+}
+
+/** parseRwbsBytes for RWBS as a string ("WS", "FWFS", "RA", ...). */
+export function parseRwbs(rwbs: string, ev: BlockEvent): boolean {
+  if (!/^[\x20-\x7e]*$/.test(rwbs)) return false;
+  return parseRwbsBytes(Buffer.from(rwbs, "latin1"), 0, rwbs.length, ev);
 }
