@@ -95,7 +95,7 @@ export function replayFile(image: string, trace: string, opts: ReplayFileOptions
         : undefined,
     });
     const s = workload.stats;
-    return buildReport({ path: trace, format: workload.format, lines: s.lines, skipped: s.skipped, filtered: s.filtered, fit: opts.workload?.fit?.mode }, { name: profile.name, description: profile.description }, summary, []);
+    return buildReport({ path: trace, format: workload.format, lines: s.lines, skipped: s.skipped, filtered: s.filtered, fit: opts.workload?.fit?.mode }, { name: profile.name, description: profile.description }, summary, [], [], undefined, "replayFile() replays once and looks for none (`qcowdbg replay` without --no-recommend computes and verifies them)");
   } finally {
     workload.close();
   }

@@ -239,7 +239,7 @@ function run(userImage: string, trace: string, flags: Flags): void {
       if (!canConvert) notes.push("cluster size / extended L2 what-ifs were not tried: qemu-img is not installed");
       progress.stop();
     }
-    const report = buildReport(info, { name: profile.name, description: profileLabel(profile, true) }, baseline, recs, notes, settingSources(base, baseline));
+    const report = buildReport(info, { name: profile.name, description: profileLabel(profile, true) }, baseline, recs, notes, settingSources(base, baseline), flags.recommend ? undefined : NOT_COMPUTED);
     const crash = flags.crashSafety ? exploreTrace(image, workload.requests(), { config: base }) : null;
     let validation: Validation | undefined;
     if (flags.validate) validation = validate(image, [{ label: flags.config ?? "baseline", image, config: base, modelledUs: baseline.totalUs }], () => workload.requests(), virtualSize, profile, validateRuns, undefined, cpuIdle);
@@ -259,6 +259,8 @@ function speculateAfter(): number {
   const n = Math.floor(Number(process.env.QCOWDBG_SPECULATE_AFTER));
   return n >= 1 ? n : 65536;
 }
+/** What the report says instead of recommendations under --no-recommend. */
+const NOT_COMPUTED = "--no-recommend was given (run without it to have the advice computed and verified by replays)";
 /** Verification runs usually guessed (two candidates and both together): the threads asked for them. */
 const SPECULATE_RUNS = 3;
 

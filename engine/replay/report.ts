@@ -27,14 +27,20 @@ export interface ReplayReport {
   profile: { name: string; description: string };
   summary: ReplaySummary;
   recommendations: Recommendation[];
+  /**
+   * Set when no recommendation was computed (`replay --no-recommend`), saying why: `recommendations` is then
+   * empty because nothing was looked for, not because nothing tunable was found or verified.
+   */
+  recommendationsNotComputed?: string;
   /** Recommendations that could not be tried, and why (e.g. qemu-img missing). */
   notes: string[];
   /** Where each setting comes from (user option, QEMU default, image header). */
   settings?: SettingSource[];
 }
 
-export function buildReport(trace: TraceInfo, profile: { name: string; description: string }, summary: ReplaySummary, recommendations: Recommendation[], notes: string[] = [], settings?: SettingSource[]): ReplayReport {
-  return { schema: REPLAY_REPORT_SCHEMA, trace, profile, summary, recommendations, notes, ...(settings ? { settings } : {}) };
+/** `notComputed`: why no recommendation was looked for (the report then says so instead of "none"). */
+export function buildReport(trace: TraceInfo, profile: { name: string; description: string }, summary: ReplaySummary, recommendations: Recommendation[], notes: string[] = [], settings?: SettingSource[], notComputed?: string): ReplayReport {
+  return { schema: REPLAY_REPORT_SCHEMA, trace, profile, summary, recommendations, ...(notComputed !== undefined ? { recommendationsNotComputed: notComputed } : {}), notes, ...(settings ? { settings } : {}) };
 }
 
 /** btt prints seconds with nine decimals. */
@@ -140,7 +146,8 @@ export function formatReport(r: ReplayReport, opts: { top?: number } = {}): stri
   const refuted = r.recommendations.filter((x) => x.improved === false);
   const small = r.recommendations.filter((x) => x.dropped);
   out.push("Recommendations");
-  if (!given.length) out.push(`  none: ${refuted.length ? "nothing tried made this trace faster" : "no cause this model can tune takes a notable share of the time"}`);
+  if (r.recommendationsNotComputed !== undefined) out.push(`  not computed: ${r.recommendationsNotComputed}`);
+  else if (!given.length) out.push(`  none: ${refuted.length ? "nothing tried made this trace faster" : "no cause this model can tune takes a notable share of the time"}`);
   given.forEach((rec, i) => out.push(...formatRecommendation(rec, `${i + 1}.`)));
   if (small.length) out.push(`  not shown (verified gain under 1%): ${small.map((x) => `${x.option} ${((x.gain ?? 0) * -100).toFixed(1)}%`).join(", ")}`);
   for (const n of r.notes) out.push(`  note: ${n}`);

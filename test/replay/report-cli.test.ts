@@ -58,6 +58,18 @@ describe("qcowdbg replay", () => {
     expect(byCause).toBeCloseTo(report.summary.totalUs, 6);
     expect(report.recommendations.map((r: Json) => r.option)).toContain("lazy-refcounts=on");
     expect(report.recommendations.every((r: Json) => r.after || r.skipped)).toBe(true);
+    expect(report.recommendationsNotComputed).toBeUndefined();
+  });
+
+  it("with --no-recommend says the recommendations were not computed, not that there are none", () => {
+    // The tour trace has advice (lazy-refcounts above): an empty list here must not read as "nothing to tune".
+    const j = JSON.parse(ok(img, TOUR_TRACE, "--output=json", "--no-recommend"));
+    expect(j.recommendations).toEqual([]);
+    expect(j.recommendationsNotComputed).toMatch(/--no-recommend/);
+    expect(j.summary.totalUs).toBe(report.summary.totalUs);
+    const text = ok(img, TOUR_TRACE, "--no-recommend");
+    expect(text).toMatch(/\nRecommendations\n {2}not computed: --no-recommend was given/);
+    expect(text).not.toMatch(/none: no cause/);
   });
 
   it("writes every event as a JSON line, numbered in order", () => {
