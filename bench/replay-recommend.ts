@@ -22,8 +22,11 @@ const CLI = fileURLToPath(new URL("../cli/main.js", import.meta.url));
 const REQUESTS = Number(process.env.BENCH_REPLAY_REQUESTS ?? 1_000_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
 const DISK = 100 * 2 ** 30;
-/** Prints the child's own peak RSS and CPU time on stderr at exit. */
-const MEASURE = `data:text/javascript,process.on("exit",()=>{const u=process.resourceUsage();process.stderr.write("\\nqcowdbg-bench "+u.maxRSS+" "+(u.userCPUTime+u.systemCPUTime)+"\\n")})`;
+/**
+ * Prints the child's own peak RSS and CPU time on stderr at exit, from its main thread only (--import runs in
+ * worker threads too, and a worker that ends on its own, such as the one making a copy, would print early figures).
+ */
+const MEASURE = `data:text/javascript,import{isMainThread}from"node:worker_threads";process.on("exit",()=>{if(!isMainThread)return;const u=process.resourceUsage();process.stderr.write("\\nqcowdbg-bench "+u.maxRSS+" "+(u.userCPUTime+u.systemCPUTime)+"\\n")})`;
 
 interface Run {
   seconds: number;

@@ -9,7 +9,7 @@
 import * as fs from "node:fs";
 import { MessageChannel, Worker, receiveMessageOnPort, type MessagePort } from "node:worker_threads";
 import type { GuestRequest } from "../workload/guest-request.js";
-import { convertedCopy, type FormatOptions, type Variant } from "./compare.js";
+import type { FormatOptions, Variant } from "./compare.js";
 import type { LockstepRun } from "./lockstep.js";
 import { ReplayLoop } from "./replay-loop.js";
 import { RequestColumns } from "./request-columns.js";
@@ -39,6 +39,17 @@ export interface SpeculateInput {
   ctl: Int32Array;
   port: MessagePort;
 }
+
+/** What a copying worker is given: the copies of the main thread's runs (slot 0 of `ctl` is set once made). */
+export interface CopyInput {
+  copy: { imagePath: string; convert: FormatOptions }[];
+  dir: string;
+  ctl: Int32Array;
+  port: MessagePort;
+}
+
+/** A copying worker's answer: per copy its path or why it could not be made, in CopyInput.copy's order. */
+export type MainCopies = { mainCopies: ({ path: string } | { error: string })[] } | { failed: string };
 
 /** A speculating worker's answer: per run a summary or why it failed, and the converted copies it made. */
 export type SpeculateOutput = { results: ({ summary: ReplaySummary } | { error: string })[]; copies: [string, string][]; cpuSeconds: number } | { failed: string };
@@ -98,7 +109,10 @@ export class Speculation {
   private readonly started: Started[];
   private readonly summaries = new Map<string, ReplaySummary>();
   private readonly made = new Map<string, string>();
-  private readonly local: { key: string; loop: ReplayLoop }[] = [];
+  readonly local: { key: string; loop: ReplayLoop }[] = [];
+  /** This thread's runs whose copies a worker makes (opened by collect(), then caught up by the caller). */
+  private awaited: SpeculativeRun[] = [];
+  private copier?: { worker: Worker; ctl: Int32Array; port: MessagePort };
   private settled = false;
 
   /** How many runs were guessed. */
@@ -121,14 +135,25 @@ export class Speculation {
         worker.unref();
         this.started.push({ worker, runs: share, ctl, port: port1, posted: 0 });
       }
-      // This thread's runs, once the workers are off (their copies are made while these are). One that cannot
-      // be opened or copied is left out: the command runs it again for its error.
+      // This thread's runs that need a copy get it from a worker of their own that only runs qemu-img (~0.4 s for
+      // a 100 GiB preallocated copy, mostly waiting on the disk), so that neither replaying thread waits it out.
+      const toCopy = mine.filter((i) => runs[i]!.convert !== undefined);
+      if (toCopy.length > 0) {
+        const ctl = new Int32Array(new SharedArrayBuffer(4));
+        const { port1, port2 } = new MessageChannel();
+        const input: CopyInput = { copy: toCopy.map((i) => ({ imagePath: runs[i]!.imagePath, convert: runs[i]!.convert! })), dir, ctl, port: port2 };
+        const worker = new Worker(WORKER!, { workerData: input, transferList: [port2] });
+        worker.unref();
+        this.copier = { worker, ctl, port: port1 };
+        this.awaited = toCopy.map((i) => runs[i]!);
+      }
+      // This thread's runs on the image itself start now. One that cannot be opened is left out: the command
+      // runs it again for its error.
       for (const i of mine) {
         const r = runs[i]!;
+        if (r.convert) continue;
         try {
-          let imagePath = r.imagePath;
-          if (r.convert) this.made.set(formatKey(r.convert), (imagePath = convertedCopy(r.imagePath, r.convert, dir)));
-          this.local.push({ key: r.key, loop: new ReplayLoop(imagePath, r.opts) });
+          this.local.push({ key: r.key, loop: new ReplayLoop(r.imagePath, r.opts) });
         } catch {
           continue;
         }
@@ -147,6 +172,40 @@ export class Speculation {
   /** Whether any run is in this thread. */
   get hasLocal(): boolean {
     return this.local.length > 0;
+  }
+
+  /** Whether runs of this thread still wait for their copies. */
+  get awaiting(): boolean {
+    return this.awaited.length > 0;
+  }
+
+  /**
+   * Opens this thread's runs whose copies the copying worker has made (waiting for them when `wait`) and returns
+   * their loops, which the caller catches up over the requests so far before the next step. A copy that could not
+   * be made, or a worker that failed, leaves its run out: the command runs it again, for its error if it has one.
+   */
+  collect(wait: boolean): ReplayLoop[] {
+    const copier = this.copier;
+    if (this.awaited.length === 0 || !copier) return [];
+    if (!wait && Atomics.load(copier.ctl, 0) === 0) return [];
+    while (Atomics.load(copier.ctl, 0) === 0) Atomics.wait(copier.ctl, 0, 0, 1000);
+    const m = receiveMessageOnPort(copier.port)?.message as MainCopies | undefined;
+    const runs = this.awaited;
+    this.awaited = [];
+    const opened: ReplayLoop[] = [];
+    runs.forEach((run, k) => {
+      const c = m && "mainCopies" in m ? m.mainCopies[k] : undefined;
+      if (!c || !("path" in c)) return;
+      this.made.set(formatKey(run.convert!), c.path);
+      try {
+        const loop = new ReplayLoop(c.path, run.opts);
+        this.local.push({ key: run.key, loop });
+        opened.push(loop);
+      } catch {
+        return;
+      }
+    });
+    return opened;
   }
 
   /** Ends this thread's runs (after the last request). */
@@ -188,8 +247,14 @@ export class Speculation {
       s.port.close();
       void s.worker.terminate();
     }
+    if (this.copier) {
+      this.copier.port.close();
+      void this.copier.worker.terminate();
+    }
   }
 
+  /** Requests the baseline had run when this thread's runs on a worker's copies could start (--debug). */
+  collectedAfter?: number;
   /** Milliseconds this thread waited for the workers' results, and the CPU seconds the workers used. */
   waitedMs = 0;
   workerCpuSeconds = 0;
@@ -236,6 +301,14 @@ export function replayBaselineSpeculating(requests: Iterable<GuestRequest>, run:
     let chunk = new RequestColumns(CHUNK);
     let n = 0;
     let local = false;
+    // This thread's runs opened after the guess catch up over the requests so far, then step beside the baseline.
+    const catchUp = (loops: ReplayLoop[], collected = false) => {
+      if (collected) spec!.collectedAfter = n;
+      if (loops.length === 0) return;
+      for (const c of chunks) for (const q of c.requests()) for (const l of loops) l.step(q);
+      for (const q of chunk.requests()) for (const l of loops) l.step(q);
+      local = true;
+    };
     for (const r of requests) {
       loop.step(r);
       if (local) spec!.step(r);
@@ -244,17 +317,17 @@ export function replayBaselineSpeculating(requests: Iterable<GuestRequest>, run:
         chunks.push(chunk);
         spec?.post({ chunk });
         chunk = new RequestColumns(CHUNK);
+        if (spec?.awaiting) {
+          const opened = spec.collect(false);
+          if (!spec.awaiting) catchUp(opened, true);
+        }
       }
       if (++n === o.prefix) {
         const runs = o.guess(loop.partial());
         if (runs.length > 0) {
           spec = new Speculation(runs, o.threads, o.dir(), n, localShare(runs));
           for (const c of chunks) spec.post({ chunk: c });
-          // This thread's runs catch up over the prefix, then step beside the baseline.
-          if ((local = spec.hasLocal)) {
-            for (const c of chunks) for (const q of c.requests()) spec.step(q);
-            for (const q of chunk.requests()) spec.step(q);
-          }
+          if (spec.hasLocal) catchUp(spec.local.map((l) => l.loop));
         }
       }
     }
@@ -263,6 +336,9 @@ export function replayBaselineSpeculating(requests: Iterable<GuestRequest>, run:
     if (spec) {
       spec.post({ chunk });
       spec.post({ end: true });
+      // Copies still being made: wait for them, and replay those runs over the whole trace here.
+      chunk = new RequestColumns(16);
+      if (spec.awaiting) catchUp(spec.collect(true), true);
       spec.finishLocal();
     }
     const baseline = loop.summary();

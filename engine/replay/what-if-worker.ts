@@ -1,18 +1,19 @@
 // A worker thread of what-if-threads.ts (replays its share of the configurations over the requests it was given
 // and posts the summaries), of replay-thread.ts (replays one configuration over requests posted in chunks as
 // they are parsed) or of speculative-runs.ts (makes its variants' converted copies, then replays them in
-// lock-step over requests posted in chunks). The engine is loaded inside the try, so that a worker that cannot load still answers and the
+// lock-step over requests posted in chunks; or only makes the copies of the main thread's runs). The engine is loaded inside the try, so that a worker that cannot load still answers and the
 // main thread, blocked in Atomics.wait, replays that share itself.
 import { receiveMessageOnPort, workerData, type MessagePort } from "node:worker_threads";
 import type { GuestRequest } from "../workload/guest-request.js";
 import type { WorkerInput, WorkerOutput } from "./what-if-threads.js";
 import type { StreamInput, StreamMessage } from "./replay-thread.js";
-import type { SpeculateInput, SpeculateOutput } from "./speculative-runs.js";
+import type { CopyInput, MainCopies, SpeculateInput, SpeculateOutput } from "./speculative-runs.js";
 
-const input = workerData as WorkerInput | StreamInput | SpeculateInput;
+const input = workerData as WorkerInput | StreamInput | SpeculateInput | CopyInput;
 // Where "done" is signalled: the what-if flag, the stream's control array (slot 2, DONE; slot 1, CONSUMED,
-// is woken too, since the parser may be waiting for room), or the speculation's (slot 1).
-const [flag, at] = "stream" in input ? [input.ctl, 2] : "speculate" in input ? [input.ctl, 1] : [input.flag, 0];
+// is woken too, since the parser may be waiting for room), the speculation's (slot 1)
+// or the copies' (slot 0).
+const [flag, at] = "stream" in input ? [input.ctl, 2] : "speculate" in input ? [input.ctl, 1] : "copy" in input ? [input.ctl, 0] : [input.flag, 0];
 let sent = false;
 
 /** Chunks in the order posted; slot 0 of `ctl` counts posts and is read before each try, so a post between the try and the wait changes it and the wait returns at once. */
@@ -34,7 +35,7 @@ function* pull(ctl: Int32Array, port: MessagePort, revive: (chunk: unknown) => I
   }
 }
 
-function finish(out: WorkerOutput | SpeculateOutput): void {
+function finish(out: WorkerOutput | SpeculateOutput | MainCopies): void {
   if (sent) return;
   sent = true;
   input.port.postMessage(out);
@@ -49,7 +50,18 @@ process.on("exit", () => finish({ failed: "the worker exited without a result" }
 try {
   const { RequestColumns } = await import("./request-columns.js");
   const revive = (chunk: unknown) => RequestColumns.revive(chunk).requests();
-  if ("stream" in input) {
+  if ("copy" in input) {
+    const { convertedCopy } = await import("./compare.js");
+    finish({
+      mainCopies: input.copy.map((m) => {
+        try {
+          return { path: convertedCopy(m.imagePath, m.convert, input.dir) };
+        } catch (e) {
+          return { error: e instanceof Error ? e.message : String(e) };
+        }
+      }),
+    });
+  } else if ("stream" in input) {
     const { replayTrace } = await import("./replay-stats.js");
     try {
       finish({ results: [{ summary: replayTrace(input.run.imagePath, pull(input.ctl, input.port, revive, 1), input.run.opts) }] });

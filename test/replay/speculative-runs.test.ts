@@ -66,6 +66,37 @@ describe.skipIf(!existsSync(CLI) || !existsSync(SPEC))("replay with verification
     }
   });
 
+  it("replays this thread's run on a copy a worker made, caught up when the copy arrives, as a replay of it alone", async () => {
+    // Longer than a chunk (8,192 requests): the copy is usually collected at a chunk boundary mid-trace, else at
+    // the end; either way the run is caught up over every request before it.
+    const specMod = (await import(SPEC)) as typeof import("../../engine/replay/speculative-runs.js");
+    const long = tmp.path("long.blkparse.txt");
+    writeBlkparseTrace(long, 30000, 4 * 2 ** 30, 13);
+    const base = defaultConfig();
+    const vs = ["cluster_size=128K,extended_l2=on", "preallocation=metadata", "cluster_size=128K,extended_l2=on,preallocation=metadata"].map((s) => parseVariant(s, base));
+    const opts = (label: string): ReplayRunOptions => ({ config: parseVariant(label, base).config, profile: nvme, topN: 5 });
+    const dir = tmp.path("copies-long");
+    const r = specMod.replayBaselineSpeculating(openWorkload(long).requests(), { imagePath: image, opts: { config: base, profile: nvme, topN: 5 } }, {
+      prefix: 100,
+      threads: 1,
+      dir: () => (existsSync(dir) ? dir : (spawnSync("mkdir", ["-p", dir]), dir)),
+      guess: () => vs.map((v) => ({ key: specMod.variantKey(v), imagePath: image, convert: v.format, opts: opts(v.label) })),
+    });
+    try {
+      const spec = r.speculation!;
+      // The preallocation-only copy is this thread's (localShare), made by the worker.
+      expect(spec.collectedAfter).toBeGreaterThanOrEqual(100);
+      const clean = (s: object) => ({ ...s, wallSeconds: 0, requestsPerSecond: 0, image: { ...(s as { image: object }).image, path: "" } });
+      for (const v of vs) {
+        const copy = convertedCopy(image, v.format, tmp.dir);
+        expect(clean(spec.take(specMod.variantKey(v))!), v.label).toEqual(clean(replayTrace(copy, openWorkload(long).requests(), opts(v.label))));
+      }
+      expect(spec.copies().size).toBe(3);
+    } finally {
+      r.speculation?.close();
+    }
+  });
+
   it("stops on a bad trace line after the guess with the one-thread error and status", () => {
     const bad = tmp.path("bad.blkparse.txt");
     writeBlkparseTrace(bad, 3000, 4 * 2 ** 30, 12);
