@@ -178,6 +178,13 @@ const cases: Case[] = [
     args: ["-c", "reopen -c none", "-c", "write -P 3 1k 512", "-c", "read -P 3 1k 512", "IMG"],
   },
   {
+    // A reopen that keeps O_DIRECT on probes the alignment again and finds 512 bytes: after `reopen -w` a cluster
+    // allocated at the end is no longer padded to 4 KiB (write fuzzer, seed 70279).
+    name: "reopen -c none then reopen -w: the alignment is probed again (512 B), writes at the end no longer pad to 4 KiB",
+    create: ["-o", "cluster_size=512", "1M"],
+    args: ["-c", "reopen -c none", "-c", "write -P 1 0 512", "-c", "reopen -w", "-c", "write -P 2 64k 512", "-c", "write -c -P 3 128k 512", "-c", "reopen -c none", "-c", "write -P 4 192k 512", "IMG"],
+  },
+  {
     // After `reopen -c none` the file's 4 KiB alignment makes the NO_FALLBACK zero write of a subcluster-sized COW
     // region fail, so QEMU copies on write instead of skipping (found by the write fuzzer, seed 50070).
     name: "reopen -c none on extended L2: COW regions off the 4 KiB alignment are copied, not zeroed",
