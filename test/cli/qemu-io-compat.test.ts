@@ -236,6 +236,16 @@ const cases: Case[] = [
     args: ["-T", "qcow2*", "-c", "write 0 4k", "-c", "truncate 6M", "-c", "write 5M 4k", "-c", "truncate 2M", "-c", "length", "IMG"],
   },
   {
+    // A read split into chunks runs each in a pooled task; a task reading the qcow2 backing node yields at that
+    // node's L2 cache miss, the request goes on with its next chunks (a third one waits for the backing node's
+    // lock), and the backing node's get_done comes only when the request waits for its tasks (fuzzer 60190, 80102).
+    name: "a pooled read over a qcow2 backing file: the backing node's cache miss yields, QEMU's trace line for line",
+    check: true,
+    setup: "qemu-img create -q -f qcow2 base.qcow2 1M && qemu-io -c 'write -P 5 0 1M' base.qcow2 >/dev/null && qemu-img create -q -f qcow2 -b base.qcow2 -F qcow2 IMG 1M",
+    create: [],
+    args: ["-T", "qcow2*", "-c", "write -P 1 64k 64k", "-c", "read 0 192k", "-c", "read -P 5 128k 64k", "IMG"],
+  },
+  {
     name: "reopen -o l2-cache-size / -r / -w / -c over a backing chain: caches re-created, QEMU's trace line for line",
     check: true,
     setup: "qemu-img create -q -f qcow2 base.qcow2 1M && qemu-io -c 'write -P 5 0 1M' base.qcow2 >/dev/null && qemu-img create -q -f qcow2 -b base.qcow2 -F qcow2 IMG 1M",
