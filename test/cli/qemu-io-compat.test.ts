@@ -246,6 +246,17 @@ const cases: Case[] = [
     args: ["-T", "qcow2*", "-c", "write -P 1 64k 64k", "-c", "read 0 192k", "-c", "read -P 5 128k 64k", "IMG"],
   },
   {
+    // QEMU reads with O_DIRECT under directsync, leaving a cluster's fallocated (unwritten) part a hole to SEEK_DATA;
+    // a buffered read would put zero pages in the host cache and make it data. With metadata preallocation detected
+    // (this sparse 2 MiB-cluster file), the last zero write's is_zero asks the file and finds the tail zero, so QEMU
+    // looks the cluster up once more before falling back (write fuzzer seed 70226, its first 19 commands).
+    name: "directsync: reads leave unwritten extents holes for a later zero write's is_zero, QEMU's trace line for line",
+    check: true,
+    create: ["-o", "cluster_size=2M,refcount_bits=8,compression_type=zstd", "16M"],
+    stdin: "write -c -P 9 8388608 2097152\nwrite -P 159 9698304 1380864\nwrite -c -P 223 6291456 2097152\nwrite -P 246 7024128 275456\nwrite -z -u 4486656 2466816\nwrite -z 11617792 2386944\nwrite -z 1297920 1494016\nwrite -P 148 14602240 1207296\nflush\nwrite -c -P 28 14680064 2097152\nwrite -P 31 16776704 512\nwrite -z 11283968 793088\nread 13314560 1528832\nwrite -P 175 16776704 512\nwrite -c -P 89 14680064 2097152\nwrite -z 16776704 512\nwrite -P 142 4371456 1221632\nwrite -c -P 245 14680064 2097152\nwrite -z -u 12154368 1683968\n",
+    args: ["-t", "directsync", "-T", "qcow2*", "--image-opts", "driver=qcow2,file.filename=IMG,l2-cache-size=128k,refcount-cache-size=8M"],
+  },
+  {
     name: "reopen -o l2-cache-size / -r / -w / -c over a backing chain: caches re-created, QEMU's trace line for line",
     check: true,
     setup: "qemu-img create -q -f qcow2 base.qcow2 1M && qemu-io -c 'write -P 5 0 1M' base.qcow2 >/dev/null && qemu-img create -q -f qcow2 -b base.qcow2 -F qcow2 IMG 1M",
