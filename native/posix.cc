@@ -4,6 +4,7 @@
 // (qemu_lock_fd / qemu_lock_fd_test), the image locks QEMU takes: ofdLock(fd, start, len, exclusive) and
 // ofdUnlock(fd, start, len) return 0 or -errno; ofdTest(fd, start, len, exclusive) returns 0 when the range
 // could be locked, else the pid field of the conflicting lock (-1 for OFD locks) or -errno on failure.
+// dropCache(fd, offset, len) (posix_fadvise DONTNEED) after reads that QEMU makes with O_DIRECT.
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -129,6 +130,29 @@ static napi_value OfdTest(napi_env env, napi_callback_info info) {
 #endif
 }
 
+// dropCache(fd, offset, len): posix_fadvise(POSIX_FADV_DONTNEED), 0 or -errno. A buffered read leaves zero pages of
+// an unwritten extent in the page cache, and ext4's SEEK_DATA then calls the range data; QEMU's O_DIRECT read
+// (cache=none, directsync) leaves it a hole, which is what its later block-status queries see.
+static napi_value DropCache(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  int32_t fd = -1;
+  int64_t offset = 0, len = 0;
+  if (napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr) != napi_ok || argc < 3 ||
+      napi_get_value_int32(env, argv[0], &fd) != napi_ok || napi_get_value_int64(env, argv[1], &offset) != napi_ok ||
+      napi_get_value_int64(env, argv[2], &len) != napi_ok) {
+    napi_throw_type_error(env, nullptr, "expected (fd, offset, len)");
+    return nullptr;
+  }
+  int64_t r;
+#ifdef POSIX_FADV_DONTNEED
+  r = -(int64_t)posix_fadvise(fd, (off_t)offset, (off_t)len, POSIX_FADV_DONTNEED);
+#else
+  r = -(int64_t)ENOTSUP;
+#endif
+  return int64Value(env, r);
+}
+
 static napi_value Init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"seekData", nullptr, SeekData, nullptr, nullptr, nullptr, napi_default, nullptr},
@@ -136,6 +160,7 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"ofdLock", nullptr, OfdLock, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"ofdUnlock", nullptr, OfdUnlock, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"ofdTest", nullptr, OfdTest, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"dropCache", nullptr, DropCache, nullptr, nullptr, nullptr, napi_default, nullptr},
   };
   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
   return exports;

@@ -4,6 +4,7 @@ import * as fs from "node:fs";
 import { lockImage } from "./image-lock.js";
 import { findAllocation } from "./seek-hole.js";
 import { punchHoleFd, zeroRangeFd } from "./fallocate.js";
+import { posix } from "./native.js";
 import { MAX_WRITE_ALIGN, ReadOnlyError, padWriteEnd, type Storage } from "./storage.js";
 
 export class FileStorage implements Storage {
@@ -40,11 +41,17 @@ export class FileStorage implements Storage {
   }
 
   read(buf: Uint8Array, offset: number): number {
+    let n: number;
     try {
-      return this.readAt(buf, offset);
+      n = this.readAt(buf, offset);
     } catch (e) {
       throw named(e, this.name);
     }
+    // Under O_DIRECT QEMU's read leaves no pages in the host cache; ours is buffered, and its zero pages of an
+    // unwritten extent (fallocate ZERO_RANGE) would turn SEEK_DATA's hole into data for later block-status queries
+    // (write fuzzer seed 70226: an is_zero that QEMU answered from the hole). Drop them again.
+    if (n > 0 && this.writeAlign && this.writeAlign() > 1 && posix?.dropCache) posix.dropCache(this.fd, offset, n);
+    return n;
   }
 
   private readAt(buf: Uint8Array, offset: number): number {

@@ -8,6 +8,8 @@ export interface PosixAddon {
   ofdLock(fd: number, start: number, len: number, exclusive: boolean): number;
   ofdUnlock(fd: number, start: number, len: number): number;
   ofdTest(fd: number, start: number, len: number, exclusive: boolean): number;
+  /** posix_fadvise(DONTNEED); absent from an addon built before it was added. */
+  dropCache?(fd: number, offset: number, len: number): number;
 }
 
 function load(): PosixAddon | null {
