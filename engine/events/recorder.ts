@@ -1,8 +1,8 @@
-// A compact event recorder: six int32 words per event (24 bytes), interleaved in fixed chunks, no object per
-// event on the hot path. Payloads are doubles in the API but almost always int32s or sector-aligned offsets under
-// 1 TiB, so each takes one word and 2 mode bits; anything else (and the rare fourth payload d) is kept exactly in
-// a sparse map. Fewer bytes per event is what makes recording cheap: fresh memory costs page faults.
-import type { EventKind } from "./event-kind.js";
+// A compact event recorder: each event is a variable-length record in a stream of int32 words (one meta word, then
+// only the words its values need; ~8 bytes per event on a write workload), no object per event on the hot path.
+// Fewer bytes per event is what makes recording cheap: fresh memory costs page faults. Readers go through the
+// accessors (kindAt, aAt, get, ...), which decode sequentially from a cursor, so a forward scan costs O(1) per event.
+import { EventKind } from "./event-kind.js";
 import { EVENT_KIND_COUNT } from "./event-schema.js";
 
 export interface EngineEvent {
@@ -27,48 +27,88 @@ export interface EventSink {
   emit(kind: EventKind, node: number, cache: number, slot: number, a: number, b: number, c: number, d?: number): void;
 }
 
-const CHUNK_BITS = 16;
-const CHUNK = 1 << CHUNK_BITS;
-const MASK = CHUNK - 1;
-/** Int32 words per event, interleaved in one array per chunk: meta, request, slot, a, b, c. */
-const W = 6;
-
-// meta: kind | node << 8 | (cache + 1) << 16 | how each payload column is stored << 19 | HAS_D | MISC.
-// a, b and c each take 2 bits: RAW (the word is the value), SCALED (the word is the value / 512: sector-aligned
-// offsets up to 1 TiB, the common case) or WIDE (the exact double lives in `wide`). HAS_D: d is not 0 (in
-// `wide`). The request word is the request's distance from the chunk's first one (an int32 whatever the log's
-// length: a dropped-and-rewritten log, such as a long replay's, reuses chunks for ever later requests). MISC:
-// one of request, slot, cache or node did not fit its bits, and all four live in `wide`.
-const RAW = 0;
-const SCALED = 1;
-const WIDE = 2;
-const SCALE = 512;
-const A_SHIFT = 19;
-const B_SHIFT = 21;
+// The meta word: kind (6 bits) | request mode << 6 | a 3-bit value mode for node, cache, slot, a, b, c and d | PAIR.
+// Value modes: 0, 1 and -1 take no word (the commonest values); INT: one word; SECTORS: one word, the value / 512
+// (sector-aligned offsets up to 1 TiB); WIDE: the exact double in two words. Request modes: SAME as the event
+// before (at a block's first event: the block's base request), DELTA from it in one word, or ABS (two words).
+// PAIR: the record is two events, a cache_get and the cache_get_done of a hit that follows it at once (41% of a
+// write workload's events): same request, node, cache and offset, and the get_done's slot in one last word.
+const V_ZERO = 0;
+const V_ONE = 1;
+const V_MINUS_ONE = 2;
+const V_INT = 3;
+const V_SECTORS = 4;
+const V_WIDE = 5;
+const SECTOR = 512;
+const R_SAME = 0;
+const R_DELTA = 1;
+const R_ABS = 2;
+const REQ_SHIFT = 6;
+const NODE_SHIFT = 8;
+const CACHE_SHIFT = 11;
+const SLOT_SHIFT = 14;
+const A_SHIFT = 17;
+const B_SHIFT = 20;
 const C_SHIFT = 23;
-const HAS_D = 1 << 25;
-const MISC = 1 << 26;
+const D_SHIFT = 26;
+const PAIR = 1 << 29;
+if (EVENT_KIND_COUNT > 64) throw new Error("event recorder: kinds need more than the meta word's 6 bits");
+
+/** Words per chunk (1 MiB). A record never straddles chunks: one that might not fit starts the next chunk. */
+const CHUNK_WORDS = 1 << 18;
+/** The longest record: meta, 2 request words, 7 values of up to 2 words, the pair's slot. */
+const MAX_RECORD = 1 + 2 + 14 + 1;
+/** Events per block: each block's first record position and request are indexed, for random access. */
+const BLOCK_BITS = 6;
+const BLOCK = 1 << BLOCK_BITS;
+
+const f64 = new Float64Array(1);
+const i32 = new Int32Array(f64.buffer);
 
 export class EventRecorder implements EventSink {
   enabled = true;
   request = 0;
   length = 0;
-  /**
-   * The values that did not fit their column's word, by event index * 8 + field (0-2: a-c, 3: d, 4-7: request,
-   * slot, cache, node). Entries past the end or for an event re-written since are stale and harmless: the meta word says whether to
-   * look here, so re-execution after a rewind never has to delete.
-   */
-  private wide = new Map<number, number>();
   /** Counts per kind, kept even when recording is off so statistics stay cheap. */
   readonly counts = new Float64Array(EVENT_KIND_COUNT);
   private chunks: Int32Array[] = [];
-  /** Per chunk, the request its request words count from (the first one recorded in it). */
-  private bases: number[] = [];
-  private cur: Int32Array | null = null;
-  private curBase = 0;
+  /** Events physically held (>= length: a rewind keeps what lies past the end, see rewind()). */
+  private held = 0;
+  /** Per block: the chunk * CHUNK_WORDS + word of its first record, and its first event's request. */
+  private blockPos = new Float64Array(64);
+  private blockReq = new Float64Array(64);
+  // The writer: where event `held` goes (valid while wch is not null) and the request of the event before it.
+  private wch: Int32Array | null = null;
+  private wci = 0;
+  private wp = 0;
+  private lastReq = 0;
+  /** A cache_get just written that a cache_get_done may join (its event index, else -1) and its meta's place. */
+  private pairAt = -1;
+  private pairMeta = 0;
+  private pairNode = 0;
+  private pairCache = 0;
+  private pairA = 0;
+  private pairReq = 0;
+  // The reader's cursor: the record holding event rIdx (its first event, chunk, word, length, request), decoded.
+  private rIdx = -1;
+  private rRec = 0;
+  private rCi = 0;
+  private rOff = 0;
+  private rLen = 0;
+  private rReq = 0;
+  private rPair = false;
+  private rp = 0;
+  private rch: Int32Array = new Int32Array(0);
+  private fKind = 0;
+  private fNode = 0;
+  private fCache = 0;
+  private fSlot = 0;
+  private fA = 0;
+  private fB = 0;
+  private fC = 0;
+  private fD = 0;
+  private fSlot2 = 0;
   private listeners: ((e: EngineEvent) => void)[] = [];
-  /** Events held past `length` after a rewind (see rewind()). */
-  private extent = 0;
 
   /** The capacity argument of earlier versions is accepted and ignored: storage grows in fixed chunks. */
   constructor(_initialCapacity?: number) {}
@@ -77,44 +117,74 @@ export class EventRecorder implements EventSink {
     this.counts[kind]!++;
     if (!this.enabled) return;
     const i = this.length;
-    const o = (i & MASK) * W;
-    let ch = this.cur;
-    if (o === 0 || ch === null) ch = this.chunkFor(i);
+    if (i !== this.held || this.wch === null) {
+      // Re-execution after a rewind writes the same events again: keep them; the first that differs drops the rest.
+      if (i < this.held) {
+        if (this.sameAt(i, kind, node, cache, slot, a, b, c, d ?? 0)) return this.done(i);
+        this.dropFrom(i);
+      }
+      this.seekWrite(i);
+    }
+    const req = this.request;
+    if (
+      kind === EventKind.CacheGetDone &&
+      this.pairAt === i - 1 &&
+      b === 0 &&
+      c === 0 &&
+      !d &&
+      req === this.pairReq &&
+      node === this.pairNode &&
+      cache === this.pairCache &&
+      a === this.pairA &&
+      (slot | 0) === slot
+    ) {
+      const ch = this.wch!;
+      ch[this.pairMeta] = ch[this.pairMeta]! | PAIR;
+      ch[this.wp++] = slot;
+      this.pairAt = -1;
+      // The cursor may hold the record as it was (one event, one word shorter).
+      this.rIdx = -1;
+      this.held = i + 1;
+      return this.done(i);
+    }
+    if (this.wp + MAX_RECORD > CHUNK_WORDS) this.nextChunk();
+    const ch = this.wch!;
+    const at = this.wp++;
+    if ((i & (BLOCK - 1)) === 0) this.startBlock(i, req);
     let meta: number = kind;
-    // Each column: its int32 self when it is one, else the sector count, else the exact double on the side.
-    let w = a | 0;
-    if (w !== a) {
-      w = (a / SCALE) | 0;
-      if (w * SCALE === a) meta |= SCALED << A_SHIFT;
-      else meta |= this.putWide(i, 0, a, A_SHIFT);
+    const dr = req - this.lastReq;
+    if (dr !== 0) {
+      if ((dr | 0) === dr) {
+        meta |= R_DELTA << REQ_SHIFT;
+        ch[this.wp++] = dr;
+      } else {
+        meta |= R_ABS << REQ_SHIFT;
+        this.putWide(ch, req);
+      }
+      this.lastReq = req;
     }
-    ch[o + 3] = w;
-    w = b | 0;
-    if (w !== b) {
-      w = (b / SCALE) | 0;
-      if (w * SCALE === b) meta |= SCALED << B_SHIFT;
-      else meta |= this.putWide(i, 1, b, B_SHIFT);
-    }
-    ch[o + 4] = w;
-    w = c | 0;
-    if (w !== c) {
-      w = (c / SCALE) | 0;
-      if (w * SCALE === c) meta |= SCALED << C_SHIFT;
-      else meta |= this.putWide(i, 2, c, C_SHIFT);
-    }
-    ch[o + 5] = w;
-    if (d !== undefined && d !== 0) {
-      meta |= HAS_D;
-      this.wide.set(i * 8 + 3, d);
-    }
-    const r = this.request - this.curBase;
-    const c1 = cache + 1;
-    // Each small field an integer within its bits (x & mask === x), else all four exactly on the side.
-    if ((r | 0) === r && (slot | 0) === slot && (node & 0xff) === node && (c1 & 7) === c1 && c1 !== 7) meta |= (node << 8) | (c1 << 16);
-    else meta |= this.putMisc(i, slot, cache, node);
-    ch[o] = meta;
-    ch[o + 1] = r;
-    ch[o + 2] = slot;
+    meta |= this.put(ch, node) << NODE_SHIFT;
+    meta |= this.put(ch, cache) << CACHE_SHIFT;
+    meta |= this.put(ch, slot) << SLOT_SHIFT;
+    meta |= this.put(ch, a) << A_SHIFT;
+    meta |= this.put(ch, b) << B_SHIFT;
+    meta |= this.put(ch, c) << C_SHIFT;
+    if (d !== undefined && d !== 0) meta |= this.put(ch, d) << D_SHIFT;
+    ch[at] = meta;
+    this.held = i + 1;
+    if (kind === EventKind.CacheGet && slot === -1 && c === 0 && !d && (i & (BLOCK - 1)) !== BLOCK - 1) {
+      this.pairAt = i;
+      this.pairMeta = at;
+      this.pairNode = node;
+      this.pairCache = cache;
+      this.pairA = a;
+      this.pairReq = req;
+    } else this.pairAt = -1;
+    this.done(i);
+  }
+
+  /** Event i is in the log: the length moves past it and the listeners see it. */
+  private done(i: number): void {
     this.length = i + 1;
     if (this.listeners.length) {
       const e = this.get(i);
@@ -122,45 +192,191 @@ export class EventRecorder implements EventSink {
     }
   }
 
-  /** The chunk event i goes in, created on first use; makes it the current one. */
-  private chunkFor(i: number): Int32Array {
-    const ci = Math.floor(i / CHUNK);
+  /** Writes v's words (if any) and returns its value mode. */
+  private put(ch: Int32Array, v: number): number {
+    if (v === 0) return V_ZERO;
+    if (v === 1) return V_ONE;
+    if (v === -1) return V_MINUS_ONE;
+    let w = v | 0;
+    if (w === v) {
+      ch[this.wp++] = w;
+      return V_INT;
+    }
+    w = (v / SECTOR) | 0;
+    if (w * SECTOR === v) {
+      ch[this.wp++] = w;
+      return V_SECTORS;
+    }
+    this.putWide(ch, v);
+    return V_WIDE;
+  }
+
+  private putWide(ch: Int32Array, v: number): void {
+    f64[0] = v;
+    ch[this.wp++] = i32[0]!;
+    ch[this.wp++] = i32[1]!;
+  }
+
+  private startBlock(i: number, req: number): void {
+    const b = i >> BLOCK_BITS;
+    if (b >= this.blockPos.length) {
+      const pos = new Float64Array(this.blockPos.length * 2);
+      pos.set(this.blockPos);
+      this.blockPos = pos;
+      const rq = new Float64Array(this.blockReq.length * 2);
+      rq.set(this.blockReq);
+      this.blockReq = rq;
+    }
+    this.blockPos[b] = this.wci * CHUNK_WORDS + this.wp - 1;
+    this.blockReq[b] = req;
+    this.lastReq = req;
+  }
+
+  private nextChunk(): void {
+    this.wci++;
+    this.wp = 0;
+    this.wch = this.chunkAt(this.wci);
+  }
+
+  private chunkAt(ci: number): Int32Array {
     let ch = this.chunks[ci];
     if (ch === undefined) {
-      ch = new Int32Array(CHUNK * W);
+      ch = new Int32Array(CHUNK_WORDS);
       this.chunks[ci] = ch;
-      this.bases[ci] = this.request;
     }
-    this.cur = ch;
-    this.curBase = this.bases[ci]!;
     return ch;
   }
 
-  /** Keeps the request, slot, cache and node of an event where one of them does not fit; returns MISC. */
-  private putMisc(i: number, slot: number, cache: number, node: number): number {
-    const k = i * 8;
-    this.wide.set(k + 4, this.request);
-    this.wide.set(k + 5, slot);
-    this.wide.set(k + 6, cache);
-    this.wide.set(k + 7, node);
-    return MISC;
+  /** Puts the writer at the end of event i - 1's record (i === held). */
+  private seekWrite(i: number): void {
+    this.pairAt = -1;
+    if (i === 0) {
+      this.wci = 0;
+      this.wp = 0;
+      this.lastReq = this.request;
+    } else {
+      this.at(i - 1);
+      this.wci = this.rCi;
+      this.wp = this.rOff + this.rLen;
+      this.lastReq = this.rReq;
+    }
+    this.wch = this.chunkAt(this.wci);
   }
 
-  /** Keeps a value its word cannot hold exactly; returns its mode bits (WIDE) at `shift`. */
-  private putWide(i: number, field: number, v: number, shift: number): number {
-    this.wide.set(i * 8 + field, v);
-    return WIDE << shift;
+  /** Forgets the events held from i on (the chunks stay, to be written over); a pair cut in two keeps its first. */
+  private dropFrom(i: number): void {
+    if (i > 0) {
+      this.at(i - 1);
+      if (this.rPair && this.rRec === i - 1) {
+        const ch = this.chunks[this.rCi]!;
+        ch[this.rOff] = ch[this.rOff]! & ~PAIR;
+        this.rPair = false;
+        this.rLen--;
+      }
+    }
+    this.held = i;
+    if (this.rIdx >= i) this.rIdx = -1;
+    this.wch = null;
   }
 
-  private word(i: number, k: number): number {
-    return this.chunks[Math.floor(i / CHUNK)]![(i & MASK) * W + k]!;
+  private sameAt(i: number, kind: number, node: number, cache: number, slot: number, a: number, b: number, c: number, d: number): boolean {
+    this.at(i);
+    return this.fKind === kind && this.rReq === this.request && this.fNode === node && this.fCache === cache && this.fSlot === slot && this.fA === a && this.fB === b && this.fC === c && this.fD === d;
   }
-  private column(i: number, k: number, field: number, shift: number): number {
-    const ch = this.chunks[Math.floor(i / CHUNK)]!;
-    const o = (i & MASK) * W;
-    const mode = (ch[o]! >>> shift) & 3;
-    const w = ch[o + k]!;
-    return mode === RAW ? w : mode === SCALED ? w * SCALE : this.wide.get(i * 8 + field)!;
+
+  // --- reading ---
+
+  /** Decodes event i into the f* fields (and moves the cursor there). */
+  private at(i: number): void {
+    if (i === this.rIdx) return;
+    if (!(i >= 0 && i < this.held)) throw new RangeError(`event ${i} is not in the log (${this.held} held)`);
+    if (this.rIdx >= 0 && i > this.rIdx && i >> BLOCK_BITS === this.rIdx >> BLOCK_BITS) {
+      if (this.rPair && i === this.rRec + 1) return this.second(i);
+    } else {
+      // Start from the block's first record: the cursor stands just before it.
+      const b = i >> BLOCK_BITS;
+      const pos = this.blockPos[b]!;
+      this.rCi = Math.floor(pos / CHUNK_WORDS);
+      this.rOff = pos - this.rCi * CHUNK_WORDS;
+      this.rRec = b << BLOCK_BITS;
+      this.decode(this.blockReq[b]!);
+      if (this.rPair && i === this.rRec + 1) return this.second(i);
+      if (i === this.rRec) return this.first(i);
+    }
+    // Step forward record by record.
+    for (;;) {
+      const next = this.rRec + (this.rPair ? 2 : 1);
+      this.rOff += this.rLen;
+      if (this.rOff + MAX_RECORD > CHUNK_WORDS) {
+        this.rCi++;
+        this.rOff = 0;
+      }
+      this.rRec = next;
+      this.decode((next & (BLOCK - 1)) === 0 ? this.blockReq[next >> BLOCK_BITS]! : this.rReq);
+      if (i === next) return this.first(i);
+      if (this.rPair && i === next + 1) return this.second(i);
+    }
+  }
+
+  private first(i: number): void {
+    this.rIdx = i;
+    if (this.rPair) {
+      // The cache_get of a pair: no slot, nothing in c or d.
+      this.fSlot = -1;
+    }
+  }
+
+  private second(i: number): void {
+    this.rIdx = i;
+    this.fKind = EventKind.CacheGetDone;
+    this.fSlot = this.fSlot2;
+    this.fB = 0;
+  }
+
+  /** Decodes the record at (rCi, rOff), whose previous event has request prevReq. */
+  private decode(prevReq: number): void {
+    const ch = this.chunks[this.rCi]!;
+    this.rch = ch;
+    const m = ch[this.rOff]!;
+    this.rp = this.rOff + 1;
+    this.fKind = m & 63;
+    const rm = (m >>> REQ_SHIFT) & 3;
+    if (rm === R_SAME) this.rReq = prevReq;
+    else if (rm === R_DELTA) this.rReq = prevReq + ch[this.rp++]!;
+    else this.rReq = this.wide();
+    this.fNode = this.take((m >>> NODE_SHIFT) & 7);
+    this.fCache = this.take((m >>> CACHE_SHIFT) & 7);
+    this.fSlot = this.take((m >>> SLOT_SHIFT) & 7);
+    this.fA = this.take((m >>> A_SHIFT) & 7);
+    this.fB = this.take((m >>> B_SHIFT) & 7);
+    this.fC = this.take((m >>> C_SHIFT) & 7);
+    this.fD = this.take((m >>> D_SHIFT) & 7);
+    this.rPair = (m & PAIR) !== 0;
+    if (this.rPair) this.fSlot2 = ch[this.rp++]!;
+    this.rLen = this.rp - this.rOff;
+  }
+
+  private take(mode: number): number {
+    switch (mode) {
+      case V_ZERO:
+        return 0;
+      case V_ONE:
+        return 1;
+      case V_MINUS_ONE:
+        return -1;
+      case V_INT:
+        return this.rch[this.rp++]!;
+      case V_SECTORS:
+        return this.rch[this.rp++]! * SECTOR;
+      default:
+        return this.wide();
+    }
+  }
+
+  private wide(): number {
+    i32[0] = this.rch[this.rp++]!;
+    i32[1] = this.rch[this.rp++]!;
+    return f64[0]!;
   }
 
   onEvent(l: (e: EngineEvent) => void): () => void {
@@ -171,99 +387,94 @@ export class EventRecorder implements EventSink {
   }
 
   kindAt(i: number): EventKind {
-    return (this.word(i, 0) & 0xff) as EventKind;
+    this.at(i);
+    return this.fKind as EventKind;
   }
   requestAt(i: number): number {
-    const ci = Math.floor(i / CHUNK);
-    const o = (i & MASK) * W;
-    const ch = this.chunks[ci]!;
-    return ch[o]! & MISC ? this.wide.get(i * 8 + 4)! : this.bases[ci]! + ch[o + 1]!;
+    this.at(i);
+    return this.rReq;
   }
   slotAt(i: number): number {
-    return this.word(i, 0) & MISC ? this.wide.get(i * 8 + 5)! : this.word(i, 2);
+    this.at(i);
+    return this.fSlot;
   }
   cacheAt(i: number): number {
-    const m = this.word(i, 0);
-    return m & MISC ? this.wide.get(i * 8 + 6)! : ((m >> 16) & 7) - 1;
+    this.at(i);
+    return this.fCache;
   }
   nodeAt(i: number): number {
-    const m = this.word(i, 0);
-    return m & MISC ? this.wide.get(i * 8 + 7)! : (m >> 8) & 0xff;
+    this.at(i);
+    return this.fNode;
   }
   aAt(i: number): number {
-    return this.column(i, 3, 0, A_SHIFT);
+    this.at(i);
+    return this.fA;
   }
   bAt(i: number): number {
-    return this.column(i, 4, 1, B_SHIFT);
+    this.at(i);
+    return this.fB;
   }
   cAt(i: number): number {
-    return this.column(i, 5, 2, C_SHIFT);
+    this.at(i);
+    return this.fC;
   }
   dAt(i: number): number {
-    return this.word(i, 0) & HAS_D ? this.wide.get(i * 8 + 3)! : 0;
+    this.at(i);
+    return this.fD;
   }
 
   get(i: number): EngineEvent {
-    return {
-      seq: i,
-      kind: this.kindAt(i),
-      request: this.requestAt(i),
-      node: this.nodeAt(i),
-      cache: this.cacheAt(i),
-      slot: this.slotAt(i),
-      a: this.aAt(i),
-      b: this.bAt(i),
-      c: this.cAt(i),
-      d: this.dAt(i),
-    };
+    this.at(i);
+    return { seq: i, kind: this.fKind as EventKind, request: this.rReq, node: this.fNode, cache: this.fCache, slot: this.fSlot, a: this.fA, b: this.fB, c: this.fC, d: this.fD };
   }
 
   *events(from = 0, to = this.length): Generator<EngineEvent> {
     for (let i = from; i < to; i++) yield this.get(i);
   }
 
-  /** Drops events from index n on (time travel re-executes from a checkpoint). */
+  /** Drops events from index n on, and the memory past them (time travel re-executes from a checkpoint). */
   truncate(n: number): void {
     if (n < this.length) {
-      this.extent = n;
+      this.dropFrom(n);
       this.length = n;
-      this.chunks.length = Math.ceil(n / CHUNK) || 0;
-      this.bases.length = this.chunks.length;
-      for (const k of this.wide.keys()) if (k >= n * 8) this.wide.delete(k);
-      this.cur = null;
+      this.seekWrite(n);
+      this.chunks.length = this.wci + 1;
     }
   }
 
   /**
    * Moves the end of the log to n, backwards or forwards up to the furthest event still held, keeping what lies
-   * past it: time travel re-executes deterministically, so the events past the end are the ones written again.
+   * past it: time travel re-executes deterministically, so the events past the end are the ones written again
+   * (each is compared as it comes; the first that differs drops what was held from there on).
    */
   rewind(n: number): void {
-    this.extent = Math.max(this.extent, this.length);
-    if (!(n >= 0 && n <= this.extent)) throw new RangeError(`cannot rewind the event log to ${n}: ${this.extent} events are held`);
+    if (!(n >= 0 && n <= this.held)) throw new RangeError(`cannot rewind the event log to ${n}: ${this.held} events are held`);
     this.length = n;
-    this.cur = null;
+    this.wch = null;
+    this.pairAt = -1;
   }
 
   clear(): void {
-    this.extent = 0;
+    this.held = 0;
     this.length = 0;
     this.counts.fill(0);
     this.chunks = [];
-    this.bases = [];
-    this.wide.clear();
-    this.cur = null;
+    this.rIdx = -1;
+    this.wch = null;
+    this.pairAt = -1;
   }
 
-  /** Bytes held per event by the columns (for the memory benchmark). */
+  /** Bytes the records of the held events take, per event (for the memory benchmark). */
   bytesPerEvent(): number {
-    return 4 * W;
+    if (this.held === 0) return 0;
+    this.at(this.held - 1);
+    return Math.round(((this.rCi * CHUNK_WORDS + this.rOff + this.rLen) * 4 * 10) / this.held) / 10;
   }
-  /** Values held in the side map (ones no word could hold): near 0 in a normal log, or recording got slow. */
+  /** Values kept outside the records: none since every value is inline (kept for callers of the old layout). */
   sideValues(): number {
-    return this.wide.size;
+    return 0;
   }
   capacityBytes(): number {
-    return this.chunks.length * CHUNK * this.bytesPerEvent();
+    return this.chunks.length * CHUNK_WORDS * 4;
   }
 }
