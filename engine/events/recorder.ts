@@ -65,6 +65,32 @@ const BLOCK = 1 << BLOCK_BITS;
 const f64 = new Float64Array(1);
 const i32 = new Int32Array(f64.buffer);
 
+/** Writes v's words (if any) at p; returns the next position << 3 | v's value mode. */
+function enc(ch: Int32Array, p: number, v: number): number {
+  if (v === 0) return (p << 3) | V_ZERO;
+  if (v === 1) return (p << 3) | V_ONE;
+  if (v === -1) return (p << 3) | V_MINUS_ONE;
+  let w = v | 0;
+  if (w === v) {
+    ch[p] = w;
+    return ((p + 1) << 3) | V_INT;
+  }
+  w = (v / SECTOR) | 0;
+  if (w * SECTOR === v) {
+    ch[p] = w;
+    return ((p + 1) << 3) | V_SECTORS;
+  }
+  return (putWide(ch, p, v) << 3) | V_WIDE;
+}
+
+/** The exact double in two words; returns the next position. */
+function putWide(ch: Int32Array, p: number, v: number): number {
+  f64[0] = v;
+  ch[p] = i32[0]!;
+  ch[p + 1] = i32[1]!;
+  return p + 2;
+}
+
 export class EventRecorder implements EventSink {
   enabled = true;
   request = 0;
@@ -149,27 +175,60 @@ export class EventRecorder implements EventSink {
     }
     if (this.wp + MAX_RECORD > CHUNK_WORDS) this.nextChunk();
     const ch = this.wch!;
-    const at = this.wp++;
-    if ((i & (BLOCK - 1)) === 0) this.startBlock(i, req);
+    // The write position lives in a local (p) and each value's encoder hands back (p << 3) | its mode.
+    const at = this.wp;
+    let p = at + 1;
+    if ((i & (BLOCK - 1)) === 0) this.startBlock(i, req, at);
     let meta: number = kind;
     const dr = req - this.lastReq;
     if (dr !== 0) {
       if ((dr | 0) === dr) {
         meta |= R_DELTA << REQ_SHIFT;
-        ch[this.wp++] = dr;
+        ch[p++] = dr;
       } else {
         meta |= R_ABS << REQ_SHIFT;
-        this.putWide(ch, req);
+        p = putWide(ch, p, req);
       }
       this.lastReq = req;
     }
-    meta |= this.put(ch, node) << NODE_SHIFT;
-    meta |= this.put(ch, cache) << CACHE_SHIFT;
-    meta |= this.put(ch, slot) << SLOT_SHIFT;
-    meta |= this.put(ch, a) << A_SHIFT;
-    meta |= this.put(ch, b) << B_SHIFT;
-    meta |= this.put(ch, c) << C_SHIFT;
-    if (d !== undefined && d !== 0) meta |= this.put(ch, d) << D_SHIFT;
+    // node 0, cache and slot -1, b and c 0 are the common cases: tested here, the rest through enc().
+    let r = 0;
+    if (node !== 0) {
+      r = enc(ch, p, node);
+      meta |= (r & 7) << NODE_SHIFT;
+      p = r >>> 3;
+    }
+    if (cache === -1) meta |= V_MINUS_ONE << CACHE_SHIFT;
+    else {
+      r = enc(ch, p, cache);
+      meta |= (r & 7) << CACHE_SHIFT;
+      p = r >>> 3;
+    }
+    if (slot === -1) meta |= V_MINUS_ONE << SLOT_SHIFT;
+    else {
+      r = enc(ch, p, slot);
+      meta |= (r & 7) << SLOT_SHIFT;
+      p = r >>> 3;
+    }
+    r = enc(ch, p, a);
+    meta |= (r & 7) << A_SHIFT;
+    p = r >>> 3;
+    if (b !== 0) {
+      r = enc(ch, p, b);
+      meta |= (r & 7) << B_SHIFT;
+      p = r >>> 3;
+    }
+    if (c !== 0) {
+      r = enc(ch, p, c);
+      meta |= (r & 7) << C_SHIFT;
+      p = r >>> 3;
+    }
+    if (d !== undefined && d !== 0) {
+      r = enc(ch, p, d);
+      meta |= (r & 7) << D_SHIFT;
+      p = r >>> 3;
+    }
+    this.wp = p;
     ch[at] = meta;
     this.held = i + 1;
     if (kind === EventKind.CacheGet && slot === -1 && c === 0 && !d && (i & (BLOCK - 1)) !== BLOCK - 1) {
@@ -192,32 +251,7 @@ export class EventRecorder implements EventSink {
     }
   }
 
-  /** Writes v's words (if any) and returns its value mode. */
-  private put(ch: Int32Array, v: number): number {
-    if (v === 0) return V_ZERO;
-    if (v === 1) return V_ONE;
-    if (v === -1) return V_MINUS_ONE;
-    let w = v | 0;
-    if (w === v) {
-      ch[this.wp++] = w;
-      return V_INT;
-    }
-    w = (v / SECTOR) | 0;
-    if (w * SECTOR === v) {
-      ch[this.wp++] = w;
-      return V_SECTORS;
-    }
-    this.putWide(ch, v);
-    return V_WIDE;
-  }
-
-  private putWide(ch: Int32Array, v: number): void {
-    f64[0] = v;
-    ch[this.wp++] = i32[0]!;
-    ch[this.wp++] = i32[1]!;
-  }
-
-  private startBlock(i: number, req: number): void {
+  private startBlock(i: number, req: number, at: number): void {
     const b = i >> BLOCK_BITS;
     if (b >= this.blockPos.length) {
       const pos = new Float64Array(this.blockPos.length * 2);
@@ -227,7 +261,7 @@ export class EventRecorder implements EventSink {
       rq.set(this.blockReq);
       this.blockReq = rq;
     }
-    this.blockPos[b] = this.wci * CHUNK_WORDS + this.wp - 1;
+    this.blockPos[b] = this.wci * CHUNK_WORDS + at;
     this.blockReq[b] = req;
     this.lastReq = req;
   }
