@@ -25,14 +25,21 @@ export interface EventSink {
   /** The request id events are attributed to. */
   request: number;
   emit(kind: EventKind, node: number, cache: number, slot: number, a: number, b: number, c: number, d?: number): void;
+  /**
+   * A cache hit with nothing between its two events: qcow2_cache_get (slot -1, a = offset, b = readFromDisk) and
+   * qcow2_cache_get_done (slot, a = offset, b = 0), which the recorder stores as one record. Returns false, having
+   * done nothing, when the two must go through emit() one by one (a listener may stop between them; a re-execution
+   * compares them one by one): the caller then emits them itself.
+   */
+  cacheHit(node: number, cache: number, slot: number, offset: number, readFromDisk: number): boolean;
 }
 
 // The meta word: kind (6 bits) | request mode << 6 | a 3-bit value mode for node, cache, slot, a, b, c and d | PAIR.
 // Value modes: 0, 1 and -1 take no word (the commonest values); INT: one word; SECTORS: one word, the value / 512
 // (sector-aligned offsets up to 1 TiB); WIDE: the exact double in two words. Request modes: SAME as the event
 // before (at a block's first event: the block's base request), DELTA from it in one word, or ABS (two words).
-// PAIR: the record is two events, a cache_get and the cache_get_done of a hit that follows it at once (41% of a
-// write workload's events): same request, node, cache and offset, and the get_done's slot in one last word.
+// PAIR: the record is two events, a cache_get and the cache_get_done of its hit (cacheHit(); 41% of a write
+// workload's events): same request, node, cache and offset, and the get_done's slot in one last word.
 const V_ZERO = 0;
 const V_ONE = 1;
 const V_MINUS_ONE = 2;
@@ -108,13 +115,6 @@ export class EventRecorder implements EventSink {
   private wci = 0;
   private wp = 0;
   private lastReq = 0;
-  /** A cache_get just written that a cache_get_done may join (its event index, else -1) and its meta's place. */
-  private pairAt = -1;
-  private pairMeta = 0;
-  private pairNode = 0;
-  private pairCache = 0;
-  private pairA = 0;
-  private pairReq = 0;
   // The reader's cursor: the record holding event rIdx (its first event, chunk, word, length, request), decoded.
   private rIdx = -1;
   private rRec = 0;
@@ -152,27 +152,6 @@ export class EventRecorder implements EventSink {
       this.seekWrite(i);
     }
     const req = this.request;
-    if (
-      kind === EventKind.CacheGetDone &&
-      this.pairAt === i - 1 &&
-      b === 0 &&
-      c === 0 &&
-      !d &&
-      req === this.pairReq &&
-      node === this.pairNode &&
-      cache === this.pairCache &&
-      a === this.pairA &&
-      (slot | 0) === slot
-    ) {
-      const ch = this.wch!;
-      ch[this.pairMeta] = ch[this.pairMeta]! | PAIR;
-      ch[this.wp++] = slot;
-      this.pairAt = -1;
-      // The cursor may hold the record as it was (one event, one word shorter).
-      this.rIdx = -1;
-      this.held = i + 1;
-      return this.done(i);
-    }
     if (this.wp + MAX_RECORD > CHUNK_WORDS) this.nextChunk();
     const ch = this.wch!;
     // The write position lives in a local (p) and each value's encoder hands back (p << 3) | its mode.
@@ -231,24 +210,70 @@ export class EventRecorder implements EventSink {
     this.wp = p;
     ch[at] = meta;
     this.held = i + 1;
-    if (kind === EventKind.CacheGet && slot === -1 && c === 0 && !d && (i & (BLOCK - 1)) !== BLOCK - 1) {
-      this.pairAt = i;
-      this.pairMeta = at;
-      this.pairNode = node;
-      this.pairCache = cache;
-      this.pairA = a;
-      this.pairReq = req;
-    } else this.pairAt = -1;
-    this.done(i);
+    this.length = i + 1;
+    if (this.listeners.length !== 0) this.notify(i);
+  }
+
+  cacheHit(node: number, cache: number, slot: number, offset: number, readFromDisk: number): boolean {
+    if (this.listeners.length !== 0) return false;
+    if (!this.enabled) {
+      this.counts[EventKind.CacheGet]!++;
+      this.counts[EventKind.CacheGetDone]!++;
+      return true;
+    }
+    const i = this.length;
+    // An int32 slot, and a pair not cut by a block start, fit the pair record.
+    if (i !== this.held || this.wch === null || (slot | 0) !== slot || (i & (BLOCK - 1)) === BLOCK - 1) return false;
+    this.counts[EventKind.CacheGet]!++;
+    this.counts[EventKind.CacheGetDone]!++;
+    if (this.wp + MAX_RECORD > CHUNK_WORDS) this.nextChunk();
+    const ch = this.wch!;
+    const at = this.wp;
+    let p = at + 1;
+    const req = this.request;
+    if ((i & (BLOCK - 1)) === 0) this.startBlock(i, req, at);
+    let meta = EventKind.CacheGet | PAIR | (V_MINUS_ONE << SLOT_SHIFT);
+    const dr = req - this.lastReq;
+    if (dr !== 0) {
+      if ((dr | 0) === dr) {
+        meta |= R_DELTA << REQ_SHIFT;
+        ch[p++] = dr;
+      } else {
+        meta |= R_ABS << REQ_SHIFT;
+        p = putWide(ch, p, req);
+      }
+      this.lastReq = req;
+    }
+    let r = 0;
+    if (node !== 0) {
+      r = enc(ch, p, node);
+      meta |= (r & 7) << NODE_SHIFT;
+      p = r >>> 3;
+    }
+    r = enc(ch, p, cache);
+    meta |= (r & 7) << CACHE_SHIFT;
+    r = enc(ch, r >>> 3, offset);
+    meta |= (r & 7) << A_SHIFT;
+    r = enc(ch, r >>> 3, readFromDisk);
+    meta |= (r & 7) << B_SHIFT;
+    p = r >>> 3;
+    ch[p++] = slot;
+    this.wp = p;
+    ch[at] = meta;
+    this.held = i + 2;
+    this.length = i + 2;
+    return true;
   }
 
   /** Event i is in the log: the length moves past it and the listeners see it. */
   private done(i: number): void {
     this.length = i + 1;
-    if (this.listeners.length) {
-      const e = this.get(i);
-      for (const l of this.listeners) l(e);
-    }
+    if (this.listeners.length !== 0) this.notify(i);
+  }
+
+  private notify(i: number): void {
+    const e = this.get(i);
+    for (const l of this.listeners) l(e);
   }
 
   private startBlock(i: number, req: number, at: number): void {
@@ -283,7 +308,6 @@ export class EventRecorder implements EventSink {
 
   /** Puts the writer at the end of event i - 1's record (i === held). */
   private seekWrite(i: number): void {
-    this.pairAt = -1;
     if (i === 0) {
       this.wci = 0;
       this.wp = 0;
@@ -485,7 +509,6 @@ export class EventRecorder implements EventSink {
     if (!(n >= 0 && n <= this.held)) throw new RangeError(`cannot rewind the event log to ${n}: ${this.held} events are held`);
     this.length = n;
     this.wch = null;
-    this.pairAt = -1;
   }
 
   clear(): void {
@@ -495,7 +518,6 @@ export class EventRecorder implements EventSink {
     this.chunks = [];
     this.rIdx = -1;
     this.wch = null;
-    this.pairAt = -1;
   }
 
   /** Bytes the records of the held events take, per event (for the memory benchmark). */

@@ -114,7 +114,24 @@ describe("event recorder encoding", () => {
       // An odd event now and then moves the pairs across the 64-event blocks.
       if (i % 9 === 0) evs.push({ kind: EventKind.WritevStartReq, request: req, node: 0, cache: -1, slot: -1, a: 4096 * i, b: 4096, c: 0, d: 0 });
     }
-    for (const e of evs) emit(r, e);
+    // A get followed by the get_done of its hit goes in through cacheHit(), as the cache does.
+    let pairs = 0;
+    for (let k = 0; k < evs.length; k++) {
+      const e = evs[k]!;
+      const n = evs[k + 1];
+      if (e.kind === EventKind.CacheGet && n && n.kind === EventKind.CacheGetDone && n.b === 0 && n.a === e.a && n.cache === e.cache && n.request === e.request) {
+        r.request = e.request;
+        if (r.cacheHit(e.node, e.cache, n.slot, e.a, e.b)) pairs++;
+        else {
+          emit(r, e);
+          emit(r, n);
+        }
+        k++;
+      } else emit(r, e);
+    }
+    expect(r.length).toBe(evs.length);
+    // All but the ones a block start would cut, or whose slot is not an int32.
+    expect(pairs).toBeGreaterThan(250);
     evs.forEach((e, i) => expectAt(r, i, e));
     // Backwards and by jumps too (the cursor restarts at a block).
     for (let i = evs.length - 1; i >= 0; i -= 3) expectAt(r, i, evs[i]!);
@@ -136,6 +153,9 @@ describe("event recorder encoding", () => {
     const r = new EventRecorder();
     const seen: EngineEvent[] = [];
     const off = r.onEvent((e) => seen.push(e));
+    // With a listener, cacheHit() leaves the two events to emit() (the cache emits them one by one then).
+    r.request = 3;
+    expect(r.cacheHit(0, 1, 9, 65536, 1)).toBe(false);
     emit(r, { kind: EventKind.CacheGet, request: 3, node: 0, cache: 1, slot: -1, a: 65536, b: 1, c: 0, d: 0 });
     emit(r, { kind: EventKind.CacheGetDone, request: 3, node: 0, cache: 1, slot: 9, a: 65536, b: 0, c: 0, d: 0 });
     off();
@@ -151,9 +171,30 @@ describe("event recorder encoding", () => {
     off2();
     expect(r.length).toBe(3);
     r.rewind(2);
-    // Re-execution of request 4 in full: the same cache_get, then its get_done.
+    // Re-execution of request 4 in full: the same cache_get (compared, kept), then its get_done; a re-execution
+    // goes event by event.
+    r.request = 4;
+    expect(r.cacheHit(0, 1, 2, 131072, 0)).toBe(false);
     emit(r, { kind: EventKind.CacheGet, request: 4, node: 0, cache: 1, slot: -1, a: 131072, b: 0, c: 0, d: 0 });
     emit(r, { kind: EventKind.CacheGetDone, request: 4, node: 0, cache: 1, slot: 2, a: 131072, b: 0, c: 0, d: 0 });
+    // A pair record, then a truncate and a rewind inside it.
+    r.request = 5;
+    expect(r.cacheHit(0, 0, 7, 2 ** 44, 1)).toBe(true);
+    expectAt(r, 4, { kind: EventKind.CacheGet, request: 5, node: 0, cache: 0, slot: -1, a: 2 ** 44, b: 1, c: 0, d: 0 });
+    expectAt(r, 5, { kind: EventKind.CacheGetDone, request: 5, node: 0, cache: 0, slot: 7, a: 2 ** 44, b: 0, c: 0, d: 0 });
+    r.rewind(5);
+    emit(r, { kind: EventKind.CacheGetDone, request: 5, node: 0, cache: 0, slot: 7, a: 2 ** 44, b: 0, c: 0, d: 0 });
+    expect(r.length).toBe(6);
+    r.rewind(5);
+    emit(r, { kind: EventKind.CacheGetDone, request: 5, node: 0, cache: 0, slot: 8, a: 2 ** 44, b: 0, c: 0, d: 0 });
+    expectAt(r, 4, { kind: EventKind.CacheGet, request: 5, node: 0, cache: 0, slot: -1, a: 2 ** 44, b: 1, c: 0, d: 0 });
+    expectAt(r, 5, { kind: EventKind.CacheGetDone, request: 5, node: 0, cache: 0, slot: 8, a: 2 ** 44, b: 0, c: 0, d: 0 });
+    // Recording off: counted, not held.
+    r.enabled = false;
+    expect(r.cacheHit(0, 1, 1, 65536, 1)).toBe(true);
+    expect(r.length).toBe(6);
+    expect(r.counts[EventKind.CacheGet]).toBe(5);
+    r.enabled = true;
     expectAt(r, 2, { kind: EventKind.CacheGet, request: 4, node: 0, cache: 1, slot: -1, a: 131072, b: 0, c: 0, d: 0 });
     expectAt(r, 3, { kind: EventKind.CacheGetDone, request: 4, node: 0, cache: 1, slot: 2, a: 131072, b: 0, c: 0, d: 0 });
     expectAt(r, 1, { kind: EventKind.CacheGetDone, request: 3, node: 0, cache: 1, slot: 9, a: 65536, b: 0, c: 0, d: 0 });
