@@ -58,6 +58,11 @@ export function sliceOffset(img: Qcow2Image, l2Offset: number, offset: number): 
   return l2Offset + (l2Index - sliceIndex) * img.geo.l2EntryBytes;
 }
 
+/** Where the L2 entry for `offset` lies in the file (for corruption reports only: not on the lookup's path). */
+function entryFileOffset(img: Qcow2Image, l2Offset: number, offset: number, sliceIndex: number): number {
+  return sliceOffset(img, l2Offset, offset) + sliceIndex * img.geo.l2EntryBytes;
+}
+
 export function getHostOffset(img: Qcow2Image, offset: number, bytes: number): Lookup {
   const cs = img.clusterSize;
   const inCluster = mod2(offset, cs);
@@ -89,12 +94,11 @@ export function getHostOffset(img: Qcow2Image, offset: number, bytes: number): L
         const type = subclusterType(hi, lo, ent[2]!, ent[3]!, scIndex, img.geo.extendedL2, img.hasDataFile);
         res.l2Offset = l2Offset;
         res.l2Index = sliceIndex;
-        const entryFileOffset = sliceOffset(img, l2Offset, offset) + sliceIndex * img.geo.l2EntryBytes;
         if (img.header.version < 3 && (type === SubclusterType.ZeroPlain || type === SubclusterType.ZeroAlloc))
-          throw corruption(img, "L2 table", "entry", entryFileOffset, `zero cluster entry found in pre-v3 image (L2 offset: ${hx(l2Offset)}, L2 index: ${hx(sliceIndex)})`);
+          throw corruption(img, "L2 table", "entry", entryFileOffset(img, l2Offset, offset, sliceIndex), `zero cluster entry found in pre-v3 image (L2 offset: ${hx(l2Offset)}, L2 index: ${hx(sliceIndex)})`);
         switch (type) {
           case SubclusterType.Compressed:
-            if (img.hasDataFile) throw corruption(img, "L2 table", "entry", entryFileOffset, `compressed cluster entry found in image with external data file (L2 offset: ${hx(l2Offset)}, L2 index: ${hx(sliceIndex)})`);
+            if (img.hasDataFile) throw corruption(img, "L2 table", "entry", entryFileOffset(img, l2Offset, offset, sliceIndex), `compressed cluster entry found in image with external data file (L2 offset: ${hx(l2Offset)}, L2 index: ${hx(sliceIndex)})`);
             res.entryHi = hi;
             res.entryLo = lo;
             break;
@@ -103,15 +107,15 @@ export function getHostOffset(img: Qcow2Image, offset: number, bytes: number): L
           case SubclusterType.UnallocatedAlloc: {
             const hostCluster = entryOffset(hi, lo);
             res.host = hostCluster + inCluster;
-            if (mod2(hostCluster, cs) !== 0) throw corruption(img, "L2 table", "entry", entryFileOffset, `cluster allocation offset ${hx(hostCluster)} unaligned (L2 offset: ${hx(l2Offset)}, L2 index: ${hx(sliceIndex)})`);
+            if (mod2(hostCluster, cs) !== 0) throw corruption(img, "L2 table", "entry", entryFileOffset(img, l2Offset, offset, sliceIndex), `cluster allocation offset ${hx(hostCluster)} unaligned (L2 offset: ${hx(l2Offset)}, L2 index: ${hx(sliceIndex)})`);
             if (img.hasDataFile && res.host !== offset)
-              throw corruption(img, "L2 table", "entry", entryFileOffset, `external data file host cluster offset ${hx(hostCluster)} does not match guest cluster offset: ${hx(offset - inCluster)}, L2 index: ${hx(sliceIndex)})`);
+              throw corruption(img, "L2 table", "entry", entryFileOffset(img, l2Offset, offset, sliceIndex), `external data file host cluster offset ${hx(hostCluster)} does not match guest cluster offset: ${hx(offset - inCluster)}, L2 index: ${hx(sliceIndex)})`);
             break;
           }
         }
         const nbClusters = Math.ceil(needed / cs);
         const sc = countContiguousSubclusters(img, slot, nbClusters, scIndex, sliceIndex, scPerCluster);
-        if (sc < 0) throw corruption(img, "L2 table", "entry", entryFileOffset, `invalid cluster entry found  (L2 offset: ${hx(l2Offset)}, L2 index: ${hx(sliceIndex)})`);
+        if (sc < 0) throw corruption(img, "L2 table", "entry", entryFileOffset(img, l2Offset, offset, sliceIndex), `invalid cluster entry found  (L2 offset: ${hx(l2Offset)}, L2 index: ${hx(sliceIndex)})`);
         available = (sc + scIndex) * img.subclusterSize;
         res.type = type;
       } finally {
