@@ -1,7 +1,6 @@
 // qcow2_get_host_offset: guest offset -> subcluster type and host offset, for a run of same-type contiguous
 // subclusters that ends at an L2 slice boundary. One L2 cache get per call, as QEMU does.
 import { mod2 } from "./pow2.js";
-import { u32 } from "../format/bytes.js";
 import { FormatError } from "../format/format-error.js";
 import { COMPRESSED_HI, entryOffset, SubclusterType, subclusterType } from "../format/l2-entry.js";
 import type { Qcow2Image } from "./qcow2-image.js";
@@ -36,13 +35,13 @@ export function hx(n: number): string {
 
 /** Reads entry `i` of an L2 slice held in cache slot `slot`: [hi, lo, alloc, zero]. */
 function entryAt(img: Qcow2Image, slot: number, i: number, out: Uint32Array): void {
-  const t = img.l2Cache.tables;
+  const dv = img.l2Cache.dataView;
   const o = slot * img.l2Cache.tableSize + i * img.geo.l2EntryBytes;
-  out[0] = u32(t, o);
-  out[1] = u32(t, o + 4);
+  out[0] = dv.getUint32(o);
+  out[1] = dv.getUint32(o + 4);
   if (img.geo.extendedL2) {
-    out[3] = u32(t, o + 8);
-    out[2] = u32(t, o + 12);
+    out[3] = dv.getUint32(o + 8);
+    out[2] = dv.getUint32(o + 12);
   } else {
     out[2] = 0;
     out[3] = 0;
