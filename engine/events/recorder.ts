@@ -4,6 +4,10 @@
 // accessors (kindAt, aAt, get, ...), which decode sequentially from a cursor, so a forward scan costs O(1) per event.
 import { EventKind } from "./event-kind.js";
 import { EVENT_KIND_COUNT } from "./event-schema.js";
+import {
+  A_SHIFT, B_SHIFT, BLOCK, BLOCK_BITS, C_SHIFT, CACHE_SHIFT, CHUNK_WORDS, D_SHIFT, decodeRecord, type EventArrays, enc, MAX_RECORD, NODE_SHIFT, PAIR,
+  putWide, R_ABS, R_DELTA, REQ_SHIFT, SLOT_SHIFT, V_MINUS_ONE,
+} from "./event-record.js";
 
 export interface EngineEvent {
   seq: number;
@@ -34,69 +38,8 @@ export interface EventSink {
   cacheHit(node: number, cache: number, slot: number, offset: number, readFromDisk: number): boolean;
 }
 
-// The meta word: kind (6 bits) | request mode << 6 | a 3-bit value mode for node, cache, slot, a, b, c and d | PAIR.
-// Value modes: 0, 1 and -1 take no word (the commonest values); INT: one word; SECTORS: one word, the value / 512
-// (sector-aligned offsets up to 1 TiB); WIDE: the exact double in two words. Request modes: SAME as the event
-// before (at a block's first event: the block's base request), DELTA from it in one word, or ABS (two words).
-// PAIR: the record is two events, a cache_get and the cache_get_done of its hit (cacheHit(); 41% of a write
-// workload's events): same request, node, cache and offset, and the get_done's slot in one last word.
-const V_ZERO = 0;
-const V_ONE = 1;
-const V_MINUS_ONE = 2;
-const V_INT = 3;
-const V_SECTORS = 4;
-const V_WIDE = 5;
-const SECTOR = 512;
-const R_SAME = 0;
-const R_DELTA = 1;
-const R_ABS = 2;
-const REQ_SHIFT = 6;
-const NODE_SHIFT = 8;
-const CACHE_SHIFT = 11;
-const SLOT_SHIFT = 14;
-const A_SHIFT = 17;
-const B_SHIFT = 20;
-const C_SHIFT = 23;
-const D_SHIFT = 26;
-const PAIR = 1 << 29;
-if (EVENT_KIND_COUNT > 64) throw new Error("event recorder: kinds need more than the meta word's 6 bits");
-
-/** Words per chunk (1 MiB). A record never straddles chunks: one that might not fit starts the next chunk. */
-const CHUNK_WORDS = 1 << 18;
-/** The longest record: meta, 2 request words, 7 values of up to 2 words, the pair's slot. */
-const MAX_RECORD = 1 + 2 + 14 + 1;
-/** Events per block: each block's first record position and request are indexed, for random access. */
-const BLOCK_BITS = 6;
-const BLOCK = 1 << BLOCK_BITS;
-
-const f64 = new Float64Array(1);
-const i32 = new Int32Array(f64.buffer);
-
-/** Writes v's words (if any) at p; returns the next position << 3 | v's value mode. */
-function enc(ch: Int32Array, p: number, v: number): number {
-  if (v === 0) return (p << 3) | V_ZERO;
-  if (v === 1) return (p << 3) | V_ONE;
-  if (v === -1) return (p << 3) | V_MINUS_ONE;
-  let w = v | 0;
-  if (w === v) {
-    ch[p] = w;
-    return ((p + 1) << 3) | V_INT;
-  }
-  w = (v / SECTOR) | 0;
-  if (w * SECTOR === v) {
-    ch[p] = w;
-    return ((p + 1) << 3) | V_SECTORS;
-  }
-  return (putWide(ch, p, v) << 3) | V_WIDE;
-}
-
-/** The exact double in two words; returns the next position. */
-function putWide(ch: Int32Array, p: number, v: number): number {
-  f64[0] = v;
-  ch[p] = i32[0]!;
-  ch[p + 1] = i32[1]!;
-  return p + 2;
-}
+/** Events the reader's window holds: two blocks. */
+const WINDOW = 2 * BLOCK;
 
 export class EventRecorder implements EventSink {
   enabled = true;
@@ -115,25 +58,26 @@ export class EventRecorder implements EventSink {
   private wci = 0;
   private wp = 0;
   private lastReq = 0;
-  // The reader's cursor: the record holding event rIdx (its first event, chunk, word, length, request), decoded.
-  private rIdx = -1;
-  private rRec = 0;
-  private rCi = 0;
-  private rOff = 0;
-  private rLen = 0;
-  private rReq = 0;
-  private rPair = false;
-  private rp = 0;
-  private rch: Int32Array = new Int32Array(0);
-  private fKind = 0;
-  private fNode = 0;
-  private fCache = 0;
-  private fSlot = 0;
-  private fA = 0;
-  private fB = 0;
-  private fC = 0;
-  private fD = 0;
-  private fSlot2 = 0;
+  // The reader's window: events [cBase, cBase + cCount) decoded (cBase a block's first), up to two blocks, each with
+  // the place and length of its record and whether it is a pair's first or second half (cHalf 1, 2). The writer
+  // appends what it writes (the cost model reads a request's events right after, across a block boundary too);
+  // records change only by dropFrom(), which empties it.
+  private cBase = 0;
+  private cCount = 0;
+  private readonly c: EventArrays = {
+    kind: new Int32Array(WINDOW + 1),
+    req: new Float64Array(WINDOW + 1),
+    node: new Float64Array(WINDOW + 1),
+    cache: new Float64Array(WINDOW + 1),
+    slot: new Float64Array(WINDOW + 1),
+    a: new Float64Array(WINDOW + 1),
+    b: new Float64Array(WINDOW + 1),
+    c: new Float64Array(WINDOW + 1),
+    d: new Float64Array(WINDOW + 1),
+  };
+  private readonly cPos = new Float64Array(WINDOW + 1);
+  private readonly cLen = new Int32Array(WINDOW + 1);
+  private readonly cHalf = new Uint8Array(WINDOW + 1);
   private listeners: ((e: EngineEvent) => void)[] = [];
 
   /** The capacity argument of earlier versions is accepted and ignored: storage grows in fixed chunks. */
@@ -209,6 +153,25 @@ export class EventRecorder implements EventSink {
     }
     this.wp = p;
     ch[at] = meta;
+    // The decoded block follows the writer: the events just written (which the cost model reads next) are read
+    // back from its arrays without decoding.
+    const k = i - this.cBase;
+    if (k === this.cCount) {
+      const e = this.c;
+      e.kind[k] = kind;
+      e.req[k] = req;
+      e.node[k] = node;
+      e.cache[k] = cache;
+      e.slot[k] = slot;
+      e.a[k] = a;
+      e.b[k] = b;
+      e.c[k] = c;
+      e.d[k] = d === undefined ? 0 : d;
+      this.cPos[k] = this.wci * CHUNK_WORDS + at;
+      this.cLen[k] = p - at;
+      this.cHalf[k] = 0;
+      this.cCount = k + 1;
+    }
     this.held = i + 1;
     this.length = i + 1;
     if (this.listeners.length !== 0) this.notify(i);
@@ -260,6 +223,28 @@ export class EventRecorder implements EventSink {
     ch[p++] = slot;
     this.wp = p;
     ch[at] = meta;
+    const k = i - this.cBase;
+    if (k === this.cCount) {
+      const e = this.c;
+      const pos = this.wci * CHUNK_WORDS + at;
+      e.kind[k] = EventKind.CacheGet;
+      e.kind[k + 1] = EventKind.CacheGetDone;
+      e.req[k] = e.req[k + 1] = req;
+      e.node[k] = e.node[k + 1] = node;
+      e.cache[k] = e.cache[k + 1] = cache;
+      e.slot[k] = -1;
+      e.slot[k + 1] = slot;
+      e.a[k] = e.a[k + 1] = offset;
+      e.b[k] = readFromDisk;
+      e.b[k + 1] = 0;
+      e.c[k] = e.c[k + 1] = 0;
+      e.d[k] = e.d[k + 1] = 0;
+      this.cPos[k] = this.cPos[k + 1] = pos;
+      this.cLen[k] = this.cLen[k + 1] = p - at;
+      this.cHalf[k] = 1;
+      this.cHalf[k + 1] = 2;
+      this.cCount = k + 2;
+    }
     this.held = i + 2;
     this.length = i + 2;
     return true;
@@ -289,6 +274,19 @@ export class EventRecorder implements EventSink {
     this.blockPos[b] = this.wci * CHUNK_WORDS + at;
     this.blockReq[b] = req;
     this.lastReq = req;
+    // The window follows the writer (see emit()): it keeps the block before this one.
+    if (i - this.cBase !== this.cCount) {
+      this.cBase = i;
+      this.cCount = 0;
+    } else if (this.cCount === WINDOW) this.slideWindow();
+  }
+
+  /** Drops the window's first block. */
+  private slideWindow(): void {
+    const e = this.c;
+    for (const a of [e.kind, e.req, e.node, e.cache, e.slot, e.a, e.b, e.c, e.d, this.cPos, this.cLen, this.cHalf]) a.copyWithin(0, BLOCK, WINDOW);
+    this.cBase += BLOCK;
+    this.cCount -= BLOCK;
   }
 
   private nextChunk(): void {
@@ -313,10 +311,11 @@ export class EventRecorder implements EventSink {
       this.wp = 0;
       this.lastReq = this.request;
     } else {
-      this.at(i - 1);
-      this.wci = this.rCi;
-      this.wp = this.rOff + this.rLen;
-      this.lastReq = this.rReq;
+      const k = this.ensure(i - 1);
+      const end = this.cPos[k]! + this.cLen[k]!;
+      this.wci = Math.floor(end / CHUNK_WORDS);
+      this.wp = end - this.wci * CHUNK_WORDS;
+      this.lastReq = this.c.req[k]!;
     }
     this.wch = this.chunkAt(this.wci);
   }
@@ -324,117 +323,83 @@ export class EventRecorder implements EventSink {
   /** Forgets the events held from i on (the chunks stay, to be written over); a pair cut in two keeps its first. */
   private dropFrom(i: number): void {
     if (i > 0) {
-      this.at(i - 1);
-      if (this.rPair && this.rRec === i - 1) {
-        const ch = this.chunks[this.rCi]!;
-        ch[this.rOff] = ch[this.rOff]! & ~PAIR;
-        this.rPair = false;
-        this.rLen--;
+      const k = this.ensure(i - 1);
+      if (this.cHalf[k] === 1) {
+        // The get_done's slot is the record's last word: without the PAIR bit the record ends before it.
+        const pos = this.cPos[k]!;
+        const ci = Math.floor(pos / CHUNK_WORDS);
+        const ch = this.chunks[ci]!;
+        const off = pos - ci * CHUNK_WORDS;
+        ch[off] = ch[off]! & ~PAIR;
       }
     }
     this.held = i;
-    if (this.rIdx >= i) this.rIdx = -1;
+    this.cCount = 0;
     this.wch = null;
   }
 
   private sameAt(i: number, kind: number, node: number, cache: number, slot: number, a: number, b: number, c: number, d: number): boolean {
-    this.at(i);
-    return this.fKind === kind && this.rReq === this.request && this.fNode === node && this.fCache === cache && this.fSlot === slot && this.fA === a && this.fB === b && this.fC === c && this.fD === d;
+    const k = this.ensure(i);
+    const e = this.c;
+    return e.kind[k] === kind && e.req[k] === this.request && e.node[k] === node && e.cache[k] === cache && e.slot[k] === slot && e.a[k] === a && e.b[k] === b && e.c[k] === c && e.d[k] === d;
   }
 
   // --- reading ---
 
-  /** Decodes event i into the f* fields (and moves the cursor there). */
-  private at(i: number): void {
-    if (i === this.rIdx) return;
+  /** Decodes event i's block (once: later reads of the block are array loads); returns i's place in it. */
+  private ensure(i: number): number {
+    const k = i - this.cBase;
+    if (k >= 0 && k < this.cCount) return k;
+    return this.decodeTo(i);
+  }
+
+  private decodeTo(i: number): number {
     if (!(i >= 0 && i < this.held)) throw new RangeError(`event ${i} is not in the log (${this.held} held)`);
-    if (this.rIdx >= 0 && i > this.rIdx && i >> BLOCK_BITS === this.rIdx >> BLOCK_BITS) {
-      if (this.rPair && i === this.rRec + 1) return this.second(i);
+    let pos: number;
+    let prevReq: number;
+    if (this.cCount > 0 && i >= this.cBase && i < this.cBase + WINDOW) {
+      const last = this.cCount - 1;
+      pos = this.nextRecord(this.cPos[last]! + this.cLen[last]!);
+      prevReq = this.c.req[last]!;
     } else {
-      // Start from the block's first record: the cursor stands just before it.
-      const b = i >> BLOCK_BITS;
-      const pos = this.blockPos[b]!;
-      this.rCi = Math.floor(pos / CHUNK_WORDS);
-      this.rOff = pos - this.rCi * CHUNK_WORDS;
-      this.rRec = b << BLOCK_BITS;
-      this.decode(this.blockReq[b]!);
-      if (this.rPair && i === this.rRec + 1) return this.second(i);
-      if (i === this.rRec) return this.first(i);
+      const b = Math.floor(i / BLOCK);
+      this.cBase = b * BLOCK;
+      this.cCount = 0;
+      pos = this.blockPos[b]!;
+      prevReq = this.blockReq[b]!;
     }
-    // Step forward record by record.
-    for (;;) {
-      const next = this.rRec + (this.rPair ? 2 : 1);
-      this.rOff += this.rLen;
-      if (this.rOff + MAX_RECORD > CHUNK_WORDS) {
-        this.rCi++;
-        this.rOff = 0;
+    const k = i - this.cBase;
+    // The rest of the block at once: a forward scan then reads array entries only.
+    const end = Math.min(Math.floor(k / BLOCK) * BLOCK + BLOCK, this.held - this.cBase);
+    while (this.cCount < end) {
+      const n = this.cCount;
+      // A block's first event has its request relative to the block's base.
+      if (n % BLOCK === 0) prevReq = this.blockReq[(this.cBase + n) / BLOCK]!;
+      const ci = Math.floor(pos / CHUNK_WORDS);
+      const len = decodeRecord(this.chunks[ci]!, pos - ci * CHUNK_WORDS, prevReq, this.c, n);
+      this.cPos[n] = pos;
+      if (len > 0) {
+        this.cLen[n] = len;
+        this.cHalf[n] = 0;
+        this.cCount = n + 1;
+        pos = this.nextRecord(pos + len);
+      } else {
+        this.cLen[n] = this.cLen[n + 1] = -len;
+        this.cPos[n + 1] = pos;
+        this.cHalf[n] = 1;
+        this.cHalf[n + 1] = 2;
+        this.cCount = n + 2;
+        pos = this.nextRecord(pos - len);
       }
-      this.rRec = next;
-      this.decode((next & (BLOCK - 1)) === 0 ? this.blockReq[next >> BLOCK_BITS]! : this.rReq);
-      if (i === next) return this.first(i);
-      if (this.rPair && i === next + 1) return this.second(i);
+      prevReq = this.c.req[n]!;
     }
+    return k;
   }
 
-  private first(i: number): void {
-    this.rIdx = i;
-    if (this.rPair) {
-      // The cache_get of a pair: no slot, nothing in c or d.
-      this.fSlot = -1;
-    }
-  }
-
-  private second(i: number): void {
-    this.rIdx = i;
-    this.fKind = EventKind.CacheGetDone;
-    this.fSlot = this.fSlot2;
-    this.fB = 0;
-  }
-
-  /** Decodes the record at (rCi, rOff), whose previous event has request prevReq. */
-  private decode(prevReq: number): void {
-    const ch = this.chunks[this.rCi]!;
-    this.rch = ch;
-    const m = ch[this.rOff]!;
-    this.rp = this.rOff + 1;
-    this.fKind = m & 63;
-    const rm = (m >>> REQ_SHIFT) & 3;
-    if (rm === R_SAME) this.rReq = prevReq;
-    else if (rm === R_DELTA) this.rReq = prevReq + ch[this.rp++]!;
-    else this.rReq = this.wide();
-    this.fNode = this.take((m >>> NODE_SHIFT) & 7);
-    this.fCache = this.take((m >>> CACHE_SHIFT) & 7);
-    this.fSlot = this.take((m >>> SLOT_SHIFT) & 7);
-    this.fA = this.take((m >>> A_SHIFT) & 7);
-    this.fB = this.take((m >>> B_SHIFT) & 7);
-    this.fC = this.take((m >>> C_SHIFT) & 7);
-    this.fD = this.take((m >>> D_SHIFT) & 7);
-    this.rPair = (m & PAIR) !== 0;
-    if (this.rPair) this.fSlot2 = ch[this.rp++]!;
-    this.rLen = this.rp - this.rOff;
-  }
-
-  private take(mode: number): number {
-    switch (mode) {
-      case V_ZERO:
-        return 0;
-      case V_ONE:
-        return 1;
-      case V_MINUS_ONE:
-        return -1;
-      case V_INT:
-        return this.rch[this.rp++]!;
-      case V_SECTORS:
-        return this.rch[this.rp++]! * SECTOR;
-      default:
-        return this.wide();
-    }
-  }
-
-  private wide(): number {
-    i32[0] = this.rch[this.rp++]!;
-    i32[1] = this.rch[this.rp++]!;
-    return f64[0]!;
+  /** Where the record after one ending at `end` starts: a record that might not fit a chunk starts the next. */
+  private nextRecord(end: number): number {
+    const ci = Math.floor(end / CHUNK_WORDS);
+    return end - ci * CHUNK_WORDS + MAX_RECORD > CHUNK_WORDS ? (ci + 1) * CHUNK_WORDS : end;
   }
 
   onEvent(l: (e: EngineEvent) => void): () => void {
@@ -445,45 +410,37 @@ export class EventRecorder implements EventSink {
   }
 
   kindAt(i: number): EventKind {
-    this.at(i);
-    return this.fKind as EventKind;
+    return this.c.kind[this.ensure(i)]! as EventKind;
   }
   requestAt(i: number): number {
-    this.at(i);
-    return this.rReq;
+    return this.c.req[this.ensure(i)]!;
   }
   slotAt(i: number): number {
-    this.at(i);
-    return this.fSlot;
+    return this.c.slot[this.ensure(i)]!;
   }
   cacheAt(i: number): number {
-    this.at(i);
-    return this.fCache;
+    return this.c.cache[this.ensure(i)]!;
   }
   nodeAt(i: number): number {
-    this.at(i);
-    return this.fNode;
+    return this.c.node[this.ensure(i)]!;
   }
   aAt(i: number): number {
-    this.at(i);
-    return this.fA;
+    return this.c.a[this.ensure(i)]!;
   }
   bAt(i: number): number {
-    this.at(i);
-    return this.fB;
+    return this.c.b[this.ensure(i)]!;
   }
   cAt(i: number): number {
-    this.at(i);
-    return this.fC;
+    return this.c.c[this.ensure(i)]!;
   }
   dAt(i: number): number {
-    this.at(i);
-    return this.fD;
+    return this.c.d[this.ensure(i)]!;
   }
 
   get(i: number): EngineEvent {
-    this.at(i);
-    return { seq: i, kind: this.fKind as EventKind, request: this.rReq, node: this.fNode, cache: this.fCache, slot: this.fSlot, a: this.fA, b: this.fB, c: this.fC, d: this.fD };
+    const k = this.ensure(i);
+    const c = this.c;
+    return { seq: i, kind: c.kind[k]! as EventKind, request: c.req[k]!, node: c.node[k]!, cache: c.cache[k]!, slot: c.slot[k]!, a: c.a[k]!, b: c.b[k]!, c: c.c[k]!, d: c.d[k]! };
   }
 
   *events(from = 0, to = this.length): Generator<EngineEvent> {
@@ -516,15 +473,15 @@ export class EventRecorder implements EventSink {
     this.length = 0;
     this.counts.fill(0);
     this.chunks = [];
-    this.rIdx = -1;
+    this.cCount = 0;
     this.wch = null;
   }
 
   /** Bytes the records of the held events take, per event (for the memory benchmark). */
   bytesPerEvent(): number {
     if (this.held === 0) return 0;
-    this.at(this.held - 1);
-    return Math.round(((this.rCi * CHUNK_WORDS + this.rOff + this.rLen) * 4 * 10) / this.held) / 10;
+    const k = this.ensure(this.held - 1);
+    return Math.round(((this.cPos[k]! + this.cLen[k]!) * 4 * 10) / this.held) / 10;
   }
   /** Values kept outside the records: none since every value is inline (kept for callers of the old layout). */
   sideValues(): number {

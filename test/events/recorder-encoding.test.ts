@@ -216,6 +216,22 @@ describe("event recorder encoding", () => {
     expect(r.bytesPerEvent()).toBeLessThan(17);
   });
 
+  it("reads each request's events back right after they are written, across blocks, and again from the records", () => {
+    // The writer keeps the last two blocks decoded for the reader; older ones are decoded from their records.
+    const r = new EventRecorder();
+    const evs = sample(5000, 17).map((e, i) => ({ ...e, request: 1 + Math.floor(i / 27) }));
+    let first = 0;
+    for (let i = 0; i <= evs.length; i++) {
+      if (i === evs.length || (i > 0 && evs[i]!.request !== evs[i - 1]!.request)) {
+        for (let j = first; j < i; j++) expectAt(r, j, evs[j]!);
+        first = i;
+      }
+      if (i < evs.length) emit(r, evs[i]!);
+    }
+    for (let i = 0; i < evs.length; i += 7) expectAt(r, i, evs[i]!);
+    for (let i = evs.length - 1; i >= 0; i -= 5) expectAt(r, i, evs[i]!);
+  });
+
   it("counts every kind even when recording is off", () => {
     const r = new EventRecorder();
     r.enabled = false;
