@@ -2,13 +2,14 @@
 // Issue 14's acceptance check: calibrates the storage under DIR, then runs `qcowdbg replay --validate` on the four
 // scenarios (a)-(d) and prints modelled vs measured totals and ratios, with the ±35% (totals) and ±30% (ratios)
 // bounds.
-//   node scripts/validate-scenarios.mjs [DIR] [--requests N] [--runs N] [--repeat N] [--profile FILE] [--markdown]
+//   node scripts/validate-scenarios.mjs [DIR] [--requests N] [--runs N] [--repeat N] [--profile FILE] [--cpu-idle hold|free] [--markdown]
 // --repeat (default 3): rounds; each round runs `qcowdbg calibrate` and then `replay --validate` on every scenario
 // with that round's profile, so that each modelled figure comes from a profile measured seconds (not minutes)
 // before the run it is checked against: this VM's speed drifts by up to 2x over minutes, and a profile only holds
 // for the state the host was in. The table shows the median of each figure over the rounds, and the spread of the
 // measured totals (min-max) says how noisy the host was. --profile FILE: one fixed profile for every round instead.
 // --runs (default 3): qemu-io runs per configuration, each request timed by its fastest (replay --validate-runs).
+// --cpu-idle (default hold): whether calibrate and qemu-io's runs keep idle CPUs out of halt states (PM QoS).
 // Every figure of a run (profiles, each round's totals, load) is kept in DIR/runs/DATE.json.
 import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
@@ -31,6 +32,9 @@ const requests = Number(opt("--requests", "1000"));
 const runs = opt("--runs", "3");
 const repeat = Math.max(1, Number(opt("--repeat", "3")));
 const fixedProfile = opt("--profile", "");
+// --cpu-idle hold (default) | free: passed to calibrate and replay --validate (engine/replay/cpu-idle-hold.ts).
+const cpuIdle = opt("--cpu-idle", "hold");
+const idleStates = new Set();
 const dir = path.resolve(args[0] ?? path.join(os.tmpdir(), "qcowdbg-scenarios"));
 fs.mkdirSync(dir, { recursive: true });
 
@@ -72,7 +76,7 @@ const calibrateFor = (round) => {
   if (fixedProfile) return fixedProfile;
   const p = at(`profile-${round + 1}.json`);
   process.stderr.write(`round ${round + 1}: calibrating ${dir} ...\n`);
-  process.stderr.write(sh("node", [cli, "calibrate", dir, "--runs", runs, "--output", p]));
+  process.stderr.write(sh("node", [cli, "calibrate", dir, "--runs", runs, "--cpu-idle", cpuIdle, "--output", p]));
   return p;
 };
 
@@ -112,8 +116,9 @@ for (let round = 0; round < repeat; round++) {
   if (p.measured?.seconds !== undefined) calibrateSeconds.push(p.measured.seconds);
   for (const s of scenarios) {
     process.stderr.write(`round ${round + 1}: scenario (${s.id}) ${s.what} ...\n`);
-    const out = sh("node", [cli, "replay", at(s.image), s.trace, "--profile", profile, "--config", s.config, "--compare", s.compare, "--validate", "--validate-runs", runs, "--output", "json"]);
+    const out = sh("node", [cli, "replay", at(s.image), s.trace, "--profile", profile, "--config", s.config, "--compare", s.compare, "--validate", "--validate-runs", runs, "--cpu-idle", cpuIdle, "--output", "json"]);
     const v = JSON.parse(out).validation;
+    idleStates.add(`calibrate ${v.profileCpuIdle ?? "?"}, qemu-io ${v.cpuIdle}`);
     got.get(s.id).push([v.modelledSeconds, v.measuredSeconds, v.compare[0].modelledSeconds, v.compare[0].measuredSeconds]);
   }
 }
@@ -146,6 +151,8 @@ const took = ((performance.now() - t0) / 1000).toFixed(0);
 const calib = fixedProfile ? `profile ${fixedProfile} in every round` : `a fresh calibrate (${calibrateSeconds.map((x) => x.toFixed(1)).join(", ")} s)`;
 console.log(`host ${os.hostname()} (${os.cpus().length} cores, ${os.cpus()[0]?.model ?? "?"}), load average ${loadBefore} before, ${load()} after; ${took} s in all`);
 console.log(`${requests} requests per trace (${2 * requests} for (a)); each figure the median of ${repeat} rounds, each round ${calib} then one replay --validate per scenario, timing each request by its fastest of ${runs} qemu-io runs`);
+console.log(`CPU idle states (--cpu-idle ${cpuIdle}): ${[...idleStates].join("; ")}`);
+record.cpuIdle = [...idleStates];
 record.load.after = os.loadavg();
 // Every figure of the run (profile, each replay --validate's totals), to compare runs: which side moved.
 fs.mkdirSync(at("runs"), { recursive: true });

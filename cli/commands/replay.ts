@@ -31,7 +31,7 @@ import { OutputFile } from "../output-file.js";
 import { parseWindow, type TraceWindow } from "../trace-window.js";
 import { filledCopy } from "../../engine/replay/fill.js";
 import { qemuIoAvailable } from "../../engine/replay/qemu-io-run.js";
-import { checkValidateAvailable, formatValidation, parseValidateRuns, validate, type Validation } from "./replay-validate.js";
+import { checkValidateAvailable, formatValidation, parseCpuIdle, parseValidateRuns, validate, type Validation } from "./replay-validate.js";
 import { profileLabel } from "./profile-label.js";
 import { settingSources } from "../../engine/replay/setting-sources.js";
 
@@ -55,6 +55,7 @@ interface Flags {
   crashSafety?: boolean;
   validate?: boolean;
   validateRuns?: string;
+  cpuIdle?: string;
   fill?: boolean;
 }
 
@@ -85,6 +86,7 @@ export function register(program: Command): void {
     .option("--validate", "also run the trace for real through qemu-io (scratch copy beside the image, same cache options) and print modelled vs measured time, per --compare configuration too")
     .option("--fill", "first write every range the trace reads, in a copy beside the image (qemu-io), and replay on that: reads of a fresh image then take the metadata path of a used one")
     .option("--validate-runs <n>", "qemu-io runs per configuration for --validate (default 3, as calibrate --runs); each request counts its fastest", undefined)
+    .option("--cpu-idle <mode>", "for --validate: hold (default) keeps idle CPUs out of halt states while qemu-io runs, as calibrate does (PM QoS, needs root); free times the host as it is")
     .action(guarded((image: string, trace: string, flags: Flags) => run(image, trace, flags)));
 }
 
@@ -100,6 +102,7 @@ function run(userImage: string, trace: string, flags: Flags): void {
   const virtualSize = imageVirtualSize(image);
   if (flags.validate) checkValidateAvailable();
   const validateRuns = parseValidateRuns(flags.validateRuns);
+  const cpuIdle = parseCpuIdle(flags.cpuIdle);
   const workload = openTrace(trace, flags, virtualSize);
   const progress = new Progress(trace, workload);
   const workDir = { path: "" };
@@ -187,7 +190,7 @@ function run(userImage: string, trace: string, flags: Flags): void {
       }
       progress.stop();
       const validation = flags.validate
-        ? validate(image, rows.map((r, i) => ({ label: r.label, image: r.image, config: i === 0 ? base : variants[i - 1]!.config, modelledUs: r.totalUs })), () => workload.requests(), virtualSize, profile, validateRuns, (l) => process.stderr.isTTY && process.stderr.write(`qcowdbg: validating ${l} with qemu-io\n`))
+        ? validate(image, rows.map((r, i) => ({ label: r.label, image: r.image, config: i === 0 ? base : variants[i - 1]!.config, modelledUs: r.totalUs })), () => workload.requests(), virtualSize, profile, validateRuns, (l) => process.stderr.isTTY && process.stderr.write(`qcowdbg: validating ${l} with qemu-io\n`), cpuIdle)
         : undefined;
       if (flags.output === "json") print(JSON.stringify({ schema: "qcowdbg-replay-compare/1", image, trace: info, profile: profile.name, configurations: rows, ...(validation ? { validation } : {}) }, null, 2));
       else print([`qcowdbg replay: ${flags.fill ? `${userImage} (filled copy)` : image} <- ${trace} (${info.format}, ${baseline.requests} requests), device profile ${profileLabel(profile)}`, "", ...formatCompareTable(rows), ...(validation ? ["", ...formatValidation(validation, rows[0]!.label)] : [])].join("\n"));
@@ -205,7 +208,7 @@ function run(userImage: string, trace: string, flags: Flags): void {
     const report = buildReport(info, { name: profile.name, description: profileLabel(profile, true) }, baseline, recs, notes, settingSources(base, baseline));
     const crash = flags.crashSafety ? exploreTrace(image, workload.requests(), { config: base }) : null;
     let validation: Validation | undefined;
-    if (flags.validate) validation = validate(image, [{ label: flags.config ?? "baseline", image, config: base, modelledUs: baseline.totalUs }], () => workload.requests(), virtualSize, profile, validateRuns);
+    if (flags.validate) validation = validate(image, [{ label: flags.config ?? "baseline", image, config: base, modelledUs: baseline.totalUs }], () => workload.requests(), virtualSize, profile, validateRuns, undefined, cpuIdle);
     const json = { ...report, ...(crash ? { crashSafety: summaryJson(crash) } : {}), ...(validation ? { validation } : {}) };
     if (flags.output === "json") print(JSON.stringify(json, null, 2));
     else print([...formatReport(report, { top }), ...(crash ? ["", `Crash safety: ${safetyText(crash)}`, ...formatSummary(crash, "").slice(1)] : []), ...(validation ? ["", ...formatValidation(validation, flags.config ?? "baseline")] : [])].join("\n"));

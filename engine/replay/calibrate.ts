@@ -18,6 +18,7 @@ import { runQemuIo } from "./qemu-io-run.js";
 import { Mixer, punch, Script } from "./calibrate-script.js";
 import { driverScript } from "./calibrate-driver.js";
 import { prng } from "../prng.js";
+import { withCpuIdle, type CpuIdleMode } from "./cpu-idle-hold.js";
 
 export { inFirstL2 } from "./calibrate-driver.js";
 
@@ -55,6 +56,8 @@ export interface CalibrateOptions {
   name?: string;
   /** Runs of each script; each command counts its fastest (default 3, as replay --validate-runs). */
   runs?: number;
+  /** "hold" (default): idle CPUs kept out of halt states while timing, as replay --validate does (cpu-idle-hold.ts). */
+  cpuIdle?: CpuIdleMode;
   onPhase?: (done: number, total: number, label: string) => void;
 }
 
@@ -83,6 +86,14 @@ function round(x: number): number {
 }
 
 export function calibrate(opts: CalibrateOptions): DeviceProfile {
+  return withCpuIdle(opts.cpuIdle ?? "hold", (cpuIdle) => {
+    const p = measureProfile(opts);
+    p.measured!.cpuIdle = cpuIdle;
+    return p;
+  });
+}
+
+function measureProfile(opts: CalibrateOptions): DeviceProfile {
   const t0 = performance.now();
   const scale = opts.scale ?? 1;
   const runs = Math.max(1, opts.runs ?? 3);

@@ -63,6 +63,8 @@ export interface Measured {
   seconds: number;
   /** Trimmed mean (µs) of each measured class, for the record (docs/device-profile.md lists them). */
   classesUs?: Record<string, number>;
+  /** Whether idle CPUs were kept out of halt states while timing: "held", "free" or "free (why)" (cpu-idle-hold.ts). */
+  cpuIdle?: string;
 }
 
 const COSTS = ["cachedRead", "holeRead", "directHoleRead", "bufferedWrite", "bufferedAllocWrite", "directAllocWrite"] as const;
@@ -106,7 +108,13 @@ export function parseMeasured(v: unknown, fail: Fail): Measured {
     return o[k] as string;
   };
   if (typeof o.seconds !== "number" || !Number.isFinite(o.seconds)) fail("measured.seconds", "must be a number");
-  return { host: str("host"), dir: str("dir"), filesystem: typeof o.filesystem === "string" ? o.filesystem : undefined, date: str("date"), tool: str("tool"), seconds: o.seconds as number, classesUs: parseClasses(o.classesUs, fail) };
+  return { host: str("host"), dir: str("dir"), filesystem: typeof o.filesystem === "string" ? o.filesystem : undefined, date: str("date"), tool: str("tool"), seconds: o.seconds as number, classesUs: parseClasses(o.classesUs, fail), ...cpuIdleOf(o.cpuIdle, fail) };
+}
+
+function cpuIdleOf(v: unknown, fail: Fail): { cpuIdle?: string } {
+  if (v === undefined) return {};
+  if (typeof v !== "string" || v.length > 200) fail("measured.cpuIdle", "must be a string (\"held\", \"free\" or \"free (why)\")");
+  return { cpuIdle: v as string };
 }
 
 export function ioCost(c: IoCost, bytes: number): number {

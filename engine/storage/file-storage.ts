@@ -4,7 +4,7 @@ import * as fs from "node:fs";
 import { lockImage } from "./image-lock.js";
 import { findAllocation } from "./seek-hole.js";
 import { punchHoleFd, zeroRangeFd } from "./fallocate.js";
-import { ReadOnlyError, padGrowth, type Storage } from "./storage.js";
+import { MAX_WRITE_ALIGN, ReadOnlyError, padWriteEnd, type Storage } from "./storage.js";
 
 export class FileStorage implements Storage {
   /** O_DIRECT write padding (Storage.writeAlign); set by the image that owns this file. */
@@ -63,7 +63,6 @@ export class FileStorage implements Storage {
     this.writeGen++;
     if (!this.writable) throw new ReadOnlyError(this.name);
     this.extentEnd = 0;
-    const before = this.length;
     let done = 0;
     try {
       while (done < buf.length) done += fs.writeSync(this.fd, buf, done, buf.length - done, offset + done);
@@ -71,7 +70,7 @@ export class FileStorage implements Storage {
       throw named(e, this.name);
     }
     if (offset + buf.length > this.length) this.length = offset + buf.length;
-    if (this.writeAlign && this.length > before) padGrowth(this, before);
+    if (this.writeAlign && offset + buf.length > this.length - MAX_WRITE_ALIGN) padWriteEnd(this, offset + buf.length);
   }
 
   punchHole(offset: number, length: number): void {
@@ -86,7 +85,6 @@ export class FileStorage implements Storage {
     if (!this.writable) throw new ReadOnlyError(this.name);
     this.writeGen++;
     this.extentEnd = 0;
-    const before = this.length;
     if (!zeroRangeFd(this.fd, offset, length)) {
       // Without fallocate: zero bytes inside the file, a sparse extension past its end.
       const inside = Math.min(length, this.length - offset);
@@ -94,7 +92,7 @@ export class FileStorage implements Storage {
       if (offset + length > this.length) fs.ftruncateSync(this.fd, offset + length);
     }
     if (offset + length > this.length) this.length = offset + length;
-    if (this.writeAlign && this.length > before) padGrowth(this, before);
+    if (this.writeAlign && offset + length > this.length - MAX_WRITE_ALIGN) padWriteEnd(this, offset + length);
   }
 
   private writeZeroes(offset: number, length: number): void {

@@ -1,5 +1,5 @@
 // Bytes in memory, growing in chunks; used for tests, new images and small shadows.
-import { padGrowth, type Storage } from "./storage.js";
+import { MAX_WRITE_ALIGN, padWriteEnd, type Storage } from "./storage.js";
 
 export class MemoryStorage implements Storage {
   /** O_DIRECT write padding (Storage.writeAlign); set by the image that owns this file. */
@@ -28,12 +28,11 @@ export class MemoryStorage implements Storage {
 
   write(buf: Uint8Array, offset: number): void {
     this.writeGen++;
-    const before = this.length;
     const end = offset + buf.length;
     this.ensure(end);
     this.data.set(buf, offset);
     if (end > this.length) this.length = end;
-    if (this.writeAlign && this.length > before) padGrowth(this, before);
+    if (this.writeAlign && end > this.length - MAX_WRITE_ALIGN) padWriteEnd(this, end);
   }
 
   truncate(size: number): void {

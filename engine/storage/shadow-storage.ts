@@ -6,7 +6,7 @@
 import { mergeDeltas, packDelta, unpackDelta, type PageDelta } from "./page-delta.js";
 import { PAGE, RunPage } from "./run-page.js";
 import { ShadowSidecar } from "./shadow-sidecar.js";
-import { padGrowth, type Storage } from "./storage.js";
+import { MAX_WRITE_ALIGN, padWriteEnd, type Storage } from "./storage.js";
 
 const PAGE_WORDS = PAGE / 4;
 /** Older versions reached through at most this many deltas; past it a version stays whole (at 16, the whole
@@ -137,7 +137,6 @@ export class ShadowStorage implements Storage {
   // The page walk is read()'s (`duplicates` pairs them); what each does per page differs (versions, spills).
   write(buf: Uint8Array, offset: number): void {
     this.writeGen++;
-    const before = this.length;
     let done = 0;
     while (done < buf.length) {
       const pos = offset + done;
@@ -149,7 +148,7 @@ export class ShadowStorage implements Storage {
       done += n;
     }
     if (offset + buf.length > this.length) this.length = offset + buf.length;
-    if (this.writeAlign && this.length > before) padGrowth(this, before);
+    if (this.writeAlign && offset + buf.length > this.length - MAX_WRITE_ALIGN) padWriteEnd(this, offset + buf.length);
   }
 
   /** A slot for page `pi` that may be written in place: a new one (filled from below unless `whole` is about

@@ -31,11 +31,21 @@ export interface Storage {
   writeAlign?: () => number;
 }
 
-/** After a write that grew `s` from `sizeBefore`: rounds its end up to `s.writeAlign()` (see Storage.writeAlign). */
-export function padGrowth(s: Storage, sizeBefore: number): void {
+/** The largest Storage.writeAlign() the engine sets (O_DIRECT after a reopen: 4 KiB; at open: 512 B). */
+export const MAX_WRITE_ALIGN = 4096;
+
+/**
+ * After a write or zero write ending at `end`: QEMU pads an O_DIRECT request to `s.writeAlign()` (bdrv_pad_request
+ * reads the partial head and tail blocks, zeroes past the end of the file, and writes whole blocks), so when the
+ * padded end lies past the end of the file, the file grows to that boundary, zero-filled, even if the write itself
+ * ended inside it (a 512-byte overwrite in the last, partial 4 KiB block). Callers skip the call for writes ending
+ * more than MAX_WRITE_ALIGN before the end.
+ */
+export function padWriteEnd(s: Storage, end: number): void {
   const a = s.writeAlign ? s.writeAlign() : 1;
-  const size = s.size();
-  if (a > 1 && size > sizeBefore && size % a) s.truncate(Math.ceil(size / a) * a);
+  if (a <= 1) return;
+  const padded = Math.ceil(end / a) * a;
+  if (padded > s.size()) s.truncate(padded);
 }
 
 /** Discards a range of `s` as QEMU's file layer does (a punched hole), or writes zeroes where it cannot. */

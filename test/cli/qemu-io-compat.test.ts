@@ -171,6 +171,13 @@ const cases: Case[] = [
     args: ["-c", "reopen -c none", "-c", "write -P 1 0 512", "-c", "write -P 2 64k 512", "-c", "reopen -c writeback", "-c", "write -P 3 128k 512", "-c", "reopen -c directsync", "-c", "write -P 4 192k 512", "IMG"],
   },
   {
+    // The block layer pads an O_DIRECT write to whole 4 KiB blocks: an overwrite inside the file's last, partial
+    // block grows the file to the boundary although the write itself ends inside it (write fuzzer, seed 60286).
+    name: "reopen -c none: an overwrite in the last, partial 4 KiB block pads the file to 4 KiB",
+    setup: "qemu-img create -q -f qcow2 -o cluster_size=512 IMG 1M && qemu-io -c 'write -P 1 0 512' -c 'write -P 2 64k 512' -c 'write -P 4 1k 512' IMG >/dev/null",
+    args: ["-c", "reopen -c none", "-c", "write -P 3 1k 512", "-c", "read -P 3 1k 512", "IMG"],
+  },
+  {
     // After `reopen -c none` the file's 4 KiB alignment makes the NO_FALLBACK zero write of a subcluster-sized COW
     // region fail, so QEMU copies on write instead of skipping (found by the write fuzzer, seed 50070).
     name: "reopen -c none on extended L2: COW regions off the 4 KiB alignment are copied, not zeroed",

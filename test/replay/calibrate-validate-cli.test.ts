@@ -59,6 +59,9 @@ describe.skipIf(!hasQemuIo)("calibrate and replay --validate (live qemu-io)", ()
     expect(p.readLatencyUs).toBeGreaterThan(0);
     expect(p.host!.cachedRead.us).toBeGreaterThan(0);
     expect(p.measured!.tool).toBe("qemu-io");
+    // Idle CPUs held out of halt states while timing when this user may (root), and the profile says which.
+    expect(p.measured!.cpuIdle).toMatch(/^(held|free \(.*\))$/);
+    expect(r.stdout).toMatch(/ {2}CPU idle states {8}(held at polling while timing \(PM QoS\)|free \(.*\): timings include waking halted CPUs)/);
     // Writes into a freshly zeroed cluster (unwritten extents) and the qcow2 sequences the terms come from (the
     // driver and allocation classes from one qemu-io process that switches images: calibrate-driver.ts).
     expect(p.host!.bufferedUnwrittenWrite!.us).toBeGreaterThan(0);
@@ -84,6 +87,8 @@ describe.skipIf(!hasQemuIo)("calibrate and replay --validate (live qemu-io)", ()
     expect(v.compare).toHaveLength(1);
     expect(v.compare[0].config).toBe("cache=writethrough");
     expect(v.compare[0].measuredSeconds).toBeGreaterThan(0);
+    expect(v.cpuIdle).toMatch(/^(held|free \(.*\))$/);
+    expect(v.profileCpuIdle).toBe(v.cpuIdle);
     // Writethrough syncs after every write: qemu-io takes longer, and so does the model.
     expect(v.compare[0].measuredSeconds).toBeGreaterThan(v.measuredSeconds);
     expect(v.compare[0].modelledSeconds).toBeGreaterThan(v.modelledSeconds);
