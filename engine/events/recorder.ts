@@ -58,8 +58,9 @@ export class EventRecorder implements EventSink {
   private wci = 0;
   private wp = 0;
   private lastReq = 0;
-  // The reader's window: events [cBase, cBase + cCount) decoded (cBase a block's first), up to two blocks, each with
-  // the place and length of its record and whether it is a pair's first or second half (cHalf 1, 2). The writer
+  // The reader's window: events [cBase, cBase + cCount) decoded (cBase a block's first), up to two blocks, event i in
+  // slot i % WINDOW, each with the place and length of its record and whether it is a pair's first or second half
+  // (cHalf 1, 2). The writer
   // appends what it writes (the cost model reads a request's events right after, across a block boundary too);
   // records change only by dropFrom(), which empties it.
   private cBase = 0;
@@ -157,19 +158,20 @@ export class EventRecorder implements EventSink {
     // back from its arrays without decoding.
     const k = i - this.cBase;
     if (k === this.cCount) {
+      const w = i % WINDOW;
       const e = this.c;
-      e.kind[k] = kind;
-      e.req[k] = req;
-      e.node[k] = node;
-      e.cache[k] = cache;
-      e.slot[k] = slot;
-      e.a[k] = a;
-      e.b[k] = b;
-      e.c[k] = c;
-      e.d[k] = d === undefined ? 0 : d;
-      this.cPos[k] = this.wci * CHUNK_WORDS + at;
-      this.cLen[k] = p - at;
-      this.cHalf[k] = 0;
+      e.kind[w] = kind;
+      e.req[w] = req;
+      e.node[w] = node;
+      e.cache[w] = cache;
+      e.slot[w] = slot;
+      e.a[w] = a;
+      e.b[w] = b;
+      e.c[w] = c;
+      e.d[w] = d === undefined ? 0 : d;
+      this.cPos[w] = this.wci * CHUNK_WORDS + at;
+      this.cLen[w] = p - at;
+      this.cHalf[w] = 0;
       this.cCount = k + 1;
     }
     this.held = i + 1;
@@ -225,24 +227,25 @@ export class EventRecorder implements EventSink {
     ch[at] = meta;
     const k = i - this.cBase;
     if (k === this.cCount) {
+      const w = i % WINDOW;
       const e = this.c;
       const pos = this.wci * CHUNK_WORDS + at;
-      e.kind[k] = EventKind.CacheGet;
-      e.kind[k + 1] = EventKind.CacheGetDone;
-      e.req[k] = e.req[k + 1] = req;
-      e.node[k] = e.node[k + 1] = node;
-      e.cache[k] = e.cache[k + 1] = cache;
-      e.slot[k] = -1;
-      e.slot[k + 1] = slot;
-      e.a[k] = e.a[k + 1] = offset;
-      e.b[k] = readFromDisk;
-      e.b[k + 1] = 0;
-      e.c[k] = e.c[k + 1] = 0;
-      e.d[k] = e.d[k + 1] = 0;
-      this.cPos[k] = this.cPos[k + 1] = pos;
-      this.cLen[k] = this.cLen[k + 1] = p - at;
-      this.cHalf[k] = 1;
-      this.cHalf[k + 1] = 2;
+      e.kind[w] = EventKind.CacheGet;
+      e.kind[w + 1] = EventKind.CacheGetDone;
+      e.req[w] = e.req[w + 1] = req;
+      e.node[w] = e.node[w + 1] = node;
+      e.cache[w] = e.cache[w + 1] = cache;
+      e.slot[w] = -1;
+      e.slot[w + 1] = slot;
+      e.a[w] = e.a[w + 1] = offset;
+      e.b[w] = readFromDisk;
+      e.b[w + 1] = 0;
+      e.c[w] = e.c[w + 1] = 0;
+      e.d[w] = e.d[w + 1] = 0;
+      this.cPos[w] = this.cPos[w + 1] = pos;
+      this.cLen[w] = this.cLen[w + 1] = p - at;
+      this.cHalf[w] = 1;
+      this.cHalf[w + 1] = 2;
       this.cCount = k + 2;
     }
     this.held = i + 2;
@@ -278,15 +281,11 @@ export class EventRecorder implements EventSink {
     if (i - this.cBase !== this.cCount) {
       this.cBase = i;
       this.cCount = 0;
-    } else if (this.cCount === WINDOW) this.slideWindow();
-  }
-
-  /** Drops the window's first block. */
-  private slideWindow(): void {
-    const e = this.c;
-    for (const a of [e.kind, e.req, e.node, e.cache, e.slot, e.a, e.b, e.c, e.d, this.cPos, this.cLen, this.cHalf]) a.copyWithin(0, BLOCK, WINDOW);
-    this.cBase += BLOCK;
-    this.cCount -= BLOCK;
+    } else if (this.cCount === WINDOW) {
+      // Full: the older block leaves (its slots are the ones this block's events take next).
+      this.cBase += BLOCK;
+      this.cCount -= BLOCK;
+    }
   }
 
   private nextChunk(): void {
@@ -349,7 +348,7 @@ export class EventRecorder implements EventSink {
   /** Decodes event i's block (once: later reads of the block are array loads); returns i's place in it. */
   private ensure(i: number): number {
     const k = i - this.cBase;
-    if (k >= 0 && k < this.cCount) return k;
+    if (k >= 0 && k < this.cCount) return i % WINDOW;
     return this.decodeTo(i);
   }
 
@@ -358,7 +357,7 @@ export class EventRecorder implements EventSink {
     let pos: number;
     let prevReq: number;
     if (this.cCount > 0 && i >= this.cBase && i < this.cBase + WINDOW) {
-      const last = this.cCount - 1;
+      const last = (this.cBase + this.cCount - 1) % WINDOW;
       pos = this.nextRecord(this.cPos[last]! + this.cLen[last]!);
       prevReq = this.c.req[last]!;
     } else {
@@ -373,27 +372,28 @@ export class EventRecorder implements EventSink {
     const end = Math.min(Math.floor(k / BLOCK) * BLOCK + BLOCK, this.held - this.cBase);
     while (this.cCount < end) {
       const n = this.cCount;
+      const w = (this.cBase + n) % WINDOW;
       // A block's first event has its request relative to the block's base.
       if (n % BLOCK === 0) prevReq = this.blockReq[(this.cBase + n) / BLOCK]!;
       const ci = Math.floor(pos / CHUNK_WORDS);
-      const len = decodeRecord(this.chunks[ci]!, pos - ci * CHUNK_WORDS, prevReq, this.c, n);
-      this.cPos[n] = pos;
+      const len = decodeRecord(this.chunks[ci]!, pos - ci * CHUNK_WORDS, prevReq, this.c, w);
+      this.cPos[w] = pos;
       if (len > 0) {
-        this.cLen[n] = len;
-        this.cHalf[n] = 0;
+        this.cLen[w] = len;
+        this.cHalf[w] = 0;
         this.cCount = n + 1;
         pos = this.nextRecord(pos + len);
       } else {
-        this.cLen[n] = this.cLen[n + 1] = -len;
-        this.cPos[n + 1] = pos;
-        this.cHalf[n] = 1;
-        this.cHalf[n + 1] = 2;
+        this.cLen[w] = this.cLen[w + 1] = -len;
+        this.cPos[w + 1] = pos;
+        this.cHalf[w] = 1;
+        this.cHalf[w + 1] = 2;
         this.cCount = n + 2;
         pos = this.nextRecord(pos - len);
       }
-      prevReq = this.c.req[n]!;
+      prevReq = this.c.req[w]!;
     }
-    return k;
+    return i % WINDOW;
   }
 
   /** Where the record after one ending at `end` starts: a record that might not fit a chunk starts the next. */
