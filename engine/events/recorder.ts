@@ -60,11 +60,13 @@ export class EventRecorder implements EventSink {
   private lastReq = 0;
   // The reader's window: events [cBase, cBase + cCount) decoded (cBase a block's first), up to two blocks, event i in
   // slot i % WINDOW, each with the place and length of its record and whether it is a pair's first or second half
-  // (cHalf 1, 2). The writer
-  // appends what it writes (the cost model reads a request's events right after, across a block boundary too);
-  // records change only by dropFrom(), which empties it.
+  // (cHalf 1, 2). While a reader follows the writer (`follow`: it read the newest events, as the cost model does with
+  // each request's events right after it), the writer appends what it writes, across block boundaries too; with no
+  // such reader (the engine alone) the writer leaves the window alone and pays nothing for it. Records change only
+  // by dropFrom(), which empties the window.
   private cBase = 0;
   private cCount = 0;
+  private follow = false;
   private readonly c: EventArrays = {
     kind: new Int32Array(WINDOW + 1),
     req: new Float64Array(WINDOW + 1),
@@ -157,7 +159,7 @@ export class EventRecorder implements EventSink {
     // The decoded block follows the writer: the events just written (which the cost model reads next) are read
     // back from its arrays without decoding.
     const k = i - this.cBase;
-    if (k === this.cCount) {
+    if (this.follow && k === this.cCount) {
       const w = i % WINDOW;
       const e = this.c;
       e.kind[w] = kind;
@@ -226,7 +228,7 @@ export class EventRecorder implements EventSink {
     this.wp = p;
     ch[at] = meta;
     const k = i - this.cBase;
-    if (k === this.cCount) {
+    if (this.follow && k === this.cCount) {
       const w = i % WINDOW;
       const e = this.c;
       const pos = this.wci * CHUNK_WORDS + at;
@@ -278,6 +280,7 @@ export class EventRecorder implements EventSink {
     this.blockReq[b] = req;
     this.lastReq = req;
     // The window follows the writer (see emit()): it keeps the block before this one.
+    if (!this.follow) return;
     if (i - this.cBase !== this.cCount) {
       this.cBase = i;
       this.cCount = 0;
@@ -370,6 +373,8 @@ export class EventRecorder implements EventSink {
     const k = i - this.cBase;
     // The rest of the block at once: a forward scan then reads array entries only.
     const end = Math.min(Math.floor(k / BLOCK) * BLOCK + BLOCK, this.held - this.cBase);
+    // A reader of the newest events is likely to read the next ones as they come: the writer fills them in.
+    this.follow = end === this.held - this.cBase;
     while (this.cCount < end) {
       const n = this.cCount;
       const w = (this.cBase + n) % WINDOW;
