@@ -52,7 +52,7 @@ export function getClusterTable(img: Qcow2Image, offset: number): number {
   const li = l1Index(img, offset);
   if (li >= img.header.l1Size) throw corruption(img, "L1 table", "l1_size", 36, `guest offset 0x${offset.toString(16)} is beyond the L1 table (growing L1 is not supported)`);
   let l2Offset = img.l1Offset(li);
-  if (l2Offset % img.clusterSize !== 0)
+  if (mod2(l2Offset, img.clusterSize) !== 0)
     throw corruption(img, "L1 table", `entry[${li}]`, img.header.l1TableOffset + li * 8, `L2 table offset ${hx(l2Offset)} unaligned (L1 index: ${hx(li)})`);
   if (!img.l1Copied(li)) {
     l2Allocate(img, li);
