@@ -232,6 +232,30 @@ describe("event recorder encoding", () => {
     for (let i = evs.length - 1; i >= 0; i -= 5) expectAt(r, i, evs[i]!);
   });
 
+  it("reads right, whether the reader follows the writer, leaves it for old events, or comes back", () => {
+    // The writer fills the reader's window only while a reader follows it (it read the newest events); a read of
+    // old events takes the window away, the next read of the newest brings it back. Pairs go in as the cache puts them.
+    const r = new EventRecorder();
+    const evs: Emitted[] = [];
+    for (let q = 1; q <= 400; q++) {
+      const base = evs.length;
+      for (let k = 0; k < 5 + (q % 23); k++) {
+        const get: Emitted = { kind: EventKind.CacheGet, request: q, node: q % 3, cache: 1, slot: -1, a: q * 65536, b: 1, c: 0, d: 0 };
+        const done: Emitted = { ...get, kind: EventKind.CacheGetDone, slot: k, b: 0 };
+        r.request = q;
+        if (k % 3 === 1 && r.cacheHit(get.node, 1, k, get.a, 1)) evs.push(get, done);
+        else {
+          const e: Emitted = { kind: (1 + ((q + k) % (EVENT_KIND_COUNT - 1))) as EventKind, request: q, node: 0, cache: -1, slot: -1, a: 2 ** 40 + q * k, b: k, c: 0, d: 0 };
+          emit(r, e);
+          evs.push(e);
+        }
+      }
+      if (q % 4 !== 3) for (let j = base; j < evs.length; j++) expectAt(r, j, evs[j]!);
+      if (q % 5 === 0) expectAt(r, (q * 37) % base || 0, evs[(q * 37) % base || 0]!);
+    }
+    for (let i = 0; i < evs.length; i++) expectAt(r, i, evs[i]!);
+  });
+
   it("counts every kind even when recording is off", () => {
     const r = new EventRecorder();
     r.enabled = false;
