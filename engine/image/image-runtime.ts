@@ -28,7 +28,8 @@ export class ImageRuntime {
    * request_alignment of the image file under O_DIRECT (cache=none, directsync): raw_probe_alignment finds 512
    * bytes when the file is opened with O_DIRECT, but a reopen that turns O_DIRECT on (fcntl on a duplicated fd)
    * probes 4096 on the same file system (seen with qemu-io 7.2: `reopen -c none` then a 512-byte-cluster write
-   * pads the file to 4 KiB). Storage.writeAlign reads it.
+   * pads the file to 4 KiB); a later reopen that keeps O_DIRECT probes again and finds 512 (reopen.ts).
+   * Storage.writeAlign reads it.
    */
   directIoAlign = 512;
   /** A metadata-only run skipped a data write: the next flush of that file must still sync. */

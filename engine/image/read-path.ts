@@ -9,7 +9,9 @@ import { getHostOffset } from "./cluster-lookup.js";
 import { CompressedDataError, readCompressedCluster } from "./compressed.js";
 import { GuestIoError } from "./guest-io-error.js";
 import type { Qcow2Image } from "./qcow2-image.js";
-import type { BlockNode } from "./block-node.js";
+import { isQcow2Node, type BlockNode } from "./block-node.js";
+import { DeferredEvents, FlushOnYield } from "./deferred-events.js";
+import type { EventSink } from "../events/recorder.js";
 
 /**
  * Reads from a backing node the way the block layer does: the part past its end reads as zero. A qcow2 backing
@@ -29,6 +31,33 @@ export function readBacking(node: BlockNode, buf: Uint8Array, offset: number, qi
  * layer), so they are not clamped to the virtual size: the last cluster is read whole, past the image's end.
  */
 export function qcow2Read(img: Qcow2Image, buf: Uint8Array, offset: number, cow = false, qiovOffset = 0): void {
+  const own = img.events;
+  // Pooled backing tasks' events after their first yield (deferred-events.ts), flushed when this coroutine yields.
+  const waiting: { d: DeferredEvents | null } = { d: null };
+  try {
+    readChunks(img, buf, offset, cow, qiovOffset, own, waiting);
+  } finally {
+    img.events = own;
+    if (waiting.d?.pending) waiting.d.flush();
+  }
+}
+
+/** A pooled task reading a qcow2 backing chain: its events after its first yield wait in `d`. */
+function readBackingPooled(node: Qcow2Image, d: DeferredEvents, buf: Uint8Array, offset: number, qiovOffset: number): void {
+  const saved: EventSink[] = [];
+  for (let b: BlockNode | null = node; isQcow2Node(b); b = b.backing) {
+    saved.push(b.events);
+    b.events = d;
+  }
+  try {
+    readBacking(node, buf, offset, qiovOffset);
+  } finally {
+    let i = 0;
+    for (let b: BlockNode | null = node; isQcow2Node(b); b = b.backing) b.events = saved[i++]!;
+  }
+}
+
+function readChunks(img: Qcow2Image, buf: Uint8Array, offset: number, cow: boolean, qiovOffset: number, own: EventSink, waiting: { d: DeferredEvents | null }): void {
   const total = buf.length;
   const inside = cow ? total : Math.max(0, Math.min(total, img.virtualSize - offset));
   if (inside < total) buf.fill(0, inside);
@@ -52,17 +81,25 @@ export function qcow2Read(img: Qcow2Image, buf: Uint8Array, offset: number, cow 
         ev.emit(EventKind.ZeroRead, img.node, CACHE_NONE, -1, pos, n, 0);
         break;
       case SubclusterType.UnallocatedPlain:
-      case SubclusterType.UnallocatedAlloc:
+      case SubclusterType.UnallocatedAlloc: {
         if (!img.backing) {
           out.fill(0);
           ev.emit(EventKind.ZeroRead, img.node, CACHE_NONE, -1, pos, n, 0);
           break;
         }
         // An unallocated subcluster of an allocated cluster still has its host offset (qcow2_get_host_offset).
-        ev.emit(EventKind.AddTask, img.node, CACHE_NONE, l.type, l.host, pos, n, task(n));
+        const t = task(n);
+        ev.emit(EventKind.AddTask, img.node, CACHE_NONE, l.type, l.host, pos, n, t);
         ev.emit(EventKind.BackingRead, img.node, CACHE_NONE, -1, pos, n, 0);
-        readBacking(img.backing, out, pos, qiovOffset + done);
+        if (mod2(t, 2) === 1 && isQcow2Node(img.backing)) {
+          // A pooled task: it runs until it yields, then this loop goes on (seen in qemu-io's trace: the next
+          // chunk's lookup comes between the backing node's qcow2_cache_get_read and its get_done).
+          const d = (waiting.d ??= new DeferredEvents(own));
+          readBackingPooled(img.backing, d, out, pos, qiovOffset + done);
+          if (d.pending && img.events === own) img.events = new FlushOnYield(own, img.node, d);
+        } else readBacking(img.backing, out, pos, qiovOffset + done);
         break;
+      }
       case SubclusterType.Compressed: {
         // Compressed tasks carry the raw L2 entry (QEMU traces it whole): hi word in `slot`, lo in `a`.
         ev.emit(EventKind.AddTask, img.node, ADD_TASK_COMPRESSED, l.entryHi, l.entryLo, pos, n, task(n));

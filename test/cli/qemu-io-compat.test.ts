@@ -178,6 +178,13 @@ const cases: Case[] = [
     args: ["-c", "reopen -c none", "-c", "write -P 3 1k 512", "-c", "read -P 3 1k 512", "IMG"],
   },
   {
+    // A reopen that keeps O_DIRECT on probes the alignment again and finds 512 bytes: after `reopen -w` a cluster
+    // allocated at the end is no longer padded to 4 KiB (write fuzzer, seed 70279).
+    name: "reopen -c none then reopen -w: the alignment is probed again (512 B), writes at the end no longer pad to 4 KiB",
+    create: ["-o", "cluster_size=512", "1M"],
+    args: ["-c", "reopen -c none", "-c", "write -P 1 0 512", "-c", "reopen -w", "-c", "write -P 2 64k 512", "-c", "write -c -P 3 128k 512", "-c", "reopen -c none", "-c", "write -P 4 192k 512", "IMG"],
+  },
+  {
     // After `reopen -c none` the file's 4 KiB alignment makes the NO_FALLBACK zero write of a subcluster-sized COW
     // region fail, so QEMU copies on write instead of skipping (found by the write fuzzer, seed 50070).
     name: "reopen -c none on extended L2: COW regions off the 4 KiB alignment are copied, not zeroed",
@@ -227,6 +234,16 @@ const cases: Case[] = [
     check: true,
     create: ["-o", "compat=0.10,cluster_size=512", "1M"],
     args: ["-T", "qcow2*", "-c", "write 0 4k", "-c", "truncate 6M", "-c", "write 5M 4k", "-c", "truncate 2M", "-c", "length", "IMG"],
+  },
+  {
+    // A read split into chunks runs each in a pooled task; a task reading the qcow2 backing node yields at that
+    // node's L2 cache miss, the request goes on with its next chunks (a third one waits for the backing node's
+    // lock), and the backing node's get_done comes only when the request waits for its tasks (fuzzer 60190, 80102).
+    name: "a pooled read over a qcow2 backing file: the backing node's cache miss yields, QEMU's trace line for line",
+    check: true,
+    setup: "qemu-img create -q -f qcow2 base.qcow2 1M && qemu-io -c 'write -P 5 0 1M' base.qcow2 >/dev/null && qemu-img create -q -f qcow2 -b base.qcow2 -F qcow2 IMG 1M",
+    create: [],
+    args: ["-T", "qcow2*", "-c", "write -P 1 64k 64k", "-c", "read 0 192k", "-c", "read -P 5 128k 64k", "IMG"],
   },
   {
     name: "reopen -o l2-cache-size / -r / -w / -c over a backing chain: caches re-created, QEMU's trace line for line",
