@@ -197,6 +197,11 @@ export class CauseTee implements EventSink {
     this.inner.emit(kind, node, cache, slot, a, b, c, d);
   }
 
+  /** Cache events label no host write: passed on as they are. */
+  cacheHit(node: number, cache: number, slot: number, offset: number, readFromDisk: number): boolean {
+    return this.inner.cacheHit(node, cache, slot, offset, readFromDisk);
+  }
+
   /** The replay driver says whether the current request is a compressed write. */
   compressing = false;
 }

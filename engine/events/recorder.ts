@@ -1,9 +1,13 @@
-// A compact event recorder: six int32 words per event (24 bytes), interleaved in fixed chunks, no object per
-// event on the hot path. Payloads are doubles in the API but almost always int32s or sector-aligned offsets under
-// 1 TiB, so each takes one word and 2 mode bits; anything else (and the rare fourth payload d) is kept exactly in
-// a sparse map. Fewer bytes per event is what makes recording cheap: fresh memory costs page faults.
-import type { EventKind } from "./event-kind.js";
+// A compact event recorder: each event is a variable-length record in a stream of int32 words (one meta word, then
+// only the words its values need; ~8 bytes per event on a write workload), no object per event on the hot path.
+// Fewer bytes per event is what makes recording cheap: fresh memory costs page faults. Readers go through the
+// accessors (kindAt, aAt, get, ...), which decode sequentially from a cursor, so a forward scan costs O(1) per event.
+import { EventKind } from "./event-kind.js";
 import { EVENT_KIND_COUNT } from "./event-schema.js";
+import {
+  A_SHIFT, B_SHIFT, BLOCK, BLOCK_BITS, C_SHIFT, CACHE_SHIFT, CHUNK_WORDS, D_SHIFT, decodeRecord, type EventArrays, enc, MAX_RECORD, NODE_SHIFT, PAIR,
+  putWide, R_ABS, R_DELTA, REQ_SHIFT, SLOT_SHIFT, V_MINUS_ONE,
+} from "./event-record.js";
 
 export interface EngineEvent {
   seq: number;
@@ -25,50 +29,59 @@ export interface EventSink {
   /** The request id events are attributed to. */
   request: number;
   emit(kind: EventKind, node: number, cache: number, slot: number, a: number, b: number, c: number, d?: number): void;
+  /**
+   * A cache hit with nothing between its two events: qcow2_cache_get (slot -1, a = offset, b = readFromDisk) and
+   * qcow2_cache_get_done (slot, a = offset, b = 0), which the recorder stores as one record. Returns false, having
+   * done nothing, when the two must go through emit() one by one (a listener may stop between them; a re-execution
+   * compares them one by one): the caller then emits them itself.
+   */
+  cacheHit(node: number, cache: number, slot: number, offset: number, readFromDisk: number): boolean;
 }
 
-const CHUNK_BITS = 16;
-const CHUNK = 1 << CHUNK_BITS;
-const MASK = CHUNK - 1;
-/** Int32 words per event, interleaved in one array per chunk: meta, request, slot, a, b, c. */
-const W = 6;
-
-// meta: kind | node << 8 | (cache + 1) << 16 | how each payload column is stored << 19 | HAS_D | MISC.
-// a, b and c each take 2 bits: RAW (the word is the value), SCALED (the word is the value / 512: sector-aligned
-// offsets up to 1 TiB, the common case) or WIDE (the exact double lives in `wide`). HAS_D: d is not 0 (in
-// `wide`). The request word is the request's distance from the chunk's first one (an int32 whatever the log's
-// length: a dropped-and-rewritten log, such as a long replay's, reuses chunks for ever later requests). MISC:
-// one of request, slot, cache or node did not fit its bits, and all four live in `wide`.
-const RAW = 0;
-const SCALED = 1;
-const WIDE = 2;
-const SCALE = 512;
-const A_SHIFT = 19;
-const B_SHIFT = 21;
-const C_SHIFT = 23;
-const HAS_D = 1 << 25;
-const MISC = 1 << 26;
+/** Events the reader's window holds: two blocks. */
+const WINDOW = 2 * BLOCK;
 
 export class EventRecorder implements EventSink {
   enabled = true;
   request = 0;
   length = 0;
-  /**
-   * The values that did not fit their column's word, by event index * 8 + field (0-2: a-c, 3: d, 4-7: request,
-   * slot, cache, node). Entries past the end or for an event re-written since are stale and harmless: the meta word says whether to
-   * look here, so re-execution after a rewind never has to delete.
-   */
-  private wide = new Map<number, number>();
   /** Counts per kind, kept even when recording is off so statistics stay cheap. */
   readonly counts = new Float64Array(EVENT_KIND_COUNT);
   private chunks: Int32Array[] = [];
-  /** Per chunk, the request its request words count from (the first one recorded in it). */
-  private bases: number[] = [];
-  private cur: Int32Array | null = null;
-  private curBase = 0;
+  /** Events physically held (>= length: a rewind keeps what lies past the end, see rewind()). */
+  private held = 0;
+  /** Per block: the chunk * CHUNK_WORDS + word of its first record, and its first event's request. */
+  private blockPos = new Float64Array(64);
+  private blockReq = new Float64Array(64);
+  // The writer: where event `held` goes (valid while wch is not null) and the request of the event before it.
+  private wch: Int32Array | null = null;
+  private wci = 0;
+  private wp = 0;
+  private lastReq = 0;
+  // The reader's window: events [cBase, cBase + cCount) decoded (cBase a block's first), up to two blocks, event i in
+  // slot i % WINDOW, each with the place and length of its record and whether it is a pair's first or second half
+  // (cHalf 1, 2). While a reader follows the writer (`follow`: it read the newest events, as the cost model does with
+  // each request's events right after it), the writer appends what it writes, across block boundaries too; with no
+  // such reader (the engine alone) the writer leaves the window alone and pays nothing for it. Records change only
+  // by dropFrom(), which empties the window.
+  private cBase = 0;
+  private cCount = 0;
+  private follow = false;
+  private readonly c: EventArrays = {
+    kind: new Int32Array(WINDOW + 1),
+    req: new Float64Array(WINDOW + 1),
+    node: new Float64Array(WINDOW + 1),
+    cache: new Float64Array(WINDOW + 1),
+    slot: new Float64Array(WINDOW + 1),
+    a: new Float64Array(WINDOW + 1),
+    b: new Float64Array(WINDOW + 1),
+    c: new Float64Array(WINDOW + 1),
+    d: new Float64Array(WINDOW + 1),
+  };
+  private readonly cPos = new Float64Array(WINDOW + 1);
+  private readonly cLen = new Int32Array(WINDOW + 1);
+  private readonly cHalf = new Uint8Array(WINDOW + 1);
   private listeners: ((e: EngineEvent) => void)[] = [];
-  /** Events held past `length` after a rewind (see rewind()). */
-  private extent = 0;
 
   /** The capacity argument of earlier versions is accepted and ignored: storage grows in fixed chunks. */
   constructor(_initialCapacity?: number) {}
@@ -77,90 +90,321 @@ export class EventRecorder implements EventSink {
     this.counts[kind]!++;
     if (!this.enabled) return;
     const i = this.length;
-    const o = (i & MASK) * W;
-    let ch = this.cur;
-    if (o === 0 || ch === null) ch = this.chunkFor(i);
+    if (i !== this.held || this.wch === null) {
+      // Re-execution after a rewind writes the same events again: keep them; the first that differs drops the rest.
+      if (i < this.held) {
+        if (this.sameAt(i, kind, node, cache, slot, a, b, c, d ?? 0)) return this.done(i);
+        this.dropFrom(i);
+      }
+      this.seekWrite(i);
+    }
+    const req = this.request;
+    if (this.wp + MAX_RECORD > CHUNK_WORDS) this.nextChunk();
+    const ch = this.wch!;
+    // The write position lives in a local (p) and each value's encoder hands back (p << 3) | its mode.
+    const at = this.wp;
+    let p = at + 1;
+    if ((i & (BLOCK - 1)) === 0) this.startBlock(i, req, at);
     let meta: number = kind;
-    // Each column: its int32 self when it is one, else the sector count, else the exact double on the side.
-    let w = a | 0;
-    if (w !== a) {
-      w = (a / SCALE) | 0;
-      if (w * SCALE === a) meta |= SCALED << A_SHIFT;
-      else meta |= this.putWide(i, 0, a, A_SHIFT);
+    const dr = req - this.lastReq;
+    if (dr !== 0) {
+      if ((dr | 0) === dr) {
+        meta |= R_DELTA << REQ_SHIFT;
+        ch[p++] = dr;
+      } else {
+        meta |= R_ABS << REQ_SHIFT;
+        p = putWide(ch, p, req);
+      }
+      this.lastReq = req;
     }
-    ch[o + 3] = w;
-    w = b | 0;
-    if (w !== b) {
-      w = (b / SCALE) | 0;
-      if (w * SCALE === b) meta |= SCALED << B_SHIFT;
-      else meta |= this.putWide(i, 1, b, B_SHIFT);
+    // node 0, cache and slot -1, b and c 0 are the common cases: tested here, the rest through enc().
+    let r = 0;
+    if (node !== 0) {
+      r = enc(ch, p, node);
+      meta |= (r & 7) << NODE_SHIFT;
+      p = r >>> 3;
     }
-    ch[o + 4] = w;
-    w = c | 0;
-    if (w !== c) {
-      w = (c / SCALE) | 0;
-      if (w * SCALE === c) meta |= SCALED << C_SHIFT;
-      else meta |= this.putWide(i, 2, c, C_SHIFT);
+    if (cache === -1) meta |= V_MINUS_ONE << CACHE_SHIFT;
+    else {
+      r = enc(ch, p, cache);
+      meta |= (r & 7) << CACHE_SHIFT;
+      p = r >>> 3;
     }
-    ch[o + 5] = w;
+    if (slot === -1) meta |= V_MINUS_ONE << SLOT_SHIFT;
+    else {
+      r = enc(ch, p, slot);
+      meta |= (r & 7) << SLOT_SHIFT;
+      p = r >>> 3;
+    }
+    r = enc(ch, p, a);
+    meta |= (r & 7) << A_SHIFT;
+    p = r >>> 3;
+    if (b !== 0) {
+      r = enc(ch, p, b);
+      meta |= (r & 7) << B_SHIFT;
+      p = r >>> 3;
+    }
+    if (c !== 0) {
+      r = enc(ch, p, c);
+      meta |= (r & 7) << C_SHIFT;
+      p = r >>> 3;
+    }
     if (d !== undefined && d !== 0) {
-      meta |= HAS_D;
-      this.wide.set(i * 8 + 3, d);
+      r = enc(ch, p, d);
+      meta |= (r & 7) << D_SHIFT;
+      p = r >>> 3;
     }
-    const r = this.request - this.curBase;
-    const c1 = cache + 1;
-    // Each small field an integer within its bits (x & mask === x), else all four exactly on the side.
-    if ((r | 0) === r && (slot | 0) === slot && (node & 0xff) === node && (c1 & 7) === c1 && c1 !== 7) meta |= (node << 8) | (c1 << 16);
-    else meta |= this.putMisc(i, slot, cache, node);
-    ch[o] = meta;
-    ch[o + 1] = r;
-    ch[o + 2] = slot;
+    this.wp = p;
+    ch[at] = meta;
+    // The decoded block follows the writer: the events just written (which the cost model reads next) are read
+    // back from its arrays without decoding.
+    const k = i - this.cBase;
+    if (this.follow && k === this.cCount) {
+      const w = i % WINDOW;
+      const e = this.c;
+      e.kind[w] = kind;
+      e.req[w] = req;
+      e.node[w] = node;
+      e.cache[w] = cache;
+      e.slot[w] = slot;
+      e.a[w] = a;
+      e.b[w] = b;
+      e.c[w] = c;
+      e.d[w] = d === undefined ? 0 : d;
+      this.cPos[w] = this.wci * CHUNK_WORDS + at;
+      this.cLen[w] = p - at;
+      this.cHalf[w] = 0;
+      this.cCount = k + 1;
+    }
+    this.held = i + 1;
     this.length = i + 1;
-    if (this.listeners.length) {
-      const e = this.get(i);
-      for (const l of this.listeners) l(e);
+    if (this.listeners.length !== 0) this.notify(i);
+  }
+
+  cacheHit(node: number, cache: number, slot: number, offset: number, readFromDisk: number): boolean {
+    if (this.listeners.length !== 0) return false;
+    if (!this.enabled) {
+      this.counts[EventKind.CacheGet]!++;
+      this.counts[EventKind.CacheGetDone]!++;
+      return true;
+    }
+    const i = this.length;
+    // An int32 slot, and a pair not cut by a block start, fit the pair record.
+    if (i !== this.held || this.wch === null || (slot | 0) !== slot || (i & (BLOCK - 1)) === BLOCK - 1) return false;
+    this.counts[EventKind.CacheGet]!++;
+    this.counts[EventKind.CacheGetDone]!++;
+    if (this.wp + MAX_RECORD > CHUNK_WORDS) this.nextChunk();
+    const ch = this.wch!;
+    const at = this.wp;
+    let p = at + 1;
+    const req = this.request;
+    if ((i & (BLOCK - 1)) === 0) this.startBlock(i, req, at);
+    let meta = EventKind.CacheGet | PAIR | (V_MINUS_ONE << SLOT_SHIFT);
+    const dr = req - this.lastReq;
+    if (dr !== 0) {
+      if ((dr | 0) === dr) {
+        meta |= R_DELTA << REQ_SHIFT;
+        ch[p++] = dr;
+      } else {
+        meta |= R_ABS << REQ_SHIFT;
+        p = putWide(ch, p, req);
+      }
+      this.lastReq = req;
+    }
+    let r = 0;
+    if (node !== 0) {
+      r = enc(ch, p, node);
+      meta |= (r & 7) << NODE_SHIFT;
+      p = r >>> 3;
+    }
+    r = enc(ch, p, cache);
+    meta |= (r & 7) << CACHE_SHIFT;
+    r = enc(ch, r >>> 3, offset);
+    meta |= (r & 7) << A_SHIFT;
+    r = enc(ch, r >>> 3, readFromDisk);
+    meta |= (r & 7) << B_SHIFT;
+    p = r >>> 3;
+    ch[p++] = slot;
+    this.wp = p;
+    ch[at] = meta;
+    const k = i - this.cBase;
+    if (this.follow && k === this.cCount) {
+      const w = i % WINDOW;
+      const e = this.c;
+      const pos = this.wci * CHUNK_WORDS + at;
+      e.kind[w] = EventKind.CacheGet;
+      e.kind[w + 1] = EventKind.CacheGetDone;
+      e.req[w] = e.req[w + 1] = req;
+      e.node[w] = e.node[w + 1] = node;
+      e.cache[w] = e.cache[w + 1] = cache;
+      e.slot[w] = -1;
+      e.slot[w + 1] = slot;
+      e.a[w] = e.a[w + 1] = offset;
+      e.b[w] = readFromDisk;
+      e.b[w + 1] = 0;
+      e.c[w] = e.c[w + 1] = 0;
+      e.d[w] = e.d[w + 1] = 0;
+      this.cPos[w] = this.cPos[w + 1] = pos;
+      this.cLen[w] = this.cLen[w + 1] = p - at;
+      this.cHalf[w] = 1;
+      this.cHalf[w + 1] = 2;
+      this.cCount = k + 2;
+    }
+    this.held = i + 2;
+    this.length = i + 2;
+    return true;
+  }
+
+  /** Event i is in the log: the length moves past it and the listeners see it. */
+  private done(i: number): void {
+    this.length = i + 1;
+    if (this.listeners.length !== 0) this.notify(i);
+  }
+
+  private notify(i: number): void {
+    const e = this.get(i);
+    for (const l of this.listeners) l(e);
+  }
+
+  private startBlock(i: number, req: number, at: number): void {
+    const b = i >> BLOCK_BITS;
+    if (b >= this.blockPos.length) {
+      const pos = new Float64Array(this.blockPos.length * 2);
+      pos.set(this.blockPos);
+      this.blockPos = pos;
+      const rq = new Float64Array(this.blockReq.length * 2);
+      rq.set(this.blockReq);
+      this.blockReq = rq;
+    }
+    this.blockPos[b] = this.wci * CHUNK_WORDS + at;
+    this.blockReq[b] = req;
+    this.lastReq = req;
+    // The window follows the writer (see emit()): it keeps the block before this one.
+    if (!this.follow) return;
+    if (i - this.cBase !== this.cCount) {
+      this.cBase = i;
+      this.cCount = 0;
+    } else if (this.cCount === WINDOW) {
+      // Full: the older block leaves (its slots are the ones this block's events take next).
+      this.cBase += BLOCK;
+      this.cCount -= BLOCK;
     }
   }
 
-  /** The chunk event i goes in, created on first use; makes it the current one. */
-  private chunkFor(i: number): Int32Array {
-    const ci = Math.floor(i / CHUNK);
+  private nextChunk(): void {
+    this.wci++;
+    this.wp = 0;
+    this.wch = this.chunkAt(this.wci);
+  }
+
+  private chunkAt(ci: number): Int32Array {
     let ch = this.chunks[ci];
     if (ch === undefined) {
-      ch = new Int32Array(CHUNK * W);
+      ch = new Int32Array(CHUNK_WORDS);
       this.chunks[ci] = ch;
-      this.bases[ci] = this.request;
     }
-    this.cur = ch;
-    this.curBase = this.bases[ci]!;
     return ch;
   }
 
-  /** Keeps the request, slot, cache and node of an event where one of them does not fit; returns MISC. */
-  private putMisc(i: number, slot: number, cache: number, node: number): number {
-    const k = i * 8;
-    this.wide.set(k + 4, this.request);
-    this.wide.set(k + 5, slot);
-    this.wide.set(k + 6, cache);
-    this.wide.set(k + 7, node);
-    return MISC;
+  /** Puts the writer at the end of event i - 1's record (i === held). */
+  private seekWrite(i: number): void {
+    if (i === 0) {
+      this.wci = 0;
+      this.wp = 0;
+      this.lastReq = this.request;
+    } else {
+      const k = this.ensure(i - 1);
+      const end = this.cPos[k]! + this.cLen[k]!;
+      this.wci = Math.floor(end / CHUNK_WORDS);
+      this.wp = end - this.wci * CHUNK_WORDS;
+      this.lastReq = this.c.req[k]!;
+    }
+    this.wch = this.chunkAt(this.wci);
   }
 
-  /** Keeps a value its word cannot hold exactly; returns its mode bits (WIDE) at `shift`. */
-  private putWide(i: number, field: number, v: number, shift: number): number {
-    this.wide.set(i * 8 + field, v);
-    return WIDE << shift;
+  /** Forgets the events held from i on (the chunks stay, to be written over); a pair cut in two keeps its first. */
+  private dropFrom(i: number): void {
+    if (i > 0) {
+      const k = this.ensure(i - 1);
+      if (this.cHalf[k] === 1) {
+        // The get_done's slot is the record's last word: without the PAIR bit the record ends before it.
+        const pos = this.cPos[k]!;
+        const ci = Math.floor(pos / CHUNK_WORDS);
+        const ch = this.chunks[ci]!;
+        const off = pos - ci * CHUNK_WORDS;
+        ch[off] = ch[off]! & ~PAIR;
+      }
+    }
+    this.held = i;
+    this.cCount = 0;
+    this.wch = null;
   }
 
-  private word(i: number, k: number): number {
-    return this.chunks[Math.floor(i / CHUNK)]![(i & MASK) * W + k]!;
+  private sameAt(i: number, kind: number, node: number, cache: number, slot: number, a: number, b: number, c: number, d: number): boolean {
+    const k = this.ensure(i);
+    const e = this.c;
+    return e.kind[k] === kind && e.req[k] === this.request && e.node[k] === node && e.cache[k] === cache && e.slot[k] === slot && e.a[k] === a && e.b[k] === b && e.c[k] === c && e.d[k] === d;
   }
-  private column(i: number, k: number, field: number, shift: number): number {
-    const ch = this.chunks[Math.floor(i / CHUNK)]!;
-    const o = (i & MASK) * W;
-    const mode = (ch[o]! >>> shift) & 3;
-    const w = ch[o + k]!;
-    return mode === RAW ? w : mode === SCALED ? w * SCALE : this.wide.get(i * 8 + field)!;
+
+  // --- reading ---
+
+  /** Decodes event i's block (once: later reads of the block are array loads); returns i's place in it. */
+  private ensure(i: number): number {
+    const k = i - this.cBase;
+    if (k >= 0 && k < this.cCount) return i % WINDOW;
+    return this.decodeTo(i);
+  }
+
+  private decodeTo(i: number): number {
+    if (!(i >= 0 && i < this.held)) throw new RangeError(`event ${i} is not in the log (${this.held} held)`);
+    let pos: number;
+    let prevReq: number;
+    if (this.cCount > 0 && i >= this.cBase && i < this.cBase + WINDOW) {
+      const last = (this.cBase + this.cCount - 1) % WINDOW;
+      pos = this.nextRecord(this.cPos[last]! + this.cLen[last]!);
+      prevReq = this.c.req[last]!;
+    } else {
+      const b = Math.floor(i / BLOCK);
+      this.cBase = b * BLOCK;
+      this.cCount = 0;
+      pos = this.blockPos[b]!;
+      prevReq = this.blockReq[b]!;
+    }
+    const k = i - this.cBase;
+    // The rest of the block at once: a forward scan then reads array entries only.
+    const end = Math.min(Math.floor(k / BLOCK) * BLOCK + BLOCK, this.held - this.cBase);
+    // A reader of the newest events is likely to read the next ones as they come: the writer fills them in.
+    this.follow = end === this.held - this.cBase;
+    while (this.cCount < end) {
+      const n = this.cCount;
+      const w = (this.cBase + n) % WINDOW;
+      // A block's first event has its request relative to the block's base.
+      if (n % BLOCK === 0) prevReq = this.blockReq[(this.cBase + n) / BLOCK]!;
+      const ci = Math.floor(pos / CHUNK_WORDS);
+      const len = decodeRecord(this.chunks[ci]!, pos - ci * CHUNK_WORDS, prevReq, this.c, w);
+      this.cPos[w] = pos;
+      if (len > 0) {
+        this.cLen[w] = len;
+        this.cHalf[w] = 0;
+        this.cCount = n + 1;
+        pos = this.nextRecord(pos + len);
+      } else {
+        this.cLen[w] = this.cLen[w + 1] = -len;
+        this.cPos[w + 1] = pos;
+        this.cHalf[w] = 1;
+        this.cHalf[w + 1] = 2;
+        this.cCount = n + 2;
+        pos = this.nextRecord(pos - len);
+      }
+      prevReq = this.c.req[w]!;
+    }
+    return i % WINDOW;
+  }
+
+  /** Where the record after one ending at `end` starts: a record that might not fit a chunk starts the next. */
+  private nextRecord(end: number): number {
+    const ci = Math.floor(end / CHUNK_WORDS);
+    return end - ci * CHUNK_WORDS + MAX_RECORD > CHUNK_WORDS ? (ci + 1) * CHUNK_WORDS : end;
   }
 
   onEvent(l: (e: EngineEvent) => void): () => void {
@@ -171,99 +415,84 @@ export class EventRecorder implements EventSink {
   }
 
   kindAt(i: number): EventKind {
-    return (this.word(i, 0) & 0xff) as EventKind;
+    return this.c.kind[this.ensure(i)]! as EventKind;
   }
   requestAt(i: number): number {
-    const ci = Math.floor(i / CHUNK);
-    const o = (i & MASK) * W;
-    const ch = this.chunks[ci]!;
-    return ch[o]! & MISC ? this.wide.get(i * 8 + 4)! : this.bases[ci]! + ch[o + 1]!;
+    return this.c.req[this.ensure(i)]!;
   }
   slotAt(i: number): number {
-    return this.word(i, 0) & MISC ? this.wide.get(i * 8 + 5)! : this.word(i, 2);
+    return this.c.slot[this.ensure(i)]!;
   }
   cacheAt(i: number): number {
-    const m = this.word(i, 0);
-    return m & MISC ? this.wide.get(i * 8 + 6)! : ((m >> 16) & 7) - 1;
+    return this.c.cache[this.ensure(i)]!;
   }
   nodeAt(i: number): number {
-    const m = this.word(i, 0);
-    return m & MISC ? this.wide.get(i * 8 + 7)! : (m >> 8) & 0xff;
+    return this.c.node[this.ensure(i)]!;
   }
   aAt(i: number): number {
-    return this.column(i, 3, 0, A_SHIFT);
+    return this.c.a[this.ensure(i)]!;
   }
   bAt(i: number): number {
-    return this.column(i, 4, 1, B_SHIFT);
+    return this.c.b[this.ensure(i)]!;
   }
   cAt(i: number): number {
-    return this.column(i, 5, 2, C_SHIFT);
+    return this.c.c[this.ensure(i)]!;
   }
   dAt(i: number): number {
-    return this.word(i, 0) & HAS_D ? this.wide.get(i * 8 + 3)! : 0;
+    return this.c.d[this.ensure(i)]!;
   }
 
   get(i: number): EngineEvent {
-    return {
-      seq: i,
-      kind: this.kindAt(i),
-      request: this.requestAt(i),
-      node: this.nodeAt(i),
-      cache: this.cacheAt(i),
-      slot: this.slotAt(i),
-      a: this.aAt(i),
-      b: this.bAt(i),
-      c: this.cAt(i),
-      d: this.dAt(i),
-    };
+    const k = this.ensure(i);
+    const c = this.c;
+    return { seq: i, kind: c.kind[k]! as EventKind, request: c.req[k]!, node: c.node[k]!, cache: c.cache[k]!, slot: c.slot[k]!, a: c.a[k]!, b: c.b[k]!, c: c.c[k]!, d: c.d[k]! };
   }
 
   *events(from = 0, to = this.length): Generator<EngineEvent> {
     for (let i = from; i < to; i++) yield this.get(i);
   }
 
-  /** Drops events from index n on (time travel re-executes from a checkpoint). */
+  /** Drops events from index n on, and the memory past them (time travel re-executes from a checkpoint). */
   truncate(n: number): void {
     if (n < this.length) {
-      this.extent = n;
+      this.dropFrom(n);
       this.length = n;
-      this.chunks.length = Math.ceil(n / CHUNK) || 0;
-      this.bases.length = this.chunks.length;
-      for (const k of this.wide.keys()) if (k >= n * 8) this.wide.delete(k);
-      this.cur = null;
+      this.seekWrite(n);
+      this.chunks.length = this.wci + 1;
     }
   }
 
   /**
    * Moves the end of the log to n, backwards or forwards up to the furthest event still held, keeping what lies
-   * past it: time travel re-executes deterministically, so the events past the end are the ones written again.
+   * past it: time travel re-executes deterministically, so the events past the end are the ones written again
+   * (each is compared as it comes; the first that differs drops what was held from there on).
    */
   rewind(n: number): void {
-    this.extent = Math.max(this.extent, this.length);
-    if (!(n >= 0 && n <= this.extent)) throw new RangeError(`cannot rewind the event log to ${n}: ${this.extent} events are held`);
+    if (!(n >= 0 && n <= this.held)) throw new RangeError(`cannot rewind the event log to ${n}: ${this.held} events are held`);
     this.length = n;
-    this.cur = null;
+    this.wch = null;
   }
 
   clear(): void {
-    this.extent = 0;
+    this.held = 0;
     this.length = 0;
     this.counts.fill(0);
     this.chunks = [];
-    this.bases = [];
-    this.wide.clear();
-    this.cur = null;
+    this.cCount = 0;
+    this.wch = null;
   }
 
-  /** Bytes held per event by the columns (for the memory benchmark). */
+  /** Bytes the records of the held events take, per event (for the memory benchmark). */
   bytesPerEvent(): number {
-    return 4 * W;
+    if (this.held === 0) return 0;
+    const k = this.ensure(this.held - 1);
+    return Math.round(((this.cPos[k]! + this.cLen[k]!) * 4 * 10) / this.held) / 10;
   }
-  /** Values held in the side map (ones no word could hold): near 0 in a normal log, or recording got slow. */
+  /** Values kept outside the records: none since every value is inline (kept for callers of the old layout). */
   sideValues(): number {
-    return this.wide.size;
+    return 0;
   }
   capacityBytes(): number {
-    return this.chunks.length * CHUNK * this.bytesPerEvent();
+    return this.chunks.length * CHUNK_WORDS * 4;
   }
 }

@@ -1,7 +1,6 @@
 // qcow2_get_host_offset: guest offset -> subcluster type and host offset, for a run of same-type contiguous
 // subclusters that ends at an L2 slice boundary. One L2 cache get per call, as QEMU does.
 import { mod2 } from "./pow2.js";
-import { u32 } from "../format/bytes.js";
 import { FormatError } from "../format/format-error.js";
 import { COMPRESSED_HI, entryOffset, SubclusterType, subclusterType } from "../format/l2-entry.js";
 import type { Qcow2Image } from "./qcow2-image.js";
@@ -36,13 +35,13 @@ export function hx(n: number): string {
 
 /** Reads entry `i` of an L2 slice held in cache slot `slot`: [hi, lo, alloc, zero]. */
 function entryAt(img: Qcow2Image, slot: number, i: number, out: Uint32Array): void {
-  const t = img.l2Cache.tables;
+  const dv = img.l2Cache.dataView;
   const o = slot * img.l2Cache.tableSize + i * img.geo.l2EntryBytes;
-  out[0] = u32(t, o);
-  out[1] = u32(t, o + 4);
+  out[0] = dv.getUint32(o);
+  out[1] = dv.getUint32(o + 4);
   if (img.geo.extendedL2) {
-    out[3] = u32(t, o + 8);
-    out[2] = u32(t, o + 12);
+    out[3] = dv.getUint32(o + 8);
+    out[2] = dv.getUint32(o + 12);
   } else {
     out[2] = 0;
     out[3] = 0;
@@ -56,6 +55,11 @@ export function sliceOffset(img: Qcow2Image, l2Offset: number, offset: number): 
   const l2Index = mod2(Math.floor(offset / img.clusterSize), img.geo.l2Entries);
   const sliceIndex = mod2(l2Index, img.sliceEntries);
   return l2Offset + (l2Index - sliceIndex) * img.geo.l2EntryBytes;
+}
+
+/** Where the L2 entry for `offset` lies in the file (for corruption reports only: not on the lookup's path). */
+function entryFileOffset(img: Qcow2Image, l2Offset: number, offset: number, sliceIndex: number): number {
+  return sliceOffset(img, l2Offset, offset) + sliceIndex * img.geo.l2EntryBytes;
 }
 
 export function getHostOffset(img: Qcow2Image, offset: number, bytes: number): Lookup {
@@ -89,12 +93,11 @@ export function getHostOffset(img: Qcow2Image, offset: number, bytes: number): L
         const type = subclusterType(hi, lo, ent[2]!, ent[3]!, scIndex, img.geo.extendedL2, img.hasDataFile);
         res.l2Offset = l2Offset;
         res.l2Index = sliceIndex;
-        const entryFileOffset = sliceOffset(img, l2Offset, offset) + sliceIndex * img.geo.l2EntryBytes;
         if (img.header.version < 3 && (type === SubclusterType.ZeroPlain || type === SubclusterType.ZeroAlloc))
-          throw corruption(img, "L2 table", "entry", entryFileOffset, `zero cluster entry found in pre-v3 image (L2 offset: ${hx(l2Offset)}, L2 index: ${hx(sliceIndex)})`);
+          throw corruption(img, "L2 table", "entry", entryFileOffset(img, l2Offset, offset, sliceIndex), `zero cluster entry found in pre-v3 image (L2 offset: ${hx(l2Offset)}, L2 index: ${hx(sliceIndex)})`);
         switch (type) {
           case SubclusterType.Compressed:
-            if (img.hasDataFile) throw corruption(img, "L2 table", "entry", entryFileOffset, `compressed cluster entry found in image with external data file (L2 offset: ${hx(l2Offset)}, L2 index: ${hx(sliceIndex)})`);
+            if (img.hasDataFile) throw corruption(img, "L2 table", "entry", entryFileOffset(img, l2Offset, offset, sliceIndex), `compressed cluster entry found in image with external data file (L2 offset: ${hx(l2Offset)}, L2 index: ${hx(sliceIndex)})`);
             res.entryHi = hi;
             res.entryLo = lo;
             break;
@@ -103,15 +106,15 @@ export function getHostOffset(img: Qcow2Image, offset: number, bytes: number): L
           case SubclusterType.UnallocatedAlloc: {
             const hostCluster = entryOffset(hi, lo);
             res.host = hostCluster + inCluster;
-            if (mod2(hostCluster, cs) !== 0) throw corruption(img, "L2 table", "entry", entryFileOffset, `cluster allocation offset ${hx(hostCluster)} unaligned (L2 offset: ${hx(l2Offset)}, L2 index: ${hx(sliceIndex)})`);
+            if (mod2(hostCluster, cs) !== 0) throw corruption(img, "L2 table", "entry", entryFileOffset(img, l2Offset, offset, sliceIndex), `cluster allocation offset ${hx(hostCluster)} unaligned (L2 offset: ${hx(l2Offset)}, L2 index: ${hx(sliceIndex)})`);
             if (img.hasDataFile && res.host !== offset)
-              throw corruption(img, "L2 table", "entry", entryFileOffset, `external data file host cluster offset ${hx(hostCluster)} does not match guest cluster offset: ${hx(offset - inCluster)}, L2 index: ${hx(sliceIndex)})`);
+              throw corruption(img, "L2 table", "entry", entryFileOffset(img, l2Offset, offset, sliceIndex), `external data file host cluster offset ${hx(hostCluster)} does not match guest cluster offset: ${hx(offset - inCluster)}, L2 index: ${hx(sliceIndex)})`);
             break;
           }
         }
         const nbClusters = Math.ceil(needed / cs);
         const sc = countContiguousSubclusters(img, slot, nbClusters, scIndex, sliceIndex, scPerCluster);
-        if (sc < 0) throw corruption(img, "L2 table", "entry", entryFileOffset, `invalid cluster entry found  (L2 offset: ${hx(l2Offset)}, L2 index: ${hx(sliceIndex)})`);
+        if (sc < 0) throw corruption(img, "L2 table", "entry", entryFileOffset(img, l2Offset, offset, sliceIndex), `invalid cluster entry found  (L2 offset: ${hx(l2Offset)}, L2 index: ${hx(sliceIndex)})`);
         available = (sc + scIndex) * img.subclusterSize;
         res.type = type;
       } finally {

@@ -35,6 +35,11 @@ export class DeferredEvents implements EventSink {
     if (kind === EventKind.CacheGetRead) this.yielded = true;
   }
 
+  /** A hit's get + get_done (no yield between them): held with the rest once yielded, else passed on as one. */
+  cacheHit(node: number, cache: number, slot: number, offset: number, readFromDisk: number): boolean {
+    return this.yielded ? false : this.inner.cacheHit(node, cache, slot, offset, readFromDisk);
+  }
+
   /** Whether events wait for the request coroutine's next yield. */
   get pending(): boolean {
     return this.held.length > 0;
@@ -73,5 +78,10 @@ export class FlushOnYield implements EventSink {
   emit(kind: EventKind, node: number, cache: number, slot: number, a: number, b: number, c: number, d?: number): void {
     this.inner.emit(kind, node, cache, slot, a, b, c, d);
     if (kind === EventKind.CacheGetRead && node === this.node && this.waiting.pending) this.waiting.flush();
+  }
+
+  /** A hit does not yield: nothing to flush, the pair goes on as one. */
+  cacheHit(node: number, cache: number, slot: number, offset: number, readFromDisk: number): boolean {
+    return this.inner.cacheHit(node, cache, slot, offset, readFromDisk);
   }
 }

@@ -1,7 +1,7 @@
 // L2 tables for writing (qcow2-cluster.c): get_cluster_table pins the slice for an offset, allocating a new
 // table (copying the old one when it was shared) and pointing the L1 entry at it; entry get/set helpers.
 import { mod2 } from "./pow2.js";
-import { u32, put32 } from "../format/bytes.js";
+import { put32 } from "../format/bytes.js";
 import { encodeEntry, entryOffset } from "../format/l2-entry.js";
 import { EventKind, CACHE_NONE } from "../events/event-kind.js";
 import { corruption, hx, sliceOffset } from "./cluster-lookup.js";
@@ -10,23 +10,28 @@ import { freeClusters } from "./refcounts.js";
 import { allocClusters } from "./allocator.js";
 import { OL_ACTIVE_L1, OL_ACTIVE_L2, preWriteOverlapCheck, tableEntrySet } from "./overlap-check.js";
 
-/** Entry words of slice entry i: hi, lo, and (extended L2) the bitmap as alloc (bits 0..31) and zero (32..63). */
+/**
+ * Entry words of slice entry i: hi, lo, and (extended L2) the bitmap as alloc (bits 0..31) and zero (32..63). Read
+ * and written through the cache's DataView: one big-endian load or store each, where four byte accesses cost more
+ * on the write path's several lookups per request.
+ */
 export function l2Hi(img: Qcow2Image, slot: number, i: number): number {
-  return u32(img.l2Cache.tables, slot * img.l2Cache.tableSize + i * img.geo.l2EntryBytes);
+  return img.l2Cache.dataView.getUint32(slot * img.l2Cache.tableSize + i * img.geo.l2EntryBytes);
 }
 export function l2Lo(img: Qcow2Image, slot: number, i: number): number {
-  return u32(img.l2Cache.tables, slot * img.l2Cache.tableSize + i * img.geo.l2EntryBytes + 4);
+  return img.l2Cache.dataView.getUint32(slot * img.l2Cache.tableSize + i * img.geo.l2EntryBytes + 4);
 }
 export function l2Alloc(img: Qcow2Image, slot: number, i: number): number {
-  return img.geo.extendedL2 ? u32(img.l2Cache.tables, slot * img.l2Cache.tableSize + i * 16 + 12) : 0;
+  return img.geo.extendedL2 ? img.l2Cache.dataView.getUint32(slot * img.l2Cache.tableSize + i * 16 + 12) : 0;
 }
 export function l2Zero(img: Qcow2Image, slot: number, i: number): number {
-  return img.geo.extendedL2 ? u32(img.l2Cache.tables, slot * img.l2Cache.tableSize + i * 16 + 8) : 0;
+  return img.geo.extendedL2 ? img.l2Cache.dataView.getUint32(slot * img.l2Cache.tableSize + i * 16 + 8) : 0;
 }
 export function setL2(img: Qcow2Image, slot: number, i: number, hi: number, lo: number): void {
   const o = slot * img.l2Cache.tableSize + i * img.geo.l2EntryBytes;
-  put32(img.l2Cache.tables, o, hi);
-  put32(img.l2Cache.tables, o + 4, lo);
+  const dv = img.l2Cache.dataView;
+  dv.setUint32(o, hi >>> 0);
+  dv.setUint32(o + 4, lo >>> 0);
   img.events.emit(EventKind.L2Update, img.node, 1, slot, i, entryOffset(hi, lo), lo & 1);
 }
 export function setBitmap(img: Qcow2Image, slot: number, i: number, alloc: number, zero: number): void {
@@ -47,7 +52,7 @@ export function getClusterTable(img: Qcow2Image, offset: number): number {
   const li = l1Index(img, offset);
   if (li >= img.header.l1Size) throw corruption(img, "L1 table", "l1_size", 36, `guest offset 0x${offset.toString(16)} is beyond the L1 table (growing L1 is not supported)`);
   let l2Offset = img.l1Offset(li);
-  if (l2Offset % img.clusterSize !== 0)
+  if (mod2(l2Offset, img.clusterSize) !== 0)
     throw corruption(img, "L1 table", `entry[${li}]`, img.header.l1TableOffset + li * 8, `L2 table offset ${hx(l2Offset)} unaligned (L1 index: ${hx(li)})`);
   if (!img.l1Copied(li)) {
     l2Allocate(img, li);

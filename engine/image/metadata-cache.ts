@@ -131,19 +131,26 @@ export class MetadataCache {
   get(offset: number, readFromDisk: boolean): number {
     const ev = this.host.events;
     const node = this.host.node;
-    ev.emit(EventKind.CacheGet, node, this.id, -1, offset, readFromDisk ? 1 : 0, 0);
-    if (Math.floor(offset / this.tableSize) * this.tableSize !== offset) throw new Error(`cannot get entry from ${this.name} cache: offset 0x${offset.toString(16)} is unaligned`);
-    const n = this.size;
+    const rd = readFromDisk ? 1 : 0;
+    if (Math.floor(offset / this.tableSize) * this.tableSize !== offset) {
+      ev.emit(EventKind.CacheGet, node, this.id, -1, offset, rd, 0);
+      throw new Error(`cannot get entry from ${this.name} cache: offset 0x${offset.toString(16)} is unaligned`);
+    }
     // Consecutive gets are mostly for the same table (lookup, allocation and linking of one request).
     const hit = this.offsets[this.lastHit] === offset ? this.lastHit : this.where.get(offset / this.tableSize);
     if (hit !== undefined) {
-      // Same answer as QEMU's circular scan: a table is cached in at most one slot.
+      // Same answer as QEMU's circular scan: a table is cached in at most one slot. The sink records the
+      // get and get_done of a hit in one go when nothing can come between them.
+      const both = ev.cacheHit(node, this.id, hit, offset, rd);
+      if (!both) ev.emit(EventKind.CacheGet, node, this.id, -1, offset, rd, 0);
       this.hits++;
       this.refs[hit]!++;
       this.lastHit = hit;
-      ev.emit(EventKind.CacheGetDone, node, this.id, hit, offset, 0, 0);
+      if (!both) ev.emit(EventKind.CacheGetDone, node, this.id, hit, offset, 0, 0);
       return hit;
     }
+    ev.emit(EventKind.CacheGet, node, this.id, -1, offset, rd, 0);
+    const n = this.size;
     const victim = this.victim(((offset / this.tableSize) * 4) % n);
     if (victim < 0) throw new Error(`${this.name} cache: every entry is pinned`);
     this.misses++;

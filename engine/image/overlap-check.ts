@@ -39,6 +39,11 @@ function entryAt(t: Uint8Array, i: number): number {
   return (u32(t, i * 8) & 0x00ffffff) * 0x100000000 + ((u32(t, i * 8 + 4) & 0xfffffe00) >>> 0);
 }
 
+/** overlaps_with(): [ofs, ofs + sz) meets the cluster-aligned range [start, end). */
+function hits(start: number, end: number, ofs: number, sz: number): boolean {
+  return sz > 0 && ofs < end && start < ofs + sz;
+}
+
 /**
  * qcow2_check_metadata_overlap: the first structure (in QEMU's order) the range overlaps, as its bit, or 0.
  * `ign` holds the structures the caller is legitimately writing (an L2 table write-back ignores active L2s).
@@ -51,15 +56,14 @@ export function checkMetadataOverlap(img: Qcow2Image, ign: number, offset: numbe
   // Aligned to whole clusters, as QEMU compares.
   const start = Math.floor(offset / cs) * cs;
   const end = Math.ceil((offset + size) / cs) * cs;
-  const hits = (ofs: number, sz: number) => sz > 0 && ofs < end && start < ofs + sz;
   const h = img.header;
-  if (chk & OL_ACTIVE_L1 && h.l1Size && hits(h.l1TableOffset, h.l1Size * 8)) return OL_ACTIVE_L1;
-  if (chk & OL_REFCOUNT_TABLE && img.reftableSize && hits(h.refcountTableOffset, img.reftableSize * 8)) return OL_REFCOUNT_TABLE;
+  if (chk & OL_ACTIVE_L1 && h.l1Size && hits(start, end, h.l1TableOffset, h.l1Size * 8)) return OL_ACTIVE_L1;
+  if (chk & OL_REFCOUNT_TABLE && img.reftableSize && hits(start, end, h.refcountTableOffset, img.reftableSize * 8)) return OL_REFCOUNT_TABLE;
   if (chk & OL_SNAPSHOT_TABLE && img.snapshots.length) {
     const last = img.snapshots[img.snapshots.length - 1]!;
-    if (hits(h.snapshotsOffset, last.offset + (last.size ?? 0) - h.snapshotsOffset)) return OL_SNAPSHOT_TABLE;
+    if (hits(start, end, h.snapshotsOffset, last.offset + (last.size ?? 0) - h.snapshotsOffset)) return OL_SNAPSHOT_TABLE;
   }
-  if (chk & OL_INACTIVE_L1) for (const s of img.snapshots) if (s.l1Size && hits(s.l1TableOffset, s.l1Size * 8)) return OL_INACTIVE_L1;
+  if (chk & OL_INACTIVE_L1) for (const s of img.snapshots) if (s.l1Size && hits(start, end, s.l1TableOffset, s.l1Size * 8)) return OL_INACTIVE_L1;
   if (chk & (OL_ACTIVE_L2 | OL_REFCOUNT_BLOCK)) {
     // QEMU walks the whole L1 and refcount tables on every write; an index of their clusters answers the same
     // question without making a replay pay for the table size on each request.
@@ -74,12 +78,12 @@ export function checkMetadataOverlap(img: Qcow2Image, ign: number, offset: numbe
       img.file.read(l1, s.l1TableOffset);
       for (let j = 0; j < s.l1Size; j++) {
         const l2 = entryAt(l1, j);
-        if (l2 && hits(l2, cs)) return OL_INACTIVE_L2;
+        if (l2 && hits(start, end, l2, cs)) return OL_INACTIVE_L2;
       }
     }
   }
   const bm = img.ext.bitmaps;
-  if (chk & OL_BITMAP_DIRECTORY && bm && (h.autoclearFeatures & BigInt(AUTOCLEAR_BITMAPS)) !== 0n && hits(bm.directoryOffset, bm.directorySize))
+  if (chk & OL_BITMAP_DIRECTORY && bm && (h.autoclearFeatures & BigInt(AUTOCLEAR_BITMAPS)) !== 0n && hits(start, end, bm.directoryOffset, bm.directorySize))
     return OL_BITMAP_DIRECTORY;
   return 0;
 }

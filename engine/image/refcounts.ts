@@ -34,7 +34,7 @@ export function getRefcount(img: Qcow2Image, clusterIndex: number): number {
   if (ti >= img.reftableSize) return 0;
   const blockOffset = reftableEntry(img, ti);
   if (!blockOffset) return 0;
-  if (blockOffset % img.clusterSize !== 0)
+  if (mod2(blockOffset, img.clusterSize) !== 0)
     throw corruption(img, "refcount table", `entry[${ti}]`, img.header.refcountTableOffset + ti * 8, `refblock offset ${hx(blockOffset)} unaligned (reftable index: ${hx(ti)})`);
   const slot = img.refcountCache.get(blockOffset, true);
   const v = getEntry(img.refcountCache.table(slot), mod2(clusterIndex, POW2[bits]!), img.header.refcountOrder);
@@ -68,7 +68,7 @@ function allocRefcountBlock(img: Qcow2Image, clusterIndex: number): number {
   if (ti < img.reftableSize) {
     const off = reftableEntry(img, ti);
     if (off) {
-      if (off % cs !== 0) throw corruption(img, "refcount table", `entry[${ti}]`, img.header.refcountTableOffset + ti * 8, `refblock offset ${hx(off)} unaligned (reftable index: ${hx(ti)})`);
+      if (mod2(off, cs) !== 0) throw corruption(img, "refcount table", `entry[${ti}]`, img.header.refcountTableOffset + ti * 8, `refblock offset ${hx(off)} unaligned (reftable index: ${hx(ti)})`);
       return img.refcountCache.get(off, true);
     }
   }
@@ -220,7 +220,7 @@ export function freeAnyCluster(img: Qcow2Image, hi: number, lo: number, discard:
   }
   const off = entryOffset(hi, lo);
   if (!off) return;
-  if (off % img.clusterSize !== 0) return;
+  if (mod2(off, img.clusterSize) !== 0) return;
   freeClusters(img, off, img.clusterSize, discard);
 }
 

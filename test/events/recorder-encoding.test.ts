@@ -1,8 +1,9 @@
-// The recorder stores payloads in int32 words with escape modes (raw, sector-scaled, exact on the side) and
-// requests relative to a per-chunk base: every value must come back exactly as emitted, whatever its size, for
-// every kind (and the small fields, request, slot, cache and node, past their packed bits), across chunk boundaries and after a rewind re-writes events with values of another mode.
+// The recorder stores each event as a variable-length record (value modes: 0, 1, -1, one word, sectors, an exact
+// double in two words; requests as deltas from a block base; a cache_get + hit get_done pair as one record):
+// every value must come back exactly as emitted, whatever its size, for every kind, across chunk and block
+// boundaries, read forwards, backwards or by jumps, and after a rewind re-writes the same or other events.
 import { describe, expect, it } from "vitest";
-import type { EventKind } from "../../engine/events/event-kind.js";
+import { EventKind } from "../../engine/events/event-kind.js";
 import { EVENT_KIND_COUNT } from "../../engine/events/event-schema.js";
 import { EventRecorder, type EngineEvent } from "../../engine/events/recorder.js";
 
@@ -73,21 +74,130 @@ describe("event recorder encoding", () => {
     for (const i of [65_535, 65_536, 65_537, 100_000, 100_001, 131_071, 131_072, n - 1]) expectAt(r, i, evs[i]!);
   });
 
-  it("re-writes after a rewind with values of another mode, and rewinds forward to what it held", () => {
+  it("keeps what it held when a rewind re-writes the same events, and drops it from the first that differs", () => {
     const r = new EventRecorder();
     const wide = sample(500, 3).map((e) => ({ ...e, a: 2 ** 52 + 1, d: 2 ** 50 + 3, request: 2 ** 40 }));
     const narrow = wide.map((e) => ({ ...e, a: 4096, d: 0, request: 9 }));
     for (const e of wide) emit(r, e);
+    // Re-execution: the same events again from 100, then a forward rewind to everything held.
+    r.rewind(100);
+    for (const e of wide.slice(100, 300)) emit(r, e);
+    expect(r.length).toBe(300);
+    r.rewind(500);
+    for (let i = 0; i < 500; i++) expectAt(r, i, wide[i]!);
+    // Different events from 100 on (records of another length): what lay past them is no longer held.
     r.rewind(100);
     for (const e of narrow.slice(100, 300)) emit(r, e);
-    for (let i = 0; i < 500; i++) expectAt(r, i, i >= 100 && i < 300 ? narrow[i]! : wide[i]!);
-    r.rewind(500);
-    expectAt(r, 499, wide[499]!);
+    for (let i = 0; i < 300; i++) expectAt(r, i, i >= 100 ? narrow[i]! : wide[i]!);
+    expect(() => r.rewind(301)).toThrow(RangeError);
+    r.rewind(300);
     r.truncate(200);
     expect(r.length).toBe(200);
     for (const e of wide.slice(200, 260)) emit(r, e);
     for (let i = 200; i < 260; i++) expectAt(r, i, wide[i]!);
     expectAt(r, 150, narrow[150]!);
+  });
+
+  it("stores a cache_get and the get_done of its hit once and gives back both events, at every block position", () => {
+    const r = new EventRecorder();
+    const evs: Emitted[] = [];
+    const get = (request: number, cache: number, a: number, b: number): Emitted => ({ kind: EventKind.CacheGet, request, node: 0, cache, slot: -1, a, b, c: 0, d: 0 });
+    const done = (request: number, cache: number, a: number, slot: number, b = 0): Emitted => ({ kind: EventKind.CacheGetDone, request, node: 0, cache, slot, a, b, c: 0, d: 0 });
+    for (let i = 0; i < 400; i++) {
+      const req = 1 + (i >> 2);
+      const a = i % 3 === 0 ? 2 ** 53 - 2 ** 16 : i % 3 === 1 ? 65536 * i : 2 ** 40 + 1;
+      evs.push(get(req, i & 1, a, i % 5 === 0 ? 1 : 0));
+      // Mostly a hit right after; sometimes a miss (b = 1), another slot width or another offset (no pair).
+      if (i % 7 === 3) evs.push(done(req, i & 1, a, 5, 1));
+      else if (i % 11 === 4) evs.push(done(req, i & 1, a + 65536, 7));
+      else evs.push(done(req, i & 1, a, i % 13 === 0 ? 2 ** 40 : i % 60));
+      // An odd event now and then moves the pairs across the 64-event blocks.
+      if (i % 9 === 0) evs.push({ kind: EventKind.WritevStartReq, request: req, node: 0, cache: -1, slot: -1, a: 4096 * i, b: 4096, c: 0, d: 0 });
+    }
+    // A get followed by the get_done of its hit goes in through cacheHit(), as the cache does.
+    let pairs = 0;
+    for (let k = 0; k < evs.length; k++) {
+      const e = evs[k]!;
+      const n = evs[k + 1];
+      if (e.kind === EventKind.CacheGet && n && n.kind === EventKind.CacheGetDone && n.b === 0 && n.a === e.a && n.cache === e.cache && n.request === e.request) {
+        r.request = e.request;
+        if (r.cacheHit(e.node, e.cache, n.slot, e.a, e.b)) pairs++;
+        else {
+          emit(r, e);
+          emit(r, n);
+        }
+        k++;
+      } else emit(r, e);
+    }
+    expect(r.length).toBe(evs.length);
+    // All but the ones a block start would cut, or whose slot is not an int32.
+    expect(pairs).toBeGreaterThan(250);
+    evs.forEach((e, i) => expectAt(r, i, e));
+    // Backwards and by jumps too (the cursor restarts at a block).
+    for (let i = evs.length - 1; i >= 0; i -= 3) expectAt(r, i, evs[i]!);
+    // Far fewer bytes than six words an event: pairs share their words.
+    expect(r.bytesPerEvent()).toBeLessThan(12);
+    // A truncate between the two halves of a pair keeps the cache_get alone; the log goes on after it.
+    const p = evs.findIndex((e, i) => e.kind === EventKind.CacheGet && evs[i + 1]!.kind === EventKind.CacheGetDone && evs[i + 1]!.b === 0 && i > 100);
+    r.truncate(p + 1);
+    expectAt(r, p, evs[p]!);
+    const other: Emitted = { kind: EventKind.L2Update, request: evs[p]!.request, node: 0, cache: 1, slot: 3, a: 17, b: 2 ** 33, c: 0, d: 0 };
+    emit(r, other);
+    emit(r, evs[p + 1]!);
+    expectAt(r, p, evs[p]!);
+    expectAt(r, p + 1, other);
+    expectAt(r, p + 2, evs[p + 1]!);
+  });
+
+  it("shows listeners each half of a pair, and a listener that stops after the cache_get leaves the log consistent", () => {
+    const r = new EventRecorder();
+    const seen: EngineEvent[] = [];
+    const off = r.onEvent((e) => seen.push(e));
+    // With a listener, cacheHit() leaves the two events to emit() (the cache emits them one by one then).
+    r.request = 3;
+    expect(r.cacheHit(0, 1, 9, 65536, 1)).toBe(false);
+    emit(r, { kind: EventKind.CacheGet, request: 3, node: 0, cache: 1, slot: -1, a: 65536, b: 1, c: 0, d: 0 });
+    emit(r, { kind: EventKind.CacheGetDone, request: 3, node: 0, cache: 1, slot: 9, a: 65536, b: 0, c: 0, d: 0 });
+    off();
+    expect(seen.map((e) => [e.kind, e.slot, e.b])).toEqual([
+      [EventKind.CacheGet, -1, 1],
+      [EventKind.CacheGetDone, 9, 0],
+    ]);
+    const stop = new Error("stop");
+    const off2 = r.onEvent(() => {
+      throw stop;
+    });
+    expect(() => emit(r, { kind: EventKind.CacheGet, request: 4, node: 0, cache: 1, slot: -1, a: 131072, b: 0, c: 0, d: 0 })).toThrow(stop);
+    off2();
+    expect(r.length).toBe(3);
+    r.rewind(2);
+    // Re-execution of request 4 in full: the same cache_get (compared, kept), then its get_done; a re-execution
+    // goes event by event.
+    r.request = 4;
+    expect(r.cacheHit(0, 1, 2, 131072, 0)).toBe(false);
+    emit(r, { kind: EventKind.CacheGet, request: 4, node: 0, cache: 1, slot: -1, a: 131072, b: 0, c: 0, d: 0 });
+    emit(r, { kind: EventKind.CacheGetDone, request: 4, node: 0, cache: 1, slot: 2, a: 131072, b: 0, c: 0, d: 0 });
+    // A pair record, then a truncate and a rewind inside it.
+    r.request = 5;
+    expect(r.cacheHit(0, 0, 7, 2 ** 44, 1)).toBe(true);
+    expectAt(r, 4, { kind: EventKind.CacheGet, request: 5, node: 0, cache: 0, slot: -1, a: 2 ** 44, b: 1, c: 0, d: 0 });
+    expectAt(r, 5, { kind: EventKind.CacheGetDone, request: 5, node: 0, cache: 0, slot: 7, a: 2 ** 44, b: 0, c: 0, d: 0 });
+    r.rewind(5);
+    emit(r, { kind: EventKind.CacheGetDone, request: 5, node: 0, cache: 0, slot: 7, a: 2 ** 44, b: 0, c: 0, d: 0 });
+    expect(r.length).toBe(6);
+    r.rewind(5);
+    emit(r, { kind: EventKind.CacheGetDone, request: 5, node: 0, cache: 0, slot: 8, a: 2 ** 44, b: 0, c: 0, d: 0 });
+    expectAt(r, 4, { kind: EventKind.CacheGet, request: 5, node: 0, cache: 0, slot: -1, a: 2 ** 44, b: 1, c: 0, d: 0 });
+    expectAt(r, 5, { kind: EventKind.CacheGetDone, request: 5, node: 0, cache: 0, slot: 8, a: 2 ** 44, b: 0, c: 0, d: 0 });
+    // Recording off: counted, not held.
+    r.enabled = false;
+    expect(r.cacheHit(0, 1, 1, 65536, 1)).toBe(true);
+    expect(r.length).toBe(6);
+    expect(r.counts[EventKind.CacheGet]).toBe(5);
+    r.enabled = true;
+    expectAt(r, 2, { kind: EventKind.CacheGet, request: 4, node: 0, cache: 1, slot: -1, a: 131072, b: 0, c: 0, d: 0 });
+    expectAt(r, 3, { kind: EventKind.CacheGetDone, request: 4, node: 0, cache: 1, slot: 2, a: 131072, b: 0, c: 0, d: 0 });
+    expectAt(r, 1, { kind: EventKind.CacheGetDone, request: 3, node: 0, cache: 1, slot: 9, a: 65536, b: 0, c: 0, d: 0 });
   });
 
   it("keeps ordinary events in their words when a dropped log is written again by much later requests", () => {
@@ -102,7 +212,48 @@ describe("event recorder encoding", () => {
       for (let i = 0; i < 300; i++) expectAt(r, 500 + i, ev(base + (i >> 5)));
     }
     expectAt(r, 499, ev(1 + (499 >> 5)));
-    expect(r.sideValues()).toBe(0);
+    // Four words each (meta, slot, a in sectors, b), a request delta now and then: nothing went wide.
+    expect(r.bytesPerEvent()).toBeLessThan(17);
+  });
+
+  it("reads each request's events back right after they are written, across blocks, and again from the records", () => {
+    // The writer keeps the last two blocks decoded for the reader; older ones are decoded from their records.
+    const r = new EventRecorder();
+    const evs = sample(5000, 17).map((e, i) => ({ ...e, request: 1 + Math.floor(i / 27) }));
+    let first = 0;
+    for (let i = 0; i <= evs.length; i++) {
+      if (i === evs.length || (i > 0 && evs[i]!.request !== evs[i - 1]!.request)) {
+        for (let j = first; j < i; j++) expectAt(r, j, evs[j]!);
+        first = i;
+      }
+      if (i < evs.length) emit(r, evs[i]!);
+    }
+    for (let i = 0; i < evs.length; i += 7) expectAt(r, i, evs[i]!);
+    for (let i = evs.length - 1; i >= 0; i -= 5) expectAt(r, i, evs[i]!);
+  });
+
+  it("reads right, whether the reader follows the writer, leaves it for old events, or comes back", () => {
+    // The writer fills the reader's window only while a reader follows it (it read the newest events); a read of
+    // old events takes the window away, the next read of the newest brings it back. Pairs go in as the cache puts them.
+    const r = new EventRecorder();
+    const evs: Emitted[] = [];
+    for (let q = 1; q <= 400; q++) {
+      const base = evs.length;
+      for (let k = 0; k < 5 + (q % 23); k++) {
+        const get: Emitted = { kind: EventKind.CacheGet, request: q, node: q % 3, cache: 1, slot: -1, a: q * 65536, b: 1, c: 0, d: 0 };
+        const done: Emitted = { ...get, kind: EventKind.CacheGetDone, slot: k, b: 0 };
+        r.request = q;
+        if (k % 3 === 1 && r.cacheHit(get.node, 1, k, get.a, 1)) evs.push(get, done);
+        else {
+          const e: Emitted = { kind: (1 + ((q + k) % (EVENT_KIND_COUNT - 1))) as EventKind, request: q, node: 0, cache: -1, slot: -1, a: 2 ** 40 + q * k, b: k, c: 0, d: 0 };
+          emit(r, e);
+          evs.push(e);
+        }
+      }
+      if (q % 4 !== 3) for (let j = base; j < evs.length; j++) expectAt(r, j, evs[j]!);
+      if (q % 5 === 0) expectAt(r, (q * 37) % base || 0, evs[(q * 37) % base || 0]!);
+    }
+    for (let i = 0; i < evs.length; i++) expectAt(r, i, evs[i]!);
   });
 
   it("counts every kind even when recording is off", () => {
