@@ -34,6 +34,11 @@ export class ImageRuntime {
   directIoAlign = 512;
   /** A metadata-only run skipped a data write: the next flush of that file must still sync. */
   dataWriteSkipped = false;
+  /**
+   * Compressed read tasks so far (qcow2_co_preadv_compressed): each reads the data, then decompresses it on the
+   * thread pool (qcow2_co_decompress), two waits where a read of a normal cluster has one (write-path.ts counts them).
+   */
+  compressedReads = 0;
   /** The decompressed cluster most recently read (QEMU keeps one such buffer too); never changed once filled. */
   compressed: { offset: number; data: Uint8Array } | null = null;
 

@@ -103,6 +103,7 @@ function readChunks(img: Qcow2Image, buf: Uint8Array, offset: number, cow: boole
       case SubclusterType.Compressed: {
         // Compressed tasks carry the raw L2 entry (QEMU traces it whole): hi word in `slot`, lo in `a`.
         ev.emit(EventKind.AddTask, img.node, ADD_TASK_COMPRESSED, l.entryHi, l.entryLo, pos, n, task(n));
+        img.rt.compressedReads++;
         let cluster: Uint8Array;
         try {
           cluster = readCompressedCluster(img, l.entryHi, l.entryLo, pos);

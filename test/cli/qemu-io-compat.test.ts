@@ -257,6 +257,15 @@ const cases: Case[] = [
     args: ["-t", "directsync", "-T", "qcow2*", "--image-opts", "driver=qcow2,file.filename=IMG,l2-cache-size=128k,refcount-cache-size=8M"],
   },
   {
+    // A write's two chunks both copy on write out of compressed clusters: chunk 1's COW read then waits again for
+    // the thread pool's decompression, so chunk 2's data write is submitted and completes first and its link_l2
+    // comes before chunk 1's L2 update and the compressed cluster's free (strace of qemu-io; write fuzzer seed 70228).
+    name: "COW out of compressed clusters in two chunks: decompression is one more wait, QEMU's trace line for line",
+    check: true,
+    create: ["-o", "cluster_size=2M,refcount_bits=2,extended_l2=on", "64M"],
+    args: ["-t", "writeback", "-T", "qcow2*", "-c", "write -c -P 178 62914560 2097152", "-c", "write -P 135 67108352 512", "-c", "write -c -P 36 65011712 2097152", "-c", "write -P 144 63467520 2088448", "-c", "read -P 178 62914560 552960", "IMG"],
+  },
+  {
     name: "reopen -o l2-cache-size / -r / -w / -c over a backing chain: caches re-created, QEMU's trace line for line",
     check: true,
     setup: "qemu-img create -q -f qcow2 base.qcow2 1M && qemu-io -c 'write -P 5 0 1M' base.qcow2 >/dev/null && qemu-img create -q -f qcow2 -b base.qcow2 -F qcow2 IMG 1M",
