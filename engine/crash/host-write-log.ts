@@ -3,6 +3,7 @@
 // so the engine needs no hook: nothing is logged unless a crash explorer wraps an image's storage with these.
 import { EventKind, CACHE_L2, CACHE_REFCOUNT } from "../events/event-kind.js";
 import type { EventSink } from "../events/recorder.js";
+import { ForwardingSink } from "../events/forwarding-sink.js";
 import type { Storage } from "../storage/storage.js";
 
 /** Which engine decision a host write carries out. */
@@ -148,29 +149,18 @@ export class LoggedStorage implements Storage {
 }
 
 /** Passes every event on, and labels the host writes that the event reports (DataWrite, CowWrite, ...). */
-export class CauseTee implements EventSink {
+export class CauseTee extends ForwardingSink {
   /** Set when a guest flush (FlushToOs) ran since the last reset. */
   guestFlushed = false;
 
   constructor(
-    readonly inner: EventSink,
+    inner: EventSink,
     readonly log: HostWriteLog,
-  ) {}
-
-  get enabled(): boolean {
-    return this.inner.enabled;
-  }
-  set enabled(v: boolean) {
-    this.inner.enabled = v;
-  }
-  get request(): number {
-    return this.inner.request;
-  }
-  set request(v: number) {
-    this.inner.request = v;
+  ) {
+    super(inner);
   }
 
-  emit(kind: EventKind, node: number, cache: number, slot: number, a: number, b: number, c: number, d?: number): void {
+  override emit(kind: EventKind, node: number, cache: number, slot: number, a: number, b: number, c: number, d?: number): void {
     if (node === 0) {
       switch (kind) {
         case EventKind.DataWrite:
@@ -197,10 +187,7 @@ export class CauseTee implements EventSink {
     this.inner.emit(kind, node, cache, slot, a, b, c, d);
   }
 
-  /** Cache events label no host write: passed on as they are. */
-  cacheHit(node: number, cache: number, slot: number, offset: number, readFromDisk: number): boolean {
-    return this.inner.cacheHit(node, cache, slot, offset, readFromDisk);
-  }
+  // cacheHit: passed on (ForwardingSink); cache events label no host write.
 
   /** The replay driver says whether the current request is a compressed write. */
   compressing = false;

@@ -3,30 +3,16 @@
 // with its next chunk; the task's later events come when the request coroutine yields in turn (its own cache
 // miss, or waiting for its tasks at the end). The engine runs the task at once and holds its later events here.
 import { EventKind } from "../events/event-kind.js";
+import { ForwardingSink } from "../events/forwarding-sink.js";
 import type { EventSink } from "../events/recorder.js";
 
 /** Installed on the backing chain's nodes while a pooled task reads them: events after the first yield wait. */
-export class DeferredEvents implements EventSink {
+export class DeferredEvents extends ForwardingSink {
   /** The task (or one before it, which holds the backing node's lock) has yielded: events wait for flush(). */
   yielded = false;
   private held: number[] = [];
 
-  constructor(readonly inner: EventSink) {}
-
-  get enabled(): boolean {
-    return this.inner.enabled;
-  }
-  set enabled(v: boolean) {
-    this.inner.enabled = v;
-  }
-  get request(): number {
-    return this.inner.request;
-  }
-  set request(v: number) {
-    this.inner.request = v;
-  }
-
-  emit(kind: EventKind, node: number, cache: number, slot: number, a: number, b: number, c: number, d?: number): void {
+  override emit(kind: EventKind, node: number, cache: number, slot: number, a: number, b: number, c: number, d?: number): void {
     if (this.yielded) {
       this.held.push(kind, node, cache, slot, a, b, c, d ?? 0);
       return;
@@ -36,7 +22,7 @@ export class DeferredEvents implements EventSink {
   }
 
   /** A hit's get + get_done (no yield between them): held with the rest once yielded, else passed on as one. */
-  cacheHit(node: number, cache: number, slot: number, offset: number, readFromDisk: number): boolean {
+  override cacheHit(node: number, cache: number, slot: number, offset: number, readFromDisk: number): boolean {
     return this.yielded ? false : this.inner.cacheHit(node, cache, slot, offset, readFromDisk);
   }
 
@@ -55,33 +41,19 @@ export class DeferredEvents implements EventSink {
 }
 
 /** The request coroutine's own sink while tasks wait: its cache miss yields, so the waiting events come after it. */
-export class FlushOnYield implements EventSink {
+export class FlushOnYield extends ForwardingSink {
   constructor(
-    readonly inner: EventSink,
+    inner: EventSink,
     readonly node: number,
     readonly waiting: DeferredEvents,
-  ) {}
-
-  get enabled(): boolean {
-    return this.inner.enabled;
-  }
-  set enabled(v: boolean) {
-    this.inner.enabled = v;
-  }
-  get request(): number {
-    return this.inner.request;
-  }
-  set request(v: number) {
-    this.inner.request = v;
+  ) {
+    super(inner);
   }
 
-  emit(kind: EventKind, node: number, cache: number, slot: number, a: number, b: number, c: number, d?: number): void {
+  override emit(kind: EventKind, node: number, cache: number, slot: number, a: number, b: number, c: number, d?: number): void {
     this.inner.emit(kind, node, cache, slot, a, b, c, d);
     if (kind === EventKind.CacheGetRead && node === this.node && this.waiting.pending) this.waiting.flush();
   }
 
-  /** A hit does not yield: nothing to flush, the pair goes on as one. */
-  cacheHit(node: number, cache: number, slot: number, offset: number, readFromDisk: number): boolean {
-    return this.inner.cacheHit(node, cache, slot, offset, readFromDisk);
-  }
+  // cacheHit: passed on (ForwardingSink); a hit does not yield, so there is nothing to flush.
 }

@@ -26,22 +26,6 @@ export function readBacking(node: BlockNode, buf: Uint8Array, offset: number, qi
   if (inside < buf.length) buf.fill(0, inside);
 }
 
-/**
- * qcow2_co_preadv_part. `cow` marks perform_cow's reads, which call the driver directly (not through the block
- * layer), so they are not clamped to the virtual size: the last cluster is read whole, past the image's end.
- */
-export function qcow2Read(img: Qcow2Image, buf: Uint8Array, offset: number, cow = false, qiovOffset = 0): void {
-  const own = img.events;
-  // Pooled backing tasks' events after their first yield (deferred-events.ts), flushed when this coroutine yields.
-  const waiting: { d: DeferredEvents | null } = { d: null };
-  try {
-    readChunks(img, buf, offset, cow, qiovOffset, own, waiting);
-  } finally {
-    img.events = own;
-    if (waiting.d?.pending) waiting.d.flush();
-  }
-}
-
 /** A pooled task reading a qcow2 backing chain: its events after its first yield wait in `d`. */
 function readBackingPooled(node: Qcow2Image, d: DeferredEvents, buf: Uint8Array, offset: number, qiovOffset: number): void {
   const saved: EventSink[] = [];
@@ -57,7 +41,11 @@ function readBackingPooled(node: Qcow2Image, d: DeferredEvents, buf: Uint8Array,
   }
 }
 
-function readChunks(img: Qcow2Image, buf: Uint8Array, offset: number, cow: boolean, qiovOffset: number, own: EventSink, waiting: { d: DeferredEvents | null }): void {
+/**
+ * qcow2_co_preadv_part. `cow` marks perform_cow's reads, which call the driver directly (not through the block
+ * layer), so they are not clamped to the virtual size: the last cluster is read whole, past the image's end.
+ */
+export function qcow2Read(img: Qcow2Image, buf: Uint8Array, offset: number, cow = false, qiovOffset = 0): void {
   const total = buf.length;
   const inside = cow ? total : Math.max(0, Math.min(total, img.virtualSize - offset));
   if (inside < total) buf.fill(0, inside);
@@ -68,64 +56,73 @@ function readChunks(img: Qcow2Image, buf: Uint8Array, offset: number, cow: boole
     if (!pool && n !== inside - done) pool = true;
     return (qiovOffset + done) * 2 + (pool ? 1 : 0);
   };
-  while (done < inside) {
-    const pos = offset + done;
-    const l = getHostOffset(img, pos, inside - done);
-    const n = l.bytes;
-    const out = buf.subarray(done, done + n);
-    const ev = img.events;
-    switch (l.type) {
-      case SubclusterType.ZeroPlain:
-      case SubclusterType.ZeroAlloc:
-        out.fill(0);
-        ev.emit(EventKind.ZeroRead, img.node, CACHE_NONE, -1, pos, n, 0);
-        break;
-      case SubclusterType.UnallocatedPlain:
-      case SubclusterType.UnallocatedAlloc: {
-        if (!img.backing) {
+  // Pooled backing tasks' events after their first yield (deferred-events.ts), flushed when this coroutine yields.
+  const own = img.events;
+  let waiting: DeferredEvents | null = null;
+  try {
+    while (done < inside) {
+      const pos = offset + done;
+      const l = getHostOffset(img, pos, inside - done);
+      const n = l.bytes;
+      const out = buf.subarray(done, done + n);
+      const ev = img.events;
+      switch (l.type) {
+        case SubclusterType.ZeroPlain:
+        case SubclusterType.ZeroAlloc:
           out.fill(0);
           ev.emit(EventKind.ZeroRead, img.node, CACHE_NONE, -1, pos, n, 0);
           break;
+        case SubclusterType.UnallocatedPlain:
+        case SubclusterType.UnallocatedAlloc: {
+          if (!img.backing) {
+            out.fill(0);
+            ev.emit(EventKind.ZeroRead, img.node, CACHE_NONE, -1, pos, n, 0);
+            break;
+          }
+          // An unallocated subcluster of an allocated cluster still has its host offset (qcow2_get_host_offset).
+          ev.emit(EventKind.AddTask, img.node, CACHE_NONE, l.type, l.host, pos, n, task(n));
+          ev.emit(EventKind.BackingRead, img.node, CACHE_NONE, -1, pos, n, 0);
+          if (pool && isQcow2Node(img.backing)) {
+            // A pooled task: it runs until it yields, then this loop goes on (seen in qemu-io's trace: the next
+            // chunk's lookup comes between the backing node's qcow2_cache_get_read and its get_done).
+            waiting ??= new DeferredEvents(own);
+            readBackingPooled(img.backing, waiting, out, pos, qiovOffset + done);
+            if (waiting.pending && img.events === own) img.events = new FlushOnYield(own, img.node, waiting);
+          } else readBacking(img.backing, out, pos, qiovOffset + done);
+          break;
         }
-        // An unallocated subcluster of an allocated cluster still has its host offset (qcow2_get_host_offset).
-        const t = task(n);
-        ev.emit(EventKind.AddTask, img.node, CACHE_NONE, l.type, l.host, pos, n, t);
-        ev.emit(EventKind.BackingRead, img.node, CACHE_NONE, -1, pos, n, 0);
-        if (mod2(t, 2) === 1 && isQcow2Node(img.backing)) {
-          // A pooled task: it runs until it yields, then this loop goes on (seen in qemu-io's trace: the next
-          // chunk's lookup comes between the backing node's qcow2_cache_get_read and its get_done).
-          const d = (waiting.d ??= new DeferredEvents(own));
-          readBackingPooled(img.backing, d, out, pos, qiovOffset + done);
-          if (d.pending && img.events === own) img.events = new FlushOnYield(own, img.node, d);
-        } else readBacking(img.backing, out, pos, qiovOffset + done);
-        break;
-      }
-      case SubclusterType.Compressed: {
-        // Compressed tasks carry the raw L2 entry (QEMU traces it whole): hi word in `slot`, lo in `a`.
-        ev.emit(EventKind.AddTask, img.node, ADD_TASK_COMPRESSED, l.entryHi, l.entryLo, pos, n, task(n));
-        img.rt.compressedReads++;
-        let cluster: Uint8Array;
-        try {
-          cluster = readCompressedCluster(img, l.entryHi, l.entryLo, pos);
-        } catch (e) {
-          // qcow2_co_preadv_compressed: data that does not inflate fails the request with -EIO, nothing more.
-          if (e instanceof CompressedDataError) throw new GuestIoError("EIO", e.message);
-          throw e;
+        case SubclusterType.Compressed: {
+          // Compressed tasks carry the raw L2 entry (QEMU traces it whole): hi word in `slot`, lo in `a`.
+          ev.emit(EventKind.AddTask, img.node, ADD_TASK_COMPRESSED, l.entryHi, l.entryLo, pos, n, task(n));
+          img.rt.compressedReads++;
+          let cluster: Uint8Array;
+          try {
+            cluster = readCompressedCluster(img, l.entryHi, l.entryLo, pos);
+          } catch (e) {
+            // qcow2_co_preadv_compressed: data that does not inflate fails the request with -EIO, nothing more.
+            if (e instanceof CompressedDataError) throw new GuestIoError("EIO", e.message);
+            throw e;
+          }
+          const inCluster = mod2(pos, img.clusterSize);
+          out.set(cluster.subarray(inCluster, inCluster + n));
+          break;
         }
-        const inCluster = mod2(pos, img.clusterSize);
-        out.set(cluster.subarray(inCluster, inCluster + n));
-        break;
+        case SubclusterType.Normal:
+          if (img.header.cryptMethod !== 0) throw new UnsupportedError(img.filename, "reading encrypted data is not supported (the image is LUKS/AES encrypted)");
+          ev.emit(EventKind.AddTask, img.node, CACHE_NONE, l.type, l.host, pos, n, task(n));
+          if (img.config.metadataOnly && img.dataFile.size() <= l.host) out.fill(0);
+          else img.dataFile.read(out, l.host);
+          ev.emit(EventKind.DataRead, img.node, CACHE_NONE, -1, l.host, n, 0);
+          break;
+        default:
+          throw new Error(`unexpected subcluster type ${l.type}`);
       }
-      case SubclusterType.Normal:
-        if (img.header.cryptMethod !== 0) throw new UnsupportedError(img.filename, "reading encrypted data is not supported (the image is LUKS/AES encrypted)");
-        ev.emit(EventKind.AddTask, img.node, CACHE_NONE, l.type, l.host, pos, n, task(n));
-        if (img.config.metadataOnly && img.dataFile.size() <= l.host) out.fill(0);
-        else img.dataFile.read(out, l.host);
-        ev.emit(EventKind.DataRead, img.node, CACHE_NONE, -1, l.host, n, 0);
-        break;
-      default:
-        throw new Error(`unexpected subcluster type ${l.type}`);
+      done += n;
     }
-    done += n;
+  } finally {
+    if (waiting) {
+      img.events = own;
+      if (waiting.pending) waiting.flush();
+    }
   }
 }
