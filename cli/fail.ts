@@ -19,6 +19,11 @@ export function setDebug(on: boolean): void {
   debug = on;
 }
 
+/** Whether --debug was given (stack traces, and the figures some commands print for it). */
+export function isDebug(): boolean {
+  return debug;
+}
+
 export function describe(e: unknown): string {
   if (e instanceof Error) {
     const errno = e as NodeJS.ErrnoException;

@@ -5,11 +5,11 @@ import type { Command } from "commander";
 import cliProgress from "cli-progress";
 import { parseSize } from "../../engine/image/engine-config.js";
 import { calibrate, profileJson } from "../../engine/replay/calibrate.js";
-import { parseCpuIdleMode, type CpuIdleMode } from "../../engine/replay/cpu-idle-hold.js";
 import { qemuIoAvailable } from "../../engine/replay/qemu-io-run.js";
 import { formatUs } from "../../engine/replay/human-units.js";
 import { writeFileAtomic } from "../../engine/storage/atomic-output.js";
 import { ExitError, guarded } from "../fail.js";
+import { parseCpuIdle } from "./replay-validate.js";
 
 interface Flags {
   output: string;
@@ -41,12 +41,7 @@ function run(dir: string, flags: Flags): void {
   if (!Number.isInteger(runs) || runs < 1 || runs > 20) throw new ExitError(`calibrate: --runs must be a whole number 1..20, not '${flags.runs}'`, 1);
   if (!fs.statSync(dir, { throwIfNoEntry: false })?.isDirectory()) throw new ExitError(`calibrate: ${dir}: not a folder`, 1);
   if (!qemuIoAvailable()) throw new ExitError("calibrate: needs qemu-io (QEMU's own I/O is what is measured); install qemu-utils, or use a built-in --profile (nvme, sata-ssd, hdd, network)", 1);
-  let cpuIdle: CpuIdleMode;
-  try {
-    cpuIdle = parseCpuIdleMode(flags.cpuIdle);
-  } catch (e) {
-    throw new ExitError(`calibrate: ${(e as Error).message}`, 1);
-  }
+  const cpuIdle = parseCpuIdle(flags.cpuIdle, "calibrate");
   const pageCacheBytes = flags.pageCache === undefined ? undefined : parseSize(flags.pageCache);
   const bar = process.stderr.isTTY
     ? new cliProgress.SingleBar({ format: "calibrate [{bar}] {percentage}% | {phase}", stream: process.stderr, hideCursor: true, clearOnComplete: true }, cliProgress.Presets.shades_classic)

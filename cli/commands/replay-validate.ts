@@ -44,12 +44,12 @@ export function parseValidateRuns(v: string | undefined): number {
   return n;
 }
 
-/** --cpu-idle: hold (default) or free. */
-export function parseCpuIdle(v: string | undefined): CpuIdleMode {
+/** --cpu-idle (replay --validate, calibrate): hold (default) or free. */
+export function parseCpuIdle(v: string | undefined, command = "replay"): CpuIdleMode {
   try {
     return parseCpuIdleMode(v);
   } catch (e) {
-    throw new ExitError(`replay: ${(e as Error).message}`, 1);
+    throw new ExitError(`${command}: ${(e as Error).message}`, 1);
   }
 }
 
@@ -106,7 +106,7 @@ export function formatValidation(v: Validation, baseLabel: string): string[] {
   });
   out.splice(2, 0, `  CPU idle states: ${v.cpuIdle === "held" ? "held at polling while qemu-io ran (PM QoS)" : `${v.cpuIdle}: times include waking halted CPUs`}`);
   if (v.profileCpuIdle !== undefined && isHeld(v.profileCpuIdle) !== isHeld(v.cpuIdle))
-    out.push(`  note: the profile was calibrated with CPU idle states ${isHeld(v.profileCpuIdle) ? "held" : "free"} and this run ${isHeld(v.cpuIdle) ? "held" : "left"} them ${isHeld(v.cpuIdle) ? "" : "free "}— the two saw different hosts; calibrate and validate with the same --cpu-idle`);
+    out.push(`  note: the profile was calibrated with CPU idle states ${isHeld(v.profileCpuIdle) ? "held" : "free"} and this run ${isHeld(v.cpuIdle) ? "held them" : "left them free"} — the two saw different hosts; calibrate and validate with the same --cpu-idle`);
   if (v.untimedFlushes) out.push(`  note: ${v.untimedFlushes} flush requests were run but qemu-io prints no time for them`);
   if (v.skippedRequests) out.push(`  note: ${v.skippedRequests} requests past the virtual size were not sent to qemu-io`);
   return out;

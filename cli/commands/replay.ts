@@ -24,7 +24,7 @@ import { compareRow, convertedCopy, formatCompareTable, makeWorkDir, needsConver
 import { hex } from "../../engine/replay/human-units.js";
 import { exploreTrace } from "../../engine/crash/crash-explorer.js";
 import { formatSummary, safetyText, summaryJson } from "../../engine/crash/crash-report.js";
-import { ExitError, guarded } from "../fail.js";
+import { ExitError, guarded, isDebug } from "../fail.js";
 import { guardOutputs } from "../output-guard.js";
 import { countLines } from "../count-lines.js";
 import { imageVirtualSize, traceOptions } from "../trace-options.js";
@@ -174,7 +174,7 @@ function run(userImage: string, trace: string, flags: Flags): void {
       for (const [k, p] of spec.copies()) if (!copies.has(k)) copies.set(k, p);
       const done = vs.map((v) => spec.take(variantKey(v)));
       const rest = vs.filter((_, i) => !done[i]);
-      if (process.argv.includes("--debug")) process.stderr.write(`qcowdbg: debug: verification: ${vs.length - rest.length} of ${vs.length} runs from the ${spec.runs} started after ${spec.after} requests${spec.collectedAfter !== undefined ? `, this thread's from copies made by a worker after ${spec.collectedAfter}` : ""} (waited ${(spec.waitedMs / 1000).toFixed(2)} s for them; CPU: this thread ${threadCpuSeconds().toFixed(2)} s, the workers ${spec.workerCpuSeconds.toFixed(2)} s)\n`);
+      if (isDebug()) process.stderr.write(`qcowdbg: debug: verification: ${vs.length - rest.length} of ${vs.length} runs from the ${spec.runs} started after ${spec.after} requests${spec.collectedAfter !== undefined ? `, this thread's from copies made by a worker after ${spec.collectedAfter}` : ""} (waited ${(spec.waitedMs / 1000).toFixed(2)} s for them; CPU: this thread ${threadCpuSeconds().toFixed(2)} s, the workers ${spec.workerCpuSeconds.toFixed(2)} s)\n`);
       const ran = rest.length ? runAll(rest, undefined, true) : [];
       return done.map((d) => d ?? ran.shift()!);
     };

@@ -14,7 +14,7 @@ import type { LockstepRun } from "./lockstep.js";
 import { ReplayLoop } from "./replay-loop.js";
 import { RequestColumns } from "./request-columns.js";
 import type { ReplayRunOptions, ReplaySummary } from "./replay-stats.js";
-import { WORKER, plainRun } from "./what-if-threads.js";
+import { WORKER, plainRun, tapeRequests } from "./what-if-threads.js";
 
 /** Requests per chunk posted to the workers. */
 const CHUNK = 8192;
@@ -305,8 +305,7 @@ export function replayBaselineSpeculating(requests: Iterable<GuestRequest>, run:
     const catchUp = (loops: ReplayLoop[], collected = false) => {
       if (collected) spec!.collectedAfter = n;
       if (loops.length === 0) return;
-      for (const c of chunks) for (const q of c.requests()) for (const l of loops) l.step(q);
-      for (const q of chunk.requests()) for (const l of loops) l.step(q);
+      for (const q of tapeRequests([...chunks, chunk])) for (const l of loops) l.step(q);
       local = true;
     };
     for (const r of requests) {

@@ -153,18 +153,22 @@ export class BlockRequestBuilder {
   }
 }
 
+/** An RWBS data direction letter: D, W, R or N. */
+function isRwbsDir(c: number | undefined): boolean {
+  return c === 68 /* D */ || c === 87 /* W */ || c === 82 /* R */ || c === 78; /* N */
+}
+
 /** Parses RWBS letters, the bytes b[from, to) of a text line (no string per line), into `ev` (dir, flush, fua); false when they are not RWBS. */
 export function parseRwbsBytes(b: Uint8Array, from: number, to: number, ev: BlockEvent): boolean {
   let i = from;
   ev.flush = false;
   ev.fua = false;
-  const isDir = (c: number | undefined) => c === 68 /* D */ || c === 87 /* W */ || c === 82 /* R */ || c === 78; /* N */
-  if (b[i] === 70 /* F */ && to - from > 1 && isDir(b[i + 1])) {
+  if (b[i] === 70 /* F */ && to - from > 1 && isRwbsDir(b[i + 1])) {
     ev.flush = true;
     i++;
   }
   const d = i < to ? b[i] : undefined;
-  if (!isDir(d)) return false;
+  if (!isRwbsDir(d)) return false;
   ev.dir = String.fromCharCode(d!) as BlockDataDir;
   for (i++; i < to; i++) {
     const c = b[i];
