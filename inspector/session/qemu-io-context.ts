@@ -161,7 +161,9 @@ export function runRequest(ctx: IoContext, op: string, fn: (img: Qcow2Image) => 
   ctx.nextRequest();
   const t0 = process.hrtime.bigint();
   let ret = 0;
-  if (offset > img.virtualSize - bytes) ret = -EIO;
+  // blk_check_byte_request asks whether the node is usable before the range: past the end of a node a corruption
+  // made unusable (bs->drv NULL) the request fails with ENOMEDIUM, not EIO (in range, the engine answers that).
+  if (offset > img.virtualSize - bytes) ret = img.rt.unusable ? -ENOMEDIUM : -EIO;
   else {
     try {
       fn(img);

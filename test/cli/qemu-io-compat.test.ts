@@ -266,6 +266,16 @@ const cases: Case[] = [
     args: ["-t", "writeback", "-T", "qcow2*", "-c", "write -c -P 178 62914560 2097152", "-c", "write -P 135 67108352 512", "-c", "write -c -P 36 65011712 2097152", "-c", "write -P 144 63467520 2088448", "-c", "read -P 178 62914560 552960", "IMG"],
   },
   {
+    // A compressed write's overlap check marks the image corrupt (bs->drv NULL); after the truncate, writes past the
+    // new end fail with "No medium found", as blk_check_byte_request asks for the medium before the range (write
+    // fuzzer seed 130125, its first 74 commands).
+    name: "an image made unusable by a corruption: requests past its end fail with ENOMEDIUM, not EIO",
+    check: true,
+    create: ["-o", "cluster_size=512,refcount_bits=32", "64M"],
+    stdin: "write -c -P 19 67106816 512\nflush\nwrite -P 132 67106816 512\nwrite -z 16780288 512\nwrite -z 33555456 512\nwrite -P 14 16777728 512\ntruncate 134217728\nwrite -P 135 16779776 512\nwrite -P 102 0 512\nread 1536 512\nwrite -P 32 16780288 512\nwrite -P 80 16778240 512\nwrite -z -u 16778752 512\nread 67108352 512\nread 33554944 512\nwrite -P 109 67107328 512\nwrite -P 158 3584 512\naio_write -P 56 16778240 512\naio_flush\nwrite -z -u 16778240 512\ndiscard 16780800 512\nwrite -P 239 512 512\ndiscard 33555968 512\nwrite -z 33556992 512\nwrite -z 16778240 512\nwrite -P 109 33556480 512\nwrite -z 1024 512\nflush\nwrite -P 231 33555968 512\nwrite -P 146 16779264 512\nflush\nwrite -P 195 33556992 512\nwrite -z -u 16778240 512\ndiscard 0 512\nread 67108352 512\nwrite -P 224 2048 512\nwrite -P 158 3584 512\nwrite -P 10 2048 512\nwrite -P 26 67106816 512\nwrite -P 185 33554944 512\nwrite -z 16780288 512\nwrite -z -u 3072 512\ndiscard 33555968 512\nwrite -c -P 89 2048 512\ndiscard 1536 512\nwrite -P 146 16779776 512\nwrite -c -P 87 16779776 512\nwrite -P 246 16777216 512\nread 33557504 512\nwrite -z -u 67108352 512\nwrite -P 82 67108352 512\nwrite -P 112 67108352 512\nwrite -P 175 33556992 512\ndiscard 3072 512\nwrite -P 145 67108352 512\nread 3584 512\nread 67108352 512\nflush\nwrite -z 67108352 512\nwrite -z -u 0 512\nwrite -z -u 67108352 512\nwrite -P 89 0 512\nwrite -z -u 67108352 512\nwrite -P 184 16779264 512\nwrite -P 146 67108352 512\nread 16779776 512\nwrite -P 180 67107328 512\nwrite -c -P 139 67107328 512\nwrite -z 16777216 512\ntruncate 33554432\nwrite -c -P 225 2560 512\nwrite -z -u 16777728 512\nwrite -z -u 33555968 512\nwrite -P 64 33556992 512\n",
+    args: ["-t", "unsafe", "IMG"],
+  },
+  {
     name: "reopen -o l2-cache-size / -r / -w / -c over a backing chain: caches re-created, QEMU's trace line for line",
     check: true,
     setup: "qemu-img create -q -f qcow2 base.qcow2 1M && qemu-io -c 'write -P 5 0 1M' base.qcow2 >/dev/null && qemu-img create -q -f qcow2 -b base.qcow2 -F qcow2 IMG 1M",
