@@ -15,8 +15,6 @@ export class CompressedDataError extends FormatError {}
 
 export function readCompressedCluster(img: Qcow2Image, hi: number, lo: number, guestOffset: number): Uint8Array {
   const d = compressedDescriptor(hi, lo, img.clusterBits);
-  const cached = img.cachedCompressed(d.hostOffset);
-  if (cached) return cached;
   const cs = img.clusterSize;
   const fileSize = img.file.size();
   if (d.hostOffset >= fileSize)
@@ -33,7 +31,6 @@ export function readCompressedCluster(img: Qcow2Image, hi: number, lo: number, g
     throw new CompressedDataError("compressed cluster", "data", d.hostOffset, img.filename, `guest offset 0x${guestOffset.toString(16)}: ${(e as Error).message}`);
   }
   img.events.emit(EventKind.Decompress, img.node, CACHE_NONE, -1, d.hostOffset, raw.length, cs);
-  img.rememberCompressed(d.hostOffset, out);
   return out;
 }
 

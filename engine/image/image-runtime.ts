@@ -39,8 +39,6 @@ export class ImageRuntime {
    * thread pool (qcow2_co_decompress), two waits where a read of a normal cluster has one (write-path.ts counts them).
    */
   compressedReads = 0;
-  /** The decompressed cluster most recently read (QEMU keeps one such buffer too); never changed once filled. */
-  compressed: { offset: number; data: Uint8Array } | null = null;
 
   constructor(
     /** The header as the driver keeps it (refcount table growth moves the table). */

@@ -360,15 +360,6 @@ export class Qcow2Image implements BlockNode, CacheHost {
     if (this.co) this.co.mainIo();
   }
 
-  /** The decompressed cluster most recently read (QEMU keeps one such buffer too). */
-  cachedCompressed(offset: number): Uint8Array | null {
-    const c = this.rt.compressed;
-    return c && c.offset === offset ? c.data : null;
-  }
-  rememberCompressed(offset: number, data: Uint8Array): void {
-    this.rt.compressed = { offset, data };
-  }
-
   /** CacheHost: a table write-back is held against the other metadata (qcow2_cache_entry_flush). */
   checkOverlap(cache: MetadataCache, offset: number, size: number): void {
     preWriteOverlapCheck(this, cache.id === 1 ? OL_ACTIVE_L2 : OL_REFCOUNT_BLOCK, offset, size, false);

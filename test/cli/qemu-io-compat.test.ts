@@ -276,6 +276,17 @@ const cases: Case[] = [
     args: ["-t", "unsafe", "IMG"],
   },
   {
+    // QEMU 7.2 reads and decompresses a compressed cluster on every read (no cache): here a cluster compressed at
+    // the host offset of one compressed, read and freed earlier is copied on write by the last zero write, and a
+    // decompressed cluster we had kept by host offset put the old data in the image (write fuzzer seed 130007, its
+    // first 61 commands).
+    name: "a compressed cluster at the host offset of an earlier, freed one: COW copies its own data",
+    check: true,
+    create: ["-o", "cluster_size=64k,refcount_bits=1,extended_l2=on", "64M"],
+    stdin: "write -c -P 158 33619968 65536\ndiscard 33724416 2048\nwrite -P 173 33861120 15360\nwrite -P 46 33845760 14336\nwrite -P 157 67108352 512\nflush\nwrite -P 67 33577472 37376\nflush\nwrite -z -u 66910208 512\nwrite -P 133 34021888 43520\nwrite -P 95 16789504 31232\nread 66894848 8192\nread 33624064 35840\nwrite -z 388096 3584\ndiscard 34011136 1536\nread 17166336 1024\nwrite -z -u 33867776 6656\ndiscard 505856 8704\nwrite -z 33561088 58368\ntruncate 67128832\nwrite -P 85 33848832 30208\nwrite -z -u 66969600 512\ndiscard 17232896 512\nwrite -z 16962560 3584\nread 66854912 32768\nread 67108352 512\nwrite -z -u 66993152 6144\nwrite -P 158 33695744 29184\nwrite -c -P 155 0 65536\nwrite -P 129 33927168 17408\nwrite -z -u 17203200 28672\nwrite -P 242 448512 3584\nwrite -z 16822272 7680\nread 33964032 47616\nwrite -P 94 507904 1536\nwrite -P 222 67106816 512\nread 212992 4608\nwrite -P 207 67106816 512\ndiscard 16887808 4608\nwrite -P 252 33818624 32768\nflush\nflush\nwrite -z 229376 10240\nwrite -c -P 228 66912256 65536\nwrite -P 143 328704 63488\ndiscard 16857088 43008\nwrite -z 461312 3584\nread 231936 18944\nwrite -z 66905600 3072\nwrite -P 121 33657344 4608\nwrite -P 110 67108352 512\nread 66906624 1536\ndiscard 16889856 7680\nwrite -P 98 67090432 9728\nwrite -z -u 67108352 512\nflush\nwrite -c -P 182 17235968 65536\nflush\nwrite -P 135 33965056 31232\ndiscard 283136 42496\nwrite -z -u 17248256 19456\n",
+    args: ["-t", "writeback", "IMG"],
+  },
+  {
     name: "reopen -o l2-cache-size / -r / -w / -c over a backing chain: caches re-created, QEMU's trace line for line",
     check: true,
     setup: "qemu-img create -q -f qcow2 base.qcow2 1M && qemu-io -c 'write -P 5 0 1M' base.qcow2 >/dev/null && qemu-img create -q -f qcow2 -b base.qcow2 -F qcow2 IMG 1M",

@@ -72,7 +72,9 @@ describe("replay statistics on the tour trace", () => {
     expect(s.cow.ops).toBeGreaterThan(0);
     expect(s.image.growth).toBe(s.image.fileSizeEnd - s.image.fileSizeStart);
     expect(s.image.growth).toBeGreaterThan(0);
-    expect(s.data.decompressedBytes).toBe(65536);
+    // The compressed cluster at 32M is decompressed twice: by the read, and by the COW of `write 32772k` (strace of
+    // qemu-io on the same trace: two 512-byte reads of its compressed data; QEMU 7.2 keeps no decompressed cluster).
+    expect(s.data.decompressedBytes).toBe(2 * 65536);
   });
 
   it("explains the slowest requests from their events", () => {

@@ -75,7 +75,6 @@ function imageState(img: Qcow2Image): unknown {
     corrupt: img.corrupt,
     pendingDiscards: img.rt.pendingDiscards.slice(),
     preallocation: [img.rt.metadataPreallocationChecked, img.rt.metadataPreallocation],
-    compressed: img.rt.compressed?.offset ?? null,
     fileSize: img.file.size(),
     fileBytes: createHash("sha256").update(file).digest("hex"),
     backing: img.backing instanceof Qcow2Image ? imageState(img.backing) : null,
