@@ -41,6 +41,11 @@ function readBackingPooled(node: Qcow2Image, d: DeferredEvents, buf: Uint8Array,
   }
 }
 
+/** How often the request coroutine has yielded for metadata I/O: L2 cache reads and write-backs. */
+function mainYields(img: Qcow2Image): number {
+  return img.l2Cache.misses + img.l2Cache.writebacks;
+}
+
 /**
  * qcow2_co_preadv_part. `cow` marks perform_cow's reads, which call the driver directly (not through the block
  * layer), so they are not clamped to the virtual size: the last cluster is read whole, past the image's end.
@@ -59,8 +64,14 @@ export function qcow2Read(img: Qcow2Image, buf: Uint8Array, offset: number, cow 
   // Pooled backing tasks' events after their first yield (deferred-events.ts), flushed when this coroutine yields.
   const own = img.events;
   let waiting: DeferredEvents | null = null;
+  // A pooled compressed task that fails: QEMU sees it only when the task finishes (aio_task_pool_status at the
+  // loop's top), after its read and its decompression on the thread pool, so after this coroutine's own second
+  // yield (I/O completes in submission order); until then the loop goes on issuing chunks.
+  let failure: GuestIoError | null = null;
+  let failedAtYields = 0;
   try {
     while (done < inside) {
+      if (failure !== null && mainYields(img) - failedAtYields >= 2) break;
       const pos = offset + done;
       const l = getHostOffset(img, pos, inside - done);
       const n = l.bytes;
@@ -99,9 +110,14 @@ export function qcow2Read(img: Qcow2Image, buf: Uint8Array, offset: number, cow 
           try {
             cluster = readCompressedCluster(img, l.entryHi, l.entryLo, pos);
           } catch (e) {
-            // qcow2_co_preadv_compressed: data that does not inflate fails the request with -EIO, nothing more.
-            if (e instanceof CompressedDataError) throw new GuestIoError("EIO", e.message);
-            throw e;
+            // qcow2_co_preadv_compressed: data that does not inflate fails the request with -EIO (in a pool, later).
+            if (!(e instanceof CompressedDataError)) throw e;
+            if (!pool) throw new GuestIoError("EIO", e.message);
+            if (failure === null) {
+              failure = new GuestIoError("EIO", e.message);
+              failedAtYields = mainYields(img);
+            }
+            break;
           }
           const inCluster = mod2(pos, img.clusterSize);
           out.set(cluster.subarray(inCluster, inCluster + n));
@@ -119,6 +135,7 @@ export function qcow2Read(img: Qcow2Image, buf: Uint8Array, offset: number, cow 
       }
       done += n;
     }
+    if (failure !== null) throw failure;
   } finally {
     if (waiting) {
       img.events = own;
