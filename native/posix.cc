@@ -4,7 +4,8 @@
 // (qemu_lock_fd / qemu_lock_fd_test), the image locks QEMU takes: ofdLock(fd, start, len, exclusive) and
 // ofdUnlock(fd, start, len) return 0 or -errno; ofdTest(fd, start, len, exclusive) returns 0 when the range
 // could be locked, else the pid field of the conflicting lock (-1 for OFD locks) or -errno on failure.
-// dropCache(fd, offset, len) (posix_fadvise DONTNEED) after reads that QEMU makes with O_DIRECT.
+// dropCache(fd, offset, len) (posix_fadvise DONTNEED) after reads that QEMU makes with O_DIRECT, and
+// readahead(fd, on) (POSIX_FADV_NORMAL / RANDOM) so that such a read brings in no pages past its range.
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -146,7 +147,33 @@ static napi_value DropCache(napi_env env, napi_callback_info info) {
   }
   int64_t r;
 #ifdef POSIX_FADV_DONTNEED
-  r = -(int64_t)posix_fadvise(fd, (off_t)offset, (off_t)len, POSIX_FADV_DONTNEED);
+  // The kernel drops only pages wholly inside the range; the read brought in the pages at its unaligned ends too.
+  const int64_t page = sysconf(_SC_PAGESIZE) > 0 ? sysconf(_SC_PAGESIZE) : 4096;
+  const int64_t start = offset - offset % page;
+  const int64_t end = offset + len + (page - (offset + len) % page) % page;
+  r = -(int64_t)posix_fadvise(fd, (off_t)start, (off_t)(end - start), POSIX_FADV_DONTNEED);
+#else
+  r = -(int64_t)ENOTSUP;
+#endif
+  return int64Value(env, r);
+}
+
+// readahead(fd, on): posix_fadvise(fd, 0, 0, on ? POSIX_FADV_NORMAL : POSIX_FADV_RANDOM), 0 or -errno. A buffered
+// read also reads ahead, and those pages of an unwritten extent are as much "data" to SEEK_DATA as the read's own
+// (write fuzzer seed 170193): while reads stand in for O_DIRECT ones, readahead is off.
+static napi_value Readahead(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  int32_t fd = -1;
+  bool on = true;
+  if (napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr) != napi_ok || argc < 2 ||
+      napi_get_value_int32(env, argv[0], &fd) != napi_ok || napi_get_value_bool(env, argv[1], &on) != napi_ok) {
+    napi_throw_type_error(env, nullptr, "expected (fd, on)");
+    return nullptr;
+  }
+  int64_t r;
+#if defined(POSIX_FADV_RANDOM) && defined(POSIX_FADV_NORMAL)
+  r = -(int64_t)posix_fadvise(fd, 0, 0, on ? POSIX_FADV_NORMAL : POSIX_FADV_RANDOM);
 #else
   r = -(int64_t)ENOTSUP;
 #endif
@@ -161,6 +188,7 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"ofdUnlock", nullptr, OfdUnlock, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"ofdTest", nullptr, OfdTest, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"dropCache", nullptr, DropCache, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"readahead", nullptr, Readahead, nullptr, nullptr, nullptr, napi_default, nullptr},
   };
   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
   return exports;

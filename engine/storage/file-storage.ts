@@ -18,6 +18,8 @@ export class FileStorage implements Storage {
   private extentStart = 0;
   private extentEnd = 0;
   private extentZero = false;
+  /** Readahead turned off on the descriptor (while reads stand in for O_DIRECT ones, see read()). */
+  private noReadahead = false;
 
   constructor(readonly name: string, readonly writable = false, opts: { lock?: boolean } = {}) {
     // O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused below (no effect on regular files).
@@ -41,16 +43,22 @@ export class FileStorage implements Storage {
   }
 
   read(buf: Uint8Array, offset: number): number {
+    // Under O_DIRECT QEMU's read leaves no pages in the host cache; ours is buffered, and its zero pages of an
+    // unwritten extent (fallocate ZERO_RANGE) would turn SEEK_DATA's hole into data for later block-status queries
+    // (write fuzzer seed 70226: an is_zero that QEMU answered from the hole). So such reads read no further ahead
+    // (seed 170193: readahead pages past the read did the same) and drop what they brought in.
+    const direct = this.writeAlign !== undefined && this.writeAlign() > 1 && posix?.dropCache !== undefined;
+    if (direct !== this.noReadahead && posix?.readahead) {
+      posix.readahead(this.fd, !direct);
+      this.noReadahead = direct;
+    }
     let n: number;
     try {
       n = this.readAt(buf, offset);
     } catch (e) {
       throw named(e, this.name);
     }
-    // Under O_DIRECT QEMU's read leaves no pages in the host cache; ours is buffered, and its zero pages of an
-    // unwritten extent (fallocate ZERO_RANGE) would turn SEEK_DATA's hole into data for later block-status queries
-    // (write fuzzer seed 70226: an is_zero that QEMU answered from the hole). Drop them again.
-    if (n > 0 && this.writeAlign && this.writeAlign() > 1 && posix?.dropCache) posix.dropCache(this.fd, offset, n);
+    if (n > 0 && direct) posix!.dropCache!(this.fd, offset, n);
     return n;
   }
 

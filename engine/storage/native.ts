@@ -10,6 +10,8 @@ export interface PosixAddon {
   ofdTest(fd: number, start: number, len: number, exclusive: boolean): number;
   /** posix_fadvise(DONTNEED); absent from an addon built before it was added. */
   dropCache?(fd: number, offset: number, len: number): number;
+  /** posix_fadvise(NORMAL) when on, (RANDOM: no readahead) when off; absent from an addon built before it was added. */
+  readahead?(fd: number, on: boolean): number;
 }
 
 function load(): PosixAddon | null {
