@@ -9,6 +9,7 @@ import { CostModel, CAUSE_COUNT, CAUSE_LABELS, CAUSE_NAMES, Tally, eventColumns,
 import { describeRequest } from "./request-summary.js";
 import { LatencyStats } from "./latency-stats.js";
 import { SlowestHeap } from "./slowest-heap.js";
+import { RequestEvents } from "./request-events.js";
 import { probeHostFile, type HostFileState } from "./host-io.js";
 import type { Qcow2Image } from "../image/qcow2-image.js";
 import type { BlockNode } from "../image/block-node.js";
@@ -51,16 +52,23 @@ export class ReplayLoop {
   private maxEnd = 0;
   private seqBase = 0;
   private readonly ctx: RequestContext;
+  /** Set when no one reads the log (no callbacks, no kept events): each request's events only, in plain arrays. */
+  private readonly lean: RequestEvents | null;
   private readonly t0 = performance.now();
 
   constructor(
     readonly imagePath: string,
     private readonly opts: ReplayRunOptions,
   ) {
-    this.engine = new ReplayEngine(imagePath, { config: { ...opts.config, metadataOnly: !opts.keepData }, keepData: opts.keepData, record: true, trackRequestStarts: false });
+    // The log is only needed by whoever reads events past the request's costing: per-request hooks, per-event
+    // costs, kept events. Otherwise the events go to a sink that holds one request's (the same values, costed the
+    // same way), which spares encoding every event into the recorder.
+    const lean = opts.onRequest || opts.onOpen || opts.perEventCosts || opts.keepEvents ? null : new RequestEvents();
+    this.lean = lean;
+    this.engine = new ReplayEngine(imagePath, { config: { ...opts.config, metadataOnly: !opts.keepData }, keepData: opts.keepData, record: true, trackRequestStarts: false, ...(lean ? { sink: lean } : {}) });
     try {
       const img = this.engine.image;
-      this.columns = eventColumns(this.engine.recorder);
+      this.columns = lean ?? eventColumns(this.engine.recorder);
       const chain = chainInfo(img);
       const hostFiles = opts.profile.host ? hostFileStates(img) : undefined;
       this.model = new CostModel(opts.profile, { cacheMode: this.engine.config.cacheMode, rawBackingDepth: chain.rawDepth, rawBackingSize: chain.rawSize, clusterSize: img.clusterSize, externalDataNodes: chain.external, hostFiles });
@@ -91,7 +99,8 @@ export class ReplayLoop {
     const index = this.requests++;
     // Past the end is an I/O error in QEMU's block layer for every op; the engine only refuses writes.
     const past = req.op !== "flush" && req.offset + req.length > this.virtualSize;
-    const out = past ? refuse(engine.recorder.length, req, this.virtualSize) : engine.apply(req);
+    this.lean?.clear();
+    const out = past ? refuse(engine.sink.length, req, this.virtualSize) : engine.apply(req);
     if (past) this.outOfRange++;
     const opi = OP_INDEX[req.op];
     const guestWrite = req.op !== "read" && req.op !== "flush";
@@ -131,7 +140,7 @@ export class ReplayLoop {
     ctx.slow = entered;
     this.opts.onRequest?.(ctx);
     const rec = engine.recorder;
-    if (!this.opts.keepEvents && rec.length >= DROP_EVENTS_AT) {
+    if (!this.lean && !this.opts.keepEvents && rec.length >= DROP_EVENTS_AT) {
       this.seqBase += rec.length;
       // rewind, not truncate: the chunk is written over again instead of freed and allocated anew (a re-written
       // event's stale side values are ignored by a flag, see EventRecorder.emit).
@@ -171,7 +180,7 @@ export class ReplayLoop {
   private build(close: boolean): ReplaySummary {
     const engine = this.engine;
     const img = engine.image;
-    const rec = engine.recorder;
+    const counts = (this.lean ?? engine.recorder).counts;
     const t = this.model.tally;
     const ops = OPS.map((op, i) => summarizeOp(op, this.perOp[i]!, this.bytes[i]!, this.errs[i]!)).filter((o) => o.count > 0);
     const totalBytes = this.bytes.reduce((a, b) => a + b, 0);
@@ -190,9 +199,10 @@ export class ReplayLoop {
     const l2EntryBytes = img.geo.l2EntryBytes;
     const causeTotals = this.causeTotals;
     // Closing the image (as qemu-io does at exit) writes the caches back and syncs: QEMU's fdatasync count has them.
-    const syncsBefore = rec.counts[EventKind.FlushToDisk]!;
+    const syncsBefore = counts[EventKind.FlushToDisk]!;
+    this.lean?.clear();
     if (close) img.close();
-    const closeSyncs = rec.counts[EventKind.FlushToDisk]! - syncsBefore;
+    const closeSyncs = counts[EventKind.FlushToDisk]! - syncsBefore;
     return {
       image: {
         path: this.imagePath,
