@@ -3,11 +3,11 @@
 // forgets them. The recorder (engine/events/recorder.ts) encodes every event so that a timeline can be read back;
 // here the arrays are written over from index 0 at every request (`clear()`), so an event costs a few stores and
 // memory is what the longest request needs. Same events, same values, so the cost model and the slow requests'
-// explanations read the same answers as from the recorder.
+// explanations read the same answers as from the recorder. CostingSink keeps not even those.
 import { EventKind } from "../events/event-kind.js";
 import { EVENT_KIND_COUNT } from "../events/event-schema.js";
 import type { EventSink } from "../events/recorder.js";
-import type { EventColumns } from "./cost-model.js";
+import type { CostModel, EventColumns } from "./cost-model.js";
 
 export class RequestEvents implements EventSink, EventColumns {
   enabled = true;
@@ -87,5 +87,35 @@ export class RequestEvents implements EventSink, EventColumns {
     this.a = widen(this.a, (k) => new Float64Array(k));
     this.b = widen(this.b, (k) => new Float64Array(k));
     this.c = widen(this.c, (k) => new Float64Array(k));
+  }
+}
+
+/**
+ * No events at all: each is charged to the cost model as it is emitted, between the model's begin() and finish()
+ * (ReplayLoop sets `charging` around a request), and forgotten. For a replay that explains no request (a
+ * verification run keeps no slowest requests), so nothing reads an event after its costing. The model's
+ * requestCost() over recorded events is the same begin/charge/finish, so the figures are the same.
+ */
+export class CostingSink implements EventSink {
+  enabled = true;
+  request = 0;
+  /** Events charged in the current request (ReplayEngine reads it as the request's event range). */
+  length = 0;
+  readonly counts = new Float64Array(EVENT_KIND_COUNT);
+  /** Set while a request runs: events outside one (opening and closing the image) are counted, not costed. */
+  charging = false;
+  model: CostModel | null = null;
+
+  emit(kind: EventKind, node: number, cache: number, slot: number, a: number, b: number, c: number): void {
+    this.counts[kind]!++;
+    if (!this.enabled || !this.charging) return;
+    this.length++;
+    this.model!.charge(kind, node, cache, a, b, c);
+  }
+
+  cacheHit(node: number, cache: number, slot: number, offset: number, readFromDisk: number): boolean {
+    this.emit(EventKind.CacheGet, node, cache, -1, offset, readFromDisk, 0);
+    this.emit(EventKind.CacheGetDone, node, cache, slot, offset, 0, 0);
+    return true;
   }
 }

@@ -1,6 +1,6 @@
 // A replay that needs no event log costs each request from a sink holding that request's events only
-// (request-events.ts); one with a reader of the log (a per-request hook) records every event in the recorder. Both
-// must give the same summary, field by field: totals, percentiles, time by cause, caches, the slowest requests'
+// (request-events.ts), or, explaining no request, charges each event as it is emitted (CostingSink); one with a
+// reader of the log (a per-request hook) records every event in the recorder. All must give the same summary, field by field: totals, percentiles, time by cause, caches, the slowest requests'
 // explanations. Seeded random traces of every op (and flags: FUA, preflush, compressed writes, past the end) over
 // images with allocation, COW, a backing chain, compression, extended L2, an external data file, small caches.
 import { fileURLToPath } from "node:url";
@@ -49,9 +49,10 @@ function comparable(s: ReplaySummary): unknown {
   return { ...s, wallSeconds: 0, requestsPerSecond: 0 };
 }
 
-function run(image: string, reqs: GuestRequest[], config: EngineConfig, profile: DeviceProfile, log: boolean): ReplaySummary {
-  // A per-request hook reads the log, so that run records every event in the recorder.
-  return replayTrace(image, reqs, { config, profile, topN: 25, ...(log ? { onOpen: () => undefined } : {}) });
+function run(image: string, reqs: GuestRequest[], config: EngineConfig, profile: DeviceProfile, log: boolean, topN = 25): ReplaySummary {
+  // A per-request hook reads the log, so that run records every event in the recorder. Without one, topN 0 (no
+  // request explained) costs events as they are emitted (CostingSink), else from one request's (RequestEvents).
+  return replayTrace(image, reqs, { config, profile, topN, ...(log ? { onOpen: () => undefined } : {}) });
 }
 
 const images: { name: string; path: () => string; size: number }[] = [];
@@ -111,6 +112,10 @@ describe("RequestEvents", () => {
         const logged = run(img.path(), reqs, config, profile, true);
         expect(lean.requests, `${img.name} seed ${seed}`).toBe(400);
         expect(comparable(lean), `${img.name} seed ${seed} ${opts} ${prof}`).toEqual(comparable(logged));
+        expect(logged.slowest.length).toBeGreaterThan(0);
+        const costed = run(img.path(), reqs, config, profile, false, 0);
+        expect(comparable(costed), `${img.name} seed ${seed} ${opts} ${prof}, costed as emitted`).toEqual(comparable(run(img.path(), reqs, config, profile, true, 0)));
+        expect(comparable({ ...costed, slowest: [] })).toEqual(comparable({ ...logged, slowest: [] }));
         compared++;
       }
     });
