@@ -204,13 +204,15 @@ export class CostModel {
    * recorded events, so both give the same figures.
    */
   begin(guestWrite: boolean): void {
-    this.causes.fill(0);
+    // A loop, not fill(): ten stores cost less than the builtin's call, once per request.
+    const c = this.causes;
+    for (let k = 0; k < CAUSE_COUNT; k++) c[k] = 0;
     this.guestWrite = guestWrite;
     this.charged = 0;
     this.pendingCowBytes = 0;
     this.pendingCowCost = 0;
     // The qcow2 driver's own time per request (a calibrated profile measures it; QEMU's CPU, not the device).
-    if (this.host) this.causes[Cause.Data]! += this.host.host.requestUs;
+    if (this.host) c[Cause.Data]! += this.host.host.requestUs;
   }
 
   /** The request's latency (µs): the sum of its causes. */

@@ -82,6 +82,7 @@ export class ReplayLoop {
       this.model = new CostModel(opts.profile, { cacheMode: this.engine.config.cacheMode, rawBackingDepth: chain.rawDepth, rawBackingSize: chain.rawSize, clusterSize: img.clusterSize, externalDataNodes: chain.external, hostFiles });
       if (opts.perEventCosts) this.model.trackEvents();
       if (costing) costing.model = this.model;
+      if (lean) lean.model = this.model;
       this.slow = new SlowestHeap(opts.topN ?? 10);
       this.tablesTouched = new Uint8Array(img.header.l1Size);
       this.l2Span = img.geo.l2Entries * img.clusterSize;
@@ -123,8 +124,19 @@ export class ReplayLoop {
         costing.charging = false;
       }
       us = model.finish();
+    } else if (this.lean) {
+      // Charged as emitted too; the events stay for describeRequest.
+      const lean = this.lean;
+      lean.clear();
+      model.begin(guestWrite);
+      lean.charging = true;
+      try {
+        out = past ? refuse(0, req, this.virtualSize) : engine.apply(req);
+      } finally {
+        lean.charging = false;
+      }
+      us = model.finish();
     } else {
-      this.lean?.clear();
       out = past ? refuse(engine.sink.length, req, this.virtualSize) : engine.apply(req);
       us = model.requestCost(cols, out.firstEvent, out.endEvent, guestWrite);
     }

@@ -16,6 +16,13 @@ export class RequestEvents implements EventSink, EventColumns {
   length = 0;
   /** Counts per kind over the whole replay (as the recorder's: kept whatever is cleared). */
   readonly counts = new Float64Array(EVENT_KIND_COUNT);
+  /**
+   * When set, each event is also charged to this model as it is emitted, while `charging` (ReplayLoop sets it
+   * around a request, between the model's begin() and finish()): the request is then costed without reading its
+   * events back; they stay for its explanation.
+   */
+  model: CostModel | null = null;
+  charging = false;
   private kind = new Uint8Array(64);
   private node = new Int32Array(64);
   private cache = new Int32Array(64);
@@ -42,6 +49,7 @@ export class RequestEvents implements EventSink, EventColumns {
     this.b[i] = b;
     this.c[i] = c;
     this.length = i + 1;
+    if (this.charging) this.model!.charge(kind, node, cache, a, b, c);
   }
 
   /** A hit's get and get_done (see EventSink.cacheHit), held as the two events the recorder would read back. */
