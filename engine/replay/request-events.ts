@@ -1,9 +1,10 @@
 // The events of one request only, in plain typed arrays: the sink of a replay that needs no event log (a
-// non-interactive `replay`, a recommendation's verification run), which charges each event to the cost model as
-// it is emitted and keeps the request's events until the next request (for the slowest requests' explanations). The recorder (engine/events/recorder.ts) encodes every event so that a timeline can be read back;
-// here the arrays are written over from index 0 at every request (`clear()`), so an event costs a few stores and
-// memory is what the longest request needs. Same events, same values, so the cost model and the slow requests'
-// explanations read the same answers as from the recorder. CostingSink keeps not even those.
+// non-interactive `replay`, a recommendation's verification run). It charges each event to the cost model as it
+// is emitted and keeps the request's events until the next one, for the slowest requests' explanations. The
+// recorder (engine/events/recorder.ts) encodes every event so that a timeline can be read back; here the arrays
+// are written over from index 0 at every request (`clear()`), so an event costs a few stores and memory is what
+// the longest request needs. Same events, same values, so the cost model and the explanations get the same
+// answers as from the recorder. CostingSink keeps not even those.
 import { EventKind } from "../events/event-kind.js";
 import { EVENT_KIND_COUNT } from "../events/event-schema.js";
 import type { EventSink } from "../events/recorder.js";
