@@ -147,6 +147,9 @@ export class CostModel {
   /** Host offset of the last cluster allocation (ClusterAlloc), for the write-zeroes of a skipped COW. */
   private lastAllocHost = UNKNOWN;
   private pendingCowCost = 0;
+  /** The request being costed: whether the guest writes, and events charged so far. */
+  private guestWrite = false;
+  private charged = 0;
   private readonly l2Seen = new Set<number>();
   private readonly refcountSeen = new Set<number>();
   /** Host files (page cache, holes, growth): only with a calibrated profile. */
@@ -185,195 +188,216 @@ export class CostModel {
    * to change data (its reads are then COW reads). Fills `causes`; adds to `tally`.
    */
   requestCost(ev: EventColumns, first: number, end: number, guestWrite: boolean): number {
-    const c = this.causes;
-    c.fill(0);
-    const t = this.tally;
-    const per = this.eventCost !== null;
-    if (per && this.eventCost!.length < end - first) {
-      let n = this.eventCost!.length;
+    if (this.eventCost !== null && this.eventCost.length < end - first) {
+      let n = this.eventCost.length;
       while (n < end - first) n *= 2;
       this.trackEvents(n);
     }
+    this.begin(guestWrite);
+    for (let i = first; i < end; i++) this.charge(ev.kindAt(i), ev.nodeAt(i), ev.cacheAt(i), ev.aAt(i), ev.bAt(i), ev.cAt(i));
+    return this.finish();
+  }
+
+  /**
+   * Starts costing a request whose events come one by one through charge() (as they are emitted: a replay that
+   * keeps none, see request-events.ts CostingSink), then finish(). requestCost() is the same three steps over
+   * recorded events, so both give the same figures.
+   */
+  begin(guestWrite: boolean): void {
+    // A loop, not fill(): ten stores cost less than the builtin's call, once per request.
+    const c = this.causes;
+    for (let k = 0; k < CAUSE_COUNT; k++) c[k] = 0;
+    this.guestWrite = guestWrite;
+    this.charged = 0;
     this.pendingCowBytes = 0;
     this.pendingCowCost = 0;
     // The qcow2 driver's own time per request (a calibrated profile measures it; QEMU's CPU, not the device).
     if (this.host) c[Cause.Data]! += this.host.host.requestUs;
-    for (let i = first; i < end; i++) {
-      const kind = ev.kindAt(i);
-      let cost = 0;
-      let cause = -1;
-      switch (kind) {
-        case EventKind.CacheGetDone: {
-          const miss = ev.bAt(i) !== 0;
-          if (ev.nodeAt(i) !== 0) t[miss ? Tally.BackingCacheMiss : Tally.BackingCacheHit]!++;
-          else {
-            const l2 = ev.cacheAt(i) === CACHE_L2;
-            if (!miss) t[l2 ? Tally.L2Hit : Tally.RefcountHit]!++;
-            else {
-              t[l2 ? Tally.L2Miss : Tally.RefcountMiss]!++;
-              const seen = l2 ? this.l2Seen : this.refcountSeen;
-              const off = ev.aAt(i);
-              if (seen.has(off)) t[l2 ? Tally.L2RepeatMiss : Tally.RefcountRepeatMiss]!++;
-              else seen.add(off);
-            }
-          }
-          break;
-        }
-        case EventKind.MetadataRead: {
-          const bytes = ev.bAt(i);
-          cost = this.io(false, ev.nodeAt(i) * 2, ev.aAt(i), bytes);
-          cause = ev.cacheAt(i) === CACHE_L2 ? Cause.L2Miss : ev.cacheAt(i) === CACHE_REFCOUNT ? Cause.Refcount : Cause.Allocation;
-          t[Tally.MetaReads]!++;
-          t[Tally.MetaReadBytes]! += bytes;
-          break;
-        }
-        case EventKind.MetadataWrite: {
-          const bytes = ev.bAt(i);
-          cost = this.io(true, ev.nodeAt(i) * 2, ev.aAt(i), bytes);
-          const cache = ev.cacheAt(i);
-          if (cache === CACHE_L2) {
-            cause = Cause.L2Writeback;
-            t[Tally.L2Writebacks]!++;
-          } else if (cache === CACHE_REFCOUNT) {
-            cause = Cause.Refcount;
-            t[Tally.RefcountWritebacks]!++;
-          } else cause = Cause.Allocation;
-          t[Tally.MetaWrites]!++;
-          t[Tally.MetaWriteBytes]! += bytes;
-          break;
-        }
-        case EventKind.L1Update:
-          // An 8-byte write into the L1 table (the event carries the index, not the offset).
-          cost = this.io(true, ev.nodeAt(i) * 2, UNKNOWN, 8);
-          cause = Cause.Allocation;
-          t[Tally.MetaWrites]!++;
-          t[Tally.MetaWriteBytes]! += 8;
-          t[Tally.L1Updates]!++;
-          break;
-        case EventKind.DirtyBit:
-          cost = this.io(true, ev.nodeAt(i) * 2, 72, 8);
-          cause = Cause.Allocation;
-          t[Tally.MetaWrites]!++;
-          t[Tally.MetaWriteBytes]! += 8;
-          break;
-        case EventKind.ReftableGrow:
-          // The header update that switches to the new table (the table itself is a MetadataWrite).
-          cost = this.io(true, ev.nodeAt(i) * 2, 48, 12);
-          cause = Cause.Allocation;
-          t[Tally.MetaWrites]!++;
-          t[Tally.MetaWriteBytes]! += 12;
-          break;
-        case EventKind.DataRead: {
-          const node = ev.nodeAt(i);
-          const bytes = ev.bAt(i);
-          cost = this.io(false, this.dataFile(node), ev.aAt(i), bytes);
-          cause = guestWrite ? Cause.CowRead : node === 0 ? Cause.Data : Cause.Backing;
-          t[Tally.DataReadBytes]! += bytes;
-          if (node !== 0) t[Tally.BackingBytes]! += bytes;
-          break;
-        }
-        case EventKind.BackingRead: {
-          // A qcow2 backing node reports its own reads; a raw one does not, so the read is charged here.
-          const node = ev.nodeAt(i);
-          if (node + 1 === this.rawDepth) {
-            const at = ev.aAt(i);
-            const bytes = Math.max(0, Math.min(ev.bAt(i), (this.opts.rawBackingSize ?? Infinity) - at));
-            if (bytes === 0) break;
-            cost = this.io(false, (node + 1) * 2, at, bytes);
-            cause = guestWrite ? Cause.CowRead : Cause.Backing;
-            t[Tally.BackingBytes]! += bytes;
-          }
-          break;
-        }
-        case EventKind.DataWrite: {
-          const bytes = ev.bAt(i);
-          cost = this.io(true, this.dataFile(ev.nodeAt(i)), ev.aAt(i), bytes);
-          cause = Cause.Data;
-          t[Tally.DataWriteBytes]! += bytes;
-          break;
-        }
-        case EventKind.CowWrite: {
-          const bytes = ev.bAt(i);
-          cost = this.io(true, this.dataFile(ev.nodeAt(i)), ev.aAt(i), bytes);
-          cause = Cause.CowWrite;
-          this.pendingCowBytes += bytes;
-          this.pendingCowCost += cost;
-          t[Tally.DataWriteBytes]! += bytes;
-          break;
-        }
-        case EventKind.CowRead: {
-          // Summary of one COW: b = head + tail bytes. A merged write also carried the guest's data: that share
-          // of its cost is the data's, not COW's.
-          const cowBytes = ev.bAt(i);
-          if (this.pendingCowBytes > cowBytes) {
-            const share = (this.pendingCowCost * (this.pendingCowBytes - cowBytes)) / this.pendingCowBytes;
-            c[Cause.CowWrite]! -= share;
-            c[Cause.Data]! += share;
-          }
-          this.pendingCowBytes = 0;
-          this.pendingCowCost = 0;
-          t[Tally.CowBytes]! += cowBytes;
-          t[Tally.CowOps]!++;
-          break;
-        }
-        case EventKind.SkipCow: {
-          // bdrv_co_pwrite_zeroes over the new clusters (fallocate ZERO_RANGE on a host file): it allocates them
-          // unwritten, so the data write that follows is a write into an unwritten extent, not into a hole.
-          const cs = this.opts.clusterSize;
-          const file = this.dataFile(ev.nodeAt(i));
-          const at = cs && this.lastAllocHost !== UNKNOWN ? this.lastAllocHost : UNKNOWN;
-          cost = this.host ? this.host.zeroRange(file, at, at === UNKNOWN ? 0 : ev.bAt(i) * cs!) : this.io(true, file, UNKNOWN, 0);
-          cause = Cause.CowWrite;
-          t[Tally.SkipCow]!++;
-          break;
-        }
-        case EventKind.FlushToDisk:
-          if (this.opts.cacheMode !== "unsafe") {
-            const node = ev.nodeAt(i);
-            cost = this.host ? this.host.sync(node * 2) + (this.external.has(node) ? this.host.sync(node * 2 + 1) : 0) : this.profile.flushUs;
-          }
-          cause = Cause.Flush;
-          t[Tally.Syncs]!++;
-          break;
-        case EventKind.Decompress: {
-          const out = ev.cAt(i);
-          cost = this.profile.decompressUs + out / this.decompBpUs;
-          cause = Cause.Decompress;
-          t[Tally.Decompressed]! += out;
-          break;
-        }
-        case EventKind.ClusterAlloc:
-          if (ev.nodeAt(i) === 0) this.lastAllocHost = ev.aAt(i);
-          if (this.host) {
-            cost = this.host.host.allocUs;
-            cause = Cause.Allocation;
-          }
-          t[Tally.ClustersAllocated]! += ev.bAt(i);
-          break;
-        case EventKind.ClusterFree:
-          t[Tally.ClustersFreed]! += ev.bAt(i);
-          break;
-        case EventKind.L2Allocate:
-          t[Tally.L2Allocations]!++;
-          break;
-        case EventKind.RefblockAlloc:
-          t[Tally.RefblockAllocations]!++;
-          break;
-        case EventKind.RefcountUpdate:
-          t[Tally.RefcountUpdates]!++;
-          break;
-        default:
-          break;
-      }
-      if (cause >= 0) c[cause]! += cost;
-      if (per) {
-        this.eventCost![i - first] = cost;
-        this.eventCause![i - first] = cause;
-      }
-    }
+  }
+
+  /** The request's latency (µs): the sum of its causes. */
+  finish(): number {
+    const c = this.causes;
     let total = 0;
     for (let k = 0; k < CAUSE_COUNT; k++) total += c[k]!;
     return total;
+  }
+
+  /** Costs one event of the request begun (the recorder's fields: a, b, c = the event's payload). */
+  charge(kind: number, node: number, cacheId: number, a: number, b: number, cv: number): void {
+    const c = this.causes;
+    const t = this.tally;
+    const guestWrite = this.guestWrite;
+    let cost = 0;
+    let cause = -1;
+    switch (kind) {
+      case EventKind.CacheGetDone: {
+        const miss = b !== 0;
+        if (node !== 0) t[miss ? Tally.BackingCacheMiss : Tally.BackingCacheHit]!++;
+        else {
+          const l2 = cacheId === CACHE_L2;
+          if (!miss) t[l2 ? Tally.L2Hit : Tally.RefcountHit]!++;
+          else {
+            t[l2 ? Tally.L2Miss : Tally.RefcountMiss]!++;
+            const seen = l2 ? this.l2Seen : this.refcountSeen;
+            const off = a;
+            if (seen.has(off)) t[l2 ? Tally.L2RepeatMiss : Tally.RefcountRepeatMiss]!++;
+            else seen.add(off);
+          }
+        }
+        break;
+      }
+      case EventKind.MetadataRead: {
+        const bytes = b;
+        cost = this.io(false, node * 2, a, bytes);
+        cause = cacheId === CACHE_L2 ? Cause.L2Miss : cacheId === CACHE_REFCOUNT ? Cause.Refcount : Cause.Allocation;
+        t[Tally.MetaReads]!++;
+        t[Tally.MetaReadBytes]! += bytes;
+        break;
+      }
+      case EventKind.MetadataWrite: {
+        const bytes = b;
+        cost = this.io(true, node * 2, a, bytes);
+        const cache = cacheId;
+        if (cache === CACHE_L2) {
+          cause = Cause.L2Writeback;
+          t[Tally.L2Writebacks]!++;
+        } else if (cache === CACHE_REFCOUNT) {
+          cause = Cause.Refcount;
+          t[Tally.RefcountWritebacks]!++;
+        } else cause = Cause.Allocation;
+        t[Tally.MetaWrites]!++;
+        t[Tally.MetaWriteBytes]! += bytes;
+        break;
+      }
+      case EventKind.L1Update:
+        // An 8-byte write into the L1 table (the event carries the index, not the offset).
+        cost = this.io(true, node * 2, UNKNOWN, 8);
+        cause = Cause.Allocation;
+        t[Tally.MetaWrites]!++;
+        t[Tally.MetaWriteBytes]! += 8;
+        t[Tally.L1Updates]!++;
+        break;
+      case EventKind.DirtyBit:
+        cost = this.io(true, node * 2, 72, 8);
+        cause = Cause.Allocation;
+        t[Tally.MetaWrites]!++;
+        t[Tally.MetaWriteBytes]! += 8;
+        break;
+      case EventKind.ReftableGrow:
+        // The header update that switches to the new table (the table itself is a MetadataWrite).
+        cost = this.io(true, node * 2, 48, 12);
+        cause = Cause.Allocation;
+        t[Tally.MetaWrites]!++;
+        t[Tally.MetaWriteBytes]! += 12;
+        break;
+      case EventKind.DataRead: {
+        const bytes = b;
+        cost = this.io(false, this.dataFile(node), a, bytes);
+        cause = guestWrite ? Cause.CowRead : node === 0 ? Cause.Data : Cause.Backing;
+        t[Tally.DataReadBytes]! += bytes;
+        if (node !== 0) t[Tally.BackingBytes]! += bytes;
+        break;
+      }
+      case EventKind.BackingRead: {
+        // A qcow2 backing node reports its own reads; a raw one does not, so the read is charged here.
+        if (node + 1 === this.rawDepth) {
+          const at = a;
+          const bytes = Math.max(0, Math.min(b, (this.opts.rawBackingSize ?? Infinity) - at));
+          if (bytes === 0) break;
+          cost = this.io(false, (node + 1) * 2, at, bytes);
+          cause = guestWrite ? Cause.CowRead : Cause.Backing;
+          t[Tally.BackingBytes]! += bytes;
+        }
+        break;
+      }
+      case EventKind.DataWrite: {
+        const bytes = b;
+        cost = this.io(true, this.dataFile(node), a, bytes);
+        cause = Cause.Data;
+        t[Tally.DataWriteBytes]! += bytes;
+        break;
+      }
+      case EventKind.CowWrite: {
+        const bytes = b;
+        cost = this.io(true, this.dataFile(node), a, bytes);
+        cause = Cause.CowWrite;
+        this.pendingCowBytes += bytes;
+        this.pendingCowCost += cost;
+        t[Tally.DataWriteBytes]! += bytes;
+        break;
+      }
+      case EventKind.CowRead: {
+        // Summary of one COW: b = head + tail bytes. A merged write also carried the guest's data: that share
+        // of its cost is the data's, not COW's.
+        const cowBytes = b;
+        if (this.pendingCowBytes > cowBytes) {
+          const share = (this.pendingCowCost * (this.pendingCowBytes - cowBytes)) / this.pendingCowBytes;
+          c[Cause.CowWrite]! -= share;
+          c[Cause.Data]! += share;
+        }
+        this.pendingCowBytes = 0;
+        this.pendingCowCost = 0;
+        t[Tally.CowBytes]! += cowBytes;
+        t[Tally.CowOps]!++;
+        break;
+      }
+      case EventKind.SkipCow: {
+        // bdrv_co_pwrite_zeroes over the new clusters (fallocate ZERO_RANGE on a host file): it allocates them
+        // unwritten, so the data write that follows is a write into an unwritten extent, not into a hole.
+        const cs = this.opts.clusterSize;
+        const file = this.dataFile(node);
+        const at = cs && this.lastAllocHost !== UNKNOWN ? this.lastAllocHost : UNKNOWN;
+        cost = this.host ? this.host.zeroRange(file, at, at === UNKNOWN ? 0 : b * cs!) : this.io(true, file, UNKNOWN, 0);
+        cause = Cause.CowWrite;
+        t[Tally.SkipCow]!++;
+        break;
+      }
+      case EventKind.FlushToDisk:
+        if (this.opts.cacheMode !== "unsafe") {
+          cost = this.host ? this.host.sync(node * 2) + (this.external.has(node) ? this.host.sync(node * 2 + 1) : 0) : this.profile.flushUs;
+        }
+        cause = Cause.Flush;
+        t[Tally.Syncs]!++;
+        break;
+      case EventKind.Decompress: {
+        const out = cv;
+        cost = this.profile.decompressUs + out / this.decompBpUs;
+        cause = Cause.Decompress;
+        t[Tally.Decompressed]! += out;
+        break;
+      }
+      case EventKind.ClusterAlloc:
+        if (node === 0) this.lastAllocHost = a;
+        if (this.host) {
+          cost = this.host.host.allocUs;
+          cause = Cause.Allocation;
+        }
+        t[Tally.ClustersAllocated]! += b;
+        break;
+      case EventKind.ClusterFree:
+        t[Tally.ClustersFreed]! += b;
+        break;
+      case EventKind.L2Allocate:
+        t[Tally.L2Allocations]!++;
+        break;
+      case EventKind.RefblockAlloc:
+        t[Tally.RefblockAllocations]!++;
+        break;
+      case EventKind.RefcountUpdate:
+        t[Tally.RefcountUpdates]!++;
+        break;
+      default:
+        break;
+    }
+    if (cause >= 0) c[cause]! += cost;
+    if (this.eventCost !== null) {
+      const i = this.charged++;
+      if (i < this.eventCost.length) {
+        this.eventCost[i] = cost;
+        this.eventCause![i] = cause;
+      }
+    }
   }
 
   private dataFile(node: number): number {

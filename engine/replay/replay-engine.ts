@@ -1,6 +1,6 @@
 // Drives guest requests through a qcow2 image on a shadow layer (the user's file is never written), one
 // request id per request, recording every engine event and where each request's events start.
-import { EventRecorder } from "../events/recorder.js";
+import { EventRecorder, type EventSink } from "../events/recorder.js";
 import { Qcow2Image } from "../image/qcow2-image.js";
 import { defaultConfig, type EngineConfig } from "../image/engine-config.js";
 import { FileStorage } from "../storage/file-storage.js";
@@ -15,6 +15,11 @@ export interface ReplayOptions {
   record?: boolean;
   /** Keep requestStarts (default true); a non-interactive replay turns it off, so memory does not grow per request. */
   trackRequestStarts?: boolean;
+  /**
+   * Where the image's events go instead of the recorder (which then stays empty): a sink that holds only the
+   * current request's (request-events.ts), for a replay that costs each request and needs no log.
+   */
+  sink?: EventSink & { length: number };
 }
 
 export interface RequestOutcome {
@@ -28,6 +33,8 @@ export interface RequestOutcome {
 
 export class ReplayEngine {
   readonly recorder: EventRecorder;
+  /** Where events go: the recorder, or ReplayOptions.sink. */
+  readonly sink: EventSink & { length: number };
   readonly image: Qcow2Image;
   readonly shadow: ShadowStorage;
   readonly config: EngineConfig;
@@ -45,18 +52,20 @@ export class ReplayEngine {
     this.config = defaultConfig({ metadataOnly: !opts.keepData, ...opts.config });
     this.recorder = new EventRecorder();
     this.recorder.enabled = opts.record !== false;
+    this.sink = opts.sink ?? this.recorder;
     this.trackStarts = opts.trackRequestStarts !== false;
     this.shadow = new ShadowStorage(new FileStorage(path, false));
-    this.image = Qcow2Image.open(path, { config: this.config, events: this.recorder, writable: true, storage: this.shadow });
+    this.image = Qcow2Image.open(path, { config: this.config, events: this.sink, writable: true, storage: this.shadow });
   }
 
   /** Applies one request; errors (e.g. past the virtual size) are reported, not thrown. */
   apply(req: GuestRequest): RequestOutcome {
     const id = ++this.requests;
-    const first = this.recorder.length;
+    const sink = this.sink;
+    const first = sink.length;
     // Kept only while the log is on: with it off every start is the same, and a timeline over millions of
     // requests would pay 8 bytes each for nothing.
-    if (this.trackStarts && this.recorder.enabled) {
+    if (this.trackStarts && sink.enabled) {
       if (id >= this.requestStarts.length) {
         const n = new Float64Array(this.requestStarts.length * 2);
         n.set(this.requestStarts);
@@ -64,14 +73,14 @@ export class ReplayEngine {
       }
       this.requestStarts[id - 1] = first;
     }
-    this.recorder.request = id;
+    sink.request = id;
     const out: RequestOutcome = { id, firstEvent: first, endEvent: first };
     try {
       this.dispatch(req);
     } catch (e) {
       out.error = (e as Error).message;
     }
-    out.endEvent = this.recorder.length;
+    out.endEvent = sink.length;
     return out;
   }
 

@@ -9,6 +9,7 @@ import { CostModel, CAUSE_COUNT, CAUSE_LABELS, CAUSE_NAMES, Tally, eventColumns,
 import { describeRequest } from "./request-summary.js";
 import { LatencyStats } from "./latency-stats.js";
 import { SlowestHeap } from "./slowest-heap.js";
+import { CostingSink, RequestEvents } from "./request-events.js";
 import { probeHostFile, type HostFileState } from "./host-io.js";
 import type { Qcow2Image } from "../image/qcow2-image.js";
 import type { BlockNode } from "../image/block-node.js";
@@ -51,20 +52,37 @@ export class ReplayLoop {
   private maxEnd = 0;
   private seqBase = 0;
   private readonly ctx: RequestContext;
+  /** Set when no one reads the log (no callbacks, no kept events): each request's events only, in plain arrays. */
+  private readonly lean: RequestEvents | null;
+  /** Set instead when no request is explained either (topN 0: a verification run): events are costed as emitted. */
+  private readonly costing: CostingSink | null;
   private readonly t0 = performance.now();
 
   constructor(
     readonly imagePath: string,
     private readonly opts: ReplayRunOptions,
   ) {
-    this.engine = new ReplayEngine(imagePath, { config: { ...opts.config, metadataOnly: !opts.keepData }, keepData: opts.keepData, record: true, trackRequestStarts: false });
+    // The log is only needed by whoever reads events past the request's costing: per-request hooks, per-event
+    // costs, kept events. Otherwise the events go to a sink that holds one request's (the same values, costed the
+    // same way), which spares encoding every event into the recorder.
+    // Nor even those when no request is explained: each event is costed as it is emitted.
+    const noLog = !(opts.onRequest || opts.onOpen || opts.perEventCosts || opts.keepEvents);
+    const costing = noLog && (opts.topN ?? 10) <= 0 ? new CostingSink() : null;
+    const lean = noLog && !costing ? new RequestEvents() : null;
+    this.lean = lean;
+    this.costing = costing;
+    const sink = costing ?? lean;
+    this.engine = new ReplayEngine(imagePath, { config: { ...opts.config, metadataOnly: !opts.keepData }, keepData: opts.keepData, record: true, trackRequestStarts: false, ...(sink ? { sink } : {}) });
     try {
       const img = this.engine.image;
-      this.columns = eventColumns(this.engine.recorder);
+      // Read by no one with a costing sink (no request is explained).
+      this.columns = lean ?? eventColumns(this.engine.recorder);
       const chain = chainInfo(img);
       const hostFiles = opts.profile.host ? hostFileStates(img) : undefined;
       this.model = new CostModel(opts.profile, { cacheMode: this.engine.config.cacheMode, rawBackingDepth: chain.rawDepth, rawBackingSize: chain.rawSize, clusterSize: img.clusterSize, externalDataNodes: chain.external, hostFiles });
       if (opts.perEventCosts) this.model.trackEvents();
+      if (costing) costing.model = this.model;
+      if (lean) lean.model = this.model;
       this.slow = new SlowestHeap(opts.topN ?? 10);
       this.tablesTouched = new Uint8Array(img.header.l1Size);
       this.l2Span = img.geo.l2Entries * img.clusterSize;
@@ -91,11 +109,38 @@ export class ReplayLoop {
     const index = this.requests++;
     // Past the end is an I/O error in QEMU's block layer for every op; the engine only refuses writes.
     const past = req.op !== "flush" && req.offset + req.length > this.virtualSize;
-    const out = past ? refuse(engine.recorder.length, req, this.virtualSize) : engine.apply(req);
-    if (past) this.outOfRange++;
     const opi = OP_INDEX[req.op];
     const guestWrite = req.op !== "read" && req.op !== "flush";
-    const us = model.requestCost(cols, out.firstEvent, out.endEvent, guestWrite);
+    let out: RequestOutcome;
+    let us: number;
+    const costing = this.costing;
+    if (costing) {
+      model.begin(guestWrite);
+      costing.length = 0;
+      costing.charging = true;
+      try {
+        out = past ? refuse(0, req, this.virtualSize) : engine.apply(req);
+      } finally {
+        costing.charging = false;
+      }
+      us = model.finish();
+    } else if (this.lean) {
+      // Charged as emitted too; the events stay for describeRequest.
+      const lean = this.lean;
+      lean.clear();
+      model.begin(guestWrite);
+      lean.charging = true;
+      try {
+        out = past ? refuse(0, req, this.virtualSize) : engine.apply(req);
+      } finally {
+        lean.charging = false;
+      }
+      us = model.finish();
+    } else {
+      out = past ? refuse(engine.sink.length, req, this.virtualSize) : engine.apply(req);
+      us = model.requestCost(cols, out.firstEvent, out.endEvent, guestWrite);
+    }
+    if (past) this.outOfRange++;
     if (out.error !== undefined) {
       this.errors++;
       this.errs[opi]!++;
@@ -131,7 +176,7 @@ export class ReplayLoop {
     ctx.slow = entered;
     this.opts.onRequest?.(ctx);
     const rec = engine.recorder;
-    if (!this.opts.keepEvents && rec.length >= DROP_EVENTS_AT) {
+    if (rec.length >= DROP_EVENTS_AT && !this.opts.keepEvents) {
       this.seqBase += rec.length;
       // rewind, not truncate: the chunk is written over again instead of freed and allocated anew (a re-written
       // event's stale side values are ignored by a flag, see EventRecorder.emit).
@@ -171,7 +216,7 @@ export class ReplayLoop {
   private build(close: boolean): ReplaySummary {
     const engine = this.engine;
     const img = engine.image;
-    const rec = engine.recorder;
+    const counts = (this.costing ?? this.lean ?? engine.recorder).counts;
     const t = this.model.tally;
     const ops = OPS.map((op, i) => summarizeOp(op, this.perOp[i]!, this.bytes[i]!, this.errs[i]!)).filter((o) => o.count > 0);
     const totalBytes = this.bytes.reduce((a, b) => a + b, 0);
@@ -190,9 +235,10 @@ export class ReplayLoop {
     const l2EntryBytes = img.geo.l2EntryBytes;
     const causeTotals = this.causeTotals;
     // Closing the image (as qemu-io does at exit) writes the caches back and syncs: QEMU's fdatasync count has them.
-    const syncsBefore = rec.counts[EventKind.FlushToDisk]!;
+    const syncsBefore = counts[EventKind.FlushToDisk]!;
+    this.lean?.clear();
     if (close) img.close();
-    const closeSyncs = rec.counts[EventKind.FlushToDisk]! - syncsBefore;
+    const closeSyncs = counts[EventKind.FlushToDisk]! - syncsBefore;
     return {
       image: {
         path: this.imagePath,

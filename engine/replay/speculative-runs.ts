@@ -190,6 +190,10 @@ export class Speculation {
     if (!wait && Atomics.load(copier.ctl, 0) === 0) return [];
     while (Atomics.load(copier.ctl, 0) === 0) Atomics.wait(copier.ctl, 0, 0, 1000);
     const m = receiveMessageOnPort(copier.port)?.message as MainCopies | undefined;
+    // Its work is done: its heap goes now, not at the end of the replay (peak memory).
+    copier.port.close();
+    void copier.worker.terminate();
+    this.copier = undefined;
     const runs = this.awaited;
     this.awaited = [];
     const opened: ReplayLoop[] = [];

@@ -39,58 +39,83 @@ function value(b: Uint8Array, from: number, to: number): number {
   return v;
 }
 
-/** Fills `h` from the fixed header of b[start, end); false when it is not a blkparse event line. */
+/**
+ * Fills `h` from the fixed header of b[start, end); false when it is not a blkparse event line. Every line of a
+ * trace passes here (three or more per request), so each field's loop is written out, numbers summed as their
+ * digits are read.
+ */
 export function scanHeader(b: Uint8Array, start: number, end: number, h: BlkparseLine): boolean {
-  let i = spaces(b, start, end);
+  let i = start;
+  let c = 0;
+  while (i < end && ((c = b[i]!) === 32 || c === 9)) i++;
   h.devStart = i;
-  let j = digits(b, i, end);
+  let j = i;
+  while (j < end && (c = b[j]!) >= 48 && c <= 57) j++;
   if (j === i || b[j] !== 44 /* , */) return false;
-  i = digits(b, j + 1, end);
+  i = j + 1;
+  while (i < end && (c = b[i]!) >= 48 && c <= 57) i++;
   if (i === j + 1) return false;
   h.devEnd = i;
   for (let field = 0; field < 2; field++) {
     // cpu, sequence
-    j = spaces(b, i, end);
+    j = i;
+    while (j < end && ((c = b[j]!) === 32 || c === 9)) j++;
     if (j === i) return false;
-    i = digits(b, j, end);
+    i = j;
+    while (i < end && (c = b[i]!) >= 48 && c <= 57) i++;
     if (i === j) return false;
   }
-  j = spaces(b, i, end);
+  j = i;
+  while (j < end && ((c = b[j]!) === 32 || c === 9)) j++;
   if (j === i) return false;
   const neg = b[j] === 45; /* - */
   if (neg) j++;
-  i = digits(b, j, end);
+  // Seconds: exact for up to 15 digits (longer runs are refused).
+  let sec = 0;
+  i = j;
+  while (i < end && (c = b[i]!) >= 48 && c <= 57) {
+    sec = sec * 10 + (c - 48);
+    i++;
+  }
   if (i === j || b[i] !== 46 /* . */ || i - j > 15) return false;
-  const sec = value(b, j, i);
   j = i + 1;
-  i = digits(b, j, end);
+  i = j;
+  let frac = 0;
+  while (i < end && (c = b[i]!) >= 48 && c <= 57) {
+    frac = frac * 10 + (c - 48);
+    i++;
+  }
   if (i === j || i - j > 9) return false;
-  const frac = value(b, j, i) * POW10[i - j]!;
+  frac *= POW10[i - j]!;
   h.ns = neg ? -(sec * 1e9 + frac) : sec * 1e9 + frac;
-  j = spaces(b, i, end); // pid
+  j = i; // pid
+  while (j < end && ((c = b[j]!) === 32 || c === 9)) j++;
   if (j === i) return false;
-  i = digits(b, j, end);
+  i = j;
+  while (i < end && (c = b[i]!) >= 48 && c <= 57) i++;
   if (i === j) return false;
-  j = spaces(b, i, end); // action: one or two letters
+  j = i; // action: one or two letters
+  while (j < end && ((c = b[j]!) === 32 || c === 9)) j++;
   if (j === i) return false;
   i = j;
   while (i < end && i - j < 3) {
-    const c = b[i]! | 0x20;
+    c = b[i]! | 0x20;
     if (c < 97 || c > 122) break;
     i++;
   }
   if (i === j || i - j > 2) return false;
   h.actStart = j;
   h.actLen = i - j;
-  j = spaces(b, i, end); // RWBS: capitals
+  j = i; // RWBS: capitals
+  while (j < end && ((c = b[j]!) === 32 || c === 9)) j++;
   if (j === i) return false;
   i = j;
-  while (i < end && b[i]! >= 65 && b[i]! <= 90) i++;
+  while (i < end && (c = b[i]!) >= 65 && c <= 90) i++;
   if (i === j) return false;
   h.rwbsStart = j;
   h.rwbsEnd = i;
   if (i === end) h.restStart = i;
-  else if (b[i] === 32 || b[i] === 9) h.restStart = i + 1;
+  else if ((c = b[i]!) === 32 || c === 9) h.restStart = i + 1;
   else return false;
   return true;
 }
