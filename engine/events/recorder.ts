@@ -38,6 +38,8 @@ export interface EventSink {
   cacheHit(node: number, cache: number, slot: number, offset: number, readFromDisk: number): boolean;
 }
 
+/** The last write position from which any record fits its chunk (the fast paths test only this). */
+const FAST_WP = CHUNK_WORDS - MAX_RECORD;
 /** Events the reader's window holds: two blocks. */
 const WINDOW = 2 * BLOCK;
 
@@ -58,6 +60,12 @@ export class EventRecorder implements EventSink {
   private wci = 0;
   private wp = 0;
   private lastReq = 0;
+  /**
+   * Events before this index (and past the last one written) take emit()'s fast path: set by refreshFast() to the
+   * next block start when the writer is at the end of the log with no reader following and no listener; 0 forces
+   * the slow path, which sets it again.
+   */
+  private fastEnd = 0;
   // The reader's window: events [cBase, cBase + cCount) decoded (cBase a block's first), up to two blocks, event i in
   // slot i % WINDOW, each with the place and length of its record and whether it is a pair's first or second half
   // (cHalf 1, 2). While a reader follows the writer (`follow`: it read the newest events, as the cost model does with
@@ -90,6 +98,70 @@ export class EventRecorder implements EventSink {
     this.counts[kind]!++;
     if (!this.enabled) return;
     const i = this.length;
+    if (i < this.fastEnd && this.wp <= FAST_WP) {
+      // The common case, with what emitSlow() tests known false (see fastEnd): the record and nothing else.
+      const ch = this.wch!;
+      const at = this.wp;
+      let p = at + 1;
+      let meta: number = kind;
+      const req = this.request;
+      const dr = req - this.lastReq;
+      if (dr !== 0) {
+        if ((dr | 0) === dr) {
+          meta |= R_DELTA << REQ_SHIFT;
+          ch[p++] = dr;
+        } else {
+          meta |= R_ABS << REQ_SHIFT;
+          p = putWide(ch, p, req);
+        }
+        this.lastReq = req;
+      }
+      let r = 0;
+      if (node !== 0) {
+        r = enc(ch, p, node);
+        meta |= (r & 7) << NODE_SHIFT;
+        p = r >>> 3;
+      }
+      if (cache === -1) meta |= V_MINUS_ONE << CACHE_SHIFT;
+      else {
+        r = enc(ch, p, cache);
+        meta |= (r & 7) << CACHE_SHIFT;
+        p = r >>> 3;
+      }
+      if (slot === -1) meta |= V_MINUS_ONE << SLOT_SHIFT;
+      else {
+        r = enc(ch, p, slot);
+        meta |= (r & 7) << SLOT_SHIFT;
+        p = r >>> 3;
+      }
+      r = enc(ch, p, a);
+      meta |= (r & 7) << A_SHIFT;
+      p = r >>> 3;
+      if (b !== 0) {
+        r = enc(ch, p, b);
+        meta |= (r & 7) << B_SHIFT;
+        p = r >>> 3;
+      }
+      if (c !== 0) {
+        r = enc(ch, p, c);
+        meta |= (r & 7) << C_SHIFT;
+        p = r >>> 3;
+      }
+      if (d !== undefined && d !== 0) {
+        r = enc(ch, p, d);
+        meta |= (r & 7) << D_SHIFT;
+        p = r >>> 3;
+      }
+      ch[at] = meta;
+      this.wp = p;
+      this.held = this.length = i + 1;
+      return;
+    }
+    this.emitSlow(i, kind, node, cache, slot, a, b, c, d);
+  }
+
+  /** emit() when the writer must move, a block starts, a chunk fills, a reader follows or a listener listens. */
+  private emitSlow(i: number, kind: EventKind, node: number, cache: number, slot: number, a: number, b: number, c: number, d: number | undefined): void {
     if (i !== this.held || this.wch === null) {
       // Re-execution after a rewind writes the same events again: keep them; the first that differs drops the rest.
       if (i < this.held) {
@@ -178,27 +250,44 @@ export class EventRecorder implements EventSink {
     }
     this.held = i + 1;
     this.length = i + 1;
+    this.refreshFast();
     if (this.listeners.length !== 0) this.notify(i);
   }
 
+  /**
+   * Sets fastEnd: the events after the last one written go the fast way up to the next block start while the
+   * writer is at the end of the log, no reader follows it and no listener listens; 0 when any of that is false.
+   * Whatever changes one of these (seekWrite, dropFrom, rewind, decodeTo, onEvent) sets it to 0, and the next
+   * emitSlow() sets it again.
+   */
+  private refreshFast(): void {
+    const n = this.length;
+    this.fastEnd = this.wch !== null && n === this.held && !this.follow && this.listeners.length === 0 ? (n + BLOCK - 1) & ~(BLOCK - 1) : 0;
+  }
+
   cacheHit(node: number, cache: number, slot: number, offset: number, readFromDisk: number): boolean {
-    if (this.listeners.length !== 0) return false;
-    if (!this.enabled) {
-      this.counts[EventKind.CacheGet]!++;
-      this.counts[EventKind.CacheGetDone]!++;
-      return true;
-    }
     const i = this.length;
-    // An int32 slot, and a pair not cut by a block start, fit the pair record.
-    if (i !== this.held || this.wch === null || (slot | 0) !== slot || (i & (BLOCK - 1)) === BLOCK - 1) return false;
+    // Both halves before the next block start, no reader following, no listener (see fastEnd): the record only.
+    const fast = i + 1 < this.fastEnd && this.enabled && this.wp <= FAST_WP;
+    if (!fast) {
+      if (this.listeners.length !== 0) return false;
+      if (!this.enabled) {
+        this.counts[EventKind.CacheGet]!++;
+        this.counts[EventKind.CacheGetDone]!++;
+        return true;
+      }
+      // An int32 slot, and a pair not cut by a block start, fit the pair record.
+      if (i !== this.held || this.wch === null || (i & (BLOCK - 1)) === BLOCK - 1) return false;
+    }
+    if ((slot | 0) !== slot) return false;
     this.counts[EventKind.CacheGet]!++;
     this.counts[EventKind.CacheGetDone]!++;
-    if (this.wp + MAX_RECORD > CHUNK_WORDS) this.nextChunk();
+    if (!fast && this.wp + MAX_RECORD > CHUNK_WORDS) this.nextChunk();
     const ch = this.wch!;
     const at = this.wp;
     let p = at + 1;
     const req = this.request;
-    if ((i & (BLOCK - 1)) === 0) this.startBlock(i, req, at);
+    if (!fast && (i & (BLOCK - 1)) === 0) this.startBlock(i, req, at);
     let meta = EventKind.CacheGet | PAIR | (V_MINUS_ONE << SLOT_SHIFT);
     const dr = req - this.lastReq;
     if (dr !== 0) {
@@ -227,6 +316,8 @@ export class EventRecorder implements EventSink {
     ch[p++] = slot;
     this.wp = p;
     ch[at] = meta;
+    this.held = this.length = i + 2;
+    if (fast) return true;
     const k = i - this.cBase;
     if (this.follow && k === this.cCount) {
       const w = i % WINDOW;
@@ -250,8 +341,7 @@ export class EventRecorder implements EventSink {
       this.cHalf[w + 1] = 2;
       this.cCount = k + 2;
     }
-    this.held = i + 2;
-    this.length = i + 2;
+    this.refreshFast();
     return true;
   }
 
@@ -338,6 +428,7 @@ export class EventRecorder implements EventSink {
     this.held = i;
     this.cCount = 0;
     this.wch = null;
+    this.fastEnd = 0;
   }
 
   private sameAt(i: number, kind: number, node: number, cache: number, slot: number, a: number, b: number, c: number, d: number): boolean {
@@ -375,6 +466,7 @@ export class EventRecorder implements EventSink {
     const end = Math.min(Math.floor(k / BLOCK) * BLOCK + BLOCK, this.held - this.cBase);
     // A reader of the newest events is likely to read the next ones as they come: the writer fills them in.
     this.follow = end === this.held - this.cBase;
+    if (this.follow) this.fastEnd = 0;
     while (this.cCount < end) {
       const n = this.cCount;
       const w = (this.cBase + n) % WINDOW;
@@ -409,6 +501,7 @@ export class EventRecorder implements EventSink {
 
   onEvent(l: (e: EngineEvent) => void): () => void {
     this.listeners.push(l);
+    this.fastEnd = 0;
     return () => {
       this.listeners = this.listeners.filter((x) => x !== l);
     };
@@ -471,6 +564,7 @@ export class EventRecorder implements EventSink {
     if (!(n >= 0 && n <= this.held)) throw new RangeError(`cannot rewind the event log to ${n}: ${this.held} events are held`);
     this.length = n;
     this.wch = null;
+    this.fastEnd = 0;
   }
 
   clear(): void {
@@ -480,6 +574,7 @@ export class EventRecorder implements EventSink {
     this.chunks = [];
     this.cCount = 0;
     this.wch = null;
+    this.fastEnd = 0;
   }
 
   /** Bytes the records of the held events take, per event (for the memory benchmark). */

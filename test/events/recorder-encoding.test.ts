@@ -2,6 +2,7 @@
 // double in two words; requests as deltas from a block base; a cache_get + hit get_done pair as one record):
 // every value must come back exactly as emitted, whatever its size, for every kind, across chunk and block
 // boundaries, read forwards, backwards or by jumps, and after a rewind re-writes the same or other events.
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { EventKind } from "../../engine/events/event-kind.js";
 import { EVENT_KIND_COUNT } from "../../engine/events/event-schema.js";
@@ -262,5 +263,85 @@ describe("event recorder encoding", () => {
     for (let k = 1; k < EVENT_KIND_COUNT; k++) r.emit(k as EventKind, 0, -1, -1, 2 ** 53 - 1, 0, 0);
     expect(r.length).toBe(0);
     expect(Array.from(r.counts).slice(1)).toEqual(Array(EVENT_KIND_COUNT - 1).fill(1));
+  });
+
+  it("gives every reader what a plain list would, whatever mix of writes, reads, listeners, rewinds and recording off", () => {
+    // The writer's fast path (no block start, writer at the end, no follower, no listener) must hand over to the
+    // slow one whenever any of that changes: a model list checks every event after every step.
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.nat(99), fc.nat(1 << 20)), { minLength: 50, maxLength: 600 }), fc.nat(1000), (steps, seed) => {
+        const r = new EventRecorder();
+        const pool = sample(64, seed + 1);
+        const model: Emitted[] = [];
+        // Events a listener must have seen (every one emitted while it listens and recording is on), and saw.
+        let owed = 0;
+        let heard = 0;
+        let off: (() => void) | null = null;
+        let req = 1;
+        for (const [op, v] of steps) {
+          if (op < 55) {
+            // An event, or a cache hit pair, in the current request.
+            if (op % 5 === 0) req += 1 + (v % 3);
+            r.request = req;
+            if (op < 20) {
+              const offset = (v % 7) * 65536 + (op % 2) * 2 ** 40;
+              const slot = v % 11 === 0 ? 2 ** 33 : v % 90;
+              const get: Emitted = { kind: EventKind.CacheGet, request: req, node: v % 3 === 0 ? 1 : 0, cache: v & 1, slot: -1, a: offset, b: (v >> 1) & 1, c: 0, d: 0 };
+              const done: Emitted = { ...get, kind: EventKind.CacheGetDone, slot, b: 0 };
+              // The model first: a listener checks each event as it comes.
+              if (r.enabled) model.splice(r.length, model.length, get, done);
+              if (r.enabled && off) owed += 2;
+              if (!r.cacheHit(get.node, get.cache, slot, offset, get.b)) {
+                emit(r, get);
+                emit(r, done);
+              }
+            } else {
+              const e = { ...pool[v % pool.length]!, request: req };
+              if (r.enabled) model.splice(r.length, model.length, e);
+              if (r.enabled && off) owed++;
+              emit(r, e);
+            }
+          } else if (op < 70) {
+            // A reader anywhere (the newest events make it follow the writer).
+            const n = r.length;
+            if (n > 0) {
+              const i = op < 64 ? n - 1 - (v % Math.min(n, 3)) : v % n;
+              expectAt(r, i, model[i]!);
+            }
+          } else if (op < 76) {
+            // Rewind, then (often) re-execute the same events: kept and compared one by one.
+            const n = r.length;
+            const to = n - (v % Math.min(n + 1, 70));
+            r.rewind(to);
+            if (v & 1) {
+              const again = model.slice(to, to + (v % 40));
+              for (const e of again) emit(r, e);
+              if (r.enabled && off) owed += again.length;
+            }
+          } else if (op < 82) {
+            if (off) {
+              off();
+              off = null;
+            } else
+              off = r.onEvent((e) => {
+                heard++;
+                expect(e).toEqual({ seq: e.seq, ...model[e.seq]! });
+              });
+          } else if (op < 88) r.enabled = !r.enabled;
+          else if (op < 91) {
+            const n = Math.max(0, r.length - (v % 50));
+            r.truncate(n);
+            model.length = n;
+          } else {
+            // A read of everything now and then.
+            for (let i = 0; i < r.length; i += 1 + (v % 5)) expectAt(r, i, model[i]!);
+          }
+          expect(r.length).toBeLessThanOrEqual(model.length);
+        }
+        for (let i = 0; i < r.length; i++) expectAt(r, i, model[i]!);
+        expect(heard).toBe(owed);
+      }),
+      { numRuns: 150, seed: 7 },
+    );
   });
 });
