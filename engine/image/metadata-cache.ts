@@ -227,6 +227,11 @@ export class MetadataCache {
 
   private setLru(i: number, v: number): void {
     const old = this.lru[i]!;
+    // Already last (the table released again, as each request's L2 and refcount tables are): it stays there.
+    if (old !== 0 && v !== 0 && i === this.tail) {
+      this.lru[i] = v;
+      return;
+    }
     if (old === 0) this.zeroLru--;
     else this.unlink(i);
     this.lru[i] = v;

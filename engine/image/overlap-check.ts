@@ -94,6 +94,8 @@ interface ClusterIndex {
   /** Host cluster index -> how many active L2 tables, and how many refcount blocks, touch it. */
   l2: Map<number, number>;
   refblocks: Map<number, number>;
+  /** Host cluster index -> the OL_ bits of the structures touching it: one lookup per cluster on every write. */
+  bits: Map<number, number>;
 }
 
 // Per image, weakly: a closed image takes its index with it (a module-level "last index" cache held the last image
@@ -106,11 +108,15 @@ export function metadataTablesChanged(img: Qcow2Image): void {
 }
 
 /** overlaps_with() compares a cluster-sized byte range: an unaligned table offset touches two clusters. */
-function count(m: Map<number, number>, off: number, cs: number, by: number): void {
+function count(idx: ClusterIndex, which: typeof OL_ACTIVE_L2 | typeof OL_REFCOUNT_BLOCK, off: number, cs: number, by: number): void {
+  const m = which === OL_ACTIVE_L2 ? idx.l2 : idx.refblocks;
   for (let c = Math.floor(off / cs); c <= Math.floor((off + cs - 1) / cs); c++) {
     const n = (m.get(c) ?? 0) + by;
     if (n) m.set(c, n);
     else m.delete(c);
+    const b = (idx.l2.has(c) ? OL_ACTIVE_L2 : 0) | (idx.refblocks.has(c) ? OL_REFCOUNT_BLOCK : 0);
+    if (b) idx.bits.set(c, b);
+    else idx.bits.delete(c);
   }
 }
 
@@ -118,14 +124,14 @@ function clusterIndex(img: Qcow2Image): ClusterIndex {
   const have = indexes.get(img);
   if (have && have.l1 === img.l1 && have.reftable === img.reftable) return have;
   const cs = img.clusterSize;
-  const idx: ClusterIndex = { l1: img.l1, reftable: img.reftable, l2: new Map(), refblocks: new Map() };
+  const idx: ClusterIndex = { l1: img.l1, reftable: img.reftable, l2: new Map(), refblocks: new Map(), bits: new Map() };
   for (let i = 0; i < img.header.l1Size; i++) {
     const l2 = entryAt(img.l1, i);
-    if (l2) count(idx.l2, l2, cs, 1);
+    if (l2) count(idx, OL_ACTIVE_L2, l2, cs, 1);
   }
   for (let i = 0; i < img.reftableSize; i++) {
     const rb = entryAt(img.reftable, i);
-    if (rb) count(idx.refblocks, rb, cs, 1);
+    if (rb) count(idx, OL_REFCOUNT_BLOCK, rb, cs, 1);
   }
   indexes.set(img, idx);
   return idx;
@@ -140,27 +146,22 @@ export function tableEntrySet(img: Qcow2Image, which: typeof OL_ACTIVE_L2 | type
   const table = which === OL_ACTIVE_L2 ? img.l1 : img.reftable;
   const idx = indexes.get(img);
   if (idx && idx.l1 === img.l1 && idx.reftable === img.reftable) {
-    const m = which === OL_ACTIVE_L2 ? idx.l2 : idx.refblocks;
     const before = entryAt(table, i);
     const after = entryAt(bytes, 0);
-    if (before) count(m, before, img.clusterSize, -1);
-    if (after) count(m, after, img.clusterSize, 1);
+    if (before) count(idx, which, before, img.clusterSize, -1);
+    if (after) count(idx, which, after, img.clusterSize, 1);
   }
   table.set(bytes.subarray(0, 8), i * 8);
 }
 
 /** The structure bits of the per-cluster tables lying in host clusters [first, end). */
 function clusterStructures(img: Qcow2Image, first: number, end: number): number {
-  const { l2, refblocks } = clusterIndex(img);
+  const m = clusterIndex(img).bits;
   let bits = 0;
-  if (end - first <= l2.size + refblocks.size) {
-    for (let c = first; c < end; c++) {
-      if (l2.has(c)) bits |= OL_ACTIVE_L2;
-      if (refblocks.has(c)) bits |= OL_REFCOUNT_BLOCK;
-    }
+  if (end - first <= m.size) {
+    for (let c = first; c < end; c++) bits |= m.get(c) ?? 0;
   } else {
-    for (const c of l2.keys()) if (c >= first && c < end) bits |= OL_ACTIVE_L2;
-    for (const c of refblocks.keys()) if (c >= first && c < end) bits |= OL_REFCOUNT_BLOCK;
+    for (const [c, b] of m) if (c >= first && c < end) bits |= b;
   }
   return bits;
 }
