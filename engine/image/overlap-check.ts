@@ -26,6 +26,22 @@ const ALL = CACHED | OL_INACTIVE_L2;
 export const OVERLAP_CHECK_MODES = { none: 0, constant: CONSTANT, cached: CACHED, all: ALL } as const;
 export type OverlapCheckMode = keyof typeof OVERLAP_CHECK_MODES;
 
+/** OVERLAP_CHECK_MODES[mode], default "cached" (a switch: a keyed load by a string costs more on every write). */
+function modeBits(mode: OverlapCheckMode | undefined): number {
+  switch (mode) {
+    case undefined:
+    case "cached":
+      return CACHED;
+    case "none":
+      return 0;
+    case "constant":
+      return CONSTANT;
+    case "all":
+      return ALL;
+  }
+  return OVERLAP_CHECK_MODES[mode];
+}
+
 /** A fatal corruption was signalled (the request fails with EIO); `report` is QEMU's stderr line. */
 export class CorruptionSignal extends GuestIoError {
   constructor(readonly report: string) {
@@ -49,7 +65,7 @@ function hits(start: number, end: number, ofs: number, sz: number): boolean {
  * `ign` holds the structures the caller is legitimately writing (an L2 table write-back ignores active L2s).
  */
 export function checkMetadataOverlap(img: Qcow2Image, ign: number, offset: number, size: number): number {
-  const chk = OVERLAP_CHECK_MODES[img.config.overlapCheck ?? "cached"] & ~ign;
+  const chk = modeBits(img.config.overlapCheck) & ~ign;
   if (!size || !chk) return 0;
   const cs = img.clusterSize;
   if (chk & OL_MAIN_HEADER && offset < cs) return OL_MAIN_HEADER;
@@ -88,7 +104,7 @@ export function checkMetadataOverlap(img: Qcow2Image, ign: number, offset: numbe
   return 0;
 }
 
-interface ClusterIndex {
+export interface ClusterIndex {
   l1: Uint8Array;
   reftable: Uint8Array;
   /** Host cluster index -> how many active L2 tables, and how many refcount blocks, touch it. */
@@ -98,13 +114,12 @@ interface ClusterIndex {
   bits: Map<number, number>;
 }
 
-// Per image, weakly: a closed image takes its index with it (a module-level "last index" cache held the last image
-// alive and bought 1-2% on 200k writes, within noise).
-const indexes = new WeakMap<Qcow2Image, ClusterIndex>();
+// Kept on the image (Qcow2Image.overlapIndex), which takes it along when closed; a WeakMap lookup on every write
+// cost more than the check it led to.
 
 /** A table was replaced or restored wholesale (time travel): rebuild the index at the next check. */
 export function metadataTablesChanged(img: Qcow2Image): void {
-  indexes.delete(img);
+  img.overlapIndex = null;
 }
 
 /** overlaps_with() compares a cluster-sized byte range: an unaligned table offset touches two clusters. */
@@ -121,7 +136,7 @@ function count(idx: ClusterIndex, which: typeof OL_ACTIVE_L2 | typeof OL_REFCOUN
 }
 
 function clusterIndex(img: Qcow2Image): ClusterIndex {
-  const have = indexes.get(img);
+  const have = img.overlapIndex;
   if (have && have.l1 === img.l1 && have.reftable === img.reftable) return have;
   const cs = img.clusterSize;
   const idx: ClusterIndex = { l1: img.l1, reftable: img.reftable, l2: new Map(), refblocks: new Map(), bits: new Map() };
@@ -133,7 +148,7 @@ function clusterIndex(img: Qcow2Image): ClusterIndex {
     const rb = entryAt(img.reftable, i);
     if (rb) count(idx, OL_REFCOUNT_BLOCK, rb, cs, 1);
   }
-  indexes.set(img, idx);
+  img.overlapIndex = idx;
   return idx;
 }
 
@@ -144,7 +159,7 @@ function clusterIndex(img: Qcow2Image): ClusterIndex {
  */
 export function tableEntrySet(img: Qcow2Image, which: typeof OL_ACTIVE_L2 | typeof OL_REFCOUNT_BLOCK, i: number, bytes: Uint8Array): void {
   const table = which === OL_ACTIVE_L2 ? img.l1 : img.reftable;
-  const idx = indexes.get(img);
+  const idx = img.overlapIndex;
   if (idx && idx.l1 === img.l1 && idx.reftable === img.reftable) {
     const before = entryAt(table, i);
     const after = entryAt(bytes, 0);
