@@ -112,6 +112,17 @@ export interface ClusterIndex {
   refblocks: Map<number, number>;
   /** Host cluster index -> the OL_ bits of the structures touching it: one lookup per cluster on every write. */
   bits: Map<number, number>;
+  /**
+   * How many keys of `bits` fall in each bucket (cluster index mod FILTER): an empty bucket answers "nothing here"
+   * without the Map, whose lookup of a random data cluster was a cache miss on every write.
+   */
+  filter: Uint32Array;
+}
+
+const FILTER = 1 << 14;
+
+function bucket(c: number): number {
+  return c - Math.floor(c / FILTER) * FILTER;
 }
 
 // Kept on the image (Qcow2Image.overlapIndex), which takes it along when closed; a WeakMap lookup on every write
@@ -130,8 +141,10 @@ function count(idx: ClusterIndex, which: typeof OL_ACTIVE_L2 | typeof OL_REFCOUN
     if (n) m.set(c, n);
     else m.delete(c);
     const b = (idx.l2.has(c) ? OL_ACTIVE_L2 : 0) | (idx.refblocks.has(c) ? OL_REFCOUNT_BLOCK : 0);
+    const had = idx.bits.has(c);
     if (b) idx.bits.set(c, b);
     else idx.bits.delete(c);
+    if (had !== (b !== 0)) idx.filter[bucket(c)]! += b ? 1 : -1;
   }
 }
 
@@ -139,7 +152,7 @@ function clusterIndex(img: Qcow2Image): ClusterIndex {
   const have = img.overlapIndex;
   if (have && have.l1 === img.l1 && have.reftable === img.reftable) return have;
   const cs = img.clusterSize;
-  const idx: ClusterIndex = { l1: img.l1, reftable: img.reftable, l2: new Map(), refblocks: new Map(), bits: new Map() };
+  const idx: ClusterIndex = { l1: img.l1, reftable: img.reftable, l2: new Map(), refblocks: new Map(), bits: new Map(), filter: new Uint32Array(FILTER) };
   for (let i = 0; i < img.header.l1Size; i++) {
     const l2 = entryAt(img.l1, i);
     if (l2) count(idx, OL_ACTIVE_L2, l2, cs, 1);
@@ -171,10 +184,11 @@ export function tableEntrySet(img: Qcow2Image, which: typeof OL_ACTIVE_L2 | type
 
 /** The structure bits of the per-cluster tables lying in host clusters [first, end). */
 function clusterStructures(img: Qcow2Image, first: number, end: number): number {
-  const m = clusterIndex(img).bits;
+  const idx = clusterIndex(img);
+  const m = idx.bits;
   let bits = 0;
   if (end - first <= m.size) {
-    for (let c = first; c < end; c++) bits |= m.get(c) ?? 0;
+    for (let c = first; c < end; c++) if (idx.filter[bucket(c)] !== 0) bits |= m.get(c) ?? 0;
   } else {
     for (const [c, b] of m) if (c >= first && c < end) bits |= b;
   }
