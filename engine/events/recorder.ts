@@ -62,8 +62,8 @@ export class EventRecorder implements EventSink {
   private lastReq = 0;
   /**
    * Events before this index (and past the last one written) take emit()'s fast path: set by refreshFast() to the
-   * next block start when the writer is at the end of the log with no reader following and no listener; 0 forces
-   * the slow path, which sets it again.
+   * next block start when the writer is at the end of the log and no listener listens; 0 forces the slow path,
+   * which sets it again. A reader following the writer is served on either path (followOne, followPair).
    */
   private fastEnd = 0;
   // The reader's window: events [cBase, cBase + cCount) decoded (cBase a block's first), up to two blocks, event i in
@@ -155,12 +155,13 @@ export class EventRecorder implements EventSink {
       ch[at] = meta;
       this.wp = p;
       this.held = this.length = i + 1;
+      if (this.follow) this.followOne(i, kind, req, node, cache, slot, a, b, c, d === undefined ? 0 : d, at, p);
       return;
     }
     this.emitSlow(i, kind, node, cache, slot, a, b, c, d);
   }
 
-  /** emit() when the writer must move, a block starts, a chunk fills, a reader follows or a listener listens. */
+  /** emit() when the writer must move, a block starts, a chunk fills or a listener listens. */
   private emitSlow(i: number, kind: EventKind, node: number, cache: number, slot: number, a: number, b: number, c: number, d: number | undefined): void {
     if (i !== this.held || this.wch === null) {
       // Re-execution after a rewind writes the same events again: keep them; the first that differs drops the rest.
@@ -228,26 +229,7 @@ export class EventRecorder implements EventSink {
     }
     this.wp = p;
     ch[at] = meta;
-    // The decoded block follows the writer: the events just written (which the cost model reads next) are read
-    // back from its arrays without decoding.
-    const k = i - this.cBase;
-    if (this.follow && k === this.cCount) {
-      const w = i % WINDOW;
-      const e = this.c;
-      e.kind[w] = kind;
-      e.req[w] = req;
-      e.node[w] = node;
-      e.cache[w] = cache;
-      e.slot[w] = slot;
-      e.a[w] = a;
-      e.b[w] = b;
-      e.c[w] = c;
-      e.d[w] = d === undefined ? 0 : d;
-      this.cPos[w] = this.wci * CHUNK_WORDS + at;
-      this.cLen[w] = p - at;
-      this.cHalf[w] = 0;
-      this.cCount = k + 1;
-    }
+    if (this.follow) this.followOne(i, kind, req, node, cache, slot, a, b, c, d === undefined ? 0 : d, at, p);
     this.held = i + 1;
     this.length = i + 1;
     this.refreshFast();
@@ -255,19 +237,68 @@ export class EventRecorder implements EventSink {
   }
 
   /**
+   * The decoded block follows the writer: the event just written at [at, p) of the current chunk (which the cost
+   * model reads next) is read back from the window's arrays without decoding, when it extends the window.
+   */
+  private followOne(i: number, kind: EventKind, req: number, node: number, cache: number, slot: number, a: number, b: number, c: number, d: number, at: number, p: number): void {
+    const k = i - this.cBase;
+    if (k !== this.cCount) return;
+    const w = i % WINDOW;
+    const e = this.c;
+    e.kind[w] = kind;
+    e.req[w] = req;
+    e.node[w] = node;
+    e.cache[w] = cache;
+    e.slot[w] = slot;
+    e.a[w] = a;
+    e.b[w] = b;
+    e.c[w] = c;
+    e.d[w] = d;
+    this.cPos[w] = this.wci * CHUNK_WORDS + at;
+    this.cLen[w] = p - at;
+    this.cHalf[w] = 0;
+    this.cCount = k + 1;
+  }
+
+  /** followOne() for a pair record (a cache_get and the get_done of its hit). */
+  private followPair(i: number, req: number, node: number, cache: number, slot: number, offset: number, readFromDisk: number, at: number, p: number): void {
+    const k = i - this.cBase;
+    if (k !== this.cCount) return;
+    const w = i % WINDOW;
+    const e = this.c;
+    const pos = this.wci * CHUNK_WORDS + at;
+    e.kind[w] = EventKind.CacheGet;
+    e.kind[w + 1] = EventKind.CacheGetDone;
+    e.req[w] = e.req[w + 1] = req;
+    e.node[w] = e.node[w + 1] = node;
+    e.cache[w] = e.cache[w + 1] = cache;
+    e.slot[w] = -1;
+    e.slot[w + 1] = slot;
+    e.a[w] = e.a[w + 1] = offset;
+    e.b[w] = readFromDisk;
+    e.b[w + 1] = 0;
+    e.c[w] = e.c[w + 1] = 0;
+    e.d[w] = e.d[w + 1] = 0;
+    this.cPos[w] = this.cPos[w + 1] = pos;
+    this.cLen[w] = this.cLen[w + 1] = p - at;
+    this.cHalf[w] = 1;
+    this.cHalf[w + 1] = 2;
+    this.cCount = k + 2;
+  }
+
+  /**
    * Sets fastEnd: the events after the last one written go the fast way up to the next block start while the
-   * writer is at the end of the log, no reader follows it and no listener listens; 0 when any of that is false.
-   * Whatever changes one of these (seekWrite, dropFrom, rewind, decodeTo, onEvent) sets it to 0, and the next
-   * emitSlow() sets it again.
+   * writer is at the end of the log and no listener listens; 0 when either is false. Whatever changes one of
+   * these (seekWrite, dropFrom, rewind, truncate, clear, onEvent) sets it to 0, and the next emitSlow() sets it again.
    */
   private refreshFast(): void {
     const n = this.length;
-    this.fastEnd = this.wch !== null && n === this.held && !this.follow && this.listeners.length === 0 ? (n + BLOCK - 1) & ~(BLOCK - 1) : 0;
+    this.fastEnd = this.wch !== null && n === this.held && this.listeners.length === 0 ? (n + BLOCK - 1) & ~(BLOCK - 1) : 0;
   }
 
   cacheHit(node: number, cache: number, slot: number, offset: number, readFromDisk: number): boolean {
     const i = this.length;
-    // Both halves before the next block start, no reader following, no listener (see fastEnd): the record only.
+    // Both halves before the next block start and no listener (see fastEnd): the record (and a follower's copy).
     const fast = i + 1 < this.fastEnd && this.enabled && this.wp <= FAST_WP;
     if (!fast) {
       if (this.listeners.length !== 0) return false;
@@ -317,31 +348,8 @@ export class EventRecorder implements EventSink {
     this.wp = p;
     ch[at] = meta;
     this.held = this.length = i + 2;
-    if (fast) return true;
-    const k = i - this.cBase;
-    if (this.follow && k === this.cCount) {
-      const w = i % WINDOW;
-      const e = this.c;
-      const pos = this.wci * CHUNK_WORDS + at;
-      e.kind[w] = EventKind.CacheGet;
-      e.kind[w + 1] = EventKind.CacheGetDone;
-      e.req[w] = e.req[w + 1] = req;
-      e.node[w] = e.node[w + 1] = node;
-      e.cache[w] = e.cache[w + 1] = cache;
-      e.slot[w] = -1;
-      e.slot[w + 1] = slot;
-      e.a[w] = e.a[w + 1] = offset;
-      e.b[w] = readFromDisk;
-      e.b[w + 1] = 0;
-      e.c[w] = e.c[w + 1] = 0;
-      e.d[w] = e.d[w + 1] = 0;
-      this.cPos[w] = this.cPos[w + 1] = pos;
-      this.cLen[w] = this.cLen[w + 1] = p - at;
-      this.cHalf[w] = 1;
-      this.cHalf[w + 1] = 2;
-      this.cCount = k + 2;
-    }
-    this.refreshFast();
+    if (this.follow) this.followPair(i, req, node, cache, slot, offset, readFromDisk, at, p);
+    if (!fast) this.refreshFast();
     return true;
   }
 
@@ -466,7 +474,6 @@ export class EventRecorder implements EventSink {
     const end = Math.min(Math.floor(k / BLOCK) * BLOCK + BLOCK, this.held - this.cBase);
     // A reader of the newest events is likely to read the next ones as they come: the writer fills them in.
     this.follow = end === this.held - this.cBase;
-    if (this.follow) this.fastEnd = 0;
     while (this.cCount < end) {
       const n = this.cCount;
       const w = (this.cBase + n) % WINDOW;
