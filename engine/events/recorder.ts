@@ -6,7 +6,7 @@ import { EventKind } from "./event-kind.js";
 import { EVENT_KIND_COUNT } from "./event-schema.js";
 import {
   A_SHIFT, B_SHIFT, BLOCK, BLOCK_BITS, C_SHIFT, CACHE_SHIFT, CHUNK_WORDS, D_SHIFT, decodeRecord, type EventArrays, enc, MAX_RECORD, NODE_SHIFT, PAIR,
-  putWide, R_ABS, R_DELTA, REQ_SHIFT, SLOT_SHIFT, V_MINUS_ONE,
+  PREPEAT, putWide, R_A, R_ABS, R_B, R_C, R_DELTA, R_PAIR, REGS, REQ_SHIFT, resetRegs, SLOT_SHIFT, V_INT, V_MINUS_ONE, V_REG,
 } from "./event-record.js";
 
 export interface EngineEvent {
@@ -66,6 +66,14 @@ export class EventRecorder implements EventSink {
    * which sets it again. A reader following the writer is served on either path (followOne, followPair).
    */
   private fastEnd = 0;
+  // The writer's registers (event-record.ts, Regs): the last value columns a, b and c stored in words in this
+  // block, and per cache 0 and 1 its last pair record's node, offset, readFromDisk and slot.
+  private ra = NaN;
+  private rb = NaN;
+  private rc = NaN;
+  private readonly pairRegs = new Float64Array(8).fill(NaN);
+  /** The reader's registers, as of the end of its window (valid while cCount > 0). */
+  private readonly dRegs = new Float64Array(REGS).fill(NaN);
   // The reader's window: events [cBase, cBase + cCount) decoded (cBase a block's first), up to two blocks, event i in
   // slot i % WINDOW, each with the place and length of its record and whether it is a pair's first or second half
   // (cHalf 1, 2). While a reader follows the writer (`follow`: it read the newest events, as the cost model does with
@@ -134,18 +142,31 @@ export class EventRecorder implements EventSink {
         meta |= (r & 7) << SLOT_SHIFT;
         p = r >>> 3;
       }
-      r = enc(ch, p, a);
-      meta |= (r & 7) << A_SHIFT;
-      p = r >>> 3;
-      if (b !== 0) {
-        r = enc(ch, p, b);
-        meta |= (r & 7) << B_SHIFT;
+      // a, b, c: the column's register when equal (REG), else the value, which (stored in words) becomes it.
+      if (a === this.ra) meta |= V_REG << A_SHIFT;
+      else {
+        r = enc(ch, p, a);
+        meta |= (r & 7) << A_SHIFT;
         p = r >>> 3;
+        if ((r & 7) >= V_INT) this.ra = a;
+      }
+      if (b !== 0) {
+        if (b === this.rb) meta |= V_REG << B_SHIFT;
+        else {
+          r = enc(ch, p, b);
+          meta |= (r & 7) << B_SHIFT;
+          p = r >>> 3;
+          if ((r & 7) >= V_INT) this.rb = b;
+        }
       }
       if (c !== 0) {
-        r = enc(ch, p, c);
-        meta |= (r & 7) << C_SHIFT;
-        p = r >>> 3;
+        if (c === this.rc) meta |= V_REG << C_SHIFT;
+        else {
+          r = enc(ch, p, c);
+          meta |= (r & 7) << C_SHIFT;
+          p = r >>> 3;
+          if ((r & 7) >= V_INT) this.rc = c;
+        }
       }
       if (d !== undefined && d !== 0) {
         r = enc(ch, p, d);
@@ -209,18 +230,31 @@ export class EventRecorder implements EventSink {
       meta |= (r & 7) << SLOT_SHIFT;
       p = r >>> 3;
     }
-    r = enc(ch, p, a);
-    meta |= (r & 7) << A_SHIFT;
-    p = r >>> 3;
-    if (b !== 0) {
-      r = enc(ch, p, b);
-      meta |= (r & 7) << B_SHIFT;
+    // a, b, c: the column's register when equal (REG), else the value, which (stored in words) becomes it.
+    if (a === this.ra) meta |= V_REG << A_SHIFT;
+    else {
+      r = enc(ch, p, a);
+      meta |= (r & 7) << A_SHIFT;
       p = r >>> 3;
+      if ((r & 7) >= V_INT) this.ra = a;
+    }
+    if (b !== 0) {
+      if (b === this.rb) meta |= V_REG << B_SHIFT;
+      else {
+        r = enc(ch, p, b);
+        meta |= (r & 7) << B_SHIFT;
+        p = r >>> 3;
+        if ((r & 7) >= V_INT) this.rb = b;
+      }
     }
     if (c !== 0) {
-      r = enc(ch, p, c);
-      meta |= (r & 7) << C_SHIFT;
-      p = r >>> 3;
+      if (c === this.rc) meta |= V_REG << C_SHIFT;
+      else {
+        r = enc(ch, p, c);
+        meta |= (r & 7) << C_SHIFT;
+        p = r >>> 3;
+        if ((r & 7) >= V_INT) this.rc = c;
+      }
     }
     if (d !== undefined && d !== 0) {
       r = enc(ch, p, d);
@@ -258,6 +292,16 @@ export class EventRecorder implements EventSink {
     this.cLen[w] = p - at;
     this.cHalf[w] = 0;
     this.cCount = k + 1;
+    this.syncReaderRegs();
+  }
+
+  /** The window now ends where the writer is: the reader's registers are the writer's. */
+  private syncReaderRegs(): void {
+    const d = this.dRegs;
+    d[R_A] = this.ra;
+    d[R_B] = this.rb;
+    d[R_C] = this.rc;
+    d.set(this.pairRegs, R_PAIR);
   }
 
   /** followOne() for a pair record (a cache_get and the get_done of its hit). */
@@ -284,6 +328,7 @@ export class EventRecorder implements EventSink {
     this.cHalf[w] = 1;
     this.cHalf[w + 1] = 2;
     this.cCount = k + 2;
+    this.syncReaderRegs();
   }
 
   /**
@@ -331,20 +376,33 @@ export class EventRecorder implements EventSink {
       }
       this.lastReq = req;
     }
-    let r = 0;
-    if (node !== 0) {
-      r = enc(ch, p, node);
-      meta |= (r & 7) << NODE_SHIFT;
+    // The L2 and refcount caches' pairs (the only ones) repeat: the same table again is the meta word alone.
+    const pr = this.pairRegs;
+    const rb = 4 * cache;
+    if ((cache === 0 || cache === 1) && pr[rb] === node && pr[rb + 1] === offset && pr[rb + 2] === readFromDisk && pr[rb + 3] === slot) {
+      meta |= PREPEAT | (cache << CACHE_SHIFT);
+    } else {
+      let r = 0;
+      if (node !== 0) {
+        r = enc(ch, p, node);
+        meta |= (r & 7) << NODE_SHIFT;
+        p = r >>> 3;
+      }
+      r = enc(ch, p, cache);
+      meta |= (r & 7) << CACHE_SHIFT;
+      r = enc(ch, r >>> 3, offset);
+      meta |= (r & 7) << A_SHIFT;
+      r = enc(ch, r >>> 3, readFromDisk);
+      meta |= (r & 7) << B_SHIFT;
       p = r >>> 3;
+      ch[p++] = slot;
+      if (cache === 0 || cache === 1) {
+        pr[rb] = node;
+        pr[rb + 1] = offset;
+        pr[rb + 2] = readFromDisk;
+        pr[rb + 3] = slot;
+      }
     }
-    r = enc(ch, p, cache);
-    meta |= (r & 7) << CACHE_SHIFT;
-    r = enc(ch, r >>> 3, offset);
-    meta |= (r & 7) << A_SHIFT;
-    r = enc(ch, r >>> 3, readFromDisk);
-    meta |= (r & 7) << B_SHIFT;
-    p = r >>> 3;
-    ch[p++] = slot;
     this.wp = p;
     ch[at] = meta;
     this.held = this.length = i + 2;
@@ -377,6 +435,9 @@ export class EventRecorder implements EventSink {
     this.blockPos[b] = this.wci * CHUNK_WORDS + at;
     this.blockReq[b] = req;
     this.lastReq = req;
+    // A block decodes from its first record alone: its records refer to no register set before it.
+    this.ra = this.rb = this.rc = NaN;
+    this.pairRegs.fill(NaN);
     // The window follows the writer (see emit()): it keeps the block before this one.
     if (!this.follow) return;
     if (i - this.cBase !== this.cCount) {
@@ -411,11 +472,22 @@ export class EventRecorder implements EventSink {
       this.wp = 0;
       this.lastReq = this.request;
     } else {
-      const k = this.ensure(i - 1);
+      let k = this.ensure(i - 1);
+      // The reader's registers are those at the end of its window, which (i being the end of the log) is i; a
+      // window ending elsewhere is decoded again from its block's start.
+      if (this.cBase + this.cCount !== i) {
+        this.cCount = 0;
+        k = this.ensure(i - 1);
+      }
       const end = this.cPos[k]! + this.cLen[k]!;
       this.wci = Math.floor(end / CHUNK_WORDS);
       this.wp = end - this.wci * CHUNK_WORDS;
       this.lastReq = this.c.req[k]!;
+      const d = this.dRegs;
+      this.ra = d[R_A]!;
+      this.rb = d[R_B]!;
+      this.rc = d[R_C]!;
+      this.pairRegs.set(d.subarray(R_PAIR, R_PAIR + 8));
     }
     this.wch = this.chunkAt(this.wci);
   }
@@ -478,9 +550,12 @@ export class EventRecorder implements EventSink {
       const n = this.cCount;
       const w = (this.cBase + n) % WINDOW;
       // A block's first event has its request relative to the block's base.
-      if (n % BLOCK === 0) prevReq = this.blockReq[(this.cBase + n) / BLOCK]!;
+      if (n % BLOCK === 0) {
+        prevReq = this.blockReq[(this.cBase + n) / BLOCK]!;
+        resetRegs(this.dRegs);
+      }
       const ci = Math.floor(pos / CHUNK_WORDS);
-      const len = decodeRecord(this.chunks[ci]!, pos - ci * CHUNK_WORDS, prevReq, this.c, w);
+      const len = decodeRecord(this.chunks[ci]!, pos - ci * CHUNK_WORDS, prevReq, this.c, w, this.dRegs);
       this.cPos[w] = pos;
       if (len > 0) {
         this.cLen[w] = len;
