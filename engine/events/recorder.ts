@@ -72,8 +72,15 @@ export class EventRecorder implements EventSink {
   private rb = NaN;
   private rc = NaN;
   private readonly pairRegs = new Float64Array(8).fill(NaN);
-  /** The reader's registers, as of the end of its window (valid while cCount > 0). */
+  /** The reader's registers, as of the end of its window (valid while cCount > 0, unless readerRegsAtWriter). */
   private readonly dRegs = new Float64Array(REGS).fill(NaN);
+  /**
+   * The window ends where the writer is (the writer handed its last record to a following reader), so the
+   * reader's registers are the writer's: copied when a reader continues decoding or the writer is put back
+   * (syncReaderRegs), not on every event. While a reader follows, every record written extends the window, so
+   * the two stay together until decodeTo, dropFrom or clear moves the window.
+   */
+  private readerRegsAtWriter = false;
   // The reader's window: events [cBase, cBase + cCount) decoded (cBase a block's first), up to two blocks, event i in
   // slot i % WINDOW, each with the place and length of its record and whether it is a pair's first or second half
   // (cHalf 1, 2). While a reader follows the writer (`follow`: it read the newest events, as the cost model does with
@@ -292,16 +299,18 @@ export class EventRecorder implements EventSink {
     this.cLen[w] = p - at;
     this.cHalf[w] = 0;
     this.cCount = k + 1;
-    this.syncReaderRegs();
+    this.readerRegsAtWriter = true;
   }
 
-  /** The window now ends where the writer is: the reader's registers are the writer's. */
+  /** The reader's registers taken from the writer's, which readerRegsAtWriter says are the same. */
   private syncReaderRegs(): void {
+    this.readerRegsAtWriter = false;
     const d = this.dRegs;
+    const pr = this.pairRegs;
     d[R_A] = this.ra;
     d[R_B] = this.rb;
     d[R_C] = this.rc;
-    d.set(this.pairRegs, R_PAIR);
+    for (let k = 0; k < 8; k++) d[R_PAIR + k] = pr[k]!;
   }
 
   /** followOne() for a pair record (a cache_get and the get_done of its hit). */
@@ -328,7 +337,7 @@ export class EventRecorder implements EventSink {
     this.cHalf[w] = 1;
     this.cHalf[w + 1] = 2;
     this.cCount = k + 2;
-    this.syncReaderRegs();
+    this.readerRegsAtWriter = true;
   }
 
   /**
@@ -437,7 +446,8 @@ export class EventRecorder implements EventSink {
     this.lastReq = req;
     // A block decodes from its first record alone: its records refer to no register set before it.
     this.ra = this.rb = this.rc = NaN;
-    this.pairRegs.fill(NaN);
+    const pr = this.pairRegs;
+    for (let k = 0; k < 8; k++) pr[k] = NaN;
     // The window follows the writer (see emit()): it keeps the block before this one.
     if (!this.follow) return;
     if (i - this.cBase !== this.cCount) {
@@ -477,8 +487,10 @@ export class EventRecorder implements EventSink {
       // window ending elsewhere is decoded again from its block's start.
       if (this.cBase + this.cCount !== i) {
         this.cCount = 0;
+        this.readerRegsAtWriter = false;
         k = this.ensure(i - 1);
       }
+      if (this.readerRegsAtWriter) this.syncReaderRegs();
       const end = this.cPos[k]! + this.cLen[k]!;
       this.wci = Math.floor(end / CHUNK_WORDS);
       this.wp = end - this.wci * CHUNK_WORDS;
@@ -507,6 +519,7 @@ export class EventRecorder implements EventSink {
     }
     this.held = i;
     this.cCount = 0;
+    this.readerRegsAtWriter = false;
     this.wch = null;
     this.fastEnd = 0;
   }
@@ -531,6 +544,7 @@ export class EventRecorder implements EventSink {
     let pos: number;
     let prevReq: number;
     if (this.cCount > 0 && i >= this.cBase && i < this.cBase + WINDOW) {
+      if (this.readerRegsAtWriter) this.syncReaderRegs();
       const last = (this.cBase + this.cCount - 1) % WINDOW;
       pos = this.nextRecord(this.cPos[last]! + this.cLen[last]!);
       prevReq = this.c.req[last]!;
@@ -538,6 +552,7 @@ export class EventRecorder implements EventSink {
       const b = Math.floor(i / BLOCK);
       this.cBase = b * BLOCK;
       this.cCount = 0;
+      this.readerRegsAtWriter = false;
       pos = this.blockPos[b]!;
       prevReq = this.blockReq[b]!;
     }
@@ -650,6 +665,7 @@ export class EventRecorder implements EventSink {
   }
 
   clear(): void {
+    this.readerRegsAtWriter = false;
     this.held = 0;
     this.length = 0;
     this.counts.fill(0);
