@@ -1,28 +1,16 @@
 // A compact event recorder: each event is a variable-length record in a stream of int32 words (one meta word, then
-// only the words its values need; ~8 bytes per event on a write workload), no object per event on the hot path.
-// Fewer bytes per event is what makes recording cheap: fresh memory costs page faults. Readers go through the
-// accessors (kindAt, aAt, get, ...), which decode sequentially from a cursor, so a forward scan costs O(1) per event.
+// only the words its values need; ~6 bytes per event on a write workload), no object per event on the hot path.
+// Fewer bytes per event is what makes recording cheap: fresh memory costs page faults. This is the writing side
+// (emit, cacheHit, rewind, truncate, listeners); the records and the readers' accessors are event-log.ts.
 import { EventKind } from "./event-kind.js";
+import { EventLog, WINDOW, type EngineEvent } from "./event-log.js";
 import { EVENT_KIND_COUNT } from "./event-schema.js";
 import {
-  A_SHIFT, B_SHIFT, BLOCK, BLOCK_BITS, C_SHIFT, CACHE_SHIFT, CHUNK_WORDS, D_SHIFT, decodeRecord, type EventArrays, enc, MAX_RECORD, NODE_SHIFT, PAIR,
-  PREPEAT, putWide, R_A, R_ABS, R_B, R_C, R_DELTA, R_PAIR, REGS, REQ_SHIFT, resetRegs, SLOT_SHIFT, V_INT, V_MINUS_ONE, V_REG,
+  A_SHIFT, B_SHIFT, BLOCK, BLOCK_BITS, C_SHIFT, CACHE_SHIFT, CHUNK_WORDS, D_SHIFT, enc, MAX_RECORD, NODE_SHIFT, PAIR, PREPEAT, putWide, R_A,
+  R_ABS, R_B, R_C, R_DELTA, R_PAIR, REQ_SHIFT, SLOT_SHIFT, V_INT, V_MINUS_ONE, V_REG,
 } from "./event-record.js";
 
-export interface EngineEvent {
-  seq: number;
-  kind: EventKind;
-  request: number;
-  /** Which image node of a backing chain (0 = the active layer). */
-  node: number;
-  cache: number;
-  slot: number;
-  a: number;
-  b: number;
-  c: number;
-  /** A fourth payload, used by few kinds (AddTask: qiov_offset * 2 + 1 when the request has an AIO task pool). */
-  d: number;
-}
+export type { EngineEvent } from "./event-log.js";
 
 export interface EventSink {
   enabled: boolean;
@@ -40,21 +28,12 @@ export interface EventSink {
 
 /** The last write position from which any record fits its chunk (the fast paths test only this). */
 const FAST_WP = CHUNK_WORDS - MAX_RECORD;
-/** Events the reader's window holds: two blocks. */
-const WINDOW = 2 * BLOCK;
 
-export class EventRecorder implements EventSink {
+export class EventRecorder extends EventLog implements EventSink {
   enabled = true;
   request = 0;
-  length = 0;
   /** Counts per kind, kept even when recording is off so statistics stay cheap. */
   readonly counts = new Float64Array(EVENT_KIND_COUNT);
-  private chunks: Int32Array[] = [];
-  /** Events physically held (>= length: a rewind keeps what lies past the end, see rewind()). */
-  private held = 0;
-  /** Per block: the chunk * CHUNK_WORDS + word of its first record, and its first event's request. */
-  private blockPos = new Float64Array(64);
-  private blockReq = new Float64Array(64);
   // The writer: where event `held` goes (valid while wch is not null) and the request of the event before it.
   private wch: Int32Array | null = null;
   private wci = 0;
@@ -72,42 +51,12 @@ export class EventRecorder implements EventSink {
   private rb = NaN;
   private rc = NaN;
   private readonly pairRegs = new Float64Array(8).fill(NaN);
-  /** The reader's registers, as of the end of its window (valid while cCount > 0, unless readerRegsAtWriter). */
-  private readonly dRegs = new Float64Array(REGS).fill(NaN);
-  /**
-   * The window ends where the writer is (the writer handed its last record to a following reader), so the
-   * reader's registers are the writer's: copied when a reader continues decoding or the writer is put back
-   * (syncReaderRegs), not on every event. While a reader follows, every record written extends the window, so
-   * the two stay together until decodeTo, dropFrom or clear moves the window.
-   */
-  private readerRegsAtWriter = false;
-  // The reader's window: events [cBase, cBase + cCount) decoded (cBase a block's first), up to two blocks, event i in
-  // slot i % WINDOW, each with the place and length of its record and whether it is a pair's first or second half
-  // (cHalf 1, 2). While a reader follows the writer (`follow`: it read the newest events, as the cost model does with
-  // each request's events right after it), the writer appends what it writes, across block boundaries too; with no
-  // such reader (the engine alone) the writer leaves the window alone and pays nothing for it. Records change only
-  // by dropFrom(), which empties the window.
-  private cBase = 0;
-  private cCount = 0;
-  private follow = false;
-  private readonly c: EventArrays = {
-    kind: new Int32Array(WINDOW + 1),
-    req: new Float64Array(WINDOW + 1),
-    node: new Float64Array(WINDOW + 1),
-    cache: new Float64Array(WINDOW + 1),
-    slot: new Float64Array(WINDOW + 1),
-    a: new Float64Array(WINDOW + 1),
-    b: new Float64Array(WINDOW + 1),
-    c: new Float64Array(WINDOW + 1),
-    d: new Float64Array(WINDOW + 1),
-  };
-  private readonly cPos = new Float64Array(WINDOW + 1);
-  private readonly cLen = new Int32Array(WINDOW + 1);
-  private readonly cHalf = new Uint8Array(WINDOW + 1);
   private listeners: ((e: EngineEvent) => void)[] = [];
 
   /** The capacity argument of earlier versions is accepted and ignored: storage grows in fixed chunks. */
-  constructor(_initialCapacity?: number) {}
+  constructor(_initialCapacity?: number) {
+    super();
+  }
 
   emit(kind: EventKind, node: number, cache: number, slot: number, a: number, b: number, c: number, d?: number): void {
     this.counts[kind]!++;
@@ -303,7 +252,7 @@ export class EventRecorder implements EventSink {
   }
 
   /** The reader's registers taken from the writer's, which readerRegsAtWriter says are the same. */
-  private syncReaderRegs(): void {
+  protected syncReaderRegs(): void {
     this.readerRegsAtWriter = false;
     const d = this.dRegs;
     const pr = this.pairRegs;
@@ -530,116 +479,12 @@ export class EventRecorder implements EventSink {
     return e.kind[k] === kind && e.req[k] === this.request && e.node[k] === node && e.cache[k] === cache && e.slot[k] === slot && e.a[k] === a && e.b[k] === b && e.c[k] === c && e.d[k] === d;
   }
 
-  // --- reading ---
-
-  /** Decodes event i's block (once: later reads of the block are array loads); returns i's place in it. */
-  private ensure(i: number): number {
-    const k = i - this.cBase;
-    if (k >= 0 && k < this.cCount) return i % WINDOW;
-    return this.decodeTo(i);
-  }
-
-  private decodeTo(i: number): number {
-    if (!(i >= 0 && i < this.held)) throw new RangeError(`event ${i} is not in the log (${this.held} held)`);
-    let pos: number;
-    let prevReq: number;
-    if (this.cCount > 0 && i >= this.cBase && i < this.cBase + WINDOW) {
-      if (this.readerRegsAtWriter) this.syncReaderRegs();
-      const last = (this.cBase + this.cCount - 1) % WINDOW;
-      pos = this.nextRecord(this.cPos[last]! + this.cLen[last]!);
-      prevReq = this.c.req[last]!;
-    } else {
-      const b = Math.floor(i / BLOCK);
-      this.cBase = b * BLOCK;
-      this.cCount = 0;
-      this.readerRegsAtWriter = false;
-      pos = this.blockPos[b]!;
-      prevReq = this.blockReq[b]!;
-    }
-    const k = i - this.cBase;
-    // The rest of the block at once: a forward scan then reads array entries only.
-    const end = Math.min(Math.floor(k / BLOCK) * BLOCK + BLOCK, this.held - this.cBase);
-    // A reader of the newest events is likely to read the next ones as they come: the writer fills them in.
-    this.follow = end === this.held - this.cBase;
-    while (this.cCount < end) {
-      const n = this.cCount;
-      const w = (this.cBase + n) % WINDOW;
-      // A block's first event has its request relative to the block's base.
-      if (n % BLOCK === 0) {
-        prevReq = this.blockReq[(this.cBase + n) / BLOCK]!;
-        resetRegs(this.dRegs);
-      }
-      const ci = Math.floor(pos / CHUNK_WORDS);
-      const len = decodeRecord(this.chunks[ci]!, pos - ci * CHUNK_WORDS, prevReq, this.c, w, this.dRegs);
-      this.cPos[w] = pos;
-      if (len > 0) {
-        this.cLen[w] = len;
-        this.cHalf[w] = 0;
-        this.cCount = n + 1;
-        pos = this.nextRecord(pos + len);
-      } else {
-        this.cLen[w] = this.cLen[w + 1] = -len;
-        this.cPos[w + 1] = pos;
-        this.cHalf[w] = 1;
-        this.cHalf[w + 1] = 2;
-        this.cCount = n + 2;
-        pos = this.nextRecord(pos - len);
-      }
-      prevReq = this.c.req[w]!;
-    }
-    return i % WINDOW;
-  }
-
-  /** Where the record after one ending at `end` starts: a record that might not fit a chunk starts the next. */
-  private nextRecord(end: number): number {
-    const ci = Math.floor(end / CHUNK_WORDS);
-    return end - ci * CHUNK_WORDS + MAX_RECORD > CHUNK_WORDS ? (ci + 1) * CHUNK_WORDS : end;
-  }
-
   onEvent(l: (e: EngineEvent) => void): () => void {
     this.listeners.push(l);
     this.fastEnd = 0;
     return () => {
       this.listeners = this.listeners.filter((x) => x !== l);
     };
-  }
-
-  kindAt(i: number): EventKind {
-    return this.c.kind[this.ensure(i)]! as EventKind;
-  }
-  requestAt(i: number): number {
-    return this.c.req[this.ensure(i)]!;
-  }
-  slotAt(i: number): number {
-    return this.c.slot[this.ensure(i)]!;
-  }
-  cacheAt(i: number): number {
-    return this.c.cache[this.ensure(i)]!;
-  }
-  nodeAt(i: number): number {
-    return this.c.node[this.ensure(i)]!;
-  }
-  aAt(i: number): number {
-    return this.c.a[this.ensure(i)]!;
-  }
-  bAt(i: number): number {
-    return this.c.b[this.ensure(i)]!;
-  }
-  cAt(i: number): number {
-    return this.c.c[this.ensure(i)]!;
-  }
-  dAt(i: number): number {
-    return this.c.d[this.ensure(i)]!;
-  }
-
-  get(i: number): EngineEvent {
-    const k = this.ensure(i);
-    const c = this.c;
-    return { seq: i, kind: c.kind[k]! as EventKind, request: c.req[k]!, node: c.node[k]!, cache: c.cache[k]!, slot: c.slot[k]!, a: c.a[k]!, b: c.b[k]!, c: c.c[k]!, d: c.d[k]! };
-  }
-
-  *events(from = 0, to = this.length): Generator<EngineEvent> {
-    for (let i = from; i < to; i++) yield this.get(i);
   }
 
   /** Drops events from index n on, and the memory past them (time travel re-executes from a checkpoint). */
@@ -675,17 +520,4 @@ export class EventRecorder implements EventSink {
     this.fastEnd = 0;
   }
 
-  /** Bytes the records of the held events take, per event (for the memory benchmark). */
-  bytesPerEvent(): number {
-    if (this.held === 0) return 0;
-    const k = this.ensure(this.held - 1);
-    return Math.round(((this.cPos[k]! + this.cLen[k]!) * 4 * 10) / this.held) / 10;
-  }
-  /** Values kept outside the records: none since every value is inline (kept for callers of the old layout). */
-  sideValues(): number {
-    return 0;
-  }
-  capacityBytes(): number {
-    return this.chunks.length * CHUNK_WORDS * 4;
-  }
 }
