@@ -9,12 +9,20 @@ import { EVENT_KIND_COUNT } from "./event-schema.js";
 // before (at a block's first event: the block's base request), DELTA from it in one word, or ABS (two words).
 // PAIR: the record is two events, a cache_get and the cache_get_done of its hit (cacheHit(); 41% of a write
 // workload's events): same request, node, cache and offset, and the get_done's slot in one last word.
+// Registers (Regs), reset at each block's first record, let a record refer to values written before it in its
+// block: mode REG for a, b or c is "the last value this column stored in words" (a write's guest offset, length
+// and host cluster recur through its events), and PREPEAT marks a pair record of the L2 or refcount cache (cache
+// 0 or 1, in the meta word) that repeats that cache's last pair record: node, offset, readFromDisk and slot come
+// from the registers, and the record is the meta word and its request words only. Records of one request then
+// take ~5.5 bytes an event where they took ~8.5: recording costs as much in fresh memory written as in work.
 export const V_ZERO = 0;
 export const V_ONE = 1;
 export const V_MINUS_ONE = 2;
 export const V_INT = 3;
 export const V_SECTORS = 4;
 export const V_WIDE = 5;
+/** Columns a, b, c only: the column's register (see Regs). */
+export const V_REG = 6;
 export const SECTOR = 512;
 export const R_SAME = 0;
 export const R_DELTA = 1;
@@ -28,6 +36,7 @@ export const B_SHIFT = 20;
 export const C_SHIFT = 23;
 export const D_SHIFT = 26;
 export const PAIR = 1 << 29;
+export const PREPEAT = 1 << 30;
 if (EVENT_KIND_COUNT > 64) throw new Error("event recorder: kinds need more than the meta word's 6 bits");
 
 /** Words per chunk (1 MiB). A record never straddles chunks: one that might not fit starts the next chunk. */
@@ -81,14 +90,31 @@ export interface EventArrays {
   d: Float64Array;
 }
 
+/**
+ * The registers as of one point of a block: the last value columns a, b and c stored in words (by records that are
+ * not pairs), then per cache 0 and 1 the node, offset, readFromDisk and slot of its last pair record. NaN when
+ * unset (a value equal to NaN is never referred to: NaN !== NaN).
+ */
+export const REGS = 11;
+export const R_A = 0;
+export const R_B = 1;
+export const R_C = 2;
+/** Pair registers of cache c (0 or 1) start at R_PAIR + 4 * c: node, offset, readFromDisk, slot. */
+export const R_PAIR = 3;
+
+export function resetRegs(regs: Float64Array): void {
+  regs.fill(NaN);
+}
+
 /** Words a value of each mode takes. */
 const WORDS = [0, 0, 0, 1, 1, 2, 0, 0];
 
 /**
  * Decodes the record at ch[off], whose event before has request prevReq, into entry n of `to` (and n + 1, the
- * get_done, for a pair). Returns the record's length in words, negated for a pair.
+ * get_done, for a pair), with `regs` as of the record before it in its block (updated past this one). Returns
+ * the record's length in words, negated for a pair.
  */
-export function decodeRecord(ch: Int32Array, off: number, prevReq: number, to: EventArrays, n: number): number {
+export function decodeRecord(ch: Int32Array, off: number, prevReq: number, to: EventArrays, n: number, regs: Float64Array): number {
   const m = ch[off]!;
   let p = off + 1;
   to.kind[n] = m & 63;
@@ -100,8 +126,11 @@ export function decodeRecord(ch: Int32Array, off: number, prevReq: number, to: E
     p += 2;
   }
   to.req[n] = req;
+  const pair = (m & PAIR) !== 0;
+  if ((m & PREPEAT) !== 0) return decodeRepeat(m, off, p, req, to, n, regs, pair);
   let mode = (m >>> NODE_SHIFT) & 7;
-  to.node[n] = value(ch, p, mode);
+  const node = value(ch, p, mode);
+  to.node[n] = node;
   p += WORDS[mode]!;
   mode = (m >>> CACHE_SHIFT) & 7;
   const cache = value(ch, p, mode);
@@ -110,27 +139,80 @@ export function decodeRecord(ch: Int32Array, off: number, prevReq: number, to: E
   mode = (m >>> SLOT_SHIFT) & 7;
   to.slot[n] = value(ch, p, mode);
   p += WORDS[mode]!;
+  // a, b and c: a register, or a value that (stored in words, outside a pair) becomes the register.
   mode = (m >>> A_SHIFT) & 7;
-  const a = value(ch, p, mode);
+  let a: number;
+  if (mode === V_REG) a = regs[R_A]!;
+  else {
+    a = value(ch, p, mode);
+    p += WORDS[mode]!;
+    if (mode >= V_INT && !pair) regs[R_A] = a;
+  }
   to.a[n] = a;
-  p += WORDS[mode]!;
   mode = (m >>> B_SHIFT) & 7;
-  to.b[n] = value(ch, p, mode);
-  p += WORDS[mode]!;
+  let v: number;
+  if (mode === V_REG) v = regs[R_B]!;
+  else {
+    v = value(ch, p, mode);
+    p += WORDS[mode]!;
+    if (mode >= V_INT && !pair) regs[R_B] = v;
+  }
+  to.b[n] = v;
   mode = (m >>> C_SHIFT) & 7;
-  to.c[n] = value(ch, p, mode);
-  p += WORDS[mode]!;
+  if (mode === V_REG) v = regs[R_C]!;
+  else {
+    v = value(ch, p, mode);
+    p += WORDS[mode]!;
+    if (mode >= V_INT && !pair) regs[R_C] = v;
+  }
+  to.c[n] = v;
   mode = (m >>> D_SHIFT) & 7;
   to.d[n] = value(ch, p, mode);
   p += WORDS[mode]!;
-  if ((m & PAIR) === 0) return p - off;
+  if (!pair) return p - off;
   // The get_done of the pair: the same request, node, cache and offset; its slot; nothing in b, c or d.
+  const k = n + 1;
+  const slot = ch[p++]!;
+  to.kind[k] = PAIR_SECOND;
+  to.req[k] = req;
+  to.node[k] = node;
+  to.cache[k] = cache;
+  to.slot[k] = slot;
+  to.a[k] = a;
+  to.b[k] = 0;
+  to.c[k] = 0;
+  to.d[k] = 0;
+  if (cache === 0 || cache === 1) {
+    const r = R_PAIR + 4 * cache;
+    regs[r] = node;
+    regs[r + 1] = a;
+    regs[r + 2] = to.b[n]!;
+    regs[r + 3] = slot;
+  }
+  return off - p;
+}
+
+/** A PREPEAT record (see Regs): its cache's last pair again, or only its cache_get when a truncate cut it. */
+function decodeRepeat(m: number, off: number, p: number, req: number, to: EventArrays, n: number, regs: Float64Array, pair: boolean): number {
+  const cache = (m >>> CACHE_SHIFT) & 7;
+  const r = R_PAIR + 4 * cache;
+  const node = regs[r]!;
+  const a = regs[r + 1]!;
+  to.kind[n] = EventKind.CacheGet;
+  to.node[n] = node;
+  to.cache[n] = cache;
+  to.slot[n] = -1;
+  to.a[n] = a;
+  to.b[n] = regs[r + 2]!;
+  to.c[n] = 0;
+  to.d[n] = 0;
+  if (!pair) return p - off;
   const k = n + 1;
   to.kind[k] = PAIR_SECOND;
   to.req[k] = req;
-  to.node[k] = to.node[n]!;
+  to.node[k] = node;
   to.cache[k] = cache;
-  to.slot[k] = ch[p++]!;
+  to.slot[k] = regs[r + 3]!;
   to.a[k] = a;
   to.b[k] = 0;
   to.c[k] = 0;

@@ -1,28 +1,16 @@
 // A compact event recorder: each event is a variable-length record in a stream of int32 words (one meta word, then
-// only the words its values need; ~8 bytes per event on a write workload), no object per event on the hot path.
-// Fewer bytes per event is what makes recording cheap: fresh memory costs page faults. Readers go through the
-// accessors (kindAt, aAt, get, ...), which decode sequentially from a cursor, so a forward scan costs O(1) per event.
+// only the words its values need; ~6 bytes per event on a write workload), no object per event on the hot path.
+// Fewer bytes per event is what makes recording cheap: fresh memory costs page faults. This is the writing side
+// (emit, cacheHit, rewind, truncate, listeners); the records and the readers' accessors are event-log.ts.
 import { EventKind } from "./event-kind.js";
+import { EventLog, WINDOW, type EngineEvent } from "./event-log.js";
 import { EVENT_KIND_COUNT } from "./event-schema.js";
 import {
-  A_SHIFT, B_SHIFT, BLOCK, BLOCK_BITS, C_SHIFT, CACHE_SHIFT, CHUNK_WORDS, D_SHIFT, decodeRecord, type EventArrays, enc, MAX_RECORD, NODE_SHIFT, PAIR,
-  putWide, R_ABS, R_DELTA, REQ_SHIFT, SLOT_SHIFT, V_MINUS_ONE,
+  A_SHIFT, B_SHIFT, BLOCK, BLOCK_BITS, C_SHIFT, CACHE_SHIFT, CHUNK_WORDS, D_SHIFT, enc, MAX_RECORD, NODE_SHIFT, PAIR, PREPEAT, putWide, R_A,
+  R_ABS, R_B, R_C, R_DELTA, R_PAIR, REQ_SHIFT, SLOT_SHIFT, V_INT, V_MINUS_ONE, V_REG,
 } from "./event-record.js";
 
-export interface EngineEvent {
-  seq: number;
-  kind: EventKind;
-  request: number;
-  /** Which image node of a backing chain (0 = the active layer). */
-  node: number;
-  cache: number;
-  slot: number;
-  a: number;
-  b: number;
-  c: number;
-  /** A fourth payload, used by few kinds (AddTask: qiov_offset * 2 + 1 when the request has an AIO task pool). */
-  d: number;
-}
+export type { EngineEvent } from "./event-log.js";
 
 export interface EventSink {
   enabled: boolean;
@@ -38,58 +26,120 @@ export interface EventSink {
   cacheHit(node: number, cache: number, slot: number, offset: number, readFromDisk: number): boolean;
 }
 
-/** Events the reader's window holds: two blocks. */
-const WINDOW = 2 * BLOCK;
+/** The last write position from which any record fits its chunk (the fast paths test only this). */
+const FAST_WP = CHUNK_WORDS - MAX_RECORD;
 
-export class EventRecorder implements EventSink {
+export class EventRecorder extends EventLog implements EventSink {
   enabled = true;
   request = 0;
-  length = 0;
   /** Counts per kind, kept even when recording is off so statistics stay cheap. */
   readonly counts = new Float64Array(EVENT_KIND_COUNT);
-  private chunks: Int32Array[] = [];
-  /** Events physically held (>= length: a rewind keeps what lies past the end, see rewind()). */
-  private held = 0;
-  /** Per block: the chunk * CHUNK_WORDS + word of its first record, and its first event's request. */
-  private blockPos = new Float64Array(64);
-  private blockReq = new Float64Array(64);
   // The writer: where event `held` goes (valid while wch is not null) and the request of the event before it.
   private wch: Int32Array | null = null;
   private wci = 0;
   private wp = 0;
   private lastReq = 0;
-  // The reader's window: events [cBase, cBase + cCount) decoded (cBase a block's first), up to two blocks, event i in
-  // slot i % WINDOW, each with the place and length of its record and whether it is a pair's first or second half
-  // (cHalf 1, 2). While a reader follows the writer (`follow`: it read the newest events, as the cost model does with
-  // each request's events right after it), the writer appends what it writes, across block boundaries too; with no
-  // such reader (the engine alone) the writer leaves the window alone and pays nothing for it. Records change only
-  // by dropFrom(), which empties the window.
-  private cBase = 0;
-  private cCount = 0;
-  private follow = false;
-  private readonly c: EventArrays = {
-    kind: new Int32Array(WINDOW + 1),
-    req: new Float64Array(WINDOW + 1),
-    node: new Float64Array(WINDOW + 1),
-    cache: new Float64Array(WINDOW + 1),
-    slot: new Float64Array(WINDOW + 1),
-    a: new Float64Array(WINDOW + 1),
-    b: new Float64Array(WINDOW + 1),
-    c: new Float64Array(WINDOW + 1),
-    d: new Float64Array(WINDOW + 1),
-  };
-  private readonly cPos = new Float64Array(WINDOW + 1);
-  private readonly cLen = new Int32Array(WINDOW + 1);
-  private readonly cHalf = new Uint8Array(WINDOW + 1);
+  /**
+   * Events before this index (and past the last one written) take emit()'s fast path: set by refreshFast() to the
+   * next block start when the writer is at the end of the log and no listener listens; 0 forces the slow path,
+   * which sets it again. A reader following the writer is served on either path (followOne, followPair).
+   */
+  private fastEnd = 0;
+  // The writer's registers (event-record.ts, Regs): the last value columns a, b and c stored in words in this
+  // block, and per cache 0 and 1 its last pair record's node, offset, readFromDisk and slot.
+  private ra = NaN;
+  private rb = NaN;
+  private rc = NaN;
+  private readonly pairRegs = new Float64Array(8).fill(NaN);
   private listeners: ((e: EngineEvent) => void)[] = [];
 
   /** The capacity argument of earlier versions is accepted and ignored: storage grows in fixed chunks. */
-  constructor(_initialCapacity?: number) {}
+  constructor(_initialCapacity?: number) {
+    super();
+  }
 
   emit(kind: EventKind, node: number, cache: number, slot: number, a: number, b: number, c: number, d?: number): void {
     this.counts[kind]!++;
     if (!this.enabled) return;
     const i = this.length;
+    if (i < this.fastEnd && this.wp <= FAST_WP) {
+      // The common case, with what emitSlow() tests known false (see fastEnd): the record and nothing else.
+      const ch = this.wch!;
+      const at = this.wp;
+      let p = at + 1;
+      let meta: number = kind;
+      const req = this.request;
+      const dr = req - this.lastReq;
+      if (dr !== 0) {
+        if ((dr | 0) === dr) {
+          meta |= R_DELTA << REQ_SHIFT;
+          ch[p++] = dr;
+        } else {
+          meta |= R_ABS << REQ_SHIFT;
+          p = putWide(ch, p, req);
+        }
+        this.lastReq = req;
+      }
+      let r = 0;
+      if (node !== 0) {
+        r = enc(ch, p, node);
+        meta |= (r & 7) << NODE_SHIFT;
+        p = r >>> 3;
+      }
+      if (cache === -1) meta |= V_MINUS_ONE << CACHE_SHIFT;
+      else {
+        r = enc(ch, p, cache);
+        meta |= (r & 7) << CACHE_SHIFT;
+        p = r >>> 3;
+      }
+      if (slot === -1) meta |= V_MINUS_ONE << SLOT_SHIFT;
+      else {
+        r = enc(ch, p, slot);
+        meta |= (r & 7) << SLOT_SHIFT;
+        p = r >>> 3;
+      }
+      // a, b, c: the column's register when equal (REG), else the value, which (stored in words) becomes it.
+      if (a === this.ra) meta |= V_REG << A_SHIFT;
+      else {
+        r = enc(ch, p, a);
+        meta |= (r & 7) << A_SHIFT;
+        p = r >>> 3;
+        if ((r & 7) >= V_INT) this.ra = a;
+      }
+      if (b !== 0) {
+        if (b === this.rb) meta |= V_REG << B_SHIFT;
+        else {
+          r = enc(ch, p, b);
+          meta |= (r & 7) << B_SHIFT;
+          p = r >>> 3;
+          if ((r & 7) >= V_INT) this.rb = b;
+        }
+      }
+      if (c !== 0) {
+        if (c === this.rc) meta |= V_REG << C_SHIFT;
+        else {
+          r = enc(ch, p, c);
+          meta |= (r & 7) << C_SHIFT;
+          p = r >>> 3;
+          if ((r & 7) >= V_INT) this.rc = c;
+        }
+      }
+      if (d !== undefined && d !== 0) {
+        r = enc(ch, p, d);
+        meta |= (r & 7) << D_SHIFT;
+        p = r >>> 3;
+      }
+      ch[at] = meta;
+      this.wp = p;
+      this.held = this.length = i + 1;
+      if (this.follow) this.followOne(i, kind, req, node, cache, slot, a, b, c, d === undefined ? 0 : d, at, p);
+      return;
+    }
+    this.emitSlow(i, kind, node, cache, slot, a, b, c, d);
+  }
+
+  /** emit() when the writer must move, a block starts, a chunk fills or a listener listens. */
+  private emitSlow(i: number, kind: EventKind, node: number, cache: number, slot: number, a: number, b: number, c: number, d: number | undefined): void {
     if (i !== this.held || this.wch === null) {
       // Re-execution after a rewind writes the same events again: keep them; the first that differs drops the rest.
       if (i < this.held) {
@@ -136,18 +186,31 @@ export class EventRecorder implements EventSink {
       meta |= (r & 7) << SLOT_SHIFT;
       p = r >>> 3;
     }
-    r = enc(ch, p, a);
-    meta |= (r & 7) << A_SHIFT;
-    p = r >>> 3;
-    if (b !== 0) {
-      r = enc(ch, p, b);
-      meta |= (r & 7) << B_SHIFT;
+    // a, b, c: the column's register when equal (REG), else the value, which (stored in words) becomes it.
+    if (a === this.ra) meta |= V_REG << A_SHIFT;
+    else {
+      r = enc(ch, p, a);
+      meta |= (r & 7) << A_SHIFT;
       p = r >>> 3;
+      if ((r & 7) >= V_INT) this.ra = a;
+    }
+    if (b !== 0) {
+      if (b === this.rb) meta |= V_REG << B_SHIFT;
+      else {
+        r = enc(ch, p, b);
+        meta |= (r & 7) << B_SHIFT;
+        p = r >>> 3;
+        if ((r & 7) >= V_INT) this.rb = b;
+      }
     }
     if (c !== 0) {
-      r = enc(ch, p, c);
-      meta |= (r & 7) << C_SHIFT;
-      p = r >>> 3;
+      if (c === this.rc) meta |= V_REG << C_SHIFT;
+      else {
+        r = enc(ch, p, c);
+        meta |= (r & 7) << C_SHIFT;
+        p = r >>> 3;
+        if ((r & 7) >= V_INT) this.rc = c;
+      }
     }
     if (d !== undefined && d !== 0) {
       r = enc(ch, p, d);
@@ -156,49 +219,109 @@ export class EventRecorder implements EventSink {
     }
     this.wp = p;
     ch[at] = meta;
-    // The decoded block follows the writer: the events just written (which the cost model reads next) are read
-    // back from its arrays without decoding.
-    const k = i - this.cBase;
-    if (this.follow && k === this.cCount) {
-      const w = i % WINDOW;
-      const e = this.c;
-      e.kind[w] = kind;
-      e.req[w] = req;
-      e.node[w] = node;
-      e.cache[w] = cache;
-      e.slot[w] = slot;
-      e.a[w] = a;
-      e.b[w] = b;
-      e.c[w] = c;
-      e.d[w] = d === undefined ? 0 : d;
-      this.cPos[w] = this.wci * CHUNK_WORDS + at;
-      this.cLen[w] = p - at;
-      this.cHalf[w] = 0;
-      this.cCount = k + 1;
-    }
+    if (this.follow) this.followOne(i, kind, req, node, cache, slot, a, b, c, d === undefined ? 0 : d, at, p);
     this.held = i + 1;
     this.length = i + 1;
+    this.refreshFast();
     if (this.listeners.length !== 0) this.notify(i);
   }
 
+  /**
+   * The decoded block follows the writer: the event just written at [at, p) of the current chunk (which the cost
+   * model reads next) is read back from the window's arrays without decoding, when it extends the window.
+   */
+  private followOne(i: number, kind: EventKind, req: number, node: number, cache: number, slot: number, a: number, b: number, c: number, d: number, at: number, p: number): void {
+    const k = i - this.cBase;
+    if (k !== this.cCount) return;
+    const w = i % WINDOW;
+    const e = this.c;
+    e.kind[w] = kind;
+    e.req[w] = req;
+    e.node[w] = node;
+    e.cache[w] = cache;
+    e.slot[w] = slot;
+    e.a[w] = a;
+    e.b[w] = b;
+    e.c[w] = c;
+    e.d[w] = d;
+    this.cPos[w] = this.wci * CHUNK_WORDS + at;
+    this.cLen[w] = p - at;
+    this.cHalf[w] = 0;
+    this.cCount = k + 1;
+    this.readerRegsAtWriter = true;
+  }
+
+  /** The reader's registers taken from the writer's, which readerRegsAtWriter says are the same. */
+  protected syncReaderRegs(): void {
+    this.readerRegsAtWriter = false;
+    const d = this.dRegs;
+    const pr = this.pairRegs;
+    d[R_A] = this.ra;
+    d[R_B] = this.rb;
+    d[R_C] = this.rc;
+    for (let k = 0; k < 8; k++) d[R_PAIR + k] = pr[k]!;
+  }
+
+  /** followOne() for a pair record (a cache_get and the get_done of its hit). */
+  private followPair(i: number, req: number, node: number, cache: number, slot: number, offset: number, readFromDisk: number, at: number, p: number): void {
+    const k = i - this.cBase;
+    if (k !== this.cCount) return;
+    const w = i % WINDOW;
+    const e = this.c;
+    const pos = this.wci * CHUNK_WORDS + at;
+    e.kind[w] = EventKind.CacheGet;
+    e.kind[w + 1] = EventKind.CacheGetDone;
+    e.req[w] = e.req[w + 1] = req;
+    e.node[w] = e.node[w + 1] = node;
+    e.cache[w] = e.cache[w + 1] = cache;
+    e.slot[w] = -1;
+    e.slot[w + 1] = slot;
+    e.a[w] = e.a[w + 1] = offset;
+    e.b[w] = readFromDisk;
+    e.b[w + 1] = 0;
+    e.c[w] = e.c[w + 1] = 0;
+    e.d[w] = e.d[w + 1] = 0;
+    this.cPos[w] = this.cPos[w + 1] = pos;
+    this.cLen[w] = this.cLen[w + 1] = p - at;
+    this.cHalf[w] = 1;
+    this.cHalf[w + 1] = 2;
+    this.cCount = k + 2;
+    this.readerRegsAtWriter = true;
+  }
+
+  /**
+   * Sets fastEnd: the events after the last one written go the fast way up to the next block start while the
+   * writer is at the end of the log and no listener listens; 0 when either is false. Whatever changes one of
+   * these (seekWrite, dropFrom, rewind, truncate, clear, onEvent) sets it to 0, and the next emitSlow() sets it again.
+   */
+  private refreshFast(): void {
+    const n = this.length;
+    this.fastEnd = this.wch !== null && n === this.held && this.listeners.length === 0 ? (n + BLOCK - 1) & ~(BLOCK - 1) : 0;
+  }
+
   cacheHit(node: number, cache: number, slot: number, offset: number, readFromDisk: number): boolean {
-    if (this.listeners.length !== 0) return false;
-    if (!this.enabled) {
-      this.counts[EventKind.CacheGet]!++;
-      this.counts[EventKind.CacheGetDone]!++;
-      return true;
-    }
     const i = this.length;
-    // An int32 slot, and a pair not cut by a block start, fit the pair record.
-    if (i !== this.held || this.wch === null || (slot | 0) !== slot || (i & (BLOCK - 1)) === BLOCK - 1) return false;
+    // Both halves before the next block start and no listener (see fastEnd): the record (and a follower's copy).
+    const fast = i + 1 < this.fastEnd && this.enabled && this.wp <= FAST_WP;
+    if (!fast) {
+      if (this.listeners.length !== 0) return false;
+      if (!this.enabled) {
+        this.counts[EventKind.CacheGet]!++;
+        this.counts[EventKind.CacheGetDone]!++;
+        return true;
+      }
+      // An int32 slot, and a pair not cut by a block start, fit the pair record.
+      if (i !== this.held || this.wch === null || (i & (BLOCK - 1)) === BLOCK - 1) return false;
+    }
+    if ((slot | 0) !== slot) return false;
     this.counts[EventKind.CacheGet]!++;
     this.counts[EventKind.CacheGetDone]!++;
-    if (this.wp + MAX_RECORD > CHUNK_WORDS) this.nextChunk();
+    if (!fast && this.wp + MAX_RECORD > CHUNK_WORDS) this.nextChunk();
     const ch = this.wch!;
     const at = this.wp;
     let p = at + 1;
     const req = this.request;
-    if ((i & (BLOCK - 1)) === 0) this.startBlock(i, req, at);
+    if (!fast && (i & (BLOCK - 1)) === 0) this.startBlock(i, req, at);
     let meta = EventKind.CacheGet | PAIR | (V_MINUS_ONE << SLOT_SHIFT);
     const dr = req - this.lastReq;
     if (dr !== 0) {
@@ -211,47 +334,38 @@ export class EventRecorder implements EventSink {
       }
       this.lastReq = req;
     }
-    let r = 0;
-    if (node !== 0) {
-      r = enc(ch, p, node);
-      meta |= (r & 7) << NODE_SHIFT;
+    // The L2 and refcount caches' pairs (the only ones) repeat: the same table again is the meta word alone.
+    const pr = this.pairRegs;
+    const rb = 4 * cache;
+    if ((cache === 0 || cache === 1) && pr[rb] === node && pr[rb + 1] === offset && pr[rb + 2] === readFromDisk && pr[rb + 3] === slot) {
+      meta |= PREPEAT | (cache << CACHE_SHIFT);
+    } else {
+      let r = 0;
+      if (node !== 0) {
+        r = enc(ch, p, node);
+        meta |= (r & 7) << NODE_SHIFT;
+        p = r >>> 3;
+      }
+      r = enc(ch, p, cache);
+      meta |= (r & 7) << CACHE_SHIFT;
+      r = enc(ch, r >>> 3, offset);
+      meta |= (r & 7) << A_SHIFT;
+      r = enc(ch, r >>> 3, readFromDisk);
+      meta |= (r & 7) << B_SHIFT;
       p = r >>> 3;
+      ch[p++] = slot;
+      if (cache === 0 || cache === 1) {
+        pr[rb] = node;
+        pr[rb + 1] = offset;
+        pr[rb + 2] = readFromDisk;
+        pr[rb + 3] = slot;
+      }
     }
-    r = enc(ch, p, cache);
-    meta |= (r & 7) << CACHE_SHIFT;
-    r = enc(ch, r >>> 3, offset);
-    meta |= (r & 7) << A_SHIFT;
-    r = enc(ch, r >>> 3, readFromDisk);
-    meta |= (r & 7) << B_SHIFT;
-    p = r >>> 3;
-    ch[p++] = slot;
     this.wp = p;
     ch[at] = meta;
-    const k = i - this.cBase;
-    if (this.follow && k === this.cCount) {
-      const w = i % WINDOW;
-      const e = this.c;
-      const pos = this.wci * CHUNK_WORDS + at;
-      e.kind[w] = EventKind.CacheGet;
-      e.kind[w + 1] = EventKind.CacheGetDone;
-      e.req[w] = e.req[w + 1] = req;
-      e.node[w] = e.node[w + 1] = node;
-      e.cache[w] = e.cache[w + 1] = cache;
-      e.slot[w] = -1;
-      e.slot[w + 1] = slot;
-      e.a[w] = e.a[w + 1] = offset;
-      e.b[w] = readFromDisk;
-      e.b[w + 1] = 0;
-      e.c[w] = e.c[w + 1] = 0;
-      e.d[w] = e.d[w + 1] = 0;
-      this.cPos[w] = this.cPos[w + 1] = pos;
-      this.cLen[w] = this.cLen[w + 1] = p - at;
-      this.cHalf[w] = 1;
-      this.cHalf[w + 1] = 2;
-      this.cCount = k + 2;
-    }
-    this.held = i + 2;
-    this.length = i + 2;
+    this.held = this.length = i + 2;
+    if (this.follow) this.followPair(i, req, node, cache, slot, offset, readFromDisk, at, p);
+    if (!fast) this.refreshFast();
     return true;
   }
 
@@ -279,6 +393,10 @@ export class EventRecorder implements EventSink {
     this.blockPos[b] = this.wci * CHUNK_WORDS + at;
     this.blockReq[b] = req;
     this.lastReq = req;
+    // A block decodes from its first record alone: its records refer to no register set before it.
+    this.ra = this.rb = this.rc = NaN;
+    const pr = this.pairRegs;
+    for (let k = 0; k < 8; k++) pr[k] = NaN;
     // The window follows the writer (see emit()): it keeps the block before this one.
     if (!this.follow) return;
     if (i - this.cBase !== this.cCount) {
@@ -313,11 +431,24 @@ export class EventRecorder implements EventSink {
       this.wp = 0;
       this.lastReq = this.request;
     } else {
-      const k = this.ensure(i - 1);
+      let k = this.ensure(i - 1);
+      // The reader's registers are those at the end of its window, which (i being the end of the log) is i; a
+      // window ending elsewhere is decoded again from its block's start.
+      if (this.cBase + this.cCount !== i) {
+        this.cCount = 0;
+        this.readerRegsAtWriter = false;
+        k = this.ensure(i - 1);
+      }
+      if (this.readerRegsAtWriter) this.syncReaderRegs();
       const end = this.cPos[k]! + this.cLen[k]!;
       this.wci = Math.floor(end / CHUNK_WORDS);
       this.wp = end - this.wci * CHUNK_WORDS;
       this.lastReq = this.c.req[k]!;
+      const d = this.dRegs;
+      this.ra = d[R_A]!;
+      this.rb = d[R_B]!;
+      this.rc = d[R_C]!;
+      this.pairRegs.set(d.subarray(R_PAIR, R_PAIR + 8));
     }
     this.wch = this.chunkAt(this.wci);
   }
@@ -337,7 +468,9 @@ export class EventRecorder implements EventSink {
     }
     this.held = i;
     this.cCount = 0;
+    this.readerRegsAtWriter = false;
     this.wch = null;
+    this.fastEnd = 0;
   }
 
   private sameAt(i: number, kind: number, node: number, cache: number, slot: number, a: number, b: number, c: number, d: number): boolean {
@@ -346,110 +479,12 @@ export class EventRecorder implements EventSink {
     return e.kind[k] === kind && e.req[k] === this.request && e.node[k] === node && e.cache[k] === cache && e.slot[k] === slot && e.a[k] === a && e.b[k] === b && e.c[k] === c && e.d[k] === d;
   }
 
-  // --- reading ---
-
-  /** Decodes event i's block (once: later reads of the block are array loads); returns i's place in it. */
-  private ensure(i: number): number {
-    const k = i - this.cBase;
-    if (k >= 0 && k < this.cCount) return i % WINDOW;
-    return this.decodeTo(i);
-  }
-
-  private decodeTo(i: number): number {
-    if (!(i >= 0 && i < this.held)) throw new RangeError(`event ${i} is not in the log (${this.held} held)`);
-    let pos: number;
-    let prevReq: number;
-    if (this.cCount > 0 && i >= this.cBase && i < this.cBase + WINDOW) {
-      const last = (this.cBase + this.cCount - 1) % WINDOW;
-      pos = this.nextRecord(this.cPos[last]! + this.cLen[last]!);
-      prevReq = this.c.req[last]!;
-    } else {
-      const b = Math.floor(i / BLOCK);
-      this.cBase = b * BLOCK;
-      this.cCount = 0;
-      pos = this.blockPos[b]!;
-      prevReq = this.blockReq[b]!;
-    }
-    const k = i - this.cBase;
-    // The rest of the block at once: a forward scan then reads array entries only.
-    const end = Math.min(Math.floor(k / BLOCK) * BLOCK + BLOCK, this.held - this.cBase);
-    // A reader of the newest events is likely to read the next ones as they come: the writer fills them in.
-    this.follow = end === this.held - this.cBase;
-    while (this.cCount < end) {
-      const n = this.cCount;
-      const w = (this.cBase + n) % WINDOW;
-      // A block's first event has its request relative to the block's base.
-      if (n % BLOCK === 0) prevReq = this.blockReq[(this.cBase + n) / BLOCK]!;
-      const ci = Math.floor(pos / CHUNK_WORDS);
-      const len = decodeRecord(this.chunks[ci]!, pos - ci * CHUNK_WORDS, prevReq, this.c, w);
-      this.cPos[w] = pos;
-      if (len > 0) {
-        this.cLen[w] = len;
-        this.cHalf[w] = 0;
-        this.cCount = n + 1;
-        pos = this.nextRecord(pos + len);
-      } else {
-        this.cLen[w] = this.cLen[w + 1] = -len;
-        this.cPos[w + 1] = pos;
-        this.cHalf[w] = 1;
-        this.cHalf[w + 1] = 2;
-        this.cCount = n + 2;
-        pos = this.nextRecord(pos - len);
-      }
-      prevReq = this.c.req[w]!;
-    }
-    return i % WINDOW;
-  }
-
-  /** Where the record after one ending at `end` starts: a record that might not fit a chunk starts the next. */
-  private nextRecord(end: number): number {
-    const ci = Math.floor(end / CHUNK_WORDS);
-    return end - ci * CHUNK_WORDS + MAX_RECORD > CHUNK_WORDS ? (ci + 1) * CHUNK_WORDS : end;
-  }
-
   onEvent(l: (e: EngineEvent) => void): () => void {
     this.listeners.push(l);
+    this.fastEnd = 0;
     return () => {
       this.listeners = this.listeners.filter((x) => x !== l);
     };
-  }
-
-  kindAt(i: number): EventKind {
-    return this.c.kind[this.ensure(i)]! as EventKind;
-  }
-  requestAt(i: number): number {
-    return this.c.req[this.ensure(i)]!;
-  }
-  slotAt(i: number): number {
-    return this.c.slot[this.ensure(i)]!;
-  }
-  cacheAt(i: number): number {
-    return this.c.cache[this.ensure(i)]!;
-  }
-  nodeAt(i: number): number {
-    return this.c.node[this.ensure(i)]!;
-  }
-  aAt(i: number): number {
-    return this.c.a[this.ensure(i)]!;
-  }
-  bAt(i: number): number {
-    return this.c.b[this.ensure(i)]!;
-  }
-  cAt(i: number): number {
-    return this.c.c[this.ensure(i)]!;
-  }
-  dAt(i: number): number {
-    return this.c.d[this.ensure(i)]!;
-  }
-
-  get(i: number): EngineEvent {
-    const k = this.ensure(i);
-    const c = this.c;
-    return { seq: i, kind: c.kind[k]! as EventKind, request: c.req[k]!, node: c.node[k]!, cache: c.cache[k]!, slot: c.slot[k]!, a: c.a[k]!, b: c.b[k]!, c: c.c[k]!, d: c.d[k]! };
-  }
-
-  *events(from = 0, to = this.length): Generator<EngineEvent> {
-    for (let i = from; i < to; i++) yield this.get(i);
   }
 
   /** Drops events from index n on, and the memory past them (time travel re-executes from a checkpoint). */
@@ -471,28 +506,18 @@ export class EventRecorder implements EventSink {
     if (!(n >= 0 && n <= this.held)) throw new RangeError(`cannot rewind the event log to ${n}: ${this.held} events are held`);
     this.length = n;
     this.wch = null;
+    this.fastEnd = 0;
   }
 
   clear(): void {
+    this.readerRegsAtWriter = false;
     this.held = 0;
     this.length = 0;
     this.counts.fill(0);
     this.chunks = [];
     this.cCount = 0;
     this.wch = null;
+    this.fastEnd = 0;
   }
 
-  /** Bytes the records of the held events take, per event (for the memory benchmark). */
-  bytesPerEvent(): number {
-    if (this.held === 0) return 0;
-    const k = this.ensure(this.held - 1);
-    return Math.round(((this.cPos[k]! + this.cLen[k]!) * 4 * 10) / this.held) / 10;
-  }
-  /** Values kept outside the records: none since every value is inline (kept for callers of the old layout). */
-  sideValues(): number {
-    return 0;
-  }
-  capacityBytes(): number {
-    return this.chunks.length * CHUNK_WORDS * 4;
-  }
 }

@@ -62,29 +62,60 @@ function entryFileOffset(img: Qcow2Image, l2Offset: number, offset: number, slic
   return sliceOffset(img, l2Offset, offset) + sliceIndex * img.geo.l2EntryBytes;
 }
 
+// The lookup's corruption reports, built out of line: getHostOffset stays small enough for V8 to inline its helpers.
+function badL1Entry(img: Qcow2Image, l1Index: number, l2Offset: number, pastEnd: boolean): Error {
+  const detail = pastEnd ? `L2 table offset 0x${l2Offset.toString(16)} is beyond the end of the file` : `L2 table offset ${hx(l2Offset)} unaligned (L1 index: ${hx(l1Index)})`;
+  return corruption(img, "L1 table", `entry[${l1Index}]`, img.header.l1TableOffset + l1Index * 8, detail);
+}
+
+const BAD_ZERO_V2 = 0;
+const BAD_COMPRESSED_DATA_FILE = 1;
+const BAD_UNALIGNED = 2;
+const BAD_DATA_FILE_OFFSET = 3;
+const BAD_INVALID = 4;
+
+function badL2Entry(img: Qcow2Image, what: number, l2Offset: number, offset: number, sliceIndex: number, hostCluster: number): Error {
+  const where = `(L2 offset: ${hx(l2Offset)}, L2 index: ${hx(sliceIndex)})`;
+  const inCluster = offset - Math.floor(offset / img.clusterSize) * img.clusterSize;
+  const detail =
+    what === BAD_ZERO_V2
+      ? `zero cluster entry found in pre-v3 image ${where}`
+      : what === BAD_COMPRESSED_DATA_FILE
+        ? `compressed cluster entry found in image with external data file ${where}`
+        : what === BAD_UNALIGNED
+          ? `cluster allocation offset ${hx(hostCluster)} unaligned ${where}`
+          : what === BAD_DATA_FILE_OFFSET
+            ? `external data file host cluster offset ${hx(hostCluster)} does not match guest cluster offset: ${hx(offset - inCluster)}, L2 index: ${hx(sliceIndex)})`
+            : `invalid cluster entry found  ${where}`;
+  return corruption(img, "L2 table", "entry", entryFileOffset(img, l2Offset, offset, sliceIndex), detail);
+}
+
 export function getHostOffset(img: Qcow2Image, offset: number, bytes: number): Lookup {
   const cs = img.clusterSize;
-  const inCluster = mod2(offset, cs);
-  let needed = bytes + inCluster;
+  // The remainders written out (mod2's formula, exact for powers of two): this function is too big for V8 to
+  // inline the calls, and the write path makes two lookups per request.
   const clusterIndex = Math.floor(offset / cs);
-  const sliceIndex = mod2(mod2(clusterIndex, img.geo.l2Entries), img.sliceEntries);
-  let available = (img.sliceEntries - sliceIndex) * cs;
+  const inCluster = offset - clusterIndex * cs;
+  let needed = bytes + inCluster;
+  const l2Entries = img.geo.l2Entries;
+  const l1Index = Math.floor(clusterIndex / l2Entries);
+  const l2Index = clusterIndex - l1Index * l2Entries;
+  const sliceEntries = img.sliceEntries;
+  const sliceIndex = l2Index - Math.floor(l2Index / sliceEntries) * sliceEntries;
+  let available = (sliceEntries - sliceIndex) * cs;
   if (needed > available) needed = available;
   // One result object per image, overwritten by the next call: callers consume it at once (no allocation per lookup).
   const res = img.lookupResult;
   res.type = SubclusterType.UnallocatedPlain;
   res.host = res.entryHi = res.entryLo = res.bytes = res.l2Offset = res.l2Index = 0;
-  const l1Index = Math.floor(clusterIndex / img.geo.l2Entries);
   if (l1Index < img.header.l1Size) {
     const l2Offset = img.l1Offset(l1Index);
     if (l2Offset !== 0) {
-      if (mod2(l2Offset, cs) !== 0)
-        throw corruption(img, "L1 table", `entry[${l1Index}]`, img.header.l1TableOffset + l1Index * 8, `L2 table offset ${hx(l2Offset)} unaligned (L1 index: ${hx(l1Index)})`);
+      if (l2Offset - Math.floor(l2Offset / cs) * cs !== 0) throw badL1Entry(img, l1Index, l2Offset, false);
       // QEMU reads an L2 table past the end of the file as zeros (and a write then puts it there); only the
       // read-only inspection tools refuse it, naming the entry.
-      if (l2Offset >= img.file.size() && !img.writable)
-        throw corruption(img, "L1 table", `entry[${l1Index}]`, img.header.l1TableOffset + l1Index * 8, `L2 table offset 0x${l2Offset.toString(16)} is beyond the end of the file`);
-      const slot = img.l2Cache.get(sliceOffset(img, l2Offset, offset), true);
+      if (!img.writable && l2Offset >= img.file.size()) throw badL1Entry(img, l1Index, l2Offset, true);
+      const slot = img.l2Cache.get(l2Offset + (l2Index - sliceIndex) * img.geo.l2EntryBytes, true);
       try {
         const scPerCluster = img.geo.extendedL2 ? 32 : 1;
         const scIndex = img.geo.extendedL2 ? Math.floor(inCluster / img.subclusterSize) : 0;
@@ -93,11 +124,10 @@ export function getHostOffset(img: Qcow2Image, offset: number, bytes: number): L
         const type = subclusterType(hi, lo, ent[2]!, ent[3]!, scIndex, img.geo.extendedL2, img.hasDataFile);
         res.l2Offset = l2Offset;
         res.l2Index = sliceIndex;
-        if (img.header.version < 3 && (type === SubclusterType.ZeroPlain || type === SubclusterType.ZeroAlloc))
-          throw corruption(img, "L2 table", "entry", entryFileOffset(img, l2Offset, offset, sliceIndex), `zero cluster entry found in pre-v3 image (L2 offset: ${hx(l2Offset)}, L2 index: ${hx(sliceIndex)})`);
+        if (img.header.version < 3 && (type === SubclusterType.ZeroPlain || type === SubclusterType.ZeroAlloc)) throw badL2Entry(img, BAD_ZERO_V2, l2Offset, offset, sliceIndex, 0);
         switch (type) {
           case SubclusterType.Compressed:
-            if (img.hasDataFile) throw corruption(img, "L2 table", "entry", entryFileOffset(img, l2Offset, offset, sliceIndex), `compressed cluster entry found in image with external data file (L2 offset: ${hx(l2Offset)}, L2 index: ${hx(sliceIndex)})`);
+            if (img.hasDataFile) throw badL2Entry(img, BAD_COMPRESSED_DATA_FILE, l2Offset, offset, sliceIndex, 0);
             res.entryHi = hi;
             res.entryLo = lo;
             break;
@@ -106,15 +136,14 @@ export function getHostOffset(img: Qcow2Image, offset: number, bytes: number): L
           case SubclusterType.UnallocatedAlloc: {
             const hostCluster = entryOffset(hi, lo);
             res.host = hostCluster + inCluster;
-            if (mod2(hostCluster, cs) !== 0) throw corruption(img, "L2 table", "entry", entryFileOffset(img, l2Offset, offset, sliceIndex), `cluster allocation offset ${hx(hostCluster)} unaligned (L2 offset: ${hx(l2Offset)}, L2 index: ${hx(sliceIndex)})`);
-            if (img.hasDataFile && res.host !== offset)
-              throw corruption(img, "L2 table", "entry", entryFileOffset(img, l2Offset, offset, sliceIndex), `external data file host cluster offset ${hx(hostCluster)} does not match guest cluster offset: ${hx(offset - inCluster)}, L2 index: ${hx(sliceIndex)})`);
+            if (hostCluster - Math.floor(hostCluster / cs) * cs !== 0) throw badL2Entry(img, BAD_UNALIGNED, l2Offset, offset, sliceIndex, hostCluster);
+            if (img.hasDataFile && res.host !== offset) throw badL2Entry(img, BAD_DATA_FILE_OFFSET, l2Offset, offset, sliceIndex, hostCluster);
             break;
           }
         }
         const nbClusters = Math.ceil(needed / cs);
         const sc = countContiguousSubclusters(img, slot, nbClusters, scIndex, sliceIndex, scPerCluster);
-        if (sc < 0) throw corruption(img, "L2 table", "entry", entryFileOffset(img, l2Offset, offset, sliceIndex), `invalid cluster entry found  (L2 offset: ${hx(l2Offset)}, L2 index: ${hx(sliceIndex)})`);
+        if (sc < 0) throw badL2Entry(img, BAD_INVALID, l2Offset, offset, sliceIndex, 0);
         available = (sc + scIndex) * img.subclusterSize;
         res.type = type;
       } finally {

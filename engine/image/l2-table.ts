@@ -1,10 +1,9 @@
 // L2 tables for writing (qcow2-cluster.c): get_cluster_table pins the slice for an offset, allocating a new
 // table (copying the old one when it was shared) and pointing the L1 entry at it; entry get/set helpers.
-import { mod2 } from "./pow2.js";
 import { put32 } from "../format/bytes.js";
 import { encodeEntry, entryOffset } from "../format/l2-entry.js";
 import { EventKind, CACHE_NONE } from "../events/event-kind.js";
-import { corruption, hx, sliceOffset } from "./cluster-lookup.js";
+import { corruption, hx } from "./cluster-lookup.js";
 import type { Qcow2Image } from "./qcow2-image.js";
 import { freeClusters } from "./refcounts.js";
 import { allocClusters } from "./allocator.js";
@@ -44,22 +43,41 @@ export function l1Index(img: Qcow2Image, offset: number): number {
   return Math.floor(Math.floor(offset / img.clusterSize) / img.geo.l2Entries);
 }
 export function sliceIndex(img: Qcow2Image, offset: number): number {
-  return mod2(mod2(Math.floor(offset / img.clusterSize), img.geo.l2Entries), img.sliceEntries);
+  // mod2's formula written out (exact: the sizes are powers of two): the write path asks this per request.
+  const ci = Math.floor(offset / img.clusterSize);
+  const l2e = img.geo.l2Entries;
+  const l2Index = ci - Math.floor(ci / l2e) * l2e;
+  const se = img.sliceEntries;
+  return l2Index - Math.floor(l2Index / se) * se;
 }
 
 /** Pins the L2 slice mapping `offset` (allocating its table if needed) and returns the cache slot. */
 export function getClusterTable(img: Qcow2Image, offset: number): number {
-  const li = l1Index(img, offset);
-  if (li >= img.header.l1Size) throw corruption(img, "L1 table", "l1_size", 36, `guest offset 0x${offset.toString(16)} is beyond the L1 table (growing L1 is not supported)`);
+  // Three calls per allocating write: the remainders are written out and the error reports kept out of line,
+  // so this stays small enough for V8 to inline into the write path.
+  const cs = img.clusterSize;
+  const l2e = img.geo.l2Entries;
+  const ci = Math.floor(offset / cs);
+  const li = Math.floor(ci / l2e);
+  if (li >= img.header.l1Size) throw beyondL1(img, offset);
   let l2Offset = img.l1Offset(li);
-  if (mod2(l2Offset, img.clusterSize) !== 0)
-    throw corruption(img, "L1 table", `entry[${li}]`, img.header.l1TableOffset + li * 8, `L2 table offset ${hx(l2Offset)} unaligned (L1 index: ${hx(li)})`);
+  if (l2Offset - Math.floor(l2Offset / cs) * cs !== 0) throw unalignedL2(img, li, l2Offset);
   if (!img.l1Copied(li)) {
     l2Allocate(img, li);
-    if (l2Offset) freeClusters(img, l2Offset, img.geo.l2Entries * img.geo.l2EntryBytes, false);
+    if (l2Offset) freeClusters(img, l2Offset, l2e * img.geo.l2EntryBytes, false);
     l2Offset = img.l1Offset(li);
   }
-  return img.l2Cache.get(sliceOffset(img, l2Offset, offset), true);
+  // sliceOffset(): the slice's first entry is the L2 index rounded down to a multiple of the slice's entries.
+  const se = img.sliceEntries;
+  return img.l2Cache.get(l2Offset + Math.floor((ci - li * l2e) / se) * se * img.geo.l2EntryBytes, true);
+}
+
+function beyondL1(img: Qcow2Image, offset: number): Error {
+  return corruption(img, "L1 table", "l1_size", 36, `guest offset 0x${offset.toString(16)} is beyond the L1 table (growing L1 is not supported)`);
+}
+
+function unalignedL2(img: Qcow2Image, li: number, l2Offset: number): Error {
+  return corruption(img, "L1 table", `entry[${li}]`, img.header.l1TableOffset + li * 8, `L2 table offset ${hx(l2Offset)} unaligned (L1 index: ${hx(li)})`);
 }
 
 function l2Allocate(img: Qcow2Image, li: number): void {

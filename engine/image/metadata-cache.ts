@@ -132,10 +132,7 @@ export class MetadataCache {
     const ev = this.host.events;
     const node = this.host.node;
     const rd = readFromDisk ? 1 : 0;
-    if (Math.floor(offset / this.tableSize) * this.tableSize !== offset) {
-      ev.emit(EventKind.CacheGet, node, this.id, -1, offset, rd, 0);
-      throw new Error(`cannot get entry from ${this.name} cache: offset 0x${offset.toString(16)} is unaligned`);
-    }
+    if (Math.floor(offset / this.tableSize) * this.tableSize !== offset) throw this.unaligned(offset, rd);
     // Consecutive gets are mostly for the same table (lookup, allocation and linking of one request).
     const hit = this.offsets[this.lastHit] === offset ? this.lastHit : this.where.get(offset / this.tableSize);
     if (hit !== undefined) {
@@ -149,6 +146,19 @@ export class MetadataCache {
       if (!both) ev.emit(EventKind.CacheGetDone, node, this.id, hit, offset, 0, 0);
       return hit;
     }
+    return this.miss(offset, readFromDisk);
+  }
+
+  private unaligned(offset: number, rd: number): Error {
+    this.host.events.emit(EventKind.CacheGet, this.host.node, this.id, -1, offset, rd, 0);
+    return new Error(`cannot get entry from ${this.name} cache: offset 0x${offset.toString(16)} is unaligned`);
+  }
+
+  /** get() of a table not cached: a victim is written back if dirty, and the table read into its slot. */
+  private miss(offset: number, readFromDisk: boolean): number {
+    const ev = this.host.events;
+    const node = this.host.node;
+    const rd = readFromDisk ? 1 : 0;
     ev.emit(EventKind.CacheGet, node, this.id, -1, offset, rd, 0);
     const n = this.size;
     const victim = this.victim(((offset / this.tableSize) * 4) % n);
@@ -227,6 +237,11 @@ export class MetadataCache {
 
   private setLru(i: number, v: number): void {
     const old = this.lru[i]!;
+    // Already last (the table released again, as each request's L2 and refcount tables are): it stays there.
+    if (old !== 0 && v !== 0 && i === this.tail) {
+      this.lru[i] = v;
+      return;
+    }
     if (old === 0) this.zeroLru--;
     else this.unlink(i);
     this.lru[i] = v;

@@ -26,6 +26,22 @@ const ALL = CACHED | OL_INACTIVE_L2;
 export const OVERLAP_CHECK_MODES = { none: 0, constant: CONSTANT, cached: CACHED, all: ALL } as const;
 export type OverlapCheckMode = keyof typeof OVERLAP_CHECK_MODES;
 
+/** OVERLAP_CHECK_MODES[mode], default "cached" (a switch: a keyed load by a string costs more on every write). */
+function modeBits(mode: OverlapCheckMode | undefined): number {
+  switch (mode) {
+    case undefined:
+    case "cached":
+      return CACHED;
+    case "none":
+      return 0;
+    case "constant":
+      return CONSTANT;
+    case "all":
+      return ALL;
+  }
+  return OVERLAP_CHECK_MODES[mode];
+}
+
 /** A fatal corruption was signalled (the request fails with EIO); `report` is QEMU's stderr line. */
 export class CorruptionSignal extends GuestIoError {
   constructor(readonly report: string) {
@@ -49,7 +65,7 @@ function hits(start: number, end: number, ofs: number, sz: number): boolean {
  * `ign` holds the structures the caller is legitimately writing (an L2 table write-back ignores active L2s).
  */
 export function checkMetadataOverlap(img: Qcow2Image, ign: number, offset: number, size: number): number {
-  const chk = OVERLAP_CHECK_MODES[img.config.overlapCheck ?? "cached"] & ~ign;
+  const chk = modeBits(img.config.overlapCheck) & ~ign;
   if (!size || !chk) return 0;
   const cs = img.clusterSize;
   if (chk & OL_MAIN_HEADER && offset < cs) return OL_MAIN_HEADER;
@@ -88,46 +104,64 @@ export function checkMetadataOverlap(img: Qcow2Image, ign: number, offset: numbe
   return 0;
 }
 
-interface ClusterIndex {
+export interface ClusterIndex {
   l1: Uint8Array;
   reftable: Uint8Array;
   /** Host cluster index -> how many active L2 tables, and how many refcount blocks, touch it. */
   l2: Map<number, number>;
   refblocks: Map<number, number>;
+  /** Host cluster index -> the OL_ bits of the structures touching it: one lookup per cluster on every write. */
+  bits: Map<number, number>;
+  /**
+   * How many keys of `bits` fall in each bucket (cluster index mod FILTER): an empty bucket answers "nothing here"
+   * without the Map, whose lookup of a random data cluster was a cache miss on every write.
+   */
+  filter: Uint32Array;
 }
 
-// Per image, weakly: a closed image takes its index with it (a module-level "last index" cache held the last image
-// alive and bought 1-2% on 200k writes, within noise).
-const indexes = new WeakMap<Qcow2Image, ClusterIndex>();
+const FILTER = 1 << 14;
+
+function bucket(c: number): number {
+  return c - Math.floor(c / FILTER) * FILTER;
+}
+
+// Kept on the image (Qcow2Image.overlapIndex), which takes it along when closed; a WeakMap lookup on every write
+// cost more than the check it led to.
 
 /** A table was replaced or restored wholesale (time travel): rebuild the index at the next check. */
 export function metadataTablesChanged(img: Qcow2Image): void {
-  indexes.delete(img);
+  img.overlapIndex = null;
 }
 
 /** overlaps_with() compares a cluster-sized byte range: an unaligned table offset touches two clusters. */
-function count(m: Map<number, number>, off: number, cs: number, by: number): void {
+function count(idx: ClusterIndex, which: typeof OL_ACTIVE_L2 | typeof OL_REFCOUNT_BLOCK, off: number, cs: number, by: number): void {
+  const m = which === OL_ACTIVE_L2 ? idx.l2 : idx.refblocks;
   for (let c = Math.floor(off / cs); c <= Math.floor((off + cs - 1) / cs); c++) {
     const n = (m.get(c) ?? 0) + by;
     if (n) m.set(c, n);
     else m.delete(c);
+    const b = (idx.l2.has(c) ? OL_ACTIVE_L2 : 0) | (idx.refblocks.has(c) ? OL_REFCOUNT_BLOCK : 0);
+    const had = idx.bits.has(c);
+    if (b) idx.bits.set(c, b);
+    else idx.bits.delete(c);
+    if (had !== (b !== 0)) idx.filter[bucket(c)]! += b ? 1 : -1;
   }
 }
 
 function clusterIndex(img: Qcow2Image): ClusterIndex {
-  const have = indexes.get(img);
+  const have = img.overlapIndex;
   if (have && have.l1 === img.l1 && have.reftable === img.reftable) return have;
   const cs = img.clusterSize;
-  const idx: ClusterIndex = { l1: img.l1, reftable: img.reftable, l2: new Map(), refblocks: new Map() };
+  const idx: ClusterIndex = { l1: img.l1, reftable: img.reftable, l2: new Map(), refblocks: new Map(), bits: new Map(), filter: new Uint32Array(FILTER) };
   for (let i = 0; i < img.header.l1Size; i++) {
     const l2 = entryAt(img.l1, i);
-    if (l2) count(idx.l2, l2, cs, 1);
+    if (l2) count(idx, OL_ACTIVE_L2, l2, cs, 1);
   }
   for (let i = 0; i < img.reftableSize; i++) {
     const rb = entryAt(img.reftable, i);
-    if (rb) count(idx.refblocks, rb, cs, 1);
+    if (rb) count(idx, OL_REFCOUNT_BLOCK, rb, cs, 1);
   }
-  indexes.set(img, idx);
+  img.overlapIndex = idx;
   return idx;
 }
 
@@ -138,29 +172,25 @@ function clusterIndex(img: Qcow2Image): ClusterIndex {
  */
 export function tableEntrySet(img: Qcow2Image, which: typeof OL_ACTIVE_L2 | typeof OL_REFCOUNT_BLOCK, i: number, bytes: Uint8Array): void {
   const table = which === OL_ACTIVE_L2 ? img.l1 : img.reftable;
-  const idx = indexes.get(img);
+  const idx = img.overlapIndex;
   if (idx && idx.l1 === img.l1 && idx.reftable === img.reftable) {
-    const m = which === OL_ACTIVE_L2 ? idx.l2 : idx.refblocks;
     const before = entryAt(table, i);
     const after = entryAt(bytes, 0);
-    if (before) count(m, before, img.clusterSize, -1);
-    if (after) count(m, after, img.clusterSize, 1);
+    if (before) count(idx, which, before, img.clusterSize, -1);
+    if (after) count(idx, which, after, img.clusterSize, 1);
   }
   table.set(bytes.subarray(0, 8), i * 8);
 }
 
 /** The structure bits of the per-cluster tables lying in host clusters [first, end). */
 function clusterStructures(img: Qcow2Image, first: number, end: number): number {
-  const { l2, refblocks } = clusterIndex(img);
+  const idx = clusterIndex(img);
+  const m = idx.bits;
   let bits = 0;
-  if (end - first <= l2.size + refblocks.size) {
-    for (let c = first; c < end; c++) {
-      if (l2.has(c)) bits |= OL_ACTIVE_L2;
-      if (refblocks.has(c)) bits |= OL_REFCOUNT_BLOCK;
-    }
+  if (end - first <= m.size) {
+    for (let c = first; c < end; c++) if (idx.filter[bucket(c)] !== 0) bits |= m.get(c) ?? 0;
   } else {
-    for (const c of l2.keys()) if (c >= first && c < end) bits |= OL_ACTIVE_L2;
-    for (const c of refblocks.keys()) if (c >= first && c < end) bits |= OL_REFCOUNT_BLOCK;
+    for (const [c, b] of m) if (c >= first && c < end) bits |= b;
   }
   return bits;
 }

@@ -1,6 +1,7 @@
 // The qcow2 image: its header, L1 and refcount tables in memory (as QEMU keeps them), its two metadata caches,
 // its data file and backing node. Opening reads only the header, extensions, L1 and refcount table: cost grows
 // with what is asked, not with the image size. Reads, writes and block status live in sibling modules.
+import type { ClusterIndex } from "./overlap-check.js";
 import * as path from "node:path";
 import { u32 } from "../format/bytes.js";
 import { decodeExtensions, type Extensions } from "../format/extensions.js";
@@ -73,6 +74,8 @@ export class Qcow2Image implements BlockNode, CacheHost {
   subclusterSize: number;
   /** Scratch reused by getHostOffset (see cluster-lookup.ts); meaningless between calls. */
   readonly lookupResult: Lookup = { type: 0, host: 0, entryHi: 0, entryLo: 0, bytes: 0, l2Offset: 0, l2Index: 0 };
+  /** The overlap check's index of the clusters holding L2 tables and refcount blocks (overlap-check.ts). */
+  overlapIndex: ClusterIndex | null = null;
   readonly onCorruption: (message: string) => void;
   private closed = false;
 

@@ -91,10 +91,15 @@ function ctz32n(v: number): number {
   return 31 - Math.clz32(v & -v);
 }
 
+function invalidEntry(img: Qcow2Image, guest: number, index: number): Error {
+  const l2Offset = entryOffset(...img.l1Entry(Math.floor(guest / img.clusterSize / img.geo.l2Entries)));
+  return corruption(img, "L2 table", "entry", 0, `invalid cluster entry found (L2 offset: ${hx(l2Offset)}, L2 index: ${hx(index)})`);
+}
+
 function calculateL2Meta(img: Qcow2Image, hostCluster: number, guest: number, bytes: number, slot: number, idx: number, metas: L2Meta[], keepOld: boolean): void {
   const cs = img.clusterSize;
   const scSize = img.subclusterSize;
-  const cowStartTo = mod2(guest, cs);
+  const cowStartTo = guest - Math.floor(guest / cs) * cs;
   const cowEndFrom = cowStartTo + bytes;
   const nb = Math.ceil(cowEndFrom / cs);
   let skip = keepOld;
@@ -108,10 +113,10 @@ function calculateL2Meta(img: Qcow2Image, hostCluster: number, guest: number, by
       const cnt = type === SubclusterType.Invalid ? 0 : rangeCount(img, slot, idx + i, first, type);
       if (type !== SubclusterType.Normal || first + cnt <= last) skip = false;
     } else type = scType(img, slot, idx + i, 0);
-    if (type === SubclusterType.Invalid) throw corruption(img, "L2 table", "entry", 0, `invalid cluster entry found (L2 offset: ${hx(entryOffset(...img.l1Entry(Math.floor(guest / cs / img.geo.l2Entries))))}, L2 index: ${hx(idx + i)})`);
+    if (type === SubclusterType.Invalid) throw invalidEntry(img, guest, idx + i);
   }
   if (skip) return;
-  let sc = scIndex(img, mod2(guest, cs));
+  let sc = scIndex(img, cowStartTo);
   let type = scType(img, slot, idx, sc);
   let cowStartFrom: number;
   if (!keepOld) {
@@ -137,7 +142,7 @@ function calculateL2Meta(img: Qcow2Image, hostCluster: number, guest: number, by
   }
   const m: L2Meta = {
     allocOffset: hostCluster,
-    offset: guest - mod2(guest, cs),
+    offset: guest - cowStartTo,
     nbClusters: nb,
     keepOld,
     cowStartOffset: cowStartFrom,
@@ -155,9 +160,11 @@ function calculateL2Meta(img: Qcow2Image, hostCluster: number, guest: number, by
 
 function handleCopied(img: Qcow2Image, guest: number, host: { v: number }, bytes: { v: number }, metas: L2Meta[]): number {
   const cs = img.clusterSize;
+  // offset_into_cluster, once (mod2's formula: exact, as cs is a power of two).
+  const inCl = guest - Math.floor(guest / cs) * cs;
   img.events.emit(EventKind.HandleCopied, img.node, CACHE_NONE, -1, guest, host.v, bytes.v);
   const refSlot = getClusterTable(img, guest), refIndex = sliceIndex(img, guest);
-  let nb = Math.ceil((mod2(guest, cs) + bytes.v) / cs);
+  let nb = Math.ceil((inCl + bytes.v) / cs);
   nb = Math.min(nb, img.sliceEntries - refIndex);
   let ret = 0;
   let clusterOffset = 0;
@@ -165,27 +172,32 @@ function handleCopied(img: Qcow2Image, guest: number, host: { v: number }, bytes
     const hi = l2Hi(img, refSlot, refIndex), lo = l2Lo(img, refSlot, refIndex);
     clusterOffset = entryOffset(hi, lo);
     if (!needsNewAlloc(img, hi, lo)) {
-      if (mod2(clusterOffset, cs)) throw corruption(img, "L2 table", "entry", 0, `${(lo & 1) !== 0 ? "preallocated zero" : "data"} cluster offset ${hx(clusterOffset)} unaligned (guest offset: ${hx(guest)})`);
+      if (clusterOffset - Math.floor(clusterOffset / cs) * cs !== 0) throw unalignedCluster(img, lo, clusterOffset, guest);
       if (host.v !== INV && clusterOffset !== host.v) {
         bytes.v = 0;
         return 0;
       }
       const keep = countSingleWriteClusters(img, nb, refSlot, refIndex, false);
-      bytes.v = Math.min(bytes.v, keep * cs - mod2(guest, cs));
+      bytes.v = Math.min(bytes.v, keep * cs - inCl);
       calculateL2Meta(img, clusterOffset, guest, bytes.v, refSlot, refIndex, metas, true);
       ret = 1;
     }
   } finally {
     img.l2Cache.put(refSlot);
   }
-  if (ret > 0) host.v = clusterOffset + mod2(guest, cs);
+  if (ret > 0) host.v = clusterOffset + inCl;
   return ret;
+}
+
+function unalignedCluster(img: Qcow2Image, lo: number, clusterOffset: number, guest: number): Error {
+  return corruption(img, "L2 table", "entry", 0, `${(lo & 1) !== 0 ? "preallocated zero" : "data"} cluster offset ${hx(clusterOffset)} unaligned (guest offset: ${hx(guest)})`);
 }
 
 function handleAlloc(img: Qcow2Image, guest: number, host: { v: number }, bytes: { v: number }, metas: L2Meta[]): number {
   const cs = img.clusterSize;
+  const inCl = guest - Math.floor(guest / cs) * cs;
   img.events.emit(EventKind.HandleAlloc, img.node, CACHE_NONE, -1, guest, host.v, bytes.v);
-  let nb = Math.ceil((mod2(guest, cs) + bytes.v) / cs);
+  let nb = Math.ceil((inCl + bytes.v) / cs);
   const refSlot = getClusterTable(img, guest), refIndex = sliceIndex(img, guest);
   try {
     nb = Math.min(nb, img.sliceEntries - refIndex);
@@ -193,7 +205,7 @@ function handleAlloc(img: Qcow2Image, guest: number, host: { v: number }, bytes:
     let alloc = host.v === INV ? INV : host.v - mod2(host.v, cs);
     img.events.emit(EventKind.DoAllocClustersOffset, img.node, CACHE_NONE, -1, guest, alloc, nb);
     if (img.hasDataFile) {
-      if (alloc === INV) alloc = guest - mod2(guest, cs);
+      if (alloc === INV) alloc = guest - inCl;
     } else {
       img.events.emit(EventKind.ClusterAllocPhys, img.node, CACHE_NONE, -1, 0, 0, 0);
       if (alloc === INV) alloc = allocClusters(img, nb * cs);
@@ -203,10 +215,10 @@ function handleAlloc(img: Qcow2Image, guest: number, host: { v: number }, bytes:
       bytes.v = 0;
       return 0;
     }
-    const requested = bytes.v + mod2(guest, cs);
+    const requested = bytes.v + inCl;
     const nbBytes = Math.min(requested, nb * cs);
-    host.v = alloc + mod2(guest, cs);
-    bytes.v = Math.min(bytes.v, nbBytes - mod2(guest, cs));
+    host.v = alloc + inCl;
+    bytes.v = Math.min(bytes.v, nbBytes - inCl);
     calculateL2Meta(img, alloc, guest, bytes.v, refSlot, refIndex, metas, false);
     return 1;
   } finally {

@@ -2,6 +2,7 @@
 // double in two words; requests as deltas from a block base; a cache_get + hit get_done pair as one record):
 // every value must come back exactly as emitted, whatever its size, for every kind, across chunk and block
 // boundaries, read forwards, backwards or by jumps, and after a rewind re-writes the same or other events.
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { EventKind } from "../../engine/events/event-kind.js";
 import { EVENT_KIND_COUNT } from "../../engine/events/event-schema.js";
@@ -14,6 +15,9 @@ const EXTREMES = [
 ];
 
 type Emitted = Omit<EngineEvent, "seq">;
+
+/** Values for a, b and c that recur: 0, 1 and -1 (no words), int32s, sector multiples and exact doubles. */
+const RECUR = [0, 1, -1, 4096, 7, 103174676480, 2 ** 40 + 1, 2 ** 53 - 1, 0.5, 4096, 103174676480];
 
 function emit(r: EventRecorder, e: Emitted): void {
   r.request = e.request;
@@ -262,5 +266,164 @@ describe("event recorder encoding", () => {
     for (let k = 1; k < EVENT_KIND_COUNT; k++) r.emit(k as EventKind, 0, -1, -1, 2 ** 53 - 1, 0, 0);
     expect(r.length).toBe(0);
     expect(Array.from(r.counts).slice(1)).toEqual(Array(EVENT_KIND_COUNT - 1).fill(1));
+  });
+
+  it("gives every reader what a plain list would, whatever mix of writes, reads, listeners, rewinds and recording off", () => {
+    // The writer's fast path (no block start, writer at the end, no follower, no listener) must hand over to the
+    // slow one whenever any of that changes: a model list checks every event after every step.
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.nat(99), fc.nat(1 << 20)), { minLength: 50, maxLength: 600 }), fc.nat(1000), (steps, seed) => {
+        const r = new EventRecorder();
+        const pool = sample(64, seed + 1);
+        const model: Emitted[] = [];
+        // Events a listener must have seen (every one emitted while it listens and recording is on), and saw.
+        let owed = 0;
+        let heard = 0;
+        let off: (() => void) | null = null;
+        let req = 1;
+        for (const [op, v] of steps) {
+          if (op < 55) {
+            // An event, or a cache hit pair, in the current request.
+            if (op % 5 === 0) req += 1 + (v % 3);
+            r.request = req;
+            if (op < 20) {
+              // Few tables and slots, so that pairs repeat (PREPEAT records) and sometimes differ in one value only.
+              const offset = (v % 3) * 65536 + (op % 2) * 2 ** 40;
+              const slot = v % 11 === 0 ? 2 ** 33 : v % 4;
+              const get: Emitted = { kind: EventKind.CacheGet, request: req, node: v % 3 === 0 ? 1 : 0, cache: v & 1, slot: -1, a: offset, b: (v >> 1) & 1, c: 0, d: 0 };
+              const done: Emitted = { ...get, kind: EventKind.CacheGetDone, slot, b: 0 };
+              // The model first: a listener checks each event as it comes.
+              if (r.enabled) model.splice(r.length, model.length, get, done);
+              if (r.enabled && off) owed += 2;
+              if (!r.cacheHit(get.node, get.cache, slot, offset, get.b)) {
+                emit(r, get);
+                emit(r, done);
+              }
+            } else if (op < 38) {
+              // Values that recur within a block (register references), mixed with others of every size.
+              const e = { ...pool[v % pool.length]!, request: req, a: RECUR[v % RECUR.length]!, b: RECUR[(v >> 3) % RECUR.length]!, c: RECUR[(v >> 6) % RECUR.length]! };
+              if (r.enabled) model.splice(r.length, model.length, e);
+              if (r.enabled && off) owed++;
+              emit(r, e);
+            } else {
+              const e = { ...pool[v % pool.length]!, request: req };
+              if (r.enabled) model.splice(r.length, model.length, e);
+              if (r.enabled && off) owed++;
+              emit(r, e);
+            }
+          } else if (op < 70) {
+            // A reader anywhere (the newest events make it follow the writer).
+            const n = r.length;
+            if (n > 0) {
+              const i = op < 64 ? n - 1 - (v % Math.min(n, 3)) : v % n;
+              expectAt(r, i, model[i]!);
+            }
+          } else if (op < 76) {
+            // Rewind, then (often) re-execute the same events: kept and compared one by one.
+            const n = r.length;
+            const to = n - (v % Math.min(n + 1, 70));
+            r.rewind(to);
+            if (v & 1) {
+              const again = model.slice(to, to + (v % 40));
+              for (const e of again) emit(r, e);
+              if (r.enabled && off) owed += again.length;
+            }
+          } else if (op < 82) {
+            if (off) {
+              off();
+              off = null;
+            } else
+              off = r.onEvent((e) => {
+                heard++;
+                expect(e).toEqual({ seq: e.seq, ...model[e.seq]! });
+              });
+          } else if (op < 88) r.enabled = !r.enabled;
+          else if (op < 91) {
+            const n = Math.max(0, r.length - (v % 50));
+            r.truncate(n);
+            model.length = n;
+          } else {
+            // A read of everything now and then.
+            for (let i = 0; i < r.length; i += 1 + (v % 5)) expectAt(r, i, model[i]!);
+          }
+          expect(r.length).toBeLessThanOrEqual(model.length);
+        }
+        for (let i = 0; i < r.length; i++) expectAt(r, i, model[i]!);
+        expect(heard).toBe(owed);
+      }),
+      { numRuns: 150, seed: 7 },
+    );
+  });
+
+  it("refers only to registers a reader rebuilds: after a truncate or a diverging re-execution anywhere in a block", () => {
+    // Registers (the last a, b, c stored in words; each cache's last pair) carry over record to record: a writer put
+    // back in the middle of a block must hold the registers as they were there, not as they were at the old end.
+    const hit = (request: number, cache: number, a: number, slot: number): Emitted[] => [
+      { kind: EventKind.CacheGet, request, node: 0, cache, slot: -1, a, b: 1, c: 0, d: 0 },
+      { kind: EventKind.CacheGetDone, request, node: 0, cache, slot, a, b: 0, c: 0, d: 0 },
+    ];
+    const ev = (request: number, a: number, b: number, c: number): Emitted => ({ kind: EventKind.HandleAlloc, request, node: 0, cache: -1, slot: -1, a, b, c, d: 0 });
+    const write = (r: EventRecorder, es: Emitted[]) => {
+      for (let k = 0; k < es.length; k++) {
+        const e = es[k]!;
+        const n = es[k + 1];
+        r.request = e.request;
+        if (e.kind === EventKind.CacheGet && n?.kind === EventKind.CacheGetDone && r.cacheHit(e.node, e.cache, n.slot, e.a, e.b)) k++;
+        else emit(r, e);
+      }
+    };
+    // Two phases of one block: first tables X and values u, then tables Y and values w, so that at the old end the
+    // registers hold Y and w; after the cut, Y and w again must be written out, not referred to.
+    const X = 65536, Y = 2 ** 40, u = 2 ** 33 + 512, w = 103174676480;
+    const head: Emitted[] = [...hit(1, 1, X, 3), ev(1, u, u + 512, 4096), ...hit(1, 0, X, 2), ev(1, u, 7, 4096), ...hit(1, 1, X, 3)];
+    const tail: Emitted[] = [...hit(2, 1, Y, 5), ev(2, w, w, 2 ** 52), ...hit(2, 0, Y, 6), ev(2, w, 9, 2 ** 52), ...hit(2, 1, Y, 5), ev(2, u, w, 4096)];
+    const all = [...head, ...tail];
+    for (const follow of [false, true]) {
+      for (let cut = 1; cut < all.length; cut++) {
+        for (const how of ["truncate", "diverge"] as const) {
+          const r = new EventRecorder();
+          write(r, all);
+          // A reader following the writer (the cost model) keeps the window at the end.
+          if (follow) expectAt(r, r.length - 1, all[all.length - 1]!);
+          let expected: Emitted[];
+          if (how === "truncate") {
+            r.truncate(cut);
+            expected = all.slice(0, cut);
+          } else {
+            r.rewind(cut);
+            // The same event first when it is one (kept, compared), then one that differs.
+            const other = ev(all[cut]!.request, 12345, w, 2 ** 52);
+            write(r, [other]);
+            expected = [...all.slice(0, cut), other];
+          }
+          // Then what the old end's registers hold, and what the cut point's hold.
+          const again = [...tail.slice(0, 6), ...head.slice(0, 4), ev(3, w, w, 2 ** 52), ev(3, u, u + 512, 4096)];
+          // Two blocks of other events after, so that reading from the start decodes the records again rather than
+          // reading what the writer handed a following reader.
+          const filler = Array.from({ length: 130 }, (_, k) => ev(4, k, 0, 0));
+          if (how === "diverge" && follow) {
+            // And a writer put back at the very end after a following reader saw the tail written: the registers
+            // come from what the reader was handed.
+            // (The tail up to a pair record, and the tail's first pair alone: the last record the reader was handed
+            // before the rewind is a pair.)
+            for (const part of [tail.slice(0, 5), tail.slice(0, 2)]) {
+              const f = new EventRecorder();
+              write(f, head);
+              expectAt(f, f.length - 1, head[head.length - 1]!);
+              write(f, part);
+              f.rewind(f.length);
+              // The head's tables again, right after one event (which puts the writer back).
+              const back = [ev(3, 1, 2, 3), ...hit(3, 0, X, 2), ...hit(3, 1, X, 3), ...hit(3, 0, Y, 6)];
+              write(f, [...back, ...filler]);
+              [...head, ...part, ...back, ...filler].forEach((e, i) => expectAt(f, i, e));
+            }
+          }
+          write(r, [...again, ...filler]);
+          expected = [...expected, ...again, ...filler];
+          expect(r.length).toBe(expected.length);
+          expected.forEach((e, i) => expectAt(r, i, e));
+        }
+      }
+    }
   });
 });
