@@ -64,75 +64,10 @@ export class EventRecorder extends EventLog implements EventSink {
     const i = this.length;
     if (i < this.fastEnd && this.wp <= FAST_WP) {
       // The common case, with what emitSlow() tests known false (see fastEnd): the record and nothing else.
-      const ch = this.wch!;
       const at = this.wp;
-      let p = at + 1;
-      let meta: number = kind;
-      const req = this.request;
-      const dr = req - this.lastReq;
-      if (dr !== 0) {
-        if ((dr | 0) === dr) {
-          meta |= R_DELTA << REQ_SHIFT;
-          ch[p++] = dr;
-        } else {
-          meta |= R_ABS << REQ_SHIFT;
-          p = putWide(ch, p, req);
-        }
-        this.lastReq = req;
-      }
-      let r = 0;
-      if (node !== 0) {
-        r = enc(ch, p, node);
-        meta |= (r & 7) << NODE_SHIFT;
-        p = r >>> 3;
-      }
-      if (cache === -1) meta |= V_MINUS_ONE << CACHE_SHIFT;
-      else {
-        r = enc(ch, p, cache);
-        meta |= (r & 7) << CACHE_SHIFT;
-        p = r >>> 3;
-      }
-      if (slot === -1) meta |= V_MINUS_ONE << SLOT_SHIFT;
-      else {
-        r = enc(ch, p, slot);
-        meta |= (r & 7) << SLOT_SHIFT;
-        p = r >>> 3;
-      }
-      // a, b, c: the column's register when equal (REG), else the value, which (stored in words) becomes it.
-      if (a === this.ra) meta |= V_REG << A_SHIFT;
-      else {
-        r = enc(ch, p, a);
-        meta |= (r & 7) << A_SHIFT;
-        p = r >>> 3;
-        if ((r & 7) >= V_INT) this.ra = a;
-      }
-      if (b !== 0) {
-        if (b === this.rb) meta |= V_REG << B_SHIFT;
-        else {
-          r = enc(ch, p, b);
-          meta |= (r & 7) << B_SHIFT;
-          p = r >>> 3;
-          if ((r & 7) >= V_INT) this.rb = b;
-        }
-      }
-      if (c !== 0) {
-        if (c === this.rc) meta |= V_REG << C_SHIFT;
-        else {
-          r = enc(ch, p, c);
-          meta |= (r & 7) << C_SHIFT;
-          p = r >>> 3;
-          if ((r & 7) >= V_INT) this.rc = c;
-        }
-      }
-      if (d !== undefined && d !== 0) {
-        r = enc(ch, p, d);
-        meta |= (r & 7) << D_SHIFT;
-        p = r >>> 3;
-      }
-      ch[at] = meta;
-      this.wp = p;
+      const p = this.writeRecord(at, kind, node, cache, slot, a, b, c, d);
       this.held = this.length = i + 1;
-      if (this.follow) this.followOne(i, kind, req, node, cache, slot, a, b, c, d === undefined ? 0 : d, at, p);
+      if (this.follow) this.followOne(i, kind, this.request, node, cache, slot, a, b, c, d === undefined ? 0 : d, at, p);
       return;
     }
     this.emitSlow(i, kind, node, cache, slot, a, b, c, d);
@@ -148,14 +83,27 @@ export class EventRecorder extends EventLog implements EventSink {
       }
       this.seekWrite(i);
     }
-    const req = this.request;
     if (this.wp + MAX_RECORD > CHUNK_WORDS) this.nextChunk();
+    const at = this.wp;
+    if ((i & (BLOCK - 1)) === 0) this.startBlock(i, this.request, at);
+    const p = this.writeRecord(at, kind, node, cache, slot, a, b, c, d);
+    if (this.follow) this.followOne(i, kind, this.request, node, cache, slot, a, b, c, d === undefined ? 0 : d, at, p);
+    this.held = i + 1;
+    this.length = i + 1;
+    this.refreshFast();
+    if (this.listeners.length !== 0) this.notify(i);
+  }
+
+  /**
+   * Encodes one event as the record at word `at` of the current chunk (room for MAX_RECORD words is the caller's
+   * business), moves the write position past it and returns that position.
+   */
+  private writeRecord(at: number, kind: EventKind, node: number, cache: number, slot: number, a: number, b: number, c: number, d: number | undefined): number {
     const ch = this.wch!;
     // The write position lives in a local (p) and each value's encoder hands back (p << 3) | its mode.
-    const at = this.wp;
     let p = at + 1;
-    if ((i & (BLOCK - 1)) === 0) this.startBlock(i, req, at);
     let meta: number = kind;
+    const req = this.request;
     const dr = req - this.lastReq;
     if (dr !== 0) {
       if ((dr | 0) === dr) {
@@ -217,13 +165,9 @@ export class EventRecorder extends EventLog implements EventSink {
       meta |= (r & 7) << D_SHIFT;
       p = r >>> 3;
     }
-    this.wp = p;
     ch[at] = meta;
-    if (this.follow) this.followOne(i, kind, req, node, cache, slot, a, b, c, d === undefined ? 0 : d, at, p);
-    this.held = i + 1;
-    this.length = i + 1;
-    this.refreshFast();
-    if (this.listeners.length !== 0) this.notify(i);
+    this.wp = p;
+    return p;
   }
 
   /**
