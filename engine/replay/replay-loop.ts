@@ -113,27 +113,17 @@ export class ReplayLoop {
     const guestWrite = req.op !== "read" && req.op !== "flush";
     let out: RequestOutcome;
     let us: number;
-    const costing = this.costing;
-    if (costing) {
+    // With either one-request sink, each event is charged as it is emitted (the lean one keeps them for
+    // describeRequest); with the recorder, the request's events are read back.
+    const sink = this.costing ?? this.lean;
+    if (sink) {
+      sink.clear();
       model.begin(guestWrite);
-      costing.length = 0;
-      costing.charging = true;
+      sink.charging = true;
       try {
         out = past ? refuse(0, req, this.virtualSize) : engine.apply(req);
       } finally {
-        costing.charging = false;
-      }
-      us = model.finish();
-    } else if (this.lean) {
-      // Charged as emitted too; the events stay for describeRequest.
-      const lean = this.lean;
-      lean.clear();
-      model.begin(guestWrite);
-      lean.charging = true;
-      try {
-        out = past ? refuse(0, req, this.virtualSize) : engine.apply(req);
-      } finally {
-        lean.charging = false;
+        sink.charging = false;
       }
       us = model.finish();
     } else {

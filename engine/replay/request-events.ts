@@ -115,6 +115,11 @@ export class CostingSink implements EventSink {
   charging = false;
   model: CostModel | null = null;
 
+  /** The next request's events are counted from 0 (ReplayEngine reads `length` as its event range). */
+  clear(): void {
+    this.length = 0;
+  }
+
   emit(kind: EventKind, node: number, cache: number, slot: number, a: number, b: number, c: number): void {
     this.counts[kind]!++;
     if (!this.enabled || !this.charging) return;
