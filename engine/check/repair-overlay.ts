@@ -5,7 +5,7 @@
 // a check that fails fatally leaves them unwritten. Writes made in `cached` mode are told apart for that.
 import * as fs from "node:fs";
 import { punchHoleFd } from "../storage/fallocate.js";
-import type { Storage } from "../storage/storage.js";
+import { discardRange, type Storage } from "../storage/storage.js";
 
 const PAGE = 65536;
 
@@ -179,6 +179,20 @@ export class RepairOverlay implements Storage {
   flush(): void {}
 
   close(): void {}
+
+  /**
+   * Writes every repaired range into `out`, the storage the image is being opened on (a read-write open repairs a
+   * dirty image before it serves a request), and flushes it once, as qcow2_mark_clean() flushes the caches.
+   */
+  applyTo(out: Storage): void {
+    if (!this.changed) return;
+    for (const [s, e] of this.holes) discardRange(out, s, e - s);
+    for (const pi of [...this.dirty.keys()].sort((a, b) => a - b)) {
+      const [start, end] = this.dirty.get(pi)!;
+      out.write(this.pages.get(pi)!.subarray(start, end), pi * PAGE + start);
+    }
+    out.flush();
+  }
 
   /** Writes every repaired range into the file `filename` (opened for writing here) and syncs it. */
   commit(filename: string): void {

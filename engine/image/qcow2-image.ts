@@ -29,6 +29,8 @@ import type { Lookup } from "./cluster-lookup.js";
 import { qcow2Discard, qcow2WriteZeroes } from "./zero-discard.js";
 import { closeWritable, guestFlush } from "./flush.js";
 import { GuestIoError } from "./guest-io-error.js";
+import { repairDirtyImage } from "../check/open-repair.js";
+import { allocateCache } from "./cache-alloc.js";
 import { CorruptionSignal, OL_ACTIVE_L2, OL_REFCOUNT_BLOCK, preWriteOverlapCheck } from "./overlap-check.js";
 
 export interface OpenOptions {
@@ -118,8 +120,8 @@ export class Qcow2Image implements BlockNode, CacheHost {
     this.sliceEntries = sizes.l2EntrySize / this.geo.l2EntryBytes;
     this.subclusterBits = this.geo.extendedL2 ? h.clusterBits - 5 : h.clusterBits;
     this.subclusterSize = 2 ** this.subclusterBits;
-    const l2Cache = new MetadataCache(this, 1, sizes.l2Entries, sizes.l2EntrySize);
-    const refcountCache = new MetadataCache(this, 0, sizes.refcountEntries, cs);
+    const l2Cache = allocateCache(this, 1, sizes.l2Entries, sizes.l2EntrySize);
+    const refcountCache = allocateCache(this, 0, sizes.refcountEntries, cs);
     const rt = (this.rt = new ImageRuntime(h, l1, reftable, l2Cache, refcountCache, lazyRefcounts, hasIncompat(h, INCOMPAT_DIRTY), hasIncompat(h, INCOMPAT_CORRUPT), this.config));
 
     this.dataFile = file;
@@ -169,6 +171,11 @@ export class Qcow2Image implements BlockNode, CacheHost {
       throw new UnsupportedError(filename, "image has persistent dirty bitmaps, which qcowdbg does not update; refusing to write it in place (replays on the default shadow layer are fine)");
     if (img.corrupt && opts.writable && !opts.allowCorrupt)
       throw new UnsupportedError(filename, "qcow2: Image is corrupt; cannot be opened read/write");
+    // A read-write open repairs a dirty image before anything else uses it (qcow2_do_open), then reads it afresh.
+    if (img.rt.dirty && opts.writable) {
+      repairDirtyImage(file, filename, img.onCorruption);
+      return Qcow2Image.openOn(filename, file, opts);
+    }
     const gate = opts.gate ?? new BackingGate(img.config.maxChainDepth);
     if (!opts.gate) gate.enter(filename);
     if (img.hasDataFile) {

@@ -141,6 +141,25 @@ const cases: Case[] = [
   },
   { name: "sigraise flushes stdout first", args: ["-c", "write 0 1", "-c", "sigraise 15", "IMG"] },
   {
+    // iotest 039: lazy refcounts left the image dirty (qemu-io killed); a read-write open runs the check with
+    // repairs first (its messages on stderr, the refcount structure rebuilt), so later allocations see the repaired refcounts.
+    name: "a dirty image is repaired when opened read-write, then written",
+    setup: "qemu-img create -q -f qcow2 -o compat=1.1,lazy_refcounts=on,cluster_size=4k IMG 8M && (qemu-io -c 'write -P 0x5a 0 512' -c 'write -P 0x5b 1M 12k' -c 'write -P 0x5c 6M 4k' -c 'sigraise 9' IMG >/dev/null 2>&1; true)",
+    args: ["-c", "read -P 0x5b 1M 12k", "-c", "write -P 7 2M 8k", "-c", "write 0 512", "-c", "read -P 0x5c 6M 4k", "-c", "map", "IMG"],
+    check: true,
+  },
+  {
+    // iotest 137: entries counted in an int, a cache no process can allocate, qemu_strtou64's wrap of -1.
+    name: "reopen: cache sizes too big or unallocatable, cache-clean-interval bounds",
+    create: ["64M"],
+    args: ["-c", "reopen -o refcount-cache-size=256T", "-c", "reopen -o refcount-cache-size=64T", "-c", "reopen -o cache-clean-interval=-1", "-c", "reopen -o cache-clean-interval=4294967296", "-c", "reopen -o cache-clean-interval=18446744073709551616", "-c", "reopen -o cache-clean-interval=abc", "-c", "reopen -o cache-clean-interval=0x1000", "-c", "write 0 4k", "IMG"],
+  },
+  {
+    name: "a dirty image opened read-only is read as it is, unrepaired",
+    setup: "qemu-img create -q -f qcow2 -o compat=1.1,lazy_refcounts=on IMG 1M && (qemu-io -c 'write -P 0x5a 0 512' -c 'sigraise 9' IMG >/dev/null 2>&1; true)",
+    args: ["-r", "-c", "read -P 0x5a 0 512", "-c", "write 0 512", "IMG"],
+  },
+  {
     name: "-C copy-on-read over a backing file (data, zero and unallocated clusters; partial last cluster)",
     setup: "qemu-img create -q -f qcow2 base.qcow2 4100k && qemu-io -c 'write -P 1 0 100k' -c 'write -P 2 1M 64k' -c 'write -z 2M 64k' -c 'write -P 3 4090k 10k' base.qcow2 >/dev/null && qemu-img create -q -f qcow2 -b base.qcow2 -F qcow2 IMG 4100k",
     args: ["-C", "-c", "read -P 1 0 4k", "-c", "read -P 0 200k 4k", "-c", "read 1000k 100k", "-c", "read -P 0 2M 4k", "-c", "readv 3M 4k 4k", "-c", "read -P 3 4090k 10k", "-c", "map", "IMG"],
