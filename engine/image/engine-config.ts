@@ -175,9 +175,12 @@ export function cacheSizes(virtualSize: number, clusterSize: number, l2EntryByte
   if (l2 < maxL2Cache && c.l2CacheEntrySize === undefined && !c.wholeL2Tables) entrySize = Math.min(clusterSize, 4096);
   if (entrySize < 512 || entrySize > clusterSize || (entrySize & (entrySize - 1)) !== 0)
     throw new Error(`L2 cache entry size must be a power of two between 512 and the cluster size (${clusterSize})`);
-  return {
-    l2Entries: Math.max(2, Math.floor(l2 / entrySize)),
-    l2EntrySize: entrySize,
-    refcountEntries: Math.max(4, Math.floor(refcount / clusterSize)),
-  };
+  const l2Entries = Math.max(2, Math.floor(l2 / entrySize));
+  const refcountEntries = Math.max(4, Math.floor(refcount / clusterSize));
+  // QEMU counts cache entries in an int.
+  if (l2Entries > INT_MAX) throw new Error("L2 cache size too big");
+  if (refcountEntries > INT_MAX) throw new Error("Refcount cache size too big");
+  return { l2Entries, l2EntrySize: entrySize, refcountEntries };
 }
+
+const INT_MAX = 0x7fffffff;

@@ -69,6 +69,7 @@ export function parseReopenOptions(pairs: [string, string][], base: EngineConfig
   };
   let overlap: string | undefined;
   let template: string | undefined;
+  let cleanTooBig = false;
   for (const [k, v] of opts) {
     switch (k) {
       // The block layer's options (bdrv_reopen_prepare).
@@ -123,9 +124,18 @@ export function parseReopenOptions(pairs: [string, string][], base: EngineConfig
         break;
       }
       case "cache-clean-interval": {
-        if (!/^\d+$/.test(v)) parse([`Parameter '${k}' expects a number`]);
-        // Time-based eviction never fires in the engine: only 0 (off) and values no script outlives are the same.
-        else if (Number(v) !== 0 && Number(v) < 600) unmodelled(`cache-clean-interval=${v} (time-based eviction) is not modelled by qcowdbg`);
+        // qemu_strtou64 with base 0: decimal, 0x hex or 0 octal; a minus sign wraps modulo 2^64 (-1 is 2^64 - 1).
+        const m = /^[ \t\n\v\f\r]*(-?)(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9]\d*)$/.exec(v);
+        if (!m) parse([`Parameter '${k}' expects a number`]);
+        else {
+          const n = BigInt(m[2]!);
+          const u = m[1] && n !== 0n ? 2n ** 64n - n : n;
+          if (n >= 2n ** 64n) parse([`Value '${v}' is too large for parameter '${k}'`]);
+          // Checked after qcow2 made its new caches, before the overlap-check options.
+          else if (u > 0xffffffffn) cleanTooBig = true;
+          // Time-based eviction never fires in the engine: only 0 (off) and values no script outlives are the same.
+          else if (u !== 0n && u < 600n) unmodelled(`cache-clean-interval=${v} (time-based eviction) is not modelled by qcowdbg`);
+        }
         break;
       }
       case "overlap-check":
@@ -146,6 +156,7 @@ export function parseReopenOptions(pairs: [string, string][], base: EngineConfig
         else out.errors.generic ??= `Cannot change the option '${k}'`;
     }
   }
+  if (cleanTooBig) out.errors.late = "Cache clean interval too big";
   if (overlap !== undefined && template !== undefined && overlap !== template)
     out.errors.late ??= `Conflicting values for qcow2 options 'overlap-check' ('${overlap}') and 'overlap-check.template' ('${template}')`;
   const mode = overlap ?? template;

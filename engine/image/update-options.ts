@@ -6,7 +6,8 @@ import { COMPAT_LAZY_REFCOUNTS, INCOMPAT_DIRTY } from "../format/header.js";
 import { EventKind, CACHE_NONE } from "../events/event-kind.js";
 import { cacheSizes, type CacheSizes, type EngineConfig } from "./engine-config.js";
 import { flushCaches } from "./flush.js";
-import { MetadataCache } from "./metadata-cache.js";
+import type { MetadataCache } from "./metadata-cache.js";
+import { allocateCache, CacheAllocError } from "./cache-alloc.js";
 import type { Qcow2Image } from "./qcow2-image.js";
 
 /** A refusal in QEMU's words (its errp text); the image keeps its old caches and options. */
@@ -38,6 +39,14 @@ export function prepareOptions(img: Qcow2Image, next: EngineConfig, lateError?: 
   // "alloc new L2 table/refcount block cache, flush old one"
   img.l2Cache.flush();
   img.refcountCache.flush();
+  let l2Cache: MetadataCache;
+  let refcountCache: MetadataCache;
+  try {
+    l2Cache = allocateCache(img, 1, sizes.l2Entries, sizes.l2EntrySize);
+    refcountCache = allocateCache(img, 0, sizes.refcountEntries, img.clusterSize);
+  } catch (e) {
+    throw e instanceof CacheAllocError ? new OptionsError(e.message) : e;
+  }
   const lazy = next.lazyRefcounts ?? (img.header.compatibleFeatures & BigInt(COMPAT_LAZY_REFCOUNTS)) !== 0n;
   if (lazy && img.header.version < 3) throw new OptionsError("Lazy refcounts require a qcow2 image with at least qemu 1.1 compatibility level");
   if (img.lazyRefcounts && !lazy) markCleanRewritingHeader(img);
@@ -46,8 +55,8 @@ export function prepareOptions(img: Qcow2Image, next: EngineConfig, lateError?: 
   return () => {
     assignConfig(img.config, next);
     const rt = img.rt;
-    rt.l2Cache = new MetadataCache(img, 1, sizes.l2Entries, sizes.l2EntrySize);
-    rt.refcountCache = new MetadataCache(img, 0, sizes.refcountEntries, img.clusterSize);
+    rt.l2Cache = l2Cache;
+    rt.refcountCache = refcountCache;
     img.sliceSize = sizes.l2EntrySize;
     img.sliceEntries = sizes.l2EntrySize / img.geo.l2EntryBytes;
     rt.lazyRefcounts = lazy;
