@@ -136,10 +136,13 @@ export function decodeExtensions(buf: Uint8Array, start: number, end: number, fi
       }
     }
   }
-  // Fewer than 8 bytes left: QEMU would call it too large; qcowdbg's open has always stopped there quietly.
+  // qcow2_read_extensions refuses an extension whose 8-byte header or data passes the end of the area (the backing
+  // file name's offset when there is one, else the first cluster), whatever its type, the end marker included.
   const o = walk.overrun;
-  if (o && !o.headerCut)
-    throw new FormatError("header extension", "length", o.offset + 4, file, `${nameOf(o.type)} extension of ${o.length} bytes runs past the first cluster`);
+  if (o && o.headerCut)
+    throw new FormatError("header extension", "type", o.offset, file, `an extension header at ${o.offset} does not fit before the end of the extension area at ${end} (the backing file name's offset or the cluster size)`);
+  if (o)
+    throw new FormatError("header extension", "length", o.offset + 4, file, `${nameOf(o.type)} extension of ${o.length} bytes runs past the end of the extension area at ${end} (the backing file name's offset or the cluster size)`);
   return out;
 }
 
