@@ -85,6 +85,10 @@ export function parseReopenOptions(pairs: [string, string][], base: EngineConfig
         if (ro === false) out.readWrite = true;
         break;
       }
+      case "auto-read-only":
+        // Only consulted when a read-write open fails; qemu-io's reopens never get there.
+        bool(k, v, early);
+        break;
       case "discard":
         if (v === "unmap" || v === "on") config.discardUnmap = true;
         else if (v === "ignore" || v === "off") config.discardUnmap = false;

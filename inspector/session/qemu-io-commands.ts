@@ -229,10 +229,18 @@ function openCmd(ctx: IoContext, argv: string[]): number {
   if (unsupported) return refuse(ctx, `open -${unsupported[0]} is not modelled by qcowdbg; open FILE with -r, -C, -k, -n, -t, -o or -U`);
   // -o: qcow2's runtime options (l2-cache-size, lazy-refcounts, ...) as engine options; the driver must be qcow2.
   const engineOpts: string[] = [];
+  const names: { top?: string; file?: string; backing?: string } = {};
   for (const [f, v] of g.opts) {
     if (f !== "o") continue;
     for (const part of v.split(",").filter(Boolean)) {
-      if (part === "driver=qcow2") continue;
+      if (part === "driver=qcow2" || part === "file.driver=file") continue;
+      // Node names only label the nodes (QEMU's messages name them; a reopen may repeat them but not change them).
+      const named = /^(node-name|file\.node-name|backing\.node-name)=(.*)$/.exec(part);
+      if (named) {
+        if (!/^[A-Za-z][A-Za-z0-9_.-]{0,30}$/.test(named[2]!)) return refuse(ctx, `open -o ${part}: a node name is a letter then up to 30 letters, digits, '-', '.' or '_'`);
+        names[named[1] === "node-name" ? "top" : named[1] === "file.node-name" ? "file" : "backing"] = named[2]!;
+        continue;
+      }
       if (/^(driver|file\.|backing)/.test(part)) return refuse(ctx, `open -o ${part}: only qcow2's own options are modelled (l2-cache-size, refcount-cache-size, cache-size, l2-cache-entry-size, lazy-refcounts, discard)`);
       engineOpts.push(part);
     }
@@ -263,9 +271,16 @@ function openCmd(ctx: IoContext, argv: string[]): number {
     return -EINVAL;
   }
   try {
-    ctx.image = ctx.open(path, readOnly, mode, engineOpts.join(","));
+    const img = ctx.open(path, readOnly, mode, engineOpts.join(","));
+    if (names.backing !== undefined && !img.backing) {
+      img.close();
+      return refuse(ctx, `open -o backing.node-name: ${path} has no backing file`);
+    }
+    ctx.image = img;
     ctx.readOnly = readOnly;
     ctx.copyOnRead = cor;
+    ctx.givenNodeNames = names;
+    if (names.top !== undefined) ctx.nodeName = names.top;
   } catch (e) {
     const code = (e as { code?: string }).code;
     const why = code ? `Could not open '${path}': ${errnoText(e)}` : e instanceof Error ? e.message : String(e);

@@ -21,8 +21,10 @@ export interface IoContext {
   readOnly: boolean;
   /** -C: reads copy what the top image does not allocate into it (engine/image/copy-on-read.ts). */
   copyOnRead?: boolean;
-  /** The top node's auto-generated name, as QEMU's messages show it ('#block' + a session counter + 2 random digits). */
+  /** The top node's name, as QEMU's messages show it: open -o node-name=NAME, else auto-generated ('#block' + a session counter + 2 random digits). */
   nodeName?: string;
+  /** Node names given with open -o (node-name, file.node-name, backing.node-name): a reopen may repeat, not change, them. */
+  givenNodeNames?: { top?: string; file?: string; backing?: string };
   /** Set by `quit`. */
   quit: boolean;
   /** At a terminal (help adds a line on the debugger's commands). */

@@ -60,6 +60,30 @@ function engineFailure(ctx: IoContext, e: unknown): number {
   throw e;
 }
 
+/**
+ * The node-name and driver options of the image's nodes (the top node, its file child, its backing child), taken
+ * out of `pairs`: bdrv_reopen_prepare lets a reopen repeat them but not change them ("Cannot change the option",
+ * naming the child's own option). Returns that error, if any. A backing.* option without a backing file stays.
+ */
+function childOptions(ctx: IoContext, pairs: [string, string][]): string | undefined {
+  const img = ctx.image!;
+  const given = ctx.givenNodeNames ?? {};
+  const current: Record<string, string | undefined> = {
+    "node-name": given.top,
+    "file.node-name": given.file,
+    "file.driver": "file",
+    ...(img.backing ? { "backing.node-name": given.backing, "backing.driver": img.backing.format } : {}),
+  };
+  let error: string | undefined;
+  for (let i = pairs.length - 1; i >= 0; i--) {
+    const [k, v] = pairs[i]!;
+    if (!(k in current)) continue;
+    pairs.splice(i, 1);
+    if (current[k] !== v) error = `Cannot change the option '${k.replace(/^(file|backing)\./, "")}'`;
+  }
+  return error;
+}
+
 interface CacheFlags {
   writethrough: boolean;
   direct: boolean;
@@ -160,7 +184,9 @@ export function reopenCmd(ctx: IoContext, argv: string[]): number {
     ctx.err("qemu-io: Cannot set both -c and the cache options");
     return -EINVAL;
   }
+  const generic = childOptions(ctx, pairs);
   const parsed = parseReopenOptions(pairs, img.config, img.header.cryptMethod !== 0);
+  if (generic) parsed.errors.generic ??= generic;
   if (parsed.unmodelled) return refuse(ctx, parsed.unmodelled);
   if (parsed.readWrite) readOnly = false;
   if (parsed.direct !== undefined) flags = { ...flags, direct: parsed.direct };

@@ -155,6 +155,12 @@ const cases: Case[] = [
     args: ["-c", "reopen -o refcount-cache-size=256T", "-c", "reopen -o refcount-cache-size=64T", "-c", "reopen -o cache-clean-interval=-1", "-c", "reopen -o cache-clean-interval=4294967296", "-c", "reopen -o cache-clean-interval=18446744073709551616", "-c", "reopen -o cache-clean-interval=abc", "-c", "reopen -o cache-clean-interval=0x1000", "-c", "write 0 4k", "IMG"],
   },
   {
+    // iotest 133: node names and the children's drivers may be repeated by a reopen, not changed.
+    name: "reopen: node-name and driver of the node and its children, auto-read-only",
+    setup: "qemu-img create -q -f qcow2 base.qcow2 1M && qemu-img create -q -f qcow2 -b base.qcow2 -F qcow2 IMG 1M",
+    args: ["-c", "reopen -o file.node-name=foo", "-c", "reopen -o backing.node-name=foo", "-c", "reopen -o node-name=foo", "-c", "reopen -o file.driver=qcow2", "-c", "reopen -o backing.driver=file", "-c", "reopen -o driver=qcow2,file.driver=file,backing.driver=qcow2", "-c", "reopen -o auto-read-only=on", "-c", "reopen -o auto-read-only=x", "-c", "close", "-c", "open -o node-name=top,file.node-name=f,backing.node-name=b IMG", "-c", "reopen -o node-name=top,file.node-name=f,backing.node-name=b", "-c", "reopen", "-c", "reopen -o backing.node-name=c", "-c", "write -P 3 0 4k", "-c", "read -P 3 0 4k", "IMG"],
+  },
+  {
     name: "a dirty image opened read-only is read as it is, unrepaired",
     setup: "qemu-img create -q -f qcow2 -o compat=1.1,lazy_refcounts=on IMG 1M && (qemu-io -c 'write -P 0x5a 0 512' -c 'sigraise 9' IMG >/dev/null 2>&1; true)",
     args: ["-r", "-c", "read -P 0x5a 0 512", "-c", "write 0 512", "IMG"],
