@@ -24,6 +24,12 @@ export interface EventSink {
    * compares them one by one): the caller then emits them itself.
    */
   cacheHit(node: number, cache: number, slot: number, offset: number, readFromDisk: number): boolean;
+  /**
+   * True when nothing looks at the engine between two events (no listener, no tee): the engine may then do a
+   * request's work in another order than its events say, as the write fast path (image/fast-write.ts) does,
+   * emitting the same events. Absent: false.
+   */
+  batchable?(): boolean;
 }
 
 /** The last write position from which any record fits its chunk (the fast paths test only this). */
@@ -311,6 +317,10 @@ export class EventRecorder extends EventLog implements EventSink {
     if (this.follow) this.followPair(i, req, node, cache, slot, offset, readFromDisk, at, p);
     if (!fast) this.refreshFast();
     return true;
+  }
+
+  batchable(): boolean {
+    return this.listeners.length === 0;
   }
 
   /** Event i is in the log: the length moves past it and the listeners see it. */
