@@ -7,8 +7,9 @@ import { EventLog, WINDOW, type EngineEvent } from "./event-log.js";
 import { EVENT_KIND_COUNT } from "./event-schema.js";
 import {
   A_SHIFT, B_SHIFT, BLOCK, BLOCK_BITS, C_SHIFT, CACHE_SHIFT, CHUNK_WORDS, D_SHIFT, enc, MAX_RECORD, NODE_SHIFT, PAIR, PREPEAT, putWide, R_A,
-  R_ABS, R_B, R_C, R_DELTA, R_PAIR, REQ_SHIFT, SLOT_SHIFT, V_INT, V_MINUS_ONE, V_REG,
+  R_ABS, R_B, R_C, R_DELTA, R_PAIR, REQ_SHIFT, SHAPE, SHAPE_COUNT_MASK, SHAPE_COUNT_SHIFT, SHAPE_FIRST_SHIFT, SLOT_SHIFT, V_INT, V_MINUS_ONE, V_REG,
 } from "./event-record.js";
+import { putShapeValues, SHAPES } from "./event-shapes.js";
 
 export type { EngineEvent } from "./event-log.js";
 
@@ -30,6 +31,11 @@ export interface EventSink {
    * emitting the same events. Absent: false.
    */
   batchable?(): boolean;
+  /**
+   * Events 0.. of request shape `id` (event-shapes.ts) with values `v`, at once. Returns false, having done nothing,
+   * when they must come one by one (emitShape() then emits them).
+   */
+  shape?(id: number, v: Float64Array): boolean;
 }
 
 /** The last write position from which any record fits its chunk (the fast paths test only this). */
@@ -73,7 +79,7 @@ export class EventRecorder extends EventLog implements EventSink {
       const at = this.wp;
       const p = this.writeRecord(at, kind, node, cache, slot, a, b, c, d);
       this.held = this.length = i + 1;
-      if (this.follow) this.followOne(i, kind, this.request, node, cache, slot, a, b, c, d === undefined ? 0 : d, at, p);
+      if (this.follow) this.followOne(i, kind, this.request, node, cache, slot, a, b, c, d === undefined ? 0 : d, this.wci * CHUNK_WORDS + at, p - at);
       return;
     }
     this.emitSlow(i, kind, node, cache, slot, a, b, c, d);
@@ -93,7 +99,7 @@ export class EventRecorder extends EventLog implements EventSink {
     const at = this.wp;
     if ((i & (BLOCK - 1)) === 0) this.startBlock(i, this.request, at);
     const p = this.writeRecord(at, kind, node, cache, slot, a, b, c, d);
-    if (this.follow) this.followOne(i, kind, this.request, node, cache, slot, a, b, c, d === undefined ? 0 : d, at, p);
+    if (this.follow) this.followOne(i, kind, this.request, node, cache, slot, a, b, c, d === undefined ? 0 : d, this.wci * CHUNK_WORDS + at, p - at);
     this.held = i + 1;
     this.length = i + 1;
     this.refreshFast();
@@ -176,30 +182,6 @@ export class EventRecorder extends EventLog implements EventSink {
     return p;
   }
 
-  /**
-   * The decoded block follows the writer: the event just written at [at, p) of the current chunk (which the cost
-   * model reads next) is read back from the window's arrays without decoding, when it extends the window.
-   */
-  private followOne(i: number, kind: EventKind, req: number, node: number, cache: number, slot: number, a: number, b: number, c: number, d: number, at: number, p: number): void {
-    const k = i - this.cBase;
-    if (k !== this.cCount) return;
-    const w = i % WINDOW;
-    const e = this.c;
-    e.kind[w] = kind;
-    e.req[w] = req;
-    e.node[w] = node;
-    e.cache[w] = cache;
-    e.slot[w] = slot;
-    e.a[w] = a;
-    e.b[w] = b;
-    e.c[w] = c;
-    e.d[w] = d;
-    this.cPos[w] = this.wci * CHUNK_WORDS + at;
-    this.cLen[w] = p - at;
-    this.cHalf[w] = 0;
-    this.cCount = k + 1;
-    this.readerRegsAtWriter = true;
-  }
 
   /** The reader's registers taken from the writer's, which readerRegsAtWriter says are the same. */
   protected syncReaderRegs(): void {
@@ -212,32 +194,6 @@ export class EventRecorder extends EventLog implements EventSink {
     for (let k = 0; k < 8; k++) d[R_PAIR + k] = pr[k]!;
   }
 
-  /** followOne() for a pair record (a cache_get and the get_done of its hit). */
-  private followPair(i: number, req: number, node: number, cache: number, slot: number, offset: number, readFromDisk: number, at: number, p: number): void {
-    const k = i - this.cBase;
-    if (k !== this.cCount) return;
-    const w = i % WINDOW;
-    const e = this.c;
-    const pos = this.wci * CHUNK_WORDS + at;
-    e.kind[w] = EventKind.CacheGet;
-    e.kind[w + 1] = EventKind.CacheGetDone;
-    e.req[w] = e.req[w + 1] = req;
-    e.node[w] = e.node[w + 1] = node;
-    e.cache[w] = e.cache[w + 1] = cache;
-    e.slot[w] = -1;
-    e.slot[w + 1] = slot;
-    e.a[w] = e.a[w + 1] = offset;
-    e.b[w] = readFromDisk;
-    e.b[w + 1] = 0;
-    e.c[w] = e.c[w + 1] = 0;
-    e.d[w] = e.d[w + 1] = 0;
-    this.cPos[w] = this.cPos[w + 1] = pos;
-    this.cLen[w] = this.cLen[w + 1] = p - at;
-    this.cHalf[w] = 1;
-    this.cHalf[w + 1] = 2;
-    this.cCount = k + 2;
-    this.readerRegsAtWriter = true;
-  }
 
   /**
    * Sets fastEnd: the events after the last one written go the fast way up to the next block start while the
@@ -314,7 +270,7 @@ export class EventRecorder extends EventLog implements EventSink {
     this.wp = p;
     ch[at] = meta;
     this.held = this.length = i + 2;
-    if (this.follow) this.followPair(i, req, node, cache, slot, offset, readFromDisk, at, p);
+    if (this.follow) this.followPair(i, req, node, cache, slot, offset, readFromDisk, this.wci * CHUNK_WORDS + at, p - at);
     if (!fast) this.refreshFast();
     return true;
   }
@@ -322,6 +278,60 @@ export class EventRecorder extends EventLog implements EventSink {
   batchable(): boolean {
     return this.listeners.length === 0;
   }
+
+  /**
+   * A request shape's events as one record per block they fall in (a shape crossing a block start is split there,
+   * so a block still decodes from its first record). Only at the end of the log with no listener: a re-execution
+   * compares event by event, and a listener may stop between any two.
+   */
+  shape(id: number, v: Float64Array): boolean {
+    const s = SHAPES[id]!;
+    const n = s.events;
+    const i = this.length;
+    if (this.enabled) {
+      if (i !== this.held || this.listeners.length !== 0) return false;
+      if (this.wch === null) this.seekWrite(i);
+      for (let first = 0; first < n; ) {
+        const e = i + first;
+        if (this.wp + MAX_RECORD > CHUNK_WORDS) this.nextChunk();
+        const at = this.wp;
+        if ((e & (BLOCK - 1)) === 0) this.startBlock(e, this.request, at);
+        const count = Math.min(n - first, BLOCK - (e & (BLOCK - 1)));
+        const p = this.writeShape(at, id, first, count, v);
+        if (this.follow) this.followShape(e, id, first, count, v, this.request, this.wci * CHUNK_WORDS + at, p - at);
+        first += count;
+      }
+      this.held = this.length = i + n;
+      this.refreshFast();
+    }
+    const kinds = s.kind;
+    for (let e = 0; e < n; e++) this.counts[kinds[e]!]!++;
+    return true;
+  }
+
+  /** The record of events [first, first + count) of shape `id` at word `at`; returns the position after it. */
+  private writeShape(at: number, id: number, first: number, count: number, v: Float64Array): number {
+    const ch = this.wch!;
+    let p = at + 1;
+    let meta = SHAPE | id | (first << SHAPE_FIRST_SHIFT) | (count << SHAPE_COUNT_SHIFT);
+    const req = this.request;
+    const dr = req - this.lastReq;
+    if (dr !== 0) {
+      if ((dr | 0) === dr) {
+        meta |= R_DELTA << REQ_SHIFT;
+        ch[p++] = dr;
+      } else {
+        meta |= R_ABS << REQ_SHIFT;
+        p = putWide(ch, p, req);
+      }
+      this.lastReq = req;
+    }
+    p = putShapeValues(ch, p, id, v);
+    ch[at] = meta;
+    this.wp = p;
+    return p;
+  }
+
 
   /** Event i is in the log: the length moves past it and the listeners see it. */
   private done(i: number): void {
@@ -411,13 +421,17 @@ export class EventRecorder extends EventLog implements EventSink {
   private dropFrom(i: number): void {
     if (i > 0) {
       const k = this.ensure(i - 1);
-      if (this.cHalf[k] === 1) {
-        // The get_done's slot is the record's last word: without the PAIR bit the record ends before it.
+      const h = this.cHalf[k]!;
+      if (h !== 0) {
         const pos = this.cPos[k]!;
         const ci = Math.floor(pos / CHUNK_WORDS);
         const ch = this.chunks[ci]!;
         const off = pos - ci * CHUNK_WORDS;
-        ch[off] = ch[off]! & ~PAIR;
+        const m = ch[off]!;
+        // A shape record keeps its first h events; a pair its get: the get_done's slot is the record's last word,
+        // and without the PAIR bit the record ends before it.
+        if (m < 0) ch[off] = (m & ~SHAPE_COUNT_MASK) | (h << SHAPE_COUNT_SHIFT);
+        else if (h === 1) ch[off] = m & ~PAIR;
       }
     }
     this.held = i;

@@ -3,7 +3,10 @@
 // (write-path.ts) repeats them as QEMU does. It emits the very events the general path emits, in the same order with
 // the same fields, and leaves the same state; whenever anything could make the general path act differently, it
 // does nothing and says so (false), and the general path runs. test/engine/fast-write.test.ts holds the two equal.
-import { EventKind, CACHE_NONE, CACHE_REFCOUNT, ADD_TASK_WRITE } from "../events/event-kind.js";
+// The events are a request shape (events/event-shapes.ts), handed to the sink at once after the work is done: the
+// sink is batchable (nothing looks at the engine between two events), so the order of work within the request is
+// free.
+import { emitShape, shapeValues, SHAPE_ALLOC, SHAPE_REWRITE, V_ALLOC, V_BLOCK, V_CLUSTER, V_FCI, V_HOST, V_LEN, V_NODE, V_OFFSET, V_RSLOT, V_SIDX, V_SLICE, V_SLOT } from "../events/event-shapes.js";
 import type { EventSink } from "../events/recorder.js";
 import { entryHi, entryLo, SubclusterType } from "../format/l2-entry.js";
 import { getRefcount as getEntry, setRefcount as setEntry } from "../format/refcount-entry.js";
@@ -61,28 +64,18 @@ export function tryFastWrite(img: Qcow2Image, data: Uint8Array, offset: number):
   if (cluster === 0 || cluster - Math.floor(cluster / cs) * cs !== 0) return false;
   const host = cluster + inCl;
   if (checkMetadataOverlap(img, 0, host, len) !== 0) return false;
-  const node = img.node;
-  ev.emit(EventKind.WritevStartReq, node, CACHE_NONE, -1, offset, len, 0);
-  ev.emit(EventKind.WritevStartPart, node, CACHE_NONE, -1, 0, 0, 0);
-  ev.emit(EventKind.AllocClustersOffset, node, CACHE_NONE, -1, offset, len, 0);
-  ev.emit(EventKind.HandleCopied, node, CACHE_NONE, -1, offset, -1, len);
-  hit(ev, node, 1, slot, sliceOffset);
+  const v = shapeValues;
+  v[V_NODE] = img.node;
+  v[V_OFFSET] = offset;
+  v[V_LEN] = len;
+  v[V_SLICE] = sliceOffset;
+  v[V_SLOT] = slot;
+  v[V_HOST] = host;
   l2c.repeatHit(slot, 1);
-  ev.emit(EventKind.AddTask, node, ADD_TASK_WRITE, 0, host, offset, len, 0);
-  ev.emit(EventKind.WritevData, node, CACHE_NONE, -1, host, 0, 0);
   writeData(img, data, host);
-  ev.emit(EventKind.DataWrite, node, CACHE_NONE, -1, host, len, 0);
-  ev.emit(EventKind.WritevDonePart, node, CACHE_NONE, -1, len, 0, 0);
-  ev.emit(EventKind.WritevDoneReq, node, CACHE_NONE, -1, 0, 0, 0);
+  emitShape(ev, SHAPE_REWRITE);
   fastWriteStats.taken++;
   return true;
-}
-
-/** A cache get that hits: the pair of events, as MetadataCache.get() emits them. */
-function hit(ev: EventSink, node: number, cache: number, slot: number, offset: number): void {
-  if (ev.cacheHit(node, cache, slot, offset, 1)) return;
-  ev.emit(EventKind.CacheGet, node, cache, -1, offset, 1, 0);
-  ev.emit(EventKind.CacheGetDone, node, cache, slot, offset, 0, 0);
 }
 
 /** dataWrite() of write-path.ts after its overlap check (which the fast path made before it began). */
@@ -134,58 +127,39 @@ function allocating(img: Qcow2Image, ev: EventSink, data: Uint8Array, offset: nu
   const depend = !img.dirty && img.config.refcountBeforeL2 !== false;
   if (depend && (rc.depends !== null || (l2c.depends !== null && l2c.depends !== rc))) return false;
 
-  const node = img.node;
   const host = alloc + inCl;
-  const guestCluster = offset - inCl;
-  ev.emit(EventKind.WritevStartReq, node, CACHE_NONE, -1, offset, len, 0);
-  ev.emit(EventKind.WritevStartPart, node, CACHE_NONE, -1, 0, 0, 0);
-  ev.emit(EventKind.AllocClustersOffset, node, CACHE_NONE, -1, offset, len, 0);
-  ev.emit(EventKind.HandleCopied, node, CACHE_NONE, -1, offset, -1, len);
-  hit(ev, node, 1, slot, sliceOffset);
-  ev.emit(EventKind.HandleAlloc, node, CACHE_NONE, -1, offset, -1, len);
-  hit(ev, node, 1, slot, sliceOffset);
-  ev.emit(EventKind.DoAllocClustersOffset, node, CACHE_NONE, -1, offset, -1, 1);
-  ev.emit(EventKind.ClusterAllocPhys, node, CACHE_NONE, -1, 0, 0, 0);
-  // alloc_clusters_noref, then update_refcount.
+  // alloc_clusters_noref takes the cluster, update_refcount raises its refcount to 1.
   img.rt.freeClusterIndex = fci + 1;
-  hit(ev, node, 0, rslot, block);
-  ev.emit(EventKind.RefcountRead, node, CACHE_REFCOUNT, rslot, fci, 0, 0);
-  hit(ev, node, 0, rslot, block);
   rc.repeatHit(rslot, 2);
   rc.markDirty(rslot);
   setEntry(table, bi, order, 1);
-  ev.emit(EventKind.RefcountUpdate, node, CACHE_REFCOUNT, rslot, fci, 0, 1);
-  ev.emit(EventKind.ClusterAlloc, node, CACHE_NONE, -1, alloc, 1, 0);
-  ev.emit(EventKind.AddTask, node, ADD_TASK_WRITE, 0, host, offset, len, 0);
-  let l2Gets = 3;
   if (cow) {
-    // The head's and the tail's block status (each an L2 lookup), then one zero write over the whole cluster.
-    if (inCl > 0) {
-      hit(ev, node, 1, slot, sliceOffset);
-      l2Gets++;
-    }
-    if (tail > 0) {
-      hit(ev, node, 1, slot, sliceOffset);
-      l2Gets++;
-    }
+    // is_zero_cow's block status of the head and the tail (each an L2 lookup), then one zero write (skip_cow).
     lastLookup(img, tail > 0 ? tail : inCl, l2Offset, sIdx);
     zeroRange(img.dataFile, alloc, cs);
-    ev.emit(EventKind.SkipCow, node, CACHE_NONE, -1, guestCluster, 1, 0);
   }
-  ev.emit(EventKind.WritevData, node, CACHE_NONE, -1, host, 0, 0);
   writeData(img, data, host);
-  ev.emit(EventKind.DataWrite, node, CACHE_NONE, -1, host, len, 0);
-  ev.emit(EventKind.ClusterLinkL2, node, CACHE_NONE, -1, 1, 0, 0);
+  // The link: the L2 cache's lookups so far (handle_copied, handle_alloc, the COW's) and its own.
   if (depend) l2c.depends = rc;
-  hit(ev, node, 1, slot, sliceOffset);
-  l2c.repeatHit(slot, l2Gets);
+  l2c.repeatHit(slot, 3 + (inCl > 0 ? 1 : 0) + (tail > 0 ? 1 : 0));
   l2c.markDirty(slot);
   const o = slot * l2c.tableSize + sIdx * 8;
   l2c.dataView.setUint32(o, entryHi(alloc, true));
   l2c.dataView.setUint32(o + 4, entryLo(alloc, false));
-  ev.emit(EventKind.L2Update, node, 1, slot, sIdx, alloc, 0);
-  ev.emit(EventKind.WritevDonePart, node, CACHE_NONE, -1, len, 0, 0);
-  ev.emit(EventKind.WritevDoneReq, node, CACHE_NONE, -1, 0, 0, 0);
+  const v = shapeValues;
+  v[V_NODE] = img.node;
+  v[V_OFFSET] = offset;
+  v[V_LEN] = len;
+  v[V_SLICE] = sliceOffset;
+  v[V_SLOT] = slot;
+  v[V_BLOCK] = block;
+  v[V_RSLOT] = rslot;
+  v[V_FCI] = fci;
+  v[V_ALLOC] = alloc;
+  v[V_HOST] = host;
+  v[V_CLUSTER] = offset - inCl;
+  v[V_SIDX] = sIdx;
+  emitShape(ev, SHAPE_ALLOC + (inCl > 0 ? 1 : 0) + (tail > 0 ? 2 : 0));
   fastWriteStats.taken++;
   return true;
 }

@@ -1,0 +1,244 @@
+// Request shapes: the fixed event sequences of the write fast path (image/fast-write.ts), as data. The fast path
+// fills in a shape's few values and hands them over at once (emitShape): the recorder stores the whole sequence as
+// one record (EventRecorder.shape: the shape, which of its events, the values) that the reader expands into the
+// very events emit() would have stored; any other sink gets the events one by one, as the general path emits them.
+import { EventKind, ADD_TASK_WRITE, CACHE_NONE, CACHE_REFCOUNT, CACHE_L2 } from "./event-kind.js";
+import type { EventArrays } from "./event-record.js";
+import type { EventSink } from "./recorder.js";
+
+// The values a shape's events take: indexes into the array the fast path fills (shapeValues).
+export const V_NODE = 0;
+export const V_OFFSET = 1;
+export const V_LEN = 2;
+/** The L2 slice's offset and cache slot. */
+export const V_SLICE = 3;
+export const V_SLOT = 4;
+/** The refcount block's offset and cache slot; the cluster index whose refcount goes from 0 to 1. */
+export const V_BLOCK = 5;
+export const V_RSLOT = 6;
+export const V_FCI = 7;
+/** The new host cluster, the host offset of the data, the guest cluster's offset, the entry's index in its slice. */
+export const V_ALLOC = 8;
+export const V_HOST = 9;
+export const V_CLUSTER = 10;
+export const V_SIDX = 11;
+export const SHAPE_VALUES = 12;
+
+/** A rewrite of a COPIED cluster in place (11 events). */
+export const SHAPE_REWRITE = 0;
+/** A write into a fresh cluster: + 1 with a COW head, + 2 with a COW tail (each looked up, then skip_cow). */
+export const SHAPE_ALLOC = 1;
+export const SHAPE_COUNT = 5;
+
+/** A field: a constant, or value i of the shape ({ v: i }). */
+type Field = number | { v: number };
+type Step = [EventKind, Field, Field, Field, Field, Field, Field, Field?] | ["hit", Field, Field, Field];
+
+const node = { v: V_NODE }, offset = { v: V_OFFSET }, len = { v: V_LEN }, slice = { v: V_SLICE }, slot = { v: V_SLOT };
+const block = { v: V_BLOCK }, rslot = { v: V_RSLOT }, fci = { v: V_FCI }, alloc = { v: V_ALLOC }, host = { v: V_HOST };
+const cluster = { v: V_CLUSTER }, sidx = { v: V_SIDX };
+const N = CACHE_NONE;
+
+/** A cache get that hits, in `cache` at `slot`: the get and its get_done (a pair record, see EventSink.cacheHit). */
+const hit = (cache: number, s: Field, off: Field): Step => ["hit", cache, s, off];
+
+function rewrite(): Step[] {
+  return [
+    [EventKind.WritevStartReq, node, N, -1, offset, len, 0],
+    [EventKind.WritevStartPart, node, N, -1, 0, 0, 0],
+    [EventKind.AllocClustersOffset, node, N, -1, offset, len, 0],
+    [EventKind.HandleCopied, node, N, -1, offset, -1, len],
+    hit(CACHE_L2, slot, slice),
+    [EventKind.AddTask, node, ADD_TASK_WRITE, 0, host, offset, len, 0],
+    [EventKind.WritevData, node, N, -1, host, 0, 0],
+    [EventKind.DataWrite, node, N, -1, host, len, 0],
+    [EventKind.WritevDonePart, node, N, -1, len, 0, 0],
+    [EventKind.WritevDoneReq, node, N, -1, 0, 0, 0],
+  ];
+}
+
+function allocating(head: boolean, tail: boolean): Step[] {
+  const cow: Step[] = [];
+  if (head) cow.push(hit(CACHE_L2, slot, slice));
+  if (tail) cow.push(hit(CACHE_L2, slot, slice));
+  if (head || tail) cow.push([EventKind.SkipCow, node, N, -1, cluster, 1, 0]);
+  return [
+    [EventKind.WritevStartReq, node, N, -1, offset, len, 0],
+    [EventKind.WritevStartPart, node, N, -1, 0, 0, 0],
+    [EventKind.AllocClustersOffset, node, N, -1, offset, len, 0],
+    [EventKind.HandleCopied, node, N, -1, offset, -1, len],
+    hit(CACHE_L2, slot, slice),
+    [EventKind.HandleAlloc, node, N, -1, offset, -1, len],
+    hit(CACHE_L2, slot, slice),
+    [EventKind.DoAllocClustersOffset, node, N, -1, offset, -1, 1],
+    [EventKind.ClusterAllocPhys, node, N, -1, 0, 0, 0],
+    hit(CACHE_REFCOUNT, rslot, block),
+    [EventKind.RefcountRead, node, CACHE_REFCOUNT, rslot, fci, 0, 0],
+    hit(CACHE_REFCOUNT, rslot, block),
+    [EventKind.RefcountUpdate, node, CACHE_REFCOUNT, rslot, fci, 0, 1],
+    [EventKind.ClusterAlloc, node, N, -1, alloc, 1, 0],
+    [EventKind.AddTask, node, ADD_TASK_WRITE, 0, host, offset, len, 0],
+    ...cow,
+    [EventKind.WritevData, node, N, -1, host, 0, 0],
+    [EventKind.DataWrite, node, N, -1, host, len, 0],
+    [EventKind.ClusterLinkL2, node, N, -1, 1, 0, 0],
+    hit(CACHE_L2, slot, slice),
+    [EventKind.L2Update, node, CACHE_L2, slot, sidx, alloc, 0],
+    [EventKind.WritevDonePart, node, N, -1, len, 0, 0],
+    [EventKind.WritevDoneReq, node, N, -1, 0, 0, 0],
+  ];
+}
+
+/**
+ * A shape compiled for the hot paths: per event its kind, whether it opens a hit pair, and per field (node, cache,
+ * slot, a, b, c, d: column f of event e at e * 7 + f) the value index it takes, or -1 and the constant.
+ */
+export interface Shape {
+  readonly events: number;
+  readonly kind: Int32Array;
+  readonly pairFirst: Uint8Array;
+  readonly ref: Int8Array;
+  readonly constant: Float64Array;
+  /** The value indexes a record of this shape stores, in order. */
+  readonly values: Int32Array;
+}
+
+function compile(steps: Step[]): Shape {
+  const evs: { kind: number; pair: boolean; fields: Field[] }[] = [];
+  for (const s of steps) {
+    if (s[0] === "hit") {
+      const [, cache, sl, off] = s;
+      evs.push({ kind: EventKind.CacheGet, pair: true, fields: [node, cache, -1, off, 1, 0, 0] });
+      evs.push({ kind: EventKind.CacheGetDone, pair: false, fields: [node, cache, sl, off, 0, 0, 0] });
+    } else {
+      const [kind, ...fields] = s;
+      evs.push({ kind, pair: false, fields: [...fields.slice(0, 6), fields[6] ?? 0] as Field[] });
+    }
+  }
+  const n = evs.length;
+  const out = { events: n, kind: new Int32Array(n), pairFirst: new Uint8Array(n), ref: new Int8Array(n * 7), constant: new Float64Array(n * 7) };
+  const used = new Set<number>();
+  evs.forEach((e, i) => {
+    out.kind[i] = e.kind;
+    out.pairFirst[i] = e.pair ? 1 : 0;
+    e.fields.forEach((f, k) => {
+      if (typeof f === "number") {
+        out.ref[i * 7 + k] = -1;
+        out.constant[i * 7 + k] = f;
+      } else {
+        out.ref[i * 7 + k] = f.v;
+        used.add(f.v);
+      }
+    });
+  });
+  return { ...out, values: Int32Array.from([...used].sort((a, b) => a - b)) };
+}
+
+export const SHAPES: readonly Shape[] = [rewrite(), allocating(false, false), allocating(true, false), allocating(false, true), allocating(true, true)].map(compile);
+if (SHAPES.length !== SHAPE_COUNT || SHAPES.some((s) => s.events > 64)) throw new Error("event shapes: a shape is missing or too long");
+
+/** The values the fast path fills before emitShape() (one array: the shapes never nest). */
+export const shapeValues = new Float64Array(SHAPE_VALUES);
+
+/**
+ * Events [first, first + count) of shape `id` with values `v` into entries n.. of `to` (the reader's decoded
+ * arrays), with request `req`.
+ */
+export function expandShape(id: number, first: number, count: number, req: number, v: Float64Array, to: EventArrays, n: number): void {
+  const s = SHAPES[id]!;
+  for (let e = first, k = n; e < first + count; e++, k++) {
+    const b = e * 7;
+    to.kind[k] = s.kind[e]!;
+    to.req[k] = req;
+    to.node[k] = field(s, b, v);
+    to.cache[k] = field(s, b + 1, v);
+    to.slot[k] = field(s, b + 2, v);
+    to.a[k] = field(s, b + 3, v);
+    to.b[k] = field(s, b + 4, v);
+    to.c[k] = field(s, b + 5, v);
+    to.d[k] = field(s, b + 6, v);
+  }
+}
+
+function field(s: Shape, i: number, v: Float64Array): number {
+  const r = s.ref[i]!;
+  return r < 0 ? s.constant[i]! : v[r]!;
+}
+
+/**
+ * Shape `id` with the values in shapeValues into `ev`: as one record when the sink takes shapes (EventSink.shape),
+ * else event by event, each hit pair through cacheHit() as the cache emits it.
+ */
+export function emitShape(ev: EventSink, id: number): void {
+  const v = shapeValues;
+  if (ev.shape !== undefined && ev.shape(id, v)) return;
+  const s = SHAPES[id]!;
+  for (let e = 0; e < s.events; e++) {
+    const b = e * 7;
+    const nd = field(s, b, v), cache = field(s, b + 1, v), a = field(s, b + 3, v);
+    if (s.pairFirst[e] === 1) {
+      // The get's readFromDisk is its b; the get_done that follows holds the slot.
+      const rd = field(s, b + 4, v), sl = field(s, b + 9, v);
+      if (!ev.cacheHit(nd, cache, sl, a, rd)) {
+        ev.emit(EventKind.CacheGet, nd, cache, -1, a, rd, 0);
+        ev.emit(EventKind.CacheGetDone, nd, cache, sl, a, 0, 0);
+      }
+      e++;
+      continue;
+    }
+    ev.emit(s.kind[e]! as EventKind, nd, cache, field(s, b + 2, v), a, field(s, b + 4, v), field(s, b + 5, v), field(s, b + 6, v));
+  }
+}
+
+// A shape record (event-record.ts) stores the shape's values after its meta and request words: one word of 2-bit
+// modes (value k at bits 2k: zero, an int32, sectors, an exact double), then the words the values need.
+const f64 = new Float64Array(1);
+const i32 = new Int32Array(f64.buffer);
+
+/** Writes shape `id`'s values from `v` at word p of `ch`; returns the position after them. */
+export function putShapeValues(ch: Int32Array, p: number, id: number, v: Float64Array): number {
+  const vals = SHAPES[id]!.values;
+  const modesAt = p++;
+  let modes = 0;
+  for (let k = 0; k < vals.length; k++) {
+    const x = v[vals[k]!]!;
+    if (x === 0) continue;
+    let w = x | 0;
+    if (w === x) {
+      ch[p++] = w;
+      modes |= 1 << (2 * k);
+      continue;
+    }
+    w = (x / 512) | 0;
+    if (w * 512 === x) {
+      ch[p++] = w;
+      modes |= 2 << (2 * k);
+      continue;
+    }
+    f64[0] = x;
+    ch[p++] = i32[0]!;
+    ch[p++] = i32[1]!;
+    modes |= 3 << (2 * k);
+  }
+  ch[modesAt] = modes;
+  return p;
+}
+
+/** Reads shape `id`'s values at word p of `ch` into `out`; returns the position after them. */
+export function readShapeValues(ch: Int32Array, p: number, id: number, out: Float64Array): number {
+  const vals = SHAPES[id]!.values;
+  const modes = ch[p++]!;
+  for (let k = 0; k < vals.length; k++) {
+    const mode = (modes >>> (2 * k)) & 3;
+    let x = 0;
+    if (mode === 1) x = ch[p++]!;
+    else if (mode === 2) x = ch[p++]! * 512;
+    else if (mode === 3) {
+      i32[0] = ch[p++]!;
+      i32[1] = ch[p++]!;
+      x = f64[0]!;
+    }
+    out[vals[k]!] = x;
+  }
+  return p;
+}
