@@ -80,6 +80,15 @@ export function enc(ch: Int32Array, p: number, v: number): number {
   return (putWide(ch, p, v) << 3) | V_WIDE;
 }
 
+/** A record's request words for request `req`, `dr` (not 0) after the event before: (next position << 2) | mode. */
+export function putRequest(ch: Int32Array, p: number, req: number, dr: number): number {
+  if ((dr | 0) === dr) {
+    ch[p] = dr;
+    return ((p + 1) << 2) | R_DELTA;
+  }
+  return (putWide(ch, p, req) << 2) | R_ABS;
+}
+
 /** The exact double in two words; returns the next position. */
 export function putWide(ch: Int32Array, p: number, v: number): number {
   f64[0] = v;

@@ -6,10 +6,10 @@ import { EventKind } from "./event-kind.js";
 import { EventLog, WINDOW, type EngineEvent } from "./event-log.js";
 import { EVENT_KIND_COUNT } from "./event-schema.js";
 import {
-  A_SHIFT, B_SHIFT, BLOCK, BLOCK_BITS, C_SHIFT, CACHE_SHIFT, CHUNK_WORDS, D_SHIFT, enc, MAX_RECORD, NODE_SHIFT, PAIR, PREPEAT, putWide, R_A,
-  R_ABS, R_B, R_C, R_DELTA, R_PAIR, REQ_SHIFT, SHAPE, SHAPE_COUNT_MASK, SHAPE_COUNT_SHIFT, SHAPE_FIRST_SHIFT, SLOT_SHIFT, V_INT, V_MINUS_ONE, V_REG,
+  A_SHIFT, B_SHIFT, BLOCK, BLOCK_BITS, C_SHIFT, CACHE_SHIFT, CHUNK_WORDS, D_SHIFT, enc, MAX_RECORD, NODE_SHIFT, PAIR, PREPEAT, R_A,
+  R_B, R_C, R_PAIR, REQ_SHIFT, putRequest, SHAPE, SHAPE_COUNT_MASK, SHAPE_COUNT_SHIFT, SHAPE_FIRST_SHIFT, SLOT_SHIFT, V_INT, V_MINUS_ONE, V_REG,
 } from "./event-record.js";
-import { putShapeValues, SHAPES } from "./event-shapes.js";
+import { putShapeValues, SHAPE_COUNT, SHAPES } from "./event-shapes.js";
 
 export type { EngineEvent } from "./event-log.js";
 
@@ -44,8 +44,10 @@ const FAST_WP = CHUNK_WORDS - MAX_RECORD;
 export class EventRecorder extends EventLog implements EventSink {
   enabled = true;
   request = 0;
-  /** Counts per kind, kept even when recording is off so statistics stay cheap. */
-  readonly counts = new Float64Array(EVENT_KIND_COUNT);
+  private readonly kindCounts = new Float64Array(EVENT_KIND_COUNT);
+  /** Shapes recorded (per shape id) whose events are not in kindCounts yet: counted when someone reads counts. */
+  private readonly shapeCounts = new Float64Array(SHAPE_COUNT);
+  private shapesPending = false;
   // The writer: where event `held` goes (valid while wch is not null) and the request of the event before it.
   private wch: Int32Array | null = null;
   private wci = 0;
@@ -70,8 +72,25 @@ export class EventRecorder extends EventLog implements EventSink {
     super();
   }
 
+  /** Events per kind, kept even when recording is off so statistics stay cheap (writable: checkpoints restore it). */
+  get counts(): Float64Array {
+    if (this.shapesPending) {
+      // A shape counts each of its events: added up here, not per request on the write path.
+      const c = this.kindCounts;
+      for (let id = 0; id < SHAPE_COUNT; id++) {
+        const k = this.shapeCounts[id]!;
+        if (k === 0) continue;
+        const kinds = SHAPES[id]!.kind;
+        for (let e = 0; e < kinds.length; e++) c[kinds[e]!]! += k;
+      }
+      this.shapeCounts.fill(0);
+      this.shapesPending = false;
+    }
+    return this.kindCounts;
+  }
+
   emit(kind: EventKind, node: number, cache: number, slot: number, a: number, b: number, c: number, d?: number): void {
-    this.counts[kind]!++;
+    this.kindCounts[kind]!++;
     if (!this.enabled) return;
     const i = this.length;
     if (i < this.fastEnd && this.wp <= FAST_WP) {
@@ -118,13 +137,9 @@ export class EventRecorder extends EventLog implements EventSink {
     const req = this.request;
     const dr = req - this.lastReq;
     if (dr !== 0) {
-      if ((dr | 0) === dr) {
-        meta |= R_DELTA << REQ_SHIFT;
-        ch[p++] = dr;
-      } else {
-        meta |= R_ABS << REQ_SHIFT;
-        p = putWide(ch, p, req);
-      }
+      const r = putRequest(ch, p, req, dr);
+      meta |= (r & 3) << REQ_SHIFT;
+      p = r >>> 2;
       this.lastReq = req;
     }
     // node 0, cache and slot -1, b and c 0 are the common cases: tested here, the rest through enc().
@@ -212,16 +227,16 @@ export class EventRecorder extends EventLog implements EventSink {
     if (!fast) {
       if (this.listeners.length !== 0) return false;
       if (!this.enabled) {
-        this.counts[EventKind.CacheGet]!++;
-        this.counts[EventKind.CacheGetDone]!++;
+        this.kindCounts[EventKind.CacheGet]!++;
+        this.kindCounts[EventKind.CacheGetDone]!++;
         return true;
       }
       // An int32 slot, and a pair not cut by a block start, fit the pair record.
       if (i !== this.held || this.wch === null || (i & (BLOCK - 1)) === BLOCK - 1) return false;
     }
     if ((slot | 0) !== slot) return false;
-    this.counts[EventKind.CacheGet]!++;
-    this.counts[EventKind.CacheGetDone]!++;
+    this.kindCounts[EventKind.CacheGet]!++;
+    this.kindCounts[EventKind.CacheGetDone]!++;
     if (!fast && this.wp + MAX_RECORD > CHUNK_WORDS) this.nextChunk();
     const ch = this.wch!;
     const at = this.wp;
@@ -231,13 +246,9 @@ export class EventRecorder extends EventLog implements EventSink {
     let meta = EventKind.CacheGet | PAIR | (V_MINUS_ONE << SLOT_SHIFT);
     const dr = req - this.lastReq;
     if (dr !== 0) {
-      if ((dr | 0) === dr) {
-        meta |= R_DELTA << REQ_SHIFT;
-        ch[p++] = dr;
-      } else {
-        meta |= R_ABS << REQ_SHIFT;
-        p = putWide(ch, p, req);
-      }
+      const r = putRequest(ch, p, req, dr);
+      meta |= (r & 3) << REQ_SHIFT;
+      p = r >>> 2;
       this.lastReq = req;
     }
     // The L2 and refcount caches' pairs (the only ones) repeat: the same table again is the meta word alone.
@@ -304,8 +315,8 @@ export class EventRecorder extends EventLog implements EventSink {
       this.held = this.length = i + n;
       this.refreshFast();
     }
-    const kinds = s.kind;
-    for (let e = 0; e < n; e++) this.counts[kinds[e]!]!++;
+    this.shapeCounts[id]!++;
+    this.shapesPending = true;
     return true;
   }
 
@@ -317,13 +328,9 @@ export class EventRecorder extends EventLog implements EventSink {
     const req = this.request;
     const dr = req - this.lastReq;
     if (dr !== 0) {
-      if ((dr | 0) === dr) {
-        meta |= R_DELTA << REQ_SHIFT;
-        ch[p++] = dr;
-      } else {
-        meta |= R_ABS << REQ_SHIFT;
-        p = putWide(ch, p, req);
-      }
+      const r = putRequest(ch, p, req, dr);
+      meta |= (r & 3) << REQ_SHIFT;
+      p = r >>> 2;
       this.lastReq = req;
     }
     p = putShapeValues(ch, p, id, v);
@@ -481,7 +488,9 @@ export class EventRecorder extends EventLog implements EventSink {
     this.readerRegsAtWriter = false;
     this.held = 0;
     this.length = 0;
-    this.counts.fill(0);
+    this.kindCounts.fill(0);
+    this.shapeCounts.fill(0);
+    this.shapesPending = false;
     this.chunks = [];
     this.cCount = 0;
     this.wch = null;
