@@ -101,6 +101,12 @@ export interface Shape {
   readonly constant: Float64Array;
   /** The value indexes a record of this shape stores, in order. */
   readonly values: Int32Array;
+  /**
+   * Bit k set: value k is used by events [0, i) (prefix[i]), or [i, events) (suffix[i]). A record of part of a
+   * shape (split at a block start) stores only the values its events use.
+   */
+  readonly prefix: Int32Array;
+  readonly suffix: Int32Array;
 }
 
 function compile(steps: Step[]): Shape {
@@ -131,7 +137,16 @@ function compile(steps: Step[]): Shape {
       }
     });
   });
-  return { ...out, values: Int32Array.from([...used].sort((a, b) => a - b)) };
+  const prefix = new Int32Array(n + 1);
+  const suffix = new Int32Array(n + 1);
+  const uses = (i: number): number => {
+    let m = 0;
+    for (let k = 0; k < 7; k++) if (out.ref[i * 7 + k]! >= 0) m |= 1 << out.ref[i * 7 + k]!;
+    return m;
+  };
+  for (let i = 0; i < n; i++) prefix[i + 1] = prefix[i]! | uses(i);
+  for (let i = n - 1; i >= 0; i--) suffix[i] = suffix[i + 1]! | uses(i);
+  return { ...out, values: Int32Array.from([...used].sort((a, b) => a - b)), prefix, suffix };
 }
 
 export const SHAPES: readonly Shape[] = [rewrite(), allocating(false, false), allocating(true, false), allocating(false, true), allocating(true, true)].map(compile);
@@ -195,14 +210,21 @@ export function emitShape(ev: EventSink, id: number): void {
 const f64 = new Float64Array(1);
 const i32 = new Int32Array(f64.buffer);
 
-/** Writes shape `id`'s values from `v` at word p of `ch`; returns the position after them. */
-export function putShapeValues(ch: Int32Array, p: number, id: number, v: Float64Array): number {
-  const vals = SHAPES[id]!.values;
+/**
+ * Writes the values events [first, first + count) of shape `id` use, from `v`, at word p of `ch` (the others as
+ * zeros, which take no word); returns the position after them.
+ */
+export function putShapeValues(ch: Int32Array, p: number, id: number, first: number, count: number, v: Float64Array): number {
+  const s = SHAPES[id]!;
+  const vals = s.values;
+  // A part is a prefix or a suffix of its shape (a shape of at most 64 events crosses at most one block start).
+  const mask = first === 0 ? s.prefix[count]! : first + count === s.events ? s.suffix[first]! : -1;
   const modesAt = p++;
   let modes = 0;
   for (let k = 0; k < vals.length; k++) {
-    const x = v[vals[k]!]!;
-    if (x === 0) continue;
+    const i = vals[k]!;
+    const x = v[i]!;
+    if (x === 0 || ((mask >>> i) & 1) === 0) continue;
     let w = x | 0;
     if (w === x) {
       ch[p++] = w;

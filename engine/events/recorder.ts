@@ -333,7 +333,7 @@ export class EventRecorder extends EventLog implements EventSink {
       p = r >>> 2;
       this.lastReq = req;
     }
-    p = putShapeValues(ch, p, id, v);
+    p = putShapeValues(ch, p, id, first, count, v);
     ch[at] = meta;
     this.wp = p;
     return p;
