@@ -38,23 +38,25 @@ export const C_SHIFT = 23;
 export const D_SHIFT = 26;
 export const PAIR = 1 << 29;
 export const PREPEAT = 1 << 30;
-// SHAPE (the sign bit): the record is events [first, first + count) of a request shape (event-shapes.ts), its meta
-// word the shape id (bits 0..5), the request mode, first (bits 8..13) and count (bits 14..20); then the shape's
-// values. A shape record neither reads nor sets registers, and never crosses a block start (the recorder splits a
-// shape there into two records).
+// SHAPE (the sign bit): the record is part of a request shape (event-shapes.ts), events [first, first + count),
+// of which the first `kept` are in the log (fewer than count once a truncate or a diverging re-execution cut the
+// record); its meta word holds the shape id (bits 0..5), the request mode, first (bits 8..13), count (14..20) and
+// kept (21..27); then the values the part's events use. A shape record neither reads nor sets registers, and never
+// crosses a block start (the recorder splits a shape there into two records).
 export const SHAPE = 1 << 31;
 export const SHAPE_FIRST_SHIFT = 8;
 export const SHAPE_COUNT_SHIFT = 14;
-export const SHAPE_COUNT_MASK = 127 << SHAPE_COUNT_SHIFT;
+export const SHAPE_KEPT_SHIFT = 21;
+export const SHAPE_KEPT_MASK = 127 << SHAPE_KEPT_SHIFT;
 if (EVENT_KIND_COUNT > 64) throw new Error("event recorder: kinds need more than the meta word's 6 bits");
 
 /** Words per chunk (1 MiB). A record never straddles chunks: one that might not fit starts the next chunk. */
 export const CHUNK_WORDS = 1 << 18;
 /**
  * The longest record: meta, 2 request words, 7 values of up to 2 words and the pair's slot; or a shape record's
- * modes word and values of up to 2 words.
+ * values of up to 3 words.
  */
-export const MAX_RECORD = Math.max(1 + 2 + 14 + 1, 1 + 2 + 1 + 2 * SHAPE_VALUES);
+export const MAX_RECORD = Math.max(1 + 2 + 14 + 1, 1 + 2 + 3 * SHAPE_VALUES);
 /** Events per block: each block's first record position and request are indexed, for random access. */
 export const BLOCK_BITS = 6;
 export const BLOCK = 1 << BLOCK_BITS;
@@ -151,10 +153,11 @@ export function decodeRecord(ch: Int32Array, off: number, prevReq: number, to: E
   }
   if (m < 0) {
     // A shape record: its values, then the events they make.
-    const count = (m & SHAPE_COUNT_MASK) >>> SHAPE_COUNT_SHIFT;
-    p = readShapeValues(ch, p, m & 63, shapeScratch);
-    expandShape(m & 63, (m >>> SHAPE_FIRST_SHIFT) & 63, count, req, shapeScratch, to, n);
-    return -((p - off) * MULTI + count);
+    const first = (m >>> SHAPE_FIRST_SHIFT) & 63;
+    const kept = (m & SHAPE_KEPT_MASK) >>> SHAPE_KEPT_SHIFT;
+    p = readShapeValues(ch, p, m & 63, first, (m >>> SHAPE_COUNT_SHIFT) & 127, shapeScratch);
+    expandShape(m & 63, first, kept, req, shapeScratch, to, n);
+    return -((p - off) * MULTI + kept);
   }
   to.req[n] = req;
   const pair = (m & PAIR) !== 0;

@@ -205,62 +205,72 @@ export function emitShape(ev: EventSink, id: number): void {
   }
 }
 
-// A shape record (event-record.ts) stores the shape's values after its meta and request words: one word of 2-bit
-// modes (value k at bits 2k: zero, an int32, sectors, an exact double), then the words the values need.
+// A shape record (event-record.ts) stores, after its meta and request words, one word per value its events use:
+// byte offsets (OFFSET_VALUES) in 512-byte sectors, the others as int32s. A value that does not fit (an offset off
+// a sector or past 1 TiB, a count past 2^31, a fraction) is the word ESCAPE and the exact double in two words.
+/** Values that are byte offsets, stored in sectors. */
+const OFFSET_VALUES = (1 << V_OFFSET) | (1 << V_SLICE) | (1 << V_BLOCK) | (1 << V_ALLOC) | (1 << V_HOST) | (1 << V_CLUSTER);
+const ESCAPE = -0x80000000;
 const f64 = new Float64Array(1);
 const i32 = new Int32Array(f64.buffer);
 
-/**
- * Writes the values events [first, first + count) of shape `id` use, from `v`, at word p of `ch` (the others as
- * zeros, which take no word); returns the position after them.
- */
+/** The values a record of events [first, first + count) of shape s stores (a prefix or suffix of the shape). */
+function partMask(s: Shape, first: number, count: number): number {
+  return first === 0 ? s.prefix[count]! : first + count === s.events ? s.suffix[first]! : s.prefix[s.events]!;
+}
+
+/** Writes the values events [first, first + count) of shape `id` use, from `v`, at word p; returns the next position. */
 export function putShapeValues(ch: Int32Array, p: number, id: number, first: number, count: number, v: Float64Array): number {
   const s = SHAPES[id]!;
   const vals = s.values;
-  // A part is a prefix or a suffix of its shape (a shape of at most 64 events crosses at most one block start).
-  const mask = first === 0 ? s.prefix[count]! : first + count === s.events ? s.suffix[first]! : -1;
-  const modesAt = p++;
-  let modes = 0;
+  const mask = partMask(s, first, count);
   for (let k = 0; k < vals.length; k++) {
     const i = vals[k]!;
+    if (((mask >>> i) & 1) === 0) continue;
     const x = v[i]!;
-    if (x === 0 || ((mask >>> i) & 1) === 0) continue;
-    let w = x | 0;
-    if (w === x) {
-      ch[p++] = w;
-      modes |= 1 << (2 * k);
-      continue;
+    if (((OFFSET_VALUES >>> i) & 1) !== 0) {
+      const w = (x / 512) | 0;
+      if (w * 512 === x && w !== ESCAPE) {
+        ch[p++] = w;
+        continue;
+      }
+    } else {
+      const w = x | 0;
+      if (w === x && w !== ESCAPE) {
+        ch[p++] = w;
+        continue;
+      }
     }
-    w = (x / 512) | 0;
-    if (w * 512 === x) {
-      ch[p++] = w;
-      modes |= 2 << (2 * k);
-      continue;
-    }
+    ch[p] = ESCAPE;
     f64[0] = x;
-    ch[p++] = i32[0]!;
-    ch[p++] = i32[1]!;
-    modes |= 3 << (2 * k);
+    ch[p + 1] = i32[0]!;
+    ch[p + 2] = i32[1]!;
+    p += 3;
   }
-  ch[modesAt] = modes;
   return p;
 }
 
-/** Reads shape `id`'s values at word p of `ch` into `out`; returns the position after them. */
-export function readShapeValues(ch: Int32Array, p: number, id: number, out: Float64Array): number {
-  const vals = SHAPES[id]!.values;
-  const modes = ch[p++]!;
+/**
+ * Reads the values of a record of events [first, first + count) of shape `id` at word p into `out` (those it does
+ * not store: 0); returns the position after them.
+ */
+export function readShapeValues(ch: Int32Array, p: number, id: number, first: number, count: number, out: Float64Array): number {
+  const s = SHAPES[id]!;
+  const vals = s.values;
+  const mask = partMask(s, first, count);
   for (let k = 0; k < vals.length; k++) {
-    const mode = (modes >>> (2 * k)) & 3;
+    const i = vals[k]!;
     let x = 0;
-    if (mode === 1) x = ch[p++]!;
-    else if (mode === 2) x = ch[p++]! * 512;
-    else if (mode === 3) {
-      i32[0] = ch[p++]!;
-      i32[1] = ch[p++]!;
-      x = f64[0]!;
+    if (((mask >>> i) & 1) !== 0) {
+      const w = ch[p++]!;
+      if (w === ESCAPE) {
+        i32[0] = ch[p]!;
+        i32[1] = ch[p + 1]!;
+        x = f64[0]!;
+        p += 2;
+      } else x = ((OFFSET_VALUES >>> i) & 1) !== 0 ? w * 512 : w;
     }
-    out[vals[k]!] = x;
+    out[i] = x;
   }
   return p;
 }

@@ -7,7 +7,7 @@ import { EventLog, WINDOW, type EngineEvent } from "./event-log.js";
 import { EVENT_KIND_COUNT } from "./event-schema.js";
 import {
   A_SHIFT, B_SHIFT, BLOCK, BLOCK_BITS, C_SHIFT, CACHE_SHIFT, CHUNK_WORDS, D_SHIFT, enc, MAX_RECORD, NODE_SHIFT, PAIR, PREPEAT, R_A,
-  R_B, R_C, R_PAIR, REQ_SHIFT, putRequest, SHAPE, SHAPE_COUNT_MASK, SHAPE_COUNT_SHIFT, SHAPE_FIRST_SHIFT, SLOT_SHIFT, V_INT, V_MINUS_ONE, V_REG,
+  R_B, R_C, R_PAIR, REQ_SHIFT, putRequest, SHAPE, SHAPE_COUNT_SHIFT, SHAPE_FIRST_SHIFT, SHAPE_KEPT_MASK, SHAPE_KEPT_SHIFT, SLOT_SHIFT, V_INT, V_MINUS_ONE, V_REG,
 } from "./event-record.js";
 import { putShapeValues, SHAPE_COUNT, SHAPES } from "./event-shapes.js";
 
@@ -324,7 +324,7 @@ export class EventRecorder extends EventLog implements EventSink {
   private writeShape(at: number, id: number, first: number, count: number, v: Float64Array): number {
     const ch = this.wch!;
     let p = at + 1;
-    let meta = SHAPE | id | (first << SHAPE_FIRST_SHIFT) | (count << SHAPE_COUNT_SHIFT);
+    let meta = SHAPE | id | (first << SHAPE_FIRST_SHIFT) | (count << SHAPE_COUNT_SHIFT) | (count << SHAPE_KEPT_SHIFT);
     const req = this.request;
     const dr = req - this.lastReq;
     if (dr !== 0) {
@@ -437,7 +437,7 @@ export class EventRecorder extends EventLog implements EventSink {
         const m = ch[off]!;
         // A shape record keeps its first h events; a pair its get: the get_done's slot is the record's last word,
         // and without the PAIR bit the record ends before it.
-        if (m < 0) ch[off] = (m & ~SHAPE_COUNT_MASK) | (h << SHAPE_COUNT_SHIFT);
+        if (m < 0) ch[off] = (m & ~SHAPE_KEPT_MASK) | (h << SHAPE_KEPT_SHIFT);
         else if (h === 1) ch[off] = m & ~PAIR;
       }
     }
