@@ -107,6 +107,17 @@ export interface Shape {
    */
   readonly prefix: Int32Array;
   readonly suffix: Int32Array;
+  /**
+   * The fields resolved without a branch: field f of event e is fields[at[e * 7 + f]], where fields holds the
+   * constants (at e * 7 + f) and, from 7 * events on, the values (copied in before each expansion).
+   */
+  readonly at: Int32Array;
+  readonly fields: Float64Array;
+  /**
+   * The same for emitShape(): its own copy, as a sink it emits into may read the log (a re-execution compares
+   * each event with the record held), which expands records through `fields`.
+   */
+  readonly emitFields: Float64Array;
 }
 
 function compile(steps: Step[]): Shape {
@@ -146,7 +157,13 @@ function compile(steps: Step[]): Shape {
   };
   for (let i = 0; i < n; i++) prefix[i + 1] = prefix[i]! | uses(i);
   for (let i = n - 1; i >= 0; i--) suffix[i] = suffix[i + 1]! | uses(i);
-  return { ...out, values: Int32Array.from([...used].sort((a, b) => a - b)), prefix, suffix };
+  const at = new Int32Array(n * 7);
+  const fields = new Float64Array(n * 7 + SHAPE_VALUES);
+  for (let i = 0; i < n * 7; i++) {
+    at[i] = out.ref[i]! < 0 ? i : n * 7 + out.ref[i]!;
+    fields[i] = out.constant[i]!;
+  }
+  return { ...out, values: Int32Array.from([...used].sort((a, b) => a - b)), prefix, suffix, at, fields, emitFields: fields.slice() };
 }
 
 export const SHAPES: readonly Shape[] = [rewrite(), allocating(false, false), allocating(true, false), allocating(false, true), allocating(true, true)].map(compile);
@@ -161,23 +178,21 @@ export const shapeValues = new Float64Array(SHAPE_VALUES);
  */
 export function expandShape(id: number, first: number, count: number, req: number, v: Float64Array, to: EventArrays, n: number): void {
   const s = SHAPES[id]!;
+  const f = s.fields;
+  f.set(v, s.events * 7);
+  const at = s.at;
   for (let e = first, k = n; e < first + count; e++, k++) {
     const b = e * 7;
     to.kind[k] = s.kind[e]!;
     to.req[k] = req;
-    to.node[k] = field(s, b, v);
-    to.cache[k] = field(s, b + 1, v);
-    to.slot[k] = field(s, b + 2, v);
-    to.a[k] = field(s, b + 3, v);
-    to.b[k] = field(s, b + 4, v);
-    to.c[k] = field(s, b + 5, v);
-    to.d[k] = field(s, b + 6, v);
+    to.node[k] = f[at[b]!]!;
+    to.cache[k] = f[at[b + 1]!]!;
+    to.slot[k] = f[at[b + 2]!]!;
+    to.a[k] = f[at[b + 3]!]!;
+    to.b[k] = f[at[b + 4]!]!;
+    to.c[k] = f[at[b + 5]!]!;
+    to.d[k] = f[at[b + 6]!]!;
   }
-}
-
-function field(s: Shape, i: number, v: Float64Array): number {
-  const r = s.ref[i]!;
-  return r < 0 ? s.constant[i]! : v[r]!;
 }
 
 /**
@@ -188,12 +203,15 @@ export function emitShape(ev: EventSink, id: number): void {
   const v = shapeValues;
   if (ev.shape !== undefined && ev.shape(id, v)) return;
   const s = SHAPES[id]!;
+  const f = s.emitFields;
+  f.set(v, s.events * 7);
+  const at = s.at;
   for (let e = 0; e < s.events; e++) {
     const b = e * 7;
-    const nd = field(s, b, v), cache = field(s, b + 1, v), a = field(s, b + 3, v);
+    const nd = f[at[b]!]!, cache = f[at[b + 1]!]!, a = f[at[b + 3]!]!;
     if (s.pairFirst[e] === 1) {
       // The get's readFromDisk is its b; the get_done that follows holds the slot.
-      const rd = field(s, b + 4, v), sl = field(s, b + 9, v);
+      const rd = f[at[b + 4]!]!, sl = f[at[b + 9]!]!;
       if (!ev.cacheHit(nd, cache, sl, a, rd)) {
         ev.emit(EventKind.CacheGet, nd, cache, -1, a, rd, 0);
         ev.emit(EventKind.CacheGetDone, nd, cache, sl, a, 0, 0);
@@ -201,7 +219,7 @@ export function emitShape(ev: EventSink, id: number): void {
       e++;
       continue;
     }
-    ev.emit(s.kind[e]! as EventKind, nd, cache, field(s, b + 2, v), a, field(s, b + 4, v), field(s, b + 5, v), field(s, b + 6, v));
+    ev.emit(s.kind[e]! as EventKind, nd, cache, f[at[b + 2]!]!, a, f[at[b + 4]!]!, f[at[b + 5]!]!, f[at[b + 6]!]!);
   }
 }
 
