@@ -2,7 +2,8 @@
 // a per-block index of record positions and base requests, and the decoded window every reader goes through. The
 // accessors decode sequentially from a cursor, so a forward scan costs O(1) per event.
 import { EventKind } from "./event-kind.js";
-import { BLOCK, CHUNK_WORDS, decodeRecord, type EventArrays, MAX_RECORD, REGS, resetRegs } from "./event-record.js";
+import { BLOCK, CHUNK_WORDS, decodeRecord, type EventArrays, MAX_RECORD, MULTI, REGS, resetRegs } from "./event-record.js";
+import { expandShape } from "./event-shapes.js";
 
 export interface EngineEvent {
   seq: number;
@@ -40,11 +41,11 @@ export abstract class EventLog {
    */
   protected readerRegsAtWriter = false;
   // The reader's window: events [cBase, cBase + cCount) decoded (cBase a block's first), up to two blocks, event i in
-  // slot i % WINDOW, each with the place and length of its record and whether it is a pair's first or second half
-  // (cHalf 1, 2). While a reader follows the writer (`follow`: it read the newest events, as the cost model does with
-  // each request's events right after it), the writer appends what it writes, across block boundaries too; with no
-  // such reader (the engine alone) the writer leaves the window alone and pays nothing for it. Records change only
-  // by dropFrom(), which empties the window.
+  // slot i % WINDOW, each with the place and length of its record and, in a record of several events (a pair, a
+  // shape), its place there (cHalf 1, 2, ...; 0 for a record of one). While a reader follows the writer (`follow`:
+  // it read the newest events, as the cost model does with each request's events right after it), the writer
+  // appends what it writes, across block boundaries too; with no such reader (the engine alone) the writer leaves
+  // the window alone and pays nothing for it. Records change only by dropFrom(), which empties the window.
   protected cBase = 0;
   protected cCount = 0;
   protected follow = false;
@@ -114,16 +115,88 @@ export abstract class EventLog {
         this.cCount = n + 1;
         pos = this.nextRecord(pos + len);
       } else {
-        this.cLen[w] = this.cLen[w + 1] = -len;
-        this.cPos[w + 1] = pos;
-        this.cHalf[w] = 1;
-        this.cHalf[w + 1] = 2;
-        this.cCount = n + 2;
-        pos = this.nextRecord(pos - len);
+        // A pair or a shape: its events share the record, each with its place in it (1-based) in cHalf.
+        const words = Math.floor(-len / MULTI);
+        const count = -len - words * MULTI;
+        for (let j = 0; j < count; j++) {
+          this.cPos[w + j] = pos;
+          this.cLen[w + j] = words;
+          this.cHalf[w + j] = j + 1;
+        }
+        this.cCount = n + count;
+        pos = this.nextRecord(pos + words);
       }
       prevReq = this.c.req[w]!;
     }
     return i % WINDOW;
+  }
+
+  /**
+   * The decoded block follows the writer: the event just written (which the cost model reads next), its record at
+   * `pos` (chunk * CHUNK_WORDS + word) and `len` words long, is read back from the window's arrays without
+   * decoding, when it extends the window.
+   */
+  protected followOne(i: number, kind: EventKind, req: number, node: number, cache: number, slot: number, a: number, b: number, c: number, d: number, pos: number, len: number): void {
+    const k = i - this.cBase;
+    if (k !== this.cCount) return;
+    const w = i % WINDOW;
+    const e = this.c;
+    e.kind[w] = kind;
+    e.req[w] = req;
+    e.node[w] = node;
+    e.cache[w] = cache;
+    e.slot[w] = slot;
+    e.a[w] = a;
+    e.b[w] = b;
+    e.c[w] = c;
+    e.d[w] = d;
+    this.cPos[w] = pos;
+    this.cLen[w] = len;
+    this.cHalf[w] = 0;
+    this.cCount = k + 1;
+    this.readerRegsAtWriter = true;
+  }
+
+  /** followOne() for a pair record (a cache_get and the get_done of its hit). */
+  protected followPair(i: number, req: number, node: number, cache: number, slot: number, offset: number, readFromDisk: number, pos: number, len: number): void {
+    const k = i - this.cBase;
+    if (k !== this.cCount) return;
+    const w = i % WINDOW;
+    const e = this.c;
+    e.kind[w] = EventKind.CacheGet;
+    e.kind[w + 1] = EventKind.CacheGetDone;
+    e.req[w] = e.req[w + 1] = req;
+    e.node[w] = e.node[w + 1] = node;
+    e.cache[w] = e.cache[w + 1] = cache;
+    e.slot[w] = -1;
+    e.slot[w + 1] = slot;
+    e.a[w] = e.a[w + 1] = offset;
+    e.b[w] = readFromDisk;
+    e.b[w + 1] = 0;
+    e.c[w] = e.c[w + 1] = 0;
+    e.d[w] = e.d[w + 1] = 0;
+    this.cPos[w] = this.cPos[w + 1] = pos;
+    this.cLen[w] = this.cLen[w + 1] = len;
+    this.cHalf[w] = 1;
+    this.cHalf[w + 1] = 2;
+    this.cCount = k + 2;
+    this.readerRegsAtWriter = true;
+  }
+
+  /** followOne() for a shape record: its events go into the window expanded from the values at hand. */
+  protected followShape(e: number, id: number, first: number, count: number, v: Float64Array, req: number, pos: number, len: number): void {
+    const k = e - this.cBase;
+    if (k !== this.cCount) return;
+    const w = e % WINDOW;
+    expandShape(id, first, count, req, v, this.c, w);
+    for (let j = 0; j < count; j++) {
+      this.cPos[w + j] = pos;
+      this.cLen[w + j] = len;
+      this.cHalf[w + j] = j + 1;
+    }
+    this.cCount = k + count;
+    // A shape leaves the registers alone, but a block it started reset the writer's: the reader's are those.
+    this.readerRegsAtWriter = true;
   }
 
   /** Where the record after one ending at `end` starts: a record that might not fit a chunk starts the next. */

@@ -2,6 +2,7 @@
 // Kept apart so the recorder itself is about where records go and how the log moves (rewind, truncate, readers).
 import { EventKind } from "./event-kind.js";
 import { EVENT_KIND_COUNT } from "./event-schema.js";
+import { expandShape, readShapeValues, SHAPE_VALUES } from "./event-shapes.js";
 
 // The meta word: kind (6 bits) | request mode << 6 | a 3-bit value mode for node, cache, slot, a, b, c and d | PAIR.
 // Value modes: 0, 1 and -1 take no word (the commonest values); INT: one word; SECTORS: one word, the value / 512
@@ -37,12 +38,25 @@ export const C_SHIFT = 23;
 export const D_SHIFT = 26;
 export const PAIR = 1 << 29;
 export const PREPEAT = 1 << 30;
+// SHAPE (the sign bit): the record is part of a request shape (event-shapes.ts), events [first, first + count),
+// of which the first `kept` are in the log (fewer than count once a truncate or a diverging re-execution cut the
+// record); its meta word holds the shape id (bits 0..5), the request mode, first (bits 8..13), count (14..20) and
+// kept (21..27); then the values the part's events use. A shape record neither reads nor sets registers, and never
+// crosses a block start (the recorder splits a shape there into two records).
+export const SHAPE = 1 << 31;
+export const SHAPE_FIRST_SHIFT = 8;
+export const SHAPE_COUNT_SHIFT = 14;
+export const SHAPE_KEPT_SHIFT = 21;
+export const SHAPE_KEPT_MASK = 127 << SHAPE_KEPT_SHIFT;
 if (EVENT_KIND_COUNT > 64) throw new Error("event recorder: kinds need more than the meta word's 6 bits");
 
 /** Words per chunk (1 MiB). A record never straddles chunks: one that might not fit starts the next chunk. */
 export const CHUNK_WORDS = 1 << 18;
-/** The longest record: meta, 2 request words, 7 values of up to 2 words, the pair's slot. */
-export const MAX_RECORD = 1 + 2 + 14 + 1;
+/**
+ * The longest record: meta, 2 request words, 7 values of up to 2 words and the pair's slot; or a shape record's
+ * values of up to 3 words.
+ */
+export const MAX_RECORD = Math.max(1 + 2 + 14 + 1, 1 + 2 + 3 * SHAPE_VALUES);
 /** Events per block: each block's first record position and request are indexed, for random access. */
 export const BLOCK_BITS = 6;
 export const BLOCK = 1 << BLOCK_BITS;
@@ -66,6 +80,15 @@ export function enc(ch: Int32Array, p: number, v: number): number {
     return ((p + 1) << 3) | V_SECTORS;
   }
   return (putWide(ch, p, v) << 3) | V_WIDE;
+}
+
+/** A record's request words for request `req`, `dr` (not 0) after the event before: (next position << 2) | mode. */
+export function putRequest(ch: Int32Array, p: number, req: number, dr: number): number {
+  if ((dr | 0) === dr) {
+    ch[p] = dr;
+    return ((p + 1) << 2) | R_DELTA;
+  }
+  return (putWide(ch, p, req) << 2) | R_ABS;
 }
 
 /** The exact double in two words; returns the next position. */
@@ -109,10 +132,13 @@ export function resetRegs(regs: Float64Array): void {
 /** Words a value of each mode takes. */
 const WORDS = [0, 0, 0, 1, 1, 2, 0, 0];
 
+/** A record of several events decodes to -(its length in words * MULTI + its events). */
+export const MULTI = 128;
+
 /**
- * Decodes the record at ch[off], whose event before has request prevReq, into entry n of `to` (and n + 1, the
- * get_done, for a pair), with `regs` as of the record before it in its block (updated past this one). Returns
- * the record's length in words, negated for a pair.
+ * Decodes the record at ch[off], whose event before has request prevReq, into entry n of `to` (and the entries
+ * after it for a pair or a shape), with `regs` as of the record before it in its block (updated past this one).
+ * Returns the record's length in words; for a record of several events, -(length * MULTI + events).
  */
 export function decodeRecord(ch: Int32Array, off: number, prevReq: number, to: EventArrays, n: number, regs: Float64Array): number {
   const m = ch[off]!;
@@ -124,6 +150,14 @@ export function decodeRecord(ch: Int32Array, off: number, prevReq: number, to: E
   else if (rm === R_ABS) {
     req = wideAt(ch, p);
     p += 2;
+  }
+  if (m < 0) {
+    // A shape record: its values, then the events they make.
+    const first = (m >>> SHAPE_FIRST_SHIFT) & 63;
+    const kept = (m & SHAPE_KEPT_MASK) >>> SHAPE_KEPT_SHIFT;
+    p = readShapeValues(ch, p, m & 63, first, (m >>> SHAPE_COUNT_SHIFT) & 127, shapeScratch);
+    expandShape(m & 63, first, kept, req, shapeScratch, to, n);
+    return -((p - off) * MULTI + kept);
   }
   to.req[n] = req;
   const pair = (m & PAIR) !== 0;
@@ -189,8 +223,11 @@ export function decodeRecord(ch: Int32Array, off: number, prevReq: number, to: E
     regs[r + 2] = to.b[n]!;
     regs[r + 3] = slot;
   }
-  return off - p;
+  return -((p - off) * MULTI + 2);
 }
+
+/** A shape record's values as decoded (decodeRecord never re-enters itself). */
+const shapeScratch = new Float64Array(SHAPE_VALUES);
 
 /** A PREPEAT record (see Regs): its cache's last pair again, or only its cache_get when a truncate cut it. */
 function decodeRepeat(m: number, off: number, p: number, req: number, to: EventArrays, n: number, regs: Float64Array, pair: boolean): number {
@@ -217,7 +254,7 @@ function decodeRepeat(m: number, off: number, p: number, req: number, to: EventA
   to.b[k] = 0;
   to.c[k] = 0;
   to.d[k] = 0;
-  return off - p;
+  return -((p - off) * MULTI + 2);
 }
 
 /** The value of a mode whose words (if any) start at p. */

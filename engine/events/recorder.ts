@@ -6,9 +6,10 @@ import { EventKind } from "./event-kind.js";
 import { EventLog, WINDOW, type EngineEvent } from "./event-log.js";
 import { EVENT_KIND_COUNT } from "./event-schema.js";
 import {
-  A_SHIFT, B_SHIFT, BLOCK, BLOCK_BITS, C_SHIFT, CACHE_SHIFT, CHUNK_WORDS, D_SHIFT, enc, MAX_RECORD, NODE_SHIFT, PAIR, PREPEAT, putWide, R_A,
-  R_ABS, R_B, R_C, R_DELTA, R_PAIR, REQ_SHIFT, SLOT_SHIFT, V_INT, V_MINUS_ONE, V_REG,
+  A_SHIFT, B_SHIFT, BLOCK, BLOCK_BITS, C_SHIFT, CACHE_SHIFT, CHUNK_WORDS, D_SHIFT, enc, MAX_RECORD, NODE_SHIFT, PAIR, PREPEAT, R_A,
+  R_B, R_C, R_PAIR, REQ_SHIFT, putRequest, SHAPE, SHAPE_COUNT_SHIFT, SHAPE_FIRST_SHIFT, SHAPE_KEPT_MASK, SHAPE_KEPT_SHIFT, SLOT_SHIFT, V_INT, V_MINUS_ONE, V_REG,
 } from "./event-record.js";
+import { putShapeValues, SHAPE_COUNT, SHAPES } from "./event-shapes.js";
 
 export type { EngineEvent } from "./event-log.js";
 
@@ -24,6 +25,17 @@ export interface EventSink {
    * compares them one by one): the caller then emits them itself.
    */
   cacheHit(node: number, cache: number, slot: number, offset: number, readFromDisk: number): boolean;
+  /**
+   * True when nothing looks at the engine between two events (no listener, no tee): the engine may then do a
+   * request's work in another order than its events say, as the write fast path (image/fast-write.ts) does,
+   * emitting the same events. Absent: false.
+   */
+  batchable?(): boolean;
+  /**
+   * Events 0.. of request shape `id` (event-shapes.ts) with values `v`, at once. Returns false, having done nothing,
+   * when they must come one by one (emitShape() then emits them).
+   */
+  shape?(id: number, v: Float64Array): boolean;
 }
 
 /** The last write position from which any record fits its chunk (the fast paths test only this). */
@@ -32,8 +44,10 @@ const FAST_WP = CHUNK_WORDS - MAX_RECORD;
 export class EventRecorder extends EventLog implements EventSink {
   enabled = true;
   request = 0;
-  /** Counts per kind, kept even when recording is off so statistics stay cheap. */
-  readonly counts = new Float64Array(EVENT_KIND_COUNT);
+  private readonly kindCounts = new Float64Array(EVENT_KIND_COUNT);
+  /** Shapes recorded (per shape id) whose events are not in kindCounts yet: counted when someone reads counts. */
+  private readonly shapeCounts = new Float64Array(SHAPE_COUNT);
+  private shapesPending = false;
   // The writer: where event `held` goes (valid while wch is not null) and the request of the event before it.
   private wch: Int32Array | null = null;
   private wci = 0;
@@ -58,8 +72,25 @@ export class EventRecorder extends EventLog implements EventSink {
     super();
   }
 
+  /** Events per kind, kept even when recording is off so statistics stay cheap (writable: checkpoints restore it). */
+  get counts(): Float64Array {
+    if (this.shapesPending) {
+      // A shape counts each of its events: added up here, not per request on the write path.
+      const c = this.kindCounts;
+      for (let id = 0; id < SHAPE_COUNT; id++) {
+        const k = this.shapeCounts[id]!;
+        if (k === 0) continue;
+        const kinds = SHAPES[id]!.kind;
+        for (let e = 0; e < kinds.length; e++) c[kinds[e]!]! += k;
+      }
+      this.shapeCounts.fill(0);
+      this.shapesPending = false;
+    }
+    return this.kindCounts;
+  }
+
   emit(kind: EventKind, node: number, cache: number, slot: number, a: number, b: number, c: number, d?: number): void {
-    this.counts[kind]!++;
+    this.kindCounts[kind]!++;
     if (!this.enabled) return;
     const i = this.length;
     if (i < this.fastEnd && this.wp <= FAST_WP) {
@@ -67,7 +98,7 @@ export class EventRecorder extends EventLog implements EventSink {
       const at = this.wp;
       const p = this.writeRecord(at, kind, node, cache, slot, a, b, c, d);
       this.held = this.length = i + 1;
-      if (this.follow) this.followOne(i, kind, this.request, node, cache, slot, a, b, c, d === undefined ? 0 : d, at, p);
+      if (this.follow) this.followOne(i, kind, this.request, node, cache, slot, a, b, c, d === undefined ? 0 : d, this.wci * CHUNK_WORDS + at, p - at);
       return;
     }
     this.emitSlow(i, kind, node, cache, slot, a, b, c, d);
@@ -87,7 +118,7 @@ export class EventRecorder extends EventLog implements EventSink {
     const at = this.wp;
     if ((i & (BLOCK - 1)) === 0) this.startBlock(i, this.request, at);
     const p = this.writeRecord(at, kind, node, cache, slot, a, b, c, d);
-    if (this.follow) this.followOne(i, kind, this.request, node, cache, slot, a, b, c, d === undefined ? 0 : d, at, p);
+    if (this.follow) this.followOne(i, kind, this.request, node, cache, slot, a, b, c, d === undefined ? 0 : d, this.wci * CHUNK_WORDS + at, p - at);
     this.held = i + 1;
     this.length = i + 1;
     this.refreshFast();
@@ -106,13 +137,9 @@ export class EventRecorder extends EventLog implements EventSink {
     const req = this.request;
     const dr = req - this.lastReq;
     if (dr !== 0) {
-      if ((dr | 0) === dr) {
-        meta |= R_DELTA << REQ_SHIFT;
-        ch[p++] = dr;
-      } else {
-        meta |= R_ABS << REQ_SHIFT;
-        p = putWide(ch, p, req);
-      }
+      const r = putRequest(ch, p, req, dr);
+      meta |= (r & 3) << REQ_SHIFT;
+      p = r >>> 2;
       this.lastReq = req;
     }
     // node 0, cache and slot -1, b and c 0 are the common cases: tested here, the rest through enc().
@@ -170,30 +197,6 @@ export class EventRecorder extends EventLog implements EventSink {
     return p;
   }
 
-  /**
-   * The decoded block follows the writer: the event just written at [at, p) of the current chunk (which the cost
-   * model reads next) is read back from the window's arrays without decoding, when it extends the window.
-   */
-  private followOne(i: number, kind: EventKind, req: number, node: number, cache: number, slot: number, a: number, b: number, c: number, d: number, at: number, p: number): void {
-    const k = i - this.cBase;
-    if (k !== this.cCount) return;
-    const w = i % WINDOW;
-    const e = this.c;
-    e.kind[w] = kind;
-    e.req[w] = req;
-    e.node[w] = node;
-    e.cache[w] = cache;
-    e.slot[w] = slot;
-    e.a[w] = a;
-    e.b[w] = b;
-    e.c[w] = c;
-    e.d[w] = d;
-    this.cPos[w] = this.wci * CHUNK_WORDS + at;
-    this.cLen[w] = p - at;
-    this.cHalf[w] = 0;
-    this.cCount = k + 1;
-    this.readerRegsAtWriter = true;
-  }
 
   /** The reader's registers taken from the writer's, which readerRegsAtWriter says are the same. */
   protected syncReaderRegs(): void {
@@ -206,32 +209,6 @@ export class EventRecorder extends EventLog implements EventSink {
     for (let k = 0; k < 8; k++) d[R_PAIR + k] = pr[k]!;
   }
 
-  /** followOne() for a pair record (a cache_get and the get_done of its hit). */
-  private followPair(i: number, req: number, node: number, cache: number, slot: number, offset: number, readFromDisk: number, at: number, p: number): void {
-    const k = i - this.cBase;
-    if (k !== this.cCount) return;
-    const w = i % WINDOW;
-    const e = this.c;
-    const pos = this.wci * CHUNK_WORDS + at;
-    e.kind[w] = EventKind.CacheGet;
-    e.kind[w + 1] = EventKind.CacheGetDone;
-    e.req[w] = e.req[w + 1] = req;
-    e.node[w] = e.node[w + 1] = node;
-    e.cache[w] = e.cache[w + 1] = cache;
-    e.slot[w] = -1;
-    e.slot[w + 1] = slot;
-    e.a[w] = e.a[w + 1] = offset;
-    e.b[w] = readFromDisk;
-    e.b[w + 1] = 0;
-    e.c[w] = e.c[w + 1] = 0;
-    e.d[w] = e.d[w + 1] = 0;
-    this.cPos[w] = this.cPos[w + 1] = pos;
-    this.cLen[w] = this.cLen[w + 1] = p - at;
-    this.cHalf[w] = 1;
-    this.cHalf[w + 1] = 2;
-    this.cCount = k + 2;
-    this.readerRegsAtWriter = true;
-  }
 
   /**
    * Sets fastEnd: the events after the last one written go the fast way up to the next block start while the
@@ -250,16 +227,16 @@ export class EventRecorder extends EventLog implements EventSink {
     if (!fast) {
       if (this.listeners.length !== 0) return false;
       if (!this.enabled) {
-        this.counts[EventKind.CacheGet]!++;
-        this.counts[EventKind.CacheGetDone]!++;
+        this.kindCounts[EventKind.CacheGet]!++;
+        this.kindCounts[EventKind.CacheGetDone]!++;
         return true;
       }
       // An int32 slot, and a pair not cut by a block start, fit the pair record.
       if (i !== this.held || this.wch === null || (i & (BLOCK - 1)) === BLOCK - 1) return false;
     }
     if ((slot | 0) !== slot) return false;
-    this.counts[EventKind.CacheGet]!++;
-    this.counts[EventKind.CacheGetDone]!++;
+    this.kindCounts[EventKind.CacheGet]!++;
+    this.kindCounts[EventKind.CacheGetDone]!++;
     if (!fast && this.wp + MAX_RECORD > CHUNK_WORDS) this.nextChunk();
     const ch = this.wch!;
     const at = this.wp;
@@ -269,13 +246,9 @@ export class EventRecorder extends EventLog implements EventSink {
     let meta = EventKind.CacheGet | PAIR | (V_MINUS_ONE << SLOT_SHIFT);
     const dr = req - this.lastReq;
     if (dr !== 0) {
-      if ((dr | 0) === dr) {
-        meta |= R_DELTA << REQ_SHIFT;
-        ch[p++] = dr;
-      } else {
-        meta |= R_ABS << REQ_SHIFT;
-        p = putWide(ch, p, req);
-      }
+      const r = putRequest(ch, p, req, dr);
+      meta |= (r & 3) << REQ_SHIFT;
+      p = r >>> 2;
       this.lastReq = req;
     }
     // The L2 and refcount caches' pairs (the only ones) repeat: the same table again is the meta word alone.
@@ -308,10 +281,64 @@ export class EventRecorder extends EventLog implements EventSink {
     this.wp = p;
     ch[at] = meta;
     this.held = this.length = i + 2;
-    if (this.follow) this.followPair(i, req, node, cache, slot, offset, readFromDisk, at, p);
+    if (this.follow) this.followPair(i, req, node, cache, slot, offset, readFromDisk, this.wci * CHUNK_WORDS + at, p - at);
     if (!fast) this.refreshFast();
     return true;
   }
+
+  batchable(): boolean {
+    return this.listeners.length === 0;
+  }
+
+  /**
+   * A request shape's events as one record per block they fall in (a shape crossing a block start is split there,
+   * so a block still decodes from its first record). Only at the end of the log with no listener: a re-execution
+   * compares event by event, and a listener may stop between any two.
+   */
+  shape(id: number, v: Float64Array): boolean {
+    const s = SHAPES[id]!;
+    const n = s.events;
+    const i = this.length;
+    if (this.enabled) {
+      if (i !== this.held || this.listeners.length !== 0) return false;
+      if (this.wch === null) this.seekWrite(i);
+      for (let first = 0; first < n; ) {
+        const e = i + first;
+        if (this.wp + MAX_RECORD > CHUNK_WORDS) this.nextChunk();
+        const at = this.wp;
+        if ((e & (BLOCK - 1)) === 0) this.startBlock(e, this.request, at);
+        const count = Math.min(n - first, BLOCK - (e & (BLOCK - 1)));
+        const p = this.writeShape(at, id, first, count, v);
+        if (this.follow) this.followShape(e, id, first, count, v, this.request, this.wci * CHUNK_WORDS + at, p - at);
+        first += count;
+      }
+      this.held = this.length = i + n;
+      this.refreshFast();
+    }
+    this.shapeCounts[id]!++;
+    this.shapesPending = true;
+    return true;
+  }
+
+  /** The record of events [first, first + count) of shape `id` at word `at`; returns the position after it. */
+  private writeShape(at: number, id: number, first: number, count: number, v: Float64Array): number {
+    const ch = this.wch!;
+    let p = at + 1;
+    let meta = SHAPE | id | (first << SHAPE_FIRST_SHIFT) | (count << SHAPE_COUNT_SHIFT) | (count << SHAPE_KEPT_SHIFT);
+    const req = this.request;
+    const dr = req - this.lastReq;
+    if (dr !== 0) {
+      const r = putRequest(ch, p, req, dr);
+      meta |= (r & 3) << REQ_SHIFT;
+      p = r >>> 2;
+      this.lastReq = req;
+    }
+    p = putShapeValues(ch, p, id, first, count, v);
+    ch[at] = meta;
+    this.wp = p;
+    return p;
+  }
+
 
   /** Event i is in the log: the length moves past it and the listeners see it. */
   private done(i: number): void {
@@ -401,13 +428,17 @@ export class EventRecorder extends EventLog implements EventSink {
   private dropFrom(i: number): void {
     if (i > 0) {
       const k = this.ensure(i - 1);
-      if (this.cHalf[k] === 1) {
-        // The get_done's slot is the record's last word: without the PAIR bit the record ends before it.
+      const h = this.cHalf[k]!;
+      if (h !== 0) {
         const pos = this.cPos[k]!;
         const ci = Math.floor(pos / CHUNK_WORDS);
         const ch = this.chunks[ci]!;
         const off = pos - ci * CHUNK_WORDS;
-        ch[off] = ch[off]! & ~PAIR;
+        const m = ch[off]!;
+        // A shape record keeps its first h events; a pair its get: the get_done's slot is the record's last word,
+        // and without the PAIR bit the record ends before it.
+        if (m < 0) ch[off] = (m & ~SHAPE_KEPT_MASK) | (h << SHAPE_KEPT_SHIFT);
+        else if (h === 1) ch[off] = m & ~PAIR;
       }
     }
     this.held = i;
@@ -457,7 +488,9 @@ export class EventRecorder extends EventLog implements EventSink {
     this.readerRegsAtWriter = false;
     this.held = 0;
     this.length = 0;
-    this.counts.fill(0);
+    this.kindCounts.fill(0);
+    this.shapeCounts.fill(0);
+    this.shapesPending = false;
     this.chunks = [];
     this.cCount = 0;
     this.wch = null;

@@ -185,6 +185,28 @@ export class MetadataCache {
     return i;
   }
 
+  /**
+   * The slot caching `offset` when no one holds it pinned, else -1: what the write fast path (fast-write.ts) asks
+   * before it stands in for get()s that would all hit.
+   */
+  unpinnedSlot(offset: number): number {
+    const i = this.offsets[this.lastHit] === offset ? this.lastHit : (this.where.get(offset / this.tableSize) ?? -1);
+    return i >= 0 && this.refs[i] === 0 ? i : -1;
+  }
+
+  /**
+   * What `n` get()-put() pairs of the cached, unpinned table in slot i, one after the other, leave behind (their
+   * events aside, which the caller emits): the hits, the last hit, and the rank the last put() gives it.
+   */
+  repeatHit(i: number, n: number): void {
+    this.hits += n;
+    this.lastHit = i;
+    if (this.policy === "lru" || (this.policy === "2q" && this.hot[i])) {
+      this.lruCounter += n;
+      this.setLru(i, this.lruCounter);
+    }
+  }
+
   put(i: number): void {
     if (--this.refs[i]! === 0 && (this.policy === "lru" || (this.policy === "2q" && this.hot[i]))) this.setLru(i, ++this.lruCounter);
   }

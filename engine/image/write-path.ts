@@ -18,6 +18,7 @@ import { CoroutineModel, type Wait } from "./coroutine-model.js";
 import { preWriteOverlapCheck } from "./overlap-check.js";
 import { isZeroFast } from "./is-zero.js";
 import { zeroRange } from "../storage/storage.js";
+import { tryFastWrite } from "./fast-write.js";
 
 const INV = -1;
 
@@ -544,6 +545,8 @@ export function rangeMask(from: number, to: number): number {
  * concurrent coroutines, which the coroutine model replays in QEMU's order.
  */
 export function qcow2Write(img: Qcow2Image, data: Uint8Array, offset: number): void {
+  // The common one-cluster write, its work done once (fast-write.ts); it declines anything else.
+  if (!metasBusy && tryFastWrite(img, data, offset)) return;
   const ev = img.events;
   ev.emit(EventKind.WritevStartReq, img.node, CACHE_NONE, -1, offset, data.length, 0);
   let done = 0;

@@ -53,6 +53,11 @@ export class RequestEvents implements EventSink, EventColumns {
     if (this.charging) this.model!.charge(kind, node, cache, a, b, c);
   }
 
+  /** Nothing here looks at the engine between two events (the cost model charges event fields only). */
+  batchable(): boolean {
+    return true;
+  }
+
   /** A hit's get and get_done (see EventSink.cacheHit), held as the two events the recorder would read back. */
   cacheHit(node: number, cache: number, slot: number, offset: number, readFromDisk: number): boolean {
     this.emit(EventKind.CacheGet, node, cache, -1, offset, readFromDisk, 0);
@@ -130,6 +135,11 @@ export class CostingSink implements EventSink {
   cacheHit(node: number, cache: number, slot: number, offset: number, readFromDisk: number): boolean {
     this.emit(EventKind.CacheGet, node, cache, -1, offset, readFromDisk, 0);
     this.emit(EventKind.CacheGetDone, node, cache, slot, offset, 0, 0);
+    return true;
+  }
+
+  /** As RequestEvents: the cost model charges event fields only, so the engine may batch its work. */
+  batchable(): boolean {
     return true;
   }
 }

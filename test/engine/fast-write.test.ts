@@ -1,0 +1,160 @@
+// The write fast path (engine/image/fast-write.ts) is the general path with its repeated work shared: seeded workloads
+// of reads, writes, zero writes, discards and flushes, on images of several layouts (cluster sizes, extended L2, a
+// backing file, lazy refcounts, 1- and 64-bit refcounts) under several configurations (small caches, writethrough,
+// 2Q, overlap checks, no refcount-before-L2 ordering), run with the fast path on and off: every event (all fields),
+// the counts, the caches, the runtime state and the image's bytes (its shadow layer) must come out the same.
+import fc from "fast-check";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { fastWriteStats, setFastWrite } from "../../engine/image/fast-write.js";
+import type { EngineConfig } from "../../engine/image/engine-config.js";
+import { ReplayEngine } from "../../engine/replay/replay-engine.js";
+import type { GuestRequest } from "../../engine/workload/guest-request.js";
+import { tmpDir } from "../format/qemu-images.js";
+import { engineState, makeImage, type ImageSpec } from "../replay/timeline-fixtures.js";
+
+const dir = tmpDir("qcowdbg-fastwrite-");
+interface Img {
+  name: string;
+  path: string;
+  cs: number;
+  size: number;
+}
+const images: Img[] = [];
+const M = 1024 * 1024;
+
+beforeAll(() => {
+  const backing = makeImage(dir.path("backing.qcow2"), { clusterSize: 4096, size: 4 * M, prefill: ["write -P 0x11 0 1M", "write -P 0x22 2M 64k"] });
+  const specs: [string, ImageSpec][] = [
+    ["plain64k.qcow2", { clusterSize: 65536, size: 32 * M, prefill: ["write -P 0x5a 0 200k", "write 5M 64k"] }],
+    ["plain4k.qcow2", { clusterSize: 4096, size: 4 * M }],
+    ["tiny512.qcow2", { clusterSize: 512, size: 1 * M, refcountBits: 1, prefill: ["write 0 64k", "write -z 128k 8k"] }],
+    ["lazy64k.qcow2", { clusterSize: 65536, size: 8 * M, lazy: true, prefill: ["write 0 200k", "write 3M 64k"] }],
+    ["ext16k.qcow2", { clusterSize: 16384, size: 4 * M, extendedL2: true, prefill: ["write 0 20k", "write 1M 4k"] }],
+    ["overlay4k.qcow2", { clusterSize: 4096, size: 4 * M, backing, prefill: ["write -P 0x33 512k 16k"] }],
+    ["rc64.qcow2", { clusterSize: 4096, size: 2 * M, refcountBits: 64, prefill: ["write 0 40k", "discard 8k 8k"] }],
+    ["odd2m.qcow2", { clusterSize: 2 * M, size: 9 * M + 4096 }],
+  ];
+  for (const [name, s] of specs) images.push({ name, path: makeImage(dir.path(name), s), cs: s.clusterSize, size: s.size });
+});
+afterAll(() => dir.cleanup());
+afterEach(() => setFastWrite(true));
+
+const OPS: GuestRequest["op"][] = ["write", "write", "write", "write", "write", "write-zeroes", "discard", "flush", "read"];
+
+function requestsArb(img: Img): fc.Arbitrary<GuestRequest[]> {
+  const clusters = Math.ceil(img.size / img.cs);
+  const one = fc.record({
+    op: fc.constantFrom(...OPS),
+    // Mostly a few hot clusters (rewrites, writes next to earlier ones), sometimes anywhere.
+    cluster: fc.oneof(fc.nat(Math.min(7, clusters - 1)), fc.nat(clusters - 1)),
+    inCluster: fc.nat(img.cs / 512 - 1),
+    // Mostly inside one cluster (the fast path's case), sometimes across several.
+    sectors: fc.oneof(fc.integer({ min: 1, max: 8 }), fc.integer({ min: 1, max: 8 }), fc.integer({ min: 1, max: Math.max(1, img.cs / 512) }), fc.integer({ min: 1, max: Math.max(1, (3 * img.cs) / 512) })),
+    mayUnmap: fc.boolean(),
+    fua: fc.integer({ min: 0, max: 9 }),
+    pattern: fc.integer({ min: 1, max: 255 }),
+  });
+  return fc.array(one, { minLength: 10, maxLength: 120, size: "max" }).map((xs) =>
+    xs.map((x, i): GuestRequest => {
+      const start = Math.min(x.cluster * img.cs + x.inCluster * 512, img.size - 512);
+      const offset = x.op === "flush" ? 0 : start;
+      const length = x.op === "flush" ? 0 : Math.min(x.sectors * 512, img.size - offset);
+      const r: GuestRequest = { time: i * 0.001, op: x.op, offset, length, fua: x.fua === 0, preflush: false, source: `prop:${i + 1}` };
+      if (x.op === "write-zeroes") r.mayUnmap = x.mayUnmap;
+      if (x.op === "write") r.pattern = x.pattern;
+      return r;
+    }),
+  );
+}
+
+interface Setup {
+  keepData: boolean;
+  config: Partial<EngineConfig>;
+}
+
+const setupArb: fc.Arbitrary<Setup> = fc.record({
+  keepData: fc.boolean(),
+  smallCaches: fc.boolean(),
+  cacheMode: fc.constantFrom<EngineConfig["cacheMode"]>("writeback", "writeback", "writethrough", "unsafe", "none"),
+  cachePolicy: fc.constantFrom<EngineConfig["cachePolicy"]>("lru", "lru", "fifo", "2q"),
+  overlapCheck: fc.constantFrom<EngineConfig["overlapCheck"]>(undefined, "all", "none"),
+  refcountBeforeL2: fc.constantFrom<boolean | undefined>(undefined, false),
+}).map((s) => {
+  const config: Partial<EngineConfig> = { cacheMode: s.cacheMode, cachePolicy: s.cachePolicy };
+  if (s.smallCaches) {
+    config.l2CacheSize = 2 * 4096;
+    config.refcountCacheSize = 2 * 4096;
+  }
+  if (s.overlapCheck !== undefined) config.overlapCheck = s.overlapCheck;
+  if (s.refcountBeforeL2 !== undefined) config.refcountBeforeL2 = s.refcountBeforeL2;
+  return { keepData: s.keepData, config };
+});
+
+/** The engine's whole state after the requests, then again after a final flush (which writes the caches back). */
+function run(img: Img, setup: Setup, reqs: GuestRequest[], fast: boolean): { state: unknown; flushed: unknown; errors: (string | undefined)[] } {
+  setFastWrite(fast);
+  const e = new ReplayEngine(img.path, { keepData: setup.keepData, config: setup.config });
+  try {
+    const errors = reqs.map((r) => e.apply(r).error);
+    // Beyond the timeline's state: the lookup result the last block status query left on the image, and the runtime.
+    const state = { engine: engineState(e), lookup: { ...e.image.lookupResult }, rt: runtime(e) };
+    e.apply({ time: 1, op: "flush", offset: 0, length: 0, fua: false, preflush: false, source: "final" });
+    return { state, flushed: { engine: engineState(e), rt: runtime(e) }, errors };
+  } finally {
+    e.close();
+  }
+}
+
+/** The image's runtime scalars (free cluster index, skipped data writes, sync generations...), tables aside. */
+function runtime(e: ReplayEngine): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(e.image.rt)) if (v === null || typeof v !== "object") out[k] = v;
+  return out;
+}
+
+describe("the write fast path", () => {
+  it("leaves the events, counts, caches, runtime state and image bytes of the general path", () => {
+    const before = fastWriteStats.taken;
+    for (let k = 0; k < images.length; k++) {
+      const img = images[k]!;
+      fc.assert(
+        fc.property(setupArb, requestsArb(img), (setup, reqs) => {
+          const slow = run(img, setup, reqs, false);
+          const fast = run(img, setup, reqs, true);
+          expect(fast.errors).toEqual(slow.errors);
+          expect(fast.state).toEqual(slow.state);
+          expect(fast.flushed).toEqual(slow.flushed);
+        }),
+        { seed: 4242 + k, numRuns: 25 },
+      );
+    }
+    // The workloads do reach the fast path (a test of two general paths would prove nothing).
+    expect(fastWriteStats.taken - before).toBeGreaterThan(1000);
+  });
+
+  it("is taken for rewrites and fresh allocations on a plain image, and declined where the general path differs", () => {
+    const img = images[0]!;
+    const e = new ReplayEngine(img.path, {});
+    try {
+      const w = (offset: number, length: number): GuestRequest => ({ time: 0, op: "write", offset, length, fua: false, preflush: false, source: "t" });
+      const taken = () => fastWriteStats.taken;
+      e.apply({ time: 0, op: "read", offset: 0, length: 512, fua: false, preflush: false, source: "t" }); // loads the slice
+      let n = taken();
+      e.apply(w(0, 4096)); // an allocated cluster (the prefill): rewritten in place
+      expect(taken()).toBe(n + 1);
+      e.apply(w(20 * M, 4096)); // the first allocation loads the refcount block: the general path
+      n = taken();
+      e.apply(w(20 * M + 65536, 512)); // the same slice, a fresh cluster: allocated on the fast path
+      expect(taken()).toBe(n + 1);
+      n = taken();
+      e.apply(w(20 * M + 65536 - 512, 1024)); // two clusters: the general path
+      expect(taken()).toBe(n);
+      const off = e.recorder.onEvent(() => {});
+      e.apply(w(0, 4096)); // a listener watches: the general path
+      off();
+      expect(taken()).toBe(n);
+    } finally {
+      e.close();
+    }
+  });
+});
