@@ -2,6 +2,7 @@
 // object with strings), so a timeline over millions of requests can hold them all; get(i) rebuilds the exact
 // GuestRequest on demand. docs/ARCHITECTURE.md ("Timeline memory") gives the cost per request.
 import { GUEST_OPS, type GuestOp, type GuestRequest } from "../workload/guest-request.js";
+import { SOURCE_PARTS } from "../workload/block-event.js";
 
 import { PackedColumn, UintColumn } from "./packed-column.js";
 
@@ -88,9 +89,13 @@ export class RequestColumns {
     this.opFlags.set(i, f);
     const src = r.source;
     const head = this.lastHead;
-    // Most sources are the previous one's head with another number ("trace:1234"): no regex, no new string.
-    let num = head !== "" && src.length > head.length && src.startsWith(head) ? digitsAfter(src, head.length) : -1;
+    let num: number;
     let headId = this.lastHeadId;
+    const parts = SOURCE_PARTS;
+    // From a block trace parser, the parts it joined: the string is not read at all (see SOURCE_PARTS).
+    if (parts.req === r && parts.source === src && parts.head === head && head !== "" && Number.isSafeInteger(parts.no) && parts.no >= 0) num = parts.no;
+    // Most sources are the previous one's head with another number ("trace:1234"): no regex, no new string.
+    else num = head !== "" && src.length > head.length && src.startsWith(head) ? digitsAfter(src, head.length) : -1;
     if (num < 0) {
       const m = SOURCE.exec(src);
       if (m) {
