@@ -10,7 +10,7 @@ import { MessageChannel, Worker, receiveMessageOnPort, type MessagePort } from "
 import type { GuestRequest } from "../workload/guest-request.js";
 import type { LockstepRun } from "./lockstep.js";
 import { ReplayLoop } from "./replay-loop.js";
-import { RequestColumns } from "./request-columns.js";
+import { RequestColumns, ReusedRequest } from "./request-columns.js";
 import type { ReplaySummary } from "./replay-stats.js";
 import { formatKey, threadCpuSeconds, type CopyInput, type MainCopies, type SpeculateOptions, type SpeculativeRun } from "./speculative-runs.js";
 import { WORKER, plainRun, tapeRequests } from "./what-if-threads.js";
@@ -278,6 +278,8 @@ export function replayAsideWorker(input: AsideInput): AsideOutput {
   try {
     let kept: RequestColumns[] | null = [];
     let n = 0;
+    // One request object rewritten for each (the loops keep none).
+    const q = new ReusedRequest();
     for (;;) {
       const seen = Atomics.load(ctl, ASIDE_POSTED);
       const got = receiveMessageOnPort(port);
@@ -307,9 +309,9 @@ export function replayAsideWorker(input: AsideInput): AsideOutput {
       const len = c.length;
       const prefix = input.prefix;
       for (let i = 0; i < len; i++) {
-        const r = c.get(i);
-        base.step(r);
-        for (const l of loops) l.loop.step(r);
+        c.load(i, q);
+        base.step(q);
+        for (const l of loops) l.loop.step(q);
         if (++n === prefix) {
           port.postMessage({ partial: base.partial() } satisfies AsideOutput);
           Atomics.store(ctl, ASIDE_PARTIAL, 1);

@@ -134,6 +134,39 @@ export class RequestColumns {
     for (let i = from; i < to; i++) yield this.get(i);
   }
 
+  /**
+   * The requests [from, to) in one object rewritten for each, valid until the next: for a consumer that keeps
+   * none of them (a replay loop copies what it keeps), no object per request, and the source string is made only
+   * if read (a getter: a spread copy of it has no source).
+   */
+  *requestsReused(from = 0, to = this.length): Generator<GuestRequest> {
+    const r = new ReusedRequest();
+    for (let i = from; i < to; i++) {
+      this.load(i, r);
+      yield r;
+    }
+  }
+
+  /** Rewrites `r` as request i (see requestsReused). */
+  load(i: number, r: ReusedRequest): void {
+    if (!(i >= 0 && i < this.length)) throw new RangeError(`request ${i} is outside 0..${this.length - 1}`);
+    const f = this.opFlags.get(i);
+    r.time = this.time.get(i);
+    r.op = GUEST_OPS[f & OP_MASK] as GuestOp;
+    r.offset = this.offset.get(i);
+    r.length = this.bytes.get(i);
+    r.fua = (f & FUA) !== 0;
+    r.preflush = (f & PREFLUSH) !== 0;
+    r.sourceHead = this.strings[this.sourceHead.get(i)]!;
+    r.sourceNum = this.sourceNum.get(i);
+    const dev = this.device.get(i);
+    r.device = dev > 0 ? this.strings[dev - 1] : undefined;
+    r.pattern = f & HAS_PATTERN ? (this.oddPattern.get(i) ?? this.pattern!.get(i)) : undefined;
+    const no = this.falseFlags.size ? (this.falseFlags.get(i) ?? 0) : 0;
+    r.compressed = f & COMPRESSED ? true : no & FALSE_COMPRESSED ? false : undefined;
+    r.mayUnmap = f & MAY_UNMAP ? true : no & FALSE_MAY_UNMAP ? false : undefined;
+  }
+
   get(i: number): GuestRequest {
     if (!(i >= 0 && i < this.length)) throw new RangeError(`request ${i} is outside 0..${this.length - 1}`);
     const f = this.opFlags.get(i);
@@ -246,6 +279,26 @@ export class RequestColumns {
   private resize(n: number): void {
     this.capacity = n;
     for (const c of [this.opFlags, this.time, this.offset, this.bytes, this.sourceNum, this.sourceHead, this.device, this.pattern]) c?.resize(n);
+  }
+}
+
+/** One request object rewritten by RequestColumns.load: every field always present (one shape), the source made when read. */
+export class ReusedRequest implements GuestRequest {
+  time = 0;
+  op: GuestOp = "read";
+  offset = 0;
+  length = 0;
+  fua = false;
+  preflush = false;
+  device: string | undefined = undefined;
+  pattern: number | undefined = undefined;
+  compressed: boolean | undefined = undefined;
+  mayUnmap: boolean | undefined = undefined;
+  sourceHead = "";
+  sourceNum = -1;
+
+  get source(): string {
+    return this.sourceNum < 0 ? this.sourceHead : this.sourceHead + this.sourceNum;
   }
 }
 

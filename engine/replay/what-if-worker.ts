@@ -50,7 +50,8 @@ process.on("exit", () => finish({ failed: "the worker exited without a result" }
 
 try {
   const { RequestColumns } = await import("./request-columns.js");
-  const revive = (chunk: unknown) => RequestColumns.revive(chunk).requests();
+  // Every consumer here is a replay loop, which keeps no request: one object rewritten for each.
+  const revive = (chunk: unknown) => RequestColumns.revive(chunk).requestsReused();
   if ("aside" in input) {
     const { replayAsideWorker } = await import("./baseline-aside.js");
     try {

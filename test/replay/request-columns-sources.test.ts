@@ -56,4 +56,26 @@ describe("RequestColumns from a block trace parser", () => {
     expect(kept.map((r, k) => c.get(k).source)).toEqual(kept.map((r) => r.source));
     expect(c.get(2).source).toBe("changed.txt:9");
   });
+
+  it("gives the same requests through one rewritten object as through get()", () => {
+    const reqs: GuestRequest[] = [
+      { time: 0.5, op: "write", offset: 4096, length: 512, fua: true, preflush: false, source: "a.log:12", device: "8,0" },
+      { time: 0.75, op: "write-zeroes", offset: 0, length: 65536, fua: false, preflush: false, source: "plain", mayUnmap: false, pattern: 300 },
+      { time: 1, op: "write", offset: 512, length: 512, fua: false, preflush: true, source: "b.bin#0", pattern: 7, compressed: true },
+      { time: 1.25, op: "flush", offset: 0, length: 0, fua: false, preflush: false, source: "t:007", compressed: false, mayUnmap: true },
+    ];
+    const c = RequestColumns.from(reqs);
+    const seen: GuestRequest[] = [];
+    for (const r of c.requestsReused()) {
+      const { time, op, offset, length, fua, preflush, source, device, pattern, compressed, mayUnmap } = r;
+      const copy: GuestRequest = { time, op, offset, length, fua, preflush, source };
+      if (device !== undefined) copy.device = device;
+      if (pattern !== undefined) copy.pattern = pattern;
+      if (compressed !== undefined) copy.compressed = compressed;
+      if (mayUnmap !== undefined) copy.mayUnmap = mayUnmap;
+      seen.push(copy);
+    }
+    expect(seen).toStrictEqual(reqs);
+    expect([...c.requestsReused(1, 3)].length).toBe(2);
+  });
 });
