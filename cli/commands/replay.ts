@@ -197,10 +197,11 @@ function run(userImage: string, trace: string, flags: Flags): void {
         firstPassVariants(partial, base, canConvert).map((v) => ({ key: variantKey(v), imagePath: image, ...(needsConversion(v.format) ? { convert: v.format } : {}), opts: verifyOpts(v) }));
       const dir = () => (workDir.path ||= makeWorkDir());
       const so = { prefix: speculateAfter(), threads: specThreads, dir, guess };
-      // The baseline on the worker and the guessed runs dealt over both threads (baseline-aside.ts), unless it
-      // has per-request outputs, which stay here, or the trace is too short to guess from (a worker's start,
-      // ~40 ms, then costs more than it spares; 16 bytes a request is below any format's smallest).
-      const aside = canReplayAside(baseRun) && process.env.QCOWDBG_ASIDE !== "0" && fileSize(trace) >= so.prefix * 16;
+      // With one worker (two cores), the baseline on the worker and the guessed runs dealt over both threads
+      // (baseline-aside.ts), unless it has per-request outputs, which stay here, or the trace is too short to
+      // guess from (a worker's start, ~40 ms, then costs more than it spares; 16 bytes a request is below any
+      // format's smallest). With more, the runs spread over workers of their own, the baseline beside the parser.
+      const aside = specThreads === 1 && canReplayAside(baseRun) && process.env.QCOWDBG_ASIDE !== "0" && fileSize(trace) >= so.prefix * 16;
       const r = aside ? replayBaselineAside(workload.requests(), baseRun, so) : replayBaselineSpeculating(workload.requests(), baseRun, so);
       speculation = r.speculation;
       if (speculation) cleanups.unshift(() => speculation?.close());

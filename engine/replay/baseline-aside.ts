@@ -116,8 +116,9 @@ export class AsideSpeculation {
 /**
  * Replays `requests` under `run` with the baseline on a worker, keeping every request in packed chunks (the tape
  * that verification runs not guessed replay from), and starts the runs `o.guess` asks for after `o.prefix`
- * requests, dealt over both threads. The same result as replayBaselineSpeculating. When the worker fails as a
- * whole, the baseline is replayed here from the chunks (and nothing was guessed).
+ * requests, dealt over both threads (one worker: `o.threads` is not read; with more cores the command spreads
+ * the runs with replayBaselineSpeculating instead). The same result as replayBaselineSpeculating. When the worker
+ * fails as a whole, the baseline is replayed here from the chunks (and nothing was guessed).
  */
 export function replayBaselineAside(requests: Iterable<GuestRequest>, run: LockstepRun, o: SpeculateOptions): { baseline: ReplaySummary; chunks: RequestColumns[]; speculation?: AsideSpeculation } {
   const ctl = new Int32Array(new SharedArrayBuffer(12));
