@@ -12,7 +12,8 @@ import type { LockstepRun } from "./lockstep.js";
 import { ReplayLoop } from "./replay-loop.js";
 import { RequestColumns, ReusedRequest } from "./request-columns.js";
 import type { ReplaySummary } from "./replay-stats.js";
-import { formatKey, threadCpuSeconds, type CopyInput, type MainCopies, type SpeculateOptions, type SpeculativeRun } from "./speculative-runs.js";
+import type { FormatOptions } from "./compare.js";
+import { formatKey, threadCpuSeconds, type SpeculateOptions, type SpeculativeRun } from "./speculative-runs.js";
 import { WORKER, plainRun, tapeRequests } from "./what-if-threads.js";
 
 /** Requests per chunk posted to the worker. */
@@ -31,6 +32,19 @@ export interface AsideInput {
   ctl: Int32Array;
   port: MessagePort;
 }
+
+/** What the copier is given: copies to make all at once (slot EACH_ANSWERED of `ctl` counts the answers, EACH_DONE is set at the end). */
+export interface EachCopyInput {
+  copyEach: { imagePath: string; convert: FormatOptions }[];
+  dir: string;
+  ctl: Int32Array;
+  port: MessagePort;
+}
+export const EACH_ANSWERED = 0;
+export const EACH_DONE = 1;
+
+/** From the copier: copy k's path or why it could not be made, as each is done; then the end, or why it failed. */
+export type EachCopyMessage = { k: number; path: string } | { k: number; error: string } | { allDone: true } | { failed: string };
 
 /** To the worker: requests, runs to start beside the baseline (`more`: others may follow), or the end. */
 export type AsideMessage = { chunk: RequestColumns } | { runs: SpeculativeRun[]; more: boolean } | { end: true };
@@ -127,7 +141,9 @@ export function replayBaselineAside(requests: Iterable<GuestRequest>, run: Locks
   const worker = new Worker(WORKER!, { workerData: input, transferList: [port2] });
   worker.unref();
   const local: { key: string; loop: ReplayLoop }[] = [];
-  let copier: { worker: Worker; ctl: Int32Array; port: MessagePort; runs: { run: SpeculativeRun; here: boolean }[] } | undefined;
+  let copier:
+    | { worker: Worker; ctl: Int32Array; port: MessagePort; groups: { convert: FormatOptions; runs: { run: SpeculativeRun; here: boolean }[] }[]; answered: number; theirs: number }
+    | undefined;
   let posted = 0;
   const post = (m: AsideMessage) => {
     port1.postMessage(m);
@@ -176,35 +192,65 @@ export function replayBaselineAside(requests: Iterable<GuestRequest>, run: Locks
       post({ runs: dealt.filter((d) => !d.here && !d.run.convert).map((d) => d.run), more: copied.some((d) => !d.here) });
       open(dealt.filter((d) => d.here && !d.run.convert).map((d) => d.run), pending);
       if (copied.length > 0) {
-        const cctl = new Int32Array(new SharedArrayBuffer(4));
+        // One copy per format (runs on the same one share it), all made at once by the copier.
+        const groups = new Map<string, { imagePath: string; convert: FormatOptions; runs: { run: SpeculativeRun; here: boolean }[] }>();
+        for (const d of copied) {
+          const k = formatKey(d.run.convert!);
+          const g = groups.get(k);
+          if (g) g.runs.push(d);
+          else groups.set(k, { imagePath: d.run.imagePath, convert: d.run.convert!, runs: [d] });
+        }
+        const list = [...groups.values()];
+        const cctl = new Int32Array(new SharedArrayBuffer(8));
         const ch = new MessageChannel();
-        const cin: CopyInput = { copy: copied.map((d) => ({ imagePath: d.run.imagePath, convert: d.run.convert! })), dir: o.dir(), ctl: cctl, port: ch.port2 };
+        const cin: EachCopyInput = { copyEach: list.map((g) => ({ imagePath: g.imagePath, convert: g.convert })), dir: o.dir(), ctl: cctl, port: ch.port2 };
         const w = new Worker(WORKER!, { workerData: cin, transferList: [ch.port2] });
         w.unref();
-        copier = { worker: w, ctl: cctl, port: ch.port1, runs: copied };
+        copier = { worker: w, ctl: cctl, port: ch.port1, groups: list, answered: 0, theirs: copied.filter((d) => !d.here).length };
       }
     };
-    // The copies, once made: this thread's runs open on them and catch up; the worker's are sent.
+    // Each copy as it is made: this thread's runs open on it and catch up; the worker's are sent.
     const collect = (pending: RequestColumns | null, wait: boolean) => {
       const c = copier;
       if (!c) return;
-      if (!wait && Atomics.load(c.ctl, 0) === 0) return;
-      while (Atomics.load(c.ctl, 0) === 0) Atomics.wait(c.ctl, 0, 0, 1000);
-      const m = receiveMessageOnPort(c.port)?.message as MainCopies | undefined;
-      c.port.close();
-      void c.worker.terminate();
-      copier = undefined;
       const here: SpeculativeRun[] = [];
       const there: SpeculativeRun[] = [];
-      c.runs.forEach((d, k) => {
-        const got = m && "mainCopies" in m ? m.mainCopies[k] : undefined;
-        // A copy that could not be made: the run is left out, and the command runs it again for its error.
-        if (!got || !("path" in got)) return;
-        spec!.made.set(formatKey(d.run.convert!), got.path);
-        (d.here ? here : there).push({ key: d.run.key, imagePath: got.path, opts: d.run.opts });
-      });
-      spec!.collectedAfter = n;
-      post({ runs: there, more: false });
+      const take = () => {
+        for (let got = receiveMessageOnPort(c.port); got; got = receiveMessageOnPort(c.port)) {
+          const m = got.message as EachCopyMessage;
+          if ("failed" in m) {
+            // The copier itself failed: the copies not made are left out (the command runs those again).
+            c.answered = c.groups.length;
+            return;
+          }
+          if (!("k" in m)) continue;
+          c.answered++;
+          const g = c.groups[m.k]!;
+          // A copy that could not be made: its runs are left out, and the command runs them again for the error.
+          if (!("path" in m)) continue;
+          spec!.made.set(formatKey(g.convert), m.path);
+          for (const d of g.runs) (d.here ? here : there).push({ key: d.run.key, imagePath: m.path, opts: d.run.opts });
+        }
+      };
+      take();
+      while (wait && c.answered < c.groups.length) {
+        const seen = Atomics.load(c.ctl, EACH_ANSWERED);
+        take();
+        if (c.answered >= c.groups.length || Atomics.load(c.ctl, EACH_DONE) !== 0) {
+          take();
+          break;
+        }
+        Atomics.wait(c.ctl, EACH_ANSWERED, seen, 1000);
+      }
+      if (c.answered >= c.groups.length || (wait && Atomics.load(c.ctl, EACH_DONE) !== 0)) {
+        // Its work is done: its heap goes now, not at the end of the replay (peak memory).
+        c.port.close();
+        void c.worker.terminate();
+        copier = undefined;
+        spec!.collectedAfter = n;
+      }
+      c.theirs -= there.length;
+      if (there.length > 0 || copier === undefined) post({ runs: there, more: copier !== undefined && c.theirs > 0 });
       open(here, pending);
     };
     for (const r of requests) {
