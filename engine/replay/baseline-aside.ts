@@ -157,8 +157,8 @@ export function replayBaselineAside(requests: Iterable<GuestRequest>, run: Locks
     let spec: AsideSpeculation | undefined;
     let guessed = false;
     let stepping = false;
-    // This thread's runs opened after some requests: caught up over the chunks so far, then stepped beside the parser.
-    const open = (runs: SpeculativeRun[], pending: RequestColumns | null) => {
+    // This thread's runs, opened at a chunk boundary: caught up over the chunks so far, then stepped beside the parser.
+    const open = (runs: SpeculativeRun[]) => {
       const opened: ReplayLoop[] = [];
       for (const r of runs) {
         try {
@@ -170,11 +170,11 @@ export function replayBaselineAside(requests: Iterable<GuestRequest>, run: Locks
         }
       }
       if (opened.length === 0) return;
-      for (const q of tapeRequests(pending ? [...chunks, pending] : chunks)) for (const l of opened) l.step(q);
+      for (const q of tapeRequests(chunks)) for (const l of opened) l.step(q);
       stepping = true;
     };
     // Once the worker's statistics after the prefix are back: the guess, dealt over both threads.
-    const guess = (pending: RequestColumns | null, wait: boolean) => {
+    const guess = (wait: boolean) => {
       if (guessed) return;
       if (!wait && Atomics.load(ctl, ASIDE_PARTIAL) === 0) return;
       while (Atomics.load(ctl, ASIDE_PARTIAL) === 0 && Atomics.load(ctl, ASIDE_DONE) === 0) Atomics.wait(ctl, ASIDE_PARTIAL, 0, 200);
@@ -190,7 +190,7 @@ export function replayBaselineAside(requests: Iterable<GuestRequest>, run: Locks
       const dealt = runs.map((r, i) => ({ run: r, here: mine.has(i) }));
       const copied = dealt.filter((d) => d.run.convert !== undefined);
       post({ runs: dealt.filter((d) => !d.here && !d.run.convert).map((d) => d.run), more: copied.some((d) => !d.here) });
-      open(dealt.filter((d) => d.here && !d.run.convert).map((d) => d.run), pending);
+      open(dealt.filter((d) => d.here && !d.run.convert).map((d) => d.run));
       if (copied.length > 0) {
         // One copy per format (runs on the same one share it), all made at once by the copier.
         const groups = new Map<string, { imagePath: string; convert: FormatOptions; runs: { run: SpeculativeRun; here: boolean }[] }>();
@@ -210,7 +210,7 @@ export function replayBaselineAside(requests: Iterable<GuestRequest>, run: Locks
       }
     };
     // Each copy as it is made: this thread's runs open on it and catch up; the worker's are sent.
-    const collect = (pending: RequestColumns | null, wait: boolean) => {
+    const collect = (wait: boolean) => {
       const c = copier;
       if (!c) return;
       const here: SpeculativeRun[] = [];
@@ -251,7 +251,7 @@ export function replayBaselineAside(requests: Iterable<GuestRequest>, run: Locks
       }
       c.theirs -= there.length;
       if (there.length > 0 || copier === undefined) post({ runs: there, more: copier !== undefined && c.theirs > 0 });
-      open(here, pending);
+      open(here);
     };
     for (const r of requests) {
       if (stepping) for (const l of local) l.loop.step(r);
@@ -261,8 +261,8 @@ export function replayBaselineAside(requests: Iterable<GuestRequest>, run: Locks
         chunks.push(chunk);
         post({ chunk });
         chunk = new RequestColumns(CHUNK);
-        if (n >= o.prefix) guess(null, false);
-        collect(null, false);
+        if (n >= o.prefix) guess(false);
+        collect(false);
       }
       if (n % 4096 === 0) run.opts.onProgress?.(n);
     }
@@ -270,8 +270,8 @@ export function replayBaselineAside(requests: Iterable<GuestRequest>, run: Locks
     chunks.push(chunk);
     post({ chunk });
     // The trace ended before the statistics came back: wait for them (a trace shorter than the prefix has none).
-    if (n >= o.prefix) guess(null, true);
-    collect(null, true);
+    if (n >= o.prefix) guess(true);
+    collect(true);
     if (!guessed) post({ runs: [], more: false });
     post({ end: true });
     for (const l of local) {
