@@ -19,6 +19,7 @@ import { RequestColumns } from "../../engine/replay/request-columns.js";
 import { replayOnThreads, whatIfThreads, type Tape } from "../../engine/replay/what-if-threads.js";
 import { replayStreamed } from "../../engine/replay/replay-thread.js";
 import { formatKey, replayBaselineSpeculating, Speculation, threadCpuSeconds, variantKey, type SpeculativeRun } from "../../engine/replay/speculative-runs.js";
+import { AsideSpeculation, canReplayAside, replayBaselineAside } from "../../engine/replay/baseline-aside.js";
 import { buildReport, formatReport, type TraceInfo } from "../../engine/replay/report.js";
 import { compareRow, convertedCopy, formatCompareTable, makeWorkDir, needsConversion, parseVariant, qemuImgAvailable, removeWorkDir, type Variant } from "../../engine/replay/compare.js";
 import { hex } from "../../engine/replay/human-units.js";
@@ -145,7 +146,7 @@ function run(userImage: string, trace: string, flags: Flags): void {
     // (`verify`) needs totals, not the slowest requests' explanations: its runs keep none.
     const verifyOpts = (v: Variant): ReplayRunOptions => ({ ...runOpts(v.config, v.label), onProgress: undefined, topN: 0 });
     // Verification runs started during the baseline (speculative-runs.ts), when it guessed them.
-    let speculation: Speculation | undefined;
+    let speculation: Speculation | AsideSpeculation | undefined;
     const runAll = (vs: Variant[], first?: LockstepRun, verify = false): (ReplaySummary | Error)[] => {
       // A variant whose converted copy cannot be made is an Error in its place; the others run in one pass.
       const prepared = vs.map((v): LockstepRun | Error => {
@@ -195,7 +196,13 @@ function run(userImage: string, trace: string, flags: Flags): void {
       const guess = (partial: ReplaySummary): SpeculativeRun[] =>
         firstPassVariants(partial, base, canConvert).map((v) => ({ key: variantKey(v), imagePath: image, ...(needsConversion(v.format) ? { convert: v.format } : {}), opts: verifyOpts(v) }));
       const dir = () => (workDir.path ||= makeWorkDir());
-      const r = replayBaselineSpeculating(workload.requests(), baseRun, { prefix: speculateAfter(), threads: specThreads, dir, guess });
+      const so = { prefix: speculateAfter(), threads: specThreads, dir, guess };
+      // With one worker (two cores), the baseline on the worker and the guessed runs dealt over both threads
+      // (baseline-aside.ts), unless it has per-request outputs, which stay here, or the trace is too short to
+      // guess from (a worker's start, ~40 ms, then costs more than it spares; 16 bytes a request is below any
+      // format's smallest). With more, the runs spread over workers of their own, the baseline beside the parser.
+      const aside = specThreads === 1 && canReplayAside(baseRun) && process.env.QCOWDBG_ASIDE !== "0" && fileSize(trace) >= so.prefix * 16;
+      const r = aside ? replayBaselineAside(workload.requests(), baseRun, so) : replayBaselineSpeculating(workload.requests(), baseRun, so);
       speculation = r.speculation;
       if (speculation) cleanups.unshift(() => speculation?.close());
       first = r.baseline;

@@ -1,7 +1,7 @@
 // What-if runs: the same trace under other configurations. Engine options (l2-cache-size=..., cache=...) are
 // EngineConfig values; image-format options (cluster_size=, extended_l2=) need another image, made as a
 // converted copy with qemu-img in a temporary folder (the user's image is only read).
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -77,11 +77,8 @@ export function removeWorkDir(dir: string): void {
   fs.rmSync(dir, { recursive: true, force: true });
 }
 
-/**
- * `qemu-img convert -O qcow2 -o cluster_size=...,extended_l2=...[,preallocation=...]` of the image into `dir`, keeping its refcount
- * width, lazy refcounts and compression type, and its backing file as a backing file (-B) rather than merging it.
- */
-export function convertedCopy(imagePath: string, f: FormatOptions, dir: string): string {
+/** The qemu-img arguments and the copy's path for convertedCopy (the image is opened to read its options). */
+function convertArgs(imagePath: string, f: FormatOptions, dir: string): { args: string[]; out: string } {
   const img = Qcow2Image.open(imagePath, { noBacking: true });
   let opts: string[];
   let backing: string[] = [];
@@ -103,10 +100,40 @@ export function convertedCopy(imagePath: string, f: FormatOptions, dir: string):
     img.close();
   }
   const out = path.join(dir, `${path.basename(imagePath).replace(/\.[^.]*$/, "")}-${opts.slice(0, 2).join("-").replace(/[=,]/g, "")}${f.preallocation ? `-prealloc${f.preallocation}` : ""}.qcow2`);
-  const r = spawnSync("qemu-img", ["convert", "-O", "qcow2", "-o", opts.join(","), ...backing, imagePath, out], { encoding: "utf8" });
+  return { args: ["convert", "-O", "qcow2", "-o", opts.join(","), ...backing, imagePath, out], out };
+}
+
+/**
+ * `qemu-img convert -O qcow2 -o cluster_size=...,extended_l2=...[,preallocation=...]` of the image into `dir`, keeping its refcount
+ * width, lazy refcounts and compression type, and its backing file as a backing file (-B) rather than merging it.
+ */
+export function convertedCopy(imagePath: string, f: FormatOptions, dir: string): string {
+  const { args, out } = convertArgs(imagePath, f, dir);
+  const r = spawnSync("qemu-img", args, { encoding: "utf8" });
   if (r.error) throw new Error(`qemu-img convert: ${r.error.message}`);
   if (r.status !== 0) throw new Error(`qemu-img convert failed: ${(r.stderr || r.stdout).trim().split("\n")[0]}`);
   return out;
+}
+
+/**
+ * convertedCopy without blocking the thread: qemu-img mostly waits on the disk, so several copies made at once
+ * take about as long as the longest (the speculative runs' copier, baseline-aside.ts). Same copy, same errors.
+ */
+export function convertedCopyAsync(imagePath: string, f: FormatOptions, dir: string): Promise<string> {
+  let a: { args: string[]; out: string };
+  try {
+    a = convertArgs(imagePath, f, dir);
+  } catch (e) {
+    return Promise.reject(e instanceof Error ? e : new Error(String(e)));
+  }
+  return new Promise((resolve, reject) => {
+    const child = spawn("qemu-img", a.args, { stdio: ["ignore", "pipe", "pipe"] });
+    let text = "";
+    child.stdout.on("data", (d: Buffer) => (text += d.toString("utf8")));
+    child.stderr.on("data", (d: Buffer) => (text += d.toString("utf8")));
+    child.on("error", (e) => reject(new Error(`qemu-img convert: ${e.message}`)));
+    child.on("close", (code) => (code === 0 ? resolve(a.out) : reject(new Error(`qemu-img convert failed: ${text.trim().split("\n")[0]}`))));
+  });
 }
 
 export interface CompareRow {

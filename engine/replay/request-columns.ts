@@ -2,6 +2,7 @@
 // object with strings), so a timeline over millions of requests can hold them all; get(i) rebuilds the exact
 // GuestRequest on demand. docs/ARCHITECTURE.md ("Timeline memory") gives the cost per request.
 import { GUEST_OPS, type GuestOp, type GuestRequest } from "../workload/guest-request.js";
+import { SOURCE_PARTS } from "../workload/block-event.js";
 
 import { PackedColumn, UintColumn } from "./packed-column.js";
 
@@ -88,9 +89,13 @@ export class RequestColumns {
     this.opFlags.set(i, f);
     const src = r.source;
     const head = this.lastHead;
-    // Most sources are the previous one's head with another number ("trace:1234"): no regex, no new string.
-    let num = head !== "" && src.length > head.length && src.startsWith(head) ? digitsAfter(src, head.length) : -1;
+    let num: number;
     let headId = this.lastHeadId;
+    const parts = SOURCE_PARTS;
+    // From a block trace parser, the parts it joined: the string is not read at all (see SOURCE_PARTS).
+    if (parts.req === r && parts.source === src && parts.head === head && head !== "" && Number.isSafeInteger(parts.no) && parts.no >= 0) num = parts.no;
+    // Most sources are the previous one's head with another number ("trace:1234"): no regex, no new string.
+    else num = head !== "" && src.length > head.length && src.startsWith(head) ? digitsAfter(src, head.length) : -1;
     if (num < 0) {
       const m = SOURCE.exec(src);
       if (m) {
@@ -127,6 +132,39 @@ export class RequestColumns {
   /** The requests [from, to) again, as get(i) gives them. */
   *requests(from = 0, to = this.length): Generator<GuestRequest> {
     for (let i = from; i < to; i++) yield this.get(i);
+  }
+
+  /**
+   * The requests [from, to) in one object rewritten for each, valid until the next: for a consumer that keeps
+   * none of them (a replay loop copies what it keeps), no object per request, and the source string is made only
+   * if read (a getter: a spread copy of it has no source).
+   */
+  *requestsReused(from = 0, to = this.length): Generator<GuestRequest> {
+    const r = new ReusedRequest();
+    for (let i = from; i < to; i++) {
+      this.load(i, r);
+      yield r;
+    }
+  }
+
+  /** Rewrites `r` as request i (see requestsReused). */
+  load(i: number, r: ReusedRequest): void {
+    if (!(i >= 0 && i < this.length)) throw new RangeError(`request ${i} is outside 0..${this.length - 1}`);
+    const f = this.opFlags.get(i);
+    r.time = this.time.get(i);
+    r.op = GUEST_OPS[f & OP_MASK] as GuestOp;
+    r.offset = this.offset.get(i);
+    r.length = this.bytes.get(i);
+    r.fua = (f & FUA) !== 0;
+    r.preflush = (f & PREFLUSH) !== 0;
+    r.sourceHead = this.strings[this.sourceHead.get(i)]!;
+    r.sourceNum = this.sourceNum.get(i);
+    const dev = this.device.get(i);
+    r.device = dev > 0 ? this.strings[dev - 1] : undefined;
+    r.pattern = f & HAS_PATTERN ? (this.oddPattern.get(i) ?? this.pattern!.get(i)) : undefined;
+    const no = this.falseFlags.size ? (this.falseFlags.get(i) ?? 0) : 0;
+    r.compressed = f & COMPRESSED ? true : no & FALSE_COMPRESSED ? false : undefined;
+    r.mayUnmap = f & MAY_UNMAP ? true : no & FALSE_MAY_UNMAP ? false : undefined;
   }
 
   get(i: number): GuestRequest {
@@ -241,6 +279,26 @@ export class RequestColumns {
   private resize(n: number): void {
     this.capacity = n;
     for (const c of [this.opFlags, this.time, this.offset, this.bytes, this.sourceNum, this.sourceHead, this.device, this.pattern]) c?.resize(n);
+  }
+}
+
+/** One request object rewritten by RequestColumns.load: every field always present (one shape), the source made when read. */
+export class ReusedRequest implements GuestRequest {
+  time = 0;
+  op: GuestOp = "read";
+  offset = 0;
+  length = 0;
+  fua = false;
+  preflush = false;
+  device: string | undefined = undefined;
+  pattern: number | undefined = undefined;
+  compressed: boolean | undefined = undefined;
+  mayUnmap: boolean | undefined = undefined;
+  sourceHead = "";
+  sourceNum = -1;
+
+  get source(): string {
+    return this.sourceNum < 0 ? this.sourceHead : this.sourceHead + this.sourceNum;
   }
 }
 

@@ -58,10 +58,34 @@ export class RequestEvents implements EventSink, EventColumns {
     return true;
   }
 
-  /** A hit's get and get_done (see EventSink.cacheHit), held as the two events the recorder would read back. */
+  /**
+   * A hit's get and get_done (see EventSink.cacheHit), held as the two events the recorder would read back, and
+   * charged in one call (CostModel.chargeHit: what charge() does with the two).
+   */
   cacheHit(node: number, cache: number, slot: number, offset: number, readFromDisk: number): boolean {
-    this.emit(EventKind.CacheGet, node, cache, -1, offset, readFromDisk, 0);
-    this.emit(EventKind.CacheGetDone, node, cache, slot, offset, 0, 0);
+    const counts = this.counts;
+    counts[EventKind.CacheGet]!++;
+    counts[EventKind.CacheGetDone]!++;
+    if (!this.enabled) return true;
+    let i = this.length;
+    if (i + 2 > this.kind.length) this.grow();
+    this.kind[i] = EventKind.CacheGet;
+    this.node[i] = node;
+    this.cache[i] = cache;
+    this.slot[i] = -1;
+    this.a[i] = offset;
+    this.b[i] = readFromDisk;
+    this.c[i] = 0;
+    i++;
+    this.kind[i] = EventKind.CacheGetDone;
+    this.node[i] = node;
+    this.cache[i] = cache;
+    this.slot[i] = slot;
+    this.a[i] = offset;
+    this.b[i] = 0;
+    this.c[i] = 0;
+    this.length = i + 1;
+    if (this.charging) this.model!.chargeHit(node, cache, offset, readFromDisk);
     return true;
   }
 
@@ -132,9 +156,14 @@ export class CostingSink implements EventSink {
     this.model!.charge(kind, node, cache, a, b, c);
   }
 
+  /** A hit's get and get_done (see EventSink.cacheHit), counted and charged as emit() does the two, in one call. */
   cacheHit(node: number, cache: number, slot: number, offset: number, readFromDisk: number): boolean {
-    this.emit(EventKind.CacheGet, node, cache, -1, offset, readFromDisk, 0);
-    this.emit(EventKind.CacheGetDone, node, cache, slot, offset, 0, 0);
+    const counts = this.counts;
+    counts[EventKind.CacheGet]!++;
+    counts[EventKind.CacheGetDone]!++;
+    if (!this.enabled || !this.charging) return true;
+    this.length += 2;
+    this.model!.chargeHit(node, cache, offset, readFromDisk);
     return true;
   }
 

@@ -15,10 +15,10 @@ import type { GuestRequest } from "../workload/guest-request.js";
 /** Requests kept in memory: one set of columns, or several in order (chunks). */
 export type Tape = RequestColumns | RequestColumns[];
 
-/** The requests of a tape, in order. */
+/** The requests of a tape, in order, in one object rewritten for each (RequestColumns.requestsReused): for replay loops, which keep none. */
 export function* tapeRequests(t: Tape): Generator<GuestRequest> {
-  if (Array.isArray(t)) for (const c of t) yield* c.requests();
-  else yield* t.requests();
+  if (Array.isArray(t)) for (const c of t) yield* c.requestsReused();
+  else yield* t.requestsReused();
 }
 
 /** What a worker is given: the requests and its runs with their plain options (no callbacks cross threads). */

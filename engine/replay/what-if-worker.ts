@@ -8,12 +8,13 @@ import type { GuestRequest } from "../workload/guest-request.js";
 import type { WorkerInput, WorkerOutput } from "./what-if-threads.js";
 import type { StreamInput, StreamMessage } from "./replay-thread.js";
 import type { CopyInput, MainCopies, SpeculateInput, SpeculateOutput } from "./speculative-runs.js";
+import type { AsideInput, AsideOutput, EachCopyInput, EachCopyMessage } from "./baseline-aside.js";
 
-const input = workerData as WorkerInput | StreamInput | SpeculateInput | CopyInput;
+const input = workerData as WorkerInput | StreamInput | SpeculateInput | CopyInput | AsideInput | EachCopyInput;
 // Where "done" is signalled: the what-if flag, the stream's control array (slot 2, DONE; slot 1, CONSUMED,
 // is woken too, since the parser may be waiting for room), the speculation's (slot 1)
-// or the copies' (slot 0).
-const [flag, at] = "stream" in input ? [input.ctl, 2] : "speculate" in input ? [input.ctl, 1] : "copy" in input ? [input.ctl, 0] : [input.flag, 0];
+// the copies' (slot 0) or the baseline's aside (slot 2, ASIDE_DONE).
+const [flag, at] = "stream" in input ? [input.ctl, 2] : "speculate" in input ? [input.ctl, 1] : "copy" in input ? [input.ctl, 0] : "aside" in input ? [input.ctl, 2] : "copyEach" in input ? [input.ctl, 1] : [input.flag, 0];
 let sent = false;
 
 /** Chunks in the order posted; slot 0 of `ctl` counts posts and is read before each try, so a post between the try and the wait changes it and the wait returns at once. */
@@ -35,7 +36,7 @@ function* pull(ctl: Int32Array, port: MessagePort, revive: (chunk: unknown) => I
   }
 }
 
-function finish(out: WorkerOutput | SpeculateOutput | MainCopies): void {
+function finish(out: WorkerOutput | SpeculateOutput | MainCopies | AsideOutput | EachCopyMessage): void {
   if (sent) return;
   sent = true;
   input.port.postMessage(out);
@@ -49,8 +50,34 @@ process.on("exit", () => finish({ failed: "the worker exited without a result" }
 
 try {
   const { RequestColumns } = await import("./request-columns.js");
-  const revive = (chunk: unknown) => RequestColumns.revive(chunk).requests();
-  if ("copy" in input) {
+  // Every consumer here is a replay loop, which keeps no request: one object rewritten for each.
+  const revive = (chunk: unknown) => RequestColumns.revive(chunk).requestsReused();
+  if ("copyEach" in input) {
+    // Every copy at once (qemu-img mostly waits on the disk), each answered as soon as it is made.
+    const { convertedCopyAsync } = await import("./compare.js");
+    const { ctl, port, dir } = input;
+    await Promise.all(
+      input.copyEach.map(async (m, k) => {
+        let out: EachCopyMessage;
+        try {
+          out = { k, path: await convertedCopyAsync(m.imagePath, m.convert, dir) };
+        } catch (e) {
+          out = { k, error: e instanceof Error ? e.message : String(e) };
+        }
+        port.postMessage(out);
+        Atomics.add(ctl, 0, 1);
+        Atomics.notify(ctl, 0);
+      }),
+    );
+    finish({ allDone: true });
+  } else if ("aside" in input) {
+    const { replayAsideWorker } = await import("./baseline-aside.js");
+    try {
+      finish(replayAsideWorker(input));
+    } catch (e) {
+      finish({ failed: e instanceof Error ? e.message : String(e) });
+    }
+  } else if ("copy" in input) {
     const { convertedCopy } = await import("./compare.js");
     finish({
       mainCopies: input.copy.map((m) => {

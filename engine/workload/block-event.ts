@@ -131,10 +131,9 @@ export class BlockRequestBuilder {
   }
 
   private build(ev: BlockEvent): GuestRequest | null {
-    const source = ev.srcLabel + ev.srcSep + ev.srcNo;
     if (ev.bytes === 0 || ev.sector < 0) {
       if (!ev.flush) return null;
-      return { time: ev.ns / 1e9, op: "flush", offset: 0, length: 0, fua: ev.fua, preflush: false, source, device: ev.dev };
+      return this.sourced({ time: ev.ns / 1e9, op: "flush", offset: 0, length: 0, fua: ev.fua, preflush: false, source: this.source(ev), device: ev.dev }, ev);
     }
     if (ev.dir === "N") return null;
     let dev = ev.dev;
@@ -149,9 +148,41 @@ export class BlockRequestBuilder {
       }
     }
     const op = ev.dir === "R" ? "read" : ev.dir === "W" ? "write" : "discard";
-    return { time: ev.ns / 1e9, op, offset: sector * 512, length: ev.bytes, fua: ev.fua, preflush: ev.flush, source, device: dev };
+    return this.sourced({ time: ev.ns / 1e9, op, offset: sector * 512, length: ev.bytes, fua: ev.fua, preflush: ev.flush, source: this.source(ev), device: dev }, ev);
+  }
+
+  /** `${srcLabel}${srcSep}${srcNo}`, the label and separator joined once per trace rather than per request. */
+  private source(ev: BlockEvent): string {
+    if (this.head === "" || this.headLabel !== ev.srcLabel || this.headSep !== ev.srcSep) {
+      this.headLabel = ev.srcLabel;
+      this.headSep = ev.srcSep;
+      this.head = ev.srcLabel + ev.srcSep;
+    }
+    return this.head + ev.srcNo;
+  }
+
+  private head = "";
+  private headLabel = "";
+  private headSep = "";
+
+  /** Notes how `req.source` was made (SOURCE_PARTS), so that whoever keeps it need not read the string back. */
+  private sourced(req: GuestRequest, ev: BlockEvent): GuestRequest {
+    SOURCE_PARTS.req = req;
+    SOURCE_PARTS.source = req.source;
+    SOURCE_PARTS.head = this.head;
+    SOURCE_PARTS.no = ev.srcNo;
+    return req;
   }
 }
+
+/**
+ * The parts of the source of the request a block trace parser built last: `req.source === head + no`. Its
+ * source string is a concatenation that V8 keeps unflattened until read, and RequestColumns (which stores the
+ * head once and the number) would otherwise read it back, flattening it, for every request it keeps. It believes
+ * the parts only for the very object and string they were made for: `===` on the same string is a pointer test,
+ * and a source changed since compares by content (the same text is then the same parts).
+ */
+export const SOURCE_PARTS: { req: GuestRequest | null; source: string; head: string; no: number } = { req: null, source: "", head: "", no: 0 };
 
 /** An RWBS data direction letter: D, W, R or N. */
 function isRwbsDir(c: number | undefined): boolean {

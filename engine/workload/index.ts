@@ -88,9 +88,18 @@ export function openWorkload(file: string, opts: WorkloadOptions = {}): Workload
 
   /** One pass: parse, filter, move by the partition offset, fit. `fit` null: the first pass of "scale". */
   function* pass(stats: WorkloadStats, say: (m: string) => void, fit: Fit | null, deviceSize: number): Generator<GuestRequest> {
+    const src = raw(stats, say);
+    // Nothing to filter, move or fit (the usual replay): each request only counted, with no test of its own.
+    if (opts.device === undefined && ops === null && opts.start === undefined && opts.end === undefined && partitionOffset === 0 && fit === null) {
+      for (const req of src) {
+        stats.requests++;
+        yield req;
+      }
+      return;
+    }
     let beforePartition = 0, pastEnd = 0, matched = 0;
     const seen = new Set<string>();
-    for (const req of raw(stats, say)) {
+    for (const req of src) {
       if (opts.device !== undefined) {
         if (req.device === opts.device) matched++;
         else if (seen.size < 8 && req.device !== undefined) seen.add(req.device);
