@@ -5,6 +5,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { EventKind } from "../../engine/events/event-kind.js";
+import { ForwardingSink } from "../../engine/events/forwarding-sink.js";
 import { emitShape, SHAPES, SHAPE_COUNT, SHAPE_VALUES, shapeValues } from "../../engine/events/event-shapes.js";
 import { EventRecorder, type EngineEvent, type EventSink } from "../../engine/events/recorder.js";
 
@@ -117,7 +118,8 @@ describe("shape records", () => {
         model[q] = ev[ev.length - 1]!;
         expect(r.get(r.length - ev.length)).toEqual({ seq: r.length - ev.length, ...ev[0]! });
       }
-      const l = new ForwardOnly(one);
+      // ForwardingSink has no shape(): a second recorder holding the same log without shape records.
+      const l = new ForwardingSink(one);
       l.request = q;
       shapeValues.set(v);
       emitShape(l, id);
@@ -257,23 +259,3 @@ describe("shape records", () => {
     );
   });
 });
-
-/** Forwards events one by one (no shape()): a second recorder holding the same log without shape records. */
-class ForwardOnly implements EventSink {
-  constructor(readonly inner: EventRecorder) {}
-  get enabled(): boolean {
-    return this.inner.enabled;
-  }
-  get request(): number {
-    return this.inner.request;
-  }
-  set request(v: number) {
-    this.inner.request = v;
-  }
-  emit(kind: EventKind, node: number, cache: number, slot: number, a: number, b: number, c: number, d?: number): void {
-    this.inner.emit(kind, node, cache, slot, a, b, c, d);
-  }
-  cacheHit(node: number, cache: number, slot: number, offset: number, readFromDisk: number): boolean {
-    return this.inner.cacheHit(node, cache, slot, offset, readFromDisk);
-  }
-}
