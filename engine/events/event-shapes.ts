@@ -42,13 +42,20 @@ const N = CACHE_NONE;
 /** A cache get that hits, in `cache` at `slot`: the get and its get_done (a pair record, see EventSink.cacheHit). */
 const hit = (cache: number, s: Field, off: Field): Step => ["hit", cache, s, off];
 
-function rewrite(): Step[] {
+/** Every shape's opening: the request and its part start, the allocation, handle_copied's L2 lookup. */
+function opening(): Step[] {
   return [
     [EventKind.WritevStartReq, node, N, -1, offset, len, 0],
     [EventKind.WritevStartPart, node, N, -1, 0, 0, 0],
     [EventKind.AllocClustersOffset, node, N, -1, offset, len, 0],
     [EventKind.HandleCopied, node, N, -1, offset, -1, len],
     hit(CACHE_L2, slot, slice),
+  ];
+}
+
+function rewrite(): Step[] {
+  return [
+    ...opening(),
     [EventKind.AddTask, node, ADD_TASK_WRITE, 0, host, offset, len, 0],
     [EventKind.WritevData, node, N, -1, host, 0, 0],
     [EventKind.DataWrite, node, N, -1, host, len, 0],
@@ -63,11 +70,7 @@ function allocating(head: boolean, tail: boolean): Step[] {
   if (tail) cow.push(hit(CACHE_L2, slot, slice));
   if (head || tail) cow.push([EventKind.SkipCow, node, N, -1, cluster, 1, 0]);
   return [
-    [EventKind.WritevStartReq, node, N, -1, offset, len, 0],
-    [EventKind.WritevStartPart, node, N, -1, 0, 0, 0],
-    [EventKind.AllocClustersOffset, node, N, -1, offset, len, 0],
-    [EventKind.HandleCopied, node, N, -1, offset, -1, len],
-    hit(CACHE_L2, slot, slice),
+    ...opening(),
     [EventKind.HandleAlloc, node, N, -1, offset, -1, len],
     hit(CACHE_L2, slot, slice),
     [EventKind.DoAllocClustersOffset, node, N, -1, offset, -1, 1],

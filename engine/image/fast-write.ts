@@ -64,18 +64,24 @@ export function tryFastWrite(img: Qcow2Image, data: Uint8Array, offset: number):
   if (cluster === 0 || cluster - Math.floor(cluster / cs) * cs !== 0) return false;
   const host = cluster + inCl;
   if (checkMetadataOverlap(img, 0, host, len) !== 0) return false;
-  const v = shapeValues;
-  v[V_NODE] = img.node;
-  v[V_OFFSET] = offset;
-  v[V_LEN] = len;
-  v[V_SLICE] = sliceOffset;
-  v[V_SLOT] = slot;
+  const v = requestValues(img, offset, len, sliceOffset, slot);
   v[V_HOST] = host;
   l2c.repeatHit(slot, 1);
   writeData(img, data, host);
   emitShape(ev, SHAPE_REWRITE);
   fastWriteStats.taken++;
   return true;
+}
+
+/** The shape values every fast write sets: the request and the L2 slice it looked up. */
+function requestValues(img: Qcow2Image, offset: number, len: number, sliceOffset: number, slot: number): Float64Array {
+  const v = shapeValues;
+  v[V_NODE] = img.node;
+  v[V_OFFSET] = offset;
+  v[V_LEN] = len;
+  v[V_SLICE] = sliceOffset;
+  v[V_SLOT] = slot;
+  return v;
 }
 
 /** dataWrite() of write-path.ts after its overlap check (which the fast path made before it began). */
@@ -146,12 +152,7 @@ function allocating(img: Qcow2Image, ev: EventSink, data: Uint8Array, offset: nu
   const o = slot * l2c.tableSize + sIdx * 8;
   l2c.dataView.setUint32(o, entryHi(alloc, true));
   l2c.dataView.setUint32(o + 4, entryLo(alloc, false));
-  const v = shapeValues;
-  v[V_NODE] = img.node;
-  v[V_OFFSET] = offset;
-  v[V_LEN] = len;
-  v[V_SLICE] = sliceOffset;
-  v[V_SLOT] = slot;
+  const v = requestValues(img, offset, len, sliceOffset, slot);
   v[V_BLOCK] = block;
   v[V_RSLOT] = rslot;
   v[V_FCI] = fci;
