@@ -186,12 +186,20 @@ export class RepairOverlay implements Storage {
    */
   applyTo(out: Storage): void {
     if (!this.changed) return;
-    for (const [s, e] of this.holes) discardRange(out, s, e - s);
+    this.eachChange(
+      (s, e) => discardRange(out, s, e - s),
+      (bytes, at) => out.write(bytes, at),
+    );
+    out.flush();
+  }
+
+  /** The repair in file order for a writer: holes first (a page written after its discard holds its own zeros), then the written ranges. */
+  private eachChange(hole: (start: number, end: number) => void, write: (bytes: Uint8Array, at: number) => void): void {
+    for (const [s, e] of this.holes) hole(s, e);
     for (const pi of [...this.dirty.keys()].sort((a, b) => a - b)) {
       const [start, end] = this.dirty.get(pi)!;
-      out.write(this.pages.get(pi)!.subarray(start, end), pi * PAGE + start);
+      write(this.pages.get(pi)!.subarray(start, end), pi * PAGE + start);
     }
-    out.flush();
   }
 
   /** Writes every repaired range into the file `filename` (opened for writing here) and syncs it. */
@@ -199,16 +207,14 @@ export class RepairOverlay implements Storage {
     if (!this.changed) return;
     const fd = fs.openSync(filename, "r+");
     try {
-      // Holes first: a page written after its discard holds its own zeros.
       const zeros = new Uint8Array(PAGE * 16);
-      for (const [s, e] of this.holes) {
-        if (punchHoleFd(fd, s, e - s)) continue;
-        for (let at = s; at < e; at += zeros.length) fs.writeSync(fd, zeros, 0, Math.min(zeros.length, e - at), at);
-      }
-      for (const pi of [...this.dirty.keys()].sort((a, b) => a - b)) {
-        const [start, end] = this.dirty.get(pi)!;
-        fs.writeSync(fd, this.pages.get(pi)!, start, end - start, pi * PAGE + start);
-      }
+      this.eachChange(
+        (s, e) => {
+          if (punchHoleFd(fd, s, e - s)) return;
+          for (let at = s; at < e; at += zeros.length) fs.writeSync(fd, zeros, 0, Math.min(zeros.length, e - at), at);
+        },
+        (bytes, at) => fs.writeSync(fd, bytes, 0, bytes.length, at),
+      );
       fs.fsyncSync(fd);
     } finally {
       fs.closeSync(fd);
