@@ -10,7 +10,7 @@ import type { EngineConfig } from "../../engine/image/engine-config.js";
 import { ReplayEngine } from "../../engine/replay/replay-engine.js";
 import type { GuestRequest } from "../../engine/workload/guest-request.js";
 import { tmpDir } from "../format/qemu-images.js";
-import { engineState, makeImage, type ImageSpec } from "../replay/timeline-fixtures.js";
+import { engineState, makeImage, propertyLayouts, type ImageSpec } from "../replay/timeline-fixtures.js";
 
 const dir = tmpDir("qcowdbg-fastwrite-");
 interface Img {
@@ -23,15 +23,10 @@ const images: Img[] = [];
 const M = 1024 * 1024;
 
 beforeAll(() => {
-  const backing = makeImage(dir.path("backing.qcow2"), { clusterSize: 4096, size: 4 * M, prefill: ["write -P 0x11 0 1M", "write -P 0x22 2M 64k"] });
+  // The property tests' layouts, with a 64 KiB-cluster image first and a 2 MiB-cluster one of odd size last.
   const specs: [string, ImageSpec][] = [
     ["plain64k.qcow2", { clusterSize: 65536, size: 32 * M, prefill: ["write -P 0x5a 0 200k", "write 5M 64k"] }],
-    ["plain4k.qcow2", { clusterSize: 4096, size: 4 * M }],
-    ["tiny512.qcow2", { clusterSize: 512, size: 1 * M, refcountBits: 1, prefill: ["write 0 64k", "write -z 128k 8k"] }],
-    ["lazy64k.qcow2", { clusterSize: 65536, size: 8 * M, lazy: true, prefill: ["write 0 200k", "write 3M 64k"] }],
-    ["ext16k.qcow2", { clusterSize: 16384, size: 4 * M, extendedL2: true, prefill: ["write 0 20k", "write 1M 4k"] }],
-    ["overlay4k.qcow2", { clusterSize: 4096, size: 4 * M, backing, prefill: ["write -P 0x33 512k 16k"] }],
-    ["rc64.qcow2", { clusterSize: 4096, size: 2 * M, refcountBits: 64, prefill: ["write 0 40k", "discard 8k 8k"] }],
+    ...propertyLayouts((name) => dir.path(name)),
     ["odd2m.qcow2", { clusterSize: 2 * M, size: 9 * M + 4096 }],
   ];
   for (const [name, s] of specs) images.push({ name, path: makeImage(dir.path(name), s), cs: s.clusterSize, size: s.size });

@@ -113,3 +113,22 @@ export function eventsInto(e: ReplayEngine, req: GuestRequest, n: number): { eve
   off();
   return { events: events.slice(0, n), caches };
 }
+
+const MIB = 1024 * 1024;
+
+/**
+ * The image layouts the property tests run their workloads on (named files made in `path(name)`): small clusters,
+ * 1- and 64-bit refcounts, lazy refcounts, extended L2 and a backing file, each prefilled so workloads meet
+ * allocated, zero and discarded clusters.
+ */
+export function propertyLayouts(path: (name: string) => string): [string, ImageSpec][] {
+  const backing = makeImage(path("backing.qcow2"), { clusterSize: 4096, size: 4 * MIB, prefill: ["write -P 0x11 0 1M", "write -P 0x22 2M 64k"] });
+  return [
+    ["plain4k.qcow2", { clusterSize: 4096, size: 4 * MIB }],
+    ["tiny512.qcow2", { clusterSize: 512, size: 1 * MIB, refcountBits: 1, prefill: ["write 0 64k", "write -z 128k 8k"] }],
+    ["lazy64k.qcow2", { clusterSize: 65536, size: 8 * MIB, lazy: true, prefill: ["write 0 200k", "write 3M 64k"] }],
+    ["ext16k.qcow2", { clusterSize: 16384, size: 4 * MIB, extendedL2: true, prefill: ["write 0 20k", "write 1M 4k"] }],
+    ["overlay4k.qcow2", { clusterSize: 4096, size: 4 * MIB, backing, prefill: ["write -P 0x33 512k 16k"] }],
+    ["rc64.qcow2", { clusterSize: 4096, size: 2 * MIB, refcountBits: 64, prefill: ["write 0 40k", "discard 8k 8k"] }],
+  ];
+}

@@ -8,7 +8,7 @@ import { Timeline } from "../../engine/replay/timeline.js";
 import type { BreakpointSpec, WatchSpec } from "../../engine/replay/timeline-api.js";
 import type { GuestRequest } from "../../engine/workload/guest-request.js";
 import { tmpDir } from "../format/qemu-images.js";
-import { engineState, eventsInto, makeImage, type ImageSpec } from "./timeline-fixtures.js";
+import { engineState, eventsInto, makeImage, propertyLayouts } from "./timeline-fixtures.js";
 
 const dir = tmpDir("qcowdbg-timeline-");
 interface Img {
@@ -19,16 +19,7 @@ interface Img {
 const images: Img[] = [];
 
 beforeAll(() => {
-  const M = 1024 * 1024;
-  const backing = makeImage(dir.path("backing.qcow2"), { clusterSize: 4096, size: 4 * M, prefill: ["write -P 0x11 0 1M", "write -P 0x22 2M 64k"] });
-  const specs: [string, ImageSpec][] = [
-    ["plain4k.qcow2", { clusterSize: 4096, size: 4 * M }],
-    ["tiny512.qcow2", { clusterSize: 512, size: 1 * M, refcountBits: 1, prefill: ["write 0 64k", "write -z 128k 8k"] }],
-    ["lazy64k.qcow2", { clusterSize: 65536, size: 8 * M, lazy: true, prefill: ["write 0 200k", "write 3M 64k"] }],
-    ["ext16k.qcow2", { clusterSize: 16384, size: 4 * M, extendedL2: true, prefill: ["write 0 20k", "write 1M 4k"] }],
-    ["overlay4k.qcow2", { clusterSize: 4096, size: 4 * M, backing, prefill: ["write -P 0x33 512k 16k"] }],
-    ["rc64.qcow2", { clusterSize: 4096, size: 2 * M, refcountBits: 64, prefill: ["write 0 40k", "discard 8k 8k"] }],
-  ];
+  const specs = propertyLayouts((name) => dir.path(name));
   for (const [name, s] of specs) images.push({ path: makeImage(dir.path(name), s), cs: s.clusterSize, size: s.size });
 });
 afterAll(() => dir.cleanup());
