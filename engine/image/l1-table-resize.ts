@@ -25,6 +25,11 @@ export function sizeToL1(img: Qcow2Image, size: number): number {
   return Math.ceil(size / perEntry);
 }
 
+/** qcow2_vm_state_offset: the VM state area starts at the first L1 entry past the virtual size. */
+export function vmStateOffset(img: Qcow2Image): number {
+  return sizeToL1(img, img.virtualSize) * img.clusterSize * img.geo.l2Entries;
+}
+
 /** qcow2_grow_l1_table(min_size, exact_size). */
 export function growL1Table(img: Qcow2Image, minSize: number, exact: boolean): void {
   const h = img.header;

@@ -7,6 +7,8 @@ import { corruption, hx } from "./cluster-lookup.js";
 import type { Qcow2Image } from "./qcow2-image.js";
 import { freeClusters } from "./refcounts.js";
 import { allocClusters } from "./allocator.js";
+import { GuestIoError } from "./guest-io-error.js";
+import { growL1Table, L1ResizeError } from "./l1-table-resize.js";
 import { OL_ACTIVE_L1, OL_ACTIVE_L2, preWriteOverlapCheck, tableEntrySet } from "./overlap-check.js";
 
 /**
@@ -59,7 +61,7 @@ export function getClusterTable(img: Qcow2Image, offset: number): number {
   const l2e = img.geo.l2Entries;
   const ci = Math.floor(offset / cs);
   const li = Math.floor(ci / l2e);
-  if (li >= img.header.l1Size) throw beyondL1(img, offset);
+  if (li >= img.header.l1Size) growL1For(img, li, offset);
   let l2Offset = img.l1Offset(li);
   if (l2Offset - Math.floor(l2Offset / cs) * cs !== 0) throw unalignedL2(img, li, l2Offset);
   if (!img.l1Copied(li)) {
@@ -72,8 +74,17 @@ export function getClusterTable(img: Qcow2Image, offset: number): number {
   return img.l2Cache.get(l2Offset + Math.floor((ci - li * l2e) / se) * se * img.geo.l2EntryBytes, true);
 }
 
-function beyondL1(img: Qcow2Image, offset: number): Error {
-  return corruption(img, "L1 table", "l1_size", 36, `guest offset 0x${offset.toString(16)} is beyond the L1 table (growing L1 is not supported)`);
+/**
+ * get_cluster_table past the L1 table: it grows (qcow2_grow_l1_table, not to the exact size). Only a write past
+ * the virtual size gets here (the VM state area: open refuses an L1 table too small for the virtual size).
+ */
+function growL1For(img: Qcow2Image, li: number, offset: number): void {
+  try {
+    growL1Table(img, li + 1, false);
+  } catch (e) {
+    if (e instanceof L1ResizeError) throw new GuestIoError("EFBIG", `growing the L1 table for guest offset 0x${offset.toString(16)}`);
+    throw e;
+  }
 }
 
 function unalignedL2(img: Qcow2Image, li: number, l2Offset: number): Error {

@@ -29,6 +29,7 @@ import type { Lookup } from "./cluster-lookup.js";
 import { qcow2Discard, qcow2WriteZeroes } from "./zero-discard.js";
 import { closeWritable, guestFlush } from "./flush.js";
 import { GuestIoError } from "./guest-io-error.js";
+import { vmStateOffset } from "./l1-table-resize.js";
 import { repairDirtyImage } from "../check/open-repair.js";
 import { allocateCache } from "./cache-alloc.js";
 import { CorruptionSignal, OL_ACTIVE_L2, OL_REFCOUNT_BLOCK, preWriteOverlapCheck } from "./overlap-check.js";
@@ -274,6 +275,22 @@ export class Qcow2Image implements BlockNode, CacheHost {
     this.checkWrite(offset, data.length);
     if (data.length) qcow2Write(this, data, offset);
     this.afterWrite();
+  }
+
+  /**
+   * qcow2_save_vmstate (qemu-io `write -b`): the driver's own write at the VM state offset + pos, past the block
+   * layer (no bounds but the L1 table's, which grows), then blk_save_vmstate's flush when the write cache is off.
+   */
+  saveVmState(data: Uint8Array, pos: number): void {
+    this.checkWrite(0, 0);
+    qcow2Write(this, data, vmStateOffset(this) + pos);
+    this.afterWrite();
+  }
+
+  /** qcow2_load_vmstate (qemu-io `read -b`): the driver's read at the VM state offset + pos, not clamped to the virtual size. */
+  loadVmState(buf: Uint8Array, pos: number): void {
+    if (this.rt.unusable) throw new GuestIoError("ENOMEDIUM", `${this.filename}: image was made unusable by a corruption`);
+    qcow2Read(this, buf, vmStateOffset(this) + pos, true);
   }
 
   /** A compressed write (qemu-io `write -c`, BDRV_REQ_WRITE_COMPRESSED). */

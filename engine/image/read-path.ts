@@ -48,7 +48,8 @@ function mainYields(img: Qcow2Image): number {
 
 /**
  * qcow2_co_preadv_part. `cow` marks perform_cow's reads, which call the driver directly (not through the block
- * layer), so they are not clamped to the virtual size: the last cluster is read whole, past the image's end.
+ * layer), so they are not clamped to the virtual size: the last cluster is read whole, past the image's end. The
+ * VM state's reads (qcow2_load_vmstate) call it directly too.
  */
 export function qcow2Read(img: Qcow2Image, buf: Uint8Array, offset: number, cow = false, qiovOffset = 0): void {
   const total = buf.length;

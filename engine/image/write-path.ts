@@ -545,8 +545,9 @@ export function rangeMask(from: number, to: number): number {
  * concurrent coroutines, which the coroutine model replays in QEMU's order.
  */
 export function qcow2Write(img: Qcow2Image, data: Uint8Array, offset: number): void {
-  // The common one-cluster write, its work done once (fast-write.ts); it declines anything else.
-  if (!metasBusy && tryFastWrite(img, data, offset)) return;
+  // The common one-cluster write, its work done once (fast-write.ts); it declines anything else. (An empty write,
+  // which only the VM state's write -b makes, is a request start and end.)
+  if (!metasBusy && data.length !== 0 && tryFastWrite(img, data, offset)) return;
   const ev = img.events;
   ev.emit(EventKind.WritevStartReq, img.node, CACHE_NONE, -1, offset, data.length, 0);
   let done = 0;

@@ -6,6 +6,7 @@ import type { Qcow2Image } from "../../engine/image/qcow2-image.js";
 import { CACHE_MODES, type CacheMode } from "../../engine/image/engine-config.js";
 import { imageInfo, infoHuman } from "../../engine/check/info.js";
 import { withForceShare } from "../../engine/storage/image-lock.js";
+import { vmStateOffset } from "../../engine/image/l1-table-resize.js";
 import { EINVAL, ENOTSUP, cvtnum, cvtnumError, cvtstr, getopt, report, strerror, BDRV_REQUEST_MAX_BYTES } from "./qemu-io-format.js";
 import { IO_TABLE, drainAio, errnoText, findIoCommand, printUsage, refuse, runRequest, type IoContext } from "./qemu-io-context.js";
 import { IO_HELP } from "./qemu-io-help.js";
@@ -207,10 +208,8 @@ function mapCmd(ctx: IoContext, img: Qcow2Image): number {
 
 function infoCmd(ctx: IoContext, img: Qcow2Image): number {
   ctx.out("format name: qcow2");
-  // qcow2_vm_state_offset(): the VM state starts at the first L2 range past the virtual size.
-  const l2Range = img.clusterSize * (img.clusterSize / (img.geo.extendedL2 ? 16 : 8));
   ctx.out(`cluster size: ${cvtstr(img.clusterSize)}`);
-  ctx.out(`vm state offset: ${cvtstr(Math.ceil(img.virtualSize / l2Range) * l2Range)}`);
+  ctx.out(`vm state offset: ${cvtstr(vmStateOffset(img))}`);
   // The image is open here already (with the write lock under --write): this second look shares every permission.
   const text = infoHuman(withForceShare(() => imageInfo(img.filename)));
   const at = text.indexOf("Format specific information:");

@@ -5,7 +5,7 @@ import type { Qcow2Image } from "../../engine/image/qcow2-image.js";
 import type { CacheMode } from "../../engine/image/engine-config.js";
 import { GuestIoError } from "../../engine/image/guest-io-error.js";
 import { UnsupportedError } from "../../engine/format/format-error.js";
-import { EINVAL, EIO, ENOMEDIUM, ENOTSUP, strerror } from "./qemu-io-format.js";
+import { EFBIG, EINVAL, EIO, ENOMEDIUM, ENOTSUP, strerror } from "./qemu-io-format.js";
 
 export interface IoContext {
   image: Qcow2Image | null;
@@ -147,7 +147,7 @@ export function errnoText(e: unknown): string {
 
 function guestErrno(e: unknown): number | null {
   if (e instanceof GuestIoError) {
-    const errnos: Record<GuestIoError["errno"], number> = { EIO: -EIO, EINVAL: -EINVAL, ENOTSUP: -ENOTSUP, ENOMEDIUM: -ENOMEDIUM };
+    const errnos: Record<GuestIoError["errno"], number> = { EIO: -EIO, EINVAL: -EINVAL, ENOTSUP: -ENOTSUP, ENOMEDIUM: -ENOMEDIUM, EFBIG: -EFBIG };
     return errnos[e.errno];
   }
   if (e instanceof RangeError) return -EIO;
@@ -158,14 +158,15 @@ function guestErrno(e: unknown): number | null {
  * One guest request as qemu-io issues it: blk_check_byte_request's range check (-EIO), the engine call, and the
  * time it took. A failure prints "<op> failed: <strerror>" and returns its negative errno.
  */
-export function runRequest(ctx: IoContext, op: string, fn: (img: Qcow2Image) => void, offset: number, bytes: number): { ret: number; ns: bigint } {
+export function runRequest(ctx: IoContext, op: string, fn: (img: Qcow2Image) => void, offset: number, bytes: number, vmState = false): { ret: number; ns: bigint } {
   const img = ctx.image!;
   ctx.nextRequest();
   const t0 = process.hrtime.bigint();
   let ret = 0;
   // blk_check_byte_request asks whether the node is usable before the range: past the end of a node a corruption
   // made unusable (bs->drv NULL) the request fails with ENOMEDIUM, not EIO (in range, the engine answers that).
-  if (offset > img.virtualSize - bytes) ret = img.rt.unusable ? -ENOMEDIUM : -EIO;
+  // The VM state (read -b, write -b) is not bounded by the virtual size: it lives past it.
+  if (!vmState && offset > img.virtualSize - bytes) ret = img.rt.unusable ? -ENOMEDIUM : -EIO;
   else {
     try {
       fn(img);

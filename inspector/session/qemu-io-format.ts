@@ -12,6 +12,7 @@ export const ENOTSUP = 95;
 export const ENOMEDIUM = 123;
 export const EACCES = 13;
 export const ENOENT = 2;
+export const EFBIG = 27;
 
 /** BDRV_REQUEST_MAX_BYTES: MIN(SIZE_MAX >> BDRV_SECTOR_BITS, BDRV_MAX_LENGTH) rounded to the request alignment. */
 export const BDRV_REQUEST_MAX_BYTES = 2147483136;
@@ -119,6 +120,7 @@ export function strerror(errno: number): string {
     [ERANGE]: "Numerical result out of range",
     [ENOTSUP]: "Operation not supported",
     [ENOMEDIUM]: "No medium found",
+    [EFBIG]: "File too large",
   };
   return texts[errno] ?? `Unknown error ${errno}`;
 }

@@ -5,7 +5,7 @@ import * as fs from "node:fs";
 import type { Qcow2Image } from "../../engine/image/qcow2-image.js";
 import { copyOnRead } from "../../engine/image/copy-on-read.js";
 import { BDRV_REQUEST_MAX_BYTES, EINVAL, cvtnum, cvtnumError, dumpBuffer, getopt, parsePattern, report } from "./qemu-io-format.js";
-import { deferredOutput, errnoText, printUsage, refuse, runRequest, type IoContext } from "./qemu-io-context.js";
+import { deferredOutput, errnoText, printUsage, runRequest, type IoContext } from "./qemu-io-context.js";
 
 type Usage = () => number;
 
@@ -104,9 +104,9 @@ export function readCmd(ctx: IoContext, argv: string[]): number {
   if (!l) pCount = count - pOff;
   if (pCount < 0 || pCount + pOff > count) return ctx.out("pattern verification range exceeds end of read data"), -EINVAL;
   if (b && !sectorAligned(ctx, offset, count)) return -EINVAL;
-  if (b) return refuse(ctx, "reading the VM state area (read -b) is not modelled by qcowdbg");
   const buf = new Uint8Array(count).fill(0xab);
-  const r = runRequest(ctx, "read", (img) => guestRead(ctx, img, buf, offset), offset, count);
+  // -b: the VM state, read by the driver itself (no copy-on-read, no bounds but the L1 table's).
+  const r = runRequest(ctx, "read", (img) => (b ? img.loadVmState(buf, offset) : guestRead(ctx, img, buf, offset)), offset, count, b);
   if (r.ret < 0) return r.ret;
   let ret = 0;
   if (P && patternMismatch(buf, pOff, pCount, pattern)) {
@@ -239,14 +239,14 @@ export function writeCmd(ctx: IoContext, argv: string[]): number {
     buf = s ? fromFile(ctx, file, count) : new Uint8Array(count).fill(pattern);
     if (!buf) return -EINVAL;
   }
-  if (b) return refuse(ctx, "writing the VM state area (write -b) is not modelled by qcowdbg; nothing was written");
   const data = buf;
   const r = runRequest(ctx, "write", (img) => {
-    if (z) img.writeZeroes(offset, count, u, n);
+    if (b) img.saveVmState(data!, offset);
+    else if (z) img.writeZeroes(offset, count, u, n);
     else if (c) img.writeCompressed(data!, offset);
     else img.write(data!, offset);
     if (fua) emulateFua(img);
-  }, offset, count);
+  }, offset, count, b);
   if (r.ret < 0) return r.ret;
   if (q) return 0;
   for (const line of report("wrote", r.ns, offset, count, count, 1, C)) ctx.out(line);
