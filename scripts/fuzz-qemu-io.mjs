@@ -5,7 +5,9 @@
 // writes, reads, flushes, truncates, reopens) run through `qemu-io --trace 'qcow2*'` and through
 // `qcowdbg repl --write --qemu-trace` on two copies of one image. Any difference in stdout, the resulting image bytes
 // or QEMU's trace is a fidelity bug; the case is kept (its script, options and both outputs) for a test to hold.
-// Usage: npm run build && node scripts/fuzz-qemu-io.mjs [--seed N] [--cases K] [--keep DIR] [--quiet]
+// Usage: npm run build && node scripts/fuzz-qemu-io.mjs [--seed N] [--cases K] [--keep DIR] [--quiet] [--vmstate]
+// --vmstate turns half of the flushes into VM state writes and reads (write -b, read -b); without it a seed makes
+// the same case as before VM state was modelled.
 import { spawnSync, execFileSync } from "node:child_process";
 import console from "node:console";
 import process from "node:process";
@@ -27,6 +29,7 @@ const SEED = Number(arg("--seed", "1"));
 const CASES = Number(arg("--cases", "50"));
 const KEEP = arg("--keep", path.join(os.tmpdir(), "qcowdbg-fuzz-failures"));
 const QUIET = process.argv.includes("--quiet");
+const VMSTATE = process.argv.includes("--vmstate");
 
 // The engine's mulberry32 (engine/prng.ts): the same sequence on every host, so a seed names one case.
 const { prng: rng } = await import(path.join(ROOT, "dist/engine/prng.js"));
@@ -93,7 +96,11 @@ function makeCase(seed) {
       const c = align(off, cluster);
       if (c + cluster <= size) lines.push(`write -c -P ${pat} ${c} ${cluster}`);
     } else if (k < 0.93) lines.push(`read ${off} ${len}`);
-    else lines.push("flush");
+    else if (VMSTATE && k < 0.965) {
+      // The VM state past the virtual size: the same offsets (sector-aligned, as write -b requires), a few clusters in.
+      const at = align(off % (8 * cluster), 512);
+      lines.push(k < 0.95 ? `write -b -P ${pat} ${at} ${len}` : `read -b ${at} ${len}`);
+    } else lines.push("flush");
   }
   lines.push("flush");
   return { seed, cluster, opts, size, backing, mode, flags, smallCache, script: lines.join("\n") + "\n" };

@@ -2,6 +2,7 @@
 // allocate also writes what it read into the top image, cluster-aligned, as QEMU 7.2's bdrv_aligned_preadv and
 // bdrv_co_do_copy_on_readv do. The copies are BDRV_REQ_WRITE_UNCHANGED writes: no FUA, so no flush even in
 // writethrough mode; a copy that reads as zero becomes a zero write (without unmap).
+import { GuestIoError } from "./guest-io-error.js";
 import type { Qcow2Image } from "./qcow2-image.js";
 import { qcow2Read } from "./read-path.js";
 import { qcow2Write } from "./write-path.js";
@@ -21,6 +22,8 @@ function isAllocated(img: Qcow2Image, offset: number, bytes: number): { allocate
 
 /** A guest read with copy-on-read; buf.length bytes at offset, which lie inside the image. */
 export function copyOnRead(img: Qcow2Image, buf: Uint8Array, offset: number): void {
+  // A node a corruption made unusable (bs->drv NULL) fails every request, even an empty one (blk_check_byte_request).
+  if (img.rt.unusable) throw new GuestIoError("ENOMEDIUM", `${img.filename}: image was made unusable by a corruption`);
   const bytes = buf.length;
   if (!bytes) return;
   const whole = isAllocated(img, offset, bytes);

@@ -328,6 +328,14 @@ const cases: Case[] = [
     args: ["-t", "unsafe", "IMG"],
   },
   {
+    // The same with copy-on-read: a guest read of the unusable node fails with ENOMEDIUM too, where -C's path read
+    // on (write fuzzer seed 290011 --vmstate, its first 16 commands, then reads).
+    name: "an image made unusable by a corruption: -C reads fail with ENOMEDIUM too",
+    setup: "qemu-img create -q -f qcow2 base.qcow2 16M && qemu-io -c 'write -P 0x5a 0 16k' -c 'write -P 0x6b 8M 1M' base.qcow2 >/dev/null && qemu-img create -q -f qcow2 -o cluster_size=4096,refcount_bits=16 -b base.qcow2 -F qcow2 IMG 16M",
+    stdin: "write -z 4201984 512\nwrite -P 171 16776704 512\nwrite -P 15 25600 512\nwrite -c -P 142 4096 4096\nread 4211200 512\nwrite -P 148 6656 512\nwrite -P 146 16776704 512\nwrite -z 8396288 512\nwrite -P 29 1024 512\ndiscard 5632 1536\nreopen -w\nwrite -z 4200448 512\nwrite -c -P 176 4194304 4096\nwrite -P 217 16776704 512\nread 16776704 512\nread 0 3584\nread 0 0\nread -b 12288 1536\n",
+    args: ["-t", "writethrough", "-C", "IMG"],
+  },
+  {
     // QEMU 7.2 reads and decompresses a compressed cluster on every read (no cache): here a cluster compressed at
     // the host offset of one compressed, read and freed earlier is copied on write by the last zero write, and a
     // decompressed cluster we had kept by host offset put the old data in the image (write fuzzer seed 130007, its
