@@ -13,6 +13,7 @@ import { ExitError, guarded } from "../fail.js";
 import { profileLabel } from "./profile-label.js";
 import { countLines } from "../count-lines.js";
 import { imageVirtualSize, traceOptions } from "../trace-options.js";
+import { dirtyImageNote } from "../../inspector/dirty-image-note.js";
 
 interface Flags {
   config?: string;
@@ -52,6 +53,8 @@ async function run(image: string, trace: string, flags: Flags): Promise<void> {
   const base = parseConfigOptions(flags.config ?? "");
   const profile = loadProfile(flags.profile);
   const virtualSize = imageVirtualSize(image);
+  const dirty = dirtyImageNote(image);
+  let toldDirty = false;
   const wo = traceOptions("dashboard: ", flags, virtualSize);
   // Detected once, before the screen is taken: a trace of no known format fails as plain text.
   const format = wo.format ?? detectTraceFormat(trace);
@@ -72,7 +75,12 @@ async function run(image: string, trace: string, flags: Flags): Promise<void> {
       info: { image: path.basename(image), trace: path.basename(trace), format, profile: profileLabel(profile) },
       runs,
       profile,
-      openWorkload: (onNotice) => openWorkload(trace, { ...wo, format, onNotice }),
+      openWorkload: (onNotice) => {
+        // Into the dashboard's log, with the trace's own notices (each run opens the trace: say it once).
+        if (dirty && !toldDirty) onNotice(dirty);
+        toldDirty = true;
+        return openWorkload(trace, { ...wo, format, onNotice });
+      },
       traceUnits: format === "blktrace" ? null : countLines(trace),
       speed,
     });

@@ -29,6 +29,7 @@ import { ExitError, guarded, isDebug } from "../fail.js";
 import { guardOutputs } from "../output-guard.js";
 import { countLines } from "../count-lines.js";
 import { imageVirtualSize, traceOptions } from "../trace-options.js";
+import { dirtyImageNote } from "../../inspector/dirty-image-note.js";
 import { OutputFile } from "../output-file.js";
 import { parseWindow, type TraceWindow } from "../trace-window.js";
 import { filledCopy } from "../../engine/replay/fill.js";
@@ -102,6 +103,9 @@ function run(userImage: string, trace: string, flags: Flags): void {
   const variants = (flags.compare ?? []).map((c) => parseVariant(c, base));
   guardOutputs({ "--events": flags.events, "--chrome-trace": flags.chromeTrace }, image, [{ role: "the trace", path: trace }]);
   const virtualSize = imageVirtualSize(image);
+  // Up front (a replay can take a while), and in the report's notes (its figures start from the repaired image).
+  const dirty = dirtyImageNote(image);
+  if (dirty) process.stderr.write(`qcowdbg: note: ${dirty}\n`);
   if (flags.validate) checkValidateAvailable();
   const validateRuns = parseValidateRuns(flags.validateRuns);
   const cpuIdle = parseCpuIdle(flags.cpuIdle);
@@ -240,7 +244,7 @@ function run(userImage: string, trace: string, flags: Flags): void {
     }
 
     let recs: Recommendation[] = [];
-    const notes: string[] = [];
+    const notes: string[] = dirty ? [dirty] : [];
     if (flags.recommend) {
       recs = recommend({ baseline, config: base, canConvert, run: runVariant, runAll: verifyAll });
       if (!canConvert) notes.push("cluster size / extended L2 what-ifs were not tried: qemu-img is not installed");

@@ -8,6 +8,7 @@ import { RequestColumns } from "../../engine/replay/request-columns.js";
 import { Timeline } from "../../engine/replay/timeline.js";
 import { openWorkload, type FitMode, type WorkloadOptions } from "../../engine/workload/index.js";
 import { requestCost } from "./counters-view.js";
+import { dirtyImageNote } from "../dirty-image-note.js";
 import { ReplSession } from "./repl-session.js";
 import { Session } from "./session.js";
 import type { EventSink } from "../../engine/events/recorder.js";
@@ -28,6 +29,7 @@ export interface TraceSessionOptions {
 export const LOG_LIMIT = 500_000;
 
 export function openTraceSession(imagePath: string, tracePath: string, opts: TraceSessionOptions = {}): Session {
+  const dirty = dirtyImageNote(imagePath);
   const engine = new ReplayEngine(imagePath, { config: opts.config });
   try {
     const fit = opts.fit ? { mode: opts.fit, virtualSize: engine.image.virtualSize } : undefined;
@@ -47,7 +49,7 @@ export function openTraceSession(imagePath: string, tracePath: string, opts: Tra
       checkpoints: { maxEvents: 32768, captureShare: 0.2, maxInterval: 2048 },
       latencyOf: (_i, ctx) => requestCost(ctx.recorder, ctx.firstEvent, ctx.endEvent, ctx.request.op !== "read" && ctx.request.op !== "flush", cacheMode, opts.profile).us,
     });
-    return new Session(
+    const session = new Session(
       {
         kind: "trace",
         timeline,
@@ -61,6 +63,9 @@ export function openTraceSession(imagePath: string, tracePath: string, opts: Tra
       },
       { out: opts.out },
     );
+    // The command pane (TUI) or the output (repl): the replay's first requests see the repaired image.
+    if (dirty) session.print(`note: ${dirty}`);
+    return session;
   } catch (e) {
     engine.close();
     throw e;
