@@ -51,6 +51,8 @@ export interface OpenOptions {
   storage?: Storage;
   /** Where QEMU's stderr reports go: corruption ("qcow2: Marking image as corrupt: ...") and failed frees. */
   onCorruption?: (message: string) => void;
+  /** The backing node's format, over the image's backing format extension (qemu-io `open -o backing.driver=`). */
+  backingFormat?: "qcow2" | "raw";
 }
 
 export class Qcow2Image implements BlockNode, CacheHost {
@@ -193,7 +195,7 @@ export class Qcow2Image implements BlockNode, CacheHost {
     if (img.backingName !== null && !opts.noBacking) {
       const depth = (opts.depth ?? 0) + 1;
       const resolved = gate.resolve(filename, img.backingName, depth);
-      img.backing = openNode(resolved, img.ext.backingFormat, { ...opts, write: false, writable: false, gate, depth, storage: undefined, events: img.events, config: opts.config && backingNodeConfig(opts.config) });
+      img.backing = openNode(resolved, opts.backingFormat ?? img.ext.backingFormat, { ...opts, backingFormat: undefined, write: false, writable: false, gate, depth, storage: undefined, events: img.events, config: opts.config && backingNodeConfig(opts.config) });
     }
     return img;
   }

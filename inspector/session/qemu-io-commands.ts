@@ -217,6 +217,11 @@ function infoCmd(ctx: IoContext, img: Qcow2Image): number {
   return 0;
 }
 
+/** QEMU 7.2's block drivers (qemu-img --help's "Supported formats"): a backing.driver outside them is unknown. */
+const QEMU_DRIVERS = new Set(
+  "blkdebug blklogwrites blkverify bochs cloop compress copy-before-write copy-on-read dmg file ftp ftps gluster host_cdrom host_device http https iscsi iser luks nbd nfs null-aio null-co nvme parallels preallocate qcow qcow2 qed quorum raw rbd replication snapshot-access ssh throttle vdi vhdx vmdk vpc vvfat".split(" "),
+);
+
 function openCmd(ctx: IoContext, argv: string[]): number {
   const g = getopt(argv, "snCro:ki:t:d:U");
   if (g.error) ctx.err(g.error);
@@ -229,6 +234,7 @@ function openCmd(ctx: IoContext, argv: string[]): number {
   // -o: qcow2's runtime options (l2-cache-size, lazy-refcounts, ...) as engine options; the driver must be qcow2.
   const engineOpts: string[] = [];
   const names: { top?: string; file?: string; backing?: string } = {};
+  let backingFormat: "qcow2" | "raw" | undefined;
   for (const [f, v] of g.opts) {
     if (f !== "o") continue;
     for (const part of v.split(",").filter(Boolean)) {
@@ -238,6 +244,18 @@ function openCmd(ctx: IoContext, argv: string[]): number {
       if (named) {
         if (!/^[A-Za-z][A-Za-z0-9_.-]{0,30}$/.test(named[2]!)) return refuse(ctx, `open -o ${part}: a node name is a letter then up to 30 letters, digits, '-', '.' or '_'`);
         names[named[1] === "node-name" ? "top" : named[1] === "file.node-name" ? "file" : "backing"] = named[2]!;
+        continue;
+      }
+      // backing.driver: the backing node's format over the image's own record of it (qcow2 and raw are modelled).
+      const backingDriver = /^backing\.driver=(.*)$/.exec(part);
+      if (backingDriver) {
+        const d = backingDriver[1]!;
+        if (d === "qcow2" || d === "raw") backingFormat = d;
+        else if (QEMU_DRIVERS.has(d)) return refuse(ctx, `open -o ${part}: only qcow2 and raw backing nodes are modelled`);
+        else {
+          ctx.err(`qemu-io: can't open device ${g.rest[0]}: Could not open backing file: Unknown driver '${d}'`);
+          return -EINVAL;
+        }
         continue;
       }
       if (/^(driver|file\.|backing)/.test(part)) return refuse(ctx, `open -o ${part}: only qcow2's own options are modelled (l2-cache-size, refcount-cache-size, cache-size, l2-cache-entry-size, lazy-refcounts, discard)`);
@@ -270,7 +288,13 @@ function openCmd(ctx: IoContext, argv: string[]): number {
     return -EINVAL;
   }
   try {
-    const img = ctx.open(path, readOnly, mode, engineOpts.join(","));
+    const img = ctx.open(path, readOnly, mode, engineOpts.join(","), backingFormat);
+    if (backingFormat !== undefined && !img.backing) {
+      // QEMU opens a backing node from the options alone, and it has no file name.
+      img.close();
+      ctx.err(`qemu-io: can't open device ${path}: Could not open backing file: A block device must be specified for "file"`);
+      return -EINVAL;
+    }
     if (names.backing !== undefined && !img.backing) {
       img.close();
       return refuse(ctx, `open -o backing.node-name: ${path} has no backing file`);

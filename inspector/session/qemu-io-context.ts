@@ -16,7 +16,7 @@ export interface IoContext {
   /** Start a new request id for the event recorder (one per command, as qemu-io runs one coroutine each). */
   nextRequest: () => void;
   /** `open [-r] [-t MODE] [-o OPTS] FILE`: a new image over the same engine options, in that cache mode, with OPTS. */
-  open?: (path: string, readOnly: boolean, cacheMode: CacheMode, engineOpts?: string) => Qcow2Image;
+  open?: (path: string, readOnly: boolean, cacheMode: CacheMode, engineOpts?: string, backingFormat?: "qcow2" | "raw") => Qcow2Image;
   /** -r: write commands fail as qemu-io's permission check fails them. */
   readOnly: boolean;
   /** -C: reads copy what the top image does not allocate into it (engine/image/copy-on-read.ts). */

@@ -44,11 +44,11 @@ export class ReplSession {
 
   constructor(readonly path: string | null, readonly opts: ReplOptions) {
     this.recorder = (opts.events as EventRecorder) ?? new EventRecorder();
-    const open = (p: string, readOnly: boolean, cacheMode?: CacheMode, engineOpts?: string) => {
+    const open = (p: string, readOnly: boolean, cacheMode?: CacheMode, engineOpts?: string, backingFormat?: "qcow2" | "raw") => {
       const storage = opts.storageFor ? opts.storageFor(p) : opts.storage;
       let config = cacheMode ? { ...opts.config, cacheMode } : opts.config;
       if (engineOpts) config = parseConfigOptions(engineOpts, { ...defaultConfig(), ...config });
-      const img = Qcow2Image.open(p, { ...opts, config, events: this.recorder, writable: !readOnly, ...(storage ? { storage } : { storage: undefined }) });
+      const img = Qcow2Image.open(p, { ...opts, config, events: this.recorder, writable: !readOnly, backingFormat, ...(storage ? { storage } : { storage: undefined }) });
       // A read-only node (-r): flushes do nothing and closing only writes the (clean) caches back, as in QEMU;
       // `reopen -w` makes it read-write.
       if (readOnly) img.rt.readOnly = true;
@@ -67,7 +67,7 @@ export class ReplSession {
         this.request++;
         this.recorder.request = this.request;
       },
-      open: (p, readOnly, cacheMode, engineOpts) => open(p, readOnly, cacheMode, engineOpts),
+      open: (p, readOnly, cacheMode, engineOpts, backingFormat) => open(p, readOnly, cacheMode, engineOpts, backingFormat),
       readOnly: Boolean(opts.readOnly),
       ...(this.nodeName ? { nodeName: this.nodeName } : {}),
       quit: false,
