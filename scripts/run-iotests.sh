@@ -64,7 +64,14 @@ if [ -n "${QEMU_IO:-}" ]; then
   ln -sf "$QEMU_IO" "$WRAP/qemu-io"
 else
   rm -f "$WRAP/qemu-io"
-  printf '#!/bin/sh\nexec node %q repl --write "$@"\n' "$ROOT/dist/cli/main.js" >"$WRAP/qemu-io"
+  # qcowdbg is a qcow2 tool: a test that makes a raw reference image (the last -f is raw, as in 271's
+  # "qemu-io -f raw t.raw") gets the real qemu-io for it, when one is installed; every qcow2 command is ours.
+  real=$(command -v qemu-io || true)
+  {
+    printf '#!/bin/sh\nfmt=\nfor a in "$@"; do [ "$prev" = -f ] && fmt=$a; prev=$a; done\n'
+    [ -n "$real" ] && printf '[ "$fmt" = raw ] && exec %q "$@"\n' "$real"
+    printf 'exec node %q repl --write "$@"\n' "$ROOT/dist/cli/main.js"
+  } >"$WRAP/qemu-io"
   chmod +x "$WRAP/qemu-io"
 fi
 

@@ -143,7 +143,8 @@ export function getHostOffset(img: Qcow2Image, offset: number, bytes: number): L
         }
         const nbClusters = Math.ceil(needed / cs);
         const sc = countContiguousSubclusters(img, slot, nbClusters, scIndex, sliceIndex, scPerCluster);
-        if (sc < 0) throw badL2Entry(img, BAD_INVALID, l2Offset, offset, sliceIndex, 0);
+        // The report names the invalid entry itself, which may be a later cluster's (iotest 271).
+        if (sc < 0) throw badL2Entry(img, BAD_INVALID, l2Offset, offset, sliceIndex - 1 - sc, 0);
         available = (sc + scIndex) * img.subclusterSize;
         res.type = type;
       } finally {
@@ -243,7 +244,8 @@ function countContiguousSubclusters(img: Qcow2Image, slot: number, nbClusters: n
     entryAt(img, slot, l2Index + i, ent);
     const hi = ent[0]!, lo = ent[1]!;
     const n = rangeType(img, hi, lo, ent[2]!, ent[3]!, firstSc, scPer, rt);
-    if (n < 0) return -1;
+    // -1 - i: the i-th entry is invalid (count_contiguous_subclusters points l2_index at it).
+    if (n < 0) return -1 - i;
     if (i === 0) {
       if (rt.type === SubclusterType.Compressed) return n;
       expectedType = rt.type;

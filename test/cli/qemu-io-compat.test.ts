@@ -145,6 +145,14 @@ const cases: Case[] = [
     check: true,
   },
   {
+    // count_contiguous_subclusters stops at an invalid entry past the first and the corruption report names that
+    // entry's L2 index (0x1 here), not the request's first (iotest 271: cluster 1's subcluster 0 both zero and
+    // allocated, read from cluster 0).
+    name: "extended L2: an invalid entry found past the first cluster of a read is the one the report names",
+    setup: "qemu-img create -q -f qcow2 -o extended_l2=on IMG 1M && qemu-io -c 'write -q 32k 128k' IMG && printf '\\000\\000\\000\\001' | dd of=IMG bs=1 seek=262168 conv=notrunc 2>/dev/null",
+    args: ["-T", "qcow2*", "-c", "read 0 192k", "-c", "read 64k 4k", "IMG"],
+  },
+  {
     name: "-T trace patterns on stderr",
     args: ["-t", "writeback", "-T", "qcow2_writev*", "-c", "write 0 4k", "-c", "nope", "-c", "write 64k 4k", "IMG"],
   },
