@@ -225,7 +225,7 @@ const QEMU_DRIVERS = new Set(
 function openCmd(ctx: IoContext, argv: string[]): number {
   const g = getopt(argv, "snCro:ki:t:d:U");
   if (g.error) ctx.err(g.error);
-  if (g.error || g.rest.length !== 1) {
+  if (g.error || g.rest.length > 1) {
     printUsage(ctx, "open");
     return -EINVAL;
   }
@@ -235,10 +235,20 @@ function openCmd(ctx: IoContext, argv: string[]): number {
   const engineOpts: string[] = [];
   const names: { top?: string; file?: string; backing?: string } = {};
   let backingFormat: "qcow2" | "raw" | undefined;
+  const given: { driver?: boolean; fileDriver?: boolean; fileName?: string } = {};
   for (const [f, v] of g.opts) {
     if (f !== "o") continue;
     for (const part of v.split(",").filter(Boolean)) {
-      if (part === "driver=qcow2" || part === "file.driver=file") continue;
+      if (part === "driver=qcow2" || part === "file.driver=file") {
+        given[part.startsWith("file.") ? "fileDriver" : "driver"] = true;
+        continue;
+      }
+      // The image named by its protocol node's options instead of a path (open -o driver=qcow2,file.filename=X).
+      const fileName = /^file\.filename=(.*)$/.exec(part);
+      if (fileName) {
+        given.fileName = fileName[1]!;
+        continue;
+      }
       // Node names only label the nodes (QEMU's messages name them; a reopen may repeat them but not change them).
       const named = /^(node-name|file\.node-name|backing\.node-name)=(.*)$/.exec(part);
       if (named) {
@@ -253,7 +263,7 @@ function openCmd(ctx: IoContext, argv: string[]): number {
         if (d === "qcow2" || d === "raw") backingFormat = d;
         else if (QEMU_DRIVERS.has(d)) return refuse(ctx, `open -o ${part}: only qcow2 and raw backing nodes are modelled`);
         else {
-          ctx.err(`qemu-io: can't open device ${g.rest[0]}: Could not open backing file: Unknown driver '${d}'`);
+          ctx.err(`qemu-io: ${g.rest.length ? `can't open device ${g.rest[0]}` : "can't open"}: Could not open backing file: Unknown driver '${d}'`);
           return -EINVAL;
         }
         continue;
@@ -280,11 +290,23 @@ function openCmd(ctx: IoContext, argv: string[]): number {
     return -EINVAL;
   }
   if (!ctx.open) return refuse(ctx, "open is not available here");
-  const path = g.rest[0]!;
+  // Without a path, bdrv_open takes the file from the options: QEMU's messages then name no device.
+  const fromOptions = g.rest.length === 0;
+  if (!fromOptions && given.fileName !== undefined) {
+    ctx.err(`qemu-io: can't open device ${g.rest[0]}: Can't specify 'file' and 'filename' options at the same time`);
+    return -EINVAL;
+  }
+  if (fromOptions && given.fileName === undefined) {
+    const why = !given.driver && !given.fileDriver ? "Must specify either driver or file" : given.fileDriver ? "The 'file' block driver requires a file name" : 'A block device must be specified for "file"';
+    ctx.err(`qemu-io: can't open: ${why}`);
+    return -EINVAL;
+  }
+  const path = fromOptions ? given.fileName! : g.rest[0]!;
+  const device = fromOptions ? "can't open" : `can't open device ${path}`;
   const readOnly = g.opts.some(([f]) => f === "r");
   const cor = g.opts.some(([f]) => f === "C");
   if (cor && readOnly) {
-    ctx.err(`qemu-io: can't open device ${path}: Can't use copy-on-read on read-only device`);
+    ctx.err(`qemu-io: ${device}: Can't use copy-on-read on read-only device`);
     return -EINVAL;
   }
   try {
@@ -292,7 +314,7 @@ function openCmd(ctx: IoContext, argv: string[]): number {
     if (backingFormat !== undefined && !img.backing) {
       // QEMU opens a backing node from the options alone, and it has no file name.
       img.close();
-      ctx.err(`qemu-io: can't open device ${path}: Could not open backing file: A block device must be specified for "file"`);
+      ctx.err(`qemu-io: ${device}: Could not open backing file: A block device must be specified for "file"`);
       return -EINVAL;
     }
     if (names.backing !== undefined && !img.backing) {
@@ -307,7 +329,7 @@ function openCmd(ctx: IoContext, argv: string[]): number {
   } catch (e) {
     const code = (e as { code?: string }).code;
     const why = code ? `Could not open '${path}': ${errnoText(e)}` : e instanceof Error ? e.message : String(e);
-    ctx.err(`qemu-io: can't open device ${path}: ${why}`);
+    ctx.err(`qemu-io: ${device}: ${why}`);
     return -EINVAL;
   }
   return 0;

@@ -153,6 +153,12 @@ const cases: Case[] = [
     args: ["-T", "qcow2*", "-c", "read 0 192k", "-c", "read 64k 4k", "IMG"],
   },
   {
+    // open without a path: the image named by file.filename in -o, as qemu-io's open_f passes the options alone to
+    // bdrv_open; QEMU's messages then name no device. With a path too, or without any file, QEMU's errors.
+    name: "open -o driver=qcow2,file.filename=IMG (no path), and the errors around it",
+    args: ["-c", "close", "-c", "open -r", "-c", "open -o l2-cache-size=1M", "-c", "open -o driver=qcow2", "-c", "open -o driver=qcow2,file.filename=IMG IMG", "-c", "open -o driver=qcow2,file.filename=DIR/none.qcow2", "-c", "open -o backing.driver=bogus,file.filename=IMG", "-c", "open -o driver=qcow2,file.driver=file,file.filename=IMG,l2-cache-size=1M,file.node-name=f0", "-c", "write -P 3 0 4k", "-c", "close", "-c", "open -C -r -o file.filename=IMG", "-c", "open -r -o file.filename=IMG", "-c", "read -P 3 0 4k", "IMG"],
+  },
+  {
     name: "-T trace patterns on stderr",
     args: ["-t", "writeback", "-T", "qcow2_writev*", "-c", "write 0 4k", "-c", "nope", "-c", "write 64k 4k", "IMG"],
   },
