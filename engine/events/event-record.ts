@@ -57,8 +57,12 @@ export const CHUNK_WORDS = 1 << 18;
  * values of up to 3 words.
  */
 export const MAX_RECORD = Math.max(1 + 2 + 14 + 1, 1 + 2 + 3 * SHAPE_VALUES);
-/** Events per block: each block's first record position and request are indexed, for random access. */
-export const BLOCK_BITS = 6;
+/**
+ * Events per block: each block's first record position and request are indexed, for random access. 256: a write
+ * request's shape (~26 events) split at a block start writes two records, which with 64-event blocks was 42% of
+ * requests (~10% now); a random read decodes up to a block (a few microseconds), and the index costs less.
+ */
+export const BLOCK_BITS = 8;
 export const BLOCK = 1 << BLOCK_BITS;
 
 const f64 = new Float64Array(1);

@@ -28,7 +28,12 @@ export const SHAPE_VALUES = 12;
 export const SHAPE_REWRITE = 0;
 /** A write into a fresh cluster: + 1 with a COW head, + 2 with a COW tail (each looked up, then skip_cow). */
 export const SHAPE_ALLOC = 1;
-export const SHAPE_COUNT = 5;
+/**
+ * Extended L2: a write into subclusters not yet allocated of a COPIED cluster, whole subclusters (no COW): the
+ * cluster stays, and its L2 entry is linked again with their allocation bits set (15 events).
+ */
+export const SHAPE_RELINK = 5;
+export const SHAPE_COUNT = 6;
 
 /** A field: a constant, or value i of the shape ({ v: i }). */
 type Field = number | { v: number };
@@ -82,6 +87,20 @@ function allocating(head: boolean, tail: boolean): Step[] {
     [EventKind.ClusterAlloc, node, N, -1, alloc, 1, 0],
     [EventKind.AddTask, node, ADD_TASK_WRITE, 0, host, offset, len, 0],
     ...cow,
+    [EventKind.WritevData, node, N, -1, host, 0, 0],
+    [EventKind.DataWrite, node, N, -1, host, len, 0],
+    [EventKind.ClusterLinkL2, node, N, -1, 1, 0, 0],
+    hit(CACHE_L2, slot, slice),
+    [EventKind.L2Update, node, CACHE_L2, slot, sidx, alloc, 0],
+    [EventKind.WritevDonePart, node, N, -1, len, 0, 0],
+    [EventKind.WritevDoneReq, node, N, -1, 0, 0, 0],
+  ];
+}
+
+function relink(): Step[] {
+  return [
+    ...opening(),
+    [EventKind.AddTask, node, ADD_TASK_WRITE, 0, host, offset, len, 0],
     [EventKind.WritevData, node, N, -1, host, 0, 0],
     [EventKind.DataWrite, node, N, -1, host, len, 0],
     [EventKind.ClusterLinkL2, node, N, -1, 1, 0, 0],
@@ -169,7 +188,7 @@ function compile(steps: Step[]): Shape {
   return { ...out, values: Int32Array.from([...used].sort((a, b) => a - b)), prefix, suffix, at, fields, emitFields: fields.slice() };
 }
 
-export const SHAPES: readonly Shape[] = [rewrite(), allocating(false, false), allocating(true, false), allocating(false, true), allocating(true, true)].map(compile);
+export const SHAPES: readonly Shape[] = [rewrite(), allocating(false, false), allocating(true, false), allocating(false, true), allocating(true, true), relink()].map(compile);
 if (SHAPES.length !== SHAPE_COUNT || SHAPES.some((s) => s.events > 64)) throw new Error("event shapes: a shape is missing or too long");
 
 /** The values the fast path fills before emitShape() (one array: the shapes never nest). */
