@@ -1,6 +1,6 @@
 // The baseline on the worker, the guessed runs dealt over both threads (baseline-aside.ts): the baseline and
 // every guessed run give the summaries of replays of them alone, wherever they ran; a run whose copy cannot be
-// made has none (the command runs it again for its error); the dealing balances the threads' estimated work.
+// made has none (the command runs it again for its error); the dealing balances the threads' measured work.
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
@@ -10,7 +10,7 @@ import { openWorkload } from "../../engine/workload/index.js";
 import { builtinProfile } from "../../engine/replay/device-profiles.js";
 import { replayTrace, type ReplayRunOptions } from "../../engine/replay/replay-stats.js";
 import { convertedCopy, parseVariant } from "../../engine/replay/compare.js";
-import { dealRuns, runWeight, PARSE_WEIGHT } from "../../engine/replay/baseline-aside.js";
+import { dealGroups, estimateRequests, headLineBytes } from "../../engine/replay/run-deal.js";
 import { writeBlkparseTrace } from "../../bench/lib/blkparse-trace.js";
 import { qemuImg, tmpDir } from "../format/qemu-images.js";
 
@@ -33,28 +33,40 @@ beforeAll(() => {
 
 const clean = (s: object) => ({ ...s, wallSeconds: 0, requestsPerSecond: 0 });
 
-describe("dealing the guessed runs", () => {
-  const run = (convert?: object) => ({ ...(convert ? { convert } : {}) });
-  const cs = { clusterSize: 131072, extendedL2: true };
-  const pre = { preallocation: "metadata" as const };
-  it("gives the heaviest to the lighter thread, the parser's starting lighter than the baseline's", () => {
-    // The bench's three: 128K + extended L2 (0.8) here, both together (0.7) there, preallocation (0.5) here.
-    expect(dealRuns([run(cs), run(pre), run({ ...cs, ...pre })])).toEqual([0, 1]);
-    expect(dealRuns([])).toEqual([]);
-    // One engine-options run: here (the parse weighs less than the baseline).
-    expect(dealRuns([run()])).toEqual([0]);
-    const loads = (runs: object[], mine: number[]) => {
-      let a = PARSE_WEIGHT, b = 1;
-      runs.forEach((r, i) => (mine.includes(i) ? (a += runWeight(r)) : (b += runWeight(r))));
-      return Math.abs(a - b);
-    };
-    const five = [run(), run(cs), run(), run(pre), run({ ...cs, ...pre })];
-    expect(loads(five, dealRuns(five))).toBeLessThanOrEqual(0.5);
+describe("dealing the guessed runs by their measured costs", () => {
+  // Loads in CPU ns left; a group's cost per request and the requests it has left on either side.
+  const g = (perRequest: number, requestsHere = 1000, requestsThere = 1000) => ({ perRequest, requestsHere, requestsThere });
+  it("gives each, heaviest first, to the side whose end comes first", () => {
+    // The bench's shape: the parse (1) here, the baseline (2) there; runs of 2, 1.8 and 1 per request.
+    const loads = { here: 1000, there: 2000 };
+    expect(dealGroups([g(2), g(1.8), g(1)], loads)).toEqual([true, false, true]);
+    expect(loads).toEqual({ here: 4000, there: 3800 });
+    expect(dealGroups([], { here: 0, there: 0 })).toEqual([]);
   });
 
-  it("keeps runs on the same copy on one thread", () => {
-    const mine = dealRuns([run(pre), run(pre), run(cs)]);
-    expect(mine.includes(0)).toBe(mine.includes(1));
+  it("follows the measured costs: a run that got cheaper moves the balance", () => {
+    // The same three, the extended-L2 ones (first two) four times cheaper: preallocation now heaviest, here.
+    const loads = { here: 1000, there: 2000 };
+    expect(dealGroups([g(0.5), g(0.45), g(1)], loads)).toEqual([true, false, true]);
+    expect(loads).toEqual({ here: 2500, there: 2450 });
+  });
+
+  it("counts a run's catch-up where it would replay it", () => {
+    // Here, the run has 1000 requests left; the worker, far behind, would replay 5000 of it.
+    expect(dealGroups([g(1, 1000, 5000)], { here: 2000, there: 0 })).toEqual([true]);
+    expect(dealGroups([g(1, 1000, 1000)], { here: 2000, there: 0 })).toEqual([false]);
+  });
+
+  it("estimates a trace's requests from its size and first lines", () => {
+    const lines = headLineBytes(trace);
+    expect(lines).toBeGreaterThan(20);
+    const w = openWorkload(trace);
+    let n = 0;
+    for (const _ of w.requests()) if (++n === 5000) break;
+    const est = estimateRequests(trace, w.stats.lines, w.stats.requests, lines);
+    expect(est).toBeGreaterThan(20000 * 0.8);
+    expect(est).toBeLessThan(20000 * 1.25);
+    expect(estimateRequests(tmp.path("none"), 10, 10)).toBeNaN();
   });
 });
 
