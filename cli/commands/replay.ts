@@ -20,7 +20,6 @@ import { replayOnThreads, whatIfThreads, type Tape } from "../../engine/replay/w
 import { replayStreamed } from "../../engine/replay/replay-thread.js";
 import { formatKey, replayBaselineSpeculating, Speculation, threadCpuSeconds, variantKey, type SpeculativeRun } from "../../engine/replay/speculative-runs.js";
 import { AsideSpeculation, canReplayAside, replayBaselineAside } from "../../engine/replay/baseline-aside.js";
-import { estimateRequests, headLineBytes } from "../../engine/replay/run-deal.js";
 import { buildReport, formatReport, type TraceInfo } from "../../engine/replay/report.js";
 import { compareRow, convertedCopy, formatCompareTable, makeWorkDir, needsConversion, parseVariant, qemuImgAvailable, removeWorkDir, type Variant } from "../../engine/replay/compare.js";
 import { hex } from "../../engine/replay/human-units.js";
@@ -176,7 +175,7 @@ function run(userImage: string, trace: string, flags: Flags): void {
       for (const [k, p] of spec.copies()) if (!copies.has(k)) copies.set(k, p);
       const done = vs.map((v) => spec.take(variantKey(v)));
       const rest = vs.filter((_, i) => !done[i]);
-      if (isDebug()) process.stderr.write(`qcowdbg: debug: verification: ${vs.length - rest.length} of ${vs.length} runs from the ${spec.runs} started after ${spec.after} requests${spec.collectedAfter !== undefined ? `, this thread's from copies made by a worker after ${spec.collectedAfter}` : ""} (waited ${(spec.waitedMs / 1000).toFixed(2)} s for them; CPU: this thread ${threadCpuSeconds().toFixed(2)} s, the workers ${spec.workerCpuSeconds.toFixed(2)} s)${spec instanceof AsideSpeculation ? `; the baseline's worker idle ${spec.workerIdleSeconds.toFixed(2)} s; measured µs per request: ${spec.costs}; ${spec.dealt.join(", ")}` : ""}\n`);
+      if (isDebug()) process.stderr.write(`qcowdbg: debug: verification: ${vs.length - rest.length} of ${vs.length} runs from the ${spec.runs} started after ${spec.after} requests${spec.collectedAfter !== undefined ? `, this thread's from copies made by a worker after ${spec.collectedAfter}` : ""} (waited ${(spec.waitedMs / 1000).toFixed(2)} s for them; CPU: this thread ${threadCpuSeconds().toFixed(2)} s, the workers ${spec.workerCpuSeconds.toFixed(2)} s)${spec instanceof AsideSpeculation ? `; the baseline's worker idle ${spec.workerIdleSeconds.toFixed(2)} s; ${spec.dealt.join(", ")}` : ""}\n`);
       const ran = rest.length ? runAll(rest, undefined, true) : [];
       return done.map((d) => d ?? ran.shift()!);
     };
@@ -197,11 +196,7 @@ function run(userImage: string, trace: string, flags: Flags): void {
       const guess = (partial: ReplaySummary): SpeculativeRun[] =>
         firstPassVariants(partial, base, canConvert).map((v) => ({ key: variantKey(v), imagePath: image, ...(needsConversion(v.format) ? { convert: v.format } : {}), opts: verifyOpts(v) }));
       const dir = () => (workDir.path ||= makeWorkDir());
-      // The trace's request count, for dealing the runs over threads: its size over the bytes of a line (text) or
-      // of a record with no payload (blktrace), times the requests per line so far.
-      let lineBytes: number | undefined;
-      const expected = () => estimateRequests(trace, workload.stats.lines, workload.stats.requests, (lineBytes ??= workload.format === "blktrace" ? 48 : headLineBytes(trace)));
-      const so = { prefix: speculateAfter(), threads: specThreads, dir, guess, expected };
+      const so = { prefix: speculateAfter(), threads: specThreads, dir, guess };
       // With one worker (two cores), the baseline on the worker and the guessed runs dealt over both threads
       // (baseline-aside.ts), unless it has per-request outputs, which stay here, or the trace is too short to
       // guess from (a worker's start, ~40 ms, then costs more than it spares; 16 bytes a request is below any

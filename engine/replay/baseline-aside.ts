@@ -1,12 +1,11 @@
 // The recommendations' verification runs with the baseline on the worker thread (speculative-runs.ts keeps it
-// on the parser's thread): on two cores the work is the parse, the baseline and the guessed runs, and the parser
-// plus the baseline plus one run left the parser's thread about a second busier than the worker. Here this thread
-// parses, keeps the packed chunks and posts them; the worker replays the baseline and sends its statistics back
-// after the prefix; the guessed runs are then dealt so both threads carry about as much, from costs measured in
-// this replay (run-deal.ts), this thread's stepping beside the parser, the worker's beside the baseline, each
-// caught up over the requests so far. Converted
-// copies come from a worker of their own that only runs qemu-img. Every run is the same replay of the same
-// requests as alone, so the figures are the same wherever it runs.
+// on the parser's thread): on two cores the work is the parse, the baseline and the guessed runs. Here this
+// thread parses, keeps the packed chunks and posts them; the worker replays the baseline and sends its statistics
+// back after the prefix; each guessed run is then taken by whichever thread has room, judged by how far the
+// worker lags the parser (no cost is estimated, so an engine that gets faster at one format rebalances by
+// itself), this thread's stepping between chunks of parsing, the worker's beside the baseline, each caught up
+// over the requests so far. Converted copies come from a worker of their own that only runs qemu-img. Every run
+// is the same replay of the same requests as alone, so the figures are the same wherever it runs.
 import { MessageChannel, Worker, receiveMessageOnPort, type MessagePort } from "node:worker_threads";
 import type { GuestRequest } from "../workload/guest-request.js";
 import type { LockstepRun } from "./lockstep.js";
@@ -16,7 +15,6 @@ import type { ReplaySummary } from "./replay-stats.js";
 import { convertArgs, type FormatOptions } from "./compare.js";
 import { formatKey, threadCpuSeconds, type SpeculateOptions, type SpeculativeRun } from "./speculative-runs.js";
 import { WORKER, plainRun, tapeRequests } from "./what-if-threads.js";
-import { dealGroups, threadCpuNs, type ThreadLoads } from "./run-deal.js";
 
 /** Requests per chunk posted to the worker. */
 const CHUNK = 8192;
@@ -26,6 +24,8 @@ export const ASIDE_PARTIAL = 1;
 export const ASIDE_DONE = 2;
 /** Requests the worker's baseline has replayed (after each chunk): how far it lags the parser. */
 export const ASIDE_STEPPED = 3;
+/** Messages of runs the worker has opened and caught up (its lag means nothing while it catches up). */
+export const ASIDE_ABSORBED = 4;
 
 /** What the baseline's worker is given. */
 export interface AsideInput {
@@ -52,9 +52,9 @@ export type EachCopyMessage = { k: number; path: string } | { k: number; error: 
 /** To the worker: requests, runs to start beside the baseline (`more`: others may follow), or the end. */
 export type AsideMessage = { chunk: RequestColumns } | { runs: SpeculativeRun[]; more: boolean } | { end: true };
 
-/** From the worker: the baseline's statistics after the prefix with its CPU ns per request (past the first chunk), then its result. */
+/** From the worker: the baseline's statistics after the prefix, then its result. */
 export type AsideOutput =
-  | { partial: ReplaySummary; nsPerRequest: number }
+  | { partial: ReplaySummary }
   | { baseline: ReplaySummary; results: ({ key: string; summary: ReplaySummary } | { key: string; error: string })[]; cpuSeconds: number; idleSeconds: number }
   | { failed: string };
 
@@ -83,9 +83,8 @@ export class AsideSpeculation {
   workerCpuSeconds = 0;
   /** Wall seconds the worker waited for chunks or runs. */
   workerIdleSeconds = 0;
-  /** Each run's measured cost (µs per request) and where it went; the parse's and baseline's costs (--debug). */
+  /** Where each run went, when, and how far the worker lagged then (--debug). */
   readonly dealt: string[] = [];
-  costs = "";
 
   constructor(
     readonly runs: number,
@@ -103,21 +102,23 @@ export class AsideSpeculation {
   close(): void {}
 }
 
-/** Requests of a run's cost sample, replayed here before it is dealt: as many warm the code up first. */
-const SAMPLE = CHUNK;
+/** The worker lags at least this many chunks behind the parser: this thread, its own runs caught up, takes the next run. */
+const TAKE_LAG = 8;
+/** The worker lags at most this many chunks: it takes the next run (it would soon wait for chunks). */
+const GIVE_LAG = 2;
 /** Chunks the worker has still to replay below which this thread parses on rather than replaying its own runs. */
 const AHEAD = 4;
 
 /**
  * Replays `requests` under `run` with the baseline on a worker, keeping every request in packed chunks (the tape
  * that verification runs not guessed replay from), and starts the runs `o.guess` asks for after `o.prefix`
- * requests, dealt over both threads by their measured costs (run-deal.ts; one worker: `o.threads` is not read;
+ * requests, each taken by the thread with room for it (see take(); one worker: `o.threads` is not read;
  * with more cores the command spreads the runs with replayBaselineSpeculating instead). The same result as
  * replayBaselineSpeculating. When the worker fails as a whole, the baseline is replayed here from the chunks (and
  * nothing was guessed).
  */
 export function replayBaselineAside(requests: Iterable<GuestRequest>, run: LockstepRun, o: SpeculateOptions): { baseline: ReplaySummary; chunks: RequestColumns[]; speculation?: AsideSpeculation } {
-  const ctl = new Int32Array(new SharedArrayBuffer(16));
+  const ctl = new Int32Array(new SharedArrayBuffer(20));
   const { port1, port2 } = new MessageChannel();
   const input: AsideInput = { aside: true, run: plainRun(run), prefix: o.prefix, ctl, port: port2 };
   const worker = new Worker(WORKER!, { workerData: input, transferList: [port2] });
@@ -137,17 +138,6 @@ export function replayBaselineAside(requests: Iterable<GuestRequest>, run: Locks
     let n = 0;
     let spec: AsideSpeculation | undefined;
     let guessed = false;
-    // CPU ns per request: the parse here (over the prefix, past its first chunk), the baseline there (the
-    // worker's figure over the same requests), and the runs dealt to each side so far (their samples).
-    const cpuStart = threadCpuNs();
-    let cpuFirstChunk = NaN;
-    let parseNs = NaN;
-    let baseNs = NaN;
-    let hereRunsNs = 0;
-    let thereRunsNs = 0;
-    const costOf = new Map<object, number>();
-    // The throwaway baseline's cost over the sample (NaN: not measured yet; 0: it could not be).
-    let baseSampleNs = NaN;
     // One request object rewritten for each (the loops keep none): the engine's property reads see one shape.
     const q = new ReusedRequest();
     // Replays the requests [from, to) of the tape on `loop`.
@@ -168,91 +158,67 @@ export function replayBaselineAside(requests: Iterable<GuestRequest>, run: Locks
       stepRange(l.loop, l.at, to);
       l.at = to;
     };
+    // The runs not taken yet, by groups (a group shares a copy: one thread makes or waits for it), in the order
+    // they became ready. The worker is told whether more may come (it keeps the chunks for their catch-up).
+    const queue: SpeculativeRun[][] = [];
+    let gave = 0;
+    const send = (runs: SpeculativeRun[]) => {
+      if (runs.length > 0) gave++;
+      post({ runs, more: copier !== undefined || queue.length > 0 });
+    };
+    // Each thread takes the next group when it has room, judged by where the two actually are, so no cost has to
+    // be known or guessed (an engine that got faster at one format shifts the runs by itself): this thread when
+    // its own runs have caught up and the worker still lags TAKE_LAG chunks or more behind the parser (the parser
+    // outruns it); the worker when it lags GIVE_LAG chunks or fewer (it would soon wait for chunks). At the end of
+    // the trace, whichever has less left (requests to replay, the worker's lag against this thread's catch-up).
+    const take = (ended: boolean) => {
+      while (queue.length > 0) {
+        const lag = n - Atomics.load(ctl, ASIDE_STEPPED);
+        let behind = 0;
+        for (const l of local) behind += n - l.at;
+        const workerDone = Atomics.load(ctl, ASIDE_DONE) !== 0;
+        // Each side takes one at a time: this thread once its runs have caught up, the worker once it has
+        // opened and caught up the last runs it was given.
+        const absorbed = Atomics.load(ctl, ASIDE_ABSORBED) >= gave;
+        const here = workerDone || (ended ? behind <= lag || !absorbed : behind === 0 && lag >= TAKE_LAG * CHUNK);
+        if (!here && !ended && !(absorbed && lag <= GIVE_LAG * CHUNK)) return;
+        const g = queue.shift()!;
+        for (const r of g) spec!.dealt.push(`${runLabel(r.key)} ${here ? "here" : "there"} at ${n} (worker ${lag} behind)`);
+        if (here) open(g);
+        else {
+          send(g);
+          return;
+        }
+      }
+    };
     // This thread's share between two chunks of parsing: while the worker has AHEAD chunks or more still to
     // replay (or the trace has ended), a chunk more of the local run furthest behind, looking for copies made
-    // between two. The parser thus keeps the worker fed, and a run opened late (its copy took a while) catches up
-    // over the tape in the time the worker leaves, instead of holding the parser back for all of it.
+    // and runs to take between two. The parser thus keeps the worker fed, and a run opened late (its copy took a
+    // while) catches up over the tape in the time the worker leaves, instead of holding the parser back.
     const work = (ended: boolean) => {
       for (;;) {
+        take(ended);
         let behind: (typeof local)[number] | undefined;
         for (const l of local) if (l.at < n && (!behind || l.at < behind.at)) behind = l;
-        if (!behind) return;
+        if (!behind) {
+          if (ended && queue.length > 0) continue;
+          return;
+        }
         if (!ended && n - Atomics.load(ctl, ASIDE_STEPPED) < AHEAD * CHUNK && Atomics.load(ctl, ASIDE_DONE) === 0) return;
         advance(behind);
         collect(false);
       }
     };
-    // Opens the groups' runs (a group shares a copy) here and replays a sample of each to measure it, then deals
-    // them: those staying here catch up over the requests so far and go on beside the parser; the others are
-    // closed and returned, for the worker. A run that cannot be opened is left out (the command runs it again for
-    // its error).
-    const deal = (groups: SpeculativeRun[][]): SpeculativeRun[] => {
-      const opened = groups
-        .map((g) => g.flatMap((r) => {
-          try {
-            return [{ run: r, loop: new ReplayLoop(r.imagePath, r.opts) }];
-          } catch {
-            return [];
-          }
-        }))
-        .filter((g) => g.length > 0);
-      if (opened.length === 0) return [];
-      // The sample: requests [0, warm) warm the code up, [warm, len) are timed, for every run and (the first
-      // time) for a throwaway replay of the baseline, so that each run is measured against the baseline over the
-      // same requests on the same thread (the first requests of a trace cost more than the average: they
-      // allocate the L2 tables) and scaled by the baseline's own figure from the worker, over the whole prefix.
-      const len = Math.min(n, 2 * SAMPLE);
-      const warm = len >> 1;
-      let baseLoop: ReplayLoop | undefined;
-      if (Number.isNaN(baseSampleNs)) {
+    // Opens a group's runs here, to catch up from the first request. A run that cannot be opened is left out
+    // (the command runs it again for its error).
+    const open = (g: SpeculativeRun[]) => {
+      for (const r of g) {
         try {
-          baseLoop = new ReplayLoop(run.imagePath, plainRun(run).opts);
+          local.push({ key: r.key, loop: new ReplayLoop(r.imagePath, r.opts), at: 0 });
         } catch {
-          baseSampleNs = 0;
+          continue;
         }
       }
-      const timed = (loop: ReplayLoop) => {
-        const t = threadCpuNs();
-        stepRange(loop, warm, len);
-        return (threadCpuNs() - t) / Math.max(1, len - warm);
-      };
-      try {
-        if (baseLoop) stepRange(baseLoop, 0, warm);
-        for (const g of opened) for (const x of g) stepRange(x.loop, 0, warm);
-        if (baseLoop) baseSampleNs = timed(baseLoop);
-      } finally {
-        baseLoop?.close();
-      }
-      const sampled = opened.map((g) => g.reduce((sum, x) => sum + timed(x.loop), 0));
-      // Unmeasured figures (a worker that sent none, a prefix of one chunk) are taken from the sample.
-      const base = Number.isFinite(baseNs) ? baseNs : baseSampleNs > 0 ? baseSampleNs : sampled[0]! / opened[0]!.length;
-      const costs = sampled.map((c) => (baseSampleNs > 0 ? (c / baseSampleNs) * base : c));
-      const parse = Number.isFinite(parseNs) ? parseNs : base / 3;
-      const expected = o.expected?.() ?? NaN;
-      const rest = Number.isFinite(expected) && expected > n ? expected - n : n;
-      const lag = Math.max(0, n - Atomics.load(ctl, ASIDE_STEPPED));
-      let hereLag = 0;
-      for (const l of local) hereLag += (costOf.get(l) ?? 0) * (n - l.at);
-      const loads: ThreadLoads = { here: (parse + hereRunsNs) * rest + hereLag, there: (base + thereRunsNs) * (rest + lag) };
-      const here = dealGroups(costs.map((c) => ({ perRequest: c, requestsHere: n - len + rest, requestsThere: n + rest })), loads);
-      const sent: SpeculativeRun[] = [];
-      opened.forEach((g, k) => {
-        if (here[k]) hereRunsNs += costs[k]!;
-        else thereRunsNs += costs[k]!;
-        for (const x of g) {
-          spec!.dealt.push(`${runLabel(x.run.key)} ${(costs[k]! / g.length / 1000).toFixed(2)} ${here[k] ? "here" : "there"}`);
-          if (here[k]) {
-            const l = { key: x.run.key, loop: x.loop, at: len };
-            local.push(l);
-            costOf.set(l, costs[k]! / g.length);
-          } else {
-            x.loop.close();
-            sent.push(x.run);
-          }
-        }
-      });
-      spec!.costs = `parse ${(parse / 1000).toFixed(2)}, baseline ${(base / 1000).toFixed(2)}`;
-      return sent;
     };
     // Once the worker's statistics after the prefix are back: the guess. Runs on engine options alone are dealt
     // at once; runs on a copy when it is made.
@@ -267,10 +233,9 @@ export function replayBaselineAside(requests: Iterable<GuestRequest>, run: Locks
         post({ runs: [], more: false });
         return;
       }
-      if (m && "partial" in m) baseNs = m.nsPerRequest;
       spec = new AsideSpeculation(runs.length, o.prefix);
       const copied = runs.filter((r) => r.convert !== undefined);
-      post({ runs: deal(runs.filter((r) => !r.convert).map((r) => [r])), more: copied.length > 0 });
+      queue.push(...runs.filter((r) => !r.convert).map((r) => [r]));
       if (copied.length > 0) {
         // One copy per format (runs on the same one share it), all made at once by the copier.
         const groups = new Map<string, { imagePath: string; convert: FormatOptions; runs: SpeculativeRun[] }>();
@@ -291,7 +256,7 @@ export function replayBaselineAside(requests: Iterable<GuestRequest>, run: Locks
           }
         }
         if (list.length === 0) {
-          post({ runs: [], more: false });
+          if (queue.length === 0) send([]);
           return;
         }
         const cctl = new Int32Array(new SharedArrayBuffer(8));
@@ -341,8 +306,9 @@ export function replayBaselineAside(requests: Iterable<GuestRequest>, run: Locks
         copier = undefined;
         spec!.collectedAfter = n;
       }
-      const there = arrived.length > 0 ? deal(arrived) : [];
-      if (there.length > 0 || copier === undefined) post({ runs: there, more: copier !== undefined });
+      queue.push(...arrived);
+      // No more copies and no runs left to take: the worker may drop the chunks it kept.
+      if (copier === undefined && queue.length === 0) send([]);
     };
     for (const r of requests) {
       chunk.push(r);
@@ -351,11 +317,7 @@ export function replayBaselineAside(requests: Iterable<GuestRequest>, run: Locks
         chunks.push(chunk);
         post({ chunk });
         chunk = new RequestColumns(CHUNK);
-        if (n === CHUNK) cpuFirstChunk = threadCpuNs();
-        if (n >= o.prefix && !guessed) {
-          if (Number.isNaN(parseNs)) parseNs = n > CHUNK ? (threadCpuNs() - cpuFirstChunk) / (n - CHUNK) : (threadCpuNs() - cpuStart) / n;
-          guess(false);
-        }
+        if (n >= o.prefix && !guessed) guess(false);
         collect(false);
         work(false);
       }
@@ -424,9 +386,6 @@ export function replayAsideWorker(input: AsideInput): AsideOutput {
     let kept: RequestColumns[] | null = [];
     let n = 0;
     let idleMs = 0;
-    // The baseline's cost per request over the prefix past the first chunk (JIT warm-up), for the dealing.
-    let cpuFirst = NaN;
-    let nFirst = 0;
     // One request object rewritten for each (the loops keep none).
     const q = new ReusedRequest();
     for (;;) {
@@ -453,6 +412,7 @@ export function replayAsideWorker(input: AsideInput): AsideOutput {
         }
         if (opened.length > 0 && kept) for (const q of tapeRequests(kept)) for (const l of opened) l.step(q);
         if (!m.more) kept = null;
+        if (m.runs.length > 0) Atomics.add(ctl, ASIDE_ABSORBED, 1);
         continue;
       }
       const c = RequestColumns.revive(m.chunk);
@@ -464,15 +424,10 @@ export function replayAsideWorker(input: AsideInput): AsideOutput {
         base.step(q);
         for (const l of loops) l.loop.step(q);
         if (++n === prefix) {
-          const ns = n > nFirst && nFirst > 0 ? (threadCpuNs() - cpuFirst) / (n - nFirst) : NaN;
-          port.postMessage({ partial: base.partial(), nsPerRequest: ns } satisfies AsideOutput);
+          port.postMessage({ partial: base.partial() } satisfies AsideOutput);
           Atomics.store(ctl, ASIDE_PARTIAL, 1);
           Atomics.notify(ctl, ASIDE_PARTIAL);
         }
-      }
-      if (nFirst === 0) {
-        nFirst = n;
-        cpuFirst = threadCpuNs();
       }
       Atomics.store(ctl, ASIDE_STEPPED, n);
     }

@@ -288,8 +288,6 @@ export interface SpeculateOptions {
   dir: () => string;
   /** The variants to start for the statistics so far (none: no speculation). */
   guess(partial: ReplaySummary): SpeculativeRun[];
-  /** The trace's request count, estimated (NaN when unknown): the dealing of runs over threads weighs the work left by it. */
-  expected?: () => number;
 }
 
 /**
