@@ -171,22 +171,33 @@ export function replayBaselineAside(requests: Iterable<GuestRequest>, run: Locks
     // its own runs have caught up and the worker still lags TAKE_LAG chunks or more behind the parser (the parser
     // outruns it); the worker when it lags GIVE_LAG chunks or fewer (it would soon wait for chunks). At the end of
     // the trace, whichever has less left (requests to replay, the worker's lag against this thread's catch-up).
+    // The worker's lag when this thread last had nothing to catch up or gave a run (-1: catching up since a take).
+    let refLag = 0;
     const take = (ended: boolean) => {
-      while (queue.length > 0) {
+      for (;;) {
         const lag = n - Atomics.load(ctl, ASIDE_STEPPED);
         let behind = 0;
         for (const l of local) behind += n - l.at;
+        if (refLag < 0 && behind === 0) refLag = lag;
+        if (queue.length === 0) return;
         const workerDone = Atomics.load(ctl, ASIDE_DONE) !== 0;
-        // Each side takes one at a time: this thread once its runs have caught up, the worker once it has
-        // opened and caught up the last runs it was given.
+        // Each side takes one at a time: this thread once its runs have caught up and the worker has fallen
+        // TAKE_LAG chunks further behind since (the parser with its runs outruns the worker: the worker's start
+        // or a catch-up here is not counted), the worker once it has opened and caught up the last runs it was
+        // given (its lag says nothing while it catches up) and lags GIVE_LAG chunks or fewer.
         const absorbed = Atomics.load(ctl, ASIDE_ABSORBED) >= gave;
-        const here = workerDone || (ended ? behind <= lag || !absorbed : behind === 0 && lag >= TAKE_LAG * CHUNK);
+        const here = workerDone || (ended ? behind <= lag || !absorbed : absorbed && refLag >= 0 && lag >= refLag + TAKE_LAG * CHUNK);
         if (!here && !ended && !(absorbed && lag <= GIVE_LAG * CHUNK)) return;
         const g = queue.shift()!;
         for (const r of g) spec!.dealt.push(`${runLabel(r.key)} ${here ? "here" : "there"} at ${n} (worker ${lag} behind)`);
-        if (here) open(g);
-        else {
+        if (here) {
+          open(g);
+          refLag = -1;
+          // The last run went here: the worker may drop the chunks it kept for a catch-up.
+          if (queue.length === 0 && copier === undefined) send([]);
+        } else {
           send(g);
+          refLag = lag;
           return;
         }
       }
