@@ -9,7 +9,8 @@
 // engine beside the parser, the verification runs shared out) and in one thread (QCOWDBG_WORKERS=0, the "1t."
 // rows). The baseline's second thread is only used when about two cores are idle (1-minute load average), so on
 // a busy machine the default rows run it in one thread (set QCOWDBG_WORKERS=2 to force it).
-// BENCH_REPLAY_REQUESTS / BENCH_ROUNDS shrink or grow it.
+// The default rows also give each thread's CPU and waits (from --debug), so a change in the balance of the
+// threads (an engine that got faster at one format) shows. BENCH_REPLAY_REQUESTS / BENCH_ROUNDS shrink or grow it.
 import { execFileSync, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -33,6 +34,8 @@ interface Run {
   cpuSeconds: number;
   peakRssMiB: number;
   out: string;
+  /** From --debug (the baseline on a worker): each thread's CPU seconds, the parser's wait at the end and the worker's idle time. */
+  split?: { main: number; worker: number; mainWait: number; workerIdle: number };
 }
 
 function qcowdbg(args: string[], env: Record<string, string> = {}): Run {
@@ -41,7 +44,9 @@ function qcowdbg(args: string[], env: Record<string, string> = {}): Run {
   const seconds = (performance.now() - t) / 1000;
   const m = /qcowdbg-bench (\d+) (\d+)/.exec(r.stderr ?? "");
   if (r.status !== 0 || !m) throw new Error(`qcowdbg ${args.join(" ")} failed: ${(r.stderr || r.stdout).trim().split("\n").slice(-2).join(" | ")}`);
-  return { seconds, cpuSeconds: Number(m[2]) / 1e6, peakRssMiB: Math.round(Number(m[1]) / 1024), out: r.stdout };
+  const d = /waited ([\d.]+) s for them; CPU: this thread ([\d.]+) s, the workers ([\d.]+) s\); the baseline's worker idle ([\d.]+) s/.exec(r.stderr ?? "");
+  const split = d ? { mainWait: Number(d[1]), main: Number(d[2]), worker: Number(d[3]), workerIdle: Number(d[4]) } : undefined;
+  return { seconds, cpuSeconds: Number(m[2]) / 1e6, peakRssMiB: Math.round(Number(m[1]) / 1024), out: r.stdout, split };
 }
 
 function btt(bin: string): number | string {
@@ -79,7 +84,8 @@ export async function run(): Promise<Record<string, number | string>> {
       if (typeof b === "string") bttNote = b;
       else rows.btt.push(b);
       rows.plain.push(qcowdbg(["replay", image, text, "--no-recommend"]));
-      rows.rec.push(qcowdbg(["replay", image, text]));
+      // --debug only adds a line on stderr: each thread's CPU time and waits (how well the runs were dealt).
+      rows.rec.push(qcowdbg(["--debug", "replay", image, text]));
       rows.plain1.push(qcowdbg(["replay", image, text, "--no-recommend"], one));
       rows.rec1.push(qcowdbg(["replay", image, text], one));
     }
@@ -106,6 +112,7 @@ export async function run(): Promise<Record<string, number | string>> {
       "1t.default.peakRssMiB": Math.max(...rows.rec1.map((r) => r.peakRssMiB)),
       "1t.defaultVsNoRecommend.ratio": round(median(rows.rec1.map((r, i) => r.seconds / rows.plain1[i]!.seconds))),
       "threadsVs1t.default.ratio": round(median(rows.rec.map((r, i) => r.seconds / rows.rec1[i]!.seconds))),
+      ...splitRows(rows.rec),
       "loadAverage.start": round(load0),
       "loadAverage.end": round(os.loadavg()[0]!),
     };
@@ -133,6 +140,21 @@ export async function run(): Promise<Record<string, number | string>> {
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * The default runs' CPU per thread (the parser's, the baseline's worker) and their waits, medians: a deal of the
+ * verification runs that leaves one thread waiting shows here (a wait or an idle time of a second or more).
+ */
+function splitRows(runs: Run[]): Record<string, number> {
+  const s = runs.map((r) => r.split).filter((x): x is NonNullable<Run["split"]> => x !== undefined);
+  if (s.length === 0) return {};
+  return {
+    "default.thread.parser.cpuSeconds": round(median(s.map((x) => x.main))),
+    "default.thread.worker.cpuSeconds": round(median(s.map((x) => x.worker))),
+    "default.thread.parser.waitSeconds": round(median(s.map((x) => x.mainWait))),
+    "default.thread.worker.idleSeconds": round(median(s.map((x) => x.workerIdle))),
+  };
 }
 
 function round(x: number): number {

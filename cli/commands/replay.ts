@@ -179,7 +179,7 @@ function run(userImage: string, trace: string, flags: Flags): void {
       for (const [k, p] of spec.copies()) if (!copies.has(k)) copies.set(k, p);
       const done = vs.map((v) => spec.take(variantKey(v)));
       const rest = vs.filter((_, i) => !done[i]);
-      if (isDebug()) process.stderr.write(`qcowdbg: debug: verification: ${vs.length - rest.length} of ${vs.length} runs from the ${spec.runs} started after ${spec.after} requests${spec.collectedAfter !== undefined ? `, this thread's from copies made by a worker after ${spec.collectedAfter}` : ""} (waited ${(spec.waitedMs / 1000).toFixed(2)} s for them; CPU: this thread ${threadCpuSeconds().toFixed(2)} s, the workers ${spec.workerCpuSeconds.toFixed(2)} s)\n`);
+      if (isDebug()) process.stderr.write(`qcowdbg: debug: verification: ${vs.length - rest.length} of ${vs.length} runs from the ${spec.runs} started after ${spec.after} requests${spec.collectedAfter !== undefined ? `, this thread's from copies made by a worker after ${spec.collectedAfter}` : ""} (waited ${(spec.waitedMs / 1000).toFixed(2)} s for them; CPU: this thread ${threadCpuSeconds().toFixed(2)} s, the workers ${spec.workerCpuSeconds.toFixed(2)} s)${spec instanceof AsideSpeculation ? `; the baseline's worker idle ${spec.workerIdleSeconds.toFixed(2)} s; ${spec.dealt.join(", ")}` : ""}\n`);
       const ran = rest.length ? runAll(rest, undefined, true) : [];
       return done.map((d) => d ?? ran.shift()!);
     };

@@ -1,18 +1,18 @@
 // The recommendations' verification runs with the baseline on the worker thread (speculative-runs.ts keeps it
-// on the parser's thread): on two cores the work is the parse, the baseline and the guessed runs, and the parser
-// plus the baseline plus one run left the parser's thread about a second busier than the worker. Here this thread
-// parses, keeps the packed chunks and posts them; the worker replays the baseline and sends its statistics back
-// after the prefix; the guessed runs are then dealt so both threads carry about as much (dealRuns), this thread's
-// stepping beside the parser, the worker's beside the baseline, each caught up over the requests so far. Converted
-// copies come from a worker of their own that only runs qemu-img. Every run is the same replay of the same
-// requests as alone, so the figures are the same wherever it runs.
+// on the parser's thread): on two cores the work is the parse, the baseline and the guessed runs. Here this
+// thread parses, keeps the packed chunks and posts them; the worker replays the baseline and sends its statistics
+// back after the prefix; each guessed run is then taken by whichever thread has room, judged by how far the
+// worker lags the parser (no cost is estimated, so an engine that gets faster at one format rebalances by
+// itself), this thread's stepping between chunks of parsing, the worker's beside the baseline, each caught up
+// over the requests so far. Converted copies come from a worker of their own that only runs qemu-img. Every run
+// is the same replay of the same requests as alone, so the figures are the same wherever it runs.
 import { MessageChannel, Worker, receiveMessageOnPort, type MessagePort } from "node:worker_threads";
 import type { GuestRequest } from "../workload/guest-request.js";
 import type { LockstepRun } from "./lockstep.js";
 import { ReplayLoop } from "./replay-loop.js";
 import { RequestColumns, ReusedRequest } from "./request-columns.js";
 import type { ReplaySummary } from "./replay-stats.js";
-import type { FormatOptions } from "./compare.js";
+import { convertArgs, type FormatOptions } from "./compare.js";
 import { formatKey, threadCpuSeconds, type SpeculateOptions, type SpeculativeRun } from "./speculative-runs.js";
 import { WORKER, plainRun, tapeRequests } from "./what-if-threads.js";
 
@@ -22,6 +22,10 @@ const CHUNK = 8192;
 export const ASIDE_POSTED = 0;
 export const ASIDE_PARTIAL = 1;
 export const ASIDE_DONE = 2;
+/** Requests the worker's baseline has replayed (after each chunk): how far it lags the parser. */
+export const ASIDE_STEPPED = 3;
+/** Messages of runs the worker has opened and caught up (its lag means nothing while it catches up). */
+export const ASIDE_ABSORBED = 4;
 
 /** What the baseline's worker is given. */
 export interface AsideInput {
@@ -33,10 +37,9 @@ export interface AsideInput {
   port: MessagePort;
 }
 
-/** What the copier is given: copies to make all at once (slot EACH_ANSWERED of `ctl` counts the answers, EACH_DONE is set at the end). */
+/** What the copier is given: qemu-img's arguments of the copies to make all at once (compare.ts convertArgs; slot EACH_ANSWERED of `ctl` counts the answers, EACH_DONE is set at the end). */
 export interface EachCopyInput {
-  copyEach: { imagePath: string; convert: FormatOptions }[];
-  dir: string;
+  copyEach: { args: string[]; out: string }[];
   ctl: Int32Array;
   port: MessagePort;
 }
@@ -52,49 +55,17 @@ export type AsideMessage = { chunk: RequestColumns } | { runs: SpeculativeRun[];
 /** From the worker: the baseline's statistics after the prefix, then its result. */
 export type AsideOutput =
   | { partial: ReplaySummary }
-  | { baseline: ReplaySummary; results: ({ key: string; summary: ReplaySummary } | { key: string; error: string })[]; cpuSeconds: number }
+  | { baseline: ReplaySummary; results: ({ key: string; summary: ReplaySummary } | { key: string; error: string })[]; cpuSeconds: number; idleSeconds: number }
   | { failed: string };
 
-/**
- * What a run costs next to the baseline's replay (1): a preallocated copy turns every first write into an
- * overwrite (about half), a copy with other format options allocates in larger clusters; engine options alone
- * replay as the baseline does. The parse and the packed chunks cost about a third. For dealing only: a wrong
- * estimate moves the end of the wait, never a figure.
- */
-export const PARSE_WEIGHT = 0.35;
-export function runWeight(r: Pick<SpeculativeRun, "convert">): number {
-  const c = r.convert;
-  if (!c) return 1;
-  const formatChange = c.clusterSize !== undefined || c.extendedL2 !== undefined;
-  if (c.preallocation) return formatChange ? 0.7 : 0.5;
-  return 0.8;
-}
-
-/**
- * Which runs this thread takes (indexes), the worker taking the others: heaviest first, each to the thread that
- * carries less so far (longest processing time first), this thread starting with the parse and the worker with the baseline. Runs sharing a copy
- * stay together on one thread (no two threads make or wait for the same copy).
- */
-export function dealRuns(runs: Pick<SpeculativeRun, "convert">[]): number[] {
-  const groups = new Map<string, number[]>();
-  runs.forEach((r, i) => {
-    const k = r.convert ? formatKey(r.convert) : `engine:${i}`;
-    const g = groups.get(k);
-    if (g) g.push(i);
-    else groups.set(k, [i]);
-  });
-  const weighted = [...groups.values()].map((g) => ({ g, w: g.reduce((a, i) => a + runWeight(runs[i]!), 0) }));
-  weighted.sort((a, b) => b.w - a.w || a.g[0]! - b.g[0]!);
-  let here = PARSE_WEIGHT;
-  let there = 1;
-  const mine: number[] = [];
-  for (const { g, w } of weighted) {
-    if (here <= there) {
-      here += w;
-      mine.push(...g);
-    } else there += w;
+/** A run's name in --debug's figures: its format options, or its engine options where it has none. */
+function runLabel(key: string): string {
+  try {
+    const [config, format] = JSON.parse(key) as [object, object];
+    return JSON.stringify(Object.keys(format).length > 0 ? format : config);
+  } catch {
+    return key;
   }
-  return mine.sort((a, b) => a - b);
 }
 
 /** Whether the baseline can go to the worker: a worker script, and no per-request callbacks (they stay here). */
@@ -110,6 +81,10 @@ export class AsideSpeculation {
   collectedAfter?: number;
   waitedMs = 0;
   workerCpuSeconds = 0;
+  /** Wall seconds the worker waited for chunks or runs. */
+  workerIdleSeconds = 0;
+  /** Where each run went, when, and how far the worker lagged then (--debug). */
+  readonly dealt: string[] = [];
 
   constructor(
     readonly runs: number,
@@ -127,23 +102,30 @@ export class AsideSpeculation {
   close(): void {}
 }
 
+/** The worker lags at least this many chunks behind the parser: this thread, its own runs caught up, takes the next run. */
+const TAKE_LAG = 8;
+/** The worker lags at most this many chunks: it takes the next run (it would soon wait for chunks). */
+const GIVE_LAG = 2;
+/** Chunks the worker has still to replay below which this thread parses on rather than replaying its own runs. */
+const AHEAD = 4;
+
 /**
  * Replays `requests` under `run` with the baseline on a worker, keeping every request in packed chunks (the tape
  * that verification runs not guessed replay from), and starts the runs `o.guess` asks for after `o.prefix`
- * requests, dealt over both threads (one worker: `o.threads` is not read; with more cores the command spreads
- * the runs with replayBaselineSpeculating instead). The same result as replayBaselineSpeculating. When the worker
- * fails as a whole, the baseline is replayed here from the chunks (and nothing was guessed).
+ * requests, each taken by the thread with room for it (see take(); one worker: `o.threads` is not read;
+ * with more cores the command spreads the runs with replayBaselineSpeculating instead). The same result as
+ * replayBaselineSpeculating. When the worker fails as a whole, the baseline is replayed here from the chunks (and
+ * nothing was guessed).
  */
 export function replayBaselineAside(requests: Iterable<GuestRequest>, run: LockstepRun, o: SpeculateOptions): { baseline: ReplaySummary; chunks: RequestColumns[]; speculation?: AsideSpeculation } {
-  const ctl = new Int32Array(new SharedArrayBuffer(12));
+  const ctl = new Int32Array(new SharedArrayBuffer(20));
   const { port1, port2 } = new MessageChannel();
   const input: AsideInput = { aside: true, run: plainRun(run), prefix: o.prefix, ctl, port: port2 };
   const worker = new Worker(WORKER!, { workerData: input, transferList: [port2] });
   worker.unref();
-  const local: { key: string; loop: ReplayLoop }[] = [];
-  let copier:
-    | { worker: Worker; ctl: Int32Array; port: MessagePort; groups: { convert: FormatOptions; runs: { run: SpeculativeRun; here: boolean }[] }[]; answered: number; theirs: number }
-    | undefined;
+  // This thread's runs and how many requests each has replayed (they catch up a chunk at a time, see work()).
+  const local: { key: string; loop: ReplayLoop; at: number }[] = [];
+  let copier: { worker: Worker; ctl: Int32Array; port: MessagePort; groups: { convert: FormatOptions; runs: SpeculativeRun[] }[]; answered: number } | undefined;
   let posted = 0;
   const post = (m: AsideMessage) => {
     port1.postMessage(m);
@@ -156,24 +138,101 @@ export function replayBaselineAside(requests: Iterable<GuestRequest>, run: Locks
     let n = 0;
     let spec: AsideSpeculation | undefined;
     let guessed = false;
-    let stepping = false;
-    // This thread's runs, opened at a chunk boundary: caught up over the chunks so far, then stepped beside the parser.
-    const open = (runs: SpeculativeRun[]) => {
-      const opened: ReplayLoop[] = [];
-      for (const r of runs) {
+    // One request object rewritten for each (the loops keep none): the engine's property reads see one shape.
+    const q = new ReusedRequest();
+    // Replays the requests [from, to) of the tape on `loop`.
+    const stepRange = (loop: ReplayLoop, from: number, to: number) => {
+      for (let k = Math.floor(from / CHUNK); k * CHUNK < to && k < chunks.length; k++) {
+        const c = chunks[k]!;
+        const end = Math.min(c.length, to - k * CHUNK);
+        for (let i = Math.max(0, from - k * CHUNK); i < end; i++) {
+          c.load(i, q);
+          loop.step(q);
+        }
+      }
+    };
+    // Replays one more chunk of the tape (every chunk but the last holds CHUNK requests) on local run l.
+    const advance = (l: { loop: ReplayLoop; at: number }) => {
+      const k = Math.floor(l.at / CHUNK);
+      const to = k * CHUNK + chunks[k]!.length;
+      stepRange(l.loop, l.at, to);
+      l.at = to;
+    };
+    // The runs not taken yet, by groups (a group shares a copy: one thread makes or waits for it), in the order
+    // they became ready. The worker is told whether more may come (it keeps the chunks for their catch-up).
+    const queue: SpeculativeRun[][] = [];
+    let gave = 0;
+    const send = (runs: SpeculativeRun[]) => {
+      if (runs.length > 0) gave++;
+      post({ runs, more: copier !== undefined || queue.length > 0 });
+    };
+    // Each thread takes the next group when it has room, judged by where the two actually are, so no cost has to
+    // be known or guessed (an engine that got faster at one format shifts the runs by itself): this thread when
+    // its own runs have caught up and the worker still lags TAKE_LAG chunks or more behind the parser (the parser
+    // outruns it); the worker when it lags GIVE_LAG chunks or fewer (it would soon wait for chunks). At the end of
+    // the trace, whichever has less left (requests to replay, the worker's lag against this thread's catch-up).
+    // The worker's lag when this thread last had nothing to catch up or gave a run (-1: catching up since a take).
+    let refLag = 0;
+    const take = (ended: boolean) => {
+      for (;;) {
+        const lag = n - Atomics.load(ctl, ASIDE_STEPPED);
+        let behind = 0;
+        for (const l of local) behind += n - l.at;
+        if (refLag < 0 && behind === 0) refLag = lag;
+        if (queue.length === 0) return;
+        const workerDone = Atomics.load(ctl, ASIDE_DONE) !== 0;
+        // Each side takes one at a time: this thread once its runs have caught up and the worker has fallen
+        // TAKE_LAG chunks further behind since (the parser with its runs outruns the worker: the worker's start
+        // or a catch-up here is not counted), the worker once it has opened and caught up the last runs it was
+        // given (its lag says nothing while it catches up) and lags GIVE_LAG chunks or fewer.
+        const absorbed = Atomics.load(ctl, ASIDE_ABSORBED) >= gave;
+        const here = workerDone || (ended ? behind <= lag || !absorbed : absorbed && refLag >= 0 && lag >= refLag + TAKE_LAG * CHUNK);
+        if (!here && !ended && !(absorbed && lag <= GIVE_LAG * CHUNK)) return;
+        const g = queue.shift()!;
+        for (const r of g) spec!.dealt.push(`${runLabel(r.key)} ${here ? "here" : "there"} at ${n} (worker ${lag} behind)`);
+        if (here) {
+          open(g);
+          refLag = -1;
+          // The last run went here: the worker may drop the chunks it kept for a catch-up.
+          if (queue.length === 0 && copier === undefined) send([]);
+        } else {
+          send(g);
+          refLag = lag;
+          return;
+        }
+      }
+    };
+    // This thread's share between two chunks of parsing: while the worker has AHEAD chunks or more still to
+    // replay (or the trace has ended), a chunk more of the local run furthest behind, looking for copies made
+    // and runs to take between two. The parser thus keeps the worker fed, and a run opened late (its copy took a
+    // while) catches up over the tape in the time the worker leaves, instead of holding the parser back.
+    const work = (ended: boolean) => {
+      for (;;) {
+        take(ended);
+        let behind: (typeof local)[number] | undefined;
+        for (const l of local) if (l.at < n && (!behind || l.at < behind.at)) behind = l;
+        if (!behind) {
+          if (ended && queue.length > 0) continue;
+          return;
+        }
+        if (!ended && n - Atomics.load(ctl, ASIDE_STEPPED) < AHEAD * CHUNK && Atomics.load(ctl, ASIDE_DONE) === 0) return;
+        advance(behind);
+        collect(false);
+      }
+    };
+    // Opens a group's runs here, to catch up from the first request. A run that cannot be opened is left out
+    // (the command runs it again for its error).
+    const open = (g: SpeculativeRun[]) => {
+      for (const r of g) {
         try {
-          const loop = new ReplayLoop(r.imagePath, r.opts);
-          local.push({ key: r.key, loop });
-          opened.push(loop);
+          local.push({ key: r.key, loop: new ReplayLoop(r.imagePath, r.opts), at: 0 });
         } catch {
           continue;
         }
       }
-      if (opened.length === 0) return;
-      for (const q of tapeRequests(chunks)) for (const l of opened) l.step(q);
-      stepping = true;
     };
-    // Once the worker's statistics after the prefix are back: the guess, dealt over both threads.
+    // Once the worker's statistics after the prefix are back: the guess. Runs on engine options alone are dealt
+    // at once; runs on a copy when it is made.
     const guess = (wait: boolean) => {
       if (guessed) return;
       if (!wait && Atomics.load(ctl, ASIDE_PARTIAL) === 0) return;
@@ -186,35 +245,44 @@ export function replayBaselineAside(requests: Iterable<GuestRequest>, run: Locks
         return;
       }
       spec = new AsideSpeculation(runs.length, o.prefix);
-      const mine = new Set(dealRuns(runs));
-      const dealt = runs.map((r, i) => ({ run: r, here: mine.has(i) }));
-      const copied = dealt.filter((d) => d.run.convert !== undefined);
-      post({ runs: dealt.filter((d) => !d.here && !d.run.convert).map((d) => d.run), more: copied.some((d) => !d.here) });
-      open(dealt.filter((d) => d.here && !d.run.convert).map((d) => d.run));
+      const copied = runs.filter((r) => r.convert !== undefined);
+      queue.push(...runs.filter((r) => !r.convert).map((r) => [r]));
       if (copied.length > 0) {
         // One copy per format (runs on the same one share it), all made at once by the copier.
-        const groups = new Map<string, { imagePath: string; convert: FormatOptions; runs: { run: SpeculativeRun; here: boolean }[] }>();
-        for (const d of copied) {
-          const k = formatKey(d.run.convert!);
+        const groups = new Map<string, { imagePath: string; convert: FormatOptions; runs: SpeculativeRun[] }>();
+        for (const r of copied) {
+          const k = formatKey(r.convert!);
           const g = groups.get(k);
-          if (g) g.runs.push(d);
-          else groups.set(k, { imagePath: d.run.imagePath, convert: d.run.convert!, runs: [d] });
+          if (g) g.runs.push(r);
+          else groups.set(k, { imagePath: r.imagePath, convert: r.convert!, runs: [r] });
         }
-        const list = [...groups.values()];
+        // qemu-img's arguments are made here (the image's options are read with the engine, already loaded): a
+        // copy that cannot be made leaves its runs out (the command runs them again for the error).
+        const list: { convert: FormatOptions; runs: SpeculativeRun[]; args: string[]; out: string }[] = [];
+        for (const g of groups.values()) {
+          try {
+            list.push({ ...g, ...convertArgs(g.imagePath, g.convert, o.dir()) });
+          } catch {
+            continue;
+          }
+        }
+        if (list.length === 0) {
+          if (queue.length === 0) send([]);
+          return;
+        }
         const cctl = new Int32Array(new SharedArrayBuffer(8));
         const ch = new MessageChannel();
-        const cin: EachCopyInput = { copyEach: list.map((g) => ({ imagePath: g.imagePath, convert: g.convert })), dir: o.dir(), ctl: cctl, port: ch.port2 };
+        const cin: EachCopyInput = { copyEach: list.map((g) => ({ args: g.args, out: g.out })), ctl: cctl, port: ch.port2 };
         const w = new Worker(WORKER!, { workerData: cin, transferList: [ch.port2] });
         w.unref();
-        copier = { worker: w, ctl: cctl, port: ch.port1, groups: list, answered: 0, theirs: copied.filter((d) => !d.here).length };
+        copier = { worker: w, ctl: cctl, port: ch.port1, groups: list, answered: 0 };
       }
     };
-    // Each copy as it is made: this thread's runs open on it and catch up; the worker's are sent.
+    // Each copy as it is made: its runs are measured and dealt, this thread's catching up here, the worker's sent.
     const collect = (wait: boolean) => {
       const c = copier;
       if (!c) return;
-      const here: SpeculativeRun[] = [];
-      const there: SpeculativeRun[] = [];
+      const arrived: SpeculativeRun[][] = [];
       const take = () => {
         for (let got = receiveMessageOnPort(c.port); got; got = receiveMessageOnPort(c.port)) {
           const m = got.message as EachCopyMessage;
@@ -229,7 +297,7 @@ export function replayBaselineAside(requests: Iterable<GuestRequest>, run: Locks
           // A copy that could not be made: its runs are left out, and the command runs them again for the error.
           if (!("path" in m)) continue;
           spec!.made.set(formatKey(g.convert), m.path);
-          for (const d of g.runs) (d.here ? here : there).push({ key: d.run.key, imagePath: m.path, opts: d.run.opts });
+          arrived.push(g.runs.map((r) => ({ key: r.key, imagePath: m.path, opts: r.opts })));
         }
       };
       take();
@@ -249,20 +317,20 @@ export function replayBaselineAside(requests: Iterable<GuestRequest>, run: Locks
         copier = undefined;
         spec!.collectedAfter = n;
       }
-      c.theirs -= there.length;
-      if (there.length > 0 || copier === undefined) post({ runs: there, more: copier !== undefined && c.theirs > 0 });
-      open(here);
+      queue.push(...arrived);
+      // No more copies and no runs left to take: the worker may drop the chunks it kept.
+      if (copier === undefined && queue.length === 0) send([]);
     };
     for (const r of requests) {
-      if (stepping) for (const l of local) l.loop.step(r);
       chunk.push(r);
       ++n;
       if (chunk.length === CHUNK) {
         chunks.push(chunk);
         post({ chunk });
         chunk = new RequestColumns(CHUNK);
-        if (n >= o.prefix) guess(false);
+        if (n >= o.prefix && !guessed) guess(false);
         collect(false);
+        work(false);
       }
       if (n % 4096 === 0) run.opts.onProgress?.(n);
     }
@@ -271,7 +339,10 @@ export function replayBaselineAside(requests: Iterable<GuestRequest>, run: Locks
     post({ chunk });
     // The trace ended before the statistics came back: wait for them (a trace shorter than the prefix has none).
     if (n >= o.prefix) guess(true);
+    // This thread's runs catch up while copies are still being made, then those runs too.
+    work(true);
     collect(true);
+    work(true);
     if (!guessed) post({ runs: [], more: false });
     post({ end: true });
     for (const l of local) {
@@ -295,9 +366,9 @@ export function replayBaselineAside(requests: Iterable<GuestRequest>, run: Locks
       }
     }
     if (spec) {
-      const theirs = out.results;
       spec.workerCpuSeconds = out.cpuSeconds;
-      for (const r of theirs) if ("summary" in r) spec.summaries.set(r.key, r.summary);
+      spec.workerIdleSeconds = out.idleSeconds;
+      for (const r of out.results) if ("summary" in r) spec.summaries.set(r.key, r.summary);
     }
     run.opts.onProgress?.(out.baseline.requests);
     return { baseline: out.baseline, chunks, speculation: spec };
@@ -325,13 +396,16 @@ export function replayAsideWorker(input: AsideInput): AsideOutput {
   try {
     let kept: RequestColumns[] | null = [];
     let n = 0;
+    let idleMs = 0;
     // One request object rewritten for each (the loops keep none).
     const q = new ReusedRequest();
     for (;;) {
       const seen = Atomics.load(ctl, ASIDE_POSTED);
       const got = receiveMessageOnPort(port);
       if (!got) {
+        const w0 = performance.now();
         Atomics.wait(ctl, ASIDE_POSTED, seen, 1000);
+        idleMs += performance.now() - w0;
         continue;
       }
       const m = got.message as AsideMessage;
@@ -349,6 +423,7 @@ export function replayAsideWorker(input: AsideInput): AsideOutput {
         }
         if (opened.length > 0 && kept) for (const q of tapeRequests(kept)) for (const l of opened) l.step(q);
         if (!m.more) kept = null;
+        if (m.runs.length > 0) Atomics.add(ctl, ASIDE_ABSORBED, 1);
         continue;
       }
       const c = RequestColumns.revive(m.chunk);
@@ -365,9 +440,10 @@ export function replayAsideWorker(input: AsideInput): AsideOutput {
           Atomics.notify(ctl, ASIDE_PARTIAL);
         }
       }
+      Atomics.store(ctl, ASIDE_STEPPED, n);
     }
     for (const l of loops) results.push({ key: l.key, summary: l.loop.summary() });
-    return { baseline: base.summary(), results, cpuSeconds: threadCpuSeconds() };
+    return { baseline: base.summary(), results, cpuSeconds: threadCpuSeconds(), idleSeconds: idleMs / 1000 };
   } finally {
     base.close();
     for (const l of loops) l.loop.close();

@@ -54,13 +54,14 @@ try {
   const revive = (chunk: unknown) => RequestColumns.revive(chunk).requestsReused();
   if ("copyEach" in input) {
     // Every copy at once (qemu-img mostly waits on the disk), each answered as soon as it is made.
-    const { convertedCopyAsync } = await import("./compare.js");
-    const { ctl, port, dir } = input;
+    // Only qemu-img runs here (the arguments come made): nothing of the engine is loaded.
+    const { runConvert } = await import("./convert-run.js");
+    const { ctl, port } = input;
     await Promise.all(
       input.copyEach.map(async (m, k) => {
         let out: EachCopyMessage;
         try {
-          out = { k, path: await convertedCopyAsync(m.imagePath, m.convert, dir) };
+          out = { k, path: await runConvert(m) };
         } catch (e) {
           out = { k, error: e instanceof Error ? e.message : String(e) };
         }
