@@ -10,7 +10,6 @@ import { Qcow2Image } from "../image/qcow2-image.js";
 import type { ReplaySummary } from "./replay-stats.js";
 import { formatBytes, formatUs, NO_LOOKUPS, percent } from "./human-units.js";
 import { CAUSE_NAMES } from "./cost-model.js";
-import { runConvert } from "./convert-run.js";
 
 export type Preallocation = "off" | "metadata" | "falloc" | "full";
 export const PREALLOCATIONS: readonly Preallocation[] = ["off", "metadata", "falloc", "full"];
@@ -166,20 +165,6 @@ export function convertedCopy(imagePath: string, f: FormatOptions, dir: string):
   if (r.error) throw new Error(`qemu-img convert: ${r.error.message}`);
   if (r.status !== 0) throw new Error(`qemu-img convert failed: ${(r.stderr || r.stdout).trim().split("\n")[0]}`);
   return out;
-}
-
-/**
- * convertedCopy without blocking the thread: qemu-img mostly waits on the disk, so several copies made at once
- * take about as long as the longest (the speculative runs' copier, baseline-aside.ts). Same copy, same errors.
- */
-export function convertedCopyAsync(imagePath: string, f: FormatOptions, dir: string): Promise<string> {
-  let a: { args: string[]; out: string };
-  try {
-    a = convertArgs(imagePath, f, dir);
-  } catch (e) {
-    return Promise.reject(e instanceof Error ? e : new Error(String(e)));
-  }
-  return runConvert(a);
 }
 
 export interface CompareRow {

@@ -1,5 +1,5 @@
-// Runs one `qemu-img convert` (arguments from compare.ts convertArgs) without blocking the thread: apart from
-// compare.ts so that the converted copies' worker (baseline-aside.ts) loads nothing of the engine to run it.
+// Runs one `qemu-img convert` (arguments from compare.ts convertArgs) without blocking the thread, in the converted
+// copies' worker (baseline-aside.ts): apart from compare.ts so that the worker loads nothing of the engine.
 import { spawn } from "node:child_process";
 
 /** Runs `qemu-img` with convertArgs' arguments; resolves to the copy's path, or rejects with qemu-img's first line of error. */
