@@ -58,15 +58,32 @@ function opening(): Step[] {
   ];
 }
 
-function rewrite(): Step[] {
+/** The write task's start (one task, no pool). */
+const addTask: Step = [EventKind.AddTask, node, ADD_TASK_WRITE, 0, host, offset, len, 0];
+
+/** The guest data written to its host cluster. */
+function dataWritten(): Step[] {
   return [
-    ...opening(),
-    [EventKind.AddTask, node, ADD_TASK_WRITE, 0, host, offset, len, 0],
     [EventKind.WritevData, node, N, -1, host, 0, 0],
     [EventKind.DataWrite, node, N, -1, host, len, 0],
+  ];
+}
+
+/** qcow2_alloc_cluster_link_l2 for one cluster: the slice, hit, and the entry set. */
+function linked(): Step[] {
+  return [[EventKind.ClusterLinkL2, node, N, -1, 1, 0, 0], hit(CACHE_L2, slot, slice), [EventKind.L2Update, node, CACHE_L2, slot, sidx, alloc, 0]];
+}
+
+/** The part and the request done. */
+function closing(): Step[] {
+  return [
     [EventKind.WritevDonePart, node, N, -1, len, 0, 0],
     [EventKind.WritevDoneReq, node, N, -1, 0, 0, 0],
   ];
+}
+
+function rewrite(): Step[] {
+  return [...opening(), addTask, ...dataWritten(), ...closing()];
 }
 
 function allocating(head: boolean, tail: boolean): Step[] {
@@ -85,30 +102,16 @@ function allocating(head: boolean, tail: boolean): Step[] {
     hit(CACHE_REFCOUNT, rslot, block),
     [EventKind.RefcountUpdate, node, CACHE_REFCOUNT, rslot, fci, 0, 1],
     [EventKind.ClusterAlloc, node, N, -1, alloc, 1, 0],
-    [EventKind.AddTask, node, ADD_TASK_WRITE, 0, host, offset, len, 0],
+    addTask,
     ...cow,
-    [EventKind.WritevData, node, N, -1, host, 0, 0],
-    [EventKind.DataWrite, node, N, -1, host, len, 0],
-    [EventKind.ClusterLinkL2, node, N, -1, 1, 0, 0],
-    hit(CACHE_L2, slot, slice),
-    [EventKind.L2Update, node, CACHE_L2, slot, sidx, alloc, 0],
-    [EventKind.WritevDonePart, node, N, -1, len, 0, 0],
-    [EventKind.WritevDoneReq, node, N, -1, 0, 0, 0],
+    ...dataWritten(),
+    ...linked(),
+    ...closing(),
   ];
 }
 
 function relink(): Step[] {
-  return [
-    ...opening(),
-    [EventKind.AddTask, node, ADD_TASK_WRITE, 0, host, offset, len, 0],
-    [EventKind.WritevData, node, N, -1, host, 0, 0],
-    [EventKind.DataWrite, node, N, -1, host, len, 0],
-    [EventKind.ClusterLinkL2, node, N, -1, 1, 0, 0],
-    hit(CACHE_L2, slot, slice),
-    [EventKind.L2Update, node, CACHE_L2, slot, sidx, alloc, 0],
-    [EventKind.WritevDonePart, node, N, -1, len, 0, 0],
-    [EventKind.WritevDoneReq, node, N, -1, 0, 0, 0],
-  ];
+  return [...opening(), addTask, ...dataWritten(), ...linked(), ...closing()];
 }
 
 /**
