@@ -126,6 +126,18 @@ export class EventRecorder extends EventLog implements EventSink {
   }
 
   /**
+   * The record's request number at word `p` when it changed since the last record (the common case writes
+   * nothing): returns (the position after it << 2) | its mode for the meta word (0: the same request).
+   */
+  private putReq(ch: Int32Array, p: number): number {
+    const req = this.request;
+    const dr = req - this.lastReq;
+    if (dr === 0) return p << 2;
+    this.lastReq = req;
+    return putRequest(ch, p, req, dr);
+  }
+
+  /**
    * Encodes one event as the record at word `at` of the current chunk (room for MAX_RECORD words is the caller's
    * business), moves the write position past it and returns that position.
    */
@@ -134,14 +146,9 @@ export class EventRecorder extends EventLog implements EventSink {
     // The write position lives in a local (p) and each value's encoder hands back (p << 3) | its mode.
     let p = at + 1;
     let meta: number = kind;
-    const req = this.request;
-    const dr = req - this.lastReq;
-    if (dr !== 0) {
-      const r = putRequest(ch, p, req, dr);
-      meta |= (r & 3) << REQ_SHIFT;
-      p = r >>> 2;
-      this.lastReq = req;
-    }
+    const rq = this.putReq(ch, p);
+    meta |= (rq & 3) << REQ_SHIFT;
+    p = rq >>> 2;
     // node 0, cache and slot -1, b and c 0 are the common cases: tested here, the rest through enc().
     let r = 0;
     if (node !== 0) {
@@ -244,13 +251,9 @@ export class EventRecorder extends EventLog implements EventSink {
     const req = this.request;
     if (!fast && (i & (BLOCK - 1)) === 0) this.startBlock(i, req, at);
     let meta = EventKind.CacheGet | PAIR | (V_MINUS_ONE << SLOT_SHIFT);
-    const dr = req - this.lastReq;
-    if (dr !== 0) {
-      const r = putRequest(ch, p, req, dr);
-      meta |= (r & 3) << REQ_SHIFT;
-      p = r >>> 2;
-      this.lastReq = req;
-    }
+    const rq = this.putReq(ch, p);
+    meta |= (rq & 3) << REQ_SHIFT;
+    p = rq >>> 2;
     // The L2 and refcount caches' pairs (the only ones) repeat: the same table again is the meta word alone.
     const pr = this.pairRegs;
     const rb = 4 * cache;
@@ -325,14 +328,9 @@ export class EventRecorder extends EventLog implements EventSink {
     const ch = this.wch!;
     let p = at + 1;
     let meta = SHAPE | id | (first << SHAPE_FIRST_SHIFT) | (count << SHAPE_COUNT_SHIFT) | (count << SHAPE_KEPT_SHIFT);
-    const req = this.request;
-    const dr = req - this.lastReq;
-    if (dr !== 0) {
-      const r = putRequest(ch, p, req, dr);
-      meta |= (r & 3) << REQ_SHIFT;
-      p = r >>> 2;
-      this.lastReq = req;
-    }
+    const rq = this.putReq(ch, p);
+    meta |= (rq & 3) << REQ_SHIFT;
+    p = rq >>> 2;
     p = putShapeValues(ch, p, id, first, count, v);
     ch[at] = meta;
     this.wp = p;
