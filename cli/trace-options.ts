@@ -33,12 +33,17 @@ export function traceOptions(prefix: string, flags: TraceFlags, virtualSize: num
   return wo;
 }
 
-/** The image's virtual size, read from its header alone (no backing chain opened). */
-export function imageVirtualSize(image: string): number {
+/** The image's virtual size and dirty bit, read from its header alone (no backing chain opened, nothing repaired). */
+export function imageFacts(image: string): { virtualSize: number; dirty: boolean } {
   const img = Qcow2Image.open(image, { noBacking: true });
   try {
-    return img.virtualSize;
+    return { virtualSize: img.virtualSize, dirty: img.rt.dirty };
   } finally {
     img.close();
   }
+}
+
+/** The image's virtual size (imageFacts). */
+export function imageVirtualSize(image: string): number {
+  return imageFacts(image).virtualSize;
 }

@@ -12,7 +12,7 @@ import { runDashboard, type DashboardRunSpec } from "../../inspector/dashboard/r
 import { ExitError, guarded } from "../fail.js";
 import { profileLabel } from "./profile-label.js";
 import { countLines } from "../count-lines.js";
-import { imageVirtualSize, traceOptions } from "../trace-options.js";
+import { imageFacts, traceOptions } from "../trace-options.js";
 import { dirtyImageNote } from "../../inspector/dirty-image-note.js";
 
 interface Flags {
@@ -52,8 +52,9 @@ async function run(image: string, trace: string, flags: Flags): Promise<void> {
   const speed = parseSpeed(flags.speed);
   const base = parseConfigOptions(flags.config ?? "");
   const profile = loadProfile(flags.profile);
-  const virtualSize = imageVirtualSize(image);
-  const dirty = dirtyImageNote(image);
+  const facts = imageFacts(image);
+  const virtualSize = facts.virtualSize;
+  const dirty = facts.dirty ? dirtyImageNote(image) : null;
   let toldDirty = false;
   const wo = traceOptions("dashboard: ", flags, virtualSize);
   // Detected once, before the screen is taken: a trace of no known format fails as plain text.

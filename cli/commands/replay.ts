@@ -28,7 +28,7 @@ import { formatSummary, safetyText, summaryJson } from "../../engine/crash/crash
 import { ExitError, guarded, isDebug } from "../fail.js";
 import { guardOutputs } from "../output-guard.js";
 import { countLines } from "../count-lines.js";
-import { imageVirtualSize, traceOptions } from "../trace-options.js";
+import { imageFacts, traceOptions } from "../trace-options.js";
 import { dirtyImageNote } from "../../inspector/dirty-image-note.js";
 import { OutputFile } from "../output-file.js";
 import { parseWindow, type TraceWindow } from "../trace-window.js";
@@ -102,9 +102,10 @@ function run(userImage: string, trace: string, flags: Flags): void {
   const profile = loadProfile(flags.profile);
   const variants = (flags.compare ?? []).map((c) => parseVariant(c, base));
   guardOutputs({ "--events": flags.events, "--chrome-trace": flags.chromeTrace }, image, [{ role: "the trace", path: trace }]);
-  const virtualSize = imageVirtualSize(image);
+  const facts = imageFacts(image);
+  const virtualSize = facts.virtualSize;
   // Up front (a replay can take a while), and in the report's notes (its figures start from the repaired image).
-  const dirty = dirtyImageNote(image);
+  const dirty = facts.dirty ? dirtyImageNote(image) : null;
   if (dirty) process.stderr.write(`qcowdbg: note: ${dirty}\n`);
   if (flags.validate) checkValidateAvailable();
   const validateRuns = parseValidateRuns(flags.validateRuns);

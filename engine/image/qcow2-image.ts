@@ -63,6 +63,8 @@ export class Qcow2Image implements BlockNode, CacheHost {
   ext: Extensions;
   backingName: string | null = null;
   snapshots: Snapshot[] = [];
+  /** The image was dirty and this open repaired it first (qcow2_do_open's check with fix=all). */
+  repairedAtOpen = false;
   /** The image carries consistent persistent dirty bitmaps (which the engine does not update). */
   persistentBitmaps = false;
   backing: BlockNode | null = null;
@@ -177,7 +179,9 @@ export class Qcow2Image implements BlockNode, CacheHost {
     // A read-write open repairs a dirty image before anything else uses it (qcow2_do_open), then reads it afresh.
     if (img.rt.dirty && opts.writable) {
       repairDirtyImage(file, filename, img.onCorruption);
-      return Qcow2Image.openOn(filename, file, opts);
+      const repaired = Qcow2Image.openOn(filename, file, opts);
+      repaired.repairedAtOpen = true;
+      return repaired;
     }
     const gate = opts.gate ?? new BackingGate(img.config.maxChainDepth);
     if (!opts.gate) gate.enter(filename);

@@ -29,7 +29,6 @@ export interface TraceSessionOptions {
 export const LOG_LIMIT = 500_000;
 
 export function openTraceSession(imagePath: string, tracePath: string, opts: TraceSessionOptions = {}): Session {
-  const dirty = dirtyImageNote(imagePath);
   const engine = new ReplayEngine(imagePath, { config: opts.config });
   try {
     const fit = opts.fit ? { mode: opts.fit, virtualSize: engine.image.virtualSize } : undefined;
@@ -64,7 +63,7 @@ export function openTraceSession(imagePath: string, tracePath: string, opts: Tra
       { out: opts.out },
     );
     // The command pane (TUI) or the output (repl): the replay's first requests see the repaired image.
-    if (dirty) session.print(`note: ${dirty}`);
+    if (engine.image.repairedAtOpen) session.print(`note: ${dirtyImageNote(imagePath)}`);
     return session;
   } catch (e) {
     engine.close();
