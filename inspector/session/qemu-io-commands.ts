@@ -229,6 +229,9 @@ function openCmd(ctx: IoContext, argv: string[]): number {
     printUsage(ctx, "open");
     return -EINVAL;
   }
+  // Without a path, bdrv_open takes the file from the options: QEMU's messages then name no device.
+  const fromOptions = g.rest.length === 0;
+  const device = fromOptions ? "can't open" : `can't open device ${g.rest[0]}`;
   const unsupported = g.opts.find(([f]) => "sid".includes(f));
   if (unsupported) return refuse(ctx, `open -${unsupported[0]} is not modelled by qcowdbg; open FILE with -r, -C, -k, -n, -t, -o or -U`);
   // -o: qcow2's runtime options (l2-cache-size, lazy-refcounts, ...) as engine options; the driver must be qcow2.
@@ -263,7 +266,7 @@ function openCmd(ctx: IoContext, argv: string[]): number {
         if (d === "qcow2" || d === "raw") backingFormat = d;
         else if (QEMU_DRIVERS.has(d)) return refuse(ctx, `open -o ${part}: only qcow2 and raw backing nodes are modelled`);
         else {
-          ctx.err(`qemu-io: ${g.rest.length ? `can't open device ${g.rest[0]}` : "can't open"}: Could not open backing file: Unknown driver '${d}'`);
+          ctx.err(`qemu-io: ${device}: Could not open backing file: Unknown driver '${d}'`);
           return -EINVAL;
         }
         continue;
@@ -290,19 +293,16 @@ function openCmd(ctx: IoContext, argv: string[]): number {
     return -EINVAL;
   }
   if (!ctx.open) return refuse(ctx, "open is not available here");
-  // Without a path, bdrv_open takes the file from the options: QEMU's messages then name no device.
-  const fromOptions = g.rest.length === 0;
   if (!fromOptions && given.fileName !== undefined) {
-    ctx.err(`qemu-io: can't open device ${g.rest[0]}: Can't specify 'file' and 'filename' options at the same time`);
+    ctx.err(`qemu-io: ${device}: Can't specify 'file' and 'filename' options at the same time`);
     return -EINVAL;
   }
   if (fromOptions && given.fileName === undefined) {
     const why = !given.driver && !given.fileDriver ? "Must specify either driver or file" : given.fileDriver ? "The 'file' block driver requires a file name" : 'A block device must be specified for "file"';
-    ctx.err(`qemu-io: can't open: ${why}`);
+    ctx.err(`qemu-io: ${device}: ${why}`);
     return -EINVAL;
   }
   const path = fromOptions ? given.fileName! : g.rest[0]!;
-  const device = fromOptions ? "can't open" : `can't open device ${path}`;
   const readOnly = g.opts.some(([f]) => f === "r");
   const cor = g.opts.some(([f]) => f === "C");
   if (cor && readOnly) {
