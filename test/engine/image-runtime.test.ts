@@ -86,6 +86,8 @@ describe("ImageRuntime: captured and restored whole", () => {
       // Changed by requests? It belongs in ImageRuntime (engine/image/image-runtime.ts), not here.
       const fixed = [
         "format", "rt", "geo", "ext", "backingName", "snapshots", "persistentBitmaps", "backing", "dataFile", "hasDataFile", "dataFileRaw",
+        // Whether the open repaired a dirty image first (set by openOn, never after).
+        "repairedAtOpen",
         // config is the runtime's own object (rt.config); sliceSize and sliceEntries follow the L2 cache's entries.
         "config", "events", "node", "sliceSize", "sliceEntries", "subclusterBits", "subclusterSize", "onCorruption", "filename", "file",
         // Live only inside one request (between requests, where checkpoints are taken, they are empty or unused).
