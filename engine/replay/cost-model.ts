@@ -70,6 +70,33 @@ export const enum Tally {
 }
 export const TALLY_COUNT = Tally.RefcountRepeatMiss + 1;
 
+/**
+ * The kinds charge() acts on (the cases of its switch; a CacheGet counts through its CacheGetDone, or chargeHit for
+ * the pair): an event of any other kind costs nothing and counts nothing there, so a sink that knows a request's
+ * events in advance (request-events.ts, for the write fast path's shapes) charges only these.
+ */
+export const CHARGED_KINDS: readonly EventKind[] = [
+  EventKind.CacheGetDone,
+  EventKind.MetadataRead,
+  EventKind.MetadataWrite,
+  EventKind.L1Update,
+  EventKind.DirtyBit,
+  EventKind.ReftableGrow,
+  EventKind.DataRead,
+  EventKind.BackingRead,
+  EventKind.DataWrite,
+  EventKind.CowWrite,
+  EventKind.CowRead,
+  EventKind.SkipCow,
+  EventKind.FlushToDisk,
+  EventKind.Decompress,
+  EventKind.ClusterAlloc,
+  EventKind.ClusterFree,
+  EventKind.L2Allocate,
+  EventKind.RefblockAlloc,
+  EventKind.RefcountUpdate,
+];
+
 /** Column access to recorded events, without an object per event. */
 export interface EventColumns {
   kindAt(i: number): number;

@@ -5,10 +5,88 @@
 // are written over from index 0 at every request (`clear()`), so an event costs a few stores and memory is what
 // the longest request needs. Same events, same values, so the cost model and the explanations get the same
 // answers as from the recorder. CostingSink keeps not even those.
+// Both take the write fast path's request shapes (events/event-shapes.ts) whole: a shape's kinds are counted at
+// once and only the events the cost model acts on (CHARGED_KINDS) are charged, in order; RequestEvents writes the
+// shape's events into its arrays only if someone reads them (a slowest request's explanation).
 import { EventKind } from "../events/event-kind.js";
 import { EVENT_KIND_COUNT } from "../events/event-schema.js";
+import { SHAPE_COUNT, SHAPE_VALUES, SHAPES } from "../events/event-shapes.js";
 import type { EventSink } from "../events/recorder.js";
-import type { CostModel, EventColumns } from "./cost-model.js";
+import { CHARGED_KINDS, type CostModel, type EventColumns } from "./cost-model.js";
+
+/**
+ * What costing a shape takes: how many events of each kind it has, and the events charge() acts on, each a hit
+ * pair (chargeHit: node, cache, offset, readFromDisk) or one event (charge: node, cache, a, b, c), with where in
+ * `fields` (the shape's constants, then its values from `valuesAt`) those fields are.
+ */
+interface ShapePlan {
+  readonly events: number;
+  readonly kinds: Int32Array;
+  readonly kindCounts: Float64Array;
+  readonly hit: Uint8Array;
+  readonly kind: Int32Array;
+  readonly at: Int32Array;
+  readonly fields: Float64Array;
+  readonly valuesAt: number;
+}
+
+const plans: (ShapePlan | undefined)[] = new Array<ShapePlan | undefined>(SHAPE_COUNT);
+
+function shapePlan(id: number): ShapePlan {
+  return plans[id] ?? (plans[id] = makePlan(id));
+}
+
+function makePlan(id: number): ShapePlan {
+  const s = SHAPES[id]!;
+  const charged = new Set<number>(CHARGED_KINDS);
+  const n = new Map<number, number>();
+  for (let e = 0; e < s.events; e++) n.set(s.kind[e]!, (n.get(s.kind[e]!) ?? 0) + 1);
+  const hit: number[] = [];
+  const kind: number[] = [];
+  const at: number[] = [];
+  for (let e = 0; e < s.events; e++) {
+    const b = e * 7;
+    if (s.pairFirst[e] === 1) {
+      // The get (node, cache, offset, readFromDisk); its get_done, a hit, is what chargeHit counts.
+      hit.push(1);
+      kind.push(EventKind.CacheGet);
+      at.push(s.at[b]!, s.at[b + 1]!, s.at[b + 3]!, s.at[b + 4]!, s.at[b + 5]!);
+      e++;
+    } else if (charged.has(s.kind[e]!)) {
+      hit.push(0);
+      kind.push(s.kind[e]!);
+      at.push(s.at[b]!, s.at[b + 1]!, s.at[b + 3]!, s.at[b + 4]!, s.at[b + 5]!);
+    }
+  }
+  return {
+    events: s.events,
+    kinds: Int32Array.from(n.keys()),
+    kindCounts: Float64Array.from(n.values()),
+    hit: Uint8Array.from(hit),
+    kind: Int32Array.from(kind),
+    at: Int32Array.from(at),
+    fields: s.fields.slice(),
+    valuesAt: s.events * 7,
+  };
+}
+
+/** Counts a shape's events by kind, as emit() counts each. */
+function countShape(p: ShapePlan, counts: Float64Array): void {
+  const kinds = p.kinds;
+  for (let k = 0; k < kinds.length; k++) counts[kinds[k]!]! += p.kindCounts[k]!;
+}
+
+/** Charges a shape with values `v` to `m`: the events charge() acts on, in the shape's order. */
+function chargeShape(p: ShapePlan, v: Float64Array, m: CostModel): void {
+  const f = p.fields;
+  f.set(v, p.valuesAt);
+  const at = p.at;
+  const hit = p.hit;
+  for (let i = 0, j = 0; i < hit.length; i++, j += 5) {
+    if (hit[i] === 1) m.chargeHit(f[at[j]!]!, f[at[j + 1]!]!, f[at[j + 2]!]!, f[at[j + 3]!]!);
+    else m.charge(p.kind[i]!, f[at[j]!]!, f[at[j + 1]!]!, f[at[j + 2]!]!, f[at[j + 3]!]!, f[at[j + 4]!]!);
+  }
+}
 
 export class RequestEvents implements EventSink, EventColumns {
   enabled = true;
@@ -31,15 +109,21 @@ export class RequestEvents implements EventSink, EventColumns {
   private a = new Float64Array(64);
   private b = new Float64Array(64);
   private c = new Float64Array(64);
+  /** A shape taken whole and not written into the arrays yet (-1: none): its id, first index and values. */
+  private pending = -1;
+  private pendingAt = 0;
+  private readonly pendingValues = new Float64Array(SHAPE_VALUES);
 
   /** Forgets the events held (the next request's start at index 0). */
   clear(): void {
     this.length = 0;
+    this.pending = -1;
   }
 
   emit(kind: EventKind, node: number, cache: number, slot: number, a: number, b: number, c: number): void {
     this.counts[kind]!++;
     if (!this.enabled) return;
+    if (this.pending >= 0) this.expand();
     const i = this.length;
     if (i === this.kind.length) this.grow();
     this.kind[i] = kind;
@@ -67,6 +151,7 @@ export class RequestEvents implements EventSink, EventColumns {
     counts[EventKind.CacheGet]!++;
     counts[EventKind.CacheGetDone]!++;
     if (!this.enabled) return true;
+    if (this.pending >= 0) this.expand();
     let i = this.length;
     if (i + 2 > this.kind.length) this.grow();
     this.kind[i] = EventKind.CacheGet;
@@ -89,26 +174,73 @@ export class RequestEvents implements EventSink, EventColumns {
     return true;
   }
 
+  /**
+   * A request shape whole: its kinds counted, the events the cost model acts on charged, and the events written
+   * into the arrays only when read. Declines (false) when the model costs each event (per-event costs).
+   */
+  shape(id: number, v: Float64Array): boolean {
+    const m = this.model;
+    if (m !== null && m.eventCost !== null) return false;
+    if (this.pending >= 0) this.expand();
+    const p = shapePlan(id);
+    countShape(p, this.counts);
+    if (!this.enabled) return true;
+    this.pending = id;
+    this.pendingAt = this.length;
+    this.pendingValues.set(v);
+    this.length += p.events;
+    if (this.charging) chargeShape(p, v, m!);
+    return true;
+  }
+
   kindAt(i: number): number {
+    if (this.pending >= 0) this.expand();
     return this.kind[i]!;
   }
   nodeAt(i: number): number {
+    if (this.pending >= 0) this.expand();
     return this.node[i]!;
   }
   cacheAt(i: number): number {
+    if (this.pending >= 0) this.expand();
     return this.cache[i]!;
   }
   slotAt(i: number): number {
+    if (this.pending >= 0) this.expand();
     return this.slot[i]!;
   }
   aAt(i: number): number {
+    if (this.pending >= 0) this.expand();
     return this.a[i]!;
   }
   bAt(i: number): number {
+    if (this.pending >= 0) this.expand();
     return this.b[i]!;
   }
   cAt(i: number): number {
+    if (this.pending >= 0) this.expand();
     return this.c[i]!;
+  }
+
+  /** Writes the pending shape's events into the arrays, as emit() would have one by one. */
+  private expand(): void {
+    const s = SHAPES[this.pending]!;
+    this.pending = -1;
+    const first = this.pendingAt;
+    while (first + s.events > this.kind.length) this.grow();
+    const f = s.fields.slice();
+    f.set(this.pendingValues, s.events * 7);
+    const at = s.at;
+    for (let e = 0, i = first; e < s.events; e++, i++) {
+      const b = e * 7;
+      this.kind[i] = s.kind[e]!;
+      this.node[i] = f[at[b]!]!;
+      this.cache[i] = f[at[b + 1]!]!;
+      this.slot[i] = f[at[b + 2]!]!;
+      this.a[i] = f[at[b + 3]!]!;
+      this.b[i] = f[at[b + 4]!]!;
+      this.c[i] = f[at[b + 5]!]!;
+    }
   }
 
   private grow(): void {
@@ -164,6 +296,18 @@ export class CostingSink implements EventSink {
     if (!this.enabled || !this.charging) return true;
     this.length += 2;
     this.model!.chargeHit(node, cache, offset, readFromDisk);
+    return true;
+  }
+
+  /** A request shape whole: its kinds counted and, in a request, the events the cost model acts on charged. */
+  shape(id: number, v: Float64Array): boolean {
+    const m = this.model;
+    if (m !== null && m.eventCost !== null) return false;
+    const p = shapePlan(id);
+    countShape(p, this.counts);
+    if (!this.enabled || !this.charging) return true;
+    this.length += p.events;
+    chargeShape(p, v, m!);
     return true;
   }
 

@@ -8,7 +8,12 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseConfigOptions, type EngineConfig } from "../../engine/image/engine-config.js";
 import { builtinProfile, type DeviceProfile } from "../../engine/replay/device-profiles.js";
 import { replayTrace, type ReplaySummary } from "../../engine/replay/replay-stats.js";
-import { RequestEvents } from "../../engine/replay/request-events.js";
+import { CostingSink, RequestEvents } from "../../engine/replay/request-events.js";
+import { CHARGED_KINDS, CostModel, TALLY_COUNT } from "../../engine/replay/cost-model.js";
+import { emitShape, shapeValues, SHAPE_COUNT, SHAPE_VALUES, SHAPES, V_LEN, V_NODE, V_RSLOT, V_SIDX, V_SLOT } from "../../engine/events/event-shapes.js";
+import { EVENT_KIND_COUNT } from "../../engine/events/event-schema.js";
+import { EventKind } from "../../engine/events/event-kind.js";
+import type { HostProfile } from "../../engine/replay/host-profile.js";
 import type { GuestOp, GuestRequest } from "../../engine/workload/guest-request.js";
 import { prng } from "../../engine/prng.js";
 import { infoJson, qemuImg, tmpDir } from "../format/qemu-images.js";
@@ -92,6 +97,99 @@ describe("RequestEvents", () => {
     s.enabled = false;
     s.emit(3, 0, 1, 0, 0, 0, 0);
     expect([s.length, s.counts[3]]).toEqual([0, 201]);
+  });
+
+  // A calibrated profile too: its host model charges more kinds (allocation, zero ranges, page cache).
+  const host: HostProfile = {
+    pageCacheBytes: 64 * 4096,
+    cachedRead: { us: 10, usPerKiB: 1 },
+    holeRead: { us: 20, usPerKiB: 0 },
+    directHoleRead: { us: 30, usPerKiB: 0 },
+    bufferedWrite: { us: 5, usPerKiB: 2 },
+    bufferedAllocWrite: { us: 7, usPerKiB: 3 },
+    directAllocWrite: { us: 200, usPerKiB: 0 },
+    requestUs: 1,
+    allocUs: 3,
+    syncUs: 100,
+    syncUsPerMiB: 1000,
+    syncAllocUs: 500,
+    directSyncAllocUs: 500,
+    punchHoleUs: 40,
+    zeroRangeUs: 15,
+  };
+  const models = (): CostModel[] => [new CostModel(builtinProfile("hdd")!, { cacheMode: "writeback", clusterSize: 65536 }), new CostModel({ ...builtinProfile("nvme")!, host }, { cacheMode: "writeback", clusterSize: 65536 })];
+
+  it("charge() changes nothing for a kind outside CHARGED_KINDS, so a shape's other events may be skipped", () => {
+    const charged = new Set<number>(CHARGED_KINDS);
+    let skipped = 0;
+    for (let kind = 0; kind < EVENT_KIND_COUNT; kind++) {
+      if (charged.has(kind)) continue;
+      for (const [m, fresh] of models().map((x, i) => [x, models()[i]!] as const)) {
+        m.begin(true);
+        fresh.begin(true);
+        m.charge(kind, 0, 1, 65536 * 7, 4096, 3);
+        m.charge(kind, 1, 2, 0, 512, 9);
+        expect([...m.causes], `kind ${kind}`).toEqual([...fresh.causes]);
+        expect([...m.tally], `kind ${kind}`).toEqual(new Array(TALLY_COUNT).fill(0));
+        // Nor the head position or the last allocation: the next I/O costs what it costs on a fresh model.
+        for (const x of [m, fresh]) {
+          x.charge(EventKind.ClusterAlloc, 0, 0, 65536 * 7, 1, 0);
+          x.charge(EventKind.SkipCow, 0, 0, 0, 1, 0);
+          x.charge(EventKind.DataWrite, 0, 0, 65536 * 7 + 4096, 4096, 0);
+        }
+        expect(m.finish(), `kind ${kind}`).toBe(fresh.finish());
+      }
+      skipped++;
+    }
+    expect(skipped).toBeGreaterThan(10);
+  });
+
+  it("takes the fast path's shapes whole: the same counts, costs, tallies and (read back) events as one by one", () => {
+    const r = prng(7);
+    for (let id = 0; id < SHAPE_COUNT; id++) {
+      for (let round = 0; round < 20; round++) {
+        const p = round & 1;
+        // Offsets anywhere in 64 GiB, a length of up to 64 KiB, node 0 or 1, small slot numbers.
+        for (let k = 0; k < SHAPE_VALUES; k++) shapeValues[k] = r() < 0.1 ? 0 : Math.floor((r() * 2 ** 36) / 512) * 512;
+        shapeValues[V_NODE] = r() < 0.8 ? 0 : 1;
+        shapeValues[V_LEN] = 512 * (1 + Math.floor(r() * 128));
+        shapeValues[V_SLOT] = Math.floor(r() * 16);
+        shapeValues[V_RSLOT] = Math.floor(r() * 4);
+        shapeValues[V_SIDX] = Math.floor(r() * 8192);
+        const values = shapeValues.slice();
+        const [ma, mb, mc, md] = [models()[p], models()[p], models()[p], models()[p]];
+        const whole = new RequestEvents();
+        const single = Object.assign(new RequestEvents(), { shape: undefined });
+        const wholeC = new CostingSink();
+        const singleC = Object.assign(new CostingSink(), { shape: undefined });
+        whole.model = ma!;
+        single.model = mb!;
+        wholeC.model = mc!;
+        singleC.model = md!;
+        for (const [s, m] of [[whole, ma], [single, mb], [wholeC, mc], [singleC, md]] as const) {
+          // An event before the shape and one after: the shape sits between them in order.
+          s.charging = true;
+          m!.begin(true);
+          s.emit(EventKind.DataRead, 0, 0, -1, 512, 512, 0);
+          shapeValues.set(values);
+          emitShape(s, id);
+          s.emit(EventKind.FlushToDisk, 0, 0, -1, 0, 0, 0);
+          s.charging = false;
+        }
+        const label = `shape ${id} round ${round}`;
+        expect(ma!.finish(), label).toBeGreaterThan(0);
+        expect(whole.length, label).toBe(SHAPES[id]!.events + 2);
+        for (const [a, b, ma2, mb2] of [[whole, single, ma, mb], [wholeC, singleC, mc, md]] as const) {
+          expect(a.length, label).toBe(b.length);
+          expect([...a.counts], label).toEqual([...b.counts]);
+          expect(ma2!.finish(), label).toBe(mb2!.finish());
+          expect([...ma2!.causes], label).toEqual([...mb2!.causes]);
+          expect([...ma2!.tally], label).toEqual([...mb2!.tally]);
+        }
+        const fields = (s: RequestEvents) => Array.from({ length: s.length }, (_, i) => [s.kindAt(i), s.nodeAt(i), s.cacheAt(i), s.slotAt(i), s.aAt(i), s.bAt(i), s.cAt(i)]);
+        expect(fields(whole), label).toEqual(fields(single));
+      }
+    }
   });
 
   const configs: [string, string][] = [
