@@ -1,11 +1,11 @@
 // The recommendations' verification runs with the baseline on the worker thread (speculative-runs.ts keeps it
 // on the parser's thread): on two cores the work is the parse, the baseline and the guessed runs. Here this
 // thread parses, keeps the packed chunks and posts them; the worker replays the baseline and sends its statistics
-// back after the prefix; each guessed run is then taken by whichever thread has room, judged by how far the
-// worker lags the parser (no cost is estimated, so an engine that gets faster at one format rebalances by
-// itself), this thread's stepping between chunks of parsing, the worker's beside the baseline, each caught up
-// over the requests so far. Converted copies come from a worker of their own that only runs qemu-img. Every run
-// is the same replay of the same requests as alone, so the figures are the same wherever it runs.
+// back after the prefix; each guessed run is then taken by the worker while it keeps up with the parser, and
+// the rest, after the last request, by whichever thread runs out of work first (no cost is estimated, so an
+// engine that gets faster at one format rebalances by itself), each caught up over the requests so far.
+// Converted copies come from a worker of their own that only runs qemu-img. Every run is the same replay of the
+// same requests as alone, so the figures are the same wherever it runs.
 import { MessageChannel, Worker, receiveMessageOnPort, type MessagePort } from "node:worker_threads";
 import type { GuestRequest } from "../workload/guest-request.js";
 import type { LockstepRun } from "./lockstep.js";
@@ -102,8 +102,6 @@ export class AsideSpeculation {
   close(): void {}
 }
 
-/** The worker lags at least this many chunks behind the parser: this thread, its own runs caught up, takes the next run. */
-const TAKE_LAG = 8;
 /** The worker lags at most this many chunks: it takes the next run (it would soon wait for chunks). */
 const GIVE_LAG = 2;
 /** Chunks the worker has still to replay below which this thread parses on rather than replaying its own runs. */
@@ -166,56 +164,36 @@ export function replayBaselineAside(requests: Iterable<GuestRequest>, run: Locks
       if (runs.length > 0) gave++;
       post({ runs, more: copier !== undefined || queue.length > 0 });
     };
-    // Each thread takes the next group when it has room, judged by where the two actually are, so no cost has to
-    // be known or guessed (an engine that got faster at one format shifts the runs by itself): this thread when
-    // its own runs have caught up and the worker still lags TAKE_LAG chunks or more behind the parser (the parser
-    // outruns it); the worker when it lags GIVE_LAG chunks or fewer (it would soon wait for chunks). At the end of
-    // the trace, whichever has less left (requests to replay, the worker's lag against this thread's catch-up).
-    // The worker's lag when this thread last had nothing to catch up or gave a run (-1: catching up since a take).
-    let refLag = 0;
-    const take = (ended: boolean) => {
-      for (;;) {
+    // During the trace the worker takes the next group when it lags GIVE_LAG chunks or fewer behind the parser
+    // (it would soon wait for chunks) and has opened and caught up the last runs it was given (its lag says nothing
+    // while it catches up); this thread keeps parsing. The groups left at the end go to whichever thread runs out
+    // of work first (see the end below), so no cost has to be known or guessed: an engine that got faster at one
+    // format shifts the runs by itself, and the last runs even out the two threads' ends. Should the worker fail
+    // as a whole, every group is taken here.
+    const take = () => {
+      while (queue.length > 0) {
         const lag = n - Atomics.load(ctl, ASIDE_STEPPED);
-        let behind = 0;
-        for (const l of local) behind += n - l.at;
-        if (refLag < 0 && behind === 0) refLag = lag;
-        if (queue.length === 0) return;
-        const workerDone = Atomics.load(ctl, ASIDE_DONE) !== 0;
-        // Each side takes one at a time: this thread once its runs have caught up and the worker has fallen
-        // TAKE_LAG chunks further behind since (the parser with its runs outruns the worker: the worker's start
-        // or a catch-up here is not counted), the worker once it has opened and caught up the last runs it was
-        // given (its lag says nothing while it catches up) and lags GIVE_LAG chunks or fewer.
+        const workerFailed = Atomics.load(ctl, ASIDE_DONE) !== 0;
         const absorbed = Atomics.load(ctl, ASIDE_ABSORBED) >= gave;
-        const here = workerDone || (ended ? behind <= lag || !absorbed : absorbed && refLag >= 0 && lag >= refLag + TAKE_LAG * CHUNK);
-        if (!here && !ended && !(absorbed && lag <= GIVE_LAG * CHUNK)) return;
+        if (!workerFailed && !(absorbed && lag <= GIVE_LAG * CHUNK)) return;
         const g = queue.shift()!;
-        for (const r of g) spec!.dealt.push(`${runLabel(r.key)} ${here ? "here" : "there"} at ${n} (worker ${lag} behind)`);
-        if (here) {
-          open(g);
-          refLag = -1;
-          // The last run went here: the worker may drop the chunks it kept for a catch-up.
-          if (queue.length === 0 && copier === undefined) send([]);
-        } else {
+        for (const r of g) spec!.dealt.push(`${runLabel(r.key)} ${workerFailed ? "here" : "there"} at ${n} (worker ${lag} behind)`);
+        if (workerFailed) open(g);
+        else {
           send(g);
-          refLag = lag;
           return;
         }
       }
     };
-    // This thread's share between two chunks of parsing: while the worker has AHEAD chunks or more still to
-    // replay (or the trace has ended), a chunk more of the local run furthest behind, looking for copies made
-    // and runs to take between two. The parser thus keeps the worker fed, and a run opened late (its copy took a
-    // while) catches up over the tape in the time the worker leaves, instead of holding the parser back.
-    const work = (ended: boolean) => {
+    // Between two chunks of parsing: runs for the worker, and this thread's runs (only when the worker failed)
+    // a chunk further while the worker has AHEAD chunks or more still to replay, so the parser keeps it fed.
+    const work = () => {
       for (;;) {
-        take(ended);
+        take();
         let behind: (typeof local)[number] | undefined;
         for (const l of local) if (l.at < n && (!behind || l.at < behind.at)) behind = l;
-        if (!behind) {
-          if (ended && queue.length > 0) continue;
-          return;
-        }
-        if (!ended && n - Atomics.load(ctl, ASIDE_STEPPED) < AHEAD * CHUNK && Atomics.load(ctl, ASIDE_DONE) === 0) return;
+        if (!behind) return;
+        if (n - Atomics.load(ctl, ASIDE_STEPPED) < AHEAD * CHUNK && Atomics.load(ctl, ASIDE_DONE) === 0) return;
         advance(behind);
         collect(false);
       }
@@ -330,7 +308,7 @@ export function replayBaselineAside(requests: Iterable<GuestRequest>, run: Locks
         chunk = new RequestColumns(CHUNK);
         if (n >= o.prefix && !guessed) guess(false);
         collect(false);
-        work(false);
+        work();
       }
       if (n % 4096 === 0) run.opts.onProgress?.(n);
     }
@@ -339,11 +317,41 @@ export function replayBaselineAside(requests: Iterable<GuestRequest>, run: Locks
     post({ chunk });
     // The trace ended before the statistics came back: wait for them (a trace shorter than the prefix has none).
     if (n >= o.prefix) guess(true);
-    // This thread's runs catch up while copies are still being made, then those runs too.
-    work(true);
-    collect(true);
-    work(true);
-    if (!guessed) post({ runs: [], more: false });
+    // After the last request the runs left are dealt as either thread runs out of work, so that neither waits
+    // on the other at the end while a run the other has not started is still queued: the worker takes the next
+    // group once it has replayed every chunk and caught up every run it was given; this thread once its own runs
+    // are done. Meanwhile this thread catches its runs up a chunk at a time and collects copies as they come.
+    for (;;) {
+      collect(false);
+      const workerFailed = Atomics.load(ctl, ASIDE_DONE) !== 0;
+      const workerIdle = Atomics.load(ctl, ASIDE_STEPPED) >= n && Atomics.load(ctl, ASIDE_ABSORBED) >= gave;
+      if (queue.length > 0 && workerIdle && !workerFailed) {
+        const g = queue.shift()!;
+        for (const r of g) spec!.dealt.push(`${runLabel(r.key)} there at ${n} (worker 0 behind)`);
+        send(g);
+        continue;
+      }
+      let behind: (typeof local)[number] | undefined;
+      for (const l of local) if (l.at < n && (!behind || l.at < behind.at)) behind = l;
+      if (behind) {
+        advance(behind);
+        continue;
+      }
+      if (queue.length > 0) {
+        const g = queue.shift()!;
+        const lag = n - Atomics.load(ctl, ASIDE_STEPPED);
+        for (const r of g) spec!.dealt.push(`${runLabel(r.key)} here at ${n} (worker ${lag} behind)`);
+        open(g);
+        continue;
+      }
+      if (copier) {
+        collect(true);
+        continue;
+      }
+      break;
+    }
+    // No more runs: the worker may drop the chunks it kept for a catch-up.
+    post({ runs: [], more: false });
     post({ end: true });
     for (const l of local) {
       spec!.summaries.set(l.key, l.loop.summary());
