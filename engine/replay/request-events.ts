@@ -10,7 +10,8 @@
 // shape's events into its arrays only if someone reads them (a slowest request's explanation).
 import { EventKind } from "../events/event-kind.js";
 import { EVENT_KIND_COUNT } from "../events/event-schema.js";
-import { SHAPE_COUNT, SHAPE_VALUES, SHAPES } from "../events/event-shapes.js";
+import type { EventArrays } from "../events/event-record.js";
+import { expandShape, SHAPE_COUNT, SHAPE_VALUES, SHAPES } from "../events/event-shapes.js";
 import type { EventSink } from "../events/recorder.js";
 import { CHARGED_KINDS, type CostModel, type EventColumns } from "./cost-model.js";
 
@@ -45,18 +46,14 @@ function makePlan(id: number): ShapePlan {
   const kind: number[] = [];
   const at: number[] = [];
   for (let e = 0; e < s.events; e++) {
+    // A hit pair is charged from its get (node, cache, offset, readFromDisk): chargeHit counts the get_done's hit.
+    const pair = s.pairFirst[e] === 1;
+    if (!pair && !charged.has(s.kind[e]!)) continue;
     const b = e * 7;
-    if (s.pairFirst[e] === 1) {
-      // The get (node, cache, offset, readFromDisk); its get_done, a hit, is what chargeHit counts.
-      hit.push(1);
-      kind.push(EventKind.CacheGet);
-      at.push(s.at[b]!, s.at[b + 1]!, s.at[b + 3]!, s.at[b + 4]!, s.at[b + 5]!);
-      e++;
-    } else if (charged.has(s.kind[e]!)) {
-      hit.push(0);
-      kind.push(s.kind[e]!);
-      at.push(s.at[b]!, s.at[b + 1]!, s.at[b + 3]!, s.at[b + 4]!, s.at[b + 5]!);
-    }
+    hit.push(pair ? 1 : 0);
+    kind.push(s.kind[e]!);
+    at.push(s.at[b]!, s.at[b + 1]!, s.at[b + 3]!, s.at[b + 4]!, s.at[b + 5]!);
+    if (pair) e++;
   }
   return {
     events: s.events,
@@ -70,10 +67,16 @@ function makePlan(id: number): ShapePlan {
   };
 }
 
-/** Counts a shape's events by kind, as emit() counts each. */
-function countShape(p: ShapePlan, counts: Float64Array): void {
+/**
+ * What both sinks' shape() do first: the plan of shape `id`, its events counted by kind as emit() counts each; or
+ * null, having done nothing, when `model` costs each event (per-event costs), which only emit() gives it.
+ */
+function takeShape(id: number, counts: Float64Array, model: CostModel | null): ShapePlan | null {
+  if (model !== null && model.eventCost !== null) return null;
+  const p = shapePlan(id);
   const kinds = p.kinds;
   for (let k = 0; k < kinds.length; k++) counts[kinds[k]!]! += p.kindCounts[k]!;
+  return p;
 }
 
 /** Charges a shape with values `v` to `m`: the events charge() acts on, in the shape's order. */
@@ -86,6 +89,12 @@ function chargeShape(p: ShapePlan, v: Float64Array, m: CostModel): void {
     if (hit[i] === 1) m.chargeHit(f[at[j]!]!, f[at[j + 1]!]!, f[at[j + 2]!]!, f[at[j + 3]!]!);
     else m.charge(p.kind[i]!, f[at[j]!]!, f[at[j + 1]!]!, f[at[j + 2]!]!, f[at[j + 3]!]!, f[at[j + 4]!]!);
   }
+}
+
+/** Room for the longest shape's events (SHAPES are at most 64 events). */
+function newExpansion(): EventArrays {
+  const f = () => new Float64Array(64);
+  return { kind: new Int32Array(64), req: f(), node: f(), cache: f(), slot: f(), a: f(), b: f(), c: f(), d: f() };
 }
 
 export class RequestEvents implements EventSink, EventColumns {
@@ -113,6 +122,8 @@ export class RequestEvents implements EventSink, EventColumns {
   private pending = -1;
   private pendingAt = 0;
   private readonly pendingValues = new Float64Array(SHAPE_VALUES);
+  /** Where expand() has expandShape() write a shape's events (made at the first expansion). */
+  private expanded: EventArrays | null = null;
 
   /** Forgets the events held (the next request's start at index 0). */
   clear(): void {
@@ -179,17 +190,15 @@ export class RequestEvents implements EventSink, EventColumns {
    * into the arrays only when read. Declines (false) when the model costs each event (per-event costs).
    */
   shape(id: number, v: Float64Array): boolean {
-    const m = this.model;
-    if (m !== null && m.eventCost !== null) return false;
     if (this.pending >= 0) this.expand();
-    const p = shapePlan(id);
-    countShape(p, this.counts);
+    const p = takeShape(id, this.counts, this.model);
+    if (p === null) return false;
     if (!this.enabled) return true;
     this.pending = id;
     this.pendingAt = this.length;
     this.pendingValues.set(v);
     this.length += p.events;
-    if (this.charging) chargeShape(p, v, m!);
+    if (this.charging) chargeShape(p, v, this.model!);
     return true;
   }
 
@@ -222,25 +231,22 @@ export class RequestEvents implements EventSink, EventColumns {
     return this.c[i]!;
   }
 
-  /** Writes the pending shape's events into the arrays, as emit() would have one by one. */
+  /** Writes the pending shape's events into the arrays, as emit() would have one by one (the recorder's reader's expansion). */
   private expand(): void {
-    const s = SHAPES[this.pending]!;
+    const id = this.pending;
+    const n = SHAPES[id]!.events;
     this.pending = -1;
     const first = this.pendingAt;
-    while (first + s.events > this.kind.length) this.grow();
-    const f = s.fields.slice();
-    f.set(this.pendingValues, s.events * 7);
-    const at = s.at;
-    for (let e = 0, i = first; e < s.events; e++, i++) {
-      const b = e * 7;
-      this.kind[i] = s.kind[e]!;
-      this.node[i] = f[at[b]!]!;
-      this.cache[i] = f[at[b + 1]!]!;
-      this.slot[i] = f[at[b + 2]!]!;
-      this.a[i] = f[at[b + 3]!]!;
-      this.b[i] = f[at[b + 4]!]!;
-      this.c[i] = f[at[b + 5]!]!;
-    }
+    while (first + n > this.kind.length) this.grow();
+    const x = (this.expanded ??= newExpansion());
+    expandShape(id, 0, n, 0, this.pendingValues, x, 0);
+    this.kind.set(x.kind.subarray(0, n), first);
+    this.node.set(x.node.subarray(0, n), first);
+    this.cache.set(x.cache.subarray(0, n), first);
+    this.slot.set(x.slot.subarray(0, n), first);
+    this.a.set(x.a.subarray(0, n), first);
+    this.b.set(x.b.subarray(0, n), first);
+    this.c.set(x.c.subarray(0, n), first);
   }
 
   private grow(): void {
@@ -301,13 +307,11 @@ export class CostingSink implements EventSink {
 
   /** A request shape whole: its kinds counted and, in a request, the events the cost model acts on charged. */
   shape(id: number, v: Float64Array): boolean {
-    const m = this.model;
-    if (m !== null && m.eventCost !== null) return false;
-    const p = shapePlan(id);
-    countShape(p, this.counts);
+    const p = takeShape(id, this.counts, this.model);
+    if (p === null) return false;
     if (!this.enabled || !this.charging) return true;
     this.length += p.events;
-    chargeShape(p, v, m!);
+    chargeShape(p, v, this.model!);
     return true;
   }
 

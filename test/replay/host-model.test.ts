@@ -2,32 +2,14 @@
 // not under O_DIRECT), holes, allocation and dirty data paid at the next sync; and the profile file format.
 import { describe, expect, it } from "vitest";
 import { ExtentSet, HostFiles } from "../../engine/replay/host-io.js";
-import type { HostProfile } from "../../engine/replay/host-profile.js";
+import { TEST_HOST } from "./host-fixture.js";
 import { builtinProfile, parseProfile, PROFILE_FORMAT } from "../../engine/replay/device-profiles.js";
 import { buildProfile, classMean, fitCost, inFirstL2, profileJson } from "../../engine/replay/calibrate.js";
-
-const HOST: HostProfile = {
-  pageCacheBytes: 64 * 4096,
-  cachedRead: { us: 10, usPerKiB: 0 },
-  holeRead: { us: 20, usPerKiB: 0 },
-  directHoleRead: { us: 30, usPerKiB: 0 },
-  bufferedWrite: { us: 5, usPerKiB: 0 },
-  bufferedAllocWrite: { us: 7, usPerKiB: 0 },
-  directAllocWrite: { us: 200, usPerKiB: 0 },
-  requestUs: 1,
-  allocUs: 3,
-  syncUs: 100,
-  syncUsPerMiB: 1000,
-  syncAllocUs: 500,
-  directSyncAllocUs: 500,
-  punchHoleUs: 40,
-  zeroRangeUs: 15,
-};
 
 function files(direct: boolean, data: [number, number][], size = 1 << 30): HostFiles {
   const set = new ExtentSet();
   for (const [s, e] of data) set.add(s, e);
-  return new HostFiles(HOST, direct, new Map([[0, { size, data: set, fallocatedEnd: 0 }]]));
+  return new HostFiles(TEST_HOST, direct, new Map([[0, { size, data: set, fallocatedEnd: 0 }]]));
 }
 
 describe("ExtentSet", () => {
@@ -86,7 +68,7 @@ describe("host files", () => {
   });
 
   it("a sync pays each page-cache allocating write after the first (version 3's syncUsPerAllocWrite), not overwrites", () => {
-    const h = new HostFiles({ ...HOST, syncUsPerAllocWrite: 20 }, false, new Map([[0, { size: 1 << 20, data: new ExtentSet(), fallocatedEnd: 0 }]]));
+    const h = new HostFiles({ ...TEST_HOST, syncUsPerAllocWrite: 20 }, false, new Map([[0, { size: 1 << 20, data: new ExtentSet(), fallocatedEnd: 0 }]]));
     // qcow2 appending clusters in writeback: write-zeroes over each new cluster, 4 KiB of data into it.
     for (let i = 0; i < 10; i++) {
       h.zeroRange(0, (1 << 20) + i * 65536, 65536);
@@ -97,13 +79,13 @@ describe("host files", () => {
     // Counted from the last sync; one allocating write pays nothing extra; O_DIRECT pays nothing extra.
     h.write(0, 1 << 22, 4096);
     expect(h.sync(0)).toBeCloseTo(100 + (1000 * 4096) / 2 ** 20 + 500);
-    const d = new HostFiles({ ...HOST, syncUsPerAllocWrite: 20 }, true, new Map([[0, { size: 1 << 20, data: new ExtentSet(), fallocatedEnd: 0 }]]));
+    const d = new HostFiles({ ...TEST_HOST, syncUsPerAllocWrite: 20 }, true, new Map([[0, { size: 1 << 20, data: new ExtentSet(), fallocatedEnd: 0 }]]));
     for (let i = 0; i < 10; i++) d.write(0, (1 << 20) + i * 65536, 4096);
     expect(d.sync(0)).toBe(600);
   });
 
   it("a write into a range write-zeroes just allocated costs the unwritten-extent write, then it is an overwrite", () => {
-    const p = { ...HOST, bufferedUnwrittenWrite: { us: 9, usPerKiB: 0 }, directUnwrittenWrite: { us: 90, usPerKiB: 0 } };
+    const p = { ...TEST_HOST, bufferedUnwrittenWrite: { us: 9, usPerKiB: 0 }, directUnwrittenWrite: { us: 90, usPerKiB: 0 } };
     const h = new HostFiles(p, false, new Map([[0, { size: 1 << 20, data: new ExtentSet(), fallocatedEnd: 0 }]]));
     // qcow2 zeroes a new cluster at the end of the file (the file grows), then writes 4 KiB into it.
     expect(h.zeroRange(0, 1 << 20, 65536)).toBe(15);
@@ -118,7 +100,7 @@ describe("host files", () => {
     expect(d.write(0, 1 << 20, 4096)).toEqual({ us: 90, deviceBytes: 0 });
     expect(d.write(0, 1 << 20, 4096)).toEqual({ us: 0, deviceBytes: 4096 });
     // Older profiles without the field: the allocating write's cost.
-    const old = new HostFiles(HOST, false, new Map([[0, { size: 1 << 20, data: new ExtentSet(), fallocatedEnd: 0 }]]));
+    const old = new HostFiles(TEST_HOST, false, new Map([[0, { size: 1 << 20, data: new ExtentSet(), fallocatedEnd: 0 }]]));
     old.zeroRange(0, 1 << 20, 65536);
     expect(old.write(0, 1 << 20, 4096).us).toBe(7);
   });

@@ -14,6 +14,7 @@ import { emitShape, shapeValues, SHAPE_COUNT, SHAPE_VALUES, SHAPES, V_LEN, V_NOD
 import { EVENT_KIND_COUNT } from "../../engine/events/event-schema.js";
 import { EventKind } from "../../engine/events/event-kind.js";
 import type { HostProfile } from "../../engine/replay/host-profile.js";
+import { TEST_HOST } from "./host-fixture.js";
 import type { GuestOp, GuestRequest } from "../../engine/workload/guest-request.js";
 import { prng } from "../../engine/prng.js";
 import { infoJson, qemuImg, tmpDir } from "../format/qemu-images.js";
@@ -100,23 +101,7 @@ describe("RequestEvents", () => {
   });
 
   // A calibrated profile too: its host model charges more kinds (allocation, zero ranges, page cache).
-  const host: HostProfile = {
-    pageCacheBytes: 64 * 4096,
-    cachedRead: { us: 10, usPerKiB: 1 },
-    holeRead: { us: 20, usPerKiB: 0 },
-    directHoleRead: { us: 30, usPerKiB: 0 },
-    bufferedWrite: { us: 5, usPerKiB: 2 },
-    bufferedAllocWrite: { us: 7, usPerKiB: 3 },
-    directAllocWrite: { us: 200, usPerKiB: 0 },
-    requestUs: 1,
-    allocUs: 3,
-    syncUs: 100,
-    syncUsPerMiB: 1000,
-    syncAllocUs: 500,
-    directSyncAllocUs: 500,
-    punchHoleUs: 40,
-    zeroRangeUs: 15,
-  };
+  const host: HostProfile = { ...TEST_HOST, cachedRead: { us: 10, usPerKiB: 1 }, bufferedWrite: { us: 5, usPerKiB: 2 }, bufferedAllocWrite: { us: 7, usPerKiB: 3 } };
   const models = (): CostModel[] => [new CostModel(builtinProfile("hdd")!, { cacheMode: "writeback", clusterSize: 65536 }), new CostModel({ ...builtinProfile("nvme")!, host }, { cacheMode: "writeback", clusterSize: 65536 })];
 
   it("charge() changes nothing for a kind outside CHARGED_KINDS, so a shape's other events may be skipped", () => {
