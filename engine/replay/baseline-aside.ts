@@ -104,13 +104,12 @@ export class AsideSpeculation {
 
 /** The worker lags at most this many chunks: it takes the next run (it would soon wait for chunks). */
 const GIVE_LAG = 2;
-/** Chunks the worker has still to replay below which this thread parses on rather than replaying its own runs. */
-const AHEAD = 4;
 
 /**
  * Replays `requests` under `run` with the baseline on a worker, keeping every request in packed chunks (the tape
  * that verification runs not guessed replay from), and starts the runs `o.guess` asks for after `o.prefix`
- * requests, each taken by the thread with room for it (see take(); one worker: `o.threads` is not read;
+ * requests, each taken by the worker while it keeps up or, after the trace, by the thread that runs out of work
+ * first (see take() and the end; one worker: `o.threads` is not read;
  * with more cores the command spreads the runs with replayBaselineSpeculating instead). The same result as
  * replayBaselineSpeculating. When the worker fails as a whole, the baseline is replayed here from the chunks (and
  * nothing was guessed).
@@ -121,7 +120,7 @@ export function replayBaselineAside(requests: Iterable<GuestRequest>, run: Locks
   const input: AsideInput = { aside: true, run: plainRun(run), prefix: o.prefix, ctl, port: port2 };
   const worker = new Worker(WORKER!, { workerData: input, transferList: [port2] });
   worker.unref();
-  // This thread's runs and how many requests each has replayed (they catch up a chunk at a time, see work()).
+  // This thread's runs and how many requests each has replayed (they catch up a chunk at a time after the trace).
   const local: { key: string; loop: ReplayLoop; at: number }[] = [];
   let copier: { worker: Worker; ctl: Int32Array; port: MessagePort; groups: { convert: FormatOptions; runs: SpeculativeRun[] }[]; answered: number } | undefined;
   let posted = 0;
@@ -168,35 +167,15 @@ export function replayBaselineAside(requests: Iterable<GuestRequest>, run: Locks
     // (it would soon wait for chunks) and has opened and caught up the last runs it was given (its lag says nothing
     // while it catches up); this thread keeps parsing. The groups left at the end go to whichever thread runs out
     // of work first (see the end below), so no cost has to be known or guessed: an engine that got faster at one
-    // format shifts the runs by itself, and the last runs even out the two threads' ends. Should the worker fail
-    // as a whole, every group is taken here.
+    // format shifts the runs by itself, and the last runs even out the two threads' ends. A worker that failed as
+    // a whole takes none: they stay queued for this thread.
     const take = () => {
-      while (queue.length > 0) {
-        const lag = n - Atomics.load(ctl, ASIDE_STEPPED);
-        const workerFailed = Atomics.load(ctl, ASIDE_DONE) !== 0;
-        const absorbed = Atomics.load(ctl, ASIDE_ABSORBED) >= gave;
-        if (!workerFailed && !(absorbed && lag <= GIVE_LAG * CHUNK)) return;
-        const g = queue.shift()!;
-        for (const r of g) spec!.dealt.push(`${runLabel(r.key)} ${workerFailed ? "here" : "there"} at ${n} (worker ${lag} behind)`);
-        if (workerFailed) open(g);
-        else {
-          send(g);
-          return;
-        }
-      }
-    };
-    // Between two chunks of parsing: runs for the worker, and this thread's runs (only when the worker failed)
-    // a chunk further while the worker has AHEAD chunks or more still to replay, so the parser keeps it fed.
-    const work = () => {
-      for (;;) {
-        take();
-        let behind: (typeof local)[number] | undefined;
-        for (const l of local) if (l.at < n && (!behind || l.at < behind.at)) behind = l;
-        if (!behind) return;
-        if (n - Atomics.load(ctl, ASIDE_STEPPED) < AHEAD * CHUNK && Atomics.load(ctl, ASIDE_DONE) === 0) return;
-        advance(behind);
-        collect(false);
-      }
+      if (queue.length === 0 || Atomics.load(ctl, ASIDE_DONE) !== 0) return;
+      const lag = n - Atomics.load(ctl, ASIDE_STEPPED);
+      if (Atomics.load(ctl, ASIDE_ABSORBED) < gave || lag > GIVE_LAG * CHUNK) return;
+      const g = queue.shift()!;
+      for (const r of g) spec!.dealt.push(`${runLabel(r.key)} there at ${n} (worker ${lag} behind)`);
+      send(g);
     };
     // Opens a group's runs here, to catch up from the first request. A run that cannot be opened is left out
     // (the command runs it again for its error).
@@ -308,7 +287,7 @@ export function replayBaselineAside(requests: Iterable<GuestRequest>, run: Locks
         chunk = new RequestColumns(CHUNK);
         if (n >= o.prefix && !guessed) guess(false);
         collect(false);
-        work();
+        take();
       }
       if (n % 4096 === 0) run.opts.onProgress?.(n);
     }
@@ -323,9 +302,9 @@ export function replayBaselineAside(requests: Iterable<GuestRequest>, run: Locks
     // are done. Meanwhile this thread catches its runs up a chunk at a time and collects copies as they come.
     for (;;) {
       collect(false);
-      const workerFailed = Atomics.load(ctl, ASIDE_DONE) !== 0;
-      const workerIdle = Atomics.load(ctl, ASIDE_STEPPED) >= n && Atomics.load(ctl, ASIDE_ABSORBED) >= gave;
-      if (queue.length > 0 && workerIdle && !workerFailed) {
+      const lag = n - Atomics.load(ctl, ASIDE_STEPPED);
+      const workerIdle = lag === 0 && Atomics.load(ctl, ASIDE_ABSORBED) >= gave && Atomics.load(ctl, ASIDE_DONE) === 0;
+      if (queue.length > 0 && workerIdle) {
         const g = queue.shift()!;
         for (const r of g) spec!.dealt.push(`${runLabel(r.key)} there at ${n} (worker 0 behind)`);
         send(g);
@@ -339,7 +318,6 @@ export function replayBaselineAside(requests: Iterable<GuestRequest>, run: Locks
       }
       if (queue.length > 0) {
         const g = queue.shift()!;
-        const lag = n - Atomics.load(ctl, ASIDE_STEPPED);
         for (const r of g) spec!.dealt.push(`${runLabel(r.key)} here at ${n} (worker ${lag} behind)`);
         open(g);
         continue;
