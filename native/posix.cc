@@ -6,6 +6,8 @@
 // could be locked, else the pid field of the conflicting lock (-1 for OFD locks) or -errno on failure.
 // dropCache(fd, offset, len) (posix_fadvise DONTNEED) after reads that QEMU makes with O_DIRECT, and
 // readahead(fd, on) (POSIX_FADV_NORMAL / RANDOM) so that such a read brings in no pages past its range.
+// hugeBuffer(bytes): memory for the replay's big buffers on 2 MiB boundaries, madvise(MADV_HUGEPAGE) (see
+// engine/storage/huge-region.ts).
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -13,6 +15,7 @@
 #include <fcntl.h>
 #include <string.h>
 #include <stdint.h>
+#include <sys/mman.h>
 #include <sys/types.h>
 #include <unistd.h>
 #include <node_api.h>
@@ -180,6 +183,50 @@ static napi_value Readahead(napi_env env, napi_callback_info info) {
   return int64Value(env, r);
 }
 
+static const size_t HUGE_PAGE = (size_t)2 << 20;
+
+static void FreeHuge(napi_env env, void* data, void* hint) {
+  const size_t bytes = (size_t)(uintptr_t)hint;
+  munmap(data, bytes);
+  int64_t ignored;
+  napi_adjust_external_memory(env, -(int64_t)bytes, &ignored);
+}
+
+// hugeBuffer(bytes): an ArrayBuffer of `bytes` zeroes (a positive multiple of 2 MiB) starting on a 2 MiB boundary,
+// advised MADV_HUGEPAGE, so that a kernel with transparent huge pages (enabled "always" or "madvise") may back it
+// with 2 MiB pages: one page fault and one TLB entry where 4 KiB pages take 512. Pages still come on first touch.
+// Undefined when the mapping fails. The memory is unmapped when the buffer is collected, and counted as external
+// memory meanwhile (as V8 counts its own ArrayBuffers), so the collector sees it.
+static napi_value HugeBuffer(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  int64_t want = 0;
+  if (napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr) != napi_ok || argc < 1 ||
+      napi_get_value_int64(env, argv[0], &want) != napi_ok || want <= 0 || (uint64_t)want % HUGE_PAGE != 0) {
+    napi_throw_type_error(env, nullptr, "expected (bytes), a positive multiple of 2 MiB");
+    return nullptr;
+  }
+  const size_t bytes = (size_t)want;
+  // Map 2 MiB more than asked, then give back what lies before the first boundary and after the region.
+  char* raw = (char*)mmap(nullptr, bytes + HUGE_PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (raw == (char*)MAP_FAILED) return nullptr;
+  char* p = (char*)(((uintptr_t)raw + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1));
+  if (p > raw) munmap(raw, (size_t)(p - raw));
+  const size_t tail = (size_t)((raw + bytes + HUGE_PAGE) - (p + bytes));
+  if (tail > 0) munmap(p + bytes, tail);
+#ifdef MADV_HUGEPAGE
+  madvise(p, bytes, MADV_HUGEPAGE);
+#endif
+  napi_value out;
+  if (napi_create_external_arraybuffer(env, p, bytes, FreeHuge, (void*)(uintptr_t)bytes, &out) != napi_ok) {
+    munmap(p, bytes);
+    return nullptr;
+  }
+  int64_t ignored;
+  napi_adjust_external_memory(env, (int64_t)bytes, &ignored);
+  return out;
+}
+
 static napi_value Init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"seekData", nullptr, SeekData, nullptr, nullptr, nullptr, napi_default, nullptr},
@@ -189,6 +236,7 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"ofdTest", nullptr, OfdTest, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"dropCache", nullptr, DropCache, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"readahead", nullptr, Readahead, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"hugeBuffer", nullptr, HugeBuffer, nullptr, nullptr, nullptr, napi_default, nullptr},
   };
   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
   return exports;

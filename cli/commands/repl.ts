@@ -13,6 +13,7 @@ import { formatQemuEvent } from "../../engine/events/qemu-trace-format.js";
 import { drainAio } from "../../inspector/session/qemu-io-context.js";
 import { ShadowStorage } from "../../engine/storage/shadow-storage.js";
 import { FileStorage } from "../../engine/storage/file-storage.js";
+import { hugeRegion } from "../../engine/storage/huge-region.js";
 import { ReplSession } from "../../inspector/session/repl-session.js";
 import { Session } from "../../inspector/session/session.js";
 import { runInteractive } from "../../inspector/session/readline-repl.js";
@@ -126,6 +127,7 @@ export function register(program: Command): void {
         process.stderr.write(escapeControlKeepLines(l) + "\n");
       };
       const recorder = new EventRecorder();
+      recorder.chunkRegion = hugeRegion;
       const traceOut = traceWriter(traceSpec, recorder);
       // Without --write each file gets one shadow layer for the whole run: `close` and `open` again see the writes.
       const shadows = new Map<string, ShadowStorage>();

@@ -66,6 +66,12 @@ export class EventRecorder extends EventLog implements EventSink {
   private rc = NaN;
   private readonly pairRegs = new Float64Array(8).fill(NaN);
   private listeners: ((e: EngineEvent) => void)[] = [];
+  /**
+   * Where chunks come from two at a time, when set: a region of `bytes` zeroes (two chunks), or undefined (one
+   * plain chunk then). A replay's owner gives storage/huge-region.ts's hugeRegion: a long trace's log is written
+   * once, fresh, and page faults on it were a tenth of the engine's time (events import nothing of ours).
+   */
+  chunkRegion: ((bytes: number) => ArrayBuffer | undefined) | null = null;
 
   /** The capacity argument of earlier versions is accepted and ignored: storage grows in fixed chunks. */
   constructor(_initialCapacity?: number) {
@@ -387,7 +393,12 @@ export class EventRecorder extends EventLog implements EventSink {
   private chunkAt(ci: number): Int32Array {
     let ch = this.chunks[ci];
     if (ch === undefined) {
-      ch = new Int32Array(CHUNK_WORDS);
+      // An even chunk whose odd neighbour is not there yet takes a two-chunk region when the owner gives them.
+      const pair = (ci & 1) === 0 && this.chunks[ci + 1] === undefined ? this.chunkRegion?.(CHUNK_WORDS * 8) : undefined;
+      if (pair) {
+        ch = new Int32Array(pair, 0, CHUNK_WORDS);
+        this.chunks[ci + 1] = new Int32Array(pair, CHUNK_WORDS * 4, CHUNK_WORDS);
+      } else ch = new Int32Array(CHUNK_WORDS);
       this.chunks[ci] = ch;
     }
     return ch;

@@ -5,7 +5,11 @@
 import { EventKind } from "../events/event-kind.js";
 import type { CachePolicy } from "./engine-config.js";
 import type { EventSink } from "../events/recorder.js";
+import { HUGE_PAGE, hugeRegion } from "../storage/huge-region.js";
 import type { Storage } from "../storage/storage.js";
+
+/** Larger tables are allocated plainly, so that a size this process cannot hold fails as cache-alloc.ts expects. */
+const MAX_HUGE_CACHE = 2 ** 30;
 
 export interface CacheHost {
   /** The image file the tables live in. */
@@ -111,7 +115,11 @@ export class MetadataCache {
     this.zeroLru = size;
     this.refs = new Int32Array(size);
     this.dirty = new Uint8Array(size);
-    this.tables = new Uint8Array(size * tableSize);
+    // A cache of 2 MiB or more sits on huge pages where the kernel gives them: a big image's L2 lookups land at
+    // random, and with 4 KiB pages each was a TLB miss (and each first touch a fault).
+    const bytes = size * tableSize;
+    const region = bytes >= HUGE_PAGE && bytes <= MAX_HUGE_CACHE ? hugeRegion(Math.ceil(bytes / HUGE_PAGE) * HUGE_PAGE) : undefined;
+    this.tables = region ? new Uint8Array(region, 0, bytes) : new Uint8Array(bytes);
     this.dataView = new DataView(this.tables.buffer);
     this.views = [];
     for (let i = 0; i < size; i++) this.views.push(this.tables.subarray(i * tableSize, (i + 1) * tableSize));

@@ -4,6 +4,7 @@ import { EventRecorder, type EventSink } from "../events/recorder.js";
 import { Qcow2Image } from "../image/qcow2-image.js";
 import { defaultConfig, type EngineConfig } from "../image/engine-config.js";
 import { FileStorage } from "../storage/file-storage.js";
+import { hugeRegion } from "../storage/huge-region.js";
 import { ShadowStorage } from "../storage/shadow-storage.js";
 import type { GuestRequest } from "../workload/guest-request.js";
 
@@ -51,6 +52,7 @@ export class ReplayEngine {
   constructor(readonly path: string, opts: ReplayOptions = {}) {
     this.config = defaultConfig({ metadataOnly: !opts.keepData, ...opts.config });
     this.recorder = new EventRecorder();
+    this.recorder.chunkRegion = hugeRegion;
     this.recorder.enabled = opts.record !== false;
     this.sink = opts.sink ?? this.recorder;
     this.trackStarts = opts.trackRequestStarts !== false;

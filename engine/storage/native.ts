@@ -12,6 +12,8 @@ export interface PosixAddon {
   dropCache?(fd: number, offset: number, len: number): number;
   /** posix_fadvise(NORMAL) when on, (RANDOM: no readahead) when off; absent from an addon built before it was added. */
   readahead?(fd: number, on: boolean): number;
+  /** `bytes` (a multiple of 2 MiB) of zeroes on a 2 MiB boundary, advised MADV_HUGEPAGE; absent from an addon built before it was added. */
+  hugeBuffer?(bytes: number): ArrayBuffer | undefined;
 }
 
 function load(): PosixAddon | null {

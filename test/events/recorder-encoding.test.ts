@@ -6,7 +6,9 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { EventKind } from "../../engine/events/event-kind.js";
 import { EVENT_KIND_COUNT } from "../../engine/events/event-schema.js";
+import { CHUNK_WORDS } from "../../engine/events/event-record.js";
 import { EventRecorder, type EngineEvent } from "../../engine/events/recorder.js";
+import { hugeRegion } from "../../engine/storage/huge-region.js";
 
 const EXTREMES = [
   0, 1, -1, 4096, 2 ** 31 - 1, -(2 ** 31), 2 ** 31, -(2 ** 31) - 1, 2 ** 32, 512 * (2 ** 31 - 1), 512 * 2 ** 31,
@@ -76,6 +78,33 @@ describe("event recorder encoding", () => {
     for (const e of evs) emit(r, e);
     for (let i = 0; i < n; i += 97) expectAt(r, i, evs[i]!);
     for (const i of [65_535, 65_536, 65_537, 100_000, 100_001, 131_071, 131_072, n - 1]) expectAt(r, i, evs[i]!);
+  });
+
+  it("reads the same from chunks given two at a time by a region (huge pages), also after a truncate drops one", () => {
+    for (const region of [(b: number) => new ArrayBuffer(b), hugeRegion]) {
+      const r = new EventRecorder();
+      const regions: number[] = [];
+      r.chunkRegion = (bytes) => {
+        regions.push(bytes);
+        return region(bytes);
+      };
+      const evs = sample(200_000, 9);
+      for (const e of evs) emit(r, e);
+      const chunks = r.capacityBytes() / (CHUNK_WORDS * 4);
+      expect(chunks).toBeGreaterThanOrEqual(3);
+      // Each region is two chunks; the last pair may have its second chunk unwritten.
+      expect(regions).toEqual(new Array(Math.ceil(chunks / 2)).fill(CHUNK_WORDS * 8));
+      for (let i = 0; i < evs.length; i += 61) expectAt(r, i, evs[i]!);
+      expectAt(r, evs.length - 1, evs[evs.length - 1]!);
+      // Back into the first chunk: its pair's second chunk goes; writing on makes chunks (and regions) again.
+      r.truncate(1000);
+      expect(r.capacityBytes()).toBe(CHUNK_WORDS * 4);
+      const again = sample(200_000, 4).slice(1000);
+      for (const e of again) emit(r, e);
+      for (let i = 0; i < 1000; i += 7) expectAt(r, i, evs[i]!);
+      for (let i = 1000; i < 200_000; i += 59) expectAt(r, i, again[i - 1000]!);
+      expect(regions.length).toBeGreaterThan(Math.ceil(chunks / 2));
+    }
   });
 
   it("keeps what it held when a rewind re-writes the same events, and drops it from the first that differs", () => {
