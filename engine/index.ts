@@ -1,7 +1,7 @@
 // The library entry (`import … from "qcowdbg"`): open an image, inspect it as qemu-img does, replay a trace with
 // an engine configuration, and read the events and the report. The CLI is built on the same functions; this file
 // only chooses what is public (re-exports) and adds the three conveniences a script wants first.
-import { openForInspection } from "./check/info.js";
+import { openForInspection } from "./check/open-inspection.js";
 import { mapImage, type MapEntry, type MapOptions } from "./check/map.js";
 import { checkImage, type CheckOptions, type CheckReport } from "./check/check.js";
 import { FileStorage } from "./storage/file-storage.js";
@@ -13,7 +13,8 @@ import { EVENT_NAMES } from "./events/event-schema.js";
 import type { EngineEvent } from "./events/recorder.js";
 import { openWorkload, type WorkloadOptions } from "./workload/index.js";
 
-export { imageInfo, imageInfoChain, infoHuman, infoJson, openForInspection, probeFormat, type ImageInfo, type InfoOptions, type InfoResult } from "./check/info.js";
+export { imageInfo, imageInfoChain, infoHuman, infoJson, probeFormat, type ImageInfo, type InfoOptions, type InfoResult } from "./check/info.js";
+export { openForInspection } from "./check/open-inspection.js";
 export { mapEntryHuman, mapEntryJson, mapImage, MapError, printMap, type MapEntry, type MapOptions } from "./check/map.js";
 export { checkImage, CheckAborted, QemuOpenError, type CheckMessageKind, type CheckMessageSink, type CheckOptions, type CheckReport, type CheckResult } from "./check/check.js";
 export { exportRaw, type ExportResult } from "./check/export.js";

@@ -6,7 +6,7 @@
 // of 4 KiB slices it made each write 17x slower. Both tools then map the same file, outputs compared.
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
-import { quietEvents } from "../../engine/check/info.js";
+import { quietEvents } from "../../engine/check/open-inspection.js";
 import { Qcow2Image } from "../../engine/image/qcow2-image.js";
 
 function qemuImgCreate(args: string[]): void {

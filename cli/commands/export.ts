@@ -4,7 +4,7 @@
 import type { Command } from "commander";
 import { chainFiles, exportRaw } from "../../engine/check/export.js";
 import { noteIfHolesUnknown } from "../native-notice.js";
-import { openForInspection } from "../../engine/check/info.js";
+import { openForInspection } from "../../engine/check/open-inspection.js";
 import { guarded } from "../fail.js";
 
 export function register(program: Command): void {

@@ -3,7 +3,8 @@
 import { once } from "node:events";
 import * as fs from "node:fs";
 import type { Command } from "commander";
-import { openForInspection, probeFormat } from "../../engine/check/info.js";
+import { probeFormat } from "../../engine/check/info.js";
+import { openForInspection } from "../../engine/check/open-inspection.js";
 import { mapOutput } from "../../engine/check/map.js";
 import { chainInputs } from "../../engine/image/input-files.js";
 import { QemuOpenError } from "../../engine/check/open-validation.js";

@@ -2,7 +2,7 @@
 // ("Parameter 'encrypt.key-secret' is required for cipher"), with a wrong one it cannot unlock any key slot. info
 // opens without I/O and needs no key. Metadata is never encrypted, so once the key is accepted the rest is as usual.
 import { QemuOpenError } from "./open-validation.js";
-import { quietEvents } from "./info.js";
+import { quietEvents } from "./open-inspection.js";
 import { Qcow2Image } from "../image/qcow2-image.js";
 import { checkCryptoExtension, decodeLuksHeader } from "../format/luks.js";
 import { unlockLuks } from "../format/luks-unlock.js";

@@ -6,14 +6,12 @@ import { hex, type ReadAt, u32, u64big } from "../format/bytes.js";
 import { bitmapsConsistent, checkBitmapsExtension, decodeBitmapDirectory, BITMAP_FLAG_AUTO, BITMAP_FLAG_IN_USE } from "../format/bitmaps.js";
 import { EXTENSION_NAMES, EXT_BACKING_FORMAT, EXT_BITMAPS, EXT_CRYPTO, EXT_DATA_FILE, EXT_FEATURE_TABLE, featureNames } from "../format/extensions.js";
 import { UnsupportedError } from "../format/format-error.js";
-import { hasIncompat, INCOMPAT_DATA_FILE, QCOW2_MAGIC } from "../format/header.js";
+import { hasIncompat, INCOMPAT_CORRUPT, INCOMPAT_DATA_FILE, INCOMPAT_DIRTY, QCOW2_MAGIC } from "../format/header.js";
 import { checkCryptoExtension, decodeLuksHeader, luksInfo } from "../format/luks.js";
 import { decodeSnapshotTable } from "../format/snapshot-table.js";
-import { EventRecorder } from "../events/recorder.js";
-import type { BlockNode } from "../image/block-node.js";
-import type { EngineConfig } from "../image/engine-config.js";
-import { openNode, Qcow2Image } from "../image/qcow2-image.js";
+import { checkHeadTables, dataFileOf, decodeHead, readFirstCluster, type ImageHead } from "../image/image-head.js";
 import { FileStorage } from "../storage/file-storage.js";
+import type { Storage } from "../storage/storage.js";
 import { qdictOrder, qemuJsonPretty, type QemuJsonValue } from "./qemu-json.js";
 import { escapeControl } from "../format/terminal-text.js";
 import { sizeToStr } from "../units/size-text.js";
@@ -84,28 +82,11 @@ export function probeFormat(filename: string): "qcow2" | "raw" {
   }
 }
 
-function checkFormat(filename: string, format: string | undefined): "qcow2" | "raw" {
+/** The format to open `filename` as: `format` when given (qcow2 or raw), else the probe's. */
+export function checkFormat(filename: string, format: string | undefined): "qcow2" | "raw" {
   const fmt = format ?? probeFormat(filename);
   if (fmt !== "qcow2" && fmt !== "raw") throw new UnsupportedError(filename, `format '${fmt}' is not supported (qcow2 and raw are)`);
   return fmt;
-}
-
-/** A recorder that only counts: inspection commands do not keep events. */
-export function quietEvents(): EventRecorder {
-  const r = new EventRecorder(16);
-  r.enabled = false;
-  return r;
-}
-
-/**
- * Opens an image and its whole backing chain read-only, as qemu-img map and convert do. `format` overrides the
- * probe for the top image; backing files use their header's format name or are probed. `config` adjusts the
- * engine (cache sizes) for the whole chain.
- */
-export function openForInspection(filename: string, format?: string, config: Partial<EngineConfig> = {}): BlockNode {
-  const fmt = checkFormat(filename, format);
-  if (fmt === "raw") return openNode(filename, "raw", {});
-  return Qcow2Image.open(filename, { allowCorrupt: true, events: quietEvents(), config: { wholeL2Tables: true, ...config } });
 }
 
 /** QEMU's path_has_protocol(): a ':' before any '/'. */
@@ -163,17 +144,29 @@ export function imageInfo(filename: string, opts: InfoOptions = {}): InfoResult 
       f.close();
     }
   }
-  // info reads no L2 or refcount block: caches of the minimum size spare allocating (and the GC accounting for)
-  // the default 32 MiB one a big image would get.
-  const img = Qcow2Image.open(filename, { noBacking: true, allowCorrupt: true, events: quietEvents(), config: { l2CacheSize: 0, refcountCacheSize: 0 } });
+  // info reads no table: the checks of an open up to its tables (image-head.ts), as a read-only open without
+  // backing files makes them (corrupt images open for inspection), without the engine.
+  const file = new FileStorage(filename, false);
   try {
-    return qcow2Info(img, filename, opts);
+    const head = decodeHead(readFirstCluster(file), filename);
+    const { dataFileRaw } = dataFileOf(head, filename);
+    checkHeadTables(head, file, filename);
+    const h = head.header;
+    return qcow2Info({ ...head, file, dataFileRaw, dirty: hasIncompat(h, INCOMPAT_DIRTY), corrupt: hasIncompat(h, INCOMPAT_CORRUPT) }, filename, opts);
   } finally {
-    img.close();
+    file.close();
   }
 }
 
-function qcow2Info(img: Qcow2Image, filename: string, opts: InfoOptions): InfoResult {
+/** What info reads of a qcow2 image: its head, checked, and the file. */
+interface InfoImage extends ImageHead {
+  file: Storage;
+  dataFileRaw: boolean;
+  dirty: boolean;
+  corrupt: boolean;
+}
+
+function qcow2Info(img: InfoImage, filename: string, opts: InfoOptions): InfoResult {
   const h = img.header;
   const read: ReadAt = (buf, off) => img.file.read(buf, off);
   const info: ImageInfo = {
@@ -183,7 +176,7 @@ function qcow2Info(img: Qcow2Image, filename: string, opts: InfoOptions): InfoRe
     "actual-size": allocatedSize(filename),
     // bs->total_sectors = size / 512: a header size that is not a sector multiple is rounded down.
     "virtual-size": Math.floor(h.size / 512) * 512,
-    "cluster-size": img.clusterSize,
+    "cluster-size": img.geo.clusterSize,
   };
   if (h.cryptMethod !== 0) info.encrypted = true;
   const backing = img.backingName === null ? "" : cString(img.backingName);
@@ -219,7 +212,7 @@ function qcow2Info(img: Qcow2Image, filename: string, opts: InfoOptions): InfoRe
 }
 
 /** qcow2_get_specific_info(): ImageInfoSpecificQCow2, keys in schema order. */
-function qcow2SpecificData(img: Qcow2Image, filename: string, read: ReadAt): JsonObject {
+function qcow2SpecificData(img: InfoImage, filename: string, read: ReadAt): JsonObject {
   const h = img.header;
   let encrypt: JsonObject | undefined;
   if (h.cryptMethod === 1) encrypt = { format: "aes" };
@@ -259,7 +252,7 @@ function qcow2SpecificData(img: Qcow2Image, filename: string, read: ReadAt): Jso
 }
 
 /** qcow2_get_bitmap_info_list(): absent without bitmaps (or when the autoclear bit says they are stale). */
-function bitmapInfo(img: Qcow2Image, filename: string, read: ReadAt): JsonObject[] | undefined {
+function bitmapInfo(img: InfoImage, filename: string, read: ReadAt): JsonObject[] | undefined {
   const ext = checkBitmapsExtension(img.ext, img.header, filename);
   if (!ext || !bitmapsConsistent(img.header) || ext.nbBitmaps === 0) return undefined;
   return decodeBitmapDirectory(read, img.header, ext, filename).map((e) => {
@@ -390,7 +383,7 @@ const CRYPT_METHODS = ["none", "AES-CBC", "LUKS"];
 const FEATURE_TYPES = ["incompatible", "compatible", "autoclear"];
 
 /** Every header field (with its offset) and every header extension, known or not. */
-function headerDetails(img: Qcow2Image): string[] {
+function headerDetails(img: InfoImage): string[] {
   const h = img.header;
   const table = img.ext.featureNames;
   const feat = (bits: bigint, type: 0 | 1 | 2) => `${hex(bits)}${bits !== 0n ? ` (${featureNames(bits, type, table).join(", ")})` : ""}`;
@@ -399,7 +392,7 @@ function headerDetails(img: Qcow2Image): string[] {
     [4, "version", String(h.version)],
     [8, "backing_file_offset", hex(h.backingFileOffset)],
     [16, "backing_file_size", String(h.backingFileSize)],
-    [20, "cluster_bits", `${h.clusterBits} (${img.clusterSize} bytes)`],
+    [20, "cluster_bits", `${h.clusterBits} (${img.geo.clusterSize} bytes)`],
     [24, "size", `${h.size} (${sizeToStr(h.size)})`],
     [32, "crypt_method", `${h.cryptMethod} (${CRYPT_METHODS[h.cryptMethod] ?? "unknown"})`],
     [36, "l1_size", String(h.l1Size)],
@@ -436,7 +429,7 @@ function headerDetails(img: Qcow2Image): string[] {
   return out;
 }
 
-function extensionSummary(type: number, data: Uint8Array, img: Qcow2Image): string {
+function extensionSummary(type: number, data: Uint8Array, img: InfoImage): string {
   switch (type) {
     case EXT_BACKING_FORMAT:
       return `: ${JSON.stringify(img.ext.backingFormat ?? "")}`;

@@ -4,9 +4,9 @@
 import type { ClusterIndex } from "./overlap-check.js";
 import * as path from "node:path";
 import { u32 } from "../format/bytes.js";
-import { decodeExtensions, type Extensions } from "../format/extensions.js";
-import { FormatError, UnsupportedError } from "../format/format-error.js";
-import { decodeHeader, geometry, hasIncompat, INCOMPAT_DATA_FILE, INCOMPAT_CORRUPT, INCOMPAT_DIRTY, COMPAT_LAZY_REFCOUNTS, AUTOCLEAR_DATA_FILE_RAW, type HeaderGeometry, type Qcow2Header, QCOW2_MAGIC } from "../format/header.js";
+import type { Extensions } from "../format/extensions.js";
+import { UnsupportedError } from "../format/format-error.js";
+import { hasIncompat, INCOMPAT_CORRUPT, INCOMPAT_DIRTY, type HeaderGeometry, type Qcow2Header, QCOW2_MAGIC } from "../format/header.js";
 import { EventKind, CACHE_NONE } from "../events/event-kind.js";
 import { EventRecorder, type EventSink } from "../events/recorder.js";
 import { FileStorage } from "../storage/file-storage.js";
@@ -19,9 +19,7 @@ import { MetadataCache, type CacheHost } from "./metadata-cache.js";
 import { ImageRuntime } from "./image-runtime.js";
 import { qcow2BlockStatus } from "./block-status.js";
 import { qcow2Read } from "./read-path.js";
-import { decodeSnapshotTable, type Snapshot } from "../format/snapshot-table.js";
-import { bitmapsConsistent, checkBitmapsExtension } from "../format/bitmaps.js";
-import { checkCryptoExtension } from "../format/luks.js";
+import type { Snapshot } from "../format/snapshot-table.js";
 import { qcow2Write } from "./write-path.js";
 import { qcow2WriteCompressed } from "./compressed-write.js";
 import type { CoroutineModel } from "./coroutine-model.js";
@@ -31,6 +29,7 @@ import { closeWritable, guestFlush } from "./flush.js";
 import { GuestIoError } from "./guest-io-error.js";
 import { vmStateOffset } from "./l1-table-resize.js";
 import { repairDirtyImage } from "../check/open-repair.js";
+import { checkHeadTables, dataFileOf, decodeHead, readFirstCluster } from "./image-head.js";
 import { allocateCache } from "./cache-alloc.js";
 import { CorruptionSignal, OL_ACTIVE_L2, OL_REFCOUNT_BLOCK, preWriteOverlapCheck } from "./overlap-check.js";
 
@@ -96,28 +95,18 @@ export class Qcow2Image implements BlockNode, CacheHost {
     this.events = opts.events ?? new EventRecorder();
     this.node = opts.depth ?? 0;
     this.onCorruption = opts.onCorruption ?? (() => {});
-    const h = decodeHeader(first, filename);
-    this.geo = geometry(h);
+    const head = decodeHead(first, filename, this.config.lazyRefcounts);
+    const h = head.header;
+    this.geo = head.geo;
     const cs = this.geo.clusterSize;
-    const extEnd = h.backingFileOffset !== 0 ? h.backingFileOffset : cs;
-    this.ext = decodeExtensions(first, h.headerLength, extEnd, filename);
-    if (h.backingFileOffset !== 0) {
-      if (h.backingFileOffset + h.backingFileSize > first.length)
-        throw new FormatError("header", "backing_file_offset", 8, filename, "backing file name lies beyond the end of the file");
-      const raw = Buffer.from(first.subarray(h.backingFileOffset, h.backingFileOffset + h.backingFileSize)).toString("utf8");
-      // QEMU keeps the name as a C string (cut at a NUL); an empty name means no backing file at all.
-      const name = raw.includes("\0") ? raw.slice(0, raw.indexOf("\0")) : raw;
-      if (name !== "") this.backingName = name;
-    }
-    const lazyRefcounts = this.config.lazyRefcounts ?? (h.compatibleFeatures & BigInt(COMPAT_LAZY_REFCOUNTS)) !== 0n;
-    if (lazyRefcounts && h.version < 3) throw new FormatError("header", "compatible_features", 80, filename, "lazy refcounts require a version 3 image");
+    this.ext = head.ext;
+    this.backingName = head.backingName;
+    const lazyRefcounts = head.lazyRefcounts;
 
     // L1 table: bounded by the header check (32 MiB); bytes past EOF read as zero, as QEMU's file layer does.
     const l1 = new Uint8Array(h.l1Size * 8);
     if (h.l1Size > 0) file.read(l1, h.l1TableOffset);
     const reftable = new Uint8Array(h.refcountTableClusters * cs);
-    if (h.refcountTableOffset + reftable.length > 2 ** 53)
-      throw new FormatError("header", "refcount_table_offset", 48, filename, "refcount table ends beyond 2^53");
     file.read(reftable, h.refcountTableOffset);
 
     const sizes = cacheSizes(h.size, cs, this.geo.l2EntryBytes, this.config);
@@ -132,11 +121,9 @@ export class Qcow2Image implements BlockNode, CacheHost {
     this.dataFile = file;
     // A node starts with flushed_gen == write_gen: only writes through this node make a flush sync.
     rt.fileSyncedGen = rt.dataSyncedGen = file.writeGen ?? -1;
-    if (hasIncompat(h, INCOMPAT_DATA_FILE)) {
-      this.hasDataFile = true;
-      this.dataFileRaw = (h.autoclearFeatures & BigInt(AUTOCLEAR_DATA_FILE_RAW)) !== 0n;
-      if (!this.ext.dataFile) throw new FormatError("header", "incompatible_features", 72, filename, "external data file bit set but no data file name extension");
-    }
+    const data = dataFileOf(head, filename);
+    this.hasDataFile = data.hasDataFile;
+    this.dataFileRaw = data.dataFileRaw;
   }
 
   static open(filename: string, opts: OpenOptions = {}): Qcow2Image {
@@ -152,24 +139,12 @@ export class Qcow2Image implements BlockNode, CacheHost {
   }
 
   private static openOn(filename: string, file: Storage, opts: OpenOptions): Qcow2Image {
-    const head = new Uint8Array(Math.min(file.size(), 104));
-    file.read(head, 0);
-    // Read the whole first cluster (header, extensions, backing name) once the cluster size is known.
-    let first = head;
-    if (head.length >= 24 && u32(head, 0) === QCOW2_MAGIC) {
-      const bits = u32(head, 20);
-      if (bits >= 9 && bits <= 21) {
-        first = new Uint8Array(Math.min(file.size(), 2 ** bits));
-        file.read(first, 0);
-      }
-    }
+    const first = readFirstCluster(file);
     const img = new Qcow2Image(filename, file, first, opts);
-    // What QEMU validates at open: the snapshot table, the bitmaps and crypto extensions.
-    const read = (buf: Uint8Array, off: number) => file.read(buf, off);
-    img.snapshots = decodeSnapshotTable(read, img.header, file.size(), filename);
-    checkCryptoExtension(img.ext, img.header, filename);
-    const bitmaps = checkBitmapsExtension(img.ext, img.header, filename);
-    img.persistentBitmaps = bitmaps !== undefined && bitmaps.nbBitmaps > 0 && bitmapsConsistent(img.header);
+    // What QEMU validates at open after the tables: the snapshot table, the bitmaps and crypto extensions.
+    const tables = checkHeadTables(img, file, filename);
+    img.snapshots = tables.snapshots;
+    img.persistentBitmaps = tables.persistentBitmaps;
     // QEMU marks persistent dirty bitmaps in use and records every write in them; the engine does not model
     // bitmaps, so writing such a file for real would leave them stale (an incremental backup would miss data).
     if (img.persistentBitmaps && opts.write)

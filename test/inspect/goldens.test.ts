@@ -6,7 +6,8 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { exportRaw } from "../../engine/check/export.js";
-import { imageInfo, imageInfoChain, infoJson, openForInspection } from "../../engine/check/info.js";
+import { imageInfo, imageInfoChain, infoJson } from "../../engine/check/info.js";
+import { openForInspection } from "../../engine/check/open-inspection.js";
 import { printMap } from "../../engine/check/map.js";
 import { tmpDir } from "../format/qemu-images.js";
 
