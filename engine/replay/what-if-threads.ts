@@ -34,8 +34,10 @@ export interface WorkerInput {
 export type WorkerOutput = { results: ({ summary: ReplaySummary } | { error: string })[] } | { failed: string };
 
 /**
- * The worker script, compiled beside this file; from the CLI's bundle (dist/bundle, where this code is inlined)
- * it is the module build's copy in dist/engine/replay. what-if-worker.ts also serves replay-thread.ts.
+ * The worker script beside this file: the module build's in dist/engine/replay, or from the CLI's bundle
+ * (dist/bundle, where this code is a chunk) the bundle's own entry, which loads a few chunks where the module
+ * build's loads ~70 modules; the module build's copy when the bundle has none. what-if-worker.ts also serves
+ * replay-thread.ts.
  */
 export const WORKER = [new URL("./what-if-worker.js", import.meta.url), new URL("../engine/replay/what-if-worker.js", import.meta.url)].find(
   (u) => u.protocol === "file:" && fs.existsSync(fileURLToPath(u)),
