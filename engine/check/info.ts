@@ -8,7 +8,7 @@ import { EXTENSION_NAMES, EXT_BACKING_FORMAT, EXT_BITMAPS, EXT_CRYPTO, EXT_DATA_
 import { UnsupportedError } from "../format/format-error.js";
 import { hasIncompat, INCOMPAT_CORRUPT, INCOMPAT_DATA_FILE, INCOMPAT_DIRTY, QCOW2_MAGIC } from "../format/header.js";
 import { checkCryptoExtension, decodeLuksHeader, luksInfo } from "../format/luks.js";
-import { decodeSnapshotTable } from "../format/snapshot-table.js";
+import type { Snapshot } from "../format/snapshot-table.js";
 import { checkHeadTables, dataFileOf, decodeHead, readFirstCluster, type ImageHead } from "../image/image-head.js";
 import { FileStorage } from "../storage/file-storage.js";
 import type { Storage } from "../storage/storage.js";
@@ -150,17 +150,18 @@ export function imageInfo(filename: string, opts: InfoOptions = {}): InfoResult 
   try {
     const head = decodeHead(readFirstCluster(file), filename);
     const { dataFileRaw } = dataFileOf(head, filename);
-    checkHeadTables(head, file, filename);
+    const { snapshots } = checkHeadTables(head, file, filename);
     const h = head.header;
-    return qcow2Info({ ...head, file, dataFileRaw, dirty: hasIncompat(h, INCOMPAT_DIRTY), corrupt: hasIncompat(h, INCOMPAT_CORRUPT) }, filename, opts);
+    return qcow2Info({ ...head, file, dataFileRaw, snapshots, dirty: hasIncompat(h, INCOMPAT_DIRTY), corrupt: hasIncompat(h, INCOMPAT_CORRUPT) }, filename, opts);
   } finally {
     file.close();
   }
 }
 
-/** What info reads of a qcow2 image: its head, checked, and the file. */
+/** What info reads of a qcow2 image: its head, checked (with the snapshot table the check decoded), and the file. */
 interface InfoImage extends ImageHead {
   file: Storage;
+  snapshots: Snapshot[];
   dataFileRaw: boolean;
   dirty: boolean;
   corrupt: boolean;
@@ -186,7 +187,7 @@ function qcow2Info(img: InfoImage, filename: string, opts: InfoOptions): InfoRes
     const bf = cString(img.ext.backingFormat ?? "");
     if (bf !== "") info["backing-filename-format"] = bf;
   }
-  const snaps = decodeSnapshotTable(read, h, img.file.size(), filename);
+  const snaps = img.snapshots;
   if (snaps.length > 0) {
     const fixed = new Uint8Array(8);
     info.snapshots = snaps.map((s) => {
