@@ -173,9 +173,14 @@ export function replayBaselineAside(requests: Iterable<GuestRequest>, run: Locks
       if (queue.length === 0 || Atomics.load(ctl, ASIDE_DONE) !== 0) return;
       const lag = n - Atomics.load(ctl, ASIDE_STEPPED);
       if (Atomics.load(ctl, ASIDE_ABSORBED) < gave || lag > GIVE_LAG * CHUNK) return;
+      deal(true, lag);
+    };
+    // The next queued group to the worker (`there`) or this thread, noted for --debug with the worker's lag.
+    const deal = (there: boolean, lag: number) => {
       const g = queue.shift()!;
-      for (const r of g) spec!.dealt.push(`${runLabel(r.key)} there at ${n} (worker ${lag} behind)`);
-      send(g);
+      for (const r of g) spec!.dealt.push(`${runLabel(r.key)} ${there ? "there" : "here"} at ${n} (worker ${lag} behind)`);
+      if (there) send(g);
+      else open(g);
     };
     // Opens a group's runs here, to catch up from the first request. A run that cannot be opened is left out
     // (the command runs it again for its error).
@@ -305,9 +310,7 @@ export function replayBaselineAside(requests: Iterable<GuestRequest>, run: Locks
       const lag = n - Atomics.load(ctl, ASIDE_STEPPED);
       const workerIdle = lag === 0 && Atomics.load(ctl, ASIDE_ABSORBED) >= gave && Atomics.load(ctl, ASIDE_DONE) === 0;
       if (queue.length > 0 && workerIdle) {
-        const g = queue.shift()!;
-        for (const r of g) spec!.dealt.push(`${runLabel(r.key)} there at ${n} (worker 0 behind)`);
-        send(g);
+        deal(true, 0);
         continue;
       }
       let behind: (typeof local)[number] | undefined;
@@ -317,9 +320,7 @@ export function replayBaselineAside(requests: Iterable<GuestRequest>, run: Locks
         continue;
       }
       if (queue.length > 0) {
-        const g = queue.shift()!;
-        for (const r of g) spec!.dealt.push(`${runLabel(r.key)} here at ${n} (worker ${lag} behind)`);
-        open(g);
+        deal(false, lag);
         continue;
       }
       if (copier) {
